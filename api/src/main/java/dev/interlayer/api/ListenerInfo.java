@@ -1,0 +1,14 @@
+package dev.interlayer.api;
+
+import java.net.InetSocketAddress;
+
+/**
+ * A listener as configured: name, protocol, role and addresses.
+ *
+ * @param name the listener's unique name
+ * @param protocol tcp or udp
+ * @param role which side is the local application
+ * @param listen the address the agent listens on
+ * @param upstream where accepted connections are forwarded
+ */
+public record ListenerInfo(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream) {}
