@@ -1,0 +1,150 @@
+package dev.interlayer.runtime;
+
+import dev.interlayer.api.Cancellable;
+import dev.interlayer.api.InterfaceType;
+import dev.interlayer.api.InterfaceVersion;
+import dev.interlayer.api.ModuleDescriptor;
+import dev.interlayer.api.ModuleEnv;
+import dev.interlayer.api.ModuleLog;
+import dev.interlayer.api.Params;
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+
+/** The {@link ModuleEnv} the runtime hands a module at init: parameters, logger, module-wide timers. */
+final class RealModuleEnv implements ModuleEnv {
+
+    private final ModuleDescriptor descriptor;
+    private final Params params;
+    private final ScheduledExecutorService timers;
+    private final ClassLoader loader;
+    private final ModuleLog log;
+    private final Set<ScheduledFuture<?>> pending = ConcurrentHashMap.newKeySet();
+    private volatile boolean cancelled;
+
+    RealModuleEnv(ModuleDescriptor descriptor, Params params, ScheduledExecutorService timers, ClassLoader loader) {
+        this.descriptor = descriptor;
+        this.params = params;
+        this.timers = timers;
+        this.loader = loader;
+        this.log = new RealModuleLog(descriptor.name() + "@" + descriptor.version());
+    }
+
+    @Override
+    public String name() {
+        return descriptor.name();
+    }
+
+    @Override
+    public String version() {
+        return descriptor.version();
+    }
+
+    @Override
+    public Params params() {
+        return params;
+    }
+
+    @Override
+    public ModuleLog log() {
+        return log;
+    }
+
+    @Override
+    public InterfaceVersion hostVersion(InterfaceType type) {
+        return new InterfaceVersion(type, type.hostMajor(), type.hostMinor());
+    }
+
+    @Override
+    public Cancellable schedule(Duration delay, Runnable task) {
+        if (cancelled) {
+            return () -> false;
+        }
+        ScheduledFuture<?>[] self = new ScheduledFuture<?>[1];
+        Runnable wrapped = () -> {
+            Thread t = Thread.currentThread();
+            ClassLoader prev = t.getContextClassLoader();
+            t.setContextClassLoader(loader);
+            try {
+                task.run();
+            } catch (RuntimeException | Error e) {
+                log.error(1, "module-wide timer failed: %s", e);
+            } finally {
+                t.setContextClassLoader(prev);
+                if (self[0] != null) {
+                    pending.remove(self[0]);
+                }
+            }
+        };
+        ScheduledFuture<?> f = timers.schedule(wrapped, Math.max(0, delay.toNanos()), TimeUnit.NANOSECONDS);
+        self[0] = f;
+        pending.add(f);
+        if (f.isDone()) {
+            pending.remove(f);
+        }
+        return () -> {
+            pending.remove(f);
+            return f.cancel(false);
+        };
+    }
+
+    @Override
+    public long nanoTime() {
+        return System.nanoTime();
+    }
+
+    /** Cancels every pending timer; later schedules do nothing. */
+    void cancelTimers() {
+        cancelled = true;
+        for (ScheduledFuture<?> f : pending) {
+            f.cancel(false);
+        }
+        pending.clear();
+    }
+
+    /** The module logger: krb5 com_err style (code 0 = info, else error with the code). */
+    static final class RealModuleLog implements ModuleLog {
+        private final System.Logger logger;
+        private final String id;
+
+        RealModuleLog(String id) {
+            this.id = id;
+            this.logger = System.getLogger("interlayer.module." + id.substring(0, id.indexOf('@')));
+        }
+
+        @Override
+        public void info(String format, Object... args) {
+            if (logger.isLoggable(Level.INFO)) {
+                logger.log(Level.INFO, "[" + id + "] " + safeFormat(format, args));
+            }
+        }
+
+        @Override
+        public void error(int code, String format, Object... args) {
+            if (code == 0) {
+                info(format, args);
+            } else if (logger.isLoggable(Level.ERROR)) {
+                logger.log(Level.ERROR, "[" + id + "] error " + code + ": " + safeFormat(format, args));
+            }
+        }
+
+        @Override
+        public void debug(String format, Object... args) {
+            if (logger.isLoggable(Level.DEBUG)) {
+                logger.log(Level.DEBUG, "[" + id + "] " + safeFormat(format, args));
+            }
+        }
+
+        private static String safeFormat(String format, Object... args) {
+            try {
+                return args == null || args.length == 0 ? format : String.format(format, args);
+            } catch (RuntimeException e) {
+                return format + " (bad log format: " + e.getMessage() + ")";
+            }
+        }
+    }
+}

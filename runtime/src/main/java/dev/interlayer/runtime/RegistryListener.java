@@ -1,0 +1,14 @@
+package dev.interlayer.runtime;
+
+/** Told about modules coming, changing state and going; the engine uses it for "apply now". */
+public interface RegistryListener {
+
+    /** A module was loaded and initialized (state ACTIVE or INACTIVE). */
+    default void moduleAdded(LoadedModule module) {}
+
+    /** A module changed state. */
+    default void stateChanged(LoadedModule module, ModuleState from, ModuleState to) {}
+
+    /** A module finished unloading (fini ran, package released). */
+    default void moduleRemoved(LoadedModule module) {}
+}
