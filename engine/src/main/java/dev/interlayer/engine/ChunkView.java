@@ -1,0 +1,145 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.ByteView;
+import io.netty.buffer.ByteBuf;
+
+/**
+ * The {@link ByteView} lent to one module for one call, over an engine-owned {@link ByteBuf}.
+ *
+ * <p>One instance per attachment, re-pointed at each call and invalidated when the call returns, so
+ * the hot path allocates nothing and a use after the call fails with the module's name.
+ */
+final class ChunkView implements ByteView {
+
+    private final String owner;
+    private ByteBuf buf;
+    private int base;
+    private int length;
+    private int pos;
+
+    ChunkView(String owner) {
+        this.owner = owner;
+    }
+
+    void lend(ByteBuf b) {
+        buf = b;
+        base = b.readerIndex();
+        length = b.readableBytes();
+        pos = 0;
+    }
+
+    void invalidate() {
+        buf = null;
+    }
+
+    ByteBuf buffer() {
+        check();
+        return buf;
+    }
+
+    int absolute() {
+        return base + pos;
+    }
+
+    private void check() {
+        if (buf == null) {
+            throw new IllegalStateException("module " + owner + " used a ByteView after its call returned;"
+                    + " copy the bytes (readFully, copyRemaining) or keep the chunk with ctx.hold()");
+        }
+    }
+
+    @Override
+    public int length() {
+        check();
+        return length;
+    }
+
+    @Override
+    public int position() {
+        check();
+        return pos;
+    }
+
+    @Override
+    public int remaining() {
+        check();
+        return length - pos;
+    }
+
+    @Override
+    public byte readByte() {
+        check();
+        if (pos >= length) {
+            throw new IndexOutOfBoundsException("readByte at the end of the view (length " + length + ")");
+        }
+        return buf.getByte(base + pos++);
+    }
+
+    @Override
+    public byte peek(int offset) {
+        check();
+        if (offset < 0 || offset >= length - pos) {
+            throw new IndexOutOfBoundsException("peek(" + offset + ") with " + (length - pos) + " bytes remaining");
+        }
+        return buf.getByte(base + pos + offset);
+    }
+
+    @Override
+    public boolean readFully(byte[] dst, int off, int len) {
+        check();
+        if (len < 0 || off < 0 || off + len > dst.length) {
+            throw new IndexOutOfBoundsException("readFully(dst[" + dst.length + "], " + off + ", " + len + ")");
+        }
+        if (len > length - pos) {
+            return false;
+        }
+        buf.getBytes(base + pos, dst, off, len);
+        pos += len;
+        return true;
+    }
+
+    @Override
+    public int read(byte[] dst, int off, int len) {
+        check();
+        if (len < 0 || off < 0 || off + len > dst.length) {
+            throw new IndexOutOfBoundsException("read(dst[" + dst.length + "], " + off + ", " + len + ")");
+        }
+        int n = Math.min(len, length - pos);
+        buf.getBytes(base + pos, dst, off, n);
+        pos += n;
+        return n;
+    }
+
+    @Override
+    public void advance(int n) {
+        check();
+        if (n < 0 || n > length - pos) {
+            throw new IndexOutOfBoundsException("advance(" + n + ") with " + (length - pos) + " bytes remaining");
+        }
+        pos += n;
+    }
+
+    @Override
+    public void revert(int n) {
+        check();
+        if (n < 0 || n > pos) {
+            throw new IndexOutOfBoundsException("revert(" + n + ") at position " + pos);
+        }
+        pos -= n;
+    }
+
+    @Override
+    public int indexOf(byte b) {
+        check();
+        int i = buf.indexOf(base + pos, base + length, b);
+        return i < 0 ? -1 : i - base - pos;
+    }
+
+    @Override
+    public byte[] copyRemaining() {
+        check();
+        byte[] out = new byte[length - pos];
+        buf.getBytes(base + pos, out);
+        return out;
+    }
+}

@@ -1,0 +1,21 @@
+package dev.interlayer.engine;
+
+import java.net.InetSocketAddress;
+import java.time.Instant;
+import java.util.List;
+
+/**
+ * A point-in-time view of one open connection, for the control plane and the CLI.
+ *
+ * @param id connection id
+ * @param listener listener name
+ * @param local the local application's end
+ * @param remote the network end
+ * @param app local process name, or null
+ * @param startedAt accept time
+ * @param bytesSent bytes read from the local application
+ * @param bytesReceived bytes read from the network
+ * @param modules ids ({@code name@version}) of the modules attached, in chain order
+ */
+public record ConnectionSnapshot(long id, String listener, InetSocketAddress local, InetSocketAddress remote, String app,
+                                 Instant startedAt, long bytesSent, long bytesReceived, List<String> modules) {}

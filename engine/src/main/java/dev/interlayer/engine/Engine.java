@@ -1,0 +1,315 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.AttachMode;
+import dev.interlayer.api.DetachReason;
+import dev.interlayer.api.ListenerInfo;
+import dev.interlayer.api.Protocol;
+import dev.interlayer.api.Side;
+import dev.interlayer.api.SocketDecision;
+import dev.interlayer.api.SocketModule;
+import dev.interlayer.api.SocketOption;
+import dev.interlayer.runtime.Hooks;
+import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.ModuleCallException;
+import dev.interlayer.runtime.ModuleRegistry;
+import dev.interlayer.runtime.ModuleState;
+import dev.interlayer.runtime.RegistryListener;
+import dev.interlayer.runtime.SelectorMatcher;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.WriteBufferWaterMark;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The TCP data plane: listeners that accept connections, attach the matching modules and forward bytes
+ * through them to the upstream.
+ *
+ * <p>Every connection lives on one event loop (native epoll where available, NIO otherwise) with both
+ * of its sockets, so module calls for a connection never overlap. The engine follows the registry: a
+ * module added with apply-now attaches to open connections; an unregistered or revoked module is
+ * detached everywhere (the runtime asks each attachment).
+ *
+ * <pre>{@code
+ * try (Engine engine = new Engine(registry, EngineOptions.defaults())) {
+ *     InetSocketAddress bound = engine.start(ListenerSpec.tcp("web", Role.CLIENT, listen, upstream));
+ *     ...
+ * }
+ * }</pre>
+ */
+public final class Engine implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(128 * 1024, 512 * 1024);
+
+    private final ModuleRegistry registry;
+    private final EngineOptions options;
+    private final Transport transport;
+    private final EventLoopGroup group;
+    private final Watchdog watchdog;
+    private final Map<EventLoop, Watchdog.Slot> slots = new ConcurrentHashMap<>();
+    private final Map<String, Channel> listeners = new ConcurrentHashMap<>();
+    private final Map<String, ListenerSpec> specs = new ConcurrentHashMap<>();
+    private final Map<Long, ProxyConnection> connections = new ConcurrentHashMap<>();
+    private final AtomicLong ids = new AtomicLong();
+    private final RegistryListener follower = new Follower();
+    private volatile boolean closed;
+
+    /** Starts the event loops; listeners are added with {@link #start(ListenerSpec)}. */
+    public Engine(ModuleRegistry registry, EngineOptions options) {
+        this.registry = registry;
+        this.options = options;
+        this.transport = Transport.choose(options.nativeTransport());
+        int threads = options.ioThreads() > 0 ? options.ioThreads() : Runtime.getRuntime().availableProcessors();
+        this.group = new MultiThreadIoEventLoopGroup(threads, transport.ioHandler());
+        this.watchdog = new Watchdog(options.hookBudget());
+        registry.addListener(follower);
+        if (transport.whyNotNative() != null && options.nativeTransport()) {
+            LOG.log(Level.INFO, "native epoll transport unavailable ({0}); using NIO", transport.whyNotNative());
+        }
+    }
+
+    /** The transport in use: {@code epoll} or {@code nio}. */
+    public String transportName() {
+        return transport.name();
+    }
+
+    Transport transport() {
+        return transport;
+    }
+
+    EngineOptions options() {
+        return options;
+    }
+
+    /**
+     * Starts a listener and returns the address it bound.
+     *
+     * @throws EngineException if the name is taken, a module's onListen denies it, or the address cannot be bound
+     */
+    public InetSocketAddress start(ListenerSpec spec) throws EngineException {
+        if (closed) throw new EngineException("engine is closed");
+        if (specs.putIfAbsent(spec.name(), spec) != null) {
+            throw new EngineException("a listener named '" + spec.name() + "' is already running; listener names must be unique");
+        }
+        try {
+            checkListen(spec.info(spec.listen()));
+            ServerBootstrap b = new ServerBootstrap()
+                    .group(group)
+                    .channel(transport.serverChannel())
+                    .option(ChannelOption.SO_BACKLOG, 4096)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .childOption(ChannelOption.AUTO_READ, false)
+                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
+                    .childHandler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel ch) {
+                            accept(spec, ch);
+                        }
+                    });
+            ChannelFuture f = b.bind(spec.listen()).awaitUninterruptibly();
+            if (!f.isSuccess()) {
+                throw new EngineException("listener '" + spec.name() + "' cannot bind " + spec.listen() + ": " + f.cause().getMessage()
+                        + "; pick another address or port, or stop what holds it", f.cause());
+            }
+            listeners.put(spec.name(), f.channel());
+            InetSocketAddress bound = (InetSocketAddress) f.channel().localAddress();
+            LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}", spec.name(), spec.role().name().toLowerCase(), bound, spec.upstream(),
+                    transport.name());
+            return bound;
+        } catch (EngineException | RuntimeException e) {
+            specs.remove(spec.name());
+            throw e;
+        }
+    }
+
+    private void checkListen(ListenerInfo info) throws EngineException {
+        for (LoadedModule m : registry.modules()) {
+            if (!m.has(Hooks.LISTEN) || !m.state().attachesNew()) continue;
+            if (!m.selector().listeners().isEmpty() && !m.selector().listeners().contains(info.name())) continue;
+            if (m.selector().protocol() != null && m.selector().protocol() != info.protocol()) continue;
+            SocketDecision d;
+            try {
+                d = m.callModuleWide("onListen", () -> ((SocketModule<?>) m.module()).onListen(info));
+            } catch (ModuleCallException | IllegalStateException e) {
+                LOG.log(Level.WARNING, "{0}; listener {1} starts anyway", e.getMessage(), info.name());
+                continue;
+            }
+            if (d != null && d.kind() == SocketDecision.Kind.DENY) {
+                throw new EngineException("listener '" + info.name() + "' denied by module " + m.id() + ": " + d.reason());
+            }
+        }
+    }
+
+    private void accept(ListenerSpec spec, Channel ch) {
+        EventLoop loop = ch.eventLoop();
+        Watchdog.Slot slot = slots.computeIfAbsent(loop, l -> watchdog.register(Thread.currentThread()));
+        ProxyConnection c = new ProxyConnection(this, ids.incrementAndGet(), spec, ch, slot, options.holdLimit());
+        connections.put(c.id(), c);
+        List<LoadedModule> mods = new ArrayList<>(registry.candidates(c));
+        for (String name : spec.attach()) {
+            registry.find(name).ifPresent(m -> {
+                if (m.state().attachesNew() && !mods.contains(m)) mods.add(m);
+            });
+        }
+        if (!spec.attach().isEmpty()) {
+            mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
+        }
+        c.start(mods);
+    }
+
+    void removed(ProxyConnection c) {
+        connections.remove(c.id());
+    }
+
+    /** The socket options a listener's connections get: TCP_NODELAY on unless the listener says otherwise. */
+    Map<SocketOption, Object> effectiveOptions(ListenerSpec spec) {
+        Map<SocketOption, Object> m = new EnumMap<>(SocketOption.class);
+        m.put(SocketOption.TCP_NODELAY, Boolean.TRUE);
+        m.putAll(spec.options());
+        return m;
+    }
+
+    /** Stops a listener (open connections continue). */
+    public void stop(String listenerName) {
+        Channel ch = listeners.remove(listenerName);
+        specs.remove(listenerName);
+        if (ch != null) {
+            ch.close().awaitUninterruptibly();
+            LOG.log(Level.INFO, "listener {0} stopped", listenerName);
+        }
+    }
+
+    /** Running listeners and their bound addresses. */
+    public Map<String, InetSocketAddress> listeners() {
+        Map<String, InetSocketAddress> out = new LinkedHashMap<>();
+        listeners.forEach((n, ch) -> out.put(n, (InetSocketAddress) ch.localAddress()));
+        return out;
+    }
+
+    /** A snapshot of every open connection. */
+    public List<ConnectionSnapshot> connections() {
+        List<ConnectionSnapshot> out = new ArrayList<>();
+        for (ProxyConnection c : connections.values()) {
+            out.add(snapshot(c));
+        }
+        out.sort((a, b) -> Long.compare(a.id(), b.id()));
+        return out;
+    }
+
+    private static ConnectionSnapshot snapshot(ProxyConnection c) {
+        List<String> mods = onLoop(c, c::moduleIds, List.of());
+        var app = c.role() == dev.interlayer.api.Role.CLIENT ? onLoop(c, c::app, null) : null;
+        return new ConnectionSnapshot(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), app == null ? null : app.name(),
+                c.startedAt(), c.bytesSent(), c.bytesReceived(), mods);
+    }
+
+    private static <T> T onLoop(ProxyConnection c, java.util.function.Supplier<T> s, T fallback) {
+        if (c.loop().inEventLoop()) return s.get();
+        try {
+            return c.loop().submit(s::get).get(2, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return fallback;
+        }
+    }
+
+    /** The number of open connections. */
+    public int connectionCount() {
+        return connections.size();
+    }
+
+    /**
+     * Attaches {@code moduleName} to one open connection (programmatic attach); false if there is no such
+     * connection or module, the module does not attach in its state, declined, or is already attached.
+     */
+    public boolean attach(long connectionId, String moduleName) {
+        ProxyConnection c = connections.get(connectionId);
+        LoadedModule m = registry.find(moduleName).orElse(null);
+        if (c == null || m == null || !m.state().attachesNew()) return false;
+        return Boolean.TRUE.equals(onLoop(c, () -> c.attachLater(m), false));
+    }
+
+    /** Detaches {@code moduleName} from one open connection; false if it was not attached. */
+    public boolean detach(long connectionId, String moduleName) {
+        ProxyConnection c = connections.get(connectionId);
+        if (c == null) return false;
+        return Boolean.TRUE.equals(onLoop(c, () -> c.detachByName(moduleName, DetachReason.REQUESTED), false));
+    }
+
+    /** Reads a socket option of one connection as its modules report it; null if no such connection. */
+    public Object option(long connectionId, Side side, SocketOption option) {
+        ProxyConnection c = connections.get(connectionId);
+        return c == null ? null : onLoop(c, () -> c.getOption(side, option), null);
+    }
+
+    /** Follows the registry: apply-now attaches new modules to open connections. */
+    private final class Follower implements RegistryListener {
+        @Override
+        public void moduleAdded(LoadedModule m) {
+            if (!m.applyNow() || m.attachMode() != AttachMode.GLOBAL || !m.state().attachesNew()) return;
+            Collection<ProxyConnection> open = List.copyOf(connections.values());
+            for (ProxyConnection c : open) {
+                c.execute(() -> {
+                    if (!c.isClosed() && m.state().attachesNew() && SelectorMatcher.matches(m.selector(), c)) {
+                        c.attachLater(m);
+                    }
+                });
+            }
+            LOG.log(Level.INFO, "module {0}: applied now to {1} open connection(s) it matches", m.id(), open.size());
+        }
+
+        @Override
+        public void stateChanged(LoadedModule m, ModuleState from, ModuleState to) {
+            // Detaching on unregister and revoke is driven by the runtime through each AttachmentSite.
+        }
+    }
+
+    /** Stops the listeners, resets open connections, and stops the event loops. */
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        registry.removeListener(follower);
+        for (String name : List.copyOf(listeners.keySet())) {
+            stop(name);
+        }
+        List<CompletableFuture<Void>> done = new ArrayList<>();
+        for (ProxyConnection c : List.copyOf(connections.values())) {
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            done.add(f);
+            c.execute(() -> {
+                c.abort("agent shutting down");
+                f.complete(null);
+            });
+        }
+        try {
+            CompletableFuture.allOf(done.toArray(CompletableFuture[]::new)).get(5, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            LOG.log(Level.WARNING, "some connections did not close within 5 s: {0}", e.toString());
+        }
+        group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+        watchdog.close();
+    }
+
+    /** The protocol this engine serves. */
+    public Protocol protocol() {
+        return Protocol.TCP;
+    }
+}

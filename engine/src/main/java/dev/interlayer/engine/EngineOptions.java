@@ -1,0 +1,45 @@
+package dev.interlayer.engine;
+
+import java.time.Duration;
+
+/**
+ * Data-plane settings.
+ *
+ * @param ioThreads event-loop threads (0 = one per core)
+ * @param nativeTransport use native epoll where available (NIO otherwise)
+ * @param holdLimit per-connection cap, in bytes, on bytes held by HOLD or buffered by NEED_MORE and
+ *                  injected while the peer does not read; overflow resets the connection with a clear reason
+ * @param hookBudget longest a single hook call may run before it counts as a fault (the watchdog also
+ *                   interrupts a hook blocked past it)
+ * @param connectTimeout upstream connect timeout
+ */
+public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLimit, Duration hookBudget, Duration connectTimeout) {
+
+    public EngineOptions {
+        if (ioThreads < 0) throw new IllegalArgumentException("io-threads must be >= 0");
+        if (holdLimit < 1024) throw new IllegalArgumentException("hold-limit must be at least 1KiB");
+        if (hookBudget == null || hookBudget.isNegative() || hookBudget.isZero()) throw new IllegalArgumentException("hook-budget must be positive");
+        if (connectTimeout == null || connectTimeout.isNegative() || connectTimeout.isZero()) throw new IllegalArgumentException("connect-timeout must be positive");
+    }
+
+    /** Defaults: one thread per core, native epoll, 4 MiB hold limit, 200 ms hook budget, 10 s connect timeout. */
+    public static EngineOptions defaults() {
+        return new EngineOptions(0, true, 4L << 20, Duration.ofMillis(200), Duration.ofSeconds(10));
+    }
+
+    public EngineOptions withHoldLimit(long bytes) {
+        return new EngineOptions(ioThreads, nativeTransport, bytes, hookBudget, connectTimeout);
+    }
+
+    public EngineOptions withHookBudget(Duration d) {
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, d, connectTimeout);
+    }
+
+    public EngineOptions withIoThreads(int n) {
+        return new EngineOptions(n, nativeTransport, holdLimit, hookBudget, connectTimeout);
+    }
+
+    public EngineOptions withNativeTransport(boolean b) {
+        return new EngineOptions(ioThreads, b, holdLimit, hookBudget, connectTimeout);
+    }
+}

@@ -1,0 +1,1083 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.AppInfo;
+import dev.interlayer.api.Attach;
+import dev.interlayer.api.ConnectionEvent;
+import dev.interlayer.api.DetachReason;
+import dev.interlayer.api.Direction;
+import dev.interlayer.api.FaultPolicy;
+import dev.interlayer.api.OptionDecision;
+import dev.interlayer.api.Protocol;
+import dev.interlayer.api.Role;
+import dev.interlayer.api.Side;
+import dev.interlayer.api.SocketDecision;
+import dev.interlayer.api.SocketOption;
+import dev.interlayer.api.Verdict;
+import dev.interlayer.runtime.Hooks;
+import dev.interlayer.runtime.LoadedModule;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One proxied TCP connection: the two sockets, the chain of attached modules, and the flow between them.
+ *
+ * <pre>
+ *  local app ──▶ [localCh] ──read──▶ SEND: att[0] → att[1] → … → att[n-1] ──write──▶ [remoteCh] ──▶ network
+ *  local app ◀── [localCh] ◀─write── RECV: att[0] ← att[1] ← … ← att[n-1] ◀──read── [remoteCh] ◀── network
+ * </pre>
+ *
+ * <p>For a {@link Role#CLIENT} listener the accepted channel is {@code localCh} and the upstream is
+ * {@code remoteCh}; for {@link Role#SERVER} the other way round.
+ *
+ * <p>Threading: both channels are on one event loop; every method except {@link #inject}, {@link #execute}
+ * and the counters' readers runs on it. Buffers: the last one to touch a buffer releases it, on every
+ * branch; modules never see a reference count.
+ *
+ * <p>Back-pressure: reads are manual (auto-read off). A side is read again only while the opposite socket
+ * is writable and the bytes held by modules (HOLD, NEED_MORE) are under the high-water mark; writability
+ * changes and held bytes draining resume it. Memory per connection is therefore bounded by the socket
+ * buffers, the write-buffer high-water mark, one read batch and the hold limit.
+ */
+final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    private static final RealAttachment[] NO_ATTACHMENTS = new RealAttachment[0];
+    static final int SEND = 0;
+    static final int RECV = 1;
+
+    private final Engine engine;
+    private final long id;
+    private final ListenerSpec spec;
+    private final Channel accepted;
+    private final EventLoop loop;
+    private final Watchdog.Slot slot;
+    private final Instant startedAt = Instant.now();
+    private final long holdLimit;
+    private final long holdHigh;
+    private final long holdLow;
+
+    private Channel localCh;
+    private Channel remoteCh;
+    private InetSocketAddress upstreamTarget;
+    private RealAttachment[] chain = NO_ATTACHMENTS;
+    private final int[] hookCount = new int[2];
+    private final boolean[] paused = new boolean[2];
+    private final boolean[] inputEnded = new boolean[2];
+    private final boolean[] endPending = new boolean[2];
+    private final boolean[] outputShut = new boolean[2];
+    private final boolean[] needFlush = new boolean[2];
+    private final AtomicLong held = new AtomicLong();
+    private final AtomicInteger[] inflight = {new AtomicInteger(), new AtomicInteger()};
+    private final AtomicLong[] inflightBytes = {new AtomicLong(), new AtomicLong()};
+    private List<Runnable> preConnect;
+    private volatile boolean closed;
+    private boolean connected;
+    private volatile long bytesSent;
+    private volatile long bytesReceived;
+    private volatile AppInfo app;
+    private boolean appLooked;
+    private String closeReason;
+
+    ProxyConnection(Engine engine, long id, ListenerSpec spec, Channel accepted, Watchdog.Slot slot, long holdLimit) {
+        this.engine = engine;
+        this.id = id;
+        this.spec = spec;
+        this.accepted = accepted;
+        this.loop = accepted.eventLoop();
+        this.slot = slot;
+        this.holdLimit = holdLimit;
+        this.holdHigh = Math.max(64 * 1024, holdLimit / 4);
+        this.holdLow = holdHigh / 2;
+        this.upstreamTarget = spec.upstream();
+        if (spec.role() == Role.CLIENT) {
+            localCh = accepted;
+        } else {
+            remoteCh = accepted;
+        }
+    }
+
+    // ---- ConnectionInfo ---------------------------------------------------------------------------
+
+    @Override public long id() { return id; }
+    @Override public Protocol protocol() { return Protocol.TCP; }
+    @Override public String listener() { return spec.name(); }
+    @Override public Role role() { return spec.role(); }
+    @Override public Instant startedAt() { return startedAt; }
+    @Override public long bytesSent() { return bytesSent; }
+    @Override public long bytesReceived() { return bytesReceived; }
+
+    @Override
+    public InetSocketAddress localAddress() {
+        return spec.role() == Role.CLIENT ? (InetSocketAddress) accepted.remoteAddress() : upstreamTarget;
+    }
+
+    @Override
+    public InetSocketAddress remoteAddress() {
+        return spec.role() == Role.CLIENT ? upstreamTarget : (InetSocketAddress) accepted.remoteAddress();
+    }
+
+    @Override
+    public AppInfo app() {
+        if (!appLooked) {
+            appLooked = true;
+            if (spec.role() == Role.CLIENT) {
+                app = ProcLookup.find((InetSocketAddress) accepted.remoteAddress(), (InetSocketAddress) accepted.localAddress());
+            } else if (localCh != null && localCh.localAddress() != null) {
+                app = ProcLookup.find(upstreamTarget, (InetSocketAddress) localCh.localAddress());
+            } else {
+                appLooked = false; // the local application's socket is not known before the upstream connects
+            }
+        }
+        return app;
+    }
+
+    ByteBufAllocator alloc() { return accepted.alloc(); }
+    long holdLimit() { return holdLimit; }
+    EventLoop loop() { return loop; }
+    boolean isClosed() { return closed; }
+    ListenerSpec spec() { return spec; }
+    String closeReason() { return closeReason; }
+
+    void execute(Runnable r) {
+        if (loop.inEventLoop()) {
+            r.run();
+        } else {
+            loop.execute(r);
+        }
+    }
+
+    List<String> moduleIds() {
+        List<String> out = new ArrayList<>();
+        for (RealAttachment a : chain) {
+            if (!a.detached) out.add(a.lm.id());
+        }
+        return out;
+    }
+
+    // ---- setup ------------------------------------------------------------------------------------
+
+    /** Attaches the modules for a new connection, runs the socket hooks and connects the upstream. */
+    void start(List<LoadedModule> modules) {
+        accepted.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? SEND : RECV));
+        List<RealAttachment> list = new ArrayList<>(modules.size());
+        for (LoadedModule m : modules) {
+            RealAttachment a = attachOne(m);
+            if (closed) {
+                return;
+            }
+            if (a != null) {
+                list.add(a);
+            }
+        }
+        chain = list.toArray(NO_ATTACHMENTS);
+        recount();
+
+        InetSocketAddress target = spec.upstream();
+        InetSocketAddress bind = null;
+        for (RealAttachment a : chain) {
+            if (a.has(Hooks.CONNECT) && !a.detached) {
+                final InetSocketAddress t = target;
+                SocketDecision d = callSocket(a, "onConnect", () -> a.socket.onConnect(a.state, a, t));
+                if (closed) return;
+                if (d == null) continue;
+                if (d.kind() == SocketDecision.Kind.DENY) {
+                    abort("connect to " + target + " denied by module " + a.name + ": " + d.reason());
+                    return;
+                }
+                if (d.kind() == SocketDecision.Kind.REDIRECT) {
+                    target = d.address();
+                }
+            }
+        }
+        for (RealAttachment a : chain) {
+            if (a.has(Hooks.BIND) && !a.detached) {
+                final InetSocketAddress b = bind;
+                SocketDecision d = callSocket(a, "onBind", () -> a.socket.onBind(a.state, a, b));
+                if (closed) return;
+                if (d == null) continue;
+                if (d.kind() == SocketDecision.Kind.DENY) {
+                    abort("bind of the upstream socket denied by module " + a.name + ": " + d.reason());
+                    return;
+                }
+                if (d.kind() == SocketDecision.Kind.REDIRECT) {
+                    bind = d.address();
+                }
+            }
+        }
+        upstreamTarget = target;
+        Bootstrap b = new Bootstrap()
+                .group(loop)
+                .channel(engine.transport().channel())
+                .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Engine.WATER_MARK)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) engine.options().connectTimeout().toMillis())
+                .handler(new SideHandler(spec.role() == Role.CLIENT ? RECV : SEND));
+        final InetSocketAddress finalTarget = target;
+        (bind == null ? b.connect(target) : b.connect(target, bind)).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                f.channel().close();
+                abort("cannot connect upstream " + finalTarget + ": " + f.cause().getMessage());
+                return;
+            }
+            if (closed) {
+                f.channel().close();
+                return;
+            }
+            if (spec.role() == Role.CLIENT) {
+                remoteCh = f.channel();
+            } else {
+                localCh = f.channel();
+            }
+            onConnected();
+        });
+    }
+
+    private void onConnected() {
+        connected = true;
+        Map<SocketOption, Object> opts = engine.effectiveOptions(spec);
+        for (Map.Entry<SocketOption, Object> e : opts.entrySet()) {
+            setOption(Side.LOCAL, e.getKey(), e.getValue());
+            setOption(Side.REMOTE, e.getKey(), e.getValue());
+            if (closed) return;
+        }
+        fireEvent(ConnectionEvent.CONNECTED);
+        if (closed) return;
+        if (preConnect != null) {
+            List<Runnable> q = preConnect;
+            preConnect = null;
+            for (Runnable r : q) r.run();
+            flush(SEND);
+            flush(RECV);
+        }
+        maybeRead(SEND);
+        maybeRead(RECV);
+    }
+
+    private Channel channel(Side side) {
+        return side == Side.LOCAL ? localCh : remoteCh;
+    }
+
+    /** Sets an option on one socket, through the modules' onSetOption hooks. */
+    void setOption(Side side, SocketOption opt, Object value) {
+        Object v = value;
+        for (RealAttachment a : chain) {
+            if (a.has(Hooks.SET_OPTION) && !a.detached) {
+                final Object cur = v;
+                OptionDecision d = callSocket(a, "onSetOption", () -> a.socket.onSetOption(a.state, a, side, opt, cur));
+                if (closed) return;
+                if (d == null) continue;
+                if (d.kind() == OptionDecision.Kind.DENY) {
+                    LOG.log(Level.DEBUG, "connection {0}: {1} {2} not set: denied by module {3}: {4}", id, side, opt, a.name, d.reason());
+                    return;
+                }
+                if (d.kind() == OptionDecision.Kind.MODIFY) {
+                    if (!opt.valueType().isInstance(d.value())) {
+                        moduleFault(a, "onSetOption", "modified " + opt + " to a " + d.value().getClass().getSimpleName()
+                                + "; the option takes a " + opt.valueType().getSimpleName());
+                        continue;
+                    }
+                    v = d.value();
+                }
+            }
+        }
+        Channel ch = channel(side);
+        if (ch != null && ch.isActive()) {
+            boolean ok = ch.config().setOption(channelOption(opt), v);
+            if (!ok) {
+                LOG.log(Level.DEBUG, "connection {0}: transport does not support {1}", id, opt);
+            }
+        }
+    }
+
+    /** Reads an option of one socket, as the modules' onGetOption hooks report it. */
+    Object getOption(Side side, SocketOption opt) {
+        Channel ch = channel(side);
+        Object v = ch == null ? null : ch.config().getOption(channelOption(opt));
+        for (RealAttachment a : chain) {
+            if (a.has(Hooks.GET_OPTION) && !a.detached) {
+                final Object cur = v;
+                Object r = callSocket(a, "onGetOption", () -> a.socket.onGetOption(a.state, a, side, opt, cur));
+                if (r != null || cur == null) v = r;
+            }
+        }
+        return v;
+    }
+
+    @SuppressWarnings("unchecked")
+    static <T> ChannelOption<T> channelOption(SocketOption o) {
+        return (ChannelOption<T>) switch (o) {
+            case TCP_NODELAY -> ChannelOption.TCP_NODELAY;
+            case SO_KEEPALIVE -> ChannelOption.SO_KEEPALIVE;
+            case SO_RCVBUF -> ChannelOption.SO_RCVBUF;
+            case SO_SNDBUF -> ChannelOption.SO_SNDBUF;
+            case IP_TOS -> ChannelOption.IP_TOS;
+            case SO_LINGER -> ChannelOption.SO_LINGER;
+        };
+    }
+
+    // ---- attach / detach --------------------------------------------------------------------------
+
+    private RealAttachment attachOne(LoadedModule m) {
+        RealAttachment a = new RealAttachment(this, m);
+        if (!m.registerSite(a)) {
+            return null;
+        }
+        Attach<Object> r;
+        if (a.has(Hooks.ATTACH)) {
+            long s = slot.enter(a, "attach");
+            Thread t = Thread.currentThread();
+            ClassLoader prev = t.getContextClassLoader();
+            t.setContextClassLoader(m.loader());
+            try {
+                r = a.module.attach(a);
+            } catch (Throwable e) {
+                r = null;
+                t.setContextClassLoader(prev);
+                boolean over = slot.exit(s);
+                m.declined(a);
+                faultWithoutAttachment(m, "attach", e, over);
+                return null;
+            } finally {
+                t.setContextClassLoader(prev);
+            }
+            if (slot.exit(s)) {
+                m.declined(a);
+                faultWithoutAttachment(m, "attach", "ran longer than the hook budget", true);
+                return null;
+            }
+            if (r == null) {
+                m.declined(a);
+                faultWithoutAttachment(m, "attach", "returned null; return Attach.decline() to stay off a connection", false);
+                return null;
+            }
+        } else {
+            r = Attach.stateless();
+        }
+        if (!r.attached()) {
+            m.declined(a);
+            return null;
+        }
+        a.state = r.state();
+        a.attachedOk = true;
+        m.attached();
+        return a;
+    }
+
+    private void faultWithoutAttachment(LoadedModule m, String hook, Object cause, boolean overBudget) {
+        Object what = overBudget && !(cause instanceof String) ? "ran longer than the hook budget (" + cause + ")" : cause;
+        FaultPolicy p = m.recordFault(hook, id, what);
+        if (p == FaultPolicy.FAIL_CLOSED) {
+            abort("module " + m.id() + " faulted in " + hook + " (fail-closed): " + what);
+        }
+    }
+
+    /** Attaches a module to this open connection (apply now, programmatic attach); on the event loop. */
+    boolean attachLater(LoadedModule m) {
+        if (closed) return false;
+        for (RealAttachment a : chain) {
+            if (a.lm == m && !a.detached) return false;
+        }
+        RealAttachment a = attachOne(m);
+        if (a == null || closed) return false;
+        RealAttachment[] c = chain;
+        RealAttachment[] n = new RealAttachment[c.length + 1];
+        int i = 0;
+        int j = 0;
+        while (i < c.length && c[i].lm.priority() <= m.priority()) n[j++] = c[i++];
+        n[j++] = a;
+        while (i < c.length) n[j++] = c[i++];
+        chain = n;
+        recount();
+        if (connected && a.has(Hooks.EVENT)) {
+            callEvent(a, ConnectionEvent.CONNECTED);
+        }
+        return true;
+    }
+
+    /** Detaches the named module from this connection; on the event loop. */
+    boolean detachByName(String moduleName, DetachReason reason) {
+        for (RealAttachment a : chain) {
+            if (a.name.equals(moduleName) && !a.detached) {
+                detach(a, reason);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Runs the module's detach exactly once and releases what the attachment held; on the event loop. */
+    void detach(RealAttachment a, DetachReason reason) {
+        if (a.detached || !a.attachedOk) {
+            return;
+        }
+        a.detached = true;
+        // Bytes a NEED_MORE left buffered are not lost: they continue down the chain as the module never touched them.
+        for (int d = 0; d < 2; d++) {
+            ByteBuf p = a.pending[d];
+            if (p != null && !closed) {
+                a.pending[d] = null;
+                heldSub(p.readableBytes());
+                forward(d, p, next(a, d), null, 0);
+                flush(d);
+            }
+        }
+        if (a.has(Hooks.DETACH)) {
+            long s = slot.enter(a, "detach");
+            Thread t = Thread.currentThread();
+            ClassLoader prev = t.getContextClassLoader();
+            t.setContextClassLoader(a.lm.loader());
+            try {
+                a.module.detach(a.state, reason);
+            } catch (Throwable e) {
+                a.lm.recordFault("detach", id, e);
+            } finally {
+                t.setContextClassLoader(prev);
+                if (slot.exit(s)) {
+                    a.lm.recordFault("detach", id, "ran longer than the hook budget");
+                }
+            }
+        }
+        a.releaseAll();
+        a.flushCounters();
+        a.lm.siteDetached(a);
+        recount();
+        for (int d = 0; d < 2; d++) {
+            tryCompleteEnd(d);
+        }
+    }
+
+    private void recount() {
+        int s = 0;
+        int r = 0;
+        for (RealAttachment a : chain) {
+            if (a.detached) continue;
+            if (a.has(Hooks.SEND)) s++;
+            if (a.has(Hooks.RECV)) r++;
+        }
+        hookCount[SEND] = s;
+        hookCount[RECV] = r;
+    }
+
+    private int indexOf(RealAttachment a) {
+        RealAttachment[] c = chain;
+        for (int i = 0; i < c.length; i++) {
+            if (c[i] == a) return i;
+        }
+        return -1;
+    }
+
+    /** The chain index right after {@code a} in direction {@code d}. */
+    private int next(RealAttachment a, int d) {
+        int i = indexOf(a);
+        return d == SEND ? i + 1 : i - 1;
+    }
+
+    // ---- data path --------------------------------------------------------------------------------
+
+    private void onRead(int d, ByteBuf buf) {
+        int n = buf.readableBytes();
+        if (d == SEND) bytesSent += n; else bytesReceived += n;
+        if (closed || outputShut[d]) {
+            buf.release();
+            return;
+        }
+        if (hookCount[d] == 0) {
+            writeOut(d, buf); // fast path: no module has a hook in this direction
+            return;
+        }
+        forward(d, buf, d == SEND ? 0 : chain.length - 1, null, 0);
+    }
+
+    /**
+     * Passes {@code buf} (owned) through the chain in direction {@code d} starting at index {@code start},
+     * then writes what comes out to the opposite socket.
+     */
+    private void forward(int d, ByteBuf buf, int start, String injectedBy, long tag) {
+        RealAttachment[] c = chain;
+        int step = d == SEND ? 1 : -1;
+        for (int i = start; i >= 0 && i < c.length; i += step) {
+            RealAttachment a = c[i];
+            if (!a.wants(d)) {
+                continue;
+            }
+            ByteBuf p = a.pending[d];
+            if (p != null) {
+                int more = buf.readableBytes();
+                if (!heldAdd(a, more)) {
+                    buf.release();
+                    return;
+                }
+                p.writeBytes(buf);
+                buf.release();
+                if (p.readableBytes() < a.need[d]) {
+                    return;
+                }
+                a.pending[d] = null;
+                a.need[d] = 0;
+                heldSub(p.readableBytes());
+                buf = p;
+            }
+            buf = call(a, d, buf, injectedBy, tag);
+            if (buf == null) {
+                return;
+            }
+        }
+        writeOut(d, buf);
+    }
+
+    /** Calls {@code a}'s data hook on {@code in} (owned); returns what to pass on (owned), or null to stop. */
+    private ByteBuf call(RealAttachment a, int d, ByteBuf in, String injectedBy, long tag) {
+        Direction dir = d == SEND ? Direction.SEND : Direction.RECV;
+        RealStreamContext ctx = a.ctx;
+        int len = in.readableBytes();
+        a.chunks[d]++;
+        a.bytesIn[d] += len;
+        a.view.lend(in);
+        ctx.begin(dir, in, injectedBy, tag);
+        Verdict v;
+        Throwable thrown = null;
+        long s = slot.enter(a, d == SEND ? "onSend" : "onRecv");
+        Thread t = Thread.currentThread();
+        ClassLoader prev = t.getContextClassLoader();
+        t.setContextClassLoader(a.lm.loader());
+        try {
+            v = d == SEND ? a.stream.onSend(a.state, ctx, a.view) : a.stream.onRecv(a.state, ctx, a.view);
+        } catch (Throwable e) {
+            v = null;
+            thrown = e;
+        } finally {
+            t.setContextClassLoader(prev);
+            a.view.invalidate();
+            ctx.end();
+        }
+        boolean over = slot.exit(s);
+        RealHeldBytes h = ctx.takeHeld();
+        String fault = null;
+        if (thrown != null) {
+            fault = thrown.toString();
+        } else if (over) {
+            fault = "ran longer than the hook budget (" + engine.options().hookBudget().toMillis() + " ms)";
+        } else if (v == null) {
+            fault = "returned a null verdict";
+        } else if (v.kind() == Verdict.Kind.HOLD && h == null) {
+            fault = "returned HOLD without calling ctx.hold()";
+        } else if (h != null && v.kind() != Verdict.Kind.HOLD) {
+            fault = "called ctx.hold() but returned " + v + "; return HOLD when keeping the chunk";
+        }
+        if (fault != null) {
+            ctx.dropReplacement();
+            if (h != null) h.release();
+            if (thrown != null && !(thrown instanceof Exception) && !(thrown instanceof StackOverflowError)
+                    && !(thrown instanceof LinkageError) && !(thrown instanceof AssertionError)) {
+                LOG.log(Level.ERROR, "module " + a.lm.id() + " threw a fatal error", thrown);
+            }
+            return faultOnData(a, d == SEND ? "onSend" : "onRecv", fault, in);
+        }
+        a.verdicts[v.kind().ordinal()]++;
+        switch (v.kind()) {
+            case PASS, DETACH -> {
+                ByteBuf out = in;
+                if (ctx.replaced()) {
+                    in.release();
+                    out = ctx.takeReplacement();
+                }
+                a.bytesOut[d] += out.readableBytes();
+                if (v.kind() == Verdict.Kind.DETACH) {
+                    detach(a, DetachReason.VERDICT);
+                }
+                if (!out.isReadable()) {
+                    out.release();
+                    return null;
+                }
+                return out;
+            }
+            case DROP -> {
+                ctx.dropReplacement();
+                in.release();
+                return null;
+            }
+            case HOLD -> {
+                ctx.dropReplacement();
+                in.release(); // the module's HeldBytes keeps its own reference
+                return null;
+            }
+            case NEED_MORE -> {
+                ctx.dropReplacement();
+                int want = v.value();
+                if (want > holdLimit) {
+                    in.release();
+                    abort("module " + a.lm.id() + " asked for NEED_MORE(" + want + "), more than the connection's hold limit of "
+                            + holdLimit + " bytes; raise agent.hold-limit or fix the module");
+                    return null;
+                }
+                if (!heldAdd(a, len)) {
+                    in.release();
+                    return null;
+                }
+                ByteBuf p = alloc().buffer(Math.max(want, len));
+                p.writeBytes(in);
+                in.release();
+                a.pending[d] = p;
+                // NEED_MORE(n) with n already buffered means "at least one more byte", never a busy loop.
+                a.need[d] = Math.max(want, len + 1);
+                return null;
+            }
+            case ERROR -> {
+                ctx.dropReplacement();
+                in.release();
+                abort("module " + a.lm.id() + " returned ERROR(" + v.value() + ", " + v.reason() + ")");
+                return null;
+            }
+            case CLOSE -> {
+                ctx.dropReplacement();
+                in.release();
+                closeGracefully("module " + a.lm.id() + " returned CLOSE");
+                return null;
+            }
+        }
+        throw new AssertionError(v);
+    }
+
+    /** Applies the module's fault policy to a chunk it faulted on; returns what to pass on (owned) or null. */
+    private ByteBuf faultOnData(RealAttachment a, String hook, String fault, ByteBuf in) {
+        FaultPolicy p = a.lm.recordFault(hook, id, fault);
+        if (p == FaultPolicy.FAIL_CLOSED || closed) {
+            in.release();
+            abort("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + fault);
+            return null;
+        }
+        detach(a, DetachReason.FAULT);
+        return in; // fail-open: the chunk continues as if the module were not there
+    }
+
+    private void moduleFault(RealAttachment a, String hook, Object cause) {
+        FaultPolicy p = a.lm.recordFault(hook, id, cause);
+        if (p == FaultPolicy.FAIL_CLOSED) {
+            abort("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + cause);
+        } else {
+            detach(a, DetachReason.FAULT);
+        }
+    }
+
+    private void writeOut(int d, ByteBuf buf) {
+        Channel target = d == SEND ? remoteCh : localCh;
+        if (closed || outputShut[d] || target == null) {
+            buf.release();
+            return;
+        }
+        target.write(buf, target.voidPromise());
+        needFlush[d] = true;
+    }
+
+    private void flush(int d) {
+        if (needFlush[d]) {
+            needFlush[d] = false;
+            Channel target = d == SEND ? remoteCh : localCh;
+            if (target != null) target.flush();
+        }
+    }
+
+    private void maybeRead(int d) {
+        if (closed || !connected || inputEnded[d]) {
+            return;
+        }
+        Channel source = d == SEND ? localCh : remoteCh;
+        Channel target = d == SEND ? remoteCh : localCh;
+        if (target.isWritable() && held.get() < holdHigh) {
+            paused[d] = false;
+            source.read();
+        } else {
+            paused[d] = true;
+        }
+    }
+
+    boolean isWritable(Direction dir) {
+        Channel target = dir == Direction.SEND ? remoteCh : localCh;
+        return !closed && target != null && target.isWritable();
+    }
+
+    // ---- inject -----------------------------------------------------------------------------------
+
+    /** Queues {@code b} (owned) to enter the chain after {@code a}; any thread. */
+    boolean inject(RealAttachment a, Direction dir, ByteBuf b, long tag) {
+        int d = dir == Direction.SEND ? SEND : RECV;
+        int len = b.readableBytes();
+        Channel target = d == SEND ? remoteCh : localCh;
+        long pendingOut = target == null ? 0 : target.unsafe().outboundBuffer() == null ? 0
+                : target.unsafe().outboundBuffer().totalPendingWriteBytes();
+        if (pendingOut + inflightBytes[d].get() + len > holdLimit) {
+            b.release();
+            execute(() -> moduleFault(a, "inject", "injected " + len + " bytes " + dir + " while " + (pendingOut + inflightBytes[d].get())
+                    + " bytes wait for a peer that does not read (limit " + holdLimit + "); pause while attachment.isWritable("
+                    + dir + ") is false"));
+            return false;
+        }
+        a.injected.addAndGet(len);
+        inflight[d].incrementAndGet();
+        inflightBytes[d].addAndGet(len);
+        loop.execute(() -> {
+            try {
+                if (closed || outputShut[d]) {
+                    b.release();
+                } else if (!connected) {
+                    if (preConnect == null) preConnect = new ArrayList<>();
+                    inflight[d].incrementAndGet();
+                    inflightBytes[d].addAndGet(len);
+                    preConnect.add(() -> {
+                        try {
+                            forward(d, b, next(a, d), a.name, tag);
+                        } finally {
+                            inflight[d].decrementAndGet();
+                            inflightBytes[d].addAndGet(-len);
+                        }
+                    });
+                } else {
+                    forward(d, b, next(a, d), a.name, tag);
+                    flush(d);
+                }
+            } finally {
+                inflight[d].decrementAndGet();
+                inflightBytes[d].addAndGet(-len);
+                tryCompleteEnd(d);
+            }
+        });
+        return true;
+    }
+
+    // ---- hold accounting --------------------------------------------------------------------------
+
+    /** Counts {@code n} more held bytes; over the limit the connection is reset with the module named. */
+    boolean heldAdd(RealAttachment a, long n) {
+        long now = held.addAndGet(n);
+        if (now > holdLimit) {
+            held.addAndGet(-n);
+            // Reset later, from the event loop's queue: this may run inside the module's own call.
+            loop.execute(() -> abort(holdOverflow(a)));
+            return false;
+        }
+        return true;
+    }
+
+    String holdOverflow(RealAttachment a) {
+        return "module " + a.lm.id() + " holds more than the connection's hold limit of " + holdLimit
+                + " bytes (HOLD and NEED_MORE together); raise agent.hold-limit or make the module release or inject sooner";
+    }
+
+    void heldSub(long n) {
+        long now = held.addAndGet(-n);
+        if (now < holdLow) {
+            execute(() -> {
+                for (int d = 0; d < 2; d++) {
+                    if (paused[d]) maybeRead(d);
+                    tryCompleteEnd(d);
+                }
+            });
+        }
+    }
+
+    // ---- end of stream, close, reset --------------------------------------------------------------
+
+    private void onInputEnd(int d) {
+        if (inputEnded[d] || closed) return;
+        inputEnded[d] = true;
+        RealAttachment[] c = chain;
+        int step = d == SEND ? 1 : -1;
+        for (int i = d == SEND ? 0 : c.length - 1; i >= 0 && i < c.length && !closed; i += step) {
+            RealAttachment a = c[i];
+            ByteBuf rest = a.pending[d];
+            if (rest != null) {
+                a.pending[d] = null;
+                a.need[d] = 0;
+                heldSub(rest.readableBytes());
+            }
+            if (a.has(Hooks.END) && a.wants(d)) {
+                ByteBuf out = callEnd(a, d, rest == null ? Unpooled.EMPTY_BUFFER : rest);
+                if (out != null) forward(d, out, i + step, null, 0);
+            } else if (rest != null) {
+                // a module without onEnd cannot finish its NEED_MORE: its bytes go on unchanged rather than being lost
+                forward(d, rest, i + step, null, 0);
+            }
+        }
+        flush(d);
+        fireEvent(d == SEND ? ConnectionEvent.SEND_SHUTDOWN : ConnectionEvent.RECV_SHUTDOWN);
+        endPending[d] = true;
+        tryCompleteEnd(d);
+    }
+
+    private ByteBuf callEnd(RealAttachment a, int d, ByteBuf rest) {
+        Direction dir = d == SEND ? Direction.SEND : Direction.RECV;
+        RealStreamContext ctx = a.ctx;
+        a.view.lend(rest);
+        ctx.begin(dir, rest, null, 0);
+        Verdict v;
+        Throwable thrown = null;
+        long s = slot.enter(a, "onEnd");
+        Thread t = Thread.currentThread();
+        ClassLoader prev = t.getContextClassLoader();
+        t.setContextClassLoader(a.lm.loader());
+        try {
+            v = a.stream.onEnd(a.state, ctx, a.view);
+        } catch (Throwable e) {
+            v = null;
+            thrown = e;
+        } finally {
+            t.setContextClassLoader(prev);
+            a.view.invalidate();
+            ctx.end();
+        }
+        boolean over = slot.exit(s);
+        RealHeldBytes h = ctx.takeHeld();
+        if (thrown != null || over || v == null || v.kind() == Verdict.Kind.NEED_MORE) {
+            ctx.dropReplacement();
+            if (h != null) h.release();
+            String why = thrown != null ? thrown.toString() : over ? "ran longer than the hook budget"
+                    : v == null ? "returned a null verdict" : "returned NEED_MORE at the end of the stream";
+            return faultOnData(a, "onEnd", why, rest);
+        }
+        a.verdicts[v.kind().ordinal()]++;
+        if (v.kind() == Verdict.Kind.HOLD) {
+            ctx.dropReplacement();
+            if (h == null) {
+                return faultOnData(a, "onEnd", "returned HOLD without calling ctx.hold()", rest);
+            }
+            rest.release();
+            return null;
+        }
+        if (h != null) h.release();
+        switch (v.kind()) {
+            case ERROR -> {
+                ctx.dropReplacement();
+                rest.release();
+                abort("module " + a.lm.id() + " returned ERROR(" + v.value() + ", " + v.reason() + ") at the end of " + dir);
+                return null;
+            }
+            case CLOSE, DROP -> {
+                ctx.dropReplacement();
+                rest.release();
+                if (v.kind() == Verdict.Kind.CLOSE) closeGracefully("module " + a.lm.id() + " returned CLOSE");
+                return null;
+            }
+            default -> {
+                ByteBuf out = rest;
+                if (ctx.replaced()) {
+                    rest.release();
+                    out = ctx.takeReplacement();
+                }
+                a.bytesOut[d] += out.readableBytes();
+                if (v.kind() == Verdict.Kind.DETACH) detach(a, DetachReason.VERDICT);
+                if (!out.isReadable()) {
+                    out.release();
+                    return null;
+                }
+                return out;
+            }
+        }
+    }
+
+    /** Propagates a half-close once nothing of that direction is still held by modules or queued for inject. */
+    private void tryCompleteEnd(int d) {
+        if (!endPending[d] || closed) return;
+        if (inflight[d].get() > 0 || heldIn(d) > 0) return;
+        endPending[d] = false;
+        outputShut[d] = true;
+        Channel target = d == SEND ? remoteCh : localCh;
+        flush(d);
+        if (target instanceof DuplexChannel dc && target.isActive()) {
+            dc.shutdownOutput();
+        }
+        if (outputShut[SEND] && outputShut[RECV]) {
+            closeGracefully(null);
+        }
+    }
+
+    private long heldIn(int d) {
+        long n = 0;
+        for (RealAttachment a : chain) {
+            if (!a.detached) n += a.heldBytes();
+        }
+        return n;
+    }
+
+    /** Closes both sockets after flushing what was forwarded; detaches every module. */
+    void closeGracefully(String reason) {
+        if (closed) return;
+        if (reason != null) LOG.log(Level.DEBUG, "connection {0} closing: {1}", id, reason);
+        fireEvent(ConnectionEvent.CLOSING);
+        closed = true;
+        closeReason = reason == null ? "closed" : reason;
+        for (Channel ch : new Channel[] {localCh, remoteCh}) {
+            if (ch != null) ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        }
+        finish();
+    }
+
+    /** Resets both sockets (RST) and records why; detaches every module. */
+    void abort(String reason) {
+        if (closed) return;
+        LOG.log(reason.startsWith("peer reset") ? Level.DEBUG : Level.INFO, "connection {0} reset: {1}", id, reason);
+        fireEvent(ConnectionEvent.CLOSING);
+        closed = true;
+        closeReason = reason;
+        for (Channel ch : new Channel[] {localCh, remoteCh}) {
+            if (ch != null && ch.isOpen()) {
+                try {
+                    ch.config().setOption(ChannelOption.SO_LINGER, 0);
+                } catch (RuntimeException ignored) {
+                    // the socket is already gone; close below is all that is left to do
+                }
+                ch.close();
+            }
+        }
+        finish();
+    }
+
+    private void finish() {
+        for (RealAttachment a : chain) {
+            detach(a, DetachReason.CLOSED);
+        }
+        if (preConnect != null) {
+            List<Runnable> q = preConnect;
+            preConnect = null;
+            for (Runnable r : q) r.run(); // forward() releases every buffer once closed
+        }
+        engine.removed(this);
+    }
+
+    // ---- events -----------------------------------------------------------------------------------
+
+    private void fireEvent(ConnectionEvent ev) {
+        for (RealAttachment a : chain) {
+            if (a.has(Hooks.EVENT) && !a.detached) {
+                callEvent(a, ev);
+            }
+        }
+    }
+
+    private void callEvent(RealAttachment a, ConnectionEvent ev) {
+        callSocket(a, "onEvent", () -> {
+            a.socket.onEvent(a.state, a, ev);
+            return null;
+        });
+    }
+
+    /** Calls a socket hook with fault handling; returns null if the module faulted. */
+    private <T> T callSocket(RealAttachment a, String hook, java.util.function.Supplier<T> call) {
+        long s = slot.enter(a, hook);
+        Thread t = Thread.currentThread();
+        ClassLoader prev = t.getContextClassLoader();
+        t.setContextClassLoader(a.lm.loader());
+        T r;
+        Object fault = null;
+        try {
+            r = call.get();
+        } catch (Throwable e) {
+            r = null;
+            fault = e;
+        } finally {
+            t.setContextClassLoader(prev);
+        }
+        if (slot.exit(s) && fault == null) {
+            fault = "ran longer than the hook budget";
+        }
+        if (fault != null) {
+            moduleFault(a, hook, fault);
+            return null;
+        }
+        return r;
+    }
+
+    /** Runs a module timer with the module's loader, the watchdog and fault handling. */
+    void runTimer(RealAttachment a, Runnable task) {
+        callSocket(a, "timer", () -> {
+            task.run();
+            return null;
+        });
+        flush(SEND);
+        flush(RECV);
+    }
+
+    // ---- channel handler --------------------------------------------------------------------------
+
+    /** The pipeline handler of one side; {@code readDir} is the direction of the bytes read from it. */
+    private final class SideHandler extends ChannelInboundHandlerAdapter {
+        private final int readDir;
+
+        SideHandler(int readDir) {
+            this.readDir = readDir;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof ByteBuf b) {
+                onRead(readDir, b);
+            } else {
+                io.netty.util.ReferenceCountUtil.release(msg);
+            }
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            flush(readDir);
+            maybeRead(readDir);
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                onInputEnd(readDir);
+            }
+            io.netty.util.ReferenceCountUtil.release(evt);
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            // this socket receives the bytes of the other direction
+            int writeDir = 1 - readDir;
+            boolean writable = ctx.channel().isWritable();
+            if (writable && paused[writeDir]) {
+                maybeRead(writeDir);
+            }
+            fireEvent(writeDir == SEND ? (writable ? ConnectionEvent.SEND_WRITABLE : ConnectionEvent.SEND_UNWRITABLE)
+                    : (writable ? ConnectionEvent.RECV_WRITABLE : ConnectionEvent.RECV_UNWRITABLE));
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            String side = (readDir == SEND ? "local application" : "network peer");
+            if (cause instanceof IOException) {
+                abort("peer reset by the " + side + ": " + cause.getMessage());
+            } else {
+                LOG.log(Level.WARNING, "connection " + id + ": unexpected error on the " + side + " socket", cause);
+                abort("error on the " + side + " socket: " + cause);
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (!closed) {
+                // the socket closed without a reset we saw: end gracefully, flushing what was forwarded
+                closeGracefully("the " + (readDir == SEND ? "local application" : "network peer") + " closed");
+            }
+        }
+    }
+}

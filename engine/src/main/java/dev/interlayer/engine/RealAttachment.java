@@ -1,0 +1,277 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.Attachment;
+import dev.interlayer.api.Cancellable;
+import dev.interlayer.api.ConnectionInfo;
+import dev.interlayer.api.DetachReason;
+import dev.interlayer.api.Direction;
+import dev.interlayer.api.HeldBytes;
+import dev.interlayer.api.Module;
+import dev.interlayer.api.Output;
+import dev.interlayer.api.SocketModule;
+import dev.interlayer.api.StreamModule;
+import dev.interlayer.api.Verdict;
+import dev.interlayer.runtime.AttachmentSite;
+import dev.interlayer.runtime.Hooks;
+import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.ModuleStats;
+import io.netty.buffer.ByteBuf;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One module on one connection: the module's {@link Attachment} handle and the runtime's
+ * {@link AttachmentSite}, with the per-connection state, reusable call objects and counters.
+ *
+ * <p>Threading: everything but the "any thread" methods of {@link Attachment} and
+ * {@link #requestDetach} runs on the connection's event loop. Counters are plain fields written there;
+ * other threads read them racily for statistics only.
+ */
+final class RealAttachment implements Attachment, AttachmentSite {
+
+    final ProxyConnection conn;
+    final LoadedModule lm;
+    final String name;
+    final int hooks;
+    final Module<Object> module;
+    final StreamModule<Object> stream;
+    final SocketModule<Object> socket;
+    final ChunkView view;
+    final RealStreamContext ctx;
+
+    Object state;
+    boolean attachedOk;
+    volatile boolean detached;
+
+    /** Bytes buffered for this module by NEED_MORE, per direction, and the totals it asked for. */
+    final ByteBuf[] pending = new ByteBuf[2];
+    final int[] need = new int[2];
+
+    final long[] chunks = new long[2];
+    final long[] bytesIn = new long[2];
+    final long[] bytesOut = new long[2];
+    final long[] verdicts = new long[Verdict.Kind.values().length];
+    final AtomicLong injected = new AtomicLong();
+
+    private final Set<RealHeldBytes> helds = ConcurrentHashMap.newKeySet();
+    private final Set<RealOutput> outputs = ConcurrentHashMap.newKeySet();
+    private final Set<Future<?>> timers = ConcurrentHashMap.newKeySet();
+
+    @SuppressWarnings("unchecked")
+    RealAttachment(ProxyConnection conn, LoadedModule lm) {
+        this.conn = conn;
+        this.lm = lm;
+        this.name = lm.name();
+        this.hooks = lm.hooks();
+        this.module = lm.module();
+        this.stream = module instanceof StreamModule<?> s ? (StreamModule<Object>) s : null;
+        this.socket = module instanceof SocketModule<?> s ? (SocketModule<Object>) s : null;
+        this.view = new ChunkView(name);
+        this.ctx = new RealStreamContext(this, new RealOutput(conn.alloc(), name, conn.holdLimit()));
+    }
+
+    boolean has(int hook) {
+        return (hooks & hook) != 0;
+    }
+
+    /** True if this module's data hook for direction {@code d} (0 = SEND, 1 = RECV) is to be called now. */
+    boolean wants(int d) {
+        return !detached && (hooks & (d == 0 ? Hooks.SEND : Hooks.RECV)) != 0 && lm.state().customizes();
+    }
+
+    String moduleId() {
+        return lm.id();
+    }
+
+    // ---- Attachment -----------------------------------------------------------------------------
+
+    @Override
+    public ConnectionInfo connection() {
+        return conn;
+    }
+
+    @Override
+    public String moduleName() {
+        return name;
+    }
+
+    @Override
+    public boolean inject(Direction direction, byte[] bytes, long tag) {
+        if (detached || conn.isClosed()) {
+            return false;
+        }
+        ByteBuf b = conn.alloc().buffer(bytes.length).writeBytes(bytes);
+        return conn.inject(this, direction, b, tag);
+    }
+
+    @Override
+    public boolean inject(Direction direction, HeldBytes held) {
+        if (!(held instanceof RealHeldBytes h) || h.owner().conn != conn) {
+            throw new IllegalArgumentException("module " + name + " injected HeldBytes that do not belong to this connection");
+        }
+        ByteBuf b = h.take();
+        if (b == null) {
+            throw new IllegalStateException("module " + name + " injected HeldBytes that were already injected or released");
+        }
+        if (detached || conn.isClosed()) {
+            b.release();
+            return false;
+        }
+        return conn.inject(this, direction, b, 0L);
+    }
+
+    @Override
+    public boolean inject(Direction direction, Output output) {
+        if (!(output instanceof RealOutput o) || !outputs.remove(o)) {
+            throw new IllegalArgumentException("module " + name + " injected an Output that was not allocated by this attachment"
+                    + " or was already injected or discarded");
+        }
+        ByteBuf b = o.take();
+        if (detached || conn.isClosed()) {
+            b.release();
+            return false;
+        }
+        return conn.inject(this, direction, b, 0L);
+    }
+
+    @Override
+    public Output allocate(int sizeHint) {
+        RealOutput o = new RealOutput(conn.alloc(), name, conn.holdLimit());
+        o.open(0);
+        if (!detached) {
+            outputs.add(o);
+        }
+        return o;
+    }
+
+    @Override
+    public Cancellable schedule(Duration delay, Runnable task) {
+        if (detached || conn.isClosed()) {
+            return () -> false;
+        }
+        Future<?>[] self = new Future<?>[1];
+        Future<?> f = conn.loop().schedule(() -> {
+            timers.remove(self[0]);
+            if (!detached && !conn.isClosed()) {
+                conn.runTimer(this, task);
+            }
+        }, Math.max(0, delay.toNanos()), TimeUnit.NANOSECONDS);
+        self[0] = f;
+        timers.add(f);
+        if (detached) {
+            f.cancel(false);
+        }
+        return () -> {
+            timers.remove(f);
+            return f.cancel(false);
+        };
+    }
+
+    @Override
+    public boolean isWritable(Direction direction) {
+        return !detached && conn.isWritable(direction);
+    }
+
+    @Override
+    public long heldBytes() {
+        long n = 0;
+        for (RealHeldBytes h : helds) {
+            n += h.length();
+        }
+        ByteBuf p0 = pending[0];
+        ByteBuf p1 = pending[1];
+        return n + (p0 == null ? 0 : p0.readableBytes()) + (p1 == null ? 0 : p1.readableBytes());
+    }
+
+    @Override
+    public void close() {
+        if (!detached) {
+            conn.execute(() -> conn.closeGracefully("closed by module " + name));
+        }
+    }
+
+    @Override
+    public void abort(String reason) {
+        if (!detached) {
+            conn.execute(() -> conn.abort("aborted by module " + name + ": " + reason));
+        }
+    }
+
+    @Override
+    public boolean isAttached() {
+        return !detached;
+    }
+
+    // ---- AttachmentSite -------------------------------------------------------------------------
+
+    @Override
+    public long connectionId() {
+        return conn.id();
+    }
+
+    @Override
+    public void requestDetach(DetachReason reason) {
+        conn.execute(() -> conn.detach(this, reason));
+    }
+
+    @Override
+    public void addLiveCounters(ModuleStats.Snapshot.Builder into) {
+        into.addLive(chunks.clone(), bytesIn.clone(), bytesOut.clone(), verdicts.clone(), injected.get());
+    }
+
+    // ---- engine side ----------------------------------------------------------------------------
+
+    /** Takes a retained reference to the call's input for the module, counted against the hold limit. */
+    RealHeldBytes hold(ByteBuf input, Direction d) {
+        int len = input.readableBytes();
+        if (!conn.heldAdd(this, len)) {
+            throw new IllegalStateException(conn.holdOverflow(this));
+        }
+        RealHeldBytes h = new RealHeldBytes(input.retainedDuplicate(), this);
+        helds.add(h);
+        return h;
+    }
+
+    /** Held bytes left the module (injected or released). */
+    void heldGone(RealHeldBytes h, int len) {
+        helds.remove(h);
+        conn.heldSub(len);
+    }
+
+    /** Releases everything the attachment still owns; called once, after the module's detach. */
+    void releaseAll() {
+        for (Future<?> f : timers) {
+            f.cancel(false);
+        }
+        timers.clear();
+        for (int d = 0; d < 2; d++) {
+            ByteBuf p = pending[d];
+            if (p != null) {
+                pending[d] = null;
+                conn.heldSub(p.readableBytes());
+                p.release();
+            }
+        }
+        for (RealHeldBytes h : helds) {
+            h.release();
+        }
+        for (RealOutput o : outputs) {
+            outputs.remove(o);
+            o.closeAndRelease();
+        }
+        ctx.dropReplacement();
+    }
+
+    void flushCounters() {
+        lm.totals().addFinished(chunks, bytesIn, bytesOut, verdicts, injected.get());
+    }
+
+    @Override
+    public String toString() {
+        return lm.id() + " on connection " + conn.id();
+    }
+}

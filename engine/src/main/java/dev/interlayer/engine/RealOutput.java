@@ -1,0 +1,120 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.ByteView;
+import dev.interlayer.api.Output;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+
+/**
+ * An engine buffer a module writes into: a chunk's replacement (reused per attachment, valid during one
+ * call) or an allocated output for injection (owned by the module until injected or discarded).
+ *
+ * <p>Writes are capped at the connection's hold limit so a runaway module cannot grow memory without bound.
+ */
+final class RealOutput implements Output {
+
+    private final ByteBufAllocator alloc;
+    private final String owner;
+    private final long limit;
+    private ByteBuf buf;
+    private boolean open;
+
+    RealOutput(ByteBufAllocator alloc, String owner, long limit) {
+        this.alloc = alloc;
+        this.owner = owner;
+        this.limit = limit;
+    }
+
+    /** Opens the output for a new use; the buffer is allocated on the first write. */
+    void open(int sizeHint) {
+        open = true;
+        if (sizeHint > 0) {
+            buf = alloc.buffer(Math.min(sizeHint, (int) Math.min(limit, Integer.MAX_VALUE)));
+        }
+    }
+
+    boolean isOpen() {
+        return open;
+    }
+
+    /** Takes the written bytes out (ownership to the caller) and closes the output. */
+    ByteBuf take() {
+        ByteBuf b = buf == null ? alloc.buffer(0) : buf;
+        buf = null;
+        open = false;
+        return b;
+    }
+
+    /** Closes the output, releasing what was written. */
+    void closeAndRelease() {
+        if (buf != null) {
+            buf.release();
+            buf = null;
+        }
+        open = false;
+    }
+
+    private ByteBuf target(int more) {
+        if (!open) {
+            throw new IllegalStateException("module " + owner + " wrote to an Output that is no longer valid"
+                    + " (replacements live for one call; allocated outputs until injected or discarded)");
+        }
+        int have = buf == null ? 0 : buf.writerIndex();
+        if ((long) have + more > limit) {
+            throw new IllegalStateException("module " + owner + " wrote more than the connection's hold limit (" + limit
+                    + " bytes) into one Output");
+        }
+        if (buf == null) {
+            buf = alloc.buffer(Math.max(more, 256));
+        }
+        return buf;
+    }
+
+    @Override
+    public Output writeByte(int b) {
+        target(1).writeByte(b);
+        return this;
+    }
+
+    @Override
+    public Output write(byte[] src, int off, int len) {
+        target(len).writeBytes(src, off, len);
+        return this;
+    }
+
+    @Override
+    public Output write(ByteView view) {
+        return write(view, view.remaining());
+    }
+
+    @Override
+    public Output write(ByteView view, int len) {
+        if (len < 0 || len > view.remaining()) {
+            throw new IndexOutOfBoundsException("write(view, " + len + ") with " + view.remaining() + " bytes remaining");
+        }
+        ByteBuf t = target(len);
+        if (view instanceof ChunkView cv) {
+            t.writeBytes(cv.buffer(), cv.absolute(), len);
+            cv.advance(len);
+        } else {
+            byte[] tmp = new byte[Math.min(len, 8192)];
+            int left = len;
+            while (left > 0) {
+                int n = view.read(tmp, 0, Math.min(left, tmp.length));
+                t.writeBytes(tmp, 0, n);
+                left -= n;
+            }
+        }
+        return this;
+    }
+
+    @Override
+    public int size() {
+        return buf == null ? 0 : buf.readableBytes();
+    }
+
+    @Override
+    public void discard() {
+        closeAndRelease();
+    }
+}

@@ -1,0 +1,112 @@
+package dev.interlayer.engine;
+
+import java.lang.System.Logger.Level;
+import java.time.Duration;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Enforces the per-call time budget of module hooks without timing each call on the hot path.
+ *
+ * <p>Each event-loop thread owns a {@link Slot} whose sequence number is odd while a module call runs.
+ * The watchdog samples the slots; a call seen with the same odd sequence for longer than the budget is
+ * flagged (the engine counts a fault when the call returns) and its thread is interrupted, which ends
+ * a module blocked in sleep, wait, park or interruptible I/O. A module spinning on the CPU cannot be
+ * pre-empted inside a JVM: it is flagged, logged and quarantined, and only its event loop stalls.
+ */
+final class Watchdog implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
+
+    /** The call state of one event-loop thread. */
+    static final class Slot {
+        final Thread thread;
+        final AtomicLong seq = new AtomicLong();
+        /** Written before the odd sequence is published; read by the watchdog after reading an odd sequence. */
+        RealAttachment att;
+        String hook;
+        volatile long overranSeq = -1;
+        long lastSeen = -1;
+        long lastSeenAt;
+
+        Slot(Thread thread) {
+            this.thread = thread;
+        }
+
+        /** Marks a call into {@code a}'s {@code hook} as started; returns the call's sequence. */
+        long enter(RealAttachment a, String hook) {
+            this.att = a;
+            this.hook = hook;
+            long s = seq.get() + 1;
+            seq.lazySet(s);
+            return s;
+        }
+
+        /** Marks the call as returned; true if the watchdog flagged it as over budget. */
+        boolean exit(long s) {
+            seq.lazySet(s + 1);
+            if (overranSeq == s) {
+                Thread.interrupted(); // the interrupt was meant for the module's blocking call, not for the event loop
+                return true;
+            }
+            return false;
+        }
+    }
+
+    private final CopyOnWriteArrayList<Slot> slots = new CopyOnWriteArrayList<>();
+    private final long budgetNanos;
+    private final Thread thread;
+    private volatile boolean running = true;
+
+    Watchdog(Duration budget) {
+        this.budgetNanos = budget.toNanos();
+        long periodMs = Math.max(5, budget.toMillis() / 4);
+        this.thread = Thread.ofPlatform().daemon().name("interlayer-watchdog").unstarted(() -> loop(periodMs));
+        thread.start();
+    }
+
+    Duration budget() {
+        return Duration.ofNanos(budgetNanos);
+    }
+
+    Slot register(Thread t) {
+        Slot s = new Slot(t);
+        slots.add(s);
+        return s;
+    }
+
+    private void loop(long periodMs) {
+        while (running) {
+            try {
+                Thread.sleep(periodMs);
+            } catch (InterruptedException e) {
+                return;
+            }
+            long now = System.nanoTime();
+            for (Slot s : slots) {
+                long seq = s.seq.get();
+                if ((seq & 1) == 0) {
+                    continue;
+                }
+                if (seq != s.lastSeen) {
+                    s.lastSeen = seq;
+                    s.lastSeenAt = now;
+                } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq) {
+                    RealAttachment a = s.att;
+                    s.overranSeq = seq;
+                    LOG.log(Level.WARNING, "module {0} has been running in {1} for more than {2} ms on connection {3}"
+                                    + " (thread {4}); interrupting it and counting a fault",
+                            a == null ? "?" : a.moduleId(), s.hook, budgetNanos / 1_000_000, a == null ? "?" : a.connectionId(),
+                            s.thread.getName());
+                    s.thread.interrupt();
+                }
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        running = false;
+        thread.interrupt();
+    }
+}
