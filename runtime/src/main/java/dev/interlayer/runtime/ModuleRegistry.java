@@ -7,22 +7,54 @@ import dev.interlayer.api.InterfaceVersion;
 import dev.interlayer.api.Module;
 import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.api.Params;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.lang.System.Logger.Level;
+import java.lang.reflect.Modifier;
+import java.net.MalformedURLException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
+import java.util.HexFormat;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.ServiceConfigurationError;
+import java.util.ServiceLoader;
+import java.util.Spliterator;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipException;
+import java.util.zip.ZipFile;
 
 /**
  * The modules an agent knows: adds them (version negotiation, hook detection, parameters, init), keeps
  * their lifecycle, and answers the engine's question "which modules attach to this new connection".
  *
- * <p>Thread-safe. Listeners are called on the thread that made the change.
+ * <p>Jars come in through {@link #loadJar}: each is first copied into the registry's cache directory under
+ * its SHA-256 ({@code <cache>/<sha256>.jar}), so replacing or deleting the original never disturbs a
+ * loaded module, then opened in its own {@link ModuleClassLoader}; its modules are found with
+ * {@link ServiceLoader}. The cache directory belongs to this registry: the cached copy of a jar is
+ * deleted when the jar's last module has unloaded.
+ *
+ * <p>Thread-safe. Listeners are called on the thread that made the change; an exception a listener
+ * throws is logged and does not undo the change.
  */
 public final class ModuleRegistry implements AutoCloseable {
 
@@ -31,26 +63,80 @@ public final class ModuleRegistry implements AutoCloseable {
     private final CopyOnWriteArrayList<LoadedModule> modules = new CopyOnWriteArrayList<>();
     private final CopyOnWriteArrayList<Failure> failures = new CopyOnWriteArrayList<>();
     private final CopyOnWriteArrayList<RegistryListener> listeners = new CopyOnWriteArrayList<>();
+    private static final String SERVICE_FILE = "META-INF/services/" + Module.class.getName();
+    private static final String SDK_PREFIX = Module.class.getPackageName().replace('.', '/') + "/";
+    /** How long threads a jar left behind get to end after its loader closed before they are reported. */
+    private static final long LEFT_THREAD_GRACE_MS = 500;
+
     private final ScheduledExecutorService timers;
     private final int quarantineAfter;
+    private final Path cacheDir;
+    private final boolean ownsCacheDir;
+    private final Map<String, Integer> cacheUsers = new HashMap<>(); // guarded by itself: sha256 -> open packages
+    private volatile boolean closed;
     private volatile LoadedModule[] attachOrder = new LoadedModule[0];
 
-    /** A registry that quarantines a module after 5 faults. */
+    /** A registry that quarantines a module after 5 faults and caches jars in a fresh temporary directory. */
     public ModuleRegistry() {
         this(5);
     }
 
-    /** A registry that quarantines a module after {@code quarantineAfter} faults. */
+    /** A registry that quarantines a module after {@code quarantineAfter} faults and caches jars in a fresh temporary directory. */
     public ModuleRegistry(int quarantineAfter) {
+        this(quarantineAfter, null);
+    }
+
+    /** A registry that quarantines a module after 5 faults and caches jars in {@code cacheDir} (created if missing). */
+    public ModuleRegistry(Path cacheDir) {
+        this(5, cacheDir);
+    }
+
+    /**
+     * A registry that quarantines a module after {@code quarantineAfter} faults and caches the jars it
+     * loads in {@code cacheDir}.
+     *
+     * @param quarantineAfter faults after which an ACTIVE module goes INACTIVE; at least 1
+     * @param cacheDir where jars are copied before they are opened (created if missing; owned by this
+     *                 registry); null for a fresh temporary directory, deleted when the registry closes
+     */
+    public ModuleRegistry(int quarantineAfter, Path cacheDir) {
         if (quarantineAfter < 1) {
             throw new IllegalArgumentException("quarantine-after must be at least 1");
         }
         this.quarantineAfter = quarantineAfter;
-        this.timers = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "interlayer-module-timers");
-            t.setDaemon(true);
-            return t;
-        });
+        try {
+            if (cacheDir == null) {
+                this.cacheDir = Files.createTempDirectory("interlayer-module-cache-");
+                this.ownsCacheDir = true;
+            } else {
+                this.cacheDir = Files.createDirectories(cacheDir.toAbsolutePath().normalize());
+                this.ownsCacheDir = false;
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create the module cache directory " + (cacheDir == null ? "(temporary)" : cacheDir)
+                    + ": " + e.getMessage() + "; choose a writable directory", e);
+        }
+        ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> hostThread(r, "interlayer-module-timers"));
+        // A cancelled timer must leave the queue at once: its task refers to module code and would pin
+        // the module's class loader until the original delay ran out.
+        ex.setRemoveOnCancelPolicy(true);
+        this.timers = ex;
+    }
+
+    /**
+     * A daemon thread that can never pin a module's class loader: its context loader is the host's and it
+     * inherits no inheritable thread-locals from whichever thread (perhaps a module's init) created it.
+     */
+    static Thread hostThread(Runnable r, String name) {
+        Thread t = new Thread(null, r, name, 0, false);
+        t.setDaemon(true);
+        t.setContextClassLoader(ModuleRegistry.class.getClassLoader());
+        return t;
+    }
+
+    /** The directory jars are copied into before they are opened. */
+    public Path cacheDir() {
+        return cacheDir;
     }
 
     /** Faults after which a module is quarantined. */
@@ -75,17 +161,25 @@ public final class ModuleRegistry implements AutoCloseable {
      *
      * @throws ModuleLoadException saying what is wrong; the failure is also kept in {@link #failures()}
      */
-    @SuppressWarnings("unchecked")
     public LoadedModule add(Module<?> module, PackageRef pkg, ModuleConfig config) throws ModuleLoadException {
+        return add(module, pkg, name -> config);
+    }
+
+    /** {@link #add(Module, PackageRef, ModuleConfig)} with the config looked up by the module's name once its descriptor is known. */
+    @SuppressWarnings("unchecked")
+    private LoadedModule add(Module<?> module, PackageRef pkg, Function<String, ModuleConfig> configs) throws ModuleLoadException {
         ModuleDescriptor d;
         try {
             d = withLoader(pkg.loader(), module::descriptor);
         } catch (RuntimeException | Error e) {
-            throw fail(pkg, null, "module class " + module.getClass().getName() + " failed in descriptor(): " + e, e);
+            throw fail(pkg, null, "module class " + module.getClass().getName() + " failed in descriptor(): " + e
+                    + "; descriptor() must return ModuleDescriptor.builder(name, version).implement(...).build() and must not throw", e);
         }
         if (d == null) {
-            throw fail(pkg, null, "module class " + module.getClass().getName() + " returned no descriptor; return ModuleDescriptor.builder(...).build()", null);
+            throw fail(pkg, null, "module class " + module.getClass().getName() + " returned no descriptor (null);"
+                    + " return ModuleDescriptor.builder(name, version).implement(...).build() from descriptor()", null);
         }
+        ModuleConfig config = configs == null ? null : configs.apply(d.name());
         negotiate(pkg, d, module.getClass());
         Hooks.Detected hooks = Hooks.detect(module.getClass(), d.interfaces());
         Map<String, Object> raw = config == null ? Map.of() : config.params();
@@ -110,10 +204,12 @@ public final class ModuleRegistry implements AutoCloseable {
             });
         } catch (InitFailed e) {
             env.cancelTimers();
-            throw fail(pkg, d.name(), "module " + d + ": init failed: " + e.getCause(), e.getCause());
+            throw fail(pkg, d.name(), "module " + d + ": init failed: " + e.getCause()
+                    + "; the module refused to start: check its parameters and environment, or fix init()", e.getCause());
         } catch (RuntimeException | Error e) {
             env.cancelTimers();
-            throw fail(pkg, d.name(), "module " + d + ": init failed: " + e, e);
+            throw fail(pkg, d.name(), "module " + d + ": init failed: " + e
+                    + "; the module refused to start: check its parameters and environment, or fix init()", e);
         }
         LoadedModule lm = new LoadedModule(this, (Module<Object>) module, d, pkg, hooks, params, env, settings);
         for (String note : hooks.notes()) {
@@ -135,7 +231,7 @@ public final class ModuleRegistry implements AutoCloseable {
         LOG.log(Level.INFO, "module {0} loaded from {1}: {2}, priority {3}, selector {4}, hooks {5}", lm.id(), pkg.location(),
                 settings.state(), settings.priority(), settings.selector(), Hooks.names(hooks.bits()));
         for (RegistryListener l : listeners) {
-            l.moduleAdded(lm);
+            tell(l, "moduleAdded", () -> l.moduleAdded(lm));
         }
         return lm;
     }
@@ -156,7 +252,8 @@ public final class ModuleRegistry implements AutoCloseable {
             }
             if (!t.javaType().isAssignableFrom(moduleClass)) {
                 throw fail(pkg, d.name(), "module " + d + " declares interface " + t.id() + " but " + moduleClass.getName()
-                        + " does not implement " + t.javaType().getSimpleName(), null);
+                        + " does not implement " + t.javaType().getSimpleName() + "; implement " + t.javaType().getName()
+                        + " or remove .implement(InterfaceType." + t.name() + ", ...) from the descriptor", null);
             }
         }
         for (InterfaceType t : InterfaceType.values()) {
@@ -168,14 +265,338 @@ public final class ModuleRegistry implements AutoCloseable {
         }
     }
 
+    /** Listener failures are the listener's bug: they must not undo a load, a state change or an unload. */
+    private static void tell(RegistryListener l, String what, Runnable call) {
+        try {
+            call.run();
+        } catch (RuntimeException e) {
+            LOG.log(Level.ERROR, "registry listener {0} failed in {1}: {2}", l, what, e.toString());
+        }
+    }
+
     private ModuleLoadException fail(PackageRef pkg, String module, String message, Throwable cause) {
-        Failure f = new Failure(pkg.location(), module, message, Instant.now());
+        return fail(pkg.location(), module, message, cause);
+    }
+
+    private ModuleLoadException fail(String source, String module, String message, Throwable cause) {
+        Failure f = new Failure(source, module, message, Instant.now());
         failures.add(f);
         while (failures.size() > 256) {
             failures.remove(0);
         }
         LOG.log(Level.ERROR, "{0}", message);
         return new ModuleLoadException(message, cause);
+    }
+
+    // ---- jars ------------------------------------------------------------------------------------
+
+    /**
+     * Loads every module of a jar: copies it into the cache, checks it, opens it in its own
+     * {@link ModuleClassLoader} and adds each module its service file lists (see {@link #add}).
+     *
+     * <p>A module that fails (class missing, no public no-argument constructor, constructor or
+     * {@code descriptor()} or {@code init} throws, wrong major version, ...) is recorded in
+     * {@link #failures()} and does not stop the jar's other modules. A new attempt for the same path
+     * replaces the failures recorded for it before. Modules with the name of a module already running
+     * retire it (deprecated, unloaded after its last connection).
+     *
+     * @param jar the jar file; it may be replaced or deleted as soon as this returns
+     * @param configs the config of each module by name; null, or a null result, means the descriptor's defaults
+     * @return the modules loaded, in service-file order (at least one)
+     * @throws ModuleLoadException if the jar cannot be used at all (unreadable, not a jar, bundles the SDK,
+     *         lists no module) or none of its modules loaded; the message says what is wrong and what to do
+     */
+    public List<LoadedModule> loadJar(Path jar, Function<String, ModuleConfig> configs) throws ModuleLoadException {
+        if (closed) {
+            throw new IllegalStateException("the module registry is closed");
+        }
+        String location = jar.toAbsolutePath().normalize().toString();
+        failures.removeIf(f -> f.source().equals(location));
+        Path cached = cache(jar, location);
+        String sha = cached.getFileName().toString().replace(".jar", "");
+        JarPackage pkg;
+        List<String> listed;
+        try {
+            listed = checkJar(cached, location);
+            pkg = new JarPackage(this, location, sha, cached,
+                    new ModuleClassLoader(location, cached.toUri().toURL(), Module.class.getClassLoader()));
+        } catch (ModuleLoadException | MalformedURLException | RuntimeException e) {
+            releaseCached(sha);
+            if (e instanceof ModuleLoadException mle) {
+                throw mle;
+            }
+            throw fail(location, null, "cannot open jar " + location + ": " + e + "; check that it is a valid jar", e);
+        }
+        try {
+            return discover(pkg, listed, configs);
+        } finally {
+            pkg.release(); // the loading reference: closes the loader now if no module loaded
+        }
+    }
+
+    /** Copies {@code jar} into the cache under its SHA-256 and takes a reference on the copy. */
+    private Path cache(Path jar, String location) throws ModuleLoadException {
+        if (!Files.isRegularFile(jar)) {
+            throw fail(location, null, "module jar " + location + " does not exist or is not a regular file; check the path", null);
+        }
+        Path part;
+        try {
+            part = Files.createTempFile(cacheDir, "incoming-", ".part");
+        } catch (IOException e) {
+            throw fail(location, null, "cannot copy " + location + " into the module cache " + cacheDir + ": " + e
+                    + "; make the cache directory writable and check free disk space", e);
+        }
+        MessageDigest sha;
+        try {
+            sha = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("this JDK has no SHA-256", e);
+        }
+        // Hash what is copied, not the original: the bytes loaded are exactly the bytes hashed even if
+        // the original changes during the copy.
+        try (InputStream in = Files.newInputStream(jar); OutputStream out = new DigestOutputStream(Files.newOutputStream(part), sha)) {
+            in.transferTo(out);
+        } catch (IOException e) {
+            deleteQuietly(part);
+            throw fail(location, null, "cannot read module jar " + location + ": " + e + "; check the file's permissions", e);
+        }
+        String hex = HexFormat.of().formatHex(sha.digest());
+        Path target = cacheDir.resolve(hex + ".jar");
+        synchronized (cacheUsers) {
+            try {
+                if (Files.exists(target)) {
+                    deleteQuietly(part); // same content already cached: content addressing makes it identical
+                } else {
+                    Files.move(part, target, StandardCopyOption.ATOMIC_MOVE);
+                }
+            } catch (IOException e) {
+                deleteQuietly(part);
+                throw fail(location, null, "cannot store " + location + " in the module cache " + cacheDir + ": " + e
+                        + "; make the cache directory writable", e);
+            }
+            cacheUsers.merge(hex, 1, Integer::sum);
+        }
+        return target;
+    }
+
+    private void releaseCached(String sha) {
+        synchronized (cacheUsers) {
+            Integer n = cacheUsers.get(sha);
+            if (n == null) {
+                return;
+            }
+            if (n > 1) {
+                cacheUsers.put(sha, n - 1);
+                return;
+            }
+            cacheUsers.remove(sha);
+            deleteQuietly(cacheDir.resolve(sha + ".jar"));
+        }
+        deleteCacheDirIfDone();
+    }
+
+    private void deleteCacheDirIfDone() {
+        if (!closed || !ownsCacheDir) {
+            return;
+        }
+        synchronized (cacheUsers) {
+            if (cacheUsers.isEmpty()) {
+                deleteQuietly(cacheDir); // fails harmlessly while another file is still inside
+            }
+        }
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            LOG.log(Level.DEBUG, "could not delete {0}: {1}", p, e.toString());
+        }
+    }
+
+    /**
+     * Refuses jars that cannot work at all and returns the module class names their service file lists.
+     */
+    private List<String> checkJar(Path cached, String location) throws ModuleLoadException {
+        try (ZipFile zip = new ZipFile(cached.toFile())) {
+            String sdkEntry = zip.stream().map(ZipEntry::getName).filter(n -> n.startsWith(SDK_PREFIX)).findFirst().orElse(null);
+            if (sdkEntry != null) {
+                throw fail(location, null, "jar " + location + " bundles the Interlayer SDK (it contains " + sdkEntry + "); a module must use"
+                        + " the agent's copy or its classes will not match the agent's: declare interlayer-api with <scope>provided</scope>"
+                        + " in your pom.xml (compileOnly in Gradle), rebuild, and check that no dev/interlayer/api/ entry is left in the jar", null);
+            }
+            ZipEntry services = zip.getEntry(SERVICE_FILE);
+            if (services == null) {
+                throw fail(location, null, "jar " + location + " declares no module: add " + SERVICE_FILE
+                        + " listing your module classes (one fully qualified class name per line)", null);
+            }
+            LinkedHashSet<String> names = new LinkedHashSet<>();
+            String text;
+            try (InputStream in = zip.getInputStream(services)) {
+                text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+            }
+            for (String line : text.split("\\R")) {
+                int hash = line.indexOf('#');
+                String name = (hash >= 0 ? line.substring(0, hash) : line).strip();
+                if (!name.isEmpty()) {
+                    names.add(name);
+                }
+            }
+            if (names.isEmpty()) {
+                throw fail(location, null, "jar " + location + ": " + SERVICE_FILE + " lists no module class;"
+                        + " add your module classes to it, one fully qualified class name per line", null);
+            }
+            return List.copyOf(names);
+        } catch (ZipException e) {
+            throw fail(location, null, "module jar " + location + " is not a readable jar (" + e.getMessage() + "); if it is still being"
+                    + " copied, wait until the copy is complete (copy to a temporary name and rename it into place); otherwise rebuild it", e);
+        } catch (IOException e) {
+            throw fail(location, null, "cannot read module jar " + location + ": " + e + "; check the file and rebuild it if it is damaged", e);
+        }
+    }
+
+    /** Instantiates the jar's modules with {@link ServiceLoader} and adds each; one failure does not stop the others. */
+    @SuppressWarnings("rawtypes")
+    private List<LoadedModule> discover(JarPackage pkg, List<String> listed, Function<String, ModuleConfig> configs)
+            throws ModuleLoadException {
+        ModuleClassLoader loader = pkg.loader();
+        String location = pkg.location();
+        List<LoadedModule> loaded = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        Spliterator<ServiceLoader.Provider<Module>> providers = withLoader(loader, () -> ServiceLoader.load(Module.class, loader).stream().spliterator());
+        int next = 0; // index in `listed` of the provider ServiceLoader is about to produce (it keeps file order)
+        // ServiceLoader reports a broken provider by throwing and then goes on with the next one; the
+        // bound only guards against a loader that would keep failing on the same entry.
+        for (int step = 0; step <= listed.size() * 2 + 1; step++) {
+            ServiceLoader.Provider<?>[] got = new ServiceLoader.Provider<?>[1];
+            boolean more;
+            try {
+                more = withLoader(loader, () -> providers.tryAdvance(p -> got[0] = p));
+            } catch (ServiceConfigurationError | LinkageError e) {
+                String name = culprit(listed, next, e);
+                next = listed.indexOf(name) + 1;
+                problems.add(fail(location, null, diagnose(location, loader, name, e), e).getMessage());
+                continue;
+            }
+            if (!more) {
+                break;
+            }
+            Class<?> type = got[0].type();
+            next = Math.max(next, listed.indexOf(type.getName()) + 1);
+            if (type.getClassLoader() != loader) {
+                problems.add(fail(location, null, "jar " + location + " lists module class " + type.getName() + " but the jar does not contain it"
+                        + " (only the host has a class of that name); add the class to the jar or remove the line from " + SERVICE_FILE, null).getMessage());
+                continue;
+            }
+            Module<?> module;
+            try {
+                ServiceLoader.Provider<?> provider = got[0];
+                module = (Module<?>) withLoader(loader, provider::get);
+            } catch (RuntimeException | Error e) {
+                Throwable cause = e instanceof ServiceConfigurationError && e.getCause() != null ? e.getCause() : e;
+                problems.add(fail(location, null, "the constructor of module class " + type.getName() + " in " + location + " threw " + cause
+                        + "; fix the constructor (work that can fail belongs in init(), where its error is reported with the module's name)",
+                        cause).getMessage());
+                continue;
+            }
+            pkg.retain();
+            try {
+                LoadedModule m = add(module, pkg, configs);
+                pkg.loaded(m);
+                loaded.add(m);
+            } catch (ModuleLoadException e) {
+                pkg.release();
+                problems.add(e.getMessage());
+            }
+        }
+        if (loaded.isEmpty()) {
+            // Each problem is already in failures(); this sums them up for the caller.
+            throw new ModuleLoadException("no module of jar " + location + " could be loaded:\n  " + String.join("\n  ", problems));
+        }
+        return List.copyOf(loaded);
+    }
+
+    /** The listed class a ServiceLoader error is about: the one its message names, else the next in file order. */
+    private static String culprit(List<String> listed, int next, Throwable e) {
+        String msg = String.valueOf(e.getMessage());
+        for (int i = next; i < listed.size(); i++) {
+            if (msg.contains(listed.get(i) + " ") || msg.endsWith(listed.get(i))) {
+                return listed.get(i);
+            }
+        }
+        return next < listed.size() ? listed.get(next) : "?";
+    }
+
+    /** Says what is wrong with module class {@code name} and how to fix it, after ServiceLoader refused it. */
+    private static String diagnose(String location, ClassLoader loader, String name, Throwable e) {
+        String in = " (listed in " + SERVICE_FILE + " of " + location + ")";
+        Class<?> c;
+        try {
+            c = Class.forName(name, false, loader);
+        } catch (ClassNotFoundException notFound) {
+            return "module class " + name + in + " is not in the jar; fix the class name in the service file or add the class to the jar";
+        } catch (LinkageError bad) {
+            return "module class " + name + in + " cannot be loaded: " + bad + "; rebuild the jar against this agent's interlayer-api"
+                    + " and bundle the libraries the module needs";
+        }
+        if (!Module.class.isAssignableFrom(c)) {
+            return "class " + name + in + " does not implement " + Module.class.getName()
+                    + "; implement StreamModule or SocketModule, or remove the line from the service file";
+        }
+        if (c.isInterface() || Modifier.isAbstract(c.getModifiers())) {
+            return "module class " + name + in + " is abstract; list a concrete class";
+        }
+        if (!Modifier.isPublic(c.getModifiers())) {
+            return "module class " + name + in + " is not public; make the class public (the runtime instantiates it with ServiceLoader)";
+        }
+        try {
+            c.getConstructor();
+        } catch (NoSuchMethodException noCtor) {
+            return "module class " + name + in + " has no public no-argument constructor; add 'public " + c.getSimpleName() + "() {}'"
+                    + " (the runtime instantiates modules with ServiceLoader)";
+        } catch (LinkageError bad) {
+            return "module class " + name + in + " cannot be linked: " + bad + "; rebuild the jar against this agent's interlayer-api";
+        }
+        Throwable cause = e.getCause();
+        return "module class " + name + in + " could not be instantiated: " + (cause != null ? cause : e.getMessage())
+                + "; fix the constructor (work that can fail belongs in init())";
+    }
+
+    /**
+     * Called by a {@link JarPackage} once its loader is closed: frees the cached copy and reports threads
+     * the jar left running, which would keep its class loader (and every class of it) in memory.
+     */
+    void packageClosed(JarPackage pkg) {
+        releaseCached(pkg.sha256());
+        ClassLoader loader = pkg.loader();
+        if (threadsPinning(loader).isEmpty()) {
+            return;
+        }
+        // fini may have told its threads to stop without waiting for them: give them a moment first.
+        try {
+            timers.schedule(() -> warnLeftThreads(pkg), LEFT_THREAD_GRACE_MS, TimeUnit.MILLISECONDS);
+        } catch (RejectedExecutionException registryClosed) {
+            warnLeftThreads(pkg);
+        }
+    }
+
+    private static void warnLeftThreads(JarPackage pkg) {
+        for (Thread t : threadsPinning(pkg.loader())) {
+            LOG.log(Level.WARNING, "module {0} left thread ''{1}'' running after fini; it pins the module''s class loader."
+                    + " Stop the thread in fini() (interrupt and join it), or use ModuleEnv.schedule for module-wide work",
+                    pkg.who(), t.getName());
+        }
+    }
+
+    /** Live platform threads whose context loader is {@code loader} or whose class it defined. */
+    static List<Thread> threadsPinning(ClassLoader loader) {
+        List<Thread> out = new ArrayList<>();
+        for (Thread t : Thread.getAllStackTraces().keySet()) {
+            if (t.isAlive() && (t.getContextClassLoader() == loader || t.getClass().getClassLoader() == loader)) {
+                out.add(t);
+            }
+        }
+        return out;
     }
 
     /** Records a package-level failure (bad jar) for {@link #failures()}. */
@@ -242,7 +663,7 @@ public final class ModuleRegistry implements AutoCloseable {
         rebuild();
         LOG.log(Level.INFO, "module {0}: {1} -> {2}", m.id(), from, to);
         for (RegistryListener l : listeners) {
-            l.stateChanged(m, from, to);
+            tell(l, "stateChanged", () -> l.stateChanged(m, from, to));
         }
     }
 
@@ -251,7 +672,7 @@ public final class ModuleRegistry implements AutoCloseable {
         rebuild();
         LOG.log(Level.INFO, "module {0} unloaded", m.id());
         for (RegistryListener l : listeners) {
-            l.moduleRemoved(m);
+            tell(l, "moduleRemoved", () -> l.moduleRemoved(m));
         }
     }
 
@@ -262,14 +683,19 @@ public final class ModuleRegistry implements AutoCloseable {
                 .toArray(LoadedModule[]::new);
     }
 
-    /** Unregisters every module (detaching them) and stops module timers. */
+    /**
+     * Unregisters every module (detaching them) and stops module timers. Modules still attached somewhere
+     * unload when the engine reports their last detach; a temporary cache directory is deleted once empty.
+     */
     @Override
     public void close() {
+        closed = true;
         for (LoadedModule m : modules) {
             if (m.state() != ModuleState.FAILED) {
                 m.unregister();
             }
         }
         timers.shutdownNow();
+        deleteCacheDirIfDone();
     }
 }

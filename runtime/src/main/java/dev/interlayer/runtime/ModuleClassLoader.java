@@ -1,0 +1,125 @@
+package dev.interlayer.runtime;
+
+import java.io.IOException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.Enumeration;
+import java.util.List;
+
+/**
+ * The class loader of one module jar: child-first, except the JDK and the SDK, which always come from
+ * the host.
+ *
+ * <p>Child-first lets a module bundle its own copy of a library the host also has (another version of a
+ * JSON parser, say) without either side seeing the other's. The JDK ({@code java.*}, {@code javax.*},
+ * {@code jdk.*}, {@code sun.*}, {@code com.sun.*}) and the SDK ({@code dev.interlayer.api.*}) are
+ * parent-first so that {@code Module}, {@code Verdict} and friends are the very classes the engine uses:
+ * a second copy would make every module fail with {@link ClassCastException}. Service files under
+ * {@code META-INF/services/} are looked up in the jar only, so {@link java.util.ServiceLoader} never
+ * discovers the host's or another jar's providers through this loader.
+ *
+ * <p>Ownership: created and closed by {@link JarPackage}; after {@link #close()} no new class or resource
+ * can be loaded, and once nothing refers to the module's objects the loader and its classes can be
+ * garbage-collected. Thread-safe (parallel capable).
+ */
+public final class ModuleClassLoader extends URLClassLoader {
+
+    static {
+        registerAsParallelCapable();
+    }
+
+    private static final String[] HOST_CLASSES = {"java.", "javax.", "jdk.", "sun.", "com.sun.", "dev.interlayer.api."};
+    private static final String[] HOST_RESOURCES = {"java/", "javax/", "jdk/", "sun/", "com/sun/", "dev/interlayer/api/"};
+    private static final String SERVICES = "META-INF/services/";
+
+    private final String location;
+
+    /**
+     * A loader for the jar at {@code jar} (the runtime's cached copy) with {@code host} as parent.
+     *
+     * @param location where the jar came from, for names in diagnostics
+     * @param jar the jar file to load from
+     * @param host the loader that supplies the JDK and the SDK (normally the runtime's own)
+     */
+    public ModuleClassLoader(String location, URL jar, ClassLoader host) {
+        super("module-jar:" + location, new URL[] {jar}, host);
+        this.location = location;
+    }
+
+    /** Where the jar came from (the path the user gave, not the cached copy). */
+    public String location() {
+        return location;
+    }
+
+    /** True if {@code className} always comes from the host: the JDK and the SDK. */
+    public static boolean isHostClass(String className) {
+        for (String p : HOST_CLASSES) {
+            if (className.startsWith(p)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static boolean isHostResource(String name) {
+        for (String p : HOST_RESOURCES) {
+            if (name.startsWith(p)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    @Override
+    protected Class<?> loadClass(String name, boolean resolve) throws ClassNotFoundException {
+        if (isHostClass(name)) {
+            return super.loadClass(name, resolve); // parent-first: the standard delegation
+        }
+        synchronized (getClassLoadingLock(name)) {
+            Class<?> c = findLoadedClass(name);
+            if (c == null) {
+                try {
+                    c = findClass(name);
+                } catch (ClassNotFoundException notInJar) {
+                    c = getParent().loadClass(name);
+                }
+            }
+            if (resolve) {
+                resolveClass(c);
+            }
+            return c;
+        }
+    }
+
+    @Override
+    public URL getResource(String name) {
+        if (isHostResource(name)) {
+            return super.getResource(name);
+        }
+        URL own = findResource(name);
+        if (own != null || name.startsWith(SERVICES)) {
+            return own;
+        }
+        return getParent().getResource(name);
+    }
+
+    @Override
+    public Enumeration<URL> getResources(String name) throws IOException {
+        if (isHostResource(name)) {
+            return super.getResources(name);
+        }
+        if (name.startsWith(SERVICES)) {
+            return findResources(name);
+        }
+        List<URL> all = new ArrayList<>(Collections.list(findResources(name)));
+        all.addAll(Collections.list(getParent().getResources(name)));
+        return Collections.enumeration(all);
+    }
+
+    @Override
+    public String toString() {
+        return "ModuleClassLoader[" + location + "]";
+    }
+}
