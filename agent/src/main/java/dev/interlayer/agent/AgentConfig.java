@@ -1,0 +1,931 @@
+package dev.interlayer.agent;
+
+import dev.interlayer.agent.ConfigException.Problem;
+import dev.interlayer.api.AttachMode;
+import dev.interlayer.api.FaultPolicy;
+import dev.interlayer.api.ModuleDescriptor;
+import dev.interlayer.api.PortRange;
+import dev.interlayer.api.Protocol;
+import dev.interlayer.api.Role;
+import dev.interlayer.api.Selector;
+import dev.interlayer.api.SocketOption;
+import dev.interlayer.runtime.ModuleConfig;
+import dev.interlayer.runtime.ModuleState;
+import dev.interlayer.runtime.ParamValues;
+import java.io.IOException;
+import java.io.StringReader;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.function.Function;
+import java.util.regex.Pattern;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.error.MarkedYAMLException;
+import org.yaml.snakeyaml.error.YAMLException;
+import org.yaml.snakeyaml.nodes.MappingNode;
+import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.nodes.NodeTuple;
+import org.yaml.snakeyaml.nodes.ScalarNode;
+import org.yaml.snakeyaml.nodes.SequenceNode;
+import org.yaml.snakeyaml.nodes.Tag;
+
+/**
+ * An agent's configuration, read from a YAML file: agent settings, listeners and module entries.
+ *
+ * <p>Parsing collects every problem before failing, each with the file and line it concerns, so one run of
+ * {@code interlayer run --check} shows everything to fix. Relative paths are resolved against the folder
+ * of the config file.
+ *
+ * <pre>{@code
+ * AgentConfig config = AgentConfig.load(Path.of("agent.yaml"));   // throws ConfigException listing every problem
+ * }</pre>
+ */
+public final class AgentConfig {
+
+    /** The autoload folder used when {@code agent.modules-dir} is not set, relative to the config file. */
+    public static final String DEFAULT_MODULES_DIR = "modules";
+
+    private static final Pattern LISTENER_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+    private static final Pattern HOST_NAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
+
+    private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
+    private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout");
+    private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
+    private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
+    private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params");
+    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "local", "remote", "local-ports", "remote-ports");
+
+    /**
+     * The {@code agent:} section.
+     *
+     * @param modulesDir the autoload folder (absolute)
+     * @param modulesDirSet true if the config names it (then it must exist); false for the default, created on start
+     * @param ioThreads event-loop threads, 0 = one per core
+     * @param holdLimit per-connection cap on held and buffered bytes
+     * @param hookBudget longest a hook call may run before it counts as a fault
+     * @param quarantineAfter faults after which a module is set INACTIVE
+     * @param connectTimeout upstream connect timeout
+     */
+    public record Settings(Path modulesDir, boolean modulesDirSet, int ioThreads, long holdLimit, Duration hookBudget, int quarantineAfter,
+                           Duration connectTimeout) {}
+
+    /**
+     * One entry of {@code listeners:}.
+     *
+     * @param name unique name
+     * @param protocol tcp
+     * @param role client or server
+     * @param listen the address to bind
+     * @param upstream where accepted connections are forwarded
+     * @param options socket options for both sockets of every connection
+     * @param line the line the entry starts on
+     */
+    public record Listener(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
+                           Map<SocketOption, Object> options, int line) {}
+
+    /**
+     * One entry of {@code modules:}.
+     *
+     * @param name the module's name
+     * @param jar an extra jar to load it from, or null when it comes from the modules folder
+     * @param config the overrides to apply when the module loads
+     * @param listeners listeners on whose every connection a programmatic module is attached
+     * @param line the line the entry starts on
+     * @param paramLines the line of each parameter under {@code params:}
+     */
+    public record ModuleEntry(String name, Path jar, ModuleConfig config, List<String> listeners, int line, Map<String, Integer> paramLines) {}
+
+    private final String source;
+    private final Path file;
+    private final Settings agent;
+    private final List<Listener> listeners;
+    private final List<ModuleEntry> modules;
+
+    private AgentConfig(String source, Path file, Settings agent, List<Listener> listeners, List<ModuleEntry> modules) {
+        this.source = source;
+        this.file = file;
+        this.agent = agent;
+        this.listeners = List.copyOf(listeners);
+        this.modules = List.copyOf(modules);
+    }
+
+    /**
+     * Reads and checks a config file.
+     *
+     * @throws ConfigException listing every problem found, or that the file cannot be read
+     */
+    public static AgentConfig load(Path file) throws ConfigException {
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            String why = Files.exists(file) ? "cannot be read (" + e.getMessage() + ")" : "does not exist";
+            throw new ConfigException(List.of(new Problem(file.toString(), 0, "", "the config file " + why
+                    + "; pass the path of a YAML config with --config (see the README's config reference)")));
+        }
+        return parse(text, file);
+    }
+
+    /**
+     * Checks config text as if read from {@code file}, which names it in messages and anchors relative paths.
+     *
+     * @throws ConfigException listing every problem found
+     */
+    public static AgentConfig parse(String text, Path file) throws ConfigException {
+        return new Parser(file).parse(text);
+    }
+
+    /** The config file as the user named it. */
+    public String source() {
+        return source;
+    }
+
+    /** The config file. */
+    public Path file() {
+        return file;
+    }
+
+    /** The {@code agent:} settings (defaults where unset). */
+    public Settings agent() {
+        return agent;
+    }
+
+    /** The listeners, in file order. */
+    public List<Listener> listeners() {
+        return listeners;
+    }
+
+    /** The module entries, in file order. */
+    public List<ModuleEntry> modules() {
+        return modules;
+    }
+
+    /** The entry for module {@code name}, if the config has one. */
+    public Optional<ModuleEntry> module(String name) {
+        return modules.stream().filter(m -> m.name().equals(name)).findFirst();
+    }
+
+    /** The overrides for each module by name: the config entry's, or none for a module the config does not name. */
+    public Function<String, ModuleConfig> moduleConfigs() {
+        Map<String, ModuleConfig> byName = new LinkedHashMap<>();
+        for (ModuleEntry m : modules) {
+            byName.put(m.name(), m.config());
+        }
+        return name -> byName.getOrDefault(name, ModuleConfig.defaults(name));
+    }
+
+    /** {@code FILE:LINE} of a line of this config, for messages. */
+    public String where(int line) {
+        return source + ":" + line;
+    }
+
+    /**
+     * Puts a load failure of a module this config names in the config's terms: the entry's line (or the
+     * parameter's line when the message names one) and the entry's path.
+     */
+    public Optional<String> locate(String moduleName, String message) {
+        for (int i = 0; i < modules.size(); i++) {
+            ModuleEntry m = modules.get(i);
+            if (!m.name().equals(moduleName)) {
+                continue;
+            }
+            for (Map.Entry<String, Integer> p : m.paramLines().entrySet()) {
+                if (message.contains("'" + p.getKey() + "'")) {
+                    return Optional.of(where(p.getValue()) + ": modules[" + i + "].params." + p.getKey() + ": " + message);
+                }
+            }
+            return Optional.of(where(m.line()) + ": modules[" + i + "] (" + m.name() + "): " + message);
+        }
+        return Optional.empty();
+    }
+
+    // ---- parsing ---------------------------------------------------------------------------------
+
+    /** Walks the YAML node tree, collecting every problem with its line. */
+    private static final class Parser {
+        private final Path file;
+        private final String source;
+        private final Path base;
+        private final List<Problem> problems = new ArrayList<>();
+
+        Parser(Path file) {
+            this.file = file;
+            this.source = file.toString();
+            Path parent = file.toAbsolutePath().normalize().getParent();
+            this.base = parent == null ? Path.of("").toAbsolutePath() : parent;
+        }
+
+        AgentConfig parse(String text) throws ConfigException {
+            Node root;
+            try {
+                root = new Yaml().compose(new StringReader(text));
+            } catch (MarkedYAMLException e) {
+                int line = e.getProblemMark() == null ? 0 : e.getProblemMark().getLine() + 1;
+                String what = (e.getContext() == null ? "" : e.getContext() + ": ") + (e.getProblem() == null ? e.getMessage() : e.getProblem());
+                throw new ConfigException(List.of(new Problem(source, line, "", "not valid YAML: " + what.replace('\n', ' ')
+                        + "; fix the syntax (indent with spaces, 'key: value', lists with '- ')")));
+            } catch (YAMLException e) {
+                throw new ConfigException(List.of(new Problem(source, 0, "", "not valid YAML: " + e.getMessage().replace('\n', ' '))));
+            }
+            if (root == null) {
+                throw new ConfigException(List.of(new Problem(source, 0, "", "the file is empty; expected a mapping with "
+                        + String.join(", ", TOP_KEYS) + " (see the README's config reference)")));
+            }
+            if (!(root instanceof MappingNode top)) {
+                problem(root, "", "expected a mapping with keys " + String.join(", ", TOP_KEYS) + ", found " + kind(root));
+                throw new ConfigException(problems);
+            }
+            Map<String, NodeTuple> keys = mapping(top, "", TOP_KEYS);
+            Settings settings = settings(keys.get("agent"));
+            List<Listener> listeners = listeners(keys.get("listeners"));
+            Set<String> listenerNames = new LinkedHashSet<>();
+            listeners.forEach(l -> listenerNames.add(l.name()));
+            List<ModuleEntry> modules = modules(keys.get("modules"), listenerNames);
+            if (!problems.isEmpty()) {
+                problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
+                throw new ConfigException(problems);
+            }
+            return new AgentConfig(source, file, settings, listeners, modules);
+        }
+
+        // ---- sections ----
+
+        private Settings settings(NodeTuple t) {
+            Path modulesDir = base.resolve(DEFAULT_MODULES_DIR);
+            boolean dirSet = false;
+            int ioThreads = 0;
+            long holdLimit = 4L << 20;
+            Duration hookBudget = Duration.ofMillis(200);
+            int quarantineAfter = 5;
+            Duration connectTimeout = Duration.ofSeconds(10);
+            if (t == null || isNull(t.getValueNode())) {
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout);
+            }
+            if (!(t.getValueNode() instanceof MappingNode m)) {
+                problem(t.getValueNode(), "agent", "expected a mapping with keys " + String.join(", ", AGENT_KEYS) + ", found " + kind(t.getValueNode()));
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout);
+            }
+            Map<String, NodeTuple> k = mapping(m, "agent", AGENT_KEYS);
+            Node n;
+            if ((n = value(k, "modules-dir")) != null) {
+                String s = string(n, "agent.modules-dir", "a folder path, e.g. modules");
+                if (s != null) {
+                    Path p = base.resolve(s).normalize();
+                    if (Files.isDirectory(p)) {
+                        modulesDir = p;
+                        dirSet = true;
+                    } else {
+                        problem(n, "agent.modules-dir", (Files.exists(p) ? p + " is not a folder" : "folder " + p + " does not exist")
+                                + "; expected a folder for module jars (create it, or fix the path: relative paths start at the config file's folder)");
+                    }
+                }
+            }
+            if ((n = value(k, "io-threads")) != null) {
+                Long v = integer(n, "agent.io-threads", 0, 1024, "an integer 0..1024 (0 = one per core)");
+                if (v != null) ioThreads = v.intValue();
+            }
+            if ((n = value(k, "hold-limit")) != null) {
+                Long v = size(n, "agent.hold-limit", 1024, Long.MAX_VALUE, "a size of at least 1KiB, e.g. 4MiB");
+                if (v != null) holdLimit = v;
+            }
+            if ((n = value(k, "hook-budget")) != null) {
+                Duration d = duration(n, "agent.hook-budget");
+                if (d != null) hookBudget = d;
+            }
+            if ((n = value(k, "quarantine-after")) != null) {
+                Long v = integer(n, "agent.quarantine-after", 1, Integer.MAX_VALUE, "a number of faults, at least 1, e.g. 5");
+                if (v != null) quarantineAfter = v.intValue();
+            }
+            if ((n = value(k, "connect-timeout")) != null) {
+                Duration d = duration(n, "agent.connect-timeout");
+                if (d != null) connectTimeout = d;
+            }
+            return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout);
+        }
+
+        private List<Listener> listeners(NodeTuple t) {
+            List<Listener> out = new ArrayList<>();
+            if (t == null || isNull(t.getValueNode())) {
+                return out;
+            }
+            if (!(t.getValueNode() instanceof SequenceNode seq)) {
+                problem(t.getValueNode(), "listeners", "expected a list of listeners ('- name: ...'), found " + kind(t.getValueNode()));
+                return out;
+            }
+            Map<String, Integer> names = new LinkedHashMap<>();
+            Map<Integer, List<Object[]>> ports = new LinkedHashMap<>();
+            for (int i = 0; i < seq.getValue().size(); i++) {
+                Node item = seq.getValue().get(i);
+                String path = "listeners[" + i + "]";
+                if (!(item instanceof MappingNode m)) {
+                    problem(item, path, "expected a listener mapping with keys " + String.join(", ", LISTENER_KEYS) + ", found " + kind(item));
+                    continue;
+                }
+                Map<String, NodeTuple> k = mapping(m, path, LISTENER_KEYS);
+                int line = line(m);
+                String name = null;
+                Node n;
+                if ((n = required(k, m, path, "name", "a unique listener name, e.g. web")) != null) {
+                    name = string(n, path + ".name", "a listener name");
+                    if (name != null && !LISTENER_NAME.matcher(name).matches()) {
+                        problem(n, path + ".name", "'" + name + "' is not a valid name; expected letters, digits, '.', '_' or '-' (up to 63)");
+                        name = null;
+                    } else if (name != null && names.containsKey(name)) {
+                        problem(n, path + ".name", "duplicate listener name '" + name + "' (also on line " + names.get(name) + "); give each listener its own name");
+                        name = null;
+                    } else if (name != null) {
+                        names.put(name, line(n));
+                    }
+                }
+                InetSocketAddress listen = null;
+                if ((n = required(k, m, path, "listen", "HOST:PORT to accept connections on, e.g. 127.0.0.1:8080")) != null) {
+                    listen = hostPort(n, path + ".listen", 0);
+                    if (listen != null && listen.getPort() != 0) {
+                        List<Object[]> same = ports.computeIfAbsent(listen.getPort(), p -> new ArrayList<>());
+                        for (Object[] other : same) {
+                            InetSocketAddress o = (InetSocketAddress) other[0];
+                            if (o.getAddress().isAnyLocalAddress() || listen.getAddress().isAnyLocalAddress() || o.getAddress().equals(listen.getAddress())) {
+                                problem(n, path + ".listen", "port " + listen.getPort() + " is already used by listener '" + other[1] + "' (line "
+                                        + other[2] + "); give each listener its own port");
+                                break;
+                            }
+                        }
+                        same.add(new Object[] {listen, name == null ? "?" : name, line(n)});
+                    }
+                }
+                InetSocketAddress upstream = null;
+                if ((n = required(k, m, path, "upstream", "HOST:PORT to forward connections to, e.g. 127.0.0.1:80")) != null) {
+                    upstream = hostPort(n, path + ".upstream", 1);
+                }
+                Role role = null;
+                if ((n = required(k, m, path, "role", "client (local apps connect here) or server (remote peers connect here)")) != null) {
+                    role = choice(n, path + ".role", Map.of("client", Role.CLIENT, "server", Role.SERVER),
+                            "client (local apps connect to the listener) or server (remote peers connect to it)");
+                }
+                Protocol protocol = Protocol.TCP;
+                if ((n = value(k, "protocol")) != null) {
+                    String p = string(n, path + ".protocol", "tcp");
+                    if (p != null && !p.equals("tcp")) {
+                        problem(n, path + ".protocol", p.equals("udp") ? "udp listeners are not supported yet; expected tcp"
+                                : "unknown protocol '" + p + "'; expected tcp");
+                    }
+                }
+                Map<SocketOption, Object> options = options(value(k, "options"), path + ".options");
+                if (name != null && listen != null && upstream != null && role != null) {
+                    out.add(new Listener(name, protocol, role, listen, upstream, options, line));
+                }
+            }
+            return out;
+        }
+
+        private Map<SocketOption, Object> options(Node n, String path) {
+            Map<SocketOption, Object> out = new EnumMap<>(SocketOption.class);
+            if (n == null || isNull(n)) {
+                return out;
+            }
+            if (!(n instanceof MappingNode m)) {
+                problem(n, path, "expected a mapping of socket options (" + String.join(", ", OPTION_KEYS) + "), found " + kind(n));
+                return out;
+            }
+            Map<String, NodeTuple> k = mapping(m, path, OPTION_KEYS);
+            Node v;
+            if ((v = value(k, "tcp-nodelay")) != null) {
+                Boolean b = bool(v, path + ".tcp-nodelay");
+                if (b != null) out.put(SocketOption.TCP_NODELAY, b);
+            }
+            if ((v = value(k, "keep-alive")) != null) {
+                Boolean b = bool(v, path + ".keep-alive");
+                if (b != null) out.put(SocketOption.SO_KEEPALIVE, b);
+            }
+            if ((v = value(k, "rcvbuf")) != null) {
+                Long s = size(v, path + ".rcvbuf", 1, Integer.MAX_VALUE, "a buffer size, e.g. 256KiB");
+                if (s != null) out.put(SocketOption.SO_RCVBUF, s.intValue());
+            }
+            if ((v = value(k, "sndbuf")) != null) {
+                Long s = size(v, path + ".sndbuf", 1, Integer.MAX_VALUE, "a buffer size, e.g. 256KiB");
+                if (s != null) out.put(SocketOption.SO_SNDBUF, s.intValue());
+            }
+            if ((v = value(k, "tos")) != null) {
+                Long t = integer(v, path + ".tos", 0, 255, "a type-of-service byte 0..255, e.g. 0x10 (DSCP is the upper six bits)");
+                if (t != null) out.put(SocketOption.IP_TOS, t.intValue());
+            }
+            if ((v = value(k, "linger")) != null) {
+                Long l = integer(v, path + ".linger", -1, 65535, "seconds to linger on close: -1 (off), 0 (reset on close) or 1..65535");
+                if (l != null) out.put(SocketOption.SO_LINGER, l.intValue());
+            }
+            return out;
+        }
+
+        private List<ModuleEntry> modules(NodeTuple t, Set<String> listenerNames) {
+            List<ModuleEntry> out = new ArrayList<>();
+            if (t == null || isNull(t.getValueNode())) {
+                return out;
+            }
+            if (!(t.getValueNode() instanceof SequenceNode seq)) {
+                problem(t.getValueNode(), "modules", "expected a list of module entries ('- name: ...'), found " + kind(t.getValueNode()));
+                return out;
+            }
+            Map<String, Integer> names = new LinkedHashMap<>();
+            for (int i = 0; i < seq.getValue().size(); i++) {
+                Node item = seq.getValue().get(i);
+                String path = "modules[" + i + "]";
+                if (!(item instanceof MappingNode m)) {
+                    problem(item, path, "expected a module entry with keys " + String.join(", ", MODULE_KEYS) + ", found " + kind(item));
+                    continue;
+                }
+                Map<String, NodeTuple> k = mapping(m, path, MODULE_KEYS);
+                boolean ok = true;
+                String name = null;
+                Node n;
+                if ((n = required(k, m, path, "name", "the module's name as its descriptor declares it, e.g. tag")) != null) {
+                    name = string(n, path + ".name", "a module name");
+                    if (name != null && !ModuleDescriptor.NAME.matcher(name).matches()) {
+                        problem(n, path + ".name", "'" + name + "' is not a module name; expected lower-kebab-case, e.g. tag or hold-release");
+                        name = null;
+                    } else if (name != null && names.containsKey(name)) {
+                        problem(n, path + ".name", "module '" + name + "' is configured twice (also on line " + names.get(name) + "); merge the entries");
+                        name = null;
+                    } else if (name != null) {
+                        names.put(name, line(n));
+                    }
+                }
+                Path jar = null;
+                if ((n = value(k, "jar")) != null) {
+                    String s = string(n, path + ".jar", "a path to a module jar");
+                    if (s != null) {
+                        Path p = base.resolve(s).normalize();
+                        if (!Files.isRegularFile(p)) {
+                            problem(n, path + ".jar", "file " + p + " does not exist; expected a module jar (relative paths start at the config file's folder)");
+                            ok = false;
+                        } else {
+                            jar = p;
+                        }
+                    }
+                }
+                ModuleState state = null;
+                if ((n = value(k, "state")) != null) {
+                    state = choice(n, path + ".state", Map.of("active", ModuleState.ACTIVE, "inactive", ModuleState.INACTIVE),
+                            "active or inactive (a module starts in one of these; other states are reached through the control plane)");
+                    ok &= state != null;
+                }
+                Integer priority = null;
+                if ((n = value(k, "priority")) != null) {
+                    Long p = integer(n, path + ".priority", Integer.MIN_VALUE, Integer.MAX_VALUE, "an integer; lower runs first on SEND, e.g. 50");
+                    ok &= p != null;
+                    priority = p == null ? null : p.intValue();
+                }
+                AttachMode mode = null;
+                Node modeNode = value(k, "mode");
+                if (modeNode != null) {
+                    mode = choice(modeNode, path + ".mode", Map.of("global", AttachMode.GLOBAL, "programmatic", AttachMode.PROGRAMMATIC),
+                            "global (every connection its selector matches) or programmatic (only where asked, e.g. listeners: [web])");
+                    ok &= mode != null;
+                }
+                List<String> attachTo = new ArrayList<>();
+                if ((n = value(k, "listeners")) != null) {
+                    for (Node e : list(n, path + ".listeners", "a list of listener names, e.g. [web]")) {
+                        String l = string(e, path + ".listeners", "a listener name");
+                        if (l == null) {
+                            ok = false;
+                        } else if (!listenerNames.contains(l)) {
+                            problem(e, path + ".listeners", "no listener named '" + l + "'; known: " + known(listenerNames));
+                            ok = false;
+                        } else {
+                            attachTo.add(l);
+                        }
+                    }
+                    if (mode == AttachMode.GLOBAL && !attachTo.isEmpty()) {
+                        problem(n, path + ".listeners", "listeners attaches a programmatic module, but mode is global; set mode: programmatic,"
+                                + " or use selector.listener to limit a global module");
+                        ok = false;
+                    }
+                }
+                Boolean applyNow = null;
+                if ((n = value(k, "apply-now")) != null) {
+                    applyNow = bool(n, path + ".apply-now");
+                    ok &= applyNow != null;
+                }
+                FaultPolicy policy = null;
+                if ((n = value(k, "fault-policy")) != null) {
+                    policy = choice(n, path + ".fault-policy", Map.of("fail-open", FaultPolicy.FAIL_OPEN, "fail-closed", FaultPolicy.FAIL_CLOSED),
+                            "fail-open (detach the module, keep the connection) or fail-closed (reset the connection)");
+                    ok &= policy != null;
+                }
+                Selector selector = null;
+                if ((n = value(k, "selector")) != null) {
+                    int before = problems.size();
+                    selector = selector(n, path + ".selector", listenerNames);
+                    ok &= problems.size() == before;
+                }
+                Map<String, Object> params = new LinkedHashMap<>();
+                Map<String, Integer> paramLines = new LinkedHashMap<>();
+                if ((n = value(k, "params")) != null && !isNull(n)) {
+                    if (!(n instanceof MappingNode pm)) {
+                        problem(n, path + ".params", "expected a mapping of parameter names to values, e.g. {every: 1000}, found " + kind(n));
+                        ok = false;
+                    } else {
+                        for (Map.Entry<String, NodeTuple> e : mapping(pm, path + ".params", null).entrySet()) {
+                            Node v = e.getValue().getValueNode();
+                            Object value = paramValue(v, path + ".params." + e.getKey());
+                            if (value == null) {
+                                ok = false;
+                            } else {
+                                params.put(e.getKey(), value);
+                                paramLines.put(e.getKey(), line(e.getValue().getKeyNode()));
+                            }
+                        }
+                    }
+                }
+                if (name != null && ok) {
+                    ModuleConfig config = new ModuleConfig(name, state, priority, selector, mode, policy, applyNow, params);
+                    out.add(new ModuleEntry(name, jar, config, List.copyOf(attachTo), line(m), Map.copyOf(paramLines)));
+                }
+            }
+            return out;
+        }
+
+        private Selector selector(Node n, String path, Set<String> listenerNames) {
+            if (isNull(n)) {
+                return null;
+            }
+            if (!(n instanceof MappingNode m)) {
+                problem(n, path, "expected a mapping with keys " + String.join(", ", SELECTOR_KEYS) + ", found " + kind(n));
+                return null;
+            }
+            Map<String, NodeTuple> k = mapping(m, path, SELECTOR_KEYS);
+            Selector.Builder b = Selector.builder();
+            Node v;
+            if ((v = value(k, "protocol")) != null) {
+                String p = string(v, path + ".protocol", "tcp, udp or any");
+                if (p != null) {
+                    switch (p) {
+                        case "tcp" -> b.protocol(Protocol.TCP);
+                        case "udp" -> b.protocol(Protocol.UDP);
+                        case "any" -> b.protocol(null);
+                        default -> problem(v, path + ".protocol", "unknown protocol '" + p + "'; expected tcp, udp or any");
+                    }
+                }
+            }
+            if ((v = value(k, "listener")) != null) {
+                for (Node e : list(v, path + ".listener", "a list of listener names, e.g. [web]")) {
+                    String l = string(e, path + ".listener", "a listener name");
+                    if (l != null && !listenerNames.contains(l)) {
+                        problem(e, path + ".listener", "no listener named '" + l + "'; known: " + known(listenerNames));
+                    } else if (l != null) {
+                        b.listeners(l);
+                    }
+                }
+            }
+            if ((v = value(k, "app")) != null) {
+                for (Node e : list(v, path + ".app", "a list of application names, e.g. [curl]")) {
+                    String a = string(e, path + ".app", "an application (command) name, e.g. curl");
+                    if (a != null) b.apps(a);
+                }
+            }
+            if ((v = value(k, "pid")) != null) {
+                for (Node e : list(v, path + ".pid", "a list of process ids, e.g. [1234]")) {
+                    Long pid = integer(e, path + ".pid", 1, Integer.MAX_VALUE, "a process id, e.g. 1234");
+                    if (pid != null) b.pids(pid.intValue());
+                }
+            }
+            for (String side : List.of("local", "remote")) {
+                if ((v = value(k, side)) != null) {
+                    for (Node e : list(v, path + "." + side, "a list of CIDRs, e.g. [10.0.0.0/8, ::1]")) {
+                        String c = string(e, path + "." + side, "a CIDR, e.g. 10.0.0.0/8");
+                        if (c == null) continue;
+                        try {
+                            if (side.equals("local")) b.localCidrs(c);
+                            else b.remoteCidrs(c);
+                        } catch (IllegalArgumentException ex) {
+                            problem(e, path + "." + side, ex.getMessage() + "; expected a CIDR such as 10.0.0.0/8 or ::1/128");
+                        }
+                    }
+                }
+            }
+            for (String side : List.of("local-ports", "remote-ports")) {
+                if ((v = value(k, side)) != null) {
+                    List<String> parts = new ArrayList<>();
+                    for (Node e : list(v, path + "." + side, "a port list, e.g. \"80,443,8000-8100\"")) {
+                        String s = string(e, path + "." + side, "a port or port range");
+                        if (s != null) parts.add(s);
+                    }
+                    if (!parts.isEmpty()) {
+                        String joined = String.join(",", parts);
+                        try {
+                            List<PortRange> checked = PortRange.parseList(joined);
+                            if (!checked.isEmpty()) {
+                                if (side.equals("local-ports")) b.localPorts(joined);
+                                else b.remotePorts(joined);
+                            }
+                        } catch (IllegalArgumentException ex) {
+                            problem(v, path + "." + side, ex.getMessage());
+                        }
+                    }
+                }
+            }
+            return b.build();
+        }
+
+        private Object paramValue(Node v, String path) {
+            if (!(v instanceof ScalarNode s)) {
+                problem(v, path, "expected a single value (a number, true/false, a size like 64KiB, a duration like 250ms, or text), found " + kind(v));
+                return null;
+            }
+            if (isNull(s)) {
+                problem(s, path, "no value; expected a value for the parameter, or remove the line to use the module's default");
+                return null;
+            }
+            Tag tag = s.getTag();
+            if (tag.equals(Tag.INT)) {
+                Long l = parseInt(s.getValue());
+                return l == null ? s.getValue() : (Object) l;
+            }
+            if (tag.equals(Tag.BOOL)) {
+                return boolValue(s.getValue());
+            }
+            if (tag.equals(Tag.FLOAT)) {
+                try {
+                    return Double.parseDouble(s.getValue().replace("_", ""));
+                } catch (NumberFormatException e) {
+                    return s.getValue();
+                }
+            }
+            return s.getValue();
+        }
+
+        // ---- typed values ----
+
+        private String string(Node n, String path, String expected) {
+            if (!(n instanceof ScalarNode s)) {
+                problem(n, path, "expected " + expected + ", found " + kind(n));
+                return null;
+            }
+            if (isNull(s) || s.getValue().isBlank()) {
+                problem(n, path, "no value; expected " + expected);
+                return null;
+            }
+            return s.getValue().trim();
+        }
+
+        private Long integer(Node n, String path, long min, long max, String expected) {
+            String s = string(n, path, expected);
+            if (s == null) {
+                return null;
+            }
+            Long v = parseInt(s);
+            if (v == null) {
+                problem(n, path, "'" + s + "' is not an integer; expected " + expected);
+                return null;
+            }
+            if (v < min || v > max) {
+                problem(n, path, v + " is out of range; expected " + expected);
+                return null;
+            }
+            return v;
+        }
+
+        private Boolean bool(Node n, String path) {
+            String s = string(n, path, "true or false");
+            if (s == null) {
+                return null;
+            }
+            Boolean b = boolValue(s);
+            if (b == null) {
+                problem(n, path, "'" + s + "' is not a boolean; expected true or false");
+            }
+            return b;
+        }
+
+        private Long size(Node n, String path, long min, long max, String expected) {
+            String s = string(n, path, expected);
+            if (s == null) {
+                return null;
+            }
+            long v;
+            try {
+                v = ParamValues.parseSize(s);
+            } catch (NumberFormatException | ArithmeticException e) {
+                problem(n, path, "'" + s + "' is not a size; expected " + expected + " (units: B, KiB, MiB, GiB, or kB, MB, GB)");
+                return null;
+            }
+            if (v < min || v > max) {
+                problem(n, path, s + " is out of range; expected " + expected);
+                return null;
+            }
+            return v;
+        }
+
+        private Duration duration(Node n, String path) {
+            String s = string(n, path, "a duration, e.g. 200ms or 10s");
+            if (s == null) {
+                return null;
+            }
+            Duration d;
+            try {
+                d = ParamValues.parseDuration(s);
+            } catch (NumberFormatException | ArithmeticException e) {
+                boolean bare = parseInt(s) != null;
+                problem(n, path, "'" + s + "' is not a duration; expected a number with a unit (ns, us, ms, s, m, h, d), e.g. 200ms or 10s"
+                        + (bare ? " (a bare number has no unit)" : ""));
+                return null;
+            }
+            if (d.isZero()) {
+                problem(n, path, "must be longer than 0; expected e.g. 200ms or 10s");
+                return null;
+            }
+            return d;
+        }
+
+        private <E> E choice(Node n, String path, Map<String, E> choices, String expected) {
+            String s = string(n, path, expected);
+            if (s == null) {
+                return null;
+            }
+            E e = choices.get(s.toLowerCase(Locale.ROOT));
+            if (e == null) {
+                problem(n, path, "unknown value '" + s + "'; expected " + expected);
+            }
+            return e;
+        }
+
+        private InetSocketAddress hostPort(Node n, String path, int minPort) {
+            String s = string(n, path, "HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080");
+            if (s == null) {
+                return null;
+            }
+            String host;
+            String port;
+            if (s.startsWith("[")) {
+                int close = s.indexOf("]:");
+                if (close < 0) {
+                    problem(n, path, "'" + s + "' is not HOST:PORT; expected [IPv6]:PORT, e.g. [::1]:8080");
+                    return null;
+                }
+                host = s.substring(1, close);
+                port = s.substring(close + 2);
+            } else {
+                int colon = s.lastIndexOf(':');
+                if (colon <= 0 || s.indexOf(':') != colon) {
+                    problem(n, path, "'" + s + "' is not HOST:PORT; expected e.g. 127.0.0.1:8080" + (colon > 0 ? " (put IPv6 addresses in brackets: [::1]:8080)" : ""));
+                    return null;
+                }
+                host = s.substring(0, colon);
+                port = s.substring(colon + 1);
+            }
+            int p;
+            try {
+                p = Integer.parseInt(port);
+            } catch (NumberFormatException e) {
+                problem(n, path, "'" + port + "' in '" + s + "' is not a port; expected HOST:PORT with a port " + minPort + "..65535");
+                return null;
+            }
+            if (p < minPort || p > 65535) {
+                problem(n, path, "port " + p + " is out of range; expected " + minPort + "..65535" + (minPort == 0 ? " (0 picks a free port)" : ""));
+                return null;
+            }
+            InetAddress addr;
+            try {
+                if (host.equals("*")) {
+                    addr = InetAddress.ofLiteral("0.0.0.0");
+                } else {
+                    addr = InetAddress.ofLiteral(host);
+                }
+            } catch (IllegalArgumentException notLiteral) {
+                if (!HOST_NAME.matcher(host).matches()) {
+                    problem(n, path, "'" + host + "' is not a host; expected an IP address or a host name, e.g. 127.0.0.1:8080");
+                    return null;
+                }
+                try {
+                    addr = InetAddress.getByName(host);
+                } catch (UnknownHostException e) {
+                    problem(n, path, "host '" + host + "' does not resolve; expected an IP address or a resolvable host name");
+                    return null;
+                }
+            }
+            return new InetSocketAddress(addr, p);
+        }
+
+        private List<Node> list(Node n, String path, String expected) {
+            if (n instanceof SequenceNode seq) {
+                return seq.getValue();
+            }
+            if (n instanceof ScalarNode && !isNull(n)) {
+                return List.of(n);
+            }
+            problem(n, path, "expected " + expected + ", found " + kind(n));
+            return List.of();
+        }
+
+        // ---- structure ----
+
+        /** The keys of a mapping; reports non-text keys, duplicates and (when {@code known} is given) unknown keys. */
+        private Map<String, NodeTuple> mapping(MappingNode m, String path, List<String> known) {
+            Map<String, NodeTuple> out = new LinkedHashMap<>();
+            for (NodeTuple t : m.getValue()) {
+                String where = path.isEmpty() ? "" : path;
+                if (!(t.getKeyNode() instanceof ScalarNode k) || isNull(k)) {
+                    problem(t.getKeyNode(), where, "expected a text key, found " + kind(t.getKeyNode()));
+                    continue;
+                }
+                String key = k.getValue();
+                String keyPath = path.isEmpty() ? key : path + "." + key;
+                if (known != null && !known.contains(key)) {
+                    problem(k, keyPath, "unknown key '" + key + "'; known: " + String.join(", ", known));
+                    continue;
+                }
+                if (out.containsKey(key)) {
+                    problem(k, keyPath, "duplicate key '" + key + "' (first on line " + line(out.get(key).getKeyNode()) + "); keep one");
+                    continue;
+                }
+                out.put(key, t);
+            }
+            return out;
+        }
+
+        private static Node value(Map<String, NodeTuple> keys, String key) {
+            NodeTuple t = keys.get(key);
+            return t == null ? null : t.getValueNode();
+        }
+
+        private Node required(Map<String, NodeTuple> keys, MappingNode owner, String path, String key, String expected) {
+            Node n = value(keys, key);
+            if (n == null) {
+                problem(owner, path, "missing '" + key + "'; expected " + expected);
+            }
+            return n;
+        }
+
+        private void problem(Node n, String path, String message) {
+            problems.add(new Problem(source, line(n), path, message));
+        }
+
+        private static int line(Node n) {
+            return n.getStartMark() == null ? 0 : n.getStartMark().getLine() + 1;
+        }
+
+        private static boolean isNull(Node n) {
+            return n instanceof ScalarNode s && s.getTag().equals(Tag.NULL);
+        }
+
+        private static String kind(Node n) {
+            if (n instanceof MappingNode) return "a mapping";
+            if (n instanceof SequenceNode) return "a list";
+            if (isNull(n)) return "nothing";
+            return "'" + ((ScalarNode) n).getValue() + "'";
+        }
+
+        private static String known(Set<String> names) {
+            return names.isEmpty() ? "(none: define it under listeners:)" : String.join(", ", names);
+        }
+    }
+
+    /** Parses a YAML integer: decimal, 0x hex, 0o octal, 0b binary, with optional sign and underscores; null if not one. */
+    static Long parseInt(String text) {
+        String s = text.trim().replace("_", "");
+        boolean negative = s.startsWith("-");
+        if (s.startsWith("-") || s.startsWith("+")) {
+            s = s.substring(1);
+        }
+        int radix = 10;
+        if (s.startsWith("0x") || s.startsWith("0X")) {
+            radix = 16;
+            s = s.substring(2);
+        } else if (s.startsWith("0o")) {
+            radix = 8;
+            s = s.substring(2);
+        } else if (s.startsWith("0b")) {
+            radix = 2;
+            s = s.substring(2);
+        }
+        if (s.isEmpty()) {
+            return null;
+        }
+        try {
+            long v = Long.parseLong(s, radix);
+            return negative ? -v : v;
+        } catch (NumberFormatException e) {
+            return null;
+        }
+    }
+
+    private static Boolean boolValue(String text) {
+        return switch (text.trim().toLowerCase(Locale.ROOT)) {
+            case "true", "yes", "on" -> Boolean.TRUE;
+            case "false", "no", "off" -> Boolean.FALSE;
+            default -> null;
+        };
+    }
+}

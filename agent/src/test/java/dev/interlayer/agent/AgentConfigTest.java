@@ -1,0 +1,372 @@
+package dev.interlayer.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.interlayer.agent.ConfigException.Problem;
+import dev.interlayer.api.AttachMode;
+import dev.interlayer.api.FaultPolicy;
+import dev.interlayer.api.Protocol;
+import dev.interlayer.api.Role;
+import dev.interlayer.api.SocketOption;
+import dev.interlayer.runtime.ModuleConfig;
+import dev.interlayer.runtime.ModuleState;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class AgentConfigTest {
+
+    @TempDir
+    Path dir;
+
+    private Path write(String yaml) throws IOException {
+        Path f = dir.resolve("agent.yaml");
+        Files.writeString(f, yaml);
+        return f;
+    }
+
+    private List<Problem> problems(String yaml) throws IOException {
+        Path f = write(yaml);
+        try {
+            AgentConfig.load(f);
+        } catch (ConfigException e) {
+            return e.problems();
+        }
+        throw new AssertionError("expected problems in:\n" + yaml);
+    }
+
+    private Problem onlyProblem(String yaml) throws IOException {
+        List<Problem> p = problems(yaml);
+        assertThat(p).as("problems").hasSize(1);
+        return p.get(0);
+    }
+
+    private static final String LISTENER = """
+            listeners:
+              - name: web
+                listen: 127.0.0.1:8080
+                upstream: 127.0.0.1:80
+                role: client
+            """;
+
+    @Test
+    void aFullConfigParsesIntoEveryField() throws Exception {
+        Files.createDirectories(dir.resolve("mods"));
+        Files.write(dir.resolve("extra.jar"), new byte[] {1});
+        Path f = write("""
+                agent:
+                  modules-dir: mods
+                  io-threads: 2
+                  hold-limit: 8MiB
+                  hook-budget: 150ms
+                  quarantine-after: 3
+                  connect-timeout: 5s
+                listeners:
+                  - name: web
+                    listen: 127.0.0.1:8080
+                    upstream: 127.0.0.1:80
+                    role: client
+                    protocol: tcp
+                    options: {tcp-nodelay: true, keep-alive: true, rcvbuf: 256KiB, sndbuf: 128KiB, tos: 0x10, linger: -1}
+                  - name: api
+                    listen: "[::1]:9090"
+                    upstream: localhost:9000
+                    role: server
+                modules:
+                  - name: tag
+                    jar: extra.jar
+                    state: inactive
+                    priority: 50
+                    mode: programmatic
+                    listeners: [web]
+                    apply-now: true
+                    fault-policy: fail-closed
+                    selector: {protocol: tcp, listener: [web], app: [curl], pid: [123], local: [127.0.0.0/8], remote: [10.0.0.0/8], local-ports: "80,443", remote-ports: "8000-8100"}
+                    params: {every: 1000, tag: IL, fast: true}
+                  - name: tcplog
+                """);
+        AgentConfig c = AgentConfig.load(f);
+
+        assertThat(c.agent().modulesDir()).isEqualTo(dir.resolve("mods").toAbsolutePath().normalize());
+        assertThat(c.agent().modulesDirSet()).isTrue();
+        assertThat(c.agent().ioThreads()).isEqualTo(2);
+        assertThat(c.agent().holdLimit()).isEqualTo(8L << 20);
+        assertThat(c.agent().hookBudget()).isEqualTo(Duration.ofMillis(150));
+        assertThat(c.agent().quarantineAfter()).isEqualTo(3);
+        assertThat(c.agent().connectTimeout()).isEqualTo(Duration.ofSeconds(5));
+
+        assertThat(c.listeners()).hasSize(2);
+        AgentConfig.Listener web = c.listeners().get(0);
+        assertThat(web.name()).isEqualTo("web");
+        assertThat(web.protocol()).isEqualTo(Protocol.TCP);
+        assertThat(web.role()).isEqualTo(Role.CLIENT);
+        assertThat(web.listen()).isEqualTo(new InetSocketAddress("127.0.0.1", 8080));
+        assertThat(web.upstream()).isEqualTo(new InetSocketAddress("127.0.0.1", 80));
+        assertThat(web.options()).isEqualTo(Map.of(SocketOption.TCP_NODELAY, true, SocketOption.SO_KEEPALIVE, true,
+                SocketOption.SO_RCVBUF, 256 * 1024, SocketOption.SO_SNDBUF, 128 * 1024, SocketOption.IP_TOS, 0x10, SocketOption.SO_LINGER, -1));
+        assertThat(web.line()).isEqualTo(9);
+        AgentConfig.Listener api = c.listeners().get(1);
+        assertThat(api.role()).isEqualTo(Role.SERVER);
+        assertThat(api.listen().getAddress().getHostAddress()).isEqualTo("0:0:0:0:0:0:0:1");
+        assertThat(api.upstream().getPort()).isEqualTo(9000);
+
+        assertThat(c.modules()).hasSize(2);
+        AgentConfig.ModuleEntry tag = c.modules().get(0);
+        assertThat(tag.jar()).isEqualTo(dir.resolve("extra.jar").toAbsolutePath().normalize());
+        assertThat(tag.listeners()).containsExactly("web");
+        assertThat(tag.line()).isEqualTo(20);
+        assertThat(tag.paramLines()).containsEntry("every", 29);
+        ModuleConfig mc = tag.config();
+        assertThat(mc.state()).isEqualTo(ModuleState.INACTIVE);
+        assertThat(mc.priority()).isEqualTo(50);
+        assertThat(mc.attachMode()).isEqualTo(AttachMode.PROGRAMMATIC);
+        assertThat(mc.applyNow()).isTrue();
+        assertThat(mc.faultPolicy()).isEqualTo(FaultPolicy.FAIL_CLOSED);
+        assertThat(mc.params()).containsEntry("every", 1000L).containsEntry("tag", "IL").containsEntry("fast", true);
+        assertThat(mc.selector().protocol()).isEqualTo(Protocol.TCP);
+        assertThat(mc.selector().listeners()).containsExactly("web");
+        assertThat(mc.selector().apps()).containsExactly("curl");
+        assertThat(mc.selector().pids()).containsExactly(123);
+        assertThat(mc.selector().localCidrs()).hasSize(1);
+        assertThat(mc.selector().remoteCidrs()).hasSize(1);
+        assertThat(mc.selector().localPorts()).hasSize(2);
+        assertThat(mc.selector().remotePorts()).hasSize(1);
+
+        ModuleConfig tcplog = c.moduleConfigs().apply("tcplog");
+        assertThat(tcplog.state()).isNull();
+        assertThat(c.moduleConfigs().apply("not-configured")).isEqualTo(ModuleConfig.defaults("not-configured"));
+    }
+
+    @Test
+    void leftOutAgentSettingsTakeTheirDefaults() throws Exception {
+        AgentConfig c = AgentConfig.load(write(LISTENER));
+        assertThat(c.agent().modulesDir()).isEqualTo(dir.resolve("modules").toAbsolutePath().normalize());
+        assertThat(c.agent().modulesDirSet()).isFalse();
+        assertThat(c.agent().ioThreads()).isZero();
+        assertThat(c.agent().holdLimit()).isEqualTo(4L << 20);
+        assertThat(c.agent().hookBudget()).isEqualTo(Duration.ofMillis(200));
+        assertThat(c.agent().quarantineAfter()).isEqualTo(5);
+        assertThat(c.agent().connectTimeout()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(c.listeners().get(0).protocol()).isEqualTo(Protocol.TCP);
+        assertThat(c.modules()).isEmpty();
+    }
+
+    @Test
+    void anUnknownKeyIsNamedWithTheKnownOnes() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("role: client", "role: client\n    colour: blue"));
+        assertThat(p.toString()).isEqualTo(dir.resolve("agent.yaml") + ":6: listeners[0].colour: unknown key 'colour'; known: name, listen, upstream, role, protocol, options");
+    }
+
+    @Test
+    void aBadHostPortSaysWhatAnAddressLooksLike() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("listen: 127.0.0.1:8080", "listen: 127.0.0.1-8080"));
+        assertThat(p.line()).isEqualTo(3);
+        assertThat(p.path()).isEqualTo("listeners[0].listen");
+        assertThat(p.message()).contains("'127.0.0.1-8080' is not HOST:PORT", "expected e.g. 127.0.0.1:8080");
+    }
+
+    @Test
+    void anOutOfRangePortIsReported() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("upstream: 127.0.0.1:80", "upstream: 127.0.0.1:0"));
+        assertThat(p.line()).isEqualTo(4);
+        assertThat(p.message()).contains("port 0 is out of range; expected 1..65535");
+    }
+
+    @Test
+    void anUnknownRoleListsTheRoles() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("role: client", "role: proxy"));
+        assertThat(p.line()).isEqualTo(5);
+        assertThat(p.message()).startsWith("unknown value 'proxy'; expected client").contains("or server");
+    }
+
+    @Test
+    void aMissingRequiredFieldPointsAtTheEntry() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("    role: client\n", ""));
+        assertThat(p.line()).isEqualTo(2);
+        assertThat(p.path()).isEqualTo("listeners[0]");
+        assertThat(p.message()).startsWith("missing 'role'");
+    }
+
+    @Test
+    void duplicateListenerNamesAndPortsAreBothReported() throws Exception {
+        List<Problem> p = problems(LISTENER + """
+                  - name: web
+                    listen: 127.0.0.1:8080
+                    upstream: 127.0.0.1:81
+                    role: server
+                """);
+        assertThat(p).extracting(Problem::toString).containsExactly(
+                dir.resolve("agent.yaml") + ":6: listeners[1].name: duplicate listener name 'web' (also on line 2); give each listener its own name",
+                dir.resolve("agent.yaml") + ":7: listeners[1].listen: port 8080 is already used by listener 'web' (line 3); give each listener its own port");
+    }
+
+    @Test
+    void aWildcardListenerCollidesWithAnyAddressOnTheSamePort() throws Exception {
+        Problem p = onlyProblem(LISTENER + """
+                  - name: all
+                    listen: 0.0.0.0:8080
+                    upstream: 127.0.0.1:81
+                    role: server
+                """);
+        assertThat(p.message()).contains("port 8080 is already used by listener 'web'");
+    }
+
+    @Test
+    void badSizesAndDurationsSayWhichUnitsExist() throws Exception {
+        List<Problem> p = problems("""
+                agent:
+                  hold-limit: 4 lots
+                  hook-budget: 200
+                  connect-timeout: soon
+                """ + LISTENER);
+        assertThat(p).extracting(Problem::line).containsExactly(2, 3, 4);
+        assertThat(p.get(0).message()).contains("'4 lots' is not a size", "KiB");
+        assertThat(p.get(1).message()).contains("'200' is not a duration", "a bare number has no unit");
+        assertThat(p.get(2).message()).contains("'soon' is not a duration", "e.g. 200ms or 10s");
+    }
+
+    @Test
+    void aHoldLimitBelowOneKibibyteIsRefused() throws Exception {
+        Problem p = onlyProblem("agent: {hold-limit: 100}\n" + LISTENER);
+        assertThat(p.message()).contains("out of range", "at least 1KiB");
+    }
+
+    @Test
+    void aMissingModulesFolderThatTheConfigNamesIsReported() throws Exception {
+        Problem p = onlyProblem("agent:\n  modules-dir: plugins\n" + LISTENER);
+        assertThat(p.line()).isEqualTo(2);
+        assertThat(p.message()).contains("folder " + dir.resolve("plugins") + " does not exist");
+    }
+
+    @Test
+    void badCidrsAndPortListsInASelectorAreReported() throws Exception {
+        List<Problem> p = problems(LISTENER + """
+                modules:
+                  - name: tag
+                    selector:
+                      local: [10.0.0.0/40]
+                      remote: [not-an-ip]
+                      remote-ports: "80,http"
+                      local-ports: 70000
+                      listener: [db]
+                      protocol: sctp
+                """);
+        assertThat(p).extracting(Problem::line).containsExactly(9, 10, 11, 12, 13, 14);
+        assertThat(p.get(0).message()).contains("prefix length must be 0..32");
+        assertThat(p.get(1).message()).contains("not an IP address literal");
+        assertThat(p.get(2).message()).contains("'http' is not a port or port range");
+        assertThat(p.get(3).message()).contains("70000");
+        assertThat(p.get(4).message()).isEqualTo("no listener named 'db'; known: web");
+        assertThat(p.get(5).message()).contains("unknown protocol 'sctp'; expected tcp, udp or any");
+    }
+
+    @Test
+    void anUnknownModuleStateListsTheStartingStates() throws Exception {
+        Problem p = onlyProblem(LISTENER + "modules:\n  - name: tag\n    state: paused\n");
+        assertThat(p.toString()).endsWith(":8: modules[0].state: unknown value 'paused'; expected active or inactive"
+                + " (a module starts in one of these; other states are reached through the control plane)");
+    }
+
+    @Test
+    void moduleEntriesAreCheckedForNameModePolicyAndJar() throws Exception {
+        List<Problem> p = problems(LISTENER + """
+                modules:
+                  - name: Tag_Module
+                  - name: tcplog
+                    mode: sometimes
+                    fault-policy: explode
+                    priority: high
+                    apply-now: perhaps
+                    jar: missing.jar
+                  - name: tcplog
+                """);
+        assertThat(p).extracting(Problem::path).containsExactly("modules[0].name", "modules[1].mode", "modules[1].fault-policy",
+                "modules[1].priority", "modules[1].apply-now", "modules[1].jar", "modules[2].name");
+        assertThat(p.get(5).message()).contains("missing.jar does not exist");
+        assertThat(p.get(6).message()).contains("configured twice (also on line 8)");
+    }
+
+    @Test
+    void listenersOfAGlobalModuleOrUnknownListenersAreRefused() throws Exception {
+        List<Problem> p = problems(LISTENER + "modules:\n  - name: tag\n    mode: global\n    listeners: [web, api]\n");
+        assertThat(p).extracting(Problem::message).containsExactly(
+                "no listener named 'api'; known: web",
+                "listeners attaches a programmatic module, but mode is global; set mode: programmatic, or use selector.listener to limit a global module");
+    }
+
+    @Test
+    void aParamThatIsNotASingleValueIsReportedOnItsLine() throws Exception {
+        Problem p = onlyProblem(LISTENER + "modules:\n  - name: tag\n    params:\n      every: [1, 2]\n");
+        assertThat(p.line()).isEqualTo(9);
+        assertThat(p.path()).isEqualTo("modules[0].params.every");
+    }
+
+    @Test
+    void aLoadFailureNamingAParameterIsPlacedOnTheParametersLine() throws Exception {
+        AgentConfig c = AgentConfig.load(write(LISTENER + "modules:\n  - name: tag\n    params:\n      every: lots\n"));
+        assertThat(c.locate("tag", "module tag 1.0.0: parameter 'every': 'lots' is not an integer (e.g. 1000)"))
+                .hasValue(c.source() + ":9: modules[0].params.every: module tag 1.0.0: parameter 'every': 'lots' is not an integer (e.g. 1000)");
+        assertThat(c.locate("tag", "init failed")).hasValue(c.source() + ":7: modules[0] (tag): init failed");
+        assertThat(c.locate("other", "x")).isEmpty();
+    }
+
+    @Test
+    void severalProblemsAreReportedTogetherInLineOrder() throws Exception {
+        List<Problem> p = problems("""
+                agent:
+                  io-threads: many
+                  quarantine-after: 0
+                listeners:
+                  - name: web
+                    listen: localhost
+                    upstream: 127.0.0.1:80
+                    role: client
+                    options: {tcp-nodelay: maybe, tos: 300}
+                modules:
+                  - name: tag
+                    state: on-fire
+                """);
+        assertThat(p).extracting(Problem::line).containsExactly(2, 3, 6, 9, 9, 12);
+        assertThat(p).extracting(Problem::path).containsExactly("agent.io-threads", "agent.quarantine-after", "listeners[0].listen",
+                "listeners[0].options.tcp-nodelay", "listeners[0].options.tos", "modules[0].state");
+    }
+
+    @Test
+    void brokenYamlIsReportedWithItsLine() throws Exception {
+        Problem p = onlyProblem("listeners:\n  - name: web\n   listen: [oops\n");
+        assertThat(p.line()).isGreaterThanOrEqualTo(2);
+        assertThat(p.message()).startsWith("not valid YAML");
+    }
+
+    @Test
+    void anEmptyFileAndAMissingFileSayWhatIsExpected() throws Exception {
+        assertThat(onlyProblem("").message()).contains("the file is empty");
+        assertThatThrownBy(() -> AgentConfig.load(dir.resolve("nope.yaml")))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining("nope.yaml: the config file does not exist; pass the path of a YAML config with --config");
+    }
+
+    @Test
+    void aTopLevelThatIsNotAMappingIsRefused() throws Exception {
+        assertThat(onlyProblem("- web\n- api\n").message()).startsWith("expected a mapping with keys agent, listeners, modules");
+    }
+
+    @Test
+    void aDuplicateKeyIsReported() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("role: client", "role: client\n    role: server"));
+        assertThat(p.message()).isEqualTo("duplicate key 'role' (first on line 5); keep one");
+    }
+
+    @Test
+    void udpListenersAreRefusedUntilSupported() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("role: client", "role: client\n    protocol: udp"));
+        assertThat(p.message()).isEqualTo("udp listeners are not supported yet; expected tcp");
+    }
+}
