@@ -1,0 +1,20 @@
+package dev.interlayer.testkit;
+
+import dev.interlayer.api.ControlRequest;
+import dev.interlayer.api.ControlResponse;
+import dev.interlayer.api.InterfaceType;
+import dev.interlayer.api.ModuleDescriptor;
+import dev.interlayer.api.SocketModule;
+
+/** A socket-only module for the testkit's own tests: answers {@code ping}. */
+final class SocketOnly implements SocketModule<Void> {
+    @Override
+    public ModuleDescriptor descriptor() {
+        return ModuleDescriptor.builder("sock", "1.0.0").implement(InterfaceType.SOCKET, 1, 0).build();
+    }
+
+    @Override
+    public ControlResponse control(ControlRequest request) {
+        return request.command().equals("ping") ? ControlResponse.ok("pong") : ControlResponse.error("unknown");
+    }
+}
