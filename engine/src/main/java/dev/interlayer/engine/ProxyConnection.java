@@ -501,6 +501,26 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             buf.release();
             return;
         }
+        if (!connected) {
+            // Epoll reads a socket that signals end-of-input (RDHUP) even before we asked: keep the bytes
+            // (at most one read batch) until the upstream is connected.
+            early(() -> onReadConnected(d, buf));
+            return;
+        }
+        onReadConnected(d, buf);
+    }
+
+    /** Queues work that must wait for the upstream connection; replayed in order (or releasing, once closed). */
+    private void early(Runnable r) {
+        if (preConnect == null) preConnect = new ArrayList<>();
+        preConnect.add(r);
+    }
+
+    private void onReadConnected(int d, ByteBuf buf) {
+        if (closed || outputShut[d]) {
+            buf.release();
+            return;
+        }
         if (hookCount[d] == 0) {
             writeOut(d, buf); // fast path: no module has a hook in this direction
             return;
@@ -800,6 +820,15 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private void onInputEnd(int d) {
         if (inputEnded[d] || closed) return;
         inputEnded[d] = true;
+        if (!connected) {
+            early(() -> onInputEndConnected(d));
+            return;
+        }
+        onInputEndConnected(d);
+    }
+
+    private void onInputEndConnected(int d) {
+        if (closed) return;
         RealAttachment[] c = chain;
         int step = d == SEND ? 1 : -1;
         for (int i = d == SEND ? 0 : c.length - 1; i >= 0 && i < c.length && !closed; i += step) {
