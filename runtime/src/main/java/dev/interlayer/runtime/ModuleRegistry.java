@@ -117,8 +117,8 @@ public final class ModuleRegistry implements AutoCloseable {
                     + ": " + e.getMessage() + "; choose a writable directory", e);
         }
         ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> hostThread(r, "interlayer-module-timers"));
-        // A cancelled timer must leave the queue at once: its task refers to module code and would pin
-        // the module's class loader until the original delay ran out.
+        // Timers are cancelled at fini: drop them from the queue then rather than when their delay (an
+        // hour, say) runs out, so a module that is loaded and unloaded often leaves no backlog.
         ex.setRemoveOnCancelPolicy(true);
         this.timers = ex;
     }
