@@ -85,7 +85,10 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private final boolean[] endPending = new boolean[2];
     private final boolean[] outputShut = new boolean[2];
     private final boolean[] needFlush = new boolean[2];
+    /** Bytes held by HOLD plus bytes buffered for NEED_MORE: capped by the hold limit. */
     private final AtomicLong held = new AtomicLong();
+    /** Bytes held by HOLD only: above the high-water mark reading pauses until modules release them. */
+    private final AtomicLong heldByModules = new AtomicLong();
     private final AtomicInteger[] inflight = {new AtomicInteger(), new AtomicInteger()};
     private final AtomicLong[] inflightBytes = {new AtomicLong(), new AtomicLong()};
     private List<Runnable> preConnect;
@@ -723,7 +726,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
         Channel source = d == SEND ? localCh : remoteCh;
         Channel target = d == SEND ? remoteCh : localCh;
-        if (target.isWritable() && held.get() < holdHigh) {
+        // NEED_MORE buffers do not pause reading: they need more bytes to make progress, and the hold limit caps them.
+        if (target.isWritable() && heldByModules.get() < holdHigh) {
             paused[d] = false;
             source.read();
         } else {
@@ -803,9 +807,22 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
                 + " bytes (HOLD and NEED_MORE together); raise agent.hold-limit or make the module release or inject sooner";
     }
 
+    /** Counts bytes a module took with HOLD (they also pause reading above the high-water mark). */
+    boolean holdAdd(RealAttachment a, long n) {
+        if (!heldAdd(a, n)) return false;
+        heldByModules.addAndGet(n);
+        return true;
+    }
+
+    /** HOLD bytes left the module (injected or released). */
+    void holdSub(long n) {
+        heldByModules.addAndGet(-n);
+        heldSub(n);
+    }
+
     void heldSub(long n) {
-        long now = held.addAndGet(-n);
-        if (now < holdLow) {
+        held.addAndGet(-n);
+        if (heldByModules.get() < holdLow) {
             execute(() -> {
                 for (int d = 0; d < 2; d++) {
                     if (paused[d]) maybeRead(d);

@@ -228,7 +228,7 @@ final class RealAttachment implements Attachment, AttachmentSite {
     /** Takes a retained reference to the call's input for the module, counted against the hold limit. */
     RealHeldBytes hold(ByteBuf input, Direction d) {
         int len = input.readableBytes();
-        if (!conn.heldAdd(this, len)) {
+        if (!conn.holdAdd(this, len)) {
             throw new IllegalStateException(conn.holdOverflow(this));
         }
         RealHeldBytes h = new RealHeldBytes(input.retainedDuplicate(), this);
@@ -239,7 +239,7 @@ final class RealAttachment implements Attachment, AttachmentSite {
     /** Held bytes left the module (injected or released). */
     void heldGone(RealHeldBytes h, int len) {
         helds.remove(h);
-        conn.heldSub(len);
+        conn.holdSub(len);
     }
 
     /** Releases everything the attachment still owns; called once, after the module's detach. */
