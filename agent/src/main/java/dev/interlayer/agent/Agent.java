@@ -1,0 +1,257 @@
+package dev.interlayer.agent;
+
+import dev.interlayer.agent.AgentConfig.Listener;
+import dev.interlayer.agent.AgentConfig.ModuleEntry;
+import dev.interlayer.engine.Engine;
+import dev.interlayer.engine.EngineException;
+import dev.interlayer.engine.EngineOptions;
+import dev.interlayer.engine.ListenerSpec;
+import dev.interlayer.runtime.AutoloadWatcher;
+import dev.interlayer.runtime.Failure;
+import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.ModuleLoadException;
+import dev.interlayer.runtime.ModuleRegistry;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A running agent: the module registry, the watched autoload folder, the extra jars its config names,
+ * and the engine with the config's listeners.
+ *
+ * <p>Lifecycle: {@link #start} builds everything in that order and {@link #close} takes it down in
+ * reverse (listeners and connections, then the watcher, then the modules). A bad module jar does not stop
+ * the agent: it is logged with the fix and kept in {@code registry().failures()}. A listener that cannot
+ * be started does stop it, since the config asked for it.
+ *
+ * <pre>{@code
+ * try (Agent agent = Agent.start(AgentConfig.load(Path.of("agent.yaml")))) {
+ *     agent.listeners();   // name -> bound address
+ * }
+ * }</pre>
+ */
+public final class Agent implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.agent");
+
+    private final AgentConfig config;
+    private final ModuleRegistry registry;
+    private final AutoloadWatcher watcher;
+    private final Engine engine;
+    private final Map<String, InetSocketAddress> bound;
+
+    private Agent(AgentConfig config, ModuleRegistry registry, AutoloadWatcher watcher, Engine engine, Map<String, InetSocketAddress> bound) {
+        this.config = config;
+        this.registry = registry;
+        this.watcher = watcher;
+        this.engine = engine;
+        this.bound = Map.copyOf(bound);
+    }
+
+    /**
+     * Starts an agent: module registry, autoload watcher on the modules folder, the config's extra jars,
+     * the engine and every listener.
+     *
+     * @throws AgentException if the modules folder cannot be watched or a listener cannot start; everything
+     *         started so far is closed again
+     */
+    public static Agent start(AgentConfig config) throws AgentException {
+        AgentConfig.Settings s = config.agent();
+        ModuleRegistry registry = new ModuleRegistry(s.quarantineAfter(), null);
+        AutoloadWatcher watcher = null;
+        Engine engine = null;
+        try {
+            Path dir = s.modulesDir();
+            watcher = new AutoloadWatcher(dir, registry, config.moduleConfigs());
+            try {
+                watcher.start();
+            } catch (IOException e) {
+                throw new AgentException("cannot create or watch the modules folder " + dir + ": " + e.getMessage()
+                        + "; check that it is a readable folder, or set agent.modules-dir in " + config.source(), e);
+            }
+            for (ModuleEntry m : config.modules()) {
+                if (m.jar() == null) {
+                    continue;
+                }
+                try {
+                    List<LoadedModule> loaded = registry.loadJar(m.jar(), config.moduleConfigs());
+                    LOG.log(Level.INFO, "{0}: loaded {1} from {2}", config.where(m.line()), ids(loaded), m.jar());
+                } catch (ModuleLoadException e) {
+                    LOG.log(Level.ERROR, "{0}", config.locate(m.name(), e.getMessage()).orElse(e.getMessage()));
+                }
+            }
+            for (String missing : missingModules(config, registry)) {
+                LOG.log(Level.WARNING, "{0}", missing);
+            }
+            engine = new Engine(registry, engineOptions(s));
+            Map<String, InetSocketAddress> bound = new LinkedHashMap<>();
+            for (Listener l : config.listeners()) {
+                InetSocketAddress at;
+                try {
+                    at = engine.start(spec(config, l));
+                } catch (EngineException e) {
+                    throw new AgentException(config.where(l.line()) + ": listener " + l.name() + " did not start: " + e.getMessage(), e);
+                }
+                bound.put(l.name(), at);
+                LOG.log(Level.INFO, "listener {0} ({1}): {2} -> {3}", l.name(), l.role().name().toLowerCase(), address(at), address(l.upstream()));
+            }
+            if (config.listeners().isEmpty()) {
+                LOG.log(Level.WARNING, "{0} defines no listeners: no traffic will pass; add entries under listeners:", config.source());
+            }
+            return new Agent(config, registry, watcher, engine, bound);
+        } catch (AgentException | RuntimeException | Error e) {
+            closeAll(engine, watcher, registry);
+            throw e;
+        }
+    }
+
+    /**
+     * Validates a config's modules without binding anything: loads the modules folder's jars and the
+     * config's extra jars into a throwaway registry and reports each module that fails and each module the
+     * config names that is not found.
+     *
+     * @return the modules that loaded and the problems, each problem saying where, what is wrong and what to do
+     */
+    public static ModuleCheck checkModules(AgentConfig config) {
+        List<String> problems = new ArrayList<>();
+        List<String> loaded = new ArrayList<>();
+        try (ModuleRegistry registry = new ModuleRegistry(config.agent().quarantineAfter(), null)) {
+            List<Path> jars = new ArrayList<>();
+            Path dir = config.agent().modulesDir();
+            if (Files.isDirectory(dir)) {
+                try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.jar")) {
+                    ds.forEach(jars::add);
+                } catch (IOException e) {
+                    problems.add(dir + ": cannot list the modules folder: " + e.getMessage() + "; check its permissions");
+                }
+            }
+            jars.sort(null);
+            for (ModuleEntry m : config.modules()) {
+                if (m.jar() != null && !jars.contains(m.jar())) {
+                    jars.add(m.jar());
+                }
+            }
+            for (Path jar : jars) {
+                try {
+                    for (LoadedModule m : registry.loadJar(jar, config.moduleConfigs())) {
+                        loaded.add(m.id() + " (" + jar.getFileName() + ")");
+                    }
+                } catch (ModuleLoadException e) {
+                    // recorded in failures(), reported below with the module failures of jars that loaded in part
+                }
+            }
+            for (Failure f : registry.failures()) {
+                String located = f.module() == null ? null : config.locate(f.module(), f.error()).orElse(null);
+                problems.add(located != null ? located : f.source() + ": " + f.error());
+            }
+            problems.addAll(missingModules(config, registry));
+        }
+        return new ModuleCheck(List.copyOf(loaded), List.copyOf(problems));
+    }
+
+    /**
+     * What {@link #checkModules} found.
+     *
+     * @param loaded the modules that loaded, as {@code name@version (jar)}
+     * @param problems each problem: where, what is wrong and what to do
+     */
+    public record ModuleCheck(List<String> loaded, List<String> problems) {}
+
+    /** Module entries with no loaded module of that name (and no failure already explaining why). */
+    private static List<String> missingModules(AgentConfig config, ModuleRegistry registry) {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < config.modules().size(); i++) {
+            ModuleEntry m = config.modules().get(i);
+            if (registry.find(m.name()).isPresent()) {
+                continue;
+            }
+            boolean explained = registry.failures().stream().anyMatch(f -> m.name().equals(f.module())
+                    || m.jar() != null && f.source().equals(m.jar().toAbsolutePath().normalize().toString()));
+            if (!explained) {
+                out.add(config.where(m.line()) + ": modules[" + i + "].name: no module named '" + m.name() + "' was found in "
+                        + (m.jar() != null ? m.jar() : "the modules folder " + config.agent().modulesDir())
+                        + "; put the jar that contains it into the modules folder, set jar: to its path, or fix the name"
+                        + " (interlayer check-module JAR lists a jar's modules)");
+            }
+        }
+        return out;
+    }
+
+    /** The engine settings of an {@code agent:} section. */
+    static EngineOptions engineOptions(AgentConfig.Settings s) {
+        return new EngineOptions(s.ioThreads(), EngineOptions.defaults().nativeTransport(), s.holdLimit(), s.hookBudget(), s.connectTimeout());
+    }
+
+    /** The engine's listener for a config listener, with the programmatic modules the config attaches to it. */
+    static ListenerSpec spec(AgentConfig config, Listener l) {
+        List<String> attach = new ArrayList<>();
+        for (ModuleEntry m : config.modules()) {
+            if (m.listeners().contains(l.name())) {
+                attach.add(m.name());
+            }
+        }
+        return new ListenerSpec(l.name(), l.protocol(), l.role(), l.listen(), l.upstream(), l.options(), attach);
+    }
+
+    private static String ids(List<LoadedModule> modules) {
+        return String.join(", ", modules.stream().map(LoadedModule::id).toList());
+    }
+
+    /** {@code host:port} without the resolver's {@code name/} prefix. */
+    static String address(InetSocketAddress a) {
+        String host = a.getAddress() == null ? a.getHostString() : a.getAddress().getHostAddress();
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+    }
+
+    /** The config it runs. */
+    public AgentConfig config() {
+        return config;
+    }
+
+    /** Its modules. */
+    public ModuleRegistry registry() {
+        return registry;
+    }
+
+    /** Its data plane. */
+    public Engine engine() {
+        return engine;
+    }
+
+    /** The address each listener is bound to, by listener name, in config order. */
+    public Map<String, InetSocketAddress> listeners() {
+        return bound;
+    }
+
+    /** Stops the listeners and connections, the watcher, then unloads every module. */
+    @Override
+    public void close() {
+        LOG.log(Level.INFO, "stopping: listeners and connections, then the modules folder watcher, then the modules");
+        closeAll(engine, watcher, registry);
+    }
+
+    private static void closeAll(Engine engine, AutoloadWatcher watcher, ModuleRegistry registry) {
+        if (engine != null) {
+            try {
+                engine.close();
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "engine close failed: {0}", e.toString());
+            }
+        }
+        if (watcher != null) {
+            try {
+                watcher.close();
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "modules folder watcher close failed: {0}", e.toString());
+            }
+        }
+        registry.close();
+    }
+}

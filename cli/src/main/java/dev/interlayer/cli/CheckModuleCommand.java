@@ -1,0 +1,159 @@
+package dev.interlayer.cli;
+
+import dev.interlayer.agent.OneLineLogFormatter;
+import dev.interlayer.api.InterfaceType;
+import dev.interlayer.api.InterfaceVersion;
+import dev.interlayer.api.ModuleDescriptor;
+import dev.interlayer.api.Param;
+import dev.interlayer.api.ParamType;
+import dev.interlayer.runtime.Failure;
+import dev.interlayer.runtime.Hooks;
+import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.ModuleLoadException;
+import dev.interlayer.runtime.ModuleRegistry;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.logging.Level;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code interlayer check-module JAR}: loads a module jar in an isolated registry (its own temporary cache,
+ * no listeners) and reports each module's descriptor, interfaces, hooks, parameters and defaults, and
+ * every problem with its fix.
+ */
+@Command(name = "check-module", mixinStandardHelpOptions = true,
+        description = {"Load a module jar in isolation and report its modules: name, version, interfaces (module vs host version),",
+                "hooks, parameters, default priority/selector/mode/fault policy, and any problem with the fix.",
+                "Exit 0 if every module loaded, 1 otherwise, 2 if JAR is not a file."})
+final class CheckModuleCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(paramLabel = "JAR", description = "the module jar to check")
+    Path jar;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        if (!Files.isRegularFile(jar)) {
+            err.println("interlayer: " + jar + (Files.exists(jar) ? " is not a file" : " does not exist") + "; pass the path of a module jar,"
+                    + " e.g. interlayer check-module cli/target/sample-modules/module-tag.jar");
+            return Main.USAGE;
+        }
+        OneLineLogFormatter.install(Level.OFF); // problems are reported below, with their fix
+        List<LoadedModule> loaded = new ArrayList<>();
+        List<Failure> failures;
+        try (ModuleRegistry registry = new ModuleRegistry(1, null)) {
+            try {
+                loaded.addAll(registry.loadJar(jar, null));
+            } catch (ModuleLoadException e) {
+                // kept in failures(), printed below
+            }
+            out.println("jar " + jar.toAbsolutePath().normalize());
+            if (!loaded.isEmpty()) {
+                out.println("  sha256 " + loaded.get(0).pkg().sha256());
+            }
+            for (LoadedModule m : loaded) {
+                describe(out, m);
+            }
+            failures = registry.failures();
+        }
+        for (Failure f : failures) {
+            out.println();
+            out.println("PROBLEM" + (f.module() == null ? "" : " in module " + f.module()) + ": " + f.error());
+        }
+        out.println();
+        if (failures.isEmpty() && !loaded.isEmpty()) {
+            out.println("OK: " + loaded.size() + " module" + (loaded.size() == 1 ? "" : "s") + " loaded");
+            return Main.OK;
+        }
+        out.println("FAILED: " + loaded.size() + " module" + (loaded.size() == 1 ? "" : "s") + " loaded, " + failures.size() + " problem"
+                + (failures.size() == 1 ? "" : "s"));
+        return Main.FAILURE;
+    }
+
+    private static void describe(PrintWriter out, LoadedModule m) {
+        ModuleDescriptor d = m.descriptor();
+        out.println();
+        out.println("module " + d.name() + " " + d.version() + (d.description().isEmpty() ? "" : " - " + d.description()));
+        List<String> ifaces = new ArrayList<>();
+        for (InterfaceType t : InterfaceType.values()) {
+            InterfaceVersion v = d.interfaces().get(t);
+            if (v != null) {
+                ifaces.add(t.id() + " " + v.major() + "." + v.minor() + " (host offers " + t.hostMajor() + "." + t.hostMinor()
+                        + (v.minor() < t.hostMinor() ? "; hooks added after " + v.major() + "." + v.minor() + " are not called" : "") + ")");
+            }
+        }
+        out.println("  interfaces:   " + String.join(", ", ifaces));
+        List<String> hooks = Hooks.names(m.hooks());
+        out.println("  hooks:        " + (hooks.isEmpty() ? "(none: traffic passes untouched)" : String.join(", ", hooks)));
+        for (String note : m.hookNotes()) {
+            out.println("  note:         " + note);
+        }
+        out.println("  defaults:     priority " + d.priority() + ", selector " + d.selector() + ", mode " + lower(d.attachMode().name())
+                + ", fault policy " + lower(d.faultPolicy().name()));
+        if (d.params().isEmpty()) {
+            out.println("  parameters:   (none)");
+        } else {
+            out.println("  parameters:");
+            int w = d.params().stream().mapToInt(p -> p.name().length()).max().orElse(0);
+            for (Param p : d.params()) {
+                out.println("    " + pad(p.name(), w) + "  " + pad(lower(p.type().name()), 8) + "  "
+                        + pad(p.required() ? "required" : "default " + show(p.type(), p.defaultValue()), 20) + "  " + p.description());
+            }
+        }
+    }
+
+    private static String lower(String s) {
+        return s.toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    private static String pad(String s, int w) {
+        return s.length() >= w ? s : s + " ".repeat(w - s.length());
+    }
+
+    /** A parameter value as a config would write it. */
+    static String show(ParamType type, Object v) {
+        if (type == ParamType.SIZE && v instanceof Long bytes) {
+            return size(bytes);
+        }
+        if (type == ParamType.DURATION && v instanceof Duration d) {
+            return duration(d);
+        }
+        return String.valueOf(v);
+    }
+
+    /** A byte count in the largest binary unit that divides it: 65536 → 64KiB. */
+    static String size(long bytes) {
+        String[] units = {"GiB", "MiB", "KiB"};
+        long[] mult = {1L << 30, 1L << 20, 1L << 10};
+        for (int i = 0; i < units.length; i++) {
+            if (bytes >= mult[i] && bytes % mult[i] == 0) {
+                return bytes / mult[i] + units[i];
+            }
+        }
+        return Long.toString(bytes);
+    }
+
+    /** A duration in the largest unit that divides it: 250ms, 5s, 2m. */
+    static String duration(Duration d) {
+        long ns = d.toNanos();
+        if (ns % 3_600_000_000_000L == 0 && ns != 0) return ns / 3_600_000_000_000L + "h";
+        if (ns % 60_000_000_000L == 0 && ns != 0) return ns / 60_000_000_000L + "m";
+        if (ns % 1_000_000_000L == 0) return ns / 1_000_000_000L + "s";
+        if (ns % 1_000_000L == 0) return ns / 1_000_000L + "ms";
+        if (ns % 1_000L == 0) return ns / 1_000L + "us";
+        return ns + "ns";
+    }
+}

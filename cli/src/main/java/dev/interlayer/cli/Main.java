@@ -1,0 +1,93 @@
+package dev.interlayer.cli;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.util.Properties;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * The {@code interlayer} command: runs an agent from a config, checks configs and module jars, and runs
+ * the demo.
+ *
+ * <p>Exit codes: 0 ok, 1 failure, 2 usage or config error. Errors go to standard error and say what is
+ * wrong and what to do.
+ */
+@Command(name = "interlayer", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "Interlayer: loadable modules that customize every TCP connection's bytes, between unmodified programs.",
+        subcommands = {RunCommand.class, CheckModuleCommand.class, CommandLine.HelpCommand.class},
+        exitCodeListHeading = "%nExit codes:%n",
+        exitCodeList = {"0:ok", "1:failure (a module did not load, a listener did not start, ...)", "2:usage or config error"})
+public final class Main implements Runnable {
+
+    /** Exit code for success. */
+    public static final int OK = 0;
+    /** Exit code for a failure at run time. */
+    public static final int FAILURE = 1;
+    /** Exit code for a usage or config error. */
+    public static final int USAGE = 2;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new ParameterException(spec.commandLine(), "missing command: use one of run, check-module (see interlayer --help)");
+    }
+
+    /** Runs the command line and exits the JVM with its exit code. */
+    public static void main(String[] args) {
+        int code = execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+        System.exit(code);
+    }
+
+    /**
+     * Runs the command line with the given output and error writers and returns the exit code, without
+     * exiting; tests call this in-process.
+     */
+    public static int execute(PrintWriter out, PrintWriter err, String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            err.println("interlayer: " + cmd.getCommandName() + " failed: " + ex);
+            err.println("interlayer: this is a bug in interlayer; please report it with the command line and the output above");
+            ex.printStackTrace(err);
+            err.flush();
+            return FAILURE;
+        });
+        int code = cl.execute(args);
+        out.flush();
+        err.flush();
+        return code;
+    }
+
+    /** The version from the build. */
+    static String version() {
+        Properties p = new Properties();
+        try (InputStream in = Main.class.getResourceAsStream("/interlayer-version.properties")) {
+            if (in != null) {
+                p.load(in);
+            }
+        } catch (IOException e) {
+            return "unknown";
+        }
+        return p.getProperty("version", "unknown");
+    }
+
+    /** Prints the version of the CLI and of the module interfaces it offers. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            StringBuilder ifaces = new StringBuilder();
+            for (dev.interlayer.api.InterfaceType t : dev.interlayer.api.InterfaceType.values()) {
+                ifaces.append(ifaces.isEmpty() ? "" : ", ").append(t.id()).append(' ').append(t.hostMajor()).append('.').append(t.hostMinor());
+            }
+            return new String[] {"interlayer " + version(), "module interfaces: " + ifaces, "java " + Runtime.version()};
+        }
+    }
+}

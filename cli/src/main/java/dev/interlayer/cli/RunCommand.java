@@ -1,0 +1,108 @@
+package dev.interlayer.cli;
+
+import dev.interlayer.agent.Agent;
+import dev.interlayer.agent.AgentConfig;
+import dev.interlayer.agent.AgentException;
+import dev.interlayer.agent.ConfigException;
+import dev.interlayer.agent.OneLineLogFormatter;
+import java.io.PrintWriter;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.logging.Level;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code interlayer run}: runs an agent from a config until SIGINT or SIGTERM, or only checks the config. */
+@Command(name = "run", mixinStandardHelpOptions = true,
+        description = {"Run an agent from a YAML config until SIGINT (Ctrl-C) or SIGTERM.",
+                "With --check, validate the config and the modules it names without binding anything."})
+final class RunCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--config", required = true, paramLabel = "FILE", description = "the agent's YAML config (see the README's config reference)")
+    Path config;
+
+    @Option(names = "--check", description = "validate the config and its modules, print OK or every problem, and exit (2 on problems)")
+    boolean check;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        AgentConfig c;
+        try {
+            c = AgentConfig.load(config);
+        } catch (ConfigException e) {
+            err.println("interlayer: " + e.problems().size() + " problem" + (e.problems().size() == 1 ? "" : "s") + " in " + config + ":");
+            e.problems().forEach(p -> err.println("  " + p));
+            err.println("interlayer: fix " + (e.problems().size() == 1 ? "it" : "them") + ", then check again with: interlayer run --config " + config + " --check");
+            return Main.USAGE;
+        }
+        return check ? check(c, out, err) : run(c, out, err);
+    }
+
+    private int check(AgentConfig c, PrintWriter out, PrintWriter err) {
+        OneLineLogFormatter.install(Level.OFF); // every problem is printed below, once
+        Agent.ModuleCheck result = Agent.checkModules(c);
+        if (!result.problems().isEmpty()) {
+            err.println("interlayer: " + result.problems().size() + " problem" + (result.problems().size() == 1 ? "" : "s") + " with " + config + ":");
+            result.problems().forEach(p -> err.println("  " + p));
+            err.println("interlayer: fix them, then check again with: interlayer run --config " + config + " --check");
+            return Main.USAGE;
+        }
+        out.println("OK: " + config + ": " + c.listeners().size() + " listener" + (c.listeners().size() == 1 ? "" : "s") + ", "
+                + c.modules().size() + " module entr" + (c.modules().size() == 1 ? "y" : "ies") + ", modules folder " + c.agent().modulesDir());
+        for (AgentConfig.Listener l : c.listeners()) {
+            out.println("  listener " + l.name() + " (" + l.role().name().toLowerCase() + "): " + hostPort(l.listen()) + " -> " + hostPort(l.upstream()));
+        }
+        for (String m : result.loaded()) {
+            out.println("  module " + m + ": loads");
+        }
+        return Main.OK;
+    }
+
+    private int run(AgentConfig c, PrintWriter out, PrintWriter err) {
+        OneLineLogFormatter.install(Level.INFO);
+        Agent agent;
+        try {
+            agent = Agent.start(c);
+        } catch (AgentException e) {
+            err.println("interlayer: the agent did not start: " + e.getMessage());
+            return Main.FAILURE;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            err.println("interlayer: stopping the agent (signal received)");
+            err.flush();
+            agent.close();
+            err.println("interlayer: agent stopped");
+            err.flush();
+            stopped.countDown();
+        }, "interlayer-shutdown"));
+        out.println("interlayer: agent running from " + config + " (Ctrl-C or SIGTERM to stop)");
+        for (Map.Entry<String, InetSocketAddress> e : agent.listeners().entrySet()) {
+            out.println("  listener " + e.getKey() + " on " + hostPort(e.getValue()));
+        }
+        agent.registry().modules().forEach(m -> out.println("  module " + m.id() + ": " + m.state() + ", priority " + m.priority()));
+        agent.registry().failures().forEach(f -> out.println("  FAILED " + (f.module() == null ? f.source() : f.module()) + ": " + f.error()));
+        out.flush();
+        try {
+            stopped.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return Main.OK;
+    }
+
+    static String hostPort(InetSocketAddress a) {
+        String host = a.getAddress() == null ? a.getHostString() : a.getAddress().getHostAddress();
+        return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+    }
+}

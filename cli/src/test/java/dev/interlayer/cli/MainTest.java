@@ -1,0 +1,146 @@
+package dev.interlayer.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.jar.JarEntry;
+import java.util.jar.JarOutputStream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class MainTest {
+
+    @TempDir
+    Path dir;
+
+    /** The outcome of one in-process run of the command line. */
+    record Run(int code, String out, String err) {}
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int code = Main.execute(new PrintWriter(out, true), new PrintWriter(err, true), args);
+        return new Run(code, out.toString(), err.toString());
+    }
+
+    private Path config(String yaml) throws IOException {
+        Path f = dir.resolve("agent.yaml");
+        Files.writeString(f, yaml);
+        return f;
+    }
+
+    private static final String VALID = """
+            listeners:
+              - name: web
+                listen: 127.0.0.1:18080
+                upstream: 127.0.0.1:18081
+                role: client
+            """;
+
+    @Test
+    void runCheckPrintsOkAndExitsZeroForAValidConfig() throws Exception {
+        Run r = run("run", "--config", config(VALID).toString(), "--check");
+        assertThat(r.err()).isEmpty();
+        assertThat(r.code()).isZero();
+        assertThat(r.out()).startsWith("OK: " + dir.resolve("agent.yaml") + ": 1 listener, 0 module entries")
+                .contains("listener web (client): 127.0.0.1:18080 -> 127.0.0.1:18081");
+    }
+
+    @Test
+    void runCheckExitsTwoAndListsEveryProblemOfABadConfig() throws Exception {
+        Path f = config(VALID.replace("role: client", "role: sideways") + "agent:\n  hook-budget: 200\n");
+        Run r = run("run", "--config", f.toString(), "--check");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.out()).isEmpty();
+        assertThat(r.err()).contains("interlayer: 2 problems in " + f + ":")
+                .contains(f + ":5: listeners[0].role: unknown value 'sideways'; expected client")
+                .contains(f + ":7: agent.hook-budget: '200' is not a duration")
+                .contains("then check again with: interlayer run --config " + f + " --check");
+    }
+
+    @Test
+    void runCheckExitsTwoWhenAConfiguredModuleIsInNoJar() throws Exception {
+        Path f = config(VALID + "modules:\n  - name: ghost\n");
+        Run r = run("run", "--config", f.toString(), "--check");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains(f + ":7: modules[0].name: no module named 'ghost' was found");
+    }
+
+    @Test
+    void runCheckExitsTwoForAConfigFileThatDoesNotExist() {
+        Run r = run("run", "--config", dir.resolve("missing.yaml").toString(), "--check");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("missing.yaml: the config file does not exist");
+    }
+
+    @Test
+    void runWithoutAConfigIsAUsageError() {
+        Run r = run("run");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("Missing required option: '--config=FILE'");
+    }
+
+    @Test
+    void noCommandIsAUsageErrorThatNamesTheCommands() {
+        Run r = run();
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("missing command: use one of run, check-module");
+    }
+
+    @Test
+    void checkModuleOnAFileThatIsNotAJarExitsOneWithTheFix() throws Exception {
+        Path jar = dir.resolve("broken.jar");
+        Files.writeString(jar, "not a zip");
+        Run r = run("check-module", jar.toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.out()).contains("PROBLEM: ").contains("broken.jar").contains("FAILED: 0 modules loaded, 1 problem");
+    }
+
+    @Test
+    void checkModuleOnAJarListingAMissingClassExitsOneAndNamesTheClass() throws Exception {
+        Path jar = dir.resolve("missing-class.jar");
+        try (OutputStream f = Files.newOutputStream(jar); JarOutputStream j = new JarOutputStream(f)) {
+            j.putNextEntry(new JarEntry("META-INF/services/dev.interlayer.api.Module"));
+            j.write("com.example.NotThere\n".getBytes(StandardCharsets.UTF_8));
+            j.closeEntry();
+        }
+        Run r = run("check-module", jar.toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.out()).contains("PROBLEM").contains("com.example.NotThere");
+    }
+
+    @Test
+    void checkModuleOnAPathThatDoesNotExistIsAUsageError() {
+        Run r = run("check-module", dir.resolve("nope.jar").toString());
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("nope.jar does not exist; pass the path of a module jar");
+    }
+
+    @Test
+    void helpListsTheFinishedCommands() {
+        Run r = run("--help");
+        assertThat(r.code()).isZero();
+        assertThat(r.out()).contains("run", "check-module", "Exit codes:");
+    }
+
+    @Test
+    void versionNamesTheModuleInterfaces() {
+        Run r = run("--version");
+        assertThat(r.code()).isZero();
+        assertThat(r.out()).contains("interlayer 0.1.0").contains("module interfaces: stream 1.1, socket 1.0");
+    }
+
+    @Test
+    void sizesAndDurationsAreShownAsAConfigWouldWriteThem() {
+        assertThat(CheckModuleCommand.size(65536)).isEqualTo("64KiB");
+        assertThat(CheckModuleCommand.size(1500)).isEqualTo("1500");
+        assertThat(CheckModuleCommand.duration(java.time.Duration.ofMillis(250))).isEqualTo("250ms");
+        assertThat(CheckModuleCommand.duration(java.time.Duration.ofSeconds(120))).isEqualTo("2m");
+    }
+}
