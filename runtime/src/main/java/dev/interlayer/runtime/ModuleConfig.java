@@ -4,6 +4,8 @@ import dev.interlayer.api.AttachMode;
 import dev.interlayer.api.FaultPolicy;
 import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.api.Selector;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
@@ -22,8 +24,9 @@ import java.util.Map;
 public record ModuleConfig(String name, ModuleState state, Integer priority, Selector selector, AttachMode attachMode,
                            FaultPolicy faultPolicy, Boolean applyNow, Map<String, Object> params) {
 
+    /** Copies the parameters; a null value (a YAML key with nothing after it) stays, and means "use the default". */
     public ModuleConfig {
-        params = params == null ? Map.of() : Map.copyOf(params);
+        params = params == null ? Map.of() : Collections.unmodifiableMap(new LinkedHashMap<>(params));
     }
 
     /** No overrides for {@code name}. */

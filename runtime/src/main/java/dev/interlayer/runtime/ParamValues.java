@@ -37,10 +37,13 @@ public final class ParamValues implements Params {
         for (Param p : d.params()) {
             declared.put(p.name(), p);
         }
+        if (raw == null) {
+            raw = Map.of();
+        }
         for (String k : raw.keySet()) {
             if (!declared.containsKey(k)) {
                 throw new IllegalArgumentException("unknown parameter '" + k + "'; "
-                        + (declared.isEmpty() ? "the module declares no parameters" : "known: " + String.join(", ", declared.keySet())));
+                        + (declared.isEmpty() ? "the module declares no parameters: remove it" : "known: " + String.join(", ", declared.keySet())));
             }
         }
         Map<String, Object> values = new LinkedHashMap<>();
@@ -48,7 +51,8 @@ public final class ParamValues implements Params {
             Object v = raw.get(p.name());
             if (v == null) {
                 if (p.required()) {
-                    throw new IllegalArgumentException("parameter '" + p.name() + "' (" + describe(p.type()) + ") is required: " + p.description());
+                    throw new IllegalArgumentException("parameter '" + p.name() + "' (" + describe(p.type()) + ") is required: set it in the"
+                            + " module's config" + (p.description().isEmpty() ? "" : " (" + p.description() + ")"));
                 }
                 values.put(p.name(), p.defaultValue());
             } else {
@@ -64,14 +68,17 @@ public final class ParamValues implements Params {
         try {
             return switch (p.type()) {
                 case INT -> {
-                    long l = v instanceof Number n && !(v instanceof Double || v instanceof Float) ? n.longValue() : Long.parseLong(text);
-                    if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) throw new NumberFormatException("out of int range");
+                    long l = integer(v, text);
+                    if (l < Integer.MIN_VALUE || l > Integer.MAX_VALUE) {
+                        throw new IllegalArgumentException("parameter '" + p.name() + "': " + v + " is out of range for an integer;"
+                                + " use a value from " + Integer.MIN_VALUE + " to " + Integer.MAX_VALUE);
+                    }
                     yield (int) l;
                 }
-                case LONG -> v instanceof Number n && !(v instanceof Double || v instanceof Float) ? n.longValue() : Long.parseLong(text);
+                case LONG -> integer(v, text);
                 case BOOL -> {
                     if (v instanceof Boolean b) yield b;
-                    if (text.equals("true") || text.equals("false")) yield Boolean.parseBoolean(text);
+                    if (text.equalsIgnoreCase("true") || text.equalsIgnoreCase("false")) yield Boolean.parseBoolean(text);
                     throw new NumberFormatException("not true/false");
                 }
                 case STRING -> text.equals(String.valueOf(v)) ? text : String.valueOf(v);
@@ -81,6 +88,18 @@ public final class ParamValues implements Params {
         } catch (NumberFormatException | ArithmeticException e) {
             throw new IllegalArgumentException("parameter '" + p.name() + "': '" + v + "' is not " + describe(p.type()));
         }
+    }
+
+    /**
+     * A whole number from a config value. Only the exact integer types are taken as numbers: a
+     * BigInteger (YAML's type for huge literals) or a double would be silently truncated by
+     * {@code longValue()}, so everything else goes through its text and is refused if not an exact long.
+     */
+    private static long integer(Object v, String text) {
+        if (v instanceof Integer || v instanceof Long || v instanceof Short || v instanceof Byte) {
+            return ((Number) v).longValue();
+        }
+        return Long.parseLong(text);
     }
 
     /** What a value of {@code t} looks like, for error messages. */
