@@ -16,7 +16,7 @@ import java.util.List;
  * command name, which Linux truncates to 15 characters: a selector naming a longer app matches a command
  * name that is its first 15 characters.
  *
- * <p>Stateless and thread-safe; called by the registry for every new connection, so it allocates nothing.
+ * <p>Stateless and thread-safe; the registry calls it for every new connection.
  */
 public final class SelectorMatcher {
 
