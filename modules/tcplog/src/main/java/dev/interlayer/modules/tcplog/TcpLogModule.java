@@ -28,7 +28,7 @@ import java.time.Instant;
  * is guarded by its own lock.
  *
  * <pre>{@code
- * $ interlayer module control tcplog dump
+ * harness.control("dump", "")   // as the control plane asks it; one line per connection:
  * {"id":7,"listener":"web","local":"127.0.0.1:8080","remote":"198.51.100.7:51234","app":"curl",...}
  * }</pre>
  */
