@@ -148,8 +148,7 @@ public final class HarnessConnection implements AutoCloseable {
     private String endReason;
     private final ConcurrentLinkedDeque<Action> actions = new ConcurrentLinkedDeque<>();
     private final AtomicLong queuedInjectBytes = new AtomicLong();
-    @SuppressWarnings("unchecked")
-    private final ArrayDeque<byte[]>[] source = new ArrayDeque[] {new ArrayDeque<byte[]>(), new ArrayDeque<byte[]>()};
+    private final List<ArrayDeque<byte[]>> source = List.of(new ArrayDeque<>(), new ArrayDeque<>());
     private final long[] sourceBytes = new long[2];
     private final boolean[] endRequested = new boolean[2];
     private final boolean[] endDone = new boolean[2];
@@ -250,7 +249,7 @@ public final class HarnessConnection implements AutoCloseable {
             throw new IllegalStateException(d + " has already ended on " + info);
         }
         if (len > 0) {
-            source[d.ordinal()].add(Arrays.copyOfRange(bytes, off, off + len));
+            source.get(d.ordinal()).add(Arrays.copyOfRange(bytes, off, off + len));
             sourceBytes[d.ordinal()] += len;
         }
         run();
@@ -569,7 +568,7 @@ public final class HarnessConnection implements AutoCloseable {
                     break;
                 }
                 for (Direction d : Direction.values()) {
-                    ArrayDeque<byte[]> q = source[d.ordinal()];
+                    ArrayDeque<byte[]> q = source.get(d.ordinal());
                     if (!q.isEmpty() && !isPaused(d)) {
                         byte[] chunk = q.poll();
                         sourceBytes[d.ordinal()] -= chunk.length;
@@ -588,7 +587,7 @@ public final class HarnessConnection implements AutoCloseable {
                 }
                 for (Direction d : Direction.values()) {
                     int di = d.ordinal();
-                    if (endRequested[di] && !endDone[di] && source[di].isEmpty()) {
+                    if (endRequested[di] && !endDone[di] && source.get(di).isEmpty()) {
                         progress |= advanceEnd(d);
                     }
                 }

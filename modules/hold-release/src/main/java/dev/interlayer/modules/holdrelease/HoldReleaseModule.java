@@ -14,6 +14,7 @@ import dev.interlayer.api.StreamModule;
 import dev.interlayer.api.Verdict;
 import java.time.Duration;
 import java.util.ArrayDeque;
+import java.util.List;
 
 /**
  * Holds every chunk for {@code delay} and then injects it again, order kept: the smallest module that exercises
@@ -37,8 +38,7 @@ public final class HoldReleaseModule implements StreamModule<HoldReleaseModule.S
     /** Per-connection state; used only on the connection's event loop (hooks and its timers). */
     static final class State {
         final Attachment attachment;
-        @SuppressWarnings("unchecked")
-        final ArrayDeque<Pending>[] queues = new ArrayDeque[] {new ArrayDeque<Pending>(), new ArrayDeque<Pending>()};
+        final List<ArrayDeque<Pending>> queues = List.of(new ArrayDeque<>(), new ArrayDeque<>());
         final boolean[] timerSet = new boolean[2];
 
         State(Attachment attachment) {
@@ -93,13 +93,13 @@ public final class HoldReleaseModule implements StreamModule<HoldReleaseModule.S
     }
 
     private Verdict hold(State s, Direction d, StreamContext ctx) {
-        s.queues[d.ordinal()].add(new Pending(ctx.hold(), env.nanoTime() + delayNanos));
+        s.queues.get(d.ordinal()).add(new Pending(ctx.hold(), env.nanoTime() + delayNanos));
         arm(s, d);
         return Verdict.HOLD;
     }
 
     private void arm(State s, Direction d) {
-        ArrayDeque<Pending> q = s.queues[d.ordinal()];
+        ArrayDeque<Pending> q = s.queues.get(d.ordinal());
         if (s.timerSet[d.ordinal()] || q.isEmpty()) {
             return;
         }
@@ -111,7 +111,7 @@ public final class HoldReleaseModule implements StreamModule<HoldReleaseModule.S
     /** Timer: injects every chunk whose time has come, oldest first, then sets the timer for the next one. */
     private void release(State s, Direction d) {
         s.timerSet[d.ordinal()] = false;
-        ArrayDeque<Pending> q = s.queues[d.ordinal()];
+        ArrayDeque<Pending> q = s.queues.get(d.ordinal());
         long now = env.nanoTime();
         while (!q.isEmpty() && q.peek().releaseAt() <= now) {
             s.attachment.inject(d, q.poll().held());
