@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "interlayer", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Interlayer: loadable modules that customize every TCP connection's bytes, between unmodified programs.",
-        subcommands = {RunCommand.class, CheckModuleCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {RunCommand.class, CheckModuleCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:ok", "1:failure (a module did not load, a listener did not start, ...)", "2:usage or config error"})
 public final class Main implements Runnable {
@@ -36,7 +36,7 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command: use one of run, check-module (see interlayer --help)");
+        throw new ParameterException(spec.commandLine(), "missing command: use one of run, check-module, demo (see interlayer --help)");
     }
 
     /** Runs the command line and exits the JVM with its exit code. */
