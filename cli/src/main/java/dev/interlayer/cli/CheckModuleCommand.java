@@ -31,8 +31,9 @@ import picocli.CommandLine.Spec;
  * every problem with its fix.
  */
 @Command(name = "check-module", mixinStandardHelpOptions = true,
-        description = {"Load a module jar in isolation and report its modules: name, version, interfaces (module vs host version),",
-                "hooks, parameters, default priority/selector/mode/fault policy, and any problem with the fix.",
+        description = {"Load a module jar in isolation and report its modules and any problem.",
+                "For each module: name, version, interfaces (the module's version vs the host's), hooks, parameters, and the default",
+                "priority, selector, mode and fault policy; for each problem: what is wrong and how to fix it.",
                 "Exit 0 if every module loaded, 1 otherwise, 2 if JAR is not a file."})
 final class CheckModuleCommand implements Callable<Integer> {
 

@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
 
 /** {@code interlayer run}: runs an agent from a config until SIGINT or SIGTERM, or only checks the config. */
 @Command(name = "run", mixinStandardHelpOptions = true,
-        description = {"Run an agent from a YAML config until SIGINT (Ctrl-C) or SIGTERM.",
+        description = {"Run an agent from a YAML config until Ctrl-C or SIGTERM (or check the config).",
                 "With --check, validate the config and the modules it names without binding anything."})
 final class RunCommand implements Callable<Integer> {
 
