@@ -122,11 +122,73 @@ class MainTest {
         assertThat(r.err()).contains("nope.jar does not exist; pass the path of a module jar");
     }
 
+    static Path sampleJar(String name) {
+        Path dir = DemoCommand.findSampleModules();
+        assertThat(dir).as("sample module jars (set -Dinterlayer.sampleModules or run ./mvnw -pl cli -am package -DskipTests)").isNotNull();
+        return dir.resolve("module-" + name + ".jar");
+    }
+
+    @Test
+    void checkModuleOnTheTagSampleReportsItsInterfacesHooksParametersAndDefaults() {
+        Run r = run("check-module", sampleJar("tag").toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out())
+                .containsPattern("sha256 [0-9a-f]{64}")
+                .contains("module tag 1.0.0 - inserts a tag every N bytes")
+                .contains("interfaces:   stream 1.1 (host offers 1.1)")
+                .contains("hooks:        attach, onSend, onRecv, onEnd")
+                .contains("defaults:     priority 50, selector any, mode global, fault policy fail-open")
+                .containsPattern("every +int +default 1000 +payload bytes between two tags")
+                .contains("OK: 1 module loaded");
+    }
+
+    @Test
+    void checkModuleOnTheTcplogSampleShowsASocketOnlyModuleWithItsControlHook() {
+        Run r = run("check-module", sampleJar("tcplog").toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("interfaces:   socket 1.0 (host offers 1.0)").contains("control")
+                .containsPattern("enabled +bool +default true");
+    }
+
+    @Test
+    void runCheckLoadsTheModulesAConfigNamesAndSaysTheyLoad() throws Exception {
+        Path f = config(VALID + "modules:\n  - name: tag\n    jar: " + sampleJar("tag") + "\n    params: {every: 64}\n");
+        Run r = run("run", "--config", f.toString(), "--check");
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out()).contains("1 module entry").containsPattern("module tag@1.0.0 \\(module-tag.jar\\): loads");
+    }
+
+    @Test
+    void runCheckPutsABadParameterValueOnItsConfigLine() throws Exception {
+        Path f = config(VALID + "modules:\n  - name: tag\n    jar: " + sampleJar("tag") + "\n    params:\n      every: lots\n");
+        Run r = run("run", "--config", f.toString(), "--check");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains(f + ":10: modules[0].params.every: ").contains("'lots' is not an integer");
+    }
+
+    @Test
+    void runCheckNamesAnUnknownParameterAndTheKnownOnes() throws Exception {
+        Path f = config(VALID + "modules:\n  - name: tag\n    jar: " + sampleJar("tag") + "\n    params:\n      evry: 10\n");
+        Run r = run("run", "--config", f.toString(), "--check");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains(f + ":10: modules[0].params.evry: ").contains("unknown parameter 'evry'; known: every, tag");
+    }
+
+    @Test
+    void runExitsOneWhenAListenerCannotBind() throws Exception {
+        try (java.net.ServerSocket taken = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            Path f = config(VALID.replace("18080", Integer.toString(taken.getLocalPort())));
+            Run r = run("run", "--config", f.toString());
+            assertThat(r.code()).isEqualTo(1);
+            assertThat(r.err()).contains("interlayer: the agent did not start: " + f + ":2: listener web did not start: ");
+        }
+    }
+
     @Test
     void helpListsTheFinishedCommands() {
         Run r = run("--help");
         assertThat(r.code()).isZero();
-        assertThat(r.out()).contains("run", "check-module", "Exit codes:");
+        assertThat(r.out()).contains("run", "check-module", "demo", "Exit codes:");
     }
 
     @Test
