@@ -947,13 +947,31 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         endPending[d] = false;
         outputShut[d] = true;
         Channel target = d == SEND ? remoteCh : localCh;
-        flush(d);
+        needFlush[d] = false;
         if (target instanceof DuplexChannel dc && target.isActive()) {
-            dc.shutdownOutput();
+            shutdownOutputWhenFlushed(target, dc);
         }
         if (outputShut[SEND] && outputShut[RECV]) {
             closeGracefully(null);
         }
+    }
+
+    /**
+     * Sends the FIN once every byte written before it has left: {@code shutdownOutput()} fails whatever is still
+     * queued in the outbound buffer, so wait for an empty write to complete and for the buffer to be empty.
+     */
+    private void shutdownOutputWhenFlushed(Channel ch, DuplexChannel dc) {
+        ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess() || !ch.isActive()) {
+                return;
+            }
+            var out = ch.unsafe().outboundBuffer();
+            if (out != null && !out.isEmpty()) {
+                shutdownOutputWhenFlushed(ch, dc);
+                return;
+            }
+            dc.shutdownOutput();
+        });
     }
 
     private long heldIn(int d) {
@@ -980,7 +998,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     /** Resets both sockets (RST) and records why; detaches every module. */
     void abort(String reason) {
         if (closed) return;
-        LOG.log(reason.startsWith("peer reset") ? Level.DEBUG : Level.INFO, "connection {0} reset: {1}", id, reason);
+        LOG.log(Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
         fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason;
@@ -1110,6 +1128,11 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             String side = (readDir == SEND ? "local application" : "network peer");
+            if (cause instanceof io.netty.channel.socket.ChannelOutputShutdownException) {
+                // bytes were queued behind a FIN: that would be data loss, so say so loudly with the state
+                LOG.log(Level.WARNING, "connection " + id + ": a write was failed by an output shutdown (output shut "
+                        + java.util.Arrays.toString(outputShut) + ", input ended " + java.util.Arrays.toString(inputEnded) + ")", cause);
+            }
             if (cause instanceof IOException) {
                 abort("peer reset by the " + side + ": " + cause.getMessage());
             } else {

@@ -114,12 +114,13 @@ final class RealAttachment implements Attachment, AttachmentSite {
             throw new IllegalArgumentException("module " + name + " injected HeldBytes that do not belong to this connection");
         }
         ByteBuf b = h.take();
+        if (detached || conn.isClosed()) {
+            // after detach the engine has released what the module held: a late inject is a no-op, as documented
+            if (b != null) b.release();
+            return false;
+        }
         if (b == null) {
             throw new IllegalStateException("module " + name + " injected HeldBytes that were already injected or released");
-        }
-        if (detached || conn.isClosed()) {
-            b.release();
-            return false;
         }
         return conn.inject(this, direction, b, 0L);
     }

@@ -51,7 +51,9 @@ public final class LoadedModule {
     private final Set<AttachmentSite> sites = ConcurrentHashMap.newKeySet();
     private final AtomicInteger moduleWideCalls = new AtomicInteger();
     private final AtomicInteger faultCount = new AtomicInteger();
+    /** Set by the one thread that unloads (the guard); {@link #unloaded} is set when it is done. */
     private final AtomicBoolean finished = new AtomicBoolean();
+    private volatile boolean unloaded;
     private final ModuleStats stats = new ModuleStats();
 
     LoadedModule(ModuleRegistry registry, Module<Object> module, ModuleDescriptor descriptor, PackageRef pkg, Hooks.Detected hooks,
@@ -416,11 +418,12 @@ public final class LoadedModule {
         }
         pkg.release();
         registry.removed(this);
+        unloaded = true;
     }
 
-    /** True once fini ran and the package was released. */
+    /** True once fini ran, the package was released and the registry forgot the module. */
     public boolean isUnloaded() {
-        return finished.get();
+        return unloaded;
     }
 
     @Override

@@ -1,0 +1,52 @@
+package dev.interlayer.it;
+
+import dev.interlayer.agent.Agent;
+import dev.interlayer.agent.AgentConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.function.BooleanSupplier;
+
+/** Starts real agents from YAML configs, with the real sample-module jars the build produced. */
+final class Agents {
+
+    private Agents() {}
+
+    /** The folder with the built sample module jars (set by the build; see it/pom.xml). */
+    static Path sampleModules() {
+        Path p = Path.of(System.getProperty("interlayer.sampleModules", "../cli/target/sample-modules"));
+        if (!Files.isDirectory(p)) {
+            throw new IllegalStateException("sample module jars not found at " + p.toAbsolutePath() + "; build the cli module first");
+        }
+        return p;
+    }
+
+    /** Copies sample module {@code name} (e.g. "tag") into {@code dir}. */
+    static Path deploySample(String name, Path dir) {
+        try {
+            Files.createDirectories(dir);
+            return Files.copy(sampleModules().resolve("module-" + name + ".jar"), dir.resolve(name + ".jar"), StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** Writes {@code yaml} as {@code dir/agent.yaml} and starts an agent from it. */
+    static Agent start(Path dir, String yaml) throws Exception {
+        Files.createDirectories(dir);
+        Path file = dir.resolve("agent.yaml");
+        Files.writeString(file, yaml);
+        return Agent.start(AgentConfig.load(file));
+    }
+
+    static void waitFor(String what, BooleanSupplier cond) throws InterruptedException {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!cond.getAsBoolean()) {
+            if (System.nanoTime() > deadline) throw new AssertionError("not within 20 s: " + what);
+            Thread.sleep(20);
+        }
+    }
+}

@@ -1,0 +1,214 @@
+package dev.interlayer.it;
+
+import static dev.interlayer.it.Agents.waitFor;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.interlayer.agent.Agent;
+import dev.interlayer.api.Module;
+import dev.interlayer.engine.testing.TestServer;
+import dev.interlayer.runtime.Failure;
+import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.testing.TestJars;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The catalogue of deliberately broken module jars, dropped into a running agent's watched folder: each is
+ * refused with a clear error or contained, and a connection opened before it keeps working throughout.
+ */
+class HostileModulesTest {
+
+    @TempDir
+    Path tmp;
+    private TestServer echo;
+    private Agent agent;
+    private Path modules;
+    private Path build;
+    private Socket steady;
+    private InetSocketAddress entry;
+
+    @BeforeEach
+    void start() throws Exception {
+        echo = TestServer.echo();
+        modules = Files.createDirectories(tmp.resolve("agent/modules"));
+        build = Files.createDirectories(tmp.resolve("build"));
+        agent = Agents.start(tmp.resolve("agent"), """
+                agent:
+                  modules-dir: modules
+                  hook-budget: 200ms
+                  quarantine-after: 3
+                listeners:
+                  - name: app
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: client
+                """.formatted(echo.address().getPort()));
+        entry = agent.listeners().get("app");
+        steady = connect();
+        assertThat(roundTrip(steady, "before")).isEqualTo("before");
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        assertThat(roundTrip(steady, "still here")).as("the connection opened first was never disturbed").isEqualTo("still here");
+        steady.close();
+        agent.close();
+        echo.close();
+    }
+
+    private Socket connect() throws IOException {
+        Socket s = new Socket(entry.getAddress(), entry.getPort());
+        s.setSoTimeout(20_000);
+        return s;
+    }
+
+    private static String roundTrip(Socket s, String text) throws IOException {
+        s.getOutputStream().write(text.getBytes(StandardCharsets.US_ASCII));
+        return new String(s.getInputStream().readNBytes(text.length()), StandardCharsets.US_ASCII);
+    }
+
+    private void deploy(String fileName, TestJars.Builder jar) {
+        TestJars.deploy(jar.write(build.resolve(fileName)), modules.resolve(fileName));
+    }
+
+    private Failure failureFor(String fileName) throws InterruptedException {
+        waitFor("a failure for " + fileName, () -> agent.registry().failures().stream().anyMatch(f -> f.source().contains(fileName)
+                || f.error().contains(fileName)));
+        return agent.registry().failures().stream().filter(f -> f.source().contains(fileName) || f.error().contains(fileName))
+                .findFirst().orElseThrow();
+    }
+
+    private void assertServesNewConnections() throws IOException {
+        try (Socket s = connect()) {
+            assertThat(roundTrip(s, "fresh")).isEqualTo("fresh");
+        }
+    }
+
+    @Test
+    void aModuleThatThrowsInAHookIsContainedAndQuarantined() throws Exception {
+        String cls = "hostile.Thrower";
+        deploy("thrower.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "thrower", "1.0.0",
+                "public Verdict onSend(Object s, StreamContext c, ByteView v) { throw new IllegalStateException(\"hostile\"); }"))
+                .service(cls));
+        waitFor("loaded", () -> agent.registry().find("thrower").isPresent());
+        LoadedModule m = agent.registry().find("thrower").orElseThrow();
+        for (int i = 0; i < 3; i++) {
+            assertServesNewConnections();
+        }
+        waitFor("quarantined", () -> m.state() == dev.interlayer.runtime.ModuleState.INACTIVE);
+        assertThat(m.lastFault()).contains("onSend").contains("hostile");
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleThatThrowsInInitFailsWithItsReason() throws Exception {
+        String cls = "hostile.BadInit";
+        deploy("badinit.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "bad-init", "1.0.0",
+                "public void init(ModuleEnv env) throws Exception { throw new java.io.IOException(\"no licence file\"); }"))
+                .service(cls));
+        Failure f = failureFor("badinit.jar");
+        assertThat(f.error()).contains("init failed").contains("no licence file");
+        assertThat(agent.registry().find("bad-init")).isEmpty();
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleThatBlocksTooLongIsInterruptedAndOtherConnectionsFlow() throws Exception {
+        String cls = "hostile.Sleeper";
+        deploy("sleeper.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "sleeper", "1.0.0",
+                """
+                public Verdict onSend(Object s, StreamContext c, ByteView v) {
+                    try { Thread.sleep(60_000); } catch (InterruptedException e) { throw new IllegalStateException("interrupted", e); }
+                    return Verdict.PASS;
+                }
+                """)).service(cls));
+        waitFor("loaded", () -> agent.registry().find("sleeper").isPresent());
+        long t0 = System.nanoTime();
+        try (Socket s = connect()) {
+            assertThat(roundTrip(s, "slow")).isEqualTo("slow"); // fail-open after the watchdog interrupt
+        }
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+        assertThat(agent.registry().find("sleeper").orElseThrow().faults()).isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void aJarThatBundlesTheSdkIsRefusedWithTheFix() throws Exception {
+        String cls = "hostile.Bundler";
+        deploy("bundler.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "bundler", "1.0.0")).service(cls)
+                .entry(TestJars.entryName(Module.class), TestJars.classBytes(Module.class)));
+        Failure f = failureFor("bundler.jar");
+        assertThat(f.error()).contains("SDK").contains("provided");
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleBuiltForAnotherMajorVersionIsRefused() throws Exception {
+        String src = """
+                package hostile;
+                import dev.interlayer.api.*;
+                public class Future implements StreamModule<Object> {
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("future", "9.0.0").implement(InterfaceType.STREAM, 2, 0).build();
+                    }
+                }
+                """;
+        deploy("future.jar", TestJars.jar().source("hostile.Future", src).service("hostile.Future"));
+        Failure f = failureFor("future.jar");
+        assertThat(f.error()).contains("stream 2.0").contains("major version must match");
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleWithoutADescriptorIsRefused() throws Exception {
+        String src = """
+                package hostile;
+                import dev.interlayer.api.*;
+                public class Nameless implements StreamModule<Object> {
+                    public ModuleDescriptor descriptor() { return null; }
+                }
+                """;
+        deploy("nameless.jar", TestJars.jar().source("hostile.Nameless", src).service("hostile.Nameless"));
+        Failure f = failureFor("nameless.jar");
+        assertThat(f.error()).contains("descriptor");
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aJarWithoutAServiceFileIsRefusedWithTheFix() throws Exception {
+        String cls = "hostile.Unlisted";
+        deploy("unlisted.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "unlisted", "1.0.0")));
+        Failure f = failureFor("unlisted.jar");
+        assertThat(f.error()).contains("META-INF/services/dev.interlayer.api.Module");
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleThatLeaksAThreadPastUnloadStillUnloadsAndTheAgentCarriesOn() throws Exception {
+        String cls = "hostile.Leaker";
+        deploy("leaker.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "leaker", "1.0.0", """
+                public void init(ModuleEnv env) {
+                    Thread t = new Thread(() -> { while (true) { try { Thread.sleep(50); } catch (InterruptedException e) { return; } } }, "leaker-spinner");
+                    t.setDaemon(true);
+                    t.start();
+                }
+                """)).service(cls));
+        waitFor("loaded", () -> agent.registry().find("leaker").isPresent());
+        LoadedModule m = agent.registry().find("leaker").orElseThrow();
+        assertServesNewConnections();
+        Files.delete(modules.resolve("leaker.jar"));
+        waitFor("unloaded", m::isUnloaded);
+        assertThat(agent.registry().find("leaker")).isEmpty();
+        assertServesNewConnections();
+        // the left thread is reported by name in the agent log ("left thread 'leaker-spinner' running after fini")
+        assertThat(Thread.getAllStackTraces().keySet()).anyMatch(t -> t.getName().equals("leaker-spinner"));
+    }
+}
