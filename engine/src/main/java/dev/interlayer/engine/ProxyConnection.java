@@ -742,6 +742,21 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     // ---- inject -----------------------------------------------------------------------------------
 
+    /**
+     * Holds back the end of stream of {@code dir} while held bytes move from a module's hold into
+     * {@link #inject}; {@link #injectDone} must follow.
+     */
+    void injectStarting(Direction dir) {
+        inflight[dir == Direction.SEND ? SEND : RECV].incrementAndGet();
+    }
+
+    /** Ends what {@link #injectStarting} began (inject counts the queued bytes itself). */
+    void injectDone(Direction dir) {
+        int d = dir == Direction.SEND ? SEND : RECV;
+        inflight[d].decrementAndGet();
+        loop.execute(() -> tryCompleteEnd(d));
+    }
+
     /** Queues {@code b} (owned) to enter the chain after {@code a}; any thread. */
     boolean inject(RealAttachment a, Direction dir, ByteBuf b, long tag) {
         int d = dir == Direction.SEND ? SEND : RECV;
@@ -823,7 +838,9 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     void heldSub(long n) {
         held.addAndGet(-n);
         if (heldByModules.get() < holdLow) {
-            execute(() -> {
+            // Always later, never inline: the caller may be in the middle of injecting these very bytes, and an
+            // end of stream completed now would send the FIN ahead of them.
+            loop.execute(() -> {
                 for (int d = 0; d < 2; d++) {
                     if (paused[d]) maybeRead(d);
                     tryCompleteEnd(d);

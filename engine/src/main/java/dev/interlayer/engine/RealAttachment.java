@@ -113,16 +113,22 @@ final class RealAttachment implements Attachment, AttachmentSite {
         if (!(held instanceof RealHeldBytes h) || h.owner().conn != conn) {
             throw new IllegalArgumentException("module " + name + " injected HeldBytes that do not belong to this connection");
         }
-        ByteBuf b = h.take();
-        if (detached || conn.isClosed()) {
-            // after detach the engine has released what the module held: a late inject is a no-op, as documented
-            if (b != null) b.release();
-            return false;
+        // Hold back the end of stream while the bytes move from the hold into the inject queue.
+        conn.injectStarting(direction);
+        try {
+            ByteBuf b = h.take();
+            if (detached || conn.isClosed()) {
+                // after detach the engine has released what the module held: a late inject is a no-op, as documented
+                if (b != null) b.release();
+                return false;
+            }
+            if (b == null) {
+                throw new IllegalStateException("module " + name + " injected HeldBytes that were already injected or released");
+            }
+            return conn.inject(this, direction, b, 0L);
+        } finally {
+            conn.injectDone(direction);
         }
-        if (b == null) {
-            throw new IllegalStateException("module " + name + " injected HeldBytes that were already injected or released");
-        }
-        return conn.inject(this, direction, b, 0L);
     }
 
     @Override

@@ -4,7 +4,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerSocketChannel;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
@@ -25,7 +24,7 @@ record Transport(String name, IoHandlerFactory ioHandler, Class<? extends Server
 
     static Transport choose(boolean preferNative) {
         if (preferNative && Epoll.isAvailable()) {
-            return new Transport("epoll", EpollIoHandler.newFactory(), EpollServerSocketChannel.class, EpollSocketChannel.class, null);
+            return new Transport("epoll", new HalfCloseSafeEpoll(), EpollServerSocketChannel.class, EpollSocketChannel.class, null);
         }
         String why = !preferNative ? "native transport disabled by configuration"
                 : String.valueOf(Epoll.unavailabilityCause());

@@ -167,6 +167,26 @@ class VerdictTest {
     }
 
     @Test
+    void heldBytesInjectedAfterTheSenderHalfClosedStillArriveBeforeTheEnd() throws Exception {
+        fx.add(TestModule.named("hold").onSend((st, ctx, v) -> {
+            var held = ctx.hold();
+            st.attachment.schedule(Duration.ofMillis(150), () -> st.attachment.inject(Direction.SEND, held));
+            return Verdict.HOLD;
+        }));
+        fx.add(TestModule.named("hold-again").priority(200).onSend((st, ctx, v) -> {
+            var held = ctx.hold();
+            st.attachment.schedule(Duration.ofMillis(50), () -> st.attachment.inject(Direction.SEND, held));
+            return Verdict.HOLD;
+        }));
+        try (Socket s = client()) {
+            send(s, "held then closed");
+            s.shutdownOutput(); // the end arrives while both modules still hold the bytes
+            assertThat(new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII)).isEqualTo("held then closed");
+        }
+        assertThat(upstreamSaw()).isEqualTo("held then closed");
+    }
+
+    @Test
     void holdOnRecvDelaysTheReplyAndKeepsOrder() throws Exception {
         fx.add(TestModule.named("hold").onRecv((st, ctx, v) -> {
             var held = ctx.hold();
