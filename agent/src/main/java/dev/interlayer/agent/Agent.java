@@ -76,7 +76,8 @@ public final class Agent implements AutoCloseable {
                 throw new AgentException("cannot create or watch the modules folder " + dir + ": " + e.getMessage()
                         + "; check that it is a readable folder, or set agent.modules-dir in " + config.source(), e);
             }
-            for (ModuleEntry m : config.modules()) {
+            for (int i = 0; i < config.modules().size(); i++) {
+                ModuleEntry m = config.modules().get(i);
                 if (m.jar() == null) {
                     continue;
                 }
@@ -84,7 +85,13 @@ public final class Agent implements AutoCloseable {
                     List<LoadedModule> loaded = registry.loadJar(m.jar(), config.moduleConfigs());
                     LOG.log(Level.INFO, "{0}: loaded {1} from {2}", config.where(m.line()), ids(loaded), m.jar());
                 } catch (ModuleLoadException e) {
-                    LOG.log(Level.ERROR, "{0}", config.locate(m.name(), e.getMessage()).orElse(e.getMessage()));
+                    LOG.log(Level.ERROR, "{0}: modules[{1}].jar: {2}", config.where(m.line()), i, e.getMessage());
+                }
+            }
+            for (Failure f : registry.failures()) {
+                // the runtime logged these already; say again where in the config the failing module is set up
+                if (f.module() != null) {
+                    config.locate(f.module(), f.error()).ifPresent(where -> LOG.log(Level.ERROR, "{0}", where));
                 }
             }
             for (String missing : missingModules(config, registry)) {

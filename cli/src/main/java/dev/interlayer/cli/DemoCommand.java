@@ -284,10 +284,14 @@ final class DemoCommand implements Callable<Integer> {
         String sentSha = sha256(x.sent);
         long tags = (x.tap.upBytes - x.sent.length);
         out.printf(Locale.ROOT, "  client sent:  %,9d bytes  sha256 %s%n", x.sent.length, sentSha.substring(0, 16));
-        out.printf(Locale.ROOT, "  on the wire:  %,9d bytes  (+%,d: %d tags inserted by the client agent's tag module)%n", x.tap.upBytes, tags,
-                tags / TagText.LENGTH);
+        if (tags >= 0) {
+            out.printf(Locale.ROOT, "  on the wire:  %,9d bytes  (+%,d: %d tags inserted by the client agent's tag module)%n", x.tap.upBytes, tags,
+                    tags / TagText.LENGTH);
+        } else {
+            out.printf(Locale.ROOT, "  on the wire:  %,9d bytes  (%,d fewer than the client sent: bytes were lost before the wire)%n", x.tap.upBytes, -tags);
+        }
         byte[] wire = x.tap.up.toByteArray();
-        if (showWholeMessage) {
+        if (showWholeMessage && wire.length > 0) {
             out.println("  wire bytes, client agent → server agent:");
             for (String line : wrap(escape(wire, wire.length), 100)) {
                 out.println("    " + line);

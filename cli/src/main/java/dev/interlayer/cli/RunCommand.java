@@ -91,7 +91,8 @@ final class RunCommand implements Callable<Integer> {
             out.println("  listener " + e.getKey() + " on " + hostPort(e.getValue()));
         }
         agent.registry().modules().forEach(m -> out.println("  module " + m.id() + ": " + m.state() + ", priority " + m.priority()));
-        agent.registry().failures().forEach(f -> out.println("  FAILED " + (f.module() == null ? f.source() : f.module()) + ": " + f.error()));
+        agent.registry().failures().forEach(f -> out.println("  FAILED " + (f.module() == null ? f.source() + ": " + f.error()
+                : c.locate(f.module(), f.error()).orElse(f.module() + " (" + f.source() + "): " + f.error()))));
         out.flush();
         try {
             stopped.await();
