@@ -285,8 +285,9 @@ final class DemoCommand implements Callable<Integer> {
         long tags = (x.tap.upBytes - x.sent.length);
         out.printf(Locale.ROOT, "  client sent:  %,9d bytes  sha256 %s%n", x.sent.length, sentSha.substring(0, 16));
         if (tags >= 0) {
-            out.printf(Locale.ROOT, "  on the wire:  %,9d bytes  (+%,d: %d tags inserted by the client agent's tag module)%n", x.tap.upBytes, tags,
-                    tags / TagText.LENGTH);
+            long n = tags / TagText.LENGTH;
+            out.printf(Locale.ROOT, "  on the wire:  %,9d bytes  (+%,d: %d tag%s inserted by the client agent's tag module)%n", x.tap.upBytes, tags,
+                    n, n == 1 ? "" : "s");
         } else {
             out.printf(Locale.ROOT, "  on the wire:  %,9d bytes  (%,d fewer than the client sent: bytes were lost before the wire)%n", x.tap.upBytes, -tags);
         }
