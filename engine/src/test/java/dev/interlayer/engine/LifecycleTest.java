@@ -236,6 +236,27 @@ class LifecycleTest {
     }
 
     @Test
+    void appAndPidSelectorsMatchTheLocalProcessFoundThroughProc() throws Exception {
+        int me = (int) ProcessHandle.current().pid();
+        String comm = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/self/comm")).trim();
+        TestModule byPid = upper("by-pid");
+        fx.add(byPid, config("by-pid", null, null, null, null, Selector.builder().pids(me).build()));
+        TestModule byApp = upper("by-app");
+        fx.add(byApp, config("by-app", null, null, null, null, Selector.builder().apps(comm).build()));
+        TestModule other = upper("other-app");
+        fx.add(other, config("other-app", null, null, null, null, Selector.builder().apps("no-such-program").build()));
+        InetSocketAddress a = fx.listen(Role.CLIENT, echo.address());
+        try (Socket s = EngineFixture.connect(a)) {
+            assertThat(roundTrip(s, "x")).isEqualTo("X");
+            assertThat(fx.engine.connections().getFirst().app()).isEqualTo(comm);
+        }
+        assertThat(byPid.attaches.get()).isEqualTo(1);
+        assertThat(byApp.attaches.get()).isEqualTo(1);
+        assertThat(other.attaches.get()).isZero();
+        assertThat(byPid.states.getFirst().attachment.connection().app().tgid()).isEqualTo(me);
+    }
+
+    @Test
     void everyAttachGetsExactlyOneDetachUnderChurn() throws Exception {
         TestModule m = upper("churn");
         fx.add(m);

@@ -39,6 +39,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
+import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
 import java.util.zip.ZipFile;
@@ -221,7 +222,7 @@ public final class ModuleRegistry implements AutoCloseable {
                 previous.add(m);
             }
         }
-        modules.add(lm);
+        publish(lm, previous);
         failures.removeIf(f -> d.name().equals(f.module()) && f.source().equals(pkg.location()));
         for (LoadedModule old : previous) {
             LOG.log(Level.INFO, "module {0} replaces {1}: {1} is deprecated and unloads after its last connection", lm.id(), old.id());
@@ -674,6 +675,18 @@ public final class ModuleRegistry implements AutoCloseable {
         for (RegistryListener l : listeners) {
             tell(l, "moduleRemoved", () -> l.moduleRemoved(m));
         }
+    }
+
+    /**
+     * Makes {@code lm} attach to new connections in place of {@code replaced} in one step, before it can be
+     * found by name: a connection accepted at any moment gets exactly one version of the module.
+     */
+    private synchronized void publish(LoadedModule lm, List<LoadedModule> replaced) {
+        attachOrder = Stream.concat(modules.stream(), Stream.of(lm))
+                .filter(m -> m.state().attachesNew() && !replaced.contains(m))
+                .sorted(Comparator.comparingInt(LoadedModule::priority))
+                .toArray(LoadedModule[]::new);
+        modules.add(lm);
     }
 
     private synchronized void rebuild() {
