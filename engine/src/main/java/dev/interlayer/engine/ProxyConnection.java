@@ -710,6 +710,12 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
         target.write(buf, target.voidPromise());
         needFlush[d] = true;
+        if (!paused[d] && !target.isWritable()) {
+            // over the high-water mark in the middle of a read batch: write out what we have, and stop
+            // reading now rather than after the batch if the socket cannot take it
+            flush(d);
+            maybeRead(d);
+        }
     }
 
     private void flush(int d) {
@@ -720,6 +726,11 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
     }
 
+    /**
+     * Reads from the source of direction {@code d} while its target can take more and modules hold little,
+     * pauses it otherwise. Reading uses Netty's auto-read, so a readable socket is drained in one batch of up
+     * to 16 reads per wake-up and the epoll interest only changes when back-pressure starts or ends.
+     */
     private void maybeRead(int d) {
         if (closed || !connected || inputEnded[d]) {
             return;
@@ -727,11 +738,10 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         Channel source = d == SEND ? localCh : remoteCh;
         Channel target = d == SEND ? remoteCh : localCh;
         // NEED_MORE buffers do not pause reading: they need more bytes to make progress, and the hold limit caps them.
-        if (target.isWritable() && heldByModules.get() < holdHigh) {
-            paused[d] = false;
-            source.read();
-        } else {
-            paused[d] = true;
+        boolean go = target.isWritable() && heldByModules.get() < holdHigh;
+        paused[d] = !go;
+        if (source.config().isAutoRead() != go) {
+            source.config().setAutoRead(go);
         }
     }
 
