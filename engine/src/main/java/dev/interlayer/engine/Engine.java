@@ -16,6 +16,10 @@ import dev.interlayer.runtime.ModuleState;
 import dev.interlayer.runtime.RegistryListener;
 import dev.interlayer.runtime.SelectorMatcher;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.AdaptiveByteBufAllocator;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.PooledByteBufAllocator;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelInitializer;
@@ -23,6 +27,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.WriteBufferWaterMark;
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
@@ -57,6 +62,16 @@ public final class Engine implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(128 * 1024, 512 * 1024);
+
+    /** Buffer allocator of every connection (benchmark knob {@code -Dinterlayer.engine.allocator=pooled|adaptive}). */
+    static final ByteBufAllocator ALLOCATOR = switch (System.getProperty("interlayer.engine.allocator", "pooled")) {
+        case "adaptive" -> new AdaptiveByteBufAllocator();
+        default -> PooledByteBufAllocator.DEFAULT;
+    };
+
+    /** Read sizing: adaptive from 2 KiB up to {@code interlayer.engine.read-max} (default 64 KiB) per read. */
+    static final RecvByteBufAllocator RECV = new AdaptiveRecvByteBufAllocator(512, 2048,
+            Integer.getInteger("interlayer.engine.read-max", 64 * 1024));
 
     private final ModuleRegistry registry;
     private final EngineOptions options;
@@ -116,6 +131,8 @@ public final class Engine implements AutoCloseable {
                     .option(ChannelOption.SO_BACKLOG, 4096)
                     .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.AUTO_READ, false)
+                    .childOption(ChannelOption.ALLOCATOR, ALLOCATOR)
+                    .childOption(ChannelOption.RCVBUF_ALLOCATOR, RECV)
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
                     .childHandler(new ChannelInitializer<Channel>() {

@@ -231,6 +231,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
                 .group(loop)
                 .channel(engine.transport().channel())
                 .option(ChannelOption.AUTO_READ, false)
+                .option(ChannelOption.ALLOCATOR, Engine.ALLOCATOR)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, Engine.RECV)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Engine.WATER_MARK)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) engine.options().connectTimeout().toMillis())
