@@ -52,8 +52,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * and the counters' readers runs on it. Buffers: the last one to touch a buffer releases it, on every
  * branch; modules never see a reference count.
  *
- * <p>Back-pressure: reads are manual (auto-read off). A side is read again only while the opposite socket
- * is writable and the bytes held by modules (HOLD, NEED_MORE) are under the high-water mark; writability
+ * <p>Back-pressure: nothing is read before the upstream is connected; then a side reads (Netty auto-read,
+ * batches of reads per wake-up) only while the opposite socket is writable and the bytes held by modules
+ * (HOLD) are under the high-water mark, and pauses otherwise, even in the middle of a batch; writability
  * changes and held bytes draining resume it. Memory per connection is therefore bounded by the socket
  * buffers, the write-buffer high-water mark, one read batch and the hold limit.
  */
