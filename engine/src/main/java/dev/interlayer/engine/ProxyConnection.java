@@ -978,7 +978,9 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         outputShut[d] = true;
         Channel target = d == SEND ? remoteCh : localCh;
         needFlush[d] = false;
-        if (target instanceof DuplexChannel dc && target.isActive()) {
+        // When the other direction has already ended, the close below sends the FIN after the flush: a separate
+        // shutdown would only cost a syscall and Netty's exception for the writes it fails.
+        if (target instanceof DuplexChannel dc && target.isActive() && !outputShut[1 - d]) {
             shutdownOutputWhenFlushed(target, dc);
         }
         if (outputShut[SEND] && outputShut[RECV]) {

@@ -1,6 +1,8 @@
 package dev.interlayer.engine;
 
 import java.lang.System.Logger.Level;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.time.Duration;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
@@ -13,6 +15,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * flagged (the engine counts a fault when the call returns) and its thread is interrupted, which ends
  * a module blocked in sleep, wait, park or interruptible I/O. A module spinning on the CPU cannot be
  * pre-empted inside a JVM: it is flagged, logged and quarantined, and only its event loop stalls.
+ *
+ * <p>Wall time alone would blame a module for a busy host: a thread that is runnable but not running
+ * (other processes on the cores, a GC pause) is not the module's fault. So a call past the budget is flagged
+ * when its thread is waiting or blocked (the module is sleeping, waiting or contending for a lock), or when
+ * the thread has used the budget in CPU time since the call was first seen, or when it has stayed runnable
+ * for {@value #STARVED_FACTOR} budgets (blocking native I/O shows as runnable without using CPU).
  */
 final class Watchdog implements AutoCloseable {
 
@@ -28,6 +36,7 @@ final class Watchdog implements AutoCloseable {
         volatile long overranSeq = -1;
         long lastSeen = -1;
         long lastSeenAt;
+        long cpuAtFirstSight;
 
         Slot(Thread thread) {
             this.thread = thread;
@@ -53,14 +62,21 @@ final class Watchdog implements AutoCloseable {
         }
     }
 
+    /** A runnable call is flagged after this many budgets of wall time even without using CPU. */
+    static final int STARVED_FACTOR = 10;
+
     private final CopyOnWriteArrayList<Slot> slots = new CopyOnWriteArrayList<>();
+    private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
+    private final boolean cpuTime = threads.isThreadCpuTimeSupported() && threads.isThreadCpuTimeEnabled();
     private final long budgetNanos;
+    private final long periodNanos;
     private final Thread thread;
     private volatile boolean running = true;
 
     Watchdog(Duration budget) {
         this.budgetNanos = budget.toNanos();
         long periodMs = Math.max(5, budget.toMillis() / 4);
+        this.periodNanos = periodMs * 1_000_000;
         this.thread = Thread.ofPlatform().daemon().name("interlayer-watchdog").unstarted(() -> loop(periodMs));
         thread.start();
     }
@@ -91,7 +107,8 @@ final class Watchdog implements AutoCloseable {
                 if (seq != s.lastSeen) {
                     s.lastSeen = seq;
                     s.lastSeenAt = now;
-                } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq) {
+                    s.cpuAtFirstSight = cpuTime ? threads.getThreadCpuTime(s.thread.threadId()) : -1;
+                } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq && overran(s, now - s.lastSeenAt)) {
                     RealAttachment a = s.att;
                     s.overranSeq = seq;
                     LOG.log(Level.WARNING, "module {0} has been running in {1} for more than {2} ms on connection {3}"
@@ -102,6 +119,20 @@ final class Watchdog implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /** Whether a call seen running for {@code wall} nanoseconds (more than the budget) is the module's doing. */
+    private boolean overran(Slot s, long wall) {
+        Thread.State state = s.thread.getState();
+        if (state == Thread.State.WAITING || state == Thread.State.TIMED_WAITING || state == Thread.State.BLOCKED) {
+            return true;
+        }
+        if (!cpuTime || s.cpuAtFirstSight < 0 || wall > STARVED_FACTOR * budgetNanos) {
+            return true;
+        }
+        long cpu = threads.getThreadCpuTime(s.thread.threadId());
+        // first sight is up to one sampling period after the call began: compare with the budget less that period
+        return cpu < 0 || cpu - s.cpuAtFirstSight >= budgetNanos - periodNanos;
     }
 
     @Override
