@@ -86,8 +86,10 @@ final class Installer {
                 Files.setPosixFilePermissions(policy, PosixFilePermissions.fromString("rwxr-xr-x"));
                 ownPolicy = true;
             }
-            apt(tmp, log, 300, "apt-get", "update", "-q");
-            List<String> install = new ArrayList<>(List.of("apt-get", "install", "-y", "-q", "--no-install-recommends"));
+            // a fresh machine may be running unattended-upgrades: wait for the dpkg lock instead of failing at once
+            apt(tmp, log, 300, "apt-get", "update", "-q", "-o", "DPkg::Lock::Timeout=120");
+            List<String> install = new ArrayList<>(List.of("apt-get", "install", "-y", "-q", "--no-install-recommends",
+                    "-o", "DPkg::Lock::Timeout=120"));
             install.addAll(missing);
             apt(tmp, log, 900, install.toArray(String[]::new));
         } catch (IOException e) {

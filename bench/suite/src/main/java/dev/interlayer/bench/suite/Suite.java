@@ -760,9 +760,10 @@ public final class Suite implements Callable<Integer> {
                 err = t.name + " exited during the test; log ends: " + s.proc().tail(5);
             }
             Idle.Result r = new Idle.Result(t.name, n, routes, openS, heap0, heap1, rss0, rss1, err);
-            log(String.format(Locale.ROOT, "  %s: %d pairs open in %.1f s; heap %.1f -> %.1f MiB (%.2f KiB/pair); "
-                            + "RSS %.1f -> %.1f MiB (%.2f KiB/pair)%s", t.name, n, openS, heap0 / 1024, heap1 / 1024,
-                    r.heapPerPairKiB(), rss0 / 1024, rss1 / 1024, r.rssPerPairKiB(), err.isEmpty() ? "" : " (" + err + ")"));
+            String heap = jvm ? String.format(Locale.ROOT, "heap %.1f -> %.1f MiB (%.2f KiB/pair); ", heap0 / 1024,
+                    heap1 / 1024, r.heapPerPairKiB()) : "";
+            log(String.format(Locale.ROOT, "  %s: %d pairs open in %.1f s; %sRSS %.1f -> %.1f MiB (%.2f KiB/pair)%s", t.name,
+                    n, openS, heap, rss0 / 1024, rss1 / 1024, r.rssPerPairKiB(), err.isEmpty() ? "" : " (" + err + ")"));
             return r;
         } catch (BenchException e) {
             log("  " + t.name + " idle failed: " + e.getMessage());
