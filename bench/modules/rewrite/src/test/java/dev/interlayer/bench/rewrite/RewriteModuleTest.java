@@ -1,0 +1,58 @@
+package dev.interlayer.bench.rewrite;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.interlayer.api.Verdict;
+import dev.interlayer.testkit.HarnessConnection;
+import dev.interlayer.testkit.ModuleHarness;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+class RewriteModuleTest {
+
+    private static byte[] random(int n, long seed) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    @Test
+    void withTheDefaultKeyEveryChunkIsReplacedByTheSameBytes() {
+        byte[] payload = random(100_000, 1);
+        try (ModuleHarness h = ModuleHarness.of(new RewriteModule())) {
+            HarnessConnection c = h.attach();
+            c.send(payload, 0, 40_000).send(payload, 40_000, 60_000).recv(payload, 0, 17);
+            assertThat(c.sent()).isEqualTo(payload);
+            assertThat(c.received()).hasSize(17);
+            assertThat(c.verdicts("rewrite")).containsOnly(Verdict.PASS);
+        }
+    }
+
+    @Test
+    void aKeyXorsEveryByteInBothDirections() {
+        byte[] payload = random(50_000, 2);
+        try (ModuleHarness h = ModuleHarness.of(new RewriteModule()).param("key", 0x5a)) {
+            HarnessConnection c = h.attach();
+            c.send(payload).recv(payload);
+            byte[] sent = c.sent();
+            byte[] received = c.received();
+            for (int i = 0; i < payload.length; i++) {
+                assertThat(sent[i]).isEqualTo((byte) (payload[i] ^ 0x5a));
+                assertThat(received[i]).isEqualTo((byte) (payload[i] ^ 0x5a));
+            }
+        }
+    }
+
+    @Test
+    void twoRewritesWithTheSameKeyUndoEachOther() {
+        byte[] payload = random(70_000, 3);
+        try (ModuleHarness first = ModuleHarness.of(new RewriteModule()).param("key", 7);
+             ModuleHarness second = ModuleHarness.of(new RewriteModule()).param("key", 7)) {
+            HarnessConnection a = first.attach();
+            HarnessConnection b = second.attach();
+            a.send(payload);
+            b.send(a.sent());
+            assertThat(b.sent()).isEqualTo(payload);
+        }
+    }
+}

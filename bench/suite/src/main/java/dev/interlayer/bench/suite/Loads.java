@@ -1,0 +1,212 @@
+package dev.interlayer.bench.suite;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The load generators: iperf3 for bulk throughput, wrk for request rate and latency. Each call runs one
+ * client to completion under a time limit and measures, around it, the CPU of the target's process tree, of
+ * the backend's, of the client (reaped by this JVM) and of the whole machine.
+ */
+final class Loads {
+
+    /** The workloads the suite knows, in the order it runs them. */
+    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "idle");
+
+    /** One measured (or failed) run: a row of the CSV. Rates are per second, times in seconds unless named. */
+    record Run(String target, String test, int run, double value, String unit, double amount, double wallS,
+               double proxyCpuS, double clientCpuS, double backendCpuS, double busyPct, double p50ms, double p99ms,
+               String errors, boolean ok) {
+
+        static final String CSV_HEADER = "target,test,run,value,unit,amount,wall_s,proxy_cpu_s,client_cpu_s,"
+                + "backend_cpu_s,box_busy_pct,p50_ms,p99_ms,ok,errors";
+
+        String csv() {
+            return String.join(",", target, test, Integer.toString(run), num(value), unit, num(amount), num(wallS),
+                    num(proxyCpuS), num(clientCpuS), num(backendCpuS), num(busyPct), num(p50ms), num(p99ms),
+                    Boolean.toString(ok), errors.replace(',', ';').replace('\n', ' '));
+        }
+
+        static Run failed(String target, String test, int run, String why) {
+            return new Run(target, test, run, Double.NaN, "", Double.NaN, Double.NaN, Double.NaN, Double.NaN,
+                    Double.NaN, Double.NaN, Double.NaN, Double.NaN, why, false);
+        }
+
+        /** CPU of the target per unit of work: CPU-s per GB for bulk, CPU-µs per request or connection otherwise. */
+        double cpuPerUnit() {
+            if (Double.isNaN(proxyCpuS) || !(amount > 0)) {
+                return Double.NaN;
+            }
+            return test.startsWith("bulk") ? proxyCpuS / (amount / 1e9) : proxyCpuS * 1e6 / amount;
+        }
+
+        private static String num(double v) {
+            return Double.isNaN(v) ? "" : String.format(Locale.ROOT, "%.6g", v);
+        }
+    }
+
+    /** CPU and wall readings around one client run. */
+    static final class Meter {
+        private final long proxyPid;
+        private final long backendPid;
+        private double proxy0;
+        private double backend0;
+        private double client0;
+        private long[] machine0;
+        private long wall0;
+        double proxyCpuS;
+        double backendCpuS;
+        double clientCpuS;
+        double busyPct;
+        double wallS;
+
+        /** {@code proxyPid} 0 for {@code direct}: no proxy CPU is recorded. */
+        Meter(long proxyPid, long backendPid) {
+            this.proxyPid = proxyPid;
+            this.backendPid = backendPid;
+        }
+
+        void begin() {
+            proxy0 = proxyPid == 0 ? 0 : ProcFs.treeCpuSeconds(proxyPid);
+            backend0 = ProcFs.treeCpuSeconds(backendPid);
+            client0 = ProcFs.reapedChildrenCpuSeconds();
+            machine0 = ProcFs.machineTicks();
+            wall0 = System.nanoTime();
+        }
+
+        void end() {
+            wallS = (System.nanoTime() - wall0) / 1e9;
+            proxyCpuS = proxyPid == 0 ? Double.NaN : ProcFs.treeCpuSeconds(proxyPid) - proxy0;
+            backendCpuS = ProcFs.treeCpuSeconds(backendPid) - backend0;
+            clientCpuS = ProcFs.reapedChildrenCpuSeconds() - client0;
+            busyPct = ProcFs.busyPct(machine0, ProcFs.machineTicks());
+        }
+    }
+
+    private final Path outDir;
+    private final int connections;
+
+    Loads(Path outDir, int connections) {
+        this.outDir = outDir;
+        this.connections = connections;
+    }
+
+    /** iperf3 with {@code streams} parallel streams for {@code seconds} through {@code port}; the receiver's bits/s. */
+    Run iperf(String target, String test, int run, int port, int streams, int seconds, Meter meter) throws IOException {
+        Path out = outDir.resolve("iperf-" + target + "-" + test + "-" + run + ".json");
+        List<String> cmd = List.of(Installer.which("iperf3"), "-c", "127.0.0.1", "-p", Integer.toString(port),
+                "-t", Integer.toString(seconds), "-P", Integer.toString(streams), "-J", "--connect-timeout", "5000");
+        meter.begin();
+        Procs.Ran ran = Procs.run(cmd, out, (seconds + 20) * 1000L);
+        meter.end();
+        String err = ran.timedOut() ? "timed out after " + (seconds + 20) + " s" : "";
+        double bps = 0;
+        double bytes = 0;
+        try {
+            Object json = Json.parse(ran.output());
+            if (Json.at(json, "error") instanceof String e) {
+                err = (err + " " + e).trim();
+            }
+            if (Json.at(json, "end.sum_received.bits_per_second") instanceof Double d) {
+                bps = d;
+            }
+            if (Json.at(json, "end.sum_received.bytes") instanceof Double d) {
+                bytes = d;
+            }
+        } catch (IllegalArgumentException e) {
+            err = (err + " unreadable iperf3 output: " + firstLine(ran.output())).trim();
+        }
+        if (err.isEmpty() && ran.status() != 0) {
+            err = "iperf3 exit " + ran.status();
+        }
+        boolean ok = bps > 0 && err.isEmpty();
+        return new Run(target, test, run, bps / 1e9, "Gbit/s", bytes, meter.wallS, meter.proxyCpuS, meter.clientCpuS,
+                meter.backendCpuS, meter.busyPct, Double.NaN, Double.NaN, err, ok);
+    }
+
+    private static final Pattern RPS = Pattern.compile("Requests/sec:\\s+([0-9.]+)");
+    private static final Pattern TOTAL = Pattern.compile("(\\d+) requests in ");
+    private static final Pattern PCT = Pattern.compile("^\\s+(50|99)(?:\\.0+)?%\\s+([0-9.]+)(us|ms|s|m)\\s*$", Pattern.MULTILINE);
+    private static final Pattern SOCKET_ERRORS = Pattern.compile(
+            "Socket errors: connect (\\d+), read (\\d+), write (\\d+), timeout (\\d+)");
+    private static final Pattern NON_2XX = Pattern.compile("Non-2xx or 3xx responses: (\\d+)");
+
+    /**
+     * wrk, one thread, {@code connections} connections, for {@code seconds} against {@code /index.html} through
+     * {@code port}; with {@code close} every request carries {@code Connection: close} (a new TCP connection
+     * per request).
+     */
+    Run wrk(String target, String test, int run, int port, boolean close, int seconds, Meter meter) throws IOException {
+        Path out = outDir.resolve("wrk-" + target + "-" + test + "-" + run + ".txt");
+        List<String> cmd = new ArrayList<>(List.of(Installer.which("wrk"), "-t1", "-c" + connections, "-d" + seconds + "s",
+                "--timeout", "5s", "--latency"));
+        if (close) {
+            cmd.addAll(List.of("-H", "Connection: close"));
+        }
+        cmd.add("http://127.0.0.1:" + port + "/index.html");
+        meter.begin();
+        Procs.Ran ran = Procs.run(cmd, out, (seconds + 20) * 1000L);
+        meter.end();
+        String o = ran.output();
+        List<String> errs = new ArrayList<>();
+        if (ran.timedOut()) {
+            errs.add("timed out after " + (seconds + 20) + " s");
+        } else if (ran.status() != 0) {
+            errs.add("wrk exit " + ran.status() + ": " + firstLine(o));
+        }
+        double rps = match(RPS, o, 1);
+        double total = match(TOTAL, o, 1);
+        double p50 = Double.NaN;
+        double p99 = Double.NaN;
+        Matcher m = PCT.matcher(o);
+        while (m.find()) {
+            double ms = toMillis(Double.parseDouble(m.group(2)), m.group(3));
+            if (m.group(1).equals("50")) {
+                p50 = ms;
+            } else {
+                p99 = ms;
+            }
+        }
+        Matcher se = SOCKET_ERRORS.matcher(o);
+        if (se.find()) {
+            errs.add("socket errors: connect " + se.group(1) + " read " + se.group(2) + " write " + se.group(3)
+                    + " timeout " + se.group(4));
+        }
+        Matcher nx = NON_2XX.matcher(o);
+        if (nx.find()) {
+            errs.add("non-2xx responses " + nx.group(1));
+        }
+        boolean ok = rps > 0 && total > 0 && !ran.timedOut() && ran.status() == 0;
+        if (!(rps > 0)) {
+            errs.add("no requests completed");
+        }
+        return new Run(target, test, run, Double.isNaN(rps) ? 0 : rps, close ? "conn/s" : "req/s",
+                Double.isNaN(total) ? 0 : total, meter.wallS, meter.proxyCpuS, meter.clientCpuS, meter.backendCpuS,
+                meter.busyPct, p50, p99, String.join("; ", errs), ok);
+    }
+
+    private static double toMillis(double v, String unit) {
+        return switch (unit) {
+            case "us" -> v / 1000;
+            case "ms" -> v;
+            case "s" -> v * 1000;
+            default -> v * 60_000;
+        };
+    }
+
+    private static double match(Pattern p, String s, int group) {
+        Matcher m = p.matcher(s);
+        return m.find() ? Double.parseDouble(m.group(group)) : Double.NaN;
+    }
+
+    private static String firstLine(String s) {
+        String t = s.strip();
+        int nl = t.indexOf('\n');
+        return nl < 0 ? t : t.substring(0, nl);
+    }
+}

@@ -1,0 +1,869 @@
+package dev.interlayer.bench.suite;
+
+import dev.interlayer.bench.suite.Loads.Meter;
+import dev.interlayer.bench.suite.Loads.Run;
+import dev.interlayer.bench.suite.Procs.Proc;
+import dev.interlayer.bench.suite.Target.Launch;
+import dev.interlayer.bench.suite.Target.Route;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.ZonedDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * The Interlayer benchmark suite: starts each peer proxy and Interlayer variant as its own process on loopback
+ * with configs it writes itself, drives the same workloads against each, and writes one markdown report plus a
+ * CSV of every run.
+ *
+ * <pre>
+ *   iperf3 -c / wrk ──▶ target (127.0.0.1:P) ──▶ iperf3 -s / nginx (1 worker, 1 KiB file)
+ *                       direct | haproxy | nginx | netty | il-none | il-pass | il-rewrite | il2-none | il-tag | il-chain3 | il-chain8
+ * </pre>
+ *
+ * <p>Exit status: 0 when every figure was measured, 1 when some figure has no successful run (the report says
+ * which), 2 for a usage or setup problem (nothing measured).
+ */
+@Command(name = "bench/run", mixinStandardHelpOptions = true, sortOptions = false, usageHelpAutoWidth = true,
+        version = "Interlayer benchmark suite 0.1.0",
+        description = {
+            "Measures Interlayer beside HAProxy, nginx (stream) and a bare Netty forwarder on 127.0.0.1: bulk throughput "
+                    + "(iperf3), kept-alive request rate and latency and new-connection rate (wrk against an nginx "
+                    + "backend), and idle-connection memory. Installs what it lacks (apt-get, as root), writes every "
+                    + "config into a temp dir, runs each program in the foreground as its own process, stops it by PID "
+                    + "and leaves nothing running. Prints a markdown report and writes it with a CSV of every run.",
+            ""},
+        footer = {
+            "",
+            "Targets (--only; default: all but socat; netty when its jar exists or builds):",
+            "  direct      no proxy: the client talks to the backend",
+            "  haproxy     HAProxy, mode tcp, nbthread = cores, no splice",
+            "  nginx       nginx stream module, worker_processes = cores",
+            "  socat       socat, a process per connection (only when named)",
+            "  netty       bare Netty 4.2 forwarder from --netty-dir on JDK 25",
+            "  il-none     Interlayer agent, no module",
+            "  il-pass     Interlayer, one PASS module on every connection",
+            "  il-rewrite  Interlayer, a module that rewrites every byte (XOR key 0)",
+            "  il2-none    two Interlayer listeners back to back (client -> server role)",
+            "  il-tag      il2-none with tag on both hops (upstream sees original bytes)",
+            "  il-chain3   Interlayer, a chain of 3 PASS modules",
+            "  il-chain8   Interlayer, a chain of 8 PASS modules",
+            "",
+            "Tests (--tests; default bulk1,bulk4,ka,close):",
+            "  bulk1 bulk4 iperf3 -P1 / -P4 to iperf3 -s: Gbit/s, proxy CPU-s per GB",
+            "  ka          wrk -t1 -c32 --latency, kept-alive, 1 KiB file:",
+            "              req/s, p50, p99, proxy CPU-us per request",
+            "  close       the same with 'Connection: close': new connections/s,",
+            "              proxy CPU-us per connection",
+            "  idle        --idle-conns idle connections through each --idle-targets:",
+            "              heap and RSS per connection pair",
+            "",
+            "Each figure is the median of --runs runs after an unrecorded --warmup. Compare",
+            "targets within one report only (bench/README.md: what the figures mean).",
+            "Exit status: 0 every figure measured, 1 some figure failed (the report says",
+            "which), 2 usage or setup problem."})
+public final class Suite implements Callable<Integer> {
+
+    static final String DEFAULT_JVM_OPTS =
+            "-Xms256m -Xmx256m -XX:+AlwaysPreTouch -XX:MaxDirectMemorySize=512m -Dio.netty.leakDetection.level=disabled";
+    static final String DEFAULT_IDLE_JVM_OPTS =
+            "-Xms1g -Xmx1g -XX:MaxDirectMemorySize=512m -Dio.netty.leakDetection.level=disabled";
+    static final List<String> DEFAULT_TESTS = List.of("bulk1", "bulk4", "ka", "close");
+    static final List<String> SMOKE_TARGETS = List.of("direct", "il-none", "il-pass");
+
+    @Option(names = "--only", split = ",", paramLabel = "TARGETS",
+            description = "Comma-separated targets, in any order (they run in the catalogue's order); '*' globs allowed, "
+                    + "e.g. 'direct,haproxy,il-*'. Default: all but socat (smoke: direct,il-none,il-pass).")
+    List<String> only;
+
+    @Option(names = "--tests", split = ",", paramLabel = "TESTS",
+            description = "Comma-separated: bulk1, bulk4, ka, close, idle, or all. Default: bulk1,bulk4,ka,close.")
+    List<String> tests;
+
+    @Option(names = "--runs", paramLabel = "N", description = "Measured runs per figure; the median is reported. Default 3 (smoke: 1).")
+    Integer runs;
+
+    @Option(names = "--duration", paramLabel = "S", description = "Seconds per measured run. Default 5 (smoke: 1).")
+    Integer duration;
+
+    @Option(names = "--warmup", paramLabel = "S",
+            description = "Seconds of unrecorded load before each test of each target (JIT warm-up); 0 = none. Default 3 (smoke: 0).")
+    Integer warmup;
+
+    @Option(names = "--connections", paramLabel = "N", defaultValue = "32", description = "wrk connections (one wrk thread). Default ${DEFAULT-VALUE}.")
+    int connections;
+
+    @Option(names = "--out", paramLabel = "FILE",
+            description = "Markdown report FILE (.md); the CSV of every run goes next to it (.csv). "
+                    + "Default: bench/suite/target/results/suite-DATE-TIME.md.")
+    Path out;
+
+    @Option(names = "--smoke", description = "Checks the harness, not the speed: 1 run of 1 s, no warm-up, targets direct,il-none,il-pass "
+            + "unless --only/--runs/--duration/--warmup say otherwise.")
+    boolean smoke;
+
+    @Option(names = "--idle-conns", paramLabel = "N", defaultValue = "50000",
+            description = "Idle connections (pairs through the target) for the idle test. Default ${DEFAULT-VALUE}. Needs about "
+                    + "2N+1000 open files in the suite and in the target (bench/run raises ulimit -n to the hard limit).")
+    int idleConns;
+
+    @Option(names = "--idle-per-listener", paramLabel = "N", defaultValue = "10000",
+            description = "Idle connections per target listener and per client source address (127.0.x.2, .3, ...); "
+                    + "keep it well under the ephemeral port range (net.ipv4.ip_local_port_range). Default ${DEFAULT-VALUE}.")
+    int idlePerListener;
+
+    @Option(names = "--idle-targets", split = ",", paramLabel = "TARGETS", defaultValue = "il-none,haproxy",
+            description = "Targets of the idle test (one-hop targets except netty and socat). Default ${DEFAULT-VALUE}.")
+    List<String> idleTargets;
+
+    @Option(names = "--base-port", paramLabel = "P", defaultValue = "22000",
+            description = "Ports used: P (nginx backend), P+2 (iperf3 -s), P+10..P+99 (targets), P+100..P+499 (idle). Default ${DEFAULT-VALUE}.")
+    int basePort;
+
+    @Option(names = "--jvm-opts", paramLabel = "OPTS", defaultValue = DEFAULT_JVM_OPTS,
+            description = "JVM options of the Interlayer agents and the Netty forwarder. Default: ${DEFAULT-VALUE}.")
+    String jvmOpts;
+
+    @Option(names = "--idle-jvm-opts", paramLabel = "OPTS", defaultValue = DEFAULT_IDLE_JVM_OPTS,
+            description = "JVM options of Java targets in the idle test (no pre-touch, so RSS grows with the heap used). "
+                    + "Default: ${DEFAULT-VALUE}.")
+    String idleJvmOpts;
+
+    @Option(names = "--netty-dir", paramLabel = "DIR",
+            description = "The bare Netty forwarder's Maven project; its target/nettyproxy.jar is used, or built when "
+                    + "missing or stale. Default: ../shared/bench/nettyproxy beside the repository.")
+    Path nettyDir;
+
+    @Option(names = "--repo", paramLabel = "DIR", description = "The Interlayer checkout (default: found from the working directory).")
+    Path repo;
+
+    @Option(names = "--no-install", description = "Do not apt-get install missing programs; fail instead.")
+    boolean noInstall;
+
+    @Option(names = "--keep-tmp", description = "Keep the temp dir (configs, logs, raw client output) and print where it is.")
+    boolean keepTmp;
+
+    @Option(names = "--list", description = "Print the targets and exit.")
+    boolean list;
+
+    private final PrintStream stdout;
+    private final PrintStream stderr;
+
+    // run state
+    private Path tmp;
+    private Procs procs;
+    private Loads loads;
+    private Target.Env env;
+    private int starts;
+    private final List<Run> runsDone = new ArrayList<>();
+    private final List<Idle.Result> idleDone = new ArrayList<>();
+    private Path csv;
+
+    public Suite() {
+        this(System.out, System.err);
+    }
+
+    Suite(PrintStream stdout, PrintStream stderr) {
+        this.stdout = stdout;
+        this.stderr = stderr;
+    }
+
+    public static void main(String[] args) {
+        System.exit(execute(System.out, System.err, args));
+    }
+
+    /** Runs the suite in this JVM (the smoke test does) and returns the exit status. */
+    static int execute(PrintStream out, PrintStream err, String... args) {
+        CommandLine cl = new CommandLine(new Suite(out, err));
+        cl.setOut(new java.io.PrintWriter(out, true));
+        cl.setErr(new java.io.PrintWriter(err, true));
+        return cl.execute(args);
+    }
+
+    private void log(String msg) {
+        stderr.printf("[%s] %s%n", java.time.LocalTime.now().withNano(0), msg);
+    }
+
+    @Override
+    public Integer call() {
+        Map<String, Target> catalogue = Target.catalogue();
+        if (list) {
+            catalogue.values().forEach(t -> stdout.printf("%-11s %s%n", t.name, t.what));
+            return 0;
+        }
+        try {
+            return run(catalogue);
+        } catch (BenchException e) {
+            stderr.println("bench: " + e.getMessage());
+            return 2;
+        } catch (IOException | UncheckedIOException e) {
+            stderr.println("bench: I/O error: " + e.getMessage());
+            return 2;
+        }
+    }
+
+    private int run(Map<String, Target> catalogue) throws BenchException, IOException {
+        int nRuns = runs != null ? runs : smoke ? 1 : 3;
+        int dur = duration != null ? duration : smoke ? 1 : 5;
+        int warm = warmup != null ? warmup : smoke ? 0 : 3;
+        if (nRuns < 1 || dur < 1 || warm < 0 || connections < 1 || idleConns < 1 || idlePerListener < 1) {
+            throw new BenchException("--runs, --duration, --connections, --idle-conns and --idle-per-listener must be at least 1, "
+                    + "--warmup at least 0");
+        }
+        if (Idle.routesFor(idleConns, idlePerListener) > 20) {
+            throw new BenchException("--idle-conns / --idle-per-listener gives more than 20 listeners; raise --idle-per-listener");
+        }
+        if (basePort < 1024 || basePort + 500 > 65535) {
+            throw new BenchException("--base-port must be between 1024 and 65035 (the suite uses P..P+499)");
+        }
+        if (Runtime.version().feature() < 25) {
+            throw new BenchException("the suite runs on JDK 25 (it starts the agents with this JVM); run it with bench/run");
+        }
+        Path root = findRepo();
+        List<String> testList = resolveTests();
+        Path nettyHome = (nettyDir != null ? nettyDir : root.resolve("../shared/bench/nettyproxy")).toAbsolutePath().normalize();
+        boolean nettyAvailable = Files.isRegularFile(nettyHome.resolve("target/nettyproxy.jar"))
+                || Files.isRegularFile(nettyHome.resolve("pom.xml"));
+
+        List<String> workloadTests = testList.stream().filter(t -> !t.equals("idle")).toList();
+        List<Target> targets = workloadTests.isEmpty() ? List.of() : resolveTargets(catalogue, nettyAvailable);
+        List<Target> idleList = testList.contains("idle") ? resolveIdleTargets(catalogue) : List.of();
+        if (targets.stream().anyMatch(t -> t.name.equals("netty")) && !nettyAvailable) {
+            throw new BenchException("netty: no " + nettyHome.resolve("target/nettyproxy.jar") + " and no project to build it "
+                    + "from; give --netty-dir, or leave netty out of --only");
+        }
+
+        Set<String> packages = new LinkedHashSet<>();
+        if (workloadTests.contains("bulk1") || workloadTests.contains("bulk4")) {
+            packages.add("iperf3");
+        }
+        if (workloadTests.contains("ka") || workloadTests.contains("close")) {
+            packages.addAll(List.of("nginx", "wrk"));
+        }
+        Stream.concat(targets.stream(), idleList.stream()).forEach(t -> packages.addAll(t.packages));
+
+        Path outMd = out != null ? out.toAbsolutePath() : root.resolve("bench/suite/target/results/suite-"
+                + ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".md");
+        if (!outMd.getFileName().toString().endsWith(".md")) {
+            outMd = outMd.resolveSibling(outMd.getFileName() + ".md");
+        }
+        csv = outMd.resolveSibling(outMd.getFileName().toString().replaceAll("\\.md$", ".csv"));
+        Files.createDirectories(outMd.getParent());
+
+        Path shm = Path.of("/dev/shm");
+        tmp = Files.createTempDirectory(Files.isDirectory(shm) && Files.isWritable(shm) ? shm : Path.of("/tmp"), "interlayer-bench-");
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));   // nginx workers run as nobody
+        Files.createDirectories(tmp.resolve("logs"));
+        Files.createDirectories(tmp.resolve("out"));
+        long t0 = System.nanoTime();
+        Path tmpDir = tmp;
+        try (Procs p = new Procs(tmp.resolve("logs"), () -> {
+            if (!keepTmp) {
+                deleteTree(tmpDir);
+            }
+        })) {
+            procs = p;
+            log("temp dir " + tmp + "; report " + outMd);
+            Installer.ensure(packages, !noInstall, tmp, this::log);
+            Path nettyJar = targets.stream().anyMatch(t -> t.name.equals("netty")) ? nettyJar(root, nettyHome) : null;
+            String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+            env = new Target.Env(root, java, split(jvmOpts), Runtime.getRuntime().availableProcessors(), nettyJar, 8000);
+            loads = new Loads(tmp.resolve("out"), connections);
+            checkPortsFree(idleList.size());
+
+            long[] m0 = ProcFs.machineTicks();
+            Procs.sleep(1000);
+            double busyBefore = ProcFs.busyPct(m0, ProcFs.machineTicks());
+            log(String.format(Locale.ROOT, "machine busy before start: %.1f %% (should be near 0 for clean figures)", busyBefore));
+            List<String> machine = Machine.describe(root, java, packages, busyBefore, jvmOpts, nettyJar);
+
+            Files.writeString(csv, Run.CSV_HEADER + "\n");
+            if (!targets.isEmpty()) {
+                runWorkloads(targets, workloadTests, nRuns, dur, warm);
+            }
+            for (int i = 0; i < idleList.size(); i++) {
+                Idle.Result r = runIdle(idleList.get(i), i);
+                idleDone.add(r);
+                Files.writeString(csv, String.join("", r.csvRows()), StandardOpenOption.APPEND);
+            }
+            Map<String, Map<String, Summary>> sums = summarize(targets, workloadTests);
+            String md = markdown(machine, targets, workloadTests, sums, nRuns, dur, warm, idleList, csv,
+                    (System.nanoTime() - t0) / 1e9);
+            Files.writeString(outMd, md);
+            stdout.print(md);
+            stdout.flush();
+            log("wrote " + outMd + " and " + csv);
+            List<String> failed = new ArrayList<>();
+            for (Target t : targets) {
+                for (String test : workloadTests) {
+                    Summary s = sums.getOrDefault(t.name, Map.of()).get(test);
+                    if (s == null || !s.measured()) {
+                        failed.add(t.name + "/" + test);
+                    }
+                }
+            }
+            idleDone.stream().filter(r -> !r.ok()).forEach(r -> failed.add(r.target() + "/idle"));
+            if (!failed.isEmpty()) {
+                log("not measured: " + String.join(", ", failed) + " (see the errors column and " + tmp.resolve("logs")
+                        + (keepTmp ? "" : "; rerun with --keep-tmp to keep the logs") + ")");
+                return 1;
+            }
+            return 0;
+        } finally {
+            if (keepTmp) {
+                log("temp dir kept: " + tmp);
+            } else {
+                deleteTree(tmp);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ options
+
+    private Path findRepo() throws BenchException {
+        if (repo != null) {
+            return checkRepo(repo.toAbsolutePath().normalize());
+        }
+        String prop = System.getProperty("interlayer.repo");
+        if (prop != null && !prop.isBlank()) {
+            return checkRepo(Path.of(prop).toAbsolutePath().normalize());
+        }
+        for (Path d = Path.of("").toAbsolutePath(); d != null; d = d.getParent()) {
+            if (Files.isRegularFile(d.resolve("interlayer")) && Files.isDirectory(d.resolve("bench/suite"))) {
+                return d;
+            }
+        }
+        throw new BenchException("cannot find the Interlayer checkout from " + Path.of("").toAbsolutePath() + "; give --repo DIR");
+    }
+
+    private static Path checkRepo(Path p) throws BenchException {
+        if (!Files.isRegularFile(p.resolve("interlayer")) || !Files.isDirectory(p.resolve("bench"))) {
+            throw new BenchException(p + " is not an Interlayer checkout (no ./interlayer launcher or bench/); give --repo DIR");
+        }
+        return p;
+    }
+
+    private List<String> resolveTests() throws BenchException {
+        if (tests == null || tests.isEmpty()) {
+            return DEFAULT_TESTS;
+        }
+        Set<String> want = new HashSet<>();
+        for (String t : tests) {
+            String n = t.trim();
+            if (n.equals("all")) {
+                want.addAll(Loads.TESTS);
+            } else if (Loads.TESTS.contains(n)) {
+                want.add(n);
+            } else if (!n.isEmpty()) {
+                throw new BenchException("unknown test '" + n + "'; known: " + String.join(", ", Loads.TESTS) + ", all");
+            }
+        }
+        return Loads.TESTS.stream().filter(want::contains).toList();
+    }
+
+    private List<Target> resolveTargets(Map<String, Target> catalogue, boolean nettyAvailable) throws BenchException {
+        List<String> names;
+        if (only != null && !only.isEmpty()) {
+            names = only;
+        } else if (smoke) {
+            names = SMOKE_TARGETS;
+        } else {
+            names = catalogue.keySet().stream().filter(n -> !n.equals("socat") && (nettyAvailable || !n.equals("netty"))).toList();
+        }
+        Set<String> chosen = new HashSet<>();
+        for (String raw : names) {
+            String n = raw.trim();
+            if (n.isEmpty()) {
+                continue;
+            }
+            String regex = n.replace(".", "\\.").replace("*", ".*").replace("?", ".");
+            List<String> hit = catalogue.keySet().stream().filter(k -> k.matches(regex)).toList();
+            if (hit.isEmpty()) {
+                throw new BenchException("unknown target '" + n + "'; known: " + String.join(", ", catalogue.keySet()));
+            }
+            chosen.addAll(hit);
+        }
+        return catalogue.values().stream().filter(t -> chosen.contains(t.name)).toList();
+    }
+
+    private List<Target> resolveIdleTargets(Map<String, Target> catalogue) throws BenchException {
+        List<Target> list = new ArrayList<>();
+        for (String raw : idleTargets) {
+            String n = raw.trim();
+            Target t = catalogue.get(n);
+            if (t == null) {
+                throw new BenchException("unknown idle target '" + n + "'; known: " + String.join(", ", catalogue.keySet()));
+            }
+            if (t.kind == Target.Kind.DIRECT || !t.multiRoute) {
+                throw new BenchException("idle target '" + n + "' cannot run the idle test (it needs a one-hop proxy that "
+                        + "forwards several ports in one process: haproxy, nginx or a one-hop il-* target)");
+            }
+            list.add(t);
+        }
+        if (list.size() > 10) {
+            throw new BenchException("at most 10 idle targets (each gets its own 20 ports)");
+        }
+        return list;
+    }
+
+    private static List<String> split(String opts) {
+        return Arrays.stream(opts.trim().split("\\s+")).filter(s -> !s.isEmpty()).toList();
+    }
+
+    private int proxyPort(int k) {
+        return basePort + 10 + 2 * (k % 45);
+    }
+
+    private void checkPortsFree(int idleTargetCount) throws BenchException {
+        Set<Integer> listening = ProcFs.listeningPorts();
+        List<Integer> busy = new ArrayList<>();
+        for (int p : List.of(basePort, basePort + 2)) {
+            if (listening.contains(p)) {
+                busy.add(p);
+            }
+        }
+        for (int p = basePort + 10; p < basePort + 100 + 400; p++) {
+            if (listening.contains(p)) {
+                busy.add(p);
+            }
+        }
+        if (!busy.isEmpty()) {
+            throw new BenchException("ports " + busy + " are in use (another benchmark running?); pick other ports with --base-port");
+        }
+    }
+
+    // ------------------------------------------------------------------ netty forwarder
+
+    /** The Netty forwarder's jar: the one in {@code DIR/target} if up to date, else built from a copy in our tree. */
+    private Path nettyJar(Path root, Path home) throws BenchException, IOException {
+        Path jar = home.resolve("target/nettyproxy.jar");
+        if (Files.isRegularFile(jar) && !newerThan(home, jar)) {
+            return jar;
+        }
+        Path build = root.resolve("bench/suite/target/nettyproxy");
+        Path built = build.resolve("target/nettyproxy.jar");
+        if (Files.isRegularFile(built) && !newerThan(home, built)) {
+            return built;
+        }
+        log("building the Netty forwarder from " + home + " (a copy in " + build + ")");
+        deleteTree(build);
+        Files.createDirectories(build);
+        Files.copy(home.resolve("pom.xml"), build.resolve("pom.xml"));
+        try (Stream<Path> files = Files.walk(home.resolve("src"))) {
+            for (Path f : files.toList()) {
+                Path dst = build.resolve(home.relativize(f).toString());
+                if (Files.isDirectory(f)) {
+                    Files.createDirectories(dst);
+                } else {
+                    Files.copy(f, dst, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        Path logFile = tmp.resolve("logs/nettyproxy-build.log");
+        Procs.Ran ran = Procs.run(List.of(root.resolve("mvnw").toString(), "-q", "-B", "-f", build.resolve("pom.xml").toString(),
+                "package", "-DskipTests"), logFile, 600_000);
+        if (ran.status() != 0 || !Files.isRegularFile(built)) {
+            throw new BenchException("building the Netty forwarder failed (exit " + ran.status() + "); see " + logFile
+                    + " or leave netty out of --only:\n" + tail(ran.output(), 15));
+        }
+        return built;
+    }
+
+    private static boolean newerThan(Path home, Path jar) throws IOException {
+        long t = Files.getLastModifiedTime(jar).toMillis();
+        if (!Files.isDirectory(home.resolve("src"))) {
+            return false;
+        }
+        try (Stream<Path> files = Stream.concat(Stream.of(home.resolve("pom.xml")), Files.walk(home.resolve("src")))) {
+            return files.filter(Files::isRegularFile).anyMatch(f -> {
+                try {
+                    return Files.getLastModifiedTime(f).toMillis() > t;
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+        }
+    }
+
+    private static String tail(String s, int n) {
+        String[] lines = s.split("\n");
+        return String.join("\n", Arrays.asList(lines).subList(Math.max(0, lines.length - n), lines.length));
+    }
+
+    // ------------------------------------------------------------------ workloads
+
+    /** A running target: its process (null for direct) and the port the clients use. */
+    private record Started(Proc proc, int port) {
+        long pid() {
+            return proc == null ? 0 : proc.pid();
+        }
+    }
+
+    private Started startTarget(Target t, int upstream, Target.Env e, List<Route> routes) throws BenchException, IOException {
+        if (t.kind == Target.Kind.DIRECT) {
+            return new Started(null, upstream);
+        }
+        int k = ++starts;
+        Path dir = tmp.resolve("targets").resolve(t.name + "-" + k);
+        Launch launch = t.prepare(e, dir, routes);
+        Set<Integer> listening = ProcFs.listeningPorts();
+        for (int port : launch.ports()) {
+            if (listening.contains(port)) {
+                throw new BenchException("port " + port + " is in use; pick other ports with --base-port");
+            }
+        }
+        Proc p = procs.start(t.name + "-" + k, launch.cmd(), Map.of());
+        try {
+            Procs.awaitListening(p, launch.ports());
+        } catch (BenchException ex) {
+            procs.stop(p);
+            throw ex;
+        }
+        return new Started(p, routes.getFirst().listen());
+    }
+
+    private void stopTarget(Started s) {
+        if (s != null && s.proc() != null) {
+            procs.stop(s.proc());
+            if (s.proc().process().exitValue() != 0 && s.proc().process().exitValue() != 143) {
+                log("  " + s.proc().name() + " exited with " + s.proc().process().exitValue() + " on SIGTERM; log ends:\n"
+                        + s.proc().tail(5));
+            }
+        }
+    }
+
+    private void record(Run r) throws IOException {
+        runsDone.add(r);
+        Files.writeString(csv, r.csv() + "\n", StandardOpenOption.APPEND);
+        if (r.ok()) {
+            String extra = r.test().equals("ka") ? String.format(Locale.ROOT, " p50 %.3f ms p99 %.3f ms", r.p50ms(), r.p99ms()) : "";
+            log(String.format(Locale.ROOT, "  %s %s run %d: %.3f %s%s  proxy %s CPU-s, machine busy %.0f %%%s", r.target(),
+                    r.test(), r.run(), r.value(), r.unit(), extra,
+                    Double.isNaN(r.proxyCpuS()) ? "-" : String.format(Locale.ROOT, "%.2f", r.proxyCpuS()), r.busyPct(),
+                    r.errors().isEmpty() ? "" : " (" + r.errors() + ")"));
+        } else {
+            log("  " + r.target() + " " + r.test() + " run " + r.run() + " FAILED: " + r.errors());
+        }
+    }
+
+    private void runWorkloads(List<Target> targets, List<String> tests, int nRuns, int dur, int warm) throws BenchException, IOException {
+        int pHttp = basePort;
+        int pIperf = basePort + 2;
+        List<String> bulk = tests.stream().filter(t -> t.startsWith("bulk")).toList();
+        List<String> http = tests.stream().filter(t -> t.equals("ka") || t.equals("close")).toList();
+        Proc backend = null;
+        if (!http.isEmpty()) {
+            backend = startBackend(pHttp);
+        }
+        for (Target t : targets) {
+            log("=== " + t.name + ": " + t.what);
+            if (!bulk.isEmpty()) {
+                Proc iperfServer = procs.start("iperf3-server-" + t.name, List.of(Installer.which("iperf3"), "-s", "-B",
+                        "127.0.0.1", "-p", Integer.toString(pIperf)), Map.of());
+                Procs.awaitListening(iperfServer, Set.of(pIperf));
+                Started s = null;
+                try {
+                    s = startTarget(t, pIperf, env, List.of(new Route(proxyPort(starts + 1), pIperf)));
+                    for (String test : bulk) {
+                        int streams = test.equals("bulk1") ? 1 : 4;
+                        Meter m = new Meter(s.pid(), iperfServer.pid());
+                        if (warm > 0) {
+                            loads.iperf(t.name, test, 0, s.port(), streams, warm, m);
+                        }
+                        for (int r = 1; r <= nRuns; r++) {
+                            record(loads.iperf(t.name, test, r, s.port(), streams, dur, m));
+                        }
+                    }
+                } catch (BenchException e) {
+                    log("  " + t.name + " (bulk) failed to start: " + e.getMessage());
+                    for (String test : bulk) {
+                        record(Run.failed(t.name, test, 0, oneLine(e.getMessage())));
+                    }
+                } finally {
+                    stopTarget(s);
+                    procs.stop(iperfServer);
+                }
+            }
+            if (!http.isEmpty()) {
+                Started s = null;
+                try {
+                    s = startTarget(t, pHttp, env, List.of(new Route(proxyPort(starts + 1), pHttp)));
+                    sanityGet(t.name, s.port());
+                    for (String test : http) {
+                        boolean close = test.equals("close");
+                        Meter m = new Meter(s.pid(), backend.pid());
+                        if (warm > 0) {
+                            loads.wrk(t.name, test, 0, s.port(), close, warm, m);
+                        }
+                        for (int r = 1; r <= nRuns; r++) {
+                            record(loads.wrk(t.name, test, r, s.port(), close, dur, m));
+                        }
+                    }
+                } catch (BenchException e) {
+                    log("  " + t.name + " (http) failed: " + e.getMessage());
+                    for (String test : http) {
+                        record(Run.failed(t.name, test, 0, oneLine(e.getMessage())));
+                    }
+                } finally {
+                    stopTarget(s);
+                }
+            }
+        }
+        if (backend != null) {
+            procs.stop(backend);
+        }
+    }
+
+    /** A multi-line message (a log tail) as one line for a table cell. */
+    private static String oneLine(String s) {
+        return s.strip().replaceAll("\\s*\n\\s*", " / ");
+    }
+
+    private static String firstLine(String s) {
+        int nl = s.indexOf('\n');
+        return nl < 0 ? s : s.substring(0, nl);
+    }
+
+    /** The HTTP backend: nginx, one worker, a 1 KiB static file, keep-alive unlimited, access log off. */
+    private Proc startBackend(int port) throws IOException, BenchException {
+        Path dir = tmp.resolve("backend");
+        Path www = dir.resolve("www");
+        Files.createDirectories(www);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(www, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.writeString(www.resolve("index.html"), "x".repeat(1024));
+        Files.setPosixFilePermissions(www.resolve("index.html"), PosixFilePermissions.fromString("rw-r--r--"));
+        String cfg = "daemon off;\nmaster_process on;\nworker_processes 1;\n"
+                + "pid " + dir.resolve("nginx.pid") + ";\n"
+                + "error_log " + dir.resolve("error.log") + " warn;\n"
+                + "events { worker_connections 16384; }\n"
+                + "http {\n"
+                + "    access_log off;\n"
+                + "    default_type application/octet-stream;\n"
+                + "    sendfile on; tcp_nopush on; tcp_nodelay on;\n"
+                + "    keepalive_timeout 65s; keepalive_requests 100000000;\n"
+                + "    client_body_temp_path " + dir.resolve("cb") + "; proxy_temp_path " + dir.resolve("pt") + ";\n"
+                + "    fastcgi_temp_path " + dir.resolve("ft") + "; uwsgi_temp_path " + dir.resolve("ut")
+                + "; scgi_temp_path " + dir.resolve("st") + ";\n"
+                + "    server {\n        listen 127.0.0.1:" + port + " backlog=4096;\n        root " + www + ";\n    }\n"
+                + "}\n";
+        Files.writeString(dir.resolve("nginx.conf"), cfg);
+        Proc p = procs.start("backend-nginx", List.of(Installer.which("nginx"), "-p", dir + "/", "-e",
+                dir.resolve("error.log").toString(), "-c", dir.resolve("nginx.conf").toString()), Map.of());
+        Procs.awaitListening(p, Set.of(port));
+        sanityGet("backend", port);
+        return p;
+    }
+
+    /** One GET through the target must return the 1 KiB file: the path works before anything is measured. */
+    private static void sanityGet(String who, int port) throws BenchException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+            s.setSoTimeout(5000);
+            OutputStream o = s.getOutputStream();
+            o.write(("GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            o.flush();
+            InputStream in = s.getInputStream();
+            String resp = new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);
+            int body = resp.indexOf("\r\n\r\n");
+            if (!resp.startsWith("HTTP/1.1 200") || body < 0 || resp.length() - body - 4 != 1024) {
+                throw new BenchException(who + ": a GET of /index.html through port " + port + " did not return the 1 KiB file: "
+                        + firstLine(resp.isEmpty() ? "(empty response)" : resp));
+            }
+        } catch (IOException e) {
+            throw new BenchException(who + ": a GET of /index.html through port " + port + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    // ------------------------------------------------------------------ idle connections
+
+    private Idle.Result runIdle(Target t, int index) throws IOException {
+        int n = idleConns;
+        int routes = Idle.routesFor(n, idlePerListener);
+        long[] lim = ProcFs.openFilesLimit(ProcessHandle.current().pid());
+        long need = 2L * n + 1000;
+        log("=== idle: " + n + " connections through " + t.name + " (" + routes + " listener(s))");
+        if (lim[0] >= 0 && lim[0] < need) {
+            long fit = Math.max(0, (lim[0] - 1000) / 2);
+            String msg = n + " idle pairs need about " + need + " open files in the suite and in the target; the limit is "
+                    + lim[0] + " (hard " + (lim[1] == Long.MAX_VALUE ? "unlimited" : lim[1]) + "). bench/run raises "
+                    + "ulimit -n to the hard limit; raise the hard limit (as root: prlimit, limits.conf, or the "
+                    + "container's nofile) or use --idle-conns " + fit;
+            log("  " + msg);
+            return new Idle.Result(t.name, n, routes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, msg);
+        }
+        List<Integer> listen = new ArrayList<>();
+        List<Integer> upstream = new ArrayList<>();
+        List<Route> rs = new ArrayList<>();
+        for (int i = 0; i < routes; i++) {
+            int l = basePort + 100 + index * 20 + i;
+            int u = basePort + 300 + index * 20 + i;
+            listen.add(l);
+            upstream.add(u);
+            rs.add(new Route(l, u));
+        }
+        List<String> sources = new ArrayList<>();
+        for (int i = 0; i < routes; i++) {
+            sources.add("127.0." + (index + 1) + "." + (2 + i));
+        }
+        Target.Env idleEnv = new Target.Env(env.repo(), env.java(), split(idleJvmOpts), env.cores(), env.nettyJar(), n + 100);
+        String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+        boolean jvm = t.isInterlayer() || t.name.equals("netty");
+        Started s = null;
+        List<SocketChannel> warmConns = List.of();
+        List<SocketChannel> conns = List.of();
+        try (Idle.Upstream up = new Idle.Upstream(upstream)) {
+            s = startTarget(t, 0, idleEnv, rs);
+            // warm-up: classes loaded, pools created, the JIT has seen the accept path once
+            warmConns = Idle.open(Math.min(200, n), listen, sources, 64, 60_000);
+            Idle.closeAll(warmConns);
+            Procs.sleep(1500);
+            double heap0 = jvm ? Idle.heapAfterGcKiB(jcmd, s.pid()) : Double.NaN;
+            Procs.sleep(500);
+            double rss0 = ProcFs.treeRssKiB(s.pid());
+            long t0 = System.nanoTime();
+            conns = Idle.open(n, listen, sources, 256, 120_000L + n * 5L);
+            double openS = (System.nanoTime() - t0) / 1e9;
+            Procs.sleep(2000);
+            int atUpstream = up.open();
+            double heap1 = jvm ? Idle.heapAfterGcKiB(jcmd, s.pid()) : Double.NaN;
+            Procs.sleep(500);
+            double rss1 = ProcFs.treeRssKiB(s.pid());
+            String err = atUpstream < n ? "only " + atUpstream + " of " + n + " connections open at the upstream" : "";
+            if (!s.proc().alive()) {
+                err = t.name + " exited during the test; log ends: " + s.proc().tail(5);
+            }
+            Idle.Result r = new Idle.Result(t.name, n, routes, openS, heap0, heap1, rss0, rss1, err);
+            String heap = jvm ? String.format(Locale.ROOT, "heap %.1f -> %.1f MiB (%.2f KiB/pair); ", heap0 / 1024,
+                    heap1 / 1024, r.heapPerPairKiB()) : "";
+            log(String.format(Locale.ROOT, "  %s: %d pairs open in %.1f s; %sRSS %.1f -> %.1f MiB (%.2f KiB/pair)%s", t.name,
+                    n, openS, heap, rss0 / 1024, rss1 / 1024, r.rssPerPairKiB(), err.isEmpty() ? "" : " (" + err + ")"));
+            return r;
+        } catch (BenchException e) {
+            log("  " + t.name + " idle failed: " + e.getMessage());
+            return new Idle.Result(t.name, n, routes, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
+                    oneLine(e.getMessage()));
+        } finally {
+            Idle.closeAll(conns);
+            stopTarget(s);
+        }
+    }
+
+    // ------------------------------------------------------------------ report
+
+    private Map<String, Map<String, Summary>> summarize(List<Target> targets, List<String> tests) {
+        Map<String, Map<String, Summary>> sums = new LinkedHashMap<>();
+        for (Target t : targets) {
+            Map<String, Summary> m = new LinkedHashMap<>();
+            for (String test : tests) {
+                List<Run> rs = runsDone.stream().filter(r -> r.target().equals(t.name) && r.test().equals(test)).toList();
+                if (!rs.isEmpty()) {
+                    m.put(test, Summary.of(t.name, test, rs));
+                }
+            }
+            sums.put(t.name, m);
+        }
+        return sums;
+    }
+
+    private String markdown(List<String> machine, List<Target> targets, List<String> tests,
+                            Map<String, Map<String, Summary>> sums, int nRuns, int dur, int warm, List<Target> idleList,
+                            Path csvFile, double wallS) {
+        StringBuilder b = new StringBuilder();
+        b.append("# Interlayer benchmark suite, loopback, ")
+         .append(ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm z"))).append(smoke ? " (smoke)" : "")
+         .append("\n\n## Machine\n\n");
+        machine.forEach(l -> b.append("- ").append(l).append('\n'));
+        b.append("\n## Method\n\n");
+        int cores = Runtime.getRuntime().availableProcessors();
+        b.append("- Everything on 127.0.0.1; load generator, backend and target share the ").append(cores)
+         .append(" cores. Each target runs as its own process from a config the suite wrote.\n");
+        if (!tests.isEmpty()) {
+            b.append("- Each target is started once for the bulk tests (upstream iperf3 -s) and once for the HTTP tests ")
+             .append("(upstream nginx).\n");
+            b.append("- bulk1 / bulk4: iperf3 -c through the target, -P 1 / -P 4, ").append(dur)
+             .append(" s, receiver Gbit/s (iperf3 -J end.sum_received).\n");
+            b.append("- ka: wrk -t1 -c").append(connections).append(" -d").append(dur)
+             .append("s --latency, kept-alive, to nginx (1 worker, 1 KiB static file, access log off): req/s, p50, p99. ")
+             .append("close: the same with 'Connection: close', one new TCP connection through the target per request: conn/s.\n");
+            b.append("- Each figure: median of ").append(nRuns).append(" run(s)")
+             .append(warm > 0 ? ", after an unrecorded " + warm + " s warm-up of the same load per test and target" : ", no warm-up")
+             .append(". Every client runs under a time limit (duration + 20 s).\n");
+            b.append("- CPU: utime+stime (+ reaped children) of the target's process tree from /proc/PID/stat, read before and ")
+             .append("after each run: CPU-s per GB received (bulk), CPU-µs per request (ka) or per connection (close). ")
+             .append("Cores = CPU-s / wall-s, for the target, the client (reaped by the suite) and the backend. ")
+             .append("Machine busy % from /proc/stat over the run.\n");
+            b.append("- Ratios: figure ÷ the same figure of the reference (for latency and CPU, lower is better: a ratio ")
+             .append("below 1 is better; for rates, above 1 is better). Interlayer targets are also compared with haproxy, ")
+             .append("netty (when measured) and il-none (il-tag with il2-none, the same two-hop topology without modules).\n");
+        }
+        if (!idleList.isEmpty()) {
+            b.append("- idle: ").append(idleConns).append(" connections opened through the target (spread over ")
+             .append(Idle.routesFor(idleConns, idlePerListener)).append(" listener/upstream port pair(s) and as many client source addresses), ")
+             .append("each sends a 16-byte ping and waits for its echo from the suite's NIO upstream, then stays idle. ")
+             .append("Heap: jcmd GC.run then GC.heap_info (used) before and after; RSS: VmRSS of the process tree. ")
+             .append("Per pair = (after − before) / pairs; before is measured after 200 warm-up connections were opened and closed. ")
+             .append("Java targets run with: ").append(idleJvmOpts).append(".\n");
+        }
+        b.append("- Compare targets within one report only: the machine is shared and absolute figures drift between runs.\n");
+        if (!tests.isEmpty()) {
+            b.append("\n## Results\n\n");
+            b.append("Median per figure. Higher is better for Gbit/s, req/s and conn/s; lower for latency and CPU.\n\n");
+            b.append(Report.results(targets, tests, sums));
+            String ratios = Report.ratios(targets, tests, sums);
+            if (ratios.lines().count() > 2) {
+                b.append("\n## Ratios\n\n").append(ratios);
+            }
+            b.append("\n## Detail\n\n").append(Report.detail(targets, tests, sums));
+        }
+        if (!idleDone.isEmpty()) {
+            b.append("\n## Idle connections\n\n").append(Report.idle(idleDone));
+        }
+        b.append(String.format(Locale.ROOT, "%nRaw per-run data: %s. Wall time of the whole run: %d min %d s.%n",
+                csvFile.getFileName(), (long) wallS / 60, (long) wallS % 60));
+        return b.toString();
+    }
+
+    private static void deleteTree(Path p) {
+        if (p == null || !Files.exists(p)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(p)) {
+            s.sorted(Comparator.reverseOrder()).forEach(f -> {
+                try {
+                    Files.deleteIfExists(f);
+                } catch (IOException e) {
+                    // a file a still-exiting process holds: the temp dir is on tmpfs and goes at reboot anyway
+                }
+            });
+        } catch (IOException e) {
+            // as above
+        }
+    }
+}

@@ -1,0 +1,53 @@
+package dev.interlayer.bench.suite;
+
+import dev.interlayer.bench.suite.Loads.Run;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.ToDoubleFunction;
+
+/** The runs of one figure (one target, one test) reduced to medians, with the spread and the CPU split. */
+record Summary(String target, String test, int okRuns, int runs, double value, double min, double max, double p50ms,
+               double p99ms, double cpuPerUnit, double proxyCores, double clientCores, double backendCores,
+               double busyPct, String unit, List<String> errors) {
+
+    static Summary of(String target, String test, List<Run> all) {
+        List<Run> ok = all.stream().filter(Run::ok).toList();
+        List<String> errors = new ArrayList<>();
+        for (Run r : all) {
+            if (!r.errors().isEmpty()) {
+                errors.add("run " + r.run() + ": " + r.errors());
+            }
+        }
+        String unit = ok.isEmpty() ? "" : ok.getFirst().unit();
+        return new Summary(target, test, ok.size(), all.size(),
+                median(ok, Run::value), min(ok, Run::value), max(ok, Run::value),
+                median(ok, Run::p50ms), median(ok, Run::p99ms), median(ok, Run::cpuPerUnit),
+                median(ok, r -> r.proxyCpuS() / r.wallS()), median(ok, r -> r.clientCpuS() / r.wallS()),
+                median(ok, r -> r.backendCpuS() / r.wallS()), median(ok, Run::busyPct), unit, errors);
+    }
+
+    boolean measured() {
+        return okRuns > 0;
+    }
+
+    /** (max − min) / median in percent. */
+    double spreadPct() {
+        return value > 0 ? 100 * (max - min) / value : Double.NaN;
+    }
+
+    static double median(List<Run> runs, ToDoubleFunction<Run> f) {
+        double[] v = runs.stream().mapToDouble(f).filter(d -> !Double.isNaN(d) && !Double.isInfinite(d)).sorted().toArray();
+        if (v.length == 0) {
+            return Double.NaN;
+        }
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    private static double min(List<Run> runs, ToDoubleFunction<Run> f) {
+        return runs.stream().mapToDouble(f).filter(d -> !Double.isNaN(d)).min().orElse(Double.NaN);
+    }
+
+    private static double max(List<Run> runs, ToDoubleFunction<Run> f) {
+        return runs.stream().mapToDouble(f).filter(d -> !Double.isNaN(d)).max().orElse(Double.NaN);
+    }
+}

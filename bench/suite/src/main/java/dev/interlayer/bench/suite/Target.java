@@ -1,0 +1,278 @@
+package dev.interlayer.bench.suite;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * One thing the suite measures: a TCP forwarder on 127.0.0.1 (or {@code direct}, no forwarder at all). Each
+ * target writes its own config into a fresh folder and says how to start it in the foreground.
+ *
+ * <p>A target forwards one or more {@link Route}s (listen port → upstream port). The workloads use one route;
+ * the idle-connection benchmark spreads its connections over several, to stay within the ephemeral ports of
+ * one address pair.
+ */
+final class Target {
+
+    /** How a target relates to the others in the report. */
+    enum Kind {
+        /** No forwarder: the clients talk to the backend. */
+        DIRECT,
+        /** Another proxy, run with its stock behaviour and the obvious settings. */
+        PEER,
+        /** An Interlayer agent. */
+        INTERLAYER
+    }
+
+    /** Listen on {@code 127.0.0.1:listen}, forward to {@code 127.0.0.1:upstream}. */
+    record Route(int listen, int upstream) {}
+
+    /** What {@link #prepare} decided: the command to start and the ports it must listen on before it is ready. */
+    record Launch(List<String> cmd, Set<Integer> ports) {}
+
+    /** What a target's start needs from the suite. */
+    record Env(Path repo, String java, List<String> jvmOpts, int cores, Path nettyJar, int maxConns) {
+        Path interlayerJar() {
+            return repo.resolve("cli/target/interlayer.jar");
+        }
+    }
+
+    @FunctionalInterface
+    interface Preparer {
+        Launch prepare(Env env, Path dir, List<Route> routes) throws IOException, BenchException;
+    }
+
+    final String name;
+    final Kind kind;
+    final String what;
+    /** The Interlayer target this one is compared with ({@code il-none}, or {@code il2-none} for two-hop ones). */
+    final String baseline;
+    /** Debian packages it needs. */
+    final Set<String> packages;
+    /** Whether it can forward several routes in one process (the idle benchmark needs that). */
+    final boolean multiRoute;
+    private final Preparer preparer;
+
+    private Target(String name, Kind kind, String what, String baseline, Set<String> packages, boolean multiRoute,
+                   Preparer preparer) {
+        this.name = name;
+        this.kind = kind;
+        this.what = what;
+        this.baseline = baseline;
+        this.packages = packages;
+        this.multiRoute = multiRoute;
+        this.preparer = preparer;
+    }
+
+    /** Writes the configs into {@code dir} and returns the start command; null for {@code direct}. */
+    Launch prepare(Env env, Path dir, List<Route> routes) throws IOException, BenchException {
+        if (kind == Kind.DIRECT) {
+            return null;
+        }
+        if (routes.size() > 1 && !multiRoute) {
+            throw new BenchException(name + " forwards one listen port per process; it cannot run this workload");
+        }
+        Files.createDirectories(dir);
+        return preparer.prepare(env, dir, routes);
+    }
+
+    boolean isInterlayer() {
+        return kind == Kind.INTERLAYER;
+    }
+
+    @Override
+    public String toString() {
+        return name;
+    }
+
+    // ------------------------------------------------------------------ the catalogue
+
+    /** Every target, in the order the suite runs them. */
+    static Map<String, Target> catalogue() {
+        Map<String, Target> t = new LinkedHashMap<>();
+        add(t, new Target("direct", Kind.DIRECT, "no proxy: the client talks to the backend", null, Set.of(), true, null));
+        add(t, new Target("haproxy", Kind.PEER, "HAProxy, mode tcp, nbthread = cores, no splice", null,
+                Set.of("haproxy"), true, Target::haproxy));
+        add(t, new Target("nginx", Kind.PEER, "nginx stream module, worker_processes = cores, default 16 KiB buffer",
+                null, Set.of("nginx", "libnginx-mod-stream"), true, Target::nginx));
+        add(t, new Target("socat", Kind.PEER, "socat, a process per connection (fork), 8 KiB buffer (only when named)",
+                null, Set.of("socat"), false, Target::socat));
+        add(t, new Target("netty", Kind.PEER, "bare Netty 4.2 forwarder (../shared/bench/nettyproxy), JDK 25, the Java floor",
+                null, Set.of(), false, Target::netty));
+        add(t, interlayer("il-none", "Interlayer agent, no module (fast path)", "il-none", 1, List.of(), List.of()));
+        add(t, interlayer("il-pass", "Interlayer, one PASS module on every connection", "il-none", 1,
+                List.of("pass"), passChain(1)));
+        add(t, interlayer("il-rewrite", "Interlayer, a module that rewrites every byte into a new buffer (XOR key 0)",
+                "il-none", 1, List.of("rewrite"), List.of("  - {name: rewrite, params: {key: 0}}")));
+        add(t, interlayer("il2-none", "two Interlayer listeners back to back in one agent (client -> server role), no module",
+                "il-none", 2, List.of(), List.of()));
+        add(t, interlayer("il-tag", "as il2-none with tag on both hops (32-byte tag per 1000 bytes on the wire between)",
+                "il2-none", 2, List.of("tag"), List.of("  - {name: tag}")));
+        add(t, interlayer("il-chain3", "Interlayer, a chain of 3 PASS modules", "il-none", 1, List.of("pass"), passChain(3)));
+        add(t, interlayer("il-chain8", "Interlayer, a chain of 8 PASS modules", "il-none", 1, List.of("pass"), passChain(8)));
+        return t;
+    }
+
+    private static void add(Map<String, Target> m, Target t) {
+        m.put(t.name, t);
+    }
+
+    /** Module entries that make {@code pass} … {@code pass-n} global and the rest of the eight programmatic. */
+    private static List<String> passChain(int n) {
+        List<String> lines = new ArrayList<>();
+        for (int i = 1; i <= 8; i++) {
+            String name = i == 1 ? "pass" : "pass-" + i;
+            lines.add("  - {name: " + name + ", mode: " + (i <= n ? "global" : "programmatic") + "}");
+        }
+        return lines;
+    }
+
+    /** Where a module jar is built: the benchmark modules and the sample modules. */
+    static Path moduleJar(Path repo, String module) {
+        Path bench = repo.resolve("bench/modules/" + module + "/target/" + module + ".jar");
+        return Files.exists(bench) ? bench : repo.resolve("cli/target/sample-modules/module-" + module + ".jar");
+    }
+
+    // ------------------------------------------------------------------ how each one starts
+
+    private static Launch haproxy(Env env, Path dir, List<Route> routes) throws IOException {
+        StringBuilder cfg = new StringBuilder();
+        cfg.append("global\n")
+           .append("    nbthread ").append(env.cores()).append('\n')
+           .append("    maxconn ").append(env.maxConns()).append('\n')
+           .append("defaults\n")
+           .append("    mode tcp\n")
+           .append("    timeout connect 5s\n")
+           .append("    timeout client 1h\n")
+           .append("    timeout server 1h\n");
+        Set<Integer> ports = new LinkedHashSet<>();
+        for (int i = 0; i < routes.size(); i++) {
+            Route r = routes.get(i);
+            cfg.append("listen r").append(i).append('\n')
+               .append("    bind 127.0.0.1:").append(r.listen()).append('\n')
+               .append("    server s1 127.0.0.1:").append(r.upstream()).append('\n');
+            ports.add(r.listen());
+        }
+        Path file = dir.resolve("haproxy.cfg");
+        Files.writeString(file, cfg);
+        return new Launch(List.of(Installer.which("haproxy"), "-db", "-f", file.toString()), ports);
+    }
+
+    private static Launch nginx(Env env, Path dir, List<Route> routes) throws IOException {
+        StringBuilder servers = new StringBuilder();
+        Set<Integer> ports = new LinkedHashSet<>();
+        for (Route r : routes) {
+            servers.append("    server {\n")
+                   .append("        listen 127.0.0.1:").append(r.listen()).append(" backlog=4096;\n")
+                   .append("        proxy_connect_timeout 5s;\n")
+                   .append("        proxy_timeout 1h;\n")
+                   .append("        proxy_pass 127.0.0.1:").append(r.upstream()).append(";\n")
+                   .append("    }\n");
+            ports.add(r.listen());
+        }
+        // two sockets per proxied connection; never ask for more than the hard limit nginx inherits
+        long hard = ProcFs.openFilesLimit(ProcessHandle.current().pid())[1];
+        long nofile = Math.min(2L * env.maxConns() + 1000, hard > 0 ? hard : 2L * env.maxConns() + 1000);
+        String cfg = "load_module " + Installer.NGINX_STREAM_MODULE + ";\n"
+                + "daemon off;\n"
+                + "master_process on;\n"
+                + "worker_processes " + env.cores() + ";\n"
+                + "worker_rlimit_nofile " + nofile + ";\n"
+                + "pid " + dir.resolve("nginx.pid") + ";\n"
+                + "error_log " + dir.resolve("error.log") + " warn;\n"
+                + "events { worker_connections " + (2 * env.maxConns() + 100) + "; }\n"
+                + "stream {\n" + servers + "}\n";
+        Path file = dir.resolve("nginx.conf");
+        Files.writeString(file, cfg);
+        return new Launch(List.of(Installer.which("nginx"), "-p", dir + "/", "-e", dir.resolve("error.log").toString(),
+                "-c", file.toString()), ports);
+    }
+
+    private static Launch socat(Env env, Path dir, List<Route> routes) {
+        Route r = routes.getFirst();
+        return new Launch(List.of(Installer.which("socat"),
+                "TCP-LISTEN:" + r.listen() + ",bind=127.0.0.1,reuseaddr,fork,backlog=4096,nodelay",
+                "TCP:127.0.0.1:" + r.upstream() + ",nodelay"), Set.of(r.listen()));
+    }
+
+    private static Launch netty(Env env, Path dir, List<Route> routes) throws BenchException {
+        if (env.nettyJar() == null) {
+            throw new BenchException("netty: no nettyproxy.jar (see --netty-dir)");
+        }
+        Route r = routes.getFirst();
+        List<String> cmd = new ArrayList<>(List.of(env.java(), "--sun-misc-unsafe-memory-access=allow",
+                "--enable-native-access=ALL-UNNAMED"));
+        cmd.addAll(env.jvmOpts());
+        cmd.addAll(List.of("-jar", env.nettyJar().toString(), "--listen", "127.0.0.1:" + r.listen(),
+                "--upstream", "127.0.0.1:" + r.upstream()));
+        return new Launch(cmd, Set.of(r.listen()));
+    }
+
+    /**
+     * An Interlayer agent started from the distribution jar ({@code cli/target/interlayer.jar}) with a config
+     * written here: one listener per route, or, with {@code hops} 2, a client-role listener feeding a
+     * server-role listener in the same agent (the way a {@code tag} pair is deployed, so the upstream sees the
+     * original bytes).
+     */
+    private static Target interlayer(String name, String what, String baseline, int hops, List<String> jars,
+                                     List<String> moduleEntries) {
+        return new Target(name, Kind.INTERLAYER, what, baseline, Set.of(), hops == 1, (env, dir, routes) -> {
+            Path modules = dir.resolve("modules");
+            Files.createDirectories(modules);
+            for (String m : jars) {
+                Path jar = moduleJar(env.repo(), m);
+                if (!Files.isRegularFile(jar)) {
+                    throw new BenchException(name + ": module jar " + jar + " is missing; build with: ./mvnw -q -pl "
+                            + "cli,bench/modules/pass,bench/modules/rewrite -am package -DskipTests (bench/run does it)");
+                }
+                Files.copy(jar, modules.resolve(m + ".jar"), StandardCopyOption.REPLACE_EXISTING);
+            }
+            StringBuilder y = new StringBuilder();
+            y.append("# written by the Interlayer bench suite for target ").append(name).append('\n')
+             .append("agent:\n  modules-dir: modules\n")
+             .append("listeners:\n");
+            Set<Integer> ports = new LinkedHashSet<>();
+            if (hops == 2) {
+                Route r = routes.getFirst();
+                int inner = r.listen() + 1;
+                y.append("  - {name: hop1, listen: 127.0.0.1:").append(r.listen()).append(", upstream: 127.0.0.1:")
+                 .append(inner).append(", role: client}\n");
+                y.append("  - {name: hop2, listen: 127.0.0.1:").append(inner).append(", upstream: 127.0.0.1:")
+                 .append(r.upstream()).append(", role: server}\n");
+                ports.add(r.listen());
+                ports.add(inner);
+            } else {
+                for (int i = 0; i < routes.size(); i++) {
+                    Route r = routes.get(i);
+                    y.append("  - {name: r").append(i).append(", listen: 127.0.0.1:").append(r.listen())
+                     .append(", upstream: 127.0.0.1:").append(r.upstream()).append(", role: client}\n");
+                    ports.add(r.listen());
+                }
+            }
+            if (!moduleEntries.isEmpty()) {
+                y.append("modules:\n");
+                for (String e : moduleEntries) {
+                    y.append(e).append('\n');
+                }
+            }
+            Path cfg = dir.resolve("agent.yaml");
+            Files.writeString(cfg, y);
+            if (!Files.isRegularFile(env.interlayerJar())) {
+                throw new BenchException(env.interlayerJar() + " is missing; build it with ./mvnw -q -pl cli -am package "
+                        + "-DskipTests (bench/run does it)");
+            }
+            List<String> cmd = new ArrayList<>(List.of(env.java(), "--sun-misc-unsafe-memory-access=allow",
+                    "--enable-native-access=ALL-UNNAMED"));
+            cmd.addAll(env.jvmOpts());
+            cmd.addAll(List.of("-jar", env.interlayerJar().toString(), "run", "--config", cfg.toString()));
+            return new Launch(cmd, ports);
+        });
+    }
+}
