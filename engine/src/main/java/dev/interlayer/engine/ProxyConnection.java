@@ -27,6 +27,7 @@ import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
+import io.netty.util.internal.PlatformDependent;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
@@ -261,7 +262,13 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private void onConnected() {
         connected = true;
         Map<SocketOption, Object> opts = engine.effectiveOptions(spec);
+        boolean hooked = false;
+        for (RealAttachment a : chain) hooked |= a.has(Hooks.SET_OPTION) && !a.detached;
         for (Map.Entry<SocketOption, Object> e : opts.entrySet()) {
+            if (!hooked && e.getKey() == SocketOption.TCP_NODELAY && Boolean.TRUE.equals(e.getValue())
+                    && PlatformDependent.canEnableTcpNoDelayByDefault()) {
+                continue; // Netty turned it on when it made the sockets: no module to tell, no syscall to repeat
+            }
             setOption(Side.LOCAL, e.getKey(), e.getValue());
             setOption(Side.REMOTE, e.getKey(), e.getValue());
             if (closed) return;
