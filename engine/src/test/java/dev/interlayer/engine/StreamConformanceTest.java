@@ -183,9 +183,15 @@ class StreamConformanceTest {
             try (Socket s = EngineFixture.connect(a)) {
                 // The client does not read: the server must soon be blocked by back-pressure, with bounded agent memory.
                 long before = usedDirect();
-                Thread.sleep(1500);
-                long stalledAt = written.get();
-                Thread.sleep(500);
+                // Wait (up to 20 s on a busy machine) until the server's writes have not moved for 500 ms.
+                long stalledAt = -1;
+                long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+                while (System.nanoTime() < deadline) {
+                    long w = written.get();
+                    if (w == stalledAt) break;
+                    stalledAt = w;
+                    Thread.sleep(500);
+                }
                 assertThat(written.get()).as("server writes stall while nobody reads").isEqualTo(stalledAt).isLessThan(total);
                 assertThat(usedDirect() - before).as("agent direct memory while the peer does not read").isLessThan(16L << 20);
                 // Now a slow reader: small reads with pauses; memory stays bounded throughout.

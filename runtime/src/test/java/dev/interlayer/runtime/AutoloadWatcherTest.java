@@ -88,6 +88,10 @@ class AutoloadWatcherTest {
     void theInitialScanLoadsJarsInNameOrderThenTheWatcherThreadPicksUpNewOnes() throws Exception {
         TestJars.deploy(jar("b.jar", "1.0.0", "bravo"), modules.resolve("b.jar"));
         TestJars.deploy(jar("a.jar", "1.0.0", "alpha"), modules.resolve("a.jar"));
+        // Both were complete before the agent started (however slowly a busy machine wrote them).
+        java.nio.file.attribute.FileTime past = java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 10_000);
+        Files.setLastModifiedTime(modules.resolve("b.jar"), past);
+        Files.setLastModifiedTime(modules.resolve("a.jar"), past);
 
         watcher.start();
 

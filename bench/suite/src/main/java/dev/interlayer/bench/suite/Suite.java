@@ -116,6 +116,11 @@ public final class Suite implements Callable<Integer> {
             description = "Seconds of unrecorded load before each test of each target (JIT warm-up); 0 = none. Default 3 (smoke: 0).")
     Integer warmup;
 
+    @Option(names = "--jit-warmup", paramLabel = "S",
+            description = "Seconds of unrecorded load before each test of a JVM target (Interlayer, netty) instead of --warmup when"
+                    + " longer: on two shared cores the JIT keeps compiling the connection path for ~10 s. Default 12 (smoke: 0).")
+    Integer jitWarmup;
+
     @Option(names = "--connections", paramLabel = "N", defaultValue = "32", description = "wrk connections (one wrk thread). Default ${DEFAULT-VALUE}.")
     int connections;
 
@@ -232,6 +237,7 @@ public final class Suite implements Callable<Integer> {
         int nRuns = runs != null ? runs : smoke ? 1 : 3;
         int dur = duration != null ? duration : smoke ? 1 : 5;
         int warm = warmup != null ? warmup : smoke ? 0 : 3;
+        jitWarm = Math.max(warm, jitWarmup != null ? jitWarmup : smoke ? 0 : 12);
         if (nRuns < 1 || dur < 1 || warm < 0 || connections < 1 || idleConns < 1 || idlePerListener < 1) {
             throw new BenchException("--runs, --duration, --connections, --idle-conns and --idle-per-listener must be at least 1, "
                     + "--warmup at least 0");
@@ -572,7 +578,9 @@ public final class Suite implements Callable<Integer> {
         }
     }
 
-    private void runWorkloads(List<Target> targets, List<String> tests, int nRuns, int dur, int warm) throws BenchException, IOException {
+    private int jitWarm;
+
+    private void runWorkloads(List<Target> targets, List<String> tests, int nRuns, int dur, int warmAll) throws BenchException, IOException {
         int pHttp = basePort;
         int pIperf = basePort + 2;
         List<String> bulk = tests.stream().filter(t -> t.startsWith("bulk")).toList();
@@ -583,6 +591,7 @@ public final class Suite implements Callable<Integer> {
         }
         for (Target t : targets) {
             log("=== " + t.name + ": " + t.what);
+            int warm = t.kind == Target.Kind.INTERLAYER || t.name.startsWith("netty") ? jitWarm : warmAll;
             if (!bulk.isEmpty()) {
                 Proc iperfServer = procs.start("iperf3-server-" + t.name, List.of(Installer.which("iperf3"), "-s", "-B",
                         "127.0.0.1", "-p", Integer.toString(pIperf)), Map.of());
@@ -813,7 +822,8 @@ public final class Suite implements Callable<Integer> {
              .append("s --latency, kept-alive, to nginx (1 worker, 1 KiB static file, access log off): req/s, p50, p99. ")
              .append("close: the same with 'Connection: close', one new TCP connection through the target per request: conn/s.\n");
             b.append("- Each figure: median of ").append(nRuns).append(" run(s)")
-             .append(warm > 0 ? ", after an unrecorded " + warm + " s warm-up of the same load per test and target" : ", no warm-up")
+             .append(warm > 0 || jitWarm > 0 ? ", after an unrecorded warm-up of the same load per test and target (" + warm
+                     + " s; " + jitWarm + " s for JVM targets, whose JIT compiles the connection path for that long)" : ", no warm-up")
              .append(". Every client runs under a time limit (duration + 20 s).\n");
             b.append("- CPU: utime+stime (+ reaped children) of the target's process tree from /proc/PID/stat, read before and ")
              .append("after each run: CPU-s per GB received (bulk), CPU-µs per request (ka) or per connection (close). ")
