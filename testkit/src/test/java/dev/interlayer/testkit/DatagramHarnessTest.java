@@ -126,4 +126,40 @@ class DatagramHarnessTest {
             assertThat(flow.closeReason()).contains("ERROR(3, no)");
         }
     }
+
+    /** The module guide's datagram example (docs/module-guide.md section 13), kept compiling and true here. */
+    static final class Version implements DatagramModule<Void> {
+        private static final byte[] PREFIX = "v1:".getBytes(StandardCharsets.US_ASCII);
+
+        @Override
+        public ModuleDescriptor descriptor() {
+            return ModuleDescriptor.builder("version", "1.0.0").implement(InterfaceType.DATAGRAM, 1, 0).build();
+        }
+
+        @Override
+        public Verdict onSend(Void s, DatagramContext ctx, ByteView datagram) {
+            ctx.replace().write(PREFIX).write(datagram);
+            return Verdict.PASS;
+        }
+
+        @Override
+        public Verdict onRecv(Void s, DatagramContext ctx, ByteView datagram) {
+            for (int i = 0; i < PREFIX.length; i++) {
+                if (datagram.remaining() <= i || datagram.peek(i) != PREFIX[i]) return Verdict.DROP;
+            }
+            datagram.advance(PREFIX.length);
+            ctx.replace().write(datagram);
+            return Verdict.PASS;
+        }
+    }
+
+    @Test
+    void theModuleGuidesDatagramExampleDoesWhatTheGuideSays() {
+        try (ModuleHarness h = ModuleHarness.of(new Version())) {
+            HarnessConnection flow = h.attach(new FakeConnection().protocol(Protocol.UDP));
+            flow.send("hello").recv("v1:world").recv("junk");
+            assertThat(new String(flow.sentDatagrams().get(0), StandardCharsets.UTF_8)).isEqualTo("v1:hello");
+            assertThat(flow.receivedDatagrams().stream().map(b -> new String(b, StandardCharsets.UTF_8)).toList()).containsExactly("world");
+        }
+    }
 }
