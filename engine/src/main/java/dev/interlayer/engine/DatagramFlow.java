@@ -687,6 +687,13 @@ final class DatagramFlow implements ConnectionInfo {
         }
 
         @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (!closed) {
+                close("the upstream socket closed"); // a flow without its socket could only drop datagrams
+            }
+        }
+
+        @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
             if (cause instanceof PortUnreachableException) {
                 // ICMP port unreachable from the upstream: UDP delivers no error to the peer either; the flow stays
