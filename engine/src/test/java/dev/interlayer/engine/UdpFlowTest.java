@@ -501,4 +501,21 @@ class UdpFlowTest {
         assertThat(m.detaches).containsOnly(DetachReason.CLOSED);
         assertThat(Map.copyOf(fx.engine.listeners())).isEmpty();
     }
+
+    @Test
+    void theLocalApplicationBehindAClientFlowIsFoundThroughProc() throws Exception {
+        java.util.concurrent.atomic.AtomicReference<dev.interlayer.api.AppInfo> seen = new java.util.concurrent.atomic.AtomicReference<>();
+        fx.add(TestDatagramModule.named("who").onSend((s, ctx, d) -> {
+            seen.set(s.attachment.connection().app());
+            return Verdict.PASS;
+        }));
+        InetSocketAddress at = listen(Role.CLIENT, echo.address());
+        try (DatagramSocket c = client()) {
+            send(c, at, "who am i");
+            assertThat(receiveText(c)).isEqualTo("who am i");
+        }
+        dev.interlayer.api.AppInfo app = seen.get();
+        assertThat(app).as("this test's JVM holds the client socket").isNotNull();
+        assertThat((long) app.tgid()).isEqualTo(ProcessHandle.current().pid());
+    }
 }
