@@ -204,7 +204,7 @@ public final class Agent implements AutoCloseable {
                 attach.add(m.name());
             }
         }
-        return new ListenerSpec(l.name(), l.protocol(), l.role(), l.listen(), l.upstream(), l.options(), attach);
+        return new ListenerSpec(l.name(), l.protocol(), l.role(), l.listen(), l.upstream(), l.options(), attach, config.agent().udp());
     }
 
     private static String ids(List<LoadedModule> modules) {

@@ -9,6 +9,7 @@ import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
 import dev.interlayer.api.Selector;
 import dev.interlayer.api.SocketOption;
+import dev.interlayer.engine.UdpSettings;
 import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleState;
 import dev.interlayer.runtime.ParamValues;
@@ -62,7 +63,8 @@ public final class AgentConfig {
     private static final Pattern HOST_NAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
-    private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout");
+    private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout",
+            "udp-idle-timeout", "udp-max-flows");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
     private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params");
@@ -78,15 +80,16 @@ public final class AgentConfig {
      * @param hookBudget longest a hook call may run before it counts as a fault
      * @param quarantineAfter faults after which a module is set INACTIVE
      * @param connectTimeout upstream connect timeout
+     * @param udp flow settings of every udp listener: {@code udp-idle-timeout} and {@code udp-max-flows}
      */
     public record Settings(Path modulesDir, boolean modulesDirSet, int ioThreads, long holdLimit, Duration hookBudget, int quarantineAfter,
-                           Duration connectTimeout) {}
+                           Duration connectTimeout, UdpSettings udp) {}
 
     /**
      * One entry of {@code listeners:}.
      *
      * @param name unique name
-     * @param protocol tcp
+     * @param protocol tcp or udp
      * @param role client or server
      * @param listen the address to bind
      * @param upstream where accepted connections are forwarded
@@ -271,12 +274,14 @@ public final class AgentConfig {
             Duration hookBudget = Duration.ofMillis(200);
             int quarantineAfter = 5;
             Duration connectTimeout = Duration.ofSeconds(10);
+            Duration udpIdle = UdpSettings.DEFAULTS.idleTimeout();
+            int udpMaxFlows = UdpSettings.DEFAULTS.maxFlows();
             if (t == null || isNull(t.getValueNode())) {
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout);
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS);
             }
             if (!(t.getValueNode() instanceof MappingNode m)) {
                 problem(t.getValueNode(), "agent", "expected a mapping with keys " + String.join(", ", AGENT_KEYS) + ", found " + kind(t.getValueNode()));
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout);
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS);
             }
             Map<String, NodeTuple> k = mapping(m, "agent", AGENT_KEYS);
             Node n;
@@ -313,7 +318,16 @@ public final class AgentConfig {
                 Duration d = duration(n, "agent.connect-timeout");
                 if (d != null) connectTimeout = d;
             }
-            return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout);
+            if ((n = value(k, "udp-idle-timeout")) != null) {
+                Duration d = duration(n, "agent.udp-idle-timeout");
+                if (d != null) udpIdle = d;
+            }
+            if ((n = value(k, "udp-max-flows")) != null) {
+                Long v = integer(n, "agent.udp-max-flows", 1, 1_000_000, "a number of flows per udp listener, 1..1000000, e.g. 10000");
+                if (v != null) udpMaxFlows = v.intValue();
+            }
+            return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout,
+                    new UdpSettings(udpIdle, udpMaxFlows));
         }
 
         private List<Listener> listeners(NodeTuple t) {
@@ -377,13 +391,22 @@ public final class AgentConfig {
                 }
                 Protocol protocol = Protocol.TCP;
                 if ((n = value(k, "protocol")) != null) {
-                    String p = string(n, path + ".protocol", "tcp");
-                    if (p != null && !p.equals("tcp")) {
-                        problem(n, path + ".protocol", p.equals("udp") ? "udp listeners are not supported yet; expected tcp"
-                                : "unknown protocol '" + p + "'; expected tcp");
+                    String p = string(n, path + ".protocol", "tcp or udp");
+                    if ("udp".equals(p)) {
+                        protocol = Protocol.UDP;
+                    } else if (p != null && !p.equals("tcp")) {
+                        problem(n, path + ".protocol", "unknown protocol '" + p + "'; expected tcp or udp");
                     }
                 }
                 Map<SocketOption, Object> options = options(value(k, "options"), path + ".options");
+                if (protocol == Protocol.UDP) {
+                    for (SocketOption tcpOnly : List.of(SocketOption.TCP_NODELAY, SocketOption.SO_KEEPALIVE, SocketOption.SO_LINGER)) {
+                        if (options.containsKey(tcpOnly)) {
+                            problem(value(k, "options"), path + ".options", "option " + OPTION_KEYS.get(tcpOnly.ordinal())
+                                    + " applies to tcp only; a udp listener takes rcvbuf, sndbuf and tos");
+                        }
+                    }
+                }
                 if (name != null && listen != null && upstream != null && role != null) {
                     out.add(new Listener(name, protocol, role, listen, upstream, options, line));
                 }

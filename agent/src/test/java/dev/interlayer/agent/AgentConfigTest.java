@@ -365,8 +365,43 @@ class AgentConfigTest {
     }
 
     @Test
-    void udpListenersAreRefusedUntilSupported() throws Exception {
-        Problem p = onlyProblem(LISTENER.replace("role: client", "role: client\n    protocol: udp"));
-        assertThat(p.message()).isEqualTo("udp listeners are not supported yet; expected tcp");
+    void aUdpListenerParsesWithTheAgentsFlowSettings() throws Exception {
+        AgentConfig c = AgentConfig.load(write("""
+                agent:
+                  udp-idle-timeout: 15s
+                  udp-max-flows: 500
+                """ + LISTENER.replace("role: client", "role: client\n    protocol: udp\n    options: {rcvbuf: 1MiB, tos: 0x10}")));
+        AgentConfig.Listener l = c.listeners().get(0);
+        assertThat(l.protocol()).isEqualTo(Protocol.UDP);
+        assertThat(c.agent().udp().idleTimeout()).isEqualTo(Duration.ofSeconds(15));
+        assertThat(c.agent().udp().maxFlows()).isEqualTo(500);
+        var spec = Agent.spec(c, l);
+        assertThat(spec.protocol()).isEqualTo(Protocol.UDP);
+        assertThat(spec.udp().maxFlows()).isEqualTo(500);
+    }
+
+    @Test
+    void udpFlowSettingsDefaultToSixtySecondsAndTenThousandFlows() throws Exception {
+        AgentConfig c = AgentConfig.load(write(LISTENER));
+        assertThat(c.agent().udp().idleTimeout()).isEqualTo(Duration.ofSeconds(60));
+        assertThat(c.agent().udp().maxFlows()).isEqualTo(10_000);
+    }
+
+    @Test
+    void tcpOnlyOptionsOnAUdpListenerAreReported() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("role: client", "role: client\n    protocol: udp\n    options: {tcp-nodelay: true}"));
+        assertThat(p.message()).isEqualTo("option tcp-nodelay applies to tcp only; a udp listener takes rcvbuf, sndbuf and tos");
+    }
+
+    @Test
+    void anUnknownListenerProtocolNamesTheKnownOnes() throws Exception {
+        Problem p = onlyProblem(LISTENER.replace("role: client", "role: client\n    protocol: sctp"));
+        assertThat(p.message()).isEqualTo("unknown protocol 'sctp'; expected tcp or udp");
+    }
+
+    @Test
+    void aBadUdpMaxFlowsIsReported() throws Exception {
+        Problem p = onlyProblem("agent:\n  udp-max-flows: 0\n" + LISTENER);
+        assertThat(p.message()).contains("1..1000000");
     }
 }

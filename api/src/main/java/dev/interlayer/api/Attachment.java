@@ -9,6 +9,11 @@ import java.time.Duration;
  * Methods marked "any thread" may be called from any thread, including timers and the module's own
  * threads; the engine runs the effect on the connection's event loop, in call order. After detach every
  * method is a no-op returning false or null, never an error, so a late timer cannot break anything.
+ *
+ * <p>On a UDP flow ({@link DatagramModule}) each inject sends exactly one datagram, {@link #close()} and
+ * {@link #abort(String)} end the flow (there is no FIN or RST in UDP), and {@link #isWritable(Direction)} is
+ * false while the socket's send queue is over its high-water mark (datagrams are then dropped, as a full
+ * kernel buffer would).
  */
 public interface Attachment {
 

@@ -11,7 +11,9 @@ public enum InterfaceType {
     /** TCP byte hooks: {@link StreamModule}. 1.0: onSend, onRecv. 1.1: onEnd. */
     STREAM("stream", StreamModule.class, 1, 1),
     /** Out-of-band socket operations: {@link SocketModule}. 1.0: connect, bind, listen, options, control, events. */
-    SOCKET("socket", SocketModule.class, 1, 0);
+    SOCKET("socket", SocketModule.class, 1, 0),
+    /** UDP datagram hooks: {@link DatagramModule}. 1.0: onSend, onRecv (one call per whole datagram). */
+    DATAGRAM("datagram", DatagramModule.class, 1, 0);
 
     private final String id;
     private final Class<?> javaType;
@@ -25,7 +27,7 @@ public enum InterfaceType {
         this.minor = minor;
     }
 
-    /** The interface's name in descriptors, configs and the C ABI ({@code stream}, {@code socket}). */
+    /** The interface's name in descriptors, configs and the C ABI ({@code stream}, {@code socket}, {@code datagram}). */
     public String id() {
         return id;
     }

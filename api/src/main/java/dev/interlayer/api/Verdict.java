@@ -20,6 +20,9 @@ package dev.interlayer.api;
  *       gracefully</td></tr>
  * </table>
  *
+ * <p>For {@link DatagramModule} hooks the verdicts apply to one whole datagram; {@code needMore} and {@code CLOSE}
+ * have no meaning there and returning them is a fault (see {@link DatagramModule}).
+ *
  * <p>The constants are shared instances; returning them allocates nothing.
  */
 public final class Verdict {

@@ -2,7 +2,8 @@
  * The Interlayer SDK: everything a module author writes against, and nothing else.
  *
  * <p>A module is a class implementing {@link dev.interlayer.api.Module} plus one or more interface
- * types ({@link dev.interlayer.api.StreamModule} for TCP bytes, {@link dev.interlayer.api.SocketModule}
+ * types ({@link dev.interlayer.api.StreamModule} for TCP bytes, {@link dev.interlayer.api.DatagramModule}
+ * for UDP datagrams, {@link dev.interlayer.api.SocketModule}
  * for out-of-band socket operations), listed in {@code META-INF/services/dev.interlayer.api.Module}
  * of its jar. The agent loads the jar in its own class loader, negotiates interface versions against
  * the module's {@link dev.interlayer.api.ModuleDescriptor}, and attaches the module to the

@@ -16,6 +16,8 @@ import java.util.List;
  * @param bytesSent bytes read from the local application
  * @param bytesReceived bytes read from the network
  * @param modules ids ({@code name@version}) of the modules attached, in chain order
+ * @param protocol tcp for a connection, udp for a flow of datagrams (a flow's bytes count datagram payloads)
  */
 public record ConnectionSnapshot(long id, String listener, InetSocketAddress local, InetSocketAddress remote, String app,
-                                 Instant startedAt, long bytesSent, long bytesReceived, List<String> modules) {}
+                                 Instant startedAt, long bytesSent, long bytesReceived, List<String> modules,
+                                 dev.interlayer.api.Protocol protocol) {}

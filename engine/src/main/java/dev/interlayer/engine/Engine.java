@@ -82,6 +82,8 @@ public final class Engine implements AutoCloseable {
     private final Map<String, Channel> listeners = new ConcurrentHashMap<>();
     private final Map<String, ListenerSpec> specs = new ConcurrentHashMap<>();
     private final Map<Long, ProxyConnection> connections = new ConcurrentHashMap<>();
+    /** UDP flows of every UDP listener (see {@link UdpListener}); listed with the connections. */
+    private final Map<Long, DatagramFlow> flows = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private final RegistryListener follower = new Follower();
     private volatile boolean closed;
@@ -125,6 +127,9 @@ public final class Engine implements AutoCloseable {
         }
         try {
             checkListen(spec.info(spec.listen()));
+            if (spec.protocol() == Protocol.UDP) {
+                return startUdp(spec);
+            }
             ServerBootstrap b = new ServerBootstrap()
                     .group(group)
                     .channel(transport.serverChannel())
@@ -154,6 +159,59 @@ public final class Engine implements AutoCloseable {
         } catch (EngineException | RuntimeException e) {
             specs.remove(spec.name());
             throw e;
+        }
+    }
+
+    // ---- UDP: listeners and flows (the data path is in UdpListener and DatagramFlow) ------------------
+
+    private InetSocketAddress startUdp(ListenerSpec spec) throws EngineException {
+        UdpListener l = new UdpListener(this, spec, transport.name().equals("epoll"));
+        Channel ch = l.bind(group);
+        listeners.put(spec.name(), ch);
+        LOG.log(Level.INFO, "listener {0} (udp, {1}) {2} -> {3} on {4}; flows idle out after {5} ms, at most {6}", spec.name(),
+                spec.role().name().toLowerCase(), l.boundAddress(), spec.upstream(), transport.name(), spec.udp().idleTimeout().toMillis(),
+                spec.udp().maxFlows());
+        return l.boundAddress();
+    }
+
+    /** A new flow of {@code l} for datagrams from {@code peer}; on the listener's event loop. */
+    DatagramFlow newFlow(UdpListener l, InetSocketAddress peer) {
+        EventLoop loop = l.loop();
+        Watchdog.Slot slot = slots.computeIfAbsent(loop, x -> watchdog.register(Thread.currentThread()));
+        DatagramFlow f = new DatagramFlow(this, l, ids.incrementAndGet(), peer, slot, options.holdLimit());
+        flows.put(f.id(), f);
+        return f;
+    }
+
+    /** The modules for a new UDP flow: the registry's candidates plus the listener's programmatic ones, by priority. */
+    List<LoadedModule> modulesFor(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c) {
+        List<LoadedModule> mods = new ArrayList<>(registry.candidates(c));
+        for (String name : spec.attach()) {
+            registry.find(name).ifPresent(m -> {
+                if (m.state().attachesNew() && m.serves(c.protocol()) && !mods.contains(m)) mods.add(m);
+            });
+        }
+        mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
+        return mods;
+    }
+
+    void removedFlow(DatagramFlow f) {
+        flows.remove(f.id());
+    }
+
+    private static ConnectionSnapshot snapshot(DatagramFlow f) {
+        List<String> mods = onLoop(f.loop(), f::moduleIds, List.of());
+        var app = f.role() == dev.interlayer.api.Role.CLIENT ? onLoop(f.loop(), f::app, null) : null;
+        return new ConnectionSnapshot(f.id(), f.listener(), f.localAddress(), f.remoteAddress(), app == null ? null : app.name(),
+                f.startedAt(), f.bytesSent(), f.bytesReceived(), mods, Protocol.UDP);
+    }
+
+    private static <T> T onLoop(EventLoop loop, java.util.function.Supplier<T> s, T fallback) {
+        if (loop.inEventLoop()) return s.get();
+        try {
+            return loop.submit(s::get).get(2, TimeUnit.SECONDS);
+        } catch (Exception e) {
+            return fallback;
         }
     }
 
@@ -227,6 +285,9 @@ public final class Engine implements AutoCloseable {
         for (ProxyConnection c : connections.values()) {
             out.add(snapshot(c));
         }
+        for (DatagramFlow f : flows.values()) {
+            out.add(snapshot(f));
+        }
         out.sort((a, b) -> Long.compare(a.id(), b.id()));
         return out;
     }
@@ -235,7 +296,7 @@ public final class Engine implements AutoCloseable {
         List<String> mods = onLoop(c, c::moduleIds, List.of());
         var app = c.role() == dev.interlayer.api.Role.CLIENT ? onLoop(c, c::app, null) : null;
         return new ConnectionSnapshot(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), app == null ? null : app.name(),
-                c.startedAt(), c.bytesSent(), c.bytesReceived(), mods);
+                c.startedAt(), c.bytesSent(), c.bytesReceived(), mods, Protocol.TCP);
     }
 
     private static <T> T onLoop(ProxyConnection c, java.util.function.Supplier<T> s, T fallback) {
@@ -247,9 +308,9 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** The number of open connections. */
+    /** The number of open connections and UDP flows. */
     public int connectionCount() {
-        return connections.size();
+        return connections.size() + flows.size();
     }
 
     /**
@@ -259,6 +320,10 @@ public final class Engine implements AutoCloseable {
     public boolean attach(long connectionId, String moduleName) {
         ProxyConnection c = connections.get(connectionId);
         LoadedModule m = registry.find(moduleName).orElse(null);
+        DatagramFlow f = flows.get(connectionId);
+        if (f != null && m != null && m.state().attachesNew()) {
+            return Boolean.TRUE.equals(onLoop(f.loop(), () -> f.attachLater(m), false));
+        }
         if (c == null || m == null || !m.state().attachesNew()) return false;
         return Boolean.TRUE.equals(onLoop(c, () -> c.attachLater(m), false));
     }
@@ -266,6 +331,10 @@ public final class Engine implements AutoCloseable {
     /** Detaches {@code moduleName} from one open connection; false if it was not attached. */
     public boolean detach(long connectionId, String moduleName) {
         ProxyConnection c = connections.get(connectionId);
+        DatagramFlow f = flows.get(connectionId);
+        if (f != null) {
+            return Boolean.TRUE.equals(onLoop(f.loop(), () -> f.detachByName(moduleName, DetachReason.REQUESTED), false));
+        }
         if (c == null) return false;
         return Boolean.TRUE.equals(onLoop(c, () -> c.detachByName(moduleName, DetachReason.REQUESTED), false));
     }
@@ -284,8 +353,15 @@ public final class Engine implements AutoCloseable {
             Collection<ProxyConnection> open = List.copyOf(connections.values());
             for (ProxyConnection c : open) {
                 c.execute(() -> {
-                    if (!c.isClosed() && m.state().attachesNew() && SelectorMatcher.matches(m.selector(), c)) {
+                    if (!c.isClosed() && m.state().attachesNew() && m.serves(Protocol.TCP) && SelectorMatcher.matches(m.selector(), c)) {
                         c.attachLater(m);
+                    }
+                });
+            }
+            for (DatagramFlow f : List.copyOf(flows.values())) {
+                f.execute(() -> {
+                    if (!f.isClosed() && m.state().attachesNew() && m.serves(f.protocol()) && SelectorMatcher.matches(m.selector(), f)) {
+                        f.attachLater(m);
                     }
                 });
             }

@@ -13,23 +13,41 @@ import java.util.Map;
  * every connection it accepts (programmatic attach by listener).
  *
  * @param name unique name
- * @param protocol tcp (udp arrives with the datagram interface)
+ * @param protocol tcp (connections) or udp (flows of datagrams, one per peer address)
  * @param role which side is the local application
  * @param listen address to bind (port 0 picks a free port)
  * @param upstream where accepted connections are forwarded
  * @param options socket options applied to both sockets of every connection, through the modules' setOption hooks
  * @param attach names of programmatic modules to attach to every connection of this listener
+ * @param udp flow settings of a udp listener (ignored for tcp); null for {@link UdpSettings#DEFAULTS}
  */
 public record ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
-                           Map<SocketOption, Object> options, List<String> attach) {
+                           Map<SocketOption, Object> options, List<String> attach, UdpSettings udp) {
 
     public ListenerSpec {
         if (name == null || name.isBlank()) throw new IllegalArgumentException("listener needs a name");
-        if (protocol != Protocol.TCP) throw new IllegalArgumentException("listener " + name + ": only tcp listeners are supported");
+        if (protocol == null) throw new IllegalArgumentException("listener " + name + ": protocol is required (tcp or udp)");
+        udp = udp == null ? UdpSettings.DEFAULTS : udp;
         if (role == null) throw new IllegalArgumentException("listener " + name + ": role is required (client or server)");
         if (listen == null || upstream == null) throw new IllegalArgumentException("listener " + name + ": listen and upstream are required");
         options = options == null ? Map.of() : Map.copyOf(options);
         attach = attach == null ? List.of() : List.copyOf(attach);
+    }
+
+    /** A listener with the default UDP flow settings (they matter only for {@link Protocol#UDP}). */
+    public ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
+                        Map<SocketOption, Object> options, List<String> attach) {
+        this(name, protocol, role, listen, upstream, options, attach, UdpSettings.DEFAULTS);
+    }
+
+    /** A UDP listener with default flow settings, no options and no programmatic modules. */
+    public static ListenerSpec udp(String name, Role role, InetSocketAddress listen, InetSocketAddress upstream) {
+        return new ListenerSpec(name, Protocol.UDP, role, listen, upstream, Map.of(), List.of(), UdpSettings.DEFAULTS);
+    }
+
+    /** This listener with other UDP flow settings. */
+    public ListenerSpec withUdp(UdpSettings settings) {
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, settings);
     }
 
     /** A TCP listener with no options and no programmatic modules. */

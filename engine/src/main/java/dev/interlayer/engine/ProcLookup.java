@@ -24,11 +24,24 @@ final class ProcLookup {
 
     /** The process whose TCP socket has local address {@code local} and peer {@code peer}, or null. */
     static AppInfo find(InetSocketAddress local, InetSocketAddress peer) {
+        return find(local, peer, false);
+    }
+
+    /**
+     * The process whose UDP socket sends from {@code local} to {@code peer}, or null: a connected socket shows the
+     * peer, an unconnected one shows none ({@code 0.0.0.0:0}), and a socket bound to the wildcard address shows
+     * only the port.
+     */
+    static AppInfo findUdp(InetSocketAddress local, InetSocketAddress peer) {
+        return find(local, peer, true);
+    }
+
+    private static AppInfo find(InetSocketAddress local, InetSocketAddress peer, boolean udp) {
         if (local == null || peer == null || !Files.isDirectory(Path.of("/proc/net"))) {
             return null;
         }
         try {
-            long inode = inode(local, peer);
+            long inode = udp ? udpInode(local, peer) : inode(local, peer);
             if (inode <= 0) {
                 return null;
             }
@@ -87,6 +100,29 @@ final class ProcLookup {
             }
         }
         return -1;
+    }
+
+    private static long udpInode(InetSocketAddress local, InetSocketAddress peer) throws IOException {
+        String port = String.format(Locale.ROOT, ":%04X", local.getPort());
+        List<String> locals = List.of(hex(local), mapped(local));
+        List<String> peers = List.of(hex(peer), mapped(peer));
+        long loose = -1;
+        for (String file : List.of("/proc/net/udp", "/proc/net/udp6")) {
+            Path p = Path.of(file);
+            if (!Files.exists(p)) continue;
+            for (String line : Files.readAllLines(p)) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length < 10 || !f[1].contains(":") || !f[1].toUpperCase(Locale.ROOT).endsWith(port)) continue;
+                boolean localExact = locals.contains(f[1].toUpperCase(Locale.ROOT));
+                boolean localAny = f[1].substring(0, f[1].indexOf(':')).chars().allMatch(ch -> ch == '0');
+                if (!localExact && !localAny) continue;
+                boolean peerExact = peers.contains(f[2].toUpperCase(Locale.ROOT));
+                boolean peerNone = f[2].chars().allMatch(ch -> ch == '0' || ch == ':');
+                if (localExact && peerExact) return Long.parseLong(f[9]);
+                if (peerExact || peerNone) loose = Long.parseLong(f[9]);
+            }
+        }
+        return loose;
     }
 
     /** /proc/net/tcp's address form: the address as little-endian 32-bit words in hex, then the port. */

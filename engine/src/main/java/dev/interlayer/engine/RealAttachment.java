@@ -31,7 +31,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link #requestDetach} runs on the connection's event loop. Counters are plain fields written there;
  * other threads read them racily for statistics only.
  */
-final class RealAttachment implements Attachment, AttachmentSite {
+final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Caller {
 
     final ProxyConnection conn;
     final LoadedModule lm;
@@ -83,7 +83,8 @@ final class RealAttachment implements Attachment, AttachmentSite {
         return !detached && (hooks & (d == 0 ? Hooks.SEND : Hooks.RECV)) != 0 && lm.state().customizes();
     }
 
-    String moduleId() {
+    @Override
+    public String moduleId() {
         return lm.id();
     }
 

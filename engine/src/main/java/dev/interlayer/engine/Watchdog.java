@@ -26,12 +26,19 @@ final class Watchdog implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
 
+    /** Who a module call is for: the module and the connection (or UDP flow), for the watchdog's log line. */
+    interface Caller {
+        String moduleId();
+
+        long connectionId();
+    }
+
     /** The call state of one event-loop thread. */
     static final class Slot {
         final Thread thread;
         final AtomicLong seq = new AtomicLong();
         /** Written before the odd sequence is published; read by the watchdog after reading an odd sequence. */
-        RealAttachment att;
+        Caller att;
         String hook;
         volatile long overranSeq = -1;
         long lastSeen = -1;
@@ -43,7 +50,7 @@ final class Watchdog implements AutoCloseable {
         }
 
         /** Marks a call into {@code a}'s {@code hook} as started; returns the call's sequence. */
-        long enter(RealAttachment a, String hook) {
+        long enter(Caller a, String hook) {
             this.att = a;
             this.hook = hook;
             long s = seq.get() + 1;
@@ -109,7 +116,7 @@ final class Watchdog implements AutoCloseable {
                     s.lastSeenAt = now;
                     s.cpuAtFirstSight = cpuTime ? threads.getThreadCpuTime(s.thread.threadId()) : -1;
                 } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq && overran(s, now - s.lastSeenAt)) {
-                    RealAttachment a = s.att;
+                    Caller a = s.att;
                     s.overranSeq = seq;
                     LOG.log(Level.WARNING, "module {0} has been running in {1} for more than {2} ms on connection {3}"
                                     + " (thread {4}); interrupting it and counting a fault",

@@ -1,5 +1,6 @@
 package dev.interlayer.runtime;
 
+import dev.interlayer.api.DatagramModule;
 import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.InterfaceVersion;
 import dev.interlayer.api.Module;
@@ -29,8 +30,17 @@ public final class Hooks {
     public static final int GET_OPTION = 1 << 9;
     public static final int CONTROL = 1 << 10;
     public static final int EVENT = 1 << 11;
+    /** {@code DatagramModule.onSend}. */
+    public static final int DATAGRAM_SEND = 1 << 12;
+    /** {@code DatagramModule.onRecv}. */
+    public static final int DATAGRAM_RECV = 1 << 13;
 
-    private record Hook(int bit, String name, InterfaceType type, Class<?> owner, Method method) {}
+    private record Hook(int bit, String name, InterfaceType type, Class<?> owner, Method method) {
+        /** The hook's name in notes and reports; datagram hooks share their method names with stream hooks. */
+        String label() {
+            return type == InterfaceType.DATAGRAM ? "datagram " + name : name;
+        }
+    }
 
     private static final List<Hook> ALL = List.of(
             hook(ATTACH, "attach", null, Module.class),
@@ -44,7 +54,9 @@ public final class Hooks {
             hook(SET_OPTION, "onSetOption", InterfaceType.SOCKET, SocketModule.class),
             hook(GET_OPTION, "onGetOption", InterfaceType.SOCKET, SocketModule.class),
             hook(CONTROL, "control", InterfaceType.SOCKET, SocketModule.class),
-            hook(EVENT, "onEvent", InterfaceType.SOCKET, SocketModule.class));
+            hook(EVENT, "onEvent", InterfaceType.SOCKET, SocketModule.class),
+            hook(DATAGRAM_SEND, "onSend", InterfaceType.DATAGRAM, DatagramModule.class),
+            hook(DATAGRAM_RECV, "onRecv", InterfaceType.DATAGRAM, DatagramModule.class));
 
     private static Hook hook(int bit, String name, InterfaceType type, Class<?> owner) {
         for (Method m : owner.getDeclaredMethods()) {
@@ -85,11 +97,11 @@ public final class Hooks {
                 InterfaceVersion v = declared.get(h.type);
                 Since since = h.method.getAnnotation(Since.class);
                 if (v == null) {
-                    notes.add(h.name + " is implemented but the descriptor does not declare " + h.type.id() + ": it will not be called");
+                    notes.add(h.label() + " is implemented but the descriptor does not declare " + h.type.id() + ": it will not be called");
                     continue;
                 }
                 if (since != null && (since.major() != v.major() || since.minor() > v.minor())) {
-                    notes.add(h.name + " needs " + h.type.id() + " " + since.major() + "." + since.minor() + " but the module declares "
+                    notes.add(h.label() + " needs " + h.type.id() + " " + since.major() + "." + since.minor() + " but the module declares "
                             + v.major() + "." + v.minor() + ": it will not be called");
                     continue;
                 }
@@ -104,7 +116,7 @@ public final class Hooks {
         List<String> out = new ArrayList<>();
         for (Hook h : ALL) {
             if ((bits & h.bit) != 0) {
-                out.add(h.name);
+                out.add(h.label());
             }
         }
         return out;

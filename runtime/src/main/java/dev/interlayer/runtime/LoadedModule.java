@@ -3,9 +3,11 @@ package dev.interlayer.runtime;
 import dev.interlayer.api.AttachMode;
 import dev.interlayer.api.DetachReason;
 import dev.interlayer.api.FaultPolicy;
+import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.Module;
 import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.api.Params;
+import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Selector;
 import java.lang.System.Logger.Level;
 import java.time.Instant;
@@ -117,6 +119,17 @@ public final class LoadedModule {
     /** True if it implements {@code hook} (a {@link Hooks} bit). */
     public boolean has(int hook) {
         return (hooks & hook) != 0;
+    }
+
+    /**
+     * True if the module takes part in connections of {@code protocol}: a module declaring {@code stream} but not
+     * {@code datagram} never attaches to UDP flows, one declaring {@code datagram} but not {@code stream} never to
+     * TCP connections; a {@code socket}-only module attaches to both.
+     */
+    public boolean serves(Protocol protocol) {
+        boolean stream = descriptor.interfaces().containsKey(InterfaceType.STREAM);
+        boolean datagram = descriptor.interfaces().containsKey(InterfaceType.DATAGRAM);
+        return protocol == Protocol.UDP ? datagram || !stream : stream || !datagram;
     }
 
     /** Notes from hook detection (hooks left out and why). */

@@ -542,7 +542,7 @@ public final class ModuleRegistry implements AutoCloseable {
         }
         if (!Module.class.isAssignableFrom(c)) {
             return "class " + name + in + " does not implement " + Module.class.getName()
-                    + "; implement StreamModule or SocketModule, or remove the line from the service file";
+                    + "; implement StreamModule, DatagramModule or SocketModule, or remove the line from the service file";
         }
         if (c.isInterface() || Modifier.isAbstract(c.getModifiers())) {
             return "module class " + name + in + " is abstract; list a concrete class";
@@ -642,14 +642,15 @@ public final class ModuleRegistry implements AutoCloseable {
     }
 
     /**
-     * The modules that attach to a new connection: global mode, ACTIVE or INACTIVE, selector matching,
-     * in priority order (ties keep load order).
+     * The modules that attach to a new connection: global mode, ACTIVE or INACTIVE, serving its protocol
+     * ({@link LoadedModule#serves}), selector matching, in priority order (ties keep load order).
      */
     public List<LoadedModule> candidates(ConnectionInfo info) {
         LoadedModule[] order = attachOrder;
         List<LoadedModule> out = new ArrayList<>(order.length);
         for (LoadedModule m : order) {
-            if (m.attachMode() == AttachMode.GLOBAL && m.state().attachesNew() && SelectorMatcher.matches(m.selector(), info)) {
+            if (m.attachMode() == AttachMode.GLOBAL && m.state().attachesNew() && m.serves(info.protocol())
+                    && SelectorMatcher.matches(m.selector(), info)) {
                 out.add(m);
             }
         }

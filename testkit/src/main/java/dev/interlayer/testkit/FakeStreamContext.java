@@ -8,12 +8,12 @@ import dev.interlayer.api.StreamContext;
 import java.util.Arrays;
 
 /**
- * The context of one data-hook call; any use after the call is a {@link ContractViolation.Rule#CONTEXT_AFTER_CALL}.
+ * The context of one data-hook call (stream chunk or datagram); any use after the call is a {@link ContractViolation.Rule#CONTEXT_AFTER_CALL}.
  *
  * <p>Remembers what the module did during the call (replacement, hold) so the harness can apply the verdict
  * and check the HOLD rules. Harness thread only.
  */
-final class FakeStreamContext implements StreamContext {
+final class FakeStreamContext implements StreamContext, dev.interlayer.api.DatagramContext {
 
     private final HarnessConnection conn;
     private final HarnessConnection.Slot slot;

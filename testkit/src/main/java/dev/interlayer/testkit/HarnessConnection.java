@@ -43,6 +43,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * reading a socket. A direction's end ({@link #end(Direction)}) passes a module only once the data before
  * it has, and once the module holds no bytes, so held data is never overtaken by the end.
  *
+ * <p>A connection whose {@link FakeConnection#protocol(dev.interlayer.api.Protocol)} is {@code UDP} is a datagram
+ * flow: the chain is the harness's {@link dev.interlayer.api.DatagramModule}s, each {@code send}/{@code recv} is one
+ * datagram (one call per module), what comes out is listed per datagram by {@link #sentDatagrams()} and
+ * {@link #receivedDatagrams()}, {@code needMore} and {@code CLOSE} are faults, a replacement over 65,507 bytes is a
+ * fault, an empty replacement forwards nothing, and {@code end} does not exist (close the flow instead), as in the agent.
+ *
  * <p>Threading: drive it from the test thread. Modules may inject, close and abort from any thread;
  * those effects run in call order during the next harness operation ({@link #drain()} runs them
  * explicitly).
@@ -155,6 +161,11 @@ public final class HarnessConnection implements AutoCloseable {
     private final int[] endAt = {NOT_STARTED, NOT_STARTED};
     private final boolean[] writable = {true, true};
     private final ByteArrayOutputStream[] out = {new ByteArrayOutputStream(), new ByteArrayOutputStream()};
+    /** A UDP flow ({@code info.protocol() == UDP}): datagram modules, one call per datagram, boundaries kept. */
+    private final boolean datagram;
+    private final List<List<byte[]>> datagramsOut = List.of(new ArrayList<>(), new ArrayList<>());
+    /** Largest UDP payload over IPv4, as in the agent. */
+    static final int MAX_DATAGRAM = 65_507;
     private final List<Call> calls = new ArrayList<>();
     private final List<Injection> injections = Collections.synchronizedList(new ArrayList<>());
     private boolean running;
@@ -170,6 +181,7 @@ public final class HarnessConnection implements AutoCloseable {
             slots.add(new Slot(e, slots.size()));
         }
         this.chain = List.copyOf(slots);
+        this.datagram = info.protocol() == dev.interlayer.api.Protocol.UDP;
     }
 
     /** Attaches every module in chain order, as the engine does before any data flows. */
@@ -263,6 +275,9 @@ public final class HarnessConnection implements AutoCloseable {
      */
     public HarnessConnection end(Direction direction) {
         requireOpen();
+        if (datagram) {
+            throw new IllegalStateException(info + " is a UDP flow: datagrams have no end of stream; close() ends the flow");
+        }
         endRequested[direction.ordinal()] = true;
         run();
         harness.rethrowPending();
@@ -402,6 +417,23 @@ public final class HarnessConnection implements AutoCloseable {
     /** Bytes that came out of the chain on the application side (a copy). */
     public byte[] received() {
         return out[1].toByteArray();
+    }
+
+    /** The datagrams that came out of the chain on the network side, in order (copies); UDP flows only. */
+    public List<byte[]> sentDatagrams() {
+        return datagrams(Direction.SEND);
+    }
+
+    /** The datagrams that came out of the chain on the application side, in order (copies); UDP flows only. */
+    public List<byte[]> receivedDatagrams() {
+        return datagrams(Direction.RECV);
+    }
+
+    private List<byte[]> datagrams(Direction d) {
+        if (!datagram) {
+            throw new IllegalStateException(info + " is a TCP connection: bytes have no boundaries; use sent() and received()");
+        }
+        return datagramsOut.get(d.ordinal()).stream().map(byte[]::clone).toList();
     }
 
     /** {@link #sent()} decoded as UTF-8. */
@@ -636,11 +668,14 @@ public final class HarnessConnection implements AutoCloseable {
         if (state != State.OPEN || len == 0) {
             return;
         }
-        while (inChain(i) && !(chain.get(i).active && chain.get(i).entry.isStream())) {
+        while (inChain(i) && !(chain.get(i).active && (datagram ? chain.get(i).entry.isDatagram() : chain.get(i).entry.isStream()))) {
             i += step(d);
         }
         if (!inChain(i)) {
             out[d.ordinal()].write(b, off, len);
+            if (datagram) {
+                datagramsOut.get(d.ordinal()).add(Arrays.copyOfRange(b, off, off + len));
+            }
             return;
         }
         Slot s = chain.get(i);
@@ -690,12 +725,17 @@ public final class HarnessConnection implements AutoCloseable {
         String hook = d == Direction.SEND ? "onSend" : "onRecv";
         FakeByteView view = new FakeByteView(harness, s.name(), hook, b, off, len);
         FakeStreamContext ctx = new FakeStreamContext(this, s, hook, d, mark, b, off, len);
-        StreamModule<Object> m = s.entry.stream();
         Verdict v = null;
         Exception thrown = null;
         beginCall(s);
         try {
-            v = d == Direction.SEND ? m.onSend(s.state, ctx, view) : m.onRecv(s.state, ctx, view);
+            if (datagram) {
+                dev.interlayer.api.DatagramModule<Object> m = s.entry.datagram();
+                v = d == Direction.SEND ? m.onSend(s.state, ctx, view) : m.onRecv(s.state, ctx, view);
+            } else {
+                StreamModule<Object> m = s.entry.stream();
+                v = d == Direction.SEND ? m.onSend(s.state, ctx, view) : m.onRecv(s.state, ctx, view);
+            }
         } catch (Exception e) {
             thrown = e;
         } finally {
@@ -760,6 +800,19 @@ public final class HarnessConnection implements AutoCloseable {
             throw harness.violation(s.name(), ContractViolation.Rule.END_VERDICT, "onEnd returned " + v + " after " + d + " ended");
         }
         int next = s.index + step(d);
+        if (datagram && (v.kind() == Verdict.Kind.NEED_MORE || v.kind() == Verdict.Kind.CLOSE)) {
+            releaseStray(ctx);
+            fault(s, hook, new IllegalStateException("returned " + v + ", which has no meaning for a datagram; return PASS, DROP, HOLD,"
+                    + " DETACH or ERROR" + (v.kind() == Verdict.Kind.CLOSE ? " (attachment.close() ends the flow)" : "")),
+                    () -> feed(next, d, b, off, len, mark));
+            return;
+        }
+        if (datagram && replacement != null && replacement.length > MAX_DATAGRAM
+                && (v.kind() == Verdict.Kind.PASS || v.kind() == Verdict.Kind.DETACH)) {
+            fault(s, hook, new IllegalStateException("produced a " + replacement.length + "-byte datagram, over the UDP limit of "
+                    + MAX_DATAGRAM + " bytes (the engine never truncates)"), () -> feed(next, d, b, off, len, mark));
+            return;
+        }
         switch (v.kind()) {
             case PASS -> forward(next, d, replacement, b, off, len, mark);
             case DROP -> { }

@@ -35,6 +35,17 @@ import java.util.Map;
  * the harness clock and timers ({@code Attachment.schedule}, {@code ModuleEnv.schedule}) fire only when
  * {@link #advance} moves the clock past them, in due order.
  *
+ * <p>Datagram modules run on UDP flows: attach a {@link FakeConnection} with protocol {@code UDP}; each send or
+ * recv is then one datagram (see {@link HarnessConnection}).
+ *
+ * <pre>{@code
+ * try (ModuleHarness h = ModuleHarness.of(new DnsTagModule()).param("side", "client")) {
+ *     HarnessConnection flow = h.attach(new FakeConnection().protocol(Protocol.UDP));
+ *     flow.send(query);
+ *     byte[] tagged = flow.sentDatagrams().get(0);
+ * }
+ * }</pre>
+ *
  * <p>Differences from the agent, on purpose: a contract breach the engine reports with an
  * {@link IllegalStateException} (a view used after its call) fails the test with a {@link ContractViolation};
  * a module that throws is handled by its fault policy exactly as in the agent, and then the exception fails the
@@ -85,6 +96,7 @@ public final class ModuleHarness implements AutoCloseable {
         FaultPolicy policy() { return policy; }
         boolean isStream() { return descriptor.interfaces().containsKey(InterfaceType.STREAM); }
         boolean isSocket() { return descriptor.interfaces().containsKey(InterfaceType.SOCKET); }
+        boolean isDatagram() { return descriptor.interfaces().containsKey(InterfaceType.DATAGRAM); }
         int streamMinor() { return DescriptorCheck.declaredMinor(descriptor, InterfaceType.STREAM); }
 
         @SuppressWarnings("unchecked")
@@ -92,6 +104,9 @@ public final class ModuleHarness implements AutoCloseable {
 
         @SuppressWarnings("unchecked")
         SocketModule<Object> socket() { return (SocketModule<Object>) module; }
+
+        @SuppressWarnings("unchecked")
+        dev.interlayer.api.DatagramModule<Object> datagram() { return (dev.interlayer.api.DatagramModule<Object>) module; }
     }
 
     /**

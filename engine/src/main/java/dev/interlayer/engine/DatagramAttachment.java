@@ -1,0 +1,267 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.Attachment;
+import dev.interlayer.api.Cancellable;
+import dev.interlayer.api.ConnectionInfo;
+import dev.interlayer.api.DatagramModule;
+import dev.interlayer.api.DetachReason;
+import dev.interlayer.api.Direction;
+import dev.interlayer.api.HeldBytes;
+import dev.interlayer.api.Module;
+import dev.interlayer.api.Output;
+import dev.interlayer.api.SocketModule;
+import dev.interlayer.api.Verdict;
+import dev.interlayer.runtime.AttachmentSite;
+import dev.interlayer.runtime.Hooks;
+import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.ModuleStats;
+import io.netty.buffer.ByteBuf;
+import java.time.Duration;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One module on one UDP flow: the module's {@link Attachment} handle and the runtime's {@link AttachmentSite},
+ * with the per-flow state, the reusable call objects and counters ("chunks" count datagrams).
+ *
+ * <p>Threading as for {@link RealAttachment}: everything but the "any thread" methods runs on the flow's event
+ * loop; counters are plain fields written there and read racily for statistics.
+ */
+final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.Caller {
+
+    final DatagramFlow flow;
+    final LoadedModule lm;
+    final String name;
+    final int hooks;
+    final Module<Object> module;
+    final DatagramModule<Object> datagram;
+    final SocketModule<Object> socket;
+    final ChunkView view;
+    final RealDatagramContext ctx;
+
+    Object state;
+    boolean attachedOk;
+    volatile boolean detached;
+
+    final long[] chunks = new long[2];
+    final long[] bytesIn = new long[2];
+    final long[] bytesOut = new long[2];
+    final long[] verdicts = new long[Verdict.Kind.values().length];
+    final AtomicLong injected = new AtomicLong();
+
+    private final Set<DatagramHeldBytes> helds = ConcurrentHashMap.newKeySet();
+    private final Set<RealOutput> outputs = ConcurrentHashMap.newKeySet();
+    private final Set<Future<?>> timers = ConcurrentHashMap.newKeySet();
+
+    @SuppressWarnings("unchecked")
+    DatagramAttachment(DatagramFlow flow, LoadedModule lm) {
+        this.flow = flow;
+        this.lm = lm;
+        this.name = lm.name();
+        this.hooks = lm.hooks();
+        this.module = lm.module();
+        this.datagram = module instanceof DatagramModule<?> d ? (DatagramModule<Object>) d : null;
+        this.socket = module instanceof SocketModule<?> s ? (SocketModule<Object>) s : null;
+        this.view = new ChunkView(name);
+        this.ctx = new RealDatagramContext(this, new RealOutput(flow.alloc(), name, flow.holdLimit()));
+    }
+
+    boolean has(int hook) {
+        return (hooks & hook) != 0;
+    }
+
+    /** True if this module's datagram hook for direction {@code d} (0 = SEND, 1 = RECV) is to be called now. */
+    boolean wants(int d) {
+        return !detached && (hooks & (d == 0 ? Hooks.DATAGRAM_SEND : Hooks.DATAGRAM_RECV)) != 0 && lm.state().customizes();
+    }
+
+    @Override
+    public String moduleId() {
+        return lm.id();
+    }
+
+    // ---- Attachment -----------------------------------------------------------------------------
+
+    @Override
+    public ConnectionInfo connection() {
+        return flow;
+    }
+
+    @Override
+    public String moduleName() {
+        return name;
+    }
+
+    @Override
+    public boolean inject(Direction direction, byte[] bytes, long tag) {
+        if (detached || flow.isClosed()) {
+            return false;
+        }
+        ByteBuf b = flow.alloc().buffer(bytes.length).writeBytes(bytes);
+        return flow.inject(this, direction, b, tag);
+    }
+
+    @Override
+    public boolean inject(Direction direction, HeldBytes held) {
+        if (!(held instanceof DatagramHeldBytes h) || h.owner().flow != flow) {
+            throw new IllegalArgumentException("module " + name + " injected HeldBytes that do not belong to this flow");
+        }
+        ByteBuf b = h.take();
+        if (detached || flow.isClosed()) {
+            if (b != null) b.release();
+            return false;
+        }
+        if (b == null) {
+            throw new IllegalStateException("module " + name + " injected HeldBytes that were already injected or released");
+        }
+        return flow.inject(this, direction, b, 0L);
+    }
+
+    @Override
+    public boolean inject(Direction direction, Output output) {
+        if (!(output instanceof RealOutput o) || !outputs.remove(o)) {
+            throw new IllegalArgumentException("module " + name + " injected an Output that was not allocated by this attachment"
+                    + " or was already injected or discarded");
+        }
+        ByteBuf b = o.take();
+        if (detached || flow.isClosed()) {
+            b.release();
+            return false;
+        }
+        return flow.inject(this, direction, b, 0L);
+    }
+
+    @Override
+    public Output allocate(int sizeHint) {
+        RealOutput o = new RealOutput(flow.alloc(), name, flow.holdLimit());
+        o.open(0);
+        if (!detached) {
+            outputs.add(o);
+        }
+        return o;
+    }
+
+    @Override
+    public Cancellable schedule(Duration delay, Runnable task) {
+        if (detached || flow.isClosed()) {
+            return () -> false;
+        }
+        Future<?>[] self = new Future<?>[1];
+        Future<?> f = flow.loop().schedule(() -> {
+            timers.remove(self[0]);
+            if (!detached && !flow.isClosed()) {
+                flow.runTimer(this, task);
+            }
+        }, Math.max(0, delay.toNanos()), TimeUnit.NANOSECONDS);
+        self[0] = f;
+        timers.add(f);
+        if (detached) {
+            f.cancel(false);
+        }
+        return () -> {
+            timers.remove(f);
+            return f.cancel(false);
+        };
+    }
+
+    @Override
+    public boolean isWritable(Direction direction) {
+        return !detached && flow.isWritable(direction);
+    }
+
+    @Override
+    public long heldBytes() {
+        long n = 0;
+        for (DatagramHeldBytes h : helds) {
+            n += h.length();
+        }
+        return n;
+    }
+
+    @Override
+    public void close() {
+        if (!detached) {
+            flow.loop().execute(() -> flow.close("closed by module " + name)); // never inside the module's own call
+        }
+    }
+
+    @Override
+    public void abort(String reason) {
+        if (!detached) {
+            flow.loop().execute(() -> flow.close("aborted by module " + name + ": " + reason));
+        }
+    }
+
+    @Override
+    public boolean isAttached() {
+        return !detached;
+    }
+
+    // ---- AttachmentSite -------------------------------------------------------------------------
+
+    @Override
+    public long connectionId() {
+        return flow.id();
+    }
+
+    @Override
+    public void requestDetach(DetachReason reason) {
+        flow.execute(() -> flow.detach(this, reason));
+    }
+
+    @Override
+    public void addLiveCounters(ModuleStats.Snapshot.Builder into) {
+        into.addLive(chunks.clone(), bytesIn.clone(), bytesOut.clone(), verdicts.clone(), injected.get());
+    }
+
+    // ---- engine side ----------------------------------------------------------------------------
+
+    /**
+     * Copies the call's datagram into an exact-size buffer for the module (read buffers are sized for the largest
+     * datagram, so keeping them would pin far more memory than the hold limit counts).
+     */
+    DatagramHeldBytes hold(ByteBuf input) {
+        int len = input.readableBytes();
+        if (!flow.holdAdd(this, len)) {
+            throw new IllegalStateException(flow.holdOverflow(this));
+        }
+        ByteBuf copy = flow.alloc().buffer(len, len);
+        copy.writeBytes(input, input.readerIndex(), len);
+        DatagramHeldBytes h = new DatagramHeldBytes(copy, this);
+        helds.add(h);
+        return h;
+    }
+
+    void heldGone(DatagramHeldBytes h, int len) {
+        helds.remove(h);
+        flow.holdSub(len);
+    }
+
+    /** Releases everything the attachment still owns; called once, after the module's detach. */
+    void releaseAll() {
+        for (Future<?> f : timers) {
+            f.cancel(false);
+        }
+        timers.clear();
+        for (DatagramHeldBytes h : helds) {
+            h.release();
+        }
+        for (RealOutput o : outputs) {
+            outputs.remove(o);
+            o.closeAndRelease();
+        }
+        ctx.dropReplacement();
+    }
+
+    void flushCounters() {
+        lm.totals().addFinished(chunks, bytesIn, bytesOut, verdicts, injected.get());
+    }
+
+    @Override
+    public String toString() {
+        return lm.id() + " on flow " + flow.id();
+    }
+}

@@ -1,0 +1,706 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.AppInfo;
+import dev.interlayer.api.Attach;
+import dev.interlayer.api.ConnectionEvent;
+import dev.interlayer.api.ConnectionInfo;
+import dev.interlayer.api.DetachReason;
+import dev.interlayer.api.Direction;
+import dev.interlayer.api.FaultPolicy;
+import dev.interlayer.api.Protocol;
+import dev.interlayer.api.Role;
+import dev.interlayer.api.SocketDecision;
+import dev.interlayer.api.Verdict;
+import dev.interlayer.runtime.Hooks;
+import dev.interlayer.runtime.LoadedModule;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.socket.DatagramPacket;
+import io.netty.util.ReferenceCountUtil;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.net.PortUnreachableException;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One UDP flow: the datagrams between one peer address of a {@link UdpListener} and the upstream, through the
+ * chain of attached {@link dev.interlayer.api.DatagramModule}s, over the flow's own connected upstream socket.
+ *
+ * <pre>
+ *  client role:  app ──▶ [listener] ──▶ SEND: att[0] → … → att[n-1] ──▶ [upstream socket] ──▶ network
+ *                app ◀── [listener] ◀── RECV: att[0] ← … ← att[n-1] ◀── [upstream socket] ◀── network
+ *  server role:  the peer at the listener is the network (RECV in), the upstream is the local app (SEND in)
+ * </pre>
+ *
+ * <p>One datagram in is one module call per module and at most one datagram out: boundaries are kept, a
+ * datagram larger than {@link #MAX_DATAGRAM} bytes is never sent (a module producing one has faulted). There is no
+ * back-pressure in UDP: a datagram whose target socket is over its write high-water mark is dropped and
+ * counted, as a full kernel buffer would drop it, so memory stays bounded.
+ *
+ * <p>Threading: the listener's channel and every flow's upstream channel live on one event loop; every method
+ * except {@link #inject}, {@link #execute} and the counters' readers runs on it.
+ */
+final class DatagramFlow implements ConnectionInfo {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    /** Largest UDP payload over IPv4: 65,535 − 8 (UDP header) − 20 (IPv4 header). */
+    static final int MAX_DATAGRAM = 65_507;
+    /** Datagrams kept while the upstream socket is being set up (a few microseconds); more are dropped. */
+    private static final int MAX_EARLY = 64;
+    private static final DatagramAttachment[] NONE = new DatagramAttachment[0];
+    static final int SEND = 0;
+    static final int RECV = 1;
+
+    private final Engine engine;
+    private final UdpListener listener;
+    private final long id;
+    private final ListenerSpec spec;
+    private final InetSocketAddress peer;
+    private final EventLoop loop;
+    private final Watchdog.Slot slot;
+    private final Instant startedAt = Instant.now();
+    private final long holdLimit;
+    /** The direction of datagrams that arrive from the peer at the listener. */
+    private final int fromPeer;
+
+    private Channel upstream;
+    private InetSocketAddress upstreamTarget;
+    private DatagramAttachment[] chain = NONE;
+    private final int[] hookCount = new int[2];
+    private ArrayDeque<Runnable> early = new ArrayDeque<>();
+    private boolean connected;
+    private volatile boolean closed;
+    private String closeReason;
+    private final AtomicLong held = new AtomicLong();
+    private final AtomicLong inflight = new AtomicLong();
+    private volatile long lastActive = System.nanoTime();
+    private volatile long bytesSent;
+    private volatile long bytesReceived;
+    private final long[] datagrams = new long[2];
+    private final long[] dropped = new long[2];
+    private volatile AppInfo app;
+    private boolean appLooked;
+
+    DatagramFlow(Engine engine, UdpListener listener, long id, InetSocketAddress peer, Watchdog.Slot slot, long holdLimit) {
+        this.engine = engine;
+        this.listener = listener;
+        this.id = id;
+        this.spec = listener.spec();
+        this.peer = peer;
+        this.loop = listener.loop();
+        this.slot = slot;
+        this.holdLimit = holdLimit;
+        this.upstreamTarget = spec.upstream();
+        this.fromPeer = spec.role() == Role.CLIENT ? SEND : RECV;
+    }
+
+    // ---- ConnectionInfo ---------------------------------------------------------------------------
+
+    @Override public long id() { return id; }
+    @Override public Protocol protocol() { return Protocol.UDP; }
+    @Override public String listener() { return spec.name(); }
+    @Override public Role role() { return spec.role(); }
+    @Override public Instant startedAt() { return startedAt; }
+    @Override public long bytesSent() { return bytesSent; }
+    @Override public long bytesReceived() { return bytesReceived; }
+
+    @Override
+    public InetSocketAddress localAddress() {
+        return spec.role() == Role.CLIENT ? peer : upstreamTarget;
+    }
+
+    @Override
+    public InetSocketAddress remoteAddress() {
+        return spec.role() == Role.CLIENT ? upstreamTarget : peer;
+    }
+
+    @Override
+    public AppInfo app() {
+        if (!appLooked) {
+            appLooked = true;
+            if (spec.role() == Role.CLIENT) {
+                app = ProcLookup.findUdp(peer, listener.boundAddress());
+            } else if (upstream != null && upstream.localAddress() != null) {
+                app = ProcLookup.findUdp(upstreamTarget, (InetSocketAddress) upstream.localAddress());
+            } else {
+                appLooked = false; // the local application's address is known once the upstream socket is set up
+            }
+        }
+        return app;
+    }
+
+    InetSocketAddress peer() { return peer; }
+    ByteBufAllocator alloc() { return Engine.ALLOCATOR; }
+    long holdLimit() { return holdLimit; }
+    EventLoop loop() { return loop; }
+    boolean isClosed() { return closed; }
+    String closeReason() { return closeReason; }
+    long lastActive() { return lastActive; }
+    long heldNow() { return held.get() + inflight.get(); }
+
+    /** Datagrams that entered the flow, [SEND, RECV]. */
+    long[] datagrams() { return datagrams.clone(); }
+
+    /** Datagrams dropped because their target socket was backed up or not ready, [SEND, RECV]. */
+    long[] dropped() { return dropped.clone(); }
+
+    void execute(Runnable r) {
+        if (loop.inEventLoop()) {
+            r.run();
+        } else {
+            loop.execute(r);
+        }
+    }
+
+    List<String> moduleIds() {
+        List<String> out = new ArrayList<>();
+        for (DatagramAttachment a : chain) {
+            if (!a.detached) out.add(a.lm.id());
+        }
+        return out;
+    }
+
+    // ---- setup ------------------------------------------------------------------------------------
+
+    /** Attaches the modules, runs the socket modules' connect and bind decisions and sets up the upstream socket. */
+    void start(List<LoadedModule> modules) {
+        List<DatagramAttachment> list = new ArrayList<>(modules.size());
+        for (LoadedModule m : modules) {
+            DatagramAttachment a = attachOne(m);
+            if (closed) return;
+            if (a != null) list.add(a);
+        }
+        chain = list.toArray(NONE);
+        recount();
+        InetSocketAddress target = spec.upstream();
+        InetSocketAddress bind = null;
+        for (DatagramAttachment a : chain) {
+            if (a.has(Hooks.CONNECT) && !a.detached) {
+                final InetSocketAddress t = target;
+                SocketDecision d = callSocket(a, "onConnect", () -> a.socket.onConnect(a.state, a, t));
+                if (closed) return;
+                if (d == null) continue;
+                if (d.kind() == SocketDecision.Kind.DENY) {
+                    close("upstream " + target + " denied by module " + a.name + ": " + d.reason());
+                    return;
+                }
+                if (d.kind() == SocketDecision.Kind.REDIRECT) target = d.address();
+            }
+        }
+        for (DatagramAttachment a : chain) {
+            if (a.has(Hooks.BIND) && !a.detached) {
+                final InetSocketAddress b = bind;
+                SocketDecision d = callSocket(a, "onBind", () -> a.socket.onBind(a.state, a, b));
+                if (closed) return;
+                if (d == null) continue;
+                if (d.kind() == SocketDecision.Kind.DENY) {
+                    close("bind of the upstream socket denied by module " + a.name + ": " + d.reason());
+                    return;
+                }
+                if (d.kind() == SocketDecision.Kind.REDIRECT) bind = d.address();
+            }
+        }
+        upstreamTarget = target;
+        Bootstrap b = new Bootstrap()
+                .group(loop)
+                .channel(listener.channelClass())
+                .option(ChannelOption.ALLOCATOR, Engine.ALLOCATOR)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, UdpListener.RECV)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Engine.WATER_MARK)
+                .handler(new UpstreamHandler());
+        UdpListener.applyOptions(b, spec);
+        final InetSocketAddress finalTarget = target;
+        (bind == null ? b.connect(target) : b.connect(target, bind)).addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                f.channel().close();
+                close("cannot set up the upstream socket to " + finalTarget + ": " + f.cause().getMessage());
+                return;
+            }
+            if (closed) {
+                f.channel().close();
+                return;
+            }
+            upstream = f.channel();
+            connected = true;
+            fireEvent(ConnectionEvent.CONNECTED);
+            ArrayDeque<Runnable> q = early;
+            early = null;
+            while (!q.isEmpty() && !closed) q.poll().run();
+            q.clear();
+        });
+    }
+
+    private DatagramAttachment attachOne(LoadedModule m) {
+        DatagramAttachment a = new DatagramAttachment(this, m);
+        if (!m.registerSite(a)) return null;
+        Attach<Object> r;
+        if (a.has(Hooks.ATTACH)) {
+            long s = slot.enter(a, "attach");
+            Thread t = Thread.currentThread();
+            ClassLoader prev = t.getContextClassLoader();
+            t.setContextClassLoader(m.loader());
+            Throwable thrown = null;
+            try {
+                r = a.module.attach(a);
+            } catch (Throwable e) {
+                r = null;
+                thrown = e;
+            } finally {
+                t.setContextClassLoader(prev);
+            }
+            boolean over = slot.exit(s);
+            if (thrown != null || over || r == null) {
+                m.declined(a);
+                Object why = thrown != null ? thrown : over ? "ran longer than the hook budget"
+                        : "returned null; return Attach.decline() to stay off a flow";
+                if (m.recordFault("attach", id, why) == FaultPolicy.FAIL_CLOSED) {
+                    close("module " + m.id() + " faulted in attach (fail-closed): " + why);
+                }
+                return null;
+            }
+        } else {
+            r = Attach.stateless();
+        }
+        if (!r.attached()) {
+            m.declined(a);
+            return null;
+        }
+        a.state = r.state();
+        a.attachedOk = true;
+        m.attached();
+        return a;
+    }
+
+    /** Attaches a module to this open flow (apply now, programmatic attach); on the event loop. */
+    boolean attachLater(LoadedModule m) {
+        if (closed) return false;
+        for (DatagramAttachment a : chain) {
+            if (a.lm == m && !a.detached) return false;
+        }
+        DatagramAttachment a = attachOne(m);
+        if (a == null || closed) return false;
+        DatagramAttachment[] c = chain;
+        DatagramAttachment[] n = new DatagramAttachment[c.length + 1];
+        int i = 0;
+        int j = 0;
+        while (i < c.length && c[i].lm.priority() <= m.priority()) n[j++] = c[i++];
+        n[j++] = a;
+        while (i < c.length) n[j++] = c[i++];
+        chain = n;
+        recount();
+        if (connected && a.has(Hooks.EVENT)) callEvent(a, ConnectionEvent.CONNECTED);
+        return true;
+    }
+
+    boolean detachByName(String moduleName, DetachReason reason) {
+        for (DatagramAttachment a : chain) {
+            if (a.name.equals(moduleName) && !a.detached) {
+                detach(a, reason);
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Runs the module's detach exactly once and releases what the attachment held; on the event loop. */
+    void detach(DatagramAttachment a, DetachReason reason) {
+        if (a.detached || !a.attachedOk) return;
+        a.detached = true;
+        if (a.has(Hooks.DETACH)) {
+            long s = slot.enter(a, "detach");
+            Thread t = Thread.currentThread();
+            ClassLoader prev = t.getContextClassLoader();
+            t.setContextClassLoader(a.lm.loader());
+            try {
+                a.module.detach(a.state, reason);
+            } catch (Throwable e) {
+                a.lm.recordFault("detach", id, e);
+            } finally {
+                t.setContextClassLoader(prev);
+                if (slot.exit(s)) a.lm.recordFault("detach", id, "ran longer than the hook budget");
+            }
+        }
+        a.releaseAll();
+        a.flushCounters();
+        a.lm.siteDetached(a);
+        recount();
+    }
+
+    private void recount() {
+        int s = 0;
+        int r = 0;
+        for (DatagramAttachment a : chain) {
+            if (a.detached) continue;
+            if (a.has(Hooks.DATAGRAM_SEND)) s++;
+            if (a.has(Hooks.DATAGRAM_RECV)) r++;
+        }
+        hookCount[SEND] = s;
+        hookCount[RECV] = r;
+    }
+
+    private int next(DatagramAttachment a, int d) {
+        DatagramAttachment[] c = chain;
+        for (int i = 0; i < c.length; i++) {
+            if (c[i] == a) return d == SEND ? i + 1 : i - 1;
+        }
+        return d == SEND ? c.length : -1;
+    }
+
+    // ---- data path --------------------------------------------------------------------------------
+
+    /** A datagram from the peer at the listener (owned). */
+    void fromPeer(ByteBuf buf) {
+        onDatagram(fromPeer, buf);
+    }
+
+    private void onDatagram(int d, ByteBuf buf) {
+        int n = buf.readableBytes();
+        if (d == SEND) bytesSent += n; else bytesReceived += n;
+        datagrams[d]++;
+        lastActive = System.nanoTime();
+        if (closed) {
+            buf.release();
+            return;
+        }
+        if (!connected) {
+            if (early.size() >= MAX_EARLY) {
+                dropped[d]++;
+                buf.release();
+                return;
+            }
+            early.add(() -> process(d, buf));
+            return;
+        }
+        process(d, buf);
+    }
+
+    private void process(int d, ByteBuf buf) {
+        if (closed) {
+            buf.release();
+            return;
+        }
+        if (hookCount[d] == 0) {
+            writeOut(d, buf); // fast path: no module has a datagram hook in this direction
+            return;
+        }
+        forward(d, buf, d == SEND ? 0 : chain.length - 1, null, 0);
+    }
+
+    /** Passes one datagram (owned) through the chain in direction {@code d} from index {@code start}, then sends it. */
+    private void forward(int d, ByteBuf buf, int start, String injectedBy, long tag) {
+        DatagramAttachment[] c = chain;
+        int step = d == SEND ? 1 : -1;
+        for (int i = start; i >= 0 && i < c.length; i += step) {
+            DatagramAttachment a = c[i];
+            if (!a.wants(d)) continue;
+            buf = call(a, d, buf, injectedBy, tag);
+            if (buf == null) return;
+        }
+        writeOut(d, buf);
+    }
+
+    /** Calls {@code a}'s datagram hook on {@code in} (owned); returns the datagram to pass on (owned), or null. */
+    private ByteBuf call(DatagramAttachment a, int d, ByteBuf in, String injectedBy, long tag) {
+        Direction dir = d == SEND ? Direction.SEND : Direction.RECV;
+        String hook = d == SEND ? "onSend" : "onRecv";
+        RealDatagramContext ctx = a.ctx;
+        int len = in.readableBytes();
+        a.chunks[d]++;
+        a.bytesIn[d] += len;
+        a.view.lend(in);
+        ctx.begin(dir, in, injectedBy, tag);
+        Verdict v;
+        Throwable thrown = null;
+        long s = slot.enter(a, hook);
+        Thread t = Thread.currentThread();
+        ClassLoader prev = t.getContextClassLoader();
+        t.setContextClassLoader(a.lm.loader());
+        try {
+            v = d == SEND ? a.datagram.onSend(a.state, ctx, a.view) : a.datagram.onRecv(a.state, ctx, a.view);
+        } catch (Throwable e) {
+            v = null;
+            thrown = e;
+        } finally {
+            t.setContextClassLoader(prev);
+            a.view.invalidate();
+            ctx.end();
+        }
+        boolean over = slot.exit(s);
+        DatagramHeldBytes h = ctx.takeHeld();
+        String fault = null;
+        if (thrown != null) {
+            fault = thrown.toString();
+        } else if (over) {
+            fault = "ran longer than the hook budget (" + engine.options().hookBudget().toMillis() + " ms)";
+        } else if (v == null) {
+            fault = "returned a null verdict";
+        } else if (v.kind() == Verdict.Kind.NEED_MORE || v.kind() == Verdict.Kind.CLOSE) {
+            fault = "returned " + v + ", which has no meaning for a datagram; return PASS, DROP, HOLD, DETACH or ERROR"
+                    + (v.kind() == Verdict.Kind.CLOSE ? " (attachment.close() ends the flow)" : "");
+        } else if (v.kind() == Verdict.Kind.HOLD && h == null) {
+            fault = "returned HOLD without calling ctx.hold()";
+        } else if (h != null && v.kind() != Verdict.Kind.HOLD) {
+            fault = "called ctx.hold() but returned " + v + "; return HOLD when keeping the datagram";
+        } else if ((v.kind() == Verdict.Kind.PASS || v.kind() == Verdict.Kind.DETACH) && ctx.replaced()) {
+            ByteBuf r = ctx.takeReplacement();
+            if (r.readableBytes() > MAX_DATAGRAM) {
+                fault = "produced a " + r.readableBytes() + "-byte datagram, over the UDP limit of " + MAX_DATAGRAM
+                        + " bytes (the engine never truncates)";
+                r.release();
+            } else {
+                a.verdicts[v.kind().ordinal()]++;
+                in.release();
+                a.bytesOut[d] += r.readableBytes();
+                if (v.kind() == Verdict.Kind.DETACH) detach(a, DetachReason.VERDICT);
+                return r;
+            }
+        }
+        if (fault != null) {
+            ctx.dropReplacement();
+            if (h != null) h.release();
+            if (thrown != null && !(thrown instanceof Exception) && !(thrown instanceof StackOverflowError)
+                    && !(thrown instanceof LinkageError) && !(thrown instanceof AssertionError)) {
+                LOG.log(Level.ERROR, "module " + a.lm.id() + " threw a fatal error", thrown);
+            }
+            return faultOnData(a, hook, fault, in);
+        }
+        a.verdicts[v.kind().ordinal()]++;
+        switch (v.kind()) {
+            case PASS, DETACH -> {
+                a.bytesOut[d] += len;
+                if (v.kind() == Verdict.Kind.DETACH) detach(a, DetachReason.VERDICT);
+                return in;
+            }
+            case DROP -> {
+                ctx.dropReplacement();
+                in.release();
+                return null;
+            }
+            case HOLD -> {
+                ctx.dropReplacement();
+                in.release(); // the module's HeldBytes is its own copy
+                return null;
+            }
+            case ERROR -> {
+                ctx.dropReplacement();
+                in.release();
+                close("module " + a.lm.id() + " returned ERROR(" + v.value() + ", " + v.reason() + ")");
+                return null;
+            }
+            default -> throw new AssertionError(v);
+        }
+    }
+
+    /** Applies the module's fault policy to a datagram it faulted on; returns what to pass on (owned) or null. */
+    private ByteBuf faultOnData(DatagramAttachment a, String hook, String fault, ByteBuf in) {
+        FaultPolicy p = a.lm.recordFault(hook, id, fault);
+        if (p == FaultPolicy.FAIL_CLOSED || closed) {
+            in.release();
+            close("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + fault);
+            return null;
+        }
+        detach(a, DetachReason.FAULT);
+        return in; // fail-open: the datagram continues as if the module were not there
+    }
+
+    private void moduleFault(DatagramAttachment a, String hook, Object cause) {
+        if (a.lm.recordFault(hook, id, cause) == FaultPolicy.FAIL_CLOSED) {
+            close("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + cause);
+        } else {
+            detach(a, DetachReason.FAULT);
+        }
+    }
+
+    /** Sends one datagram (owned) out of the flow in direction {@code d}, or drops it when its socket is backed up. */
+    private void writeOut(int d, ByteBuf buf) {
+        boolean toUpstream = d == fromPeer;
+        Channel target = toUpstream ? upstream : listener.channel();
+        if (!buf.isReadable()) {
+            buf.release(); // an empty replacement forwards nothing (and UDP sockets here cannot send empty datagrams)
+            return;
+        }
+        if (closed || target == null || !target.isActive() || !target.isWritable()) {
+            dropped[d]++;
+            buf.release();
+            return;
+        }
+        lastActive = System.nanoTime();
+        if (toUpstream) {
+            target.writeAndFlush(buf, target.voidPromise());
+        } else {
+            target.writeAndFlush(new DatagramPacket(buf, peer), target.voidPromise());
+        }
+    }
+
+    boolean isWritable(Direction dir) {
+        int d = dir == Direction.SEND ? SEND : RECV;
+        Channel target = d == fromPeer ? upstream : listener.channel();
+        return !closed && target != null && target.isWritable();
+    }
+
+    // ---- inject -----------------------------------------------------------------------------------
+
+    /** Queues one datagram {@code b} (owned) to enter the chain after {@code a}; any thread. */
+    boolean inject(DatagramAttachment a, Direction dir, ByteBuf b, long tag) {
+        int d = dir == Direction.SEND ? SEND : RECV;
+        int len = b.readableBytes();
+        if (len > MAX_DATAGRAM) {
+            b.release();
+            execute(() -> moduleFault(a, "inject", "injected a " + len + "-byte datagram, over the UDP limit of " + MAX_DATAGRAM + " bytes"));
+            return false;
+        }
+        if (inflight.get() + held.get() + len > holdLimit) {
+            b.release();
+            execute(() -> moduleFault(a, "inject", "injected " + len + " bytes " + dir + " while " + (inflight.get() + held.get())
+                    + " bytes are held or queued on the flow (limit " + holdLimit + ")"));
+            return false;
+        }
+        a.injected.addAndGet(len);
+        inflight.addAndGet(len);
+        loop.execute(() -> {
+            inflight.addAndGet(-len);
+            if (closed) {
+                b.release();
+                return;
+            }
+            lastActive = System.nanoTime();
+            if (!connected) {
+                early.add(() -> forward(d, b, next(a, d), a.name, tag));
+            } else {
+                forward(d, b, next(a, d), a.name, tag);
+            }
+        });
+        return true;
+    }
+
+    // ---- hold accounting --------------------------------------------------------------------------
+
+    boolean holdAdd(DatagramAttachment a, long n) {
+        if (held.addAndGet(n) > holdLimit) {
+            held.addAndGet(-n);
+            return false;
+        }
+        return true;
+    }
+
+    String holdOverflow(DatagramAttachment a) {
+        return "module " + a.lm.id() + " holds more than the flow's hold limit of " + holdLimit
+                + " bytes; raise agent.hold-limit or make the module release or inject sooner";
+    }
+
+    void holdSub(long n) {
+        held.addAndGet(-n);
+    }
+
+    // ---- close ------------------------------------------------------------------------------------
+
+    /** Ends the flow: detaches every module (CLOSED), closes the upstream socket, forgets the peer; on the event loop. */
+    void close(String reason) {
+        if (closed) return;
+        fireEvent(ConnectionEvent.CLOSING);
+        closed = true;
+        closeReason = reason;
+        LOG.log(Level.DEBUG, "flow {0} ({1}, peer {2}) ended: {3}", id, spec.name(), peer, reason);
+        for (DatagramAttachment a : chain) {
+            detach(a, DetachReason.CLOSED);
+        }
+        if (upstream != null) upstream.close();
+        if (early != null) {
+            ArrayDeque<Runnable> q = early;
+            early = null;
+            while (!q.isEmpty()) q.poll().run(); // process() releases every buffer once closed
+        }
+        listener.removed(this);
+        engine.removedFlow(this);
+    }
+
+    // ---- events, socket hooks, timers ---------------------------------------------------------------
+
+    private void fireEvent(ConnectionEvent ev) {
+        for (DatagramAttachment a : chain) {
+            if (a.has(Hooks.EVENT) && !a.detached) callEvent(a, ev);
+        }
+    }
+
+    private void callEvent(DatagramAttachment a, ConnectionEvent ev) {
+        callSocket(a, "onEvent", () -> {
+            a.socket.onEvent(a.state, a, ev);
+            return null;
+        });
+    }
+
+    private <T> T callSocket(DatagramAttachment a, String hook, java.util.function.Supplier<T> call) {
+        long s = slot.enter(a, hook);
+        Thread t = Thread.currentThread();
+        ClassLoader prev = t.getContextClassLoader();
+        t.setContextClassLoader(a.lm.loader());
+        T r;
+        Object fault = null;
+        try {
+            r = call.get();
+        } catch (Throwable e) {
+            r = null;
+            fault = e;
+        } finally {
+            t.setContextClassLoader(prev);
+        }
+        if (slot.exit(s) && fault == null) fault = "ran longer than the hook budget";
+        if (fault != null) {
+            moduleFault(a, hook, fault);
+            return null;
+        }
+        return r;
+    }
+
+    void runTimer(DatagramAttachment a, Runnable task) {
+        callSocket(a, "timer", () -> {
+            task.run();
+            return null;
+        });
+    }
+
+    /** Reads the flow's upstream socket: each datagram enters the chain in the direction opposite to the peer's. */
+    private final class UpstreamHandler extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf b;
+            if (msg instanceof DatagramPacket p) {
+                b = p.content();
+            } else if (msg instanceof ByteBuf bb) {
+                b = bb;
+            } else {
+                ReferenceCountUtil.release(msg);
+                return;
+            }
+            onDatagram(1 - fromPeer, b);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (!closed) {
+                close("the upstream socket closed"); // a flow without its socket could only drop datagrams
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (cause instanceof PortUnreachableException) {
+                // ICMP port unreachable from the upstream: UDP delivers no error to the peer either; the flow stays
+                LOG.log(Level.DEBUG, "flow {0} ({1}): upstream {2} unreachable: {3}", id, spec.name(), upstreamTarget, cause.getMessage());
+                return;
+            }
+            LOG.log(Level.DEBUG, "flow {0} ({1}): upstream socket error: {2}", id, spec.name(), cause.toString());
+        }
+    }
+}

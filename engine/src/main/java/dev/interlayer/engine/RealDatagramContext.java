@@ -1,0 +1,112 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.Attachment;
+import dev.interlayer.api.DatagramContext;
+import dev.interlayer.api.Direction;
+import dev.interlayer.api.HeldBytes;
+import dev.interlayer.api.Output;
+import io.netty.buffer.ByteBuf;
+
+/** The per-call {@link DatagramContext}: one per attachment, reset before each call and closed after it. */
+final class RealDatagramContext implements DatagramContext {
+
+    private final DatagramAttachment att;
+    private final RealOutput replacement;
+    private Direction direction;
+    private String injectedBy;
+    private long tag;
+    private ByteBuf input;
+    private DatagramHeldBytes held;
+    private boolean live;
+
+    RealDatagramContext(DatagramAttachment att, RealOutput replacement) {
+        this.att = att;
+        this.replacement = replacement;
+    }
+
+    void begin(Direction d, ByteBuf in, String injectedBy, long tag) {
+        this.direction = d;
+        this.input = in;
+        this.injectedBy = injectedBy;
+        this.tag = tag;
+        this.held = null;
+        this.live = true;
+    }
+
+    void end() {
+        live = false;
+        input = null;
+    }
+
+    boolean replaced() {
+        return replacement.isOpen();
+    }
+
+    /** The replacement bytes (ownership to the caller). */
+    ByteBuf takeReplacement() {
+        return replacement.take();
+    }
+
+    void dropReplacement() {
+        replacement.closeAndRelease();
+    }
+
+    DatagramHeldBytes takeHeld() {
+        DatagramHeldBytes h = held;
+        held = null;
+        return h;
+    }
+
+    private void check() {
+        if (!live) {
+            throw new IllegalStateException("module " + att.moduleName() + " used its DatagramContext after the call returned");
+        }
+    }
+
+    @Override
+    public Direction direction() {
+        check();
+        return direction;
+    }
+
+    @Override
+    public Attachment attachment() {
+        return att;
+    }
+
+    @Override
+    public boolean injected() {
+        check();
+        return injectedBy != null;
+    }
+
+    @Override
+    public String injectedBy() {
+        check();
+        return injectedBy;
+    }
+
+    @Override
+    public long injectTag() {
+        check();
+        return tag;
+    }
+
+    @Override
+    public Output replace() {
+        check();
+        if (!replacement.isOpen()) {
+            replacement.open(0);
+        }
+        return replacement;
+    }
+
+    @Override
+    public HeldBytes hold() {
+        check();
+        if (held == null) {
+            held = att.hold(input);
+        }
+        return held;
+    }
+}

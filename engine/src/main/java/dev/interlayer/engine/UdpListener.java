@@ -1,0 +1,194 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.SocketOption;
+import dev.interlayer.runtime.LoadedModule;
+import io.netty.bootstrap.AbstractBootstrap;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.FixedRecvByteBufAllocator;
+import io.netty.channel.RecvByteBufAllocator;
+import io.netty.channel.epoll.EpollDatagramChannel;
+import io.netty.channel.socket.DatagramPacket;
+import io.netty.channel.socket.nio.NioDatagramChannel;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A UDP listener: one socket bound to {@code listen}, and a {@link DatagramFlow} per peer address that sends to
+ * it, each with its own connected socket to the upstream.
+ *
+ * <pre>
+ *   peer A ─┐                    ┌─ flow A ── [upstream socket A] ──▶ upstream
+ *   peer B ─┼─▶ [listen socket] ─┼─ flow B ── [upstream socket B] ──▶ upstream
+ *   peer C ─┘   (one event loop) └─ flow C ── [upstream socket C] ──▶ upstream
+ * </pre>
+ *
+ * <p>The listen socket, every flow's upstream socket and all their module calls run on one event loop, so a
+ * listener's flows never need locks (and one listener uses one core). A flow ends when nothing passed in either
+ * direction and nothing was held for {@link UdpSettings#idleTimeout()}; at most {@link UdpSettings#maxFlows()}
+ * flows exist at once, and datagrams from new peers beyond that are dropped and logged.
+ */
+final class UdpListener {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    /** Every read gets room for the largest datagram, so nothing is ever truncated on receive. */
+    static final RecvByteBufAllocator RECV = new FixedRecvByteBufAllocator(65_536);
+    /** Receive buffer of the listen socket unless the listener sets {@code rcvbuf}. */
+    static final int LISTEN_RCVBUF = 4 << 20;
+    private static final long FULL_LOG_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
+
+    private final Engine engine;
+    private final ListenerSpec spec;
+    private final Class<? extends Channel> channelClass;
+    private final Map<InetSocketAddress, DatagramFlow> flows = new HashMap<>();
+    private Channel channel;
+    private EventLoop loop;
+    private InetSocketAddress bound;
+    private ScheduledFuture<?> sweeper;
+    private long refused;
+    private long lastFullLog;
+
+    UdpListener(Engine engine, ListenerSpec spec, boolean epoll) {
+        this.engine = engine;
+        this.spec = spec;
+        this.channelClass = epoll ? EpollDatagramChannel.class : NioDatagramChannel.class;
+    }
+
+    ListenerSpec spec() { return spec; }
+    EventLoop loop() { return loop; }
+    Channel channel() { return channel; }
+    InetSocketAddress boundAddress() { return bound; }
+    Class<? extends Channel> channelClass() { return channelClass; }
+
+    /** Applies the listener's socket options that mean something for UDP (buffer sizes, TOS) to a bootstrap. */
+    static void applyOptions(AbstractBootstrap<?, ?> b, ListenerSpec spec) {
+        for (Map.Entry<SocketOption, Object> e : spec.options().entrySet()) {
+            switch (e.getKey()) {
+                case SO_RCVBUF -> b.option(ChannelOption.SO_RCVBUF, (Integer) e.getValue());
+                case SO_SNDBUF -> b.option(ChannelOption.SO_SNDBUF, (Integer) e.getValue());
+                case IP_TOS -> b.option(ChannelOption.IP_TOS, (Integer) e.getValue());
+                default -> { } // TCP-only options are refused for UDP listeners by the config
+            }
+        }
+    }
+
+    /** Binds the listen socket and starts the idle sweep; returns the bound channel. */
+    Channel bind(EventLoopGroup group) throws EngineException {
+        Bootstrap b = new Bootstrap()
+                .group(group)
+                .channel(channelClass)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .option(ChannelOption.ALLOCATOR, Engine.ALLOCATOR)
+                .option(ChannelOption.RCVBUF_ALLOCATOR, RECV)
+                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Engine.WATER_MARK)
+                .handler(new ListenHandler());
+        // one socket receives for every flow: a larger buffer than the default (the kernel caps it at net.core.rmem_max)
+        b.option(ChannelOption.SO_RCVBUF, LISTEN_RCVBUF);
+        applyOptions(b, spec);
+        ChannelFuture f = b.bind(spec.listen()).awaitUninterruptibly();
+        if (!f.isSuccess()) {
+            throw new EngineException("listener '" + spec.name() + "' cannot bind udp " + spec.listen() + ": " + f.cause().getMessage()
+                    + "; pick another address or port, or stop what holds it", f.cause());
+        }
+        channel = f.channel();
+        loop = channel.eventLoop();
+        bound = (InetSocketAddress) channel.localAddress();
+        long idle = spec.udp().idleTimeout().toNanos();
+        long every = Math.max(TimeUnit.MILLISECONDS.toNanos(10), Math.min(idle / 4, TimeUnit.SECONDS.toNanos(1)));
+        sweeper = loop.scheduleAtFixedRate(this::sweep, every, every, TimeUnit.NANOSECONDS);
+        channel.closeFuture().addListener(x -> loop.execute(this::closeAll));
+        return channel;
+    }
+
+    /** Number of open flows (racy outside the loop). */
+    int flowCount() {
+        return flows.size();
+    }
+
+    private void onDatagram(DatagramPacket p) {
+        InetSocketAddress from = p.sender();
+        DatagramFlow flow = flows.get(from);
+        if (flow == null) {
+            if (!channel.isOpen()) {
+                p.release();
+                return;
+            }
+            if (flows.size() >= spec.udp().maxFlows()) {
+                refused++;
+                long now = System.nanoTime();
+                if (lastFullLog == 0 || now - lastFullLog > FULL_LOG_EVERY_NANOS) {
+                    lastFullLog = now;
+                    LOG.log(Level.WARNING, "listener {0}: {1} udp flows open (the udp-max-flows limit); dropping datagrams from new peers"
+                            + " such as {2} until flows expire ({3} dropped so far); raise agent.udp-max-flows or lower agent.udp-idle-timeout",
+                            spec.name(), flows.size(), from, refused);
+                }
+                p.release();
+                return;
+            }
+            flow = engine.newFlow(this, from);
+            flows.put(from, flow);
+            List<LoadedModule> mods = engine.modulesFor(spec, flow);
+            flow.start(mods);
+            if (flow.isClosed()) {
+                p.release();
+                return;
+            }
+        }
+        flow.fromPeer(p.content());
+    }
+
+    /** A flow ended. */
+    void removed(DatagramFlow flow) {
+        flows.remove(flow.peer(), flow);
+    }
+
+    private void sweep() {
+        long now = System.nanoTime();
+        long idle = spec.udp().idleTimeout().toNanos();
+        List<DatagramFlow> expired = new ArrayList<>();
+        for (DatagramFlow f : flows.values()) {
+            if (now - f.lastActive() > idle && f.heldNow() == 0) expired.add(f);
+        }
+        for (DatagramFlow f : expired) {
+            f.close("idle for " + spec.udp().idleTimeout().toMillis() + " ms (udp-idle-timeout)");
+        }
+    }
+
+    private void closeAll() {
+        if (sweeper != null) sweeper.cancel(false);
+        for (DatagramFlow f : List.copyOf(flows.values())) {
+            f.close("listener " + spec.name() + " stopped");
+        }
+    }
+
+    private final class ListenHandler extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof DatagramPacket p) {
+                onDatagram(p);
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            // a UDP socket keeps serving after an error (e.g. ICMP unreachable for one peer)
+            LOG.log(Level.DEBUG, "listener {0}: udp socket error: {1}", spec.name(), cause.toString());
+        }
+    }
+}
