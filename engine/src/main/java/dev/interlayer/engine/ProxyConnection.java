@@ -180,19 +180,9 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     /** Attaches the modules for a new connection, runs the socket hooks and connects the upstream. */
     void start(List<LoadedModule> modules) {
-        accepted.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? SEND : RECV));
-        List<RealAttachment> list = new ArrayList<>(modules.size());
-        for (LoadedModule m : modules) {
-            RealAttachment a = attachOne(m);
-            if (closed) {
-                return;
-            }
-            if (a != null) {
-                list.add(a);
-            }
+        if (!attachAll(modules)) {
+            return;
         }
-        chain = list.toArray(NO_ATTACHMENTS);
-        recount();
 
         InetSocketAddress target = spec.upstream();
         InetSocketAddress bind = null;
@@ -253,6 +243,45 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             }
             onConnected();
         });
+    }
+
+    /** Adds the accepted side's handler and attaches {@code modules} in order; false if the connection closed meanwhile. */
+    private boolean attachAll(List<LoadedModule> modules) {
+        accepted.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? SEND : RECV));
+        List<RealAttachment> list = new ArrayList<>(modules.size());
+        for (LoadedModule m : modules) {
+            RealAttachment a = attachOne(m);
+            if (closed) {
+                return false;
+            }
+            if (a != null) {
+                list.add(a);
+            }
+        }
+        chain = list.toArray(NO_ATTACHMENTS);
+        recount();
+        return true;
+    }
+
+    /**
+     * For benchmarks and tests: starts the connection with {@code upstream} as its already connected other
+     * socket, without a connect. Attaches {@code modules} as {@link #start} does, skips the onConnect and onBind
+     * hooks (there is no connect to intercept), then continues exactly as {@link #start} does once the upstream
+     * connected. Lets a benchmark drive the real per-chunk path over channels it made itself (Netty
+     * {@code EmbeddedChannel}s) with no sockets; {@code upstream} must be on this connection's event loop or,
+     * for embedded channels, be driven from the same thread.
+     */
+    void startConnected(List<LoadedModule> modules, Channel upstream) {
+        if (!attachAll(modules)) {
+            return;
+        }
+        upstream.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? RECV : SEND));
+        if (spec.role() == Role.CLIENT) {
+            remoteCh = upstream;
+        } else {
+            localCh = upstream;
+        }
+        onConnected();
     }
 
     private void onConnected() {
