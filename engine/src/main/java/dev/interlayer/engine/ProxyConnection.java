@@ -182,19 +182,9 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     /** Attaches the modules for a new connection, runs the socket hooks and connects the upstream. */
     void start(List<LoadedModule> modules) {
-        accepted.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? SEND : RECV));
-        List<RealAttachment> list = new ArrayList<>(modules.size());
-        for (LoadedModule m : modules) {
-            RealAttachment a = attachOne(m);
-            if (closed) {
-                return;
-            }
-            if (a != null) {
-                list.add(a);
-            }
+        if (!attachAll(modules)) {
+            return;
         }
-        chain = list.toArray(NO_ATTACHMENTS);
-        recount();
 
         InetSocketAddress target = spec.upstream();
         InetSocketAddress bind = null;
@@ -257,6 +247,45 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             }
             onConnected();
         });
+    }
+
+    /** Adds the accepted side's handler and attaches {@code modules} in order; false if the connection closed meanwhile. */
+    private boolean attachAll(List<LoadedModule> modules) {
+        accepted.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? SEND : RECV));
+        List<RealAttachment> list = new ArrayList<>(modules.size());
+        for (LoadedModule m : modules) {
+            RealAttachment a = attachOne(m);
+            if (closed) {
+                return false;
+            }
+            if (a != null) {
+                list.add(a);
+            }
+        }
+        chain = list.toArray(NO_ATTACHMENTS);
+        recount();
+        return true;
+    }
+
+    /**
+     * For benchmarks and tests: starts the connection with {@code upstream} as its already connected other
+     * socket, without a connect. Attaches {@code modules} as {@link #start} does, skips the onConnect and onBind
+     * hooks (there is no connect to intercept), then continues exactly as {@link #start} does once the upstream
+     * connected. Lets a benchmark drive the real per-chunk path over channels it made itself (Netty
+     * {@code EmbeddedChannel}s) with no sockets; {@code upstream} must be on this connection's event loop or,
+     * for embedded channels, be driven from the same thread.
+     */
+    void startConnected(List<LoadedModule> modules, Channel upstream) {
+        if (!attachAll(modules)) {
+            return;
+        }
+        upstream.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? RECV : SEND));
+        if (spec.role() == Role.CLIENT) {
+            remoteCh = upstream;
+        } else {
+            localCh = upstream;
+        }
+        onConnected();
     }
 
     private void onConnected() {
@@ -458,7 +487,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             long s = slot.enter(a, "detach");
             Thread t = Thread.currentThread();
             ClassLoader prev = t.getContextClassLoader();
-            t.setContextClassLoader(a.lm.loader());
+            t.setContextClassLoader(a.loader);
             try {
                 a.module.detach(a.state, reason);
             } catch (Throwable e) {
@@ -548,63 +577,78 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private void forward(int d, ByteBuf buf, int start, String injectedBy, long tag) {
         RealAttachment[] c = chain;
         int step = d == SEND ? 1 : -1;
-        for (int i = start; i >= 0 && i < c.length; i += step) {
-            RealAttachment a = c[i];
-            if (!a.wants(d)) {
-                continue;
-            }
-            ByteBuf p = a.pending[d];
-            if (p != null) {
-                int more = buf.readableBytes();
-                if (!heldAdd(a, more)) {
+        // A module's call leaves its class loader as the thread's context class loader when it passes the chunk on,
+        // so a chain switches it once per module instead of twice (each switch is a store with a GC write barrier);
+        // the engine's own one is back before the write below and before any other verdict or fault is handled.
+        Thread t = Thread.currentThread();
+        ClassLoader base = t.getContextClassLoader();
+        try {
+            for (int i = start; i >= 0 && i < c.length; i += step) {
+                RealAttachment a = c[i];
+                if (!a.wants(d)) {
+                    continue;
+                }
+                ByteBuf p = a.pending[d];
+                if (p != null) {
+                    int more = buf.readableBytes();
+                    if (!heldAdd(a, more)) {
+                        buf.release();
+                        return;
+                    }
+                    p.writeBytes(buf);
                     buf.release();
+                    if (p.readableBytes() < a.need[d]) {
+                        return;
+                    }
+                    a.pending[d] = null;
+                    a.need[d] = 0;
+                    heldSub(p.readableBytes());
+                    buf = p;
+                }
+                buf = call(a, d, buf, injectedBy, tag, t, base);
+                if (buf == null) {
                     return;
                 }
-                p.writeBytes(buf);
-                buf.release();
-                if (p.readableBytes() < a.need[d]) {
-                    return;
-                }
-                a.pending[d] = null;
-                a.need[d] = 0;
-                heldSub(p.readableBytes());
-                buf = p;
             }
-            buf = call(a, d, buf, injectedBy, tag);
-            if (buf == null) {
-                return;
-            }
+        } finally {
+            if (t.getContextClassLoader() != base) t.setContextClassLoader(base);
         }
         writeOut(d, buf);
     }
 
-    /** Calls {@code a}'s data hook on {@code in} (owned); returns what to pass on (owned), or null to stop. */
-    private ByteBuf call(RealAttachment a, int d, ByteBuf in, String injectedBy, long tag) {
+    /**
+     * Calls {@code a}'s data hook on {@code in} (owned); returns what to pass on (owned), or null to stop.
+     *
+     * <p>The hook runs with the module's class loader as thread {@code t}'s context class loader. On a plain PASS
+     * that loader stays set for the caller ({@link #forward}) to switch or put back; on anything else
+     * {@code base}, the caller's own, is put back before the verdict or fault is handled.
+     */
+    private ByteBuf call(RealAttachment a, int d, ByteBuf in, String injectedBy, long tag, Thread t, ClassLoader base) {
         Direction dir = d == SEND ? Direction.SEND : Direction.RECV;
         RealStreamContext ctx = a.ctx;
         int len = in.readableBytes();
         a.chunks[d]++;
         a.bytesIn[d] += len;
         a.view.lend(in);
-        ctx.begin(dir, in, injectedBy, tag);
+        ctx.begin(dir, injectedBy, tag);
         Verdict v;
         Throwable thrown = null;
         long s = slot.enter(a, d == SEND ? "onSend" : "onRecv");
-        Thread t = Thread.currentThread();
-        ClassLoader prev = t.getContextClassLoader();
-        t.setContextClassLoader(a.lm.loader());
+        if (t.getContextClassLoader() != a.loader) t.setContextClassLoader(a.loader);
         try {
             v = d == SEND ? a.stream.onSend(a.state, ctx, a.view) : a.stream.onRecv(a.state, ctx, a.view);
         } catch (Throwable e) {
             v = null;
             thrown = e;
         } finally {
-            t.setContextClassLoader(prev);
             a.view.invalidate();
             ctx.end();
         }
         boolean over = slot.exit(s);
         RealHeldBytes h = ctx.takeHeld();
+        if (thrown != null || over || h != null || v == null || v.kind() != Verdict.Kind.PASS) {
+            if (t.getContextClassLoader() != base) t.setContextClassLoader(base);
+        }
         String fault = null;
         if (thrown != null) {
             fault = thrown.toString();
@@ -774,8 +818,11 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     void injectDone(Direction dir) {
         int d = dir == Direction.SEND ? SEND : RECV;
         inflight[d].decrementAndGet();
-        loop.execute(() -> tryCompleteEnd(d));
+        loop.execute(completeEnd[d]);
     }
+
+    /** {@link #tryCompleteEnd} of SEND and of RECV as tasks, made once. */
+    private final Runnable[] completeEnd = {() -> tryCompleteEnd(SEND), () -> tryCompleteEnd(RECV)};
 
     /** Queues {@code b} (owned) to enter the chain after {@code a}; any thread. */
     boolean inject(RealAttachment a, Direction dir, ByteBuf b, long tag) {
@@ -860,14 +907,17 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         if (heldByModules.get() < holdLow) {
             // Always later, never inline: the caller may be in the middle of injecting these very bytes, and an
             // end of stream completed now would send the FIN ahead of them.
-            loop.execute(() -> {
-                for (int d = 0; d < 2; d++) {
-                    if (paused[d]) maybeRead(d);
-                    tryCompleteEnd(d);
-                }
-            });
+            loop.execute(afterHeldLeft);
         }
     }
+
+    /** What {@link #heldSub} runs later; one instance, so a NEED_MORE or HOLD completing allocates no task. */
+    private final Runnable afterHeldLeft = () -> {
+        for (int d = 0; d < 2; d++) {
+            if (paused[d]) maybeRead(d);
+            tryCompleteEnd(d);
+        }
+    };
 
     // ---- end of stream, close, reset --------------------------------------------------------------
 
@@ -911,13 +961,13 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         Direction dir = d == SEND ? Direction.SEND : Direction.RECV;
         RealStreamContext ctx = a.ctx;
         a.view.lend(rest);
-        ctx.begin(dir, rest, null, 0);
+        ctx.begin(dir, null, 0);
         Verdict v;
         Throwable thrown = null;
         long s = slot.enter(a, "onEnd");
         Thread t = Thread.currentThread();
         ClassLoader prev = t.getContextClassLoader();
-        t.setContextClassLoader(a.lm.loader());
+        t.setContextClassLoader(a.loader);
         try {
             v = a.stream.onEnd(a.state, ctx, a.view);
         } catch (Throwable e) {
@@ -1088,7 +1138,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         long s = slot.enter(a, hook);
         Thread t = Thread.currentThread();
         ClassLoader prev = t.getContextClassLoader();
-        t.setContextClassLoader(a.lm.loader());
+        t.setContextClassLoader(a.loader);
         T r;
         Object fault = null;
         try {

@@ -42,6 +42,8 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
     final SocketModule<Object> socket;
     final ChunkView view;
     final RealStreamContext ctx;
+    /** The module's class loader, made the thread's context class loader during each call into the module. */
+    final ClassLoader loader;
 
     Object state;
     boolean attachedOk;
@@ -70,6 +72,7 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
         this.module = lm.module();
         this.stream = module instanceof StreamModule<?> s ? (StreamModule<Object>) s : null;
         this.socket = module instanceof SocketModule<?> s ? (SocketModule<Object>) s : null;
+        this.loader = lm.loader();
         this.view = new ChunkView(name);
         this.ctx = new RealStreamContext(this, new RealOutput(conn.alloc(), name, conn.holdLimit()));
     }

@@ -15,7 +15,6 @@ final class RealStreamContext implements StreamContext {
     private Direction direction;
     private String injectedBy;
     private long tag;
-    private ByteBuf input;
     private RealHeldBytes held;
     private boolean live;
 
@@ -24,19 +23,21 @@ final class RealStreamContext implements StreamContext {
         this.replacement = replacement;
     }
 
-    void begin(Direction d, ByteBuf in, String injectedBy, long tag) {
-        this.direction = d;
-        this.input = in;
-        this.injectedBy = injectedBy;
+    /**
+     * Starts a call on {@code in}, which the attachment's view is lent at the same time (the chunk {@link #hold}
+     * keeps is the view's buffer). Reference fields are written only when they change: each write into this
+     * long-lived object costs a GC write barrier, and this runs for every module on every chunk.
+     */
+    void begin(Direction d, String injectedBy, long tag) {
+        if (direction != d) this.direction = d;
+        if (this.injectedBy != injectedBy) this.injectedBy = injectedBy;
         this.tag = tag;
-        this.held = null;
         this.live = true;
     }
 
     /** Ends the call; the replacement and held bytes are collected by the caller with the accessors below. */
     void end() {
         live = false;
-        input = null;
     }
 
     boolean replaced() {
@@ -106,7 +107,7 @@ final class RealStreamContext implements StreamContext {
     public HeldBytes hold() {
         check();
         if (held == null) {
-            held = att.hold(input, direction);
+            held = att.hold(att.view.buffer(), direction);
         }
         return held;
     }

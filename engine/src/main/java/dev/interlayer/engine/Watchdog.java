@@ -52,7 +52,7 @@ final class Watchdog implements AutoCloseable {
         /** Marks a call into {@code a}'s {@code hook} as started; returns the call's sequence. */
         long enter(Caller a, String hook) {
             this.att = a;
-            this.hook = hook;
+            if (this.hook != hook) this.hook = hook; // a constant, mostly the same as last time: skip the write barrier
             long s = seq.get() + 1;
             seq.lazySet(s);
             return s;

@@ -647,7 +647,8 @@ public final class ModuleRegistry implements AutoCloseable {
      */
     public List<LoadedModule> candidates(ConnectionInfo info) {
         LoadedModule[] order = attachOrder;
-        List<LoadedModule> out = new ArrayList<>(order.length);
+        // sized by what matches, not by every module loaded: this runs for every new connection
+        List<LoadedModule> out = new ArrayList<>();
         for (LoadedModule m : order) {
             if (m.attachMode() == AttachMode.GLOBAL && m.state().attachesNew() && m.serves(info.protocol())
                     && SelectorMatcher.matches(m.selector(), info)) {
