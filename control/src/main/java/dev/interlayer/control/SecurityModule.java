@@ -12,6 +12,7 @@ import io.grpc.ServerCall;
 import io.grpc.ServerCallHandler;
 import io.grpc.ServerInterceptor;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
@@ -51,6 +52,8 @@ import javax.net.ssl.SSLSession;
  * from {@link #CALLER} in their gRPC context.
  */
 public final class SecurityModule implements ServerInterceptor {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.control");
 
     /** The caller as the Unix-socket transport proved it; set per connection. */
     public static final Attributes.Key<Caller> CALLER_ATTRIBUTE = Attributes.Key.create("interlayer.caller");
@@ -275,7 +278,24 @@ public final class SecurityModule implements ServerInterceptor {
                 }
             }
             ServerCall.Listener<Q> d = delegate;
-            ctx.run(() -> d.onMessage(message));
+            handle(() -> d.onMessage(message));
+        }
+
+        /**
+         * Runs a handler callback in the call's context; a {@link StatusRuntimeException} it throws becomes the
+         * call's status (handlers report "not found" and the like by throwing), anything else is a handler bug
+         * and becomes INTERNAL.
+         */
+        private void handle(Runnable r) {
+            try {
+                ctx.run(r);
+            } catch (StatusRuntimeException e) {
+                guarded.close(e.getStatus(), e.getTrailers() == null ? new Metadata() : e.getTrailers());
+            } catch (RuntimeException e) {
+                LOG.log(System.Logger.Level.ERROR, "control handler " + method.id() + " failed", e);
+                guarded.close(Status.INTERNAL.withDescription(method.id() + " failed in the agent: " + e
+                        + " (a bug in the agent; please report it)"), new Metadata());
+            }
         }
 
         /** What is wrong with the message order of a client stream, or null. */
@@ -311,7 +331,7 @@ public final class SecurityModule implements ServerInterceptor {
                 return;
             }
             ServerCall.Listener<Q> d = delegate;
-            ctx.run(d::onHalfClose);
+            handle(d::onHalfClose);
         }
 
         @Override
