@@ -324,8 +324,9 @@ public final class Constraints {
         Descriptor type = m.getDescriptorForType();
         if (!m.getUnknownFields().asMap().isEmpty()) {
             int number = m.getUnknownFields().asMap().keySet().iterator().next();
-            return new Violation(prefix, "known-fields", where(prefix, type) + "carries field number " + number + ", which " + type.getName()
-                    + " does not have: the message does not match the IDL (is the client built from another version of control.proto?)");
+            return new Violation(prefix, "known-fields", where(prefix, type) + "carries field number " + number + " in a form " + type.getName()
+                    + " does not define (no such field, or another wire type): the message does not match the IDL"
+                    + " (is the client built from another version of control.proto?)");
         }
         Map<String, FieldRule> mine = rules.getOrDefault(type.getFullName(), Map.of());
         for (OneofDescriptor o : type.getRealOneofs()) {

@@ -155,7 +155,7 @@ public final class ControlServer implements AutoCloseable {
         b.bossEventLoopGroup(boss).workerEventLoopGroup(workers).executor(executor).maxInboundMessageSize(MAX_MESSAGE)
                 .permitKeepAliveWithoutCalls(true).permitKeepAliveTime(10, TimeUnit.SECONDS);
         for (BindableService svc : services) {
-            b.addService(ServerInterceptors.intercept(svc, security));
+            b.addService(ServerInterceptors.intercept(Undecodable.decodeChecked(svc.bindService()), security));
         }
         return b;
     }

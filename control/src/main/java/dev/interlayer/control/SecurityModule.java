@@ -247,26 +247,38 @@ public final class SecurityModule implements ServerInterceptor {
                 return;
             }
             messages++;
+            if ((Object) message instanceof Undecodable u) {
+                Verdict v = new Verdict(AuditLog.INVALID, STRUCTURE_RULE, "the bytes of message " + messages + " are not a valid "
+                        + method.id() + " request (" + u.problem() + ")");
+                audit.record(caller, method.endpoint(), method.name(), Policy.Kind.REQUEST.word(), v.decision(), v.rule(), v.reason());
+                guarded.closeByGuard(requestStatus(v));
+                return;
+            }
             if (enabled) {
                 Message m = (Message) message;
-                Verdict v;
-                String streamProblem = stream == null ? null : streamProblem(m);
-                if (streamProblem != null) {
-                    v = new Verdict(AuditLog.INVALID, STRUCTURE_RULE, streamProblem);
-                    audit.record(caller, method.endpoint(), method.name(), Policy.Kind.REQUEST.word(), v.decision(), v.rule(), v.reason());
-                } else if (messages == 1) {
-                    v = checkAndAudit(caller, method, Policy.Kind.REQUEST, m, true);
-                } else {
-                    Optional<Constraints.Violation> bad = constraints.check(m);
-                    v = bad.isEmpty() ? null : new Verdict(AuditLog.INVALID, STRUCTURE_RULE, "message " + messages + ": " + bad.get().message());
-                    if (v != null) {
-                        audit.record(caller, method.endpoint(), method.name(), Policy.Kind.REQUEST.word(), v.decision(), v.rule(), v.reason());
+                Verdict v = null;
+                Optional<Constraints.Violation> bad = constraints.check(m);
+                if (bad.isPresent()) {
+                    v = new Verdict(AuditLog.INVALID, STRUCTURE_RULE, (messages > 1 ? "message " + messages + ": " : "") + bad.get().message());
+                } else if (stream != null) {
+                    String problem = streamProblem(m);
+                    if (problem != null) {
+                        v = new Verdict(AuditLog.INVALID, STRUCTURE_RULE, problem);
                     }
                 }
-                if (v != null && !v.granted()) {
-                    // A handler that saw earlier messages learns the call is over in onComplete (as a cancel).
-                    guarded.closeByGuard(requestStatus(v));
-                    return;
+                if (v == null && messages == 1) {
+                    Policy.Decision d = policy.current().policy().decide(caller, method, Policy.Kind.REQUEST, m);
+                    v = new Verdict(d.granted() ? AuditLog.GRANTED : AuditLog.DENIED, d.rule(), d.reason());
+                }
+                if (v != null) {
+                    if (messages == 1 || !v.granted()) {
+                        audit.record(caller, method.endpoint(), method.name(), Policy.Kind.REQUEST.word(), v.decision(), v.rule(), v.reason());
+                    }
+                    if (!v.granted()) {
+                        // A handler that saw earlier messages learns the call is over in onComplete (as a cancel).
+                        guarded.closeByGuard(requestStatus(v));
+                        return;
+                    }
                 }
             }
             if (delegate == null) {
