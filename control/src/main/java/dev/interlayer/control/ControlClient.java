@@ -46,15 +46,23 @@ public final class ControlClient implements AutoCloseable {
 
     /** A client of the agent serving {@code socket}. Connects on the first call. */
     public static ControlClient unix(Path socket) {
+        return unix(socket, null);
+    }
+
+    /**
+     * A client of the agent serving {@code socket} that runs its connection on {@code shared} (an epoll
+     * event loop group the caller owns and closes), so that many clients need not start a thread each.
+     */
+    public static ControlClient unix(Path socket, EventLoopGroup shared) {
         QuietKeepAlive.install();
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        EventLoopGroup group = shared != null ? shared : new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
         ManagedChannel ch = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket.toString()))
                 .channelType(EpollDomainSocketChannel.class)
                 .eventLoopGroup(group)
                 .usePlaintext()
                 .maxInboundMessageSize(64 * 1024 * 1024)
                 .build();
-        return new ControlClient(ch, group, socket.toString());
+        return new ControlClient(ch, shared != null ? null : group, socket.toString());
     }
 
     /**
@@ -129,6 +137,8 @@ public final class ControlClient implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
+        if (group != null) {
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
+        }
     }
 }
