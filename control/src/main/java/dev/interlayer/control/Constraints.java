@@ -84,6 +84,8 @@ public final class Constraints {
     private final int defaultMaxItems;
     private final Map<String, Map<String, FieldRule>> rules; // message full name -> field or oneof name -> rule
     private final Map<String, StreamRule> streams;           // Endpoint.Method -> rule
+    private final int smallestDefault;
+    private final Map<Descriptor, List<FieldDescriptor>> interesting = new java.util.concurrent.ConcurrentHashMap<>();
 
     private Constraints(String source, int maxLength, int maxBytes, int maxItems, Map<String, Map<String, FieldRule>> rules,
                         Map<String, StreamRule> streams) {
@@ -93,6 +95,7 @@ public final class Constraints {
         this.defaultMaxItems = maxItems;
         this.rules = rules;
         this.streams = streams;
+        this.smallestDefault = Math.min(maxLength, Math.min(maxBytes, maxItems));
     }
 
     /** The constraints that ship with the IDL. */
@@ -317,10 +320,31 @@ public final class Constraints {
      * the message is well-formed. Never throws on any message of the IDL.
      */
     public Optional<Violation> check(Message message) {
-        return Optional.ofNullable(check(message, ""));
+        // A message whose whole encoding is no longer than the smallest default limit cannot break a default
+        // limit anywhere inside it (a string has at least as many bytes as characters), so only the fields
+        // with declared constraints, enums and nested messages need a look. The size is memoized by protobuf
+        // and reused when the message is sent.
+        boolean small = message.getSerializedSize() <= smallestDefault;
+        return Optional.ofNullable(check(message, "", small));
     }
 
-    private Violation check(Message m, String prefix) {
+    /** The fields of a type that can break something even when the message is small (see {@link #check(Message)}). */
+    private List<FieldDescriptor> interesting(Descriptor type) {
+        return interesting.computeIfAbsent(type, t -> {
+            Map<String, FieldRule> mine = rules.getOrDefault(t.getFullName(), Map.of());
+            List<FieldDescriptor> out = new ArrayList<>();
+            for (FieldDescriptor f : t.getFields()) {
+                if (mine.containsKey(f.getName()) || f.getJavaType() == FieldDescriptor.JavaType.ENUM
+                        || f.getJavaType() == FieldDescriptor.JavaType.MESSAGE
+                        || f.getType() == FieldDescriptor.Type.UINT64 || f.getType() == FieldDescriptor.Type.FIXED64) {
+                    out.add(f);
+                }
+            }
+            return List.copyOf(out);
+        });
+    }
+
+    private Violation check(Message m, String prefix, boolean small) {
         Descriptor type = m.getDescriptorForType();
         if (!m.getUnknownFields().asMap().isEmpty()) {
             int number = m.getUnknownFields().asMap().keySet().iterator().next();
@@ -338,7 +362,7 @@ public final class Constraints {
                         + String.join(", ", members));
             }
         }
-        for (FieldDescriptor f : type.getFields()) {
+        for (FieldDescriptor f : small ? interesting(type) : type.getFields()) {
             FieldRule r = mine.get(f.getName());
             String path = prefix + f.getName();
             if (f.isRepeated()) {
@@ -351,7 +375,7 @@ public final class Constraints {
                     return new Violation(path, "required", "field '" + path + "' is required: give at least one item");
                 }
                 for (int i = 0; i < n; i++) {
-                    Violation v = value(f, r, m.getRepeatedField(f, i), path + "[" + i + "]");
+                    Violation v = value(f, r, m.getRepeatedField(f, i), path + "[" + i + "]", small);
                     if (v != null) {
                         return v;
                     }
@@ -365,7 +389,7 @@ public final class Constraints {
                 }
                 continue;
             }
-            Violation v = value(f, r, m.getField(f), path);
+            Violation v = value(f, r, m.getField(f), path, small);
             if (v != null) {
                 return v;
             }
@@ -407,10 +431,10 @@ public final class Constraints {
         };
     }
 
-    private Violation value(FieldDescriptor f, FieldRule r, Object v, String path) {
+    private Violation value(FieldDescriptor f, FieldRule r, Object v, String path, boolean small) {
         switch (f.getJavaType()) {
             case MESSAGE -> {
-                return check((Message) v, path + ".");
+                return check((Message) v, path + ".", small);
             }
             case STRING -> {
                 String s = (String) v;
