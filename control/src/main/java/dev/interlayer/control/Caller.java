@@ -84,21 +84,6 @@ public record Caller(String transport, long uid, long gid, long pid, String user
         return "";
     }
 
-    /** The uid of {@code user} in /etc/passwd, or -1. */
-    static long uidOf(String user) {
-        try {
-            for (String line : Files.readAllLines(Path.of("/etc/passwd"), StandardCharsets.UTF_8)) {
-                String[] f = line.split(":", -1);
-                if (f.length > 2 && f[0].equals(user)) {
-                    return Long.parseLong(f[2]);
-                }
-            }
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
-        return -1;
-    }
-
     /** The command name of process {@code pid} from /proc (its comm), or empty if it is gone or unknown. */
     static String command(long pid) {
         if (pid <= 0) {

@@ -194,6 +194,10 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
                     digest = MessageDigest.getInstance("SHA-256");
                     return;
                 }
+                if (header == null) {
+                    fail(Status.INVALID_ARGUMENT.withDescription("the upload must start with its header (file name and size), then the chunks"));
+                    return;
+                }
                 byte[] chunk = r.getChunk().toByteArray();
                 received += chunk.length;
                 if (received > header.getSize()) {
