@@ -115,13 +115,20 @@ public final class SecurityModule implements ServerInterceptor {
     }
 
     /**
-     * Checks one message without a transport and without auditing: structure first, then the policy in
-     * force. Used by the interceptor, {@code interlayer policy test}, and the fuzz tests.
+     * Checks one message without a transport and without auditing: structure first (a request as the
+     * first message of its call), then the policy in force. Used by the interceptor, {@code interlayer policy test}, and the fuzz tests.
      */
     public Verdict check(Caller caller, Idl.Method method, Policy.Kind kind, Message message) {
         Optional<Constraints.Violation> v = constraints.check(message);
         if (v.isPresent()) {
             return new Verdict(AuditLog.INVALID, STRUCTURE_RULE, v.get().message());
+        }
+        if (kind == Policy.Kind.REQUEST) {
+            // a request checked on its own is the first message of its call
+            Constraints.StreamRule stream = constraints.stream(method.id()).orElse(null);
+            if (stream != null && stream.first() != null && !message.hasField(message.getDescriptorForType().findFieldByName(stream.first()))) {
+                return new Verdict(AuditLog.INVALID, STRUCTURE_RULE, firstMessageProblem(method, stream));
+            }
         }
         Policy.Decision d = policy.current().policy().decide(caller, method, kind, message);
         return new Verdict(d.granted() ? AuditLog.GRANTED : AuditLog.DENIED, d.rule(), d.reason());
@@ -133,6 +140,10 @@ public final class SecurityModule implements ServerInterceptor {
             audit.record(caller, method.endpoint(), method.name(), kind.word(), v.decision(), v.rule(), v.reason());
         }
         return v;
+    }
+
+    static String firstMessageProblem(Idl.Method method, Constraints.StreamRule stream) {
+        return "message 1 of " + method.id() + " must set '" + stream.first() + "' (the first message)";
     }
 
     /** The status a denied request gets. */
@@ -316,8 +327,8 @@ public final class SecurityModule implements ServerInterceptor {
             if (want != null) {
                 FieldDescriptor f = m.getDescriptorForType().findFieldByName(want);
                 if (!m.hasField(f)) {
-                    return "message " + messages + " of " + method.id() + " must set '" + want + "'" + (messages == 1 ? " (the first message)"
-                            : " (every message after the first)");
+                    return messages == 1 ? firstMessageProblem(method, stream)
+                            : "message " + messages + " of " + method.id() + " must set '" + want + "' (every message after the first)";
                 }
                 if (messages > 1 && f.getJavaType() == FieldDescriptor.JavaType.BYTE_STRING) {
                     streamBytes += ((ByteString) m.getField(f)).size();
