@@ -2,6 +2,9 @@ package dev.interlayer.agent;
 
 import dev.interlayer.agent.AgentConfig.Listener;
 import dev.interlayer.agent.AgentConfig.ModuleEntry;
+import dev.interlayer.control.ControlException;
+import dev.interlayer.control.ControlServer;
+import dev.interlayer.control.ControlTarget;
 import dev.interlayer.engine.Engine;
 import dev.interlayer.engine.EngineException;
 import dev.interlayer.engine.EngineOptions;
@@ -24,10 +27,10 @@ import java.util.Map;
 
 /**
  * A running agent: the module registry, the watched autoload folder, the extra jars its config names,
- * and the engine with the config's listeners.
+ * the engine with the config's listeners, and the control endpoint (Unix socket, optional mutual TLS).
  *
  * <p>Lifecycle: {@link #start} builds everything in that order and {@link #close} takes it down in
- * reverse (listeners and connections, then the watcher, then the modules). A bad module jar does not stop
+ * reverse (control endpoint, listeners and connections, then the watcher, then the modules). A bad module jar does not stop
  * the agent: it is logged with the fix and kept in {@code registry().failures()}. A listener that cannot
  * be started does stop it, since the config asked for it.
  *
@@ -46,8 +49,11 @@ public final class Agent implements AutoCloseable {
     private final AutoloadWatcher watcher;
     private final Engine engine;
     private final Map<String, InetSocketAddress> bound;
+    private final ControlServer control;
 
-    private Agent(AgentConfig config, ModuleRegistry registry, AutoloadWatcher watcher, Engine engine, Map<String, InetSocketAddress> bound) {
+    private Agent(AgentConfig config, ModuleRegistry registry, AutoloadWatcher watcher, Engine engine, Map<String, InetSocketAddress> bound,
+                  ControlServer control) {
+        this.control = control;
         this.config = config;
         this.registry = registry;
         this.watcher = watcher;
@@ -59,8 +65,8 @@ public final class Agent implements AutoCloseable {
      * Starts an agent: module registry, autoload watcher on the modules folder, the config's extra jars,
      * the engine and every listener.
      *
-     * @throws AgentException if the modules folder cannot be watched or a listener cannot start; everything
-     *         started so far is closed again
+     * @throws AgentException if the modules folder cannot be watched, a listener or the control endpoint
+     *         cannot start; everything started so far is closed again
      */
     public static Agent start(AgentConfig config) throws AgentException {
         AgentConfig.Settings s = config.agent();
@@ -112,7 +118,16 @@ public final class Agent implements AutoCloseable {
             if (config.listeners().isEmpty()) {
                 LOG.log(Level.WARNING, "{0} defines no listeners: no traffic will pass; add entries under listeners:", config.source());
             }
-            return new Agent(config, registry, watcher, engine, bound);
+            ControlServer control = null;
+            if (config.control().isPresent()) {
+                try {
+                    control = ControlServer.start(config.control().get(), new ControlTarget(registry, engine, config.moduleConfigs(),
+                            registry.cacheDir().resolve("uploads"), version()));
+                } catch (ControlException e) {
+                    throw new AgentException(config.source() + ": agent.control: the control endpoint did not start: " + e.getMessage(), e);
+                }
+            }
+            return new Agent(config, registry, watcher, engine, bound, control);
         } catch (AgentException | RuntimeException | Error e) {
             closeAll(engine, watcher, registry);
             throw e;
@@ -232,6 +247,24 @@ public final class Agent implements AutoCloseable {
         return engine;
     }
 
+    /** The control endpoint, or empty when the config switches it off. */
+    public java.util.Optional<ControlServer> control() {
+        return java.util.Optional.ofNullable(control);
+    }
+
+    /** The agent's version, from the build. */
+    public static String version() {
+        java.util.Properties p = new java.util.Properties();
+        try (java.io.InputStream in = Agent.class.getResourceAsStream("version.properties")) {
+            if (in != null) {
+                p.load(in);
+            }
+        } catch (IOException e) {
+            return "unknown";
+        }
+        return p.getProperty("version", "unknown");
+    }
+
     /** The address each listener is bound to, by listener name, in config order. */
     public Map<String, InetSocketAddress> listeners() {
         return bound;
@@ -240,7 +273,14 @@ public final class Agent implements AutoCloseable {
     /** Stops the listeners and connections, the watcher, then unloads every module. */
     @Override
     public void close() {
-        LOG.log(Level.INFO, "stopping: listeners and connections, then the modules folder watcher, then the modules");
+        LOG.log(Level.INFO, "stopping: control endpoint, listeners and connections, then the modules folder watcher, then the modules");
+        if (control != null) {
+            try {
+                control.close();
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "control endpoint close failed: {0}", e.toString());
+            }
+        }
         closeAll(engine, watcher, registry);
     }
 

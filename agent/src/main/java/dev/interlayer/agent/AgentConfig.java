@@ -9,6 +9,8 @@ import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
 import dev.interlayer.api.Selector;
 import dev.interlayer.api.SocketOption;
+import dev.interlayer.control.ControlSettings;
+import dev.interlayer.control.Policy;
 import dev.interlayer.engine.UdpSettings;
 import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleState;
@@ -64,7 +66,9 @@ public final class AgentConfig {
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout",
-            "udp-idle-timeout", "udp-max-flows");
+            "udp-idle-timeout", "udp-max-flows", "control");
+    private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "tls");
+    private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
     private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params");
@@ -116,8 +120,10 @@ public final class AgentConfig {
     private final Settings agent;
     private final List<Listener> listeners;
     private final List<ModuleEntry> modules;
+    private final ControlSettings control;
 
-    private AgentConfig(String source, Path file, Settings agent, List<Listener> listeners, List<ModuleEntry> modules) {
+    private AgentConfig(String source, Path file, Settings agent, List<Listener> listeners, List<ModuleEntry> modules, ControlSettings control) {
+        this.control = control;
         this.source = source;
         this.file = file;
         this.agent = agent;
@@ -164,6 +170,15 @@ public final class AgentConfig {
     /** The {@code agent:} settings (defaults where unset). */
     public Settings agent() {
         return agent;
+    }
+
+    /**
+     * The control endpoint's settings ({@code agent.control}), or empty when {@code enabled: false}. Without
+     * an {@code agent.control} section the endpoint listens on {@link ControlSettings#defaultSocket()} with
+     * the built-in default policy.
+     */
+    public Optional<ControlSettings> control() {
+        return Optional.ofNullable(control);
     }
 
     /** The listeners, in file order. */
@@ -223,6 +238,7 @@ public final class AgentConfig {
         private final String source;
         private final Path base;
         private final List<Problem> problems = new ArrayList<>();
+        private ControlSettings control = ControlSettings.at(ControlSettings.defaultSocket());
 
         Parser(Path file) {
             this.file = file;
@@ -261,7 +277,7 @@ public final class AgentConfig {
                 problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
                 throw new ConfigException(problems);
             }
-            return new AgentConfig(source, file, settings, listeners, modules);
+            return new AgentConfig(source, file, settings, listeners, modules, control);
         }
 
         // ---- sections ----
@@ -326,8 +342,101 @@ public final class AgentConfig {
                 Long v = integer(n, "agent.udp-max-flows", 1, 1_000_000, "a number of flows per udp listener, 1..1000000, e.g. 10000");
                 if (v != null) udpMaxFlows = v.intValue();
             }
+            if ((n = value(k, "control")) != null) {
+                control = control(n);
+            }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout,
                     new UdpSettings(udpIdle, udpMaxFlows));
+        }
+
+        /** The {@code agent.control} section; null when it says {@code enabled: false}. */
+        private ControlSettings control(Node n) {
+            ControlSettings c = ControlSettings.at(ControlSettings.defaultSocket());
+            if (isNull(n)) {
+                return c;
+            }
+            if (!(n instanceof MappingNode m)) {
+                problem(n, "agent.control", "expected a mapping with keys " + String.join(", ", CONTROL_KEYS) + ", found " + kind(n));
+                return c;
+            }
+            Map<String, NodeTuple> k = mapping(m, "agent.control", CONTROL_KEYS);
+            Node v;
+            boolean enabled = true;
+            if ((v = value(k, "enabled")) != null) {
+                Boolean b = bool(v, "agent.control.enabled");
+                if (b != null) enabled = b;
+            }
+            Path socket = ControlSettings.defaultSocket();
+            if ((v = value(k, "socket")) != null) {
+                String p = string(v, "agent.control.socket", "a path for the control socket, e.g. /run/interlayer/control.sock");
+                if (p != null) {
+                    socket = base.resolve(p).normalize();
+                    if (socket.toString().getBytes(StandardCharsets.UTF_8).length > 107) {
+                        problem(v, "agent.control.socket", socket + " is too long for a Unix socket path (at most 107 bytes); choose a shorter path");
+                    }
+                }
+            }
+            Path policy = null;
+            if ((v = value(k, "policy")) != null) {
+                String p = string(v, "agent.control.policy", "the path of a policy file (see docs/control-plane.md)");
+                if (p != null) {
+                    policy = base.resolve(p).normalize();
+                    try {
+                        Policy.load(policy, Policy.processUid());
+                    } catch (dev.interlayer.control.YamlException e) {
+                        problem(v, "agent.control.policy", e.getMessage());
+                    }
+                }
+            }
+            Path audit = null;
+            if ((v = value(k, "audit-file")) != null) {
+                String p = string(v, "agent.control.audit-file", "a file to append audit decisions to, e.g. audit.jsonl");
+                if (p != null) audit = base.resolve(p).normalize();
+            }
+            int capacity = ControlSettings.DEFAULT_AUDIT_CAPACITY;
+            if ((v = value(k, "audit-capacity")) != null) {
+                Long x = integer(v, "agent.control.audit-capacity", 1, 10_000_000, "a number of decisions kept in memory, 1..10000000");
+                if (x != null) capacity = x.intValue();
+            }
+            ControlSettings.Tls tls = null;
+            if ((v = value(k, "tls")) != null) {
+                tls = tls(v);
+            }
+            return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true) : null;
+        }
+
+        private ControlSettings.Tls tls(Node n) {
+            if (!(n instanceof MappingNode m)) {
+                problem(n, "agent.control.tls", "expected a mapping with keys " + String.join(", ", TLS_KEYS) + ", found " + kind(n));
+                return null;
+            }
+            Map<String, NodeTuple> k = mapping(m, "agent.control.tls", TLS_KEYS);
+            Node v;
+            InetSocketAddress listen = null;
+            if ((v = required(k, m, "agent.control.tls", "listen", "HOST:PORT for the mutual-TLS control listener, e.g. 0.0.0.0:7443")) != null) {
+                listen = hostPort(v, "agent.control.tls.listen", 0);
+            }
+            Path[] files = new Path[3];
+            String[] names = {"cert", "key", "client-ca"};
+            String[] what = {"the agent's certificate chain (PEM)", "the agent's private key (PEM, PKCS#8)", "the CA certificate(s) client certificates must chain to (PEM)"};
+            for (int i = 0; i < 3; i++) {
+                if ((v = required(k, m, "agent.control.tls", names[i], what[i])) != null) {
+                    String p = string(v, "agent.control.tls." + names[i], what[i]);
+                    if (p != null) {
+                        Path f = base.resolve(p).normalize();
+                        if (!Files.isReadable(f)) {
+                            problem(v, "agent.control.tls." + names[i], "file " + f + (Files.exists(f) ? " cannot be read" : " does not exist")
+                                    + "; expected " + what[i]);
+                        } else {
+                            files[i] = f;
+                        }
+                    }
+                }
+            }
+            if (listen == null || files[0] == null || files[1] == null || files[2] == null) {
+                return null;
+            }
+            return new ControlSettings.Tls(listen, files[0], files[1], files[2]);
         }
 
         private List<Listener> listeners(NodeTuple t) {

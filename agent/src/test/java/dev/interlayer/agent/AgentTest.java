@@ -59,6 +59,7 @@ class AgentTest {
     private AgentConfig config(String extra) throws Exception {
         Path f = dir.resolve("agent.yaml");
         Files.writeString(f, """
+                agent: {control: {socket: control.sock}}
                 listeners:
                   - name: web
                     listen: 127.0.0.1:0
@@ -158,7 +159,7 @@ class AgentTest {
         Agent.ModuleCheck check = Agent.checkModules(c);
         assertThat(check.loaded()).isEmpty();
         assertThat(check.problems()).singleElement().asString()
-                .startsWith(c.source() + ":8: modules[0].name: no module named 'ghost' was found in the modules folder")
+                .startsWith(c.source() + ":9: modules[0].name: no module named 'ghost' was found in the modules folder")
                 .contains("put the jar that contains it into the modules folder");
     }
 

@@ -30,4 +30,18 @@ public interface ModuleEnv {
 
     /** Monotonic time in nanoseconds, the clock the engine's timers use (the testkit makes it virtual). */
     long nanoTime();
+
+    /**
+     * Publishes an event to the agent's live event stream (the control plane's {@code Events} endpoint,
+     * which {@code interlayer log tail} follows); the text is copied, and the event is dropped when nobody
+     * listens or a listener reads too slowly. Any thread; never blocks, so it is safe in data hooks.
+     *
+     * <pre>{@code
+     * env.publish("record", "{\"id\":7,\"bytesSent\":1024}");
+     * }</pre>
+     *
+     * @param kind a short lower-case word naming the kind of event, e.g. {@code record}
+     * @param text the event, usually one JSON object, at most 64 KiB
+     */
+    default void publish(String kind, String text) {}
 }

@@ -206,7 +206,7 @@ final class DemoCommand implements Callable<Integer> {
         String listener = client ? "out" : "in";
         StringBuilder yaml = new StringBuilder()
                 .append("# ").append(name).append(": written by interlayer demo\n")
-                .append("agent:\n  modules-dir: modules\n  hook-budget: 500ms\n")
+                .append("agent:\n  modules-dir: modules\n  hook-budget: 500ms\n  control: {socket: control.sock}\n")
                 .append("listeners:\n")
                 .append("  - name: ").append(listener).append('\n')
                 .append("    listen: 127.0.0.1:0\n")

@@ -11,17 +11,21 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * The {@code interlayer} command: runs an agent from a config, checks configs and module jars, and runs
- * the demo.
+ * The {@code interlayer} command: runs an agent from a config, checks configs and module jars, runs the
+ * demo, and manages a running agent through its control endpoint.
  *
- * <p>Exit codes: 0 ok, 1 failure, 2 usage or config error. Errors go to standard error and say what is
- * wrong and what to do.
+ * <p>Exit codes: 0 ok, 1 failure, 2 usage or config error, 3 agent unreachable, 4 denied by the agent's
+ * policy, 5 invalid argument. Errors go to standard error and say what is wrong and what to do.
  */
 @Command(name = "interlayer", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Interlayer: loadable modules that customize every TCP connection's bytes, between unmodified programs.",
-        subcommands = {RunCommand.class, CheckModuleCommand.class, DemoCommand.class, CommandLine.HelpCommand.class},
+        subcommands = {RunCommand.class, CheckModuleCommand.class, DemoCommand.class, StatusCommand.class, ModulesCommand.class, ConnsCommand.class,
+                ListenersCommand.class, ModuleCommand.class, LogCommand.class, AuditCommand.class, PolicyCommand.class, CompletionCommand.class,
+                CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
-        exitCodeList = {"0:ok", "1:failure (a module did not load, a listener did not start, ...)", "2:usage or config error"})
+        exitCodeList = {"0:ok", "1:failure (a module did not load, a listener did not start, the agent refused the change, ...)",
+                "2:usage or config error", "3:agent unreachable (not running, wrong --socket or --remote, TLS refused)",
+                "4:denied by the agent's control policy", "5:invalid argument (the request breaks the IDL's constraints)"})
 public final class Main implements Runnable {
 
     /** Exit code for success. */
@@ -30,13 +34,20 @@ public final class Main implements Runnable {
     public static final int FAILURE = 1;
     /** Exit code for a usage or config error. */
     public static final int USAGE = 2;
+    /** Exit code when no agent answers. */
+    public static final int UNREACHABLE = 3;
+    /** Exit code when the agent's policy denies the call. */
+    public static final int DENIED = 4;
+    /** Exit code when the request breaks the IDL's constraints. */
+    public static final int INVALID = 5;
 
     @Spec
     CommandSpec spec;
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command: use one of run, check-module, demo (see interlayer --help)");
+        throw new ParameterException(spec.commandLine(), "missing command: use one of run, check-module, demo, status, modules, conns, listeners,"
+                + " module, log, audit, policy, completion (see interlayer --help)");
     }
 
     /** Runs the command line and exits the JVM with its exit code. */

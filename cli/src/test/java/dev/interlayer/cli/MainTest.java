@@ -205,4 +205,44 @@ class MainTest {
         assertThat(CheckModuleCommand.duration(java.time.Duration.ofMillis(250))).isEqualTo("250ms");
         assertThat(CheckModuleCommand.duration(java.time.Duration.ofSeconds(120))).isEqualTo("2m");
     }
+
+    @Test
+    void policyTestPrintsEachCaseAndExitsOneOnAMismatch() throws Exception {
+        Path examples = Path.of("..", "docs", "examples");
+        Run ok = run("policy", "test", examples.resolve("control-policy.yaml").toString(), examples.resolve("control-policy-cases.yaml").toString());
+        assertThat(ok.code()).as(ok.err()).isZero();
+        assertThat(ok.out()).contains("ok    root may revoke", "12 cases: 12 passed, 0 failed");
+        Path cases = Files.writeString(dir.resolve("cases.yaml"), """
+                cases:
+                  - name: a user revokes
+                    caller: {uid: 1000}
+                    call: Modules.SetState
+                    message: {name: tcplog, state: REVOKE}
+                    expect: granted
+                """);
+        Run bad = run("policy", "test", examples.resolve("control-policy.yaml").toString(), cases.toString());
+        assertThat(bad.code()).isEqualTo(1);
+        assertThat(bad.out()).contains("FAIL  a user revokes (" + cases + ":2): expected granted, got denied by rule only-root-revokes",
+                "1 cases: 0 passed, 1 failed");
+        Files.writeString(cases, "cases:\n  - name: x\n    caller: {uid: 1}\n    call: Modules.Nope\n    expect: denied\n");
+        Run broken = run("policy", "test", examples.resolve("control-policy.yaml").toString(), cases.toString());
+        assertThat(broken.code()).isEqualTo(2);
+        assertThat(broken.err()).contains(cases + ":4: case 'x': Modules.Nope is not a method of the IDL");
+    }
+
+    @Test
+    void aControlCommandWithoutAnAgentSaysHowToStartOneAndExitsThree() {
+        Run r = run("modules", "list", "--socket", dir.resolve("none.sock").toString());
+        assertThat(r.code()).isEqualTo(3);
+        assertThat(r.err()).contains("interlayer: no agent at " + dir.resolve("none.sock") + ": start one with interlayer run --config FILE");
+    }
+
+    @Test
+    void runCheckReportsABadControlPolicyAtItsLine() throws Exception {
+        Files.writeString(dir.resolve("policy.yaml"), "rules:\n  - name: a\n    decision: perhaps\n");
+        Path f = config("agent:\n  control: {socket: c.sock, policy: policy.yaml}\n" + VALID);
+        Run r = run("run", "--config", f.toString(), "--check");
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains(f + ":2: agent.control.policy: " + dir.resolve("policy.yaml") + ":3: rule 'a': decision must be granted or denied");
+    }
 }

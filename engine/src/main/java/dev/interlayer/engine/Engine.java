@@ -279,6 +279,11 @@ public final class Engine implements AutoCloseable {
         return out;
     }
 
+    /** The spec a running listener was started with, if {@code name} is running. */
+    public java.util.Optional<ListenerSpec> listenerSpec(String name) {
+        return listeners.containsKey(name) ? java.util.Optional.ofNullable(specs.get(name)) : java.util.Optional.empty();
+    }
+
     /** A snapshot of every open connection. */
     public List<ConnectionSnapshot> connections() {
         List<ConnectionSnapshot> out = new ArrayList<>();

@@ -44,6 +44,7 @@ class HostileModulesTest {
         agent = Agents.start(tmp.resolve("agent"), """
                 agent:
                   modules-dir: modules
+                  control: {socket: control.sock}
                   hook-budget: 200ms
                   quarantine-after: 3
                 listeners:

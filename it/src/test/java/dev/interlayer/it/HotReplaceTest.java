@@ -121,6 +121,7 @@ class HotReplaceTest {
              Agent agent = Agents.start(tmp.resolve("agent"), """
                      agent:
                        modules-dir: modules
+                       control: {socket: control.sock}
                      listeners:
                        - name: app
                          listen: 127.0.0.1:0

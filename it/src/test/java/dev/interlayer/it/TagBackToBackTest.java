@@ -36,6 +36,7 @@ class TagBackToBackTest {
         return """
                 agent:
                   modules-dir: modules
+                  control: {socket: control.sock}
                   io-threads: 2
                 listeners:
                   - name: %s

@@ -191,7 +191,7 @@ public final class ModuleRegistry implements AutoCloseable {
             throw fail(pkg, d.name(), "module " + d + ": " + e.getMessage(), null);
         }
         ModuleSettings settings = (config == null ? ModuleConfig.defaults(d.name()) : config).settings(d);
-        RealModuleEnv env = new RealModuleEnv(d, params, timers, pkg.loader());
+        RealModuleEnv env = new RealModuleEnv(d, params, timers, pkg.loader(), this);
         try {
             withLoader(pkg.loader(), () -> {
                 try {
@@ -667,6 +667,16 @@ public final class ModuleRegistry implements AutoCloseable {
         LOG.log(Level.INFO, "module {0}: {1} -> {2}", m.id(), from, to);
         for (RegistryListener l : listeners) {
             tell(l, "stateChanged", () -> l.stateChanged(m, from, to));
+        }
+    }
+
+    /** Hands a module's published event to the listeners (the control plane's event stream). */
+    void published(String module, String version, String kind, String text) {
+        if (kind == null || text == null) {
+            return;
+        }
+        for (RegistryListener l : listeners) {
+            tell(l, "moduleEvent", () -> l.moduleEvent(module, version, kind, text));
         }
     }
 

@@ -25,8 +25,10 @@ final class RealModuleEnv implements ModuleEnv {
     private final ModuleLog log;
     private final Set<ScheduledFuture<?>> pending = ConcurrentHashMap.newKeySet();
     private volatile boolean cancelled;
+    private final ModuleRegistry registry;
 
-    RealModuleEnv(ModuleDescriptor descriptor, Params params, ScheduledExecutorService timers, ClassLoader loader) {
+    RealModuleEnv(ModuleDescriptor descriptor, Params params, ScheduledExecutorService timers, ClassLoader loader, ModuleRegistry registry) {
+        this.registry = registry;
         this.descriptor = descriptor;
         this.params = params;
         this.timers = timers;
@@ -52,6 +54,13 @@ final class RealModuleEnv implements ModuleEnv {
     @Override
     public ModuleLog log() {
         return log;
+    }
+
+    @Override
+    public void publish(String kind, String text) {
+        if (!cancelled && registry != null) {
+            registry.published(descriptor.name(), descriptor.version(), kind, text);
+        }
     }
 
     @Override

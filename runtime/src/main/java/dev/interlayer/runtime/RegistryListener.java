@@ -11,4 +11,10 @@ public interface RegistryListener {
 
     /** A module finished unloading (fini ran, package released). */
     default void moduleRemoved(LoadedModule module) {}
+
+    /**
+     * A module published an event ({@code ModuleEnv.publish}); called on the module's thread (often an
+     * event loop), so it must not block.
+     */
+    default void moduleEvent(String module, String version, String kind, String text) {}
 }

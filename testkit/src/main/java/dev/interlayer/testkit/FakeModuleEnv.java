@@ -45,4 +45,9 @@ final class FakeModuleEnv implements ModuleEnv {
     public long nanoTime() {
         return harness.clock().nanoTime();
     }
+
+    @Override
+    public void publish(String kind, String text) {
+        harness.published(entry.name(), kind, text);
+    }
 }

@@ -346,6 +346,29 @@ public final class ModuleHarness implements AutoCloseable {
         return SocketDecision.allow();
     }
 
+    /**
+     * An event a module published with {@code ModuleEnv.publish}.
+     *
+     * @param module the module's name
+     * @param kind the event's kind
+     * @param text the event's text
+     */
+    public record Published(String module, String kind, String text) {}
+
+    private final List<Published> published = Collections.synchronizedList(new ArrayList<>());
+
+    void published(String module, String kind, String text) {
+        if (kind == null || text == null) {
+            throw new IllegalArgumentException("module " + module + ": ModuleEnv.publish needs a kind and a text, got kind " + kind + " and text " + text);
+        }
+        published.add(new Published(module, kind, text));
+    }
+
+    /** Every event the modules published, oldest first. */
+    public List<Published> published() {
+        return List.copyOf(published);
+    }
+
     /** Every line the modules logged, oldest first. */
     public List<RecordingModuleLog.Line> logs() {
         synchronized (logLines) {

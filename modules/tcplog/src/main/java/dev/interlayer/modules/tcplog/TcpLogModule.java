@@ -23,6 +23,9 @@ import java.time.Instant;
  * <p>It implements only the {@code socket} interface, so it has no data hooks and costs nothing per chunk: the
  * byte counts come from {@link ConnectionInfo#bytesSent()} and {@link ConnectionInfo#bytesReceived()} at detach.
  *
+ * <p>Each record is also published as an event of kind {@code record} as the connection ends, which
+ * {@code interlayer log tail} shows live.
+ *
  * <p>Control commands: {@code dump} (one JSON object per record and line, newest last), {@code on}, {@code off},
  * {@code clear}, {@code status}. Control runs on another thread than the event loops that detach, so the ring
  * is guarded by its own lock.
@@ -155,8 +158,10 @@ public final class TcpLogModule implements SocketModule<TcpLogModule.Start> {
             return;
         }
         ConnectionInfo c = start.connection();
-        add(new Entry(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), c.app(), c.startedAt(),
-                env.nanoTime() - start.nanos(), c.bytesSent(), c.bytesReceived(), reason));
+        Entry e = new Entry(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), c.app(), c.startedAt(),
+                env.nanoTime() - start.nanos(), c.bytesSent(), c.bytesReceived(), reason);
+        add(e);
+        env.publish("record", e.toJson()); // live readers: interlayer log tail
     }
 
     @Override

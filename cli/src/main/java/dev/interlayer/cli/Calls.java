@@ -1,0 +1,103 @@
+package dev.interlayer.cli;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.MessageOrBuilder;
+import com.google.protobuf.util.JsonFormat;
+import dev.interlayer.control.Constraints;
+import dev.interlayer.control.ControlClient;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.function.Function;
+
+/**
+ * Runs control calls for the CLI: checks the request against the IDL's constraints before sending (the
+ * agent checks again), and turns gRPC errors into messages and exit codes.
+ */
+final class Calls {
+
+    private static final Constraints CONSTRAINTS = Constraints.builtin();
+
+    private Calls() {}
+
+    /** Refuses a request that the agent's structure check would refuse, with the same message (exit 5). */
+    static <T extends Message> T checked(T request) {
+        Optional<Constraints.Violation> v = CONSTRAINTS.check(request);
+        if (v.isPresent()) {
+            throw new CliFailure(Main.INVALID, "invalid request: " + v.get().message());
+        }
+        return request;
+    }
+
+    /** Calls the agent and maps any error to a {@link CliFailure}. */
+    static <R> R call(ClientOptions o, ControlClient c, Function<ControlClient, R> call) {
+        try {
+            return call.apply(c);
+        } catch (StatusRuntimeException e) {
+            throw failure(o, e);
+        }
+    }
+
+    /** The user's message and exit code for a failed call. */
+    static CliFailure failure(ClientOptions o, StatusRuntimeException e) {
+        Status s = e.getStatus();
+        String d = s.getDescription() == null ? s.getCode().toString() : s.getDescription();
+        return switch (s.getCode()) {
+            case UNAVAILABLE -> unreachable(o, d, e);
+            case PERMISSION_DENIED, UNAUTHENTICATED -> new CliFailure(Main.DENIED, d);
+            case INVALID_ARGUMENT -> new CliFailure(Main.INVALID, d);
+            case DEADLINE_EXCEEDED -> new CliFailure(Main.UNREACHABLE, "the agent at " + o.where() + " did not answer in time: " + d);
+            default -> new CliFailure(Main.FAILURE, d);
+        };
+    }
+
+    private static CliFailure unreachable(ClientOptions o, String detail, StatusRuntimeException e) {
+        if (o.remote != null) {
+            return new CliFailure(Main.UNREACHABLE, "no agent answered at " + o.remote + " (" + detail + "); check the address, that the agent"
+                    + " has agent.control.tls set, and that your certificate is signed by its client-ca");
+        }
+        Path socket = o.socketPath();
+        if (!Files.exists(socket)) {
+            return new CliFailure(Main.UNREACHABLE, "no agent at " + socket + ": start one with interlayer run --config FILE,"
+                    + " or give its socket with --socket PATH");
+        }
+        String cause = e.getCause() == null ? detail : e.getCause().getMessage();
+        if (cause != null && cause.toLowerCase().contains("permission denied")) {
+            return new CliFailure(Main.UNREACHABLE, "cannot connect to " + socket + ": permission denied; the socket or its folder is not open to"
+                    + " your user (the agent creates it with mode 0666; check the folder's permissions)");
+        }
+        return new CliFailure(Main.UNREACHABLE, "no agent answers at " + socket + " (" + cause + "); it may have stopped: start one with"
+                + " interlayer run --config FILE");
+    }
+
+    /** Prints a message as one line of JSON. */
+    static void json(PrintWriter out, MessageOrBuilder m) {
+        try {
+            out.println(JsonFormat.printer().omittingInsignificantWhitespace().preservingProtoFieldNames().print(m));
+        } catch (InvalidProtocolBufferException e) {
+            throw new CliFailure(Main.FAILURE, "cannot print the answer as JSON: " + e.getMessage());
+        }
+    }
+
+    /** Runs a command body, printing a failure to stderr; returns the exit code. */
+    static int run(PrintWriter err, Callable<Integer> body) {
+        try {
+            return body.call();
+        } catch (CliFailure f) {
+            err.println("interlayer: " + f.getMessage());
+            err.flush();
+            return f.code;
+        } catch (RuntimeException e) {
+            throw e;
+        } catch (Exception e) {
+            err.println("interlayer: " + e.getMessage());
+            err.flush();
+            return Main.FAILURE;
+        }
+    }
+}

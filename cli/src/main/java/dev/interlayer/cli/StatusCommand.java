@@ -1,0 +1,44 @@
+package dev.interlayer.cli;
+
+import dev.interlayer.control.ControlClient;
+import dev.interlayer.control.v1.HealthRequest;
+import dev.interlayer.control.v1.HealthResponse;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/** {@code interlayer status}: is an agent serving, and what does it hold. */
+@Command(name = "status", mixinStandardHelpOptions = true, description = "Show whether the agent is serving, and its modules, connections and policy.")
+final class StatusCommand implements Callable<Integer> {
+
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    ClientOptions o;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        return Calls.run(spec.commandLine().getErr(), () -> {
+            try (ControlClient c = o.open()) {
+                HealthResponse h = Calls.call(o, c, x -> x.health().check(HealthRequest.getDefaultInstance()));
+                if (o.json) {
+                    Calls.json(out, h);
+                    return Main.OK;
+                }
+                out.println("agent " + h.getVersion() + " " + h.getStatus() + " at " + o.where() + " (pid " + h.getPid() + ", up "
+                        + ConnsCommand.ListCmd.age(h.getUptimeMs()) + ", " + h.getTransport() + ")");
+                out.println("  modules: " + h.getModules() + (h.getFailures() > 0 ? " (" + h.getFailures() + " failed to load)" : ""));
+                out.println("  listeners: " + h.getListeners() + ", open connections: " + h.getConnections());
+                out.println("  policy: " + h.getPolicy().getSource() + " (" + h.getPolicy().getRules() + " rules)"
+                        + (h.getSecurity() ? "" : "; SECURITY MODULE OFF"));
+                out.println("  you: " + AuditCommand.Tail.caller(h.getCaller()));
+                return Main.OK;
+            }
+        });
+    }
+}

@@ -1,0 +1,292 @@
+package dev.interlayer.control;
+
+import io.grpc.BindableService;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.netty.GrpcSslContexts;
+import io.grpc.netty.InternalNettyServerCredentials;
+import io.grpc.netty.NettyServerBuilder;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslProvider;
+import java.io.IOException;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * An agent's control endpoint: the IDL's services, each behind the {@link SecurityModule}, served on a
+ * Unix domain socket (callers identified by their peer credentials) and optionally on TCP with mutual
+ * TLS (callers identified by their client certificate).
+ *
+ * <pre>
+ *   CLI ──uds (SO_PEERCRED)──┐
+ *                            ├─▶ SecurityModule ─▶ Modules | Connections | Listeners | Events | Audit | Policy | Health
+ *   orchestrator ──mTLS──────┘        │                              │
+ *                                     └─▶ AuditLog                    └─▶ ModuleRegistry, Engine
+ * </pre>
+ *
+ * <p>Lifecycle: {@link #start} binds everything or nothing; {@link #close} stops both listeners, ends open
+ * calls, and removes the socket file.
+ */
+public final class ControlServer implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.control");
+    /** Largest message the endpoint accepts: a 1 MiB upload chunk plus framing. */
+    static final int MAX_MESSAGE = 2 * 1024 * 1024;
+
+    private final ControlSettings settings;
+    private final SecurityModule security;
+    private final EventHub events;
+    private final PolicyHolder policy;
+    private final AuditLog audit;
+    private final ExecutorService executor;
+    private final EventLoopGroup boss;
+    private final EventLoopGroup workers;
+    private final Server uds;
+    private final Server tls;
+
+    private ControlServer(ControlSettings settings, SecurityModule security, EventHub events, PolicyHolder policy, AuditLog audit,
+                          ExecutorService executor, EventLoopGroup boss, EventLoopGroup workers, Server uds, Server tls) {
+        this.settings = settings;
+        this.security = security;
+        this.events = events;
+        this.policy = policy;
+        this.audit = audit;
+        this.executor = executor;
+        this.boss = boss;
+        this.workers = workers;
+        this.uds = uds;
+        this.tls = tls;
+    }
+
+    /**
+     * Starts the endpoint.
+     *
+     * @throws ControlException saying what is wrong and what to do: a bad policy (file:line), an audit file
+     *         that cannot be opened, a socket held by a running agent, a TLS file that cannot be read, an
+     *         address in use
+     */
+    public static ControlServer start(ControlSettings s, ControlTarget target) throws ControlException {
+        QuietKeepAlive.install();
+        if (!Epoll.isAvailable()) {
+            throw new ControlException("the control socket needs Linux with Netty's native epoll transport, which is unavailable here: "
+                    + Epoll.unavailabilityCause());
+        }
+        long agentUid = Policy.processUid();
+        PolicyHolder policy;
+        try {
+            policy = s.policy() == null ? PolicyHolder.builtin(agentUid) : PolicyHolder.file(s.policy(), agentUid, true);
+        } catch (YamlException e) {
+            throw new ControlException("the control policy is not valid: " + e.getMessage());
+        }
+        AuditLog audit = null;
+        ExecutorService executor = null;
+        EventLoopGroup boss = null;
+        EventLoopGroup workers = null;
+        EventHub events = null;
+        Server uds = null;
+        Server tls = null;
+        try {
+            try {
+                audit = new AuditLog(s.auditCapacity(), s.auditFile());
+            } catch (IOException e) {
+                throw new ControlException("cannot open the audit file " + s.auditFile() + " for appending: " + e.getMessage()
+                        + "; check agent.control.audit-file and the folder's permissions");
+            }
+            SecurityModule security = new SecurityModule(Constraints.builtin(), policy, audit, s.security());
+            executor = Executors.newCachedThreadPool(daemon("interlayer-control"));
+            boss = new MultiThreadIoEventLoopGroup(1, daemon("interlayer-control-accept"), EpollIoHandler.newFactory());
+            workers = new MultiThreadIoEventLoopGroup(2, daemon("interlayer-control-io"), EpollIoHandler.newFactory());
+            events = new EventHub(target.registry());
+            List<BindableService> services = List.of(new ModulesEndpoint(target), new ConnectionsEndpoint(target), new ListenersEndpoint(target),
+                    new EventsEndpoint(events, executor), new AuditEndpoint(audit, executor), new PolicyEndpoint(policy),
+                    new HealthEndpoint(target, policy, s.security()));
+            prepareSocket(s.socket());
+            NettyServerBuilder ub = NettyServerBuilder.forAddress(new DomainSocketAddress(s.socket().toString()),
+                            InternalNettyServerCredentials.create(new UdsIdentity()))
+                    .channelType(EpollServerDomainSocketChannel.class);
+            uds = configure(ub, boss, workers, executor, services, security).build();
+            try {
+                uds.start();
+            } catch (IOException e) {
+                throw new ControlException("cannot listen on the control socket " + s.socket() + ": " + e.getMessage()
+                        + "; check that its folder is writable, or set agent.control.socket");
+            }
+            try {
+                Files.setPosixFilePermissions(s.socket(), PosixFilePermissions.fromString("rw-rw-rw-"));
+            } catch (IOException e) {
+                LOG.log(Level.WARNING, "cannot make the control socket {0} reachable for every user: {1}", s.socket(), e.toString());
+            }
+            if (s.tls() != null) {
+                tls = startTls(s.tls(), boss, workers, executor, services, security);
+            }
+            LOG.log(Level.INFO, "control endpoint on {0}{1}; policy {2} ({3} rules){4}", s.socket(),
+                    tls == null ? "" : " and mutual TLS on " + Protos.address((InetSocketAddress) tls.getListenSockets().get(0)),
+                    policy.current().policy().source(), policy.current().policy().size(),
+                    s.security() ? "" : "; SECURITY MODULE OFF (benchmark mode)");
+            return new ControlServer(s, security, events, policy, audit, executor, boss, workers, uds, tls);
+        } catch (ControlException | RuntimeException | Error e) {
+            stopAll(uds, tls, boss, workers, executor, events, policy, audit);
+            throw e;
+        }
+    }
+
+    private static NettyServerBuilder configure(NettyServerBuilder b, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor,
+                                                List<BindableService> services, SecurityModule security) {
+        b.bossEventLoopGroup(boss).workerEventLoopGroup(workers).executor(executor).maxInboundMessageSize(MAX_MESSAGE)
+                .permitKeepAliveWithoutCalls(true).permitKeepAliveTime(10, TimeUnit.SECONDS);
+        for (BindableService svc : services) {
+            b.addService(ServerInterceptors.intercept(Undecodable.decodeChecked(svc.bindService()), security));
+        }
+        return b;
+    }
+
+    private static Server startTls(ControlSettings.Tls t, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor,
+                                   List<BindableService> services, SecurityModule security) throws ControlException {
+        SslContext ssl;
+        try {
+            ssl = GrpcSslContexts.configure(io.netty.handler.ssl.SslContextBuilder.forServer(t.cert().toFile(), t.key().toFile()), SslProvider.JDK)
+                    .trustManager(t.clientCa().toFile())
+                    .clientAuth(ClientAuth.REQUIRE)
+                    .build();
+        } catch (IOException | RuntimeException e) {
+            throw new ControlException("agent.control.tls: cannot use cert " + t.cert() + ", key " + t.key() + " and client-ca " + t.clientCa()
+                    + ": " + e.getMessage() + "; give PEM files: the certificate chain, its PKCS#8 private key, and the CA that signs client certificates");
+        }
+        Server server = configure(NettyServerBuilder.forAddress(t.listen()).channelType(EpollServerSocketChannel.class).sslContext(ssl),
+                boss, workers, executor, services, security).build();
+        try {
+            return server.start();
+        } catch (IOException e) {
+            throw new ControlException("agent.control.tls: cannot listen on " + Protos.address(t.listen()) + ": " + e.getMessage()
+                    + "; pick another address or port, or stop what holds it");
+        }
+    }
+
+    /** Creates the socket's folder; refuses a socket a live agent serves; removes a stale one. */
+    private static void prepareSocket(Path socket) throws ControlException {
+        try {
+            Path dir = socket.toAbsolutePath().getParent();
+            if (dir != null && !Files.isDirectory(dir)) {
+                Files.createDirectories(dir);
+                try {
+                    Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+                } catch (IOException | UnsupportedOperationException e) {
+                    // the folder's default mode stays; callers of other users may not reach the socket
+                }
+            }
+        } catch (IOException e) {
+            throw new ControlException("cannot create the folder of the control socket " + socket + ": " + e.getMessage()
+                    + "; set agent.control.socket to a path in a writable folder");
+        }
+        if (!Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            probe.connect(UnixDomainSocketAddress.of(socket));
+            throw new ControlException("another agent already serves the control socket " + socket
+                    + "; stop it, or give this agent another socket with agent.control.socket");
+        } catch (IOException notServed) {
+            try {
+                Files.delete(socket); // left behind by an agent that did not stop cleanly
+            } catch (IOException e) {
+                throw new ControlException("cannot remove the stale control socket " + socket + ": " + e.getMessage());
+            }
+        }
+    }
+
+    private static ThreadFactory daemon(String prefix) {
+        AtomicInteger n = new AtomicInteger();
+        return r -> {
+            Thread t = new Thread(r, prefix + "-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        };
+    }
+
+    /** The Unix socket it serves. */
+    public Path socket() {
+        return settings.socket();
+    }
+
+    /** The bound address of the mutual-TLS listener, or null. */
+    public InetSocketAddress tlsAddress() {
+        return tls == null ? null : (InetSocketAddress) tls.getListenSockets().get(0);
+    }
+
+    /** The audit log. */
+    public AuditLog audit() {
+        return audit;
+    }
+
+    /** The policy in force and its source. */
+    public PolicyHolder policy() {
+        return policy;
+    }
+
+    /** The security module. */
+    public SecurityModule security() {
+        return security;
+    }
+
+    @Override
+    public void close() {
+        stopAll(uds, tls, boss, workers, executor, events, policy, audit);
+        try {
+            Files.deleteIfExists(settings.socket());
+        } catch (IOException e) {
+            LOG.log(Level.DEBUG, "cannot remove the control socket {0}: {1}", settings.socket(), e.toString());
+        }
+    }
+
+    private static void stopAll(Server uds, Server tls, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor, EventHub events,
+                                PolicyHolder policy, AuditLog audit) {
+        for (Server s : new Server[] {uds, tls}) {
+            if (s != null) {
+                s.shutdown();
+                try {
+                    if (!s.awaitTermination(1, TimeUnit.SECONDS)) {
+                        s.shutdownNow().awaitTermination(2, TimeUnit.SECONDS);
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+        if (events != null) {
+            events.close();
+        }
+        if (boss != null) {
+            boss.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
+        }
+        if (workers != null) {
+            workers.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
+        }
+        if (executor != null) {
+            executor.shutdownNow();
+        }
+        policy.close();
+        if (audit != null) {
+            audit.close();
+        }
+    }
+}

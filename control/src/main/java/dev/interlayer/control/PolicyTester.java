@@ -1,0 +1,193 @@
+package dev.interlayer.control;
+
+import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.DynamicMessage;
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.Message;
+import com.google.protobuf.util.JsonFormat;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.yaml.snakeyaml.nodes.MappingNode;
+import org.yaml.snakeyaml.nodes.Node;
+import org.yaml.snakeyaml.nodes.NodeTuple;
+import org.yaml.snakeyaml.nodes.ScalarNode;
+import org.yaml.snakeyaml.nodes.SequenceNode;
+import org.yaml.snakeyaml.nodes.Tag;
+
+/**
+ * Runs a policy's test cases ({@code interlayer policy test POLICY CASES}): each case names a caller, a
+ * call ({@code Endpoint.Method}), request or response, the message's fields, and the expected decision
+ * ({@code granted}, {@code denied} or {@code invalid}, optionally the deciding rule). Each message is built
+ * as a real IDL message and goes through the same checks as a live call: structure, then policy.
+ *
+ * <pre>{@code
+ * cases:
+ *   - name: alice may not revoke
+ *     caller: {uid: 1000, user: alice}
+ *     call: Modules.SetState
+ *     message: {name: tcplog, state: REVOKE}
+ *     expect: denied
+ *     rule: default
+ * }</pre>
+ */
+public final class PolicyTester {
+
+    private static final List<String> TOP_KEYS = List.of("agent-uid", "cases");
+    private static final List<String> CASE_KEYS = List.of("name", "caller", "call", "on", "message", "expect", "rule");
+    private static final List<String> CALLER_KEYS = List.of("transport", "uid", "gid", "pid", "user", "command", "subject", "san");
+
+    /**
+     * The outcome of one case.
+     *
+     * @param name the case's name
+     * @param line the line it starts on
+     * @param expected the expected decision (and rule, when the case names one)
+     * @param actual the decision made (and the deciding rule)
+     * @param reason why the decision was made
+     * @param passed whether actual matches expected
+     */
+    public record Outcome(String name, int line, String expected, String actual, String reason, boolean passed) {}
+
+    private PolicyTester() {}
+
+    /**
+     * Runs every case of {@code cases} against {@code policy}.
+     *
+     * @throws YamlException if either file is not valid (file:line and what to fix)
+     */
+    public static List<Outcome> run(Path policy, Path cases) throws YamlException {
+        String text;
+        try {
+            text = Files.readString(cases, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new YamlException(cases + ": cannot read the test cases: " + e.getMessage());
+        }
+        String source = cases.toString();
+        Node root = Yamls.parse(source, text);
+        Yamls.onlyKeys(source, root, "the test cases file", TOP_KEYS);
+        Map<String, Node> top = Yamls.map(source, root, "the test cases file");
+        long agentUid = top.containsKey("agent-uid") ? Yamls.integer(source, top.get("agent-uid"), "agent-uid") : Policy.processUid();
+        Policy p = Policy.load(policy, agentUid);
+        SecurityModule security = new SecurityModule(Constraints.builtin(), PolicyHolder.of(p), null, true); // check() never audits
+        if (!top.containsKey("cases")) {
+            throw Yamls.error(source, root, "no 'cases:' list; add test cases (see docs/control-plane.md, \"Policy tests\")");
+        }
+        List<Outcome> out = new ArrayList<>();
+        for (Node c : Yamls.list(source, top.get("cases"), "cases")) {
+            out.add(runCase(source, c, security));
+        }
+        return out;
+    }
+
+    private static Outcome runCase(String source, Node n, SecurityModule security) throws YamlException {
+        Yamls.onlyKeys(source, n, "a case", CASE_KEYS);
+        Map<String, Node> m = Yamls.map(source, n, "a case");
+        String name = m.containsKey("name") ? Yamls.scalar(source, m.get("name"), "name") : "case at line " + Yamls.line(n);
+        String what = "case '" + name + "'";
+        if (!m.containsKey("call")) {
+            throw Yamls.error(source, n, what + " has no call; add e.g. 'call: Modules.SetState'");
+        }
+        String callName = Yamls.scalar(source, m.get("call"), what + ".call");
+        Idl.Method method = Idl.method(callName);
+        if (method == null) {
+            throw Yamls.error(source, m.get("call"), what + ": " + callName + " is not a method of the IDL; methods: "
+                    + String.join(", ", Idl.methods().stream().map(Idl.Method::id).toList()));
+        }
+        Policy.Kind kind = Policy.Kind.REQUEST;
+        if (m.containsKey("on")) {
+            String on = Yamls.scalar(source, m.get("on"), what + ".on");
+            kind = switch (on) {
+                case "request" -> Policy.Kind.REQUEST;
+                case "response" -> Policy.Kind.RESPONSE;
+                default -> throw Yamls.error(source, m.get("on"), what + ": on must be request or response, got '" + on + "'");
+            };
+        }
+        if (!m.containsKey("expect")) {
+            throw Yamls.error(source, n, what + " has no expect; add 'expect: granted', 'expect: denied' or 'expect: invalid'");
+        }
+        String expect = Yamls.scalar(source, m.get("expect"), what + ".expect");
+        if (!List.of(AuditLog.GRANTED, AuditLog.DENIED, AuditLog.INVALID).contains(expect)) {
+            throw Yamls.error(source, m.get("expect"), what + ": expect must be granted, denied or invalid, got '" + expect + "'");
+        }
+        String rule = m.containsKey("rule") ? Yamls.scalar(source, m.get("rule"), what + ".rule") : null;
+        Caller caller = caller(source, m.get("caller"), what);
+        Descriptor type = kind == Policy.Kind.REQUEST ? method.descriptor().getInputType() : method.descriptor().getOutputType();
+        Message message = message(source, m.get("message"), type, what);
+        SecurityModule.Verdict v = security.check(caller, method, kind, message);
+        boolean passed = v.decision().equals(expect) && (rule == null || rule.equals(v.rule()));
+        return new Outcome(name, Yamls.line(n), expect + (rule == null ? "" : " by rule " + rule), v.decision() + " by rule " + v.rule(),
+                v.reason(), passed);
+    }
+
+    private static Caller caller(String source, Node n, String what) throws YamlException {
+        if (n == null) {
+            throw new YamlException(source + ": " + what + " has no caller; add e.g. 'caller: {uid: 1000, user: alice}'");
+        }
+        Yamls.onlyKeys(source, n, what + ".caller", CALLER_KEYS);
+        Map<String, Node> c = Yamls.map(source, n, what + ".caller");
+        String transport = c.containsKey("transport") ? Yamls.scalar(source, c.get("transport"), "transport") : Caller.UDS;
+        if (!transport.equals(Caller.UDS) && !transport.equals(Caller.TLS)) {
+            throw Yamls.error(source, c.get("transport"), what + ": transport must be uds or tls");
+        }
+        return new Caller(transport,
+                c.containsKey("uid") ? Yamls.integer(source, c.get("uid"), "uid") : -1,
+                c.containsKey("gid") ? Yamls.integer(source, c.get("gid"), "gid") : -1,
+                c.containsKey("pid") ? Yamls.integer(source, c.get("pid"), "pid") : -1,
+                c.containsKey("user") ? Yamls.scalar(source, c.get("user"), "user") : "",
+                c.containsKey("command") ? Yamls.scalar(source, c.get("command"), "command") : "",
+                c.containsKey("subject") ? Yamls.scalar(source, c.get("subject"), "subject") : "",
+                c.containsKey("san") ? Yamls.scalars(source, c.get("san"), "san") : List.of());
+    }
+
+    /** Builds the message from the case's YAML fields through the IDL's JSON mapping (enum names, nested messages, lists). */
+    private static Message message(String source, Node n, Descriptor type, String what) throws YamlException {
+        DynamicMessage.Builder b = DynamicMessage.newBuilder(type);
+        if (n == null) {
+            return b.build();
+        }
+        StringBuilder json = new StringBuilder();
+        toJson(n, json);
+        try {
+            JsonFormat.parser().merge(json.toString(), b);
+        } catch (InvalidProtocolBufferException | RuntimeException e) {
+            throw Yamls.error(source, n, what + ": the message does not fit " + type.getName() + ": " + e.getMessage());
+        }
+        return b.build();
+    }
+
+    private static void toJson(Node n, StringBuilder b) {
+        if (n instanceof MappingNode m) {
+            b.append('{');
+            boolean first = true;
+            for (NodeTuple t : m.getValue()) {
+                if (!first) b.append(',');
+                first = false;
+                Json.str(b, ((ScalarNode) t.getKeyNode()).getValue());
+                b.append(':');
+                toJson(t.getValueNode(), b);
+            }
+            b.append('}');
+        } else if (n instanceof SequenceNode s) {
+            b.append('[');
+            for (int i = 0; i < s.getValue().size(); i++) {
+                if (i > 0) b.append(',');
+                toJson(s.getValue().get(i), b);
+            }
+            b.append(']');
+        } else {
+            ScalarNode s = (ScalarNode) n;
+            if (s.getTag().equals(Tag.INT) || s.getTag().equals(Tag.BOOL) || s.getTag().equals(Tag.FLOAT)) {
+                b.append(s.getValue());
+            } else if (s.getTag().equals(Tag.NULL)) {
+                b.append("null");
+            } else {
+                Json.str(b, s.getValue());
+            }
+        }
+    }
+}
