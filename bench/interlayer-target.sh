@@ -33,6 +33,7 @@ done
 {
   echo "agent:"
   echo "  modules-dir: modules"
+  echo "  control: {enabled: false}"
   echo "listeners:"
   if [ "$hops" = 2 ]; then
     inner=$((listen + 1000))

@@ -36,6 +36,7 @@ class DnsTagEndToEndTest {
                 agent:
                   modules-dir: modules
                   io-threads: 1
+                  control: {socket: control.sock}
                 listeners:
                   - name: dns-in
                     protocol: udp
@@ -56,6 +57,7 @@ class DnsTagEndToEndTest {
                 agent:
                   modules-dir: modules
                   io-threads: 1
+                  control: {socket: control.sock}
                 listeners:
                   - name: dns
                     protocol: udp

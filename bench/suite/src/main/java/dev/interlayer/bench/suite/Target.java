@@ -236,7 +236,7 @@ final class Target {
             }
             StringBuilder y = new StringBuilder();
             y.append("# written by the Interlayer bench suite for target ").append(name).append('\n')
-             .append("agent:\n  modules-dir: modules\n")
+             .append("agent:\n  modules-dir: modules\n  control: {enabled: false}\n")
              .append("listeners:\n");
             Set<Integer> ports = new LinkedHashSet<>();
             if (hops == 2) {
