@@ -74,6 +74,9 @@ class ControlFuzzTest {
         }
         SecurityModule.Verdict local = parsed == null ? null : security.check(ROOT, m, Policy.Kind.REQUEST, parsed);
         Status s = MalformedCorpusTest.sendRaw(client, m, wire);
+        if (m.descriptor().isServerStreaming() && s.getCode() == Status.Code.DEADLINE_EXCEEDED && parsed != null && local.granted()) {
+            return; // a granted live stream (Audit.Tail, events) follows until the caller stops it: the client deadline did
+        }
         assertThat(EXPECTED).as(m.id() + " answered " + s).contains(s.getCode());
         if (parsed == null || !local.granted()) {
             assertThat(s.getCode()).as(m.id() + ": refused locally (" + (local == null ? "undecodable" : local.reason()) + ") but live: " + s)

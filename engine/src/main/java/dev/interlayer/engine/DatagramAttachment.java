@@ -30,7 +30,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Threading as for {@link RealAttachment}: everything but the "any thread" methods runs on the flow's event
  * loop; counters are plain fields written there and read racily for statistics.
  */
-final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.Caller {
+final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.Caller, RealHeldBytes.Owner<DatagramAttachment> {
 
     final DatagramFlow flow;
     final LoadedModule lm;
@@ -52,7 +52,7 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
     final long[] verdicts = new long[Verdict.Kind.values().length];
     final AtomicLong injected = new AtomicLong();
 
-    private final Set<DatagramHeldBytes> helds = ConcurrentHashMap.newKeySet();
+    private final Set<RealHeldBytes<DatagramAttachment>> helds = ConcurrentHashMap.newKeySet();
     private final Set<RealOutput> outputs = ConcurrentHashMap.newKeySet();
     private final Set<Future<?>> timers = ConcurrentHashMap.newKeySet();
 
@@ -106,10 +106,10 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
 
     @Override
     public boolean inject(Direction direction, HeldBytes held) {
-        if (!(held instanceof DatagramHeldBytes h) || h.owner().flow != flow) {
+        if (!(held instanceof RealHeldBytes<?> any) || !(any.owner() instanceof DatagramAttachment o) || o.flow != flow) {
             throw new IllegalArgumentException("module " + name + " injected HeldBytes that do not belong to this flow");
         }
-        ByteBuf b = h.take();
+        ByteBuf b = any.take();
         if (detached || flow.isClosed()) {
             if (b != null) b.release();
             return false;
@@ -175,7 +175,7 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
     @Override
     public long heldBytes() {
         long n = 0;
-        for (DatagramHeldBytes h : helds) {
+        for (RealHeldBytes<DatagramAttachment> h : helds) {
             n += h.length();
         }
         return n;
@@ -223,19 +223,20 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
      * Copies the call's datagram into an exact-size buffer for the module (read buffers are sized for the largest
      * datagram, so keeping them would pin far more memory than the hold limit counts).
      */
-    DatagramHeldBytes hold(ByteBuf input) {
+    RealHeldBytes<DatagramAttachment> hold(ByteBuf input) {
         int len = input.readableBytes();
         if (!flow.holdAdd(this, len)) {
             throw new IllegalStateException(flow.holdOverflow(this));
         }
         ByteBuf copy = flow.alloc().buffer(len, len);
         copy.writeBytes(input, input.readerIndex(), len);
-        DatagramHeldBytes h = new DatagramHeldBytes(copy, this);
+        RealHeldBytes<DatagramAttachment> h = new RealHeldBytes<>(copy, this);
         helds.add(h);
         return h;
     }
 
-    void heldGone(DatagramHeldBytes h, int len) {
+    @Override
+    public void heldGone(RealHeldBytes<DatagramAttachment> h, int len) {
         helds.remove(h);
         flow.holdSub(len);
     }
@@ -246,7 +247,7 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
             f.cancel(false);
         }
         timers.clear();
-        for (DatagramHeldBytes h : helds) {
+        for (RealHeldBytes<DatagramAttachment> h : helds) {
             h.release();
         }
         for (RealOutput o : outputs) {

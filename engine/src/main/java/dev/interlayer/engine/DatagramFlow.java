@@ -437,7 +437,7 @@ final class DatagramFlow implements ConnectionInfo {
             ctx.end();
         }
         boolean over = slot.exit(s);
-        DatagramHeldBytes h = ctx.takeHeld();
+        RealHeldBytes<DatagramAttachment> h = ctx.takeHeld();
         String fault = null;
         if (thrown != null) {
             fault = thrown.toString();

@@ -31,7 +31,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link #requestDetach} runs on the connection's event loop. Counters are plain fields written there;
  * other threads read them racily for statistics only.
  */
-final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Caller {
+final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Caller, RealHeldBytes.Owner<RealAttachment> {
 
     final ProxyConnection conn;
     final LoadedModule lm;
@@ -59,7 +59,7 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
     final long[] verdicts = new long[Verdict.Kind.values().length];
     final AtomicLong injected = new AtomicLong();
 
-    private final Set<RealHeldBytes> helds = ConcurrentHashMap.newKeySet();
+    private final Set<RealHeldBytes<RealAttachment>> helds = ConcurrentHashMap.newKeySet();
     private final Set<RealOutput> outputs = ConcurrentHashMap.newKeySet();
     private final Set<Future<?>> timers = ConcurrentHashMap.newKeySet();
 
@@ -114,13 +114,13 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
 
     @Override
     public boolean inject(Direction direction, HeldBytes held) {
-        if (!(held instanceof RealHeldBytes h) || h.owner().conn != conn) {
+        if (!(held instanceof RealHeldBytes<?> any) || !(any.owner() instanceof RealAttachment o) || o.conn != conn) {
             throw new IllegalArgumentException("module " + name + " injected HeldBytes that do not belong to this connection");
         }
         // Hold back the end of stream while the bytes move from the hold into the inject queue.
         conn.injectStarting(direction);
         try {
-            ByteBuf b = h.take();
+            ByteBuf b = any.take();
             if (detached || conn.isClosed()) {
                 // after detach the engine has released what the module held: a late inject is a no-op, as documented
                 if (b != null) b.release();
@@ -190,7 +190,7 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
     @Override
     public long heldBytes() {
         long n = 0;
-        for (RealHeldBytes h : helds) {
+        for (RealHeldBytes<RealAttachment> h : helds) {
             n += h.length();
         }
         ByteBuf p0 = pending[0];
@@ -237,18 +237,19 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
     // ---- engine side ----------------------------------------------------------------------------
 
     /** Takes a retained reference to the call's input for the module, counted against the hold limit. */
-    RealHeldBytes hold(ByteBuf input, Direction d) {
+    RealHeldBytes<RealAttachment> hold(ByteBuf input, Direction d) {
         int len = input.readableBytes();
         if (!conn.holdAdd(this, len)) {
             throw new IllegalStateException(conn.holdOverflow(this));
         }
-        RealHeldBytes h = new RealHeldBytes(input.retainedDuplicate(), this);
+        RealHeldBytes<RealAttachment> h = new RealHeldBytes<>(input.retainedDuplicate(), this);
         helds.add(h);
         return h;
     }
 
     /** Held bytes left the module (injected or released). */
-    void heldGone(RealHeldBytes h, int len) {
+    @Override
+    public void heldGone(RealHeldBytes<RealAttachment> h, int len) {
         helds.remove(h);
         conn.holdSub(len);
     }
@@ -267,7 +268,7 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
                 p.release();
             }
         }
-        for (RealHeldBytes h : helds) {
+        for (RealHeldBytes<RealAttachment> h : helds) {
             h.release();
         }
         for (RealOutput o : outputs) {

@@ -16,7 +16,7 @@ final class RealDatagramContext implements DatagramContext {
     private String injectedBy;
     private long tag;
     private ByteBuf input;
-    private DatagramHeldBytes held;
+    private RealHeldBytes<DatagramAttachment> held;
     private boolean live;
 
     RealDatagramContext(DatagramAttachment att, RealOutput replacement) {
@@ -51,8 +51,8 @@ final class RealDatagramContext implements DatagramContext {
         replacement.closeAndRelease();
     }
 
-    DatagramHeldBytes takeHeld() {
-        DatagramHeldBytes h = held;
+    RealHeldBytes<DatagramAttachment> takeHeld() {
+        RealHeldBytes<DatagramAttachment> h = held;
         held = null;
         return h;
     }

@@ -5,22 +5,31 @@ import io.netty.buffer.ByteBuf;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * A chunk a module took with {@code ctx.hold()}: a retained reference to the engine buffer, owned by the
- * module until it is injected or released; thread-safe.
+ * Bytes a module took with {@code ctx.hold()}: an engine buffer (a retained chunk on a stream, an exact-size copy of a
+ * datagram), owned by the module until it is injected or released; thread-safe.
+ *
+ * @param <O> the attachment that holds it (stream or datagram)
  */
-final class RealHeldBytes implements HeldBytes {
+final class RealHeldBytes<O extends RealHeldBytes.Owner<O>> implements HeldBytes {
+
+    /** The attachment side of a hold: names the module and hears when the bytes leave. */
+    interface Owner<O extends Owner<O>> {
+        String moduleName();
+
+        void heldGone(RealHeldBytes<O> h, int len);
+    }
 
     private final AtomicReference<ByteBuf> buf;
     private final int length;
-    private final RealAttachment owner;
+    private final O owner;
 
-    RealHeldBytes(ByteBuf retained, RealAttachment owner) {
-        this.buf = new AtomicReference<>(retained);
-        this.length = retained.readableBytes();
+    RealHeldBytes(ByteBuf buf, O owner) {
+        this.buf = new AtomicReference<>(buf);
+        this.length = buf.readableBytes();
         this.owner = owner;
     }
 
-    RealAttachment owner() {
+    O owner() {
         return owner;
     }
 

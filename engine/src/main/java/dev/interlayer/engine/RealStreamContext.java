@@ -15,7 +15,7 @@ final class RealStreamContext implements StreamContext {
     private Direction direction;
     private String injectedBy;
     private long tag;
-    private RealHeldBytes held;
+    private RealHeldBytes<RealAttachment> held;
     private boolean live;
 
     RealStreamContext(RealAttachment att, RealOutput replacement) {
@@ -53,8 +53,8 @@ final class RealStreamContext implements StreamContext {
         replacement.closeAndRelease();
     }
 
-    RealHeldBytes takeHeld() {
-        RealHeldBytes h = held;
+    RealHeldBytes<RealAttachment> takeHeld() {
+        RealHeldBytes<RealAttachment> h = held;
         held = null;
         return h;
     }
