@@ -66,7 +66,7 @@ public final class AgentConfig {
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout",
-            "udp-idle-timeout", "udp-max-flows", "control");
+            "udp-idle-timeout", "udp-max-flows", "splice", "control");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
@@ -85,9 +85,10 @@ public final class AgentConfig {
      * @param quarantineAfter faults after which a module is set INACTIVE
      * @param connectTimeout upstream connect timeout
      * @param udp flow settings of every udp listener: {@code udp-idle-timeout} and {@code udp-max-flows}
+     * @param splice bulk transfers of connections without data or event hooks move socket to socket in the kernel
      */
     public record Settings(Path modulesDir, boolean modulesDirSet, int ioThreads, long holdLimit, Duration hookBudget, int quarantineAfter,
-                           Duration connectTimeout, UdpSettings udp) {}
+                           Duration connectTimeout, UdpSettings udp, boolean splice) {}
 
     /**
      * One entry of {@code listeners:}.
@@ -292,12 +293,13 @@ public final class AgentConfig {
             Duration connectTimeout = Duration.ofSeconds(10);
             Duration udpIdle = UdpSettings.DEFAULTS.idleTimeout();
             int udpMaxFlows = UdpSettings.DEFAULTS.maxFlows();
+            boolean splice = true;
             if (t == null || isNull(t.getValueNode())) {
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS);
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true);
             }
             if (!(t.getValueNode() instanceof MappingNode m)) {
                 problem(t.getValueNode(), "agent", "expected a mapping with keys " + String.join(", ", AGENT_KEYS) + ", found " + kind(t.getValueNode()));
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS);
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true);
             }
             Map<String, NodeTuple> k = mapping(m, "agent", AGENT_KEYS);
             Node n;
@@ -342,11 +344,15 @@ public final class AgentConfig {
                 Long v = integer(n, "agent.udp-max-flows", 1, 1_000_000, "a number of flows per udp listener, 1..1000000, e.g. 10000");
                 if (v != null) udpMaxFlows = v.intValue();
             }
+            if ((n = value(k, "splice")) != null) {
+                Boolean b = bool(n, "agent.splice");
+                if (b != null) splice = b;
+            }
             if ((n = value(k, "control")) != null) {
                 control = control(n);
             }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout,
-                    new UdpSettings(udpIdle, udpMaxFlows));
+                    new UdpSettings(udpIdle, udpMaxFlows), splice);
         }
 
         /** The {@code agent.control} section; null when it says {@code enabled: false}. */

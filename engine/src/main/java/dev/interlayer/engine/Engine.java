@@ -73,6 +73,15 @@ public final class Engine implements AutoCloseable {
     static final RecvByteBufAllocator RECV = new AdaptiveRecvByteBufAllocator(512, 2048,
             Integer.getInteger("interlayer.engine.read-max", 64 * 1024));
 
+    /**
+     * Splice a connection once a direction has read this many bytes in a row in reads of at least
+     * {@link #SPLICE_BULK_READ} bytes: bulk transfers, not request and reply traffic.
+     */
+    static final int SPLICE_AFTER = Integer.getInteger("interlayer.engine.splice-after", 256 * 1024);
+    static final int SPLICE_BULK_READ = 16 * 1024;
+    /** The splice pipe's size in bytes (0: the kernel's default, 64 KiB). */
+    static final int SPLICE_PIPE = Integer.getInteger("interlayer.engine.splice-pipe", 0);
+
     private final ModuleRegistry registry;
     private final EngineOptions options;
     private final Transport transport;
@@ -85,6 +94,8 @@ public final class Engine implements AutoCloseable {
     /** UDP flows of every UDP listener (see {@link UdpListener}); listed with the connections. */
     private final Map<Long, DatagramFlow> flows = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
+    private final java.util.concurrent.atomic.LongAdder splicedConnections = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder splicedBytes = new java.util.concurrent.atomic.LongAdder();
     private final RegistryListener follower = new Follower();
     private volatile boolean closed;
 
@@ -248,6 +259,24 @@ public final class Engine implements AutoCloseable {
             mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
         }
         c.start(mods);
+    }
+
+    void spliceStarted() {
+        splicedConnections.increment();
+    }
+
+    void splicedBytes(long n) {
+        splicedBytes.add(n);
+    }
+
+    /** Connections whose bytes moved, for a while, socket to socket in the kernel (see docs/data-plane.md, "Splice"). */
+    public long splicedConnections() {
+        return splicedConnections.sum();
+    }
+
+    /** Bytes moved socket to socket in the kernel, never entering the JVM. */
+    public long splicedBytes() {
+        return splicedBytes.sum();
     }
 
     void removed(ProxyConnection c) {

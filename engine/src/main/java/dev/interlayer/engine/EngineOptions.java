@@ -12,8 +12,11 @@ import java.time.Duration;
  * @param hookBudget longest a single hook call may run before it counts as a fault (the watchdog also
  *                   interrupts a hook blocked past it)
  * @param connectTimeout upstream connect timeout
+ * @param splice move bulk transfers of connections without data or event hooks socket to socket in the kernel
+ *               ({@code splice(2)}, epoll only); off, every byte goes through the event loop
  */
-public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLimit, Duration hookBudget, Duration connectTimeout) {
+public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLimit, Duration hookBudget, Duration connectTimeout,
+                            boolean splice) {
 
     public EngineOptions {
         if (ioThreads < 0) throw new IllegalArgumentException("io-threads must be >= 0");
@@ -22,24 +25,28 @@ public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLim
         if (connectTimeout == null || connectTimeout.isNegative() || connectTimeout.isZero()) throw new IllegalArgumentException("connect-timeout must be positive");
     }
 
-    /** Defaults: one thread per core, native epoll, 4 MiB hold limit, 200 ms hook budget, 10 s connect timeout. */
+    /** Defaults: one thread per core, native epoll, 4 MiB hold limit, 200 ms hook budget, 10 s connect timeout, splice on. */
     public static EngineOptions defaults() {
-        return new EngineOptions(0, true, 4L << 20, Duration.ofMillis(200), Duration.ofSeconds(10));
+        return new EngineOptions(0, true, 4L << 20, Duration.ofMillis(200), Duration.ofSeconds(10), true);
+    }
+
+    public EngineOptions withSplice(boolean on) {
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, on);
     }
 
     public EngineOptions withHoldLimit(long bytes) {
-        return new EngineOptions(ioThreads, nativeTransport, bytes, hookBudget, connectTimeout);
+        return new EngineOptions(ioThreads, nativeTransport, bytes, hookBudget, connectTimeout, splice);
     }
 
     public EngineOptions withHookBudget(Duration d) {
-        return new EngineOptions(ioThreads, nativeTransport, holdLimit, d, connectTimeout);
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, d, connectTimeout, splice);
     }
 
     public EngineOptions withIoThreads(int n) {
-        return new EngineOptions(n, nativeTransport, holdLimit, hookBudget, connectTimeout);
+        return new EngineOptions(n, nativeTransport, holdLimit, hookBudget, connectTimeout, splice);
     }
 
     public EngineOptions withNativeTransport(boolean b) {
-        return new EngineOptions(ioThreads, b, holdLimit, hookBudget, connectTimeout);
+        return new EngineOptions(ioThreads, b, holdLimit, hookBudget, connectTimeout, splice);
     }
 }

@@ -25,6 +25,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.internal.PlatformDependent;
@@ -94,6 +95,13 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private final AtomicInteger[] inflight = {new AtomicInteger(), new AtomicInteger()};
     private final AtomicLong[] inflightBytes = {new AtomicLong(), new AtomicLong()};
     private List<Runnable> preConnect;
+    /** The kernel path while it moves this connection's bytes (see {@link SpliceRelay}), else null. */
+    private SpliceRelay relay;
+    /** Work that waits until the relay gives the sockets back, in order. */
+    private List<Runnable> afterSplice;
+    private boolean spliceRefused;
+    /** Per direction, the bytes of the latest run of large reads: a long run (a bulk transfer) starts the relay. */
+    private final long[] bulkRun = new long[2];
     private volatile boolean closed;
     private boolean connected;
     private volatile long bytesSent;
@@ -518,6 +526,9 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
         hookCount[SEND] = s;
         hookCount[RECV] = r;
+        if (relay != null && !spliceable()) {
+            relay.drain(); // a module with data or event hooks attached: its bytes from now on go through it
+        }
     }
 
     private int indexOf(RealAttachment a) {
@@ -539,8 +550,14 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private void onRead(int d, ByteBuf buf) {
         int n = buf.readableBytes();
         if (d == SEND) bytesSent += n; else bytesReceived += n;
+        bulkRun[d] = n >= Engine.SPLICE_BULK_READ ? bulkRun[d] + n : 0;
         if (closed || outputShut[d]) {
             buf.release();
+            return;
+        }
+        if (relay != null) {
+            // the channel read on its own (a read it had scheduled): these bytes follow what the pipe holds
+            afterSplice(() -> onReadConnected(d, buf));
             return;
         }
         if (!connected) {
@@ -762,6 +779,11 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             buf.release();
             return;
         }
+        if (relay != null) {
+            // bytes a module injected: they go out after what the relay's pipe holds, through the channel
+            afterSplice(() -> writeOut(d, buf));
+            return;
+        }
         target.write(buf, target.voidPromise());
         needFlush[d] = true;
         if (!paused[d] && !target.isWritable()) {
@@ -786,7 +808,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
      * to 16 reads per wake-up and the epoll interest only changes when back-pressure starts or ends.
      */
     private void maybeRead(int d) {
-        if (closed || !connected || inputEnded[d]) {
+        if (closed || !connected || inputEnded[d] || relay != null) {
             return;
         }
         Channel source = d == SEND ? localCh : remoteCh;
@@ -802,6 +824,107 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     boolean isWritable(Direction dir) {
         Channel target = dir == Direction.SEND ? remoteCh : localCh;
         return !closed && target != null && target.isWritable();
+    }
+
+    // ---- splice -----------------------------------------------------------------------------------
+
+    /** True while no attached module has a data or event hook: then bytes may bypass the JVM entirely. */
+    private boolean spliceable() {
+        for (RealAttachment a : chain) {
+            if (!a.detached && (a.has(Hooks.SEND) || a.has(Hooks.RECV) || a.has(Hooks.END) || a.has(Hooks.EVENT))) return false;
+        }
+        return true;
+    }
+
+    /**
+     * Hands both sockets to a {@link SpliceRelay} when this is a bulk transfer (a run of reads of at least
+     * 16 KiB each, {@code interlayer.engine.splice-after} bytes long) that nothing in the JVM needs to see: no module hook on
+     * the bytes or events, nothing held, queued or pending, neither stream ended. Otherwise nothing changes.
+     */
+    private void maybeSplice() {
+        if (relay != null || spliceRefused || !engine.options().splice() || closed || !connected || preConnect != null
+                || inputEnded[SEND] || inputEnded[RECV] || endPending[SEND] || endPending[RECV] || outputShut[SEND] || outputShut[RECV]
+                || held.get() != 0 || inflight[SEND].get() != 0 || inflight[RECV].get() != 0 || !spliceable()
+                || !(localCh instanceof EpollSocketChannel l) || !(remoteCh instanceof EpollSocketChannel r)
+                || !idle(localCh) || !idle(remoteCh)) {
+            return;
+        }
+        EngineEpoll.Registration lr = EngineEpoll.registrationOf(localCh);
+        EngineEpoll.Registration rr = EngineEpoll.registrationOf(remoteCh);
+        if (lr == null || rr == null) {
+            spliceRefused = true;
+            return;
+        }
+        bulkRun[SEND] = 0;
+        bulkRun[RECV] = 0;
+        localCh.config().setAutoRead(false);
+        remoteCh.config().setAutoRead(false);
+        try {
+            relay = SpliceRelay.start(this, l.fd().intValue(), r.fd().intValue(), lr, rr, Engine.SPLICE_PIPE);
+        } catch (IOException e) {
+            spliceRefused = true;
+            LOG.log(Level.DEBUG, "connection {0}: no splice ({1}); bytes go through the event loop", id, e.getMessage());
+            maybeRead(SEND);
+            maybeRead(RECV);
+            return;
+        }
+        engine.spliceStarted();
+        relay.kick();
+    }
+
+    /** Nothing waits to be written on {@code ch}. */
+    private static boolean idle(Channel ch) {
+        var out = ch.unsafe().outboundBuffer();
+        return out != null && out.isEmpty();
+    }
+
+    /** Runs {@code r} once the relay has given the sockets back; asks the relay to stop. */
+    private void afterSplice(Runnable r) {
+        if (afterSplice == null) afterSplice = new ArrayList<>();
+        afterSplice.add(r);
+        relay.drain();
+    }
+
+    /** The relay moved {@code n} bytes of direction {@code d} into its pipe. */
+    void spliced(int d, long n) {
+        if (d == SEND) bytesSent += n; else bytesReceived += n;
+        engine.splicedBytes(n);
+    }
+
+    /** The relay wrote out its pipes and gave the sockets back: the channels carry the connection from here on. */
+    void spliceDone() {
+        relay = null;
+        List<Runnable> q = afterSplice;
+        afterSplice = null;
+        if (q != null) {
+            for (Runnable r : q) r.run();
+        }
+        flush(SEND);
+        flush(RECV);
+        maybeRead(SEND);
+        maybeRead(RECV);
+    }
+
+    /** A splice failed with {@code errno}: reset, as a read ({@code reading}) or write error on that socket would. */
+    void spliceFailed(int d, boolean reading, int errno) {
+        boolean local = (d == SEND) == reading;
+        abort("peer reset by the " + (local ? "local application" : "network peer") + ": " + LinuxSplice.describe(errno));
+    }
+
+    /** Closing: the relay gives the sockets back at once; what its pipes held is dropped with the connection. */
+    private void endSplice() {
+        SpliceRelay r = relay;
+        if (r == null) return;
+        relay = null;
+        if (r.pending() > 0) {
+            LOG.log(Level.DEBUG, "connection {0}: {1} spliced bytes dropped by the close", id, r.pending());
+        }
+        r.release();
+        List<Runnable> q = afterSplice;
+        afterSplice = null;
+        if (q != null) {
+            for (Runnable x : q) x.run(); // closed now: each releases its buffer
+        }
     }
 
     // ---- inject -----------------------------------------------------------------------------------
@@ -923,6 +1046,10 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     private void onInputEnd(int d) {
         if (inputEnded[d] || closed) return;
+        if (relay != null) {
+            afterSplice(() -> onInputEnd(d));
+            return;
+        }
         inputEnded[d] = true;
         if (!connected) {
             early(() -> onInputEndConnected(d));
@@ -1078,6 +1205,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason == null ? "closed" : reason;
+        endSplice();
         for (Channel ch : new Channel[] {localCh, remoteCh}) {
             if (ch != null) ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         }
@@ -1091,6 +1219,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason;
+        endSplice();
         for (Channel ch : new Channel[] {localCh, remoteCh}) {
             if (ch != null && ch.isOpen()) {
                 try {
@@ -1192,6 +1321,9 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         public void channelReadComplete(ChannelHandlerContext ctx) {
             flush(readDir);
             maybeRead(readDir);
+            if (bulkRun[readDir] >= Engine.SPLICE_AFTER) {
+                maybeSplice();
+            }
         }
 
         @Override

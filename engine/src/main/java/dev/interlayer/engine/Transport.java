@@ -24,7 +24,7 @@ record Transport(String name, IoHandlerFactory ioHandler, Class<? extends Server
 
     static Transport choose(boolean preferNative) {
         if (preferNative && Epoll.isAvailable()) {
-            return new Transport("epoll", new HalfCloseSafeEpoll(), EpollServerSocketChannel.class, EpollSocketChannel.class, null);
+            return new Transport("epoll", new EngineEpoll(), EpollServerSocketChannel.class, EpollSocketChannel.class, null);
         }
         String why = !preferNative ? "native transport disabled by configuration"
                 : String.valueOf(Epoll.unavailabilityCause());
