@@ -81,7 +81,7 @@ final class Report {
                 r.add("direct");
             }
             if (t.isInterlayer()) {
-                for (String peer : List.of("haproxy", "netty")) {
+                for (String peer : List.of("haproxy", "haproxy-splice", "netty")) {
                     if (names.contains(peer)) {
                         r.add(peer);
                     }

@@ -99,7 +99,9 @@ final class Target {
         Map<String, Target> t = new LinkedHashMap<>();
         add(t, new Target("direct", Kind.DIRECT, "no proxy: the client talks to the backend", null, Set.of(), true, null));
         add(t, new Target("haproxy", Kind.PEER, "HAProxy, mode tcp, nbthread = cores, no splice", null,
-                Set.of("haproxy"), true, Target::haproxy));
+                Set.of("haproxy"), true, (env, dir, routes) -> haproxy(env, dir, routes, false)));
+        add(t, new Target("haproxy-splice", Kind.PEER, "HAProxy as above with option splice-auto (kernel splice for bulk transfers)",
+                null, Set.of("haproxy"), true, (env, dir, routes) -> haproxy(env, dir, routes, true)));
         add(t, new Target("nginx", Kind.PEER, "nginx stream module, worker_processes = cores, default 16 KiB buffer",
                 null, Set.of("nginx", "libnginx-mod-stream"), true, Target::nginx));
         add(t, new Target("socat", Kind.PEER, "socat, a process per connection (fork), 8 KiB buffer (only when named)",
@@ -107,6 +109,8 @@ final class Target {
         add(t, new Target("netty", Kind.PEER, "bare Netty 4.2 forwarder (../shared/bench/nettyproxy), JDK 25, the Java floor",
                 null, Set.of(), false, Target::netty));
         add(t, interlayer("il-none", "Interlayer agent, no module (fast path)", "il-none", 1, List.of(), List.of()));
+        add(t, interlayer("il-nosplice", "Interlayer, no module, splice off (agent.splice: false): every byte through the event loop",
+                "il-none", 1, List.of(), List.of(), "  splice: false\n"));
         add(t, interlayer("il-pass", "Interlayer, one PASS module on every connection", "il-none", 1,
                 List.of("pass"), passChain(1)));
         add(t, interlayer("il-rewrite", "Interlayer, a module that rewrites every byte into a new buffer (XOR key 0)",
@@ -142,13 +146,16 @@ final class Target {
 
     // ------------------------------------------------------------------ how each one starts
 
-    private static Launch haproxy(Env env, Path dir, List<Route> routes) throws IOException {
+    private static Launch haproxy(Env env, Path dir, List<Route> routes, boolean splice) throws IOException {
         StringBuilder cfg = new StringBuilder();
         cfg.append("global\n")
            .append("    nbthread ").append(env.cores()).append('\n')
-           .append("    maxconn ").append(env.maxConns()).append('\n')
+           // a spliced connection also holds a pipe (two fds): leave room for 1,024 of them under the fd limit
+           .append("    maxconn ").append(splice ? env.maxConns() - 1100 : env.maxConns()).append('\n')
+           .append(splice ? "    maxpipes 1024\n" : "")
            .append("defaults\n")
            .append("    mode tcp\n")
+           .append(splice ? "    option splice-auto\n" : "")
            .append("    timeout connect 5s\n")
            .append("    timeout client 1h\n")
            .append("    timeout server 1h\n");
@@ -223,6 +230,12 @@ final class Target {
      */
     private static Target interlayer(String name, String what, String baseline, int hops, List<String> jars,
                                      List<String> moduleEntries) {
+        return interlayer(name, what, baseline, hops, jars, moduleEntries, "");
+    }
+
+    /** {@code agentLines}: more lines of the {@code agent:} section, indented by two spaces. */
+    private static Target interlayer(String name, String what, String baseline, int hops, List<String> jars,
+                                     List<String> moduleEntries, String agentLines) {
         return new Target(name, Kind.INTERLAYER, what, baseline, Set.of(), hops == 1, (env, dir, routes) -> {
             Path modules = dir.resolve("modules");
             Files.createDirectories(modules);
@@ -236,7 +249,7 @@ final class Target {
             }
             StringBuilder y = new StringBuilder();
             y.append("# written by the Interlayer bench suite for target ").append(name).append('\n')
-             .append("agent:\n  modules-dir: modules\n  control: {enabled: false}\n")
+             .append("agent:\n  modules-dir: modules\n  control: {enabled: false}\n").append(agentLines)
              .append("listeners:\n");
             Set<Integer> ports = new LinkedHashSet<>();
             if (hops == 2) {
