@@ -143,7 +143,7 @@ public final class Engine implements AutoCloseable {
             }
             ServerBootstrap b = new ServerBootstrap()
                     .group(group)
-                    .channel(transport.serverChannel())
+                    .channelFactory(() -> transport.newServerChannel(spec.listen()))
                     .option(ChannelOption.SO_BACKLOG, 4096)
                     .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.AUTO_READ, false)

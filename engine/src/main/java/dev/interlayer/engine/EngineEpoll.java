@@ -30,6 +30,11 @@ import io.netty.util.concurrent.ThreadAwareExecutor;
  * {@code EPOLLET} alone instead, which keeps the fd registered without any level-triggered event, so later
  * interest changes are plain modifications.
  *
+ * <p><b>One interest change per socket per loop turn.</b> A channel changes its interest several times while it
+ * connects and starts reading (add {@code EPOLLOUT}, clear it, add {@code EPOLLIN}), each an {@code epoll_ctl}
+ * call. This handler keeps the latest interest of each registration and applies it once, before the event loop
+ * next waits for events: the kernel sees the same interest at every wait, with fewer system calls.
+ *
  * <p><b>Takeover.</b> {@link #registrationOf(Channel)} finds a channel's registration; {@link Registration#take}
  * routes the socket's epoll events to an {@link Owner} (the splice relay) with the owner's interest set, while
  * the interest changes the channel asks for meanwhile are only remembered; {@link Registration#giveBack}
@@ -70,13 +75,27 @@ final class EngineEpoll implements IoHandlerFactory {
     private static final class Handler implements IoHandler {
         private final IoHandler delegate;
         private final IntObjectHashMap<Registration> byFd = new IntObjectHashMap<>();
+        /** Registrations whose channel changed its interest since the loop last waited. */
+        private final java.util.ArrayList<Registration> changed = new java.util.ArrayList<>();
 
         Handler(IoHandler delegate) {
             this.delegate = delegate;
         }
 
         @Override public void initialize() { delegate.initialize(); }
-        @Override public int run(IoHandlerContext context) { return delegate.run(context); }
+        @Override
+        public int run(IoHandlerContext context) {
+            applyChanges();
+            return delegate.run(context);
+        }
+
+        private void applyChanges() {
+            java.util.ArrayList<Registration> c = changed;
+            for (int i = 0; i < c.size(); i++) {
+                c.get(i).apply();
+            }
+            c.clear();
+        }
         @Override public void prepareToDestroy() { delegate.prepareToDestroy(); }
         @Override public void destroy() { delegate.destroy(); }
         @Override public void wakeup() { delegate.wakeup(); }
@@ -136,6 +155,9 @@ final class EngineEpoll implements IoHandlerFactory {
         private EpollIoOps wanted = EpollIoOps.EPOLLET;
         private Owner owner;
         private int ownerOps = -1;
+        /** The interest the kernel has from the channel (-1: unknown), and whether a change waits for the next turn. */
+        private int applied = -1;
+        private boolean queued;
 
         Registration(Handler handler, IoRegistration delegate, int fd) {
             this.handler = handler;
@@ -161,10 +183,20 @@ final class EngineEpoll implements IoHandlerFactory {
         public long submit(IoOps ops) {
             EpollIoOps e = nonEmpty((EpollIoOps) ops);
             wanted = e;
-            if (owner != null) {
-                return e.value(); // remembered for giveBack; the owner's interest stays in force
+            if (owner == null && !queued) {
+                // applied before the loop waits next (the owner's interest stays in force while there is one)
+                queued = true;
+                handler.changed.add(this);
             }
-            return delegate.submit(e);
+            return e.value();
+        }
+
+        /** Applies the channel's latest interest if it differs from what the kernel has. */
+        private void apply() {
+            queued = false;
+            if (owner != null || !delegate.isValid() || wanted.value() == applied) return;
+            applied = wanted.value();
+            delegate.submit(wanted);
         }
 
         /** Routes this socket's events to {@code o}, with {@code ops} (level-triggered) as the interest. */
@@ -178,6 +210,7 @@ final class EngineEpoll implements IoHandlerFactory {
         void interest(int ops) {
             if (owner == null || ops == ownerOps || !delegate.isValid()) return;
             ownerOps = ops;
+            applied = -1;
             delegate.submit(ops == 0 ? EpollIoOps.EPOLLET : EpollIoOps.valueOf(ops));
         }
 
@@ -186,7 +219,10 @@ final class EngineEpoll implements IoHandlerFactory {
             if (owner == null) return;
             owner = null;
             ownerOps = -1;
-            if (delegate.isValid()) delegate.submit(wanted);
+            if (delegate.isValid()) {
+                applied = wanted.value();
+                delegate.submit(wanted);
+            }
         }
 
         private static EpollIoOps nonEmpty(EpollIoOps e) {

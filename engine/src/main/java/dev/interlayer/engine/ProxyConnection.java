@@ -15,11 +15,11 @@ import dev.interlayer.api.SocketOption;
 import dev.interlayer.api.Verdict;
 import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelConfig;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -100,6 +100,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     /** Work that waits until the relay gives the sockets back, in order. */
     private List<Runnable> afterSplice;
     private boolean spliceRefused;
+    /** A socket of this connection closes at its end of input instead of half-closing (see {@link #shutdownOutput}). */
+    private boolean halfClosureOff;
     /** Per direction, the bytes of the latest run of large reads: a long run (a bulk transfer) starts the relay. */
     private final long[] bulkRun = new long[2];
     private volatile boolean closed;
@@ -227,33 +229,42 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             }
         }
         upstreamTarget = target;
-        Bootstrap b = new Bootstrap()
-                .group(loop)
-                .channel(engine.transport().channel())
-                .option(ChannelOption.AUTO_READ, false)
-                .option(ChannelOption.ALLOCATOR, Engine.ALLOCATOR)
-                .option(ChannelOption.RCVBUF_ALLOCATOR, Engine.RECV)
-                .option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Engine.WATER_MARK)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) engine.options().connectTimeout().toMillis())
-                .handler(new SideHandler(spec.role() == Role.CLIENT ? RECV : SEND));
+        // The upstream channel is made and configured here, not by a Bootstrap: no option map, reflective factory
+        // or resolver per connection (the target is an address already).
+        Channel up = engine.transport().newChannel(target);
+        ChannelConfig cfg = up.config();
+        cfg.setAutoRead(false);
+        cfg.setAllocator(Engine.ALLOCATOR);
+        cfg.setRecvByteBufAllocator(Engine.RECV);
+        cfg.setWriteBufferWaterMark(Engine.WATER_MARK);
+        cfg.setConnectTimeoutMillis((int) engine.options().connectTimeout().toMillis());
+        cfg.setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+        up.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? RECV : SEND));
         final InetSocketAddress finalTarget = target;
-        (bind == null ? b.connect(target) : b.connect(target, bind)).addListener((ChannelFutureListener) f -> {
-            if (!f.isSuccess()) {
-                f.channel().close();
-                abort("cannot connect upstream " + finalTarget + ": " + f.cause().getMessage());
+        final InetSocketAddress finalBind = bind;
+        loop.register(up).addListener((ChannelFutureListener) r -> {
+            if (!r.isSuccess()) {
+                up.close();
+                abort("cannot open a socket to upstream " + finalTarget + ": " + r.cause().getMessage());
                 return;
             }
-            if (closed) {
-                f.channel().close();
-                return;
-            }
-            if (spec.role() == Role.CLIENT) {
-                remoteCh = f.channel();
-            } else {
-                localCh = f.channel();
-            }
-            onConnected();
+            (finalBind == null ? up.connect(finalTarget) : up.connect(finalTarget, finalBind)).addListener((ChannelFutureListener) f -> {
+                if (!f.isSuccess()) {
+                    f.channel().close();
+                    abort("cannot connect upstream " + finalTarget + ": " + f.cause().getMessage());
+                    return;
+                }
+                if (closed) {
+                    f.channel().close();
+                    return;
+                }
+                if (spec.role() == Role.CLIENT) {
+                    remoteCh = f.channel();
+                } else {
+                    localCh = f.channel();
+                }
+                onConnected();
+            });
         });
     }
 
@@ -526,8 +537,15 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
         hookCount[SEND] = s;
         hookCount[RECV] = r;
-        if (relay != null && !spliceable()) {
-            relay.drain(); // a module with data or event hooks attached: its bytes from now on go through it
+        if ((relay != null || halfClosureOff) && !spliceable()) {
+            if (relay != null) relay.drain(); // a module with data or event hooks attached: its bytes from now on go through it
+            if (halfClosureOff) {
+                // its end of input must reach the module as an end, not as a close (see shutdownOutput)
+                halfClosureOff = false;
+                for (Channel ch : new Channel[] {localCh, remoteCh}) {
+                    if (ch != null && ch.isOpen()) ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+                }
+            }
         }
     }
 
@@ -1186,8 +1204,30 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
                 shutdownOutputWhenFlushed(ch, dc);
                 return;
             }
-            dc.shutdownOutput();
+            shutdownOutput(ch, dc);
         });
+    }
+
+    /**
+     * Sends the FIN of {@code ch}, whose outbound buffer is empty. On epoll the socket is shut directly: Netty's
+     * {@code shutdownOutput()} makes an exception (a stack trace) for the writes it would fail, on every call.
+     * Once both directions of the socket are done and nothing watches the stream, its end of input closes it
+     * straight away (no half-closure: no {@code SHUT_RD} and no exception for a peer that is already gone).
+     */
+    private void shutdownOutput(Channel ch, DuplexChannel dc) {
+        if (ch instanceof EpollSocketChannel e && e.fd() instanceof io.netty.channel.unix.Socket s) {
+            try {
+                s.shutdown(false, true);
+            } catch (IOException | RuntimeException gone) {
+                // the peer is gone already; its reset or end of input reaches the connection through the channel
+            }
+        } else {
+            dc.shutdownOutput();
+        }
+        if (spliceable()) {
+            ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
+            halfClosureOff = true;
+        }
     }
 
     private long heldIn(int d) {
