@@ -8,11 +8,16 @@ import io.netty.buffer.ByteBuf;
  *
  * <p>One instance per attachment, re-pointed at each call and invalidated when the call returns, so
  * the hot path allocates nothing and a use after the call fails with the module's name.
+ *
+ * <p>The buffer reference is only stored when it changes and is not cleared after the call (a {@code lent}
+ * flag says whether the view may be used): a reference store into this long-lived object costs a GC write
+ * barrier, a boolean does not. The stale reference is never read once the call has returned.
  */
 final class ChunkView implements ByteView {
 
     private final String owner;
     private ByteBuf buf;
+    private boolean lent;
     private int base;
     private int length;
     private int pos;
@@ -22,14 +27,15 @@ final class ChunkView implements ByteView {
     }
 
     void lend(ByteBuf b) {
-        buf = b;
+        if (buf != b) buf = b;
+        lent = true;
         base = b.readerIndex();
         length = b.readableBytes();
         pos = 0;
     }
 
     void invalidate() {
-        buf = null;
+        lent = false;
     }
 
     ByteBuf buffer() {
@@ -42,7 +48,7 @@ final class ChunkView implements ByteView {
     }
 
     private void check() {
-        if (buf == null) {
+        if (!lent) {
             throw new IllegalStateException("module " + owner + " used a ByteView after its call returned;"
                     + " copy the bytes (readFully, copyRemaining) or keep the chunk with ctx.hold()");
         }

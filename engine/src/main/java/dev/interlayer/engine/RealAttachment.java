@@ -81,6 +81,28 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
         return (hooks & hook) != 0;
     }
 
+    private static final int PASS = Verdict.Kind.PASS.ordinal();
+
+    /** Counts a data call and lends the chunk to the module's view and context. */
+    void before(int d, ByteBuf in, int len, Direction dir, String injectedBy, long tag) {
+        chunks[d]++;
+        bytesIn[d] += len;
+        view.lend(in);
+        ctx.begin(dir, injectedBy, tag);
+    }
+
+    /** Ends the call: the view and the context can no longer be used. */
+    void after() {
+        view.invalidate();
+        ctx.end();
+    }
+
+    /** Counts a plain PASS of {@code len} bytes. */
+    void passed(int d, int len) {
+        verdicts[PASS]++;
+        bytesOut[d] += len;
+    }
+
     /** True if this module's data hook for direction {@code d} (0 = SEND, 1 = RECV) is to be called now. */
     boolean wants(int d) {
         return !detached && (hooks & (d == 0 ? Hooks.SEND : Hooks.RECV)) != 0 && lm.state().customizes();

@@ -44,6 +44,11 @@ final class RealStreamContext implements StreamContext {
         return replacement.isOpen();
     }
 
+    /** The module neither held the chunk nor wrote a replacement in the call that just ended. */
+    boolean untouched() {
+        return held == null && !replacement.isOpen();
+    }
+
     /** The replacement bytes (ownership to the caller). */
     ByteBuf takeReplacement() {
         return replacement.take();

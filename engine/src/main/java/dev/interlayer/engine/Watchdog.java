@@ -37,8 +37,14 @@ final class Watchdog implements AutoCloseable {
     static final class Slot {
         final Thread thread;
         final AtomicLong seq = new AtomicLong();
-        /** Written before the odd sequence is published; read by the watchdog after reading an odd sequence. */
+        /**
+         * The caller: {@code att}, or {@code chain[index]} when {@code index >= 0} (the data path names a module by
+         * its place in the connection's chain: an int store per call instead of a reference store with a GC write
+         * barrier). Written before the odd sequence is published; read by the watchdog after reading an odd sequence.
+         */
         Caller att;
+        Caller[] chain;
+        int index = -1;
         String hook;
         volatile long overranSeq = -1;
         long lastSeen = -1;
@@ -52,10 +58,28 @@ final class Watchdog implements AutoCloseable {
         /** Marks a call into {@code a}'s {@code hook} as started; returns the call's sequence. */
         long enter(Caller a, String hook) {
             this.att = a;
+            this.index = -1;
             if (this.hook != hook) this.hook = hook; // a constant, mostly the same as last time: skip the write barrier
             long s = seq.get() + 1;
             seq.lazySet(s);
             return s;
+        }
+
+        /** As {@link #enter}, for the module at {@code i} of {@code chain} (stored only when it changes). */
+        long enterAt(Caller[] chain, int i, String hook) {
+            if (this.chain != chain) this.chain = chain;
+            this.index = i;
+            if (this.hook != hook) this.hook = hook;
+            long s = seq.get() + 1;
+            seq.lazySet(s);
+            return s;
+        }
+
+        /** The caller of the running call, for the watchdog's report; null if not known. */
+        Caller caller() {
+            int i = index;
+            Caller[] c = chain;
+            return i < 0 ? att : c != null && i < c.length ? c[i] : null;
         }
 
         /** Marks the call as returned; true if the watchdog flagged it as over budget. */
@@ -116,7 +140,7 @@ final class Watchdog implements AutoCloseable {
                     s.lastSeenAt = now;
                     s.cpuAtFirstSight = cpuTime ? threads.getThreadCpuTime(s.thread.threadId()) : -1;
                 } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq && overran(s, now - s.lastSeenAt)) {
-                    Caller a = s.att;
+                    Caller a = s.caller();
                     s.overranSeq = seq;
                     LOG.log(Level.WARNING, "module {0} has been running in {1} for more than {2} ms on connection {3}"
                                     + " (thread {4}); interrupting it and counting a fault",
