@@ -137,7 +137,7 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
     @Override
     public Output allocate(int sizeHint) {
         RealOutput o = new RealOutput(flow.alloc(), name, flow.holdLimit());
-        o.open(0);
+        o.open(sizeHint);
         if (!detached) {
             outputs.add(o);
         }

@@ -174,7 +174,7 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
     @Override
     public Output allocate(int sizeHint) {
         RealOutput o = new RealOutput(conn.alloc(), name, conn.holdLimit());
-        o.open(0);
+        o.open(sizeHint);
         if (!detached) {
             outputs.add(o);
         }

@@ -96,7 +96,7 @@ final class RealDatagramContext implements DatagramContext {
     public Output replace() {
         check();
         if (!replacement.isOpen()) {
-            replacement.open(0);
+            replacement.open(RealStreamContext.replacementHint(input.readableBytes()));
         }
         return replacement;
     }

@@ -18,6 +18,8 @@ final class RealOutput implements Output {
     private final long limit;
     private ByteBuf buf;
     private boolean open;
+    /** The capacity the first write allocates at least: what the module is expected to write. */
+    private int sizeHint;
 
     RealOutput(ByteBufAllocator alloc, String owner, long limit) {
         this.alloc = alloc;
@@ -25,12 +27,14 @@ final class RealOutput implements Output {
         this.limit = limit;
     }
 
-    /** Opens the output for a new use; the buffer is allocated on the first write. */
+    /**
+     * Opens the output for a new use; the buffer is allocated on the first write, with room for at least
+     * {@code sizeHint} bytes: a replacement is sized for the chunk it replaces, so writing it out piece by piece
+     * does not grow (and copy) the buffer again and again.
+     */
     void open(int sizeHint) {
         open = true;
-        if (sizeHint > 0) {
-            buf = alloc.buffer(Math.min(sizeHint, (int) Math.min(limit, Integer.MAX_VALUE)));
-        }
+        this.sizeHint = (int) Math.min(Math.max(sizeHint, 0), Math.min(limit, Integer.MAX_VALUE));
     }
 
     boolean isOpen() {
@@ -65,7 +69,7 @@ final class RealOutput implements Output {
                     + " bytes) into one Output");
         }
         if (buf == null) {
-            buf = alloc.buffer(Math.max(more, 256));
+            buf = alloc.buffer(Math.max(more, Math.max(sizeHint, 256)));
         }
         return buf;
     }

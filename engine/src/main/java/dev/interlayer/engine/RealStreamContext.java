@@ -40,6 +40,11 @@ final class RealStreamContext implements StreamContext {
         live = false;
     }
 
+    /** Room for a replacement of a {@code len}-byte chunk: its size plus an eighth, for modules that add a little. */
+    static int replacementHint(int len) {
+        return len + (len >> 3) + 64;
+    }
+
     boolean replaced() {
         return replacement.isOpen();
     }
@@ -103,7 +108,7 @@ final class RealStreamContext implements StreamContext {
     public Output replace() {
         check();
         if (!replacement.isOpen()) {
-            replacement.open(0);
+            replacement.open(replacementHint(att.view.length()));
         }
         return replacement;
     }

@@ -89,6 +89,11 @@ final class Report {
                 if (!t.name.equals(t.baseline) && names.contains(t.baseline)) {
                     r.add(t.baseline);
                 }
+                // a target with modules is also compared with the no-module figure users get (with splice)
+                String spliced = t.baseline == null ? null : t.baseline.replace("-nosplice", "-none");
+                if (spliced != null && !spliced.equals(t.baseline) && !spliced.equals(t.name) && names.contains(spliced)) {
+                    r.add(spliced);
+                }
             }
             if (!r.isEmpty()) {
                 refs.put(t, r);

@@ -52,7 +52,11 @@ final class Target {
     final String name;
     final Kind kind;
     final String what;
-    /** The Interlayer target this one is compared with ({@code il-none}, or {@code il2-none} for two-hop ones). */
+    /**
+     * The Interlayer target this one is compared with: for a target with modules, the same topology with splice off
+     * ({@code il-nosplice}, {@code il2-nosplice}), since a module that sees the bytes keeps them on the event loop;
+     * for those, {@code il-none} and {@code il2-none} themselves.
+     */
     final String baseline;
     /** Debian packages it needs. */
     final Set<String> packages;
@@ -111,16 +115,18 @@ final class Target {
         add(t, interlayer("il-none", "Interlayer agent, no module (fast path)", "il-none", 1, List.of(), List.of()));
         add(t, interlayer("il-nosplice", "Interlayer, no module, splice off (agent.splice: false): every byte through the event loop",
                 "il-none", 1, List.of(), List.of(), "  splice: false\n"));
-        add(t, interlayer("il-pass", "Interlayer, one PASS module on every connection", "il-none", 1,
+        add(t, interlayer("il-pass", "Interlayer, one PASS module on every connection", "il-nosplice", 1,
                 List.of("pass"), passChain(1)));
         add(t, interlayer("il-rewrite", "Interlayer, a module that rewrites every byte into a new buffer (XOR key 0)",
-                "il-none", 1, List.of("rewrite"), List.of("  - {name: rewrite, params: {key: 0}}")));
+                "il-nosplice", 1, List.of("rewrite"), List.of("  - {name: rewrite, params: {key: 0}}")));
         add(t, interlayer("il2-none", "two Interlayer listeners back to back in one agent (client -> server role), no module",
                 "il-none", 2, List.of(), List.of()));
+        add(t, interlayer("il2-nosplice", "as il2-none with splice off (agent.splice: false)", "il2-none", 2, List.of(), List.of(),
+                "  splice: false\n"));
         add(t, interlayer("il-tag", "as il2-none with tag on both hops (32-byte tag per 1000 bytes on the wire between)",
-                "il2-none", 2, List.of("tag"), List.of("  - {name: tag}")));
-        add(t, interlayer("il-chain3", "Interlayer, a chain of 3 PASS modules", "il-none", 1, List.of("pass"), passChain(3)));
-        add(t, interlayer("il-chain8", "Interlayer, a chain of 8 PASS modules", "il-none", 1, List.of("pass"), passChain(8)));
+                "il2-nosplice", 2, List.of("tag"), List.of("  - {name: tag}")));
+        add(t, interlayer("il-chain3", "Interlayer, a chain of 3 PASS modules", "il-nosplice", 1, List.of("pass"), passChain(3)));
+        add(t, interlayer("il-chain8", "Interlayer, a chain of 8 PASS modules", "il-nosplice", 1, List.of("pass"), passChain(8)));
         return t;
     }
 
