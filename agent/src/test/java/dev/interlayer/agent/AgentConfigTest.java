@@ -154,8 +154,21 @@ class AgentConfigTest {
         assertThat(c.agent().hookBudget()).isEqualTo(Duration.ofMillis(200));
         assertThat(c.agent().quarantineAfter()).isEqualTo(5);
         assertThat(c.agent().connectTimeout()).isEqualTo(Duration.ofSeconds(10));
+        assertThat(c.agent().splice()).isTrue();
+        assertThat(Agent.engineOptions(c.agent()).splice()).isTrue();
         assertThat(c.listeners().get(0).protocol()).isEqualTo(Protocol.TCP);
         assertThat(c.modules()).isEmpty();
+    }
+
+    @Test
+    void spliceCanBeTurnedOffAndTakesOnlyABoolean() throws Exception {
+        AgentConfig c = AgentConfig.load(write("agent:\n  splice: false\n" + LISTENER));
+        assertThat(c.agent().splice()).isFalse();
+        assertThat(Agent.engineOptions(c.agent()).splice()).isFalse();
+        Problem p = onlyProblem("agent:\n  splice: sometimes\n" + LISTENER);
+        assertThat(p.line()).isEqualTo(2);
+        assertThat(p.path()).isEqualTo("agent.splice");
+        assertThat(p.message()).contains("'sometimes' is not a boolean; expected true or false");
     }
 
     @Test
