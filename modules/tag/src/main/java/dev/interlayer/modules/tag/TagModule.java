@@ -12,6 +12,7 @@ import dev.interlayer.api.StreamContext;
 import dev.interlayer.api.StreamModule;
 import dev.interlayer.api.Verdict;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * Inserts a fixed tag after every {@code every} payload bytes on SEND and removes it at the same positions on
@@ -50,6 +51,9 @@ public final class TagModule implements StreamModule<TagModule.State> {
         /** RECV: offset of the next byte in the stream as received from the peer, for the error message. */
         long recvOffset;
     }
+
+    /** Where a tag's bytes are read to be compared; one per event-loop thread, so nothing is allocated per chunk. */
+    private static final ThreadLocal<byte[]> SCRATCH = ThreadLocal.withInitial(() -> new byte[256]);
 
     private int every;
     private byte[] tag;
@@ -122,13 +126,19 @@ public final class TagModule implements StreamModule<TagModule.State> {
                 s.recvOffset += n;
                 continue;
             }
-            // Matching the tag; it may continue in the next chunk, so the position is kept in the state.
-            if (data.readByte() != tag[s.recvTagPos]) {
-                return Verdict.error(TAG_MISMATCH, "tag mismatch at stream offset " + s.recvOffset
+            // Matching the tag, as many of its bytes as this chunk has at once; it may continue in the next
+            // chunk, so the position is kept in the state.
+            byte[] got = SCRATCH.get();
+            int k = Math.min(Math.min(tag.length - s.recvTagPos, data.remaining()), got.length);
+            data.readFully(got, 0, k);
+            int bad = Arrays.mismatch(got, 0, k, tag, s.recvTagPos, s.recvTagPos + k);
+            if (bad >= 0) {
+                return Verdict.error(TAG_MISMATCH, "tag mismatch at stream offset " + (s.recvOffset + bad)
                         + ": peer is not running tag with the same every/tag");
             }
-            s.recvOffset++;
-            if (++s.recvTagPos == tag.length) {
+            s.recvOffset += k;
+            s.recvTagPos += k;
+            if (s.recvTagPos == tag.length) {
                 s.recvTagPos = 0;
                 s.recvLeft = every;
             }
