@@ -98,6 +98,8 @@ public final class Engine implements AutoCloseable {
     private final java.util.concurrent.atomic.LongAdder splicedBytes = new java.util.concurrent.atomic.LongAdder();
     private final RegistryListener follower = new Follower();
     private volatile boolean closed;
+    /** Splice is on in the options and works here (epoll, the foreign function binding of splice(2)). */
+    private final boolean spliceAvailable;
 
     /** Starts the event loops; listeners are added with {@link #start(ListenerSpec)}. */
     public Engine(ModuleRegistry registry, EngineOptions options) {
@@ -110,6 +112,10 @@ public final class Engine implements AutoCloseable {
         registry.addListener(follower);
         if (transport.whyNotNative() != null && options.nativeTransport()) {
             LOG.log(Level.INFO, "native epoll transport unavailable ({0}); using NIO", transport.whyNotNative());
+        }
+        this.spliceAvailable = options.splice() && transport.isEpoll() && LinuxSplice.UNAVAILABLE == null;
+        if (options.splice() && transport.isEpoll() && LinuxSplice.UNAVAILABLE != null) {
+            LOG.log(Level.INFO, "splice off: {0}; every byte goes through the event loop", LinuxSplice.UNAVAILABLE);
         }
     }
 
@@ -259,6 +265,10 @@ public final class Engine implements AutoCloseable {
             mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
         }
         c.start(mods);
+    }
+
+    boolean spliceAvailable() {
+        return spliceAvailable;
     }
 
     void spliceStarted() {

@@ -872,7 +872,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
      * the bytes or events, nothing held, queued or pending, neither stream ended. Otherwise nothing changes.
      */
     private void maybeSplice() {
-        if (relay != null || spliceRefused || !engine.options().splice() || closed || !connected || preConnect != null
+        if (relay != null || spliceRefused || !engine.spliceAvailable() || closed || !connected || preConnect != null
                 || inputEnded[SEND] || inputEnded[RECV] || endPending[SEND] || endPending[RECV] || outputShut[SEND] || outputShut[RECV]
                 || held.get() != 0 || inflight[SEND].get() != 0 || inflight[RECV].get() != 0 || !spliceable()
                 || !(localCh instanceof EpollSocketChannel l) || !(remoteCh instanceof EpollSocketChannel r)
