@@ -111,8 +111,22 @@ class SpliceTest {
         return new TestServer(s -> seen.complete(drain(s.getInputStream(), slowUntil, 256 * 1024, 2)));
     }
 
+    /** Open pipe descriptors of this process: the relay's pipes must be closed with their connection. */
+    static long pipes() throws IOException {
+        try (var fds = java.nio.file.Files.list(java.nio.file.Path.of("/proc/self/fd"))) {
+            return fds.filter(f -> {
+                try {
+                    return java.nio.file.Files.readSymbolicLink(f).toString().startsWith("pipe:");
+                } catch (IOException gone) {
+                    return false;
+                }
+            }).count();
+        }
+    }
+
     @Test
     void aBulkStreamIsSplicedAndArrivesByteExactThroughItsEnd() throws Exception {
+        long pipesBefore = pipes();
         long total = 192L << 20;
         CompletableFuture<Seen> seen = new CompletableFuture<>();
         try (TestServer up = sink(seen, 0)) {
@@ -130,6 +144,8 @@ class SpliceTest {
         }
         assertThat(fx.engine.splicedConnections()).isEqualTo(1);
         assertThat(fx.engine.splicedBytes()).isGreaterThan(total / 2);
+        waitFor(() -> fx.engine.connectionCount() == 0, "the connection to close");
+        assertThat(pipes()).as("pipe descriptors left open").isLessThanOrEqualTo(pipesBefore);
     }
 
     @Test
@@ -222,6 +238,7 @@ class SpliceTest {
 
     @Test
     void aResetFromTheClientWhileSplicingResetsTheUpstream() throws Exception {
+        long pipesBefore = pipes();
         CompletableFuture<Seen> seen = new CompletableFuture<>();
         try (TestServer up = sink(seen, Long.MAX_VALUE)) { // a reader slow enough to keep the relay busy
             InetSocketAddress a = fx.listen(Role.CLIENT, up.address());
@@ -241,6 +258,7 @@ class SpliceTest {
             writing.get(30, TimeUnit.SECONDS);
         }
         waitFor(() -> fx.engine.connectionCount() == 0, "the connection to close");
+        assertThat(pipes()).as("pipe descriptors left open after a reset").isLessThanOrEqualTo(pipesBefore);
     }
 
     @Test
