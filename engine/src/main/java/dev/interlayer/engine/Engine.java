@@ -152,7 +152,7 @@ public final class Engine implements AutoCloseable {
                     .channelFactory(() -> transport.newServerChannel(spec.listen()))
                     .option(ChannelOption.SO_BACKLOG, 4096)
                     .option(ChannelOption.SO_REUSEADDR, true)
-                    .childOption(ChannelOption.AUTO_READ, false)
+                    .childOption(ChannelOption.AUTO_READ, true) // read while the upstream connects, up to ProxyConnection.EARLY_LIMIT
                     .childOption(ChannelOption.ALLOCATOR, ALLOCATOR)
                     .childOption(ChannelOption.RCVBUF_ALLOCATOR, RECV)
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)

@@ -54,7 +54,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * and the counters' readers runs on it. Buffers: the last one to touch a buffer releases it, on every
  * branch; modules never see a reference count.
  *
- * <p>Back-pressure: nothing is read before the upstream is connected; then a side reads (Netty auto-read,
+ * <p>Back-pressure: before the upstream is connected only the accepted socket is read, up to {@link #EARLY_LIMIT}
+ * bytes kept until it is; then a side reads (Netty auto-read,
  * batches of reads per wake-up) only while the opposite socket is writable and the bytes held by modules
  * (HOLD) are under the high-water mark, and pauses otherwise, even in the middle of a batch; writability
  * changes and held bytes draining resume it. Memory per connection is therefore bounded by the socket
@@ -579,13 +580,21 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             return;
         }
         if (!connected) {
-            // Epoll reads a socket that signals end-of-input (RDHUP) even before we asked: keep the bytes
-            // (at most one read batch) until the upstream is connected.
+            // The accepted socket is read from the start, while the upstream connects (a request is usually there
+            // already): keep the bytes, up to EARLY_LIMIT, until the upstream is connected, then stop reading.
             early(() -> onReadConnected(d, buf));
+            earlyBytes += n;
+            if (earlyBytes >= EARLY_LIMIT && accepted.config().isAutoRead()) {
+                accepted.config().setAutoRead(false);
+            }
             return;
         }
         onReadConnected(d, buf);
     }
+
+    /** Bytes the accepted socket may deliver before the upstream is connected (then it pauses until it is). */
+    static final int EARLY_LIMIT = 64 * 1024;
+    private long earlyBytes;
 
     /** Queues work that must wait for the upstream connection; replayed in order (or releasing, once closed). */
     private void early(Runnable r) {
