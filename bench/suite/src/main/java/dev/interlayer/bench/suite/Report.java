@@ -5,7 +5,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.function.ToDoubleFunction;
 
 /**
  * The markdown report: the results table (one row per target), the ratios to the references, the detail of
@@ -14,7 +13,7 @@ import java.util.function.ToDoubleFunction;
 final class Report {
 
     /** One column of the results table: a figure of one test. */
-    record Column(String test, String header, ToDoubleFunction<Summary> value, String format) {}
+    record Column(String test, String header, Figure<Summary> value, String format) {}
 
     private Report() {}
 
@@ -60,7 +59,7 @@ final class Report {
             b.append("| ").append(t.name).append(" |");
             for (Column c : cols) {
                 Summary s = sums.getOrDefault(t.name, Map.of()).get(c.test());
-                b.append(' ').append(s == null || !s.measured() ? "failed" : fmt(c.format(), c.value().applyAsDouble(s))).append(" |");
+                b.append(' ').append(s == null || !s.measured() ? "failed" : fmt(c.format(), c.value().of(s))).append(" |");
             }
             b.append('\n');
         }
@@ -119,8 +118,8 @@ final class Report {
                     Summary r = sums.getOrDefault(ref, Map.of()).get(c.test());
                     double ratio = Double.NaN;
                     if (s != null && r != null && s.measured() && r.measured()) {
-                        double den = c.value().applyAsDouble(r);
-                        ratio = den > 0 ? c.value().applyAsDouble(s) / den : Double.NaN;
+                        double den = c.value().of(r);
+                        ratio = den > 0 ? c.value().of(s) / den : Double.NaN;
                     }
                     b.append(' ').append(Double.isNaN(ratio) ? "–" : fmt("%.2f", ratio) + "×").append(" |");
                 }

@@ -3,7 +3,6 @@ package dev.interlayer.bench.suite;
 import dev.interlayer.bench.suite.Loads.Run;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.ToDoubleFunction;
 
 /** The runs of one figure (one target, one test) reduced to medians, with the spread and the CPU split. */
 record Summary(String target, String test, int okRuns, int runs, double value, double min, double max, double p50ms,
@@ -35,19 +34,19 @@ record Summary(String target, String test, int okRuns, int runs, double value, d
         return value > 0 ? 100 * (max - min) / value : Double.NaN;
     }
 
-    static double median(List<Run> runs, ToDoubleFunction<Run> f) {
-        double[] v = runs.stream().mapToDouble(f).filter(d -> !Double.isNaN(d) && !Double.isInfinite(d)).sorted().toArray();
+    static double median(List<Run> runs, Figure<Run> f) {
+        double[] v = runs.stream().mapToDouble(f::of).filter(d -> !Double.isNaN(d) && !Double.isInfinite(d)).sorted().toArray();
         if (v.length == 0) {
             return Double.NaN;
         }
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
-    private static double min(List<Run> runs, ToDoubleFunction<Run> f) {
-        return runs.stream().mapToDouble(f).filter(d -> !Double.isNaN(d)).min().orElse(Double.NaN);
+    private static double min(List<Run> runs, Figure<Run> f) {
+        return runs.stream().mapToDouble(f::of).filter(d -> !Double.isNaN(d)).min().orElse(Double.NaN);
     }
 
-    private static double max(List<Run> runs, ToDoubleFunction<Run> f) {
-        return runs.stream().mapToDouble(f).filter(d -> !Double.isNaN(d)).max().orElse(Double.NaN);
+    private static double max(List<Run> runs, Figure<Run> f) {
+        return runs.stream().mapToDouble(f::of).filter(d -> !Double.isNaN(d)).max().orElse(Double.NaN);
     }
 }
