@@ -327,7 +327,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         if (preConnect != null) {
             List<Runnable> q = preConnect;
             preConnect = null;
-            for (Runnable r : q) r.run();
+            runQueued(q);
             flush(SEND);
             flush(RECV);
         }
@@ -568,7 +568,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     private void onRead(int d, ByteBuf buf) {
         int n = buf.readableBytes();
-        if (d == SEND) bytesSent += n; else bytesReceived += n;
+        countRead(d, n);
         bulkRun[d] = n >= Engine.SPLICE_BULK_READ ? bulkRun[d] + n : 0;
         if (closed || outputShut[d]) {
             buf.release();
@@ -926,8 +926,13 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     /** The relay moved {@code n} bytes of direction {@code d} into its pipe. */
     void spliced(int d, long n) {
-        if (d == SEND) bytesSent += n; else bytesReceived += n;
+        countRead(d, n);
         engine.splicedBytes(n);
+    }
+
+    /** Counts bytes read from the source of direction {@code d}, by the channel or by the relay. */
+    private void countRead(int d, long n) {
+        if (d == SEND) bytesSent += n; else bytesReceived += n;
     }
 
     /** The relay wrote out its pipes and gave the sockets back: the channels carry the connection from here on. */
@@ -935,9 +940,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         relay = null;
         List<Runnable> q = afterSplice;
         afterSplice = null;
-        if (q != null) {
-            for (Runnable r : q) r.run();
-        }
+        runQueued(q);
         flush(SEND);
         flush(RECV);
         maybeRead(SEND);
@@ -961,8 +964,13 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         r.release();
         List<Runnable> q = afterSplice;
         afterSplice = null;
+        runQueued(q); // closed now: each releases its buffer
+    }
+
+    /** Runs work queued while the connection waited (for the upstream, or for the relay), in order; null is none. */
+    private static void runQueued(List<Runnable> q) {
         if (q != null) {
-            for (Runnable x : q) x.run(); // closed now: each releases its buffer
+            for (Runnable r : q) r.run();
         }
     }
 
@@ -1298,11 +1306,9 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         for (RealAttachment a : chain) {
             detach(a, DetachReason.CLOSED);
         }
-        if (preConnect != null) {
-            List<Runnable> q = preConnect;
-            preConnect = null;
-            for (Runnable r : q) r.run(); // forward() releases every buffer once closed
-        }
+        List<Runnable> q = preConnect;
+        preConnect = null;
+        runQueued(q); // forward() releases every buffer once closed
         engine.removed(this);
     }
 

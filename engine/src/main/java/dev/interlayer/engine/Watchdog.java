@@ -59,17 +59,19 @@ final class Watchdog implements AutoCloseable {
         long enter(Caller a, String hook) {
             this.att = a;
             this.index = -1;
-            if (this.hook != hook) this.hook = hook; // a constant, mostly the same as last time: skip the write barrier
-            long s = seq.get() + 1;
-            seq.lazySet(s);
-            return s;
+            return start(hook);
         }
 
         /** As {@link #enter}, for the module at {@code i} of {@code chain} (stored only when it changes). */
         long enterAt(Caller[] chain, int i, String hook) {
             if (this.chain != chain) this.chain = chain;
             this.index = i;
-            if (this.hook != hook) this.hook = hook;
+            return start(hook);
+        }
+
+        /** Publishes the call as started (an odd sequence), after the caller was written. */
+        private long start(String hook) {
+            if (this.hook != hook) this.hook = hook; // a constant, mostly the same as last time: skip the write barrier
             long s = seq.get() + 1;
             seq.lazySet(s);
             return s;

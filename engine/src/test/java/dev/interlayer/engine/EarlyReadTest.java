@@ -4,17 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.api.Role;
 import dev.interlayer.engine.testing.EngineFixture;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
-import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -51,20 +47,18 @@ class EarlyReadTest {
             try (Socket client = EngineFixture.connect(a)) {
                 CompletableFuture<String> sent = CompletableFuture.supplyAsync(() -> {
                     try {
-                        OutputStream out = client.getOutputStream();
-                        MessageDigest md = MessageDigest.getInstance("SHA-256");
-                        SplittableRandom rnd = new SplittableRandom(11);
-                        byte[] b = new byte[64 * 1024];
-                        for (long n = 0; n < total; n += b.length) {
-                            rnd.nextBytes(b);
-                            out.write(b);
-                            md.update(b);
-                            written.addAndGet(b.length);
-                        }
+                        OutputStream counted = new java.io.FilterOutputStream(client.getOutputStream()) {
+                            @Override
+                            public void write(byte[] b, int off, int len) throws java.io.IOException {
+                                out.write(b, off, len);
+                                written.addAndGet(len);
+                            }
+                        };
+                        String sha = SpliceTest.send(counted, total, 11, null);
                         client.shutdownOutput();
-                        return HexFormat.of().formatHex(md.digest());
-                    } catch (Exception e) {
-                        throw new AssertionError(e);
+                        return sha;
+                    } catch (java.io.IOException e) {
+                        throw new java.io.UncheckedIOException(e);
                     }
                 }, threads);
                 Thread.sleep(800);
@@ -75,24 +69,14 @@ class EarlyReadTest {
                 for (Socket f : fillers) f.close();
                 upstream.setSoTimeout(20_000);
                 // Accept what is queued: the fillers' connections end at once with no byte, the agent's carries them all.
-                String got = null;
-                long count = 0;
-                for (int i = 0; i < 8 && got == null; i++) {
+                SpliceTest.Seen got = null;
+                for (int i = 0; i < 8 && (got == null || got.bytes() == 0); i++) {
                     try (Socket s = upstream.accept()) {
-                        MessageDigest md = MessageDigest.getInstance("SHA-256");
-                        InputStream in = s.getInputStream();
-                        byte[] b = new byte[64 * 1024];
-                        int r;
-                        count = 0;
-                        while ((r = in.read(b)) >= 0) {
-                            md.update(b, 0, r);
-                            count += r;
-                        }
-                        if (count > 0) got = HexFormat.of().formatHex(md.digest());
+                        got = SpliceTest.drain(s.getInputStream(), 0, 1, 0);
                     }
                 }
-                assertThat(count).isEqualTo(total);
-                assertThat(got).isEqualTo(sent.get(30, TimeUnit.SECONDS));
+                assertThat(got.bytes()).isEqualTo(total);
+                assertThat(got.sha256()).isEqualTo(sent.get(30, TimeUnit.SECONDS));
             }
         }
     }
