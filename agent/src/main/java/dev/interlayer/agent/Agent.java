@@ -208,7 +208,8 @@ public final class Agent implements AutoCloseable {
 
     /** The engine settings of an {@code agent:} section. */
     static EngineOptions engineOptions(AgentConfig.Settings s) {
-        return new EngineOptions(s.ioThreads(), EngineOptions.defaults().nativeTransport(), s.holdLimit(), s.hookBudget(), s.connectTimeout(), s.splice());
+        return new EngineOptions(s.ioThreads(), EngineOptions.defaults().nativeTransport(), s.holdLimit(), s.hookBudget(), s.connectTimeout(), s.splice(),
+                s.reusePort());
     }
 
     /** The engine's listener for a config listener, with the programmatic modules the config attaches to it. */

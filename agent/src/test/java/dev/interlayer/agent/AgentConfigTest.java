@@ -156,8 +156,19 @@ class AgentConfigTest {
         assertThat(c.agent().connectTimeout()).isEqualTo(Duration.ofSeconds(10));
         assertThat(c.agent().splice()).isTrue();
         assertThat(Agent.engineOptions(c.agent()).splice()).isTrue();
+        assertThat(Agent.engineOptions(c.agent()).reusePort()).isTrue();
         assertThat(c.listeners().get(0).protocol()).isEqualTo(Protocol.TCP);
         assertThat(c.modules()).isEmpty();
+    }
+
+    @Test
+    void reusePortCanBeTurnedOffAndTakesOnlyABoolean() throws Exception {
+        AgentConfig c = AgentConfig.load(write("agent:\n  reuse-port: false\n" + LISTENER));
+        assertThat(c.agent().reusePort()).isFalse();
+        assertThat(Agent.engineOptions(c.agent()).reusePort()).isFalse();
+        Problem p = onlyProblem("agent:\n  reuse-port: 2\n" + LISTENER);
+        assertThat(p.path()).isEqualTo("agent.reuse-port");
+        assertThat(p.message()).contains("'2' is not a boolean; expected true or false");
     }
 
     @Test

@@ -29,6 +29,7 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.RecvByteBufAllocator;
 import io.netty.channel.WriteBufferWaterMark;
+import io.netty.channel.epoll.EpollChannelOption;
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -79,6 +80,11 @@ public final class Engine implements AutoCloseable {
      */
     static final int SPLICE_AFTER = Integer.getInteger("interlayer.engine.splice-after", 256 * 1024);
     static final int SPLICE_BULK_READ = 16 * 1024;
+    /**
+     * Connections no module selects run on the direct path (see {@link DirectConnection}) where the listener has a
+     * listening socket per event loop; {@code -Dinterlayer.engine.direct=false} keeps every connection in channels.
+     */
+    static final boolean DIRECT = Boolean.parseBoolean(System.getProperty("interlayer.engine.direct", "true"));
     /** The splice pipe's size in bytes (0: the kernel's default, 64 KiB). */
     static final int SPLICE_PIPE = Integer.getInteger("interlayer.engine.splice-pipe", 0);
 
@@ -88,7 +94,12 @@ public final class Engine implements AutoCloseable {
     private final EventLoopGroup group;
     private final Watchdog watchdog;
     private final Map<EventLoop, Watchdog.Slot> slots = new ConcurrentHashMap<>();
-    private final Map<String, Channel> listeners = new ConcurrentHashMap<>();
+    /** Per listener its listening sockets: one per event loop with epoll (SO_REUSEPORT), else one. */
+    private final Map<String, Listening> listeners = new ConcurrentHashMap<>();
+    /** Connections no module is attached to, on the direct path (see {@link DirectConnection}). */
+    private final Map<Long, DirectConnection> direct = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.LongAdder directConnections = new java.util.concurrent.atomic.LongAdder();
+    private final java.util.concurrent.atomic.LongAdder promotions = new java.util.concurrent.atomic.LongAdder();
     private final Map<String, ListenerSpec> specs = new ConcurrentHashMap<>();
     private final Map<Long, ProxyConnection> connections = new ConcurrentHashMap<>();
     /** UDP flows of every UDP listener (see {@link UdpListener}); listed with the connections. */
@@ -147,36 +158,82 @@ public final class Engine implements AutoCloseable {
             if (spec.protocol() == Protocol.UDP) {
                 return startUdp(spec);
             }
-            ServerBootstrap b = new ServerBootstrap()
-                    .group(group)
-                    .channelFactory(() -> transport.newServerChannel(spec.listen()))
-                    .option(ChannelOption.SO_BACKLOG, 4096)
-                    .option(ChannelOption.SO_REUSEADDR, true)
-                    .childOption(ChannelOption.AUTO_READ, true) // read while the upstream connects, up to ProxyConnection.EARLY_LIMIT
-                    .childOption(ChannelOption.ALLOCATOR, ALLOCATOR)
-                    .childOption(ChannelOption.RCVBUF_ALLOCATOR, RECV)
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
-                    .childHandler(new ChannelInitializer<Channel>() {
-                        @Override
-                        protected void initChannel(Channel ch) {
-                            accept(spec, ch);
-                        }
-                    });
-            ChannelFuture f = b.bind(spec.listen()).awaitUninterruptibly();
-            if (!f.isSuccess()) {
-                throw new EngineException("listener '" + spec.name() + "' cannot bind " + spec.listen() + ": " + f.cause().getMessage()
-                        + "; pick another address or port, or stop what holds it", f.cause());
+            // With epoll, every event loop gets a listening socket of its own on the same address (SO_REUSEPORT; the
+            // kernel spreads new connections over them) and keeps the connections it accepts: no hand-over to another
+            // thread per connection, which cost an eventfd wake-up and a context switch (as HAProxy and nginx's
+            // reuseport). One loop or NIO: one socket, connections spread over the loops.
+            List<EventLoop> loops = new ArrayList<>();
+            if (transport.isEpoll()) {
+                group.forEach(e -> loops.add((EventLoop) e));
+                if (!options.reusePort() && loops.size() > 1) loops.clear();
             }
-            listeners.put(spec.name(), f.channel());
-            InetSocketAddress bound = (InetSocketAddress) f.channel().localAddress();
-            LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}", spec.name(), spec.role().name().toLowerCase(), bound, spec.upstream(),
-                    transport.name());
-            return bound;
+            List<Channel> bound = new ArrayList<>();
+            List<DirectListener> raw = new ArrayList<>();
+            InetSocketAddress addr = spec.listen();
+            try {
+                if (!loops.isEmpty() && DIRECT && LinuxSockets.UNAVAILABLE == null) {
+                    for (EventLoop loop : loops) {
+                        DirectListener l = DirectListener.bind(this, spec, loop, addr, loops.size() > 1);
+                        raw.add(l);
+                        addr = l.boundAddress(); // port 0: the others take the port the first got
+                    }
+                } else if (loops.size() < 2) {
+                    bound.add(bind(spec, addr, group, group, false));
+                    addr = (InetSocketAddress) bound.getFirst().localAddress();
+                } else {
+                    for (EventLoop loop : loops) {
+                        Channel ch = bind(spec, addr, loop, loop, true);
+                        bound.add(ch);
+                        addr = (InetSocketAddress) ch.localAddress();
+                    }
+                }
+            } catch (EngineException e) {
+                bound.forEach(ch -> ch.close().awaitUninterruptibly());
+                raw.forEach(DirectListener::stop);
+                throw e;
+            }
+            listeners.put(spec.name(), new Listening(List.copyOf(bound), List.copyOf(raw), addr));
+            LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}{5}", spec.name(), spec.role().name().toLowerCase(), addr, spec.upstream(),
+                    transport.name(), raw.isEmpty() ? (bound.size() > 1 ? ", a listening socket per event loop" : "")
+                            : ", a listening socket per event loop, direct path for connections without modules");
+            return addr;
         } catch (EngineException | RuntimeException e) {
             specs.remove(spec.name());
             throw e;
         }
+    }
+
+    /** A running listener: its Netty listening channels or its direct listeners, and the address they bound. */
+    private record Listening(List<Channel> channels, List<DirectListener> direct, InetSocketAddress address) {}
+
+    /** Binds one listening socket of {@code spec} on {@code addr}; its connections run on {@code children}. */
+    private Channel bind(ListenerSpec spec, InetSocketAddress addr, EventLoopGroup parent, EventLoopGroup children, boolean reusePort)
+            throws EngineException {
+        ServerBootstrap b = new ServerBootstrap()
+                .group(parent, children)
+                .channelFactory(() -> transport.newServerChannel(spec.listen()))
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.AUTO_READ, true) // read while the upstream connects, up to ProxyConnection.EARLY_LIMIT
+                .childOption(ChannelOption.ALLOCATOR, ALLOCATOR)
+                .childOption(ChannelOption.RCVBUF_ALLOCATOR, RECV)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, WATER_MARK)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        accept(spec, ch);
+                    }
+                });
+        if (reusePort) {
+            b.option(EpollChannelOption.SO_REUSEPORT, true);
+        }
+        ChannelFuture f = b.bind(addr).awaitUninterruptibly();
+        if (!f.isSuccess()) {
+            throw new EngineException("listener '" + spec.name() + "' cannot bind " + addr + ": " + f.cause().getMessage()
+                    + "; pick another address or port, or stop what holds it", f.cause());
+        }
+        return f.channel();
     }
 
     // ---- UDP: listeners and flows (the data path is in UdpListener and DatagramFlow) ------------------
@@ -184,7 +241,7 @@ public final class Engine implements AutoCloseable {
     private InetSocketAddress startUdp(ListenerSpec spec) throws EngineException {
         UdpListener l = new UdpListener(this, spec, transport.name().equals("epoll"));
         Channel ch = l.bind(group);
-        listeners.put(spec.name(), ch);
+        listeners.put(spec.name(), new Listening(List.of(ch), List.of(), l.boundAddress()));
         LOG.log(Level.INFO, "listener {0} (udp, {1}) {2} -> {3} on {4}; flows idle out after {5} ms, at most {6}", spec.name(),
                 spec.role().name().toLowerCase(), l.boundAddress(), spec.upstream(), transport.name(), spec.udp().idleTimeout().toMillis(),
                 spec.udp().maxFlows());
@@ -202,14 +259,7 @@ public final class Engine implements AutoCloseable {
 
     /** The modules for a new UDP flow: the registry's candidates plus the listener's programmatic ones, by priority. */
     List<LoadedModule> modulesFor(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c) {
-        List<LoadedModule> mods = new ArrayList<>(registry.candidates(c));
-        for (String name : spec.attach()) {
-            registry.find(name).ifPresent(m -> {
-                if (m.state().attachesNew() && m.serves(c.protocol()) && !mods.contains(m)) mods.add(m);
-            });
-        }
-        mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
-        return mods;
+        return modulesFor(spec, c, true);
     }
 
     void removedFlow(DatagramFlow f) {
@@ -250,21 +300,93 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /** A connection accepted by Netty's acceptor (NIO, or epoll without a listening socket per loop). */
     private void accept(ListenerSpec spec, Channel ch) {
+        ProxyConnection c = newConnection(spec, ch, ids.incrementAndGet(), null, 0, 0);
+        c.start(modulesFor(spec, c, false));
+    }
+
+    private ProxyConnection newConnection(ListenerSpec spec, Channel ch, long id, java.time.Instant startedAt, long sent, long received) {
         EventLoop loop = ch.eventLoop();
         Watchdog.Slot slot = slots.computeIfAbsent(loop, l -> watchdog.register(Thread.currentThread()));
-        ProxyConnection c = new ProxyConnection(this, ids.incrementAndGet(), spec, ch, slot, options.holdLimit());
+        ProxyConnection c = new ProxyConnection(this, id, spec, ch, slot, options.holdLimit(), startedAt, sent, received);
         connections.put(c.id(), c);
-        List<LoadedModule> mods = new ArrayList<>(registry.candidates(c));
+        return c;
+    }
+
+    /**
+     * A connection a {@link DirectListener} accepted ({@code fd}, from {@code peer}); on its loop. Without modules it
+     * stays on the direct path; with modules it runs in a channel, as from Netty's acceptor.
+     */
+    void acceptDirect(DirectListener l, int fd, InetSocketAddress peer) {
+        long id = ids.incrementAndGet();
+        DirectConnection d = new DirectConnection(this, l, id, fd, peer);
+        List<LoadedModule> mods = modulesFor(l.spec(), d, false);
+        if (mods.isEmpty()) {
+            directConnections.increment();
+            direct.put(id, d);
+            d.start();
+            return;
+        }
+        Channel ch;
+        try {
+            ch = transport.adopt(fd);
+        } catch (RuntimeException e) {
+            l.sys().close(fd);
+            LOG.log(Level.WARNING, "listener {0}: dropped an accepted connection: {1}", l.spec().name(), e.toString());
+            return;
+        }
+        io.netty.channel.ChannelFuture r = l.loop().register(ch);
+        if (!r.isSuccess()) {
+            ch.close();
+            LOG.log(Level.WARNING, "listener {0}: dropped an accepted connection: {1}", l.spec().name(), String.valueOf(r.cause()));
+            return;
+        }
+        ProxyConnection c = newConnection(l.spec(), ch, id, null, 0, 0);
+        ch.config().setAutoRead(true); // read while the upstream connects, up to ProxyConnection.EARLY_LIMIT
+        c.start(mods);
+    }
+
+    /**
+     * The {@link ProxyConnection} a direct connection becomes (see {@link DirectConnection#promote}): its accepted
+     * socket in {@code accepted}, registered here on its loop; same id, start time and counters.
+     */
+    ProxyConnection promoted(DirectConnection d, Channel accepted, java.time.Instant startedAt, long sent, long received) {
+        promotions.increment();
+        d.loop().register(accepted);
+        direct.remove(d.id());
+        return newConnection(d.spec(), accepted, d.id(), startedAt, sent, received);
+    }
+
+    void removedDirect(DirectConnection d) {
+        direct.remove(d.id());
+    }
+
+    /** Connections that started on the direct path (no module, no channel). */
+    public long directConnections() {
+        return directConnections.sum();
+    }
+
+    /** Direct connections that became channel connections: a module attached, an option was read, or a bulk transfer started. */
+    public long promotions() {
+        return promotions.sum();
+    }
+
+    /**
+     * The modules for a new connection: the registry's candidates plus the listener's programmatic ones, by priority
+     * ({@code udp}: only modules that serve the flow's protocol).
+     */
+    private List<LoadedModule> modulesFor(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c, boolean udp) {
+        List<LoadedModule> candidates = registry.candidates(c);
+        if (spec.attach().isEmpty()) return candidates;
+        List<LoadedModule> mods = new ArrayList<>(candidates);
         for (String name : spec.attach()) {
             registry.find(name).ifPresent(m -> {
-                if (m.state().attachesNew() && !mods.contains(m)) mods.add(m);
+                if (m.state().attachesNew() && (!udp || m.serves(c.protocol())) && !mods.contains(m)) mods.add(m);
             });
         }
-        if (!spec.attach().isEmpty()) {
-            mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
-        }
-        c.start(mods);
+        mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
+        return mods;
     }
 
     boolean spliceAvailable() {
@@ -303,10 +425,11 @@ public final class Engine implements AutoCloseable {
 
     /** Stops a listener (open connections continue). */
     public void stop(String listenerName) {
-        Channel ch = listeners.remove(listenerName);
+        Listening l = listeners.remove(listenerName);
         specs.remove(listenerName);
-        if (ch != null) {
-            ch.close().awaitUninterruptibly();
+        if (l != null) {
+            l.channels().forEach(ch -> ch.close().awaitUninterruptibly());
+            l.direct().forEach(DirectListener::stop);
             LOG.log(Level.INFO, "listener {0} stopped", listenerName);
         }
     }
@@ -314,7 +437,7 @@ public final class Engine implements AutoCloseable {
     /** Running listeners and their bound addresses. */
     public Map<String, InetSocketAddress> listeners() {
         Map<String, InetSocketAddress> out = new LinkedHashMap<>();
-        listeners.forEach((n, ch) -> out.put(n, (InetSocketAddress) ch.localAddress()));
+        listeners.forEach((n, l) -> out.put(n, l.address()));
         return out;
     }
 
@@ -328,6 +451,11 @@ public final class Engine implements AutoCloseable {
         List<ConnectionSnapshot> out = new ArrayList<>();
         for (ProxyConnection c : connections.values()) {
             out.add(snapshot(c));
+        }
+        for (DirectConnection d : direct.values()) {
+            var app = d.role() == dev.interlayer.api.Role.CLIENT ? onLoop(d.loop(), d::app, null) : null;
+            out.add(new ConnectionSnapshot(d.id(), d.listener(), d.localAddress(), d.remoteAddress(), app == null ? null : app.name(),
+                    d.startedAt(), d.bytesSent(), d.bytesReceived(), List.of(), Protocol.TCP));
         }
         for (DatagramFlow f : flows.values()) {
             out.add(snapshot(f));
@@ -354,7 +482,7 @@ public final class Engine implements AutoCloseable {
 
     /** The number of open connections and UDP flows. */
     public int connectionCount() {
-        return connections.size() + flows.size();
+        return connections.size() + direct.size() + flows.size();
     }
 
     /**
@@ -367,6 +495,11 @@ public final class Engine implements AutoCloseable {
         DatagramFlow f = flows.get(connectionId);
         if (f != null && m != null && m.state().attachesNew()) {
             return Boolean.TRUE.equals(onLoop(f.loop(), () -> f.attachLater(m), false));
+        }
+        DirectConnection d = direct.get(connectionId);
+        if (d != null && m != null && m.state().attachesNew()) {
+            // it becomes a channel connection first; while its upstream connects, the attach waits for it (true: queued)
+            return Boolean.TRUE.equals(onLoop(d.loop(), () -> onPromoted(d, c2 -> c2.attachLater(m), true), false));
         }
         if (c == null || m == null || !m.state().attachesNew()) return false;
         return Boolean.TRUE.equals(onLoop(c, () -> c.attachLater(m), false));
@@ -386,7 +519,26 @@ public final class Engine implements AutoCloseable {
     /** Reads a socket option of one connection as its modules report it; null if no such connection. */
     public Object option(long connectionId, Side side, SocketOption option) {
         ProxyConnection c = connections.get(connectionId);
+        DirectConnection d = direct.get(connectionId);
+        if (d != null) {
+            return onLoop(d.loop(), () -> onPromoted(d, c2 -> c2.getOption(side, option), null), null);
+        }
         return c == null ? null : onLoop(c, () -> c.getOption(side, option), null);
+    }
+
+    /**
+     * Runs {@code work} on the channel connection {@code d} becomes and returns its result; {@code later} if it runs
+     * only once the upstream connected. On {@code d}'s loop.
+     */
+    private static <T> T onPromoted(DirectConnection d, java.util.function.Function<ProxyConnection, T> work, T later) {
+        Object[] r = {later};
+        boolean[] ran = {false};
+        d.whenPromoted(c -> {
+            r[0] = work.apply(c);
+            ran[0] = true;
+        });
+        @SuppressWarnings("unchecked") T t = (T) r[0];
+        return ran[0] || !d.isClosed() ? t : null;
     }
 
     /** Follows the registry: apply-now attaches new modules to open connections. */
@@ -409,7 +561,14 @@ public final class Engine implements AutoCloseable {
                     }
                 });
             }
-            LOG.log(Level.INFO, "module {0}: applied now to {1} open connection(s) it matches", m.id(), open.size());
+            for (DirectConnection d : List.copyOf(direct.values())) {
+                d.execute(() -> {
+                    if (!d.isClosed() && m.state().attachesNew() && m.serves(Protocol.TCP) && SelectorMatcher.matches(m.selector(), d)) {
+                        d.whenPromoted(c -> c.attachLater(m));
+                    }
+                });
+            }
+            LOG.log(Level.INFO, "module {0}: applied now to the open connection(s) it matches", m.id());
         }
 
         @Override
@@ -433,6 +592,14 @@ public final class Engine implements AutoCloseable {
             done.add(f);
             c.execute(() -> {
                 c.abort("agent shutting down");
+                f.complete(null);
+            });
+        }
+        for (DirectConnection d : List.copyOf(direct.values())) {
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            done.add(f);
+            d.execute(() -> {
+                d.abort("agent shutting down");
                 f.complete(null);
             });
         }

@@ -14,9 +14,12 @@ import java.time.Duration;
  * @param connectTimeout upstream connect timeout
  * @param splice move bulk transfers of connections without data or event hooks socket to socket in the kernel
  *               ({@code splice(2)}, epoll only); off, every byte goes through the event loop
+ * @param reusePort with epoll and more than one event loop, give every loop a listening socket of its own on each
+ *                  TCP listener's address ({@code SO_REUSEPORT}) that accepts the connections the loop then serves;
+ *                  off, one listening socket whose loop hands each connection to the next loop
  */
 public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLimit, Duration hookBudget, Duration connectTimeout,
-                            boolean splice) {
+                            boolean splice, boolean reusePort) {
 
     public EngineOptions {
         if (ioThreads < 0) throw new IllegalArgumentException("io-threads must be >= 0");
@@ -25,28 +28,32 @@ public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLim
         if (connectTimeout == null || connectTimeout.isNegative() || connectTimeout.isZero()) throw new IllegalArgumentException("connect-timeout must be positive");
     }
 
-    /** Defaults: one thread per core, native epoll, 4 MiB hold limit, 200 ms hook budget, 10 s connect timeout, splice on. */
+    /** Defaults: one thread per core, native epoll, 4 MiB hold limit, 200 ms hook budget, 10 s connect timeout, splice on, a listening socket per loop. */
     public static EngineOptions defaults() {
-        return new EngineOptions(0, true, 4L << 20, Duration.ofMillis(200), Duration.ofSeconds(10), true);
+        return new EngineOptions(0, true, 4L << 20, Duration.ofMillis(200), Duration.ofSeconds(10), true, true);
     }
 
     public EngineOptions withSplice(boolean on) {
-        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, on);
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, on, reusePort);
     }
 
     public EngineOptions withHoldLimit(long bytes) {
-        return new EngineOptions(ioThreads, nativeTransport, bytes, hookBudget, connectTimeout, splice);
+        return new EngineOptions(ioThreads, nativeTransport, bytes, hookBudget, connectTimeout, splice, reusePort);
     }
 
     public EngineOptions withHookBudget(Duration d) {
-        return new EngineOptions(ioThreads, nativeTransport, holdLimit, d, connectTimeout, splice);
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, d, connectTimeout, splice, reusePort);
     }
 
     public EngineOptions withIoThreads(int n) {
-        return new EngineOptions(n, nativeTransport, holdLimit, hookBudget, connectTimeout, splice);
+        return new EngineOptions(n, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, reusePort);
     }
 
     public EngineOptions withNativeTransport(boolean b) {
-        return new EngineOptions(ioThreads, b, holdLimit, hookBudget, connectTimeout, splice);
+        return new EngineOptions(ioThreads, b, holdLimit, hookBudget, connectTimeout, splice, reusePort);
+    }
+
+    public EngineOptions withReusePort(boolean on) {
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, on);
     }
 }

@@ -19,7 +19,6 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelConfig;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -74,7 +73,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private final Channel accepted;
     private final EventLoop loop;
     private final Watchdog.Slot slot;
-    private final Instant startedAt = Instant.now();
+    private final Instant startedAt;
     private final long holdLimit;
     private final long holdHigh;
     private final long holdLow;
@@ -113,8 +112,16 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private boolean appLooked;
     private String closeReason;
 
-    ProxyConnection(Engine engine, long id, ListenerSpec spec, Channel accepted, Watchdog.Slot slot, long holdLimit) {
+    /**
+     * {@code startedAt} (null: now), {@code sent} and {@code received}: where the connection began on the direct path,
+     * its start and the bytes it moved there (see {@link DirectConnection}).
+     */
+    ProxyConnection(Engine engine, long id, ListenerSpec spec, Channel accepted, Watchdog.Slot slot, long holdLimit,
+                    Instant startedAt, long sent, long received) {
         this.engine = engine;
+        this.startedAt = startedAt != null ? startedAt : Instant.now();
+        this.bytesSent = sent;
+        this.bytesReceived = received;
         this.id = id;
         this.spec = spec;
         this.accepted = accepted;
@@ -233,13 +240,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         // The upstream channel is made and configured here, not by a Bootstrap: no option map, reflective factory
         // or resolver per connection (the target is an address already).
         Channel up = engine.transport().newChannel(target);
-        ChannelConfig cfg = up.config();
-        cfg.setAutoRead(false);
-        cfg.setAllocator(Engine.ALLOCATOR);
-        cfg.setRecvByteBufAllocator(Engine.RECV);
-        cfg.setWriteBufferWaterMark(Engine.WATER_MARK);
-        cfg.setConnectTimeoutMillis((int) engine.options().connectTimeout().toMillis());
-        cfg.setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+        Transport.configure(up);
+        up.config().setConnectTimeoutMillis((int) engine.options().connectTimeout().toMillis());
         up.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? RECV : SEND));
         final InetSocketAddress finalTarget = target;
         final InetSocketAddress finalBind = bind;
@@ -306,6 +308,18 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             localCh = upstream;
         }
         onConnected();
+    }
+
+    /**
+     * Continues a connection the direct path served until now ({@link DirectConnection}): {@code upstream} is its
+     * connected other socket, not registered yet; no module is attached yet. {@code pendingSend} and
+     * {@code pendingRecv} (owned, or null) are bytes read there and not yet written: they go out first.
+     */
+    void adopt(Channel upstream, ByteBuf pendingSend, ByteBuf pendingRecv) {
+        loop.register(upstream);
+        if (pendingSend != null) early(() -> writeOut(SEND, pendingSend));
+        if (pendingRecv != null) early(() -> writeOut(RECV, pendingRecv));
+        startConnected(List.of(), upstream);
     }
 
     private void onConnected() {

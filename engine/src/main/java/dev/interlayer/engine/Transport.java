@@ -48,6 +48,26 @@ record Transport(String name, IoHandlerFactory ioHandler, String whyNotNative) {
         return isEpoll() ? new EpollSocketChannel(family(target)) : new NioSocketChannel();
     }
 
+    /**
+     * A channel for a connected socket the direct path accepted or connected ({@link DirectConnection}; epoll only),
+     * configured as the engine's channels are, reading off until the connection asks.
+     */
+    Channel adopt(int fd) {
+        Channel ch = new EpollSocketChannel(fd);
+        configure(ch);
+        return ch;
+    }
+
+    /** The engine's settings of a connection's channel: allocators, write water mark, half-closure; reading off. */
+    static void configure(Channel ch) {
+        io.netty.channel.ChannelConfig cfg = ch.config();
+        cfg.setAutoRead(false);
+        cfg.setAllocator(Engine.ALLOCATOR);
+        cfg.setRecvByteBufAllocator(Engine.RECV);
+        cfg.setWriteBufferWaterMark(Engine.WATER_MARK);
+        cfg.setOption(io.netty.channel.ChannelOption.ALLOW_HALF_CLOSURE, true);
+    }
+
     private static SocketProtocolFamily family(InetSocketAddress a) {
         return a.getAddress() instanceof Inet4Address ? SocketProtocolFamily.INET : SocketProtocolFamily.INET6;
     }

@@ -24,24 +24,31 @@ import org.junit.jupiter.api.Test;
  */
 class EarlyReadTest {
 
+    /**
+     * Fills the accept queue of {@code upstream} (made with a backlog of 1): its next connection's SYN is dropped and
+     * retried, so an agent's connect to it stays pending for a second or more. Close the fillers to let it through.
+     */
+    static List<Socket> fillAcceptQueue(ServerSocket upstream) {
+        List<Socket> fillers = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            Socket f = new Socket();
+            try {
+                f.connect(upstream.getLocalSocketAddress(), 200);
+            } catch (java.io.IOException full) {
+                // the queue is full: that is what we want
+            }
+            fillers.add(f);
+        }
+        return fillers;
+    }
+
     @Test
     void aClientSendingBeforeTheUpstreamConnectsIsStalledThenDeliveredByteExact() throws Exception {
         long total = 32L << 20;
         try (EngineFixture fx = new EngineFixture(EngineOptions.defaults().withIoThreads(2));
              ServerSocket upstream = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
              var threads = Executors.newVirtualThreadPerTaskExecutor()) {
-            // Fill the upstream's accept queue: its next connection's SYN is dropped and retried, so the agent's
-            // connect stays pending for a second or more.
-            List<Socket> fillers = new ArrayList<>();
-            for (int i = 0; i < 4; i++) {
-                Socket f = new Socket();
-                try {
-                    f.connect(upstream.getLocalSocketAddress(), 200);
-                } catch (java.io.IOException full) {
-                    // the queue is full: that is what we want
-                }
-                fillers.add(f);
-            }
+            List<Socket> fillers = fillAcceptQueue(upstream);
             InetSocketAddress a = fx.listen(Role.CLIENT, (InetSocketAddress) upstream.getLocalSocketAddress());
             AtomicLong written = new AtomicLong();
             try (Socket client = EngineFixture.connect(a)) {

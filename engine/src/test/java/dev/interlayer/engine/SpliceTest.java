@@ -36,7 +36,7 @@ class SpliceTest {
 
     private static final int CHUNK = 256 * 1024;
     /** Blocking readers and writers get threads of their own (the common pool may have one thread on two cores). */
-    private static final java.util.concurrent.ExecutorService THREADS = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
+    static final java.util.concurrent.ExecutorService THREADS = java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor();
     private EngineFixture fx = new EngineFixture();
 
     @AfterEach

@@ -81,7 +81,7 @@ public final class EmbeddedConnection implements AutoCloseable {
         remote.pipeline().addLast("sink", atRemote);
         InetSocketAddress any = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
         ListenerSpec spec = ListenerSpec.tcp("bench", Role.CLIENT, any, new InetSocketAddress(InetAddress.getLoopbackAddress(), 9));
-        this.conn = new ProxyConnection(engine, 1, spec, local, new Watchdog.Slot(Thread.currentThread()), options.holdLimit());
+        this.conn = new ProxyConnection(engine, 1, spec, local, new Watchdog.Slot(Thread.currentThread()), options.holdLimit(), null, 0, 0);
         List<LoadedModule> attach = registry.candidates(conn);
         if (attach.size() != modules.size()) {
             throw new IllegalStateException("expected " + modules.size() + " modules to attach, the registry matched " + attach.size());
