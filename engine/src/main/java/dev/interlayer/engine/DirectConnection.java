@@ -367,10 +367,12 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
     private void finish(int t) {
         if (finSent[t]) return;
         finSent[t] = true;
-        sys.shutdown(fd[t], LinuxSockets.SHUT_WR); // a peer already gone shows as an event on the socket
-        if (finSent[ACCEPTED] && finSent[UPSTREAM]) {
+        if (finSent[1 - t]) {
+            // The other direction is done too: t was read to its end, so closing it sends the FIN (no shutdown call).
             close();
+            return;
         }
+        sys.shutdown(fd[t], LinuxSockets.SHUT_WR); // a peer already gone shows as an event on the socket
     }
 
     private void fail(int s, int errno) {
