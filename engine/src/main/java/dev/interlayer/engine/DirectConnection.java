@@ -238,13 +238,14 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
         if ((ops & (RDHUP | HUP)) != 0) finSeen[s] = true;
         if ((ops & OUT) != 0) writable[s] = true;
         if (s == UPSTREAM && !connected) {
-            if ((ops & (OUT | ERR | HUP)) == 0) return;
-            int e = sys.getInt(fd[UPSTREAM], LinuxSockets.SOL_SOCKET, LinuxSockets.SO_ERROR);
-            if (e != 0) {
-                abort("cannot connect upstream " + upstream + ": " + LinuxSockets.describe(Math.abs(e)));
+            if ((ops & (ERR | HUP)) != 0) {
+                int e = sys.getInt(fd[UPSTREAM], LinuxSockets.SOL_SOCKET, LinuxSockets.SO_ERROR);
+                abort("cannot connect upstream " + upstream + ": " + (e != 0 ? LinuxSockets.describe(Math.abs(e)) : "connection closed"));
                 return;
             }
-            connected();
+            if ((ops & OUT) != 0) {
+                connected(); // writable without an error: the connect completed (no SO_ERROR call needed)
+            }
             return;
         }
         pump();
