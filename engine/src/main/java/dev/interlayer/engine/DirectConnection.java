@@ -32,8 +32,8 @@ import java.util.function.Consumer;
  * HAProxy makes and little else: no channel, pipeline, promise or address look-up.
  *
  * <p>It becomes an ordinary {@link ProxyConnection} ("promotion", {@link #promote}) as soon as it needs anything
- * the direct path does not do: a module attaching (apply-now, a control request), a socket option read, or a bulk
- * transfer, which then goes to the splice relay. The sockets are taken out of epoll, wrapped in Netty channels on
+ * the direct path does not do: a module attaching (apply-now, a control request) or a bulk transfer, which then
+ * goes to the splice relay. The sockets are taken out of epoll, wrapped in Netty channels on
  * the same loop, and bytes not yet written are written first; an end of stream already read is read again by the
  * channel (a socket at its end reads 0 again), so the half-close path is the ordinary one.
  *
@@ -196,9 +196,32 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
         return h;
     }
 
+    /**
+     * Reads a socket option of one side from the socket itself (no module can report another value: none is
+     * attached); null if the socket is gone. On the loop.
+     */
+    Object option(dev.interlayer.api.Side which, SocketOption opt) {
+        int s = (which == dev.interlayer.api.Side.LOCAL) == (spec.role() == Role.CLIENT) ? ACCEPTED : UPSTREAM;
+        if (closed || promoted != null || fd[s] < 0) return null;
+        int f = fd[s];
+        int v = switch (opt) {
+            case TCP_NODELAY -> sys.getInt(f, LinuxSockets.IPPROTO_TCP, LinuxSockets.TCP_NODELAY);
+            case SO_KEEPALIVE -> sys.getInt(f, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_KEEPALIVE);
+            case SO_RCVBUF -> sys.getInt(f, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_RCVBUF);
+            case SO_SNDBUF -> sys.getInt(f, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_SNDBUF);
+            case IP_TOS -> upstream.getAddress() instanceof java.net.Inet6Address
+                    ? sys.getInt(f, LinuxSockets.IPPROTO_IPV6, LinuxSockets.IPV6_TCLASS)
+                    : sys.getInt(f, LinuxSockets.IPPROTO_IP, LinuxSockets.IP_TOS);
+            case SO_LINGER -> sys.getLinger(f);
+        };
+        if (opt == SocketOption.SO_LINGER) return v == Integer.MIN_VALUE ? null : v;
+        if (v < 0) return null;
+        return opt.valueType() == Boolean.class ? (Object) (v != 0) : (Object) v;
+    }
+
     /** The listener's socket options (TCP_NODELAY on unless it says otherwise), as the channel path sets them. */
     private void applyOptions(int s) {
-        for (Map.Entry<SocketOption, Object> e : engine.effectiveOptions(spec).entrySet()) {
+        for (Map.Entry<SocketOption, Object> e : listener.options()) {
             Object v = e.getValue();
             int r = switch (e.getKey()) {
                 case TCP_NODELAY -> sys.setInt(s, LinuxSockets.IPPROTO_TCP, LinuxSockets.TCP_NODELAY, Boolean.TRUE.equals(v) ? 1 : 0);

@@ -35,6 +35,8 @@ final class DirectListener implements EpollIoHandle {
     private final FileDescriptor fd;
     private final InetSocketAddress bound;
     private final boolean wildcard;
+    /** The socket options of the listener's connections (see {@link Engine#effectiveOptions}), worked out once. */
+    private final java.util.List<java.util.Map.Entry<dev.interlayer.api.SocketOption, Object>> options;
     private IoRegistration reg;
     private boolean paused;
     private long lastWarning;
@@ -47,6 +49,7 @@ final class DirectListener implements EpollIoHandle {
         this.fd = new FileDescriptor(fd);
         this.bound = bound;
         this.wildcard = bound.getAddress().isAnyLocalAddress();
+        this.options = java.util.List.copyOf(engine.effectiveOptions(spec).entrySet());
     }
 
     /**
@@ -100,6 +103,7 @@ final class DirectListener implements EpollIoHandle {
     EventLoop loop() { return loop; }
     LinuxSockets sys() { return sys; }
     InetSocketAddress boundAddress() { return bound; }
+    java.util.List<java.util.Map.Entry<dev.interlayer.api.SocketOption, Object>> options() { return options; }
 
     /** The local address of an accepted socket: the bound one, unless the listener binds every address. */
     InetSocketAddress localAddressOf(int acceptedFd) {

@@ -367,7 +367,7 @@ public final class Engine implements AutoCloseable {
         return directConnections.sum();
     }
 
-    /** Direct connections that became channel connections: a module attached, an option was read, or a bulk transfer started. */
+    /** Direct connections that became channel connections: a module attached or a bulk transfer started. */
     public long promotions() {
         return promotions.sum();
     }
@@ -521,9 +521,11 @@ public final class Engine implements AutoCloseable {
         ProxyConnection c = connections.get(connectionId);
         DirectConnection d = direct.get(connectionId);
         if (d != null) {
-            return onLoop(d.loop(), () -> onPromoted(d, c2 -> c2.getOption(side, option), null), null);
+            Object v = onLoop(d.loop(), () -> d.option(side, option), null);
+            if (v != null || connections.get(connectionId) == null) return v;
         }
-        return c == null ? null : onLoop(c, () -> c.getOption(side, option), null);
+        ProxyConnection p = c != null ? c : connections.get(connectionId); // a direct one may have become a channel one meanwhile
+        return p == null ? null : onLoop(p, () -> p.getOption(side, option), null);
     }
 
     /**

@@ -172,6 +172,18 @@ final class LinuxSockets {
         }
     }
 
+    /** Reads {@code SO_LINGER}: the seconds, -1 when off, or {@code Integer.MIN_VALUE} if the call fails. */
+    int getLinger(int fd) {
+        optLen.set(ValueLayout.JAVA_INT, 0, 8);
+        try {
+            int r = (int) GETSOCKOPT.invokeExact(state, fd, SOL_SOCKET, SO_LINGER, opt, optLen);
+            if (r != 0) return Integer.MIN_VALUE;
+            return opt.get(ValueLayout.JAVA_INT, 0) == 0 ? -1 : opt.get(ValueLayout.JAVA_INT, 4);
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
     /** Reads an int option: its value, or {@code -errno} (an option's value is never negative here). */
     int getInt(int fd, int level, int name) {
         optLen.set(ValueLayout.JAVA_INT, 0, 4);

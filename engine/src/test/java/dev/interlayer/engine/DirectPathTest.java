@@ -32,8 +32,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The direct path: connections no module selects run on raw sockets below Netty's channels. Byte-exact through
- * back-pressure and half-close in both orders, a failed connect, the listing, a module applied now (the connection
- * becomes a channel connection and the module sees its next bytes), and no descriptor left behind.
+ * back-pressure and half-close in both orders, a request and its end sent while the upstream connects, a failed
+ * connect, the listener's socket options, the listing, a module applied now (the connection becomes a channel
+ * connection and the module sees its next bytes), and no descriptor left behind.
  */
 class DirectPathTest {
 
@@ -216,18 +217,25 @@ class DirectPathTest {
     }
 
     @Test
-    void readingASocketOptionOfADirectConnectionWorks() throws Exception {
+    void theListenersSocketOptionsAreSetOnBothSockets() throws Exception {
         try (TestServer echo = TestServer.echo()) {
-            InetSocketAddress a = fx.listen(Role.CLIENT, echo.address());
+            InetSocketAddress a = fx.engine.start(new ListenerSpec("opts", dev.interlayer.api.Protocol.TCP, Role.CLIENT,
+                    new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0), echo.address(),
+                    Map.of(SocketOption.SO_KEEPALIVE, true, SocketOption.TCP_NODELAY, false), List.of()));
             try (Socket s = EngineFixture.connect(a)) {
                 s.getOutputStream().write('x');
                 assertThat(s.getInputStream().read()).isEqualTo('x');
                 long id = fx.engine.connections().getFirst().id();
-                assertThat(fx.engine.option(id, Side.REMOTE, SocketOption.TCP_NODELAY)).isEqualTo(Boolean.TRUE);
-                s.getOutputStream().write('y');
-                assertThat(s.getInputStream().read()).isEqualTo('y'); // still forwarding, now in channels
+                // read back from the sockets themselves, on the direct path (nothing promoted it)
+                for (Side side : Side.values()) {
+                    assertThat(fx.engine.option(id, side, SocketOption.SO_KEEPALIVE)).as(side + " keep-alive").isEqualTo(Boolean.TRUE);
+                    assertThat(fx.engine.option(id, side, SocketOption.TCP_NODELAY)).as(side + " no-delay").isEqualTo(Boolean.FALSE);
+                    assertThat(fx.engine.option(id, side, SocketOption.SO_LINGER)).as(side + " linger").isEqualTo(-1);
+                }
             }
         }
+        assertThat(fx.engine.directConnections()).isEqualTo(1);
+        assertThat(fx.engine.promotions()).isZero();
     }
 
     @Test
