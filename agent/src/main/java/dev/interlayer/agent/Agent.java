@@ -209,7 +209,7 @@ public final class Agent implements AutoCloseable {
     /** The engine settings of an {@code agent:} section. */
     static EngineOptions engineOptions(AgentConfig.Settings s) {
         return new EngineOptions(s.ioThreads(), EngineOptions.defaults().nativeTransport(), s.holdLimit(), s.hookBudget(), s.connectTimeout(), s.splice(),
-                s.reusePort());
+                s.reusePort(), s.direct());
     }
 
     /** The engine's listener for a config listener, with the programmatic modules the config attaches to it. */

@@ -66,7 +66,7 @@ public final class AgentConfig {
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout",
-            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "control");
+            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "control");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
@@ -87,9 +87,10 @@ public final class AgentConfig {
      * @param udp flow settings of every udp listener: {@code udp-idle-timeout} and {@code udp-max-flows}
      * @param splice bulk transfers of connections without data or event hooks move socket to socket in the kernel
      * @param reusePort every event loop accepts on a listening socket of its own (SO_REUSEPORT) the connections it serves
+     * @param direct connections no module selects run below Netty's channels
      */
     public record Settings(Path modulesDir, boolean modulesDirSet, int ioThreads, long holdLimit, Duration hookBudget, int quarantineAfter,
-                           Duration connectTimeout, UdpSettings udp, boolean splice, boolean reusePort) {}
+                           Duration connectTimeout, UdpSettings udp, boolean splice, boolean reusePort, boolean direct) {}
 
     /**
      * One entry of {@code listeners:}.
@@ -296,12 +297,13 @@ public final class AgentConfig {
             int udpMaxFlows = UdpSettings.DEFAULTS.maxFlows();
             boolean splice = true;
             boolean reusePort = true;
+            boolean direct = true;
             if (t == null || isNull(t.getValueNode())) {
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true);
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true);
             }
             if (!(t.getValueNode() instanceof MappingNode m)) {
                 problem(t.getValueNode(), "agent", "expected a mapping with keys " + String.join(", ", AGENT_KEYS) + ", found " + kind(t.getValueNode()));
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true);
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true);
             }
             Map<String, NodeTuple> k = mapping(m, "agent", AGENT_KEYS);
             Node n;
@@ -354,11 +356,15 @@ public final class AgentConfig {
                 Boolean b = bool(n, "agent.reuse-port");
                 if (b != null) reusePort = b;
             }
+            if ((n = value(k, "direct")) != null) {
+                Boolean b = bool(n, "agent.direct");
+                if (b != null) direct = b;
+            }
             if ((n = value(k, "control")) != null) {
                 control = control(n);
             }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout,
-                    new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort);
+                    new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct);
         }
 
         /** The {@code agent.control} section; null when it says {@code enabled: false}. */

@@ -157,8 +157,18 @@ class AgentConfigTest {
         assertThat(c.agent().splice()).isTrue();
         assertThat(Agent.engineOptions(c.agent()).splice()).isTrue();
         assertThat(Agent.engineOptions(c.agent()).reusePort()).isTrue();
+        assertThat(Agent.engineOptions(c.agent()).direct()).isTrue();
         assertThat(c.listeners().get(0).protocol()).isEqualTo(Protocol.TCP);
         assertThat(c.modules()).isEmpty();
+    }
+
+    @Test
+    void theDirectPathCanBeTurnedOffAndTakesOnlyABoolean() throws Exception {
+        AgentConfig c = AgentConfig.load(write("agent:\n  direct: false\n" + LISTENER));
+        assertThat(Agent.engineOptions(c.agent()).direct()).isFalse();
+        Problem p = onlyProblem("agent:\n  direct: maybe\n" + LISTENER);
+        assertThat(p.path()).isEqualTo("agent.direct");
+        assertThat(p.message()).contains("'maybe' is not a boolean; expected true or false");
     }
 
     @Test

@@ -307,7 +307,10 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
                     p.release();
                     pending[s] = null;
                     progress = true;
-                    if (eof[s]) finish(t);
+                    if (eof[s]) {
+                        finish(t);
+                        if (closed) return;
+                    }
                 }
                 if (!readable[s] || eof[s] || (connected ? pending[s] != null : s != ACCEPTED || queued(s) >= ProxyConnection.EARLY_LIMIT)) {
                     continue;

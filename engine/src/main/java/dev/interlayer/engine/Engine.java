@@ -80,11 +80,6 @@ public final class Engine implements AutoCloseable {
      */
     static final int SPLICE_AFTER = Integer.getInteger("interlayer.engine.splice-after", 256 * 1024);
     static final int SPLICE_BULK_READ = 16 * 1024;
-    /**
-     * Connections no module selects run on the direct path (see {@link DirectConnection}) where the listener has a
-     * listening socket per event loop; {@code -Dinterlayer.engine.direct=false} keeps every connection in channels.
-     */
-    static final boolean DIRECT = Boolean.parseBoolean(System.getProperty("interlayer.engine.direct", "true"));
     /** The splice pipe's size in bytes (0: the kernel's default, 64 KiB). */
     static final int SPLICE_PIPE = Integer.getInteger("interlayer.engine.splice-pipe", 0);
 
@@ -171,7 +166,7 @@ public final class Engine implements AutoCloseable {
             List<DirectListener> raw = new ArrayList<>();
             InetSocketAddress addr = spec.listen();
             try {
-                if (!loops.isEmpty() && DIRECT && LinuxSockets.UNAVAILABLE == null) {
+                if (!loops.isEmpty() && options.direct() && LinuxSockets.UNAVAILABLE == null) {
                     for (EventLoop loop : loops) {
                         DirectListener l = DirectListener.bind(this, spec, loop, addr, loops.size() > 1);
                         raw.add(l);

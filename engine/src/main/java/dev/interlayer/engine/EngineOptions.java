@@ -17,9 +17,11 @@ import java.time.Duration;
  * @param reusePort with epoll and more than one event loop, give every loop a listening socket of its own on each
  *                  TCP listener's address ({@code SO_REUSEPORT}) that accepts the connections the loop then serves;
  *                  off, one listening socket whose loop hands each connection to the next loop
+ * @param direct connections no module selects run below Netty's channels (epoll, with a listening socket per loop);
+ *               off, every connection runs in channels
  */
 public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLimit, Duration hookBudget, Duration connectTimeout,
-                            boolean splice, boolean reusePort) {
+                            boolean splice, boolean reusePort, boolean direct) {
 
     public EngineOptions {
         if (ioThreads < 0) throw new IllegalArgumentException("io-threads must be >= 0");
@@ -28,32 +30,36 @@ public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLim
         if (connectTimeout == null || connectTimeout.isNegative() || connectTimeout.isZero()) throw new IllegalArgumentException("connect-timeout must be positive");
     }
 
-    /** Defaults: one thread per core, native epoll, 4 MiB hold limit, 200 ms hook budget, 10 s connect timeout, splice on, a listening socket per loop. */
+    /** Defaults: one thread per core, native epoll, 4 MiB hold limit, 200 ms hook budget, 10 s connect timeout, splice on, a listening socket per loop, the direct path on. */
     public static EngineOptions defaults() {
-        return new EngineOptions(0, true, 4L << 20, Duration.ofMillis(200), Duration.ofSeconds(10), true, true);
+        return new EngineOptions(0, true, 4L << 20, Duration.ofMillis(200), Duration.ofSeconds(10), true, true, true);
     }
 
     public EngineOptions withSplice(boolean on) {
-        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, on, reusePort);
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, on, reusePort, direct);
     }
 
     public EngineOptions withHoldLimit(long bytes) {
-        return new EngineOptions(ioThreads, nativeTransport, bytes, hookBudget, connectTimeout, splice, reusePort);
+        return new EngineOptions(ioThreads, nativeTransport, bytes, hookBudget, connectTimeout, splice, reusePort, direct);
     }
 
     public EngineOptions withHookBudget(Duration d) {
-        return new EngineOptions(ioThreads, nativeTransport, holdLimit, d, connectTimeout, splice, reusePort);
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, d, connectTimeout, splice, reusePort, direct);
     }
 
     public EngineOptions withIoThreads(int n) {
-        return new EngineOptions(n, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, reusePort);
+        return new EngineOptions(n, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, reusePort, direct);
     }
 
     public EngineOptions withNativeTransport(boolean b) {
-        return new EngineOptions(ioThreads, b, holdLimit, hookBudget, connectTimeout, splice, reusePort);
+        return new EngineOptions(ioThreads, b, holdLimit, hookBudget, connectTimeout, splice, reusePort, direct);
     }
 
     public EngineOptions withReusePort(boolean on) {
-        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, on);
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, on, direct);
+    }
+
+    public EngineOptions withDirect(boolean on) {
+        return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, reusePort, on);
     }
 }

@@ -259,16 +259,19 @@ class DirectPathTest {
     }
 
     @Test
-    void withOneListeningSocketConnectionsRunInChannels() throws Exception {
-        fx.close();
-        fx = new EngineFixture(EngineOptions.defaults().withIoThreads(2).withReusePort(false));
-        try (TestServer echo = TestServer.echo()) {
-            InetSocketAddress a = fx.listen(Role.CLIENT, echo.address());
-            try (Socket s = EngineFixture.connect(a)) {
-                s.getOutputStream().write('z');
-                assertThat(s.getInputStream().read()).isEqualTo('z');
+    void withOneListeningSocketOrTheDirectPathOffConnectionsRunInChannels() throws Exception {
+        for (EngineOptions o : new EngineOptions[] {EngineOptions.defaults().withIoThreads(2).withReusePort(false),
+                EngineOptions.defaults().withIoThreads(2).withDirect(false)}) {
+            fx.close();
+            fx = new EngineFixture(o);
+            try (TestServer echo = TestServer.echo()) {
+                InetSocketAddress a = fx.listen(Role.CLIENT, echo.address());
+                try (Socket s = EngineFixture.connect(a)) {
+                    s.getOutputStream().write('z');
+                    assertThat(s.getInputStream().read()).isEqualTo('z');
+                }
             }
+            assertThat(fx.engine.directConnections()).isZero();
         }
-        assertThat(fx.engine.directConnections()).isZero();
     }
 }

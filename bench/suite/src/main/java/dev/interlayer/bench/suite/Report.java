@@ -68,8 +68,8 @@ final class Report {
 
     /**
      * The references each target is compared with: {@code direct} for every proxy; for Interlayer targets also
-     * {@code haproxy}, {@code netty} (when measured) and its Interlayer baseline ({@code il-none}, or
-     * {@code il2-none} for {@code il-tag}).
+     * {@code haproxy}, {@code netty} (when measured), its Interlayer baseline and, for a target with modules, the
+     * no-module figures on the direct path and with splice.
      */
     static Map<Target, List<String>> references(List<Target> targets) {
         List<String> names = targets.stream().map(t -> t.name).toList();
@@ -88,10 +88,14 @@ final class Report {
                 if (!t.name.equals(t.baseline) && names.contains(t.baseline)) {
                     r.add(t.baseline);
                 }
-                // a target with modules is also compared with the no-module figure users get (with splice)
-                String spliced = t.baseline == null ? null : t.baseline.replace("-nosplice", "-none");
-                if (spliced != null && !spliced.equals(t.baseline) && !spliced.equals(t.name) && names.contains(spliced)) {
-                    r.add(spliced);
+                // a target with modules is also compared with the no-module figures users get: the direct path
+                // without splice, and with splice
+                if (t.baseline != null && t.baseline.endsWith("-channels")) {
+                    for (String other : List.of(t.baseline.replace("-channels", "-nosplice"), t.baseline.replace("-channels", "-none"))) {
+                        if (!other.equals(t.name) && names.contains(other)) {
+                            r.add(other);
+                        }
+                    }
                 }
             }
             if (!r.isEmpty()) {
