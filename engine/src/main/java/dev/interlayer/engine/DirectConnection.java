@@ -127,9 +127,15 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
 
     @Override
     public AppInfo app() {
-        if (!appLooked && spec.role() == Role.CLIENT) {
+        if (appLooked) return app;
+        if (spec.role() == Role.CLIENT) {
             appLooked = true;
             app = ProcLookup.find(peer, listener.localAddressOf(fd[ACCEPTED]));
+        } else if (connected && fd[UPSTREAM] >= 0) {
+            // the local application is the upstream: known once the connect completed, as on the channel path
+            appLooked = true;
+            InetSocketAddress mine = sys.localAddress(fd[UPSTREAM]);
+            app = mine == null ? null : ProcLookup.find(upstream, mine);
         }
         return app;
     }
