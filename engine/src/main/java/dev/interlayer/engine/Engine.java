@@ -316,7 +316,17 @@ public final class Engine implements AutoCloseable {
     void acceptDirect(DirectListener l, int fd, InetSocketAddress peer) {
         long id = ids.incrementAndGet();
         DirectConnection d = new DirectConnection(this, l, id, fd, peer);
-        List<LoadedModule> mods = modulesFor(l.spec(), d, false);
+        List<LoadedModule> mods;
+        try {
+            mods = modulesFor(l.spec(), d, false);
+        } catch (RuntimeException e) {
+            // a selector that cannot be evaluated must not stop the listener: drop this one connection, say why
+            l.sys().setLinger(fd, 0);
+            l.sys().close(fd);
+            LOG.log(Level.WARNING, "listener {0}: reset a connection from {1}: choosing its modules failed: {2}", l.spec().name(), peer,
+                    e.toString());
+            return;
+        }
         if (mods.isEmpty()) {
             directConnections.increment();
             direct.put(id, d);
