@@ -239,6 +239,32 @@ class DirectPathTest {
     }
 
     @Test
+    void aConnectThatDoesNotCompleteInTheTimeoutResetsTheClient() throws Exception {
+        fx.close();
+        fx = new EngineFixture(new EngineOptions(2, true, 4L << 20, java.time.Duration.ofMillis(200), java.time.Duration.ofMillis(300),
+                false, true, true));
+        try (ServerSocket upstream = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            List<Socket> fillers = EarlyReadTest.fillAcceptQueue(upstream); // the agent's SYN is dropped: no connect
+            InetSocketAddress a = fx.listen(Role.CLIENT, (InetSocketAddress) upstream.getLocalSocketAddress());
+            long started = System.nanoTime();
+            try (Socket client = EngineFixture.connect(a)) {
+                client.getOutputStream().write("ping".getBytes(StandardCharsets.US_ASCII));
+                try {
+                    assertThat(client.getInputStream().read()).isEqualTo(-1);
+                } catch (SocketException reset) {
+                    // the agent resets the client when the connect times out
+                }
+            } finally {
+                for (Socket f : fillers) f.close();
+            }
+            long ms = (System.nanoTime() - started) / 1_000_000;
+            assertThat(ms).as("closed by the 300 ms connect timeout, not by the SYN retries").isBetween(250L, 5_000L);
+        }
+        waitFor(() -> fx.engine.connectionCount() == 0, "the connection to close");
+        assertThat(fx.engine.directConnections()).isEqualTo(1);
+    }
+
+    @Test
     void aRefusedConnectClosesTheClientAndLeavesNothingOpen() throws Exception {
         InetSocketAddress closed;
         try (ServerSocket ss = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
