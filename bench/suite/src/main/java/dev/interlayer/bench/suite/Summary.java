@@ -35,18 +35,42 @@ record Summary(String target, String test, int okRuns, int runs, double value, d
     }
 
     static double median(List<Run> runs, Figure<Run> f) {
-        double[] v = runs.stream().mapToDouble(f::of).filter(d -> !Double.isNaN(d) && !Double.isInfinite(d)).sorted().toArray();
+        double[] v = measured(runs, f, true);
         if (v.length == 0) {
             return Double.NaN;
         }
+        java.util.Arrays.sort(v);
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     private static double min(List<Run> runs, Figure<Run> f) {
-        return runs.stream().mapToDouble(f::of).filter(d -> !Double.isNaN(d)).min().orElse(Double.NaN);
+        double[] v = measured(runs, f, false);
+        double m = Double.NaN;
+        for (double d : v) {
+            m = Double.isNaN(m) ? d : Math.min(m, d);
+        }
+        return m;
     }
 
     private static double max(List<Run> runs, Figure<Run> f) {
-        return runs.stream().mapToDouble(f::of).filter(d -> !Double.isNaN(d)).max().orElse(Double.NaN);
+        double[] v = measured(runs, f, false);
+        double m = Double.NaN;
+        for (double d : v) {
+            m = Double.isNaN(m) ? d : Math.max(m, d);
+        }
+        return m;
+    }
+
+    /** The figure of each run that measured it (not NaN; with {@code finiteOnly}, not infinite either). */
+    private static double[] measured(List<Run> runs, Figure<Run> f, boolean finiteOnly) {
+        double[] v = new double[runs.size()];
+        int n = 0;
+        for (Run r : runs) {
+            double d = f.of(r);
+            if (finiteOnly ? Double.isFinite(d) : !Double.isNaN(d)) {
+                v[n++] = d;
+            }
+        }
+        return java.util.Arrays.copyOf(v, n);
     }
 }
