@@ -2,14 +2,9 @@ package dev.interlayer.engine;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
@@ -56,8 +51,6 @@ final class LinuxSockets {
     /** Bytes of the read buffer: one read's most. */
     static final int READ_BUFFER = 64 * 1024;
 
-    private static final StructLayout STATE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     private static final MethodHandle SOCKET;
     private static final MethodHandle SETSOCKOPT;
     private static final MethodHandle GETSOCKOPT;
@@ -75,32 +68,25 @@ final class LinuxSockets {
 
     static {
         MethodHandle[] h = new MethodHandle[12];
-        String why = null;
-        String os = System.getProperty("os.name", "");
-        String arch = System.getProperty("os.arch", "");
-        if (!os.equals("Linux") || !(arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64"))) {
-            why = "the direct path is only used on Linux x86_64 and aarch64 (this is " + os + " " + arch + ")";
-        } else {
+        String why = Libc.UNSUPPORTED == null ? null : "the direct path is " + Libc.UNSUPPORTED;
+        if (why == null) {
             try {
-                Linker linker = Linker.nativeLinker();
-                SymbolLookup libc = linker.defaultLookup();
-                Linker.Option errno = Linker.Option.captureCallState("errno");
                 ValueLayout i = ValueLayout.JAVA_INT;
                 ValueLayout l = ValueLayout.JAVA_LONG;
                 ValueLayout a = ValueLayout.ADDRESS;
-                h[0] = linker.downcallHandle(libc.find("socket").orElseThrow(), FunctionDescriptor.of(i, i, i, i), errno);
-                h[1] = linker.downcallHandle(libc.find("setsockopt").orElseThrow(), FunctionDescriptor.of(i, i, i, i, a, i), errno);
-                h[2] = linker.downcallHandle(libc.find("getsockopt").orElseThrow(), FunctionDescriptor.of(i, i, i, i, a, a), errno);
-                h[3] = linker.downcallHandle(libc.find("bind").orElseThrow(), FunctionDescriptor.of(i, i, a, i), errno);
-                h[4] = linker.downcallHandle(libc.find("listen").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
-                h[5] = linker.downcallHandle(libc.find("accept4").orElseThrow(), FunctionDescriptor.of(i, i, a, a, i), errno);
-                h[6] = linker.downcallHandle(libc.find("connect").orElseThrow(), FunctionDescriptor.of(i, i, a, i), errno);
-                h[7] = linker.downcallHandle(libc.find("getsockname").orElseThrow(), FunctionDescriptor.of(i, i, a, a), errno);
+                h[0] = Libc.bind("socket", FunctionDescriptor.of(i, i, i, i));
+                h[1] = Libc.bind("setsockopt", FunctionDescriptor.of(i, i, i, i, a, i));
+                h[2] = Libc.bind("getsockopt", FunctionDescriptor.of(i, i, i, i, a, a));
+                h[3] = Libc.bind("bind", FunctionDescriptor.of(i, i, a, i));
+                h[4] = Libc.bind("listen", FunctionDescriptor.of(i, i, i));
+                h[5] = Libc.bind("accept4", FunctionDescriptor.of(i, i, a, a, i));
+                h[6] = Libc.bind("connect", FunctionDescriptor.of(i, i, a, i));
+                h[7] = Libc.bind("getsockname", FunctionDescriptor.of(i, i, a, a));
                 // recv and send take the buffer as a plain address (a long): no memory segment per call
-                h[8] = linker.downcallHandle(libc.find("recv").orElseThrow(), FunctionDescriptor.of(l, i, l, l, i), errno);
-                h[9] = linker.downcallHandle(libc.find("send").orElseThrow(), FunctionDescriptor.of(l, i, l, l, i), errno);
-                h[10] = linker.downcallHandle(libc.find("shutdown").orElseThrow(), FunctionDescriptor.of(i, i, i), errno);
-                h[11] = linker.downcallHandle(libc.find("close").orElseThrow(), FunctionDescriptor.of(i, i), errno);
+                h[8] = Libc.bind("recv", FunctionDescriptor.of(l, i, l, l, i));
+                h[9] = Libc.bind("send", FunctionDescriptor.of(l, i, l, l, i));
+                h[10] = Libc.bind("shutdown", FunctionDescriptor.of(i, i, i));
+                h[11] = Libc.bind("close", FunctionDescriptor.of(i, i));
             } catch (RuntimeException | Error e) {
                 why = "the foreign function API cannot bind the socket calls (" + e
                         + "); start the JVM with --enable-native-access=ALL-UNNAMED";
@@ -125,7 +111,7 @@ final class LinuxSockets {
 
     /** Freed by the garbage collector once no listener or connection refers to this any more. */
     private final Arena arena = Arena.ofAuto();
-    private final MemorySegment state = arena.allocate(STATE);
+    private final MemorySegment state = arena.allocate(Libc.STATE);
     /** A sockaddr_in or sockaddr_in6 (128 bytes: a sockaddr_storage), its length, and an option value. */
     private final MemorySegment addr = arena.allocate(128, 8);
     private final MemorySegment addrLen = arena.allocate(ValueLayout.JAVA_INT);
@@ -135,7 +121,7 @@ final class LinuxSockets {
     final long readBuffer = arena.allocate(READ_BUFFER, 64).address();
 
     private int errno() {
-        return (int) ERRNO.get(state, 0L);
+        return Libc.errno(state);
     }
 
     /** A non-blocking TCP socket of {@code address}'s family, or {@code -errno}. */

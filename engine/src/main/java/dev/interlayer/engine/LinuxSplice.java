@@ -3,13 +3,9 @@ package dev.interlayer.engine;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
-import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.StructLayout;
-import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.VarHandle;
 
 /**
  * The Linux system calls of the splice path, through the JDK's foreign function API: {@code pipe2},
@@ -28,8 +24,6 @@ final class LinuxSplice {
     private static final int SPLICE_F_MOVE = 1;
     private static final int SPLICE_F_NONBLOCK = 2;
 
-    private static final StructLayout STATE = Linker.Option.captureStateLayout();
-    private static final VarHandle ERRNO = STATE.varHandle(MemoryLayout.PathElement.groupElement("errno"));
     private static final MethodHandle PIPE2;
     private static final MethodHandle SPLICE;
     private static final MethodHandle FCNTL;
@@ -42,26 +36,15 @@ final class LinuxSplice {
         MethodHandle splice = null;
         MethodHandle fcntl = null;
         MethodHandle close = null;
-        String why = null;
-        String os = System.getProperty("os.name", "");
-        String arch = System.getProperty("os.arch", "");
-        if (!os.equals("Linux") || !(arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64"))) {
-            why = "splice is only used on Linux x86_64 and aarch64 (this is " + os + " " + arch + ")";
-        } else {
+        String why = Libc.UNSUPPORTED == null ? null : "splice is " + Libc.UNSUPPORTED;
+        if (why == null) {
             try {
-                Linker linker = Linker.nativeLinker();
-                SymbolLookup libc = linker.defaultLookup();
-                Linker.Option errno = Linker.Option.captureCallState("errno");
-                pipe2 = linker.downcallHandle(libc.find("pipe2").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT), errno);
-                splice = linker.downcallHandle(libc.find("splice").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
-                                ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT), errno);
-                fcntl = linker.downcallHandle(libc.find("fcntl").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT),
-                        errno, Linker.Option.firstVariadicArg(2));
-                close = linker.downcallHandle(libc.find("close").orElseThrow(),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), errno);
+                pipe2 = Libc.bind("pipe2", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+                splice = Libc.bind("splice", FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+                        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT));
+                fcntl = Libc.bind("fcntl", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                        ValueLayout.JAVA_INT), Linker.Option.firstVariadicArg(2));
+                close = Libc.bind("close", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
             } catch (RuntimeException | Error e) {
                 why = "the foreign function API cannot bind splice (" + e + "); start the JVM with --enable-native-access=ALL-UNNAMED";
             }
@@ -75,11 +58,11 @@ final class LinuxSplice {
 
     /** Per-user scratch memory for one thread: the captured errno and the pipe's two fds. */
     private final Arena arena = Arena.ofConfined();
-    private final MemorySegment state = arena.allocate(STATE);
+    private final MemorySegment state = arena.allocate(Libc.STATE);
     private final MemorySegment fds = arena.allocate(ValueLayout.JAVA_INT, 2);
 
     private int errno() {
-        return (int) ERRNO.get(state, 0L);
+        return Libc.errno(state);
     }
 
     /**
