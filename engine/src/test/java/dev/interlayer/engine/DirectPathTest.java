@@ -87,33 +87,7 @@ class DirectPathTest {
 
     @Test
     void bothDirectionsAtOnceWithTheServerHalfClosingFirst() throws Exception {
-        long upBytes = 20L << 20;
-        long downBytes = 12L << 20;
-        CompletableFuture<Seen> serverSaw = new CompletableFuture<>();
-        CompletableFuture<String> serverSent = new CompletableFuture<>();
-        try (TestServer server = new TestServer(s -> {
-            InputStream in = s.getInputStream();
-            CompletableFuture<Seen> r = CompletableFuture.supplyAsync(() -> drain(in, 0, 1, 0), SpliceTest.THREADS);
-            serverSent.complete(send(s.getOutputStream(), downBytes, 12, null));
-            s.shutdownOutput();
-            serverSaw.complete(r.join());
-        })) {
-            InetSocketAddress a = fx.listen(Role.CLIENT, server.address());
-            try (Socket s = EngineFixture.connect(a)) {
-                InputStream in = s.getInputStream();
-                CompletableFuture<Seen> clientSaw = CompletableFuture.supplyAsync(() -> drain(in, 0, 1, 0), SpliceTest.THREADS);
-                String clientSent = send(s.getOutputStream(), upBytes, 13, null);
-                Seen down = clientSaw.get(60, TimeUnit.SECONDS);
-                s.shutdownOutput();
-                Seen up = serverSaw.get(60, TimeUnit.SECONDS);
-                assertThat(down.error()).isNull();
-                assertThat(down.bytes()).isEqualTo(downBytes);
-                assertThat(down.sha256()).isEqualTo(serverSent.get());
-                assertThat(up.error()).isNull();
-                assertThat(up.bytes()).isEqualTo(upBytes);
-                assertThat(up.sha256()).isEqualTo(clientSent);
-            }
-        }
+        SpliceTest.bothDirectionsWithTheServerHalfClosingFirst(fx, 20L << 20, 12L << 20, 12);
         assertThat(fx.engine.directConnections()).isEqualTo(1);
         assertThat(fx.engine.promotions()).isZero();
     }

@@ -172,22 +172,28 @@ class SpliceTest {
 
     @Test
     void bothDirectionsAtOnceWithAHalfCloseFromTheServerFirst() throws Exception {
-        // The server sends its whole reply and half-closes while the client is still sending; then it reads the
-        // client's bytes to their end. Both streams must be exact, and each end must arrive after its last byte.
-        long up = 96L << 20;
-        long down = 64L << 20;
+        bothDirectionsWithTheServerHalfClosingFirst(fx, 96L << 20, 64L << 20, 3);
+        assertThat(fx.engine.splicedBytes()).isGreaterThan(0);
+    }
+
+    /**
+     * The server sends its whole reply ({@code down} bytes) and half-closes while the client is still sending
+     * ({@code up} bytes); then it reads the client's bytes to their end. Both streams must be exact, and each end
+     * must arrive after its last byte.
+     */
+    static void bothDirectionsWithTheServerHalfClosingFirst(EngineFixture fx, long up, long down, long seed) throws Exception {
         CompletableFuture<Seen> serverSaw = new CompletableFuture<>();
         CompletableFuture<String> serverSent = new CompletableFuture<>();
         try (TestServer server = new TestServer(s -> {
             CompletableFuture<Seen> r = CompletableFuture.supplyAsync(() -> drain(uncheckedIn(s), 0, 1, 0), THREADS);
-            serverSent.complete(send(s.getOutputStream(), down, 3, null));
+            serverSent.complete(send(s.getOutputStream(), down, seed, null));
             s.shutdownOutput();
             serverSaw.complete(r.join());
         })) {
             InetSocketAddress a = fx.listen(Role.CLIENT, server.address());
             try (Socket s = EngineFixture.connect(a)) {
                 CompletableFuture<Seen> clientSaw = CompletableFuture.supplyAsync(() -> drain(uncheckedIn(s), 0, 1, 0), THREADS);
-                String clientSent = send(s.getOutputStream(), up, 4, null);
+                String clientSent = send(s.getOutputStream(), up, seed + 1, null);
                 Seen down1 = clientSaw.get(60, TimeUnit.SECONDS); // the server's end arrives while we may still be sending
                 s.shutdownOutput();
                 Seen up1 = serverSaw.get(60, TimeUnit.SECONDS);
@@ -199,7 +205,6 @@ class SpliceTest {
                 assertThat(up1.sha256()).isEqualTo(clientSent);
             }
         }
-        assertThat(fx.engine.splicedBytes()).isGreaterThan(0);
     }
 
     @Test
