@@ -348,23 +348,21 @@ public final class AgentConfig {
                 Long v = integer(n, "agent.udp-max-flows", 1, 1_000_000, "a number of flows per udp listener, 1..1000000, e.g. 10000");
                 if (v != null) udpMaxFlows = v.intValue();
             }
-            if ((n = value(k, "splice")) != null) {
-                Boolean b = bool(n, "agent.splice");
-                if (b != null) splice = b;
-            }
-            if ((n = value(k, "reuse-port")) != null) {
-                Boolean b = bool(n, "agent.reuse-port");
-                if (b != null) reusePort = b;
-            }
-            if ((n = value(k, "direct")) != null) {
-                Boolean b = bool(n, "agent.direct");
-                if (b != null) direct = b;
-            }
+            splice = flag(k, "splice", splice);
+            reusePort = flag(k, "reuse-port", reusePort);
+            direct = flag(k, "direct", direct);
             if ((n = value(k, "control")) != null) {
                 control = control(n);
             }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout,
                     new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct);
+        }
+
+        /** The boolean {@code agent.KEY} of {@code k}: its value, or {@code otherwise} when absent or not a boolean (a problem). */
+        private boolean flag(Map<String, NodeTuple> k, String key, boolean otherwise) {
+            Node n = value(k, key);
+            Boolean b = n == null ? null : bool(n, "agent." + key);
+            return b != null ? b : otherwise;
         }
 
         /** The {@code agent.control} section; null when it says {@code enabled: false}. */

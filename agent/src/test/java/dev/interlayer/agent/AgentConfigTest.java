@@ -164,32 +164,28 @@ class AgentConfigTest {
 
     @Test
     void theDirectPathCanBeTurnedOffAndTakesOnlyABoolean() throws Exception {
-        AgentConfig c = AgentConfig.load(write("agent:\n  direct: false\n" + LISTENER));
-        assertThat(Agent.engineOptions(c.agent()).direct()).isFalse();
-        Problem p = onlyProblem("agent:\n  direct: maybe\n" + LISTENER);
-        assertThat(p.path()).isEqualTo("agent.direct");
-        assertThat(p.message()).contains("'maybe' is not a boolean; expected true or false");
+        switchTurnsOffAndTakesOnlyABoolean("direct", o -> o.direct(), "maybe");
     }
 
     @Test
     void reusePortCanBeTurnedOffAndTakesOnlyABoolean() throws Exception {
-        AgentConfig c = AgentConfig.load(write("agent:\n  reuse-port: false\n" + LISTENER));
-        assertThat(c.agent().reusePort()).isFalse();
-        assertThat(Agent.engineOptions(c.agent()).reusePort()).isFalse();
-        Problem p = onlyProblem("agent:\n  reuse-port: 2\n" + LISTENER);
-        assertThat(p.path()).isEqualTo("agent.reuse-port");
-        assertThat(p.message()).contains("'2' is not a boolean; expected true or false");
+        switchTurnsOffAndTakesOnlyABoolean("reuse-port", o -> o.reusePort(), "2");
     }
 
     @Test
     void spliceCanBeTurnedOffAndTakesOnlyABoolean() throws Exception {
-        AgentConfig c = AgentConfig.load(write("agent:\n  splice: false\n" + LISTENER));
-        assertThat(c.agent().splice()).isFalse();
-        assertThat(Agent.engineOptions(c.agent()).splice()).isFalse();
-        Problem p = onlyProblem("agent:\n  splice: sometimes\n" + LISTENER);
+        switchTurnsOffAndTakesOnlyABoolean("splice", o -> o.splice(), "sometimes");
+    }
+
+    /** {@code agent.KEY: false} reaches the engine options; a value that is not a boolean is a problem on its line. */
+    private void switchTurnsOffAndTakesOnlyABoolean(String key, java.util.function.Predicate<dev.interlayer.engine.EngineOptions> on,
+                                                    String bad) throws Exception {
+        AgentConfig c = AgentConfig.load(write("agent:\n  " + key + ": false\n" + LISTENER));
+        assertThat(on.test(Agent.engineOptions(c.agent()))).isFalse();
+        Problem p = onlyProblem("agent:\n  " + key + ": " + bad + "\n" + LISTENER);
         assertThat(p.line()).isEqualTo(2);
-        assertThat(p.path()).isEqualTo("agent.splice");
-        assertThat(p.message()).contains("'sometimes' is not a boolean; expected true or false");
+        assertThat(p.path()).isEqualTo("agent." + key);
+        assertThat(p.message()).contains("'" + bad + "' is not a boolean; expected true or false");
     }
 
     @Test
