@@ -1,5 +1,7 @@
 package dev.interlayer.api;
 
+import java.lang.foreign.MemorySegment;
+
 /**
  * The context of one datagram-hook call: direction, inject mark, and what the module may do with the datagram.
  *
@@ -28,9 +30,27 @@ public interface DatagramContext {
      * written here is sent instead, as one datagram of exactly that size (an empty replacement sends nothing).
      *
      * <p>The buffer is the engine's and stays the engine's; it is valid during this call only. More than
-     * 65,507 bytes is a fault when the verdict is applied.
+     * 65,507 bytes is a fault when the verdict is applied. To change bytes without changing their number,
+     * {@link #rewrite()} is cheaper.
+     *
+     * @throws IllegalStateException if {@link #rewrite()} was called in this call
      */
     Output replace();
+
+    /**
+     * Lends the whole datagram as a writable segment, to change its bytes in place; ownership stays with the
+     * engine. With {@link Verdict#PASS} (or {@code DETACH}) what the segment holds when the call returns is sent,
+     * as one datagram of the same size.
+     *
+     * <p>The rules are those of {@link StreamContext#rewrite()}: valid during this call and on this thread only;
+     * the same segment if called again; the view reads the rewritten bytes; exclusive with {@link #replace()};
+     * {@link #hold()} after it keeps the rewritten bytes; a fault after it drops the datagram whatever the module's
+     * fault policy (the original bytes may be gone).
+     *
+     * @throws IllegalStateException if {@link #replace()} was called in this call, or the call has returned
+     */
+    @Since(major = 1, minor = 1)
+    MemorySegment rewrite();
 
     /**
      * Takes the whole datagram out of the flow; its ownership passes to the module.

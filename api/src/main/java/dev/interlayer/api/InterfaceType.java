@@ -5,15 +5,19 @@ package dev.interlayer.api;
  *
  * <p>The host offers one version of each; {@link #hostMajor()} and {@link #hostMinor()} are the versions
  * of this SDK. A module declares the version it was built against in its descriptor: a different major
- * is refused at load; a lower minor means hooks added later are never called.
+ * is refused at load, and so is a higher minor (the module may call what the host lacks); a lower minor
+ * means hooks added later are never called.
  */
 public enum InterfaceType {
-    /** TCP byte hooks: {@link StreamModule}. 1.0: onSend, onRecv. 1.1: onEnd. */
-    STREAM("stream", StreamModule.class, 1, 1),
+    /** TCP byte hooks: {@link StreamModule}. 1.0: onSend, onRecv. 1.1: onEnd. 1.2: {@link StreamContext#rewrite()}. */
+    STREAM("stream", StreamModule.class, 1, 2),
     /** Out-of-band socket operations: {@link SocketModule}. 1.0: connect, bind, listen, options, control, events. */
     SOCKET("socket", SocketModule.class, 1, 0),
-    /** UDP datagram hooks: {@link DatagramModule}. 1.0: onSend, onRecv (one call per whole datagram). */
-    DATAGRAM("datagram", DatagramModule.class, 1, 0);
+    /**
+     * UDP datagram hooks: {@link DatagramModule}. 1.0: onSend, onRecv (one call per whole datagram).
+     * 1.1: {@link DatagramContext#rewrite()}.
+     */
+    DATAGRAM("datagram", DatagramModule.class, 1, 1);
 
     private final String id;
     private final Class<?> javaType;

@@ -34,6 +34,17 @@ final class ChunkView implements ByteView {
         pos = 0;
     }
 
+    /** Points the view at {@code b} (the same bytes, copied for a rewrite), keeping its position. */
+    void repoint(ByteBuf b) {
+        buf = b;
+        base = b.readerIndex();
+    }
+
+    /** Index in the buffer of the view's first byte. */
+    int base() {
+        return base;
+    }
+
     void invalidate() {
         lent = false;
     }

@@ -473,7 +473,7 @@ final class DatagramFlow implements ConnectionInfo {
                     && !(thrown instanceof LinkageError) && !(thrown instanceof AssertionError)) {
                 LOG.log(Level.ERROR, "module " + a.lm.id() + " threw a fatal error", thrown);
             }
-            return faultOnData(a, hook, fault, in);
+            return faultOnData(a, hook, fault, in, ctx.rewrote());
         }
         a.verdicts[v.kind().ordinal()]++;
         switch (v.kind()) {
@@ -502,8 +502,11 @@ final class DatagramFlow implements ConnectionInfo {
         }
     }
 
-    /** Applies the module's fault policy to a datagram it faulted on; returns what to pass on (owned) or null. */
-    private ByteBuf faultOnData(DatagramAttachment a, String hook, String fault, ByteBuf in) {
+    /**
+     * Applies the module's fault policy to a datagram it faulted on; returns what to pass on (owned) or null. A datagram
+     * the module {@code rewritten} in place may be half changed: fail-open drops it rather than send it.
+     */
+    private ByteBuf faultOnData(DatagramAttachment a, String hook, String fault, ByteBuf in, boolean rewritten) {
         FaultPolicy p = a.lm.recordFault(hook, id, fault);
         if (p == FaultPolicy.FAIL_CLOSED || closed) {
             in.release();
@@ -511,6 +514,10 @@ final class DatagramFlow implements ConnectionInfo {
             return null;
         }
         detach(a, DetachReason.FAULT);
+        if (rewritten) {
+            in.release(); // may be half rewritten: lost, as a datagram may be
+            return null;
+        }
         return in; // fail-open: the datagram continues as if the module were not there
     }
 

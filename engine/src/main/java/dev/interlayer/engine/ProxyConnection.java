@@ -730,6 +730,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             fault = "returned HOLD without calling ctx.hold()";
         } else if (h != null && v.kind() != Verdict.Kind.HOLD) {
             fault = "called ctx.hold() but returned " + v + "; return HOLD when keeping the chunk";
+        } else if (ctx.rewrote() && v.kind() == Verdict.Kind.NEED_MORE) {
+            fault = "called ctx.rewrite() and returned " + v + "; ask for more bytes first, rewrite them when they are all there";
         }
         if (fault != null) {
             ctx.dropReplacement();
@@ -738,7 +740,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
                     && !(thrown instanceof LinkageError) && !(thrown instanceof AssertionError)) {
                 LOG.log(Level.ERROR, "module " + a.lm.id() + " threw a fatal error", thrown);
             }
-            return faultOnData(a, d == SEND ? "onSend" : "onRecv", fault, in);
+            return faultOnData(a, d == SEND ? "onSend" : "onRecv", fault, in, ctx.rewrote());
         }
         a.verdicts[v.kind().ordinal()]++;
         switch (v.kind()) {
@@ -805,12 +807,17 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         throw new AssertionError(v);
     }
 
-    /** Applies the module's fault policy to a chunk it faulted on; returns what to pass on (owned) or null. */
-    private ByteBuf faultOnData(RealAttachment a, String hook, String fault, ByteBuf in) {
+    /**
+     * Applies the module's fault policy to a chunk it faulted on; returns what to pass on (owned) or null. A chunk the
+     * module {@code rewritten} in place may be half changed, so fail-open cannot pass it on: the connection is reset.
+     */
+    private ByteBuf faultOnData(RealAttachment a, String hook, String fault, ByteBuf in, boolean rewritten) {
         FaultPolicy p = a.lm.recordFault(hook, id, fault);
-        if (p == FaultPolicy.FAIL_CLOSED || closed) {
+        if (p == FaultPolicy.FAIL_CLOSED || closed || rewritten) {
             in.release();
-            abort("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + fault);
+            abort("module " + a.lm.id() + " faulted in " + hook + (rewritten
+                    ? " after ctx.rewrite() (the chunk may be half rewritten, so it cannot be passed on unchanged)"
+                    : " (fail-closed)") + ": " + fault);
             return null;
         }
         detach(a, DetachReason.FAULT);
@@ -1173,13 +1180,13 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             if (h != null) h.release();
             String why = thrown != null ? thrown.toString() : over ? "ran longer than the hook budget"
                     : v == null ? "returned a null verdict" : "returned NEED_MORE at the end of the stream";
-            return faultOnData(a, "onEnd", why, rest);
+            return faultOnData(a, "onEnd", why, rest, ctx.rewrote());
         }
         a.verdicts[v.kind().ordinal()]++;
         if (v.kind() == Verdict.Kind.HOLD) {
             ctx.dropReplacement();
             if (h == null) {
-                return faultOnData(a, "onEnd", "returned HOLD without calling ctx.hold()", rest);
+                return faultOnData(a, "onEnd", "returned HOLD without calling ctx.hold()", rest, ctx.rewrote());
             }
             rest.release();
             return null;

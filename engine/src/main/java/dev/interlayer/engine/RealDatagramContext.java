@@ -6,6 +6,7 @@ import dev.interlayer.api.Direction;
 import dev.interlayer.api.HeldBytes;
 import dev.interlayer.api.Output;
 import io.netty.buffer.ByteBuf;
+import java.lang.foreign.MemorySegment;
 
 /** The per-call {@link DatagramContext}: one per attachment, reset before each call and closed after it. */
 final class RealDatagramContext implements DatagramContext {
@@ -17,6 +18,8 @@ final class RealDatagramContext implements DatagramContext {
     private long tag;
     private ByteBuf input;
     private RealHeldBytes<DatagramAttachment> held;
+    private final Rewrite rewrite = new Rewrite();
+    private boolean rewrote;
     private boolean live;
 
     RealDatagramContext(DatagramAttachment att, RealOutput replacement) {
@@ -30,12 +33,19 @@ final class RealDatagramContext implements DatagramContext {
         this.injectedBy = injectedBy;
         this.tag = tag;
         this.held = null;
+        this.rewrote = false;
         this.live = true;
     }
 
     void end() {
         live = false;
         input = null;
+        if (rewrote) rewrite.close();
+    }
+
+    /** The module called {@link #rewrite()} in the call that just ended: the datagram, or its replacement, may be changed. */
+    boolean rewrote() {
+        return rewrote;
     }
 
     boolean replaced() {
@@ -48,6 +58,7 @@ final class RealDatagramContext implements DatagramContext {
     }
 
     void dropReplacement() {
+        rewrite.close(); // a rewrite's copy lives in the replacement: its segment goes first
         replacement.closeAndRelease();
     }
 
@@ -95,10 +106,38 @@ final class RealDatagramContext implements DatagramContext {
     @Override
     public Output replace() {
         check();
+        if (rewrote) {
+            throw new IllegalStateException("module " + att.moduleName() + " called ctx.replace() after ctx.rewrite() in the"
+                    + " same call; a datagram is either rewritten (same size) or replaced, not both");
+        }
         if (!replacement.isOpen()) {
             replacement.open(RealStreamContext.replacementHint(input.readableBytes()));
         }
         return replacement;
+    }
+
+    @Override
+    public MemorySegment rewrite() {
+        check();
+        if (rewrote) {
+            return rewrite.segment();
+        }
+        if (replacement.isOpen()) {
+            throw new IllegalStateException("module " + att.moduleName() + " called ctx.rewrite() after ctx.replace() in the"
+                    + " same call; a datagram is either rewritten (same size) or replaced, not both");
+        }
+        if (held != null) {
+            throw new IllegalStateException("module " + att.moduleName() + " called ctx.rewrite() after ctx.hold() in the"
+                    + " same call; rewrite first, then hold (the held datagram keeps the rewritten bytes)");
+        }
+        ByteBuf in = input;
+        MemorySegment s = rewrite.open(in, in.readerIndex(), in.readableBytes(), replacement);
+        if (rewrite.target() != in) {
+            input = rewrite.target(); // a hold takes the copy the module writes
+            att.view.repoint(input);
+        }
+        rewrote = true;
+        return s;
     }
 
     @Override

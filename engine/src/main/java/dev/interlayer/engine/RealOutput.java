@@ -37,6 +37,22 @@ final class RealOutput implements Output {
         this.sizeHint = (int) Math.min(Math.max(sizeHint, 0), Math.min(limit, Integer.MAX_VALUE));
     }
 
+    /**
+     * Opens the output holding a copy of {@code len} bytes of {@code src} from {@code index}, in direct memory of
+     * exactly that size (for {@link Rewrite}: a segment needs an address, and the copy never grows or moves).
+     * Ownership stays with the output.
+     */
+    ByteBuf openCopy(ByteBuf src, int index, int len) {
+        if (len > limit) {
+            throw new IllegalStateException("module " + owner + " rewrote a chunk of " + len + " bytes, over the connection's"
+                    + " hold limit (" + limit + " bytes)");
+        }
+        open(len);
+        buf = alloc.directBuffer(len, len);
+        buf.writeBytes(src, index, len);
+        return buf;
+    }
+
     boolean isOpen() {
         return open;
     }

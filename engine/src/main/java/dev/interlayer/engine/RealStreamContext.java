@@ -6,6 +6,7 @@ import dev.interlayer.api.HeldBytes;
 import dev.interlayer.api.Output;
 import dev.interlayer.api.StreamContext;
 import io.netty.buffer.ByteBuf;
+import java.lang.foreign.MemorySegment;
 
 /** The per-call {@link StreamContext}: one per attachment, reset before each call and closed after it. */
 final class RealStreamContext implements StreamContext {
@@ -16,6 +17,8 @@ final class RealStreamContext implements StreamContext {
     private String injectedBy;
     private long tag;
     private RealHeldBytes<RealAttachment> held;
+    private final Rewrite rewrite = new Rewrite();
+    private boolean rewrote;
     private boolean live;
 
     RealStreamContext(RealAttachment att, RealOutput replacement) {
@@ -32,12 +35,22 @@ final class RealStreamContext implements StreamContext {
         if (direction != d) this.direction = d;
         if (this.injectedBy != injectedBy) this.injectedBy = injectedBy;
         this.tag = tag;
+        this.rewrote = false;
         this.live = true;
     }
 
-    /** Ends the call; the replacement and held bytes are collected by the caller with the accessors below. */
+    /**
+     * Ends the call (a rewrite's segment can no longer be used); the replacement and held bytes are collected by the
+     * caller with the accessors below.
+     */
     void end() {
         live = false;
+        if (rewrote) rewrite.close();
+    }
+
+    /** The module called {@link #rewrite()} in the call that just ended: the chunk, or its replacement, may be changed. */
+    boolean rewrote() {
+        return rewrote;
     }
 
     /** Room for a replacement of a {@code len}-byte chunk: its size plus an eighth, for modules that add a little. */
@@ -60,6 +73,7 @@ final class RealStreamContext implements StreamContext {
     }
 
     void dropReplacement() {
+        rewrite.close(); // a rewrite's copy lives in the replacement: its segment goes first
         replacement.closeAndRelease();
     }
 
@@ -107,10 +121,38 @@ final class RealStreamContext implements StreamContext {
     @Override
     public Output replace() {
         check();
+        if (rewrote) {
+            throw new IllegalStateException("module " + att.moduleName() + " called ctx.replace() after ctx.rewrite() in the"
+                    + " same call; a chunk is either rewritten (same length) or replaced, not both");
+        }
         if (!replacement.isOpen()) {
             replacement.open(replacementHint(att.view.length()));
         }
         return replacement;
+    }
+
+    @Override
+    public MemorySegment rewrite() {
+        check();
+        if (rewrote) {
+            return rewrite.segment();
+        }
+        if (replacement.isOpen()) {
+            throw new IllegalStateException("module " + att.moduleName() + " called ctx.rewrite() after ctx.replace() in the"
+                    + " same call; a chunk is either rewritten (same length) or replaced, not both");
+        }
+        if (held != null) {
+            throw new IllegalStateException("module " + att.moduleName() + " called ctx.rewrite() after ctx.hold() in the"
+                    + " same call; rewrite first, then hold (the held chunk keeps the rewritten bytes)");
+        }
+        ChunkView v = att.view;
+        ByteBuf chunk = v.buffer();
+        MemorySegment s = rewrite.open(chunk, v.base(), v.length(), replacement);
+        if (rewrite.target() != chunk) {
+            v.repoint(rewrite.target()); // the view, and a hold, see the copy the module writes
+        }
+        rewrote = true;
+        return s;
     }
 
     @Override

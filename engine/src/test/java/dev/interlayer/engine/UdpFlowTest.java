@@ -1,5 +1,6 @@
 package dev.interlayer.engine;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.api.DetachReason;
@@ -17,6 +18,7 @@ import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
 import dev.interlayer.runtime.ModuleState;
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
@@ -398,6 +400,28 @@ class UdpFlowTest {
             assertThat(receiveText(c)).isEqualTo("y");
         }
         assertThat(fx.registry.find("close").orElseThrow().lastFault()).contains("CLOSE").contains("attachment.close()");
+    }
+
+    @Test
+    void rewriteChangesADatagramInPlaceAndAFaultAfterItLosesThatDatagramOnly() throws Exception {
+        TestDatagramModule upper = TestDatagramModule.named("upper").onSend((s, ctx, d) -> {
+            MemorySegment b = ctx.rewrite();
+            for (long i = 0; i < b.byteSize(); i++) b.set(JAVA_BYTE, i, (byte) Character.toUpperCase(b.get(JAVA_BYTE, i)));
+            if (text(d).startsWith("BAD")) throw new IllegalStateException("boom after rewriting");
+            return Verdict.PASS;
+        });
+        fx.add(upper);
+        InetSocketAddress at = listen(Role.CLIENT, echo.address());
+        try (DatagramSocket c = client()) {
+            send(c, at, "hello");
+            assertThat(receiveText(c)).isEqualTo("HELLO");
+            send(c, at, "bad one");
+            send(c, at, "after");
+            assertThat(receiveText(c)).as("fail-open: the module is detached, the half-rewritten datagram lost").isEqualTo("after");
+        }
+        assertThat(echo.received).extracting(b -> new String(b, StandardCharsets.UTF_8)).containsExactly("HELLO", "after");
+        assertThat(fx.registry.find("upper").orElseThrow().lastFault()).contains("boom after rewriting");
+        assertThat(upper.detaches).containsExactly(DetachReason.FAULT);
     }
 
     @Test

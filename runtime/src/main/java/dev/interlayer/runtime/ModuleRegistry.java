@@ -251,6 +251,12 @@ public final class ModuleRegistry implements AutoCloseable {
                         + " but this agent offers " + t.id() + " " + t.hostMajor() + "." + t.hostMinor()
                         + ": the major version must match; rebuild the module against interlayer-api with " + t.id() + " " + t.hostMajor() + ".x", null);
             }
+            if (v.minor() > t.hostMinor()) {
+                throw fail(pkg, d.name(), "module " + d + " was built against " + t.id() + " " + v.major() + "." + v.minor()
+                        + " but this agent offers " + t.id() + " " + t.hostMajor() + "." + t.hostMinor()
+                        + ": the module may call what this agent lacks; upgrade the agent, or build the module against "
+                        + t.id() + " " + t.hostMajor() + "." + t.hostMinor() + " and declare that", null);
+            }
             if (!t.javaType().isAssignableFrom(moduleClass)) {
                 throw fail(pkg, d.name(), "module " + d + " declares interface " + t.id() + " but " + moduleClass.getName()
                         + " does not implement " + t.javaType().getSimpleName() + "; implement " + t.javaType().getName()

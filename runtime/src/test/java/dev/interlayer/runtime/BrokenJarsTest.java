@@ -3,6 +3,7 @@ package dev.interlayer.runtime;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.Module;
 import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.runtime.testing.TestJars;
@@ -182,8 +183,23 @@ class BrokenJarsTest {
                 .service("t.Future")
                 .write(dir.resolve("future.jar"));
 
-        refused(jar).hasMessageContaining("was built against stream 2.0 but this agent offers stream 1.1")
+        refused(jar).hasMessageContaining("was built against stream 2.0 but this agent offers stream "
+                        + InterfaceType.STREAM.hostMajor() + "." + InterfaceType.STREAM.hostMinor())
                 .hasMessageContaining("rebuild the module against interlayer-api with stream 1.x");
+    }
+
+    @Test
+    void aModuleBuiltForANewerMinorVersionIsRefusedWithTheFix() {
+        int newer = InterfaceType.STREAM.hostMinor() + 1;
+        Path jar = TestJars.jar()
+                .source(module("Newer", "return ModuleDescriptor.builder(\"newer\", \"1.0.0\").implement(InterfaceType.STREAM, 1, "
+                        + newer + ").build();", ""))
+                .service("t.Newer")
+                .write(dir.resolve("newer.jar"));
+
+        refused(jar).hasMessageContaining("was built against stream 1." + newer + " but this agent offers stream 1."
+                        + InterfaceType.STREAM.hostMinor())
+                .hasMessageContaining("upgrade the agent");
     }
 
     @Test
@@ -202,7 +218,7 @@ class BrokenJarsTest {
                 .write(dir.resolve("undeclared.jar"));
 
         refused(jar).hasMessageContaining("implements StreamModule but its descriptor does not declare it")
-                .hasMessageContaining("add .implement(InterfaceType.STREAM, 1, 1)");
+                .hasMessageContaining("add .implement(InterfaceType.STREAM, 1, " + InterfaceType.STREAM.hostMinor() + ")");
     }
 
     @Test

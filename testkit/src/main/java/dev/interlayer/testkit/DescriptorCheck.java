@@ -47,6 +47,10 @@ public final class DescriptorCheck {
                 out.add("module " + d + " was built against " + t.id() + " " + v.major() + "." + v.minor() + " but this SDK offers "
                         + t.id() + " " + t.hostMajor() + "." + t.hostMinor() + ": the major version must match");
             }
+            if (v.minor() > t.hostMinor()) {
+                out.add("module " + d + " was built against " + t.id() + " " + v.major() + "." + v.minor() + " but this SDK offers "
+                        + t.id() + " " + t.hostMajor() + "." + t.hostMinor() + ": a higher minor than the agent's is refused at load");
+            }
             if (!t.javaType().isAssignableFrom(cls)) {
                 out.add("module " + d + " declares interface " + t.id() + " but " + cls.getName() + " does not implement "
                         + t.javaType().getSimpleName());

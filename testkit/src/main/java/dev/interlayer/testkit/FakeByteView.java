@@ -1,6 +1,9 @@
 package dev.interlayer.testkit;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+
 import dev.interlayer.api.ByteView;
+import java.lang.foreign.MemorySegment;
 
 /**
  * A {@link ByteView} over a slice of an array, lent to one hook call; any use after the call is a
@@ -13,8 +16,8 @@ final class FakeByteView implements ByteView {
     private final ModuleHarness harness;
     private final String module;
     private final String hook;
-    private final byte[] bytes;
-    private final int offset;
+    /** The bytes: a slice of the chunk's array, or the segment of a {@code ctx.rewrite()} once there is one. */
+    private MemorySegment data;
     private final int length;
     private int position;
     private boolean valid = true;
@@ -23,9 +26,13 @@ final class FakeByteView implements ByteView {
         this.harness = harness;
         this.module = module;
         this.hook = hook;
-        this.bytes = bytes;
-        this.offset = offset;
+        this.data = MemorySegment.ofArray(bytes).asSlice(offset, length);
         this.length = length;
+    }
+
+    /** Reads {@code rewritten} (the chunk's bytes as the module changes them) from now on, at the same position. */
+    void repoint(MemorySegment rewritten) {
+        data = rewritten;
     }
 
     /** Ends the loan: every later use is a violation. */
@@ -46,7 +53,7 @@ final class FakeByteView implements ByteView {
         if (len < 0 || len > length - position) {
             throw new IndexOutOfBoundsException("asked for " + len + " bytes, " + (length - position) + " remain");
         }
-        System.arraycopy(bytes, offset + position, dst, dstOff, len);
+        MemorySegment.copy(data, JAVA_BYTE, position, dst, dstOff, len);
         position += len;
     }
 
@@ -74,7 +81,7 @@ final class FakeByteView implements ByteView {
         if (position >= length) {
             throw new IndexOutOfBoundsException("readByte at position " + position + " of " + length);
         }
-        return bytes[offset + position++];
+        return data.get(JAVA_BYTE, position++);
     }
 
     @Override
@@ -83,7 +90,7 @@ final class FakeByteView implements ByteView {
         if (at < 0 || at >= length - position) {
             throw new IndexOutOfBoundsException("peek(" + at + ") with " + (length - position) + " remaining");
         }
-        return bytes[offset + position + at];
+        return data.get(JAVA_BYTE, position + at);
     }
 
     @Override
@@ -92,7 +99,7 @@ final class FakeByteView implements ByteView {
         if (len > length - position) {
             return false;
         }
-        System.arraycopy(bytes, offset + position, dst, off, len);
+        MemorySegment.copy(data, JAVA_BYTE, position, dst, off, len);
         position += len;
         return true;
     }
@@ -101,7 +108,7 @@ final class FakeByteView implements ByteView {
     public int read(byte[] dst, int off, int len) {
         check();
         int n = Math.min(len, length - position);
-        System.arraycopy(bytes, offset + position, dst, off, n);
+        MemorySegment.copy(data, JAVA_BYTE, position, dst, off, n);
         position += n;
         return n;
     }
@@ -128,7 +135,7 @@ final class FakeByteView implements ByteView {
     public int indexOf(byte b) {
         check();
         for (int i = position; i < length; i++) {
-            if (bytes[offset + i] == b) {
+            if (data.get(JAVA_BYTE, i) == b) {
                 return i - position;
             }
         }
@@ -139,7 +146,7 @@ final class FakeByteView implements ByteView {
     public byte[] copyRemaining() {
         check();
         byte[] out = new byte[length - position];
-        System.arraycopy(bytes, offset + position, out, 0, out.length);
+        MemorySegment.copy(data, JAVA_BYTE, position, out, 0, out.length);
         return out;
     }
 }

@@ -1,10 +1,14 @@
 package dev.interlayer.testkit;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+
 import dev.interlayer.api.Attachment;
 import dev.interlayer.api.Direction;
 import dev.interlayer.api.HeldBytes;
 import dev.interlayer.api.Output;
 import dev.interlayer.api.StreamContext;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
@@ -23,12 +27,17 @@ final class FakeStreamContext implements StreamContext, dev.interlayer.api.Datag
     private final int offset;
     private final int length;
     private final String hook;
+    private final FakeByteView view;
     private FakeOutput replacement;
     private FakeHeldBytes held;
+    /** The segment of {@link #rewrite()}: native memory in a confined arena, closed with the call as in the engine. */
+    private Arena arena;
+    private MemorySegment rewriting;
+    private byte[] rewritten;
     private boolean valid = true;
 
     FakeStreamContext(HarnessConnection conn, HarnessConnection.Slot slot, String hook, Direction direction,
-                      HarnessConnection.Mark mark, byte[] chunk, int offset, int length) {
+                      HarnessConnection.Mark mark, byte[] chunk, int offset, int length, FakeByteView view) {
         this.conn = conn;
         this.slot = slot;
         this.hook = hook;
@@ -37,6 +46,7 @@ final class FakeStreamContext implements StreamContext, dev.interlayer.api.Datag
         this.chunk = chunk;
         this.offset = offset;
         this.length = length;
+        this.view = view;
     }
 
     void invalidate() {
@@ -44,6 +54,22 @@ final class FakeStreamContext implements StreamContext, dev.interlayer.api.Datag
         if (replacement != null) {
             replacement.invalidate();
         }
+        if (arena != null) {
+            rewritten = rewriting.toArray(JAVA_BYTE);
+            arena.close(); // a later use of the segment throws IllegalStateException, as in the engine
+            arena = null;
+            rewriting = null;
+        }
+    }
+
+    /** The chunk as {@link #rewrite()} left it when the call returned, or null if the module did not call it. */
+    byte[] rewrittenOrNull() {
+        return rewritten;
+    }
+
+    /** The module called {@link #rewrite()} in this call. */
+    boolean rewrote() {
+        return rewriting != null || rewritten != null;
     }
 
     FakeOutput replacementOrNull() {
@@ -94,10 +120,36 @@ final class FakeStreamContext implements StreamContext, dev.interlayer.api.Datag
     @Override
     public Output replace() {
         check("replace()");
+        if (rewriting != null) {
+            throw new IllegalStateException("module " + slot.name() + " called ctx.replace() after ctx.rewrite() in the same call;"
+                    + " a chunk is either rewritten (same length) or replaced, not both");
+        }
         if (replacement == null) {
             replacement = new FakeOutput(conn.harness(), slot.name(), true, conn.harness().holdLimit(), length);
         }
         return replacement;
+    }
+
+    @Override
+    public MemorySegment rewrite() {
+        check("rewrite()");
+        if (rewriting == null) {
+            if (replacement != null) {
+                throw new IllegalStateException("module " + slot.name() + " called ctx.rewrite() after ctx.replace() in the same"
+                        + " call; a chunk is either rewritten (same length) or replaced, not both");
+            }
+            if (held != null) {
+                throw new IllegalStateException("module " + slot.name() + " called ctx.rewrite() after ctx.hold() in the same"
+                        + " call; rewrite first, then hold (the held chunk keeps the rewritten bytes)");
+            }
+            Arena a = Arena.ofConfined();
+            MemorySegment seg = a.allocate(length);
+            MemorySegment.copy(chunk, offset, seg, JAVA_BYTE, 0, length);
+            arena = a;
+            rewriting = seg;
+            view.repoint(seg);
+        }
+        return rewriting;
     }
 
     @Override
@@ -109,7 +161,7 @@ final class FakeStreamContext implements StreamContext, dev.interlayer.api.Datag
                 throw new IllegalStateException("module " + slot.name() + ": holding " + length + " more bytes would make "
                         + after + ", over the connection's hold limit of " + conn.harness().holdLimit());
             }
-            held = slot.newHeld(Arrays.copyOfRange(chunk, offset, offset + length));
+            held = slot.newHeld(rewriting != null ? rewriting.toArray(JAVA_BYTE) : Arrays.copyOfRange(chunk, offset, offset + length));
         }
         return held;
     }

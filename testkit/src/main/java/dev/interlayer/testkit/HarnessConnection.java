@@ -724,7 +724,7 @@ public final class HarnessConnection implements AutoCloseable {
     private void callData(Slot s, Direction d, byte[] b, int off, int len, Mark mark) {
         String hook = d == Direction.SEND ? "onSend" : "onRecv";
         FakeByteView view = new FakeByteView(harness, s.name(), hook, b, off, len);
-        FakeStreamContext ctx = new FakeStreamContext(this, s, hook, d, mark, b, off, len);
+        FakeStreamContext ctx = new FakeStreamContext(this, s, hook, d, mark, b, off, len, view);
         Verdict v = null;
         Exception thrown = null;
         beginCall(s);
@@ -744,7 +744,7 @@ public final class HarnessConnection implements AutoCloseable {
         calls.add(new Call(s.name(), hook, d, len, mark != null, mark == null ? null : mark.by(), mark == null ? 0 : mark.tag(), v));
         if (thrown != null) {
             releaseStray(ctx);
-            fault(s, hook, thrown, () -> feed(s.index + step(d), d, b, off, len, mark));
+            fault(s, hook, thrown, ctx, () -> feed(s.index + step(d), d, b, off, len, mark));
             return;
         }
         apply(s, d, hook, v, ctx, b, off, len, mark);
@@ -772,7 +772,7 @@ public final class HarnessConnection implements AutoCloseable {
     /** Carries out verdict {@code v} of {@code s} on a chunk (also for onEnd, where {@code b} is the rest). */
     private void apply(Slot s, Direction d, String hook, Verdict v, FakeStreamContext ctx, byte[] b, int off, int len, Mark mark) {
         FakeHeldBytes held = ctx.heldOrNull();
-        byte[] replacement = ctx.replacementOrNull() == null ? null : ctx.replacementOrNull().toByteArray();
+        byte[] replacement = ctx.replacementOrNull() != null ? ctx.replacementOrNull().toByteArray() : ctx.rewrittenOrNull();
         boolean end = hook.equals("onEnd");
         if (v == null) {
             releaseStray(ctx);
@@ -804,7 +804,12 @@ public final class HarnessConnection implements AutoCloseable {
             releaseStray(ctx);
             fault(s, hook, new IllegalStateException("returned " + v + ", which has no meaning for a datagram; return PASS, DROP, HOLD,"
                     + " DETACH or ERROR" + (v.kind() == Verdict.Kind.CLOSE ? " (attachment.close() ends the flow)" : "")),
-                    () -> feed(next, d, b, off, len, mark));
+                    ctx, () -> feed(next, d, b, off, len, mark));
+            return;
+        }
+        if (ctx.rewrote() && v.kind() == Verdict.Kind.NEED_MORE) {
+            fault(s, hook, new IllegalStateException("called ctx.rewrite() and returned " + v + "; ask for more bytes first,"
+                    + " rewrite them when they are all there"), ctx, () -> { });
             return;
         }
         if (datagram && replacement != null && replacement.length > MAX_DATAGRAM
@@ -902,7 +907,7 @@ public final class HarnessConnection implements AutoCloseable {
 
     private void callEnd(Slot s, Direction d, byte[] rest, Mark mark) {
         FakeByteView view = new FakeByteView(harness, s.name(), "onEnd", rest, 0, rest.length);
-        FakeStreamContext ctx = new FakeStreamContext(this, s, "onEnd", d, mark, rest, 0, rest.length);
+        FakeStreamContext ctx = new FakeStreamContext(this, s, "onEnd", d, mark, rest, 0, rest.length, view);
         Verdict v = null;
         Exception thrown = null;
         beginCall(s);
@@ -916,7 +921,7 @@ public final class HarnessConnection implements AutoCloseable {
         calls.add(new Call(s.name(), "onEnd", d, rest.length, mark != null, mark == null ? null : mark.by(), mark == null ? 0 : mark.tag(), v));
         if (thrown != null) {
             releaseStray(ctx);
-            fault(s, "onEnd", thrown, () -> feed(s.index + step(d), d, rest, 0, rest.length, mark));
+            fault(s, "onEnd", thrown, ctx, () -> feed(s.index + step(d), d, rest, 0, rest.length, mark));
             return;
         }
         apply(s, d, "onEnd", v, ctx, rest, 0, rest.length, mark);
@@ -969,6 +974,22 @@ public final class HarnessConnection implements AutoCloseable {
     }
 
     // ---------------------------------------------------------------- faults, close, detach
+
+    /**
+     * A fault in a data call: after {@code ctx.rewrite()} the bytes may be half rewritten, so, as in the engine, a
+     * stream is reset whatever the policy and a fail-open datagram flow loses the datagram.
+     */
+    private void fault(Slot s, String where, Exception e, FakeStreamContext ctx, Runnable failOpen) {
+        if (!ctx.rewrote()) {
+            fault(s, where, e, failOpen);
+        } else if (datagram) {
+            fault(s, where, e, () -> { });
+        } else {
+            harness.recordFault(s.name(), where, e);
+            reset("module " + s.name() + " faulted in " + where + " after ctx.rewrite() (the chunk may be half rewritten, so it"
+                    + " cannot be passed on unchanged): " + e);
+        }
+    }
 
     private void fault(Slot s, String where, Exception e, Runnable failOpen) {
         harness.recordFault(s.name(), where, e);

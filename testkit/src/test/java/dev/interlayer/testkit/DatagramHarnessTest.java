@@ -36,7 +36,7 @@ class DatagramHarnessTest {
 
         @Override
         public ModuleDescriptor descriptor() {
-            return ModuleDescriptor.builder(name, "1.0.0").implement(InterfaceType.DATAGRAM, 1, 0).build();
+            return ModuleDescriptor.builder(name, "1.0.0").implement(InterfaceType.DATAGRAM, 1, 1).build();
         }
 
         @Override
@@ -133,7 +133,7 @@ class DatagramHarnessTest {
 
         @Override
         public ModuleDescriptor descriptor() {
-            return ModuleDescriptor.builder("version", "1.0.0").implement(InterfaceType.DATAGRAM, 1, 0).build();
+            return ModuleDescriptor.builder("version", "1.0.0").implement(InterfaceType.DATAGRAM, 1, 1).build();
         }
 
         @Override

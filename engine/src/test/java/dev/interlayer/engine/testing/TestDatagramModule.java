@@ -79,7 +79,7 @@ public class TestDatagramModule implements DatagramModule<TestDatagramModule.Sta
 
     @Override
     public ModuleDescriptor descriptor() {
-        return ModuleDescriptor.builder(name, "1.0.0").implement(InterfaceType.DATAGRAM, 1, 0).priority(priority).faultPolicy(policy).build();
+        return ModuleDescriptor.builder(name, "1.0.0").implement(InterfaceType.DATAGRAM, 1, 1).priority(priority).faultPolicy(policy).build();
     }
 
     @Override

@@ -87,7 +87,7 @@ public class TestModule implements StreamModule<TestModule.State> {
 
     @Override
     public ModuleDescriptor descriptor() {
-        return ModuleDescriptor.builder(name, "1.0.0").implement(InterfaceType.STREAM, 1, 1).priority(priority).faultPolicy(policy).build();
+        return ModuleDescriptor.builder(name, "1.0.0").implement(InterfaceType.STREAM, 1, 2).priority(priority).faultPolicy(policy).build();
     }
 
     @Override

@@ -61,7 +61,7 @@ import picocli.CommandLine.Option;
             ""},
         footer = {
             "",
-            "Targets (--only; default: all but socat; netty when its jar exists or builds):",
+            "Targets (--only; default: all but those only when named; netty when its jar exists or builds):",
             "  direct      no proxy: the client talks to the backend",
             "  haproxy     HAProxy, mode tcp, nbthread = cores, no splice",
             "  nginx       nginx stream module, worker_processes = cores",
@@ -69,7 +69,8 @@ import picocli.CommandLine.Option;
             "  netty       bare Netty 4.2 forwarder from --netty-dir on JDK 25",
             "  il-none     Interlayer agent, no module",
             "  il-pass     Interlayer, one PASS module on every connection",
-            "  il-rewrite  Interlayer, a module that rewrites every byte (XOR key 0)",
+            "  il-rewrite  Interlayer, a module that rewrites every byte in place (XOR key 0)",
+            "  il-rewrite-copy  the same module through a replacement (only when named)",
             "  il2-none    two Interlayer listeners back to back (client -> server role)",
             "  il-tag      il2-none with tag on both hops (upstream sees original bytes)",
             "  il-chain3   Interlayer, a chain of 3 PASS modules",
@@ -96,10 +97,12 @@ public final class Suite implements Callable<Integer> {
             "-Xms1g -Xmx1g -XX:MaxDirectMemorySize=512m -Dio.netty.leakDetection.level=disabled";
     static final List<String> DEFAULT_TESTS = List.of("bulk1", "bulk4", "ka", "close");
     static final List<String> SMOKE_TARGETS = List.of("direct", "il-none", "il-pass");
+    /** Targets a run has only when --only names them. */
+    static final Set<String> ONLY_WHEN_NAMED = Set.of("socat", "il-rewrite-copy");
 
     @Option(names = "--only", split = ",", paramLabel = "TARGETS",
             description = "Comma-separated targets, in any order (they run in the catalogue's order); '*' globs allowed, "
-                    + "e.g. 'direct,haproxy,il-*'. Default: all but socat (smoke: direct,il-none,il-pass).")
+                    + "e.g. 'direct,haproxy,il-*'. Default: all but socat and il-rewrite-copy (smoke: direct,il-none,il-pass).")
     List<String> only;
 
     @Option(names = "--tests", split = ",", paramLabel = "TESTS",
@@ -400,7 +403,7 @@ public final class Suite implements Callable<Integer> {
         } else if (smoke) {
             names = SMOKE_TARGETS;
         } else {
-            names = catalogue.keySet().stream().filter(n -> !n.equals("socat") && (nettyAvailable || !n.equals("netty"))).toList();
+            names = catalogue.keySet().stream().filter(n -> !ONLY_WHEN_NAMED.contains(n) && (nettyAvailable || !n.equals("netty"))).toList();
         }
         Set<String> chosen = new HashSet<>();
         for (String raw : names) {

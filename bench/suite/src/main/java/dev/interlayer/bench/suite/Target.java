@@ -122,8 +122,11 @@ final class Target {
                 "  splice: false\n  direct: false\n"));
         add(t, interlayer("il-pass", "Interlayer, one PASS module on every connection", "il-channels", 1,
                 List.of("pass"), passChain(1)));
-        add(t, interlayer("il-rewrite", "Interlayer, a module that rewrites every byte into a new buffer (XOR key 0)",
+        add(t, interlayer("il-rewrite", "Interlayer, a module that rewrites every byte in place (ctx.rewrite(), XOR key 0)",
                 "il-channels", 1, List.of("rewrite"), List.of("  - {name: rewrite, params: {key: 0}}")));
+        add(t, interlayer("il-rewrite-copy", "Interlayer, the same module through a replacement (ctx.replace(): every byte"
+                + " read out and written back through an array; only when named)", "il-channels", 1, List.of("rewrite"),
+                List.of("  - {name: rewrite, params: {key: 0, via: replace}}")));
         add(t, interlayer("il2-none", "two Interlayer listeners back to back in one agent (client -> server role), no module",
                 "il-none", 2, List.of(), List.of()));
         add(t, interlayer("il2-nosplice", "as il2-none with splice off (agent.splice: false)", "il2-none", 2, List.of(), List.of(),

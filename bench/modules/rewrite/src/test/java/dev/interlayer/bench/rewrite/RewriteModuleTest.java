@@ -1,13 +1,17 @@
 package dev.interlayer.bench.rewrite;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.interlayer.api.Verdict;
 import dev.interlayer.testkit.HarnessConnection;
 import dev.interlayer.testkit.ModuleHarness;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
+/** Both ways of the module ({@code via: rewrite} in place, {@code via: replace} through a replacement) do the same. */
 class RewriteModuleTest {
 
     private static byte[] random(int n, long seed) {
@@ -16,10 +20,11 @@ class RewriteModuleTest {
         return b;
     }
 
-    @Test
-    void withTheDefaultKeyEveryChunkIsReplacedByTheSameBytes() {
+    @ParameterizedTest(name = "via {0}")
+    @ValueSource(strings = {"rewrite", "replace"})
+    void withTheDefaultKeyEveryChunkComesOutAsItWent(String via) {
         byte[] payload = random(100_000, 1);
-        try (ModuleHarness h = ModuleHarness.of(new RewriteModule())) {
+        try (ModuleHarness h = ModuleHarness.of(new RewriteModule()).param("via", via)) {
             HarnessConnection c = h.attach();
             c.send(payload, 0, 40_000).send(payload, 40_000, 60_000).recv(payload, 0, 17);
             assertThat(c.sent()).isEqualTo(payload);
@@ -28,10 +33,11 @@ class RewriteModuleTest {
         }
     }
 
-    @Test
-    void aKeyXorsEveryByteInBothDirections() {
+    @ParameterizedTest(name = "via {0}")
+    @ValueSource(strings = {"rewrite", "replace"})
+    void aKeyXorsEveryByteInBothDirections(String via) {
         byte[] payload = random(50_000, 2);
-        try (ModuleHarness h = ModuleHarness.of(new RewriteModule()).param("key", 0x5a)) {
+        try (ModuleHarness h = ModuleHarness.of(new RewriteModule()).param("key", 0x5a).param("via", via)) {
             HarnessConnection c = h.attach();
             c.send(payload).recv(payload);
             byte[] sent = c.sent();
@@ -44,15 +50,25 @@ class RewriteModuleTest {
     }
 
     @Test
-    void twoRewritesWithTheSameKeyUndoEachOther() {
+    void twoRewritesWithTheSameKeyUndoEachOtherWhicheverWayEachWorks() {
         byte[] payload = random(70_000, 3);
-        try (ModuleHarness first = ModuleHarness.of(new RewriteModule()).param("key", 7);
-             ModuleHarness second = ModuleHarness.of(new RewriteModule()).param("key", 7)) {
+        try (ModuleHarness first = ModuleHarness.of(new RewriteModule()).param("key", 7).param("via", "rewrite");
+             ModuleHarness second = ModuleHarness.of(new RewriteModule()).param("key", 7).param("via", "replace")) {
             HarnessConnection a = first.attach();
             HarnessConnection b = second.attach();
             a.send(payload);
+            assertThat(a.sent()).isNotEqualTo(payload);
             b.send(a.sent());
             assertThat(b.sent()).isEqualTo(payload);
         }
+    }
+
+    @Test
+    void anUnknownWayIsRefusedAtInitWithTheChoices() {
+        assertThatThrownBy(() -> {
+            try (ModuleHarness h = ModuleHarness.of(new RewriteModule()).param("via", "sideways")) {
+                h.attach();
+            }
+        }).hasMessageContaining("via must be rewrite or replace, got 'sideways'");
     }
 }
