@@ -11,6 +11,9 @@ import dev.interlayer.api.StreamContext;
 import dev.interlayer.api.StreamModule;
 import dev.interlayer.api.Verdict;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -35,6 +38,13 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code PASS}: the baseline, equal to {@code DispatchBenchmark} chain 1.
  *   <li>{@code PASS_REPLACE}: the module copies the chunk into {@code ctx.replace()} (the engine's allocator)
  *       and returns PASS; the replacement goes on.
+ *   <li>{@code REWRITE_OWN}: the module XORs every byte through {@code ctx.rewrite()} on a chunk only the engine
+ *       holds (a pooled buffer filled per operation, as a socket read fills one), so it is rewritten in place.
+ *       The fill is part of the operation.
+ *   <li>{@code REWRITE_SHARED}: the same on the benchmark's shared chunk (a second reference), so the engine
+ *       rewrites a copy.
+ *   <li>{@code REPLACE_XOR}: what a module had to do before {@code rewrite()}: read the view into an array, XOR
+ *       there, write the array into {@code ctx.replace()}.
  *   <li>{@code DROP}: the chunk is freed, nothing is written.
  *   <li>{@code NEED_MORE}: two 512-byte reads; the first returns NEED_MORE(1024) (the engine buffers it), the
  *       second completes it and the module passes all 1024 bytes on.
@@ -54,15 +64,17 @@ import org.openjdk.jmh.annotations.Warmup;
 @Fork(1)
 public class VerdictBenchmark {
 
-    public enum Kind { PASS, PASS_REPLACE, DROP, NEED_MORE, HOLD_RELEASE, HOLD_INJECT }
+    public enum Kind { PASS, PASS_REPLACE, DROP, NEED_MORE, HOLD_RELEASE, HOLD_INJECT, REWRITE_OWN, REWRITE_SHARED, REPLACE_XOR }
 
-    @Param({"PASS", "PASS_REPLACE", "DROP", "NEED_MORE", "HOLD_RELEASE", "HOLD_INJECT"})
+    @Param({"PASS", "PASS_REPLACE", "DROP", "NEED_MORE", "HOLD_RELEASE", "HOLD_INJECT", "REWRITE_OWN", "REWRITE_SHARED",
+            "REPLACE_XOR"})
     public Kind verdict;
 
     /** Returns the verdict under test; keeps the held bytes and its attachment for the benchmark to finish the HOLD. */
     public static final class VerdictModule implements StreamModule<Void> {
         private static final Verdict NEED_ALL = Verdict.needMore(DispatchBenchmark.CHUNK);
         private final Kind kind;
+        private final byte[] scratch = new byte[DispatchBenchmark.CHUNK];
         Attachment attachment;
         HeldBytes held;
 
@@ -72,7 +84,7 @@ public class VerdictBenchmark {
 
         @Override
         public ModuleDescriptor descriptor() {
-            return ModuleDescriptor.builder("verdict", "1.0.0").implement(InterfaceType.STREAM, 1, 1).build();
+            return ModuleDescriptor.builder("verdict", "1.0.0").implement(InterfaceType.STREAM, 1, 2).build();
         }
 
         @Override
@@ -94,6 +106,21 @@ public class VerdictBenchmark {
                 case HOLD_RELEASE, HOLD_INJECT -> {
                     held = ctx.hold();
                     yield Verdict.HOLD;
+                }
+                case REWRITE_OWN, REWRITE_SHARED -> {
+                    MemorySegment b = ctx.rewrite();
+                    for (long i = 0; i < b.byteSize(); i++) {
+                        b.set(ValueLayout.JAVA_BYTE, i, (byte) (b.get(ValueLayout.JAVA_BYTE, i) ^ 0x20));
+                    }
+                    yield Verdict.PASS;
+                }
+                case REPLACE_XOR -> {
+                    int n = data.read(scratch, 0, scratch.length);
+                    for (int i = 0; i < n; i++) {
+                        scratch[i] ^= 0x20;
+                    }
+                    ctx.replace().write(scratch, 0, n);
+                    yield Verdict.PASS;
                 }
             };
         }
@@ -137,6 +164,11 @@ public class VerdictBenchmark {
                 conn.read(Direction.SEND, DispatchBenchmark.again(chunk));
                 module.attachment.inject(Direction.SEND, module.held);
                 conn.runPendingTasks();
+            }
+            case REWRITE_OWN -> {
+                ByteBuf own = ByteBufAllocator.DEFAULT.directBuffer(DispatchBenchmark.CHUNK);
+                own.writeBytes(chunk, 0, DispatchBenchmark.CHUNK);
+                conn.read(Direction.SEND, own);
             }
             default -> conn.read(Direction.SEND, DispatchBenchmark.again(chunk));
         }
