@@ -2,6 +2,7 @@ package dev.interlayer.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.interlayer.api.InterfaceType;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintWriter;
@@ -135,7 +136,7 @@ class MainTest {
         assertThat(r.out())
                 .containsPattern("sha256 [0-9a-f]{64}")
                 .contains("module tag 1.0.0 - inserts a tag every N bytes")
-                .contains("interfaces:   stream 1.1 (host offers 1.1)")
+                .contains("interfaces:   stream 1.1 (host offers " + InterfaceType.STREAM.hostMajor() + "." + InterfaceType.STREAM.hostMinor())
                 .contains("hooks:        attach, onSend, onRecv, onEnd")
                 .contains("defaults:     priority 50, selector any, mode global, fault policy fail-open")
                 .containsPattern("every +int +default 1000 +payload bytes between two tags")
@@ -195,7 +196,10 @@ class MainTest {
     void versionNamesTheModuleInterfaces() {
         Run r = run("--version");
         assertThat(r.code()).isZero();
-        assertThat(r.out()).contains("interlayer 0.1.0").contains("module interfaces: stream 1.1, socket 1.0");
+        assertThat(r.out()).contains("interlayer 0.1.0").contains("module interfaces: stream ");
+        for (InterfaceType t : InterfaceType.values()) {
+            assertThat(r.out()).contains(t.id() + " " + t.hostMajor() + "." + t.hostMinor());
+        }
     }
 
     @Test
