@@ -107,8 +107,7 @@ final class RealDatagramContext implements DatagramContext {
     public Output replace() {
         check();
         if (rewrote) {
-            throw new IllegalStateException("module " + att.moduleName() + " called ctx.replace() after ctx.rewrite() in the"
-                    + " same call; a datagram is either rewritten (same size) or replaced, not both");
+            throw Rewrite.replaceAfterRewrite(att.moduleName(), "datagram");
         }
         if (!replacement.isOpen()) {
             replacement.open(RealStreamContext.replacementHint(input.readableBytes()));
@@ -122,16 +121,9 @@ final class RealDatagramContext implements DatagramContext {
         if (rewrote) {
             return rewrite.segment();
         }
-        if (replacement.isOpen()) {
-            throw new IllegalStateException("module " + att.moduleName() + " called ctx.rewrite() after ctx.replace() in the"
-                    + " same call; a datagram is either rewritten (same size) or replaced, not both");
-        }
-        if (held != null) {
-            throw new IllegalStateException("module " + att.moduleName() + " called ctx.rewrite() after ctx.hold() in the"
-                    + " same call; rewrite first, then hold (the held datagram keeps the rewritten bytes)");
-        }
         ByteBuf in = input;
-        MemorySegment s = rewrite.open(in, in.readerIndex(), in.readableBytes(), replacement);
+        MemorySegment s = rewrite.lend(att.moduleName(), "datagram", held != null, in, in.readerIndex(), in.readableBytes(),
+                replacement);
         if (rewrite.target() != in) {
             input = rewrite.target(); // a hold takes the copy the module writes
             att.view.repoint(input);

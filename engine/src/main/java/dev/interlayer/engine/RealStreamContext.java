@@ -122,8 +122,7 @@ final class RealStreamContext implements StreamContext {
     public Output replace() {
         check();
         if (rewrote) {
-            throw new IllegalStateException("module " + att.moduleName() + " called ctx.replace() after ctx.rewrite() in the"
-                    + " same call; a chunk is either rewritten (same length) or replaced, not both");
+            throw Rewrite.replaceAfterRewrite(att.moduleName(), "chunk");
         }
         if (!replacement.isOpen()) {
             replacement.open(replacementHint(att.view.length()));
@@ -137,17 +136,9 @@ final class RealStreamContext implements StreamContext {
         if (rewrote) {
             return rewrite.segment();
         }
-        if (replacement.isOpen()) {
-            throw new IllegalStateException("module " + att.moduleName() + " called ctx.rewrite() after ctx.replace() in the"
-                    + " same call; a chunk is either rewritten (same length) or replaced, not both");
-        }
-        if (held != null) {
-            throw new IllegalStateException("module " + att.moduleName() + " called ctx.rewrite() after ctx.hold() in the"
-                    + " same call; rewrite first, then hold (the held chunk keeps the rewritten bytes)");
-        }
         ChunkView v = att.view;
         ByteBuf chunk = v.buffer();
-        MemorySegment s = rewrite.open(chunk, v.base(), v.length(), replacement);
+        MemorySegment s = rewrite.lend(att.moduleName(), "chunk", held != null, chunk, v.base(), v.length(), replacement);
         if (rewrite.target() != chunk) {
             v.repoint(rewrite.target()); // the view, and a hold, see the copy the module writes
         }

@@ -33,6 +33,32 @@ final class Rewrite {
     }
 
     /**
+     * {@code ctx.rewrite()} for {@code module}'s call on a {@code what} ("chunk", "datagram"): the open segment, or a
+     * new one over {@code len} bytes of {@code chunk} from {@code index} (see {@link #open}) once the call's
+     * rules allow it: not after {@code ctx.replace()} ({@code replacement} open) nor after {@code ctx.hold()}.
+     */
+    MemorySegment lend(String module, String what, boolean held, ByteBuf chunk, int index, int len, RealOutput replacement) {
+        if (isOpen()) {
+            return segment;
+        }
+        if (replacement.isOpen()) {
+            throw new IllegalStateException("module " + module + " called ctx.rewrite() after ctx.replace() in the same call;"
+                    + " a " + what + " is either rewritten (same length) or replaced, not both");
+        }
+        if (held) {
+            throw new IllegalStateException("module " + module + " called ctx.rewrite() after ctx.hold() in the same call;"
+                    + " rewrite first, then hold (the held " + what + " keeps the rewritten bytes)");
+        }
+        return open(chunk, index, len, replacement);
+    }
+
+    /** What {@code ctx.replace()} throws once the call has rewritten its {@code what}. */
+    static IllegalStateException replaceAfterRewrite(String module, String what) {
+        return new IllegalStateException("module " + module + " called ctx.replace() after ctx.rewrite() in the same call;"
+                + " a " + what + " is either rewritten (same length) or replaced, not both");
+    }
+
+    /**
      * Lends {@code len} bytes of {@code chunk} from {@code index}: in place when the engine may write them, else a
      * copy opened in {@code replacement} (which then holds the bytes to forward).
      */

@@ -15,7 +15,6 @@ import dev.interlayer.runtime.LoadedModule;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -42,19 +41,7 @@ class RewriteTest {
     @BeforeEach
     void start() throws IOException {
         fx = new EngineFixture(EngineOptions.defaults().withIoThreads(2).withHookBudget(Duration.ofSeconds(5)));
-        upstream = new TestServer(s -> {
-            InputStream in = s.getInputStream();
-            OutputStream out = s.getOutputStream();
-            byte[] buf = new byte[65536];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                synchronized (atUpstream) {
-                    atUpstream.write(buf, 0, n);
-                }
-                out.write(buf, 0, n);
-            }
-            s.shutdownOutput();
-        });
+        upstream = TestServer.echo(atUpstream);
     }
 
     @AfterEach

@@ -14,7 +14,6 @@ import dev.interlayer.engine.testing.TestServer;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketException;
@@ -38,19 +37,7 @@ class VerdictTest {
     @BeforeEach
     void start() throws IOException {
         fx = new EngineFixture();
-        upstream = new TestServer(s -> {
-            InputStream in = s.getInputStream();
-            OutputStream out = s.getOutputStream();
-            byte[] buf = new byte[65536];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                synchronized (atUpstream) {
-                    atUpstream.write(buf, 0, n);
-                }
-                out.write(buf, 0, n);
-            }
-            s.shutdownOutput();
-        });
+        upstream = TestServer.echo(atUpstream);
     }
 
     @AfterEach

@@ -1,5 +1,6 @@
 package dev.interlayer.engine.testing;
 
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -53,12 +54,25 @@ public final class TestServer implements AutoCloseable {
 
     /** Echoes every byte; on EOF half-closes its side after the last byte. */
     public static TestServer echo() throws IOException {
+        return echo(null);
+    }
+
+    /**
+     * Echoes every byte, first appending it to {@code received} (when not null; read it under its own lock); on EOF
+     * half-closes its side after the last byte.
+     */
+    public static TestServer echo(ByteArrayOutputStream received) throws IOException {
         return new TestServer(s -> {
             InputStream in = s.getInputStream();
             OutputStream out = s.getOutputStream();
             byte[] buf = new byte[64 * 1024];
             int n;
             while ((n = in.read(buf)) > 0) {
+                if (received != null) {
+                    synchronized (received) {
+                        received.write(buf, 0, n);
+                    }
+                }
                 out.write(buf, 0, n);
             }
             s.shutdownOutput();
