@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.engine.ChunkViewBenchmark;
 import dev.interlayer.engine.DispatchBenchmark;
+import dev.interlayer.engine.TagBenchmark;
 import dev.interlayer.engine.VerdictBenchmark;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
@@ -29,7 +30,8 @@ import org.openjdk.jmh.runner.options.TimeValue;
 class BenchmarksSmokeTest {
 
     private static final List<Class<?>> BENCHMARKS =
-            List.of(DispatchBenchmark.class, VerdictBenchmark.class, SelectorBenchmark.class, ChunkViewBenchmark.class);
+            List.of(DispatchBenchmark.class, VerdictBenchmark.class, SelectorBenchmark.class, ChunkViewBenchmark.class,
+                    TagBenchmark.class);
 
     @Test
     void everyBenchmarkRunsAndReportsAResult() throws Exception {
