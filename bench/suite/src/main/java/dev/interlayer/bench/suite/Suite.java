@@ -85,8 +85,9 @@ import picocli.CommandLine.Option;
             "  idle        --idle-conns idle connections through each --idle-targets:",
             "              heap and RSS per connection pair",
             "",
-            "Each figure is the median of --runs runs after an unrecorded --warmup. Compare",
-            "targets within one report only (bench/README.md: what the figures mean).",
+            "Each figure is the median of --runs runs after an unrecorded --warmup; the",
+            "runs go round by round over the targets (--order). Compare targets within",
+            "one report only (bench/README.md: what the figures mean).",
             "Exit status: 0 every figure measured, 1 some figure failed (the report says",
             "which), 2 usage or setup problem."})
 public final class Suite implements Callable<Integer> {
@@ -123,6 +124,12 @@ public final class Suite implements Callable<Integer> {
             description = "Seconds of unrecorded load before each test of a JVM target (Interlayer, netty) instead of --warmup when"
                     + " longer: on two shared cores the JIT keeps compiling the connection path for ~10 s. Default 12 (smoke: 0).")
     Integer jitWarmup;
+
+    @Option(names = "--order", paramLabel = "ORDER", defaultValue = "interleaved",
+            description = "interleaved: every target is started at once and the runs go round by round (each target's run 1, "
+                    + "then each one's run 2, ...), so a drift in the shared machine's load touches every target alike; grouped: "
+                    + "one target at a time, all its runs back to back. Default ${DEFAULT-VALUE}.")
+    Order order;
 
     @Option(names = "--connections", paramLabel = "N", defaultValue = "32", description = "wrk connections (one wrk thread). Default ${DEFAULT-VALUE}.")
     int connections;
@@ -583,72 +590,145 @@ public final class Suite implements Callable<Integer> {
 
     private int jitWarm;
 
+    /** How the runs of several targets are ordered; see {@code --order}. */
+    enum Order { interleaved, grouped }
+
+    /** One kind of workload: the upstream its targets forward to, a check of a started target, one run of one test. */
+    private interface Phase {
+        int upstream();
+
+        long backendPid();
+
+        void check(Target t, Started s) throws BenchException;
+
+        Run run(Target t, String test, int run, Started s, int seconds, Meter m) throws IOException;
+
+        /** After a failed run: make sure the upstream serves the next one. */
+        default void afterFailure() throws BenchException, IOException {}
+    }
+
     private void runWorkloads(List<Target> targets, List<String> tests, int nRuns, int dur, int warmAll) throws BenchException, IOException {
         int pHttp = basePort;
         int pIperf = basePort + 2;
         List<String> bulk = tests.stream().filter(t -> t.startsWith("bulk")).toList();
         List<String> http = tests.stream().filter(t -> t.equals("ka") || t.equals("close")).toList();
-        Proc backend = null;
+        if (!bulk.isEmpty()) {
+            Proc[] iperfServer = {startIperfServer(pIperf)};
+            try {
+                runPhase("bulk", targets, bulk, nRuns, dur, warmAll, new Phase() {
+                    public int upstream() { return pIperf; }
+
+                    public long backendPid() { return iperfServer[0].pid(); }
+
+                    public void check(Target t, Started s) {}
+
+                    public Run run(Target t, String test, int run, Started s, int seconds, Meter m) throws IOException {
+                        return loads.iperf(t.name, test, run, s.port(), test.equals("bulk1") ? 1 : 4, seconds, m);
+                    }
+
+                    public void afterFailure() throws BenchException, IOException {
+                        // an iperf3 server whose client went away mid-test can stay busy: start a fresh one
+                        procs.stop(iperfServer[0]);
+                        iperfServer[0] = startIperfServer(pIperf);
+                    }
+                });
+            } finally {
+                procs.stop(iperfServer[0]);
+            }
+        }
         if (!http.isEmpty()) {
-            backend = startBackend(pHttp);
-        }
-        for (Target t : targets) {
-            log("=== " + t.name + ": " + t.what);
-            int warm = t.kind == Target.Kind.INTERLAYER || t.name.startsWith("netty") ? jitWarm : warmAll;
-            if (!bulk.isEmpty()) {
-                Proc iperfServer = procs.start("iperf3-server-" + t.name, List.of(Installer.which("iperf3"), "-s", "-B",
-                        "127.0.0.1", "-p", Integer.toString(pIperf)), Map.of());
-                Procs.awaitListening(iperfServer, Set.of(pIperf));
-                Started s = null;
-                try {
-                    s = startTarget(t, pIperf, env, List.of(new Route(proxyPort(starts + 1), pIperf)));
-                    for (String test : bulk) {
-                        int streams = test.equals("bulk1") ? 1 : 4;
-                        Meter m = new Meter(s.pid(), iperfServer.pid());
-                        if (warm > 0) {
-                            loads.iperf(t.name, test, 0, s.port(), streams, warm, m);
-                        }
-                        for (int r = 1; r <= nRuns; r++) {
-                            record(loads.iperf(t.name, test, r, s.port(), streams, dur, m));
-                        }
+            Proc backend = startBackend(pHttp);
+            try {
+                runPhase("http", targets, http, nRuns, dur, warmAll, new Phase() {
+                    public int upstream() { return pHttp; }
+
+                    public long backendPid() { return backend.pid(); }
+
+                    public void check(Target t, Started s) throws BenchException {
+                        sanityGet(t.name, s.port());
                     }
-                } catch (BenchException e) {
-                    log("  " + t.name + " (bulk) failed to start: " + e.getMessage());
-                    for (String test : bulk) {
-                        record(Run.failed(t.name, test, 0, oneLine(e.getMessage())));
+
+                    public Run run(Target t, String test, int run, Started s, int seconds, Meter m) throws IOException {
+                        return loads.wrk(t.name, test, run, s.port(), test.equals("close"), seconds, m);
                     }
-                } finally {
-                    stopTarget(s);
-                    procs.stop(iperfServer);
-                }
-            }
-            if (!http.isEmpty()) {
-                Started s = null;
-                try {
-                    s = startTarget(t, pHttp, env, List.of(new Route(proxyPort(starts + 1), pHttp)));
-                    sanityGet(t.name, s.port());
-                    for (String test : http) {
-                        boolean close = test.equals("close");
-                        Meter m = new Meter(s.pid(), backend.pid());
-                        if (warm > 0) {
-                            loads.wrk(t.name, test, 0, s.port(), close, warm, m);
-                        }
-                        for (int r = 1; r <= nRuns; r++) {
-                            record(loads.wrk(t.name, test, r, s.port(), close, dur, m));
-                        }
-                    }
-                } catch (BenchException e) {
-                    log("  " + t.name + " (http) failed: " + e.getMessage());
-                    for (String test : http) {
-                        record(Run.failed(t.name, test, 0, oneLine(e.getMessage())));
-                    }
-                } finally {
-                    stopTarget(s);
-                }
+                });
+            } finally {
+                procs.stop(backend);
             }
         }
-        if (backend != null) {
-            procs.stop(backend);
+    }
+
+    private Proc startIperfServer(int port) throws BenchException, IOException {
+        Proc p = procs.start("iperf3-server", List.of(Installer.which("iperf3"), "-s", "-B", "127.0.0.1", "-p",
+                Integer.toString(port)), Map.of());
+        Procs.awaitListening(p, Set.of(port));
+        return p;
+    }
+
+    /** Runs {@code tests} on every target in the order {@code --order} says. */
+    private void runPhase(String what, List<Target> targets, List<String> tests, int nRuns, int dur, int warmAll, Phase ph)
+            throws BenchException, IOException {
+        if (order == Order.grouped) {
+            for (Target t : targets) {
+                runTogether(what, List.of(t), tests, nRuns, dur, warmAll, ph);
+            }
+        } else {
+            runTogether(what, targets, tests, nRuns, dur, warmAll, ph);
+        }
+    }
+
+    /**
+     * Starts {@code targets} side by side (each on its own port, idle while another is measured), then for each test
+     * runs them round by round: every target's warm-up, then every target's run 1, run 2, ... A drift in the
+     * machine's load (it is shared) then touches every target alike instead of whichever ran during it.
+     */
+    private void runTogether(String what, List<Target> targets, List<String> tests, int nRuns, int dur, int warmAll, Phase ph)
+            throws BenchException, IOException {
+        Map<Target, Started> up = new LinkedHashMap<>();
+        try {
+            for (Target t : targets) {
+                log("=== " + t.name + " (" + what + "): " + t.what);
+                try {
+                    up.put(t, null);
+                    Started s = startTarget(t, ph.upstream(), env, List.of(new Route(proxyPort(starts + 1), ph.upstream())));
+                    up.put(t, s);
+                    ph.check(t, s);
+                } catch (BenchException e) {
+                    log("  " + t.name + " (" + what + ") failed to start: " + e.getMessage());
+                    stopTarget(up.remove(t));
+                    for (String test : tests) {
+                        record(Run.failed(t.name, test, 0, oneLine(e.getMessage())));
+                    }
+                }
+            }
+            for (String test : tests) {
+                for (int r = 0; r <= nRuns; r++) {
+                    for (Map.Entry<Target, Started> e : up.entrySet()) {
+                        Target t = e.getKey();
+                        Started s = e.getValue();
+                        int seconds = r > 0 ? dur : t.kind == Target.Kind.INTERLAYER || t.name.startsWith("netty") ? jitWarm : warmAll;
+                        if (seconds == 0) {
+                            continue; // no warm-up
+                        }
+                        if (s.proc() != null && !s.proc().alive()) {
+                            if (r > 0) {
+                                record(Run.failed(t.name, test, r, t.name + " is no longer running; its log ends: "
+                                        + oneLine(s.proc().tail(5))));
+                            }
+                            continue;
+                        }
+                        Run run = ph.run(t, test, r, s, seconds, new Meter(s.pid(), ph.backendPid()));
+                        if (r > 0) {
+                            record(run);
+                        }
+                        if (!run.ok()) {
+                            ph.afterFailure();
+                        }
+                    }
+                }
+            }
+        } finally {
+            up.values().forEach(this::stopTarget);
         }
     }
 
@@ -819,6 +899,11 @@ public final class Suite implements Callable<Integer> {
         if (!tests.isEmpty()) {
             b.append("- Each target is started once for the bulk tests (upstream iperf3 -s) and once for the HTTP tests ")
              .append("(upstream nginx).\n");
+            b.append(order == Order.interleaved
+                    ? "- Order: interleaved. All targets of a phase run side by side (each on its own port, idle while another "
+                      + "is measured); each test goes round by round: every target's warm-up, then every target's run 1, then "
+                      + "run 2, ..., so a drift in the machine's load touches every target alike.\n"
+                    : "- Order: grouped. One target at a time, all its runs of a test back to back.\n");
             b.append("- bulk1 / bulk4: iperf3 -c through the target, -P 1 / -P 4, ").append(dur)
              .append(" s, receiver Gbit/s (iperf3 -J end.sum_received).\n");
             b.append("- ka: wrk -t1 -c").append(connections).append(" -d").append(dur)

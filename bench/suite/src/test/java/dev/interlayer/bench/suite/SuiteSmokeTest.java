@@ -20,12 +20,13 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Runs the real suite in smoke mode — real iperf3, wrk, nginx and Interlayer agent processes on loopback — so the
  * harness cannot rot: it must exit 0, its results table must parse with a positive figure in every cell, and the
- * CSV must hold one row per run. Speed is never asserted.
+ * CSV must hold one row per run, in the interleaved order (round by round over the targets). Speed is never asserted.
  */
 class SuiteSmokeTest {
 
     private static final List<String> TARGETS = List.of("direct", "il-none", "il-pass");
     private static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close");
+    private static final int RUNS = 2;
 
     @Test
     @Timeout(600)   // generous: a fresh CI machine installs iperf3, wrk and nginx first
@@ -37,7 +38,7 @@ class SuiteSmokeTest {
         int status;
         try (PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
              PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
-            status = Suite.execute(o, e, "--smoke", "--out", md.toString(), "--base-port", Integer.toString(base));
+            status = Suite.execute(o, e, "--smoke", "--runs", Integer.toString(RUNS), "--out", md.toString(), "--base-port", Integer.toString(base));
         }
         String log = err.toString(StandardCharsets.UTF_8);
         assertThat(status).as("exit status; the suite's log:\n%s", log).isZero();
@@ -68,21 +69,24 @@ class SuiteSmokeTest {
         int test = header.indexOf("test");
         int value = header.indexOf("value");
         int ok = header.indexOf("ok");
+        int run = header.indexOf("run");
         List<String> seen = new ArrayList<>();
         for (String line : csv.subList(1, csv.size())) {
             String[] f = line.split(",", -1);
             assertThat(f).hasSameSizeAs(header.toArray());
             assertThat(f[ok]).as(line).isEqualTo("true");
             assertThat(Double.parseDouble(f[value])).as(line).isPositive();
-            seen.add(f[target] + "/" + f[test]);
+            seen.add(f[test] + "/" + f[run] + "/" + f[target]);
         }
-        List<String> expected = new ArrayList<>();
-        for (String t : TARGETS) {
-            for (String x : TESTS) {
-                expected.add(t + "/" + x);
+        List<String> expected = new ArrayList<>();   // the order the runs happened in: round by round over the targets
+        for (String x : TESTS) {
+            for (int r = 1; r <= RUNS; r++) {
+                for (String t : TARGETS) {
+                    expected.add(x + "/" + r + "/" + t);
+                }
             }
         }
-        assertThat(seen).containsExactlyInAnyOrderElementsOf(expected);
+        assertThat(seen).containsExactlyElementsOf(expected);
     }
 
     /** The "## Results" table: target → (column header → cell text). */
