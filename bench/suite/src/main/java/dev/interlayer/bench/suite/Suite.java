@@ -61,21 +61,6 @@ import picocli.CommandLine.Option;
             ""},
         footer = {
             "",
-            "Targets (--only; default: all but those only when named; netty when its jar exists or builds):",
-            "  direct      no proxy: the client talks to the backend",
-            "  haproxy     HAProxy, mode tcp, nbthread = cores, no splice",
-            "  nginx       nginx stream module, worker_processes = cores",
-            "  socat       socat, a process per connection (only when named)",
-            "  netty       bare Netty 4.2 forwarder from --netty-dir on JDK 25",
-            "  il-none     Interlayer agent, no module",
-            "  il-pass     Interlayer, one PASS module on every connection",
-            "  il-rewrite  Interlayer, a module that rewrites every byte in place (XOR key 0)",
-            "  il-rewrite-copy  the same module through a replacement (only when named)",
-            "  il2-none    two Interlayer listeners back to back (client -> server role)",
-            "  il-tag      il2-none with tag on both hops (upstream sees original bytes)",
-            "  il-chain3   Interlayer, a chain of 3 PASS modules",
-            "  il-chain8   Interlayer, a chain of 8 PASS modules",
-            "",
             "Tests (--tests; default bulk1,bulk4,ka,close):",
             "  bulk1 bulk4 iperf3 -P1 / -P4 to iperf3 -s: Gbit/s, proxy CPU-s per GB",
             "  ka          wrk -t1 -c32 --latency, kept-alive, 1 KiB file:",
@@ -216,9 +201,40 @@ public final class Suite implements Callable<Integer> {
     /** Runs the suite in this JVM (the smoke test does) and returns the exit status. */
     static int execute(PrintStream out, PrintStream err, String... args) {
         CommandLine cl = new CommandLine(new Suite(out, err));
+        // The target list comes from the catalogue, so help cannot fall behind it.
+        List<String> footer = new ArrayList<>(List.of(""));
+        footer.addAll(wrap(TARGETS_HEADING, 79, ""));
+        Target.catalogue().values().forEach(t -> footer.addAll(wrap(targetLine(t), 79, " ".repeat(18))));
+        footer.addAll(List.of(cl.getCommandSpec().usageMessage().footer()));
+        cl.getCommandSpec().usageMessage().footer(footer.toArray(String[]::new));
         cl.setOut(new java.io.PrintWriter(out, true));
         cl.setErr(new java.io.PrintWriter(err, true));
         return cl.execute(args);
+    }
+
+    static final String TARGETS_HEADING =
+            "Targets (--only; default: all but those only when named; netty when its jar exists or builds):";
+
+    private static String targetLine(Target t) {
+        return String.format("  %-15s %s", t.name, t.what);
+    }
+
+    /** Breaks {@code line} at spaces into lines of at most {@code width}, continuing them after {@code indent}. */
+    static List<String> wrap(String line, int width, String indent) {
+        List<String> lines = new ArrayList<>();
+        StringBuilder cur = new StringBuilder();
+        for (String word : line.split("(?<=\\S) (?=\\S)")) {
+            if (!cur.isEmpty() && cur.length() + 1 + word.length() > width) {
+                lines.add(cur.toString());
+                cur.setLength(0);
+                cur.append(indent);
+            } else if (!cur.isEmpty()) {
+                cur.append(' ');
+            }
+            cur.append(word);
+        }
+        lines.add(cur.toString());
+        return lines;
     }
 
     private void log(String msg) {
@@ -229,7 +245,7 @@ public final class Suite implements Callable<Integer> {
     public Integer call() {
         Map<String, Target> catalogue = Target.catalogue();
         if (list) {
-            catalogue.values().forEach(t -> stdout.printf("%-11s %s%n", t.name, t.what));
+            catalogue.values().forEach(t -> stdout.println(targetLine(t).strip()));
             return 0;
         }
         try {
