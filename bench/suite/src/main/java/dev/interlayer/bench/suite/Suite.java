@@ -202,39 +202,19 @@ public final class Suite implements Callable<Integer> {
     static int execute(PrintStream out, PrintStream err, String... args) {
         CommandLine cl = new CommandLine(new Suite(out, err));
         // The target list comes from the catalogue, so help cannot fall behind it.
-        List<String> footer = new ArrayList<>(List.of(""));
-        footer.addAll(wrap(TARGETS_HEADING, 79, ""));
-        Target.catalogue().values().forEach(t -> footer.addAll(wrap(targetLine(t), 79, " ".repeat(18))));
+        CommandLine.Help.TextTable targets = CommandLine.Help.TextTable.forColumns(
+                CommandLine.Help.defaultColorScheme(CommandLine.Help.Ansi.OFF),
+                new CommandLine.Help.Column(18, 2, CommandLine.Help.Column.Overflow.SPAN),
+                new CommandLine.Help.Column(62, 0, CommandLine.Help.Column.Overflow.WRAP));
+        Target.catalogue().values().forEach(t -> targets.addRowValues(t.name, t.what));
+        List<String> footer = new ArrayList<>(List.of("", "Targets (--only; default: all but those only when named;",
+                "netty when its jar exists or builds):"));
+        targets.toString().lines().map(String::stripTrailing).forEach(footer::add);
         footer.addAll(List.of(cl.getCommandSpec().usageMessage().footer()));
         cl.getCommandSpec().usageMessage().footer(footer.toArray(String[]::new));
         cl.setOut(new java.io.PrintWriter(out, true));
         cl.setErr(new java.io.PrintWriter(err, true));
         return cl.execute(args);
-    }
-
-    static final String TARGETS_HEADING =
-            "Targets (--only; default: all but those only when named; netty when its jar exists or builds):";
-
-    private static String targetLine(Target t) {
-        return String.format("  %-15s %s", t.name, t.what);
-    }
-
-    /** Breaks {@code line} at spaces into lines of at most {@code width}, continuing them after {@code indent}. */
-    static List<String> wrap(String line, int width, String indent) {
-        List<String> lines = new ArrayList<>();
-        StringBuilder cur = new StringBuilder();
-        for (String word : line.split("(?<=\\S) (?=\\S)")) {
-            if (!cur.isEmpty() && cur.length() + 1 + word.length() > width) {
-                lines.add(cur.toString());
-                cur.setLength(0);
-                cur.append(indent);
-            } else if (!cur.isEmpty()) {
-                cur.append(' ');
-            }
-            cur.append(word);
-        }
-        lines.add(cur.toString());
-        return lines;
     }
 
     private void log(String msg) {
@@ -245,7 +225,7 @@ public final class Suite implements Callable<Integer> {
     public Integer call() {
         Map<String, Target> catalogue = Target.catalogue();
         if (list) {
-            catalogue.values().forEach(t -> stdout.println(targetLine(t).strip()));
+            catalogue.values().forEach(t -> stdout.printf("%-15s %s%n", t.name, t.what));
             return 0;
         }
         try {

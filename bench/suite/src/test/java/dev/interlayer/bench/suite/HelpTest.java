@@ -12,10 +12,12 @@ class HelpTest {
 
     @Test
     void helpAndListNameEveryTargetOfTheCatalogue() {
-        String help = run("--help").replaceAll("\\n {18}", " ");   // a long description wraps after 18 spaces
+        String help = run("--help");
         String list = run("--list");
         for (Target t : Target.catalogue().values()) {
-            assertThat(help).as("--help").containsPattern("(?m)^  " + t.name + " +\\Q" + t.what + "\\E$");
+            // help wraps a long description onto indented lines, so compare without white space
+            assertThat(help).as("--help").containsPattern("(?m)^  " + t.name + " ");
+            assertThat(help.replaceAll("\\s+", "")).as("--help").contains((t.name + t.what).replaceAll("\\s+", ""));
             assertThat(list).as("--list").containsPattern("(?m)^" + t.name + " +\\Q" + t.what + "\\E$");
         }
         assertThat(help).contains("Targets (--only;").contains("Tests (--tests;");
