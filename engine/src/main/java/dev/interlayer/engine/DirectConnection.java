@@ -495,7 +495,9 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
         if (connectTimer != null) connectTimer.cancel(false);
         ProxyConnection c = engine.promoted(this, ch[ACCEPTED], startedAt, bytesSent, bytesReceived);
         promoted = c;
-        c.adopt(ch[UPSTREAM], pending[sideOf(ProxyConnection.SEND)], pending[sideOf(ProxyConnection.RECV)]);
+        // a direction is done where the FIN went out on the side it writes to (the side not read for it)
+        boolean[] done = {finSent[1 - sideOf(ProxyConnection.SEND)], finSent[1 - sideOf(ProxyConnection.RECV)]};
+        c.adopt(ch[UPSTREAM], pending[sideOf(ProxyConnection.SEND)], pending[sideOf(ProxyConnection.RECV)], done);
         pending[ACCEPTED] = null;
         pending[UPSTREAM] = null;
         List<Consumer<ProxyConnection>> w = whenPromoted;

@@ -111,6 +111,16 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private volatile AppInfo app;
     private boolean appLooked;
     private String closeReason;
+    /** Set when the connection can no longer deliver exactly (the reset is on its way): nothing more is written. */
+    private String doomed;
+    /**
+     * Per direction, the attachment the end of stream is at in the chain (see {@link #progressEnd}); null before it
+     * started and once it is past the last module ({@link #endWalked}).
+     */
+    private final RealAttachment[] endAt = new RealAttachment[2];
+    private final boolean[] endStarted = new boolean[2];
+    private final boolean[] endCalled = new boolean[2];
+    private final boolean[] endWalked = new boolean[2];
 
     /**
      * {@code startedAt} (null: now), {@code sent} and {@code received}: where the connection began on the direct path,
@@ -313,10 +323,19 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     /**
      * Continues a connection the direct path served until now ({@link DirectConnection}): {@code upstream} is its
      * connected other socket, not registered yet; no module is attached yet. {@code pendingSend} and
-     * {@code pendingRecv} (owned, or null) are bytes read there and not yet written: they go out first.
+     * {@code pendingRecv} (owned, or null) are bytes read there and not yet written: they go out first. {@code done}:
+     * per direction, whether it ended there already (its input read to the end, every byte and the FIN written).
      */
-    void adopt(Channel upstream, ByteBuf pendingSend, ByteBuf pendingRecv) {
+    void adopt(Channel upstream, ByteBuf pendingSend, ByteBuf pendingRecv, boolean[] done) {
         loop.register(upstream);
+        for (int d = 0; d < 2; d++) {
+            if (done[d]) {
+                inputEnded[d] = true;
+                endStarted[d] = true;
+                endWalked[d] = true;
+                outputShut[d] = true;
+            }
+        }
         if (pendingSend != null) early(() -> writeOut(SEND, pendingSend));
         if (pendingRecv != null) early(() -> writeOut(RECV, pendingRecv));
         startConnected(List.of(), upstream);
@@ -507,16 +526,6 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             return;
         }
         a.detached = true;
-        // Bytes a NEED_MORE left buffered are not lost: they continue down the chain as the module never touched them.
-        for (int d = 0; d < 2; d++) {
-            ByteBuf p = a.pending[d];
-            if (p != null && !closed) {
-                a.pending[d] = null;
-                heldSub(p.readableBytes());
-                forward(d, p, next(a, d), null, 0);
-                flush(d);
-            }
-        }
         if (a.has(Hooks.DETACH)) {
             long s = slot.enter(a, "detach");
             Thread t = Thread.currentThread();
@@ -533,12 +542,30 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
                 }
             }
         }
+        if (!closed) {
+            // Nothing of the stream is lost by a detach of an open connection: what the module still holds (oldest
+            // first) and then what a NEED_MORE left buffered go on down the chain, after the module's queued output,
+            // as if the module had passed them. A module that means to drop held bytes releases them in detach.
+            for (int d = 0; d < 2; d++) {
+                ByteBuf b;
+                while ((b = a.takeOldestHeld(d)) != null) {
+                    later(a, d, b, null, 0);
+                }
+                ByteBuf p = a.pending[d];
+                if (p != null) {
+                    a.pending[d] = null;
+                    a.need[d] = 0;
+                    heldSub(p.readableBytes());
+                    later(a, d, p, null, 0);
+                }
+            }
+        }
         a.releaseAll();
         a.flushCounters();
         a.lm.siteDetached(a);
         recount();
         for (int d = 0; d < 2; d++) {
-            tryCompleteEnd(d);
+            progressEnd(d);
         }
     }
 
@@ -621,8 +648,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             buf.release();
             return;
         }
-        if (hookCount[d] == 0) {
-            writeOut(d, buf); // fast path: no module has a hook in this direction
+        if (hookCount[d] == 0 && inflight[d].get() == 0) {
+            writeOut(d, buf); // fast path: no module has a hook in this direction, and no module's output waits
             return;
         }
         forward(d, buf, d == SEND ? 0 : chain.length - 1, null, 0);
@@ -646,6 +673,12 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             for (int i = start; i >= 0 && i < c.length; i += step) {
                 RealAttachment a = c[i];
                 if (!a.wants(d)) {
+                    if (a.queued[d].get() > 0) {
+                        // this module's earlier output has not gone on yet: these bytes go after it
+                        if (t.getContextClassLoader() != base) t.setContextClassLoader(base);
+                        later(a, d, buf, injectedBy, tag);
+                        return;
+                    }
                     continue;
                 }
                 if (a.pending[d] != null) {
@@ -672,10 +705,16 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
                 boolean over = slot.exit(s);
                 if (v == Verdict.PASS && thrown == null && !over && ctx.untouched()) {
                     a.passed(d, len);
-                    continue;
+                } else {
+                    buf = outcome(a, d, buf, len, v, thrown, over, ctx.takeHeld(), t, base);
+                    if (buf == null) {
+                        return;
+                    }
                 }
-                buf = outcome(a, d, buf, len, v, thrown, over, ctx.takeHeld(), t, base);
-                if (buf == null) {
+                if (a.queued[d].get() > 0) {
+                    // the module injected bytes that have not gone on yet: what it passes now goes after them
+                    if (t.getContextClassLoader() != base) t.setContextClassLoader(base);
+                    later(a, d, buf, injectedBy, tag);
                     return;
                 }
             }
@@ -835,7 +874,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     private void writeOut(int d, ByteBuf buf) {
         Channel target = d == SEND ? remoteCh : localCh;
-        if (closed || outputShut[d] || target == null) {
+        if (closed || doomed != null || outputShut[d] || target == null) {
             buf.release();
             return;
         }
@@ -858,7 +897,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         if (needFlush[d]) {
             needFlush[d] = false;
             Channel target = d == SEND ? remoteCh : localCh;
-            if (target != null) target.flush();
+            if (target != null && target.isActive()) target.flush();
         }
     }
 
@@ -874,11 +913,16 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         Channel source = d == SEND ? localCh : remoteCh;
         Channel target = d == SEND ? remoteCh : localCh;
         // NEED_MORE buffers do not pause reading: they need more bytes to make progress, and the hold limit caps them.
-        boolean go = target.isWritable() && heldByModules.get() < holdHigh;
+        boolean go = target.isWritable() && buffered() < holdHigh;
         paused[d] = !go;
         if (source.config().isAutoRead() != go) {
             source.config().setAutoRead(go);
         }
+    }
+
+    /** Bytes modules hold (HOLD) plus bytes on their way from one module to the next: what pauses reading. */
+    private long buffered() {
+        return heldByModules.get() + inflightBytes[SEND].get() + inflightBytes[RECV].get();
     }
 
     boolean isWritable(Direction dir) {
@@ -995,30 +1039,38 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
     }
 
-    // ---- inject -----------------------------------------------------------------------------------
+    // ---- inject and ordered output ---------------------------------------------------------------
 
     /**
      * Holds back the end of stream of {@code dir} while held bytes move from a module's hold into
-     * {@link #inject}; {@link #injectDone} must follow.
+     * {@link #injectHeld}; {@link #injectDone} must follow.
      */
     void injectStarting(Direction dir) {
         inflight[dir == Direction.SEND ? SEND : RECV].incrementAndGet();
     }
 
-    /** Ends what {@link #injectStarting} began (inject counts the queued bytes itself). */
+    /** Ends what {@link #injectStarting} began (the queued bytes are counted by {@link #later}). */
     void injectDone(Direction dir) {
         int d = dir == Direction.SEND ? SEND : RECV;
         inflight[d].decrementAndGet();
-        loop.execute(completeEnd[d]);
+        loop.execute(progressEnd[d]);
     }
 
-    /** {@link #tryCompleteEnd} of SEND and of RECV as tasks, made once. */
-    private final Runnable[] completeEnd = {() -> tryCompleteEnd(SEND), () -> tryCompleteEnd(RECV)};
+    /** {@link #progressEnd(int)} of SEND and of RECV as tasks, made once. */
+    private final Runnable[] progressEnd = {() -> progressEnd(SEND), () -> progressEnd(RECV)};
 
-    /** Queues {@code b} (owned) to enter the chain after {@code a}; any thread. */
+    /**
+     * Queues new bytes {@code b} (owned) that module {@code a} injects to enter the chain after it; any thread. Refused
+     * (false) once the direction's end has passed the module, or when more than the hold limit would wait for a peer
+     * that does not read (a fault).
+     */
     boolean inject(RealAttachment a, Direction dir, ByteBuf b, long tag) {
         int d = dir == Direction.SEND ? SEND : RECV;
         int len = b.readableBytes();
+        if (a.endPassed(d)) {
+            b.release();
+            return false;
+        }
         Channel target = d == SEND ? remoteCh : localCh;
         long pendingOut = target == null ? 0 : target.unsafe().outboundBuffer() == null ? 0
                 : target.unsafe().outboundBuffer().totalPendingWriteBytes();
@@ -1030,35 +1082,53 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             return false;
         }
         a.injected.addAndGet(len);
+        later(a, d, b, a.name, tag);
+        return true;
+    }
+
+    /**
+     * Queues bytes {@code b} (owned) that module {@code a} held and now injects: they were counted against the hold
+     * limit while held, so they are never refused for size (refusing them would lose bytes of the stream).
+     */
+    boolean injectHeld(RealAttachment a, Direction dir, ByteBuf b) {
+        a.injected.addAndGet(b.readableBytes());
+        later(a, dir == Direction.SEND ? SEND : RECV, b, a.name, 0L);
+        return true;
+    }
+
+    /**
+     * Queues {@code buf} (owned), output of module {@code a} in direction {@code d}, to go on to the next module from a
+     * task on the loop; any thread. Every output of a module that cannot go on at once (an inject, or what it passes
+     * while its injects wait) goes through here, so a module's output leaves it in the order it produced it.
+     */
+    private void later(RealAttachment a, int d, ByteBuf buf, String injectedBy, long tag) {
+        int len = buf.readableBytes();
+        a.queued[d].incrementAndGet();
         inflight[d].incrementAndGet();
         inflightBytes[d].addAndGet(len);
-        loop.execute(() -> {
-            try {
-                if (closed || outputShut[d]) {
-                    b.release();
-                } else if (!connected) {
-                    if (preConnect == null) preConnect = new ArrayList<>();
-                    inflight[d].incrementAndGet();
-                    inflightBytes[d].addAndGet(len);
-                    preConnect.add(() -> {
-                        try {
-                            forward(d, b, next(a, d), a.name, tag);
-                        } finally {
-                            inflight[d].decrementAndGet();
-                            inflightBytes[d].addAndGet(-len);
-                        }
-                    });
-                } else {
-                    forward(d, b, next(a, d), a.name, tag);
-                    flush(d);
-                }
-            } finally {
-                inflight[d].decrementAndGet();
-                inflightBytes[d].addAndGet(-len);
-                tryCompleteEnd(d);
+        loop.execute(() -> goOn(a, d, buf, injectedBy, tag, len));
+    }
+
+    /** What {@link #later} queued goes on past {@code a}; waits for the upstream if it is not connected yet. */
+    private void goOn(RealAttachment a, int d, ByteBuf buf, String injectedBy, long tag, int len) {
+        if (!connected && !closed) {
+            early(() -> goOn(a, d, buf, injectedBy, tag, len));
+            return;
+        }
+        a.queued[d].decrementAndGet();
+        try {
+            if (closed || doomed != null || outputShut[d]) {
+                buf.release();
+            } else {
+                forward(d, buf, next(a, d), injectedBy, tag);
+                flush(d);
             }
-        });
-        return true;
+        } finally {
+            inflight[d].decrementAndGet();
+            inflightBytes[d].addAndGet(-len);
+            progressEnd(d);
+            if (paused[d]) maybeRead(d);
+        }
     }
 
     // ---- hold accounting --------------------------------------------------------------------------
@@ -1068,11 +1138,22 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         long now = held.addAndGet(n);
         if (now > holdLimit) {
             held.addAndGet(-n);
-            // Reset later, from the event loop's queue: this may run inside the module's own call.
-            loop.execute(() -> abort(holdOverflow(a)));
+            // Reset later, from the event loop's queue: this may run inside the module's own call. Until then nothing
+            // more is written, so the peers see an exact prefix and then the reset.
+            doom(holdOverflow(a));
             return false;
         }
         return true;
+    }
+
+    /** The connection cannot deliver exactly any more: write nothing from now on, and reset it from the loop's queue. */
+    private void doom(String reason) {
+        execute(() -> {
+            if (doomed == null && !closed) {
+                doomed = reason;
+                loop.execute(() -> abort(reason));
+            }
+        });
     }
 
     String holdOverflow(RealAttachment a) {
@@ -1083,7 +1164,11 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     /** Counts bytes a module took with HOLD (they also pause reading above the high-water mark). */
     boolean holdAdd(RealAttachment a, long n) {
         if (!heldAdd(a, n)) return false;
-        heldByModules.addAndGet(n);
+        if (heldByModules.addAndGet(n) >= holdHigh) {
+            // over the high-water mark in the middle of a read batch: stop reading now, not after the batch
+            if (!paused[SEND]) maybeRead(SEND);
+            if (!paused[RECV]) maybeRead(RECV);
+        }
         return true;
     }
 
@@ -1095,7 +1180,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     void heldSub(long n) {
         held.addAndGet(-n);
-        if (heldByModules.get() < holdLow) {
+        if (buffered() < holdLow) {
             // Always later, never inline: the caller may be in the middle of injecting these very bytes, and an
             // end of stream completed now would send the FIN ahead of them.
             loop.execute(afterHeldLeft);
@@ -1106,7 +1191,7 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     private final Runnable afterHeldLeft = () -> {
         for (int d = 0; d < 2; d++) {
             if (paused[d]) maybeRead(d);
-            tryCompleteEnd(d);
+            progressEnd(d);
         }
     };
 
@@ -1128,27 +1213,58 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     private void onInputEndConnected(int d) {
         if (closed) return;
+        endStarted[d] = true;
+        progressEnd(d);
+    }
+
+    /**
+     * Moves the end of direction {@code d} down the chain as far as it can go, then passes the half-close on when
+     * nothing of that direction is still on its way. The end reaches a module only after every byte before it has,
+     * and leaves it only once the module holds nothing more of that direction and its output has gone on: so each
+     * module sees its {@code onEnd} after its last chunk, and no byte arrives behind an end. On the loop; called
+     * again whenever held or queued bytes go on.
+     */
+    private void progressEnd(int d) {
+        if (!endStarted[d] || endWalked[d] || closed) {
+            tryCompleteEnd(d);
+            return;
+        }
         RealAttachment[] c = chain;
         int step = d == SEND ? 1 : -1;
-        for (int i = d == SEND ? 0 : c.length - 1; i >= 0 && i < c.length && !closed; i += step) {
+        int i = endAt[d] == null ? (d == SEND ? 0 : c.length - 1) : indexOf(endAt[d]);
+        for (; i >= 0 && i < c.length; i += step) {
             RealAttachment a = c[i];
-            ByteBuf rest = a.pending[d];
-            if (rest != null) {
-                a.pending[d] = null;
-                a.need[d] = 0;
-                heldSub(rest.readableBytes());
-            }
-            if (a.has(Hooks.END) && a.wants(d)) {
-                ByteBuf out = callEnd(a, d, rest == null ? Unpooled.EMPTY_BUFFER : rest);
-                if (out != null) forward(d, out, i + step, null, 0);
-            } else if (rest != null) {
+            endAt[d] = a;
+            if (!endCalled[d]) {
+                endCalled[d] = true;
+                ByteBuf rest = a.pending[d];
+                if (rest != null) {
+                    a.pending[d] = null;
+                    a.need[d] = 0;
+                    heldSub(rest.readableBytes());
+                }
+                ByteBuf out = rest;
+                if (a.has(Hooks.END) && a.wants(d)) {
+                    out = callEnd(a, d, rest == null ? Unpooled.EMPTY_BUFFER : rest);
+                    if (closed) {
+                        if (out != null) out.release();
+                        return;
+                    }
+                }
                 // a module without onEnd cannot finish its NEED_MORE: its bytes go on unchanged rather than being lost
-                forward(d, rest, i + step, null, 0);
+                if (out != null) later(a, d, out, null, 0);
             }
+            if (a.queued[d].get() > 0 || a.heldIn(d) > 0) {
+                return; // resumes when they have gone on (goOn, heldSub, detach)
+            }
+            a.endPassed |= 1 << d;
+            endCalled[d] = false;
         }
+        endAt[d] = null;
+        endWalked[d] = true;
+        endPending[d] = true;
         flush(d);
         fireEvent(d == SEND ? ConnectionEvent.SEND_SHUTDOWN : ConnectionEvent.RECV_SHUTDOWN);
-        endPending[d] = true;
         tryCompleteEnd(d);
     }
 
@@ -1280,10 +1396,34 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
     }
 
+    /**
+     * The socket's pending error (SO_ERROR: ECONNRESET after a reset), 0 if none or not known on this transport;
+     * {@code finSent}: this side's FIN has been sent on the socket.
+     */
+    private static int pendingError(Channel ch, boolean finSent) {
+        if (ch instanceof EpollSocketChannel e && e.fd() instanceof io.netty.channel.unix.Socket s) {
+            try {
+                int err = Math.abs(s.getSoError());
+                if (err != 0) return err;
+                // the error may have been taken by an earlier call already: a reset socket is left in TCP_CLOSE, while
+                // one whose peer sent a FIN is in CLOSE_WAIT (TCP_CLOSE too, but only once its own FIN was sent too)
+                // the error may have been taken by an earlier call already: a reset socket is left in TCP_CLOSE, while
+                // one whose peer sent a FIN is in CLOSE_WAIT (TCP_CLOSE too, but only once this side's FIN went out)
+                return e.isActive() && (finSent || e.tcpInfo().state() != TCP_CLOSE) ? 0 : ECONNRESET;
+            } catch (IOException | RuntimeException gone) {
+                return ECONNRESET;
+            }
+        }
+        return ch.isActive() ? 0 : ECONNRESET;
+    }
+
+    private static final int TCP_CLOSE = 7;
+    private static final int ECONNRESET = 104;
+
     private long heldIn(int d) {
         long n = 0;
         for (RealAttachment a : chain) {
-            if (!a.detached) n += a.heldBytes();
+            n += a.heldIn(d);
         }
         return n;
     }
@@ -1417,7 +1557,15 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent) {
-                onInputEnd(readDir);
+                int err = pendingError(ctx.channel(), outputShut[1 - readDir]);
+                if (err != 0) {
+                    // Netty reports the input of a reset socket as shut when it was not reading (paused): that is a
+                    // reset, not an end of stream, and the other side must see it as one
+                    abort("peer reset by the " + (readDir == SEND ? "local application" : "network peer") + ": "
+                            + LinuxSplice.describe(err));
+                } else {
+                    onInputEnd(readDir);
+                }
             }
             io.netty.util.ReferenceCountUtil.release(evt);
         }
@@ -1452,9 +1600,15 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            if (!closed) {
-                // the socket closed without a reset we saw: end gracefully, flushing what was forwarded
-                closeGracefully("the " + (readDir == SEND ? "local application" : "network peer") + " closed");
+            if (closed) return;
+            String who = readDir == SEND ? "local application" : "network peer";
+            if (inputEnded[readDir] || halfClosureOff) {
+                // its stream had ended (a FIN) before the socket closed: end gracefully, flushing what was forwarded
+                closeGracefully("the " + who + " closed");
+            } else {
+                // the socket went away in the middle of its stream (a reset or an error the transport did not report):
+                // the other side must not see a clean end of a stream that did not end
+                abort("the " + who + "'s socket closed before its stream ended");
             }
         }
     }

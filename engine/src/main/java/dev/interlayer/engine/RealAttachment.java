@@ -59,7 +59,25 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
     final long[] verdicts = new long[Verdict.Kind.values().length];
     final AtomicLong injected = new AtomicLong();
 
-    private final Set<RealHeldBytes<RealAttachment>> helds = ConcurrentHashMap.newKeySet();
+    /**
+     * Per direction, what this module took with HOLD and has neither injected nor released, in the order it took it
+     * (guarded by itself): on a detach of an open connection the engine passes these on in that order.
+     */
+    @SuppressWarnings("unchecked")
+    private final java.util.LinkedHashSet<RealHeldBytes<RealAttachment>>[] helds =
+            new java.util.LinkedHashSet[] {new java.util.LinkedHashSet<>(), new java.util.LinkedHashSet<>()};
+    /** Per direction, the bytes in {@link #helds}. */
+    private final AtomicLong[] heldIn = {new AtomicLong(), new AtomicLong()};
+    /**
+     * Per direction, what this module emitted (injects, and chunks it passed while injects were queued) that has not
+     * yet gone on to the next module: while above zero, whatever this module passes next queues behind it, so the
+     * module's output keeps the order in which it emitted it. Incremented when emitted (any thread), decremented on
+     * the loop when the bytes go on.
+     */
+    final java.util.concurrent.atomic.AtomicInteger[] queued = {new java.util.concurrent.atomic.AtomicInteger(),
+            new java.util.concurrent.atomic.AtomicInteger()};
+    /** Bit d set: the end of direction d has passed this module; an inject in that direction is refused. */
+    volatile int endPassed;
     private final Set<RealOutput> outputs = ConcurrentHashMap.newKeySet();
     private final Set<Future<?>> timers = ConcurrentHashMap.newKeySet();
 
@@ -139,20 +157,25 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
         if (!(held instanceof RealHeldBytes<?> any) || !(any.owner() instanceof RealAttachment o) || o.conn != conn) {
             throw new IllegalArgumentException("module " + name + " injected HeldBytes that do not belong to this connection");
         }
-        // Hold back the end of stream while the bytes move from the hold into the inject queue.
+        // Hold back the end of stream, and this module's later output, while the bytes move from the hold into the
+        // inject queue.
+        int d = direction.ordinal();
+        queued[d].incrementAndGet();
         conn.injectStarting(direction);
         try {
             ByteBuf b = any.take();
             if (detached || conn.isClosed()) {
-                // after detach the engine has released what the module held: a late inject is a no-op, as documented
+                // after detach the engine has passed on (or, closing, released) what the module held: a late inject is
+                // a no-op, as documented
                 if (b != null) b.release();
                 return false;
             }
             if (b == null) {
                 throw new IllegalStateException("module " + name + " injected HeldBytes that were already injected or released");
             }
-            return conn.inject(this, direction, b, 0L);
+            return conn.injectHeld(this, direction, b);
         } finally {
+            queued[d].decrementAndGet();
             conn.injectDone(direction);
         }
     }
@@ -211,10 +234,7 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
 
     @Override
     public long heldBytes() {
-        long n = 0;
-        for (RealHeldBytes<RealAttachment> h : helds) {
-            n += h.length();
-        }
+        long n = heldIn[0].get() + heldIn[1].get();
         ByteBuf p0 = pending[0];
         ByteBuf p1 = pending[1];
         return n + (p0 == null ? 0 : p0.readableBytes()) + (p1 == null ? 0 : p1.readableBytes());
@@ -265,15 +285,52 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
             throw new IllegalStateException(conn.holdOverflow(this));
         }
         RealHeldBytes<RealAttachment> h = new RealHeldBytes<>(input.retainedDuplicate(), this);
-        helds.add(h);
+        int i = d.ordinal();
+        synchronized (helds[i]) {
+            helds[i].add(h);
+        }
+        heldIn[i].addAndGet(len);
         return h;
     }
 
     /** Held bytes left the module (injected or released). */
     @Override
     public void heldGone(RealHeldBytes<RealAttachment> h, int len) {
-        helds.remove(h);
+        for (int i = 0; i < 2; i++) {
+            boolean mine;
+            synchronized (helds[i]) {
+                mine = helds[i].remove(h);
+            }
+            if (mine) {
+                heldIn[i].addAndGet(-len);
+                break;
+            }
+        }
         conn.holdSub(len);
+    }
+
+    /** Bytes this module holds (HOLD) in direction {@code d}, not counting a NEED_MORE buffer. */
+    long heldIn(int d) {
+        return heldIn[d].get();
+    }
+
+    /** Takes the oldest bytes this module still holds in direction {@code d} (owned by the caller), or null if none. */
+    ByteBuf takeOldestHeld(int d) {
+        while (true) {
+            RealHeldBytes<RealAttachment> h;
+            synchronized (helds[d]) {
+                var it = helds[d].iterator();
+                if (!it.hasNext()) return null;
+                h = it.next();
+            }
+            ByteBuf b = h.take(); // null if the module injected or released it meanwhile
+            if (b != null) return b;
+        }
+    }
+
+    /** True if the end of direction {@code d} has passed this module. */
+    boolean endPassed(int d) {
+        return (endPassed & (1 << d)) != 0;
     }
 
     /** Releases everything the attachment still owns; called once, after the module's detach. */
@@ -290,8 +347,11 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
                 p.release();
             }
         }
-        for (RealHeldBytes<RealAttachment> h : helds) {
-            h.release();
+        for (int d = 0; d < 2; d++) {
+            ByteBuf b;
+            while ((b = takeOldestHeld(d)) != null) {
+                b.release();
+            }
         }
         for (RealOutput o : outputs) {
             outputs.remove(o);

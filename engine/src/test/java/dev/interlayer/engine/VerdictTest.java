@@ -305,7 +305,7 @@ class VerdictTest {
     }
 
     @Test
-    void injectedBytesEnterAfterTheInjectorCarryItsMarkAndKeepOrder() throws Exception {
+    void injectedBytesEnterAfterTheInjectorCarryItsMarkAndGoBeforeTheChunkItPassesLater() throws Exception {
         TestModule a = TestModule.named("a").priority(10);
         TestModule c = TestModule.named("c").priority(30);
         TestModule b = TestModule.named("b").priority(20).onSend((st, ctx, v) -> {
@@ -326,10 +326,11 @@ class VerdictTest {
         fx.add(c);
         try (Socket s = client()) {
             send(s, "data");
-            // RECV: the injected reply goes straight to the client; then the echo of "data[s-inj]"
-            assertThat(read(s, 7 + 4 + 7)).isEqualTo("[r-inj]data[s-inj]");
+            // RECV: the injected reply goes straight to the client; then the echo of "[s-inj]data": the module injected
+            // during the call, before it passed the chunk, and its output keeps that order
+            assertThat(read(s, 7 + 7 + 4)).isEqualTo("[r-inj][s-inj]data");
         }
-        assertThat(upstreamSaw()).isEqualTo("data[s-inj]");
+        assertThat(upstreamSaw()).isEqualTo("[s-inj]data");
         assertThat(tags).containsExactly(42L);
         assertThat(c.calls).contains("c:send:7:injected-by-b").doesNotContain("c:recv:7:injected-by-b");
         assertThat(a.calls).contains("a:recv:7:injected-by-b").noneMatch(x -> x.startsWith("a:send:7"));
