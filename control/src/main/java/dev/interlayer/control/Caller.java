@@ -51,11 +51,6 @@ public record Caller(String transport, long uid, long gid, long pid, String user
                 .setSubject(subject).addAllSans(sans).build();
     }
 
-    /** A caller from its wire form (policy test cases, audit queries). */
-    public static Caller fromProto(CallerInfo c) {
-        return new Caller(c.getTransport(), c.getUid(), c.getGid(), c.getPid(), c.getUser(), c.getCommand(), c.getSubject(), c.getSansList());
-    }
-
     /** Short text for logs, audit lines and a module's {@code ControlRequest.caller}. */
     @Override
     public String toString() {

@@ -44,11 +44,6 @@ public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile,
         return new ControlSettings(socket, t, policy, auditFile, auditCapacity, security);
     }
 
-    /** The same settings with an audit file. */
-    public ControlSettings withAuditFile(Path file) {
-        return new ControlSettings(socket, tls, policy, file, auditCapacity, security);
-    }
-
     /** The same settings with the security module's checks on or off. */
     public ControlSettings withSecurity(boolean on) {
         return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, on);

@@ -51,10 +51,6 @@ public record EngineOptions(int ioThreads, boolean nativeTransport, long holdLim
         return new EngineOptions(n, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, reusePort, direct);
     }
 
-    public EngineOptions withNativeTransport(boolean b) {
-        return new EngineOptions(ioThreads, b, holdLimit, hookBudget, connectTimeout, splice, reusePort, direct);
-    }
-
     public EngineOptions withReusePort(boolean on) {
         return new EngineOptions(ioThreads, nativeTransport, holdLimit, hookBudget, connectTimeout, splice, on, direct);
     }

@@ -83,10 +83,6 @@ final class SpliceRelay implements EngineEpoll.Owner {
         }
     }
 
-    boolean isDraining() {
-        return draining;
-    }
-
     /** Moves what is ready now in both directions (the sockets may hold bytes already). */
     void kick() {
         ready(null, IN | OUT);

@@ -114,11 +114,6 @@ final class UdpListener {
         return channel;
     }
 
-    /** Number of open flows (racy outside the loop). */
-    int flowCount() {
-        return flows.size();
-    }
-
     private void onDatagram(DatagramPacket p) {
         InetSocketAddress from = p.sender();
         DatagramFlow flow = flows.get(from);

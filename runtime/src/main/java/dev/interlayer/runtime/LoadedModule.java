@@ -45,8 +45,8 @@ public final class LoadedModule {
     private volatile int priority;
     private volatile Selector selector;
     private volatile AttachMode attachMode;
-    private volatile FaultPolicy faultPolicy;
-    private volatile boolean applyNow;
+    private final FaultPolicy faultPolicy;
+    private final boolean applyNow;
     private volatile boolean unloadWhenIdle;
     private volatile String lastFault;
 
@@ -211,16 +211,6 @@ public final class LoadedModule {
     /** Changes the attach mode for new connections. */
     public void setAttachMode(AttachMode mode) {
         this.attachMode = mode;
-    }
-
-    /** Changes the fault policy. */
-    public void setFaultPolicy(FaultPolicy policy) {
-        this.faultPolicy = policy;
-    }
-
-    /** Sets whether it attaches to already-open connections when added. */
-    public void setApplyNow(boolean applyNow) {
-        this.applyNow = applyNow;
     }
 
     // ---- lifecycle -------------------------------------------------------------------------------

@@ -606,14 +606,6 @@ public final class ModuleRegistry implements AutoCloseable {
         return out;
     }
 
-    /** Records a package-level failure (bad jar) for {@link #failures()}. */
-    public void recordFailure(String source, String message) {
-        failures.add(new Failure(source, null, message, Instant.now()));
-        while (failures.size() > 256) {
-            failures.remove(0);
-        }
-    }
-
     private static <T> T withLoader(ClassLoader loader, java.util.function.Supplier<T> call) {
         Thread t = Thread.currentThread();
         ClassLoader prev = t.getContextClassLoader();
