@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs an Interlayer agent as a target of ../shared/bench/peers.sh (or any harness that starts a forwarder
-# with a listen port and an upstream and stops it with SIGTERM).
+# Runs an Interlayer agent as a target of another benchmark harness: any harness that starts a forwarder
+# with a listen port and an upstream and stops it with SIGTERM (bench/run has its own targets and does not use it).
 #
 #   bench/interlayer-target.sh LISTEN_PORT UPSTREAM_HOST:PORT [MODULE...] [--hops 2] [--tmp DIR]
 #

@@ -146,7 +146,7 @@ public final class AgentConfig {
         } catch (IOException e) {
             String why = Files.exists(file) ? "cannot be read (" + e.getMessage() + ")" : "does not exist";
             throw new ConfigException(List.of(new Problem(file.toString(), 0, "", "the config file " + why
-                    + "; pass the path of a YAML config with --config (see the README's config reference)")));
+                    + "; pass the path of a YAML config with --config (see docs/config.md)")));
         }
         return parse(text, file);
     }
@@ -264,7 +264,7 @@ public final class AgentConfig {
             }
             if (root == null) {
                 throw new ConfigException(List.of(new Problem(source, 0, "", "the file is empty; expected a mapping with "
-                        + String.join(", ", TOP_KEYS) + " (see the README's config reference)")));
+                        + String.join(", ", TOP_KEYS) + " (see docs/config.md)")));
             }
             if (!(root instanceof MappingNode top)) {
                 problem(root, "", "expected a mapping with keys " + String.join(", ", TOP_KEYS) + ", found " + kind(root));

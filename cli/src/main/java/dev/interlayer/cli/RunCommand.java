@@ -26,7 +26,7 @@ final class RunCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Option(names = "--config", required = true, paramLabel = "FILE", description = "the agent's YAML config (see the README's config reference)")
+    @Option(names = "--config", required = true, paramLabel = "FILE", description = "the agent's YAML config (see docs/config.md)")
     Path config;
 
     @Option(names = "--check", description = "validate the config and its modules, print OK or every problem, and exit (2 on problems)")

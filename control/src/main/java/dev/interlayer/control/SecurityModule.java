@@ -25,7 +25,7 @@ import javax.net.ssl.SSLSession;
 
 /**
  * The security module: sits in front of every control handler and checks each request and each
- * response, as the KasperskyOS security module checks IPC messages (DESIGN §7).
+ * response, as the KasperskyOS security module checks IPC messages (docs/control-plane.md).
  *
  * <pre>
  *  caller ──request──▶ [1 structure: constraints.yaml] ──malformed──▶ INVALID_ARGUMENT (no rule runs)

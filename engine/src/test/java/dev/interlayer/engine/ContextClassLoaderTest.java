@@ -18,7 +18,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Every data hook runs with its own module's class loader as the thread's context class loader (DESIGN §2), also
+ * Every data hook runs with its own module's class loader as the thread's context class loader (docs/architecture.md), also
  * in the middle of a chain where the engine switches it from one module's straight to the next one's, and the
  * event loop has its own back once the chain is done.
  */

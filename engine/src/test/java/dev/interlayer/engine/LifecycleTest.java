@@ -26,7 +26,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** DESIGN §3 on live connections: states, exactly-one-detach, apply now, priorities, programmatic attach, selectors. */
+/** The lifecycle (docs/architecture.md) on live connections: states, exactly-one-detach, apply now, priorities, programmatic attach, selectors. */
 class LifecycleTest {
 
     private EngineFixture fx;

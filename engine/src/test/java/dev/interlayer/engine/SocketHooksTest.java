@@ -35,7 +35,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** The socket interface (DESIGN §5) and the stream 1.1 onEnd hook with version gating. */
+/** The socket interface (docs/architecture.md, "Socket hooks") and the stream 1.1 onEnd hook with version gating. */
 class SocketHooksTest {
 
     private EngineFixture fx;

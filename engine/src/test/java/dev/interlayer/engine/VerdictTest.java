@@ -26,7 +26,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** Every verdict of DESIGN §4, in both directions, through real sockets on loopback. */
+/** Every verdict (docs/architecture.md, "Data hooks and verdicts"), in both directions, through real sockets on loopback. */
 class VerdictTest {
 
     private EngineFixture fx;

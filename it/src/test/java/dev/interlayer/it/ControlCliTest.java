@@ -37,7 +37,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The CLI as a real process against a real agent process ({@code interlayer run}) with live connections:
- * lifecycle changes through the control plane have the effect DESIGN §3 gives them, checked byte for byte
+ * lifecycle changes through the control plane have the effect docs/architecture.md gives them, checked byte for byte
  * on the wire (the upstream records what it receives; {@code tag} inserts a 32-byte tag after every 100
  * bytes on SEND and takes it out again on RECV).
  */

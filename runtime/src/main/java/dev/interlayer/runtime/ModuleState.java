@@ -1,7 +1,7 @@
 package dev.interlayer.runtime;
 
 /**
- * The lifecycle of a loaded module (DESIGN §3).
+ * The lifecycle of a loaded module (docs/architecture.md, "Lifecycle").
  *
  * <pre>
  *              load + init ok                          control / config

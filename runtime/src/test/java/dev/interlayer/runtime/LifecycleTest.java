@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
-/** The lifecycle of DESIGN §3 driven through the registry with fake attachment sites standing in for the engine. */
+/** The lifecycle of docs/architecture.md ("Lifecycle") driven through the registry with fake attachment sites standing in for the engine. */
 class LifecycleTest {
 
     private final ModuleRegistry registry = new ModuleRegistry(3);

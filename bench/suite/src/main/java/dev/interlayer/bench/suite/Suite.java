@@ -157,7 +157,7 @@ public final class Suite implements Callable<Integer> {
 
     @Option(names = "--netty-dir", paramLabel = "DIR",
             description = "The bare Netty forwarder's Maven project; its target/nettyproxy.jar is used, or built when "
-                    + "missing or stale. Default: ../shared/bench/nettyproxy beside the repository.")
+                    + "missing or stale. Default: bench/nettyproxy in the repository.")
     Path nettyDir;
 
     @Option(names = "--repo", paramLabel = "DIR", description = "The Interlayer checkout (default: found from the working directory).")
@@ -259,7 +259,7 @@ public final class Suite implements Callable<Integer> {
         }
         Path root = findRepo();
         List<String> testList = resolveTests();
-        Path nettyHome = (nettyDir != null ? nettyDir : root.resolve("../shared/bench/nettyproxy")).toAbsolutePath().normalize();
+        Path nettyHome = (nettyDir != null ? nettyDir : root.resolve("bench/nettyproxy")).toAbsolutePath().normalize();
         boolean nettyAvailable = Files.isRegularFile(nettyHome.resolve("target/nettyproxy.jar"))
                 || Files.isRegularFile(nettyHome.resolve("pom.xml"));
 

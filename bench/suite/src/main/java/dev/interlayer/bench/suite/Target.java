@@ -112,7 +112,7 @@ final class Target {
                 null, Set.of("nginx", "libnginx-mod-stream"), true, Target::nginx));
         add(t, new Target("socat", Kind.PEER, "socat, a process per connection (fork), 8 KiB buffer (only when named)",
                 null, Set.of("socat"), false, Target::socat));
-        add(t, new Target("netty", Kind.PEER, "bare Netty 4.2 forwarder (../shared/bench/nettyproxy), JDK 25, the Java floor",
+        add(t, new Target("netty", Kind.PEER, "bare Netty 4.2 forwarder (bench/nettyproxy), JDK 25, the Java floor",
                 null, Set.of(), false, Target::netty));
         add(t, interlayer("il-none", "Interlayer agent, no module (fast path)", "il-none", 1, List.of(), List.of()));
         add(t, interlayer("il-nosplice", "Interlayer, no module, splice off (agent.splice: false): every byte through the event loop",
