@@ -75,6 +75,54 @@ class ByteExactStressTest {
         assertThat(changes[0]).as("attaches and detaches done").isPositive();
     }
 
+    /**
+     * One bulk transfer each way that starts on the direct path (no module); then modules are attached and detached
+     * while it runs: every change is answered, the connection stays listed under its id, and every byte arrives.
+     * (SpliceTest attaches to a connection while the splice relay moves its bytes.)
+     */
+    @Test
+    void aConnectionStaysManageableWhileModulesComeAndGoMidTransfer() throws Exception {
+        fx = new EngineFixture();
+        fx.add(new StressModules.Delay(50, true));
+        fx.add(new StressModules.Bucket(200, true, 256 << 20, 1 << 20));
+        StressDriver.Plan plan = new StressDriver.Plan(SEED, 1, 1, (96L << 20) * SCALE, 0, 0).exactly();
+        List<String> steps = new java.util.concurrent.CopyOnWriteArrayList<>();
+        StressDriver.Report r = StressDriver.run(agent(plan), upstream, plan, () -> {
+            try {
+                ConnectionSnapshot c = awaitOneConnection();
+                Thread.sleep(150); // well into the transfer
+                steps.add("attach delay " + fx.engine.attach(c.id(), "delay"));
+                Thread.sleep(50);
+                steps.add("listed " + listed(c.id()));
+                steps.add("attach bucket " + fx.engine.attach(c.id(), "bucket"));
+                Thread.sleep(50);
+                steps.add("detach delay " + fx.engine.detach(c.id(), "delay"));
+                steps.add("attach delay " + fx.engine.attach(c.id(), "delay"));
+                steps.add("listed " + listed(c.id()));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        System.out.println("seed " + SEED + ": " + r + "; " + steps);
+        assertThat(r.corrupt()).as("seed %d: corrupt directions", SEED).isEmpty();
+        assertThat(r.inexactWithoutAbort()).as("seed %d: directions that did not arrive exactly", SEED).isEmpty();
+        assertThat(steps).containsExactly("attach delay true", "listed true", "attach bucket true", "detach delay true",
+                "attach delay true", "listed true");
+        assertThat(fx.engine.promotions()).as("the direct connection became a channel connection at the first attach").isEqualTo(1);
+    }
+
+    private ConnectionSnapshot awaitOneConnection() throws InterruptedException {
+        while (true) {
+            List<ConnectionSnapshot> open = fx.engine.connections();
+            if (!open.isEmpty()) return open.getFirst();
+            Thread.sleep(1);
+        }
+    }
+
+    private boolean listed(long id) {
+        return fx.engine.connections().stream().anyMatch(c -> c.id() == id);
+    }
+
     /** Resets in the middle of streams, from either end: a receiver sees a correct prefix and a reset, never a clean end. */
     @Test
     void aConnectionThatCannotDeliverEndsWithAResetNeverACleanEnd() throws Exception {

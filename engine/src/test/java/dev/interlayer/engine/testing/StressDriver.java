@@ -102,9 +102,19 @@ public final class StressDriver {
      * {@code maxBytes} (log-uniform, so small and large streams both occur), a write pause with probability
      * {@code pauseChance} per write, and an abortive close by one end with probability {@code abortChance}.
      */
-    public record Plan(long seed, int connections, int parallel, long maxBytes, double pauseChance, double abortChance) {
+    public record Plan(long seed, int connections, int parallel, long maxBytes, double pauseChance, double abortChance,
+                       boolean exactLength) {
+        public Plan(long seed, int connections, int parallel, long maxBytes, double pauseChance, double abortChance) {
+            this(seed, connections, parallel, maxBytes, pauseChance, abortChance, false);
+        }
+
         public Plan withAborts(double chance) {
-            return new Plan(seed, connections, parallel, maxBytes, pauseChance, chance);
+            return new Plan(seed, connections, parallel, maxBytes, pauseChance, chance, exactLength);
+        }
+
+        /** Every stream exactly {@code maxBytes} long, written 64 KiB at a time (a bulk transfer). */
+        public Plan exactly() {
+            return new Plan(seed, connections, parallel, maxBytes, pauseChance, abortChance, true);
         }
     }
 
@@ -135,11 +145,12 @@ public final class StressDriver {
     // ---- one end ----------------------------------------------------------------------------------
 
     /** One side's plan for the stream it sends: its key, length, write sizes and pauses, and where it aborts (-1: never). */
-    private record Sending(long key, long length, long seed, double pauseChance, long abortAt) {
+    private record Sending(long key, long length, long seed, double pauseChance, long abortAt, boolean bulk) {
         static Sending random(long key, Random r, Plan plan, boolean abort) {
-            long len = r.nextInt(20) == 0 ? 0 : Math.min(plan.maxBytes(), (long) Math.exp(r.nextDouble() * Math.log(plan.maxBytes() + 1.0)));
+            long len = plan.exactLength() ? plan.maxBytes() : r.nextInt(20) == 0 ? 0
+                    : Math.min(plan.maxBytes(), (long) Math.exp(r.nextDouble() * Math.log(plan.maxBytes() + 1.0)));
             long abortAt = abort ? (long) (r.nextDouble() * len) : -1;
-            return new Sending(key, len, r.nextLong(), plan.pauseChance(), abortAt);
+            return new Sending(key, len, r.nextLong(), plan.pauseChance(), abortAt, plan.exactLength());
         }
     }
 
@@ -154,7 +165,7 @@ public final class StressDriver {
         byte[] buf = new byte[64 * 1024];
         long sent = 0;
         while (sent < p.length() && (p.abortAt() < 0 || sent < p.abortAt())) {
-            int n = (int) Math.min(p.length() - sent, 1 + r.nextInt(1 << r.nextInt(17)));
+            int n = (int) Math.min(p.length() - sent, p.bulk() ? buf.length : 1 + r.nextInt(1 << r.nextInt(17)));
             n = Math.min(n, buf.length);
             fill(p.key(), sent, buf, 0, n);
             out.write(buf, 0, n);
