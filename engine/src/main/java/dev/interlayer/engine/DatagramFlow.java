@@ -51,7 +51,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Threading: the listener's channel and every flow's upstream channel live on one event loop; every method
  * except {@link #inject}, {@link #execute} and the counters' readers runs on it.
  */
-final class DatagramFlow implements ConnectionInfo {
+final class DatagramFlow implements Connection {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
     /** Largest UDP payload over IPv4: 65,535 − 8 (UDP header) − 20 (IPv4 header). */
@@ -143,8 +143,8 @@ final class DatagramFlow implements ConnectionInfo {
     InetSocketAddress peer() { return peer; }
     ByteBufAllocator alloc() { return Engine.ALLOCATOR; }
     long holdLimit() { return holdLimit; }
-    EventLoop loop() { return loop; }
-    boolean isClosed() { return closed; }
+    @Override public EventLoop loop() { return loop; }
+    @Override public boolean isClosed() { return closed; }
     String closeReason() { return closeReason; }
     long lastActive() { return lastActive; }
     long heldNow() { return held.get() + inflight.get(); }
@@ -155,7 +155,8 @@ final class DatagramFlow implements ConnectionInfo {
     /** Datagrams dropped because their target socket was backed up or not ready, [SEND, RECV]. */
     long[] dropped() { return dropped.clone(); }
 
-    void execute(Runnable r) {
+    @Override
+    public void execute(Runnable r) {
         if (loop.inEventLoop()) {
             r.run();
         } else {
@@ -163,7 +164,8 @@ final class DatagramFlow implements ConnectionInfo {
         }
     }
 
-    List<String> moduleIds() {
+    @Override
+    public List<String> moduleIds() {
         List<String> out = new ArrayList<>();
         for (DatagramAttachment a : chain) {
             if (!a.detached) out.add(a.lm.id());
@@ -283,7 +285,8 @@ final class DatagramFlow implements ConnectionInfo {
     }
 
     /** Attaches a module to this open flow (apply now, programmatic attach); on the event loop. */
-    boolean attachLater(LoadedModule m) {
+    @Override
+    public boolean attach(LoadedModule m) {
         if (closed) return false;
         for (DatagramAttachment a : chain) {
             if (a.lm == m && !a.detached) return false;
@@ -303,7 +306,8 @@ final class DatagramFlow implements ConnectionInfo {
         return true;
     }
 
-    boolean detachByName(String moduleName, DetachReason reason) {
+    @Override
+    public boolean detach(String moduleName, DetachReason reason) {
         for (DatagramAttachment a : chain) {
             if (a.name.equals(moduleName) && !a.detached) {
                 detach(a, reason);
@@ -608,6 +612,18 @@ final class DatagramFlow implements ConnectionInfo {
 
     void holdSub(long n) {
         held.addAndGet(-n);
+    }
+
+    /** The flow's upstream socket's option (the local side of a client flow, the remote one of a server flow). */
+    @Override
+    public Object option(dev.interlayer.api.Side side, dev.interlayer.api.SocketOption option) {
+        boolean upstreamSide = (side == dev.interlayer.api.Side.REMOTE) == (spec.role() == Role.CLIENT);
+        return upstreamSide && upstream != null ? upstream.config().getOption(ProxyConnection.channelOption(option)) : null;
+    }
+
+    @Override
+    public void abort(String reason) {
+        close(reason);
     }
 
     // ---- close ------------------------------------------------------------------------------------

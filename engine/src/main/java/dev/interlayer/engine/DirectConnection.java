@@ -41,7 +41,7 @@ import java.util.function.Consumer;
  * most one partial write per direction (and up to {@link ProxyConnection#EARLY_LIMIT} bytes of the accepted side
  * while the upstream connects). Runs on its event loop only, except the counters' readers.
  */
-final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
+final class DirectConnection implements Connection {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
     static final int ACCEPTED = 0;
@@ -140,11 +140,12 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
         return app;
     }
 
-    EventLoop loop() { return loop; }
-    boolean isClosed() { return closed; }
+    @Override public EventLoop loop() { return loop; }
+    @Override public boolean isClosed() { return closed; }
     ListenerSpec spec() { return spec; }
 
-    void execute(Runnable r) {
+    @Override
+    public void execute(Runnable r) {
         if (loop.inEventLoop()) {
             r.run();
         } else {
@@ -206,7 +207,8 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
      * Reads a socket option of one side from the socket itself (no module can report another value: none is
      * attached); null if the socket is gone. On the loop.
      */
-    Object option(dev.interlayer.api.Side which, SocketOption opt) {
+    @Override
+    public Object option(dev.interlayer.api.Side which, SocketOption opt) {
         int s = (which == dev.interlayer.api.Side.LOCAL) == (spec.role() == Role.CLIENT) ? ACCEPTED : UPSTREAM;
         if (closed || promoted != null || fd[s] < 0) return null;
         int f = fd[s];
@@ -416,7 +418,8 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
     // ---- close ------------------------------------------------------------------------------------
 
     /** Resets both sockets (RST) and records why. */
-    void abort(String reason) {
+    @Override
+    public void abort(String reason) {
         if (closed || promoted != null) return;
         LOG.log(Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
         for (int s = ACCEPTED; s <= UPSTREAM; s++) {
@@ -457,6 +460,32 @@ final class DirectConnection implements dev.interlayer.api.ConnectionInfo {
     }
 
     // ---- promotion --------------------------------------------------------------------------------
+
+    @Override
+    public List<String> moduleIds() {
+        return List.of();
+    }
+
+    /**
+     * Becomes a {@link ProxyConnection} and attaches {@code m} there: at once if the upstream is connected (the result
+     * is the attach's), else once it is (true: queued); false if this closed.
+     */
+    @Override
+    public boolean attach(dev.interlayer.runtime.LoadedModule m) {
+        boolean[] result = {true};
+        boolean[] ran = {false};
+        whenPromoted(c -> {
+            result[0] = c.attach(m);
+            ran[0] = true;
+        });
+        return ran[0] ? result[0] : !closed;
+    }
+
+    /** No module is attached on the direct path. */
+    @Override
+    public boolean detach(String moduleName, dev.interlayer.api.DetachReason reason) {
+        return false;
+    }
 
     /**
      * Runs {@code work} with the {@link ProxyConnection} this connection becomes: now if the upstream is connected,

@@ -33,7 +33,6 @@ import io.netty.channel.epoll.EpollChannelOption;
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -91,14 +90,14 @@ public final class Engine implements AutoCloseable {
     private final Map<EventLoop, Watchdog.Slot> slots = new ConcurrentHashMap<>();
     /** Per listener its listening sockets: one per event loop with epoll (SO_REUSEPORT), else one. */
     private final Map<String, Listening> listeners = new ConcurrentHashMap<>();
-    /** Connections no module is attached to, on the direct path (see {@link DirectConnection}). */
-    private final Map<Long, DirectConnection> direct = new ConcurrentHashMap<>();
+    /**
+     * Every open connection and UDP flow by id, whichever path serves it: a direct connection that becomes a channel
+     * connection is replaced here under the same id.
+     */
+    private final Map<Long, Connection> open = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.LongAdder directConnections = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder promotions = new java.util.concurrent.atomic.LongAdder();
     private final Map<String, ListenerSpec> specs = new ConcurrentHashMap<>();
-    private final Map<Long, ProxyConnection> connections = new ConcurrentHashMap<>();
-    /** UDP flows of every UDP listener (see {@link UdpListener}); listed with the connections. */
-    private final Map<Long, DatagramFlow> flows = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private final java.util.concurrent.atomic.LongAdder splicedConnections = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder splicedBytes = new java.util.concurrent.atomic.LongAdder();
@@ -248,7 +247,7 @@ public final class Engine implements AutoCloseable {
         EventLoop loop = l.loop();
         Watchdog.Slot slot = slots.computeIfAbsent(loop, x -> watchdog.register(Thread.currentThread()));
         DatagramFlow f = new DatagramFlow(this, l, ids.incrementAndGet(), peer, slot, options.holdLimit());
-        flows.put(f.id(), f);
+        open.put(f.id(), f);
         return f;
     }
 
@@ -258,21 +257,18 @@ public final class Engine implements AutoCloseable {
     }
 
     void removedFlow(DatagramFlow f) {
-        flows.remove(f.id());
+        open.remove(f.id(), f);
     }
 
-    private static ConnectionSnapshot snapshot(DatagramFlow f) {
-        List<String> mods = onLoop(f.loop(), f::moduleIds, List.of());
-        var app = f.role() == dev.interlayer.api.Role.CLIENT ? onLoop(f.loop(), f::app, null) : null;
-        return new ConnectionSnapshot(f.id(), f.listener(), f.localAddress(), f.remoteAddress(), app == null ? null : app.name(),
-                f.startedAt(), f.bytesSent(), f.bytesReceived(), mods, Protocol.UDP);
-    }
-
-    private static <T> T onLoop(EventLoop loop, java.util.function.Supplier<T> s, T fallback) {
-        if (loop.inEventLoop()) return s.get();
+    /** Runs {@code s} on {@code c}'s loop and returns its result; {@code fallback} if that takes over 2 s or fails. */
+    private static <T> T onLoop(Connection c, java.util.function.Supplier<T> s, T fallback) {
+        if (c.loop().inEventLoop()) return s.get();
         try {
-            return loop.submit(s::get).get(2, TimeUnit.SECONDS);
-        } catch (Exception e) {
+            return c.loop().submit(s::get).get(2, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // the caller's interrupt stays visible to it
+            return fallback;
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
             return fallback;
         }
     }
@@ -305,7 +301,7 @@ public final class Engine implements AutoCloseable {
         EventLoop loop = ch.eventLoop();
         Watchdog.Slot slot = slots.computeIfAbsent(loop, l -> watchdog.register(Thread.currentThread()));
         ProxyConnection c = new ProxyConnection(this, id, spec, ch, slot, options.holdLimit(), startedAt, sent, received);
-        connections.put(c.id(), c);
+        open.put(c.id(), c); // a promoted direct connection is replaced by its channel connection, same id
         return c;
     }
 
@@ -329,7 +325,7 @@ public final class Engine implements AutoCloseable {
         }
         if (mods.isEmpty()) {
             directConnections.increment();
-            direct.put(id, d);
+            open.put(id, d);
             d.start();
             return;
         }
@@ -359,12 +355,11 @@ public final class Engine implements AutoCloseable {
     ProxyConnection promoted(DirectConnection d, Channel accepted, java.time.Instant startedAt, long sent, long received) {
         promotions.increment();
         d.loop().register(accepted);
-        direct.remove(d.id());
         return newConnection(d.spec(), accepted, d.id(), startedAt, sent, received);
     }
 
     void removedDirect(DirectConnection d) {
-        direct.remove(d.id());
+        open.remove(d.id(), d);
     }
 
     /** Connections that started on the direct path (no module, no channel). */
@@ -417,7 +412,7 @@ public final class Engine implements AutoCloseable {
     }
 
     void removed(ProxyConnection c) {
-        connections.remove(c.id());
+        open.remove(c.id(), c);
     }
 
     /** The socket options a listener's connections get: TCP_NODELAY on unless the listener says otherwise. */
@@ -451,101 +446,56 @@ public final class Engine implements AutoCloseable {
         return listeners.containsKey(name) ? java.util.Optional.ofNullable(specs.get(name)) : java.util.Optional.empty();
     }
 
-    /** A snapshot of every open connection. */
+    /** A snapshot of every open connection and flow, by id. */
     public List<ConnectionSnapshot> connections() {
         List<ConnectionSnapshot> out = new ArrayList<>();
-        for (ProxyConnection c : connections.values()) {
+        for (Connection c : open.values()) {
             out.add(snapshot(c));
-        }
-        for (DirectConnection d : direct.values()) {
-            var app = d.role() == dev.interlayer.api.Role.CLIENT ? onLoop(d.loop(), d::app, null) : null;
-            out.add(new ConnectionSnapshot(d.id(), d.listener(), d.localAddress(), d.remoteAddress(), app == null ? null : app.name(),
-                    d.startedAt(), d.bytesSent(), d.bytesReceived(), List.of(), Protocol.TCP));
-        }
-        for (DatagramFlow f : flows.values()) {
-            out.add(snapshot(f));
         }
         out.sort((a, b) -> Long.compare(a.id(), b.id()));
         return out;
     }
 
-    private static ConnectionSnapshot snapshot(ProxyConnection c) {
+    private static ConnectionSnapshot snapshot(Connection c) {
         List<String> mods = onLoop(c, c::moduleIds, List.of());
         var app = c.role() == dev.interlayer.api.Role.CLIENT ? onLoop(c, c::app, null) : null;
         return new ConnectionSnapshot(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), app == null ? null : app.name(),
-                c.startedAt(), c.bytesSent(), c.bytesReceived(), mods, Protocol.TCP);
-    }
-
-    private static <T> T onLoop(ProxyConnection c, java.util.function.Supplier<T> s, T fallback) {
-        if (c.loop().inEventLoop()) return s.get();
-        try {
-            return c.loop().submit(s::get).get(2, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            return fallback;
-        }
+                c.startedAt(), c.bytesSent(), c.bytesReceived(), mods, c.protocol());
     }
 
     /** The number of open connections and UDP flows. */
     public int connectionCount() {
-        return connections.size() + direct.size() + flows.size();
+        return open.size();
     }
 
     /**
-     * Attaches {@code moduleName} to one open connection (programmatic attach); false if there is no such
-     * connection or module, the module does not attach in its state, declined, or is already attached.
+     * Attaches {@code moduleName} to one open connection or flow (programmatic attach); false if there is no such
+     * connection or module, the module does not attach in its state or serve the protocol, declined, or is already attached.
      */
     public boolean attach(long connectionId, String moduleName) {
-        ProxyConnection c = connections.get(connectionId);
+        Connection c = open.get(connectionId);
         LoadedModule m = registry.find(moduleName).orElse(null);
-        DatagramFlow f = flows.get(connectionId);
-        if (f != null && m != null && m.state().attachesNew()) {
-            return Boolean.TRUE.equals(onLoop(f.loop(), () -> f.attachLater(m), false));
-        }
-        DirectConnection d = direct.get(connectionId);
-        if (d != null && m != null && m.state().attachesNew()) {
-            // it becomes a channel connection first; while its upstream connects, the attach waits for it (true: queued)
-            return Boolean.TRUE.equals(onLoop(d.loop(), () -> onPromoted(d, c2 -> c2.attachLater(m), true), false));
-        }
-        if (c == null || m == null || !m.state().attachesNew()) return false;
-        return Boolean.TRUE.equals(onLoop(c, () -> c.attachLater(m), false));
+        if (c == null || m == null || !m.state().attachesNew() || !m.serves(c.protocol())) return false;
+        return Boolean.TRUE.equals(onLoop(c, () -> c.attach(m), false));
     }
 
     /** Detaches {@code moduleName} from one open connection; false if it was not attached. */
     public boolean detach(long connectionId, String moduleName) {
-        ProxyConnection c = connections.get(connectionId);
-        DatagramFlow f = flows.get(connectionId);
-        if (f != null) {
-            return Boolean.TRUE.equals(onLoop(f.loop(), () -> f.detachByName(moduleName, DetachReason.REQUESTED), false));
-        }
+        Connection c = open.get(connectionId);
         if (c == null) return false;
-        return Boolean.TRUE.equals(onLoop(c, () -> c.detachByName(moduleName, DetachReason.REQUESTED), false));
+        return Boolean.TRUE.equals(onLoop(c, () -> c.detach(moduleName, DetachReason.REQUESTED), false));
     }
 
     /** Reads a socket option of one connection as its modules report it; null if no such connection. */
     public Object option(long connectionId, Side side, SocketOption option) {
-        ProxyConnection c = connections.get(connectionId);
-        DirectConnection d = direct.get(connectionId);
-        if (d != null) {
-            Object v = onLoop(d.loop(), () -> d.option(side, option), null);
-            if (v != null || connections.get(connectionId) == null) return v;
+        Connection c = open.get(connectionId);
+        if (c == null) return null;
+        Object v = onLoop(c, () -> c.option(side, option), null);
+        Connection now = open.get(connectionId);
+        if (v == null && now != null && now != c) {
+            v = onLoop(now, () -> now.option(side, option), null); // a direct one became a channel one meanwhile
         }
-        ProxyConnection p = c != null ? c : connections.get(connectionId); // a direct one may have become a channel one meanwhile
-        return p == null ? null : onLoop(p, () -> p.getOption(side, option), null);
-    }
-
-    /**
-     * Runs {@code work} on the channel connection {@code d} becomes and returns its result; {@code later} if it runs
-     * only once the upstream connected. On {@code d}'s loop.
-     */
-    private static <T> T onPromoted(DirectConnection d, java.util.function.Function<ProxyConnection, T> work, T later) {
-        Object[] r = {later};
-        boolean[] ran = {false};
-        d.whenPromoted(c -> {
-            r[0] = work.apply(c);
-            ran[0] = true;
-        });
-        @SuppressWarnings("unchecked") T t = (T) r[0];
-        return ran[0] || !d.isClosed() ? t : null;
+        return v;
     }
 
     /** Follows the registry: apply-now attaches new modules to open connections. */
@@ -553,25 +503,10 @@ public final class Engine implements AutoCloseable {
         @Override
         public void moduleAdded(LoadedModule m) {
             if (!m.applyNow() || m.attachMode() != AttachMode.GLOBAL || !m.state().attachesNew()) return;
-            Collection<ProxyConnection> open = List.copyOf(connections.values());
-            for (ProxyConnection c : open) {
+            for (Connection c : List.copyOf(open.values())) {
                 c.execute(() -> {
-                    if (!c.isClosed() && m.state().attachesNew() && m.serves(Protocol.TCP) && SelectorMatcher.matches(m.selector(), c)) {
-                        c.attachLater(m);
-                    }
-                });
-            }
-            for (DatagramFlow f : List.copyOf(flows.values())) {
-                f.execute(() -> {
-                    if (!f.isClosed() && m.state().attachesNew() && m.serves(f.protocol()) && SelectorMatcher.matches(m.selector(), f)) {
-                        f.attachLater(m);
-                    }
-                });
-            }
-            for (DirectConnection d : List.copyOf(direct.values())) {
-                d.execute(() -> {
-                    if (!d.isClosed() && m.state().attachesNew() && m.serves(Protocol.TCP) && SelectorMatcher.matches(m.selector(), d)) {
-                        d.whenPromoted(c -> c.attachLater(m));
+                    if (!c.isClosed() && m.state().attachesNew() && m.serves(c.protocol()) && SelectorMatcher.matches(m.selector(), c)) {
+                        c.attach(m);
                     }
                 });
             }
@@ -594,19 +529,11 @@ public final class Engine implements AutoCloseable {
             stop(name);
         }
         List<CompletableFuture<Void>> done = new ArrayList<>();
-        for (ProxyConnection c : List.copyOf(connections.values())) {
+        for (Connection c : List.copyOf(open.values())) {
             CompletableFuture<Void> f = new CompletableFuture<>();
             done.add(f);
             c.execute(() -> {
                 c.abort("agent shutting down");
-                f.complete(null);
-            });
-        }
-        for (DirectConnection d : List.copyOf(direct.values())) {
-            CompletableFuture<Void> f = new CompletableFuture<>();
-            done.add(f);
-            d.execute(() -> {
-                d.abort("agent shutting down");
                 f.complete(null);
             });
         }
@@ -617,10 +544,5 @@ public final class Engine implements AutoCloseable {
         }
         group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
         watchdog.close();
-    }
-
-    /** The protocol this engine serves. */
-    public Protocol protocol() {
-        return Protocol.TCP;
     }
 }

@@ -60,7 +60,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * changes and held bytes draining resume it. Memory per connection is therefore bounded by the socket
  * buffers, the write-buffer high-water mark, one read batch and the hold limit.
  */
-final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
+final class ProxyConnection implements Connection {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
     private static final RealAttachment[] NO_ATTACHMENTS = new RealAttachment[0];
@@ -185,12 +185,13 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
 
     ByteBufAllocator alloc() { return accepted.alloc(); }
     long holdLimit() { return holdLimit; }
-    EventLoop loop() { return loop; }
-    boolean isClosed() { return closed; }
+    @Override public EventLoop loop() { return loop; }
+    @Override public boolean isClosed() { return closed; }
     ListenerSpec spec() { return spec; }
     String closeReason() { return closeReason; }
 
-    void execute(Runnable r) {
+    @Override
+    public void execute(Runnable r) {
         if (loop.inEventLoop()) {
             r.run();
         } else {
@@ -198,7 +199,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
     }
 
-    List<String> moduleIds() {
+    @Override
+    public List<String> moduleIds() {
         List<String> out = new ArrayList<>();
         for (RealAttachment a : chain) {
             if (!a.detached) out.add(a.lm.id());
@@ -405,7 +407,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     }
 
     /** Reads an option of one socket, as the modules' onGetOption hooks report it. */
-    Object getOption(Side side, SocketOption opt) {
+    @Override
+    public Object option(Side side, SocketOption opt) {
         Channel ch = channel(side);
         Object v = ch == null ? null : ch.config().getOption(channelOption(opt));
         for (RealAttachment a : chain) {
@@ -486,8 +489,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         }
     }
 
-    /** Attaches a module to this open connection (apply now, programmatic attach); on the event loop. */
-    boolean attachLater(LoadedModule m) {
+    @Override
+    public boolean attach(LoadedModule m) {
         if (closed) return false;
         for (RealAttachment a : chain) {
             if (a.lm == m && !a.detached) return false;
@@ -509,8 +512,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
         return true;
     }
 
-    /** Detaches the named module from this connection; on the event loop. */
-    boolean detachByName(String moduleName, DetachReason reason) {
+    @Override
+    public boolean detach(String moduleName, DetachReason reason) {
         for (RealAttachment a : chain) {
             if (a.name.equals(moduleName) && !a.detached) {
                 detach(a, reason);
@@ -1127,7 +1130,9 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
             inflight[d].decrementAndGet();
             inflightBytes[d].addAndGet(-len);
             progressEnd(d);
-            if (paused[d]) maybeRead(d);
+            // what is on its way counts for both directions' reading (see buffered())
+            if (paused[SEND]) maybeRead(SEND);
+            if (paused[RECV]) maybeRead(RECV);
         }
     }
 
@@ -1443,7 +1448,8 @@ final class ProxyConnection implements dev.interlayer.api.ConnectionInfo {
     }
 
     /** Resets both sockets (RST) and records why; detaches every module. */
-    void abort(String reason) {
+    @Override
+    public void abort(String reason) {
         if (closed) return;
         LOG.log(Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
         fireEvent(ConnectionEvent.CLOSING);
