@@ -30,21 +30,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Threading as for {@link RealAttachment}: everything but the "any thread" methods runs on the flow's event
  * loop; counters are plain fields written there and read racily for statistics.
  */
-final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.Caller, RealHeldBytes.Owner<DatagramAttachment> {
+final class DatagramAttachment extends ChainLink implements Attachment, RealHeldBytes.Owner<DatagramAttachment> {
 
     final DatagramFlow flow;
-    final LoadedModule lm;
-    final String name;
-    final int hooks;
-    final Module<Object> module;
     final DatagramModule<Object> datagram;
-    final SocketModule<Object> socket;
     final ChunkView view;
     final RealDatagramContext ctx;
-
-    Object state;
-    boolean attachedOk;
-    volatile boolean detached;
 
     final long[] chunks = new long[2];
     final long[] bytesIn = new long[2];
@@ -58,29 +49,16 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
 
     @SuppressWarnings("unchecked")
     DatagramAttachment(DatagramFlow flow, LoadedModule lm) {
+        super(lm);
         this.flow = flow;
-        this.lm = lm;
-        this.name = lm.name();
-        this.hooks = lm.hooks();
-        this.module = lm.module();
         this.datagram = module instanceof DatagramModule<?> d ? (DatagramModule<Object>) d : null;
-        this.socket = module instanceof SocketModule<?> s ? (SocketModule<Object>) s : null;
         this.view = new ChunkView(name);
         this.ctx = new RealDatagramContext(this, new RealOutput(flow.alloc(), name, flow.holdLimit()));
-    }
-
-    boolean has(int hook) {
-        return (hooks & hook) != 0;
     }
 
     /** True if this module's datagram hook for direction {@code d} (0 = SEND, 1 = RECV) is to be called now. */
     boolean wants(int d) {
         return !detached && (hooks & (d == 0 ? Hooks.DATAGRAM_SEND : Hooks.DATAGRAM_RECV)) != 0 && lm.state().customizes();
-    }
-
-    @Override
-    public String moduleId() {
-        return lm.id();
     }
 
     // ---- Attachment -----------------------------------------------------------------------------
@@ -241,7 +219,7 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
         flow.holdSub(len);
     }
 
-    /** Releases everything the attachment still owns; called once, after the module's detach. */
+    @Override
     void releaseAll() {
         for (Future<?> f : timers) {
             f.cancel(false);
@@ -257,6 +235,7 @@ final class DatagramAttachment implements Attachment, AttachmentSite, Watchdog.C
         ctx.dropReplacement();
     }
 
+    @Override
     void flushCounters() {
         lm.totals().addFinished(chunks, bytesIn, bytesOut, verdicts, injected.get());
     }

@@ -58,7 +58,6 @@ final class DatagramFlow implements Connection {
     static final int MAX_DATAGRAM = 65_507;
     /** Datagrams kept while the upstream socket is being set up (a few microseconds); more are dropped. */
     private static final int MAX_EARLY = 64;
-    private static final DatagramAttachment[] NONE = new DatagramAttachment[0];
     static final int SEND = 0;
     static final int RECV = 1;
 
@@ -76,7 +75,8 @@ final class DatagramFlow implements Connection {
 
     private Channel upstream;
     private InetSocketAddress upstreamTarget;
-    private DatagramAttachment[] chain = NONE;
+    /** The attached modules and the rules shared with the stream path; the datagram hooks are below. */
+    private final ModuleChain<DatagramAttachment> mods;
     private final int[] hookCount = new int[2];
     private ArrayDeque<Runnable> early = new ArrayDeque<>();
     private boolean connected;
@@ -93,6 +93,7 @@ final class DatagramFlow implements Connection {
     private boolean appLooked;
 
     DatagramFlow(Engine engine, UdpListener listener, long id, InetSocketAddress peer, Watchdog.Slot slot, long holdLimit) {
+        this.mods = new ModuleChain<>(new Host(), slot, DatagramAttachment[]::new);
         this.engine = engine;
         this.listener = listener;
         this.id = id;
@@ -166,53 +167,19 @@ final class DatagramFlow implements Connection {
 
     @Override
     public List<String> moduleIds() {
-        List<String> out = new ArrayList<>();
-        for (DatagramAttachment a : chain) {
-            if (!a.detached) out.add(a.lm.id());
-        }
-        return out;
+        return mods.moduleIds();
     }
 
     // ---- setup ------------------------------------------------------------------------------------
 
     /** Attaches the modules, runs the socket modules' connect and bind decisions and sets up the upstream socket. */
     void start(List<LoadedModule> modules) {
-        List<DatagramAttachment> list = new ArrayList<>(modules.size());
-        for (LoadedModule m : modules) {
-            DatagramAttachment a = attachOne(m);
-            if (closed) return;
-            if (a != null) list.add(a);
-        }
-        chain = list.toArray(NONE);
+        if (!mods.attachAll(modules)) return;
         recount();
-        InetSocketAddress target = spec.upstream();
-        InetSocketAddress bind = null;
-        for (DatagramAttachment a : chain) {
-            if (a.has(Hooks.CONNECT) && !a.detached) {
-                final InetSocketAddress t = target;
-                SocketDecision d = callSocket(a, "onConnect", () -> a.socket.onConnect(a.state, a, t));
-                if (closed) return;
-                if (d == null) continue;
-                if (d.kind() == SocketDecision.Kind.DENY) {
-                    close("upstream " + target + " denied by module " + a.name + ": " + d.reason());
-                    return;
-                }
-                if (d.kind() == SocketDecision.Kind.REDIRECT) target = d.address();
-            }
-        }
-        for (DatagramAttachment a : chain) {
-            if (a.has(Hooks.BIND) && !a.detached) {
-                final InetSocketAddress b = bind;
-                SocketDecision d = callSocket(a, "onBind", () -> a.socket.onBind(a.state, a, b));
-                if (closed) return;
-                if (d == null) continue;
-                if (d.kind() == SocketDecision.Kind.DENY) {
-                    close("bind of the upstream socket denied by module " + a.name + ": " + d.reason());
-                    return;
-                }
-                if (d.kind() == SocketDecision.Kind.REDIRECT) bind = d.address();
-            }
-        }
+        InetSocketAddress[] tb = mods.connectAndBind(spec.upstream());
+        if (tb == null) return;
+        InetSocketAddress target = tb[0];
+        InetSocketAddress bind = tb[1];
         upstreamTarget = target;
         Bootstrap b = new Bootstrap()
                 .group(loop)
@@ -235,7 +202,7 @@ final class DatagramFlow implements Connection {
             }
             upstream = f.channel();
             connected = true;
-            fireEvent(ConnectionEvent.CONNECTED);
+            mods.fireEvent(ConnectionEvent.CONNECTED);
             ArrayDeque<Runnable> q = early;
             early = null;
             while (!q.isEmpty() && !closed) q.poll().run();
@@ -243,122 +210,48 @@ final class DatagramFlow implements Connection {
         });
     }
 
-    private DatagramAttachment attachOne(LoadedModule m) {
-        DatagramAttachment a = new DatagramAttachment(this, m);
-        if (!m.registerSite(a)) return null;
-        Attach<Object> r;
-        if (a.has(Hooks.ATTACH)) {
-            long s = slot.enter(a, "attach");
-            Thread t = Thread.currentThread();
-            ClassLoader prev = t.getContextClassLoader();
-            t.setContextClassLoader(m.loader());
-            Throwable thrown = null;
-            try {
-                r = a.module.attach(a);
-            } catch (Throwable e) {
-                r = null;
-                thrown = e;
-            } finally {
-                t.setContextClassLoader(prev);
-            }
-            boolean over = slot.exit(s);
-            if (thrown != null || over || r == null) {
-                m.declined(a);
-                Object why = thrown != null ? thrown : over ? "ran longer than the hook budget"
-                        : "returned null; return Attach.decline() to stay off a flow";
-                if (m.recordFault("attach", id, why) == FaultPolicy.FAIL_CLOSED) {
-                    close("module " + m.id() + " faulted in attach (fail-closed): " + why);
-                }
-                return null;
-            }
-        } else {
-            r = Attach.stateless();
-        }
-        if (!r.attached()) {
-            m.declined(a);
-            return null;
-        }
-        a.state = r.state();
-        a.attachedOk = true;
-        m.attached();
-        return a;
-    }
-
     /** Attaches a module to this open flow (apply now, programmatic attach); on the event loop. */
     @Override
     public boolean attach(LoadedModule m) {
-        if (closed) return false;
-        for (DatagramAttachment a : chain) {
-            if (a.lm == m && !a.detached) return false;
-        }
-        DatagramAttachment a = attachOne(m);
-        if (a == null || closed) return false;
-        DatagramAttachment[] c = chain;
-        DatagramAttachment[] n = new DatagramAttachment[c.length + 1];
-        int i = 0;
-        int j = 0;
-        while (i < c.length && c[i].lm.priority() <= m.priority()) n[j++] = c[i++];
-        n[j++] = a;
-        while (i < c.length) n[j++] = c[i++];
-        chain = n;
+        if (mods.attachLater(m, connected) == null) return false;
         recount();
-        if (connected && a.has(Hooks.EVENT)) callEvent(a, ConnectionEvent.CONNECTED);
         return true;
     }
 
     @Override
     public boolean detach(String moduleName, DetachReason reason) {
-        for (DatagramAttachment a : chain) {
-            if (a.name.equals(moduleName) && !a.detached) {
-                detach(a, reason);
-                return true;
-            }
-        }
-        return false;
+        DatagramAttachment a = mods.find(moduleName);
+        if (a == null) return false;
+        detach(a, reason);
+        return true;
     }
 
     /** Runs the module's detach exactly once and releases what the attachment held; on the event loop. */
     void detach(DatagramAttachment a, DetachReason reason) {
-        if (a.detached || !a.attachedOk) return;
-        a.detached = true;
-        if (a.has(Hooks.DETACH)) {
-            long s = slot.enter(a, "detach");
-            Thread t = Thread.currentThread();
-            ClassLoader prev = t.getContextClassLoader();
-            t.setContextClassLoader(a.lm.loader());
-            try {
-                a.module.detach(a.state, reason);
-            } catch (Throwable e) {
-                a.lm.recordFault("detach", id, e);
-            } finally {
-                t.setContextClassLoader(prev);
-                if (slot.exit(s)) a.lm.recordFault("detach", id, "ran longer than the hook budget");
-            }
+        mods.detach(a, reason);
+    }
+
+    /** The flow's side of its {@link ModuleChain}. */
+    private final class Host implements ModuleChain.Host<DatagramAttachment> {
+        @Override public long id() { return id; }
+        @Override public DatagramAttachment newLink(LoadedModule m) { return new DatagramAttachment(DatagramFlow.this, m); }
+        @Override public boolean isClosed() { return closed; }
+        @Override public void abort(String reason) { close(reason); }
+        @Override public void detaching(DatagramAttachment link) {
+            // a datagram a module held is its own: released with the attachment (a datagram may be lost)
         }
-        a.releaseAll();
-        a.flushCounters();
-        a.lm.siteDetached(a);
-        recount();
+        @Override public void detached(DatagramAttachment link) { recount(); }
     }
 
     private void recount() {
-        int s = 0;
-        int r = 0;
-        for (DatagramAttachment a : chain) {
-            if (a.detached) continue;
-            if (a.has(Hooks.DATAGRAM_SEND)) s++;
-            if (a.has(Hooks.DATAGRAM_RECV)) r++;
-        }
-        hookCount[SEND] = s;
-        hookCount[RECV] = r;
+        hookCount[SEND] = mods.count(Hooks.DATAGRAM_SEND);
+        hookCount[RECV] = mods.count(Hooks.DATAGRAM_RECV);
     }
 
     private int next(DatagramAttachment a, int d) {
-        DatagramAttachment[] c = chain;
-        for (int i = 0; i < c.length; i++) {
-            if (c[i] == a) return d == SEND ? i + 1 : i - 1;
-        }
-        return d == SEND ? c.length : -1;
+        int i = mods.indexOf(a);
+        if (i >= 0) return d == SEND ? i + 1 : i - 1;
+        return d == SEND ? mods.links().length : -1;
     }
 
     // ---- data path --------------------------------------------------------------------------------
@@ -398,12 +291,12 @@ final class DatagramFlow implements Connection {
             writeOut(d, buf); // fast path: no module has a datagram hook in this direction
             return;
         }
-        forward(d, buf, d == SEND ? 0 : chain.length - 1, null, 0);
+        forward(d, buf, d == SEND ? 0 : mods.links().length - 1, null, 0);
     }
 
     /** Passes one datagram (owned) through the chain in direction {@code d} from index {@code start}, then sends it. */
     private void forward(int d, ByteBuf buf, int start, String injectedBy, long tag) {
-        DatagramAttachment[] c = chain;
+        DatagramAttachment[] c = mods.links();
         int step = d == SEND ? 1 : -1;
         for (int i = start; i >= 0 && i < c.length; i += step) {
             DatagramAttachment a = c[i];
@@ -526,11 +419,7 @@ final class DatagramFlow implements Connection {
     }
 
     private void moduleFault(DatagramAttachment a, String hook, Object cause) {
-        if (a.lm.recordFault(hook, id, cause) == FaultPolicy.FAIL_CLOSED) {
-            close("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + cause);
-        } else {
-            detach(a, DetachReason.FAULT);
-        }
+        mods.moduleFault(a, hook, cause);
     }
 
     /** Sends one datagram (owned) out of the flow in direction {@code d}, or drops it when its socket is backed up. */
@@ -631,13 +520,11 @@ final class DatagramFlow implements Connection {
     /** Ends the flow: detaches every module (CLOSED), closes the upstream socket, forgets the peer; on the event loop. */
     void close(String reason) {
         if (closed) return;
-        fireEvent(ConnectionEvent.CLOSING);
+        mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason;
         LOG.log(Level.DEBUG, "flow {0} ({1}, peer {2}) ended: {3}", id, spec.name(), peer, reason);
-        for (DatagramAttachment a : chain) {
-            detach(a, DetachReason.CLOSED);
-        }
+        mods.detachAll();
         if (upstream != null) upstream.close();
         if (early != null) {
             ArrayDeque<Runnable> q = early;
@@ -650,47 +537,8 @@ final class DatagramFlow implements Connection {
 
     // ---- events, socket hooks, timers ---------------------------------------------------------------
 
-    private void fireEvent(ConnectionEvent ev) {
-        for (DatagramAttachment a : chain) {
-            if (a.has(Hooks.EVENT) && !a.detached) callEvent(a, ev);
-        }
-    }
-
-    private void callEvent(DatagramAttachment a, ConnectionEvent ev) {
-        callSocket(a, "onEvent", () -> {
-            a.socket.onEvent(a.state, a, ev);
-            return null;
-        });
-    }
-
-    private <T> T callSocket(DatagramAttachment a, String hook, java.util.function.Supplier<T> call) {
-        long s = slot.enter(a, hook);
-        Thread t = Thread.currentThread();
-        ClassLoader prev = t.getContextClassLoader();
-        t.setContextClassLoader(a.lm.loader());
-        T r;
-        Object fault = null;
-        try {
-            r = call.get();
-        } catch (Throwable e) {
-            r = null;
-            fault = e;
-        } finally {
-            t.setContextClassLoader(prev);
-        }
-        if (slot.exit(s) && fault == null) fault = "ran longer than the hook budget";
-        if (fault != null) {
-            moduleFault(a, hook, fault);
-            return null;
-        }
-        return r;
-    }
-
     void runTimer(DatagramAttachment a, Runnable task) {
-        callSocket(a, "timer", () -> {
-            task.run();
-            return null;
-        });
+        mods.runTimer(a, task);
     }
 
     /** Reads the flow's upstream socket: each datagram enters the chain in the direction opposite to the peer's. */

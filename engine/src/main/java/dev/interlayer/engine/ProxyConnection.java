@@ -63,7 +63,6 @@ import java.util.concurrent.atomic.AtomicLong;
 final class ProxyConnection implements Connection {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
-    private static final RealAttachment[] NO_ATTACHMENTS = new RealAttachment[0];
     static final int SEND = 0;
     static final int RECV = 1;
 
@@ -81,7 +80,8 @@ final class ProxyConnection implements Connection {
     private Channel localCh;
     private Channel remoteCh;
     private InetSocketAddress upstreamTarget;
-    private RealAttachment[] chain = NO_ATTACHMENTS;
+    /** The attached modules and the rules shared with the datagram path (attach, detach, socket hooks, events, faults). */
+    private final ModuleChain<RealAttachment> mods;
     private final int[] hookCount = new int[2];
     private final boolean[] paused = new boolean[2];
     private final boolean[] inputEnded = new boolean[2];
@@ -111,6 +111,15 @@ final class ProxyConnection implements Connection {
     private volatile AppInfo app;
     private boolean appLooked;
     private String closeReason;
+    /**
+     * Per direction, chunks read while reading was paused: once a peer's FIN has arrived, Netty reads the socket to
+     * its end whatever auto-read says. They enter the chain, in order and before the end of stream, when reading
+     * would resume; bounded by the socket's receive buffer, which held them before.
+     */
+    @SuppressWarnings("unchecked")
+    private final java.util.ArrayDeque<ByteBuf>[] parked = new java.util.ArrayDeque[] {new java.util.ArrayDeque<>(), new java.util.ArrayDeque<>()};
+    private final boolean[] endParked = new boolean[2];
+    private final boolean[] unparking = new boolean[2];
     /** Set when the connection can no longer deliver exactly (the reset is on its way): nothing more is written. */
     private String doomed;
     /**
@@ -141,6 +150,7 @@ final class ProxyConnection implements Connection {
         this.holdHigh = Math.max(64 * 1024, holdLimit / 4);
         this.holdLow = holdHigh / 2;
         this.upstreamTarget = spec.upstream();
+        this.mods = new ModuleChain<>(new Host(), slot, RealAttachment[]::new);
         if (spec.role() == Role.CLIENT) {
             localCh = accepted;
         } else {
@@ -201,11 +211,7 @@ final class ProxyConnection implements Connection {
 
     @Override
     public List<String> moduleIds() {
-        List<String> out = new ArrayList<>();
-        for (RealAttachment a : chain) {
-            if (!a.detached) out.add(a.lm.id());
-        }
-        return out;
+        return mods.moduleIds();
     }
 
     // ---- setup ------------------------------------------------------------------------------------
@@ -216,38 +222,10 @@ final class ProxyConnection implements Connection {
             return;
         }
 
-        InetSocketAddress target = spec.upstream();
-        InetSocketAddress bind = null;
-        for (RealAttachment a : chain) {
-            if (a.has(Hooks.CONNECT) && !a.detached) {
-                final InetSocketAddress t = target;
-                SocketDecision d = callSocket(a, "onConnect", () -> a.socket.onConnect(a.state, a, t));
-                if (closed) return;
-                if (d == null) continue;
-                if (d.kind() == SocketDecision.Kind.DENY) {
-                    abort("connect to " + target + " denied by module " + a.name + ": " + d.reason());
-                    return;
-                }
-                if (d.kind() == SocketDecision.Kind.REDIRECT) {
-                    target = d.address();
-                }
-            }
-        }
-        for (RealAttachment a : chain) {
-            if (a.has(Hooks.BIND) && !a.detached) {
-                final InetSocketAddress b = bind;
-                SocketDecision d = callSocket(a, "onBind", () -> a.socket.onBind(a.state, a, b));
-                if (closed) return;
-                if (d == null) continue;
-                if (d.kind() == SocketDecision.Kind.DENY) {
-                    abort("bind of the upstream socket denied by module " + a.name + ": " + d.reason());
-                    return;
-                }
-                if (d.kind() == SocketDecision.Kind.REDIRECT) {
-                    bind = d.address();
-                }
-            }
-        }
+        InetSocketAddress[] tb = mods.connectAndBind(spec.upstream());
+        if (tb == null) return;
+        InetSocketAddress target = tb[0];
+        InetSocketAddress bind = tb[1];
         upstreamTarget = target;
         // The upstream channel is made and configured here, not by a Bootstrap: no option map, reflective factory
         // or resolver per connection (the target is an address already).
@@ -286,17 +264,7 @@ final class ProxyConnection implements Connection {
     /** Adds the accepted side's handler and attaches {@code modules} in order; false if the connection closed meanwhile. */
     private boolean attachAll(List<LoadedModule> modules) {
         accepted.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? SEND : RECV));
-        List<RealAttachment> list = new ArrayList<>(modules.size());
-        for (LoadedModule m : modules) {
-            RealAttachment a = attachOne(m);
-            if (closed) {
-                return false;
-            }
-            if (a != null) {
-                list.add(a);
-            }
-        }
-        chain = list.toArray(NO_ATTACHMENTS);
+        if (!mods.attachAll(modules)) return false;
         recount();
         return true;
     }
@@ -347,7 +315,7 @@ final class ProxyConnection implements Connection {
         connected = true;
         Map<SocketOption, Object> opts = engine.effectiveOptions(spec);
         boolean hooked = false;
-        for (RealAttachment a : chain) hooked |= a.has(Hooks.SET_OPTION) && !a.detached;
+        for (RealAttachment a : mods.links()) hooked |= a.has(Hooks.SET_OPTION) && !a.detached;
         for (Map.Entry<SocketOption, Object> e : opts.entrySet()) {
             if (!hooked && e.getKey() == SocketOption.TCP_NODELAY && Boolean.TRUE.equals(e.getValue())
                     && PlatformDependent.canEnableTcpNoDelayByDefault()) {
@@ -357,7 +325,7 @@ final class ProxyConnection implements Connection {
             setOption(Side.REMOTE, e.getKey(), e.getValue());
             if (closed) return;
         }
-        fireEvent(ConnectionEvent.CONNECTED);
+        mods.fireEvent(ConnectionEvent.CONNECTED);
         if (closed) return;
         if (preConnect != null) {
             List<Runnable> q = preConnect;
@@ -377,10 +345,10 @@ final class ProxyConnection implements Connection {
     /** Sets an option on one socket, through the modules' onSetOption hooks. */
     void setOption(Side side, SocketOption opt, Object value) {
         Object v = value;
-        for (RealAttachment a : chain) {
+        for (RealAttachment a : mods.links()) {
             if (a.has(Hooks.SET_OPTION) && !a.detached) {
                 final Object cur = v;
-                OptionDecision d = callSocket(a, "onSetOption", () -> a.socket.onSetOption(a.state, a, side, opt, cur));
+                OptionDecision d = mods.callSocket(a, "onSetOption", () -> a.socket.onSetOption(a.state, a, side, opt, cur));
                 if (closed) return;
                 if (d == null) continue;
                 if (d.kind() == OptionDecision.Kind.DENY) {
@@ -411,10 +379,10 @@ final class ProxyConnection implements Connection {
     public Object option(Side side, SocketOption opt) {
         Channel ch = channel(side);
         Object v = ch == null ? null : ch.config().getOption(channelOption(opt));
-        for (RealAttachment a : chain) {
+        for (RealAttachment a : mods.links()) {
             if (a.has(Hooks.GET_OPTION) && !a.detached) {
                 final Object cur = v;
-                Object r = callSocket(a, "onGetOption", () -> a.socket.onGetOption(a.state, a, side, opt, cur));
+                Object r = mods.callSocket(a, "onGetOption", () -> a.socket.onGetOption(a.state, a, side, opt, cur));
                 if (r != null || cur == null) v = r;
             }
         }
@@ -435,124 +403,47 @@ final class ProxyConnection implements Connection {
 
     // ---- attach / detach --------------------------------------------------------------------------
 
-    private RealAttachment attachOne(LoadedModule m) {
-        RealAttachment a = new RealAttachment(this, m);
-        if (!m.registerSite(a)) {
-            return null;
-        }
-        Attach<Object> r;
-        if (a.has(Hooks.ATTACH)) {
-            long s = slot.enter(a, "attach");
-            Thread t = Thread.currentThread();
-            ClassLoader prev = t.getContextClassLoader();
-            t.setContextClassLoader(m.loader());
-            try {
-                r = a.module.attach(a);
-            } catch (Throwable e) {
-                r = null;
-                t.setContextClassLoader(prev);
-                boolean over = slot.exit(s);
-                m.declined(a);
-                faultWithoutAttachment(m, "attach", e, over);
-                return null;
-            } finally {
-                t.setContextClassLoader(prev);
-            }
-            if (slot.exit(s)) {
-                m.declined(a);
-                faultWithoutAttachment(m, "attach", "ran longer than the hook budget", true);
-                return null;
-            }
-            if (r == null) {
-                m.declined(a);
-                faultWithoutAttachment(m, "attach", "returned null; return Attach.decline() to stay off a connection", false);
-                return null;
-            }
-        } else {
-            r = Attach.stateless();
-        }
-        if (!r.attached()) {
-            m.declined(a);
-            return null;
-        }
-        a.state = r.state();
-        a.attachedOk = true;
-        m.attached();
-        return a;
-    }
-
-    private void faultWithoutAttachment(LoadedModule m, String hook, Object cause, boolean overBudget) {
-        Object what = overBudget && !(cause instanceof String) ? "ran longer than the hook budget (" + cause + ")" : cause;
-        FaultPolicy p = m.recordFault(hook, id, what);
-        if (p == FaultPolicy.FAIL_CLOSED) {
-            abort("module " + m.id() + " faulted in " + hook + " (fail-closed): " + what);
-        }
-    }
-
     @Override
     public boolean attach(LoadedModule m) {
-        if (closed) return false;
-        for (RealAttachment a : chain) {
-            if (a.lm == m && !a.detached) return false;
-        }
-        RealAttachment a = attachOne(m);
-        if (a == null || closed) return false;
-        RealAttachment[] c = chain;
-        RealAttachment[] n = new RealAttachment[c.length + 1];
-        int i = 0;
-        int j = 0;
-        while (i < c.length && c[i].lm.priority() <= m.priority()) n[j++] = c[i++];
-        n[j++] = a;
-        while (i < c.length) n[j++] = c[i++];
-        chain = n;
+        if (mods.attachLater(m, connected) == null) return false;
         recount();
-        if (connected && a.has(Hooks.EVENT)) {
-            callEvent(a, ConnectionEvent.CONNECTED);
-        }
         return true;
     }
 
     @Override
     public boolean detach(String moduleName, DetachReason reason) {
-        for (RealAttachment a : chain) {
-            if (a.name.equals(moduleName) && !a.detached) {
-                detach(a, reason);
-                return true;
-            }
-        }
-        return false;
+        RealAttachment a = mods.find(moduleName);
+        if (a == null) return false;
+        detach(a, reason);
+        return true;
     }
 
     /** Runs the module's detach exactly once and releases what the attachment held; on the event loop. */
     void detach(RealAttachment a, DetachReason reason) {
-        if (a.detached || !a.attachedOk) {
-            return;
-        }
-        a.detached = true;
-        if (a.has(Hooks.DETACH)) {
-            long s = slot.enter(a, "detach");
-            Thread t = Thread.currentThread();
-            ClassLoader prev = t.getContextClassLoader();
-            t.setContextClassLoader(a.loader);
-            try {
-                a.module.detach(a.state, reason);
-            } catch (Throwable e) {
-                a.lm.recordFault("detach", id, e);
-            } finally {
-                t.setContextClassLoader(prev);
-                if (slot.exit(s)) {
-                    a.lm.recordFault("detach", id, "ran longer than the hook budget");
-                }
-            }
-        }
-        if (!closed) {
-            // Nothing of the stream is lost by a detach of an open connection: what the module still holds (oldest
-            // first) and then what a NEED_MORE left buffered go on down the chain, after the module's queued output,
-            // as if the module had passed them. A module that means to drop held bytes releases them in detach.
+        mods.detach(a, reason);
+    }
+
+    /** The connection's side of its {@link ModuleChain}. */
+    private final class Host implements ModuleChain.Host<RealAttachment> {
+        @Override public long id() { return id; }
+        @Override public RealAttachment newLink(LoadedModule m) { return new RealAttachment(ProxyConnection.this, m); }
+        @Override public boolean isClosed() { return closed; }
+        @Override public void abort(String reason) { ProxyConnection.this.abort(reason); }
+
+        /**
+         * Nothing of the stream is lost by a detach of an open connection: what the module still holds (oldest first)
+         * and then what a NEED_MORE left buffered go on down the chain, after the module's queued output, as if the
+         * module had passed them. A module that means to drop held bytes releases them in its detach hook.
+         */
+        @Override
+        public void detaching(RealAttachment a) {
+            if (closed) return;
             for (int d = 0; d < 2; d++) {
-                ByteBuf b;
-                while ((b = a.takeOldestHeld(d)) != null) {
-                    later(a, d, b, null, 0);
+                synchronized (a.holdLock) {
+                    ByteBuf b;
+                    while ((b = a.takeOldestHeld(d)) != null) {
+                        later(a, d, b, null, 0);
+                    }
                 }
                 ByteBuf p = a.pending[d];
                 if (p != null) {
@@ -563,25 +454,19 @@ final class ProxyConnection implements Connection {
                 }
             }
         }
-        a.releaseAll();
-        a.flushCounters();
-        a.lm.siteDetached(a);
-        recount();
-        for (int d = 0; d < 2; d++) {
-            progressEnd(d);
+
+        @Override
+        public void detached(RealAttachment a) {
+            recount();
+            for (int d = 0; d < 2; d++) {
+                progressEnd(d);
+            }
         }
     }
 
     private void recount() {
-        int s = 0;
-        int r = 0;
-        for (RealAttachment a : chain) {
-            if (a.detached) continue;
-            if (a.has(Hooks.SEND)) s++;
-            if (a.has(Hooks.RECV)) r++;
-        }
-        hookCount[SEND] = s;
-        hookCount[RECV] = r;
+        hookCount[SEND] = mods.count(Hooks.SEND);
+        hookCount[RECV] = mods.count(Hooks.RECV);
         if ((relay != null || halfClosureOff) && !spliceable()) {
             if (relay != null) relay.drain(); // a module with data or event hooks attached: its bytes from now on go through it
             if (halfClosureOff) {
@@ -595,11 +480,7 @@ final class ProxyConnection implements Connection {
     }
 
     private int indexOf(RealAttachment a) {
-        RealAttachment[] c = chain;
-        for (int i = 0; i < c.length; i++) {
-            if (c[i] == a) return i;
-        }
-        return -1;
+        return mods.indexOf(a);
     }
 
     /** The chain index right after {@code a} in direction {@code d}. */
@@ -651,11 +532,20 @@ final class ProxyConnection implements Connection {
             buf.release();
             return;
         }
+        if (paused[d] || !parked[d].isEmpty()) {
+            parked[d].add(buf); // read although paused (see parked): it waits until reading would resume
+            return;
+        }
+        enter(d, buf);
+    }
+
+    /** Puts a chunk read from the source of {@code d} (owned) into the chain, or straight out on the fast path. */
+    private void enter(int d, ByteBuf buf) {
         if (hookCount[d] == 0 && inflight[d].get() == 0) {
             writeOut(d, buf); // fast path: no module has a hook in this direction, and no module's output waits
             return;
         }
-        forward(d, buf, d == SEND ? 0 : chain.length - 1, null, 0);
+        forward(d, buf, d == SEND ? 0 : mods.links().length - 1, null, 0);
     }
 
     /**
@@ -663,7 +553,7 @@ final class ProxyConnection implements Connection {
      * then writes what comes out to the opposite socket.
      */
     private void forward(int d, ByteBuf buf, int start, String injectedBy, long tag) {
-        RealAttachment[] c = chain;
+        RealAttachment[] c = mods.links();
         int step = d == SEND ? 1 : -1;
         // A module's call leaves its class loader as the thread's context class loader when it passes the chunk on,
         // so a chain switches it once per module instead of twice (each switch is a store with a GC write barrier);
@@ -867,12 +757,7 @@ final class ProxyConnection implements Connection {
     }
 
     private void moduleFault(RealAttachment a, String hook, Object cause) {
-        FaultPolicy p = a.lm.recordFault(hook, id, cause);
-        if (p == FaultPolicy.FAIL_CLOSED) {
-            abort("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + cause);
-        } else {
-            detach(a, DetachReason.FAULT);
-        }
+        mods.moduleFault(a, hook, cause);
     }
 
     private void writeOut(int d, ByteBuf buf) {
@@ -910,7 +795,7 @@ final class ProxyConnection implements Connection {
      * to 16 reads per wake-up and the epoll interest only changes when back-pressure starts or ends.
      */
     private void maybeRead(int d) {
-        if (closed || !connected || inputEnded[d] || relay != null) {
+        if (closed || !connected || relay != null) {
             return;
         }
         Channel source = d == SEND ? localCh : remoteCh;
@@ -918,8 +803,33 @@ final class ProxyConnection implements Connection {
         // NEED_MORE buffers do not pause reading: they need more bytes to make progress, and the hold limit caps them.
         boolean go = target.isWritable() && buffered() < holdHigh;
         paused[d] = !go;
-        if (source.config().isAutoRead() != go) {
-            source.config().setAutoRead(go);
+        if (go && !unparking[d] && (!parked[d].isEmpty() || endParked[d])) {
+            unpark(d); // may pause again
+        }
+        if (!inputEnded[d] && source.config().isAutoRead() != !paused[d]) {
+            source.config().setAutoRead(!paused[d]);
+        }
+    }
+
+    /** Feeds the chunks read while paused into the chain until reading pauses again; then the end, if it came. */
+    private void unpark(int d) {
+        unparking[d] = true;
+        try {
+            ByteBuf b;
+            while (!closed && !paused[d] && (b = parked[d].poll()) != null) {
+                if (outputShut[d]) {
+                    b.release();
+                } else {
+                    enter(d, b);
+                }
+            }
+            flush(d);
+            if (!closed && endParked[d] && parked[d].isEmpty()) {
+                endParked[d] = false;
+                onInputEndConnected(d);
+            }
+        } finally {
+            unparking[d] = false;
         }
     }
 
@@ -937,7 +847,7 @@ final class ProxyConnection implements Connection {
 
     /** True while no attached module has a data or event hook: then bytes may bypass the JVM entirely. */
     private boolean spliceable() {
-        for (RealAttachment a : chain) {
+        for (RealAttachment a : mods.links()) {
             if (!a.detached && (a.has(Hooks.SEND) || a.has(Hooks.RECV) || a.has(Hooks.END) || a.has(Hooks.EVENT))) return false;
         }
         return true;
@@ -952,6 +862,7 @@ final class ProxyConnection implements Connection {
         if (relay != null || spliceRefused || !engine.spliceAvailable() || closed || !connected || preConnect != null
                 || inputEnded[SEND] || inputEnded[RECV] || endPending[SEND] || endPending[RECV] || outputShut[SEND] || outputShut[RECV]
                 || held.get() != 0 || inflight[SEND].get() != 0 || inflight[RECV].get() != 0 || !spliceable()
+                || !parked[SEND].isEmpty() || !parked[RECV].isEmpty()
                 || !(localCh instanceof EpollSocketChannel l) || !(remoteCh instanceof EpollSocketChannel r)
                 || !idle(localCh) || !idle(remoteCh)) {
             return;
@@ -1218,6 +1129,10 @@ final class ProxyConnection implements Connection {
 
     private void onInputEndConnected(int d) {
         if (closed) return;
+        if (!parked[d].isEmpty()) {
+            endParked[d] = true; // after the chunks read while paused (see unpark)
+            return;
+        }
         endStarted[d] = true;
         progressEnd(d);
     }
@@ -1234,7 +1149,7 @@ final class ProxyConnection implements Connection {
             tryCompleteEnd(d);
             return;
         }
-        RealAttachment[] c = chain;
+        RealAttachment[] c = mods.links();
         int step = d == SEND ? 1 : -1;
         int i = endAt[d] == null ? (d == SEND ? 0 : c.length - 1) : indexOf(endAt[d]);
         for (; i >= 0 && i < c.length; i += step) {
@@ -1269,7 +1184,7 @@ final class ProxyConnection implements Connection {
         endWalked[d] = true;
         endPending[d] = true;
         flush(d);
-        fireEvent(d == SEND ? ConnectionEvent.SEND_SHUTDOWN : ConnectionEvent.RECV_SHUTDOWN);
+        mods.fireEvent(d == SEND ? ConnectionEvent.SEND_SHUTDOWN : ConnectionEvent.RECV_SHUTDOWN);
         tryCompleteEnd(d);
     }
 
@@ -1345,7 +1260,7 @@ final class ProxyConnection implements Connection {
 
     /** Propagates a half-close once nothing of that direction is still held by modules or queued for inject. */
     private void tryCompleteEnd(int d) {
-        if (!endPending[d] || closed) return;
+        if (!endPending[d] || closed || doomed != null) return; // doomed: the reset follows, never a FIN
         if (inflight[d].get() > 0 || heldIn(d) > 0) return;
         endPending[d] = false;
         outputShut[d] = true;
@@ -1427,7 +1342,7 @@ final class ProxyConnection implements Connection {
 
     private long heldIn(int d) {
         long n = 0;
-        for (RealAttachment a : chain) {
+        for (RealAttachment a : mods.links()) {
             n += a.heldIn(d);
         }
         return n;
@@ -1436,8 +1351,12 @@ final class ProxyConnection implements Connection {
     /** Closes both sockets after flushing what was forwarded; detaches every module. */
     void closeGracefully(String reason) {
         if (closed) return;
+        if (doomed != null) {
+            abort(doomed); // bytes were dropped: the peers must see a reset, not a clean end
+            return;
+        }
         if (reason != null) LOG.log(Level.DEBUG, "connection {0} closing: {1}", id, reason);
-        fireEvent(ConnectionEvent.CLOSING);
+        mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason == null ? "closed" : reason;
         endSplice();
@@ -1452,7 +1371,7 @@ final class ProxyConnection implements Connection {
     public void abort(String reason) {
         if (closed) return;
         LOG.log(Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
-        fireEvent(ConnectionEvent.CLOSING);
+        mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason;
         endSplice();
@@ -1470,64 +1389,22 @@ final class ProxyConnection implements Connection {
     }
 
     private void finish() {
-        for (RealAttachment a : chain) {
-            detach(a, DetachReason.CLOSED);
-        }
+        mods.detachAll();
         List<Runnable> q = preConnect;
         preConnect = null;
         runQueued(q); // forward() releases every buffer once closed
+        for (var p : parked) {
+            ByteBuf b;
+            while ((b = p.poll()) != null) b.release();
+        }
         engine.removed(this);
     }
 
-    // ---- events -----------------------------------------------------------------------------------
-
-    private void fireEvent(ConnectionEvent ev) {
-        for (RealAttachment a : chain) {
-            if (a.has(Hooks.EVENT) && !a.detached) {
-                callEvent(a, ev);
-            }
-        }
-    }
-
-    private void callEvent(RealAttachment a, ConnectionEvent ev) {
-        callSocket(a, "onEvent", () -> {
-            a.socket.onEvent(a.state, a, ev);
-            return null;
-        });
-    }
-
-    /** Calls a socket hook with fault handling; returns null if the module faulted. */
-    private <T> T callSocket(RealAttachment a, String hook, java.util.function.Supplier<T> call) {
-        long s = slot.enter(a, hook);
-        Thread t = Thread.currentThread();
-        ClassLoader prev = t.getContextClassLoader();
-        t.setContextClassLoader(a.loader);
-        T r;
-        Object fault = null;
-        try {
-            r = call.get();
-        } catch (Throwable e) {
-            r = null;
-            fault = e;
-        } finally {
-            t.setContextClassLoader(prev);
-        }
-        if (slot.exit(s) && fault == null) {
-            fault = "ran longer than the hook budget";
-        }
-        if (fault != null) {
-            moduleFault(a, hook, fault);
-            return null;
-        }
-        return r;
-    }
+    // ---- timers -----------------------------------------------------------------------------------
 
     /** Runs a module timer with the module's loader, the watchdog and fault handling. */
     void runTimer(RealAttachment a, Runnable task) {
-        callSocket(a, "timer", () -> {
-            task.run();
-            return null;
-        });
+        mods.runTimer(a, task);
         flush(SEND);
         flush(RECV);
     }
@@ -1584,7 +1461,7 @@ final class ProxyConnection implements Connection {
             if (writable && paused[writeDir]) {
                 maybeRead(writeDir);
             }
-            fireEvent(writeDir == SEND ? (writable ? ConnectionEvent.SEND_WRITABLE : ConnectionEvent.SEND_UNWRITABLE)
+            mods.fireEvent(writeDir == SEND ? (writable ? ConnectionEvent.SEND_WRITABLE : ConnectionEvent.SEND_UNWRITABLE)
                     : (writable ? ConnectionEvent.RECV_WRITABLE : ConnectionEvent.RECV_UNWRITABLE));
         }
 
@@ -1609,6 +1486,12 @@ final class ProxyConnection implements Connection {
             if (closed) return;
             String who = readDir == SEND ? "local application" : "network peer";
             if (inputEnded[readDir] || halfClosureOff) {
+                if (!parked[readDir].isEmpty() || endParked[readDir]) {
+                    // bytes read before its end still wait (reading was paused): they go out first, then the end
+                    // completes the close (without half-closure the socket closed at its end of input)
+                    onInputEnd(readDir);
+                    return;
+                }
                 // its stream had ended (a FIN) before the socket closed: end gracefully, flushing what was forwarded
                 closeGracefully("the " + who + " closed");
             } else {

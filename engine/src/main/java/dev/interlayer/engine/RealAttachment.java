@@ -31,23 +31,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@link #requestDetach} runs on the connection's event loop. Counters are plain fields written there;
  * other threads read them racily for statistics only.
  */
-final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Caller, RealHeldBytes.Owner<RealAttachment> {
+final class RealAttachment extends ChainLink implements Attachment, RealHeldBytes.Owner<RealAttachment> {
 
     final ProxyConnection conn;
-    final LoadedModule lm;
-    final String name;
-    final int hooks;
-    final Module<Object> module;
     final StreamModule<Object> stream;
-    final SocketModule<Object> socket;
     final ChunkView view;
     final RealStreamContext ctx;
-    /** The module's class loader, made the thread's context class loader during each call into the module. */
-    final ClassLoader loader;
-
-    Object state;
-    boolean attachedOk;
-    volatile boolean detached;
 
     /** Bytes buffered for this module by NEED_MORE, per direction, and the totals it asked for. */
     final ByteBuf[] pending = new ByteBuf[2];
@@ -66,6 +55,11 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
     @SuppressWarnings("unchecked")
     private final java.util.LinkedHashSet<RealHeldBytes<RealAttachment>>[] helds =
             new java.util.LinkedHashSet[] {new java.util.LinkedHashSet<>(), new java.util.LinkedHashSet<>()};
+    /**
+     * Taking held bytes and queueing them is one step under this lock, for a module's inject (any thread) and for the
+     * engine passing them on at detach (loop): so the two never reorder held chunks, nor drop one between them.
+     */
+    final Object holdLock = new Object();
     /** Per direction, the bytes in {@link #helds}. */
     private final AtomicLong[] heldIn = {new AtomicLong(), new AtomicLong()};
     /**
@@ -83,20 +77,11 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
 
     @SuppressWarnings("unchecked")
     RealAttachment(ProxyConnection conn, LoadedModule lm) {
+        super(lm);
         this.conn = conn;
-        this.lm = lm;
-        this.name = lm.name();
-        this.hooks = lm.hooks();
-        this.module = lm.module();
         this.stream = module instanceof StreamModule<?> s ? (StreamModule<Object>) s : null;
-        this.socket = module instanceof SocketModule<?> s ? (SocketModule<Object>) s : null;
-        this.loader = lm.loader();
         this.view = new ChunkView(name);
         this.ctx = new RealStreamContext(this, new RealOutput(conn.alloc(), name, conn.holdLimit()));
-    }
-
-    boolean has(int hook) {
-        return (hooks & hook) != 0;
     }
 
     private static final int PASS = Verdict.Kind.PASS.ordinal();
@@ -124,11 +109,6 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
     /** True if this module's data hook for direction {@code d} (0 = SEND, 1 = RECV) is to be called now. */
     boolean wants(int d) {
         return !detached && (hooks & (d == 0 ? Hooks.SEND : Hooks.RECV)) != 0 && lm.state().customizes();
-    }
-
-    @Override
-    public String moduleId() {
-        return lm.id();
     }
 
     // ---- Attachment -----------------------------------------------------------------------------
@@ -163,17 +143,22 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
         queued[d].incrementAndGet();
         conn.injectStarting(direction);
         try {
-            ByteBuf b = any.take();
-            if (detached || conn.isClosed()) {
-                // after detach the engine has passed on (or, closing, released) what the module held: a late inject is
-                // a no-op, as documented
-                if (b != null) b.release();
-                return false;
+            synchronized (holdLock) {
+                ByteBuf b = any.take();
+                if (b == null) {
+                    if (detached || conn.isClosed()) {
+                        return false; // the engine passed them on at detach (or released them at close): a no-op, as documented
+                    }
+                    throw new IllegalStateException("module " + name + " injected HeldBytes that were already injected or released");
+                }
+                if (conn.isClosed()) {
+                    b.release();
+                    return false;
+                }
+                // taken before a concurrent detach could pass them on: they go on now, in their place, attached or not
+                conn.injectHeld(this, direction, b);
+                return !detached;
             }
-            if (b == null) {
-                throw new IllegalStateException("module " + name + " injected HeldBytes that were already injected or released");
-            }
-            return conn.injectHeld(this, direction, b);
         } finally {
             queued[d].decrementAndGet();
             conn.injectDone(direction);
@@ -333,7 +318,7 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
         return (endPassed & (1 << d)) != 0;
     }
 
-    /** Releases everything the attachment still owns; called once, after the module's detach. */
+    @Override
     void releaseAll() {
         for (Future<?> f : timers) {
             f.cancel(false);
@@ -360,6 +345,7 @@ final class RealAttachment implements Attachment, AttachmentSite, Watchdog.Calle
         ctx.dropReplacement();
     }
 
+    @Override
     void flushCounters() {
         lm.totals().addFinished(chunks, bytesIn, bytesOut, verdicts, injected.get());
     }
