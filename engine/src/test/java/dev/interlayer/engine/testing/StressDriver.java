@@ -221,6 +221,14 @@ public final class StressDriver {
         return new Result(connection, direction, expected, received, firstWrong, ending, false, false);
     }
 
+    /**
+     * How a socket's stream ended, from its reader's {@code ending} and whether its writer saw a reset: the kernel
+     * reports a reset to one call only, so when the writer took it, the reader then sees an end of stream.
+     */
+    private static Ending seenBy(Ending ending, boolean writerReset) {
+        return ending == Ending.EOF && writerReset ? Ending.RESET : ending;
+    }
+
     // ---- the upstream server -----------------------------------------------------------------------
 
     /** The upstream end for {@code plan}: for each connection, checks the stream it receives and sends one of its own. */
@@ -270,11 +278,14 @@ public final class StressDriver {
             Sending down = Sending.random(plan.seed() * 1_000_003L - n, r, plan, r.nextDouble() < plan.abortChance() / 2);
             CountDownLatch keyKnown = new CountDownLatch(1);
             CountDownLatch writing = new CountDownLatch(1);
+            boolean[] writerReset = {false};
             Runnable writer = () -> {
                 try {
                     send(s, down, keyKnown);
-                } catch (IOException | InterruptedException ignored) {
-                    // reset by the other end: the receivers record what they saw
+                } catch (IOException e) {
+                    writerReset[0] = down.abortAt() < 0; // reset by the other end (not by this end's own abort)
+                } catch (InterruptedException ignored) {
+                    // the test ended
                 } finally {
                     writing.countDown();
                 }
@@ -292,8 +303,9 @@ public final class StressDriver {
                     if (!first) threads.execute(writer);
                     keyKnown.countDown();
                     Result got = receive(in, h[0], "SEND", h[0], h[1]);
-                    received.put(h[0], new Result(h[0], "SEND", got.expected(), got.received(), got.firstWrong(), got.ending(),
-                            down.abortAt() >= 0, down.abortAt() >= 0));
+                    writing.await(90, TimeUnit.SECONDS);
+                    received.put(h[0], new Result(h[0], "SEND", got.expected(), got.received(), got.firstWrong(),
+                            seenBy(got.ending(), writerReset[0]), down.abortAt() >= 0, down.abortAt() >= 0));
                 } else {
                     keyKnown.countDown();
                 }
@@ -371,14 +383,17 @@ public final class StressDriver {
         try (Socket s = new Socket()) {
             s.connect(proxy, 10_000);
             s.setSoTimeout(60_000);
+            InputStream in = s.getInputStream(); // before the writer may abort and close the socket
+            boolean[] writerReset = {false};
             Thread writer = Thread.ofVirtual().start(() -> {
                 try {
                     send(s, up, new CountDownLatch(0));
-                } catch (IOException | InterruptedException ignored) {
-                    // reset by the other end: the receivers record what they saw
+                } catch (IOException e) {
+                    writerReset[0] = up.abortAt() < 0; // reset by the other end (not by this end's own abort)
+                } catch (InterruptedException ignored) {
+                    // the test ended
                 }
             });
-            InputStream in = s.getInputStream();
             long[] h;
             try {
                 h = header(in);
@@ -389,6 +404,8 @@ public final class StressDriver {
                 recv = new Result(key, "RECV", 16, 0, -1, Ending.RESET, false, false);
             }
             writer.join(60_000);
+            recv = new Result(recv.connection(), recv.direction(), recv.expected(), recv.received(), recv.firstWrong(),
+                    seenBy(recv.ending(), writerReset[0]), false, false);
         }
         // the server records the client's stream when it has read to its end (or to a reset)
         Result sent = null;
