@@ -919,6 +919,10 @@ final class ProxyConnection implements Connection {
         relay = null;
         List<Runnable> q = afterSplice;
         afterSplice = null;
+        // what the channels read meanwhile (after a FIN Netty reads to the end) enters the chain only while reading
+        // may go on, as any read: paused is brought up to date first, so the rest is parked
+        maybeRead(SEND);
+        maybeRead(RECV);
         runQueued(q);
         flush(SEND);
         flush(RECV);
