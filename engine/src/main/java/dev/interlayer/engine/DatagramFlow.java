@@ -507,7 +507,7 @@ final class DatagramFlow implements Connection {
     @Override
     public Object option(dev.interlayer.api.Side side, dev.interlayer.api.SocketOption option) {
         boolean upstreamSide = (side == dev.interlayer.api.Side.REMOTE) == (spec.role() == Role.CLIENT);
-        return upstreamSide && upstream != null ? upstream.config().getOption(ProxyConnection.channelOption(option)) : null;
+        return upstreamSide && upstream != null ? upstream.config().getOption(SocketOptions.of(option)) : null;
     }
 
     @Override

@@ -367,7 +367,7 @@ final class ProxyConnection implements Connection {
         }
         Channel ch = channel(side);
         if (ch != null && ch.isActive()) {
-            boolean ok = ch.config().setOption(channelOption(opt), v);
+            boolean ok = ch.config().setOption(SocketOptions.of(opt), v);
             if (!ok) {
                 LOG.log(Level.DEBUG, "connection {0}: transport does not support {1}", id, opt);
             }
@@ -378,7 +378,7 @@ final class ProxyConnection implements Connection {
     @Override
     public Object option(Side side, SocketOption opt) {
         Channel ch = channel(side);
-        Object v = ch == null ? null : ch.config().getOption(channelOption(opt));
+        Object v = ch == null ? null : ch.config().getOption(SocketOptions.of(opt));
         for (RealAttachment a : mods.links()) {
             if (a.has(Hooks.GET_OPTION) && !a.detached) {
                 final Object cur = v;
@@ -387,18 +387,6 @@ final class ProxyConnection implements Connection {
             }
         }
         return v;
-    }
-
-    @SuppressWarnings("unchecked")
-    static <T> ChannelOption<T> channelOption(SocketOption o) {
-        return (ChannelOption<T>) switch (o) {
-            case TCP_NODELAY -> ChannelOption.TCP_NODELAY;
-            case SO_KEEPALIVE -> ChannelOption.SO_KEEPALIVE;
-            case SO_RCVBUF -> ChannelOption.SO_RCVBUF;
-            case SO_SNDBUF -> ChannelOption.SO_SNDBUF;
-            case IP_TOS -> ChannelOption.IP_TOS;
-            case SO_LINGER -> ChannelOption.SO_LINGER;
-        };
     }
 
     // ---- attach / detach --------------------------------------------------------------------------

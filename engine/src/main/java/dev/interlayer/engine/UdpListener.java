@@ -77,11 +77,8 @@ final class UdpListener {
     /** Applies the listener's socket options that mean something for UDP (buffer sizes, TOS) to a bootstrap. */
     static void applyOptions(AbstractBootstrap<?, ?> b, ListenerSpec spec) {
         for (Map.Entry<SocketOption, Object> e : spec.options().entrySet()) {
-            switch (e.getKey()) {
-                case SO_RCVBUF -> b.option(ChannelOption.SO_RCVBUF, (Integer) e.getValue());
-                case SO_SNDBUF -> b.option(ChannelOption.SO_SNDBUF, (Integer) e.getValue());
-                case IP_TOS -> b.option(ChannelOption.IP_TOS, (Integer) e.getValue());
-                default -> { } // TCP-only options are refused for UDP listeners by the config
+            if (SocketOptions.forUdp(e.getKey())) { // TCP-only options are refused for UDP listeners by the config
+                b.option(SocketOptions.of(e.getKey()), e.getValue());
             }
         }
     }
