@@ -11,11 +11,13 @@ final class FakeHeldBytes implements HeldBytes {
 
     private final HarnessConnection.Slot owner;
     private final byte[] bytes;
+    private final dev.interlayer.api.Direction direction;
     private final AtomicBoolean held = new AtomicBoolean(true);
 
-    FakeHeldBytes(HarnessConnection.Slot owner, byte[] bytes) {
+    FakeHeldBytes(HarnessConnection.Slot owner, byte[] bytes, dev.interlayer.api.Direction direction) {
         this.owner = owner;
         this.bytes = bytes;
+        this.direction = direction;
         owner.held.addAndGet(bytes.length);
     }
 
@@ -30,6 +32,11 @@ final class FakeHeldBytes implements HeldBytes {
 
     byte[] bytes() {
         return bytes;
+    }
+
+    /** The direction the chunk was held in (a datagram flow's held datagrams too). */
+    dev.interlayer.api.Direction direction() {
+        return direction;
     }
 
     @Override

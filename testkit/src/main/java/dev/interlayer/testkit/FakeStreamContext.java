@@ -161,7 +161,8 @@ final class FakeStreamContext implements StreamContext, dev.interlayer.api.Datag
                 throw new IllegalStateException("module " + slot.name() + ": holding " + length + " more bytes would make "
                         + after + ", over the connection's hold limit of " + conn.harness().holdLimit());
             }
-            held = slot.newHeld(rewriting != null ? rewriting.toArray(JAVA_BYTE) : Arrays.copyOfRange(chunk, offset, offset + length));
+            held = slot.newHeld(rewriting != null ? rewriting.toArray(JAVA_BYTE) : Arrays.copyOfRange(chunk, offset, offset + length),
+                    direction);
         }
         return held;
     }

@@ -40,8 +40,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * the connection exceed the harness's high-water mark, or while a direction is made unwritable with
  * {@link #writable(Direction, boolean)}, chunks given to {@code send}/{@code recv} wait in the source
  * (see {@link #pendingSource(Direction)}) instead of entering the chain, exactly as the engine stops
- * reading a socket. A direction's end ({@link #end(Direction)}) passes a module only once the data before
- * it has, and once the module holds no bytes, so held data is never overtaken by the end.
+ * reading a socket. A module's output keeps the order in which the module produced it: bytes it injects
+ * during a call come out before the chunk the call passes, and what it passes while its injections wait goes
+ * after them. A direction's end ({@link #end(Direction)}) reaches a module after the data before it (its
+ * {@code onEnd} runs then) and leaves it only once the module holds nothing more in that direction, so held
+ * data is never overtaken by the end. A detach of an open connection passes on what the module still held
+ * and its NEED_MORE buffer, as if the module had passed them.
  *
  * <p>A connection whose {@link FakeConnection#protocol(dev.interlayer.api.Protocol)} is {@code UDP} is a datagram
  * flow: the chain is the harness's {@link dev.interlayer.api.DatagramModule}s, each {@code send}/{@code recv} is one
@@ -127,17 +131,23 @@ public final class HarnessConnection implements AutoCloseable {
             return entry.name();
         }
 
-        FakeHeldBytes newHeld(byte[] bytes) {
+        FakeHeldBytes newHeld(byte[] bytes, Direction direction) {
             while (!holds.isEmpty() && !holds.peekFirst().isHeld()) {
                 holds.pollFirst();
             }
-            FakeHeldBytes h = new FakeHeldBytes(this, bytes);
+            FakeHeldBytes h = new FakeHeldBytes(this, bytes, direction);
             holds.add(h);
             return h;
         }
     }
 
-    private sealed interface Action permits InjectAction, CloseAction, AbortAction {}
+    private sealed interface Action permits InjectAction, PassAction, CloseAction, AbortAction {}
+
+    /**
+     * Bytes a module passed (or that go on for it at detach) while its injections still wait: they go on after them,
+     * as in the agent, where a module's output keeps the order in which the module produced it.
+     */
+    private record PassAction(Slot from, Direction direction, byte[] bytes, Mark mark) implements Action {}
 
     private record InjectAction(Slot from, Direction direction, byte[] bytes, long tag) implements Action {}
 
@@ -159,6 +169,8 @@ public final class HarnessConnection implements AutoCloseable {
     private final boolean[] endRequested = new boolean[2];
     private final boolean[] endDone = new boolean[2];
     private final int[] endAt = {NOT_STARTED, NOT_STARTED};
+    /** Per direction: the module the end is at has had its onEnd (it waits there for what the module holds). */
+    private final boolean[] endCalled = new boolean[2];
     private final boolean[] writable = {true, true};
     private final ByteArrayOutputStream[] out = {new ByteArrayOutputStream(), new ByteArrayOutputStream()};
     /** A UDP flow ({@code info.protocol() == UDP}): datagram modules, one call per datagram, boundaries kept. */
@@ -644,6 +656,8 @@ public final class HarnessConnection implements AutoCloseable {
                     feed(ia.from().index + step(ia.direction()), ia.direction(), ia.bytes(), 0, ia.bytes().length,
                             new Mark(ia.from().name(), ia.tag()));
                 }
+                case PassAction pa -> feed(pa.from().index + step(pa.direction()), pa.direction(), pa.bytes(), 0,
+                        pa.bytes().length, pa.mark());
                 case CloseAction ca -> finish(State.CLOSED, "closed by module " + ca.by().name());
                 case AbortAction aa -> reset("aborted by module " + aa.by().name() + ": " + aa.reason());
             }
@@ -744,7 +758,7 @@ public final class HarnessConnection implements AutoCloseable {
         calls.add(new Call(s.name(), hook, d, len, mark != null, mark == null ? null : mark.by(), mark == null ? 0 : mark.tag(), v));
         if (thrown != null) {
             releaseStray(ctx);
-            fault(s, hook, thrown, ctx, () -> feed(s.index + step(d), d, b, off, len, mark));
+            fault(s, hook, thrown, ctx, () -> emit(s, s.index + step(d), d, b, off, len, mark));
             return;
         }
         apply(s, d, hook, v, ctx, b, off, len, mark);
@@ -842,9 +856,10 @@ public final class HarnessConnection implements AutoCloseable {
                 }
             }
             case DETACH -> {
+                // as in the agent: what the module still held goes on first, then this chunk
                 s.active = false;
-                forward(next, d, replacement, b, off, len, mark);
                 detach(s, DetachReason.VERDICT);
+                forward(next, d, replacement, b, off, len, mark);
             }
             case ERROR -> reset("module " + s.name() + " returned " + v);
             case CLOSE -> finish(State.CLOSED, "module " + s.name() + " returned CLOSE");
@@ -852,8 +867,18 @@ public final class HarnessConnection implements AutoCloseable {
     }
 
     private void forward(int next, Direction d, byte[] replacement, byte[] b, int off, int len, Mark mark) {
+        Slot from = inChain(next - step(d)) ? chain.get(next - step(d)) : null;
         if (replacement != null) {
-            feed(next, d, replacement, 0, replacement.length, mark);
+            emit(from, next, d, replacement, 0, replacement.length, mark);
+        } else {
+            emit(from, next, d, b, off, len, mark);
+        }
+    }
+
+    /** What {@code from} outputs goes on to {@code next} now, or behind its injections that still wait. */
+    private void emit(Slot from, int next, Direction d, byte[] b, int off, int len, Mark mark) {
+        if (from != null && hasQueuedInjections(from, d)) {
+            actions.add(new PassAction(from, d, Arrays.copyOfRange(b, off, off + len), mark));
         } else {
             feed(next, d, b, off, len, mark);
         }
@@ -876,29 +901,47 @@ public final class HarnessConnection implements AutoCloseable {
             }
             Slot s = chain.get(i);
             if (s.active && s.entry.isStream()) {
-                if (s.held.get() > 0 || hasQueuedInjections(s, d)) {
+                // As in the agent: onEnd when the end reaches the module (after its last chunk); the end leaves it
+                // once it holds nothing more in this direction and its queued output has gone on.
+                if (!endCalled[di]) {
+                    endCalled[di] = true;
+                    progress = true;
+                    Mark mark = s.bufMark[di];
+                    byte[] rest = takeBuffer(s, di);
+                    if (s.entry.streamMinor() >= 1) {
+                        callEnd(s, d, rest, mark);
+                    } else {
+                        // A stream 1.0 module never sees onEnd; its NEED_MORE rest goes on as the SDK's default onEnd would.
+                        emit(s, i + step(d), d, rest, 0, rest.length, mark);
+                    }
+                    if (state != State.OPEN) {
+                        return progress;
+                    }
+                }
+                if (heldIn(s, d) > 0 || hasQueuedInjections(s, d)) {
                     return progress; // held or queued data of this module goes before the end
                 }
-                Mark mark = s.bufMark[di];
-                byte[] rest = takeBuffer(s, di);
-                endAt[di] = i + step(d);
-                if (s.entry.streamMinor() >= 1) {
-                    callEnd(s, d, rest, mark);
-                } else {
-                    // A stream 1.0 module never sees onEnd; its NEED_MORE rest goes on as the SDK's default onEnd would.
-                    feed(i + step(d), d, rest, 0, rest.length, mark);
-                }
-            } else {
-                endAt[di] = i + step(d);
             }
+            endCalled[di] = false;
+            endAt[di] = i + step(d);
             progress = true;
         }
         return progress;
     }
 
+    /** Bytes {@code s} holds (HOLD) in direction {@code d}. */
+    private static long heldIn(Slot s, Direction d) {
+        long n = 0;
+        for (FakeHeldBytes h : s.holds) {
+            if (h.direction() == d && h.isHeld()) n += h.length();
+        }
+        return n;
+    }
+
     private boolean hasQueuedInjections(Slot s, Direction d) {
         for (Action a : actions) {
-            if (a instanceof InjectAction ia && ia.from() == s && ia.direction() == d) {
+            if (a instanceof InjectAction ia && ia.from() == s && ia.direction() == d
+                    || a instanceof PassAction pa && pa.from() == s && pa.direction() == d) {
                 return true;
             }
         }
@@ -921,7 +964,7 @@ public final class HarnessConnection implements AutoCloseable {
         calls.add(new Call(s.name(), "onEnd", d, rest.length, mark != null, mark == null ? null : mark.by(), mark == null ? 0 : mark.tag(), v));
         if (thrown != null) {
             releaseStray(ctx);
-            fault(s, "onEnd", thrown, ctx, () -> feed(s.index + step(d), d, rest, 0, rest.length, mark));
+            fault(s, "onEnd", thrown, ctx, () -> emit(s, s.index + step(d), d, rest, 0, rest.length, mark));
             return;
         }
         apply(s, d, "onEnd", v, ctx, rest, 0, rest.length, mark);
@@ -994,7 +1037,6 @@ public final class HarnessConnection implements AutoCloseable {
     private void fault(Slot s, String where, Exception e, Runnable failOpen) {
         harness.recordFault(s.name(), where, e);
         if (s.entry.policy() == FaultPolicy.FAIL_OPEN) {
-            passBuffers(s);
             detach(s, DetachReason.FAULT);
             failOpen.run();
         } else {
@@ -1002,14 +1044,21 @@ public final class HarnessConnection implements AutoCloseable {
         }
     }
 
-    /** Sends on, unchanged, what a leaving module had buffered for NEED_MORE, so its departure loses nothing. */
-    private void passBuffers(Slot s) {
+    /**
+     * Sends on what a module leaving an open connection still held (oldest first) and then what it had buffered for
+     * NEED_MORE, as if it had passed them, behind its queued injections: as in the agent, a detach loses nothing.
+     */
+    private void passOnWhatItKept(Slot s) {
         s.active = false;
         for (Direction d : Direction.values()) {
+            for (FakeHeldBytes h : s.holds) {
+                if (h.direction() == d && h.take()) {
+                    actions.add(new PassAction(s, d, h.bytes(), null));
+                }
+            }
             if (s.bufLen[d.ordinal()] > 0) {
                 Mark m = s.bufMark[d.ordinal()];
-                byte[] rest = takeBuffer(s, d.ordinal());
-                feed(s.index + step(d), d, rest, 0, rest.length, m);
+                actions.add(new PassAction(s, d, takeBuffer(s, d.ordinal()), m));
             }
         }
     }
@@ -1023,8 +1072,8 @@ public final class HarnessConnection implements AutoCloseable {
             throw harness.violation(s.name(), ContractViolation.Rule.DETACH_NOT_EXACTLY_ONCE,
                     "detach would run a second time on " + info + " (first " + s.detachReason + ", now " + reason + ")");
         }
-        if (reason == DetachReason.VERDICT) {
-            passBuffers(s);
+        if (reason != DetachReason.CLOSED && state == State.OPEN && !datagram) {
+            passOnWhatItKept(s); // a held datagram is the module's own, as in the agent: released below
         }
         s.active = false;
         s.detaches = 1;

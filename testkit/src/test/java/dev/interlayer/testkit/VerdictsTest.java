@@ -194,7 +194,7 @@ class VerdictsTest {
     }
 
     @Test
-    void theEndWaitsForHeldBytesSoItNeverOvertakesThem() {
+    void theEndReachesAHolderAfterItsLastChunkAndWaitsThereSoItNeverOvertakesHeldBytes() {
         Scripted[] self = new Scripted[1];
         self[0] = new Scripted("m").onSend((ctx, d) -> {
             HeldBytes held = ctx.hold();
@@ -205,14 +205,65 @@ class VerdictsTest {
         try (ModuleHarness h = ModuleHarness.of(self[0], after)) {
             HarnessConnection c = h.attach();
             c.send("late").end(Direction.SEND);
+            // as in the agent: the end reaches m after its last chunk (onEnd now), and waits there while m holds
             assertFalse(c.ended(Direction.SEND));
-            assertEquals(List.of("send:late"), self[0].seen);
+            assertEquals(List.of("send:late", "end-SEND:"), self[0].seen);
             assertEquals(List.of(), after.seen);
             c.advance(Duration.ofMillis(10));
             assertEquals("late", c.sentText());
             assertTrue(c.ended(Direction.SEND));
-            assertEquals(List.of("send:late", "end-SEND:"), self[0].seen);
             assertEquals(List.of("send:late@m#0", "end-SEND:"), after.seen);
+        }
+    }
+
+    @Test
+    void bytesInjectedDuringACallGoOnBeforeTheChunkTheCallPasses() {
+        Scripted m = new Scripted("m").onSend((ctx, d) -> {
+            ctx.attachment().inject(Direction.SEND, "[hdr]".getBytes());
+            return Verdict.PASS;
+        });
+        try (ModuleHarness h = ModuleHarness.of(m)) {
+            HarnessConnection c = h.attach();
+            c.send("data").send("more");
+            // as in the agent: a module's output keeps the order in which the module produced it
+            assertEquals("[hdr]data[hdr]more", c.sentText());
+        }
+    }
+
+    @Test
+    void aDetachVerdictPassesOnWhatTheModuleStillHeldBeforeTheChunk() {
+        int[] n = {0};
+        Scripted m = new Scripted("m").onSend((ctx, d) -> {
+            if (n[0]++ < 2) {
+                ctx.hold();
+                return Verdict.HOLD;
+            }
+            return Verdict.DETACH;
+        });
+        try (ModuleHarness h = ModuleHarness.of(m)) {
+            HarnessConnection c = h.attach();
+            c.send("a").send("b").send("c").send("d");
+            assertEquals("abcd", c.sentText());
+            assertEquals(0, c.heldBytes());
+            assertEquals(DetachReason.VERDICT, c.detachReason("m"));
+        }
+    }
+
+    @Test
+    void aFailOpenFaultPassesOnWhatTheModuleStillHeldAndThenTheChunk() {
+        int[] n = {0};
+        Scripted m = new Scripted("m").onSend((ctx, d) -> {
+            if (n[0]++ == 0) {
+                ctx.hold();
+                return Verdict.HOLD;
+            }
+            throw new IllegalStateException("boom");
+        });
+        try (ModuleHarness h = ModuleHarness.of(m).tolerateFaults()) {
+            HarnessConnection c = h.attach();
+            c.send("held-").send("then");
+            assertEquals("held-then", c.sentText());
+            assertEquals(DetachReason.FAULT, c.detachReason("m"));
         }
     }
 }
