@@ -11,6 +11,7 @@ import dev.interlayer.engine.testing.EngineFixture;
 import dev.interlayer.engine.testing.TestModule;
 import dev.interlayer.testkit.HarnessConnection;
 import dev.interlayer.testkit.ModuleHarness;
+import dev.interlayer.runtime.ModuleRegistry;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -104,7 +105,10 @@ class ChainContractTest {
     @MethodSource("scenarios")
     void theEngineAndTheTestkitAgree(Scenario sc) throws Exception {
         Outcome[] engine = onSockets(sc);
+        Outcome[] embedded = onEmbeddedChannels(sc);
         Outcome[] testkit = inTestkit(sc);
+        assertThat(embedded[0]).as("%s: SEND (engine on sockets vs engine without sockets)", sc.name()).isEqualTo(engine[0]);
+        assertThat(embedded[1]).as("%s: RECV (engine on sockets vs engine without sockets)", sc.name()).isEqualTo(engine[1]);
         assertThat(testkit[0]).as("%s: SEND (engine on sockets vs testkit)", sc.name()).isEqualTo(engine[0]);
         assertThat(testkit[1]).as("%s: RECV (engine on sockets vs testkit)", sc.name()).isEqualTo(engine[1]);
     }
@@ -205,6 +209,97 @@ class ChainContractTest {
             ending = "reset";
         }
         return new Outcome(got.toString(StandardCharsets.US_ASCII), ending);
+    }
+
+    /**
+     * An embedded channel that can be half-closed, as a socket channel: the engine sends its FIN with
+     * {@code shutdownOutput()}, recorded here; and it collects what the engine writes to it.
+     */
+    private static final class HalfClosable extends io.netty.channel.embedded.EmbeddedChannel
+            implements io.netty.channel.socket.DuplexChannel {
+        final ByteArrayOutputStream got = new ByteArrayOutputStream();
+        boolean outputShut;
+
+        HalfClosable() {
+            pipeline().addLast(new io.netty.channel.ChannelOutboundHandlerAdapter() {
+                @Override
+                public void write(io.netty.channel.ChannelHandlerContext ctx, Object msg, io.netty.channel.ChannelPromise p) {
+                    if (msg instanceof io.netty.buffer.ByteBuf b) {
+                        byte[] bytes = new byte[b.readableBytes()];
+                        b.getBytes(b.readerIndex(), bytes);
+                        got.writeBytes(bytes);
+                    }
+                    io.netty.util.ReferenceCountUtil.release(msg);
+                    p.trySuccess();
+                }
+            });
+        }
+
+        @Override public boolean isInputShutdown() { return false; }
+        @Override public io.netty.channel.ChannelFuture shutdownInput() { return newSucceededFuture(); }
+        @Override public io.netty.channel.ChannelFuture shutdownInput(io.netty.channel.ChannelPromise p) { return p.setSuccess(); }
+        @Override public boolean isOutputShutdown() { return outputShut; }
+        @Override public io.netty.channel.ChannelFuture shutdownOutput() { outputShut = true; return newSucceededFuture(); }
+        @Override public io.netty.channel.ChannelFuture shutdownOutput(io.netty.channel.ChannelPromise p) {
+            outputShut = true;
+            return p.setSuccess();
+        }
+        @Override public boolean isShutdown() { return outputShut; }
+        @Override public io.netty.channel.ChannelFuture shutdown() { outputShut = true; return newSucceededFuture(); }
+        @Override public io.netty.channel.ChannelFuture shutdown(io.netty.channel.ChannelPromise p) { outputShut = true; return p.setSuccess(); }
+    }
+
+    /**
+     * The scenario through the engine's own {@link ProxyConnection} between two embedded channels: no sockets, the
+     * time of the connection's loop advanced by hand. A chunk is one channel read, as from the transport.
+     */
+    private static Outcome[] onEmbeddedChannels(Scenario sc) throws Exception {
+        ModuleRegistry registry = new ModuleRegistry(1000);
+        HalfClosable local = new HalfClosable();
+        HalfClosable remote = new HalfClosable();
+        local.freezeTime();
+        try (Engine engine = new Engine(registry, EngineOptions.defaults().withIoThreads(1))) {
+            for (Module<?> m : sc.modules().get()) {
+                registry.add(m, dev.interlayer.runtime.PackageRef.builtin(m.getClass().getSimpleName(), m.getClass().getClassLoader()), null);
+            }
+            InetSocketAddress any = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+            ListenerSpec spec = ListenerSpec.tcp("contract", Role.CLIENT, any, new InetSocketAddress(InetAddress.getLoopbackAddress(), 9));
+            EngineOptions o = EngineOptions.defaults();
+            ProxyConnection conn = new ProxyConnection(engine, 1, spec, local, new Watchdog.Slot(Thread.currentThread()), o.holdLimit(),
+                    null, 0, 0);
+            conn.startConnected(registry.candidates(conn), remote);
+            for (Step s : sc.steps()) {
+                if (conn.isClosed()) break;
+                switch (s) {
+                    case Send x -> read(local, x.text());
+                    case Recv x -> read(remote, x.text());
+                    case End x -> (x.direction() == Direction.SEND ? local : remote).pipeline()
+                            .fireUserEventTriggered(io.netty.channel.socket.ChannelInputShutdownEvent.INSTANCE);
+                    case Wait x -> local.advanceTimeBy(x.millis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+                }
+                for (int i = 0; i < 10; i++) {
+                    local.runPendingTasks();
+                    local.runScheduledPendingTasks();
+                    remote.runPendingTasks();
+                }
+            }
+            // the last direction to end is not half-closed: the graceful close of both channels is its FIN
+            String send = conn.wasReset() ? "reset" : remote.outputShut || conn.isClosed() ? "end" : "open";
+            String recv = conn.wasReset() ? "reset" : local.outputShut || conn.isClosed() ? "end" : "open";
+            Outcome[] out = {new Outcome(remote.got.toString(StandardCharsets.US_ASCII), send),
+                    new Outcome(local.got.toString(StandardCharsets.US_ASCII), recv)};
+            if (!conn.isClosed()) conn.abort("contract scenario done");
+            local.finishAndReleaseAll();
+            remote.finishAndReleaseAll();
+            return out;
+        } finally {
+            registry.close();
+        }
+    }
+
+    private static void read(io.netty.channel.embedded.EmbeddedChannel from, String text) {
+        from.pipeline().fireChannelRead(Engine.ALLOCATOR.buffer().writeBytes(text.getBytes(StandardCharsets.US_ASCII)));
+        from.pipeline().fireChannelReadComplete();
     }
 
     /** The scenario through the testkit, with its virtual clock. */
