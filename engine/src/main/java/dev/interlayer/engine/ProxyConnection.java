@@ -35,8 +35,6 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One proxied TCP connection: the two sockets, the chain of attached modules, and the flow between them.
@@ -73,9 +71,8 @@ final class ProxyConnection implements Connection {
     private final EventLoop loop;
     private final Watchdog.Slot slot;
     private final Instant startedAt;
-    private final long holdLimit;
-    private final long holdHigh;
-    private final long holdLow;
+    /** Held, buffered and in-flight bytes against the hold limit; what pauses reading. */
+    private final HoldBudget budget;
 
     private Channel localCh;
     private Channel remoteCh;
@@ -88,12 +85,6 @@ final class ProxyConnection implements Connection {
     private final boolean[] endPending = new boolean[2];
     private final boolean[] outputShut = new boolean[2];
     private final boolean[] needFlush = new boolean[2];
-    /** Bytes held by HOLD plus bytes buffered for NEED_MORE: capped by the hold limit. */
-    private final AtomicLong held = new AtomicLong();
-    /** Bytes held by HOLD only: above the high-water mark reading pauses until modules release them. */
-    private final AtomicLong heldByModules = new AtomicLong();
-    private final AtomicInteger[] inflight = {new AtomicInteger(), new AtomicInteger()};
-    private final AtomicLong[] inflightBytes = {new AtomicLong(), new AtomicLong()};
     private List<Runnable> preConnect;
     /** The kernel path while it moves this connection's bytes (see {@link SpliceRelay}), else null. */
     private SpliceRelay relay;
@@ -147,9 +138,7 @@ final class ProxyConnection implements Connection {
         this.accepted = accepted;
         this.loop = accepted.eventLoop();
         this.slot = slot;
-        this.holdLimit = holdLimit;
-        this.holdHigh = Math.max(64 * 1024, holdLimit / 4);
-        this.holdLow = holdHigh / 2;
+        this.budget = new HoldBudget(holdLimit);
         this.upstreamTarget = spec.upstream();
         this.mods = new ModuleChain<>(new Host(), slot, RealAttachment[]::new);
         if (spec.role() == Role.CLIENT) {
@@ -195,7 +184,7 @@ final class ProxyConnection implements Connection {
     }
 
     ByteBufAllocator alloc() { return accepted.alloc(); }
-    long holdLimit() { return holdLimit; }
+    long holdLimit() { return budget.limit; }
     @Override public EventLoop loop() { return loop; }
     @Override public boolean isClosed() { return closed; }
     ListenerSpec spec() { return spec; }
@@ -532,7 +521,7 @@ final class ProxyConnection implements Connection {
 
     /** Puts a chunk read from the source of {@code d} (owned) into the chain, or straight out on the fast path. */
     private void enter(int d, ByteBuf buf) {
-        if (hookCount[d] == 0 && inflight[d].get() == 0) {
+        if (hookCount[d] == 0 && budget.onTheWay(d) == 0) {
             writeOut(d, buf); // fast path: no module has a hook in this direction, and no module's output waits
             return;
         }
@@ -696,10 +685,10 @@ final class ProxyConnection implements Connection {
             case NEED_MORE -> {
                 ctx.dropReplacement();
                 int want = v.value();
-                if (want > holdLimit) {
+                if (want > budget.limit) {
                     in.release();
                     abort("module " + a.lm.id() + " asked for NEED_MORE(" + want + "), more than the connection's hold limit of "
-                            + holdLimit + " bytes; raise agent.hold-limit or fix the module");
+                            + budget.limit + " bytes; raise agent.hold-limit or fix the module");
                     return null;
                 }
                 if (!heldAdd(a, len)) {
@@ -792,7 +781,7 @@ final class ProxyConnection implements Connection {
         Channel source = d == SEND ? localCh : remoteCh;
         Channel target = d == SEND ? remoteCh : localCh;
         // NEED_MORE buffers do not pause reading: they need more bytes to make progress, and the hold limit caps them.
-        boolean go = target.isWritable() && buffered() < holdHigh;
+        boolean go = target.isWritable() && budget.buffered() < budget.high;
         paused[d] = !go;
         if (go && !unparking[d] && (!parked[d].isEmpty() || endParked[d])) {
             unpark(d); // may pause again
@@ -824,11 +813,6 @@ final class ProxyConnection implements Connection {
         }
     }
 
-    /** Bytes modules hold (HOLD) plus bytes on their way from one module to the next: what pauses reading. */
-    private long buffered() {
-        return heldByModules.get() + inflightBytes[SEND].get() + inflightBytes[RECV].get();
-    }
-
     boolean isWritable(Direction dir) {
         Channel target = dir == Direction.SEND ? remoteCh : localCh;
         return !closed && target != null && target.isWritable();
@@ -852,7 +836,7 @@ final class ProxyConnection implements Connection {
     private void maybeSplice() {
         if (relay != null || spliceRefused || !engine.spliceAvailable() || closed || !connected || preConnect != null
                 || inputEnded[SEND] || inputEnded[RECV] || endPending[SEND] || endPending[RECV] || outputShut[SEND] || outputShut[RECV]
-                || held.get() != 0 || inflight[SEND].get() != 0 || inflight[RECV].get() != 0 || !spliceable()
+                || !budget.isEmpty() || budget.onTheWay(SEND) != 0 || budget.onTheWay(RECV) != 0 || !spliceable()
                 || !parked[SEND].isEmpty() || !parked[RECV].isEmpty()
                 || !(localCh instanceof EpollSocketChannel l) || !(remoteCh instanceof EpollSocketChannel r)
                 || !idle(localCh) || !idle(remoteCh)) {
@@ -955,13 +939,13 @@ final class ProxyConnection implements Connection {
      * {@link #injectHeld}; {@link #injectDone} must follow.
      */
     void injectStarting(Direction dir) {
-        inflight[dir == Direction.SEND ? SEND : RECV].incrementAndGet();
+        budget.leaving(dir == Direction.SEND ? SEND : RECV, 0);
     }
 
     /** Ends what {@link #injectStarting} began (the queued bytes are counted by {@link #later}). */
     void injectDone(Direction dir) {
         int d = dir == Direction.SEND ? SEND : RECV;
-        inflight[d].decrementAndGet();
+        budget.arrived(d, 0);
         loop.execute(progressEnd[d]);
     }
 
@@ -983,10 +967,10 @@ final class ProxyConnection implements Connection {
         Channel target = d == SEND ? remoteCh : localCh;
         long pendingOut = target == null ? 0 : target.unsafe().outboundBuffer() == null ? 0
                 : target.unsafe().outboundBuffer().totalPendingWriteBytes();
-        if (pendingOut + inflightBytes[d].get() + len > holdLimit) {
+        if (pendingOut + budget.onTheWayBytes(d) + len > budget.limit) {
             b.release();
-            execute(() -> moduleFault(a, "inject", "injected " + len + " bytes " + dir + " while " + (pendingOut + inflightBytes[d].get())
-                    + " bytes wait for a peer that does not read (limit " + holdLimit + "); pause while attachment.isWritable("
+            execute(() -> moduleFault(a, "inject", "injected " + len + " bytes " + dir + " while " + (pendingOut + budget.onTheWayBytes(d))
+                    + " bytes wait for a peer that does not read (limit " + budget.limit + "); pause while attachment.isWritable("
                     + dir + ") is false"));
             return false;
         }
@@ -1013,8 +997,7 @@ final class ProxyConnection implements Connection {
     private void later(RealAttachment a, int d, ByteBuf buf, String injectedBy, long tag) {
         int len = buf.readableBytes();
         a.queued[d].incrementAndGet();
-        inflight[d].incrementAndGet();
-        inflightBytes[d].addAndGet(len);
+        budget.leaving(d, len);
         loop.execute(() -> goOn(a, d, buf, injectedBy, tag, len));
     }
 
@@ -1033,10 +1016,9 @@ final class ProxyConnection implements Connection {
                 flush(d);
             }
         } finally {
-            inflight[d].decrementAndGet();
-            inflightBytes[d].addAndGet(-len);
+            budget.arrived(d, len);
             progressEnd(d);
-            // what is on its way counts for both directions' reading (see buffered())
+            // what is on its way counts for both directions' reading (see HoldBudget)
             if (paused[SEND]) maybeRead(SEND);
             if (paused[RECV]) maybeRead(RECV);
         }
@@ -1046,9 +1028,7 @@ final class ProxyConnection implements Connection {
 
     /** Counts {@code n} more held bytes; over the limit the connection is reset with the module named. */
     boolean heldAdd(RealAttachment a, long n) {
-        long now = held.addAndGet(n);
-        if (now > holdLimit) {
-            held.addAndGet(-n);
+        if (!budget.reserve(n)) {
             // Reset later, from the event loop's queue: this may run inside the module's own call. Until then nothing
             // more is written, so the peers see an exact prefix and then the reset.
             doom(holdOverflow(a));
@@ -1068,14 +1048,14 @@ final class ProxyConnection implements Connection {
     }
 
     String holdOverflow(RealAttachment a) {
-        return "module " + a.lm.id() + " holds more than the connection's hold limit of " + holdLimit
+        return "module " + a.lm.id() + " holds more than the connection's hold limit of " + budget.limit
                 + " bytes (HOLD and NEED_MORE together); raise agent.hold-limit or make the module release or inject sooner";
     }
 
     /** Counts bytes a module took with HOLD (they also pause reading above the high-water mark). */
     boolean holdAdd(RealAttachment a, long n) {
         if (!heldAdd(a, n)) return false;
-        if (heldByModules.addAndGet(n) >= holdHigh) {
+        if (budget.hold(n) >= budget.high) {
             // over the high-water mark in the middle of a read batch: stop reading now, not after the batch
             if (!paused[SEND]) maybeRead(SEND);
             if (!paused[RECV]) maybeRead(RECV);
@@ -1085,13 +1065,13 @@ final class ProxyConnection implements Connection {
 
     /** HOLD bytes left the module (injected or released). */
     void holdSub(long n) {
-        heldByModules.addAndGet(-n);
+        budget.unhold(n);
         heldSub(n);
     }
 
     void heldSub(long n) {
-        held.addAndGet(-n);
-        if (buffered() < holdLow) {
+        budget.unreserve(n);
+        if (budget.buffered() < budget.low) {
             // Always later, never inline: the caller may be in the middle of injecting these very bytes, and an
             // end of stream completed now would send the FIN ahead of them.
             loop.execute(afterHeldLeft);
@@ -1256,7 +1236,7 @@ final class ProxyConnection implements Connection {
     /** Propagates a half-close once nothing of that direction is still held by modules or queued for inject. */
     private void tryCompleteEnd(int d) {
         if (!endPending[d] || closed || doomed != null) return; // doomed: the reset follows, never a FIN
-        if (inflight[d].get() > 0 || heldIn(d) > 0) return;
+        if (budget.onTheWay(d) > 0 || heldIn(d) > 0) return;
         endPending[d] = false;
         outputShut[d] = true;
         Channel target = d == SEND ? remoteCh : localCh;
