@@ -34,20 +34,33 @@ public final class StressModules {
                 .attachMode(programmatic ? AttachMode.PROGRAMMATIC : AttachMode.GLOBAL).build();
     }
 
+    /** A stress module's descriptor: stream 1.2, a priority, global or programmatic. */
+    private abstract static class Described<S> implements StreamModule<S> {
+        private final ModuleDescriptor descriptor;
+
+        Described(String name, int priority, boolean programmatic) {
+            this.descriptor = describe(name, priority, programmatic);
+        }
+
+        @Override
+        public final ModuleDescriptor descriptor() {
+            return descriptor;
+        }
+    }
+
     /**
      * Holds chunks at random (always while older ones wait, so its own output stays in order) and injects them after
      * 0–3 ms, from a timer on the connection's loop or, a third of the time, from a thread of its own.
      */
-    public static final class Delay implements StreamModule<Delay.State> {
+    public static final class Delay extends Described<Delay.State> {
         private static final ScheduledExecutorService FOREIGN = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "stress-delay-foreign");
             t.setDaemon(true);
             return t;
         });
-        private final ModuleDescriptor d;
 
         public Delay(int priority, boolean programmatic) {
-            d = describe("delay", priority, programmatic);
+            super("delay", priority, programmatic);
         }
 
         /** Per connection: a FIFO per direction; locked, as releases come from two threads. */
@@ -63,10 +76,6 @@ public final class StressModules {
             }
         }
 
-        @Override
-        public ModuleDescriptor descriptor() {
-            return d;
-        }
 
         @Override
         public Attach<State> attach(Attachment attachment) {
@@ -124,13 +133,12 @@ public final class StressModules {
     }
 
     /** A token bucket that delays, like the sample ratelimit module: passes when it can, else holds in order. */
-    public static final class Bucket implements StreamModule<Bucket.State> {
-        private final ModuleDescriptor d;
+    public static final class Bucket extends Described<Bucket.State> {
         private final double rate;
         private final double burst;
 
         public Bucket(int priority, boolean programmatic, double rate, double burst) {
-            d = describe("bucket", priority, programmatic);
+            super("bucket", priority, programmatic);
             this.rate = rate;
             this.burst = burst;
         }
@@ -149,10 +157,6 @@ public final class StressModules {
             }
         }
 
-        @Override
-        public ModuleDescriptor descriptor() {
-            return d;
-        }
 
         @Override
         public Attach<State> attach(Attachment attachment) {
@@ -215,17 +219,12 @@ public final class StressModules {
     }
 
     /** Asks for more bytes at random ({@code NEED_MORE}) before passing them on; its {@code onEnd} passes the rest. */
-    public static final class Gather implements StreamModule<int[]> {
-        private final ModuleDescriptor d;
+    public static final class Gather extends Described<int[]> {
 
         public Gather(int priority, boolean programmatic) {
-            d = describe("gather", priority, programmatic);
+            super("gather", priority, programmatic);
         }
 
-        @Override
-        public ModuleDescriptor descriptor() {
-            return d;
-        }
 
         @Override
         public Attach<int[]> attach(Attachment attachment) {
@@ -260,17 +259,12 @@ public final class StressModules {
     }
 
     /** Rewrites every byte in place (XOR with a key); two of them with the same key undo each other. */
-    public static final class Xor implements StreamModule<Void> {
-        private final ModuleDescriptor d;
+    public static final class Xor extends Described<Void> {
 
         public Xor(String name, int priority) {
-            d = describe(name, priority, false);
+            super(name, priority, false);
         }
 
-        @Override
-        public ModuleDescriptor descriptor() {
-            return d;
-        }
 
         @Override
         public Verdict onSend(Void s, StreamContext ctx, ByteView data) {
@@ -292,17 +286,12 @@ public final class StressModules {
     }
 
     /** Replaces chunks at random with an identical copy written through {@code ctx.replace()}. */
-    public static final class Copy implements StreamModule<Void> {
-        private final ModuleDescriptor d;
+    public static final class Copy extends Described<Void> {
 
         public Copy(int priority, boolean programmatic) {
-            d = describe("copy", priority, programmatic);
+            super("copy", priority, programmatic);
         }
 
-        @Override
-        public ModuleDescriptor descriptor() {
-            return d;
-        }
 
         @Override
         public Verdict onSend(Void s, StreamContext ctx, ByteView data) {
