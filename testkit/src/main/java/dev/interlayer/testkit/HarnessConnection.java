@@ -321,6 +321,24 @@ public final class HarnessConnection implements AutoCloseable {
         harness.rethrowPending();
     }
 
+    /**
+     * Detaches {@code module} from this connection as the control plane does (reason {@code REQUESTED}); the rest of the
+     * chain goes on, and what the module still held goes on as at any detach of an open connection. Does nothing if the
+     * module is not attached (any more).
+     *
+     * @throws IllegalArgumentException if there is no such module in the harness
+     */
+    public HarnessConnection detach(String module) {
+        requireOpen();
+        Slot s = slot(module);
+        if (s.active) {
+            detach(s, DetachReason.REQUESTED);
+        }
+        run();
+        harness.rethrowPending();
+        return this;
+    }
+
     /** Delivers an observe-only event to every attached socket module. */
     public HarnessConnection event(ConnectionEvent event) {
         requireOpen();

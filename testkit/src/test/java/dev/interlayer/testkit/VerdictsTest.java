@@ -266,4 +266,26 @@ class VerdictsTest {
             assertEquals(DetachReason.FAULT, c.detachReason("m"));
         }
     }
+
+    @Test
+    void aDetachTheControlPlaneRequestsPassesOnWhatTheModuleHeldAndTheChainGoesOn() {
+        Scripted m = new Scripted("m").onSend((ctx, d) -> {
+            ctx.hold();
+            return Verdict.HOLD;
+        });
+        Scripted after = new Scripted("after");
+        try (ModuleHarness h = ModuleHarness.of(m, after)) {
+            HarnessConnection c = h.attach();
+            c.send("first").send("second");
+            assertEquals("", c.sentText());
+            c.detach("m");
+            assertEquals("firstsecond", c.sentText());
+            assertEquals(List.of("send:first", "send:second"), after.seen);
+            assertEquals(DetachReason.REQUESTED, c.detachReason("m"));
+            assertEquals(List.of(DetachReason.REQUESTED), m.detaches);
+            c.send("third").detach("m");
+            assertEquals("firstsecondthird", c.sentText());
+            assertEquals(1, c.detachCount("m"));
+        }
+    }
 }
