@@ -120,7 +120,6 @@ public final class HarnessConnection implements AutoCloseable {
         final byte[][] buf = new byte[2][];
         final int[] bufLen = new int[2];
         final int[] wanted = new int[2];
-        final Mark[] bufMark = new Mark[2];
 
         Slot(ModuleHarness.Entry entry, int index) {
             this.entry = entry;
@@ -722,12 +721,11 @@ public final class HarnessConnection implements AutoCloseable {
             if (s.bufLen[di] < s.wanted[di]) {
                 return;
             }
-            Mark m = s.bufMark[di];
+            // as in the agent, the whole view carries the mark of the chunk that completed it
             byte[] all = takeBuffer(s, di);
             b = all;
             off = 0;
             len = all.length;
-            mark = m;
         }
         callData(s, d, b, off, len, mark);
     }
@@ -749,7 +747,6 @@ public final class HarnessConnection implements AutoCloseable {
         s.buf[di] = null;
         s.bufLen[di] = 0;
         s.wanted[di] = 0;
-        s.bufMark[di] = null;
         return all;
     }
 
@@ -867,7 +864,6 @@ public final class HarnessConnection implements AutoCloseable {
                 int di = d.ordinal();
                 append(s, di, b, off, len);
                 s.wanted[di] = v.value();
-                s.bufMark[di] = mark;
                 if (outstanding() > harness.holdLimit()) {
                     reset("module " + s.name() + " waits for " + v + " with " + s.bufLen[di]
                             + " bytes buffered: the connection's held and buffered bytes exceed the hold limit of " + harness.holdLimit());
@@ -924,13 +920,13 @@ public final class HarnessConnection implements AutoCloseable {
                 if (!endCalled[di]) {
                     endCalled[di] = true;
                     progress = true;
-                    Mark mark = s.bufMark[di];
+                    // As in the agent, the rest is the module's own: unmarked in onEnd, and so is what goes on from it.
                     byte[] rest = takeBuffer(s, di);
                     if (s.entry.streamMinor() >= 1) {
-                        callEnd(s, d, rest, mark);
+                        callEnd(s, d, rest);
                     } else {
                         // A stream 1.0 module never sees onEnd; its NEED_MORE rest goes on as the SDK's default onEnd would.
-                        emit(s, i + step(d), d, rest, 0, rest.length, mark);
+                        emit(s, i + step(d), d, rest, 0, rest.length, null);
                     }
                     if (state != State.OPEN) {
                         return progress;
@@ -966,9 +962,9 @@ public final class HarnessConnection implements AutoCloseable {
         return false;
     }
 
-    private void callEnd(Slot s, Direction d, byte[] rest, Mark mark) {
+    private void callEnd(Slot s, Direction d, byte[] rest) {
         FakeByteView view = new FakeByteView(harness, s.name(), "onEnd", rest, 0, rest.length);
-        FakeStreamContext ctx = new FakeStreamContext(this, s, "onEnd", d, mark, rest, 0, rest.length, view);
+        FakeStreamContext ctx = new FakeStreamContext(this, s, "onEnd", d, null, rest, 0, rest.length, view);
         Verdict v = null;
         Exception thrown = null;
         beginCall(s);
@@ -979,13 +975,13 @@ public final class HarnessConnection implements AutoCloseable {
         } finally {
             endCall(view, ctx);
         }
-        calls.add(new Call(s.name(), "onEnd", d, rest.length, mark != null, mark == null ? null : mark.by(), mark == null ? 0 : mark.tag(), v));
+        calls.add(new Call(s.name(), "onEnd", d, rest.length, false, null, 0, v));
         if (thrown != null) {
             releaseStray(ctx);
-            fault(s, "onEnd", thrown, ctx, () -> emit(s, s.index + step(d), d, rest, 0, rest.length, mark));
+            fault(s, "onEnd", thrown, ctx, () -> emit(s, s.index + step(d), d, rest, 0, rest.length, null));
             return;
         }
-        apply(s, d, "onEnd", v, ctx, rest, 0, rest.length, mark);
+        apply(s, d, "onEnd", v, ctx, rest, 0, rest.length, null);
     }
 
     // ---------------------------------------------------------------- module requests
@@ -1064,7 +1060,8 @@ public final class HarnessConnection implements AutoCloseable {
 
     /**
      * Sends on what a module leaving an open connection still held (oldest first) and then what it had buffered for
-     * NEED_MORE, as if it had passed them, behind its queued injections: as in the agent, a detach loses nothing.
+     * NEED_MORE, as if it had passed them, behind its queued injections: as in the agent, a detach loses nothing. They go
+     * on unmarked, as the agent passes them.
      */
     private void passOnWhatItKept(Slot s) {
         s.active = false;
@@ -1075,8 +1072,7 @@ public final class HarnessConnection implements AutoCloseable {
                 }
             }
             if (s.bufLen[d.ordinal()] > 0) {
-                Mark m = s.bufMark[d.ordinal()];
-                actions.add(new PassAction(s, d, takeBuffer(s, d.ordinal()), m));
+                actions.add(new PassAction(s, d, takeBuffer(s, d.ordinal()), null));
             }
         }
     }

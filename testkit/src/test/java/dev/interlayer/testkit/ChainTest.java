@@ -107,6 +107,27 @@ class ChainTest {
     }
 
     @Test
+    void aNeedMoreViewCarriesTheMarkOfTheChunkThatCompletedItAndOnEndsRestIsUnmarked() {
+        Scripted a = new Scripted("a");
+        Scripted b = new Scripted("b").onSend((ctx, d) -> d.remaining() < 4 ? Verdict.needMore(4) : Verdict.PASS);
+        Scripted c3 = new Scripted("c");
+        try (ModuleHarness h = ModuleHarness.of(a, b, c3)) {
+            HarnessConnection c = h.attach();
+            c.send("ab");
+            a.attachment.inject(Direction.SEND, "cd".getBytes(), 5);
+            c.drain();
+            assertEquals(List.of("send:ab", "send:abcd@a#5"), b.seen);
+            assertEquals(List.of("send:abcd@a#5"), c3.seen);
+            a.attachment.inject(Direction.SEND, "ef".getBytes(), 6);
+            c.end(Direction.SEND);
+            // the rest is b's own by now: unmarked in its onEnd, and when it goes on
+            assertEquals(List.of("send:ab", "send:abcd@a#5", "send:ef@a#6", "end-SEND:ef"), b.seen);
+            assertEquals(List.of("send:abcd@a#5", "send:ef", "end-SEND:"), c3.seen);
+            assertEquals("abcdef", c.sentText());
+        }
+    }
+
+    @Test
     void timersFireWhenTheVirtualClockPassesThemAndNanoTimeIsVirtual() {
         Scripted a = new Scripted("a");
         List<Long> fired = new ArrayList<>();
