@@ -40,8 +40,8 @@ public final class ContractViolation extends AssertionError {
         INJECT_BEYOND_HOLD_LIMIT("injected bytes count against the hold limit until the peer takes them"),
         /** {@code needMore(n)} asked for no more bytes than the call already had. */
         NEED_MORE_TOO_SMALL("needMore(n) must ask for more bytes than the call was given, or it would be called again at once"),
-        /** {@code onEnd} returned HOLD or NEED_MORE, which cannot be honoured once a direction has ended. */
-        END_VERDICT("onEnd may return PASS, DROP, DETACH, ERROR or CLOSE only");
+        /** {@code onEnd} returned NEED_MORE, which cannot be honoured once a direction has ended. */
+        END_VERDICT("onEnd may not return NEED_MORE: no more bytes come after the end");
 
         private final String sentence;
 

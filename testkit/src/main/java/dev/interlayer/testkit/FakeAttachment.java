@@ -56,7 +56,9 @@ final class FakeAttachment implements Attachment {
         if (!f.take()) {
             throw new IllegalStateException("module " + slot.name() + ": these held bytes were already injected or released");
         }
-        // The bytes were already counted as held; moving them to the queue keeps the total the same.
+        // The bytes were already counted as held; moving them to the queue keeps the total the same. Refused (false, the
+        // bytes gone) once the end of the direction has passed the module, as a fresh inject is, so that no byte follows
+        // an end. The agent checks that for fresh injects only: held bytes injected across directions slip past it.
         return conn.enqueueInject(slot, direction, f.bytes(), 0L, false);
     }
 

@@ -43,8 +43,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * reading a socket. A module's output keeps the order in which the module produced it: bytes it injects
  * during a call come out before the chunk the call passes, and what it passes while its injections wait goes
  * after them. A direction's end ({@link #end(Direction)}) reaches a module after the data before it (its
- * {@code onEnd} runs then) and leaves it only once the module holds nothing more in that direction, so held
- * data is never overtaken by the end. A detach of an open connection passes on what the module still held
+ * {@code onEnd} runs then; it may hold the rest) and leaves it only once the module holds nothing more in that
+ * direction, so held data is never overtaken by the end; after that the module's injects in that direction are
+ * refused. As in the agent, a module is called only for the hooks its class overrides, and {@code onEnd} only for a
+ * direction it has a data hook for. A detach of an open connection passes on what the module still held
  * and its NEED_MORE buffer, as if the module had passed them.
  *
  * <p>A connection whose {@link FakeConnection#protocol(dev.interlayer.api.Protocol)} is {@code UDP} is a datagram
@@ -120,6 +122,8 @@ public final class HarnessConnection implements AutoCloseable {
         final byte[][] buf = new byte[2][];
         final int[] bufLen = new int[2];
         final int[] wanted = new int[2];
+        /** Per direction: its end has passed this module, which can inject nothing more there. */
+        final boolean[] endPassed = new boolean[2];
 
         Slot(ModuleHarness.Entry entry, int index) {
             this.entry = entry;
@@ -694,12 +698,20 @@ public final class HarnessConnection implements AutoCloseable {
         return i >= 0 && i < chain.size();
     }
 
-    /** Hands a chunk to the first active stream module at or after {@code i} in {@code d}, or out of the chain. */
+    /**
+     * Hands a chunk to the first active module at or after {@code i} in {@code d} that has a data hook for it, or out of
+     * the chain; as in the agent, it queues behind the output still waiting of a module it passes.
+     */
     private void feed(int i, Direction d, byte[] b, int off, int len, Mark mark) {
         if (state != State.OPEN || len == 0) {
             return;
         }
-        while (inChain(i) && !(chain.get(i).active && (datagram ? chain.get(i).entry.isDatagram() : chain.get(i).entry.isStream()))) {
+        while (inChain(i) && !takes(chain.get(i), d)) {
+            Slot skipped = chain.get(i);
+            if (!datagram && hasQueuedInjections(skipped, d)) {
+                actions.add(new PassAction(skipped, d, Arrays.copyOfRange(b, off, off + len), mark));
+                return;
+            }
             i += step(d);
         }
         if (!inChain(i)) {
@@ -728,6 +740,11 @@ public final class HarnessConnection implements AutoCloseable {
             len = all.length;
         }
         callData(s, d, b, off, len, mark);
+    }
+
+    /** {@code s} is called for a chunk of {@code d}. */
+    private boolean takes(Slot s, Direction d) {
+        return s.active && (datagram ? s.entry.isDatagram() : s.entry.isStream() && s.entry.hasDataHook(d));
     }
 
     private void append(Slot s, int di, byte[] b, int off, int len) {
@@ -824,7 +841,7 @@ public final class HarnessConnection implements AutoCloseable {
             throw harness.violation(s.name(), ContractViolation.Rule.HOLD_CALL_WITHOUT_HOLD,
                     "called ctx.hold() in " + hook + " but returned " + v + "; the " + len + " held bytes would leak until detach");
         }
-        if (end && (v.kind() == Verdict.Kind.HOLD || v.kind() == Verdict.Kind.NEED_MORE)) {
+        if (end && v.kind() == Verdict.Kind.NEED_MORE) {
             releaseStray(ctx);
             throw harness.violation(s.name(), ContractViolation.Rule.END_VERDICT, "onEnd returned " + v + " after " + d + " ended");
         }
@@ -922,10 +939,11 @@ public final class HarnessConnection implements AutoCloseable {
                     progress = true;
                     // As in the agent, the rest is the module's own: unmarked in onEnd, and so is what goes on from it.
                     byte[] rest = takeBuffer(s, di);
-                    if (s.entry.streamMinor() >= 1) {
+                    if (s.entry.hasEndHook(d)) {
                         callEnd(s, d, rest);
-                    } else {
-                        // A stream 1.0 module never sees onEnd; its NEED_MORE rest goes on as the SDK's default onEnd would.
+                    } else if (rest.length > 0) {
+                        // No onEnd for this direction (stream 1.0, not overridden, or no data hook for it): the NEED_MORE
+                        // rest goes on unchanged rather than being lost, as the SDK's default onEnd would pass it.
                         emit(s, i + step(d), d, rest, 0, rest.length, null);
                     }
                     if (state != State.OPEN) {
@@ -937,6 +955,7 @@ public final class HarnessConnection implements AutoCloseable {
                 }
             }
             endCalled[di] = false;
+            s.endPassed[di] = true;
             endAt[di] = i + step(d);
             progress = true;
         }
@@ -986,8 +1005,13 @@ public final class HarnessConnection implements AutoCloseable {
 
     // ---------------------------------------------------------------- module requests
 
+    /**
+     * Queues bytes {@code from} injects; false (nothing sent) once the connection is closed, the module detached, or the
+     * end of {@code d} has passed the module, as in the agent. {@code fresh}: new bytes, not held ones, which count
+     * against the hold limit (held ones were counted while held).
+     */
     boolean enqueueInject(Slot from, Direction d, byte[] bytes, long tag, boolean fresh) {
-        if (state != State.OPEN || !from.active) {
+        if (state != State.OPEN || !from.active || from.endPassed[d.ordinal()]) {
             return false;
         }
         if (fresh) {

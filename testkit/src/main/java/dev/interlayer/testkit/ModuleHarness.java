@@ -1,5 +1,6 @@
 package dev.interlayer.testkit;
 
+import dev.interlayer.api.ByteView;
 import dev.interlayer.api.ControlRequest;
 import dev.interlayer.api.ControlResponse;
 import dev.interlayer.api.FaultPolicy;
@@ -10,6 +11,7 @@ import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.api.Params;
 import dev.interlayer.api.SocketDecision;
 import dev.interlayer.api.SocketModule;
+import dev.interlayer.api.StreamContext;
 import dev.interlayer.api.StreamModule;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -80,6 +82,10 @@ public final class ModuleHarness implements AutoCloseable {
         private int priority;
         private FaultPolicy policy;
         private FakeModuleEnv env;
+        /** The stream hooks the module's class overrides: as in the agent, a hook it does not override is never called. */
+        private final boolean onSend;
+        private final boolean onRecv;
+        private final boolean onEnd;
 
         @SuppressWarnings("unchecked")
         Entry(Module<?> module, ModuleDescriptor descriptor, int order) {
@@ -88,6 +94,21 @@ public final class ModuleHarness implements AutoCloseable {
             this.order = order;
             this.priority = descriptor.priority();
             this.policy = descriptor.faultPolicy();
+            this.onSend = overrides(module, "onSend");
+            this.onRecv = overrides(module, "onRecv");
+            this.onEnd = overrides(module, "onEnd") && streamMinor() >= 1;
+        }
+
+        private static boolean overrides(Module<?> module, String hook) {
+            if (!(module instanceof StreamModule<?>)) {
+                return false;
+            }
+            try {
+                return DescriptorCheck.overrides(module.getClass(),
+                        StreamModule.class.getMethod(hook, Object.class, StreamContext.class, ByteView.class));
+            } catch (NoSuchMethodException e) {
+                throw new AssertionError("the SDK's StreamModule has no " + hook, e);
+            }
         }
 
         String name() { return descriptor.name(); }
@@ -98,6 +119,10 @@ public final class ModuleHarness implements AutoCloseable {
         boolean isSocket() { return descriptor.interfaces().containsKey(InterfaceType.SOCKET); }
         boolean isDatagram() { return descriptor.interfaces().containsKey(InterfaceType.DATAGRAM); }
         int streamMinor() { return DescriptorCheck.declaredMinor(descriptor, InterfaceType.STREAM); }
+        /** The module has its own data hook for {@code d}. */
+        boolean hasDataHook(dev.interlayer.api.Direction d) { return d == dev.interlayer.api.Direction.SEND ? onSend : onRecv; }
+        /** The agent calls {@code onEnd} of {@code d}: the module has its own onEnd (stream 1.1 or later) and data hook for it. */
+        boolean hasEndHook(dev.interlayer.api.Direction d) { return onEnd && hasDataHook(d); }
 
         @SuppressWarnings("unchecked")
         StreamModule<Object> stream() { return (StreamModule<Object>) module; }

@@ -3,7 +3,12 @@ package dev.interlayer.testkit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.interlayer.api.ByteView;
 import dev.interlayer.api.Direction;
+import dev.interlayer.api.InterfaceType;
+import dev.interlayer.api.ModuleDescriptor;
+import dev.interlayer.api.StreamContext;
+import dev.interlayer.api.StreamModule;
 import dev.interlayer.api.Verdict;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -196,6 +201,44 @@ class ChainTest {
             assertEquals(4, c.heldBytes());
             c.writable(Direction.SEND, true);
             assertEquals("wait", c.sentText());
+        }
+    }
+
+    /** onSend and onEnd only, so it never sees RECV; onEnd writes a trailer. */
+    private static final class SendSide implements StreamModule<Void> {
+        final List<String> seen = new ArrayList<>();
+
+        @Override
+        public ModuleDescriptor descriptor() {
+            return ModuleDescriptor.builder("send-side", "1.0.0").implement(InterfaceType.STREAM, 1, 1).build();
+        }
+
+        @Override
+        public Verdict onSend(Void state, StreamContext ctx, ByteView data) {
+            seen.add("send");
+            return Verdict.PASS;
+        }
+
+        @Override
+        public Verdict onEnd(Void state, StreamContext ctx, ByteView rest) {
+            seen.add("end-" + ctx.direction());
+            ctx.replace().write("!".getBytes());
+            return Verdict.PASS;
+        }
+    }
+
+    @Test
+    void aModuleIsCalledOnlyForTheHooksItHasAndGetsNoOnEndForADirectionItDoesNotSee() {
+        SendSide m = new SendSide();
+        try (ModuleHarness h = ModuleHarness.of(m)) {
+            HarnessConnection c = h.attach();
+            c.send("a").recv("b").end(Direction.RECV);
+            assertEquals("b", c.receivedText());
+            assertEquals(List.of("send"), m.seen);
+            assertEquals(1, c.calls().size(), "onRecv is the SDK's default: the agent does not call it");
+            c.end(Direction.SEND);
+            assertEquals("a!", c.sentText());
+            assertEquals(List.of("send", "end-SEND"), m.seen);
         }
     }
 

@@ -288,4 +288,50 @@ class VerdictsTest {
             assertEquals(1, c.detachCount("m"));
         }
     }
+
+    @Test
+    void onEndMayHoldTheRestAndTheEndWaitsUntilItIsInjected() {
+        HeldBytes[] held = new HeldBytes[1];
+        Scripted m = new Scripted("m")
+                .onSend((ctx, d) -> Verdict.needMore(100))
+                .onEnd((ctx, rest) -> {
+                    held[0] = ctx.hold();
+                    return Verdict.HOLD;
+                });
+        Scripted after = new Scripted("after");
+        try (ModuleHarness h = ModuleHarness.of(m, after)) {
+            HarnessConnection c = h.attach();
+            c.send("tail").end(Direction.SEND);
+            assertEquals("", c.sentText());
+            assertFalse(c.ended(Direction.SEND));
+            assertEquals(4, c.heldBytes("m"));
+            assertTrue(m.attachment.inject(Direction.SEND, held[0]));
+            c.drain();
+            assertEquals("tail", c.sentText());
+            assertTrue(c.ended(Direction.SEND));
+            assertEquals(List.of("send:tail@m#0", "end-SEND:"), after.seen);
+        }
+    }
+
+    @Test
+    void anInjectAfterTheEndHasPassedTheModuleIsRefused() {
+        HeldBytes[] held = new HeldBytes[1];
+        Scripted m = new Scripted("m").onRecv((ctx, d) -> {
+            held[0] = ctx.hold();
+            return Verdict.HOLD;
+        });
+        try (ModuleHarness h = ModuleHarness.of(m)) {
+            HarnessConnection c = h.attach();
+            c.recv("r").end(Direction.SEND);
+            assertTrue(c.ended(Direction.SEND));
+            assertFalse(m.attachment.inject(Direction.SEND, "late".getBytes()));
+            assertFalse(m.attachment.inject(Direction.SEND, held[0]), "held bytes may not follow the end either");
+            assertFalse(held[0].isHeld());
+            c.drain();
+            assertEquals("", c.sentText());
+            assertTrue(m.attachment.inject(Direction.RECV, "still open".getBytes()));
+            c.drain();
+            assertEquals("still open", c.receivedText());
+        }
+    }
 }

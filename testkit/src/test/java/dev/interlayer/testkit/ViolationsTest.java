@@ -144,7 +144,7 @@ class ViolationsTest {
     }
 
     @Test
-    void holdFromOnEndIsReported() {
+    void needMoreFromOnEndIsReported() {
         Scripted m = new Scripted("m").onEnd((ctx, rest) -> Verdict.needMore(5));
         try (ModuleHarness h = ModuleHarness.of(m)) {
             HarnessConnection c = h.attach();
