@@ -100,7 +100,7 @@ public final class HarnessConnection implements AutoCloseable {
     public enum State {
         /** Data flows. */
         OPEN,
-        /** Closed gracefully: by the test, a CLOSE verdict or {@code attachment.close()}. */
+        /** Closed gracefully: by the test, a CLOSE verdict, {@code attachment.close()} or the end of both directions. */
         CLOSED,
         /** Reset: an ERROR verdict, {@code attachment.abort()}, a hold-limit overflow or a fail-closed fault. */
         RESET
@@ -226,6 +226,9 @@ public final class HarnessConnection implements AutoCloseable {
                 s.active = true;
             }
         }
+        if (state == State.OPEN) {
+            socketEvent(ConnectionEvent.CONNECTED); // as the agent does once the upstream is connected, before any data
+        }
         run();
     }
 
@@ -286,7 +289,9 @@ public final class HarnessConnection implements AutoCloseable {
 
     /**
      * Ends {@code direction}: its sender half-closed. Modules see {@code onEnd} (stream 1.1 and later) in chain
-     * order, each after the data before it; {@link #ended(Direction)} tells when the end came out of the chain.
+     * order, each after the data before it; {@link #ended(Direction)} tells when the end came out of the chain, and
+     * socket modules get {@code SEND_SHUTDOWN} or {@code RECV_SHUTDOWN} then. Once both directions have ended the
+     * connection closes ({@link State#CLOSED}, every module detached with {@code CLOSED}), as the agent closes it.
      */
     public HarnessConnection end(Direction direction) {
         requireOpen();
@@ -921,13 +926,17 @@ public final class HarnessConnection implements AutoCloseable {
         boolean progress = false;
         if (endAt[di] == NOT_STARTED) {
             endAt[di] = first(d);
-            socketEvent(d == Direction.SEND ? ConnectionEvent.SEND_SHUTDOWN : ConnectionEvent.RECV_SHUTDOWN);
             progress = true;
         }
         while (state == State.OPEN) {
             int i = endAt[di];
             if (!inChain(i)) {
+                // as in the agent: the SHUTDOWN event once the end has passed every module, and the close once both have
                 endDone[di] = true;
+                socketEvent(d == Direction.SEND ? ConnectionEvent.SEND_SHUTDOWN : ConnectionEvent.RECV_SHUTDOWN);
+                if (endDone[0] && endDone[1]) {
+                    finish(State.CLOSED, "both directions ended");
+                }
                 return true;
             }
             Slot s = chain.get(i);

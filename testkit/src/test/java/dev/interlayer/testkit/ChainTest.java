@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.interlayer.api.ByteView;
+import dev.interlayer.api.ConnectionEvent;
+import dev.interlayer.api.DetachReason;
 import dev.interlayer.api.Direction;
 import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.ModuleDescriptor;
@@ -239,6 +241,32 @@ class ChainTest {
             c.end(Direction.SEND);
             assertEquals("a!", c.sentText());
             assertEquals(List.of("send", "end-SEND"), m.seen);
+        }
+    }
+
+    @Test
+    void socketModulesHearConnectedFirstAShutdownOnceTheEndHasPassedTheChainAndClosingWhenBothHave() {
+        SocketOnly sock = new SocketOnly();
+        Scripted[] self = new Scripted[1];
+        self[0] = new Scripted("m").onSend((ctx, d) -> {
+            dev.interlayer.api.HeldBytes held = ctx.hold();
+            self[0].attachment.schedule(Duration.ofMillis(10), () -> self[0].attachment.inject(Direction.SEND, held));
+            return Verdict.HOLD;
+        });
+        try (ModuleHarness h = ModuleHarness.of(sock, self[0])) {
+            HarnessConnection c = h.attach();
+            assertEquals(List.of(ConnectionEvent.CONNECTED), sock.events);
+            c.send("x").end(Direction.SEND);
+            assertEquals(List.of(ConnectionEvent.CONNECTED), sock.events, "the end waits behind the held bytes");
+            c.advance(Duration.ofMillis(10));
+            assertEquals(List.of(ConnectionEvent.CONNECTED, ConnectionEvent.SEND_SHUTDOWN), sock.events);
+            assertTrue(c.isOpen());
+            c.end(Direction.RECV);
+            assertEquals(List.of(ConnectionEvent.CONNECTED, ConnectionEvent.SEND_SHUTDOWN, ConnectionEvent.RECV_SHUTDOWN,
+                    ConnectionEvent.CLOSING), sock.events);
+            assertEquals(HarnessConnection.State.CLOSED, c.state());
+            assertEquals(List.of(DetachReason.CLOSED), self[0].detaches);
+            assertEquals("x", c.sentText());
         }
     }
 
