@@ -984,8 +984,15 @@ final class ProxyConnection implements Connection {
      * limit while held, so they are never refused for size (refusing them would lose bytes of the stream).
      */
     boolean injectHeld(RealAttachment a, Direction dir, ByteBuf b) {
+        int d = dir == Direction.SEND ? SEND : RECV;
+        if (a.endPassed(d)) {
+            // held in the other direction and injected into one whose end has passed the module: refused, as any
+            // inject after the end (the end never waits for bytes held in the other direction)
+            b.release();
+            return false;
+        }
         a.injected.addAndGet(b.readableBytes());
-        later(a, dir == Direction.SEND ? SEND : RECV, b, a.name, 0L);
+        later(a, d, b, a.name, 0L);
         return true;
     }
 

@@ -156,8 +156,7 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
                     return false;
                 }
                 // taken before a concurrent detach could pass them on: they go on now, in their place, attached or not
-                conn.injectHeld(this, direction, b);
-                return !detached;
+                return conn.injectHeld(this, direction, b) && !detached;
             }
         } finally {
             queued[d].decrementAndGet();

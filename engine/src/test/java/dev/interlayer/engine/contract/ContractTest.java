@@ -330,6 +330,16 @@ class ContractTest {
                         .send("x").end(SEND).advance(TIMER)
                         .expectSent("x").expectEnds(FIN, OPEN),
 
+                Scenario.named("held bytes injected into a direction whose end has passed the module are refused")
+                        .module(named("cross", 10).onRecv((c, ctx, d) -> {
+                            HeldBytes h = ctx.hold();
+                            c.later(TIMER, () -> c.inject(SEND, h));
+                            return HOLD;
+                        }))
+                        .module(named("slow", 20))
+                        .recv("zz").end(SEND).advance(TIMER)
+                        .expectSent("").expectReceived("").expectEnds(FIN, OPEN),
+
                 Scenario.named("a module without onRecv gets no onEnd for RECV")
                         .module(named("trailer", 10).sendSideOnly().onEnd((c, ctx, rest) -> {
                             ctx.replace().write(bytes("!"));
