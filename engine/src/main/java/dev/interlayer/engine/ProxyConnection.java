@@ -111,7 +111,6 @@ final class ProxyConnection implements Connection {
     private final java.util.ArrayDeque<ByteBuf>[] parked = new java.util.ArrayDeque[] {new java.util.ArrayDeque<>(), new java.util.ArrayDeque<>()};
     private final boolean[] endParked = new boolean[2];
     private final boolean[] unparking = new boolean[2];
-    private boolean wasReset;
     /** Set when the connection can no longer deliver exactly (the reset is on its way): nothing more is written. */
     private String doomed;
     /**
@@ -189,8 +188,6 @@ final class ProxyConnection implements Connection {
     @Override public boolean isClosed() { return closed; }
     ListenerSpec spec() { return spec; }
     String closeReason() { return closeReason; }
-    /** True if the connection ended with a reset (abort), not a graceful close. */
-    boolean wasReset() { return wasReset; }
 
     @Override
     public void execute(Runnable r) {
@@ -1352,7 +1349,6 @@ final class ProxyConnection implements Connection {
     @Override
     public void abort(String reason) {
         if (closed) return;
-        wasReset = true;
         LOG.log(Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
         mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
