@@ -22,13 +22,17 @@ abstract class ChainLink implements dev.interlayer.api.Attachment, Watchdog.Call
     /** The module's class loader, made the thread's context class loader during each call into the module. */
     final ClassLoader loader;
 
+    /** The engine's chain trace (the testkit's), or null. */
+    final ChainTrace trace;
+
     Object state;
     boolean attachedOk;
     volatile boolean detached;
 
     @SuppressWarnings("unchecked")
-    ChainLink(LoadedModule lm) {
+    ChainLink(LoadedModule lm, ChainTrace trace) {
         this.lm = lm;
+        this.trace = trace;
         this.name = lm.name();
         this.hooks = lm.hooks();
         this.module = lm.module();
@@ -43,6 +47,13 @@ abstract class ChainLink implements dev.interlayer.api.Attachment, Watchdog.Call
     @Override
     public final String moduleId() {
         return lm.id();
+    }
+
+    /** Reports a breach of the contract by this module to the trace, if there is one; the caller then handles it as always. */
+    final void breach(ChainTrace.Breach rule, String detail) {
+        if (trace != null) {
+            trace.breach(connection(), name, rule, detail);
+        }
     }
 
     /** Releases what the attachment still owns (held bytes, outputs, timers); once, after the module's detach. */

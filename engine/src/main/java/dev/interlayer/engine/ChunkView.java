@@ -16,6 +16,9 @@ import io.netty.buffer.ByteBuf;
 final class ChunkView implements ByteView {
 
     private final String owner;
+    private final ChainLink link;
+    /** The hook the view was last lent to, for the message of a use after the call. */
+    private String hook = "its hook";
     private ByteBuf buf;
     private boolean lent;
     private int base;
@@ -23,7 +26,19 @@ final class ChunkView implements ByteView {
     private int pos;
 
     ChunkView(String owner) {
+        this(owner, null);
+    }
+
+    /** A view lent by {@code link}'s calls, which reports a use after a call as a breach. */
+    ChunkView(String owner, ChainLink link) {
         this.owner = owner;
+        this.link = link;
+    }
+
+    /** As {@link #lend(ByteBuf)}, for a call of {@code hook} (named if the view is used after it returned). */
+    void lend(ByteBuf b, String hook) {
+        if (this.hook != hook) this.hook = hook; // a constant, mostly the same as last time: skip the write barrier
+        lend(b);
     }
 
     void lend(ByteBuf b) {
@@ -60,8 +75,10 @@ final class ChunkView implements ByteView {
 
     private void check() {
         if (!lent) {
-            throw new IllegalStateException("module " + owner + " used a ByteView after its call returned;"
-                    + " copy the bytes (readFully, copyRemaining) or keep the chunk with ctx.hold()");
+            String why = "module " + owner + " used a ByteView after its call (" + hook + ") returned;"
+                    + " copy the bytes (readFully, copyRemaining) or keep the chunk with ctx.hold()";
+            if (link != null) link.breach(ChainTrace.Breach.VIEW_AFTER_CALL, why);
+            throw new IllegalStateException(why);
         }
     }
 

@@ -49,11 +49,11 @@ final class DatagramAttachment extends ChainLink implements Attachment, RealHeld
 
     @SuppressWarnings("unchecked")
     DatagramAttachment(DatagramFlow flow, LoadedModule lm) {
-        super(lm);
+        super(lm, flow.trace());
         this.flow = flow;
         this.datagram = module instanceof DatagramModule<?> d ? (DatagramModule<Object>) d : null;
-        this.view = new ChunkView(name);
-        this.ctx = new RealDatagramContext(this, new RealOutput(flow.alloc(), name, flow.holdLimit()));
+        this.view = new ChunkView(name, this);
+        this.ctx = new RealDatagramContext(this, new RealOutput(flow.alloc(), name, flow.holdLimit(), this));
     }
 
     /** True if this module's datagram hook for direction {@code d} (0 = SEND, 1 = RECV) is to be called now. */
@@ -114,7 +114,7 @@ final class DatagramAttachment extends ChainLink implements Attachment, RealHeld
 
     @Override
     public Output allocate(int sizeHint) {
-        RealOutput o = new RealOutput(flow.alloc(), name, flow.holdLimit());
+        RealOutput o = new RealOutput(flow.alloc(), name, flow.holdLimit(), this);
         o.open(sizeHint);
         if (!detached) {
             outputs.add(o);
@@ -243,5 +243,10 @@ final class DatagramAttachment extends ChainLink implements Attachment, RealHeld
     @Override
     public String toString() {
         return lm.id() + " on flow " + flow.id();
+    }
+
+    /** Timers of this attachment that have not fired or been cancelled. */
+    int pendingTimers() {
+        return timers.size();
     }
 }

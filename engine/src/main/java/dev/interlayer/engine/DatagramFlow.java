@@ -81,6 +81,7 @@ final class DatagramFlow implements Connection {
     private ArrayDeque<Runnable> early = new ArrayDeque<>();
     private boolean connected;
     private volatile boolean closed;
+    private boolean aborted;
     private String closeReason;
     private final AtomicLong held = new AtomicLong();
     private final AtomicLong inflight = new AtomicLong();
@@ -92,9 +93,13 @@ final class DatagramFlow implements Connection {
     private volatile AppInfo app;
     private boolean appLooked;
 
+    /** The engine's chain trace (the testkit's), or null. */
+    private final ChainTrace trace;
+
     DatagramFlow(Engine engine, UdpListener listener, long id, InetSocketAddress peer, Watchdog.Slot slot, long holdLimit) {
         this.mods = new ModuleChain<>(new Host(), slot, DatagramAttachment[]::new);
         this.engine = engine;
+        this.trace = engine.trace;
         this.listener = listener;
         this.id = id;
         this.spec = listener.spec();
@@ -144,6 +149,7 @@ final class DatagramFlow implements Connection {
     InetSocketAddress peer() { return peer; }
     ByteBufAllocator alloc() { return Engine.ALLOCATOR; }
     long holdLimit() { return holdLimit; }
+    ChainTrace trace() { return trace; }
     @Override public EventLoop loop() { return loop; }
     @Override public boolean isClosed() { return closed; }
     String closeReason() { return closeReason; }
@@ -200,14 +206,39 @@ final class DatagramFlow implements Connection {
                 f.channel().close();
                 return;
             }
-            upstream = f.channel();
-            connected = true;
-            mods.fireEvent(ConnectionEvent.CONNECTED);
-            ArrayDeque<Runnable> q = early;
-            early = null;
-            while (!q.isEmpty() && !closed) q.poll().run();
-            q.clear();
+            connected(f.channel());
         });
+    }
+
+    /**
+     * Attaches the modules to a flow whose upstream socket is {@code upstream}, registered on this flow's loop, with
+     * this flow's handler in its pipeline: the testkit's {@link EmbeddedFlow}, which has no socket to set up.
+     */
+    void startConnected(List<LoadedModule> modules, Channel upstream) {
+        if (!mods.attachAll(modules)) return;
+        recount();
+        upstream.pipeline().addLast(new UpstreamHandler());
+        connected(upstream);
+    }
+
+    private void connected(Channel ch) {
+        upstream = ch;
+        connected = true;
+        mods.fireEvent(ConnectionEvent.CONNECTED);
+        ArrayDeque<Runnable> q = early;
+        early = null;
+        while (!q.isEmpty() && !closed) q.poll().run();
+        q.clear();
+    }
+
+    ModuleChain<DatagramAttachment> chain() {
+        return mods;
+    }
+
+    /** Sets the local application behind the flow instead of looking it up in /proc. */
+    void knownApp(AppInfo app) {
+        this.app = app;
+        this.appLooked = true;
     }
 
     /** Attaches a module to this open flow (apply now, programmatic attach); on the event loop. */
@@ -236,7 +267,7 @@ final class DatagramFlow implements Connection {
         @Override public long id() { return id; }
         @Override public DatagramAttachment newLink(LoadedModule m) { return new DatagramAttachment(DatagramFlow.this, m); }
         @Override public boolean isClosed() { return closed; }
-        @Override public void abort(String reason) { close(reason); }
+        @Override public void abort(String reason) { DatagramFlow.this.abort(reason); }
         @Override public void detaching(DatagramAttachment link) {
             // a datagram a module held is its own: released with the attachment (a datagram may be lost)
         }
@@ -315,7 +346,7 @@ final class DatagramFlow implements Connection {
         int len = in.readableBytes();
         a.chunks[d]++;
         a.bytesIn[d] += len;
-        a.view.lend(in);
+        a.view.lend(in, hook);
         ctx.begin(dir, in, injectedBy, tag);
         Verdict v;
         Throwable thrown = null;
@@ -334,21 +365,25 @@ final class DatagramFlow implements Connection {
             ctx.end();
         }
         boolean over = slot.exit(s);
+        if (trace != null) trace.called(this, a.name, hook, dir, len, injectedBy, tag, v);
         RealHeldBytes<DatagramAttachment> h = ctx.takeHeld();
-        String fault = null;
+        Object fault = null; // the exception itself, so a fault listener (the testkit's) sees it; else what was wrong
         if (thrown != null) {
-            fault = thrown.toString();
+            fault = thrown;
         } else if (over) {
             fault = "ran longer than the hook budget (" + engine.options().hookBudget().toMillis() + " ms)";
         } else if (v == null) {
             fault = "returned a null verdict";
+            a.breach(ChainTrace.Breach.NULL_VERDICT, hook + " returned a null verdict");
         } else if (v.kind() == Verdict.Kind.NEED_MORE || v.kind() == Verdict.Kind.CLOSE) {
             fault = "returned " + v + ", which has no meaning for a datagram; return PASS, DROP, HOLD, DETACH or ERROR"
                     + (v.kind() == Verdict.Kind.CLOSE ? " (attachment.close() ends the flow)" : "");
         } else if (v.kind() == Verdict.Kind.HOLD && h == null) {
             fault = "returned HOLD without calling ctx.hold()";
+            a.breach(ChainTrace.Breach.HOLD_WITHOUT_HOLD_CALL, (String) fault);
         } else if (h != null && v.kind() != Verdict.Kind.HOLD) {
             fault = "called ctx.hold() but returned " + v + "; return HOLD when keeping the datagram";
+            a.breach(ChainTrace.Breach.HOLD_CALL_WITHOUT_HOLD, (String) fault);
         } else if ((v.kind() == Verdict.Kind.PASS || v.kind() == Verdict.Kind.DETACH) && ctx.replaced()) {
             ByteBuf r = ctx.takeReplacement();
             if (r.readableBytes() > MAX_DATAGRAM) {
@@ -392,7 +427,7 @@ final class DatagramFlow implements Connection {
             case ERROR -> {
                 ctx.dropReplacement();
                 in.release();
-                close("module " + a.lm.id() + " returned ERROR(" + v.value() + ", " + v.reason() + ")");
+                abort("module " + a.lm.id() + " returned ERROR(" + v.value() + ", " + v.reason() + ")");
                 return null;
             }
             default -> throw new AssertionError(v);
@@ -403,11 +438,11 @@ final class DatagramFlow implements Connection {
      * Applies the module's fault policy to a datagram it faulted on; returns what to pass on (owned) or null. A datagram
      * the module {@code rewritten} in place may be half changed: fail-open drops it rather than send it.
      */
-    private ByteBuf faultOnData(DatagramAttachment a, String hook, String fault, ByteBuf in, boolean rewritten) {
+    private ByteBuf faultOnData(DatagramAttachment a, String hook, Object fault, ByteBuf in, boolean rewritten) {
         FaultPolicy p = a.lm.recordFault(hook, id, fault);
         if (p == FaultPolicy.FAIL_CLOSED || closed) {
             in.release();
-            close("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + fault);
+            abort("module " + a.lm.id() + " faulted in " + hook + " (fail-closed): " + fault);
             return null;
         }
         detach(a, DetachReason.FAULT);
@@ -462,10 +497,13 @@ final class DatagramFlow implements Connection {
         }
         if (inflight.get() + held.get() + len > holdLimit) {
             b.release();
-            execute(() -> moduleFault(a, "inject", "injected " + len + " bytes " + dir + " while " + (inflight.get() + held.get())
-                    + " bytes are held or queued on the flow (limit " + holdLimit + ")"));
+            String why = "injected " + len + " bytes " + dir + " while " + (inflight.get() + held.get())
+                    + " bytes are held or queued on the flow (limit " + holdLimit + ")";
+            a.breach(ChainTrace.Breach.INJECT_BEYOND_HOLD_LIMIT, why);
+            execute(() -> moduleFault(a, "inject", why));
             return false;
         }
+        if (trace != null) trace.injected(this, a.name, dir, len, tag);
         a.injected.addAndGet(len);
         inflight.addAndGet(len);
         loop.execute(() -> {
@@ -512,7 +550,13 @@ final class DatagramFlow implements Connection {
 
     @Override
     public void abort(String reason) {
+        aborted = true;
         close(reason);
+    }
+
+    /** True if the flow ended by an abort: a module's abort or ERROR, or a fail-closed fault (UDP's closest to a reset). */
+    boolean aborted() {
+        return aborted;
     }
 
     // ---- close ------------------------------------------------------------------------------------

@@ -102,6 +102,10 @@ public final class Engine implements AutoCloseable {
     private final java.util.concurrent.atomic.LongAdder splicedConnections = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder splicedBytes = new java.util.concurrent.atomic.LongAdder();
     private final RegistryListener follower = new Follower();
+    /** Sees every chain step (the testkit's {@link EmbeddedEngine}); null in the agent. Set before any connection opens. */
+    ChainTrace trace;
+    /** Held bytes at which a connection stops reading, if not the hold budget's default (the testkit sets it); 0: default. */
+    long pauseAt;
     private volatile boolean closed;
     /** Splice is on in the options and works here (epoll, the foreign function binding of splice(2)). */
     private final boolean spliceAvailable;
@@ -274,6 +278,20 @@ public final class Engine implements AutoCloseable {
     }
 
     private void checkListen(ListenerInfo info) throws EngineException {
+        Denial d = listenDecision(info);
+        if (d != null) {
+            throw new EngineException("listener '" + info.name() + "' denied by module " + d.module().id() + ": " + d.decision().reason());
+        }
+    }
+
+    /** A module's DENY. */
+    record Denial(LoadedModule module, SocketDecision decision) {}
+
+    /**
+     * The first DENY of the modules' {@code onListen} hooks for a listener, or null if they allow it. A module that
+     * throws is counted a fault and the listener starts anyway.
+     */
+    Denial listenDecision(ListenerInfo info) {
         for (LoadedModule m : registry.modules()) {
             if (!m.has(Hooks.LISTEN) || !m.state().attachesNew()) continue;
             if (!m.selector().listeners().isEmpty() && !m.selector().listeners().contains(info.name())) continue;
@@ -286,9 +304,10 @@ public final class Engine implements AutoCloseable {
                 continue;
             }
             if (d != null && d.kind() == SocketDecision.Kind.DENY) {
-                throw new EngineException("listener '" + info.name() + "' denied by module " + m.id() + ": " + d.reason());
+                return new Denial(m, d);
             }
         }
+        return null;
     }
 
     /** A connection accepted by Netty's acceptor (NIO, or epoll without a listening socket per loop). */

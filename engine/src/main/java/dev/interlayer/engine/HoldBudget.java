@@ -33,8 +33,13 @@ final class HoldBudget {
     private final AtomicLong[] onTheWayBytes = {new AtomicLong(), new AtomicLong()};
 
     HoldBudget(long limit) {
+        this(limit, Math.max(64 * 1024, limit / 4));
+    }
+
+    /** A budget that pauses reading at {@code high} held bytes instead of the default (the testkit sets it). */
+    HoldBudget(long limit, long high) {
         this.limit = limit;
-        this.high = Math.max(64 * 1024, limit / 4);
+        this.high = high;
         this.low = high / 2;
     }
 
@@ -60,6 +65,11 @@ final class HoldBudget {
     /** {@code n} bytes left a module's {@code HOLD} (then {@link #unreserve} them). */
     void unhold(long n) {
         byModules.addAndGet(-n);
+    }
+
+    /** Bytes held or buffered (HOLD and NEED_MORE) against the limit. */
+    long reserved() {
+        return held.get();
     }
 
     /** True if nothing is held or buffered. */

@@ -59,6 +59,8 @@ final class ModuleChain<L extends ChainLink> {
     private final Watchdog.Slot slot;
     private final IntFunction<L[]> arrays;
     private L[] links;
+    /** The module whose DENY {@link #decide} returned last. */
+    private String deniedBy;
 
     ModuleChain(Host<L> host, Watchdog.Slot slot, IntFunction<L[]> arrays) {
         this.host = host;
@@ -135,6 +137,9 @@ final class ModuleChain<L extends ChainLink> {
                 t.setContextClassLoader(prev);
             }
             boolean over = slot.exit(s);
+            if (thrown == null && r == null) {
+                a.breach(ChainTrace.Breach.NULL_VERDICT, "attach returned null; return Attach.decline() to stay off a connection");
+            }
             if (thrown != null || over || r == null) {
                 m.declined(a);
                 Object why = over ? "ran longer than the hook budget" + (thrown != null ? " (" + thrown + ")" : "")
@@ -185,6 +190,7 @@ final class ModuleChain<L extends ChainLink> {
                 }
             }
         }
+        if (a.trace != null) a.trace.detached(a.connection(), a.name, reason);
         host.detaching(a);
         a.releaseAll();
         a.flushCounters();
@@ -232,34 +238,54 @@ final class ModuleChain<L extends ChainLink> {
      * module denied one (the host has been reset with the reason) or the connection closed meanwhile.
      */
     InetSocketAddress[] connectAndBind(InetSocketAddress target) {
-        InetSocketAddress bind = null;
+        SocketDecision c = decide(true, target);
+        if (c == null) return null;
+        if (c.kind() == SocketDecision.Kind.DENY) {
+            host.abort("connect to " + target + " denied by module " + deniedBy + ": " + c.reason());
+            return null;
+        }
+        if (c.kind() == SocketDecision.Kind.REDIRECT) target = c.address();
+        SocketDecision b = decide(false, null);
+        if (b == null) return null;
+        if (b.kind() == SocketDecision.Kind.DENY) {
+            host.abort("bind of the upstream socket denied by module " + deniedBy + ": " + b.reason());
+            return null;
+        }
+        return new InetSocketAddress[] {target, b.kind() == SocketDecision.Kind.REDIRECT ? b.address() : null};
+    }
+
+    /**
+     * What the modules' {@code onConnect} ({@code connect}) or {@code onBind} hooks decide for {@code address}, in chain
+     * order: the first DENY as the module returned it (its name in {@link #deniedBy}), else REDIRECT to the address after every
+     * module, else ALLOW; null if the connection closed meanwhile.
+     */
+    SocketDecision decide(boolean connect, InetSocketAddress address) {
+        String hook = connect ? "onConnect" : "onBind";
+        boolean redirected = false;
         for (L a : links) {
-            if (a.has(Hooks.CONNECT) && !a.detached) {
-                final InetSocketAddress t = target;
-                SocketDecision d = callSocket(a, "onConnect", () -> a.socket.onConnect(a.state, a, t));
+            if (a.has(connect ? Hooks.CONNECT : Hooks.BIND) && !a.detached) {
+                final InetSocketAddress t = address;
+                SocketDecision d = callSocket(a, hook, () -> decided(a, hook,
+                        connect ? a.socket.onConnect(a.state, a, t) : a.socket.onBind(a.state, a, t)));
                 if (host.isClosed()) return null;
                 if (d == null) continue;
                 if (d.kind() == SocketDecision.Kind.DENY) {
-                    host.abort("connect to " + target + " denied by module " + a.name + ": " + d.reason());
-                    return null;
+                    deniedBy = a.name;
+                    return d;
                 }
-                if (d.kind() == SocketDecision.Kind.REDIRECT) target = d.address();
+                if (d.kind() == SocketDecision.Kind.REDIRECT) {
+                    address = d.address();
+                    redirected = true;
+                }
             }
         }
-        for (L a : links) {
-            if (a.has(Hooks.BIND) && !a.detached) {
-                final InetSocketAddress b = bind;
-                SocketDecision d = callSocket(a, "onBind", () -> a.socket.onBind(a.state, a, b));
-                if (host.isClosed()) return null;
-                if (d == null) continue;
-                if (d.kind() == SocketDecision.Kind.DENY) {
-                    host.abort("bind of the upstream socket denied by module " + a.name + ": " + d.reason());
-                    return null;
-                }
-                if (d.kind() == SocketDecision.Kind.REDIRECT) bind = d.address();
-            }
-        }
-        return new InetSocketAddress[] {target, bind};
+        return redirected ? SocketDecision.redirect(address) : SocketDecision.allow();
+    }
+
+    /** A socket decision as the module returned it; null (taken as allow) is a breach of the contract. */
+    private static SocketDecision decided(ChainLink a, String hook, SocketDecision d) {
+        if (d == null) a.breach(ChainTrace.Breach.NULL_VERDICT, hook + " returned null; return SocketDecision.allow()");
+        return d;
     }
 
     /** Tells every attached module with an event hook about {@code ev}. */

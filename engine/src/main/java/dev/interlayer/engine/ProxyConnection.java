@@ -73,6 +73,8 @@ final class ProxyConnection implements Connection {
     private final Instant startedAt;
     /** Held, buffered and in-flight bytes against the hold limit; what pauses reading. */
     private final HoldBudget budget;
+    /** The engine's chain trace (the testkit's), or null. */
+    private final ChainTrace trace;
 
     private Channel localCh;
     private Channel remoteCh;
@@ -129,6 +131,7 @@ final class ProxyConnection implements Connection {
     ProxyConnection(Engine engine, long id, ListenerSpec spec, Channel accepted, Watchdog.Slot slot, long holdLimit,
                     Instant startedAt, long sent, long received) {
         this.engine = engine;
+        this.trace = engine.trace;
         this.startedAt = startedAt != null ? startedAt : Instant.now();
         this.bytesSent = sent;
         this.bytesReceived = received;
@@ -137,7 +140,7 @@ final class ProxyConnection implements Connection {
         this.accepted = accepted;
         this.loop = accepted.eventLoop();
         this.slot = slot;
-        this.budget = new HoldBudget(holdLimit);
+        this.budget = engine.pauseAt > 0 ? new HoldBudget(holdLimit, engine.pauseAt) : new HoldBudget(holdLimit);
         this.upstreamTarget = spec.upstream();
         this.mods = new ModuleChain<>(new Host(), slot, RealAttachment[]::new);
         if (spec.role() == Role.CLIENT) {
@@ -333,27 +336,9 @@ final class ProxyConnection implements Connection {
 
     /** Sets an option on one socket, through the modules' onSetOption hooks. */
     void setOption(Side side, SocketOption opt, Object value) {
-        Object v = value;
-        for (RealAttachment a : mods.links()) {
-            if (a.has(Hooks.SET_OPTION) && !a.detached) {
-                final Object cur = v;
-                OptionDecision d = mods.callSocket(a, "onSetOption", () -> a.socket.onSetOption(a.state, a, side, opt, cur));
-                if (closed) return;
-                if (d == null) continue;
-                if (d.kind() == OptionDecision.Kind.DENY) {
-                    LOG.log(Level.DEBUG, "connection {0}: {1} {2} not set: denied by module {3}: {4}", id, side, opt, a.name, d.reason());
-                    return;
-                }
-                if (d.kind() == OptionDecision.Kind.MODIFY) {
-                    if (!opt.valueType().isInstance(d.value())) {
-                        moduleFault(a, "onSetOption", "modified " + opt + " to a " + d.value().getClass().getSimpleName()
-                                + "; the option takes a " + opt.valueType().getSimpleName());
-                        continue;
-                    }
-                    v = d.value();
-                }
-            }
-        }
+        OptionDecision d = decideOption(side, opt, value);
+        if (d == null || d.kind() == OptionDecision.Kind.DENY) return;
+        Object v = d.kind() == OptionDecision.Kind.MODIFY ? d.value() : value;
         Channel ch = channel(side);
         if (ch != null && ch.isActive()) {
             boolean ok = ch.config().setOption(SocketOptions.of(opt), v);
@@ -363,11 +348,51 @@ final class ProxyConnection implements Connection {
         }
     }
 
+    /**
+     * What the modules' onSetOption hooks make of setting {@code opt} to {@code value} on one socket: ALLOW, DENY (the
+     * first module that denies), or MODIFY with the value after every module; null if the connection closed meanwhile.
+     */
+    OptionDecision decideOption(Side side, SocketOption opt, Object value) {
+        Object v = value;
+        boolean modified = false;
+        for (RealAttachment a : mods.links()) {
+            if (a.has(Hooks.SET_OPTION) && !a.detached) {
+                final Object cur = v;
+                OptionDecision d = mods.callSocket(a, "onSetOption", () -> {
+                    OptionDecision r = a.socket.onSetOption(a.state, a, side, opt, cur);
+                    if (r == null) a.breach(ChainTrace.Breach.NULL_VERDICT, "onSetOption returned null; return OptionDecision.allow()");
+                    return r;
+                });
+                if (closed) return null;
+                if (d == null) continue;
+                if (d.kind() == OptionDecision.Kind.DENY) {
+                    LOG.log(Level.DEBUG, "connection {0}: {1} {2} not set: denied by module {3}: {4}", id, side, opt, a.name, d.reason());
+                    return d;
+                }
+                if (d.kind() == OptionDecision.Kind.MODIFY) {
+                    if (!opt.valueType().isInstance(d.value())) {
+                        moduleFault(a, "onSetOption", "modified " + opt + " to a " + d.value().getClass().getSimpleName()
+                                + "; the option takes a " + opt.valueType().getSimpleName());
+                        continue;
+                    }
+                    v = d.value();
+                    modified = true;
+                }
+            }
+        }
+        return modified ? OptionDecision.modify(v) : OptionDecision.allow();
+    }
+
     /** Reads an option of one socket, as the modules' onGetOption hooks report it. */
     @Override
     public Object option(Side side, SocketOption opt) {
         Channel ch = channel(side);
-        Object v = ch == null ? null : ch.config().getOption(SocketOptions.of(opt));
+        return option(side, opt, ch == null ? null : ch.config().getOption(SocketOptions.of(opt)));
+    }
+
+    /** {@code socketValue}, the option as the socket has it, as the modules' onGetOption hooks report it. */
+    Object option(Side side, SocketOption opt, Object socketValue) {
+        Object v = socketValue;
         for (RealAttachment a : mods.links()) {
             if (a.has(Hooks.GET_OPTION) && !a.detached) {
                 final Object cur = v;
@@ -398,6 +423,35 @@ final class ProxyConnection implements Connection {
     /** Runs the module's detach exactly once and releases what the attachment held; on the event loop. */
     void detach(RealAttachment a, DetachReason reason) {
         mods.detach(a, reason);
+    }
+
+    // ---- what EmbeddedConnection (the testkit) reads ---------------------------------------------------
+
+    ModuleChain<RealAttachment> chain() {
+        return mods;
+    }
+
+    /** True while the source of direction {@code d} is not read (back-pressure). */
+    boolean isPaused(int d) {
+        return paused[d];
+    }
+
+    /** Bytes read from the source of {@code d} while paused, waiting to enter the chain. */
+    long parkedBytes(int d) {
+        long n = 0;
+        for (ByteBuf b : parked[d]) n += b.readableBytes();
+        return n;
+    }
+
+    /** Bytes held or buffered by modules (HOLD and NEED_MORE), against the hold limit. */
+    long reservedBytes() {
+        return budget.reserved();
+    }
+
+    /** Sets the local application behind the connection instead of looking it up in /proc. */
+    void knownApp(AppInfo app) {
+        this.app = app;
+        this.appLooked = true;
     }
 
     /** The connection's side of its {@link ModuleChain}. */
@@ -573,7 +627,11 @@ final class ProxyConnection implements Connection {
                 }
                 a.after();
                 boolean over = slot.exit(s);
+                if (trace != null) trace.called(this, a.name, hook, dir, len, injectedBy, tag, v);
                 if (v == Verdict.PASS && thrown == null && !over && ctx.untouched()) {
+                    if (trace != null && closed) {
+                        a.breach(ChainTrace.Breach.VERDICT_AFTER_CLOSE, "returned PASS after the connection was reset or closed in the call");
+                    }
                     a.passed(d, len);
                 } else {
                     buf = outcome(a, d, buf, len, v, thrown, over, ctx.takeHeld(), t, base);
@@ -628,17 +686,20 @@ final class ProxyConnection implements Connection {
         if (thrown != null || over || h != null || v == null || v.kind() != Verdict.Kind.PASS) {
             if (t.getContextClassLoader() != base) t.setContextClassLoader(base);
         }
-        String fault = null;
+        Object fault = null; // the exception itself, so a fault listener (the testkit's) sees it; else what was wrong
         if (thrown != null) {
-            fault = thrown.toString();
+            fault = thrown;
         } else if (over) {
             fault = "ran longer than the hook budget (" + engine.options().hookBudget().toMillis() + " ms)";
         } else if (v == null) {
             fault = "returned a null verdict";
+            a.breach(ChainTrace.Breach.NULL_VERDICT, (d == SEND ? "onSend" : "onRecv") + " " + fault);
         } else if (v.kind() == Verdict.Kind.HOLD && h == null) {
             fault = "returned HOLD without calling ctx.hold()";
+            a.breach(ChainTrace.Breach.HOLD_WITHOUT_HOLD_CALL, (String) fault);
         } else if (h != null && v.kind() != Verdict.Kind.HOLD) {
             fault = "called ctx.hold() but returned " + v + "; return HOLD when keeping the chunk";
+            a.breach(ChainTrace.Breach.HOLD_CALL_WITHOUT_HOLD, (String) fault);
         } else if (ctx.rewrote() && v.kind() == Verdict.Kind.NEED_MORE) {
             fault = "called ctx.rewrite() and returned " + v + "; ask for more bytes first, rewrite them when they are all there";
         }
@@ -652,6 +713,9 @@ final class ProxyConnection implements Connection {
             return faultOnData(a, d == SEND ? "onSend" : "onRecv", fault, in, ctx.rewrote());
         }
         a.verdicts[v.kind().ordinal()]++;
+        if (trace != null && closed && v.kind() != Verdict.Kind.DROP && v.kind() != Verdict.Kind.ERROR && v.kind() != Verdict.Kind.CLOSE) {
+            a.breach(ChainTrace.Breach.VERDICT_AFTER_CLOSE, "returned " + v + " after the connection was reset or closed in the call");
+        }
         switch (v.kind()) {
             case PASS, DETACH -> {
                 ByteBuf out = in;
@@ -682,6 +746,10 @@ final class ProxyConnection implements Connection {
             case NEED_MORE -> {
                 ctx.dropReplacement();
                 int want = v.value();
+                if (want <= len) {
+                    a.breach(ChainTrace.Breach.NEED_MORE_TOO_SMALL, "needMore(" + want + ") after being given " + len
+                            + " bytes; the engine waits for one more byte");
+                }
                 if (want > budget.limit) {
                     in.release();
                     abort("module " + a.lm.id() + " asked for NEED_MORE(" + want + "), more than the connection's hold limit of "
@@ -720,7 +788,7 @@ final class ProxyConnection implements Connection {
      * Applies the module's fault policy to a chunk it faulted on; returns what to pass on (owned) or null. A chunk the
      * module {@code rewritten} in place may be half changed, so fail-open cannot pass it on: the connection is reset.
      */
-    private ByteBuf faultOnData(RealAttachment a, String hook, String fault, ByteBuf in, boolean rewritten) {
+    private ByteBuf faultOnData(RealAttachment a, String hook, Object fault, ByteBuf in, boolean rewritten) {
         FaultPolicy p = a.lm.recordFault(hook, id, fault);
         if (p == FaultPolicy.FAIL_CLOSED || closed || rewritten) {
             in.release();
@@ -966,11 +1034,14 @@ final class ProxyConnection implements Connection {
                 : target.unsafe().outboundBuffer().totalPendingWriteBytes();
         if (pendingOut + budget.onTheWayBytes(d) + len > budget.limit) {
             b.release();
-            execute(() -> moduleFault(a, "inject", "injected " + len + " bytes " + dir + " while " + (pendingOut + budget.onTheWayBytes(d))
+            String why = "injected " + len + " bytes " + dir + " while " + (pendingOut + budget.onTheWayBytes(d))
                     + " bytes wait for a peer that does not read (limit " + budget.limit + "); pause while attachment.isWritable("
-                    + dir + ") is false"));
+                    + dir + ") is false";
+            a.breach(ChainTrace.Breach.INJECT_BEYOND_HOLD_LIMIT, why);
+            execute(() -> moduleFault(a, "inject", why));
             return false;
         }
+        if (trace != null) trace.injected(this, a.name, dir, len, tag);
         a.injected.addAndGet(len);
         later(a, d, b, a.name, tag);
         return true;
@@ -988,6 +1059,7 @@ final class ProxyConnection implements Connection {
             b.release();
             return false;
         }
+        if (trace != null) trace.injected(this, a.name, dir, b.readableBytes(), 0L);
         a.injected.addAndGet(b.readableBytes());
         later(a, d, b, a.name, 0L);
         return true;
@@ -1049,6 +1121,10 @@ final class ProxyConnection implements Connection {
                 loop.execute(() -> abort(reason));
             }
         });
+    }
+
+    ChainTrace trace() {
+        return trace;
     }
 
     String holdOverflow(RealAttachment a) {
@@ -1170,7 +1246,7 @@ final class ProxyConnection implements Connection {
     private ByteBuf callEnd(RealAttachment a, int d, ByteBuf rest) {
         Direction dir = d == SEND ? Direction.SEND : Direction.RECV;
         RealStreamContext ctx = a.ctx;
-        a.view.lend(rest);
+        a.view.lend(rest, "onEnd");
         ctx.begin(dir, null, 0);
         Verdict v;
         Throwable thrown = null;
@@ -1189,24 +1265,33 @@ final class ProxyConnection implements Connection {
             ctx.end();
         }
         boolean over = slot.exit(s);
+        if (trace != null) trace.called(this, a.name, "onEnd", dir, rest.readableBytes(), null, 0, v);
         RealHeldBytes h = ctx.takeHeld();
+        if (thrown == null && v == null) a.breach(ChainTrace.Breach.NULL_VERDICT, "onEnd returned a null verdict");
+        if (thrown == null && v != null && v.kind() == Verdict.Kind.NEED_MORE) {
+            a.breach(ChainTrace.Breach.END_VERDICT, "onEnd returned " + v + " at the end of the stream (" + dir + ")");
+        }
         if (thrown != null || over || v == null || v.kind() == Verdict.Kind.NEED_MORE) {
             ctx.dropReplacement();
             if (h != null) h.release();
-            String why = thrown != null ? thrown.toString() : over ? "ran longer than the hook budget"
-                    : v == null ? "returned a null verdict" : "returned NEED_MORE at the end of the stream";
+            Object why = thrown != null ? thrown : over ? "ran longer than the hook budget"
+                    : v == null ? "returned a null verdict" : "returned " + v + " at the end of the stream";
             return faultOnData(a, "onEnd", why, rest, ctx.rewrote());
         }
         a.verdicts[v.kind().ordinal()]++;
         if (v.kind() == Verdict.Kind.HOLD) {
             ctx.dropReplacement();
             if (h == null) {
+                a.breach(ChainTrace.Breach.HOLD_WITHOUT_HOLD_CALL, "onEnd returned HOLD without calling ctx.hold()");
                 return faultOnData(a, "onEnd", "returned HOLD without calling ctx.hold()", rest, ctx.rewrote());
             }
             rest.release();
             return null;
         }
-        if (h != null) h.release();
+        if (h != null) {
+            a.breach(ChainTrace.Breach.HOLD_CALL_WITHOUT_HOLD, "onEnd called ctx.hold() but returned " + v + "; the hold is released");
+            h.release();
+        }
         switch (v.kind()) {
             case ERROR -> {
                 ctx.dropReplacement();

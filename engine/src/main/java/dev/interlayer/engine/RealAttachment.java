@@ -77,11 +77,11 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
 
     @SuppressWarnings("unchecked")
     RealAttachment(ProxyConnection conn, LoadedModule lm) {
-        super(lm);
+        super(lm, conn.trace());
         this.conn = conn;
         this.stream = module instanceof StreamModule<?> s ? (StreamModule<Object>) s : null;
-        this.view = new ChunkView(name);
-        this.ctx = new RealStreamContext(this, new RealOutput(conn.alloc(), name, conn.holdLimit()));
+        this.view = new ChunkView(name, this);
+        this.ctx = new RealStreamContext(this, new RealOutput(conn.alloc(), name, conn.holdLimit(), this));
     }
 
     private static final int PASS = Verdict.Kind.PASS.ordinal();
@@ -90,7 +90,7 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
     void before(int d, ByteBuf in, int len, Direction dir, String injectedBy, long tag) {
         chunks[d]++;
         bytesIn[d] += len;
-        view.lend(in);
+        view.lend(in, d == 0 ? "onSend" : "onRecv");
         ctx.begin(dir, injectedBy, tag);
     }
 
@@ -180,7 +180,7 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
 
     @Override
     public Output allocate(int sizeHint) {
-        RealOutput o = new RealOutput(conn.alloc(), name, conn.holdLimit());
+        RealOutput o = new RealOutput(conn.alloc(), name, conn.holdLimit(), this);
         o.open(sizeHint);
         if (!detached) {
             outputs.add(o);
@@ -352,5 +352,10 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
     @Override
     public String toString() {
         return lm.id() + " on connection " + conn.id();
+    }
+
+    /** Timers of this attachment that have not fired or been cancelled. */
+    int pendingTimers() {
+        return timers.size();
     }
 }

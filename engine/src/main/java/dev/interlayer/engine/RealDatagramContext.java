@@ -70,7 +70,9 @@ final class RealDatagramContext implements DatagramContext {
 
     private void check() {
         if (!live) {
-            throw new IllegalStateException("module " + att.moduleName() + " used its DatagramContext after the call returned");
+            String why = "module " + att.moduleName() + " used its DatagramContext after the call returned";
+            att.breach(ChainTrace.Breach.CONTEXT_AFTER_CALL, why);
+            throw new IllegalStateException(why);
         }
     }
 

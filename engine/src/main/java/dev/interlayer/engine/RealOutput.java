@@ -15,6 +15,7 @@ final class RealOutput implements Output {
 
     private final ByteBufAllocator alloc;
     private final String owner;
+    private final ChainLink link;
     private final long limit;
     private ByteBuf buf;
     private boolean open;
@@ -22,9 +23,15 @@ final class RealOutput implements Output {
     private int sizeHint;
 
     RealOutput(ByteBufAllocator alloc, String owner, long limit) {
+        this(alloc, owner, limit, null);
+    }
+
+    /** An output of {@code link}'s module, which reports a write after it stopped being valid as a breach. */
+    RealOutput(ByteBufAllocator alloc, String owner, long limit, ChainLink link) {
         this.alloc = alloc;
         this.owner = owner;
         this.limit = limit;
+        this.link = link;
     }
 
     /**
@@ -76,8 +83,10 @@ final class RealOutput implements Output {
 
     private ByteBuf target(int more) {
         if (!open) {
-            throw new IllegalStateException("module " + owner + " wrote to an Output that is no longer valid"
-                    + " (replacements live for one call; allocated outputs until injected or discarded)");
+            String why = "module " + owner + " wrote to an Output that is no longer valid"
+                    + " (replacements live for one call; allocated outputs until injected or discarded)";
+            if (link != null) link.breach(ChainTrace.Breach.REPLACE_AFTER_CALL, why);
+            throw new IllegalStateException(why);
         }
         int have = buf == null ? 0 : buf.writerIndex();
         if ((long) have + more > limit) {

@@ -85,7 +85,9 @@ final class RealStreamContext implements StreamContext {
 
     private void check() {
         if (!live) {
-            throw new IllegalStateException("module " + att.moduleName() + " used its StreamContext after the call returned");
+            String why = "module " + att.moduleName() + " used its StreamContext after the call returned";
+            att.breach(ChainTrace.Breach.CONTEXT_AFTER_CALL, why);
+            throw new IllegalStateException(why);
         }
     }
 

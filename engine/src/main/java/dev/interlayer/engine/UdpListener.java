@@ -68,6 +68,16 @@ final class UdpListener {
         this.channelClass = epoll ? EpollDatagramChannel.class : NioDatagramChannel.class;
     }
 
+    /** A listener whose socket is {@code channel}, already set up (the testkit's {@link EmbeddedFlow}); no idle sweep. */
+    UdpListener(Engine engine, ListenerSpec spec, Channel channel) {
+        this.engine = engine;
+        this.spec = spec;
+        this.channelClass = channel.getClass();
+        this.channel = channel;
+        this.loop = channel.eventLoop();
+        this.bound = spec.listen();
+    }
+
     ListenerSpec spec() { return spec; }
     EventLoop loop() { return loop; }
     Channel channel() { return channel; }

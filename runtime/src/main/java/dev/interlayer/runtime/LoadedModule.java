@@ -382,6 +382,7 @@ public final class LoadedModule {
         lastFault = hook + where + ": " + what;
         LOG.log(Level.WARNING, "module {0} faulted in {1}{2}: {3} (fault {4} of {5}, policy {6})", id(), hook, where, what, n,
                 registry.quarantineAfter(), faultPolicy);
+        registry.faulted(this, hook, connectionId, cause);
         if (n >= registry.quarantineAfter()) {
             boolean quarantined = false;
             synchronized (this) {

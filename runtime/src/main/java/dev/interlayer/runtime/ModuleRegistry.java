@@ -70,6 +70,8 @@ public final class ModuleRegistry implements AutoCloseable {
     private static final long LEFT_THREAD_GRACE_MS = 500;
 
     private final ScheduledExecutorService timers;
+    private final boolean ownsTimers;
+    private final ModuleHost host;
     private final int quarantineAfter;
     private final Path cacheDir;
     private final boolean ownsCacheDir;
@@ -101,6 +103,14 @@ public final class ModuleRegistry implements AutoCloseable {
      *                 registry); null for a fresh temporary directory, deleted when the registry closes
      */
     public ModuleRegistry(int quarantineAfter, Path cacheDir) {
+        this(quarantineAfter, cacheDir, ModuleHost.real());
+    }
+
+    /**
+     * As {@link #ModuleRegistry(int, Path)}, with the modules' timers, clock and loggers from {@code host} (the testkit's
+     * are virtual).
+     */
+    public ModuleRegistry(int quarantineAfter, Path cacheDir, ModuleHost host) {
         if (quarantineAfter < 1) {
             throw new IllegalArgumentException("quarantine-after must be at least 1");
         }
@@ -117,11 +127,18 @@ public final class ModuleRegistry implements AutoCloseable {
             throw new UncheckedIOException("cannot create the module cache directory " + (cacheDir == null ? "(temporary)" : cacheDir)
                     + ": " + e.getMessage() + "; choose a writable directory", e);
         }
-        ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> hostThread(r, "interlayer-module-timers"));
-        // Timers are cancelled at fini: drop them from the queue then rather than when their delay (an
-        // hour, say) runs out, so a module that is loaded and unloaded often leaves no backlog.
-        ex.setRemoveOnCancelPolicy(true);
-        this.timers = ex;
+        this.host = host;
+        if (host.timers() != null) {
+            this.timers = host.timers();
+            this.ownsTimers = false;
+        } else {
+            ScheduledThreadPoolExecutor ex = new ScheduledThreadPoolExecutor(1, r -> hostThread(r, "interlayer-module-timers"));
+            // Timers are cancelled at fini: drop them from the queue then rather than when their delay (an
+            // hour, say) runs out, so a module that is loaded and unloaded often leaves no backlog.
+            ex.setRemoveOnCancelPolicy(true);
+            this.timers = ex;
+            this.ownsTimers = true;
+        }
     }
 
     /**
@@ -191,7 +208,7 @@ public final class ModuleRegistry implements AutoCloseable {
             throw fail(pkg, d.name(), "module " + d + ": " + e.getMessage(), null);
         }
         ModuleSettings settings = (config == null ? ModuleConfig.defaults(d.name()) : config).settings(d);
-        RealModuleEnv env = new RealModuleEnv(d, params, timers, pkg.loader(), this);
+        RealModuleEnv env = new RealModuleEnv(d, params, timers, host, pkg.loader(), this);
         try {
             withLoader(pkg.loader(), () -> {
                 try {
@@ -244,32 +261,46 @@ public final class ModuleRegistry implements AutoCloseable {
     }
 
     private void negotiate(PackageRef pkg, ModuleDescriptor d, Class<?> moduleClass) throws ModuleLoadException {
+        List<String> problems = negotiationProblems(d, moduleClass);
+        if (!problems.isEmpty()) {
+            throw fail(pkg, d.name(), problems.get(0), null);
+        }
+    }
+
+    /**
+     * What makes the agent refuse a module class with descriptor {@code d} before its init: a declared major other than
+     * the agent's, a higher minor, a declared interface the class does not implement, an implemented one it does not
+     * declare. Empty when the interfaces negotiate.
+     */
+    public static List<String> negotiationProblems(ModuleDescriptor d, Class<?> moduleClass) {
+        List<String> out = new ArrayList<>();
         for (InterfaceVersion v : d.interfaces().values()) {
             InterfaceType t = v.type();
             if (v.major() != t.hostMajor()) {
-                throw fail(pkg, d.name(), "module " + d + " was built against " + t.id() + " " + v.major() + "." + v.minor()
+                out.add("module " + d + " was built against " + t.id() + " " + v.major() + "." + v.minor()
                         + " but this agent offers " + t.id() + " " + t.hostMajor() + "." + t.hostMinor()
-                        + ": the major version must match; rebuild the module against interlayer-api with " + t.id() + " " + t.hostMajor() + ".x", null);
+                        + ": the major version must match; rebuild the module against interlayer-api with " + t.id() + " " + t.hostMajor() + ".x");
             }
             if (v.minor() > t.hostMinor()) {
-                throw fail(pkg, d.name(), "module " + d + " was built against " + t.id() + " " + v.major() + "." + v.minor()
+                out.add("module " + d + " was built against " + t.id() + " " + v.major() + "." + v.minor()
                         + " but this agent offers " + t.id() + " " + t.hostMajor() + "." + t.hostMinor()
                         + ": the module may call what this agent lacks; upgrade the agent, or build the module against "
-                        + t.id() + " " + t.hostMajor() + "." + t.hostMinor() + " and declare that", null);
+                        + t.id() + " " + t.hostMajor() + "." + t.hostMinor() + " and declare that");
             }
             if (!t.javaType().isAssignableFrom(moduleClass)) {
-                throw fail(pkg, d.name(), "module " + d + " declares interface " + t.id() + " but " + moduleClass.getName()
+                out.add("module " + d + " declares interface " + t.id() + " but " + moduleClass.getName()
                         + " does not implement " + t.javaType().getSimpleName() + "; implement " + t.javaType().getName()
-                        + " or remove .implement(InterfaceType." + t.name() + ", ...) from the descriptor", null);
+                        + " or remove .implement(InterfaceType." + t.name() + ", ...) from the descriptor");
             }
         }
         for (InterfaceType t : InterfaceType.values()) {
             if (t.javaType().isAssignableFrom(moduleClass) && !d.interfaces().containsKey(t)) {
-                throw fail(pkg, d.name(), "module " + d + ": " + moduleClass.getName() + " implements " + t.javaType().getSimpleName()
+                out.add("module " + d + ": " + moduleClass.getName() + " implements " + t.javaType().getSimpleName()
                         + " but its descriptor does not declare it; add .implement(InterfaceType." + t.name() + ", "
-                        + t.hostMajor() + ", " + t.hostMinor() + ")", null);
+                        + t.hostMajor() + ", " + t.hostMinor() + ")");
             }
         }
+        return out;
     }
 
     /** Listener failures are the listener's bug: they must not undo a load, a state change or an unload. */
@@ -656,6 +687,14 @@ public final class ModuleRegistry implements AutoCloseable {
         return out;
     }
 
+    /**
+     * Every module that attaches to new connections (ACTIVE or INACTIVE), in priority order (ties keep load order),
+     * whatever its attach mode, selector and protocols: {@link #candidates} filters this.
+     */
+    public List<LoadedModule> attachOrder() {
+        return List.of(attachOrder);
+    }
+
     void changed(LoadedModule m) {
         rebuild();
     }
@@ -665,6 +704,13 @@ public final class ModuleRegistry implements AutoCloseable {
         LOG.log(Level.INFO, "module {0}: {1} -> {2}", m.id(), from, to);
         for (RegistryListener l : listeners) {
             tell(l, "stateChanged", () -> l.stateChanged(m, from, to));
+        }
+    }
+
+    /** Tells the listeners a module faulted. */
+    void faulted(LoadedModule m, String hook, long connectionId, Object cause) {
+        for (RegistryListener l : listeners) {
+            tell(l, "moduleFault", () -> l.moduleFault(m, hook, connectionId, cause));
         }
     }
 
@@ -718,7 +764,9 @@ public final class ModuleRegistry implements AutoCloseable {
                 m.unregister();
             }
         }
-        timers.shutdownNow();
+        if (ownsTimers) {
+            timers.shutdownNow();
+        }
         deleteCacheDirIfDone();
     }
 }

@@ -62,7 +62,15 @@ public final class ParamValues implements Params {
         return new ParamValues(d.name(), declared, values);
     }
 
-    /** Converts one raw value to {@code p}'s type. */
+    /** A duration given as a {@link Duration} (the testkit, a programmatic config), as its text would be. */
+    private static Duration checkedDuration(Param p, Duration d) {
+        if (d.isNegative()) {
+            throw new IllegalArgumentException("parameter '" + p.name() + "': " + d + " is negative; give a duration such as 250ms");
+        }
+        return d;
+    }
+
+    /** Converts one raw value to {@code p}'s type: config text, a number, a boolean, or (for durations) a Duration. */
     static Object convert(Param p, Object v) {
         String text = String.valueOf(v).trim();
         try {
@@ -83,7 +91,7 @@ public final class ParamValues implements Params {
                 }
                 case STRING -> text.equals(String.valueOf(v)) ? text : String.valueOf(v);
                 case SIZE -> parseSize(text);
-                case DURATION -> parseDuration(text);
+                case DURATION -> v instanceof Duration d ? checkedDuration(p, d) : parseDuration(text);
             };
         } catch (NumberFormatException | ArithmeticException e) {
             throw new IllegalArgumentException("parameter '" + p.name() + "': '" + v + "' is not " + describe(p.type()));

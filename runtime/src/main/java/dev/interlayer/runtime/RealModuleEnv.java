@@ -21,19 +21,22 @@ final class RealModuleEnv implements ModuleEnv {
     private final ModuleDescriptor descriptor;
     private final Params params;
     private final ScheduledExecutorService timers;
+    private final java.util.function.LongSupplier clock;
     private final ClassLoader loader;
     private final ModuleLog log;
     private final Set<ScheduledFuture<?>> pending = ConcurrentHashMap.newKeySet();
     private volatile boolean cancelled;
     private final ModuleRegistry registry;
 
-    RealModuleEnv(ModuleDescriptor descriptor, Params params, ScheduledExecutorService timers, ClassLoader loader, ModuleRegistry registry) {
+    RealModuleEnv(ModuleDescriptor descriptor, Params params, ScheduledExecutorService timers, ModuleHost host, ClassLoader loader,
+                  ModuleRegistry registry) {
         this.registry = registry;
         this.descriptor = descriptor;
         this.params = params;
         this.timers = timers;
+        this.clock = host.clock();
         this.loader = loader;
-        this.log = new RealModuleLog(descriptor.name() + "@" + descriptor.version());
+        this.log = host.logs().apply(descriptor.name() + "@" + descriptor.version());
     }
 
     @Override
@@ -103,7 +106,7 @@ final class RealModuleEnv implements ModuleEnv {
 
     @Override
     public long nanoTime() {
-        return System.nanoTime();
+        return clock.getAsLong();
     }
 
     /** Cancels every pending timer; later schedules do nothing. */

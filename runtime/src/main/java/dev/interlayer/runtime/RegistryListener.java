@@ -17,4 +17,10 @@ public interface RegistryListener {
      * event loop), so it must not block.
      */
     default void moduleEvent(String module, String version, String kind, String text) {}
+
+    /**
+     * A module faulted: it threw, overran its budget or broke the SDK's contract ({@code cause}: the exception, or a
+     * description). Called on the thread that saw it, after the fault was counted and before its policy is applied.
+     */
+    default void moduleFault(LoadedModule module, String hook, long connectionId, Object cause) {}
 }

@@ -1,60 +1,60 @@
 package dev.interlayer.testkit;
 
-import dev.interlayer.api.ByteView;
+import dev.interlayer.api.ConnectionInfo;
 import dev.interlayer.api.ControlRequest;
 import dev.interlayer.api.ControlResponse;
+import dev.interlayer.api.DetachReason;
+import dev.interlayer.api.Direction;
 import dev.interlayer.api.FaultPolicy;
 import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.ListenerInfo;
 import dev.interlayer.api.Module;
 import dev.interlayer.api.ModuleDescriptor;
-import dev.interlayer.api.Params;
 import dev.interlayer.api.SocketDecision;
 import dev.interlayer.api.SocketModule;
-import dev.interlayer.api.StreamContext;
-import dev.interlayer.api.StreamModule;
+import dev.interlayer.api.Verdict;
+import dev.interlayer.engine.ChainTrace;
+import dev.interlayer.engine.EmbeddedEngine;
+import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.ModuleCallException;
+import dev.interlayer.runtime.ModuleConfig;
+import dev.interlayer.runtime.ModuleLoadException;
+import dev.interlayer.runtime.RegistryListener;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Runs a module, or a short chain of modules, against scripted traffic and events without sockets, checking
- * the SDK contract at every step: the module author's test bench.
+ * Runs a module, or a short chain of modules, against scripted traffic and events without sockets, through the agent's
+ * own engine: the module author's test bench.
+ *
+ * <p>What runs is the agent's code, not a model of it: the modules are loaded into the agent's module registry (its
+ * descriptor negotiation, parameter checks and {@code init}) and each connection is the engine's own connection
+ * between embedded channels ({@code dev.interlayer.engine.EmbeddedEngine}), so verdicts, NEED_MORE, HOLD and inject,
+ * ordering, back-pressure, the end of stream, detach, faults and fault policies, quarantine, timers, socket decisions and
+ * datagram flows behave exactly as in the agent. The harness adds what a test needs: virtual time, the bytes that came
+ * out, every hook call with its verdict, and a {@link ContractViolation} for every breach of the SDK's contract.
  *
  * <p>Lifecycle: {@link #of} checks each descriptor as the agent does at load (a problem throws
  * {@link ContractViolation} with rule {@code DESCRIPTOR}); {@link #param}, {@link #priority} and the limits are
- * set next; the first {@link #attach} (or {@link #start}) checks the parameters and runs {@code init}; each
- * attach opens a {@link HarnessConnection}; {@link #close} closes the connections, runs {@code fini} and checks
- * that every successful attach got exactly one detach.
+ * set next; the first {@link #attach} (or {@link #start}) loads the modules (parameters checked, {@code init} run);
+ * each attach opens a {@link HarnessConnection}; {@link #close} closes the connections, unloads the modules
+ * ({@code fini}) and checks that every successful attach got exactly one detach.
  *
  * <p>The chain is ordered by priority (lower first on SEND; ties keep the order given to {@code of}), SEND
- * passes it in order and RECV in reverse, as in the engine. Time is virtual: {@link dev.interlayer.api.ModuleEnv#nanoTime()} reads
- * the harness clock and timers ({@code Attachment.schedule}, {@code ModuleEnv.schedule}) fire only when
- * {@link #advance} moves the clock past them, in due order.
+ * passes it in order and RECV in reverse, as in the agent; every module that serves the connection's protocol attaches,
+ * whatever its selector and attach mode (test those against a running agent). Time is virtual:
+ * {@link dev.interlayer.api.ModuleEnv#nanoTime()} reads the harness clock and timers ({@code Attachment.schedule},
+ * {@code ModuleEnv.schedule}) fire only when {@link #advance} moves the clock past them, each at its due time, in due
+ * order.
  *
  * <p>Datagram modules run on UDP flows: attach a {@link FakeConnection} with protocol {@code UDP}; each send or
  * recv is then one datagram (see {@link HarnessConnection}).
- *
- * <pre>{@code
- * try (ModuleHarness h = ModuleHarness.of(new DnsTagModule()).param("side", "client")) {
- *     HarnessConnection flow = h.attach(new FakeConnection().protocol(Protocol.UDP));
- *     flow.send(query);
- *     byte[] tagged = flow.sentDatagrams().get(0);
- * }
- * }</pre>
- *
- * <p>Differences from the agent, on purpose: a contract breach the engine reports with an
- * {@link IllegalStateException} (a view used after its call) fails the test with a {@link ContractViolation};
- * a module that throws is handled by its fault policy exactly as in the agent, and then the exception fails the
- * test at the end of the operation unless {@link #tolerateFaults()} was called.
- *
- * <p>Threading: drive the harness from one test thread. Modules may call the "any thread" SDK methods from
- * their own threads; the harness carries those out on its next operation.
  *
  * <pre>{@code
  * try (ModuleHarness h = ModuleHarness.of(new TagModule()).param("every", "4").param("tag", "#")) {
@@ -65,73 +65,46 @@ import java.util.Map;
  *     assertEquals("wxyz", conn.receivedText());
  * }
  * }</pre>
+ *
+ * <p>Failing the test: a breach of the contract is reported by the engine, which then does what the agent does (the
+ * module gets an {@link IllegalStateException}, or the call counts as a fault); the harness throws it as a
+ * {@link ContractViolation} when the operation returns, even if the module caught the exception. A module that throws
+ * is handled by its fault policy exactly as in the agent, and then the exception fails the test at the end of the
+ * operation unless {@link #tolerateFaults()} was called.
+ *
+ * <p>Threading: drive the harness from the thread that made it. Modules may call the "any thread" SDK methods from
+ * their own threads; the harness carries those out on its next operation ({@link HarnessConnection#drain()}).
  */
 public final class ModuleHarness implements AutoCloseable {
 
     /** Default per-connection hold limit: the agent's default, 4 MiB. */
     public static final long DEFAULT_HOLD_LIMIT = 4L << 20;
-    /** Default high-water mark above which a connection's sources are not read: 1 MiB. */
+    /**
+     * Default held bytes above which a connection stops reading its sources: 1 MiB, the agent's rule for the default
+     * hold limit (a quarter of it, at least 64 KiB).
+     */
     public static final long DEFAULT_HIGH_WATER_MARK = 1L << 20;
 
-    /** A module as loaded into the harness: descriptor, settings, interfaces, environment. */
-    static final class Entry {
-        private final Module<Object> module;
-        private final ModuleDescriptor descriptor;
-        private final int order;
-        private final Map<String, Object> rawParams = new LinkedHashMap<>();
-        private int priority;
-        private FaultPolicy policy;
-        private FakeModuleEnv env;
-        /** The stream hooks the module's class overrides: as in the agent, a hook it does not override is never called. */
-        private final boolean onSend;
-        private final boolean onRecv;
-        private final boolean onEnd;
+    /** A module given to {@link #of}, with what the test sets before start. */
+    private static final class Entry {
+        final Module<?> module;
+        final ModuleDescriptor descriptor;
+        final Map<String, Object> params = new LinkedHashMap<>();
+        Integer priority;
+        FaultPolicy policy;
 
-        @SuppressWarnings("unchecked")
-        Entry(Module<?> module, ModuleDescriptor descriptor, int order) {
-            this.module = (Module<Object>) module;
+        Entry(Module<?> module, ModuleDescriptor descriptor) {
+            this.module = module;
             this.descriptor = descriptor;
-            this.order = order;
-            this.priority = descriptor.priority();
-            this.policy = descriptor.faultPolicy();
-            this.onSend = overrides(module, "onSend");
-            this.onRecv = overrides(module, "onRecv");
-            this.onEnd = overrides(module, "onEnd") && streamMinor() >= 1;
         }
 
-        private static boolean overrides(Module<?> module, String hook) {
-            if (!(module instanceof StreamModule<?>)) {
-                return false;
-            }
-            try {
-                return DescriptorCheck.overrides(module.getClass(),
-                        StreamModule.class.getMethod(hook, Object.class, StreamContext.class, ByteView.class));
-            } catch (NoSuchMethodException e) {
-                throw new AssertionError("the SDK's StreamModule has no " + hook, e);
-            }
+        String name() {
+            return descriptor.name();
         }
 
-        String name() { return descriptor.name(); }
-        ModuleDescriptor descriptor() { return descriptor; }
-        Module<Object> module() { return module; }
-        FaultPolicy policy() { return policy; }
-        boolean isStream() { return descriptor.interfaces().containsKey(InterfaceType.STREAM); }
-        boolean isSocket() { return descriptor.interfaces().containsKey(InterfaceType.SOCKET); }
-        boolean isDatagram() { return descriptor.interfaces().containsKey(InterfaceType.DATAGRAM); }
-        int streamMinor() { return DescriptorCheck.declaredMinor(descriptor, InterfaceType.STREAM); }
-        /** The module has its own data hook for {@code d}. */
-        boolean hasDataHook(dev.interlayer.api.Direction d) { return d == dev.interlayer.api.Direction.SEND ? onSend : onRecv; }
-        /** The agent calls {@code onEnd} of {@code d}: the module has its own onEnd (stream 1.1 or later) and data hook for it. */
-        boolean hasEndHook(dev.interlayer.api.Direction d) { return onEnd && hasDataHook(d); }
-
-        @SuppressWarnings("unchecked")
-        StreamModule<Object> stream() { return (StreamModule<Object>) module; }
-
-        @SuppressWarnings("unchecked")
-        SocketModule<Object> socket() { return (SocketModule<Object>) module; }
-
-        @SuppressWarnings("unchecked")
-        dev.interlayer.api.DatagramModule<Object> datagram() { return (dev.interlayer.api.DatagramModule<Object>) module; }
+        ModuleConfig config() {
+            return new ModuleConfig(name(), null, priority, null, null, policy, null, params);
+        }
     }
 
     /**
@@ -143,20 +116,37 @@ public final class ModuleHarness implements AutoCloseable {
      */
     public record Fault(String module, String where, Throwable error) {}
 
+    /**
+     * An event a module published with {@code ModuleEnv.publish}.
+     *
+     * @param module the module's name
+     * @param kind the event's kind
+     * @param text the event's text
+     */
+    public record Published(String module, String kind, String text) {}
+
     private final List<Entry> entries = new ArrayList<>();
-    private final VirtualClock clock = new VirtualClock();
     private final List<RecordingModuleLog.Line> logLines = new ArrayList<>();
     private final List<ContractViolation> violations = Collections.synchronizedList(new ArrayList<>());
     private final List<ContractViolation> unreported = Collections.synchronizedList(new ArrayList<>());
     private final List<Fault> faults = Collections.synchronizedList(new ArrayList<>());
     private final List<Fault> unreportedFaults = Collections.synchronizedList(new ArrayList<>());
+    private final List<Published> published = Collections.synchronizedList(new ArrayList<>());
+    /** What a breach reported: the fault the engine then counts for it is not reported a second time. */
+    private final Map<String, String> breachDetail = new ConcurrentHashMap<>();
     private final List<HarnessConnection> connections = new ArrayList<>();
+    private final Map<Long, HarnessConnection> byId = new ConcurrentHashMap<>();
     private final List<String> notes = new ArrayList<>();
+    private final Trace trace = new Trace();
     private final Thread owner = Thread.currentThread();
+    /** Depth of harness operations running engine code on the owner thread. */
+    private int busy;
     private long holdLimit = DEFAULT_HOLD_LIMIT;
-    private long highWaterMark = DEFAULT_HIGH_WATER_MARK;
+    private long highWaterMark;
+    private int quarantineAfter = 5;
     private boolean tolerateFaults;
-    private boolean started;
+    private EmbeddedEngine engine;
+    private long origin;
     private boolean closed;
 
     private ModuleHarness() {}
@@ -174,17 +164,23 @@ public final class ModuleHarness implements AutoCloseable {
         ModuleHarness h = new ModuleHarness();
         for (Module<?> m : modules) {
             List<String> problems = DescriptorCheck.problems(m);
-            String name = problems.isEmpty() ? m.descriptor().name() : m.getClass().getName();
             if (!problems.isEmpty()) {
+                String name = m.getClass().getName();
+                try {
+                    name = m.descriptor().name();
+                } catch (RuntimeException ignored) {
+                    // the class name then
+                }
                 throw h.violation(name, ContractViolation.Rule.DESCRIPTOR, String.join("; ", problems));
             }
+            ModuleDescriptor d = m.descriptor();
             for (Entry e : h.entries) {
-                if (e.name().equals(name)) {
-                    throw new IllegalArgumentException("two modules named '" + name + "': names are unique within an agent");
+                if (e.name().equals(d.name())) {
+                    throw new IllegalArgumentException("two modules named '" + d.name() + "': names are unique within an agent");
                 }
             }
-            h.entries.add(new Entry(m, m.descriptor(), h.entries.size()));
-            h.notes.addAll(DescriptorCheck.notes(m).stream().map(n -> name + ": " + n).toList());
+            h.entries.add(new Entry(m, d));
+            h.notes.addAll(DescriptorCheck.notes(m).stream().map(n -> d.name() + ": " + n).toList());
         }
         return h;
     }
@@ -204,7 +200,7 @@ public final class ModuleHarness implements AutoCloseable {
     /** Sets parameter {@code name} of {@code module}: a string in config notation ({@code "64KiB"}, {@code "250ms"}) or a typed value. */
     public ModuleHarness param(String module, String name, Object value) {
         requireNotStarted();
-        entry(module).rawParams.put(name, value);
+        entry(module).params.put(name, value);
         return this;
     }
 
@@ -222,7 +218,7 @@ public final class ModuleHarness implements AutoCloseable {
         return this;
     }
 
-    /** Sets the per-connection hold limit in bytes (default {@value #DEFAULT_HOLD_LIMIT}). */
+    /** Sets the per-connection hold limit in bytes (default {@value #DEFAULT_HOLD_LIMIT}, the agent's {@code agent.hold-limit}). */
     public ModuleHarness holdLimit(long bytes) {
         requireNotStarted();
         if (bytes < 1) {
@@ -232,10 +228,21 @@ public final class ModuleHarness implements AutoCloseable {
         return this;
     }
 
-    /** Sets the high-water mark in bytes above which sources pause (default {@value #DEFAULT_HIGH_WATER_MARK}). */
+    /**
+     * Sets the held bytes (HOLD, and bytes on their way between modules) above which a connection stops reading its
+     * sources; by default the agent's rule, a quarter of the hold limit and at least 64 KiB
+     * ({@value #DEFAULT_HIGH_WATER_MARK} for the default limit).
+     */
     public ModuleHarness highWaterMark(long bytes) {
         requireNotStarted();
         this.highWaterMark = bytes;
+        return this;
+    }
+
+    /** Sets the faults after which a module is quarantined (INACTIVE: it sees no more traffic), as {@code agent.quarantine-after}; default 5. */
+    public ModuleHarness quarantineAfter(int faults) {
+        requireNotStarted();
+        this.quarantineAfter = faults;
         return this;
     }
 
@@ -246,31 +253,42 @@ public final class ModuleHarness implements AutoCloseable {
     }
 
     /**
-     * Checks parameters and runs {@code init} on every module, in chain order; idempotent.
+     * Loads every module as the agent does (parameters checked, {@code init} run) in chain order; idempotent.
      *
      * @throws IllegalArgumentException naming a bad parameter
      * @throws IllegalStateException if a module's init throws (the agent would mark it FAILED)
      */
     public ModuleHarness start() {
-        if (started) {
+        if (engine != null) {
             return this;
         }
         if (closed) {
             throw new IllegalStateException("harness is closed");
         }
-        entries.sort(Comparator.comparingInt((Entry e) -> e.priority).thenComparingInt(e -> e.order));
+        EmbeddedEngine.Builder b = EmbeddedEngine.builder().loopThread(owner).holdLimit(holdLimit).pauseAt(highWaterMark)
+                .quarantineAfter(quarantineAfter).trace(trace).listener(new Listener())
+                .logs(id -> new RecordingModuleLog(id.substring(0, id.indexOf('@')), logLines));
         for (Entry e : entries) {
-            Params p = CheckedParams.resolve(e.descriptor, e.rawParams);
-            e.env = new FakeModuleEnv(this, e, p, new RecordingModuleLog(e.name(), logLines));
+            b.module(e.module, e.config());
         }
-        started = true;
-        for (Entry e : entries) {
-            try {
-                e.module.init(e.env);
-            } catch (Exception ex) {
-                throw new IllegalStateException("module " + e.name() + " refused to load: init threw " + ex, ex);
+        try {
+            engine = operation(() -> {
+                try {
+                    return b.build();
+                } catch (ModuleLoadException e) {
+                    throw new LoadFailed(e);
+                }
+            });
+        } catch (LoadFailed lf) {
+            ModuleLoadException e = lf.getCause();
+            closed = true;
+            if (e.getCause() != null) {
+                throw new IllegalStateException(e.getMessage(), e.getCause());
             }
+            throw new IllegalArgumentException(e.getMessage(), e);
         }
+        origin = engine.nanoTime();
+        rethrowPending();
         return this;
     }
 
@@ -279,51 +297,40 @@ public final class ModuleHarness implements AutoCloseable {
         return attach(new FakeConnection());
     }
 
-    /** Opens a connection described by {@code info} and attaches every module in chain order. */
+    /** Opens a connection (or, for protocol UDP, a flow) described by {@code info} and attaches every module in chain order. */
     public HarnessConnection attach(FakeConnection info) {
         start();
-        HarnessConnection c = new HarnessConnection(this, info, List.copyOf(entries));
+        HarnessConnection c = new HarnessConnection(this, info);
+        byId.put(info.id(), c);
         connections.add(c);
-        c.attachAll();
+        List<LoadedModule> chain = engine.chainFor(info);
+        operation(() -> c.open(engine, chain));
         rethrowPending();
         return c;
     }
 
     /**
-     * Moves the virtual clock forward by {@code by}, running every timer that falls due, in due order, with the
-     * clock set to each timer's due time; then everything the timers caused (injections, sources resuming).
-     * {@code advance(Duration.ZERO)} runs the timers already due.
+     * Moves the virtual clock forward by {@code by}, running every timer that falls due at its due time, in due order,
+     * with what each causes (injections, sources resuming) before the next. {@code advance(Duration.ZERO)} runs the
+     * timers already due.
      */
     public ModuleHarness advance(Duration by) {
         start();
-        long target = clock.nanoTime() + by.toNanos();
-        VirtualClock.Timer t;
-        while ((t = clock.next(target)) != null) {
-            t.task.run();
-            runAll();
-        }
-        clock.moveTo(target);
-        runAll();
+        operation(() -> engine.advance(by));
         rethrowPending();
         return this;
     }
 
-    private void runAll() {
-        for (HarnessConnection c : connections) {
-            if (c.isOpen()) {
-                c.run();
-            }
-        }
-    }
-
     /** The virtual clock's reading, as {@code ModuleEnv.nanoTime()} returns it. */
     public long nanoTime() {
-        return clock.nanoTime();
+        start();
+        return engine.nanoTime();
     }
 
-    /** Virtual time elapsed since the harness was created. */
+    /** Virtual time elapsed since the modules were loaded. */
     public Duration elapsed() {
-        return Duration.ofNanos(clock.nanoTime() - VirtualClock.ORIGIN);
+        start();
+        return Duration.ofNanos(engine.nanoTime() - origin);
     }
 
     /** Sends a control request with a UTF-8 body to the only socket module and returns its answer. */
@@ -333,60 +340,44 @@ public final class ModuleHarness implements AutoCloseable {
 
     /** Sends a control request to the only socket module and returns its answer. */
     public ControlResponse control(String command, byte[] body) {
-        List<Entry> socket = entries.stream().filter(Entry::isSocket).toList();
+        List<Entry> socket = entries.stream().filter(e -> e.descriptor.interfaces().containsKey(InterfaceType.SOCKET)).toList();
         if (socket.size() != 1) {
             throw new IllegalStateException(socket.size() + " socket modules in this harness: use control(module, command, body)");
         }
         return control(socket.get(0).name(), command, body);
     }
 
-    /** Sends a control request to {@code module} and returns its answer. */
+    /**
+     * Sends a control request to {@code module}, as the agent's control endpoint does (a module-wide call), and returns
+     * its answer. Safe to call from another thread while the test drives connections.
+     */
     public ControlResponse control(String module, String command, byte[] body) {
         start();
         Entry e = entry(module);
-        if (!e.isSocket()) {
+        if (!(e.module instanceof SocketModule<?> sm)) {
             throw new IllegalArgumentException("module " + module + " does not declare the socket interface, so it gets no control requests");
         }
-        ControlResponse r = e.socket().control(new ControlRequest(command, body.clone(), "testkit"));
+        LoadedModule lm = engine.registry().find(module).orElseThrow(() -> new IllegalStateException("module " + module + " is not loaded"));
+        ControlRequest req = new ControlRequest(command, body.clone(), "testkit");
+        ControlResponse r;
+        try {
+            r = operation(() -> lm.callModuleWide("control", () -> sm.control(req)));
+        } catch (ModuleCallException ex) {
+            rethrowPending();
+            throw ex;
+        }
         if (r == null) {
             throw violation(module, ContractViolation.Rule.NULL_VERDICT, "control(" + command + ") returned null");
         }
         return r;
     }
 
-    /** Asks the socket modules whether {@code listener} may start; the first DENY wins. */
+    /** Asks the socket modules whether {@code listener} may start, as the agent does: the first DENY wins. */
     public SocketDecision listen(ListenerInfo listener) {
         start();
-        for (Entry e : entries) {
-            if (e.isSocket()) {
-                SocketDecision d = e.socket().onListen(listener);
-                if (d == null) {
-                    throw violation(e.name(), ContractViolation.Rule.NULL_VERDICT, "onListen returned null");
-                }
-                if (d.kind() == SocketDecision.Kind.DENY) {
-                    return d;
-                }
-            }
-        }
-        return SocketDecision.allow();
-    }
-
-    /**
-     * An event a module published with {@code ModuleEnv.publish}.
-     *
-     * @param module the module's name
-     * @param kind the event's kind
-     * @param text the event's text
-     */
-    public record Published(String module, String kind, String text) {}
-
-    private final List<Published> published = Collections.synchronizedList(new ArrayList<>());
-
-    void published(String module, String kind, String text) {
-        if (kind == null || text == null) {
-            throw new IllegalArgumentException("module " + module + ": ModuleEnv.publish needs a kind and a text, got kind " + kind + " and text " + text);
-        }
-        published.add(new Published(module, kind, text));
+        SocketDecision d = operation(() -> engine.listen(listener));
+        rethrowPending();
+        return d;
     }
 
     /** Every event the modules published, oldest first. */
@@ -416,13 +407,19 @@ public final class ModuleHarness implements AutoCloseable {
         return List.copyOf(notes);
     }
 
-    /** The module names in chain (SEND) order; final once started. */
+    /** The module names in chain (SEND) order. */
     public List<String> chain() {
-        return entries.stream().map(Entry::name).toList();
+        if (engine != null) {
+            return engine.registry().attachOrder().stream().map(LoadedModule::name).toList();
+        }
+        List<Entry> sorted = new ArrayList<>(entries);
+        sorted.sort((a, b) -> Integer.compare(a.priority != null ? a.priority : a.descriptor.priority(),
+                b.priority != null ? b.priority : b.descriptor.priority()));
+        return sorted.stream().map(Entry::name).toList();
     }
 
     /**
-     * Closes every open connection, runs {@code fini} on each module and checks exactly-one-detach.
+     * Closes every open connection, unloads the modules ({@code fini}) and checks exactly-one-detach.
      *
      * @throws ContractViolation if some successful attach did not get exactly one detach
      */
@@ -432,24 +429,19 @@ public final class ModuleHarness implements AutoCloseable {
             return;
         }
         closed = true;
-        for (HarnessConnection c : connections) {
-            c.close();
-        }
-        if (started) {
-            for (Entry e : entries) {
-                clock.cancelAll(e);
-                try {
-                    e.module.fini();
-                } catch (RuntimeException ex) {
-                    recordFault(e.name(), "fini", ex);
+        if (engine != null) {
+            operation(() -> {
+                for (HarnessConnection c : connections) {
+                    c.closeQuietly();
                 }
-            }
+                engine.close();
+            });
         }
         for (HarnessConnection c : connections) {
-            for (HarnessConnection.Slot s : c.slots()) {
-                if (s.attached && s.detaches != 1) {
-                    throw violation(s.name(), ContractViolation.Rule.DETACH_NOT_EXACTLY_ONCE,
-                            "detach ran " + s.detaches + " times for " + c.connection());
+            for (String m : c.attachedAtStart()) {
+                if (c.detachCount(m) != 1) {
+                    throw violation(m, ContractViolation.Rule.DETACH_NOT_EXACTLY_ONCE,
+                            "detach ran " + c.detachCount(m) + " times for " + c.connection());
                 }
             }
         }
@@ -457,18 +449,6 @@ public final class ModuleHarness implements AutoCloseable {
     }
 
     // ---------------------------------------------------------------- internals
-
-    VirtualClock clock() {
-        return clock;
-    }
-
-    long holdLimit() {
-        return holdLimit;
-    }
-
-    long highWaterMark() {
-        return highWaterMark;
-    }
 
     private Entry entry(String module) {
         for (Entry e : entries) {
@@ -479,47 +459,67 @@ public final class ModuleHarness implements AutoCloseable {
         throw new IllegalArgumentException("no module '" + module + "' in this harness; modules: " + chain());
     }
 
+    boolean hasModule(String module) {
+        for (Entry e : entries) {
+            if (e.name().equals(module)) return true;
+        }
+        return false;
+    }
+
     private void requireNotStarted() {
-        if (started) {
+        if (engine != null) {
             throw new IllegalStateException("set parameters, priorities and limits before the first attach");
         }
     }
 
-    /** Records a violation and returns it for the caller to throw; one raised off the test thread is rethrown later. */
+    /**
+     * Records a violation and returns it for the caller to throw. One raised while the harness runs the engine (the
+     * engine catches what a module throws) or on a module's own thread is thrown again when the operation returns; one
+     * raised straight into the test (a view used by the test after its call) is thrown there only.
+     */
     ContractViolation violation(String module, ContractViolation.Rule rule, String detail) {
         ContractViolation v = new ContractViolation(module, rule, detail);
         violations.add(v);
-        if (Thread.currentThread() != owner) {
+        if (busy > 0 || Thread.currentThread() != owner) {
             unreported.add(v);
         }
         return v;
     }
 
-    void recordFault(String module, String where, Throwable error) {
+    /** Runs {@code work} (engine code) as a harness operation: violations raised in it are thrown when it returns. */
+    <T> T operation(java.util.function.Supplier<T> work) {
+        if (Thread.currentThread() != owner) {
+            return work.get(); // what a violation raised here does depends on the thread alone
+        }
+        busy++;
+        try {
+            return work.get();
+        } finally {
+            busy--;
+        }
+    }
+
+    void operation(Runnable work) {
+        operation(() -> {
+            work.run();
+            return null;
+        });
+    }
+
+    private void recordFault(String module, String where, Throwable error) {
         Fault f = new Fault(module, where, error);
         faults.add(f);
-        entries.stream().filter(e -> e.name().equals(module)).findFirst()
-                .ifPresent(e -> e.env.log().error(-1, "fault in %s: %s", where, error));
         if (!tolerateFaults) {
             unreportedFaults.add(f);
         }
     }
 
-    void runModuleTask(Entry e, Runnable task) {
-        try {
-            task.run();
-        } catch (ContractViolation v) {
-            throw v;
-        } catch (RuntimeException ex) {
-            recordFault(e.name(), "module timer", ex);
-        }
-    }
-
-    /** Throws the first violation raised on another thread, or the first fault, that the test has not seen yet. */
+    /** Throws the first violation the test has not seen yet, or else the first fault (unless faults are tolerated). */
     void rethrowPending() {
         synchronized (unreported) {
             if (!unreported.isEmpty()) {
                 ContractViolation v = unreported.remove(0);
+                unreported.clear();
                 throw v;
             }
         }
@@ -527,18 +527,100 @@ public final class ModuleHarness implements AutoCloseable {
             if (!unreportedFaults.isEmpty()) {
                 Fault f = unreportedFaults.remove(0);
                 unreportedFaults.clear();
-                throw new AssertionError("module " + f.module() + " threw in " + f.where() + " (its " + entryPolicy(f.module())
+                throw new AssertionError("module " + f.module() + " threw in " + f.where() + " (its " + policyOf(f.module())
                         + " policy was applied; call tolerateFaults() to test fault handling): " + f.error(), f.error());
             }
         }
     }
 
-    private String entryPolicy(String module) {
-        for (Entry e : entries) {
-            if (e.name().equals(module)) {
-                return e.policy.name().toLowerCase().replace('_', '-');
+    private String policyOf(String module) {
+        if (engine != null) {
+            for (LoadedModule m : engine.registry().modules()) {
+                if (m.name().equals(module)) {
+                    return m.faultPolicy().name().toLowerCase().replace('_', '-');
+                }
             }
         }
         return "fault";
+    }
+
+    EmbeddedEngine engine() {
+        return engine;
+    }
+
+    /** Routes the engine's chain trace to the connections, and breaches to violations. */
+    private final class Trace implements ChainTrace {
+        @Override
+        public void called(ConnectionInfo conn, String module, String hook, Direction direction, int length, String injectedBy,
+                           long tag, Verdict verdict) {
+            HarnessConnection c = byId.get(conn.id());
+            if (c != null) c.called(module, hook, direction, length, injectedBy, tag, verdict);
+        }
+
+        @Override
+        public void injected(ConnectionInfo conn, String module, Direction direction, int length, long tag) {
+            HarnessConnection c = byId.get(conn.id());
+            if (c != null) c.injected(module, direction, length, tag);
+        }
+
+        @Override
+        public void detached(ConnectionInfo conn, String module, DetachReason reason) {
+            HarnessConnection c = byId.get(conn.id());
+            if (c != null) c.detached(module, reason);
+        }
+
+        /**
+         * Records the breach; a use after the call and an inject past the limit also throw it in the module, as the
+         * testkit always has: an {@link AssertionError} the module cannot swallow by catching {@code Exception}.
+         */
+        @Override
+        public void breach(ConnectionInfo conn, String module, Breach rule, String detail) {
+            breachDetail.put(module, detail);
+            ContractViolation v = violation(module, ContractViolation.Rule.valueOf(rule.name()), detail);
+            switch (rule) {
+                case VIEW_AFTER_CALL, REPLACE_AFTER_CALL, CONTEXT_AFTER_CALL, INJECT_BEYOND_HOLD_LIMIT -> throw v;
+                default -> { }
+            }
+        }
+    }
+
+    /** Faults (counted by the agent's registry, after the engine applied the policy) and published events. */
+    private final class Listener implements RegistryListener {
+        @Override
+        public void moduleFault(LoadedModule module, String hook, long connectionId, Object cause) {
+            String breach = breachDetail.remove(module.name());
+            if (breach != null) {
+                String text = cause instanceof Throwable t ? t.getMessage() : String.valueOf(cause);
+                if (text != null && (breach.contains(text) || text.contains(breach))) {
+                    return; // the breach was reported as a violation already
+                }
+            }
+            Throwable error = cause instanceof Throwable t ? t : new ModuleFault(String.valueOf(cause));
+            recordFault(module.name(), hook, error);
+        }
+
+        @Override
+        public void moduleEvent(String module, String version, String kind, String text) {
+            published.add(new Published(module, kind, text));
+        }
+    }
+
+    /** Carries a load failure out of an operation. */
+    private static final class LoadFailed extends RuntimeException {
+        LoadFailed(ModuleLoadException e) {
+            super(e);
+        }
+
+        @Override
+        public synchronized ModuleLoadException getCause() {
+            return (ModuleLoadException) super.getCause();
+        }
+    }
+
+    /** A fault the engine found without an exception (a module that overran its budget, an option of the wrong type). */
+    static final class ModuleFault extends RuntimeException {
+        ModuleFault(String message) {
+            super(message, null, false, false);
+        }
     }
 }

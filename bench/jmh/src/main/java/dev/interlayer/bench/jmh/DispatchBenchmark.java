@@ -1,4 +1,4 @@
-package dev.interlayer.engine;
+package dev.interlayer.bench.jmh;
 
 import dev.interlayer.api.ByteView;
 import dev.interlayer.api.Direction;
@@ -52,7 +52,7 @@ public class DispatchBenchmark {
     @Param({"SEND", "RECV"})
     public Direction direction;
 
-    private EmbeddedConnection conn;
+    private BenchConnection conn;
     private ByteBuf chunk;
     private long ops;
 
@@ -107,7 +107,7 @@ public class DispatchBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws Exception {
-        conn = new EmbeddedConnection(passChain(chain));
+        conn = new BenchConnection(passChain(chain));
         chunk = chunk(CHUNK);
         ops = 0;
         settle();

@@ -1,4 +1,4 @@
-package dev.interlayer.engine;
+package dev.interlayer.bench.jmh;
 
 import dev.interlayer.api.Direction;
 import dev.interlayer.modules.tag.TagModule;
@@ -46,13 +46,13 @@ public class TagBenchmark {
     @Param({"SEND", "RECV"})
     public Direction direction;
 
-    private EmbeddedConnection conn;
+    private BenchConnection conn;
     private ByteBuf chunk;
     private long ops;
 
     @Setup(Level.Trial)
     public void setUp() throws Exception {
-        conn = new EmbeddedConnection(List.of(new TagModule()));
+        conn = new BenchConnection(List.of(new TagModule()));
         byte[] tag = TagModule.DEFAULT_TAG.getBytes(StandardCharsets.US_ASCII);
         chunk = ByteBufAllocator.DEFAULT.directBuffer(payload + payload / EVERY * tag.length);
         for (int i = 0; i < payload; i++) {

@@ -2,6 +2,9 @@ package dev.interlayer.engine.contract;
 
 import dev.interlayer.api.Direction;
 import dev.interlayer.engine.EmbeddedConnection;
+import dev.interlayer.engine.EmbeddedEngine;
+import dev.interlayer.runtime.ModuleConfig;
+import dev.interlayer.testkit.FakeConnection;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -9,8 +12,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The engine without sockets: a real {@code ProxyConnection} between two embedded channels ({@link EmbeddedConnection}),
- * the loop run until idle after every step and its clock moved by hand, so every result is exact and instant.
+ * The engine without sockets, used directly: a real {@code ProxyConnection} between two embedded channels
+ * ({@link EmbeddedConnection} of an {@link EmbeddedEngine}), the loop run until idle after every step and its clock moved
+ * by hand, so every result is exact and instant. The testkit runs on the same engine; this driver checks the engine
+ * without the testkit's layer on top.
  */
 final class EmbeddedDriver implements Driver {
 
@@ -23,16 +28,20 @@ final class EmbeddedDriver implements Driver {
     public List<Snapshot> run(Scenario s, List<Snapshot> guide) throws Exception {
         List<RecordingModule> modules = s.modules.stream().map(ModuleScript::newModule).toList();
         List<Snapshot> out = new ArrayList<>();
-        try (EmbeddedConnection c = new EmbeddedConnection(modules)) {
+        EmbeddedEngine.Builder b = EmbeddedEngine.builder();
+        for (RecordingModule m : modules) b.module(m, ModuleConfig.defaults(m.name()));
+        try (EmbeddedEngine e = b.build()) {
+            FakeConnection info = new FakeConnection();
+            EmbeddedConnection c = e.connect(info, e.registry().candidates(info));
             out.add(snapshot(c, modules));
             for (Scenario.Step step : s.steps) {
                 switch (step) {
                     case Scenario.Write w -> c.read(w.direction(), RecordingModule.bytes(w.text()));
-                    case Scenario.End e -> c.endInput(e.direction());
-                    case Scenario.Advance a -> c.advance(a.by());
+                    case Scenario.End end -> c.endInput(end.direction());
+                    case Scenario.Advance a -> e.advance(a.by());
                     case Scenario.Detach d -> c.detach(d.module());
                 }
-                c.runUntilIdle();
+                e.runUntilIdle();
                 out.add(snapshot(c, modules));
             }
         }

@@ -1,4 +1,4 @@
-package dev.interlayer.engine;
+package dev.interlayer.bench.jmh;
 
 import dev.interlayer.api.Attach;
 import dev.interlayer.api.Attachment;
@@ -127,7 +127,7 @@ public class VerdictBenchmark {
     }
 
     private VerdictModule module;
-    private EmbeddedConnection conn;
+    private BenchConnection conn;
     private ByteBuf chunk;
     private ByteBuf half1;
     private ByteBuf half2;
@@ -136,7 +136,7 @@ public class VerdictBenchmark {
     @Setup(Level.Trial)
     public void setUp() throws Exception {
         module = new VerdictModule(verdict);
-        conn = new EmbeddedConnection(List.of(module));
+        conn = new BenchConnection(List.of(module));
         if (module.attachment == null) {
             throw new IllegalStateException("the verdict module did not attach");
         }
