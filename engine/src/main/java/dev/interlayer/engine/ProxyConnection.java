@@ -1,16 +1,13 @@
 package dev.interlayer.engine;
 
 import dev.interlayer.api.AppInfo;
-import dev.interlayer.api.Attach;
 import dev.interlayer.api.ConnectionEvent;
 import dev.interlayer.api.DetachReason;
 import dev.interlayer.api.Direction;
 import dev.interlayer.api.FaultPolicy;
-import dev.interlayer.api.OptionDecision;
 import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
 import dev.interlayer.api.Side;
-import dev.interlayer.api.SocketDecision;
 import dev.interlayer.api.SocketOption;
 import dev.interlayer.api.Verdict;
 import dev.interlayer.runtime.Hooks;
@@ -303,8 +300,7 @@ final class ProxyConnection implements Connection {
     private void onConnected() {
         connected = true;
         Map<SocketOption, Object> opts = engine.effectiveOptions(spec);
-        boolean hooked = false;
-        for (RealAttachment a : mods.links()) hooked |= a.has(Hooks.SET_OPTION) && !a.detached;
+        boolean hooked = mods.count(Hooks.SET_OPTION) > 0;
         for (Map.Entry<SocketOption, Object> e : opts.entrySet()) {
             if (!hooked && e.getKey() == SocketOption.TCP_NODELAY && Boolean.TRUE.equals(e.getValue())
                     && PlatformDependent.canEnableTcpNoDelayByDefault()) {
@@ -333,27 +329,8 @@ final class ProxyConnection implements Connection {
 
     /** Sets an option on one socket, through the modules' onSetOption hooks. */
     void setOption(Side side, SocketOption opt, Object value) {
-        Object v = value;
-        for (RealAttachment a : mods.links()) {
-            if (a.has(Hooks.SET_OPTION) && !a.detached) {
-                final Object cur = v;
-                OptionDecision d = mods.callSocket(a, "onSetOption", () -> a.socket.onSetOption(a.state, a, side, opt, cur));
-                if (closed) return;
-                if (d == null) continue;
-                if (d.kind() == OptionDecision.Kind.DENY) {
-                    LOG.log(Level.DEBUG, "connection {0}: {1} {2} not set: denied by module {3}: {4}", id, side, opt, a.name, d.reason());
-                    return;
-                }
-                if (d.kind() == OptionDecision.Kind.MODIFY) {
-                    if (!opt.valueType().isInstance(d.value())) {
-                        moduleFault(a, "onSetOption", "modified " + opt + " to a " + d.value().getClass().getSimpleName()
-                                + "; the option takes a " + opt.valueType().getSimpleName());
-                        continue;
-                    }
-                    v = d.value();
-                }
-            }
-        }
+        Object v = mods.optionToSet(side, opt, value);
+        if (v == null) return;
         Channel ch = channel(side);
         if (ch != null && ch.isActive()) {
             boolean ok = ch.config().setOption(SocketOptions.of(opt), v);
@@ -367,15 +344,7 @@ final class ProxyConnection implements Connection {
     @Override
     public Object option(Side side, SocketOption opt) {
         Channel ch = channel(side);
-        Object v = ch == null ? null : ch.config().getOption(SocketOptions.of(opt));
-        for (RealAttachment a : mods.links()) {
-            if (a.has(Hooks.GET_OPTION) && !a.detached) {
-                final Object cur = v;
-                Object r = mods.callSocket(a, "onGetOption", () -> a.socket.onGetOption(a.state, a, side, opt, cur));
-                if (r != null || cur == null) v = r;
-            }
-        }
-        return v;
+        return mods.reportedOption(side, opt, ch == null ? null : ch.config().getOption(SocketOptions.of(opt)));
     }
 
     // ---- attach / detach --------------------------------------------------------------------------
