@@ -76,6 +76,8 @@ final class ProxyConnection implements Connection {
     private InetSocketAddress upstreamTarget;
     /** The attached modules and the rules shared with the datagram path (attach, detach, socket hooks, events, faults). */
     private final ModuleChain<RealAttachment> mods;
+    /** The hand-off of both sockets to the kernel relay for a bulk transfer, and back. */
+    final SpliceHandoff splice;
     private final int[] hookCount = new int[2];
     private final boolean[] paused = new boolean[2];
     private final boolean[] inputEnded = new boolean[2];
@@ -83,15 +85,8 @@ final class ProxyConnection implements Connection {
     private final boolean[] outputShut = new boolean[2];
     private final boolean[] needFlush = new boolean[2];
     private List<Runnable> preConnect;
-    /** The kernel path while it moves this connection's bytes (see {@link SpliceRelay}), else null. */
-    private SpliceRelay relay;
-    /** Work that waits until the relay gives the sockets back, in order. */
-    private List<Runnable> afterSplice;
-    private boolean spliceRefused;
     /** A socket of this connection closes at its end of input instead of half-closing (see {@link #shutdownOutput}). */
     private boolean halfClosureOff;
-    /** Per direction, the bytes of the latest run of large reads: a long run (a bulk transfer) starts the relay. */
-    private final long[] bulkRun = new long[2];
     private volatile boolean closed;
     private boolean connected;
     private volatile long bytesSent;
@@ -137,6 +132,7 @@ final class ProxyConnection implements Connection {
         this.budget = new HoldBudget(holdLimit);
         this.upstreamTarget = spec.upstream();
         this.mods = new ModuleChain<>(new Host(), slot, RealAttachment[]::new);
+        this.splice = new SpliceHandoff(this, engine, mods, budget);
         if (spec.role() == Role.CLIENT) {
             localCh = accepted;
         } else {
@@ -183,6 +179,8 @@ final class ProxyConnection implements Connection {
     long holdLimit() { return budget.limit; }
     @Override public EventLoop loop() { return loop; }
     @Override public boolean isClosed() { return closed; }
+    /** The upstream is connected (see {@link #early}). */
+    boolean isConnected() { return connected; }
     ListenerSpec spec() { return spec; }
     String closeReason() { return closeReason; }
 
@@ -323,7 +321,7 @@ final class ProxyConnection implements Connection {
         maybeRead(RECV);
     }
 
-    private Channel channel(Side side) {
+    Channel channel(Side side) {
         return side == Side.LOCAL ? localCh : remoteCh;
     }
 
@@ -413,8 +411,8 @@ final class ProxyConnection implements Connection {
     private void recount() {
         hookCount[SEND] = mods.count(Hooks.SEND);
         hookCount[RECV] = mods.count(Hooks.RECV);
-        if ((relay != null || halfClosureOff) && !spliceable()) {
-            if (relay != null) relay.drain(); // a module with data or event hooks attached: its bytes from now on go through it
+        if ((splice.running() || halfClosureOff) && !splice.spliceable()) {
+            splice.drain();
             if (halfClosureOff) {
                 // its end of input must reach the module as an end, not as a close (see shutdownOutput)
                 halfClosureOff = false;
@@ -440,14 +438,14 @@ final class ProxyConnection implements Connection {
     private void onRead(int d, ByteBuf buf) {
         int n = buf.readableBytes();
         countRead(d, n);
-        bulkRun[d] = n >= Engine.SPLICE_BULK_READ ? bulkRun[d] + n : 0;
+        splice.read(d, n);
         if (closed || outputShut[d]) {
             buf.release();
             return;
         }
-        if (relay != null) {
+        if (splice.running()) {
             // the channel read on its own (a read it had scheduled): these bytes follow what the pipe holds
-            afterSplice(() -> onReadConnected(d, buf));
+            splice.afterSplice(() -> onReadConnected(d, buf));
             return;
         }
         if (!connected) {
@@ -471,6 +469,11 @@ final class ProxyConnection implements Connection {
     private void early(Runnable r) {
         if (preConnect == null) preConnect = new ArrayList<>();
         preConnect.add(r);
+    }
+
+    /** Work waits for the upstream connection (see {@link #early}). */
+    boolean hasEarly() {
+        return preConnect != null;
     }
 
     private void onReadConnected(int d, ByteBuf buf) {
@@ -712,9 +715,9 @@ final class ProxyConnection implements Connection {
             buf.release();
             return;
         }
-        if (relay != null) {
+        if (splice.running()) {
             // bytes a module injected: they go out after what the relay's pipe holds, through the channel
-            afterSplice(() -> writeOut(d, buf));
+            splice.afterSplice(() -> writeOut(d, buf));
             return;
         }
         target.write(buf, target.voidPromise());
@@ -727,7 +730,7 @@ final class ProxyConnection implements Connection {
         }
     }
 
-    private void flush(int d) {
+    void flush(int d) {
         if (needFlush[d]) {
             needFlush[d] = false;
             Channel target = d == SEND ? remoteCh : localCh;
@@ -740,8 +743,8 @@ final class ProxyConnection implements Connection {
      * pauses it otherwise. Reading uses Netty's auto-read, so a readable socket is drained in one batch of up
      * to 16 reads per wake-up and the epoll interest only changes when back-pressure starts or ends.
      */
-    private void maybeRead(int d) {
-        if (closed || !connected || relay != null) {
+    void maybeRead(int d) {
+        if (closed || !connected || splice.running()) {
             return;
         }
         Channel source = d == SEND ? localCh : remoteCh;
@@ -784,115 +787,19 @@ final class ProxyConnection implements Connection {
         return !closed && target != null && target.isWritable();
     }
 
-    // ---- splice -----------------------------------------------------------------------------------
-
-    /** True while no attached module has a data or event hook: then bytes may bypass the JVM entirely. */
-    private boolean spliceable() {
-        for (RealAttachment a : mods.links()) {
-            if (!a.detached && (a.has(Hooks.SEND) || a.has(Hooks.RECV) || a.has(Hooks.END) || a.has(Hooks.EVENT))) return false;
-        }
-        return true;
-    }
-
-    /**
-     * Hands both sockets to a {@link SpliceRelay} when this is a bulk transfer (a run of reads of at least
-     * 16 KiB each, {@code interlayer.engine.splice-after} bytes long) that nothing in the JVM needs to see: no module hook on
-     * the bytes or events, nothing held, queued or pending, neither stream ended. Otherwise nothing changes.
-     */
-    private void maybeSplice() {
-        if (relay != null || spliceRefused || !engine.spliceAvailable() || closed || !connected || preConnect != null
-                || inputEnded[SEND] || inputEnded[RECV] || endPending[SEND] || endPending[RECV] || outputShut[SEND] || outputShut[RECV]
-                || !budget.isEmpty() || budget.onTheWay(SEND) != 0 || budget.onTheWay(RECV) != 0 || !spliceable()
-                || !parked[SEND].isEmpty() || !parked[RECV].isEmpty()
-                || !(localCh instanceof EpollSocketChannel l) || !(remoteCh instanceof EpollSocketChannel r)
-                || !idle(localCh) || !idle(remoteCh)) {
-            return;
-        }
-        EngineEpoll.Registration lr = EngineEpoll.registrationOf(localCh);
-        EngineEpoll.Registration rr = EngineEpoll.registrationOf(remoteCh);
-        if (lr == null || rr == null) {
-            spliceRefused = true;
-            return;
-        }
-        bulkRun[SEND] = 0;
-        bulkRun[RECV] = 0;
-        localCh.config().setAutoRead(false);
-        remoteCh.config().setAutoRead(false);
-        try {
-            relay = SpliceRelay.start(this, l.fd().intValue(), r.fd().intValue(), lr, rr, Engine.SPLICE_PIPE);
-        } catch (IOException e) {
-            spliceRefused = true;
-            LOG.log(Level.DEBUG, "connection {0}: no splice ({1}); bytes go through the event loop", id, e.getMessage());
-            maybeRead(SEND);
-            maybeRead(RECV);
-            return;
-        }
-        engine.spliceStarted();
-        relay.kick();
-    }
-
-    /** Nothing waits to be written on {@code ch}. */
-    private static boolean idle(Channel ch) {
-        var out = ch.unsafe().outboundBuffer();
-        return out != null && out.isEmpty();
-    }
-
-    /** Runs {@code r} once the relay has given the sockets back; asks the relay to stop. */
-    private void afterSplice(Runnable r) {
-        if (afterSplice == null) afterSplice = new ArrayList<>();
-        afterSplice.add(r);
-        relay.drain();
-    }
-
-    /** The relay moved {@code n} bytes of direction {@code d} into its pipe. */
-    void spliced(int d, long n) {
-        countRead(d, n);
-        engine.splicedBytes(n);
+    /** True while neither direction has ended or begun to end, and nothing waits in front of an end (parked). */
+    boolean streaming() {
+        return !inputEnded[SEND] && !inputEnded[RECV] && !endPending[SEND] && !endPending[RECV]
+                && !outputShut[SEND] && !outputShut[RECV] && parked[SEND].isEmpty() && parked[RECV].isEmpty();
     }
 
     /** Counts bytes read from the source of direction {@code d}, by the channel or by the relay. */
-    private void countRead(int d, long n) {
+    void countRead(int d, long n) {
         if (d == SEND) bytesSent += n; else bytesReceived += n;
     }
 
-    /** The relay wrote out its pipes and gave the sockets back: the channels carry the connection from here on. */
-    void spliceDone() {
-        relay = null;
-        List<Runnable> q = afterSplice;
-        afterSplice = null;
-        // what the channels read meanwhile (after a FIN Netty reads to the end) enters the chain only while reading
-        // may go on, as any read: paused is brought up to date first, so the rest is parked
-        maybeRead(SEND);
-        maybeRead(RECV);
-        runQueued(q);
-        flush(SEND);
-        flush(RECV);
-        maybeRead(SEND);
-        maybeRead(RECV);
-    }
-
-    /** A splice failed with {@code errno}: reset, as a read ({@code reading}) or write error on that socket would. */
-    void spliceFailed(int d, boolean reading, int errno) {
-        boolean local = (d == SEND) == reading;
-        abort("peer reset by the " + (local ? "local application" : "network peer") + ": " + LinuxSplice.describe(errno));
-    }
-
-    /** Closing: the relay gives the sockets back at once; what its pipes held is dropped with the connection. */
-    private void endSplice() {
-        SpliceRelay r = relay;
-        if (r == null) return;
-        relay = null;
-        if (r.pending() > 0) {
-            LOG.log(Level.DEBUG, "connection {0}: {1} spliced bytes dropped by the close", id, r.pending());
-        }
-        r.release();
-        List<Runnable> q = afterSplice;
-        afterSplice = null;
-        runQueued(q); // closed now: each releases its buffer
-    }
-
     /** Runs work queued while the connection waited (for the upstream, or for the relay), in order; null is none. */
-    private static void runQueued(List<Runnable> q) {
+    static void runQueued(List<Runnable> q) {
         if (q != null) {
             for (Runnable r : q) r.run();
         }
@@ -1063,8 +970,8 @@ final class ProxyConnection implements Connection {
 
     private void onInputEnd(int d) {
         if (inputEnded[d] || closed) return;
-        if (relay != null) {
-            afterSplice(() -> onInputEnd(d));
+        if (splice.running()) {
+            splice.afterSplice(() -> onInputEnd(d));
             return;
         }
         inputEnded[d] = true;
@@ -1258,7 +1165,7 @@ final class ProxyConnection implements Connection {
         } else {
             dc.shutdownOutput();
         }
-        if (spliceable()) {
+        if (splice.spliceable()) {
             ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
             halfClosureOff = true;
         }
@@ -1307,7 +1214,7 @@ final class ProxyConnection implements Connection {
         mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason == null ? "closed" : reason;
-        endSplice();
+        splice.end();
         for (Channel ch : new Channel[] {localCh, remoteCh}) {
             if (ch != null) ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         }
@@ -1322,7 +1229,7 @@ final class ProxyConnection implements Connection {
         mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason;
-        endSplice();
+        splice.end();
         for (Channel ch : new Channel[] {localCh, remoteCh}) {
             if (ch != null && ch.isOpen()) {
                 try {
@@ -1380,9 +1287,7 @@ final class ProxyConnection implements Connection {
         public void channelReadComplete(ChannelHandlerContext ctx) {
             flush(readDir);
             maybeRead(readDir);
-            if (bulkRun[readDir] >= Engine.SPLICE_AFTER) {
-                maybeSplice();
-            }
+            splice.readComplete(readDir);
         }
 
         @Override
