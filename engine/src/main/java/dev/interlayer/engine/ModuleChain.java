@@ -28,8 +28,8 @@ import java.util.function.Supplier;
  *   faults:  fail-closed resets the connection (host.abort); fail-open detaches the module (FAULT)
  * </pre>
  *
- * <p>The data hooks are the host's own ({@link ProxyConnection} for streams, {@link DatagramFlow} for datagrams),
- * reading {@link #links()}; everything else about modules on a connection — attach, detach, socket decisions,
+ * <p>The data hooks are the host's own ({@link ProxyConnection} and {@link StreamEnds} for streams,
+ * {@link DatagramFlow} for datagrams), reading {@link #links()}; everything else about modules on a connection — attach, detach, socket decisions,
  * events, timers, fault policy — is here, once.
  *
  * <p>Threading: on the connection's event loop.

@@ -21,9 +21,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.internal.PlatformDependent;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -54,6 +52,11 @@ import java.util.Map;
  * (HOLD) are under the high-water mark, and pauses otherwise, even in the middle of a batch; writability
  * changes and held bytes draining resume it. Memory per connection is therefore bounded by the socket
  * buffers, the write-buffer high-water mark, one read batch and the hold limit.
+ *
+ * <p>This class is the wiring: the channels' handlers, reading and back-pressure, the per-chunk path through the
+ * chain, injects, close and reset. The rest is in its parts: {@link ModuleChain} (the modules and the rules on them),
+ * {@link HoldBudget} (the hold limit), {@link StreamEnds} (the end of each direction, half-close, the close after
+ * both) and {@link SpliceHandoff} (bulk transfers in the kernel).
  */
 final class ProxyConnection implements Connection {
 
@@ -76,17 +79,14 @@ final class ProxyConnection implements Connection {
     private InetSocketAddress upstreamTarget;
     /** The attached modules and the rules shared with the datagram path (attach, detach, socket hooks, events, faults). */
     private final ModuleChain<RealAttachment> mods;
+    /** The end of each direction: half-close, the end walking the chain, the close after both, reset detection. */
+    final StreamEnds ends;
     /** The hand-off of both sockets to the kernel relay for a bulk transfer, and back. */
     final SpliceHandoff splice;
     private final int[] hookCount = new int[2];
     private final boolean[] paused = new boolean[2];
-    private final boolean[] inputEnded = new boolean[2];
-    private final boolean[] endPending = new boolean[2];
-    private final boolean[] outputShut = new boolean[2];
     private final boolean[] needFlush = new boolean[2];
     private List<Runnable> preConnect;
-    /** A socket of this connection closes at its end of input instead of half-closing (see {@link #shutdownOutput}). */
-    private boolean halfClosureOff;
     private volatile boolean closed;
     private boolean connected;
     private volatile long bytesSent;
@@ -94,25 +94,6 @@ final class ProxyConnection implements Connection {
     private volatile AppInfo app;
     private boolean appLooked;
     private String closeReason;
-    /**
-     * Per direction, chunks read while reading was paused: once a peer's FIN has arrived, Netty reads the socket to
-     * its end whatever auto-read says. They enter the chain, in order and before the end of stream, when reading
-     * would resume; bounded by the socket's receive buffer, which held them before.
-     */
-    @SuppressWarnings("unchecked")
-    private final java.util.ArrayDeque<ByteBuf>[] parked = new java.util.ArrayDeque[] {new java.util.ArrayDeque<>(), new java.util.ArrayDeque<>()};
-    private final boolean[] endParked = new boolean[2];
-    private final boolean[] unparking = new boolean[2];
-    /** Set when the connection can no longer deliver exactly (the reset is on its way): nothing more is written. */
-    private String doomed;
-    /**
-     * Per direction, the attachment the end of stream is at in the chain (see {@link #progressEnd}); null before it
-     * started and once it is past the last module ({@link #endWalked}).
-     */
-    private final RealAttachment[] endAt = new RealAttachment[2];
-    private final boolean[] endStarted = new boolean[2];
-    private final boolean[] endCalled = new boolean[2];
-    private final boolean[] endWalked = new boolean[2];
 
     /**
      * {@code startedAt} (null: now), {@code sent} and {@code received}: where the connection began on the direct path,
@@ -132,6 +113,7 @@ final class ProxyConnection implements Connection {
         this.budget = new HoldBudget(holdLimit);
         this.upstreamTarget = spec.upstream();
         this.mods = new ModuleChain<>(new Host(), slot, RealAttachment[]::new);
+        this.ends = new StreamEnds(this, mods, budget, slot);
         this.splice = new SpliceHandoff(this, engine, mods, budget);
         if (spec.role() == Role.CLIENT) {
             localCh = accepted;
@@ -283,12 +265,7 @@ final class ProxyConnection implements Connection {
     void adopt(Channel upstream, ByteBuf pendingSend, ByteBuf pendingRecv, boolean[] done) {
         loop.register(upstream);
         for (int d = 0; d < 2; d++) {
-            if (done[d]) {
-                inputEnded[d] = true;
-                endStarted[d] = true;
-                endWalked[d] = true;
-                outputShut[d] = true;
-            }
+            if (done[d]) ends.ended(d);
         }
         if (pendingSend != null) early(() -> writeOut(SEND, pendingSend));
         if (pendingRecv != null) early(() -> writeOut(RECV, pendingRecv));
@@ -323,6 +300,11 @@ final class ProxyConnection implements Connection {
 
     Channel channel(Side side) {
         return side == Side.LOCAL ? localCh : remoteCh;
+    }
+
+    /** The socket the bytes of direction {@code d} are written to. */
+    Channel target(int d) {
+        return d == SEND ? remoteCh : localCh;
     }
 
     /** Sets an option on one socket, through the modules' onSetOption hooks. */
@@ -403,7 +385,7 @@ final class ProxyConnection implements Connection {
         public void detached(RealAttachment a) {
             recount();
             for (int d = 0; d < 2; d++) {
-                progressEnd(d);
+                ends.progressEnd(d);
             }
         }
     }
@@ -411,25 +393,15 @@ final class ProxyConnection implements Connection {
     private void recount() {
         hookCount[SEND] = mods.count(Hooks.SEND);
         hookCount[RECV] = mods.count(Hooks.RECV);
-        if ((splice.running() || halfClosureOff) && !splice.spliceable()) {
+        if ((splice.running() || ends.halfClosureOff()) && !splice.spliceable()) {
             splice.drain();
-            if (halfClosureOff) {
-                // its end of input must reach the module as an end, not as a close (see shutdownOutput)
-                halfClosureOff = false;
-                for (Channel ch : new Channel[] {localCh, remoteCh}) {
-                    if (ch != null && ch.isOpen()) ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
-                }
-            }
+            ends.allowHalfClosure();
         }
-    }
-
-    private int indexOf(RealAttachment a) {
-        return mods.indexOf(a);
     }
 
     /** The chain index right after {@code a} in direction {@code d}. */
     private int next(RealAttachment a, int d) {
-        int i = indexOf(a);
+        int i = mods.indexOf(a);
         return d == SEND ? i + 1 : i - 1;
     }
 
@@ -439,7 +411,7 @@ final class ProxyConnection implements Connection {
         int n = buf.readableBytes();
         countRead(d, n);
         splice.read(d, n);
-        if (closed || outputShut[d]) {
+        if (closed || ends.outputShut(d)) {
             buf.release();
             return;
         }
@@ -466,7 +438,7 @@ final class ProxyConnection implements Connection {
     private long earlyBytes;
 
     /** Queues work that must wait for the upstream connection; replayed in order (or releasing, once closed). */
-    private void early(Runnable r) {
+    void early(Runnable r) {
         if (preConnect == null) preConnect = new ArrayList<>();
         preConnect.add(r);
     }
@@ -477,19 +449,19 @@ final class ProxyConnection implements Connection {
     }
 
     private void onReadConnected(int d, ByteBuf buf) {
-        if (closed || outputShut[d]) {
+        if (closed || ends.outputShut(d)) {
             buf.release();
             return;
         }
-        if (paused[d] || !parked[d].isEmpty()) {
-            parked[d].add(buf); // read although paused (see parked): it waits until reading would resume
+        if (paused[d] || ends.hasParked(d)) {
+            ends.park(d, buf); // read although paused: it waits until reading would resume
             return;
         }
         enter(d, buf);
     }
 
     /** Puts a chunk read from the source of {@code d} (owned) into the chain, or straight out on the fast path. */
-    private void enter(int d, ByteBuf buf) {
+    void enter(int d, ByteBuf buf) {
         if (hookCount[d] == 0 && budget.onTheWay(d) == 0) {
             writeOut(d, buf); // fast path: no module has a hook in this direction, and no module's output waits
             return;
@@ -692,7 +664,7 @@ final class ProxyConnection implements Connection {
      * Applies the module's fault policy to a chunk it faulted on; returns what to pass on (owned) or null. A chunk the
      * module {@code rewritten} in place may be half changed, so fail-open cannot pass it on: the connection is reset.
      */
-    private ByteBuf faultOnData(RealAttachment a, String hook, String fault, ByteBuf in, boolean rewritten) {
+    ByteBuf faultOnData(RealAttachment a, String hook, String fault, ByteBuf in, boolean rewritten) {
         FaultPolicy p = a.lm.recordFault(hook, id, fault);
         if (p == FaultPolicy.FAIL_CLOSED || closed || rewritten) {
             in.release();
@@ -711,7 +683,7 @@ final class ProxyConnection implements Connection {
 
     private void writeOut(int d, ByteBuf buf) {
         Channel target = d == SEND ? remoteCh : localCh;
-        if (closed || doomed != null || outputShut[d] || target == null) {
+        if (closed || ends.doomed() != null || ends.outputShut(d) || target == null) {
             buf.release();
             return;
         }
@@ -738,6 +710,11 @@ final class ProxyConnection implements Connection {
         }
     }
 
+    /** What was written in direction {@code d} goes out with its FIN or the close: no flush of its own. */
+    void skipFlush(int d) {
+        needFlush[d] = false;
+    }
+
     /**
      * Reads from the source of direction {@code d} while its target can take more and modules hold little,
      * pauses it otherwise. Reading uses Netty's auto-read, so a readable socket is drained in one batch of up
@@ -752,45 +729,22 @@ final class ProxyConnection implements Connection {
         // NEED_MORE buffers do not pause reading: they need more bytes to make progress, and the hold limit caps them.
         boolean go = target.isWritable() && budget.buffered() < budget.high;
         paused[d] = !go;
-        if (go && !unparking[d] && (!parked[d].isEmpty() || endParked[d])) {
-            unpark(d); // may pause again
+        if (go) {
+            ends.resume(d);
         }
-        if (!inputEnded[d] && source.config().isAutoRead() != !paused[d]) {
+        if (!ends.inputEnded(d) && source.config().isAutoRead() != !paused[d]) {
             source.config().setAutoRead(!paused[d]);
         }
     }
 
-    /** Feeds the chunks read while paused into the chain until reading pauses again; then the end, if it came. */
-    private void unpark(int d) {
-        unparking[d] = true;
-        try {
-            ByteBuf b;
-            while (!closed && !paused[d] && (b = parked[d].poll()) != null) {
-                if (outputShut[d]) {
-                    b.release();
-                } else {
-                    enter(d, b);
-                }
-            }
-            flush(d);
-            if (!closed && endParked[d] && parked[d].isEmpty()) {
-                endParked[d] = false;
-                onInputEndConnected(d);
-            }
-        } finally {
-            unparking[d] = false;
-        }
+    /** Reading of direction {@code d} is paused (see {@link #maybeRead}). */
+    boolean isPaused(int d) {
+        return paused[d];
     }
 
     boolean isWritable(Direction dir) {
         Channel target = dir == Direction.SEND ? remoteCh : localCh;
         return !closed && target != null && target.isWritable();
-    }
-
-    /** True while neither direction has ended or begun to end, and nothing waits in front of an end (parked). */
-    boolean streaming() {
-        return !inputEnded[SEND] && !inputEnded[RECV] && !endPending[SEND] && !endPending[RECV]
-                && !outputShut[SEND] && !outputShut[RECV] && parked[SEND].isEmpty() && parked[RECV].isEmpty();
     }
 
     /** Counts bytes read from the source of direction {@code d}, by the channel or by the relay. */
@@ -819,11 +773,8 @@ final class ProxyConnection implements Connection {
     void injectDone(Direction dir) {
         int d = dir == Direction.SEND ? SEND : RECV;
         budget.arrived(d, 0);
-        loop.execute(progressEnd[d]);
+        ends.progressEndLater(d);
     }
-
-    /** {@link #progressEnd(int)} of SEND and of RECV as tasks, made once. */
-    private final Runnable[] progressEnd = {() -> progressEnd(SEND), () -> progressEnd(RECV)};
 
     /**
      * Queues new bytes {@code b} (owned) that module {@code a} injects to enter the chain after it; any thread. Refused
@@ -874,7 +825,7 @@ final class ProxyConnection implements Connection {
      * task on the loop; any thread. Every output of a module that cannot go on at once (an inject, or what it passes
      * while its injects wait) goes through here, so a module's output leaves it in the order it produced it.
      */
-    private void later(RealAttachment a, int d, ByteBuf buf, String injectedBy, long tag) {
+    void later(RealAttachment a, int d, ByteBuf buf, String injectedBy, long tag) {
         int len = buf.readableBytes();
         a.queued[d].incrementAndGet();
         budget.leaving(d, len);
@@ -889,7 +840,7 @@ final class ProxyConnection implements Connection {
         }
         a.queued[d].decrementAndGet();
         try {
-            if (closed || doomed != null || outputShut[d]) {
+            if (closed || ends.doomed() != null || ends.outputShut(d)) {
                 buf.release();
             } else {
                 forward(d, buf, next(a, d), injectedBy, tag);
@@ -897,7 +848,7 @@ final class ProxyConnection implements Connection {
             }
         } finally {
             budget.arrived(d, len);
-            progressEnd(d);
+            ends.progressEnd(d);
             // what is on its way counts for both directions' reading (see HoldBudget)
             if (paused[SEND]) maybeRead(SEND);
             if (paused[RECV]) maybeRead(RECV);
@@ -911,20 +862,10 @@ final class ProxyConnection implements Connection {
         if (!budget.reserve(n)) {
             // Reset later, from the event loop's queue: this may run inside the module's own call. Until then nothing
             // more is written, so the peers see an exact prefix and then the reset.
-            doom(holdOverflow(a));
+            ends.doom(holdOverflow(a));
             return false;
         }
         return true;
-    }
-
-    /** The connection cannot deliver exactly any more: write nothing from now on, and reset it from the loop's queue. */
-    private void doom(String reason) {
-        execute(() -> {
-            if (doomed == null && !closed) {
-                doomed = reason;
-                loop.execute(() -> abort(reason));
-            }
-        });
     }
 
     String holdOverflow(RealAttachment a) {
@@ -959,255 +900,22 @@ final class ProxyConnection implements Connection {
     }
 
     /** What {@link #heldSub} runs later; one instance, so a NEED_MORE or HOLD completing allocates no task. */
-    private final Runnable afterHeldLeft = () -> {
+    private final Runnable afterHeldLeft = this::heldLeft;
+
+    private void heldLeft() {
         for (int d = 0; d < 2; d++) {
             if (paused[d]) maybeRead(d);
-            progressEnd(d);
-        }
-    };
-
-    // ---- end of stream, close, reset --------------------------------------------------------------
-
-    private void onInputEnd(int d) {
-        if (inputEnded[d] || closed) return;
-        if (splice.running()) {
-            splice.afterSplice(() -> onInputEnd(d));
-            return;
-        }
-        inputEnded[d] = true;
-        if (!connected) {
-            early(() -> onInputEndConnected(d));
-            return;
-        }
-        onInputEndConnected(d);
-    }
-
-    private void onInputEndConnected(int d) {
-        if (closed) return;
-        if (!parked[d].isEmpty()) {
-            endParked[d] = true; // after the chunks read while paused (see unpark)
-            return;
-        }
-        endStarted[d] = true;
-        progressEnd(d);
-    }
-
-    /**
-     * Moves the end of direction {@code d} down the chain as far as it can go, then passes the half-close on when
-     * nothing of that direction is still on its way. The end reaches a module only after every byte before it has,
-     * and leaves it only once the module holds nothing more of that direction and its output has gone on: so each
-     * module sees its {@code onEnd} after its last chunk, and no byte arrives behind an end. On the loop; called
-     * again whenever held or queued bytes go on.
-     */
-    private void progressEnd(int d) {
-        if (!endStarted[d] || endWalked[d] || closed) {
-            tryCompleteEnd(d);
-            return;
-        }
-        RealAttachment[] c = mods.links();
-        int step = d == SEND ? 1 : -1;
-        int i = endAt[d] == null ? (d == SEND ? 0 : c.length - 1) : indexOf(endAt[d]);
-        for (; i >= 0 && i < c.length; i += step) {
-            RealAttachment a = c[i];
-            endAt[d] = a;
-            if (!endCalled[d]) {
-                endCalled[d] = true;
-                ByteBuf rest = a.pending[d];
-                if (rest != null) {
-                    a.pending[d] = null;
-                    a.need[d] = 0;
-                    heldSub(rest.readableBytes());
-                }
-                ByteBuf out = rest;
-                if (a.has(Hooks.END) && a.wants(d)) {
-                    out = callEnd(a, d, rest == null ? Unpooled.EMPTY_BUFFER : rest);
-                    if (closed) {
-                        if (out != null) out.release();
-                        return;
-                    }
-                }
-                // a module without onEnd cannot finish its NEED_MORE: its bytes go on unchanged rather than being lost
-                if (out != null) later(a, d, out, null, 0);
-            }
-            if (a.queued[d].get() > 0 || a.heldIn(d) > 0) {
-                return; // resumes when they have gone on (goOn, heldSub, detach)
-            }
-            a.endPassed |= 1 << d;
-            endCalled[d] = false;
-        }
-        endAt[d] = null;
-        endWalked[d] = true;
-        endPending[d] = true;
-        flush(d);
-        mods.fireEvent(d == SEND ? ConnectionEvent.SEND_SHUTDOWN : ConnectionEvent.RECV_SHUTDOWN);
-        tryCompleteEnd(d);
-    }
-
-    private ByteBuf callEnd(RealAttachment a, int d, ByteBuf rest) {
-        Direction dir = d == SEND ? Direction.SEND : Direction.RECV;
-        RealStreamContext ctx = a.ctx;
-        a.view.lend(rest);
-        ctx.begin(dir, null, 0);
-        Verdict v;
-        Throwable thrown = null;
-        long s = slot.enter(a, "onEnd");
-        Thread t = Thread.currentThread();
-        ClassLoader prev = t.getContextClassLoader();
-        t.setContextClassLoader(a.loader);
-        try {
-            v = a.stream.onEnd(a.state, ctx, a.view);
-        } catch (Throwable e) {
-            v = null;
-            thrown = e;
-        } finally {
-            t.setContextClassLoader(prev);
-            a.view.invalidate();
-            ctx.end();
-        }
-        boolean over = slot.exit(s);
-        RealHeldBytes h = ctx.takeHeld();
-        if (thrown != null || over || v == null || v.kind() == Verdict.Kind.NEED_MORE) {
-            ctx.dropReplacement();
-            if (h != null) h.release();
-            String why = thrown != null ? thrown.toString() : over ? "ran longer than the hook budget"
-                    : v == null ? "returned a null verdict" : "returned NEED_MORE at the end of the stream";
-            return faultOnData(a, "onEnd", why, rest, ctx.rewrote());
-        }
-        a.verdicts[v.kind().ordinal()]++;
-        if (v.kind() == Verdict.Kind.HOLD) {
-            ctx.dropReplacement();
-            if (h == null) {
-                return faultOnData(a, "onEnd", "returned HOLD without calling ctx.hold()", rest, ctx.rewrote());
-            }
-            rest.release();
-            return null;
-        }
-        if (h != null) h.release();
-        switch (v.kind()) {
-            case ERROR -> {
-                ctx.dropReplacement();
-                rest.release();
-                abort("module " + a.lm.id() + " returned ERROR(" + v.value() + ", " + v.reason() + ") at the end of " + dir);
-                return null;
-            }
-            case CLOSE, DROP -> {
-                ctx.dropReplacement();
-                rest.release();
-                if (v.kind() == Verdict.Kind.CLOSE) closeGracefully("module " + a.lm.id() + " returned CLOSE");
-                return null;
-            }
-            default -> {
-                ByteBuf out = rest;
-                if (ctx.replaced()) {
-                    rest.release();
-                    out = ctx.takeReplacement();
-                }
-                a.bytesOut[d] += out.readableBytes();
-                if (v.kind() == Verdict.Kind.DETACH) detach(a, DetachReason.VERDICT);
-                if (!out.isReadable()) {
-                    out.release();
-                    return null;
-                }
-                return out;
-            }
+            ends.progressEnd(d);
         }
     }
 
-    /** Propagates a half-close once nothing of that direction is still held by modules or queued for inject. */
-    private void tryCompleteEnd(int d) {
-        if (!endPending[d] || closed || doomed != null) return; // doomed: the reset follows, never a FIN
-        if (budget.onTheWay(d) > 0 || heldIn(d) > 0) return;
-        endPending[d] = false;
-        outputShut[d] = true;
-        Channel target = d == SEND ? remoteCh : localCh;
-        needFlush[d] = false;
-        // When the other direction has already ended, the close below sends the FIN after the flush: a separate
-        // shutdown would only cost a syscall and Netty's exception for the writes it fails.
-        if (target instanceof DuplexChannel dc && target.isActive() && !outputShut[1 - d]) {
-            shutdownOutputWhenFlushed(target, dc);
-        }
-        if (outputShut[SEND] && outputShut[RECV]) {
-            closeGracefully(null);
-        }
-    }
-
-    /**
-     * Sends the FIN once every byte written before it has left: {@code shutdownOutput()} fails whatever is still
-     * queued in the outbound buffer, so wait for an empty write to complete and for the buffer to be empty.
-     */
-    private void shutdownOutputWhenFlushed(Channel ch, DuplexChannel dc) {
-        ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
-            if (!f.isSuccess() || !ch.isActive()) {
-                return;
-            }
-            var out = ch.unsafe().outboundBuffer();
-            if (out != null && !out.isEmpty()) {
-                shutdownOutputWhenFlushed(ch, dc);
-                return;
-            }
-            shutdownOutput(ch, dc);
-        });
-    }
-
-    /**
-     * Sends the FIN of {@code ch}, whose outbound buffer is empty. On epoll the socket is shut directly: Netty's
-     * {@code shutdownOutput()} makes an exception (a stack trace) for the writes it would fail, on every call.
-     * Once both directions of the socket are done and nothing watches the stream, its end of input closes it
-     * straight away (no half-closure: no {@code SHUT_RD} and no exception for a peer that is already gone).
-     */
-    private void shutdownOutput(Channel ch, DuplexChannel dc) {
-        if (ch instanceof EpollSocketChannel e && e.fd() instanceof io.netty.channel.unix.Socket s) {
-            try {
-                s.shutdown(false, true);
-            } catch (IOException | RuntimeException gone) {
-                // the peer is gone already; its reset or end of input reaches the connection through the channel
-            }
-        } else {
-            dc.shutdownOutput();
-        }
-        if (splice.spliceable()) {
-            ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
-            halfClosureOff = true;
-        }
-    }
-
-    /**
-     * The socket's pending error (SO_ERROR: ECONNRESET after a reset), 0 if none or not known on this transport;
-     * {@code finSent}: this side's FIN has been sent on the socket.
-     */
-    private static int pendingError(Channel ch, boolean finSent) {
-        if (ch instanceof EpollSocketChannel e && e.fd() instanceof io.netty.channel.unix.Socket s) {
-            try {
-                int err = Math.abs(s.getSoError());
-                if (err != 0) return err;
-                // the error may have been taken by an earlier call already: a reset socket is left in TCP_CLOSE, while
-                // one whose peer sent a FIN is in CLOSE_WAIT (TCP_CLOSE too, but only once its own FIN was sent too)
-                // the error may have been taken by an earlier call already: a reset socket is left in TCP_CLOSE, while
-                // one whose peer sent a FIN is in CLOSE_WAIT (TCP_CLOSE too, but only once this side's FIN went out)
-                return e.isActive() && (finSent || e.tcpInfo().state() != TCP_CLOSE) ? 0 : ECONNRESET;
-            } catch (IOException | RuntimeException gone) {
-                return ECONNRESET;
-            }
-        }
-        return ch.isActive() ? 0 : ECONNRESET;
-    }
-
-    private static final int TCP_CLOSE = 7;
-    private static final int ECONNRESET = 104;
-
-    private long heldIn(int d) {
-        long n = 0;
-        for (RealAttachment a : mods.links()) {
-            n += a.heldIn(d);
-        }
-        return n;
-    }
+    // ---- close, reset ------------------------------------------------------------------------------
 
     /** Closes both sockets after flushing what was forwarded; detaches every module. */
     void closeGracefully(String reason) {
         if (closed) return;
-        if (doomed != null) {
-            abort(doomed); // bytes were dropped: the peers must see a reset, not a clean end
+        if (ends.doomed() != null) {
+            abort(ends.doomed()); // bytes were dropped: the peers must see a reset, not a clean end
             return;
         }
         if (reason != null) LOG.log(Level.DEBUG, "connection {0} closing: {1}", id, reason);
@@ -1248,10 +956,7 @@ final class ProxyConnection implements Connection {
         List<Runnable> q = preConnect;
         preConnect = null;
         runQueued(q); // forward() releases every buffer once closed
-        for (var p : parked) {
-            ByteBuf b;
-            while ((b = p.poll()) != null) b.release();
-        }
+        ends.release();
         engine.removed(this);
     }
 
@@ -1293,15 +998,7 @@ final class ProxyConnection implements Connection {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent) {
-                int err = pendingError(ctx.channel(), outputShut[1 - readDir]);
-                if (err != 0) {
-                    // Netty reports the input of a reset socket as shut when it was not reading (paused): that is a
-                    // reset, not an end of stream, and the other side must see it as one
-                    abort("peer reset by the " + (readDir == SEND ? "local application" : "network peer") + ": "
-                            + LinuxSplice.describe(err));
-                } else {
-                    onInputEnd(readDir);
-                }
+                ends.inputShutdown(readDir, ctx.channel());
             }
             io.netty.util.ReferenceCountUtil.release(evt);
         }
@@ -1323,8 +1020,8 @@ final class ProxyConnection implements Connection {
             String side = (readDir == SEND ? "local application" : "network peer");
             if (cause instanceof io.netty.channel.socket.ChannelOutputShutdownException) {
                 // bytes were queued behind a FIN: that would be data loss, so say so loudly with the state
-                LOG.log(Level.WARNING, "connection " + id + ": a write was failed by an output shutdown (output shut "
-                        + java.util.Arrays.toString(outputShut) + ", input ended " + java.util.Arrays.toString(inputEnded) + ")", cause);
+                LOG.log(Level.WARNING, "connection " + id + ": a write was failed by an output shutdown (" + ends + ")",
+                        cause);
             }
             if (cause instanceof IOException) {
                 abort("peer reset by the " + side + ": " + cause.getMessage());
@@ -1336,22 +1033,7 @@ final class ProxyConnection implements Connection {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            if (closed) return;
-            String who = readDir == SEND ? "local application" : "network peer";
-            if (inputEnded[readDir] || halfClosureOff) {
-                if (!parked[readDir].isEmpty() || endParked[readDir]) {
-                    // bytes read before its end still wait (reading was paused): they go out first, then the end
-                    // completes the close (without half-closure the socket closed at its end of input)
-                    onInputEnd(readDir);
-                    return;
-                }
-                // its stream had ended (a FIN) before the socket closed: end gracefully, flushing what was forwarded
-                closeGracefully("the " + who + " closed");
-            } else {
-                // the socket went away in the middle of its stream (a reset or an error the transport did not report):
-                // the other side must not see a clean end of a stream that did not end
-                abort("the " + who + "'s socket closed before its stream ended");
-            }
+            ends.inactive(readDir);
         }
     }
 }

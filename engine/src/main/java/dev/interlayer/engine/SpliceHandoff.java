@@ -82,7 +82,7 @@ final class SpliceHandoff {
         Channel localCh = conn.channel(Side.LOCAL);
         Channel remoteCh = conn.channel(Side.REMOTE);
         if (relay != null || refused || !engine.spliceAvailable() || conn.isClosed() || !conn.isConnected() || conn.hasEarly()
-                || !conn.streaming()
+                || !conn.ends.streaming()
                 || !budget.isEmpty() || budget.onTheWay(SEND) != 0 || budget.onTheWay(RECV) != 0 || !spliceable()
                 || !(localCh instanceof EpollSocketChannel l) || !(remoteCh instanceof EpollSocketChannel r)
                 || !idle(localCh) || !idle(remoteCh)) {
