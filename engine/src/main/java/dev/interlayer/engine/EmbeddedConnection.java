@@ -149,7 +149,7 @@ public final class EmbeddedConnection {
 
     /** What the modules' {@code onSetOption} hooks decide for setting {@code option} to {@code value} on {@code side}. */
     public OptionDecision setOption(Side side, SocketOption option, Object value) {
-        OptionDecision d = conn.decideOption(side, option, value);
+        OptionDecision d = conn.chain().decideOption(side, option, value);
         return d == null ? OptionDecision.deny("the connection closed") : d;
     }
 
@@ -158,7 +158,7 @@ public final class EmbeddedConnection {
      * {@code socketValue} (an embedded channel has no socket options of its own).
      */
     public Object getOption(Side side, SocketOption option, Object socketValue) {
-        return conn.option(side, option, socketValue);
+        return conn.chain().reportedOption(side, option, socketValue);
     }
 
     /** Every byte the engine has sent in direction {@code d} so far (to the network for SEND), in order. */

@@ -4,9 +4,13 @@ import dev.interlayer.api.Attach;
 import dev.interlayer.api.ConnectionEvent;
 import dev.interlayer.api.DetachReason;
 import dev.interlayer.api.FaultPolicy;
+import dev.interlayer.api.OptionDecision;
+import dev.interlayer.api.Side;
 import dev.interlayer.api.SocketDecision;
+import dev.interlayer.api.SocketOption;
 import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
+import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,8 +28,8 @@ import java.util.function.Supplier;
  *   faults:  fail-closed resets the connection (host.abort); fail-open detaches the module (FAULT)
  * </pre>
  *
- * <p>The data hooks are the host's own ({@link ProxyConnection} for streams, {@link DatagramFlow} for datagrams),
- * reading {@link #links()}; everything else about modules on a connection — attach, detach, socket decisions,
+ * <p>The data hooks are the host's own ({@link ProxyConnection} and {@link StreamEnds} for streams,
+ * {@link DatagramFlow} for datagrams), reading {@link #links()}; everything else about modules on a connection — attach, detach, socket decisions,
  * events, timers, fault policy — is here, once.
  *
  * <p>Threading: on the connection's event loop.
@@ -33,6 +37,8 @@ import java.util.function.Supplier;
  * @param <L> the attachment type of the path
  */
 final class ModuleChain<L extends ChainLink> {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
 
     /** What the chain needs from the connection or flow it belongs to. */
     interface Host<L extends ChainLink> {
@@ -286,6 +292,55 @@ final class ModuleChain<L extends ChainLink> {
     private static SocketDecision decided(ChainLink a, String hook, SocketDecision d) {
         if (d == null) a.breach(ChainTrace.Breach.NULL_VERDICT, hook + " returned null; return SocketDecision.allow()");
         return d;
+    }
+
+    /**
+     * What the modules' {@code onSetOption} hooks make of setting {@code opt} of {@code side} to {@code value}: DENY (the
+     * first module that denies), MODIFY with the value after every module, or ALLOW; null if the connection closed
+     * meanwhile.
+     */
+    OptionDecision decideOption(Side side, SocketOption opt, Object value) {
+        Object v = value;
+        boolean modified = false;
+        for (L a : links) {
+            if (a.has(Hooks.SET_OPTION) && !a.detached) {
+                final Object cur = v;
+                OptionDecision d = callSocket(a, "onSetOption", () -> {
+                    OptionDecision r = a.socket.onSetOption(a.state, a, side, opt, cur);
+                    if (r == null) a.breach(ChainTrace.Breach.NULL_VERDICT, "onSetOption returned null; return OptionDecision.allow()");
+                    return r;
+                });
+                if (host.isClosed()) return null;
+                if (d == null) continue;
+                if (d.kind() == OptionDecision.Kind.DENY) {
+                    LOG.log(Level.DEBUG, "connection {0}: {1} {2} not set: denied by module {3}: {4}", host.id(), side, opt, a.name, d.reason());
+                    return d;
+                }
+                if (d.kind() == OptionDecision.Kind.MODIFY) {
+                    if (!opt.valueType().isInstance(d.value())) {
+                        moduleFault(a, "onSetOption", "modified " + opt + " to a " + d.value().getClass().getSimpleName()
+                                + "; the option takes a " + opt.valueType().getSimpleName());
+                        continue;
+                    }
+                    v = d.value();
+                    modified = true;
+                }
+            }
+        }
+        return modified ? OptionDecision.modify(v) : OptionDecision.allow();
+    }
+
+    /** The value of {@code opt} of {@code side} as the modules' {@code onGetOption} report it; {@code value} is the socket's. */
+    Object reportedOption(Side side, SocketOption opt, Object value) {
+        Object v = value;
+        for (L a : links) {
+            if (a.has(Hooks.GET_OPTION) && !a.detached) {
+                final Object cur = v;
+                Object r = callSocket(a, "onGetOption", () -> a.socket.onGetOption(a.state, a, side, opt, cur));
+                if (r != null || cur == null) v = r;
+            }
+        }
+        return v;
     }
 
     /** Tells every attached module with an event hook about {@code ev}. */

@@ -1,7 +1,6 @@
 package dev.interlayer.engine;
 
 import dev.interlayer.api.AppInfo;
-import dev.interlayer.api.Attach;
 import dev.interlayer.api.ConnectionEvent;
 import dev.interlayer.api.DetachReason;
 import dev.interlayer.api.Direction;
@@ -10,7 +9,6 @@ import dev.interlayer.api.OptionDecision;
 import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
 import dev.interlayer.api.Side;
-import dev.interlayer.api.SocketDecision;
 import dev.interlayer.api.SocketOption;
 import dev.interlayer.api.Verdict;
 import dev.interlayer.runtime.Hooks;
@@ -24,9 +22,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
-import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
-import io.netty.channel.socket.DuplexChannel;
 import io.netty.util.internal.PlatformDependent;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
@@ -57,6 +53,11 @@ import java.util.Map;
  * (HOLD) are under the high-water mark, and pauses otherwise, even in the middle of a batch; writability
  * changes and held bytes draining resume it. Memory per connection is therefore bounded by the socket
  * buffers, the write-buffer high-water mark, one read batch and the hold limit.
+ *
+ * <p>This class is the wiring: the channels' handlers, reading and back-pressure, the per-chunk path through the
+ * chain, injects, close and reset. The rest is in its parts: {@link ModuleChain} (the modules and the rules on them),
+ * {@link HoldBudget} (the hold limit), {@link StreamEnds} (the end of each direction, half-close, the close after
+ * both) and {@link SpliceHandoff} (bulk transfers in the kernel).
  */
 final class ProxyConnection implements Connection {
 
@@ -81,22 +82,14 @@ final class ProxyConnection implements Connection {
     private InetSocketAddress upstreamTarget;
     /** The attached modules and the rules shared with the datagram path (attach, detach, socket hooks, events, faults). */
     private final ModuleChain<RealAttachment> mods;
+    /** The end of each direction: half-close, the end walking the chain, the close after both, reset detection. */
+    final StreamEnds ends;
+    /** The hand-off of both sockets to the kernel relay for a bulk transfer, and back. */
+    final SpliceHandoff splice;
     private final int[] hookCount = new int[2];
     private final boolean[] paused = new boolean[2];
-    private final boolean[] inputEnded = new boolean[2];
-    private final boolean[] endPending = new boolean[2];
-    private final boolean[] outputShut = new boolean[2];
     private final boolean[] needFlush = new boolean[2];
     private List<Runnable> preConnect;
-    /** The kernel path while it moves this connection's bytes (see {@link SpliceRelay}), else null. */
-    private SpliceRelay relay;
-    /** Work that waits until the relay gives the sockets back, in order. */
-    private List<Runnable> afterSplice;
-    private boolean spliceRefused;
-    /** A socket of this connection closes at its end of input instead of half-closing (see {@link #shutdownOutput}). */
-    private boolean halfClosureOff;
-    /** Per direction, the bytes of the latest run of large reads: a long run (a bulk transfer) starts the relay. */
-    private final long[] bulkRun = new long[2];
     private volatile boolean closed;
     private boolean connected;
     private volatile long bytesSent;
@@ -104,25 +97,6 @@ final class ProxyConnection implements Connection {
     private volatile AppInfo app;
     private boolean appLooked;
     private String closeReason;
-    /**
-     * Per direction, chunks read while reading was paused: once a peer's FIN has arrived, Netty reads the socket to
-     * its end whatever auto-read says. They enter the chain, in order and before the end of stream, when reading
-     * would resume; bounded by the socket's receive buffer, which held them before.
-     */
-    @SuppressWarnings("unchecked")
-    private final java.util.ArrayDeque<ByteBuf>[] parked = new java.util.ArrayDeque[] {new java.util.ArrayDeque<>(), new java.util.ArrayDeque<>()};
-    private final boolean[] endParked = new boolean[2];
-    private final boolean[] unparking = new boolean[2];
-    /** Set when the connection can no longer deliver exactly (the reset is on its way): nothing more is written. */
-    private String doomed;
-    /**
-     * Per direction, the attachment the end of stream is at in the chain (see {@link #progressEnd}); null before it
-     * started and once it is past the last module ({@link #endWalked}).
-     */
-    private final RealAttachment[] endAt = new RealAttachment[2];
-    private final boolean[] endStarted = new boolean[2];
-    private final boolean[] endCalled = new boolean[2];
-    private final boolean[] endWalked = new boolean[2];
 
     /**
      * {@code startedAt} (null: now), {@code sent} and {@code received}: where the connection began on the direct path,
@@ -143,6 +117,8 @@ final class ProxyConnection implements Connection {
         this.budget = engine.pauseAt > 0 ? new HoldBudget(holdLimit, engine.pauseAt) : new HoldBudget(holdLimit);
         this.upstreamTarget = spec.upstream();
         this.mods = new ModuleChain<>(new Host(), slot, RealAttachment[]::new);
+        this.ends = new StreamEnds(this, mods, budget, slot);
+        this.splice = new SpliceHandoff(this, engine, mods, budget);
         if (spec.role() == Role.CLIENT) {
             localCh = accepted;
         } else {
@@ -189,6 +165,8 @@ final class ProxyConnection implements Connection {
     long holdLimit() { return budget.limit; }
     @Override public EventLoop loop() { return loop; }
     @Override public boolean isClosed() { return closed; }
+    /** The upstream is connected (see {@link #early}). */
+    boolean isConnected() { return connected; }
     ListenerSpec spec() { return spec; }
     String closeReason() { return closeReason; }
 
@@ -291,12 +269,7 @@ final class ProxyConnection implements Connection {
     void adopt(Channel upstream, ByteBuf pendingSend, ByteBuf pendingRecv, boolean[] done) {
         loop.register(upstream);
         for (int d = 0; d < 2; d++) {
-            if (done[d]) {
-                inputEnded[d] = true;
-                endStarted[d] = true;
-                endWalked[d] = true;
-                outputShut[d] = true;
-            }
+            if (done[d]) ends.ended(d);
         }
         if (pendingSend != null) early(() -> writeOut(SEND, pendingSend));
         if (pendingRecv != null) early(() -> writeOut(RECV, pendingRecv));
@@ -306,8 +279,7 @@ final class ProxyConnection implements Connection {
     private void onConnected() {
         connected = true;
         Map<SocketOption, Object> opts = engine.effectiveOptions(spec);
-        boolean hooked = false;
-        for (RealAttachment a : mods.links()) hooked |= a.has(Hooks.SET_OPTION) && !a.detached;
+        boolean hooked = mods.count(Hooks.SET_OPTION) > 0;
         for (Map.Entry<SocketOption, Object> e : opts.entrySet()) {
             if (!hooked && e.getKey() == SocketOption.TCP_NODELAY && Boolean.TRUE.equals(e.getValue())
                     && PlatformDependent.canEnableTcpNoDelayByDefault()) {
@@ -330,13 +302,18 @@ final class ProxyConnection implements Connection {
         maybeRead(RECV);
     }
 
-    private Channel channel(Side side) {
+    Channel channel(Side side) {
         return side == Side.LOCAL ? localCh : remoteCh;
+    }
+
+    /** The socket the bytes of direction {@code d} are written to. */
+    Channel target(int d) {
+        return d == SEND ? remoteCh : localCh;
     }
 
     /** Sets an option on one socket, through the modules' onSetOption hooks. */
     void setOption(Side side, SocketOption opt, Object value) {
-        OptionDecision d = decideOption(side, opt, value);
+        OptionDecision d = mods.decideOption(side, opt, value);
         if (d == null || d.kind() == OptionDecision.Kind.DENY) return;
         Object v = d.kind() == OptionDecision.Kind.MODIFY ? d.value() : value;
         Channel ch = channel(side);
@@ -348,59 +325,11 @@ final class ProxyConnection implements Connection {
         }
     }
 
-    /**
-     * What the modules' onSetOption hooks make of setting {@code opt} to {@code value} on one socket: ALLOW, DENY (the
-     * first module that denies), or MODIFY with the value after every module; null if the connection closed meanwhile.
-     */
-    OptionDecision decideOption(Side side, SocketOption opt, Object value) {
-        Object v = value;
-        boolean modified = false;
-        for (RealAttachment a : mods.links()) {
-            if (a.has(Hooks.SET_OPTION) && !a.detached) {
-                final Object cur = v;
-                OptionDecision d = mods.callSocket(a, "onSetOption", () -> {
-                    OptionDecision r = a.socket.onSetOption(a.state, a, side, opt, cur);
-                    if (r == null) a.breach(ChainTrace.Breach.NULL_VERDICT, "onSetOption returned null; return OptionDecision.allow()");
-                    return r;
-                });
-                if (closed) return null;
-                if (d == null) continue;
-                if (d.kind() == OptionDecision.Kind.DENY) {
-                    LOG.log(Level.DEBUG, "connection {0}: {1} {2} not set: denied by module {3}: {4}", id, side, opt, a.name, d.reason());
-                    return d;
-                }
-                if (d.kind() == OptionDecision.Kind.MODIFY) {
-                    if (!opt.valueType().isInstance(d.value())) {
-                        moduleFault(a, "onSetOption", "modified " + opt + " to a " + d.value().getClass().getSimpleName()
-                                + "; the option takes a " + opt.valueType().getSimpleName());
-                        continue;
-                    }
-                    v = d.value();
-                    modified = true;
-                }
-            }
-        }
-        return modified ? OptionDecision.modify(v) : OptionDecision.allow();
-    }
-
     /** Reads an option of one socket, as the modules' onGetOption hooks report it. */
     @Override
     public Object option(Side side, SocketOption opt) {
         Channel ch = channel(side);
-        return option(side, opt, ch == null ? null : ch.config().getOption(SocketOptions.of(opt)));
-    }
-
-    /** {@code socketValue}, the option as the socket has it, as the modules' onGetOption hooks report it. */
-    Object option(Side side, SocketOption opt, Object socketValue) {
-        Object v = socketValue;
-        for (RealAttachment a : mods.links()) {
-            if (a.has(Hooks.GET_OPTION) && !a.detached) {
-                final Object cur = v;
-                Object r = mods.callSocket(a, "onGetOption", () -> a.socket.onGetOption(a.state, a, side, opt, cur));
-                if (r != null || cur == null) v = r;
-            }
-        }
-        return v;
+        return mods.reportedOption(side, opt, ch == null ? null : ch.config().getOption(SocketOptions.of(opt)));
     }
 
     // ---- attach / detach --------------------------------------------------------------------------
@@ -431,16 +360,9 @@ final class ProxyConnection implements Connection {
         return mods;
     }
 
-    /** True while the source of direction {@code d} is not read (back-pressure). */
-    boolean isPaused(int d) {
-        return paused[d];
-    }
-
     /** Bytes read from the source of {@code d} while paused, waiting to enter the chain. */
     long parkedBytes(int d) {
-        long n = 0;
-        for (ByteBuf b : parked[d]) n += b.readableBytes();
-        return n;
+        return ends.parkedBytes(d);
     }
 
     /** Bytes held or buffered by modules (HOLD and NEED_MORE), against the hold limit. */
@@ -490,7 +412,7 @@ final class ProxyConnection implements Connection {
         public void detached(RealAttachment a) {
             recount();
             for (int d = 0; d < 2; d++) {
-                progressEnd(d);
+                ends.progressEnd(d);
             }
         }
     }
@@ -498,25 +420,15 @@ final class ProxyConnection implements Connection {
     private void recount() {
         hookCount[SEND] = mods.count(Hooks.SEND);
         hookCount[RECV] = mods.count(Hooks.RECV);
-        if ((relay != null || halfClosureOff) && !spliceable()) {
-            if (relay != null) relay.drain(); // a module with data or event hooks attached: its bytes from now on go through it
-            if (halfClosureOff) {
-                // its end of input must reach the module as an end, not as a close (see shutdownOutput)
-                halfClosureOff = false;
-                for (Channel ch : new Channel[] {localCh, remoteCh}) {
-                    if (ch != null && ch.isOpen()) ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
-                }
-            }
+        if ((splice.running() || ends.halfClosureOff()) && !splice.spliceable()) {
+            splice.drain();
+            ends.allowHalfClosure();
         }
-    }
-
-    private int indexOf(RealAttachment a) {
-        return mods.indexOf(a);
     }
 
     /** The chain index right after {@code a} in direction {@code d}. */
     private int next(RealAttachment a, int d) {
-        int i = indexOf(a);
+        int i = mods.indexOf(a);
         return d == SEND ? i + 1 : i - 1;
     }
 
@@ -525,14 +437,14 @@ final class ProxyConnection implements Connection {
     private void onRead(int d, ByteBuf buf) {
         int n = buf.readableBytes();
         countRead(d, n);
-        bulkRun[d] = n >= Engine.SPLICE_BULK_READ ? bulkRun[d] + n : 0;
-        if (closed || outputShut[d]) {
+        splice.read(d, n);
+        if (closed || ends.outputShut(d)) {
             buf.release();
             return;
         }
-        if (relay != null) {
+        if (splice.running()) {
             // the channel read on its own (a read it had scheduled): these bytes follow what the pipe holds
-            afterSplice(() -> onReadConnected(d, buf));
+            splice.afterSplice(() -> onReadConnected(d, buf));
             return;
         }
         if (!connected) {
@@ -553,25 +465,30 @@ final class ProxyConnection implements Connection {
     private long earlyBytes;
 
     /** Queues work that must wait for the upstream connection; replayed in order (or releasing, once closed). */
-    private void early(Runnable r) {
+    void early(Runnable r) {
         if (preConnect == null) preConnect = new ArrayList<>();
         preConnect.add(r);
     }
 
+    /** Work waits for the upstream connection (see {@link #early}). */
+    boolean hasEarly() {
+        return preConnect != null;
+    }
+
     private void onReadConnected(int d, ByteBuf buf) {
-        if (closed || outputShut[d]) {
+        if (closed || ends.outputShut(d)) {
             buf.release();
             return;
         }
-        if (paused[d] || !parked[d].isEmpty()) {
-            parked[d].add(buf); // read although paused (see parked): it waits until reading would resume
+        if (paused[d] || ends.hasParked(d)) {
+            ends.park(d, buf); // read although paused: it waits until reading would resume
             return;
         }
         enter(d, buf);
     }
 
     /** Puts a chunk read from the source of {@code d} (owned) into the chain, or straight out on the fast path. */
-    private void enter(int d, ByteBuf buf) {
+    void enter(int d, ByteBuf buf) {
         if (hookCount[d] == 0 && budget.onTheWay(d) == 0) {
             writeOut(d, buf); // fast path: no module has a hook in this direction, and no module's output waits
             return;
@@ -788,7 +705,7 @@ final class ProxyConnection implements Connection {
      * Applies the module's fault policy to a chunk it faulted on; returns what to pass on (owned) or null. A chunk the
      * module {@code rewritten} in place may be half changed, so fail-open cannot pass it on: the connection is reset.
      */
-    private ByteBuf faultOnData(RealAttachment a, String hook, Object fault, ByteBuf in, boolean rewritten) {
+    ByteBuf faultOnData(RealAttachment a, String hook, Object fault, ByteBuf in, boolean rewritten) {
         FaultPolicy p = a.lm.recordFault(hook, id, fault);
         if (p == FaultPolicy.FAIL_CLOSED || closed || rewritten) {
             in.release();
@@ -807,13 +724,13 @@ final class ProxyConnection implements Connection {
 
     private void writeOut(int d, ByteBuf buf) {
         Channel target = d == SEND ? remoteCh : localCh;
-        if (closed || doomed != null || outputShut[d] || target == null) {
+        if (closed || ends.doomed() != null || ends.outputShut(d) || target == null) {
             buf.release();
             return;
         }
-        if (relay != null) {
+        if (splice.running()) {
             // bytes a module injected: they go out after what the relay's pipe holds, through the channel
-            afterSplice(() -> writeOut(d, buf));
+            splice.afterSplice(() -> writeOut(d, buf));
             return;
         }
         target.write(buf, target.voidPromise());
@@ -826,7 +743,7 @@ final class ProxyConnection implements Connection {
         }
     }
 
-    private void flush(int d) {
+    void flush(int d) {
         if (needFlush[d]) {
             needFlush[d] = false;
             Channel target = d == SEND ? remoteCh : localCh;
@@ -834,13 +751,18 @@ final class ProxyConnection implements Connection {
         }
     }
 
+    /** What was written in direction {@code d} goes out with its FIN or the close: no flush of its own. */
+    void skipFlush(int d) {
+        needFlush[d] = false;
+    }
+
     /**
      * Reads from the source of direction {@code d} while its target can take more and modules hold little,
      * pauses it otherwise. Reading uses Netty's auto-read, so a readable socket is drained in one batch of up
      * to 16 reads per wake-up and the epoll interest only changes when back-pressure starts or ends.
      */
-    private void maybeRead(int d) {
-        if (closed || !connected || relay != null) {
+    void maybeRead(int d) {
+        if (closed || !connected || splice.running()) {
             return;
         }
         Channel source = d == SEND ? localCh : remoteCh;
@@ -848,34 +770,17 @@ final class ProxyConnection implements Connection {
         // NEED_MORE buffers do not pause reading: they need more bytes to make progress, and the hold limit caps them.
         boolean go = target.isWritable() && budget.buffered() < budget.high;
         paused[d] = !go;
-        if (go && !unparking[d] && (!parked[d].isEmpty() || endParked[d])) {
-            unpark(d); // may pause again
+        if (go) {
+            ends.resume(d);
         }
-        if (!inputEnded[d] && source.config().isAutoRead() != !paused[d]) {
+        if (!ends.inputEnded(d) && source.config().isAutoRead() != !paused[d]) {
             source.config().setAutoRead(!paused[d]);
         }
     }
 
-    /** Feeds the chunks read while paused into the chain until reading pauses again; then the end, if it came. */
-    private void unpark(int d) {
-        unparking[d] = true;
-        try {
-            ByteBuf b;
-            while (!closed && !paused[d] && (b = parked[d].poll()) != null) {
-                if (outputShut[d]) {
-                    b.release();
-                } else {
-                    enter(d, b);
-                }
-            }
-            flush(d);
-            if (!closed && endParked[d] && parked[d].isEmpty()) {
-                endParked[d] = false;
-                onInputEndConnected(d);
-            }
-        } finally {
-            unparking[d] = false;
-        }
+    /** Reading of direction {@code d} is paused (see {@link #maybeRead}). */
+    boolean isPaused(int d) {
+        return paused[d];
     }
 
     boolean isWritable(Direction dir) {
@@ -883,115 +788,13 @@ final class ProxyConnection implements Connection {
         return !closed && target != null && target.isWritable();
     }
 
-    // ---- splice -----------------------------------------------------------------------------------
-
-    /** True while no attached module has a data or event hook: then bytes may bypass the JVM entirely. */
-    private boolean spliceable() {
-        for (RealAttachment a : mods.links()) {
-            if (!a.detached && (a.has(Hooks.SEND) || a.has(Hooks.RECV) || a.has(Hooks.END) || a.has(Hooks.EVENT))) return false;
-        }
-        return true;
-    }
-
-    /**
-     * Hands both sockets to a {@link SpliceRelay} when this is a bulk transfer (a run of reads of at least
-     * 16 KiB each, {@code interlayer.engine.splice-after} bytes long) that nothing in the JVM needs to see: no module hook on
-     * the bytes or events, nothing held, queued or pending, neither stream ended. Otherwise nothing changes.
-     */
-    private void maybeSplice() {
-        if (relay != null || spliceRefused || !engine.spliceAvailable() || closed || !connected || preConnect != null
-                || inputEnded[SEND] || inputEnded[RECV] || endPending[SEND] || endPending[RECV] || outputShut[SEND] || outputShut[RECV]
-                || !budget.isEmpty() || budget.onTheWay(SEND) != 0 || budget.onTheWay(RECV) != 0 || !spliceable()
-                || !parked[SEND].isEmpty() || !parked[RECV].isEmpty()
-                || !(localCh instanceof EpollSocketChannel l) || !(remoteCh instanceof EpollSocketChannel r)
-                || !idle(localCh) || !idle(remoteCh)) {
-            return;
-        }
-        EngineEpoll.Registration lr = EngineEpoll.registrationOf(localCh);
-        EngineEpoll.Registration rr = EngineEpoll.registrationOf(remoteCh);
-        if (lr == null || rr == null) {
-            spliceRefused = true;
-            return;
-        }
-        bulkRun[SEND] = 0;
-        bulkRun[RECV] = 0;
-        localCh.config().setAutoRead(false);
-        remoteCh.config().setAutoRead(false);
-        try {
-            relay = SpliceRelay.start(this, l.fd().intValue(), r.fd().intValue(), lr, rr, Engine.SPLICE_PIPE);
-        } catch (IOException e) {
-            spliceRefused = true;
-            LOG.log(Level.DEBUG, "connection {0}: no splice ({1}); bytes go through the event loop", id, e.getMessage());
-            maybeRead(SEND);
-            maybeRead(RECV);
-            return;
-        }
-        engine.spliceStarted();
-        relay.kick();
-    }
-
-    /** Nothing waits to be written on {@code ch}. */
-    private static boolean idle(Channel ch) {
-        var out = ch.unsafe().outboundBuffer();
-        return out != null && out.isEmpty();
-    }
-
-    /** Runs {@code r} once the relay has given the sockets back; asks the relay to stop. */
-    private void afterSplice(Runnable r) {
-        if (afterSplice == null) afterSplice = new ArrayList<>();
-        afterSplice.add(r);
-        relay.drain();
-    }
-
-    /** The relay moved {@code n} bytes of direction {@code d} into its pipe. */
-    void spliced(int d, long n) {
-        countRead(d, n);
-        engine.splicedBytes(n);
-    }
-
     /** Counts bytes read from the source of direction {@code d}, by the channel or by the relay. */
-    private void countRead(int d, long n) {
+    void countRead(int d, long n) {
         if (d == SEND) bytesSent += n; else bytesReceived += n;
     }
 
-    /** The relay wrote out its pipes and gave the sockets back: the channels carry the connection from here on. */
-    void spliceDone() {
-        relay = null;
-        List<Runnable> q = afterSplice;
-        afterSplice = null;
-        // what the channels read meanwhile (after a FIN Netty reads to the end) enters the chain only while reading
-        // may go on, as any read: paused is brought up to date first, so the rest is parked
-        maybeRead(SEND);
-        maybeRead(RECV);
-        runQueued(q);
-        flush(SEND);
-        flush(RECV);
-        maybeRead(SEND);
-        maybeRead(RECV);
-    }
-
-    /** A splice failed with {@code errno}: reset, as a read ({@code reading}) or write error on that socket would. */
-    void spliceFailed(int d, boolean reading, int errno) {
-        boolean local = (d == SEND) == reading;
-        abort("peer reset by the " + (local ? "local application" : "network peer") + ": " + LinuxSplice.describe(errno));
-    }
-
-    /** Closing: the relay gives the sockets back at once; what its pipes held is dropped with the connection. */
-    private void endSplice() {
-        SpliceRelay r = relay;
-        if (r == null) return;
-        relay = null;
-        if (r.pending() > 0) {
-            LOG.log(Level.DEBUG, "connection {0}: {1} spliced bytes dropped by the close", id, r.pending());
-        }
-        r.release();
-        List<Runnable> q = afterSplice;
-        afterSplice = null;
-        runQueued(q); // closed now: each releases its buffer
-    }
-
     /** Runs work queued while the connection waited (for the upstream, or for the relay), in order; null is none. */
-    private static void runQueued(List<Runnable> q) {
+    static void runQueued(List<Runnable> q) {
         if (q != null) {
             for (Runnable r : q) r.run();
         }
@@ -1011,11 +814,8 @@ final class ProxyConnection implements Connection {
     void injectDone(Direction dir) {
         int d = dir == Direction.SEND ? SEND : RECV;
         budget.arrived(d, 0);
-        loop.execute(progressEnd[d]);
+        ends.progressEndLater(d);
     }
-
-    /** {@link #progressEnd(int)} of SEND and of RECV as tasks, made once. */
-    private final Runnable[] progressEnd = {() -> progressEnd(SEND), () -> progressEnd(RECV)};
 
     /**
      * Queues new bytes {@code b} (owned) that module {@code a} injects to enter the chain after it; any thread. Refused
@@ -1070,7 +870,7 @@ final class ProxyConnection implements Connection {
      * task on the loop; any thread. Every output of a module that cannot go on at once (an inject, or what it passes
      * while its injects wait) goes through here, so a module's output leaves it in the order it produced it.
      */
-    private void later(RealAttachment a, int d, ByteBuf buf, String injectedBy, long tag) {
+    void later(RealAttachment a, int d, ByteBuf buf, String injectedBy, long tag) {
         int len = buf.readableBytes();
         a.queued[d].incrementAndGet();
         budget.leaving(d, len);
@@ -1085,7 +885,7 @@ final class ProxyConnection implements Connection {
         }
         a.queued[d].decrementAndGet();
         try {
-            if (closed || doomed != null || outputShut[d]) {
+            if (closed || ends.doomed() != null || ends.outputShut(d)) {
                 buf.release();
             } else {
                 forward(d, buf, next(a, d), injectedBy, tag);
@@ -1093,7 +893,7 @@ final class ProxyConnection implements Connection {
             }
         } finally {
             budget.arrived(d, len);
-            progressEnd(d);
+            ends.progressEnd(d);
             // what is on its way counts for both directions' reading (see HoldBudget)
             if (paused[SEND]) maybeRead(SEND);
             if (paused[RECV]) maybeRead(RECV);
@@ -1107,20 +907,10 @@ final class ProxyConnection implements Connection {
         if (!budget.reserve(n)) {
             // Reset later, from the event loop's queue: this may run inside the module's own call. Until then nothing
             // more is written, so the peers see an exact prefix and then the reset.
-            doom(holdOverflow(a));
+            ends.doom(holdOverflow(a));
             return false;
         }
         return true;
-    }
-
-    /** The connection cannot deliver exactly any more: write nothing from now on, and reset it from the loop's queue. */
-    private void doom(String reason) {
-        execute(() -> {
-            if (doomed == null && !closed) {
-                doomed = reason;
-                loop.execute(() -> abort(reason));
-            }
-        });
     }
 
     ChainTrace trace() {
@@ -1159,271 +949,29 @@ final class ProxyConnection implements Connection {
     }
 
     /** What {@link #heldSub} runs later; one instance, so a NEED_MORE or HOLD completing allocates no task. */
-    private final Runnable afterHeldLeft = () -> {
+    private final Runnable afterHeldLeft = this::heldLeft;
+
+    private void heldLeft() {
         for (int d = 0; d < 2; d++) {
             if (paused[d]) maybeRead(d);
-            progressEnd(d);
-        }
-    };
-
-    // ---- end of stream, close, reset --------------------------------------------------------------
-
-    private void onInputEnd(int d) {
-        if (inputEnded[d] || closed) return;
-        if (relay != null) {
-            afterSplice(() -> onInputEnd(d));
-            return;
-        }
-        inputEnded[d] = true;
-        if (!connected) {
-            early(() -> onInputEndConnected(d));
-            return;
-        }
-        onInputEndConnected(d);
-    }
-
-    private void onInputEndConnected(int d) {
-        if (closed) return;
-        if (!parked[d].isEmpty()) {
-            endParked[d] = true; // after the chunks read while paused (see unpark)
-            return;
-        }
-        endStarted[d] = true;
-        progressEnd(d);
-    }
-
-    /**
-     * Moves the end of direction {@code d} down the chain as far as it can go, then passes the half-close on when
-     * nothing of that direction is still on its way. The end reaches a module only after every byte before it has,
-     * and leaves it only once the module holds nothing more of that direction and its output has gone on: so each
-     * module sees its {@code onEnd} after its last chunk, and no byte arrives behind an end. On the loop; called
-     * again whenever held or queued bytes go on.
-     */
-    private void progressEnd(int d) {
-        if (!endStarted[d] || endWalked[d] || closed) {
-            tryCompleteEnd(d);
-            return;
-        }
-        RealAttachment[] c = mods.links();
-        int step = d == SEND ? 1 : -1;
-        int i = endAt[d] == null ? (d == SEND ? 0 : c.length - 1) : indexOf(endAt[d]);
-        for (; i >= 0 && i < c.length; i += step) {
-            RealAttachment a = c[i];
-            endAt[d] = a;
-            if (!endCalled[d]) {
-                endCalled[d] = true;
-                ByteBuf rest = a.pending[d];
-                if (rest != null) {
-                    a.pending[d] = null;
-                    a.need[d] = 0;
-                    heldSub(rest.readableBytes());
-                }
-                ByteBuf out = rest;
-                if (a.has(Hooks.END) && a.wants(d)) {
-                    out = callEnd(a, d, rest == null ? Unpooled.EMPTY_BUFFER : rest);
-                    if (closed) {
-                        if (out != null) out.release();
-                        return;
-                    }
-                }
-                // a module without onEnd cannot finish its NEED_MORE: its bytes go on unchanged rather than being lost
-                if (out != null) later(a, d, out, null, 0);
-            }
-            if (a.queued[d].get() > 0 || a.heldIn(d) > 0) {
-                return; // resumes when they have gone on (goOn, heldSub, detach)
-            }
-            a.endPassed |= 1 << d;
-            endCalled[d] = false;
-        }
-        endAt[d] = null;
-        endWalked[d] = true;
-        endPending[d] = true;
-        flush(d);
-        mods.fireEvent(d == SEND ? ConnectionEvent.SEND_SHUTDOWN : ConnectionEvent.RECV_SHUTDOWN);
-        tryCompleteEnd(d);
-    }
-
-    private ByteBuf callEnd(RealAttachment a, int d, ByteBuf rest) {
-        Direction dir = d == SEND ? Direction.SEND : Direction.RECV;
-        RealStreamContext ctx = a.ctx;
-        a.view.lend(rest, "onEnd");
-        ctx.begin(dir, null, 0);
-        Verdict v;
-        Throwable thrown = null;
-        long s = slot.enter(a, "onEnd");
-        Thread t = Thread.currentThread();
-        ClassLoader prev = t.getContextClassLoader();
-        t.setContextClassLoader(a.loader);
-        try {
-            v = a.stream.onEnd(a.state, ctx, a.view);
-        } catch (Throwable e) {
-            v = null;
-            thrown = e;
-        } finally {
-            t.setContextClassLoader(prev);
-            a.view.invalidate();
-            ctx.end();
-        }
-        boolean over = slot.exit(s);
-        if (trace != null) trace.called(this, a.name, "onEnd", dir, rest.readableBytes(), null, 0, v);
-        RealHeldBytes h = ctx.takeHeld();
-        if (thrown == null && v == null) a.breach(ChainTrace.Breach.NULL_VERDICT, "onEnd returned a null verdict");
-        if (thrown == null && v != null && v.kind() == Verdict.Kind.NEED_MORE) {
-            a.breach(ChainTrace.Breach.END_VERDICT, "onEnd returned " + v + " at the end of the stream (" + dir + ")");
-        }
-        if (thrown != null || over || v == null || v.kind() == Verdict.Kind.NEED_MORE) {
-            ctx.dropReplacement();
-            if (h != null) h.release();
-            Object why = thrown != null ? thrown : over ? "ran longer than the hook budget"
-                    : v == null ? "returned a null verdict" : "returned " + v + " at the end of the stream";
-            return faultOnData(a, "onEnd", why, rest, ctx.rewrote());
-        }
-        a.verdicts[v.kind().ordinal()]++;
-        if (v.kind() == Verdict.Kind.HOLD) {
-            ctx.dropReplacement();
-            if (h == null) {
-                a.breach(ChainTrace.Breach.HOLD_WITHOUT_HOLD_CALL, "onEnd returned HOLD without calling ctx.hold()");
-                return faultOnData(a, "onEnd", "returned HOLD without calling ctx.hold()", rest, ctx.rewrote());
-            }
-            rest.release();
-            return null;
-        }
-        if (h != null) {
-            a.breach(ChainTrace.Breach.HOLD_CALL_WITHOUT_HOLD, "onEnd called ctx.hold() but returned " + v + "; the hold is released");
-            h.release();
-        }
-        switch (v.kind()) {
-            case ERROR -> {
-                ctx.dropReplacement();
-                rest.release();
-                abort("module " + a.lm.id() + " returned ERROR(" + v.value() + ", " + v.reason() + ") at the end of " + dir);
-                return null;
-            }
-            case CLOSE, DROP -> {
-                ctx.dropReplacement();
-                rest.release();
-                if (v.kind() == Verdict.Kind.CLOSE) closeGracefully("module " + a.lm.id() + " returned CLOSE");
-                return null;
-            }
-            default -> {
-                ByteBuf out = rest;
-                if (ctx.replaced()) {
-                    rest.release();
-                    out = ctx.takeReplacement();
-                }
-                a.bytesOut[d] += out.readableBytes();
-                if (v.kind() == Verdict.Kind.DETACH) detach(a, DetachReason.VERDICT);
-                if (!out.isReadable()) {
-                    out.release();
-                    return null;
-                }
-                return out;
-            }
+            ends.progressEnd(d);
         }
     }
 
-    /** Propagates a half-close once nothing of that direction is still held by modules or queued for inject. */
-    private void tryCompleteEnd(int d) {
-        if (!endPending[d] || closed || doomed != null) return; // doomed: the reset follows, never a FIN
-        if (budget.onTheWay(d) > 0 || heldIn(d) > 0) return;
-        endPending[d] = false;
-        outputShut[d] = true;
-        Channel target = d == SEND ? remoteCh : localCh;
-        needFlush[d] = false;
-        // When the other direction has already ended, the close below sends the FIN after the flush: a separate
-        // shutdown would only cost a syscall and Netty's exception for the writes it fails.
-        if (target instanceof DuplexChannel dc && target.isActive() && !outputShut[1 - d]) {
-            shutdownOutputWhenFlushed(target, dc);
-        }
-        if (outputShut[SEND] && outputShut[RECV]) {
-            closeGracefully(null);
-        }
-    }
-
-    /**
-     * Sends the FIN once every byte written before it has left: {@code shutdownOutput()} fails whatever is still
-     * queued in the outbound buffer, so wait for an empty write to complete and for the buffer to be empty.
-     */
-    private void shutdownOutputWhenFlushed(Channel ch, DuplexChannel dc) {
-        ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener((ChannelFutureListener) f -> {
-            if (!f.isSuccess() || !ch.isActive()) {
-                return;
-            }
-            var out = ch.unsafe().outboundBuffer();
-            if (out != null && !out.isEmpty()) {
-                shutdownOutputWhenFlushed(ch, dc);
-                return;
-            }
-            shutdownOutput(ch, dc);
-        });
-    }
-
-    /**
-     * Sends the FIN of {@code ch}, whose outbound buffer is empty. On epoll the socket is shut directly: Netty's
-     * {@code shutdownOutput()} makes an exception (a stack trace) for the writes it would fail, on every call.
-     * Once both directions of the socket are done and nothing watches the stream, its end of input closes it
-     * straight away (no half-closure: no {@code SHUT_RD} and no exception for a peer that is already gone).
-     */
-    private void shutdownOutput(Channel ch, DuplexChannel dc) {
-        if (ch instanceof EpollSocketChannel e && e.fd() instanceof io.netty.channel.unix.Socket s) {
-            try {
-                s.shutdown(false, true);
-            } catch (IOException | RuntimeException gone) {
-                // the peer is gone already; its reset or end of input reaches the connection through the channel
-            }
-        } else {
-            dc.shutdownOutput();
-        }
-        if (spliceable()) {
-            ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
-            halfClosureOff = true;
-        }
-    }
-
-    /**
-     * The socket's pending error (SO_ERROR: ECONNRESET after a reset), 0 if none or not known on this transport;
-     * {@code finSent}: this side's FIN has been sent on the socket.
-     */
-    private static int pendingError(Channel ch, boolean finSent) {
-        if (ch instanceof EpollSocketChannel e && e.fd() instanceof io.netty.channel.unix.Socket s) {
-            try {
-                int err = Math.abs(s.getSoError());
-                if (err != 0) return err;
-                // the error may have been taken by an earlier call already: a reset socket is left in TCP_CLOSE, while
-                // one whose peer sent a FIN is in CLOSE_WAIT (TCP_CLOSE too, but only once its own FIN was sent too)
-                // the error may have been taken by an earlier call already: a reset socket is left in TCP_CLOSE, while
-                // one whose peer sent a FIN is in CLOSE_WAIT (TCP_CLOSE too, but only once this side's FIN went out)
-                return e.isActive() && (finSent || e.tcpInfo().state() != TCP_CLOSE) ? 0 : ECONNRESET;
-            } catch (IOException | RuntimeException gone) {
-                return ECONNRESET;
-            }
-        }
-        return ch.isActive() ? 0 : ECONNRESET;
-    }
-
-    private static final int TCP_CLOSE = 7;
-    private static final int ECONNRESET = 104;
-
-    private long heldIn(int d) {
-        long n = 0;
-        for (RealAttachment a : mods.links()) {
-            n += a.heldIn(d);
-        }
-        return n;
-    }
+    // ---- close, reset ------------------------------------------------------------------------------
 
     /** Closes both sockets after flushing what was forwarded; detaches every module. */
     void closeGracefully(String reason) {
         if (closed) return;
-        if (doomed != null) {
-            abort(doomed); // bytes were dropped: the peers must see a reset, not a clean end
+        if (ends.doomed() != null) {
+            abort(ends.doomed()); // bytes were dropped: the peers must see a reset, not a clean end
             return;
         }
         if (reason != null) LOG.log(Level.DEBUG, "connection {0} closing: {1}", id, reason);
         mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason == null ? "closed" : reason;
-        endSplice();
+        splice.end();
         for (Channel ch : new Channel[] {localCh, remoteCh}) {
             if (ch != null) ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         }
@@ -1438,7 +986,7 @@ final class ProxyConnection implements Connection {
         mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason;
-        endSplice();
+        splice.end();
         for (Channel ch : new Channel[] {localCh, remoteCh}) {
             if (ch != null && ch.isOpen()) {
                 try {
@@ -1457,10 +1005,7 @@ final class ProxyConnection implements Connection {
         List<Runnable> q = preConnect;
         preConnect = null;
         runQueued(q); // forward() releases every buffer once closed
-        for (var p : parked) {
-            ByteBuf b;
-            while ((b = p.poll()) != null) b.release();
-        }
+        ends.release();
         engine.removed(this);
     }
 
@@ -1496,23 +1041,13 @@ final class ProxyConnection implements Connection {
         public void channelReadComplete(ChannelHandlerContext ctx) {
             flush(readDir);
             maybeRead(readDir);
-            if (bulkRun[readDir] >= Engine.SPLICE_AFTER) {
-                maybeSplice();
-            }
+            splice.readComplete(readDir);
         }
 
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
             if (evt instanceof ChannelInputShutdownEvent) {
-                int err = pendingError(ctx.channel(), outputShut[1 - readDir]);
-                if (err != 0) {
-                    // Netty reports the input of a reset socket as shut when it was not reading (paused): that is a
-                    // reset, not an end of stream, and the other side must see it as one
-                    abort("peer reset by the " + (readDir == SEND ? "local application" : "network peer") + ": "
-                            + LinuxSplice.describe(err));
-                } else {
-                    onInputEnd(readDir);
-                }
+                ends.inputShutdown(readDir, ctx.channel());
             }
             io.netty.util.ReferenceCountUtil.release(evt);
         }
@@ -1534,8 +1069,8 @@ final class ProxyConnection implements Connection {
             String side = (readDir == SEND ? "local application" : "network peer");
             if (cause instanceof io.netty.channel.socket.ChannelOutputShutdownException) {
                 // bytes were queued behind a FIN: that would be data loss, so say so loudly with the state
-                LOG.log(Level.WARNING, "connection " + id + ": a write was failed by an output shutdown (output shut "
-                        + java.util.Arrays.toString(outputShut) + ", input ended " + java.util.Arrays.toString(inputEnded) + ")", cause);
+                LOG.log(Level.WARNING, "connection " + id + ": a write was failed by an output shutdown (" + ends + ")",
+                        cause);
             }
             if (cause instanceof IOException) {
                 abort("peer reset by the " + side + ": " + cause.getMessage());
@@ -1547,22 +1082,7 @@ final class ProxyConnection implements Connection {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
-            if (closed) return;
-            String who = readDir == SEND ? "local application" : "network peer";
-            if (inputEnded[readDir] || halfClosureOff) {
-                if (!parked[readDir].isEmpty() || endParked[readDir]) {
-                    // bytes read before its end still wait (reading was paused): they go out first, then the end
-                    // completes the close (without half-closure the socket closed at its end of input)
-                    onInputEnd(readDir);
-                    return;
-                }
-                // its stream had ended (a FIN) before the socket closed: end gracefully, flushing what was forwarded
-                closeGracefully("the " + who + " closed");
-            } else {
-                // the socket went away in the middle of its stream (a reset or an error the transport did not report):
-                // the other side must not see a clean end of a stream that did not end
-                abort("the " + who + "'s socket closed before its stream ended");
-            }
+            ends.inactive(readDir);
         }
     }
 }

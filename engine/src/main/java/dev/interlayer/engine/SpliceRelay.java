@@ -14,7 +14,7 @@ import io.netty.channel.epoll.EpollIoOps;
  *
  * <p>Anything that is not plain forwarding ends the relay: an end of stream, a module that attaches, bytes
  * a module injects, a read the channel made on its own. The relay then stops reading, writes out what its
- * pipes still hold, and gives both sockets back to their channels ({@link ProxyConnection#spliceDone}),
+ * pipes still hold, and gives both sockets back to their channels ({@link SpliceHandoff#spliceDone}),
  * which run the ordinary path from there on: the end of stream is read again by the channel (a socket at
  * its end reads 0 again) and half-closes exactly as without splicing. Errors reset the connection as a read
  * or write error would. Runs on the connection's event loop only.
@@ -27,7 +27,7 @@ final class SpliceRelay implements EngineEpoll.Owner {
     /** Socket → pipe → socket rounds per direction per wake-up: bounds one connection's turn on the event loop. */
     private static final int ROUNDS = 8;
 
-    private final ProxyConnection c;
+    private final SpliceHandoff c;
     private final LinuxSplice sys;
     /** Per direction: the socket read and the socket written (SEND reads the local socket, writes the remote). */
     private final int[] src = new int[2];
@@ -41,7 +41,7 @@ final class SpliceRelay implements EngineEpoll.Owner {
     private boolean draining;
     private boolean done;
 
-    private SpliceRelay(ProxyConnection c, LinuxSplice sys, int localFd, int remoteFd, EngineEpoll.Registration local,
+    private SpliceRelay(SpliceHandoff c, LinuxSplice sys, int localFd, int remoteFd, EngineEpoll.Registration local,
                         EngineEpoll.Registration remote, int[] sendPipe, int[] recvPipe, int pipeSize) {
         this.c = c;
         this.sys = sys;
@@ -62,7 +62,7 @@ final class SpliceRelay implements EngineEpoll.Owner {
      * Makes the pipes and takes both registrations; the caller has stopped the channels reading and nothing waits
      * to be written on either. Returns null (nothing taken) if a pipe cannot be made, with the reason logged by the caller.
      */
-    static SpliceRelay start(ProxyConnection c, int localFd, int remoteFd, EngineEpoll.Registration local,
+    static SpliceRelay start(SpliceHandoff c, int localFd, int remoteFd, EngineEpoll.Registration local,
                              EngineEpoll.Registration remote, int pipeSize) throws java.io.IOException {
         LinuxSplice sys = new LinuxSplice();
         int[] send = null;
