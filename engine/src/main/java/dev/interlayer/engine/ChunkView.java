@@ -75,7 +75,7 @@ final class ChunkView implements ByteView {
 
     private void check() {
         if (!lent) {
-            String why = "module " + owner + " used a ByteView after its call (" + hook + ") returned;"
+            String why = "module " + owner + " used a ByteView after its call returned (it was last lent to " + hook + ");"
                     + " copy the bytes (readFully, copyRemaining) or keep the chunk with ctx.hold()";
             if (link != null) link.breach(ChainTrace.Breach.VIEW_AFTER_CALL, why);
             throw new IllegalStateException(why);

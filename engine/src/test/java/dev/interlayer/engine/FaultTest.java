@@ -225,7 +225,7 @@ class FaultTest {
             waitFor(() -> lm.lastFault() != null);
             assertThat(roundTrip(s, "def")).isEqualTo("def");
         }
-        assertThat(lm.lastFault()).contains("timer").contains("module keeper used a ByteView after its call (onSend) returned");
+        assertThat(lm.lastFault()).contains("timer").contains("module keeper used a ByteView after its call returned");
     }
 
     @Test
