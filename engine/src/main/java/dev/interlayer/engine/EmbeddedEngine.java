@@ -51,6 +51,7 @@ public final class EmbeddedEngine implements AutoCloseable {
 
     private final MockTicker ticker = Ticker.newMockTicker();
     private final EmbeddedLoop loop;
+    private final String loopThreadName;
     private final ModuleRegistry registry;
     private final Engine engine;
     private final EngineOptions options;
@@ -65,6 +66,7 @@ public final class EmbeddedEngine implements AutoCloseable {
 
     private EmbeddedEngine(Builder b) {
         this.loop = new EmbeddedLoop(b.loopThread, ticker);
+        this.loopThreadName = b.loopThread.getName();
         this.registry = new ModuleRegistry(b.quarantineAfter, null, new ModuleHost(loop, ticker::nanoTime, b.logs));
         for (RegistryListener l : b.listeners) {
             registry.addListener(l);
@@ -178,7 +180,9 @@ public final class EmbeddedEngine implements AutoCloseable {
                     Module<?> m = modules.get(i);
                     e.registry.add(m, PackageRef.builtin(m.getClass().getSimpleName(), loaders.get(i)), configs.get(i));
                 }
-                e.runUntilIdle();
+                if (e.loop.inEventLoop()) {
+                    e.runUntilIdle(); // else what init queued runs on the loop thread's first step
+                }
             } catch (ModuleLoadException | RuntimeException | Error ex) {
                 e.close();
                 throw ex;
@@ -240,6 +244,10 @@ public final class EmbeddedEngine implements AutoCloseable {
      * @throws IllegalStateException if the loop never runs dry (a task that keeps queuing itself)
      */
     public void runUntilIdle() {
+        if (!loop.inEventLoop()) {
+            throw new IllegalStateException("drive the embedded engine from its loop thread (" + loopThreadName + "), not from "
+                    + Thread.currentThread().getName());
+        }
         for (int round = 0; round < MAX_ROUNDS; round++) {
             boolean busy = loop.runTasks();
             for (EmbeddedConnection c : List.copyOf(connections)) {
@@ -249,10 +257,25 @@ public final class EmbeddedEngine implements AutoCloseable {
                 busy |= f.pump();
             }
             if (!busy && !loop.hasTasks()) {
+                sweep();
                 return;
             }
         }
         throw new IllegalStateException("the event loop still had work after " + MAX_ROUNDS + " rounds");
+    }
+
+    /** Lets go of connections and flows that have closed: their channels are released, what they delivered stays readable. */
+    private void sweep() {
+        connections.removeIf(c -> {
+            if (c.isOpen()) return false;
+            c.releaseAll();
+            return true;
+        });
+        flows.removeIf(f -> {
+            if (f.isOpen()) return false;
+            f.releaseAll();
+            return true;
+        });
     }
 
     /**

@@ -145,7 +145,7 @@ public final class ModuleHarness implements AutoCloseable {
     private long highWaterMark;
     private int quarantineAfter = 5;
     private boolean tolerateFaults;
-    private EmbeddedEngine engine;
+    private volatile EmbeddedEngine engine;
     private long origin;
     private boolean closed;
 
@@ -258,7 +258,7 @@ public final class ModuleHarness implements AutoCloseable {
      * @throws IllegalArgumentException naming a bad parameter
      * @throws IllegalStateException if a module's init throws (the agent would mark it FAILED)
      */
-    public ModuleHarness start() {
+    public synchronized ModuleHarness start() {
         if (engine != null) {
             return this;
         }
