@@ -3,9 +3,6 @@ package dev.interlayer.bench.jmh;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.engine.ChunkViewBenchmark;
-import dev.interlayer.engine.DispatchBenchmark;
-import dev.interlayer.engine.TagBenchmark;
-import dev.interlayer.engine.VerdictBenchmark;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
 import java.util.Collection;
