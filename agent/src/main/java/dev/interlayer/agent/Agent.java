@@ -247,6 +247,11 @@ public final class Agent implements AutoCloseable {
         return registry;
     }
 
+    /** The watcher of its modules folder (which jar runs a module two jars declare: {@link AutoloadWatcher#clashes()}). */
+    public AutoloadWatcher autoload() {
+        return watcher;
+    }
+
     /** Its data plane. */
     public Engine engine() {
         return engine;
