@@ -519,8 +519,10 @@ public final class ModuleRegistry implements AutoCloseable {
         }
         List<ModuleVerifier.Violation> refused = scan.refusals(moduleClasses);
         if (!refused.isEmpty()) {
+            List<String> then = scan.requirements();
             throw fail(location, null, "jar " + location + " was refused before any of its code ran (" + problems(refused.size()) + "):"
-                    + bullets(refused), null);
+                    + bullets(refused) + (then.isEmpty() ? "" : "\n  once they are fixed, its code also needs:"
+                    + then.stream().map(r -> "\n  - " + r).collect(Collectors.joining())), null);
         }
         LOG.log(Level.DEBUG, "verified {0}: {1} classes in {2} ms", location, scan.classes(), scan.took().toNanos() / 1e6);
         return scan;

@@ -432,6 +432,37 @@ public final class ModuleVerifier {
         }
 
         /**
+         * What the jar's code will need of its descriptors and config once {@link #refusals} are fixed, one line per use: each
+         * capability it uses (outside the code {@code refusals} already names) and each SDK call newer than 1.0 of its
+         * interface; for a report that lists everything at once, since {@link #check} needs the descriptor, which is code.
+         */
+        public List<String> requirements() {
+            Set<String> out = new LinkedHashSet<>();
+            for (ClassInfo c : all) {
+                List<Use> uses = new ArrayList<>(c.classUses);
+                c.methods.values().forEach(m -> uses.addAll(m.uses));
+                for (Use u : uses) {
+                    if (!u.never) {
+                        out.add(u.where() + ": " + phrase(u) + ", which needs capability " + u.capability.id()
+                                + ": the descriptor must declare it (.capability(Capability." + u.capability.name()
+                                + ")) and the agent's config allow it");
+                    }
+                }
+                for (MethodInfo m : c.methods.values()) {
+                    for (ApiUse a : m.apiUses) {
+                        Since since = since(a);
+                        if (since != null && since.minor() > 0) {
+                            out.add(a.where() + ": calls " + apiName(a) + ", which is " + since.type().id() + " " + since.major() + "."
+                                    + since.minor() + ": the descriptor must declare .implement(InterfaceType." + since.type().name() + ", "
+                                    + since.major() + ", " + since.minor() + ") or later");
+                        }
+                    }
+                }
+            }
+            return List.copyOf(out);
+        }
+
+        /**
          * Compares what the code of {@code moduleClass} (dotted name) uses with what its descriptor declares
          * and what the host allows: a capability used but not declared, a capability declared but not
          * allowed, an SDK method newer than the interface minor the module declares.
@@ -761,17 +792,19 @@ public final class ModuleVerifier {
             return null;
         }
 
-        /** Why an SDK method the code calls is newer than what the module declares, or null. */
-        private static String newerThanDeclared(ApiUse a, ModuleDescriptor d) {
+        /** The version an SDK method the code calls carries, or null (a field, a constructor, a method of every version). */
+        private static Since since(ApiUse a) {
             Class<?> type = apiClass(a.owner);
             if (type == null || a.field) {
                 return null;
             }
             Optional<Object> found = apiMember(type, a.name, a.desc, false);
-            if (found.isEmpty() || !(found.get() instanceof Method method)) {
-                return null;
-            }
-            Since since = method.getAnnotation(Since.class);
+            return found.isPresent() && found.get() instanceof Method method ? method.getAnnotation(Since.class) : null;
+        }
+
+        /** Why an SDK method the code calls is newer than what the module declares, or null. */
+        private static String newerThanDeclared(ApiUse a, ModuleDescriptor d) {
+            Since since = since(a);
             if (since == null) {
                 return null;
             }

@@ -124,6 +124,26 @@ class ModuleVerifierTest {
     }
 
     @Test
+    void aRefusedJarAlsoListsTheCapabilitiesAndVersionsItsCodeWillNeedOnceFixed() {
+        Path jar = jar(careless("", """
+                    public Verdict onSend(Object s, StreamContext c, ByteView v) {
+                        System.exit(43);
+                        new Thread(() -> {}).start();
+                        c.rewrite();
+                        return Verdict.PASS;
+                    }
+                """));
+
+        refusedBeforeAnyCodeRan(jar, NOTHING_ALLOWED)
+                .contains("(1 problem)")
+                .contains("once they are fixed, its code also needs:")
+                .contains("(Careless.java:14): new java.lang.Thread(Runnable), which creates a thread, which needs capability threads:"
+                        + " the descriptor must declare it (.capability(Capability.THREADS)) and the agent's config allow it")
+                .contains("(Careless.java:15): calls dev.interlayer.api.StreamContext.rewrite(), which is stream 1.2: the descriptor must declare"
+                        + " .implement(InterfaceType.STREAM, 1, 2) or later");
+    }
+
+    @Test
     void systemExitInInitIsRefusedBeforeInitOrAnyStaticInitialiserRuns() {
         Path jar = jar(careless("", "").replace("public void init(ModuleEnv env) throws Exception { " + MARK,
                 "public void init(ModuleEnv env) throws Exception { " + MARK + " System.exit(43);"));
