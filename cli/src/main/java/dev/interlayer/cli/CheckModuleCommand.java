@@ -138,8 +138,7 @@ final class CheckModuleCommand implements Callable<Integer> {
     private static String verified(ModuleVerifier.Summary v) {
         String uses = v.capabilities().isEmpty() ? "uses no capability"
                 : "uses " + String.join(", ", v.capabilities().stream().sorted().map(Capability::id).toList());
-        return v.classes() + " class" + (v.classes() == 1 ? "" : "es") + " read before any ran ("
-                + String.format(Locale.ROOT, "%.1f", v.took().toNanos() / 1e6) + " ms), nothing refused; " + uses;
+        return v.classes() + " class" + (v.classes() == 1 ? "" : "es") + " read before any ran, nothing refused; " + uses;
     }
 
     private static String lower(String s) {
