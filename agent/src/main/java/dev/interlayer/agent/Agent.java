@@ -17,7 +17,6 @@ import dev.interlayer.runtime.ModuleRegistry;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -135,38 +134,42 @@ public final class Agent implements AutoCloseable {
     }
 
     /**
-     * Validates a config's modules without binding anything: loads the modules folder's jars and the
-     * config's extra jars into a throwaway registry and reports each module that fails and each module the
-     * config names that is not found.
+     * Validates a config's modules without binding anything: loads the modules folder's jars (as the agent's watcher would,
+     * choosing between jars that declare the same module by the same rule) and the config's extra jars into a throwaway
+     * registry and reports each module that fails, each module the config names that is not found, and each module name
+     * two jars of the folder declare.
      *
-     * @return the modules that loaded and the problems, each problem saying where, what is wrong and what to do
+     * @return the modules that loaded, the problems (each saying where, what is wrong and what to do) and the warnings
      */
     public static ModuleCheck checkModules(AgentConfig config) {
         List<String> problems = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
         List<String> loaded = new ArrayList<>();
         try (ModuleRegistry registry = new ModuleRegistry(config.agent().quarantineAfter(), null)) {
-            List<Path> jars = new ArrayList<>();
             Path dir = config.agent().modulesDir();
             if (Files.isDirectory(dir)) {
-                try (DirectoryStream<Path> ds = Files.newDirectoryStream(dir, "*.jar")) {
-                    ds.forEach(jars::add);
-                } catch (IOException e) {
-                    problems.add(dir + ": cannot list the modules folder: " + e.getMessage() + "; check its permissions");
+                if (!Files.isReadable(dir)) {
+                    problems.add(dir + ": cannot list the modules folder; check its permissions");
+                }
+                try (AutoloadWatcher folder = new AutoloadWatcher(dir, registry, config.moduleConfigs())) {
+                    folder.scanNow();
+                    warnings.addAll(folder.clashes());
                 }
             }
-            jars.sort(null);
             for (ModuleEntry m : config.modules()) {
-                if (m.jar() != null && !jars.contains(m.jar())) {
-                    jars.add(m.jar());
+                Path jar = m.jar();
+                if (jar == null || dir.equals(jar.toAbsolutePath().normalize().getParent()) && AutoloadWatcher.isModuleJar(jar)) {
+                    continue; // loaded with the folder
                 }
-            }
-            for (Path jar : jars) {
                 try {
-                    for (LoadedModule m : registry.loadJar(jar, config.moduleConfigs())) {
-                        loaded.add(m.id() + " (" + jar.getFileName() + ")");
-                    }
+                    registry.loadJar(jar, config.moduleConfigs());
                 } catch (ModuleLoadException e) {
                     // recorded in failures(), reported below with the module failures of jars that loaded in part
+                }
+            }
+            for (LoadedModule m : registry.modules()) {
+                if (m.state().attachesNew()) {
+                    loaded.add(m.id() + " (" + Path.of(m.pkg().location()).getFileName() + ")");
                 }
             }
             for (Failure f : registry.failures()) {
@@ -175,7 +178,7 @@ public final class Agent implements AutoCloseable {
             }
             problems.addAll(missingModules(config, registry));
         }
-        return new ModuleCheck(List.copyOf(loaded), List.copyOf(problems));
+        return new ModuleCheck(List.copyOf(loaded), List.copyOf(problems), List.copyOf(warnings));
     }
 
     /**
@@ -183,8 +186,9 @@ public final class Agent implements AutoCloseable {
      *
      * @param loaded the modules that loaded, as {@code name@version (jar)}
      * @param problems each problem: where, what is wrong and what to do
+     * @param warnings what loads but deserves a look: a module two jars of the folder declare, and which one runs
      */
-    public record ModuleCheck(List<String> loaded, List<String> problems) {}
+    public record ModuleCheck(List<String> loaded, List<String> problems, List<String> warnings) {}
 
     /** Module entries with no loaded module of that name (and no failure already explaining why). */
     private static List<String> missingModules(AgentConfig config, ModuleRegistry registry) {
@@ -241,6 +245,11 @@ public final class Agent implements AutoCloseable {
     /** Its modules. */
     public ModuleRegistry registry() {
         return registry;
+    }
+
+    /** The watcher of its modules folder (which jar runs a module two jars declare: {@link AutoloadWatcher#clashes()}). */
+    public AutoloadWatcher autoload() {
+        return watcher;
     }
 
     /** Its data plane. */

@@ -2,6 +2,7 @@ package dev.interlayer.agent;
 
 import dev.interlayer.agent.ConfigException.Problem;
 import dev.interlayer.api.AttachMode;
+import dev.interlayer.api.Capability;
 import dev.interlayer.api.FaultPolicy;
 import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.api.PortRange;
@@ -26,6 +27,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -71,7 +73,7 @@ public final class AgentConfig {
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
-    private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params");
+    private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params", "allow");
     private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "local", "remote", "local-ports", "remote-ports");
 
     /**
@@ -697,8 +699,27 @@ public final class AgentConfig {
                         }
                     }
                 }
+                Set<Capability> allow = EnumSet.noneOf(Capability.class);
+                if ((n = value(k, "allow")) != null && !isNull(n)) {
+                    for (Node e : list(n, path + ".allow", "a list of capabilities, e.g. [threads]")) {
+                        String c = string(e, path + ".allow", "a capability: " + capabilityIds());
+                        if (c == null) {
+                            ok = false;
+                        } else if (c.equals("exit")) {
+                            problem(e, path + ".allow", "exit cannot be allowed: no module may stop the agent; allowed are " + capabilityIds());
+                            ok = false;
+                        } else {
+                            try {
+                                allow.add(Capability.byId(c));
+                            } catch (IllegalArgumentException unknown) {
+                                problem(e, path + ".allow", "unknown capability '" + c + "'; expected one of " + capabilityIds());
+                                ok = false;
+                            }
+                        }
+                    }
+                }
                 if (name != null && ok) {
-                    ModuleConfig config = new ModuleConfig(name, state, priority, selector, mode, policy, applyNow, params);
+                    ModuleConfig config = new ModuleConfig(name, state, priority, selector, mode, policy, applyNow, params, allow);
                     out.add(new ModuleEntry(name, jar, config, List.copyOf(attachTo), line(m), Map.copyOf(paramLines)));
                 }
             }
@@ -964,6 +985,10 @@ public final class AgentConfig {
                 }
             }
             return new InetSocketAddress(addr, p);
+        }
+
+        private static String capabilityIds() {
+            return String.join(", ", java.util.Arrays.stream(Capability.values()).map(Capability::id).toList());
         }
 
         private List<Node> list(Node n, String path, String expected) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.interlayer.agent.ConfigException.Problem;
 import dev.interlayer.api.AttachMode;
+import dev.interlayer.api.Capability;
 import dev.interlayer.api.FaultPolicy;
 import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
@@ -321,6 +322,31 @@ class AgentConfigTest {
                 "modules[1].priority", "modules[1].apply-now", "modules[1].jar", "modules[2].name");
         assertThat(p.get(5).message()).contains("missing.jar does not exist");
         assertThat(p.get(6).message()).contains("configured twice (also on line 8)");
+    }
+
+    @Test
+    void allowListsTheCapabilitiesAModuleMayUse() throws Exception {
+        AgentConfig c = AgentConfig.load(write(LISTENER + """
+                modules:
+                  - name: resolver
+                    allow: [threads, native]
+                  - name: spawner
+                    allow: processes
+                  - name: plain
+                """));
+
+        assertThat(c.moduleConfigs().apply("resolver").allow()).containsExactlyInAnyOrder(Capability.THREADS, Capability.NATIVE);
+        assertThat(c.moduleConfigs().apply("spawner").allow()).containsExactly(Capability.PROCESSES);
+        assertThat(c.moduleConfigs().apply("plain").allow()).isEmpty();
+        assertThat(c.moduleConfigs().apply("not-configured").allow()).isEmpty();
+    }
+
+    @Test
+    void anUnknownCapabilityAndExitAreRefusedInAllow() throws Exception {
+        List<Problem> p = problems(LISTENER + "modules:\n  - name: tag\n    allow: [threads, exit, sockets]\n");
+        assertThat(p).extracting(Problem::path).containsExactly("modules[0].allow", "modules[0].allow");
+        assertThat(p.get(0).message()).isEqualTo("exit cannot be allowed: no module may stop the agent; allowed are threads, processes, native, reflection");
+        assertThat(p.get(1).message()).isEqualTo("unknown capability 'sockets'; expected one of threads, processes, native, reflection");
     }
 
     @Test

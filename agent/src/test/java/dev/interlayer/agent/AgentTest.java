@@ -15,6 +15,7 @@ import java.security.MessageDigest;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import dev.interlayer.runtime.testing.TestJars;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -169,5 +170,67 @@ class AgentTest {
         Files.writeString(modules.resolve("broken.jar"), "not a zip");
         Agent.ModuleCheck check = Agent.checkModules(config(""));
         assertThat(check.problems()).singleElement().asString().contains("broken.jar");
+    }
+
+    /** A jar with stream module {@code t.<Cls>} named {@code name} at {@code version}, with {@code builder} calls and {@code body}. */
+    private static Path moduleJar(Path target, String cls, String name, String version, String builder, String body) {
+        String src = """
+                package t;
+                import dev.interlayer.api.*;
+                public class %s implements StreamModule<Object> {
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("%s", "%s").implement(InterfaceType.STREAM, 1, 2)%s.build();
+                    }
+                %s
+                }
+                """.formatted(cls, name, version, builder, body);
+        return TestJars.jar().source("t." + cls, src).service("t." + cls).write(target);
+    }
+
+    @Test
+    void checkingModulesRefusesAModuleThatWouldStopTheAgentFromInitWithItsClassAndLine() throws Exception {
+        Path modules = Files.createDirectories(dir.resolve("modules"));
+        moduleJar(modules.resolve("quitter.jar"), "Quitter", "quitter", "1.0.0", "",
+                "    public void init(ModuleEnv env) { System.exit(43); }");
+
+        Agent.ModuleCheck check = Agent.checkModules(config(""));
+
+        assertThat(check.loaded()).isEmpty();
+        assertThat(check.problems()).singleElement().asString()
+                .contains("quitter.jar was refused before any of its code ran")
+                .contains("t.Quitter.init(ModuleEnv) (Quitter.java:7): calls java.lang.System.exit(int)");
+    }
+
+    @Test
+    void aModuleDeclaringACapabilityLoadsOnlyWhereItsConfigEntryAllowsIt() throws Exception {
+        Path modules = Files.createDirectories(dir.resolve("modules"));
+        moduleJar(modules.resolve("worker.jar"), "Worker", "worker", "1.0.0", ".capability(Capability.THREADS)", """
+                    private Thread t;
+                    public void init(ModuleEnv env) { t = new Thread(() -> {}, "worker"); }
+                """);
+
+        Agent.ModuleCheck refused = Agent.checkModules(config("modules:\n  - name: worker\n"));
+        assertThat(refused.problems()).singleElement().asString()
+                .startsWith(dir.resolve("agent.yaml") + ":9: modules[0] (worker): module worker 1.0.0 from")
+                .contains("declares capability threads (used at t.Worker.init(ModuleEnv) (Worker.java:8)) but the agent's config does not"
+                        + " allow it: add 'allow: [threads]' to the module's entry");
+
+        Agent.ModuleCheck allowed = Agent.checkModules(config("modules:\n  - name: worker\n    allow: [threads]\n"));
+        assertThat(allowed.problems()).isEmpty();
+        assertThat(allowed.loaded()).containsExactly("worker@1.0.0 (worker.jar)");
+    }
+
+    @Test
+    void checkingModulesWarnsAboutTwoJarsOfTheFolderDeclaringOneModule() throws Exception {
+        Path modules = Files.createDirectories(dir.resolve("modules"));
+        moduleJar(modules.resolve("tag-new.jar"), "TagNew", "tag", "1.1.0", "", "");
+        moduleJar(modules.resolve("tag-old.jar"), "TagOld", "tag", "1.0.0", "", "");
+
+        Agent.ModuleCheck check = Agent.checkModules(config(""));
+
+        assertThat(check.problems()).isEmpty();
+        assertThat(check.loaded()).containsExactly("tag@1.1.0 (tag-new.jar)");
+        assertThat(check.warnings()).singleElement().asString()
+                .contains("module tag is declared by 2 jars of " + modules + ": tag-new.jar (1.1.0), tag-old.jar (1.0.0); tag-new.jar wins (higher version)");
     }
 }

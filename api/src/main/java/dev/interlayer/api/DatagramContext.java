@@ -49,7 +49,7 @@ public interface DatagramContext {
      *
      * @throws IllegalStateException if {@link #replace()} was called in this call, or the call has returned
      */
-    @Since(major = 1, minor = 1)
+    @Since(type = InterfaceType.DATAGRAM, major = 1, minor = 1)
     MemorySegment rewrite();
 
     /**

@@ -61,7 +61,7 @@ public interface DatagramModule<S> extends Module<S> {
      * @param datagram the whole datagram, lent for this call only (read-only)
      * @return what the engine does with the datagram; see the interface's list of verdicts
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.DATAGRAM, major = 1, minor = 0)
     default Verdict onSend(S state, DatagramContext ctx, ByteView datagram) {
         return Verdict.PASS;
     }
@@ -74,7 +74,7 @@ public interface DatagramModule<S> extends Module<S> {
      * @param datagram the whole datagram, lent for this call only (read-only)
      * @return what the engine does with the datagram; see the interface's list of verdicts
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.DATAGRAM, major = 1, minor = 0)
     default Verdict onRecv(S state, DatagramContext ctx, ByteView datagram) {
         return Verdict.PASS;
     }

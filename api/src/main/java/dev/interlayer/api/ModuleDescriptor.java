@@ -1,14 +1,18 @@
 package dev.interlayer.api;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 /**
  * Who a module is and what it implements: name, version, interfaces with the API versions it was built
- * against, and defaults for where and how it attaches.
+ * against, the capabilities its code uses beyond its hooks, and defaults for where and how it attaches.
  *
  * <p>Read once at load. Configs may override priority, selector, mode, fault policy and parameters.
  *
@@ -37,6 +41,7 @@ public final class ModuleDescriptor {
     private final AttachMode attachMode;
     private final FaultPolicy faultPolicy;
     private final List<Param> params;
+    private final Set<Capability> capabilities;
 
     private ModuleDescriptor(Builder b) {
         this.name = b.name;
@@ -48,6 +53,7 @@ public final class ModuleDescriptor {
         this.attachMode = b.attachMode;
         this.faultPolicy = b.faultPolicy;
         this.params = List.copyOf(b.params);
+        this.capabilities = Collections.unmodifiableSet(b.capabilities.isEmpty() ? EnumSet.noneOf(Capability.class) : EnumSet.copyOf(b.capabilities));
     }
 
     /** Starts a descriptor for module {@code name} at {@code version}. */
@@ -100,6 +106,11 @@ public final class ModuleDescriptor {
         return params;
     }
 
+    /** What the module's code may do beyond its hooks (empty for most modules); the agent's config must allow each. */
+    public Set<Capability> capabilities() {
+        return capabilities;
+    }
+
     @Override
     public String toString() {
         return name + " " + version;
@@ -116,6 +127,7 @@ public final class ModuleDescriptor {
         private AttachMode attachMode = AttachMode.GLOBAL;
         private FaultPolicy faultPolicy = FaultPolicy.FAIL_OPEN;
         private final List<Param> params = new ArrayList<>();
+        private final Set<Capability> capabilities = EnumSet.noneOf(Capability.class);
 
         private Builder(String name, String version) {
             this.name = name;
@@ -161,6 +173,19 @@ public final class ModuleDescriptor {
         /** Declares a parameter. */
         public Builder param(Param param) {
             params.add(param);
+            return this;
+        }
+
+        /**
+         * Declares that the module's code uses {@code capability} (a thread of its own, say); the agent
+         * refuses a module whose code uses a capability it does not declare, and loads one that declares a
+         * capability only where the agent's config allows it ({@code allow: [threads]}).
+         */
+        public Builder capability(Capability capability) {
+            if (capability == null) {
+                throw new IllegalArgumentException("module " + name + ": capability(null); pass one of " + Arrays.toString(Capability.values()));
+            }
+            capabilities.add(capability);
             return this;
         }
 

@@ -18,7 +18,7 @@ public interface SocketModule<S> extends Module<S> {
      *
      * @param target where the engine is about to connect (after earlier modules' redirects)
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.SOCKET, major = 1, minor = 0)
     default SocketDecision onConnect(S state, Attachment attachment, InetSocketAddress target) {
         return SocketDecision.allow();
     }
@@ -28,7 +28,7 @@ public interface SocketModule<S> extends Module<S> {
      *
      * @param local the address the engine would bind, or null for an ephemeral one
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.SOCKET, major = 1, minor = 0)
     default SocketDecision onBind(S state, Attachment attachment, InetSocketAddress local) {
         return SocketDecision.allow();
     }
@@ -38,7 +38,7 @@ public interface SocketModule<S> extends Module<S> {
      *
      * <p>A deny stops that listener from starting; the agent reports it with this module's reason.
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.SOCKET, major = 1, minor = 0)
     default SocketDecision onListen(ListenerInfo listener) {
         return SocketDecision.allow();
     }
@@ -50,7 +50,7 @@ public interface SocketModule<S> extends Module<S> {
      * @param side which of the connection's two sockets
      * @param value the requested value, of the option's {@link SocketOption#valueType()}
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.SOCKET, major = 1, minor = 0)
     default OptionDecision onSetOption(S state, Attachment attachment, Side side, SocketOption option, Object value) {
         return OptionDecision.allow();
     }
@@ -58,7 +58,7 @@ public interface SocketModule<S> extends Module<S> {
     /**
      * Sees an option value being read and returns the value to report (usually {@code value}).
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.SOCKET, major = 1, minor = 0)
     default Object onGetOption(S state, Attachment attachment, Side side, SocketOption option, Object value) {
         return value;
     }
@@ -69,12 +69,12 @@ public interface SocketModule<S> extends Module<S> {
      * <p>Module-wide; may run on any thread, concurrently with data hooks. The default answers
      * "unsupported".
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.SOCKET, major = 1, minor = 0)
     default ControlResponse control(ControlRequest request) {
         return ControlResponse.error("module does not answer control requests");
     }
 
     /** Observes a connection event; cannot change anything. */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.SOCKET, major = 1, minor = 0)
     default void onEvent(S state, Attachment attachment, ConnectionEvent event) {}
 }

@@ -71,7 +71,7 @@ public interface StreamContext {
      *
      * @throws IllegalStateException if {@link #replace()} was called in this call, or the call has returned
      */
-    @Since(major = 1, minor = 2)
+    @Since(type = InterfaceType.STREAM, major = 1, minor = 2)
     MemorySegment rewrite();
 
     /**

@@ -29,7 +29,7 @@ public interface StreamModule<S> extends Module<S> {
      * @param data the bytes, lent for this call only (read-only, not necessarily contiguous)
      * @return what the engine does with the chunk; see {@link Verdict}
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.STREAM, major = 1, minor = 0)
     default Verdict onSend(S state, StreamContext ctx, ByteView data) {
         return Verdict.PASS;
     }
@@ -42,7 +42,7 @@ public interface StreamModule<S> extends Module<S> {
      * @param data the bytes, lent for this call only (read-only, not necessarily contiguous)
      * @return what the engine does with the chunk; see {@link Verdict}
      */
-    @Since(major = 1, minor = 0)
+    @Since(type = InterfaceType.STREAM, major = 1, minor = 0)
     default Verdict onRecv(S state, StreamContext ctx, ByteView data) {
         return Verdict.PASS;
     }
@@ -59,7 +59,7 @@ public interface StreamModule<S> extends Module<S> {
      * @param rest bytes still buffered for this module by an earlier NEED_MORE (often empty)
      * @return PASS (with optional replacement) to forward {@code rest} or the replacement and end the direction
      */
-    @Since(major = 1, minor = 1)
+    @Since(type = InterfaceType.STREAM, major = 1, minor = 1)
     default Verdict onEnd(S state, StreamContext ctx, ByteView rest) {
         return Verdict.PASS;
     }

@@ -77,8 +77,8 @@ class ApiSignatureTest {
             }
             for (Method m : c.getDeclaredMethods()) {
                 if (visible(m.getModifiers()) && !m.isSynthetic() && !m.isBridge()) {
-                    String since = m.isAnnotationPresent(Since.class)
-                            ? " @Since(" + m.getAnnotation(Since.class).major() + "." + m.getAnnotation(Since.class).minor() + ")" : "";
+                    Since s = m.getAnnotation(Since.class);
+                    String since = s == null ? "" : " @Since(" + s.type().id() + " " + s.major() + "." + s.minor() + ")";
                     lines.add(type + " :: " + m.toGenericString() + since + (m.isDefault() ? " [default]" : ""));
                 }
             }

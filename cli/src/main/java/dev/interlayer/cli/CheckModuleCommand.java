@@ -1,6 +1,7 @@
 package dev.interlayer.cli;
 
 import dev.interlayer.agent.OneLineLogFormatter;
+import dev.interlayer.api.Capability;
 import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.InterfaceVersion;
 import dev.interlayer.api.ModuleDescriptor;
@@ -9,14 +10,18 @@ import dev.interlayer.api.ParamType;
 import dev.interlayer.runtime.Failure;
 import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleLoadException;
 import dev.interlayer.runtime.ModuleRegistry;
+import dev.interlayer.runtime.ModuleVerifier;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.logging.Level;
@@ -27,13 +32,18 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code interlayer check-module JAR}: loads a module jar in an isolated registry (its own temporary cache,
- * no listeners) and reports each module's descriptor, interfaces, hooks, parameters and defaults, and
- * every problem with its fix.
+ * no listeners) and reports each module's descriptor, interfaces, capabilities, what the verifier found,
+ * hooks, parameters and defaults, and every problem with its fix.
+ *
+ * <p>There is no agent config here, so every capability a module declares counts as allowed; the report
+ * says which ones an agent's config must allow.
  */
 @Command(name = "check-module", mixinStandardHelpOptions = true,
         description = {"Load a module jar in isolation and report its modules and any problem.",
-                "For each module: name, version, interfaces (the module's version vs the host's), hooks, parameters, and the default",
-                "priority, selector, mode and fault policy; for each problem: what is wrong and how to fix it.",
+                "For each module: name, version, interfaces (the module's version vs the host's), capabilities (and the config line",
+                "an agent needs to allow them), what the verifier found in its classes, hooks, parameters, and the default priority,",
+                "selector, mode and fault policy; for each problem: what is wrong and how to fix it (the verifier lists every refused",
+                "call with its class, method and line).",
                 "Exit 0 if every module loaded, 1 otherwise, 2 if JAR is not a file."})
 final class CheckModuleCommand implements Callable<Integer> {
 
@@ -57,7 +67,9 @@ final class CheckModuleCommand implements Callable<Integer> {
         List<Failure> failures;
         try (ModuleRegistry registry = new ModuleRegistry(1, null)) {
             try {
-                loaded.addAll(registry.loadJar(jar, null));
+                // No agent config here: a declared capability counts as allowed; describe() says what a config must allow.
+                Set<Capability> all = EnumSet.allOf(Capability.class);
+                loaded.addAll(registry.loadJar(jar, name -> ModuleConfig.defaults(name).withAllow(all)));
             } catch (ModuleLoadException e) {
                 // kept in failures(), printed below
             }
@@ -97,6 +109,13 @@ final class CheckModuleCommand implements Callable<Integer> {
             }
         }
         out.println("  interfaces:   " + String.join(", ", ifaces));
+        if (d.capabilities().isEmpty()) {
+            out.println("  capabilities: none");
+        } else {
+            String ids = String.join(", ", d.capabilities().stream().map(Capability::id).toList());
+            out.println("  capabilities: " + ids + " (an agent loads the module only where its config allows them: allow: [" + ids + "])");
+        }
+        m.verification().ifPresent(v -> out.println("  verified:     " + verified(v)));
         List<String> hooks = Hooks.names(m.hooks());
         out.println("  hooks:        " + (hooks.isEmpty() ? "(none: traffic passes untouched)" : String.join(", ", hooks)));
         for (String note : m.hookNotes()) {
@@ -114,6 +133,12 @@ final class CheckModuleCommand implements Callable<Integer> {
                         + pad(p.required() ? "required" : "default " + show(p.type(), p.defaultValue()), 20) + "  " + p.description());
             }
         }
+    }
+
+    private static String verified(ModuleVerifier.Summary v) {
+        String uses = v.capabilities().isEmpty() ? "uses no capability"
+                : "uses " + String.join(", ", v.capabilities().stream().sorted().map(Capability::id).toList());
+        return v.classes() + " class" + (v.classes() == 1 ? "" : "es") + " read before any ran, nothing refused; " + uses;
     }
 
     private static String lower(String s) {

@@ -51,6 +51,7 @@ final class RunCommand implements Callable<Integer> {
     private int check(AgentConfig c, PrintWriter out, PrintWriter err) {
         OneLineLogFormatter.install(Level.OFF); // every problem is printed below, once
         Agent.ModuleCheck result = Agent.checkModules(c);
+        result.warnings().forEach(w -> err.println("interlayer: warning: " + w));
         if (!result.problems().isEmpty()) {
             err.println("interlayer: " + result.problems().size() + " problem" + (result.problems().size() == 1 ? "" : "s") + " with " + config + ":");
             result.problems().forEach(p -> err.println("  " + p));

@@ -3,6 +3,8 @@ package dev.interlayer.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.api.InterfaceType;
+import dev.interlayer.runtime.ModuleVerifier;
+import dev.interlayer.runtime.testing.TestJars;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.PrintWriter;
@@ -10,6 +12,7 @@ import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
 import org.junit.jupiter.api.Test;
@@ -149,6 +152,108 @@ class MainTest {
         assertThat(r.code()).as(r.err()).isZero();
         assertThat(r.out()).contains("interfaces:   socket 1.0 (host offers 1.0)").contains("control")
                 .containsPattern("enabled +bool +default true");
+    }
+
+    /** A jar with stream module {@code t.Careless} named {@code careless}, with {@code builder} calls and {@code body}. */
+    private Path carelessJar(Path target, String builder, String body) {
+        return TestJars.jar().source("t.Careless", """
+                package t;
+                import dev.interlayer.api.*;
+                public class Careless implements StreamModule<Object> {
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("careless", "1.0.0").implement(InterfaceType.STREAM, 1, 2)%s.build();
+                    }
+                %s
+                }
+                """.formatted(builder, body)).service("t.Careless").write(target);
+    }
+
+    @Test
+    void checkModuleOnAModuleThatExitsInInitPrintsTheRefusalWithClassMethodAndLineAndExitsOne() {
+        Path jar = carelessJar(dir.resolve("quitter.jar"), "", "    public void init(ModuleEnv env) { System.exit(43); }");
+
+        Run r = run("check-module", jar.toString());
+
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.out()).contains("was refused before any of its code ran (1 problem):")
+                .contains("- t.Careless.init(ModuleEnv) (Careless.java:7): calls java.lang.System.exit(int), which stops the JVM")
+                .contains("FAILED: 0 modules loaded, 1 problem");
+    }
+
+    @Test
+    void checkModuleListsTheCapabilitiesAModuleDeclaresAndTheConfigLineAnAgentNeeds() {
+        Path jar = carelessJar(dir.resolve("worker.jar"), ".capability(Capability.THREADS)", """
+                    private Thread worker;
+                    public void init(ModuleEnv env) { worker = new Thread(() -> {}, "careless-worker"); }
+                """);
+
+        Run r = run("check-module", jar.toString());
+
+        assertThat(r.code()).as(r.out()).isZero();
+        assertThat(r.out()).contains("capabilities: threads (an agent loads the module only where its config allows them: allow: [threads])")
+                .contains("verified:     1 class read before any ran, nothing refused; uses threads")
+                .contains("OK: 1 module loaded");
+    }
+
+    @Test
+    void checkModuleNamesACapabilityUsedButNotDeclared() {
+        Path jar = carelessJar(dir.resolve("worker.jar"), "", """
+                    public void init(ModuleEnv env) { new Thread(() -> {}).start(); }
+                """);
+
+        Run r = run("check-module", jar.toString());
+
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.out()).contains("PROBLEM in module careless: module careless 1.0.0 from")
+                .contains("t.Careless.init(ModuleEnv) (Careless.java:7): new java.lang.Thread(Runnable), which creates a thread, which needs"
+                        + " capability threads, and module careless does not declare it: add .capability(Capability.THREADS)");
+    }
+
+    @Test
+    void runCheckPrintsTheRefusalOfAModuleThatWouldStopTheAgentAndExitsTwo() throws Exception {
+        Path modules = Files.createDirectories(dir.resolve("modules"));
+        carelessJar(modules.resolve("quitter.jar"), "", "    public void init(ModuleEnv env) { System.exit(43); }");
+
+        Run r = run("run", "--config", config(VALID).toString(), "--check");
+
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("quitter.jar was refused before any of its code ran")
+                .contains("t.Careless.init(ModuleEnv) (Careless.java:7): calls java.lang.System.exit(int)");
+    }
+
+    @Test
+    void runCheckWarnsAboutTwoJarsOfTheModulesFolderDeclaringOneModule() throws Exception {
+        Path modules = Files.createDirectories(dir.resolve("modules"));
+        Files.copy(sampleJar("tag"), modules.resolve("a-tag.jar"));
+        Files.copy(sampleJar("tag"), modules.resolve("b-tag.jar"));
+
+        Run r = run("run", "--config", config(VALID).toString(), "--check");
+
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.err()).contains("interlayer: warning: module tag is declared by 2 jars of " + modules
+                + ": a-tag.jar (1.0.0), b-tag.jar (1.0.0); a-tag.jar wins (same version; its file name sorts first)");
+        assertThat(r.out()).contains("module tag@1.0.0 (a-tag.jar): loads").doesNotContain("b-tag.jar");
+    }
+
+    @Test
+    void everyBundledSampleModulePassesTheVerifierAndUsesNoCapability() throws Exception {
+        List<String> jars = List.of("tag", "tcplog", "ratelimit", "hold-release", "dns-tag");
+        for (String name : jars) {
+            Run r = run("check-module", sampleJar(name).toString());
+            assertThat(r.code()).as(r.out()).isZero();
+            assertThat(r.out()).contains("capabilities: none").containsPattern("nothing refused; uses no capability");
+        }
+        for (int pass = 1; pass <= 2; pass++) { // what verifying them costs at load: a first pass, then one with the JIT warmer
+            long t0 = System.nanoTime();
+            int classes = 0;
+            for (String name : jars) {
+                ModuleVerifier.Scan scan = ModuleVerifier.scan(sampleJar(name));
+                assertThat(scan.refusals(List.of())).isEmpty();
+                classes += scan.classes();
+            }
+            System.out.printf("verifier pass %d: the %d bundled sample module jars (%d classes) in %.1f ms%n", pass, jars.size(), classes,
+                    (System.nanoTime() - t0) / 1e6);
+        }
     }
 
     @Test

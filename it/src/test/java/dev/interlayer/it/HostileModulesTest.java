@@ -24,6 +24,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The catalogue of deliberately broken module jars, dropped into a running agent's watched folder: each is
  * refused with a clear error or contained, and a connection opened before it keeps working throughout.
+ * The verifier's refusals (System.exit, an undeclared thread, an SDK call newer than declared) come with the
+ * class, method and line; the whole list of refused calls is in runtime's ModuleVerifierTest.
  */
 class HostileModulesTest {
 
@@ -52,6 +54,9 @@ class HostileModulesTest {
                     listen: 127.0.0.1:0
                     upstream: 127.0.0.1:%d
                     role: client
+                modules:
+                  - name: leaker
+                    allow: [threads]
                 """.formatted(echo.address().getPort()));
         entry = agent.listeners().get("app");
         steady = connect();
@@ -193,6 +198,73 @@ class HostileModulesTest {
     }
 
     @Test
+    void aModuleThatCallsSystemExitInAHookIsRefusedAtLoadAndTheAgentKeepsServing() throws Exception {
+        String cls = "hostile.Quitter";
+        deploy("quitter.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "quitter", "1.0.0",
+                "public Verdict onSend(Object s, StreamContext c, ByteView v) { System.exit(43); return Verdict.PASS; }"))
+                .service(cls));
+        Failure f = failureFor("quitter.jar");
+        assertThat(f.error()).contains("was refused before any of its code ran")
+                .contains("hostile.Quitter.onSend(Object, StreamContext, ByteView) (Quitter.java:7): calls java.lang.System.exit(int)")
+                .contains("return Verdict.error(code, reason)");
+        assertThat(agent.registry().find("quitter")).isEmpty();
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleThatCallsSystemExitInInitIsRefusedBeforeInitRuns() throws Exception {
+        String cls = "hostile.InitQuitter";
+        deploy("init-quitter.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "init-quitter", "1.0.0",
+                "public void init(ModuleEnv env) { System.exit(43); }")).service(cls));
+        Failure f = failureFor("init-quitter.jar");
+        assertThat(f.error()).contains("hostile.InitQuitter.init(ModuleEnv) (InitQuitter.java:7): calls java.lang.System.exit(int)");
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleThatStartsAThreadItDoesNotDeclareIsRefusedBeforeInitRuns() throws Exception {
+        String cls = "hostile.Spawner";
+        deploy("spawner.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "spawner", "1.0.0",
+                "public void init(ModuleEnv env) { new Thread(() -> {}, \"spawner\").start(); }")).service(cls));
+        Failure f = failureFor("spawner.jar");
+        assertThat(f.module()).isEqualTo("spawner");
+        assertThat(f.error()).contains("hostile.Spawner.init(ModuleEnv) (Spawner.java:7): new java.lang.Thread(Runnable, String), which creates"
+                + " a thread, which needs capability threads, and module spawner does not declare it: add .capability(Capability.THREADS)");
+        assertThat(Thread.getAllStackTraces().keySet()).noneMatch(t -> t.getName().equals("spawner"));
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aStream11ModuleCallingRewriteOfStream12IsRefused() throws Exception {
+        String cls = "hostile.Rewriter";
+        deploy("rewriter.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "rewriter", "1.0.0",
+                "public Verdict onSend(Object s, StreamContext c, ByteView v) { c.rewrite(); return Verdict.PASS; }")
+                .replace("InterfaceType.STREAM, 1, 0", "InterfaceType.STREAM, 1, 1")).service(cls));
+        Failure f = failureFor("rewriter.jar");
+        assertThat(f.error()).contains("calls dev.interlayer.api.StreamContext.rewrite(), which is stream 1.2, but module rewriter declares stream 1.1");
+        assertServesNewConnections();
+    }
+
+    @Test
+    void twoJarsDeclaringOneModuleRunTheHigherVersionWhicheverArrivedFirstAndTrafficFlows() throws Exception {
+        deploy("twin-b.jar", TestJars.jar().source("hostile.TwinTwo", TestJars.streamModule("hostile.TwinTwo", "twin", "2.0.0"))
+                .service("hostile.TwinTwo"));
+        waitFor("twin 2.0.0 loaded", () -> agent.registry().find("twin").isPresent());
+        deploy("twin-a.jar", TestJars.jar().source("hostile.TwinOne", TestJars.streamModule("hostile.TwinOne", "twin", "1.0.0"))
+                .service("hostile.TwinOne"));
+        waitFor("the clash is seen", () -> agent.autoload().clashes().size() == 1);
+        assertThat(agent.registry().find("twin")).get().extracting(LoadedModule::version).isEqualTo("2.0.0");
+        assertThat(agent.autoload().clashes()).singleElement().asString()
+                .contains("twin-b.jar (2.0.0), twin-a.jar (1.0.0); twin-b.jar wins (higher version)");
+        assertThat(agent.registry().failures()).isEmpty();
+        assertServesNewConnections();
+
+        Files.delete(modules.resolve("twin-b.jar"));
+        waitFor("twin 1.0.0 takes over", () -> agent.registry().find("twin").map(m -> m.version().equals("1.0.0")).orElse(false));
+        assertServesNewConnections();
+    }
+
+    @Test
     void aModuleThatLeaksAThreadPastUnloadStillUnloadsAndTheAgentCarriesOn() throws Exception {
         String cls = "hostile.Leaker";
         deploy("leaker.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "leaker", "1.0.0", """
@@ -201,7 +273,7 @@ class HostileModulesTest {
                     t.setDaemon(true);
                     t.start();
                 }
-                """)).service(cls));
+                """).replace(".build();", ".capability(Capability.THREADS).build();")).service(cls));
         waitFor("loaded", () -> agent.registry().find("leaker").isPresent());
         LoadedModule m = agent.registry().find("leaker").orElseThrow();
         assertServesNewConnections();

@@ -14,10 +14,12 @@ import java.nio.file.WatchService;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import dev.interlayer.api.ModuleDescriptor;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -25,6 +27,7 @@ import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Function;
+import java.util.function.Predicate;
 
 /**
  * Keeps a registry in step with the module jars in a folder: added jars are loaded, replaced jars are
@@ -41,6 +44,13 @@ import java.util.function.Function;
  *          │                      running; retried when the file changes again
  *   file disappears ──▶ its modules retire (DEPRECATED, unloaded after their last connection)
  * </pre>
+ *
+ * <p>Two jars of the folder that declare a module of the same name: the higher version runs and the
+ * other is not loaded; at equal versions the jar whose file name sorts first (by UTF-16 code units, as
+ * {@link String#compareTo}) runs. The choice is logged as a warning naming both files, depends only on
+ * what the folder holds (not on which jar arrived first), and is made again when either jar changes or
+ * goes: removing the jar that runs loads the other. A module running from a config entry's {@code jar:} or
+ * an upload takes no part in this: a folder jar with its name replaces it, as any new version does.
  *
  * <p>Only regular files named {@code *.jar} not starting with a dot count, so a deployer can write
  * {@code .name.jar.tmp} or {@code name.jar.part} and rename it into place; a jar written in place is
@@ -81,6 +91,10 @@ public final class AutoloadWatcher implements AutoCloseable {
         Signature handled;      // the signature last loaded or failed: not looked at again until it changes
         String sha;             // content of the modules running from this path, or null
         List<LoadedModule> modules = List.of();
+        /** Name -> version of each module this path's content declares that loaded or lost to another jar's. */
+        Map<String, String> declares = new LinkedHashMap<>();
+        /** Names this path's content declares whose module is not loaded because another jar's wins. */
+        Set<String> outranked = new HashSet<>();
     }
 
     private record Signature(long size, long mtimeNanos, Object fileKey) {}
@@ -265,10 +279,17 @@ public final class AutoloadWatcher implements AutoCloseable {
                     removed(gone, tracked.remove(gone));
                 }
             }
+            promoteOutranked();
             return wait;
         } finally {
             scanLock.unlock();
         }
+    }
+
+    /** True for a file name the watcher loads: {@code *.jar}, not hidden (a dot first). */
+    public static boolean isModuleJar(Path file) {
+        String name = file.getFileName().toString();
+        return name.endsWith(".jar") && !name.startsWith(".");
     }
 
     /** The jars in the folder by path, in name order; null if the folder cannot be read (nothing is retired then). */
@@ -276,7 +297,7 @@ public final class AutoloadWatcher implements AutoCloseable {
         Map<Path, Signature> out = new TreeMap<>();
         try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.jar")) {
             for (Path p : files) {
-                if (p.getFileName().toString().startsWith(".")) {
+                if (!isModuleJar(p)) {
                     continue;
                 }
                 try {
@@ -331,20 +352,65 @@ public final class AutoloadWatcher implements AutoCloseable {
     }
 
     private void load(Path jar, Tracked t, String sha) {
+        load(jar, t, sha, false);
+    }
+
+    /**
+     * Loads the jar at {@code jar}, each module only if no other jar of the folder has a better claim to its name.
+     *
+     * @param keepRunning true to leave the modules already running from this same content alone (a jar loaded again
+     *                    because the module that outranked one of its modules has gone)
+     */
+    private void load(Path jar, Tracked t, String sha, boolean keepRunning) {
         List<LoadedModule> before = live(t.modules);
+        Set<String> running = new HashSet<>();
+        if (keepRunning) {
+            before.stream().filter(m -> m.state().attachesNew()).forEach(m -> running.add(m.name()));
+        }
+        Map<String, String> declares = new LinkedHashMap<>();
+        Set<String> outranked = new HashSet<>();
+        Predicate<ModuleDescriptor> admit = d -> {
+            if (running.contains(d.name())) {
+                declares.put(d.name(), d.version());
+                return false;
+            }
+            Map.Entry<Path, String> rival = bestRival(jar, d.name());
+            if (rival == null) {
+                return true;
+            }
+            boolean wins = outranks(d.version(), jar, rival.getValue(), rival.getKey());
+            Path winner = wins ? jar : rival.getKey();
+            Path loser = wins ? rival.getKey() : jar;
+            LOG.log(Level.WARNING, "autoload: module {0} is declared by two jars of {1}: {2} ({0} {3}) and {4} ({0} {5}); {6} wins ({7}),"
+                    + " {8}''s {0} {9}; remove the jar you do not mean to run", d.name(), dir, jar.getFileName(), d.version(),
+                    rival.getKey().getFileName(), rival.getValue(), winner.getFileName(), why(d.version(), rival.getValue()),
+                    loser.getFileName(), wins ? "retires" : "is not loaded");
+            if (wins) {
+                tracked.get(rival.getKey()).outranked.add(d.name());
+                return true;
+            }
+            declares.put(d.name(), d.version());
+            outranked.add(d.name());
+            return false;
+        };
         List<LoadedModule> loaded;
         try {
-            loaded = registry.loadJar(jar, configs);
+            loaded = registry.loadJar(jar, configs, admit);
         } catch (ModuleLoadException e) {
             // The registry logged the details and keeps them in failures().
             LOG.log(Level.ERROR, "autoload: {0} was not loaded{1}; it will be retried when the file changes", jar,
                     before.isEmpty() ? "" : " (the modules loaded from its previous version keep running)");
             t.modules = before;
+            if (!keepRunning) {
+                t.declares = declares;
+                t.outranked = outranked;
+            }
             return;
         }
-        Set<String> kept = new HashSet<>();
+        Set<String> kept = new HashSet<>(running);
         for (LoadedModule m : loaded) {
             kept.add(m.name());
+            declares.put(m.name(), m.version());
         }
         // A module of the new version that failed keeps its predecessor running, like a jar that failed whole.
         for (Failure f : registry.failures()) {
@@ -366,7 +432,159 @@ public final class AutoloadWatcher implements AutoCloseable {
         }
         t.sha = sha;
         t.modules = List.copyOf(now);
-        LOG.log(Level.INFO, "autoload: loaded {0} from {1}", loaded.stream().map(LoadedModule::id).toList(), jar);
+        if (keepRunning) {
+            t.declares.putAll(declares);
+            t.outranked.removeAll(kept);
+            t.outranked.addAll(outranked);
+        } else {
+            t.declares = declares;
+            t.outranked = outranked;
+        }
+        if (!loaded.isEmpty()) {
+            LOG.log(Level.INFO, "autoload: loaded {0} from {1}", loaded.stream().map(LoadedModule::id).toList(), jar);
+        }
+    }
+
+    /** The other jar of the folder with the best claim to module {@code name}: its path and the version it declares; or null. */
+    private Map.Entry<Path, String> bestRival(Path jar, String name) {
+        Map.Entry<Path, String> best = null;
+        for (Map.Entry<Path, Tracked> e : tracked.entrySet()) {
+            String v = e.getValue().declares.get(name);
+            if (v == null || e.getKey().equals(jar)) {
+                continue;
+            }
+            if (best == null || outranks(v, e.getKey(), best.getValue(), best.getKey())) {
+                best = Map.entry(e.getKey(), v);
+            }
+        }
+        return best;
+    }
+
+    /**
+     * True if version {@code v} from {@code jar} wins over version {@code w} from {@code other}: the higher version; at equal
+     * versions, the file name that sorts first.
+     */
+    static boolean outranks(String v, Path jar, String w, Path other) {
+        int c = compareVersions(v, w);
+        return c != 0 ? c > 0 : jar.getFileName().toString().compareTo(other.getFileName().toString()) < 0;
+    }
+
+    private static String why(String v, String w) {
+        return compareVersions(v, w) == 0 ? "same version; its file name sorts first" : "higher version";
+    }
+
+    /**
+     * Compares module versions ({@code MAJOR.MINOR.PATCH[-qualifier]}) as semantic versions: numbers numerically; a version
+     * with a qualifier before the same one without ({@code 1.0.0-rc1 < 1.0.0}); qualifiers by their dot-separated parts,
+     * numbers numerically and before words.
+     */
+    static int compareVersions(String a, String b) {
+        String[] pa = a.split("-", 2);
+        String[] pb = b.split("-", 2);
+        int c = compareParts(pa[0], pb[0]);
+        if (c != 0) {
+            return c;
+        }
+        if (pa.length == 1 || pb.length == 1) {
+            return Integer.compare(pb.length, pa.length);
+        }
+        return compareParts(pa[1], pb[1]);
+    }
+
+    private static int compareParts(String a, String b) {
+        String[] xa = a.split("\\.");
+        String[] xb = b.split("\\.");
+        for (int i = 0; i < Math.min(xa.length, xb.length); i++) {
+            boolean na = xa[i].matches("\\d+");
+            boolean nb = xb[i].matches("\\d+");
+            int c = na && nb ? new java.math.BigInteger(xa[i]).compareTo(new java.math.BigInteger(xb[i]))
+                    : na != nb ? (na ? -1 : 1) : xa[i].compareTo(xb[i]);
+            if (c != 0) {
+                return c;
+            }
+        }
+        return Integer.compare(xa.length, xb.length);
+    }
+
+    /**
+     * Loads, for every module name no jar of the folder runs any more, the module that another jar of the folder declared but
+     * that lost to it (the jar that ran it was removed, changed or lost in its turn).
+     */
+    private void promoteOutranked() {
+        Set<Path> reloaded = new HashSet<>();
+        boolean again = true;
+        while (again && !closed) {
+            again = false;
+            Map<String, Path> best = new TreeMap<>();
+            for (Map.Entry<Path, Tracked> e : tracked.entrySet()) {
+                for (String name : e.getValue().outranked) {
+                    if (runsFromFolder(name) || reloaded.contains(e.getKey())) {
+                        continue;
+                    }
+                    Path b = best.get(name);
+                    String v = e.getValue().declares.get(name);
+                    if (v != null && (b == null || outranks(v, e.getKey(), tracked.get(b).declares.get(name), b))) {
+                        best.put(name, e.getKey());
+                    }
+                }
+            }
+            for (Map.Entry<String, Path> e : best.entrySet()) {
+                Path jar = e.getValue();
+                if (reloaded.add(jar)) {
+                    Tracked t = tracked.get(jar);
+                    LOG.log(Level.INFO, "autoload: no jar of {0} runs module {1} any more; loading it from {2}", dir, e.getKey(), jar.getFileName());
+                    load(jar, t, t.sha, true);
+                    again = true;
+                }
+            }
+        }
+    }
+
+    /** True if a module named {@code name} that takes new connections was loaded from a jar of the folder. */
+    private boolean runsFromFolder(String name) {
+        for (Tracked t : tracked.values()) {
+            for (LoadedModule m : t.modules) {
+                if (m.name().equals(name) && m.state().attachesNew() && !m.isUnloaded()) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Each module name that two or more jars of the folder declare, as one line: the jars, their versions, which one runs and
+     * why; for {@code run --check} and status reports. Any thread.
+     */
+    public List<String> clashes() {
+        scanLock.lock();
+        try {
+            Map<String, List<Path>> byName = new TreeMap<>();
+            tracked.forEach((path, t) -> t.declares.keySet().forEach(n -> byName.computeIfAbsent(n, k -> new ArrayList<>()).add(path)));
+            List<String> out = new ArrayList<>();
+            for (Map.Entry<String, List<Path>> e : byName.entrySet()) {
+                if (e.getValue().size() < 2) {
+                    continue;
+                }
+                String name = e.getKey();
+                List<Path> jars = new ArrayList<>(e.getValue());
+                jars.sort((a, b) -> outranks(tracked.get(a).declares.get(name), a, tracked.get(b).declares.get(name), b) ? -1 : 1);
+                Path winner = jars.getFirst();
+                String v = tracked.get(winner).declares.get(name);
+                StringBuilder sb = new StringBuilder("module " + name + " is declared by " + jars.size() + " jars of " + dir + ": ");
+                for (int i = 0; i < jars.size(); i++) {
+                    sb.append(i == 0 ? "" : ", ").append(jars.get(i).getFileName()).append(" (").append(tracked.get(jars.get(i)).declares.get(name))
+                            .append(')');
+                }
+                sb.append("; ").append(winner.getFileName()).append(" wins (")
+                        .append(why(v, tracked.get(jars.get(1)).declares.get(name))).append("), the other").append(jars.size() > 2 ? "s are" : " is")
+                        .append(" not loaded; remove the jar").append(jars.size() > 2 ? "s" : "").append(" you do not mean to run");
+                out.add(sb.toString());
+            }
+            return out;
+        } finally {
+            scanLock.unlock();
+        }
     }
 
     private void removed(Path jar, Tracked t) {

@@ -57,9 +57,11 @@ public final class LoadedModule {
     private final AtomicBoolean finished = new AtomicBoolean();
     private volatile boolean unloaded;
     private final ModuleStats stats = new ModuleStats();
+    private final ModuleVerifier.Summary verification;
 
     LoadedModule(ModuleRegistry registry, Module<Object> module, ModuleDescriptor descriptor, PackageRef pkg, Hooks.Detected hooks,
-                 Params params, RealModuleEnv env, ModuleSettings settings) {
+                 Params params, RealModuleEnv env, ModuleSettings settings, ModuleVerifier.Summary verification) {
+        this.verification = verification;
         this.registry = registry;
         this.module = module;
         this.descriptor = descriptor;
@@ -74,6 +76,11 @@ public final class LoadedModule {
         this.attachMode = settings.attachMode();
         this.faultPolicy = settings.faultPolicy();
         this.applyNow = settings.applyNow();
+    }
+
+    /** What the verifier found in the module's jar; empty for a module added in process rather than from a jar (not verified). */
+    public java.util.Optional<ModuleVerifier.Summary> verification() {
+        return java.util.Optional.ofNullable(verification);
     }
 
     /** The module's code. */

@@ -18,7 +18,9 @@ import java.util.List;
  * parent-first so that {@code Module}, {@code Verdict} and friends are the very classes the engine uses:
  * a second copy would make every module fail with {@link ClassCastException}. Service files under
  * {@code META-INF/services/} are looked up in the jar only, so {@link java.util.ServiceLoader} never
- * discovers the host's or another jar's providers through this loader.
+ * discovers the host's or another jar's providers through this loader. The agent's own classes
+ * ({@code dev.interlayer.*} other than the SDK, and its Netty) are never handed out: a module that names one,
+ * even by a computed string, gets {@link ClassNotFoundException} unless its jar has its own copy.
  *
  * <p>Ownership: created and closed by {@link JarPackage}; after {@link #close()} no new class or resource
  * can be loaded, and once nothing refers to the module's objects the loader and its classes can be
@@ -83,6 +85,10 @@ public final class ModuleClassLoader extends URLClassLoader {
                 try {
                     c = findClass(name);
                 } catch (ClassNotFoundException notInJar) {
+                    if (ModuleVerifier.isAgentInternal(name.replace('.', '/'))) {
+                        throw new ClassNotFoundException(name + " is a class of the agent itself; a module sees only dev.interlayer.api,"
+                                + " the classes of its own jar and the JDK", notInJar);
+                    }
                     c = getParent().loadClass(name);
                 }
             }

@@ -1,6 +1,7 @@
 package dev.interlayer.runtime;
 
 import dev.interlayer.api.AttachMode;
+import dev.interlayer.api.Capability;
 import dev.interlayer.api.ConnectionInfo;
 import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.InterfaceVersion;
@@ -30,6 +31,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 import java.util.Spliterator;
@@ -39,6 +41,8 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import java.util.zip.ZipEntry;
 import java.util.zip.ZipException;
@@ -50,8 +54,10 @@ import java.util.zip.ZipFile;
  *
  * <p>Jars come in through {@link #loadJar}: each is first copied into the registry's cache directory under
  * its SHA-256 ({@code <cache>/<sha256>.jar}), so replacing or deleting the original never disturbs a
- * loaded module, then opened in its own {@link ModuleClassLoader}; its modules are found with
- * {@link ServiceLoader}. The cache directory belongs to this registry: the cached copy of a jar is
+ * loaded module, then every class of it is read by the {@link ModuleVerifier} before any is defined, then
+ * it is opened in its own {@link ModuleClassLoader}; its modules are found with {@link ServiceLoader}, and
+ * each module's code is checked against its descriptor (capabilities, SDK versions) and its config's
+ * {@code allow} before its {@code init} runs. The cache directory belongs to this registry: the cached copy of a jar is
  * deleted when the jar's last module has unloaded.
  *
  * <p>Thread-safe. Listeners are called on the thread that made the change; an exception a listener
@@ -180,12 +186,18 @@ public final class ModuleRegistry implements AutoCloseable {
      * @throws ModuleLoadException saying what is wrong; the failure is also kept in {@link #failures()}
      */
     public LoadedModule add(Module<?> module, PackageRef pkg, ModuleConfig config) throws ModuleLoadException {
-        return add(module, pkg, name -> config);
+        return add(module, pkg, name -> config, null, null);
     }
 
-    /** {@link #add(Module, PackageRef, ModuleConfig)} with the config looked up by the module's name once its descriptor is known. */
+    /**
+     * {@link #add(Module, PackageRef, ModuleConfig)} with the config looked up by the module's name once its descriptor is known;
+     * for a module from a jar, checked against the jar's {@code scan} before init, and first offered to {@code admit}.
+     *
+     * @return the module, or null if {@code admit} turned it away
+     */
     @SuppressWarnings("unchecked")
-    private LoadedModule add(Module<?> module, PackageRef pkg, Function<String, ModuleConfig> configs) throws ModuleLoadException {
+    private LoadedModule add(Module<?> module, PackageRef pkg, Function<String, ModuleConfig> configs, ModuleVerifier.Scan scan,
+                             Predicate<ModuleDescriptor> admit) throws ModuleLoadException {
         ModuleDescriptor d;
         try {
             d = withLoader(pkg.loader(), module::descriptor);
@@ -197,8 +209,21 @@ public final class ModuleRegistry implements AutoCloseable {
             throw fail(pkg, null, "module class " + module.getClass().getName() + " returned no descriptor (null);"
                     + " return ModuleDescriptor.builder(name, version).implement(...).build() from descriptor()", null);
         }
+        if (admit != null && !admit.test(d)) {
+            return null;
+        }
         ModuleConfig config = configs == null ? null : configs.apply(d.name());
         negotiate(pkg, d, module.getClass());
+        ModuleVerifier.Summary verified = null;
+        if (scan != null) {
+            Set<Capability> allowed = config == null ? Set.of() : config.allow();
+            List<ModuleVerifier.Violation> refused = scan.check(module.getClass().getName(), d, allowed);
+            if (!refused.isEmpty()) {
+                throw fail(pkg, d.name(), "module " + d + " from " + pkg.location() + " was refused before its init ran ("
+                        + problems(refused.size()) + "):" + bullets(refused), null);
+            }
+            verified = new ModuleVerifier.Summary(scan.classes(), scan.took(), scan.capabilitiesUsed(module.getClass().getName()));
+        }
         Hooks.Detected hooks = Hooks.detect(module.getClass(), d.interfaces());
         Map<String, Object> raw = config == null ? Map.of() : config.params();
         Params params;
@@ -229,7 +254,7 @@ public final class ModuleRegistry implements AutoCloseable {
             throw fail(pkg, d.name(), "module " + d + ": init failed: " + e
                     + "; the module refused to start: check its parameters and environment, or fix init()", e);
         }
-        LoadedModule lm = new LoadedModule(this, (Module<Object>) module, d, pkg, hooks, params, env, settings);
+        LoadedModule lm = new LoadedModule(this, (Module<Object>) module, d, pkg, hooks, params, env, settings, verified);
         for (String note : hooks.notes()) {
             LOG.log(Level.INFO, "module {0}: {1}", lm.id(), note);
         }
@@ -329,8 +354,12 @@ public final class ModuleRegistry implements AutoCloseable {
     // ---- jars ------------------------------------------------------------------------------------
 
     /**
-     * Loads every module of a jar: copies it into the cache, checks it, opens it in its own
-     * {@link ModuleClassLoader} and adds each module its service file lists (see {@link #add}).
+     * Loads every module of a jar: copies it into the cache, checks it, reads every class of it with the
+     * {@link ModuleVerifier} (refusing the whole jar, with every problem, when it uses what nothing allows:
+     * {@code System.exit}, the agent's classes, a capability in code that runs before the descriptor is read),
+     * opens it in its own {@link ModuleClassLoader} and adds each module its service file lists (see {@link #add}),
+     * refusing before {@code init} a module whose code uses a capability it does not declare, declares one its
+     * config does not {@code allow}, or calls an SDK method newer than the interface version it declares.
      *
      * <p>A module that fails (class missing, no public no-argument constructor, constructor or
      * {@code descriptor()} or {@code init} throws, wrong major version, ...) is recorded in
@@ -345,6 +374,19 @@ public final class ModuleRegistry implements AutoCloseable {
      *         lists no module) or none of its modules loaded; the message says what is wrong and what to do
      */
     public List<LoadedModule> loadJar(Path jar, Function<String, ModuleConfig> configs) throws ModuleLoadException {
+        return loadJar(jar, configs, null);
+    }
+
+    /**
+     * {@link #loadJar(Path, Function)}, offering each module to {@code admit} as soon as its descriptor is known, before it is
+     * checked further or initialised: a module {@code admit} turns away is neither loaded nor a failure (the autoload folder
+     * uses this to choose between two jars that declare the same module).
+     *
+     * @param admit null to load every module
+     * @return the modules loaded, in service-file order; empty only if {@code admit} turned every module away
+     */
+    public List<LoadedModule> loadJar(Path jar, Function<String, ModuleConfig> configs, Predicate<ModuleDescriptor> admit)
+            throws ModuleLoadException {
         if (closed) {
             throw new IllegalStateException("the module registry is closed");
         }
@@ -354,8 +396,10 @@ public final class ModuleRegistry implements AutoCloseable {
         String sha = cached.getFileName().toString().replace(".jar", "");
         JarPackage pkg;
         List<String> listed;
+        ModuleVerifier.Scan scan;
         try {
             listed = checkJar(cached, location);
+            scan = verify(cached, location, listed);
             pkg = new JarPackage(this, location, sha, cached,
                     new ModuleClassLoader(location, cached.toUri().toURL(), Module.class.getClassLoader()));
         } catch (ModuleLoadException | MalformedURLException | RuntimeException e) {
@@ -366,7 +410,7 @@ public final class ModuleRegistry implements AutoCloseable {
             throw fail(location, null, "cannot open jar " + location + ": " + e + "; check that it is a valid jar", e);
         }
         try {
-            return discover(pkg, listed, configs);
+            return discover(pkg, listed, configs, scan, admit);
         } finally {
             pkg.release(); // the loading reference: closes the loader now if no module loaded
         }
@@ -493,10 +537,40 @@ public final class ModuleRegistry implements AutoCloseable {
         }
     }
 
+    /**
+     * Reads every class of the jar before any of it is defined, and refuses the jar, with every problem, if it uses what no
+     * declaration allows or uses a capability in code that runs while its descriptors are read.
+     */
+    private ModuleVerifier.Scan verify(Path cached, String location, List<String> moduleClasses) throws ModuleLoadException {
+        ModuleVerifier.Scan scan;
+        try {
+            scan = ModuleVerifier.scan(cached);
+        } catch (IOException | RuntimeException e) {
+            throw fail(location, null, "cannot read the classes of module jar " + location + ": " + e + "; rebuild the jar", e);
+        }
+        List<ModuleVerifier.Violation> refused = scan.refusals(moduleClasses);
+        if (!refused.isEmpty()) {
+            List<String> then = scan.requirements();
+            throw fail(location, null, "jar " + location + " was refused before any of its code ran (" + problems(refused.size()) + "):"
+                    + bullets(refused) + (then.isEmpty() ? "" : "\n  once they are fixed, its code also needs:"
+                    + then.stream().map(r -> "\n  - " + r).collect(Collectors.joining())), null);
+        }
+        LOG.log(Level.DEBUG, "verified {0}: {1} classes in {2} ms", location, scan.classes(), scan.took().toNanos() / 1e6);
+        return scan;
+    }
+
+    private static String problems(int n) {
+        return n + " problem" + (n == 1 ? "" : "s");
+    }
+
+    private static String bullets(List<ModuleVerifier.Violation> violations) {
+        return violations.stream().map(v -> "\n  - " + v.message()).collect(Collectors.joining());
+    }
+
     /** Instantiates the jar's modules with {@link ServiceLoader} and adds each; one failure does not stop the others. */
     @SuppressWarnings("rawtypes")
-    private List<LoadedModule> discover(JarPackage pkg, List<String> listed, Function<String, ModuleConfig> configs)
-            throws ModuleLoadException {
+    private List<LoadedModule> discover(JarPackage pkg, List<String> listed, Function<String, ModuleConfig> configs, ModuleVerifier.Scan scan,
+                                        Predicate<ModuleDescriptor> admit) throws ModuleLoadException {
         ModuleClassLoader loader = pkg.loader();
         String location = pkg.location();
         List<LoadedModule> loaded = new ArrayList<>();
@@ -539,7 +613,11 @@ public final class ModuleRegistry implements AutoCloseable {
             }
             pkg.retain();
             try {
-                LoadedModule m = add(module, pkg, configs);
+                LoadedModule m = add(module, pkg, configs, scan, admit);
+                if (m == null) {
+                    pkg.release(); // turned away: not loaded, and not a failure
+                    continue;
+                }
                 pkg.loaded(m);
                 loaded.add(m);
             } catch (ModuleLoadException e) {
@@ -547,7 +625,7 @@ public final class ModuleRegistry implements AutoCloseable {
                 problems.add(e.getMessage());
             }
         }
-        if (loaded.isEmpty()) {
+        if (loaded.isEmpty() && !problems.isEmpty()) {
             // Each problem is already in failures(); this sums them up for the caller.
             throw new ModuleLoadException("no module of jar " + location + " could be loaded:\n  " + String.join("\n  ", problems));
         }

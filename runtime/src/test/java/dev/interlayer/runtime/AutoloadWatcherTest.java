@@ -228,4 +228,92 @@ class AutoloadWatcherTest {
         assertThat(registry.modules()).containsExactly(first);
         assertThat(first.state()).isEqualTo(ModuleState.ACTIVE);
     }
+
+    // ---- two jars, one module name ----
+
+    private static String locationOf(LoadedModule m) {
+        return Path.of(m.pkg().location()).getFileName().toString();
+    }
+
+    @Test
+    void twoJarsDeclaringOneModuleRunTheHigherVersionEvenWhenTheLowerSortsFirst() throws Exception {
+        TestJars.deploy(jar("a.jar", "1.0.0", "tag"), modules.resolve("a.jar"));
+        TestJars.deploy(jar("b.jar", "2.0.0", "tag"), modules.resolve("b.jar"));
+
+        try (LogCapture log = LogCapture.start()) {
+            watcher.scanNow();
+
+            assertThat(log.at(java.util.logging.Level.WARNING)).singleElement().asString()
+                    .contains("module tag is declared by two jars of " + modules)
+                    .contains("b.jar (tag 2.0.0) and a.jar (tag 1.0.0); b.jar wins (higher version), a.jar's tag retires");
+        }
+        assertThat(registry.modules()).extracting(LoadedModule::id).containsExactly("tag@2.0.0");
+        assertThat(locationOf(registry.find("tag").orElseThrow())).isEqualTo("b.jar");
+        assertThat(watcher.clashes()).containsExactly("module tag is declared by 2 jars of " + modules + ": b.jar (2.0.0), a.jar (1.0.0);"
+                + " b.jar wins (higher version), the other is not loaded; remove the jar you do not mean to run");
+    }
+
+    @Test
+    void twoJarsDeclaringOneModuleRunTheHigherVersionAndTheLowerIsNeverLoaded() throws Exception {
+        TestJars.deploy(jar("a.jar", "2.0.0", "tag"), modules.resolve("a.jar"));
+        TestJars.deploy(jar("b.jar", "1.0.0", "tag", "other"), modules.resolve("b.jar"));
+
+        try (LogCapture log = LogCapture.start()) {
+            watcher.scanNow();
+
+            assertThat(log.at(java.util.logging.Level.WARNING)).singleElement().asString()
+                    .contains("b.jar (tag 1.0.0) and a.jar (tag 2.0.0); a.jar wins (higher version), b.jar's tag is not loaded");
+            assertThat(log.lines()).noneMatch(l -> l.contains("tag@1.0.0"));
+        }
+        assertThat(registry.modules()).extracting(LoadedModule::id).containsExactlyInAnyOrder("tag@2.0.0", "other@1.0.0");
+        assertThat(registry.failures()).isEmpty();
+    }
+
+    @Test
+    void atEqualVersionsTheJarWhoseNameSortsFirstWinsWhicheverArrivedFirst() throws Exception {
+        TestJars.deploy(jar("b.jar", "1.0.0", "tag"), modules.resolve("b.jar"));
+        watcher.scanNow();
+        LoadedModule fromB = registry.find("tag").orElseThrow();
+
+        TestJars.deploy(jar("a.jar", "1.0.0", "tag"), modules.resolve("a.jar"));
+        try (LogCapture log = LogCapture.start()) {
+            watcher.scanNow();
+
+            assertThat(log.at(java.util.logging.Level.WARNING)).singleElement().asString()
+                    .contains("a.jar wins (same version; its file name sorts first), b.jar's tag retires");
+        }
+        assertThat(fromB.isUnloaded()).isTrue();
+        assertThat(locationOf(registry.find("tag").orElseThrow())).isEqualTo("a.jar");
+
+        TestJars.deploy(jar("b.jar", "1.0.0", "tag", "extra"), modules.resolve("b.jar")); // b.jar changes: a.jar still wins
+        watcher.scanNow();
+        assertThat(registry.modules()).extracting(m -> m.id() + " " + locationOf(m))
+                .containsExactlyInAnyOrder("tag@1.0.0 a.jar", "extra@1.0.0 b.jar");
+    }
+
+    @Test
+    void removingTheJarThatRunsAModuleLoadsTheOneItOutranked() throws Exception {
+        TestJars.deploy(jar("a.jar", "2.0.0", "tag"), modules.resolve("a.jar"));
+        TestJars.deploy(jar("b.jar", "1.0.0", "tag", "other"), modules.resolve("b.jar"));
+        watcher.scanNow();
+        LoadedModule other = registry.find("other").orElseThrow();
+        assertThat(registry.find("tag")).get().extracting(LoadedModule::version).isEqualTo("2.0.0");
+
+        Files.delete(modules.resolve("a.jar"));
+        watcher.scanNow();
+
+        assertThat(registry.modules()).extracting(m -> m.id() + " " + locationOf(m) + " " + m.state())
+                .containsExactlyInAnyOrder("tag@1.0.0 b.jar ACTIVE", "other@1.0.0 b.jar ACTIVE");
+        assertThat(registry.find("other")).get().as("the module b.jar already ran is left alone").isSameAs(other);
+        assertThat(watcher.clashes()).isEmpty();
+    }
+
+    @Test
+    void compareVersionsOrdersAsSemanticVersions() {
+        assertThat(AutoloadWatcher.compareVersions("1.10.0", "1.9.0")).isPositive();
+        assertThat(AutoloadWatcher.compareVersions("1.0.0-rc.1", "1.0.0")).isNegative();
+        assertThat(AutoloadWatcher.compareVersions("1.0.0-rc.2", "1.0.0-rc.10")).isNegative();
+        assertThat(AutoloadWatcher.compareVersions("1.0.0-alpha", "1.0.0-1")).isPositive();
+        assertThat(AutoloadWatcher.compareVersions("2.0.0", "2.0.0")).isZero();
+    }
 }

@@ -88,6 +88,10 @@ class UnloadTest {
         return new WeakReference<>(m.loader());
     }
 
+    /** The config of a module allowed to start threads (both modules below declare Capability.THREADS). */
+    private static final java.util.function.Function<String, ModuleConfig> ALLOW_THREADS =
+            name -> ModuleConfig.defaults(name).withAllow(java.util.Set.of(dev.interlayer.api.Capability.THREADS));
+
     @Test
     void aModuleThatLeavesThreadsRunningIsNamedAndTheRegistryKeepsWorking() throws Exception {
         Path hostile = TestJars.jar()
@@ -103,7 +107,8 @@ class UnloadTest {
                                 try { while (true) Thread.sleep(50); } catch (InterruptedException stop) { }
                             }
                             public ModuleDescriptor descriptor() {
-                                return ModuleDescriptor.builder("hostile", "1.0.0").implement(InterfaceType.STREAM, 1, 1).build();
+                                return ModuleDescriptor.builder("hostile", "1.0.0").implement(InterfaceType.STREAM, 1, 1)
+                                        .capability(Capability.THREADS).build();
                             }
                             public void init(ModuleEnv env) {
                                 Thread t = new Thread(Hostile::spin, "hostile-spinner"); // inherits the module's context loader
@@ -118,7 +123,7 @@ class UnloadTest {
                 .write(dir.resolve("hostile.jar"));
 
         try (LogCapture log = LogCapture.start()) {
-            LoadedModule m = registry.loadJar(hostile, name -> null).getFirst();
+            LoadedModule m = registry.loadJar(hostile, ALLOW_THREADS).getFirst();
             m.unregister();
             assertThat(m.isUnloaded()).as("unload completes although threads are left").isTrue();
 
@@ -152,7 +157,8 @@ class UnloadTest {
                         public class Polite implements StreamModule<Object> {
                             private Thread worker;
                             public ModuleDescriptor descriptor() {
-                                return ModuleDescriptor.builder("polite", "1.0.0").implement(InterfaceType.STREAM, 1, 1).build();
+                                return ModuleDescriptor.builder("polite", "1.0.0").implement(InterfaceType.STREAM, 1, 1)
+                                        .capability(Capability.THREADS).build();
                             }
                             public void init(ModuleEnv env) {
                                 worker = new Thread(() -> {
@@ -171,7 +177,7 @@ class UnloadTest {
                 .write(dir.resolve("polite.jar"));
 
         try (LogCapture log = LogCapture.start()) {
-            registry.loadJar(polite, name -> null).getFirst().unregister();
+            registry.loadJar(polite, ALLOW_THREADS).getFirst().unregister();
             Thread.sleep(1000); // longer than the grace period before a report
 
             assertThat(log.lines()).noneMatch(l -> l.contains("left thread"));
