@@ -264,9 +264,13 @@ public final class Engine implements AutoCloseable {
         open.remove(f.id(), f);
     }
 
-    /** Runs {@code s} on {@code c}'s loop and returns its result; {@code fallback} if that takes over 2 s or fails. */
-    private static <T> T onLoop(Connection c, java.util.function.Supplier<T> s, T fallback) {
+    /**
+     * Runs {@code s} on {@code c}'s loop and returns its result; {@code fallback} if that takes over 2 s or fails, and at
+     * once if the loop is stuck in a module call (a listing of many connections would otherwise wait 2 s for each).
+     */
+    private <T> T onLoop(Connection c, java.util.function.Supplier<T> s, T fallback) {
         if (c.loop().inEventLoop()) return s.get();
+        if (stuckLoops.isStuck(c.loop())) return fallback;
         try {
             return c.loop().submit(s::get).get(2, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
@@ -480,7 +484,7 @@ public final class Engine implements AutoCloseable {
         return out;
     }
 
-    private static ConnectionSnapshot snapshot(Connection c) {
+    private ConnectionSnapshot snapshot(Connection c) {
         List<String> mods = onLoop(c, c::moduleIds, List.of());
         var app = c.role() == dev.interlayer.api.Role.CLIENT ? onLoop(c, c::app, null) : null;
         return new ConnectionSnapshot(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), app == null ? null : app.name(),

@@ -99,6 +99,13 @@ class HookBudgetTest {
                     if (where.equals("onRecv") && v.indexOf((byte) '!') >= 0) spin();
                     return Verdict.PASS;
                 }
+                public Verdict onEnd(Object s, StreamContext c, ByteView rest) {
+                    if (where.equals("onEnd") && c.direction() == Direction.SEND) spin();
+                    return Verdict.PASS;
+                }
+                public void detach(Object s, DetachReason r) {
+                    if (where.equals("detach")) spin();
+                }
                 public void onEvent(Object s, Attachment a, ConnectionEvent e) {
                     if (where.equals("onEvent") && e == ConnectionEvent.CONNECTED) spin();
                 }
@@ -138,6 +145,46 @@ class HookBudgetTest {
     @Test
     void anEventHookSpinningIsStoppedAndTheModuleDetached() throws Exception {
         spinningHookIsStoppedAndContained("onEvent", "hello");
+    }
+
+    @Test
+    void anOnEndSpinningIsStoppedAndTheEndOfStreamGoesOn() throws Exception {
+        try (Steady steady = new Steady()) {
+            LoadedModule m = runaway("onEnd", FaultPolicy.FAIL_OPEN);
+            long t0 = System.nanoTime();
+            try (Socket victim = EngineFixture.connect(entry)) {
+                assertThat(roundTrip(victim, "last words")).isEqualTo("last words");
+                victim.shutdownOutput();
+                assertThat(victim.getInputStream().read()).as("the end of stream went on: the echo server ended too").isEqualTo(-1);
+            }
+            waitFor(() -> m.faults() >= 1);
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(STOPPED_WITHIN);
+            assertThat(m.faults()).isEqualTo(1);
+            assertThat(m.lastFault()).contains("onEnd").contains("it was stopped at hostile.Runaway.");
+            long during = steady.trips();
+            Thread.sleep(300);
+            steady.assertFlowing(during);
+        }
+    }
+
+    @Test
+    void aDetachSpinningIsStoppedAndCountedOnce() throws Exception {
+        try (Steady steady = new Steady()) {
+            LoadedModule m = runaway("detach", FaultPolicy.FAIL_OPEN);
+            long t0 = System.nanoTime();
+            try (Socket victim = EngineFixture.connect(entry)) {
+                assertThat(roundTrip(victim, "bye")).isEqualTo("bye");
+            }
+            waitFor(() -> m.faults() >= 1);
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(STOPPED_WITHIN);
+            Thread.sleep(300);
+            assertThat(m.faults()).as("one fault for one call").isEqualTo(1);
+            assertThat(m.lastFault()).contains("detach").contains("it was stopped at hostile.Runaway.");
+            assertThat(m.liveAttachments()).isZero();
+            long during = steady.trips();
+            Thread.sleep(300);
+            steady.assertFlowing(during);
+        }
     }
 
     @Test
@@ -312,6 +359,10 @@ class HookBudgetTest {
         for (Socket s : scene.onOtherLoop) {
             assertThat(roundTrip(s, "other loop")).as("a connection on the other event loop keeps flowing").isEqualTo("other loop");
         }
+        long t0 = System.nanoTime();
+        assertThat(fx.engine.connections()).as("the listing has every connection, the stuck loop's too")
+                .hasSize(1 + scene.onStuckLoop.size() + scene.onOtherLoop.size());
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("without waiting for the stuck loop").isLessThan(Duration.ofSeconds(1));
     }
 
     @Test
