@@ -4,6 +4,7 @@ import dev.interlayer.api.Direction;
 import dev.interlayer.api.Module;
 import dev.interlayer.api.Role;
 import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.ModuleClassLoader;
 import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleLoadException;
 import dev.interlayer.runtime.ModuleRegistry;
@@ -69,8 +70,10 @@ public final class EmbeddedConnection implements AutoCloseable {
         this.registry = new ModuleRegistry();
         for (Module<?> m : modules) {
             // A module from a jar has a class loader of its own, which the engine makes the thread's context class
-            // loader during each of its calls: give every module one, so the benchmark pays that switch too.
-            ClassLoader own = new ClassLoader("bench-module-" + registry.modules().size(), m.getClass().getClassLoader()) {};
+            // loader during each of its calls: give every module one, so the benchmark pays that switch too (a module
+            // loaded from a jar, as PreemptionBenchmark loads one, keeps its own).
+            ClassLoader own = m.getClass().getClassLoader() instanceof ModuleClassLoader jar ? jar
+                    : new ClassLoader("bench-module-" + registry.modules().size(), m.getClass().getClassLoader()) {};
             registry.add(m, PackageRef.builtin(m.getClass().getSimpleName(), own), (ModuleConfig) null);
         }
         EngineOptions options = EngineOptions.defaults().withIoThreads(1);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.engine.ChunkViewBenchmark;
 import dev.interlayer.engine.DispatchBenchmark;
+import dev.interlayer.engine.PreemptionBenchmark;
 import dev.interlayer.engine.TagBenchmark;
 import dev.interlayer.engine.VerdictBenchmark;
 import java.lang.reflect.Field;
@@ -31,7 +32,7 @@ class BenchmarksSmokeTest {
 
     private static final List<Class<?>> BENCHMARKS =
             List.of(DispatchBenchmark.class, VerdictBenchmark.class, SelectorBenchmark.class, ChunkViewBenchmark.class,
-                    TagBenchmark.class);
+                    TagBenchmark.class, PreemptionBenchmark.class);
 
     @Test
     void everyBenchmarkRunsAndReportsAResult() throws Exception {
