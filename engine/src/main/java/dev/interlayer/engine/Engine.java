@@ -598,7 +598,12 @@ public final class Engine implements AutoCloseable {
             LOG.log(Level.WARNING, "some connections did not close in time: {0}", e.toString());
         }
         long quiet = Math.min(TimeUnit.SECONDS.toNanos(2), remaining(deadline) / 2);
-        group.shutdownGracefully(0, quiet, TimeUnit.NANOSECONDS).awaitUninterruptibly(remaining(deadline), TimeUnit.NANOSECONDS);
+        group.shutdownGracefully(0, quiet, TimeUnit.NANOSECONDS);
+        for (io.netty.util.concurrent.EventExecutor loop : group) {
+            if (!stuckLoops.isStuck(loop)) { // a stuck loop ends when its call returns, or with the process: not worth waiting for
+                loop.terminationFuture().awaitUninterruptibly(remaining(deadline), TimeUnit.NANOSECONDS);
+            }
+        }
         watchdog.close();
     }
 
