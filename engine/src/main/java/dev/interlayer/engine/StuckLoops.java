@@ -23,6 +23,8 @@ import java.util.function.Supplier;
  *   <li>One listening socket whose loop hands connections out (NIO, {@code reuse-port: false}): the hand-out
  *       ({@link #newChooser}) skips stuck loops. If the listening socket's own loop is stuck, nothing is accepted until
  *       it returns; the agent cannot accept on a thread that never comes back.
+ *   <li>Netty's listening channels, one per loop ({@code direct: false} with {@code reuse-port}): not withdrawn; the
+ *       stuck loop keeps its share of new connections, which wait in its backlog until it returns.
  *   <li>A UDP listener lives on one loop with all its flows: while that loop is stuck the listener is too.
  * </ul>
  *
