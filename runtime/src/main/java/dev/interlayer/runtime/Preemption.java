@@ -103,11 +103,6 @@ public final class Preemption {
             return running.getAsBoolean();
         }
 
-        /** The thread the call runs on. */
-        public Thread thread() {
-            return thread;
-        }
-
         @Override
         public String toString() {
             return "stop request for " + thread.getName() + ": " + message;
@@ -152,8 +147,8 @@ public final class Preemption {
         }
     }
 
-    /** Requests not yet withdrawn (for the engine's status and tests). */
-    public static int pendingRequests() {
+    /** Requests not yet withdrawn (tests check that none outlives its hook). */
+    static int pendingRequests() {
         synchronized (LOCK) {
             return pending.length;
         }
