@@ -19,6 +19,7 @@ import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -280,9 +281,13 @@ public final class Agent implements AutoCloseable {
         return bound;
     }
 
-    /** Stops the listeners and connections, the watcher, then unloads every module. */
+    /**
+     * Stops the listeners and connections, the watcher, then unloads every module; the engine within what is left of
+     * {@code agent.stop-timeout}, even with an event loop stuck in a module call (that loop is abandoned, not waited for).
+     */
     @Override
     public void close() {
+        long deadline = System.nanoTime() + config.agent().stopTimeout().toNanos();
         LOG.log(Level.INFO, "stopping: control endpoint, listeners and connections, then the modules folder watcher, then the modules");
         if (control != null) {
             try {
@@ -291,13 +296,17 @@ public final class Agent implements AutoCloseable {
                 LOG.log(Level.WARNING, "control endpoint close failed: {0}", e.toString());
             }
         }
-        closeAll(engine, watcher, registry);
+        closeAll(engine, watcher, registry, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
     }
 
     private static void closeAll(Engine engine, AutoloadWatcher watcher, ModuleRegistry registry) {
+        closeAll(engine, watcher, registry, Engine.CLOSE_TIMEOUT);
+    }
+
+    private static void closeAll(Engine engine, AutoloadWatcher watcher, ModuleRegistry registry, Duration engineTimeout) {
         if (engine != null) {
             try {
-                engine.close();
+                engine.close(engineTimeout);
             } catch (RuntimeException e) {
                 LOG.log(Level.WARNING, "engine close failed: {0}", e.toString());
             }

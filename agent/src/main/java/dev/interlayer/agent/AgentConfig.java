@@ -68,7 +68,7 @@ public final class AgentConfig {
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout",
-            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "control");
+            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
@@ -90,9 +90,13 @@ public final class AgentConfig {
      * @param splice bulk transfers of connections without data or event hooks move socket to socket in the kernel
      * @param reusePort every event loop accepts on a listening socket of its own (SO_REUSEPORT) the connections it serves
      * @param direct connections no module selects run below Netty's channels
+     * @param stopTimeout longest the agent takes to stop (SIGTERM, Ctrl-C), an event loop stuck in a module call or not
      */
     public record Settings(Path modulesDir, boolean modulesDirSet, int ioThreads, long holdLimit, Duration hookBudget, int quarantineAfter,
-                           Duration connectTimeout, UdpSettings udp, boolean splice, boolean reusePort, boolean direct) {}
+                           Duration connectTimeout, UdpSettings udp, boolean splice, boolean reusePort, boolean direct, Duration stopTimeout) {}
+
+    /** {@code agent.stop-timeout} when the config does not set it. */
+    public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(5);
 
     /**
      * One entry of {@code listeners:}.
@@ -300,12 +304,15 @@ public final class AgentConfig {
             boolean splice = true;
             boolean reusePort = true;
             boolean direct = true;
+            Duration stopTimeout = DEFAULT_STOP_TIMEOUT;
             if (t == null || isNull(t.getValueNode())) {
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true);
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true,
+                        stopTimeout);
             }
             if (!(t.getValueNode() instanceof MappingNode m)) {
                 problem(t.getValueNode(), "agent", "expected a mapping with keys " + String.join(", ", AGENT_KEYS) + ", found " + kind(t.getValueNode()));
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true);
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true,
+                        stopTimeout);
             }
             Map<String, NodeTuple> k = mapping(m, "agent", AGENT_KEYS);
             Node n;
@@ -353,11 +360,15 @@ public final class AgentConfig {
             splice = flag(k, "splice", splice);
             reusePort = flag(k, "reuse-port", reusePort);
             direct = flag(k, "direct", direct);
+            if ((n = value(k, "stop-timeout")) != null) {
+                Duration d = duration(n, "agent.stop-timeout");
+                if (d != null) stopTimeout = d;
+            }
             if ((n = value(k, "control")) != null) {
                 control = control(n);
             }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout,
-                    new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct);
+                    new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct, stopTimeout);
         }
 
         /** The boolean {@code agent.KEY} of {@code k}: its value, or {@code otherwise} when absent or not a boolean (a problem). */

@@ -16,6 +16,7 @@ import dev.interlayer.control.v1.ModuleStatsResponse;
 import dev.interlayer.control.v1.SetPriorityRequest;
 import dev.interlayer.control.v1.SetStateRequest;
 import dev.interlayer.control.v1.StateChange;
+import dev.interlayer.control.v1.StuckCall;
 import dev.interlayer.control.v1.UnloadModuleRequest;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
@@ -56,7 +57,13 @@ final class ModulesCommand implements Runnable {
     }
 
     static String state(ModuleInfo m) {
-        return m.getState().name();
+        return m.getState().name() + (m.getStuckCount() > 0 ? ", STUCK" : "");
+    }
+
+    /** "module x@1.0.0 onSend on connection 7 for 12 s (thread T, in J called from M)". */
+    static String describe(StuckCall c) {
+        return "module " + c.getModule() + " " + c.getHook() + (c.getConnectionId() > 0 ? " on connection " + c.getConnectionId() : "")
+                + " for " + c.getRunningMs() / 1000 + " s (thread " + c.getThread() + ", " + c.getAt() + ")";
     }
 
     @Command(name = "list", mixinStandardHelpOptions = true, description = "List the loaded modules and the load failures.")
@@ -83,6 +90,11 @@ final class ModulesCommand implements Runnable {
                         out.println("no modules loaded (put jars into the agent's modules folder, or: interlayer modules load JAR)");
                     } else {
                         t.print(out);
+                    }
+                    for (ModuleInfo m : r.getModulesList()) {
+                        for (StuckCall call : m.getStuckList()) {
+                            out.println("STUCK " + describe(call) + "; revoke it to end its connections on the other event loops");
+                        }
                     }
                     for (LoadFailure f : r.getFailuresList()) {
                         out.println("FAILED " + (f.getModule().isEmpty() ? "" : f.getModule() + " ") + "(" + f.getSource() + "): " + f.getError());

@@ -32,6 +32,11 @@ final class StatusCommand implements Callable<Integer> {
                 }
                 out.println("agent " + h.getVersion() + " " + h.getStatus() + " at " + o.where() + " (pid " + h.getPid() + ", up "
                         + ConnsCommand.ListCmd.age(h.getUptimeMs()) + ", " + h.getTransport() + ")");
+                if (h.getStuckCount() > 0) {
+                    out.println("  stuck: " + h.getStuckCount() + " event loop" + (h.getStuckCount() == 1 ? "" : "s")
+                            + " held by a module call that did not stop when asked (new connections go to the other loops):");
+                    h.getStuckList().forEach(call -> out.println("    " + ModulesCommand.describe(call)));
+                }
                 out.println("  modules: " + h.getModules() + (h.getFailures() > 0 ? " (" + h.getFailures() + " failed to load)" : ""));
                 out.println("  listeners: " + h.getListeners() + ", open connections: " + h.getConnections());
                 out.println("  policy: " + h.getPolicy().getSource() + " (" + h.getPolicy().getRules() + " rules)"

@@ -4,9 +4,14 @@ import dev.interlayer.control.v1.HealthGrpc;
 import dev.interlayer.control.v1.HealthRequest;
 import dev.interlayer.control.v1.HealthResponse;
 import io.grpc.stub.StreamObserver;
+import dev.interlayer.engine.StuckCall;
 import java.time.Instant;
+import java.util.List;
 
-/** The {@code Health} endpoint: is the agent serving, and what does it hold. */
+/**
+ * The {@code Health} endpoint: is the agent serving, and what does it hold. "degraded" while a module call holds an
+ * event loop (it ran past its budget and did not stop when asked): the agent serves, on its other loops.
+ */
 final class HealthEndpoint extends HealthGrpc.HealthImplBase {
 
     private final ControlTarget target;
@@ -22,8 +27,9 @@ final class HealthEndpoint extends HealthGrpc.HealthImplBase {
 
     @Override
     public void check(HealthRequest request, StreamObserver<HealthResponse> out) {
+        List<StuckCall> stuck = target.engine().stuckCalls();
         HealthResponse.Builder b = HealthResponse.newBuilder()
-                .setStatus("serving")
+                .setStatus(stuck.isEmpty() ? "serving" : "degraded")
                 .setVersion(target.version())
                 .setUptimeMs(System.currentTimeMillis() - started.toEpochMilli())
                 .setPid(ProcessHandle.current().pid())
@@ -34,6 +40,7 @@ final class HealthEndpoint extends HealthGrpc.HealthImplBase {
                 .setTransport(target.engine().transportName())
                 .setPolicy(PolicyEndpoint.info(policy.current()))
                 .setSecurity(security);
+        stuck.forEach(c -> b.addStuck(Protos.stuck(c)));
         Caller c = SecurityModule.CALLER.get();
         if (c != null) {
             b.setCaller(c.toProto());

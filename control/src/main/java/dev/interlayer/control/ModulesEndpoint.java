@@ -17,6 +17,7 @@ import dev.interlayer.control.v1.ModulesGrpc;
 import dev.interlayer.control.v1.SetPriorityRequest;
 import dev.interlayer.control.v1.SetStateRequest;
 import dev.interlayer.control.v1.UnloadModuleRequest;
+import dev.interlayer.engine.StuckCall;
 import dev.interlayer.runtime.Failure;
 import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
@@ -62,8 +63,9 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
     @Override
     public void list(ListModulesRequest request, StreamObserver<ListModulesResponse> out) {
         ListModulesResponse.Builder b = ListModulesResponse.newBuilder();
+        List<StuckCall> stuck = target.engine().stuckCalls();
         for (LoadedModule m : target.registry().modules()) {
-            b.addModules(Protos.module(m));
+            b.addModules(Protos.module(m, stuck));
         }
         for (Failure f : target.registry().failures()) {
             b.addFailures(Protos.failure(f));
@@ -101,7 +103,11 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
         } catch (IllegalStateException e) {
             throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
         }
-        out.onNext(ModuleResponse.newBuilder().setModule(Protos.module(m)).setMessage(m.id() + ": " + from + " -> " + m.state()).build());
+        List<StuckCall> stuck = target.engine().stuckCalls().stream().filter(c -> c.moduleId().equals(m.id())).toList();
+        String held = stuck.isEmpty() ? "" : to == ModuleState.REVOKED
+                ? "; its connections on the other event loops are reset; " + stuck.size() + " event loop(s) stay stuck in it until the call returns"
+                : "; " + stuck.size() + " event loop(s) are stuck in it: revoke it to end its connections on the others";
+        out.onNext(ModuleResponse.newBuilder().setModule(Protos.module(m, stuck)).setMessage(m.id() + ": " + from + " -> " + m.state() + held).build());
         out.onCompleted();
     }
 

@@ -7,11 +7,13 @@ import dev.interlayer.control.v1.LoadFailure;
 import dev.interlayer.control.v1.ModuleInfo;
 import dev.interlayer.control.v1.ModuleState;
 import dev.interlayer.control.v1.ModuleStats;
+import dev.interlayer.control.v1.StuckCall;
 import dev.interlayer.engine.ConnectionSnapshot;
 import dev.interlayer.runtime.Failure;
 import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
 import java.net.InetSocketAddress;
+import java.util.List;
 import java.util.Locale;
 
 /** Conversions from the runtime's and engine's types to the IDL's messages. */
@@ -20,6 +22,11 @@ final class Protos {
     private Protos() {}
 
     static ModuleInfo module(LoadedModule m) {
+        return module(m, List.of());
+    }
+
+    /** {@link #module(LoadedModule)} with the calls into it that are stuck now (of all the engine's, those of {@code m}). */
+    static ModuleInfo module(LoadedModule m, List<dev.interlayer.engine.StuckCall> stuck) {
         ModuleInfo.Builder b = ModuleInfo.newBuilder()
                 .setName(m.name())
                 .setVersion(m.version())
@@ -37,7 +44,21 @@ final class Protos {
             b.addInterfaces(v.type().id() + " " + v.major() + "." + v.minor());
         }
         b.addAllHooks(Hooks.names(m.hooks()));
+        for (dev.interlayer.engine.StuckCall c : stuck) {
+            if (c.moduleId().equals(m.id())) b.addStuck(stuck(c));
+        }
         return b.build();
+    }
+
+    static StuckCall stuck(dev.interlayer.engine.StuckCall c) {
+        return StuckCall.newBuilder()
+                .setModule(c.moduleId())
+                .setHook(c.hook() == null ? "?" : c.hook())
+                .setConnectionId(Math.max(0, c.connectionId()))
+                .setThread(c.thread())
+                .setRunningMs(c.running().toMillis())
+                .setAt(c.at())
+                .build();
     }
 
     static ModuleState state(dev.interlayer.runtime.ModuleState s) {

@@ -11,6 +11,7 @@ import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
 import dev.interlayer.api.SocketDecision;
 import dev.interlayer.api.Verdict;
+import dev.interlayer.runtime.HookPreempted;
 import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
 import io.netty.bootstrap.Bootstrap;
@@ -402,7 +403,7 @@ final class DatagramFlow implements Connection {
             ctx.dropReplacement();
             if (h != null) h.release();
             if (thrown != null && !(thrown instanceof Exception) && !(thrown instanceof StackOverflowError)
-                    && !(thrown instanceof LinkageError) && !(thrown instanceof AssertionError)) {
+                    && !(thrown instanceof LinkageError) && !(thrown instanceof AssertionError) && !(thrown instanceof HookPreempted)) {
                 LOG.log(Level.ERROR, "module " + a.lm.id() + " threw a fatal error", thrown);
             }
             return faultOnData(a, hook, fault, in, ctx.rewrote());

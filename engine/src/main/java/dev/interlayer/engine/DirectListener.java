@@ -27,21 +27,27 @@ final class DirectListener implements EpollIoHandle {
     private static final int ENFILE = 23;
     private static final int ENOBUFS = 105;
     private static final int ENOMEM = 12;
+    private static final int SHUT_RD = 0;
 
     private final Engine engine;
     private final ListenerSpec spec;
     private final EventLoop loop;
     private final LinuxSockets sys;
-    private final FileDescriptor fd;
+    /** The listening socket; replaced by a new one when the listener rejoins its port after its loop was stuck. */
+    private volatile FileDescriptor fd;
+    private final boolean shared;
     private final InetSocketAddress bound;
     private final boolean wildcard;
     /** The socket options of the listener's connections (see {@link Engine#effectiveOptions}), worked out once. */
     private final java.util.List<java.util.Map.Entry<dev.interlayer.api.SocketOption, Object>> options;
     private IoRegistration reg;
     private boolean paused;
+    /** Out of the port's group while the loop is stuck in a module call (see {@link StuckLoops}). */
+    private volatile boolean withdrawn;
     private long lastWarning;
 
-    private DirectListener(Engine engine, ListenerSpec spec, EventLoop loop, LinuxSockets sys, int fd, InetSocketAddress bound) {
+    private DirectListener(Engine engine, ListenerSpec spec, EventLoop loop, LinuxSockets sys, int fd, InetSocketAddress bound, boolean shared) {
+        this.shared = shared;
         this.engine = engine;
         this.spec = spec;
         this.loop = loop;
@@ -61,30 +67,16 @@ final class DirectListener implements EpollIoHandle {
     static DirectListener bind(Engine engine, ListenerSpec spec, EventLoop loop, InetSocketAddress addr, boolean shared)
             throws EngineException {
         LinuxSockets sys = new LinuxSockets();
-        int s = sys.socket(addr);
-        String step = "socket";
-        int r = s;
-        if (s >= 0) {
-            step = "setsockopt";
-            r = sys.setInt(s, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_REUSEADDR, 1);
-            if (r == 0 && shared) r = sys.setInt(s, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_REUSEPORT, 1);
-            if (r == 0) {
-                step = "bind";
-                r = sys.bind(s, addr);
-            }
-            if (r == 0) {
-                step = "listen";
-                r = sys.listen(s, 4096);
-            }
-        }
-        InetSocketAddress bound = r >= 0 ? sys.localAddress(s) : null;
-        if (r < 0 || bound == null) {
+        String[] step = {"socket"};
+        int s = open(sys, addr, shared, step);
+        InetSocketAddress bound = s >= 0 ? sys.localAddress(s) : null;
+        if (s < 0 || bound == null) {
             if (s >= 0) sys.close(s);
-            String why = r < 0 ? LinuxSockets.describe(-r) : "getsockname failed";
-            throw new EngineException("listener '" + spec.name() + "' cannot bind " + addr + ": " + step + ": " + why
+            String why = s < 0 ? LinuxSockets.describe(-s) : "getsockname failed";
+            throw new EngineException("listener '" + spec.name() + "' cannot bind " + addr + ": " + step[0] + ": " + why
                     + "; pick another address or port, or stop what holds it");
         }
-        DirectListener l = new DirectListener(engine, spec, loop, sys, s, bound);
+        DirectListener l = new DirectListener(engine, spec, loop, sys, s, bound, shared);
         try {
             loop.submit(l::register).syncUninterruptibly();
         } catch (RuntimeException e) {
@@ -92,6 +84,29 @@ final class DirectListener implements EpollIoHandle {
             throw new EngineException("listener '" + spec.name() + "' cannot register with the event loop: " + e, e);
         }
         return l;
+    }
+
+    /** A listening socket on {@code addr}, or {@code -errno} with the failed step in {@code step[0]}. */
+    private static int open(LinuxSockets sys, InetSocketAddress addr, boolean shared, String[] step) {
+        step[0] = "socket";
+        int s = sys.socket(addr);
+        if (s < 0) return s;
+        step[0] = "setsockopt";
+        int r = sys.setInt(s, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_REUSEADDR, 1);
+        if (r == 0 && shared) r = sys.setInt(s, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_REUSEPORT, 1);
+        if (r == 0) {
+            step[0] = "bind";
+            r = sys.bind(s, addr);
+        }
+        if (r == 0) {
+            step[0] = "listen";
+            r = sys.listen(s, 4096);
+        }
+        if (r < 0) {
+            sys.close(s);
+            return r;
+        }
+        return s;
     }
 
     private void register() {
@@ -119,6 +134,11 @@ final class DirectListener implements EpollIoHandle {
 
     @Override
     public void handle(IoRegistration registration, IoEvent event) {
+        if (withdrawn) {
+            // the socket is shut (it reports a hang-up until it listens again): stay quiet until rejoin()
+            if (reg != null) reg.submit(EpollIoOps.EPOLLET);
+            return;
+        }
         if (paused) return;
         for (int i = 0; i < ACCEPTS_PER_TURN; i++) {
             int c = sys.accept(fd.intValue());
@@ -153,16 +173,65 @@ final class DirectListener implements EpollIoHandle {
         }
     }
 
-    /** Stops accepting and closes the listening socket; open connections continue. */
-    void stop() {
-        if (loop.inEventLoop()) {
-            closeNow();
-        } else {
-            loop.submit(this::closeNow).awaitUninterruptibly(5, TimeUnit.SECONDS);
+    /**
+     * Takes the socket out of its port's {@code SO_REUSEPORT} group while its loop is stuck: the kernel then hands new
+     * connections to the other loops' sockets, and resets those waiting in this one's backlog rather than leave them
+     * hanging. The descriptor stays open (the stuck loop still has it registered). Any thread; false if closed, already
+     * withdrawn, or alone on its port (no other loop to take its connections).
+     */
+    synchronized boolean withdraw() {
+        if (!shared || !fd.isOpen() || withdrawn) return false;
+        withdrawn = true;
+        // a LinuxSockets of its own: this runs on the watchdog's thread, and sys's scratch memory is the loop's
+        return new LinuxSockets().shutdown(fd.intValue(), SHUT_RD) == 0;
+    }
+
+    /**
+     * Joins the port's group again with a new listening socket, once the loop has returned from the stuck call; on the
+     * loop. A new socket, because the kernel does not always take a socket that listens again back into the group (the
+     * port's first socket stays out of it).
+     */
+    void rejoin() {
+        synchronized (this) {
+            if (!withdrawn || !fd.isOpen()) return;
+            String[] step = {"socket"};
+            int s = open(sys, bound, true, step);
+            if (s < 0) {
+                LOG.log(Level.WARNING, "listener {0}: event loop {1} serves again but cannot accept on {2}: {3}: {4}; the other"
+                        + " event loops accept its connections", spec.name(), Thread.currentThread().getName(), bound, step[0],
+                        LinuxSockets.describe(-s));
+                return;
+            }
+            if (reg != null) {
+                reg.cancel(); // while fd() is still the old socket
+                reg = null;
+            }
+            try {
+                fd.close();
+            } catch (IOException ignored) {
+                // it is out of the port's group already
+            }
+            fd = new FileDescriptor(s);
+            withdrawn = false;
+            register();
         }
     }
 
-    private void closeNow() {
+    /**
+     * Stops accepting and closes the listening socket; open connections continue. Waits up to {@code waitNanos} for the
+     * loop to do it, not at all while the loop is stuck (the socket accepts nothing then, and closes once it returns).
+     */
+    void stop(long waitNanos) {
+        if (loop.inEventLoop()) {
+            closeNow();
+        } else if (withdrawn) {
+            loop.execute(this::closeNow);
+        } else {
+            loop.submit(this::closeNow).awaitUninterruptibly(waitNanos, TimeUnit.NANOSECONDS);
+        }
+    }
+
+    private synchronized void closeNow() {
         if (!fd.isOpen()) return;
         try {
             fd.close();

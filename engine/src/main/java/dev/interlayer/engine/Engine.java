@@ -32,6 +32,7 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.channel.epoll.EpollChannelOption;
 import java.lang.System.Logger.Level;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
@@ -87,6 +88,7 @@ public final class Engine implements AutoCloseable {
     private final Transport transport;
     private final EventLoopGroup group;
     private final Watchdog watchdog;
+    private final StuckLoops stuckLoops;
     private final Map<EventLoop, Watchdog.Slot> slots = new ConcurrentHashMap<>();
     /** Per listener its listening sockets: one per event loop with epoll (SO_REUSEPORT), else one. */
     private final Map<String, Listening> listeners = new ConcurrentHashMap<>();
@@ -116,8 +118,10 @@ public final class Engine implements AutoCloseable {
         this.options = options;
         this.transport = Transport.choose(options.nativeTransport());
         int threads = options.ioThreads() > 0 ? options.ioThreads() : Runtime.getRuntime().availableProcessors();
-        this.group = new MultiThreadIoEventLoopGroup(threads, transport.ioHandler());
-        this.watchdog = new Watchdog(options.hookBudget());
+        this.stuckLoops = new StuckLoops(this::directListeners);
+        // the chooser hands new connections (NIO, one listening socket) and UDP listeners to loops that are not stuck
+        this.group = new MultiThreadIoEventLoopGroup(threads, (java.util.concurrent.Executor) null, stuckLoops, transport.ioHandler());
+        this.watchdog = new Watchdog(options.hookBudget(), stuckLoops);
         registry.addListener(follower);
         if (transport.whyNotNative() != null && options.nativeTransport()) {
             LOG.log(Level.INFO, "native epoll transport unavailable ({0}); using NIO", transport.whyNotNative());
@@ -187,7 +191,7 @@ public final class Engine implements AutoCloseable {
                 }
             } catch (EngineException e) {
                 bound.forEach(ch -> ch.close().awaitUninterruptibly());
-                raw.forEach(DirectListener::stop);
+                raw.forEach(d -> d.stop(TimeUnit.SECONDS.toNanos(5)));
                 throw e;
             }
             listeners.put(spec.name(), new Listening(List.copyOf(bound), List.copyOf(raw), addr));
@@ -264,9 +268,13 @@ public final class Engine implements AutoCloseable {
         open.remove(f.id(), f);
     }
 
-    /** Runs {@code s} on {@code c}'s loop and returns its result; {@code fallback} if that takes over 2 s or fails. */
-    private static <T> T onLoop(Connection c, java.util.function.Supplier<T> s, T fallback) {
+    /**
+     * Runs {@code s} on {@code c}'s loop and returns its result; {@code fallback} if that takes over 2 s or fails, and at
+     * once if the loop is stuck in a module call (a listing of many connections would otherwise wait 2 s for each).
+     */
+    private <T> T onLoop(Connection c, java.util.function.Supplier<T> s, T fallback) {
         if (c.loop().inEventLoop()) return s.get();
+        if (stuckLoops.isStuck(c.loop())) return fallback;
         try {
             return c.loop().submit(s::get).get(2, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
@@ -444,13 +452,33 @@ public final class Engine implements AutoCloseable {
 
     /** Stops a listener (open connections continue). */
     public void stop(String listenerName) {
+        stop(listenerName, System.nanoTime() + TimeUnit.SECONDS.toNanos(5));
+    }
+
+    /** Stops a listener, waiting for its event loops until {@code deadline} ({@link System#nanoTime()}) at the latest. */
+    private void stop(String listenerName, long deadline) {
         Listening l = listeners.remove(listenerName);
         specs.remove(listenerName);
         if (l != null) {
-            l.channels().forEach(ch -> ch.close().awaitUninterruptibly());
-            l.direct().forEach(DirectListener::stop);
+            l.channels().forEach(ch -> ch.close().awaitUninterruptibly(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+            l.direct().forEach(d -> d.stop(Math.max(0, deadline - System.nanoTime())));
             LOG.log(Level.INFO, "listener {0} stopped", listenerName);
         }
+    }
+
+    /** The direct listeners running now, one per listener and event loop. */
+    private List<DirectListener> directListeners() {
+        List<DirectListener> out = new ArrayList<>();
+        for (Listening l : listeners.values()) out.addAll(l.direct());
+        return out;
+    }
+
+    /**
+     * The module calls stuck now, one per stuck event loop: each ran past its budget, was interrupted and asked to stop,
+     * and has not returned; its loop serves nothing else until it does (see {@link StuckCall}).
+     */
+    public List<StuckCall> stuckCalls() {
+        return watchdog.stuck();
     }
 
     /** Running listeners and their bound addresses. */
@@ -475,7 +503,7 @@ public final class Engine implements AutoCloseable {
         return out;
     }
 
-    private static ConnectionSnapshot snapshot(Connection c) {
+    private ConnectionSnapshot snapshot(Connection c) {
         List<String> mods = onLoop(c, c::moduleIds, List.of());
         var app = c.role() == dev.interlayer.api.Role.CLIENT ? onLoop(c, c::app, null) : null;
         return new ConnectionSnapshot(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), app == null ? null : app.name(),
@@ -534,21 +562,44 @@ public final class Engine implements AutoCloseable {
 
         @Override
         public void stateChanged(LoadedModule m, ModuleState from, ModuleState to) {
-            // Detaching on unregister and revoke is driven by the runtime through each AttachmentSite.
+            // Detaching on unregister and revoke is driven by the runtime through each AttachmentSite; a revoked module
+            // with a stuck call has its connections on the other loops reset first (it is known not to return).
+            if (to == ModuleState.REVOKED) {
+                List<StuckCall> calls = watchdog.stuck().stream().filter(c -> c.moduleId().equals(m.id())).toList();
+                if (!calls.isEmpty()) stuckLoops.revokedWhileStuck(m, calls);
+            }
         }
     }
 
-    /** Stops the listeners, resets open connections, and stops the event loops. */
+    /** How long {@link #close()} takes at most. */
+    public static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(5);
+
+    /** Stops the listeners, resets open connections, and stops the event loops, within {@link #CLOSE_TIMEOUT}. */
     @Override
     public void close() {
+        close(CLOSE_TIMEOUT);
+    }
+
+    /**
+     * Stops the listeners, resets open connections, and stops the event loops; returns within {@code timeout} whatever the
+     * loops do. A loop stuck in a module call is not waited for: its connections and its thread are abandoned (the
+     * process exit ends them).
+     */
+    public void close(Duration timeout) {
         if (closed) return;
         closed = true;
+        long deadline = System.nanoTime() + timeout.toNanos();
         registry.removeListener(follower);
         for (String name : List.copyOf(listeners.keySet())) {
-            stop(name);
+            stop(name, deadline);
         }
         List<CompletableFuture<Void>> done = new ArrayList<>();
+        int abandoned = 0;
         for (Connection c : List.copyOf(open.values())) {
+            if (stuckLoops.isStuck(c.loop())) {
+                abandoned++;
+                continue;
+            }
             CompletableFuture<Void> f = new CompletableFuture<>();
             done.add(f);
             c.execute(() -> {
@@ -556,12 +607,26 @@ public final class Engine implements AutoCloseable {
                 f.complete(null);
             });
         }
-        try {
-            CompletableFuture.allOf(done.toArray(CompletableFuture[]::new)).get(5, TimeUnit.SECONDS);
-        } catch (Exception e) {
-            LOG.log(Level.WARNING, "some connections did not close within 5 s: {0}", e.toString());
+        if (abandoned > 0) {
+            LOG.log(Level.WARNING, "stopping with {0} connection(s) on event loops stuck in a module call: {1}", abandoned,
+                    String.join("; ", watchdog.stuck().stream().map(StuckCall::describe).toList()));
         }
-        group.shutdownGracefully(0, 2, TimeUnit.SECONDS).awaitUninterruptibly(5, TimeUnit.SECONDS);
+        try {
+            CompletableFuture.allOf(done.toArray(CompletableFuture[]::new)).get(remaining(deadline), TimeUnit.NANOSECONDS);
+        } catch (Exception e) {
+            LOG.log(Level.WARNING, "some connections did not close in time: {0}", e.toString());
+        }
+        long quiet = Math.min(TimeUnit.SECONDS.toNanos(2), remaining(deadline) / 2);
+        group.shutdownGracefully(0, quiet, TimeUnit.NANOSECONDS);
+        for (io.netty.util.concurrent.EventExecutor loop : group) {
+            if (!stuckLoops.isStuck(loop)) { // a stuck loop ends when its call returns, or with the process: not worth waiting for
+                loop.terminationFuture().awaitUninterruptibly(remaining(deadline), TimeUnit.NANOSECONDS);
+            }
+        }
         watchdog.close();
+    }
+
+    private static long remaining(long deadline) {
+        return Math.max(0, deadline - System.nanoTime());
     }
 }

@@ -185,15 +185,18 @@ final class ModuleChain<L extends ChainLink> {
             Thread t = Thread.currentThread();
             ClassLoader prev = t.getContextClassLoader();
             t.setContextClassLoader(a.loader);
+            Throwable thrown = null;
             try {
                 a.module.detach(a.state, reason);
             } catch (Throwable e) {
-                a.lm.recordFault("detach", host.id(), e);
+                thrown = e;
             } finally {
                 t.setContextClassLoader(prev);
-                if (slot.exit(s)) {
-                    a.lm.recordFault("detach", host.id(), "ran longer than the hook budget");
-                }
+            }
+            // one fault per call: a detach stopped for overrunning both threw and ran long
+            boolean over = slot.exit(s);
+            if (thrown != null || over) {
+                a.lm.recordFault("detach", host.id(), thrown != null ? thrown : "ran longer than the hook budget");
             }
         }
         if (a.trace != null) a.trace.detached(a.connection(), a.name, reason);

@@ -11,6 +11,7 @@ import dev.interlayer.api.Role;
 import dev.interlayer.api.Side;
 import dev.interlayer.api.SocketOption;
 import dev.interlayer.api.Verdict;
+import dev.interlayer.runtime.HookPreempted;
 import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
 import io.netty.buffer.ByteBuf;
@@ -624,7 +625,7 @@ final class ProxyConnection implements Connection {
             ctx.dropReplacement();
             if (h != null) h.release();
             if (thrown != null && !(thrown instanceof Exception) && !(thrown instanceof StackOverflowError)
-                    && !(thrown instanceof LinkageError) && !(thrown instanceof AssertionError)) {
+                    && !(thrown instanceof LinkageError) && !(thrown instanceof AssertionError) && !(thrown instanceof HookPreempted)) {
                 LOG.log(Level.ERROR, "module " + a.lm.id() + " threw a fatal error", thrown);
             }
             return faultOnData(a, d == SEND ? "onSend" : "onRecv", fault, in, ctx.rewrote());

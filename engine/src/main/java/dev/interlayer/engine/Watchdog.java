@@ -1,9 +1,13 @@
 package dev.interlayer.engine;
 
+import dev.interlayer.runtime.Preemption;
 import java.lang.System.Logger.Level;
 import java.lang.management.ManagementFactory;
 import java.lang.management.ThreadMXBean;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -12,9 +16,19 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Each event-loop thread owns a {@link Slot} whose sequence number is odd while a module call runs.
  * The watchdog samples the slots; a call seen with the same odd sequence for longer than the budget is
- * flagged (the engine counts a fault when the call returns) and its thread is interrupted, which ends
- * a module blocked in sleep, wait, park or interruptible I/O. A module spinning on the CPU cannot be
- * pre-empted inside a JVM: it is flagged, logged and quarantined, and only its event loop stalls.
+ * flagged (the engine counts a fault when the call returns), its thread is interrupted, which ends
+ * a module blocked in sleep, wait, park or interruptible I/O, and it is asked to stop
+ * ({@link Preemption#request}), which ends a module spinning in its own code at its next loop turn or call.
+ *
+ * <pre>
+ *   call running ──(over budget, the module's doing)──▶ flagged: interrupt + stop request ──(returns)──▶ fault counted
+ *                                                             │
+ *                                     (still running a budget later: somewhere no check reaches, such as a
+ *                                      lock that ignores interrupts, or a long loop inside the JDK)
+ *                                                             ▼
+ *                                                   stuck: logged, reported ({@link #stuck()}), the engine told;
+ *                                                   the request stays ──(returns)──▶ recovered, the engine told
+ * </pre>
  *
  * <p>Wall time alone would blame a module for a busy host: a thread that is runnable but not running
  * (other processes on the cores, a GC pause) is not the module's fault. So a call past the budget is flagged
@@ -31,6 +45,15 @@ final class Watchdog implements AutoCloseable {
         String moduleId();
 
         long connectionId();
+    }
+
+    /** What the engine does when an event loop gets stuck in a module call and when it is free again. */
+    interface Events {
+        /** {@code slot}'s call did not stop when asked; called on the watchdog's thread. */
+        void stuck(Slot slot, StuckCall call);
+
+        /** {@code slot}'s stuck call has returned; called on the watchdog's thread. */
+        void recovered(Slot slot, StuckCall call);
     }
 
     /** The call state of one event-loop thread. */
@@ -50,6 +73,11 @@ final class Watchdog implements AutoCloseable {
         long lastSeen = -1;
         long lastSeenAt;
         long cpuAtFirstSight;
+        /** The stop request of the flagged call, when it was flagged, the stuck call (written by the watchdog only). */
+        Preemption.Request stop;
+        long flaggedAt;
+        long stuckSeq = -1;
+        volatile StuckCall stuck;
 
         Slot(Thread thread) {
             this.thread = thread;
@@ -99,6 +127,7 @@ final class Watchdog implements AutoCloseable {
     static final int STARVED_FACTOR = 10;
 
     private final CopyOnWriteArrayList<Slot> slots = new CopyOnWriteArrayList<>();
+    private final Events events;
     private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     private final boolean cpuTime = threads.isThreadCpuTimeSupported() && threads.isThreadCpuTimeEnabled();
     private final long budgetNanos;
@@ -106,7 +135,8 @@ final class Watchdog implements AutoCloseable {
     private final Thread thread;
     private volatile boolean running = true;
 
-    Watchdog(Duration budget) {
+    Watchdog(Duration budget, Events events) {
+        this.events = events;
         this.budgetNanos = budget.toNanos();
         long periodMs = Math.max(5, budget.toMillis() / 4);
         this.periodNanos = periodMs * 1_000_000;
@@ -129,11 +159,12 @@ final class Watchdog implements AutoCloseable {
             try {
                 Thread.sleep(periodMs);
             } catch (InterruptedException e) {
-                return;
+                break;
             }
             long now = System.nanoTime();
             for (Slot s : slots) {
                 long seq = s.seq.get();
+                settle(s, seq);
                 if ((seq & 1) == 0) {
                     continue;
                 }
@@ -142,16 +173,78 @@ final class Watchdog implements AutoCloseable {
                     s.lastSeenAt = now;
                     s.cpuAtFirstSight = cpuTime ? threads.getThreadCpuTime(s.thread.threadId()) : -1;
                 } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq && overran(s, now - s.lastSeenAt)) {
-                    Caller a = s.caller();
-                    s.overranSeq = seq;
-                    LOG.log(Level.WARNING, "module {0} has been running in {1} for more than {2} ms on connection {3}"
-                                    + " (thread {4}); interrupting it and counting a fault",
-                            a == null ? "?" : a.moduleId(), s.hook, budgetNanos / 1_000_000, a == null ? "?" : a.connectionId(),
-                            s.thread.getName());
-                    s.thread.interrupt();
+                    flag(s, seq, now);
+                } else if (s.overranSeq == seq && s.stuckSeq != seq && now - s.flaggedAt > stuckAfterNanos()) {
+                    declareStuck(s, seq, now);
                 }
             }
         }
+        for (Slot s : slots) {
+            Preemption.withdraw(s.stop); // closed: no request may outlive the engine
+        }
+    }
+
+    /** After a flagged call has returned: withdraws its stop request, and reports a stuck call's return. */
+    private void settle(Slot s, long seq) {
+        if (s.stop != null && !s.stop.isCurrent()) {
+            Preemption.withdraw(s.stop);
+            s.stop = null;
+        }
+        StuckCall c = s.stuck;
+        if (c != null && seq != s.stuckSeq) {
+            s.stuck = null;
+            LOG.log(Level.WARNING, "module {0} returned from {1} on connection {2} after {3} ms; event loop {4} serves again",
+                    c.moduleId(), c.hook(), c.connectionId(), Duration.between(c.since(), Instant.now()).toMillis(), c.thread());
+            events.recovered(s, c);
+        }
+    }
+
+    /** Interrupts the call (a blocked module returns) and asks it to stop (a spinning module throws at its next check). */
+    private void flag(Slot s, long seq, long now) {
+        Caller a = s.caller();
+        String module = a == null ? "?" : a.moduleId();
+        String hook = s.hook;
+        s.overranSeq = seq;
+        s.flaggedAt = now;
+        LOG.log(Level.WARNING, "module {0} has been running in {1} for more than {2} ms on connection {3} (thread {4});"
+                        + " stopping it and counting a fault",
+                module, hook, budgetNanos / 1_000_000, a == null ? "?" : a.connectionId(), s.thread.getName());
+        s.stop = Preemption.request(s.thread, () -> s.seq.get() == seq,
+                "module " + module + "'s hook " + hook + " ran longer than its budget of " + budgetNanos / 1_000_000 + " ms");
+        s.thread.interrupt();
+    }
+
+    /** A flagged call still running a budget later: somewhere neither the interrupt nor a check reaches. */
+    private void declareStuck(Slot s, long seq, long now) {
+        Caller a = s.caller();
+        StackTraceElement[] stack = s.thread.getStackTrace();
+        StuckCall c = new StuckCall(s.thread.getName(), a == null ? "?" : a.moduleId(), s.hook, a == null ? -1 : a.connectionId(),
+                Instant.now().minusNanos(now - s.lastSeenAt), StuckCall.where(stack));
+        if (s.seq.get() != seq) {
+            return; // it returned while we looked
+        }
+        s.stuckSeq = seq;
+        events.stuck(s, c); // first: by the time the call shows as stuck, new connections already avoid its loop
+        s.stuck = c;
+        LOG.log(Level.ERROR, "module {0} has not returned from {1} on connection {2} for {3} ms although it was interrupted and asked"
+                        + " to stop: it is stuck {4}, where the agent cannot stop it. Event loop {5} serves nothing else until it"
+                        + " returns; new connections go to the other event loops. Revoke the module to end its connections on them.",
+                c.moduleId(), c.hook(), c.connectionId(), Duration.between(c.since(), Instant.now()).toMillis(), c.at(), c.thread());
+    }
+
+    /** How long a flagged call may take to stop before it counts as stuck: a budget, and at least two samples. */
+    private long stuckAfterNanos() {
+        return Math.max(budgetNanos, 2 * periodNanos);
+    }
+
+    /** The calls stuck now, one per stuck event loop. */
+    List<StuckCall> stuck() {
+        List<StuckCall> out = new ArrayList<>();
+        for (Slot s : slots) {
+            StuckCall c = s.stuck;
+            if (c != null) out.add(c);
+        }
+        return out;
     }
 
     /** Whether a call seen running for {@code wall} nanoseconds (more than the budget) is the module's doing. */

@@ -147,6 +147,36 @@ class HostileModulesTest {
     }
 
     @Test
+    void aModuleSpinningInAHookIsStoppedCountedAndQuarantinedWhileOtherConnectionsFlow() throws Exception {
+        String cls = "hostile.Spinner";
+        deploy("spinner.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "spinner", "1.0.0", """
+                static volatile long sink;
+                public Verdict onSend(Object s, StreamContext c, ByteView v) {
+                    while (true) { try { sink++; } catch (Throwable t) { sink--; } }
+                }
+                """)).service(cls));
+        waitFor("loaded", () -> agent.registry().find("spinner").isPresent());
+        LoadedModule m = agent.registry().find("spinner").orElseThrow();
+        for (int i = 0; i < 3; i++) {
+            long t0 = System.nanoTime();
+            try (Socket s = connect()) {
+                String text = "spin " + i;
+                s.getOutputStream().write(text.getBytes(StandardCharsets.US_ASCII));
+                assertThat(roundTrip(steady, "during " + i)).as("the first connection while the hook spins").isEqualTo("during " + i);
+                assertThat(new String(s.getInputStream().readNBytes(text.length()), StandardCharsets.US_ASCII))
+                        .as("stopped, the module detached (fail-open): the bytes go on").isEqualTo(text);
+            }
+            assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+        }
+        waitFor("quarantined", () -> m.state() == dev.interlayer.runtime.ModuleState.INACTIVE);
+        assertThat(m.faults()).isEqualTo(3);
+        assertThat(m.lastFault()).contains("HookPreempted").contains("spinner@1.0.0's hook onSend ran longer than its budget of 200 ms")
+                .contains("it was stopped at hostile.Spinner.onSend");
+        assertThat(agent.engine().stuckCalls()).isEmpty();
+        assertServesNewConnections();
+    }
+
+    @Test
     void aJarThatBundlesTheSdkIsRefusedWithTheFix() throws Exception {
         String cls = "hostile.Bundler";
         deploy("bundler.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "bundler", "1.0.0")).service(cls)

@@ -47,6 +47,11 @@ public final class EngineFixture implements AutoCloseable {
         return registry.add(m, PackageRef.builtin(m.getClass().getSimpleName(), m.getClass().getClassLoader()), config);
     }
 
+    /** Loads the modules of a real jar (through the registry's class loader, as the agent does) with {@code config}. */
+    public java.util.List<LoadedModule> addJar(java.nio.file.Path jar, ModuleConfig config) throws ModuleLoadException {
+        return registry.loadJar(jar, name -> config);
+    }
+
     /** Starts a listener forwarding to {@code upstream}; returns the bound address. */
     public InetSocketAddress listen(Role role, InetSocketAddress upstream) throws EngineException {
         return engine.start(ListenerSpec.tcp("l" + (++listeners), role, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), upstream));

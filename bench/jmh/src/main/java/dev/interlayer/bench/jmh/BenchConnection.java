@@ -4,6 +4,7 @@ import dev.interlayer.api.Direction;
 import dev.interlayer.api.Module;
 import dev.interlayer.engine.EmbeddedConnection;
 import dev.interlayer.engine.EmbeddedEngine;
+import dev.interlayer.runtime.ModuleClassLoader;
 import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleLoadException;
 import io.netty.buffer.ByteBuf;
@@ -27,7 +28,9 @@ final class BenchConnection implements AutoCloseable {
         for (Module<?> m : modules) {
             // A module from a jar has a class loader of its own, which the engine makes the thread's context class
             // loader during each of its calls: give every module one, so the benchmark pays that switch too.
-            ClassLoader own = new ClassLoader("bench-module-" + i++, m.getClass().getClassLoader()) {};
+            // (a module loaded from a jar, as PreemptionBenchmark loads one, keeps its own)
+            ClassLoader own = m.getClass().getClassLoader() instanceof ModuleClassLoader jar ? jar
+                    : new ClassLoader("bench-module-" + i++, m.getClass().getClassLoader()) {};
             b.module(m, ModuleConfig.defaults(m.descriptor().name()), own);
         }
         this.engine = b.build();

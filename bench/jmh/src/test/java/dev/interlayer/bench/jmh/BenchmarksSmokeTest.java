@@ -28,7 +28,7 @@ class BenchmarksSmokeTest {
 
     private static final List<Class<?>> BENCHMARKS =
             List.of(DispatchBenchmark.class, VerdictBenchmark.class, SelectorBenchmark.class, ChunkViewBenchmark.class,
-                    TagBenchmark.class);
+                    TagBenchmark.class, PreemptionBenchmark.class);
 
     @Test
     void everyBenchmarkRunsAndReportsAResult() throws Exception {
