@@ -281,7 +281,9 @@ class HookBudgetTest {
                 public static final CountDownLatch RELEASE = new CountDownLatch(1);
                 public static final Map<Integer, String> LOOPS = new ConcurrentHashMap<>();
                 public ModuleDescriptor descriptor() {
-                    return ModuleDescriptor.builder("stuck", "1.0.0").implement(InterfaceType.STREAM, 1, 0).build();
+                    return ModuleDescriptor.builder("stuck", "1.0.0").implement(InterfaceType.STREAM, 1, 0)
+                            .capability(Capability.THREADS).build(); // init starts the thread that holds the lock
+
                 }
                 public void init(ModuleEnv env) throws Exception {
                     CountDownLatch held = new CountDownLatch(1);
@@ -323,7 +325,7 @@ class HookBudgetTest {
         @SuppressWarnings("unchecked")
         StuckScene() throws Exception {
             Path jar = TestJars.jar().source("hostile.Stuck", STUCK).service("hostile.Stuck").write(dir.resolve("stuck.jar"));
-            m = fx.addJar(jar, null).getFirst();
+            m = fx.addJar(jar, ModuleConfig.defaults("stuck").withAllow(java.util.Set.of(dev.interlayer.api.Capability.THREADS))).getFirst();
             Class<?> c = m.module().getClass();
             loops = (Map<Integer, String>) c.getField("LOOPS").get(null);
             release = (CountDownLatch) c.getField("RELEASE").get(null);

@@ -43,7 +43,8 @@ class StuckModuleTest {
             public class Stuck implements StreamModule<Object> {
                 static final ReentrantLock GATE = new ReentrantLock();
                 public ModuleDescriptor descriptor() {
-                    return ModuleDescriptor.builder("stuck", "1.0.0").implement(InterfaceType.STREAM, 1, 0).build();
+                    return ModuleDescriptor.builder("stuck", "1.0.0").implement(InterfaceType.STREAM, 1, 0)
+                            .capability(Capability.THREADS).build(); // init starts the thread that holds the lock
                 }
                 public void init(ModuleEnv env) throws Exception {
                     CountDownLatch held = new CountDownLatch(1);
@@ -89,6 +90,9 @@ class StuckModuleTest {
                     listen: 127.0.0.1:0
                     upstream: 127.0.0.1:%d
                     role: client
+                modules:
+                  - name: stuck
+                    allow: [threads]
                 """.formatted(STOP_TIMEOUT.toSeconds(), echo.address().getPort()));
         agent = new ProcessBuilder(ControlCliTest.java(), "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED",
                 "-Dio.netty.leakDetection.level=paranoid", "-jar", jar.toString(), "run", "--config", dir.resolve("agent.yaml").toString())
