@@ -71,6 +71,7 @@ public final class Agent implements AutoCloseable {
     public static Agent start(AgentConfig config) throws AgentException {
         AgentConfig.Settings s = config.agent();
         ModuleRegistry registry = new ModuleRegistry(s.quarantineAfter(), null);
+        registry.moduleWideBudget(s.moduleWideBudget());
         AutoloadWatcher watcher = null;
         Engine engine = null;
         try {
@@ -147,6 +148,7 @@ public final class Agent implements AutoCloseable {
         List<String> warnings = new ArrayList<>();
         List<String> loaded = new ArrayList<>();
         try (ModuleRegistry registry = new ModuleRegistry(config.agent().quarantineAfter(), null)) {
+            registry.moduleWideBudget(config.agent().moduleWideBudget());
             Path dir = config.agent().modulesDir();
             if (Files.isDirectory(dir)) {
                 if (!Files.isReadable(dir)) {
@@ -213,7 +215,7 @@ public final class Agent implements AutoCloseable {
 
     /** The engine settings of an {@code agent:} section. */
     static EngineOptions engineOptions(AgentConfig.Settings s) {
-        return new EngineOptions(s.ioThreads(), EngineOptions.defaults().nativeTransport(), s.holdLimit(), s.hookBudget(), s.connectTimeout(), s.splice(),
+        return new EngineOptions(s.ioThreads(), EngineOptions.defaults().nativeTransport(), s.holdLimit(), s.hookBudget(), s.allocLimit(), s.connectTimeout(), s.splice(),
                 s.reusePort(), s.direct());
     }
 

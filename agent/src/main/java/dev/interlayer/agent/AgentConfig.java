@@ -12,8 +12,10 @@ import dev.interlayer.api.Selector;
 import dev.interlayer.api.SocketOption;
 import dev.interlayer.control.ControlSettings;
 import dev.interlayer.control.Policy;
+import dev.interlayer.engine.EngineOptions;
 import dev.interlayer.engine.UdpSettings;
 import dev.interlayer.runtime.ModuleConfig;
+import dev.interlayer.runtime.ModuleRegistry;
 import dev.interlayer.runtime.ModuleState;
 import dev.interlayer.runtime.ParamValues;
 import java.io.IOException;
@@ -67,7 +69,7 @@ public final class AgentConfig {
     private static final Pattern HOST_NAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
-    private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout",
+    private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
             "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
@@ -84,6 +86,9 @@ public final class AgentConfig {
      * @param ioThreads event-loop threads, 0 = one per core
      * @param holdLimit per-connection cap on held and buffered bytes
      * @param hookBudget longest a hook call may run before it counts as a fault
+     * @param moduleWideBudget longest a module call off the event loops (init, fini, control, onListen, module-wide
+     *                         timers) may run before it is stopped as a fault
+     * @param allocLimit most heap bytes one hook call may allocate before it is stopped as a fault (0 = no limit)
      * @param quarantineAfter faults after which a module is set INACTIVE
      * @param connectTimeout upstream connect timeout
      * @param udp flow settings of every udp listener: {@code udp-idle-timeout} and {@code udp-max-flows}
@@ -92,7 +97,7 @@ public final class AgentConfig {
      * @param direct connections no module selects run below Netty's channels
      * @param stopTimeout longest the agent takes to stop (SIGTERM, Ctrl-C), an event loop stuck in a module call or not
      */
-    public record Settings(Path modulesDir, boolean modulesDirSet, int ioThreads, long holdLimit, Duration hookBudget, int quarantineAfter,
+    public record Settings(Path modulesDir, boolean modulesDirSet, int ioThreads, long holdLimit, Duration hookBudget, Duration moduleWideBudget, long allocLimit, int quarantineAfter,
                            Duration connectTimeout, UdpSettings udp, boolean splice, boolean reusePort, boolean direct, Duration stopTimeout) {}
 
     /** {@code agent.stop-timeout} when the config does not set it. */
@@ -297,6 +302,8 @@ public final class AgentConfig {
             int ioThreads = 0;
             long holdLimit = 4L << 20;
             Duration hookBudget = Duration.ofMillis(200);
+            Duration moduleWideBudget = ModuleRegistry.DEFAULT_MODULE_WIDE_BUDGET;
+            long allocLimit = EngineOptions.DEFAULT_ALLOC_LIMIT;
             int quarantineAfter = 5;
             Duration connectTimeout = Duration.ofSeconds(10);
             Duration udpIdle = UdpSettings.DEFAULTS.idleTimeout();
@@ -306,12 +313,12 @@ public final class AgentConfig {
             boolean direct = true;
             Duration stopTimeout = DEFAULT_STOP_TIMEOUT;
             if (t == null || isNull(t.getValueNode())) {
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true,
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true,
                         stopTimeout);
             }
             if (!(t.getValueNode() instanceof MappingNode m)) {
                 problem(t.getValueNode(), "agent", "expected a mapping with keys " + String.join(", ", AGENT_KEYS) + ", found " + kind(t.getValueNode()));
-                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true,
+                return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true,
                         stopTimeout);
             }
             Map<String, NodeTuple> k = mapping(m, "agent", AGENT_KEYS);
@@ -341,6 +348,14 @@ public final class AgentConfig {
                 Duration d = duration(n, "agent.hook-budget");
                 if (d != null) hookBudget = d;
             }
+            if ((n = value(k, "module-wide-budget")) != null) {
+                Duration d = duration(n, "agent.module-wide-budget");
+                if (d != null) moduleWideBudget = d;
+            }
+            if ((n = value(k, "alloc-limit")) != null) {
+                Long v = size(n, "agent.alloc-limit", 0, Long.MAX_VALUE, "a size, e.g. 64MiB, or 0 for no limit");
+                if (v != null) allocLimit = v;
+            }
             if ((n = value(k, "quarantine-after")) != null) {
                 Long v = integer(n, "agent.quarantine-after", 1, Integer.MAX_VALUE, "a number of faults, at least 1, e.g. 5");
                 if (v != null) quarantineAfter = v.intValue();
@@ -367,7 +382,7 @@ public final class AgentConfig {
             if ((n = value(k, "control")) != null) {
                 control = control(n);
             }
-            return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, quarantineAfter, connectTimeout,
+            return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout,
                     new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct, stopTimeout);
         }
 

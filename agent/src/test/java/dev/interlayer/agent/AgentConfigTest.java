@@ -67,6 +67,8 @@ class AgentConfigTest {
                   io-threads: 2
                   hold-limit: 8MiB
                   hook-budget: 150ms
+                  module-wide-budget: 2s
+                  alloc-limit: 16MiB
                   quarantine-after: 3
                   connect-timeout: 5s
                 listeners:
@@ -100,6 +102,8 @@ class AgentConfigTest {
         assertThat(c.agent().ioThreads()).isEqualTo(2);
         assertThat(c.agent().holdLimit()).isEqualTo(8L << 20);
         assertThat(c.agent().hookBudget()).isEqualTo(Duration.ofMillis(150));
+        assertThat(c.agent().moduleWideBudget()).isEqualTo(Duration.ofSeconds(2));
+        assertThat(c.agent().allocLimit()).isEqualTo(16L << 20);
         assertThat(c.agent().quarantineAfter()).isEqualTo(3);
         assertThat(c.agent().connectTimeout()).isEqualTo(Duration.ofSeconds(5));
 
@@ -112,7 +116,7 @@ class AgentConfigTest {
         assertThat(web.upstream()).isEqualTo(new InetSocketAddress("127.0.0.1", 80));
         assertThat(web.options()).isEqualTo(Map.of(SocketOption.TCP_NODELAY, true, SocketOption.SO_KEEPALIVE, true,
                 SocketOption.SO_RCVBUF, 256 * 1024, SocketOption.SO_SNDBUF, 128 * 1024, SocketOption.IP_TOS, 0x10, SocketOption.SO_LINGER, -1));
-        assertThat(web.line()).isEqualTo(9);
+        assertThat(web.line()).isEqualTo(11);
         AgentConfig.Listener api = c.listeners().get(1);
         assertThat(api.role()).isEqualTo(Role.SERVER);
         assertThat(api.listen().getAddress().getHostAddress()).isEqualTo("0:0:0:0:0:0:0:1");
@@ -122,8 +126,8 @@ class AgentConfigTest {
         AgentConfig.ModuleEntry tag = c.modules().get(0);
         assertThat(tag.jar()).isEqualTo(dir.resolve("extra.jar").toAbsolutePath().normalize());
         assertThat(tag.listeners()).containsExactly("web");
-        assertThat(tag.line()).isEqualTo(20);
-        assertThat(tag.paramLines()).containsEntry("every", 29);
+        assertThat(tag.line()).isEqualTo(22);
+        assertThat(tag.paramLines()).containsEntry("every", 31);
         ModuleConfig mc = tag.config();
         assertThat(mc.state()).isEqualTo(ModuleState.INACTIVE);
         assertThat(mc.priority()).isEqualTo(50);
@@ -261,6 +265,14 @@ class AgentConfigTest {
         assertThat(p.get(0).message()).contains("'4 lots' is not a size", "KiB");
         assertThat(p.get(1).message()).contains("'200' is not a duration", "a bare number has no unit");
         assertThat(p.get(2).message()).contains("'soon' is not a duration", "e.g. 200ms or 10s");
+    }
+
+    @Test
+    void theAllocationLimitCanBeTurnedOffAndDefaultsTo64MiB() throws Exception {
+        assertThat(AgentConfig.load(write("agent: {alloc-limit: 0}\n" + LISTENER)).agent().allocLimit()).isZero();
+        assertThat(AgentConfig.load(write(LISTENER)).agent().allocLimit()).isEqualTo(64L << 20);
+        assertThat(AgentConfig.load(write(LISTENER)).agent().moduleWideBudget()).isEqualTo(Duration.ofSeconds(5));
+        assertThat(onlyProblem("agent: {alloc-limit: lots}\n" + LISTENER).message()).contains("'lots' is not a size", "0 for no limit");
     }
 
     @Test

@@ -24,6 +24,7 @@ import dev.interlayer.runtime.LoadedModule;
 import dev.interlayer.runtime.ModuleCallException;
 import dev.interlayer.runtime.ModuleLoadException;
 import dev.interlayer.runtime.ModuleState;
+import dev.interlayer.runtime.ParamValues;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
@@ -135,6 +136,12 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
         out.onCompleted();
     }
 
+    /**
+     * The largest body a module's control reply may carry: well under the 2 MiB a control message may be, so the reply
+     * always fits, and small enough that a module cannot make the agent hold large replies for many callers at once.
+     */
+    static final int MAX_CONTROL_REPLY = 1 << 20;
+
     @Override
     public void control(ModuleControlRequest request, StreamObserver<ModuleControlResponse> out) {
         LoadedModule m = find(request.getName());
@@ -155,8 +162,15 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
         if (resp == null) {
             throw Status.INTERNAL.withDescription("module " + m.id() + " answered the control request with null (a bug in the module)").asRuntimeException();
         }
-        out.onNext(ModuleControlResponse.newBuilder().setOk(resp.ok())
-                .setBody(com.google.protobuf.ByteString.copyFrom(resp.body() == null ? new byte[0] : resp.body())).build());
+        byte[] body = resp.body() == null ? new byte[0] : resp.body();
+        if (body.length > MAX_CONTROL_REPLY) {
+            String why = "answered control command '" + request.getCommand() + "' with " + ParamValues.formatSize(body.length)
+                    + ", more than the " + ParamValues.formatSize(MAX_CONTROL_REPLY) + " a control reply may carry";
+            m.recordFault("control", -1, why);
+            throw Status.RESOURCE_EXHAUSTED.withDescription("module " + m.id() + " " + why
+                    + " (counted as a fault); ask it for less, e.g. a page of its records").asRuntimeException();
+        }
+        out.onNext(ModuleControlResponse.newBuilder().setOk(resp.ok()).setBody(com.google.protobuf.ByteString.copyFrom(body)).build());
         out.onCompleted();
     }
 

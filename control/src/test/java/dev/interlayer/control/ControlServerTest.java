@@ -16,6 +16,40 @@ import org.junit.jupiter.api.Test;
 
 class ControlServerTest {
 
+    /** Answers {@code size} with as many bytes as its body says, anything else with "ok". */
+    static final class SizedReplies implements dev.interlayer.api.SocketModule<Object> {
+        @Override
+        public dev.interlayer.api.ModuleDescriptor descriptor() {
+            return dev.interlayer.api.ModuleDescriptor.builder("sized", "1.0.0").implement(dev.interlayer.api.InterfaceType.SOCKET, 1, 0).build();
+        }
+
+        @Override
+        public dev.interlayer.api.ControlResponse control(dev.interlayer.api.ControlRequest r) {
+            return r.command().equals("size") ? dev.interlayer.api.ControlResponse.ok(new byte[Integer.parseInt(new String(r.body()))])
+                    : dev.interlayer.api.ControlResponse.ok("ok");
+        }
+    }
+
+    @Test
+    void aControlReplyOverTheLimitIsRefusedCountedAsAFaultAndTheNextCallIsServed() throws Exception {
+        try (ControlFixture f = new ControlFixture(); ControlClient c = f.client()) {
+            dev.interlayer.runtime.LoadedModule m = f.engine.add(new SizedReplies());
+            int limit = ModulesEndpoint.MAX_CONTROL_REPLY;
+            assertThat(c.modules().control(dev.interlayer.control.v1.ModuleControlRequest.newBuilder().setName("sized").setCommand("size").setBody(com.google.protobuf.ByteString.copyFromUtf8(String.valueOf(limit))).build())
+                    .getBody().size()).as("a reply of exactly the limit").isEqualTo(limit);
+            assertThatThrownBy(() -> c.modules().control(dev.interlayer.control.v1.ModuleControlRequest.newBuilder().setName("sized")
+                    .setCommand("size").setBody(com.google.protobuf.ByteString.copyFromUtf8(String.valueOf(limit + 1))).build()))
+                    .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+                        assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.RESOURCE_EXHAUSTED);
+                        assertThat(e.getStatus().getDescription()).contains("module sized@1.0.0 answered control command 'size' with 1048577 bytes")
+                                .contains("more than the 1MiB a control reply may carry").contains("counted as a fault");
+                    });
+            assertThat(m.faults()).isEqualTo(1);
+            assertThat(c.modules().control(dev.interlayer.control.v1.ModuleControlRequest.newBuilder().setName("sized").setCommand("small").build())
+                    .getBody().toStringUtf8()).isEqualTo("ok");
+        }
+    }
+
     @Test
     void healthShowsTheCallerTheKernelReportedForTheUnixSocket() throws Exception {
         try (ControlFixture f = new ControlFixture(); ControlClient c = f.client()) {

@@ -15,6 +15,9 @@ import dev.interlayer.runtime.LoadedModule;
 abstract class ChainLink implements dev.interlayer.api.Attachment, Watchdog.Caller, AttachmentSite {
 
     final LoadedModule lm;
+    /** Timers one module may have pending on one connection: a module that forgets to cancel its timers meets it. */
+    static final int TIMER_LIMIT = 1024;
+
     final String name;
     final int hooks;
     final Module<Object> module;
@@ -61,4 +64,11 @@ abstract class ChainLink implements dev.interlayer.api.Attachment, Watchdog.Call
 
     /** Adds the attachment's counters to the module's totals; once, after the module's detach. */
     abstract void flushCounters();
+
+    /** What {@code schedule} throws at {@link #TIMER_LIMIT}: which module, the limit, and what to do instead. */
+    final String tooManyTimers() {
+        return "module " + name + " has " + TIMER_LIMIT + " timers pending on connection " + connectionId()
+                + ", the most a module may have on one connection: cancel the timers it no longer needs (Cancellable.cancel),"
+                + " or keep one timer per connection and a queue of what is due";
+    }
 }

@@ -127,6 +127,9 @@ final class DatagramAttachment extends ChainLink implements Attachment, RealHeld
         if (detached || flow.isClosed()) {
             return () -> false;
         }
+        if (timers.size() >= TIMER_LIMIT) {
+            throw new IllegalStateException(tooManyTimers());
+        }
         Future<?>[] self = new Future<?>[1];
         Future<?> f = flow.loop().schedule(() -> {
             timers.remove(self[0]);

@@ -372,7 +372,7 @@ final class DatagramFlow implements Connection {
         if (thrown != null) {
             fault = thrown;
         } else if (over) {
-            fault = "ran longer than the hook budget (" + engine.options().hookBudget().toMillis() + " ms)";
+            fault = slot.why();
         } else if (v == null) {
             fault = "returned a null verdict";
             a.breach(ChainTrace.Breach.NULL_VERDICT, hook + " returned a null verdict");

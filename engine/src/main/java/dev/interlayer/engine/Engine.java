@@ -121,7 +121,7 @@ public final class Engine implements AutoCloseable {
         this.stuckLoops = new StuckLoops(this::directListeners);
         // the chooser hands new connections (NIO, one listening socket) and UDP listeners to loops that are not stuck
         this.group = new MultiThreadIoEventLoopGroup(threads, (java.util.concurrent.Executor) null, stuckLoops, transport.ioHandler());
-        this.watchdog = new Watchdog(options.hookBudget(), stuckLoops);
+        this.watchdog = new Watchdog(options.hookBudget(), options.allocLimit(), stuckLoops);
         registry.addListener(follower);
         if (transport.whyNotNative() != null && options.nativeTransport()) {
             LOG.log(Level.INFO, "native epoll transport unavailable ({0}); using NIO", transport.whyNotNative());

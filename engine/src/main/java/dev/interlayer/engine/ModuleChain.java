@@ -148,7 +148,7 @@ final class ModuleChain<L extends ChainLink> {
             }
             if (thrown != null || over || r == null) {
                 m.declined(a);
-                Object why = over ? "ran longer than the hook budget" + (thrown != null ? " (" + thrown + ")" : "")
+                Object why = over ? slot.why() + (thrown != null ? " (" + thrown + ")" : "")
                         : thrown != null ? thrown : "returned null; return Attach.decline() to stay off a connection";
                 if (m.recordFault("attach", host.id(), why) == FaultPolicy.FAIL_CLOSED) {
                     host.abort("module " + m.id() + " faulted in attach (fail-closed): " + why);
@@ -196,7 +196,7 @@ final class ModuleChain<L extends ChainLink> {
             // one fault per call: a detach stopped for overrunning both threw and ran long
             boolean over = slot.exit(s);
             if (thrown != null || over) {
-                a.lm.recordFault("detach", host.id(), thrown != null ? thrown : "ran longer than the hook budget");
+                a.lm.recordFault("detach", host.id(), thrown != null ? thrown : slot.why());
             }
         }
         if (a.trace != null) a.trace.detached(a.connection(), a.name, reason);
@@ -379,7 +379,7 @@ final class ModuleChain<L extends ChainLink> {
             t.setContextClassLoader(prev);
         }
         if (slot.exit(s) && fault == null) {
-            fault = "ran longer than the hook budget";
+            fault = slot.why();
         }
         if (fault != null) {
             moduleFault(a, hook, fault);

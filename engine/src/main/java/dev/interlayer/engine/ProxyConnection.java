@@ -608,7 +608,7 @@ final class ProxyConnection implements Connection {
         if (thrown != null) {
             fault = thrown;
         } else if (over) {
-            fault = "ran longer than the hook budget (" + engine.options().hookBudget().toMillis() + " ms)";
+            fault = slot.why();
         } else if (v == null) {
             fault = "returned a null verdict";
             a.breach(ChainTrace.Breach.NULL_VERDICT, (d == SEND ? "onSend" : "onRecv") + " " + fault);

@@ -193,6 +193,9 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
         if (detached || conn.isClosed()) {
             return () -> false;
         }
+        if (timers.size() >= TIMER_LIMIT) {
+            throw new IllegalStateException(tooManyTimers());
+        }
         Future<?>[] self = new Future<?>[1];
         Future<?> f = conn.loop().schedule(() -> {
             timers.remove(self[0]);

@@ -320,7 +320,7 @@ final class StreamEnds {
         if (thrown != null || over || v == null || v.kind() == Verdict.Kind.NEED_MORE) {
             ctx.dropReplacement();
             if (h != null) h.release();
-            Object why = thrown != null ? thrown : over ? "ran longer than the hook budget"
+            Object why = thrown != null ? thrown : over ? slot.why()
                     : v == null ? "returned a null verdict" : "returned " + v + " at the end of the stream";
             return conn.faultOnData(a, "onEnd", why, rest, ctx.rewrote());
         }

@@ -1,5 +1,6 @@
 package dev.interlayer.engine;
 
+import dev.interlayer.runtime.ParamValues;
 import dev.interlayer.runtime.Preemption;
 import java.lang.System.Logger.Level;
 import java.lang.management.ManagementFactory;
@@ -12,7 +13,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Enforces the per-call time budget of module hooks without timing each call on the hot path.
+ * Enforces the per-call time budget and allocation limit of module hooks without timing or metering each call on the
+ * hot path.
  *
  * <p>Each event-loop thread owns a {@link Slot} whose sequence number is odd while a module call runs.
  * The watchdog samples the slots; a call seen with the same odd sequence for longer than the budget is
@@ -35,6 +37,14 @@ import java.util.concurrent.atomic.AtomicLong;
  * when its thread is waiting or blocked (the module is sleeping, waiting or contending for a lock), or when
  * the thread has used the budget in CPU time since the call was first seen, or when it has stayed runnable
  * for {@value #STARVED_FACTOR} budgets (blocking native I/O shows as runnable without using CPU).
+ *
+ * <p>Allocation. A call that has allocated more than the limit on the heap since the watchdog first saw it is flagged
+ * the same way, however short it has run: a module filling the heap would otherwise slow every connection of the agent
+ * down with collections long before it met an {@code OutOfMemoryError}. The JVM counts each thread's allocations
+ * anyway ({@code ThreadMXBean.getThreadAllocatedBytes}), so the watchdog reads that count for the threads in a call;
+ * the event loops never do. A call is first seen up to one sampling period after it began, and is stopped at its
+ * next check after the sample that found it over, so a module allocating as fast as the JVM can may get a few hundred
+ * megabytes further than the limit, never the heap.
  */
 final class Watchdog implements AutoCloseable {
 
@@ -70,9 +80,12 @@ final class Watchdog implements AutoCloseable {
         int index = -1;
         String hook;
         volatile long overranSeq = -1;
+        /** Why the call {@code overranSeq} was flagged (written before it). */
+        volatile String overranWhy;
         long lastSeen = -1;
         long lastSeenAt;
         long cpuAtFirstSight;
+        long allocAtFirstSight;
         /** The stop request of the flagged call, when it was flagged, the stuck call (written by the watchdog only). */
         Preemption.Request stop;
         long flaggedAt;
@@ -112,7 +125,12 @@ final class Watchdog implements AutoCloseable {
             return i < 0 ? att : c != null && i < c.length ? c[i] : null;
         }
 
-        /** Marks the call as returned; true if the watchdog flagged it as over budget. */
+        /** Why the call that {@link #exit} just found flagged was flagged, e.g. "ran longer than the hook budget (200 ms)". */
+        String why() {
+            return overranWhy;
+        }
+
+        /** Marks the call as returned; true if the watchdog flagged it as over budget or over the allocation limit. */
         boolean exit(long s) {
             seq.lazySet(s + 1);
             if (overranSeq == s) {
@@ -130,15 +148,28 @@ final class Watchdog implements AutoCloseable {
     private final Events events;
     private final ThreadMXBean threads = ManagementFactory.getThreadMXBean();
     private final boolean cpuTime = threads.isThreadCpuTimeSupported() && threads.isThreadCpuTimeEnabled();
+    private final com.sun.management.ThreadMXBean allocations;
     private final long budgetNanos;
+    private final long allocLimit;
     private final long periodNanos;
     private final Thread thread;
     private volatile boolean running = true;
 
-    Watchdog(Duration budget, Events events) {
+    /**
+     * @param budget the time budget of one call
+     * @param allocLimit the most bytes one call may allocate, 0 for no limit
+     */
+    Watchdog(Duration budget, long allocLimit, Events events) {
         this.events = events;
         this.budgetNanos = budget.toNanos();
-        long periodMs = Math.max(5, budget.toMillis() / 4);
+        this.allocations = allocLimit > 0 && threads instanceof com.sun.management.ThreadMXBean t
+                && t.isThreadAllocatedMemorySupported() && t.isThreadAllocatedMemoryEnabled() ? t : null;
+        this.allocLimit = allocations == null ? 0 : allocLimit;
+        if (allocLimit > 0 && allocations == null) {
+            LOG.log(Level.WARNING, "this JVM does not count allocations per thread: agent.alloc-limit is not enforced");
+        }
+        // often enough to stop an allocating call before it gets far past the limit; a sample is a few reads per loop
+        long periodMs = Math.clamp(budget.toMillis() / 4, 2, this.allocLimit > 0 ? 10 : Long.MAX_VALUE);
         this.periodNanos = periodMs * 1_000_000;
         this.thread = Thread.ofPlatform().daemon().name("interlayer-watchdog").unstarted(() -> loop(periodMs));
         thread.start();
@@ -172,8 +203,11 @@ final class Watchdog implements AutoCloseable {
                     s.lastSeen = seq;
                     s.lastSeenAt = now;
                     s.cpuAtFirstSight = cpuTime ? threads.getThreadCpuTime(s.thread.threadId()) : -1;
+                    s.allocAtFirstSight = allocated(s);
                 } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq && overran(s, now - s.lastSeenAt)) {
-                    flag(s, seq, now);
+                    flag(s, seq, now, "ran longer than the hook budget (" + budgetNanos / 1_000_000 + " ms)");
+                } else if (s.overranSeq != seq && allocLimit > 0 && allocated(s) - s.allocAtFirstSight > allocLimit) {
+                    flag(s, seq, now, "allocated more than " + ParamValues.formatSize(allocLimit) + " in one call (agent.alloc-limit)");
                 } else if (s.overranSeq == seq && s.stuckSeq != seq && now - s.flaggedAt > stuckAfterNanos()) {
                     declareStuck(s, seq, now);
                 }
@@ -199,18 +233,27 @@ final class Watchdog implements AutoCloseable {
         }
     }
 
-    /** Interrupts the call (a blocked module returns) and asks it to stop (a spinning module throws at its next check). */
-    private void flag(Slot s, long seq, long now) {
+    /** Bytes the thread of {@code s} has allocated since it started; -1 when not counted. */
+    private long allocated(Slot s) {
+        return allocations == null ? -1 : allocations.getThreadAllocatedBytes(s.thread.threadId());
+    }
+
+    /**
+     * Interrupts the call (a blocked module returns) and asks it to stop (a spinning or allocating module throws at its
+     * next check).
+     *
+     * @param why what the call did, e.g. "ran longer than the hook budget (200 ms)"
+     */
+    private void flag(Slot s, long seq, long now, String why) {
         Caller a = s.caller();
         String module = a == null ? "?" : a.moduleId();
         String hook = s.hook;
+        s.overranWhy = why;
         s.overranSeq = seq;
         s.flaggedAt = now;
-        LOG.log(Level.WARNING, "module {0} has been running in {1} for more than {2} ms on connection {3} (thread {4});"
-                        + " stopping it and counting a fault",
-                module, hook, budgetNanos / 1_000_000, a == null ? "?" : a.connectionId(), s.thread.getName());
-        s.stop = Preemption.request(s.thread, () -> s.seq.get() == seq,
-                "module " + module + "'s hook " + hook + " ran longer than its budget of " + budgetNanos / 1_000_000 + " ms");
+        LOG.log(Level.WARNING, "module {0} {1} in {2} on connection {3} (thread {4}); stopping it and counting a fault",
+                module, why, hook, a == null ? "?" : a.connectionId(), s.thread.getName());
+        s.stop = Preemption.request(s.thread, () -> s.seq.get() == seq, "module " + module + "'s hook " + hook + " " + why);
         s.thread.interrupt();
     }
 

@@ -215,7 +215,7 @@ class DirectPathTest {
     @Test
     void aConnectThatDoesNotCompleteInTheTimeoutResetsTheClient() throws Exception {
         fx.close();
-        fx = new EngineFixture(new EngineOptions(2, true, 4L << 20, java.time.Duration.ofMillis(200), java.time.Duration.ofMillis(300),
+        fx = new EngineFixture(new EngineOptions(2, true, 4L << 20, java.time.Duration.ofMillis(200), EngineOptions.DEFAULT_ALLOC_LIMIT, java.time.Duration.ofMillis(300),
                 false, true, true));
         try (ServerSocket upstream = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             List<Socket> fillers = EarlyReadTest.fillAcceptQueue(upstream); // the agent's SYN is dropped: no connect

@@ -90,6 +90,9 @@ class HookBudgetTest {
                             case "onSend" -> spin();
                             case "catch" -> { while (true) { try { spin(); } catch (Throwable t) { sink--; } } }
                             case "recursion" -> explode(0);
+                            case "hoard" -> { java.util.List<byte[]> kept = new java.util.ArrayList<>(); while (true) kept.add(new byte[1 << 20]); }
+                            case "timers" -> { for (int i = 0; i < 100_000; i++) c.attachment().schedule(Duration.ofHours(1), () -> { }); }
+                            case "modest" -> { for (int i = 0; i < 16; i++) sink += new byte[1 << 20].length; }
                             default -> { }
                         }
                     }
@@ -197,6 +200,53 @@ class HookBudgetTest {
         spinningHookIsStoppedAndContained("recursion", "!deep");
     }
 
+    @Test
+    void aHookFillingTheHeapIsStoppedAtTheAllocationLimitAndOthersKeepFlowing() throws Exception {
+        try (Steady steady = new Steady()) {
+            LoadedModule m = runaway("hoard", FaultPolicy.FAIL_OPEN);
+            long t0 = System.nanoTime();
+            try (Socket victim = EngineFixture.connect(entry)) {
+                assertThat(roundTrip(victim, "!hoard")).isEqualTo("!hoard");
+                waitFor(() -> m.faults() >= 1);
+                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(STOPPED_WITHIN);
+                assertThat(m.faults()).isEqualTo(1);
+                assertThat(m.lastFault()).contains("runaway@1.0.0's hook onSend")
+                        .contains("allocated more than " + dev.interlayer.runtime.ParamValues.formatSize(EngineOptions.DEFAULT_ALLOC_LIMIT) + " in one call")
+                        .contains("it was stopped at hostile.Runaway.");
+                assertThat(roundTrip(victim, "after")).as("the connection goes on without the module").isEqualTo("after");
+            }
+            long during = steady.trips();
+            Thread.sleep(300);
+            steady.assertFlowing(during);
+            System.out.printf("allocation bomb: stopped, the steady connection's slowest round trip %.1f ms%n", steady.worstNanos / 1e6);
+        }
+    }
+
+    @Test
+    void timersPerConnectionAreLimitedAndTheModuleThatFloodsThemFaults() throws Exception {
+        LoadedModule m = runaway("timers", FaultPolicy.FAIL_OPEN);
+        try (Socket s = EngineFixture.connect(entry)) {
+            assertThat(roundTrip(s, "!timers")).isEqualTo("!timers");
+            waitFor(() -> m.faults() >= 1);
+            assertThat(m.lastFault()).contains("onSend").contains("IllegalStateException")
+                    .contains("module runaway has " + ChainLink.TIMER_LIMIT + " timers pending on connection")
+                    .contains("cancel the timers it no longer needs");
+            assertThat(roundTrip(s, "after")).as("the connection goes on without the module").isEqualTo("after");
+        }
+        waitFor(() -> m.liveAttachments() == 0);
+    }
+
+    @Test
+    void aHookAllocatingLessThanTheLimitIsLeftAlone() throws Exception {
+        LoadedModule m = runaway("modest", FaultPolicy.FAIL_OPEN);
+        try (Socket s = EngineFixture.connect(entry)) {
+            for (int i = 0; i < 20; i++) {
+                assertThat(roundTrip(s, "!" + i)).isEqualTo("!" + i);
+            }
+        }
+        assertThat(m.faults()).as("16 MiB of garbage per call is under the 64 MiB limit").isZero();
+    }
+
     /**
      * With a steady connection flowing (opened before the module, so nothing of the module is on it): a connection whose
      * data or events make {@code where} spin gets its bytes through (fail-open), the module's fault is counted within a
@@ -212,7 +262,7 @@ class HookBudgetTest {
                 Duration stoppedAfter = Duration.ofNanos(System.nanoTime() - t0);
                 assertThat(stoppedAfter).as("stopped within a few budgets").isLessThan(STOPPED_WITHIN);
                 assertThat(m.faults()).isEqualTo(1);
-                assertThat(m.lastFault()).contains("runaway@1.0.0's hook").contains("ran longer than its budget of 200 ms")
+                assertThat(m.lastFault()).contains("runaway@1.0.0's hook").contains("ran longer than the hook budget (200 ms)")
                         .contains("it was stopped at hostile.Runaway.");
                 assertThat(roundTrip(victim, text + " again")).as("the connection goes on without the module").isEqualTo(text + " again");
             }

@@ -48,6 +48,7 @@ class HostileModulesTest {
                   modules-dir: modules
                   control: {socket: control.sock}
                   hook-budget: 200ms
+                  module-wide-budget: 500ms
                   quarantine-after: 3
                 listeners:
                   - name: app
@@ -170,9 +171,66 @@ class HostileModulesTest {
         }
         waitFor("quarantined", () -> m.state() == dev.interlayer.runtime.ModuleState.INACTIVE);
         assertThat(m.faults()).isEqualTo(3);
-        assertThat(m.lastFault()).contains("HookPreempted").contains("spinner@1.0.0's hook onSend ran longer than its budget of 200 ms")
+        assertThat(m.lastFault()).contains("HookPreempted").contains("spinner@1.0.0's hook onSend ran longer than the hook budget (200 ms)")
                 .contains("it was stopped at hostile.Spinner.onSend");
         assertThat(agent.engine().stuckCalls()).isEmpty();
+        assertServesNewConnections();
+    }
+
+    @Test
+    void anAllocationBombIsStoppedAtTheLimitWhileOtherConnectionsFlow() throws Exception {
+        String cls = "hostile.Hoarder";
+        deploy("hoarder.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "hoarder", "1.0.0", """
+                public Verdict onSend(Object s, StreamContext c, ByteView v) {
+                    java.util.List<long[]> kept = new java.util.ArrayList<>();
+                    while (true) kept.add(new long[1 << 17]);
+                }
+                """)).service(cls));
+        waitFor("loaded", () -> agent.registry().find("hoarder").isPresent());
+        LoadedModule m = agent.registry().find("hoarder").orElseThrow();
+        long t0 = System.nanoTime();
+        try (Socket s = connect()) {
+            s.getOutputStream().write("bomb".getBytes(StandardCharsets.US_ASCII));
+            assertThat(roundTrip(steady, "during")).as("the first connection while the module allocates").isEqualTo("during");
+            assertThat(new String(s.getInputStream().readNBytes(4), StandardCharsets.US_ASCII)).isEqualTo("bomb");
+        }
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(5));
+        assertThat(m.faults()).isEqualTo(1);
+        assertThat(m.lastFault()).contains("hoarder@1.0.0's hook onSend allocated more than 64MiB in one call (agent.alloc-limit)");
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleSpinningInInitIsStoppedAndRefusedWhileTheAgentServes() throws Exception {
+        String cls = "hostile.SlowStart";
+        deploy("slowstart.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "slow-start", "1.0.0", """
+                static volatile long sink;
+                public void init(ModuleEnv env) { while (true) sink++; }
+                """)).service(cls));
+        assertThat(roundTrip(steady, "while init spins")).isEqualTo("while init spins");
+        Failure f = failureFor("slowstart.jar");
+        assertThat(f.error()).contains("init failed").contains("slow-start@1.0.0's init ran longer than the module-wide budget (500 ms)")
+                .contains("it was stopped at hostile.SlowStart.init");
+        assertThat(agent.registry().find("slow-start")).isEmpty();
+        assertServesNewConnections();
+    }
+
+    @Test
+    void aModuleThatFloodsTimersFaultsWithTheLimitAndTheFix() throws Exception {
+        String cls = "hostile.Timers";
+        deploy("timers.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "timers", "1.0.0", """
+                public Verdict onSend(Object s, StreamContext c, ByteView v) {
+                    while (true) c.attachment().schedule(java.time.Duration.ofHours(1), () -> { });
+                }
+                """)).service(cls));
+        waitFor("loaded", () -> agent.registry().find("timers").isPresent());
+        LoadedModule m = agent.registry().find("timers").orElseThrow();
+        try (Socket s = connect()) {
+            assertThat(roundTrip(s, "tick")).isEqualTo("tick");
+        }
+        waitFor("a fault", () -> m.faults() == 1);
+        assertThat(m.lastFault()).contains("timers pending on connection").contains("cancel the timers it no longer needs");
+        waitFor("its timers cancelled at detach", () -> m.liveAttachments() == 0);
         assertServesNewConnections();
     }
 

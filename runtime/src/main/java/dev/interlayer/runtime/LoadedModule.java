@@ -70,6 +70,7 @@ public final class LoadedModule {
         this.hookNotes = hooks.notes();
         this.params = params;
         this.env = env;
+        env.owner(this);
         this.state = settings.state();
         this.priority = settings.priority();
         this.selector = settings.selector();
@@ -358,14 +359,23 @@ public final class LoadedModule {
             Thread t = Thread.currentThread();
             ClassLoader prev = t.getContextClassLoader();
             t.setContextClassLoader(pkg.loader());
+            ModuleCallWatch.Call watched = registry.calls().enter(id(), hook);
+            T result;
             try {
-                return call.get();
+                result = call.get();
             } catch (RuntimeException | Error e) {
+                watched.exit();
                 recordFault(hook, -1, e);
                 throw new ModuleCallException("module " + id() + " failed in " + hook + ": " + e, e);
             } finally {
                 t.setContextClassLoader(prev);
             }
+            String stopped = watched.exit();
+            if (stopped != null) { // it returned after it was interrupted: its answer came too late to count
+                recordFault(hook, -1, stopped);
+                throw new ModuleCallException("module " + id() + " failed in " + hook + ": it " + stopped, null);
+            }
+            return result;
         } finally {
             moduleWideCalls.decrementAndGet();
             maybeFinish();
@@ -420,12 +430,17 @@ public final class LoadedModule {
         Thread t = Thread.currentThread();
         ClassLoader prev = t.getContextClassLoader();
         t.setContextClassLoader(pkg.loader());
+        ModuleCallWatch.Call watched = registry.calls().enter(id(), "fini");
         try {
             module.fini();
         } catch (RuntimeException | Error e) {
             LOG.log(Level.WARNING, "module {0}: fini failed: {1}", id(), e.toString());
         } finally {
             t.setContextClassLoader(prev);
+            String stopped = watched.exit();
+            if (stopped != null) {
+                LOG.log(Level.WARNING, "module {0}: fini {1}; the module is unloaded all the same", id(), stopped);
+            }
         }
         pkg.release();
         registry.removed(this);

@@ -23,6 +23,7 @@ import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -84,6 +85,7 @@ public final class ModuleRegistry implements AutoCloseable {
     private final Map<String, Integer> cacheUsers = new HashMap<>(); // guarded by itself: sha256 -> open packages
     private volatile boolean closed;
     private volatile LoadedModule[] attachOrder = new LoadedModule[0];
+    private final ModuleCallWatch calls = new ModuleCallWatch();
 
     /** A registry that quarantines a module after 5 faults and caches jars in a fresh temporary directory. */
     public ModuleRegistry() {
@@ -168,6 +170,22 @@ public final class ModuleRegistry implements AutoCloseable {
         return quarantineAfter;
     }
 
+    /** The budget of module calls no event loop makes, unless {@link #moduleWideBudget(Duration)} sets another. */
+    public static final Duration DEFAULT_MODULE_WIDE_BUDGET = ModuleCallWatch.DEFAULT_BUDGET;
+
+    /**
+     * Sets the budget of module calls no event loop makes ({@code init}, {@code fini}, {@code control}, {@code onListen},
+     * module-wide timers): a call past it is stopped and counted as a fault. Default 5 s.
+     */
+    public void moduleWideBudget(Duration d) {
+        calls.budget(d);
+    }
+
+    /** The watch over module calls no event loop makes. */
+    ModuleCallWatch calls() {
+        return calls;
+    }
+
     /** Registers a listener. */
     public void addListener(RegistryListener l) {
         listeners.add(l);
@@ -234,17 +252,26 @@ public final class ModuleRegistry implements AutoCloseable {
         }
         ModuleSettings settings = (config == null ? ModuleConfig.defaults(d.name()) : config).settings(d);
         RealModuleEnv env = new RealModuleEnv(d, params, timers, host, pkg.loader(), this);
+        ModuleCallWatch.Call watched = calls.enter(d.name() + "@" + d.version(), "init");
+        String stopped;
         try {
-            withLoader(pkg.loader(), () -> {
-                try {
-                    module.init(env);
-                } catch (RuntimeException e) {
-                    throw e;
-                } catch (Exception e) {
-                    throw new InitFailed(e);
-                }
-                return null;
-            });
+            try {
+                withLoader(pkg.loader(), () -> {
+                    try {
+                        module.init(env);
+                    } catch (RuntimeException e) {
+                        throw e;
+                    } catch (Exception e) {
+                        throw new InitFailed(e);
+                    }
+                    return null;
+                });
+            } finally {
+                stopped = watched.exit();
+            }
+            if (stopped != null) {
+                throw new InitFailed(new java.util.concurrent.TimeoutException("init " + stopped));
+            }
         } catch (InitFailed e) {
             env.cancelTimers();
             throw fail(pkg, d.name(), "module " + d + ": init failed: " + e.getCause()

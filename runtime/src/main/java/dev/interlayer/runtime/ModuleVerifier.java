@@ -246,14 +246,26 @@ public final class ModuleVerifier {
 
     /**
      * Reads {@code moduleClass} and every class it references, transitively, that its class loader has as a
-     * class file and that is neither the JDK's nor Interlayer's: for a host that runs modules from the class
-     * path rather than from a jar (the testkit).
+     * class file and that is not the JDK's: for a host that runs modules from the class path rather than from a jar
+     * (the testkit). Of Interlayer's packages only the module's own classes are read: those in the class-path entry
+     * the module class comes from (its build output), whatever their package, so a module in a {@code dev.interlayer}
+     * package of its own is its own code, not the agent's.
      */
     public static Scan scan(Class<?> moduleClass) {
         long t0 = System.nanoTime();
         Scan scan = new Scan();
         ClassLoader loader = moduleClass.getClassLoader() == null ? ClassLoader.getSystemClassLoader() : moduleClass.getClassLoader();
-        Deque<String> todo = new ArrayDeque<>(List.of(moduleClass.getName().replace('.', '/')));
+        String self = moduleClass.getName().replace('.', '/');
+        java.net.URL selfUrl = loader.getResource(self + ".class");
+        String root = selfUrl == null ? null : selfUrl.toString().substring(0, selfUrl.toString().length() - (self + ".class").length());
+        java.util.function.Predicate<String> own = ref -> {
+            if (root == null || ref.startsWith(API)) {
+                return false;
+            }
+            java.net.URL u = loader.getResource(ref + ".class");
+            return u != null && u.toString().startsWith(root);
+        };
+        Deque<String> todo = new ArrayDeque<>(List.of(self));
         Set<String> seen = new HashSet<>(todo);
         while (!todo.isEmpty()) {
             String name = todo.poll();
@@ -269,7 +281,7 @@ public final class ModuleVerifier {
             ClassInfo c = scan.read(name + ".class", bytes);
             for (String ref : c.refs) {
                 if (!ref.startsWith("java/") && !ref.startsWith("javax/") && !ref.startsWith("jdk/") && !ref.startsWith("sun/")
-                        && !ref.startsWith("com/sun/") && !ref.startsWith("dev/interlayer/") && seen.add(ref)) {
+                        && !ref.startsWith("com/sun/") && (!ref.startsWith("dev/interlayer/") || own.test(ref)) && seen.add(ref)) {
                     todo.add(ref);
                 }
             }

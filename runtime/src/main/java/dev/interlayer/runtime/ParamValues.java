@@ -150,6 +150,18 @@ public final class ParamValues implements Params {
         return Math.multiplyExact(n, mult);
     }
 
+    /** Writes {@code bytes} for a message, in the largest binary unit that divides it: "64MiB", else "1500 bytes". */
+    public static String formatSize(long bytes) {
+        String[] units = {"TiB", "GiB", "MiB", "KiB"};
+        for (int i = 0; i < units.length; i++) {
+            long unit = 1L << (10 * (units.length - i));
+            if (bytes != 0 && bytes % unit == 0) {
+                return bytes / unit + units[i];
+            }
+        }
+        return bytes + (bytes == 1 ? " byte" : " bytes");
+    }
+
     /**
      * Parses a duration: {@code 100us}, {@code 250ms}, {@code 5s}, {@code 2m}, {@code 1h}, {@code 1d}.
      *

@@ -27,6 +27,12 @@ final class RealModuleEnv implements ModuleEnv {
     private final Set<ScheduledFuture<?>> pending = ConcurrentHashMap.newKeySet();
     private volatile boolean cancelled;
     private final ModuleRegistry registry;
+    /** The module this env is for, once loaded: a module-wide timer that throws counts a fault against it. */
+    private LoadedModule owner; // guarded by this
+    private Object earlyFault; // guarded by this
+
+    /** Module-wide timers a module may have pending: a module that forgets to cancel its timers meets it. */
+    static final int TIMER_LIMIT = 4096;
 
     RealModuleEnv(ModuleDescriptor descriptor, Params params, ScheduledExecutorService timers, ModuleHost host, ClassLoader loader,
                   ModuleRegistry registry) {
@@ -76,16 +82,28 @@ final class RealModuleEnv implements ModuleEnv {
         if (cancelled) {
             return () -> false;
         }
+        if (pending.size() >= TIMER_LIMIT) {
+            throw new IllegalStateException("module " + descriptor.name() + "@" + descriptor.version() + " has " + TIMER_LIMIT
+                    + " module-wide timers pending, the most a module may have: cancel the timers it no longer needs"
+                    + " (Cancellable.cancel), or keep one timer and a queue of what is due");
+        }
         ScheduledFuture<?>[] self = new ScheduledFuture<?>[1];
         Runnable wrapped = () -> {
             Thread t = Thread.currentThread();
             ClassLoader prev = t.getContextClassLoader();
             t.setContextClassLoader(loader);
+            ModuleCallWatch.Call watched = registry == null ? null : registry.calls().enter(descriptor.name() + "@" + descriptor.version(), "timer");
+            Object fault = null;
             try {
                 task.run();
             } catch (RuntimeException | Error e) {
-                log.error(1, "module-wide timer failed: %s", e);
+                fault = e;
             } finally {
+                String stopped = watched == null ? null : watched.exit();
+                if (fault == null) fault = stopped;
+                if (fault != null) {
+                    fault(fault);
+                }
                 t.setContextClassLoader(prev);
                 if (self[0] != null) {
                     pending.remove(self[0]);
@@ -107,6 +125,35 @@ final class RealModuleEnv implements ModuleEnv {
     @Override
     public long nanoTime() {
         return clock.getAsLong();
+    }
+
+    /** Binds this env to the module it was made for (once, when the module is loaded). */
+    void owner(LoadedModule m) {
+        Object early;
+        synchronized (this) {
+            this.owner = m;
+            early = earlyFault;
+            earlyFault = null;
+        }
+        if (early != null) {
+            m.recordFault("timer", -1, early);
+        }
+    }
+
+    /** Counts a module-wide timer's fault against the module; one that failed while init still ran counts once it is loaded. */
+    private void fault(Object fault) {
+        LoadedModule m;
+        synchronized (this) {
+            m = owner;
+            if (m == null && earlyFault == null) {
+                earlyFault = fault;
+            }
+        }
+        if (m != null) {
+            m.recordFault("timer", -1, fault);
+        } else {
+            log.error(1, "module-wide timer failed during init: %s", fault);
+        }
     }
 
     /** Cancels every pending timer; later schedules do nothing. */

@@ -20,6 +20,12 @@ public final class ContractViolation extends AssertionError {
     public enum Rule {
         /** The descriptor does not build, or does not match what the class implements or the SDK offers. */
         DESCRIPTOR("the descriptor must build and match the interfaces the class implements and the SDK's majors"),
+        /**
+         * The agent's verifier would refuse the module's code at load: a call that stops the JVM or reaches the agent's
+         * classes, a capability not declared or not allowed ({@code ModuleHarness.allow}), an SDK call newer than the
+         * interface minor the descriptor declares.
+         */
+        REFUSED_AT_LOAD("the agent refuses, before init, code that calls what the module may not or has not declared"),
         /** A {@code ByteView} was used after the hook call it was lent to had returned. */
         VIEW_AFTER_CALL("a ByteView is valid only during the call it was passed to"),
         /** The replacement output of {@code ctx.replace()} was used after the hook call had returned. */

@@ -1,5 +1,6 @@
 package dev.interlayer.testkit;
 
+import dev.interlayer.api.Capability;
 import dev.interlayer.api.ConnectionInfo;
 import dev.interlayer.api.ControlRequest;
 import dev.interlayer.api.ControlResponse;
@@ -19,14 +20,17 @@ import dev.interlayer.runtime.LoadedModule;
 import dev.interlayer.runtime.ModuleCallException;
 import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleLoadException;
+import dev.interlayer.runtime.ModuleVerifier;
 import dev.interlayer.runtime.RegistryListener;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -92,6 +96,7 @@ public final class ModuleHarness implements AutoCloseable {
         final Map<String, Object> params = new LinkedHashMap<>();
         Integer priority;
         FaultPolicy policy;
+        final Set<Capability> allowed = EnumSet.noneOf(Capability.class);
 
         Entry(Module<?> module, ModuleDescriptor descriptor) {
             this.module = module;
@@ -103,7 +108,7 @@ public final class ModuleHarness implements AutoCloseable {
         }
 
         ModuleConfig config() {
-            return new ModuleConfig(name(), null, priority, null, null, policy, null, params);
+            return new ModuleConfig(name(), null, priority, null, null, policy, null, params, allowed);
         }
     }
 
@@ -211,6 +216,26 @@ public final class ModuleHarness implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Allows the only module {@code capabilities} its descriptor declares, as {@code allow:} in the module's entry of the
+     * agent's config does; without it the harness refuses a module that declares or uses one, as the agent does.
+     *
+     * @throws IllegalStateException if the harness has several modules (use {@link #allow(String, Capability...)})
+     */
+    public ModuleHarness allow(Capability... capabilities) {
+        if (entries.size() != 1) {
+            throw new IllegalStateException("this harness has " + entries.size() + " modules: use allow(module, capabilities...)");
+        }
+        return allow(entries.get(0).name(), capabilities);
+    }
+
+    /** Allows {@code module} {@code capabilities}, as {@code allow:} in its entry of the agent's config does. */
+    public ModuleHarness allow(String module, Capability... capabilities) {
+        requireNotStarted();
+        entry(module).allowed.addAll(List.of(capabilities));
+        return this;
+    }
+
     /** Overrides {@code module}'s fault policy, as a config may. */
     public ModuleHarness faultPolicy(String module, FaultPolicy policy) {
         requireNotStarted();
@@ -264,6 +289,18 @@ public final class ModuleHarness implements AutoCloseable {
         }
         if (closed) {
             throw new IllegalStateException("harness is closed");
+        }
+        for (Entry e : entries) {
+            // what the agent's verifier refuses at load, it refuses here: never-allowed calls, undeclared or unallowed
+            // capabilities, SDK calls newer than the declared interface minor (the harness is a host of exactly that version)
+            List<ModuleVerifier.Violation> refused = ModuleVerifier.verify(e.module.getClass(), e.descriptor, e.allowed);
+            if (!refused.isEmpty()) {
+                closed = true;
+                boolean capability = refused.stream().anyMatch(v -> v.capability() != null);
+                throw violation(e.name(), ContractViolation.Rule.REFUSED_AT_LOAD, refused.stream().map(ModuleVerifier.Violation::message)
+                        .collect(java.util.stream.Collectors.joining("; "))
+                        + (capability ? " (in the testkit, ModuleHarness.allow(Capability...) stands for the config's allow:)" : ""));
+            }
         }
         EmbeddedEngine.Builder b = EmbeddedEngine.builder().loopThread(owner).holdLimit(holdLimit).pauseAt(highWaterMark)
                 .quarantineAfter(quarantineAfter).trace(trace).listener(new Listener())
