@@ -29,4 +29,21 @@ public record ControlResponse(boolean ok, byte[] body) {
     public String bodyText() {
         return new String(body, StandardCharsets.UTF_8);
     }
+
+    /** Equal when {@code ok} and the body's bytes are equal (a record compares arrays by identity). */
+    @Override
+    public final boolean equals(Object o) {
+        return o instanceof ControlResponse r && ok == r.ok && java.util.Arrays.equals(body, r.body);
+    }
+
+    @Override
+    public final int hashCode() {
+        return 31 * Boolean.hashCode(ok) + java.util.Arrays.hashCode(body);
+    }
+
+    /** {@code ControlResponse[ok=true, body="3 records" (9 bytes)]}: the body as text when it is, else its first bytes in hex. */
+    @Override
+    public final String toString() {
+        return "ControlResponse[ok=" + ok + ", body=" + ControlRequest.describe(body) + "]";
+    }
 }
