@@ -76,6 +76,10 @@ public final class Agent implements AutoCloseable {
         Engine engine = null;
         try {
             Path dir = s.modulesDir();
+            String unreadable = unreadable(dir);
+            if (unreadable != null) {
+                throw new AgentException(unreadable, null); // as run --check says: an agent without its modules is not what was asked for
+            }
             watcher = new AutoloadWatcher(dir, registry, config.moduleConfigs());
             try {
                 watcher.start();
@@ -151,8 +155,9 @@ public final class Agent implements AutoCloseable {
             registry.moduleWideBudget(config.agent().moduleWideBudget());
             Path dir = config.agent().modulesDir();
             if (Files.isDirectory(dir)) {
-                if (!Files.isReadable(dir)) {
-                    problems.add(dir + ": cannot list the modules folder; check its permissions");
+                String unreadable = unreadable(dir);
+                if (unreadable != null) {
+                    problems.add(unreadable);
                 }
                 try (AutoloadWatcher folder = new AutoloadWatcher(dir, registry, config.moduleConfigs())) {
                     folder.scanNow();
@@ -321,5 +326,18 @@ public final class Agent implements AutoCloseable {
             }
         }
         registry.close();
+    }
+
+    /** What is wrong with a modules folder that exists but cannot be listed, or null; {@code run} and {@code run --check} agree on it. */
+    private static String unreadable(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            return null; // missing: created at start (the default) or reported by the config (a folder it names)
+        }
+        try (var files = Files.newDirectoryStream(dir)) {
+            return null;
+        } catch (IOException e) {
+            return dir + ": cannot list the modules folder (" + e.getMessage() + "); check its permissions: the agent's user needs"
+                    + " read and execute on it";
+        }
     }
 }

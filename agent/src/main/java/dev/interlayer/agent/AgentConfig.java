@@ -39,6 +39,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.function.Function;
 import java.util.regex.Pattern;
+import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.error.MarkedYAMLException;
 import org.yaml.snakeyaml.error.YAMLException;
@@ -61,6 +62,11 @@ import org.yaml.snakeyaml.nodes.Tag;
  * }</pre>
  */
 public final class AgentConfig {
+
+    /** Aliases of lists and mappings a config may use: enough for sharing a selector, too few for a YAML bomb. */
+    static final int MAX_ALIASES = 50;
+    /** Characters a config may have. */
+    static final int MAX_CHARS = 4 * 1024 * 1024;
 
     /** The autoload folder used when {@code agent.modules-dir} is not set, relative to the config file. */
     public static final String DEFAULT_MODULES_DIR = "modules";
@@ -263,15 +269,27 @@ public final class AgentConfig {
 
         AgentConfig parse(String text) throws ConfigException {
             Node root;
+            LoaderOptions limits = new LoaderOptions();
+            limits.setMaxAliasesForCollections(MAX_ALIASES);
+            limits.setCodePointLimit(MAX_CHARS);
             try {
-                root = new Yaml().compose(new StringReader(text));
+                root = new Yaml(limits).compose(new StringReader(text));
             } catch (MarkedYAMLException e) {
                 int line = e.getProblemMark() == null ? 0 : e.getProblemMark().getLine() + 1;
                 String what = (e.getContext() == null ? "" : e.getContext() + ": ") + (e.getProblem() == null ? e.getMessage() : e.getProblem());
                 throw new ConfigException(List.of(new Problem(source, line, "", "not valid YAML: " + what.replace('\n', ' ')
                         + "; fix the syntax (indent with spaces, 'key: value', lists with '- ')")));
             } catch (YAMLException e) {
-                throw new ConfigException(List.of(new Problem(source, 0, "", "not valid YAML: " + e.getMessage().replace('\n', ' '))));
+                String m = String.valueOf(e.getMessage());
+                if (m.contains("exceeds the limit")) {
+                    throw new ConfigException(List.of(new Problem(source, 0, "", "the file is longer than " + MAX_CHARS / (1024 * 1024)
+                            + " Mi characters, far more than any agent config needs; check that this is the config file")));
+                }
+                if (m.contains("Number of aliases")) {
+                    throw new ConfigException(List.of(new Problem(source, 0, "", "the file uses aliases (*name) of lists or mappings more than "
+                            + MAX_ALIASES + " times, which is how YAML bombs grow; write those values out, or use fewer anchors")));
+                }
+                throw new ConfigException(List.of(new Problem(source, 0, "", "not valid YAML: " + m.replace('\n', ' '))));
             }
             if (root == null) {
                 throw new ConfigException(List.of(new Problem(source, 0, "", "the file is empty; expected a mapping with "

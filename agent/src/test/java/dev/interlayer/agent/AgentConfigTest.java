@@ -268,6 +268,23 @@ class AgentConfigTest {
     }
 
     @Test
+    void aYamlBombIsRefusedSayingWhatToDo() throws Exception {
+        StringBuilder bomb = new StringBuilder("a: &a [x, x, x, x, x, x, x, x, x]\n");
+        for (int i = 0; i < 9; i++) {
+            bomb.append((char) ('b' + i)).append(": &").append((char) ('b' + i)).append(" [")
+                    .append(String.join(", ", java.util.Collections.nCopies(9, "*" + (char) ('a' + i)))).append("]\n");
+        }
+        Problem p = onlyProblem(bomb + LISTENER);
+        assertThat(p.message()).contains("aliases", "more than " + AgentConfig.MAX_ALIASES + " times", "write those values out");
+    }
+
+    @Test
+    void aHugeFileIsRefusedSayingWhatIsWrong() throws Exception {
+        Problem p = onlyProblem("# " + "x".repeat(AgentConfig.MAX_CHARS) + "\n" + LISTENER);
+        assertThat(p.message()).contains("longer than 4 Mi characters", "check that this is the config file");
+    }
+
+    @Test
     void theAllocationLimitCanBeTurnedOffAndDefaultsTo64MiB() throws Exception {
         assertThat(AgentConfig.load(write("agent: {alloc-limit: 0}\n" + LISTENER)).agent().allocLimit()).isZero();
         assertThat(AgentConfig.load(write(LISTENER)).agent().allocLimit()).isEqualTo(64L << 20);

@@ -12,6 +12,7 @@ import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
 import dev.interlayer.runtime.ModuleCallException;
 import dev.interlayer.runtime.ModuleRegistry;
+import dev.interlayer.runtime.RepeatedLog;
 import dev.interlayer.runtime.ModuleState;
 import dev.interlayer.runtime.RegistryListener;
 import dev.interlayer.runtime.SelectorMatcher;
@@ -62,6 +63,11 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Engine implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    /**
+     * Lines about single connections that a peer or a client can make by the thousand (resets, dropped accepts): the
+     * first five of a kind per listener every 10 s, then one line that counts the rest.
+     */
+    static final RepeatedLog RESETS = new RepeatedLog(LOG, 5, Duration.ofSeconds(10));
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(128 * 1024, 512 * 1024);
 
     /** Buffer allocator of every connection (benchmark knob {@code -Dinterlayer.engine.allocator=pooled|adaptive}). */
@@ -361,13 +367,15 @@ public final class Engine implements AutoCloseable {
             ch = transport.adopt(fd);
         } catch (RuntimeException e) {
             l.sys().close(fd);
-            LOG.log(Level.WARNING, "listener {0}: dropped an accepted connection: {1}", l.spec().name(), e.toString());
+            RESETS.log("listener " + l.spec().name() + ": accepted connections dropped", Level.WARNING, "listener {0}: dropped an accepted connection: {1}",
+                    l.spec().name(), e.toString());
             return;
         }
         io.netty.channel.ChannelFuture r = l.loop().register(ch);
         if (!r.isSuccess()) {
             ch.close();
-            LOG.log(Level.WARNING, "listener {0}: dropped an accepted connection: {1}", l.spec().name(), String.valueOf(r.cause()));
+            RESETS.log("listener " + l.spec().name() + ": accepted connections dropped", Level.WARNING, "listener {0}: dropped an accepted connection: {1}",
+                    l.spec().name(), String.valueOf(r.cause()));
             return;
         }
         ProxyConnection c = newConnection(l.spec(), ch, id, null, 0, 0);

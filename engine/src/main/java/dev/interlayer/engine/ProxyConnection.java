@@ -983,7 +983,7 @@ final class ProxyConnection implements Connection {
     @Override
     public void abort(String reason) {
         if (closed) return;
-        LOG.log(Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
+        Engine.RESETS.log("listener " + spec.name() + ": connections reset", Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
         mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason;

@@ -15,6 +15,7 @@ import java.nio.file.attribute.BasicFileAttributes;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import dev.interlayer.api.ModuleDescriptor;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -64,6 +65,8 @@ import java.util.function.Predicate;
 public final class AutoloadWatcher implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.runtime.autoload");
+    /** A jar that fails again and again while it changes (a slow copy) is logged once per half minute, with a count. */
+    private static final RepeatedLog RETRIES = new RepeatedLog(LOG, 1, Duration.ofSeconds(30));
 
     /** How long a jar's size and modification time must stay the same before it is read. */
     static final long STABLE_NANOS = TimeUnit.MILLISECONDS.toNanos(300);
@@ -398,7 +401,8 @@ public final class AutoloadWatcher implements AutoCloseable {
             loaded = registry.loadJar(jar, configs, admit);
         } catch (ModuleLoadException e) {
             // The registry logged the details and keeps them in failures().
-            LOG.log(Level.ERROR, "autoload: {0} was not loaded{1}; it will be retried when the file changes", jar,
+            RETRIES.log(jar.toString(), Level.ERROR, "autoload: {0} was not loaded{1}; it will be retried when the file changes (to put a"
+                            + " jar in the folder in one step, copy it under a name starting with a dot and rename it)", jar,
                     before.isEmpty() ? "" : " (the modules loaded from its previous version keep running)");
             t.modules = before;
             if (!keepRunning) {
@@ -588,6 +592,7 @@ public final class AutoloadWatcher implements AutoCloseable {
     }
 
     private void removed(Path jar, Tracked t) {
+        registry.forgetFailures(jar.toAbsolutePath().normalize().toString());
         List<LoadedModule> live = live(t.modules);
         if (!live.isEmpty()) {
             LOG.log(Level.INFO, "autoload: {0} was removed; retiring {1}", jar, live.stream().map(LoadedModule::id).toList());

@@ -22,8 +22,8 @@ import java.nio.file.StandardCopyOption;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.time.Instant;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -67,6 +67,8 @@ import java.util.zip.ZipFile;
 public final class ModuleRegistry implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.runtime");
+    /** A jar that fails again and again (still being copied, say) is logged once per half minute, with a count. */
+    private static final RepeatedLog FAILED_LOADS = new RepeatedLog(LOG, 1, Duration.ofSeconds(30));
 
     private final CopyOnWriteArrayList<LoadedModule> modules = new CopyOnWriteArrayList<>();
     private final CopyOnWriteArrayList<Failure> failures = new CopyOnWriteArrayList<>();
@@ -374,7 +376,7 @@ public final class ModuleRegistry implements AutoCloseable {
         while (failures.size() > 256) {
             failures.remove(0);
         }
-        LOG.log(Level.ERROR, "{0}", message);
+        FAILED_LOADS.log(source, Level.ERROR, "{0}", message);
         return new ModuleLoadException(message, cause);
     }
 
@@ -759,6 +761,11 @@ public final class ModuleRegistry implements AutoCloseable {
     }
 
     /** Loads and failures that did not recover, oldest first. */
+    /** Forgets the load failures of the jar at {@code source} (its file is gone: they no longer describe anything). */
+    public void forgetFailures(String source) {
+        failures.removeIf(f -> f.source().equals(source));
+    }
+
     public List<Failure> failures() {
         return List.copyOf(failures);
     }

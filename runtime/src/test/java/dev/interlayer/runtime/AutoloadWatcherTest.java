@@ -197,6 +197,20 @@ class AutoloadWatcherTest {
     }
 
     @Test
+    void aBrokenJarThatIsRemovedLeavesNoFailureBehind() throws Exception {
+        Path target = modules.resolve("broken.jar");
+        byte[] whole = Files.readAllBytes(jar("broken.jar", "1.0.0", "broken"));
+        Files.write(target, Arrays.copyOf(whole, whole.length / 2));
+        watcher.scanNow();
+        assertThat(registry.failures()).singleElement().satisfies(f -> assertThat(f.source()).isEqualTo(target.toString()));
+
+        Files.delete(target);
+        watcher.scanNow();
+
+        assertThat(registry.failures()).as("status reports what the folder holds, not what it once held").isEmpty();
+    }
+
+    @Test
     void aBrokenReplacementKeepsTheRunningVersion() throws Exception {
         TestJars.deploy(jar("solid.jar", "1.0.0", "solid"), modules.resolve("solid.jar"));
         watcher.scanNow();
