@@ -3,7 +3,6 @@ package dev.interlayer.cli;
 import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.MessageOrBuilder;
-import com.google.protobuf.util.JsonFormat;
 import dev.interlayer.control.Constraints;
 import dev.interlayer.control.ControlClient;
 import io.grpc.Status;
@@ -75,10 +74,10 @@ final class Calls {
                 + " interlayer run --config FILE");
     }
 
-    /** Prints a message as one line of JSON. */
+    /** Prints a message as one line of JSON: every field, 64-bit numbers as numbers ({@link JsonOut}). */
     static void json(PrintWriter out, MessageOrBuilder m) {
         try {
-            out.println(JsonFormat.printer().omittingInsignificantWhitespace().preservingProtoFieldNames().print(m));
+            out.println(JsonOut.print(m));
         } catch (InvalidProtocolBufferException e) {
             throw new CliFailure(Main.FAILURE, "cannot print the answer as JSON: " + e.getMessage());
         }

@@ -3,11 +3,25 @@ package dev.interlayer.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import com.google.protobuf.Descriptors.Descriptor;
+import com.google.protobuf.Descriptors.FieldDescriptor;
+import com.google.protobuf.Message;
 import com.google.protobuf.util.JsonFormat;
 import dev.interlayer.control.testing.OtherUser;
 import dev.interlayer.control.testing.TempDirs;
 import dev.interlayer.control.v1.Connection;
+import dev.interlayer.control.v1.AttachResponse;
+import dev.interlayer.control.v1.AuditEntry;
 import dev.interlayer.control.v1.Event;
+import dev.interlayer.control.v1.HealthResponse;
+import dev.interlayer.control.v1.ListListenersResponse;
+import dev.interlayer.control.v1.LoadModuleResponse;
+import dev.interlayer.control.v1.ModuleControlResponse;
+import dev.interlayer.control.v1.ModuleResponse;
+import dev.interlayer.control.v1.ModuleStatsResponse;
 import dev.interlayer.control.v1.ListConnectionsResponse;
 import dev.interlayer.control.v1.ListModulesResponse;
 import dev.interlayer.control.v1.ModuleInfo;
@@ -335,6 +349,131 @@ class ControlCliTest {
                     assertThat(e.exchange(260)).isEqualTo(e.lastSent);
                 }
             }
+        }
+    }
+
+    /**
+     * Parses one line of {@code --json} output as {@code type}: every field of the message and of every message in it is
+     * there (defaults too; null for a message field that is not set), every 64-bit integer is a JSON number, and the
+     * protobuf JSON parser reads the line back.
+     */
+    static <M extends Message> M parseJson(String line, Message.Builder builder, Descriptor type) throws Exception {
+        JsonObject o = JsonParser.parseString(line).getAsJsonObject();
+        assertEveryField(type, o, type.getName());
+        JsonFormat.parser().merge(line, builder);
+        @SuppressWarnings("unchecked")
+        M m = (M) builder.build();
+        return m;
+    }
+
+    static void assertEveryField(Descriptor type, JsonObject o, String path) {
+        for (FieldDescriptor f : type.getFields()) {
+            if (f.getRealContainingOneof() != null) {
+                continue; // a oneof member is there only when it is the one set
+            }
+            String at = path + "." + f.getName();
+            assertThat(o.has(f.getName())).as(at + " is in " + o).isTrue();
+            JsonElement v = o.get(f.getName());
+            if (f.isMapField()) {
+                FieldDescriptor value = f.getMessageType().findFieldByName("value");
+                v.getAsJsonObject().entrySet().forEach(e -> assertValue(value, e.getValue(), at + "[" + e.getKey() + "]"));
+            } else if (f.isRepeated()) {
+                v.getAsJsonArray().forEach(e -> assertValue(f, e, at + "[]"));
+            } else {
+                assertValue(f, v, at);
+            }
+        }
+    }
+
+    private static void assertValue(FieldDescriptor f, JsonElement v, String at) {
+        switch (f.getType()) {
+            case MESSAGE -> {
+                if (!v.isJsonNull()) {
+                    assertEveryField(f.getMessageType(), v.getAsJsonObject(), at);
+                }
+            }
+            case INT64, UINT64, SINT64, FIXED64, SFIXED64, INT32, UINT32 ->
+                    assertThat(v.isJsonPrimitive() && v.getAsJsonPrimitive().isNumber()).as(at + " is a JSON number: " + v).isTrue();
+            default -> assertThat(v.isJsonNull()).as(at + " has a value").isFalse();
+        }
+    }
+
+    /** The uid of this test process, as the agent sees the CLI it starts. */
+    static long myUid() throws IOException {
+        return ((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).longValue();
+    }
+
+    @Test
+    void jsonOfEveryCommandHasEveryFieldWithZerosAnd64BitNumbersAsNumbers() throws Exception {
+        HealthResponse h = parseJson(ok("status", "--json").out(), HealthResponse.newBuilder(), HealthResponse.getDescriptor());
+        JsonObject raw = JsonParser.parseString(ok("status", "--json").out()).getAsJsonObject();
+        assertThat(raw.get("connections").getAsInt()).as("no connection is open yet").isZero();
+        assertThat(raw.get("failures").getAsInt()).isZero();
+        assertThat(raw.getAsJsonObject("caller").get("uid").getAsLong()).as("the caller's uid, 0 for root").isEqualTo(myUid());
+        assertThat(raw.getAsJsonObject("caller").get("gid").getAsJsonPrimitive().isNumber()).isTrue();
+        assertThat(raw.get("stuck").getAsJsonArray()).isEmpty();
+        assertThat(h.getPid()).isEqualTo(agent.pid());
+        assertThat(raw.get("pid").getAsJsonPrimitive().isNumber()).isTrue();
+
+        ListConnectionsResponse none = parseJson(ok("conns", "list", "--json").out(), ListConnectionsResponse.newBuilder(),
+                ListConnectionsResponse.getDescriptor());
+        assertThat(none.getConnectionsList()).isEmpty();
+        ListListenersResponse listeners = parseJson(ok("listeners", "list", "--json").out(), ListListenersResponse.newBuilder(),
+                ListListenersResponse.getDescriptor());
+        assertThat(listeners.getListenersList()).extracting(l -> l.getName()).containsExactly("app");
+        ListModulesResponse modules = parseJson(ok("modules", "list", "--json").out(), ListModulesResponse.newBuilder(),
+                ListModulesResponse.getDescriptor());
+        assertThat(modules.getModulesList()).extracting(ModuleInfo::getName).containsExactlyInAnyOrder("tag", "tcplog");
+
+        try (Conn a = new Conn(11)) {
+            a.exchange(500);
+            long id = a.id();
+            JsonObject conns = JsonParser.parseString(ok("conns", "list", "--json").out()).getAsJsonObject();
+            ListConnectionsResponse one = parseJson(conns.toString(), ListConnectionsResponse.newBuilder(), ListConnectionsResponse.getDescriptor());
+            assertThat(one.getConnectionsList()).extracting(Connection::getId).containsExactly(id);
+            JsonObject c = conns.getAsJsonArray("connections").get(0).getAsJsonObject();
+            assertThat(c.get("id").getAsLong()).isEqualTo(id);
+            assertThat(c.get("bytes_sent").getAsLong()).as("what the application sent").isEqualTo(500);
+            assertThat(c.get("bytes_received").getAsLong()).as("the echo of what the upstream received (with the tags)").isEqualTo(a.upstreamBytes());
+            assertThat(JsonParser.parseString(ok("status", "--json").out()).getAsJsonObject().get("connections").getAsInt()).isEqualTo(1);
+
+            AttachResponse detached = parseJson(ok("conns", "detach", Long.toString(id), "tag", "--json").out(), AttachResponse.newBuilder(),
+                    AttachResponse.getDescriptor());
+            assertThat(detached.getDone()).isTrue();
+            Run again = cli("conns", "detach", Long.toString(id), "tag", "--json");
+            assertThat(again.code()).as("nothing to detach: exit 1").isEqualTo(1);
+            JsonObject notDone = JsonParser.parseString(again.out()).getAsJsonObject();
+            assertThat(notDone.get("done").getAsBoolean()).as("false is printed, not left out").isFalse();
+            parseJson(again.out(), AttachResponse.newBuilder(), AttachResponse.getDescriptor());
+
+            ModuleStatsResponse stats = parseJson(ok("modules", "stats", "--json").out(), ModuleStatsResponse.newBuilder(),
+                    ModuleStatsResponse.getDescriptor());
+            assertThat(stats.getModulesList()).filteredOn(s -> s.getName().equals("tag")).singleElement()
+                    .satisfies(s -> assertThat(s.getBytesInSend()).isEqualTo(500));
+        }
+
+        ModuleControlResponse control = parseJson(ok("module", "control", "tcplog", "status", "--json").out(), ModuleControlResponse.newBuilder(),
+                ModuleControlResponse.getDescriptor());
+        assertThat(control.getOk()).isTrue();
+        ModuleResponse priority = parseJson(ok("modules", "priority", "tag", "0", "--json").out(), ModuleResponse.newBuilder(),
+                ModuleResponse.getDescriptor());
+        assertThat(priority.getModule().getPriority()).isZero();
+        JsonObject tag = null;
+        for (JsonElement m : JsonParser.parseString(ok("modules", "list", "--json").out()).getAsJsonObject().getAsJsonArray("modules")) {
+            if (m.getAsJsonObject().get("name").getAsString().equals("tag")) {
+                tag = m.getAsJsonObject();
+            }
+        }
+        assertThat(tag).isNotNull();
+        assertThat(tag.get("priority").getAsInt()).as("priority 0 is printed").isZero();
+        parseJson(ok("modules", "state", "tag", "inactive", "--json").out(), ModuleResponse.newBuilder(), ModuleResponse.getDescriptor());
+        LoadModuleResponse load = parseJson(ok("modules", "load", dir.resolve("tag.jar").toString(), "--json").out(), LoadModuleResponse.newBuilder(),
+                LoadModuleResponse.getDescriptor());
+        assertThat(load.getModulesList()).extracting(ModuleInfo::getName).containsExactly("tag");
+        parseJson(ok("modules", "unload", "tag", "--json").out(), ModuleResponse.newBuilder(), ModuleResponse.getDescriptor());
+        for (String line : ok("audit", "tail", "--no-follow", "-n", "5", "--json").out().strip().split("\n")) {
+            AuditEntry e = parseJson(line, AuditEntry.newBuilder(), AuditEntry.getDescriptor());
+            assertThat(e.getCaller().getUid()).isEqualTo(myUid());
         }
     }
 
