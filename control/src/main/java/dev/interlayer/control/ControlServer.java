@@ -3,9 +3,13 @@ package dev.interlayer.control;
 import io.grpc.BindableService;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
+import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.InternalNettyServerCredentials;
 import io.grpc.netty.NettyServerBuilder;
+import io.grpc.protobuf.services.HealthStatusManager;
+import io.grpc.protobuf.services.ProtoReflectionService;
+import io.grpc.protobuf.services.ProtoReflectionServiceV1;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.Epoll;
@@ -33,13 +37,14 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * An agent's control endpoint: the IDL's services, each behind the {@link SecurityModule}, served on a
- * Unix domain socket (callers identified by their peer credentials) and optionally on TCP with mutual
- * TLS (callers identified by their client certificate).
+ * An agent's control endpoint: the IDL's services and the standard gRPC health and reflection services, each
+ * behind the {@link SecurityModule}, served on a Unix domain socket (callers identified by their peer credentials)
+ * and optionally on TCP with mutual TLS (callers identified by their client certificate).
  *
  * <pre>
  *   CLI ──uds (SO_PEERCRED)──┐
  *                            ├─▶ SecurityModule ─▶ Modules | Connections | Listeners | Events | Audit | Policy | Health
+ *                            │                     | grpc.health.v1.Health | grpc.reflection.v1[alpha].ServerReflection
  *   orchestrator ──mTLS──────┘        │                              │
  *                                     └─▶ AuditLog                    └─▶ ModuleRegistry, Engine
  * </pre>
@@ -56,6 +61,7 @@ public final class ControlServer implements AutoCloseable {
     private final ControlSettings settings;
     private final SecurityModule security;
     private final EventHub events;
+    private final Departures departures;
     private final PolicyHolder policy;
     private final AuditLog audit;
     private final ExecutorService executor;
@@ -63,12 +69,14 @@ public final class ControlServer implements AutoCloseable {
     private final EventLoopGroup workers;
     private final Server uds;
     private final Server tls;
+    private final HealthStatusManager probes;
 
-    private ControlServer(ControlSettings settings, SecurityModule security, EventHub events, PolicyHolder policy, AuditLog audit,
-                          ExecutorService executor, EventLoopGroup boss, EventLoopGroup workers, Server uds, Server tls) {
+    private ControlServer(ControlSettings settings, SecurityModule security, EventHub events, Departures departures, PolicyHolder policy, AuditLog audit,
+                          ExecutorService executor, EventLoopGroup boss, EventLoopGroup workers, Server uds, Server tls, HealthStatusManager probes) {
         this.settings = settings;
         this.security = security;
         this.events = events;
+        this.departures = departures;
         this.policy = policy;
         this.audit = audit;
         this.executor = executor;
@@ -76,6 +84,13 @@ public final class ControlServer implements AutoCloseable {
         this.workers = workers;
         this.uds = uds;
         this.tls = tls;
+        this.probes = probes;
+    }
+
+    /** The deprecated v1alpha server reflection, which older tools (grpc_cli, older grpcurl) still ask for; v1 is served beside it. */
+    @SuppressWarnings("deprecation")
+    private static BindableService reflectionV1alpha() {
+        return ProtoReflectionService.newInstance();
     }
 
     /**
@@ -103,6 +118,7 @@ public final class ControlServer implements AutoCloseable {
         EventLoopGroup boss = null;
         EventLoopGroup workers = null;
         EventHub events = null;
+        Departures departures = null;
         Server uds = null;
         Server tls = null;
         try {
@@ -117,9 +133,15 @@ public final class ControlServer implements AutoCloseable {
             boss = new MultiThreadIoEventLoopGroup(1, daemon("interlayer-control-accept"), EpollIoHandler.newFactory());
             workers = new MultiThreadIoEventLoopGroup(2, daemon("interlayer-control-io"), EpollIoHandler.newFactory());
             events = new EventHub(target.registry());
-            List<BindableService> services = List.of(new ModulesEndpoint(target), new ConnectionsEndpoint(target), new ListenersEndpoint(target),
+            // grpc.health.v1: "" (the whole endpoint) is SERVING from the start; each service by its full name too
+            HealthStatusManager probes = new HealthStatusManager();
+            Idl.methods().stream().map(m -> m.descriptor().getService().getFullName()).distinct()
+                    .forEach(service -> probes.setStatus(service, HealthCheckResponse.ServingStatus.SERVING));
+            departures = new Departures(target.registry());
+            List<BindableService> services = List.of(new ModulesEndpoint(target, departures), new ConnectionsEndpoint(target), new ListenersEndpoint(target),
                     new EventsEndpoint(events, executor), new AuditEndpoint(audit, executor), new PolicyEndpoint(policy),
-                    new HealthEndpoint(target, policy, s.security()));
+                    new HealthEndpoint(target, policy, s.security()), probes.getHealthService(), ProtoReflectionServiceV1.newInstance(),
+                    reflectionV1alpha());
             prepareSocket(s.socket());
             NettyServerBuilder ub = NettyServerBuilder.forAddress(new DomainSocketAddress(s.socket().toString()),
                             InternalNettyServerCredentials.create(new UdsIdentity()))
@@ -143,9 +165,9 @@ public final class ControlServer implements AutoCloseable {
                     tls == null ? "" : " and mutual TLS on " + Protos.address((InetSocketAddress) tls.getListenSockets().get(0)),
                     policy.current().policy().source(), policy.current().policy().size(),
                     s.security() ? "" : "; SECURITY MODULE OFF (benchmark mode)");
-            return new ControlServer(s, security, events, policy, audit, executor, boss, workers, uds, tls);
+            return new ControlServer(s, security, events, departures, policy, audit, executor, boss, workers, uds, tls, probes);
         } catch (ControlException | RuntimeException | Error e) {
-            stopAll(uds, tls, boss, workers, executor, events, policy, audit);
+            stopAll(uds, tls, boss, workers, executor, events, departures, policy, audit);
             throw e;
         }
     }
@@ -250,7 +272,8 @@ public final class ControlServer implements AutoCloseable {
 
     @Override
     public void close() {
-        stopAll(uds, tls, boss, workers, executor, events, policy, audit);
+        probes.enterTerminalState(); // health watchers learn NOT_SERVING before the listeners stop
+        stopAll(uds, tls, boss, workers, executor, events, departures, policy, audit);
         try {
             Files.deleteIfExists(settings.socket());
         } catch (IOException e) {
@@ -259,7 +282,7 @@ public final class ControlServer implements AutoCloseable {
     }
 
     private static void stopAll(Server uds, Server tls, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor, EventHub events,
-                                PolicyHolder policy, AuditLog audit) {
+                                Departures departures, PolicyHolder policy, AuditLog audit) {
         for (Server s : new Server[] {uds, tls}) {
             if (s != null) {
                 s.shutdown();
@@ -274,6 +297,9 @@ public final class ControlServer implements AutoCloseable {
         }
         if (events != null) {
             events.close();
+        }
+        if (departures != null) {
+            departures.close();
         }
         if (boss != null) {
             boss.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);

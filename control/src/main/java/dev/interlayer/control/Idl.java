@@ -5,14 +5,19 @@ import com.google.protobuf.Descriptors.FileDescriptor;
 import com.google.protobuf.Descriptors.MethodDescriptor;
 import com.google.protobuf.Descriptors.ServiceDescriptor;
 import dev.interlayer.control.v1.ControlProto;
+import io.grpc.health.v1.HealthProto;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * The endpoints and methods the IDL ({@code control.proto}) defines, by the names policies use:
- * endpoint = the service's simple name ({@code Modules}), method = the method's name ({@code SetState}).
+ * The endpoints and methods the control endpoint serves, by the names policies use: the IDL's
+ * ({@code control.proto}) with endpoint = the service's simple name ({@code Modules}), and the standard gRPC
+ * services beside them (health checking and server reflection, for probes and grpcurl-style tools) with
+ * endpoint = the service's full name ({@code grpc.health.v1.Health}, which is not the IDL's {@code Health});
+ * method = the method's name ({@code SetState}, {@code Check}).
  */
 public final class Idl {
 
@@ -35,14 +40,30 @@ public final class Idl {
         }
     }
 
+    /** The files of the standard services served beside the IDL's. */
+    @SuppressWarnings("deprecation") // v1alpha reflection: still the only one older tools (grpc_cli, older grpcurl) ask for
+    private static final List<FileDescriptor> STANDARD = List.of(HealthProto.getDescriptor(),
+            io.grpc.reflection.v1.ServerReflectionProto.getDescriptor(), io.grpc.reflection.v1alpha.ServerReflectionProto.getDescriptor());
+
     private static final Map<String, Method> METHODS = new LinkedHashMap<>();
+    private static final Map<String, Method> BY_GRPC_NAME = new HashMap<>();
 
     static {
         for (ServiceDescriptor s : ControlProto.getDescriptor().getServices()) {
-            for (MethodDescriptor m : s.getMethods()) {
-                Method x = new Method(s.getName(), m.getName(), m);
-                METHODS.put(x.id(), x);
+            add(s.getName(), s);
+        }
+        for (FileDescriptor f : STANDARD) {
+            for (ServiceDescriptor s : f.getServices()) {
+                add(s.getFullName(), s);
             }
+        }
+    }
+
+    private static void add(String endpoint, ServiceDescriptor s) {
+        for (MethodDescriptor m : s.getMethods()) {
+            Method x = new Method(endpoint, m.getName(), m);
+            METHODS.put(x.id(), x);
+            BY_GRPC_NAME.put(x.grpcName(), x);
         }
     }
 
@@ -53,7 +74,7 @@ public final class Idl {
         return ControlProto.getDescriptor();
     }
 
-    /** Every method, in IDL order. */
+    /** Every method: the IDL's in IDL order, then the standard services'. */
     public static List<Method> methods() {
         return List.copyOf(METHODS.values());
     }
@@ -65,20 +86,16 @@ public final class Idl {
 
     /** The method with gRPC full name {@code package.Service/Method}, or null. */
     public static Method byGrpcName(String fullMethodName) {
-        int slash = fullMethodName.lastIndexOf('/');
-        if (slash < 0) {
-            return null;
-        }
-        String service = fullMethodName.substring(0, slash);
-        int dot = service.lastIndexOf('.');
-        return METHODS.get(service.substring(dot + 1) + "." + fullMethodName.substring(slash + 1));
+        return BY_GRPC_NAME.get(fullMethodName);
     }
 
-    /** Every endpoint name, in IDL order. */
+    /** Every endpoint name: the IDL's, in IDL order, then the standard services'. */
     public static List<String> endpoints() {
         List<String> out = new ArrayList<>();
-        for (ServiceDescriptor s : ControlProto.getDescriptor().getServices()) {
-            out.add(s.getName());
+        for (Method m : METHODS.values()) {
+            if (!out.contains(m.endpoint())) {
+                out.add(m.endpoint());
+            }
         }
         return out;
     }

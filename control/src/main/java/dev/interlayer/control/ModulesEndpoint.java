@@ -47,9 +47,11 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
     private static final System.Logger LOG = System.getLogger("interlayer.control");
 
     private final ControlTarget target;
+    private final Departures departures;
 
-    ModulesEndpoint(ControlTarget target) {
+    ModulesEndpoint(ControlTarget target, Departures departures) {
         this.target = target;
+        this.departures = departures;
     }
 
     static StatusRuntimeException notFound(String name) {
@@ -57,8 +59,35 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
                 .asRuntimeException();
     }
 
+    /** Not found, with how the module left and how to bring it back when it left while the endpoint ran. */
+    private StatusRuntimeException notLoaded(String name) {
+        return departures.last(name).map(d -> Status.NOT_FOUND.withDescription("no module named '" + name + "' is loaded: " + d.what()
+                        + ", and a module that left does not come back by itself; " + Departures.revival(d.source())).asRuntimeException())
+                .orElseGet(() -> notFound(name));
+    }
+
     private LoadedModule find(String name) {
-        return target.registry().find(name).orElseThrow(() -> notFound(name));
+        return target.registry().find(name).orElseThrow(() -> notLoaded(name));
+    }
+
+    /** The loaded instance {@code name@version}: of several, the one that is not leaving, else the newest. */
+    private LoadedModule find(String name, String version) {
+        if (version.isEmpty()) {
+            return find(name);
+        }
+        LoadedModule best = null;
+        for (LoadedModule m : target.registry().modules()) {
+            if (m.name().equals(name) && m.version().equals(version) && (best == null || !m.state().leaving())) {
+                best = m;
+            }
+        }
+        if (best == null) {
+            List<String> loaded = target.registry().modules().stream().filter(m -> m.name().equals(name)).map(m -> m.version() + " (" + m.state() + ")")
+                    .toList();
+            throw loaded.isEmpty() ? notLoaded(name) : Status.NOT_FOUND.withDescription("no module " + name + "@" + version + " is loaded; the loaded"
+                    + " versions of " + name + " are " + String.join(", ", loaded)).asRuntimeException();
+        }
+        return best;
     }
 
     @Override
@@ -82,7 +111,8 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
         m.unregister();
         out.onNext(ModuleResponse.newBuilder().setModule(Protos.module(m))
                 .setMessage(m.id() + " is unregistering: detached from " + live + " connection" + (live == 1 ? "" : "s")
-                        + "; it unloads once the last call into it has returned").build());
+                        + "; it unloads once the last call into it has returned and does not come back by itself; "
+                        + Departures.revival(m.pkg().location())).build());
         out.onCompleted();
     }
 
@@ -90,6 +120,7 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
     public void setState(SetStateRequest request, StreamObserver<ModuleResponse> out) {
         LoadedModule m = find(request.getName());
         ModuleState from = m.state();
+        int live = m.liveAttachments();
         ModuleState to = switch (request.getState()) {
             case ACTIVATE -> ModuleState.ACTIVE;
             case DEACTIVATE -> ModuleState.INACTIVE;
@@ -102,14 +133,38 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
         try {
             m.setState(to);
         } catch (IllegalStateException e) {
-            throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
+            String leaving = from.leaving() ? "; " + Departures.revival(m.pkg().location()) : "";
+            throw Status.FAILED_PRECONDITION.withDescription(e.getMessage() + leaving).asRuntimeException();
         }
         List<StuckCall> stuck = target.engine().stuckCalls().stream().filter(c -> c.moduleId().equals(m.id())).toList();
         String held = stuck.isEmpty() ? "" : to == ModuleState.REVOKED
                 ? "; its connections on the other event loops are reset; " + stuck.size() + " event loop(s) stay stuck in it until the call returns"
                 : "; " + stuck.size() + " event loop(s) are stuck in it: revoke it to end its connections on the others";
-        out.onNext(ModuleResponse.newBuilder().setModule(Protos.module(m, stuck)).setMessage(m.id() + ": " + from + " -> " + m.state() + held).build());
+        out.onNext(ModuleResponse.newBuilder().setModule(Protos.module(m, stuck))
+                .setMessage(m.id() + ": " + from + " -> " + m.state() + ": " + effect(m, from, m.state(), live) + held).build());
         out.onCompleted();
+    }
+
+    /** What a change of state does, for the reply: the lifecycle table of docs/architecture.md, for this module. */
+    static String effect(LoadedModule m, ModuleState from, ModuleState to, int live) {
+        String on = live + " connection" + (live == 1 ? "" : "s");
+        if (from == to) {
+            return "it was " + to + " already; nothing changed";
+        }
+        return switch (to) {
+            case ACTIVE -> "it attaches to new connections its selector matches and customizes them"
+                    + (from.customizes() ? "" : "; its data hooks run again on the " + on + " it is on");
+            case INACTIVE -> "it attaches to new connections its selector matches but passes their traffic untouched, and the traffic of the "
+                    + on + " it is on: its data hooks are not called until it is set active";
+            case DEPRECATED -> "it attaches to no new connection and " + (from.customizes() ? "keeps customizing" : "customizes again")
+                    + " the " + on + " it is on; it stays loaded (unless its jar was replaced or removed: then it unloads after its last"
+                    + " connection ends): set it active to take new connections again, or unregister it";
+            case UNREGISTERING -> "it attaches to nothing new and is detached from the " + on + " it was on; it unloads once the last call"
+                    + " into it has returned and does not come back by itself; " + Departures.revival(m.pkg().location());
+            case REVOKED -> "it was detached from the " + on + " it was on at once and unloads now; it does not come back by itself; "
+                    + Departures.revival(m.pkg().location());
+            case FAILED -> "it failed";
+        };
     }
 
     @Override
@@ -144,7 +199,7 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
 
     @Override
     public void control(ModuleControlRequest request, StreamObserver<ModuleControlResponse> out) {
-        LoadedModule m = find(request.getName());
+        LoadedModule m = find(request.getName(), request.getVersion());
         if (!(m.module() instanceof SocketModule<?> sm) || !m.has(Hooks.CONTROL)) {
             throw Status.FAILED_PRECONDITION.withDescription("module " + m.id() + " does not answer control requests (it implements no control hook)")
                     .asRuntimeException();

@@ -10,6 +10,7 @@ import com.google.protobuf.Descriptors.Descriptor;
 import com.google.protobuf.Descriptors.FieldDescriptor;
 import com.google.protobuf.Message;
 import com.google.protobuf.util.JsonFormat;
+import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.control.testing.OtherUser;
 import dev.interlayer.control.testing.TempDirs;
 import dev.interlayer.control.v1.Connection;
@@ -26,6 +27,7 @@ import dev.interlayer.control.v1.ListConnectionsResponse;
 import dev.interlayer.control.v1.ListModulesResponse;
 import dev.interlayer.control.v1.ModuleInfo;
 import dev.interlayer.engine.testing.TestServer;
+import dev.interlayer.runtime.testing.TestJars;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -474,6 +476,94 @@ class ControlCliTest {
         for (String line : ok("audit", "tail", "--no-follow", "-n", "5", "--json").out().strip().split("\n")) {
             AuditEntry e = parseJson(line, AuditEntry.newBuilder(), AuditEntry.getDescriptor());
             assertThat(e.getCaller().getUid()).isEqualTo(myUid());
+        }
+    }
+
+    @Test
+    void aRevokedModuleSaysHowToBringItBackAndTheCommandItNamesDoes() throws Exception {
+        try (Conn a = new Conn(21)) {
+            assertThat(a.exchange(150)).isEqualTo(a.tagged(a.lastSent));
+            String revoked = ok("modules", "state", "tag", "revoke").out();
+            Path folderJar = dir.resolve("modules").resolve("tag.jar").toAbsolutePath().normalize();
+            assertThat(revoked).contains("tag@1.0.0: ACTIVE -> REVOKED: it was detached from the 1 connection it was on at once",
+                    "does not come back by itself", "interlayer modules load " + folderJar);
+            Agents.waitFor("tag unloaded", () -> {
+                try {
+                    return module("tag").isEmpty();
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+
+            // the jar is still in the modules folder, yet the name is gone: the refusal says what happened and what to run
+            Run active = cli("modules", "state", "tag", "active");
+            assertThat(active.code()).isEqualTo(1);
+            assertThat(active.err()).contains("no module named 'tag' is loaded: tag@1.0.0 was revoked at ",
+                    "a module that left does not come back by itself", "to run it again, load its jar again: interlayer modules load " + folderJar);
+            String suggested = active.err().substring(active.err().indexOf("interlayer modules load ") + "interlayer ".length()).strip();
+            Run load = ok(suggested.split(" "));
+            assertThat(load.out()).contains("loaded tag@1.0.0: ACTIVE");
+            assertThat(ok("modules", "state", "tag", "active").out()).contains("tag@1.0.0: ACTIVE -> ACTIVE: it was ACTIVE already; nothing changed");
+            try (Conn b = new Conn(22)) {
+                assertThat(b.exchange(150)).isEqualTo(b.tagged(b.lastSent));
+            }
+        }
+    }
+
+    @Test
+    void everyStateChangeSaysWhatItDoesToTheConnectionsTheModuleIsOn() throws Exception {
+        try (Conn a = new Conn(23)) {
+            assertThat(a.exchange(120)).isEqualTo(a.tagged(a.lastSent));
+            assertThat(ok("modules", "state", "tag", "deprecated").out()).contains("tag@1.0.0: ACTIVE -> DEPRECATED: it attaches to no new"
+                    + " connection and keeps customizing the 1 connection it is on");
+            Run inactive = ok("modules", "state", "tag", "inactive");
+            assertThat(inactive.out()).contains("tag@1.0.0: DEPRECATED -> INACTIVE: it attaches to new connections its selector matches but passes"
+                    + " their traffic untouched, and the traffic of the 1 connection it is on");
+            // what the reply says is what happens: no tags on the open connection
+            assertThat(a.exchange(250)).isEqualTo(a.lastSent);
+            assertThat(ok("modules", "state", "tag", "active").out()).contains("INACTIVE -> ACTIVE", "its data hooks run again on the 1 connection");
+        }
+    }
+
+    /** A socket module named {@code ctl} at {@code version} whose control request {@code version} answers its version. */
+    Path ctlJar(String version) {
+        String cls = "v" + version.replace('.', '_') + ".Ctl";
+        return TestJars.jar().source(cls, """
+                package %s;
+                import dev.interlayer.api.*;
+                public class Ctl implements SocketModule<Object> {
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("ctl", "%s").implement(InterfaceType.SOCKET, 1, 0).build();
+                    }
+                    public ControlResponse control(ControlRequest r) {
+                        return ControlResponse.ok("%s");
+                    }
+                }
+                """.formatted(cls.substring(0, cls.indexOf('.')), version, version)).service(cls).write(dir.resolve("ctl-" + version + ".jar"));
+    }
+
+    @Test
+    void moduleControlAddressesALoadedVersionAsNameAtVersion() throws Exception {
+        assertThat(ok("modules", "load", ctlJar("1.0.0").toString()).out()).contains("loaded ctl@1.0.0: ACTIVE");
+        try (Conn a = new Conn(31)) {
+            a.exchange(10);
+            assertThat(a.modules()).contains("ctl@1.0.0");
+            assertThat(ok("modules", "load", ctlJar("2.0.0").toString()).out()).contains("loaded ctl@2.0.0: ACTIVE");
+            assertThat(ok("modules", "stats").out()).contains("ctl@1.0.0", "ctl@2.0.0");
+
+            // the form modules stats prints reaches the deprecated version; the bare name the current one
+            assertThat(ok("module", "control", "ctl@1.0.0", "version").out().strip()).isEqualTo("1.0.0");
+            assertThat(ok("module", "control", "ctl@2.0.0", "version").out().strip()).isEqualTo("2.0.0");
+            assertThat(ok("module", "control", "ctl", "version").out().strip()).isEqualTo("2.0.0");
+            Run absent = cli("module", "control", "ctl@3.0.0", "version");
+            assertThat(absent.code()).isEqualTo(1);
+            assertThat(absent.err()).contains("no module ctl@3.0.0 is loaded; the loaded versions of ctl are 1.0.0 (DEPRECATED), 2.0.0 (ACTIVE)");
+        }
+        for (String bad : List.of("Ctl", "ctl@", "ctl@1.0", "ctl@1.0.0@2")) {
+            Run r = cli("module", "control", bad, "version");
+            assertThat(r.code()).as(bad).isEqualTo(5);
+            assertThat(r.err()).as(bad).contains("'" + bad + "' is not NAME or NAME@VERSION of a module",
+                    ModuleDescriptor.NAME.pattern(), ModuleDescriptor.VERSION.pattern());
         }
     }
 
