@@ -1,6 +1,10 @@
 # Sourced by ./mvnw and ./interlayer: makes JAVA_HOME point at a JDK 25 or stops with a clear message.
 # Order: $JAVA_HOME if it is 25+, then JDKs under /usr/lib/jvm and /opt (Temurin first), then `java` on PATH.
 interlayer_java_major() {
+  # A JDK's release file names its version: reading it saves starting a JVM (a tenth of a second) on every call.
+  local m
+  m=$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$1/release" 2>/dev/null | head -n1)
+  if [ -n "$m" ]; then echo "$m"; return 0; fi
   "$1/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p' | head -n1
 }
 interlayer_find_jdk25() {

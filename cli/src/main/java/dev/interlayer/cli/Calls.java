@@ -20,13 +20,16 @@ import java.util.function.Function;
  */
 final class Calls {
 
-    private static final Constraints CONSTRAINTS = Constraints.builtin();
+    /** Read on the first check only: a call whose request has nothing to check starts without parsing them. */
+    private static final class Builtin {
+        static final Constraints CONSTRAINTS = Constraints.builtin();
+    }
 
     private Calls() {}
 
     /** Refuses a request that the agent's structure check would refuse, with the same message (exit 5). */
     static <T extends Message> T checked(T request) {
-        Optional<Constraints.Violation> v = CONSTRAINTS.check(request);
+        Optional<Constraints.Violation> v = Builtin.CONSTRAINTS.check(request);
         if (v.isPresent()) {
             throw new CliFailure(Main.INVALID, "invalid request: " + v.get().message());
         }

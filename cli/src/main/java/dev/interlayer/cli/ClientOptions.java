@@ -48,6 +48,11 @@ final class ClientOptions {
      * @throws CliFailure with exit code 2 for an incomplete --remote, 3 for unreadable TLS files
      */
     ControlClient open() {
+        // A call is short: Netty's JFR events of its buffer pools would only cost it starting JFR's event machinery
+        // (a tenth of a second and more); -Dio.netty.jfr.enabled=true keeps them.
+        if (System.getProperty("io.netty.jfr.enabled") == null) {
+            System.setProperty("io.netty.jfr.enabled", "false");
+        }
         if (remote == null) {
             if (cert != null || key != null || ca != null) {
                 throw new CliFailure(Main.USAGE, "--cert, --key and --ca go with --remote HOST:PORT; a local agent is reached through --socket");

@@ -41,7 +41,9 @@ final class ConnsCommand implements Runnable {
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
             return Calls.run(spec.commandLine().getErr(), () -> {
-                ListConnectionsRequest req = Calls.checked(ListConnectionsRequest.newBuilder().setListener(listener == null ? "" : listener).build());
+                // without --listener the request is empty: nothing to check
+                ListConnectionsRequest req = listener == null ? ListConnectionsRequest.getDefaultInstance()
+                        : Calls.checked(ListConnectionsRequest.newBuilder().setListener(listener).build());
                 try (ControlClient c = o.open()) {
                     ListConnectionsResponse r = Calls.call(o, c, x -> x.connections().list(req));
                     if (o.json) {

@@ -3,6 +3,8 @@ package dev.interlayer.cli;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Properties;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -19,9 +21,6 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "interlayer", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Interlayer: loadable modules that customize every TCP connection's bytes, between unmodified programs.",
-        subcommands = {RunCommand.class, CheckModuleCommand.class, DemoCommand.class, StatusCommand.class, ModulesCommand.class, ConnsCommand.class,
-                ListenersCommand.class, ModuleCommand.class, LogCommand.class, AuditCommand.class, PolicyCommand.class, CompletionCommand.class,
-                CommandLine.HelpCommand.class},
         exitCodeListHeading = "%nExit codes:%n",
         exitCodeList = {"0:ok", "1:failure (a module did not load, a listener did not start, the agent refused the change, ...)",
                 "2:usage or config error", "3:agent unreachable (not running, wrong --socket or --remote, TLS refused)",
@@ -40,6 +39,15 @@ public final class Main implements Runnable {
     public static final int DENIED = 4;
     /** Exit code when the request breaks the IDL's constraints. */
     public static final int INVALID = 5;
+
+    /**
+     * The commands, in the order help lists them. picocli builds a command's model by reading the annotations of all its
+     * classes, which is a good part of a short call's start: a call that names a command builds only that one
+     * ({@link #commandLine}).
+     */
+    static final Map<String, Class<?>> COMMANDS = commands(RunCommand.class, CheckModuleCommand.class, DemoCommand.class, StatusCommand.class,
+            ModulesCommand.class, ConnsCommand.class, ListenersCommand.class, ModuleCommand.class, LogCommand.class, AuditCommand.class,
+            PolicyCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class);
 
     @Spec
     CommandSpec spec;
@@ -61,7 +69,7 @@ public final class Main implements Runnable {
      * exiting; tests call this in-process.
      */
     public static int execute(PrintWriter out, PrintWriter err, String... args) {
-        CommandLine cl = new CommandLine(new Main());
+        CommandLine cl = commandLine(args);
         cl.setOut(out);
         cl.setErr(err);
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
@@ -75,6 +83,30 @@ public final class Main implements Runnable {
         out.flush();
         err.flush();
         return code;
+    }
+
+    /**
+     * The command line for {@code args}: with only the command they name when it is one that needs no other (all but
+     * {@code help} and {@code completion}, which describe every command), else with every command, for the usage and
+     * the "did you mean" of a mistyped name.
+     */
+    static CommandLine commandLine(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        Class<?> only = args.length == 0 ? null : COMMANDS.get(args[0]);
+        if (only != null && only != CommandLine.HelpCommand.class && only != CompletionCommand.class) {
+            cl.addSubcommand(only);
+        } else {
+            COMMANDS.values().forEach(cl::addSubcommand);
+        }
+        return cl;
+    }
+
+    private static Map<String, Class<?>> commands(Class<?>... classes) {
+        Map<String, Class<?>> out = new LinkedHashMap<>();
+        for (Class<?> c : classes) {
+            out.put(c.getAnnotation(Command.class).name(), c);
+        }
+        return out;
     }
 
     /** The version from the build. */

@@ -298,6 +298,21 @@ class MainTest {
     }
 
     @Test
+    void aCallBuildsOnlyTheCommandItNamesAndEveryCommandStillAnswersItsHelp() {
+        assertThat(Main.commandLine("status", "--json").getSubcommands().keySet()).containsExactly("status");
+        assertThat(Main.commandLine("--help").getSubcommands().keySet()).containsExactlyElementsOf(Main.COMMANDS.keySet());
+        assertThat(Main.commandLine("sttaus").getSubcommands().keySet()).as("a mistyped name gets the suggestions")
+                .containsExactlyElementsOf(Main.COMMANDS.keySet());
+        for (String name : Main.COMMANDS.keySet()) {
+            Run r = run(name, "--help");
+            assertThat(r.code()).as(name + " --help: " + r.err()).isZero();
+            assertThat(r.out()).as(name).contains("Usage: interlayer " + name);
+        }
+        assertThat(run("help", "modules").out()).contains("Usage: interlayer modules", "state", "stats");
+        assertThat(run("--help").out()).contains(Main.COMMANDS.keySet());
+    }
+
+    @Test
     void versionNamesTheModuleInterfaces() {
         Run r = run("--version");
         assertThat(r.code()).isZero();
