@@ -23,6 +23,8 @@ import dev.interlayer.control.v1.UnloadModuleRequest;
 import io.grpc.Context;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.grpc.health.v1.HealthCheckRequest;
+import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.StreamObserver;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,7 +35,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One well-formed call of every method of the IDL, for the policy matrix: run in-process, or as a
+ * One well-formed call of every method the endpoint serves (the IDL's and the standard health and reflection services'),
+ * for the policy matrix: run in-process, or as a
  * separate process ({@link #main}) under another user. Each call's outcome is its status code and
  * description ({@code OK} when the handler answered).
  *
@@ -43,7 +46,8 @@ import java.util.concurrent.TimeUnit;
 public final class MatrixCalls {
 
     /** The methods, in the order they are called. */
-    public static final String[] ORDER = {"Health.Check", "Modules.List", "Modules.Stats", "Listeners.List", "Connections.List",
+    public static final String[] ORDER = {"Health.Check", "grpc.health.v1.Health.Check", "grpc.health.v1.Health.Watch",
+            "grpc.reflection.v1.ServerReflection.ServerReflectionInfo", "grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo", "Modules.List", "Modules.Stats", "Listeners.List", "Connections.List",
             "Events.Subscribe", "Audit.Query", "Audit.Tail", "Modules.Load", "Modules.SetPriority", "Modules.SetState", "Modules.Control",
             "Connections.Attach", "Connections.Detach", "Policy.Reload", "Modules.Unload"};
 
@@ -70,6 +74,10 @@ public final class MatrixCalls {
     private static void call(ControlClient c, String method, Path victimJar) {
         switch (method) {
             case "Health.Check" -> c.health().check(HealthRequest.getDefaultInstance());
+            case "grpc.health.v1.Health.Check" -> HealthGrpc.newBlockingStub(c.channel()).check(HealthCheckRequest.getDefaultInstance());
+            case "grpc.health.v1.Health.Watch" -> firstOf(c, ctx -> HealthGrpc.newBlockingStub(c.channel()).watch(HealthCheckRequest.getDefaultInstance()));
+            case "grpc.reflection.v1.ServerReflection.ServerReflectionInfo" -> reflectV1(c);
+            case "grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo" -> reflectV1alpha(c);
             case "Modules.List" -> c.modules().list(ListModulesRequest.getDefaultInstance());
             case "Modules.Stats" -> c.modules().stats(ModuleStatsRequest.getDefaultInstance());
             case "Listeners.List" -> c.listeners().list(ListListenersRequest.getDefaultInstance());
@@ -105,6 +113,44 @@ public final class MatrixCalls {
             throw Status.UNKNOWN.withDescription(e.toString()).asRuntimeException();
         } finally {
             ctx.cancel(null);
+        }
+    }
+
+    private static void reflectV1(ControlClient c) {
+        MatrixCalls.<io.grpc.reflection.v1.ServerReflectionRequest, io.grpc.reflection.v1.ServerReflectionResponse>firstAnswer(observer ->
+                io.grpc.reflection.v1.ServerReflectionGrpc.newStub(c.channel()).serverReflectionInfo(observer),
+                io.grpc.reflection.v1.ServerReflectionRequest.newBuilder().setListServices("").build());
+    }
+
+    @SuppressWarnings("deprecation") // v1alpha: served for older tools, so checked like the rest
+    private static void reflectV1alpha(ControlClient c) {
+        MatrixCalls.<io.grpc.reflection.v1alpha.ServerReflectionRequest, io.grpc.reflection.v1alpha.ServerReflectionResponse>firstAnswer(observer ->
+                io.grpc.reflection.v1alpha.ServerReflectionGrpc.newStub(c.channel()).serverReflectionInfo(observer),
+                io.grpc.reflection.v1alpha.ServerReflectionRequest.newBuilder().setListServices("").build());
+    }
+
+    /** Sends one message on a bidi stream, waits for the first answer, then ends the stream. */
+    private static <Q, R> void firstAnswer(java.util.function.Function<StreamObserver<R>, StreamObserver<Q>> open, Q request) {
+        CompletableFuture<R> answer = new CompletableFuture<>();
+        StreamObserver<Q> requests = open.apply(new StreamObserver<>() {
+            @Override public void onNext(R v) { answer.complete(v); }
+            @Override public void onError(Throwable t) { answer.completeExceptionally(t); }
+            @Override public void onCompleted() {
+                answer.completeExceptionally(Status.UNKNOWN.withDescription("the stream ended without an answer").asRuntimeException());
+            }
+        });
+        requests.onNext(request);
+        try {
+            answer.get(30, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof StatusRuntimeException s) {
+                throw s;
+            }
+            throw Status.UNKNOWN.withDescription(e.getCause().toString()).asRuntimeException();
+        } catch (Exception e) {
+            throw Status.UNKNOWN.withDescription(e.toString()).asRuntimeException();
+        } finally {
+            requests.onCompleted();
         }
     }
 
