@@ -232,7 +232,8 @@ public final class Agent implements AutoCloseable {
                 attach.add(m.name());
             }
         }
-        return new ListenerSpec(l.name(), l.protocol(), l.role(), l.listen(), l.upstream(), l.options(), attach, config.agent().udp());
+        return new ListenerSpec(l.name(), l.protocol(), l.role(), l.listen(), l.upstream(), l.options(), attach, config.agent().udp(), l.tls(),
+                l.upstreamTls());
     }
 
     private static String ids(List<LoadedModule> modules) {

@@ -13,6 +13,9 @@ import dev.interlayer.api.SocketOption;
 import dev.interlayer.control.ControlSettings;
 import dev.interlayer.control.Policy;
 import dev.interlayer.engine.EngineOptions;
+import dev.interlayer.engine.TlsContexts;
+import dev.interlayer.engine.TlsException;
+import dev.interlayer.engine.TlsSettings;
 import dev.interlayer.engine.UdpSettings;
 import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleRegistry;
@@ -79,7 +82,14 @@ public final class AgentConfig {
             "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
-    private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
+    private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options", "tls");
+    private static final List<String> UPSTREAM_KEYS = List.of("address", "tls");
+    private static final List<String> LISTENER_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "sni", "ca", "client-auth",
+            "protocols", "ciphers", "alpn", "handshake-timeout");
+    private static final List<String> UPSTREAM_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "ca", "server-name", "verify",
+            "protocols", "ciphers", "alpn", "handshake-timeout");
+    private static final List<String> SNI_KEYS = List.of("names", "cert", "key", "key-password-file");
+    private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
     private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params", "allow");
     private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "local", "remote", "local-ports", "remote-ports");
@@ -119,9 +129,11 @@ public final class AgentConfig {
      * @param upstream where accepted connections are forwarded
      * @param options socket options for both sockets of every connection
      * @param line the line the entry starts on
+     * @param tls TLS terminated on accepted sockets ({@code tls:}), or null
+     * @param upstreamTls TLS originated to the upstream ({@code upstream.tls:}), or null
      */
     public record Listener(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
-                           Map<SocketOption, Object> options, int line) {}
+                           Map<SocketOption, Object> options, int line, TlsSettings tls, TlsSettings upstreamTls) {}
 
     /**
      * One entry of {@code modules:}.
@@ -552,8 +564,20 @@ public final class AgentConfig {
                     }
                 }
                 InetSocketAddress upstream = null;
+                TlsSettings upstreamTls = null;
                 if ((n = required(k, m, path, "upstream", "HOST:PORT to forward connections to, e.g. 127.0.0.1:80")) != null) {
-                    upstream = hostPort(n, path + ".upstream", 1);
+                    if (n instanceof MappingNode um) {
+                        // upstream: {address: HOST:PORT, tls: {...}}: the agent originates TLS to it
+                        Map<String, NodeTuple> uk = mapping(um, path + ".upstream", UPSTREAM_KEYS);
+                        Node a = required(uk, um, path + ".upstream", "address", "HOST:PORT to forward connections to, e.g. 10.0.0.5:443");
+                        if (a != null) upstream = hostPort(a, path + ".upstream.address", 1);
+                        Node ut = value(uk, "tls");
+                        if (ut != null && upstream != null) {
+                            upstreamTls = tls(ut, path + ".upstream.tls", false, host(((ScalarNode) a).getValue()));
+                        }
+                    } else {
+                        upstream = hostPort(n, path + ".upstream", 1);
+                    }
                 }
                 Role role = null;
                 if ((n = required(k, m, path, "role", "client (local apps connect here) or server (remote peers connect here)")) != null) {
@@ -578,11 +602,208 @@ public final class AgentConfig {
                         }
                     }
                 }
+                TlsSettings tls = null;
+                if ((n = value(k, "tls")) != null) {
+                    tls = tls(n, path + ".tls", true, null);
+                }
+                if (protocol == Protocol.UDP && (tls != null || upstreamTls != null)) {
+                    problem(tls != null ? value(k, "tls") : value(k, "upstream"), path, "TLS runs over tcp only; remove the tls: block or set protocol: tcp");
+                }
                 if (name != null && listen != null && upstream != null && role != null) {
-                    out.add(new Listener(name, protocol, role, listen, upstream, options, line));
+                    out.add(new Listener(name, protocol, role, listen, upstream, options, line, tls, upstreamTls));
                 }
             }
             return out;
+        }
+
+        /**
+         * A {@code tls:} block: a listener's ({@code server}: the agent terminates TLS) or an upstream's (it originates TLS to
+         * {@code upstreamHost}, the default server name). Every file is read and checked as the listener would at start.
+         */
+        private TlsSettings tls(Node n, String path, boolean server, String upstreamHost) {
+            List<String> known = server ? LISTENER_TLS_KEYS : UPSTREAM_TLS_KEYS;
+            if (!(n instanceof MappingNode m)) {
+                problem(n, path, "expected a mapping with keys " + String.join(", ", known) + ", found " + kind(n));
+                return null;
+            }
+            int before = problems.size();
+            Map<String, NodeTuple> k = mapping(m, path, known);
+            Map<Path, Node> files = new LinkedHashMap<>();
+            Node v;
+            TlsSettings.Provider provider = TlsSettings.Provider.OPENSSL;
+            if ((v = value(k, "provider")) != null) {
+                TlsSettings.Provider p = choice(v, path + ".provider", Map.of("openssl", TlsSettings.Provider.OPENSSL, "jdk", TlsSettings.Provider.JDK),
+                        "openssl (BoringSSL, the default) or jdk");
+                if (p != null) provider = p;
+            }
+            List<TlsSettings.Identity> ids = new ArrayList<>();
+            if (server) {
+                if (required(k, m, path, "cert", "the certificate chain (PEM) the agent shows clients, with key") != null) {
+                    TlsSettings.Identity id = identity(k, path, List.of(), files);
+                    if (id != null) ids.add(id);
+                }
+            } else if (value(k, "cert") != null || value(k, "key") != null) {
+                if (value(k, "cert") == null || value(k, "key") == null) {
+                    problem(m, path, "a client certificate needs both cert and key; set both, or neither");
+                } else {
+                    TlsSettings.Identity id = identity(k, path, List.of(), files);
+                    if (id != null) ids.add(id);
+                }
+            }
+            if (server && (v = value(k, "sni")) != null) {
+                List<Node> entries = list(v, path + ".sni", "a list of {names: [...], cert: ..., key: ...}");
+                for (int i = 0; i < entries.size(); i++) {
+                    String ep = path + ".sni[" + i + "]";
+                    if (!(entries.get(i) instanceof MappingNode em)) {
+                        problem(entries.get(i), ep, "expected a mapping with keys " + String.join(", ", SNI_KEYS) + ", found " + kind(entries.get(i)));
+                        continue;
+                    }
+                    Map<String, NodeTuple> ek = mapping(em, ep, SNI_KEYS);
+                    List<String> names = new ArrayList<>();
+                    Node nn = required(ek, em, ep, "names", "the server names this certificate serves, e.g. [api.example.com, \"*.example.com\"]");
+                    if (nn != null) {
+                        for (Node e : list(nn, ep + ".names", "server names, e.g. [api.example.com, \"*.example.com\"]")) {
+                            String name = string(e, ep + ".names", "a server name");
+                            if (name != null && !SNI_NAME.matcher(name).matches()) {
+                                problem(e, ep + ".names", "'" + name + "' is not a server name; expected a host name such as api.example.com, or *.example.com");
+                            } else if (name != null) {
+                                names.add(name.toLowerCase(Locale.ROOT));
+                            }
+                        }
+                    }
+                    if (required(ek, em, ep, "cert", "the certificate chain (PEM) for these names, with key") != null
+                            && required(ek, em, ep, "key", "the certificate's private key (PEM, PKCS#8)") != null && !names.isEmpty()) {
+                        TlsSettings.Identity id = identity(ek, ep, names, files);
+                        if (id != null) ids.add(id);
+                    }
+                }
+            }
+            Path ca = null;
+            if ((v = value(k, "ca")) != null) {
+                ca = file(v, path + ".ca", server ? "the CA certificate(s) (PEM) client certificates must chain to"
+                        : "the CA certificate(s) (PEM) the upstream's certificate must chain to", files);
+            }
+            TlsSettings.ClientAuth auth = TlsSettings.ClientAuth.NONE;
+            if (server && (v = value(k, "client-auth")) != null) {
+                TlsSettings.ClientAuth a = choice(v, path + ".client-auth", Map.of("none", TlsSettings.ClientAuth.NONE, "optional",
+                        TlsSettings.ClientAuth.OPTIONAL, "required", TlsSettings.ClientAuth.REQUIRED), "none, optional or required");
+                if (a != null) auth = a;
+                if (a != null && a != TlsSettings.ClientAuth.NONE && value(k, "ca") == null) {
+                    problem(v, path + ".client-auth", "client-auth " + s(a) + " needs ca: the CA certificate(s) client certificates must chain to");
+                }
+            }
+            if (server && ca != null && auth == TlsSettings.ClientAuth.NONE) {
+                problem(value(k, "ca"), path + ".ca", "ca is set but client-auth is none, so no client is asked for a certificate; set"
+                        + " client-auth: required (or optional), or remove ca");
+            }
+            List<String> protocols = new ArrayList<>();
+            if ((v = value(k, "protocols")) != null) {
+                for (Node e : list(v, path + ".protocols", "TLS versions: TLSv1.2, TLSv1.3")) {
+                    String p = string(e, path + ".protocols", "TLSv1.2 or TLSv1.3");
+                    if (p != null && !TlsSettings.DEFAULT_PROTOCOLS.contains(p)) {
+                        problem(e, path + ".protocols", "unknown protocol '" + p + "'; expected TLSv1.2 or TLSv1.3 (older versions are not offered)");
+                    } else if (p != null) {
+                        protocols.add(p);
+                    }
+                }
+            }
+            List<String> ciphers = strings(value(k, "ciphers"), path + ".ciphers", "cipher suite names, e.g. [TLS_AES_128_GCM_SHA256]");
+            List<String> alpn = strings(value(k, "alpn"), path + ".alpn", "application protocols in order of preference, e.g. [h2, http/1.1]");
+            Duration timeout = null;
+            if ((v = value(k, "handshake-timeout")) != null) {
+                timeout = duration(v, path + ".handshake-timeout");
+            }
+            String serverName = upstreamHost;
+            if (!server && (v = value(k, "server-name")) != null) {
+                serverName = string(v, path + ".server-name", "the name the upstream's certificate must carry, e.g. api.example.com");
+            }
+            boolean verify = true;
+            if (!server && (v = value(k, "verify")) != null) {
+                Boolean b = bool(v, path + ".verify");
+                if (b != null) verify = b;
+            }
+            if (problems.size() > before) {
+                return null;
+            }
+            TlsSettings s = new TlsSettings(provider, ids, ca, auth, protocols, ciphers, alpn, timeout, serverName, verify);
+            try {
+                TlsContexts.check(s, server);
+            } catch (TlsException e) {
+                problem(where(e.getMessage(), files, k, n), path, e.getMessage());
+                return null;
+            }
+            return s;
+        }
+
+        /** The node a TLS problem is about: the file it names, else the ciphers or protocols, else the block. */
+        private static Node where(String message, Map<Path, Node> files, Map<String, NodeTuple> keys, Node block) {
+            Node best = null;
+            int at = Integer.MAX_VALUE;
+            for (Map.Entry<Path, Node> f : files.entrySet()) {
+                int i = message.indexOf(f.getKey().toString());
+                if (i >= 0 && i < at) {
+                    at = i;
+                    best = f.getValue();
+                }
+            }
+            if (best != null) return best;
+            for (String key : List.of("ciphers", "protocols")) {
+                if (message.startsWith(key) && value(keys, key) != null) return value(keys, key);
+            }
+            return block;
+        }
+
+        private TlsSettings.Identity identity(Map<String, NodeTuple> k, String path, List<String> names, Map<Path, Node> files) {
+            Path cert = file(value(k, "cert"), path + ".cert", "a PEM certificate chain, the leaf first", files);
+            Node kn = value(k, "key");
+            if (kn == null) {
+                problem(value(k, "cert"), path, "missing 'key'; expected the certificate's private key (PEM, PKCS#8)");
+                return null;
+            }
+            Path key = file(kn, path + ".key", "the certificate's private key (PEM, PKCS#8)", files);
+            Path pass = null;
+            Node pn = value(k, "key-password-file");
+            if (pn != null) {
+                pass = file(pn, path + ".key-password-file", "a file whose first line is the key's passphrase", files);
+                if (pass == null) return null;
+            }
+            return cert == null || key == null ? null : new TlsSettings.Identity(cert, key, pass, names);
+        }
+
+        /** A readable file named by {@code n}, resolved against the config's folder; remembered in {@code files} for messages. */
+        private Path file(Node n, String path, String expected, Map<Path, Node> files) {
+            String p = string(n, path, expected);
+            if (p == null) return null;
+            Path f = base.resolve(p).normalize();
+            if (!Files.isReadable(f)) {
+                problem(n, path, "file " + f + (Files.exists(f) ? " cannot be read; make it readable by the agent's user"
+                        : " does not exist; expected " + expected + " (relative paths start at the config file's folder)"));
+                return null;
+            }
+            files.put(f, n);
+            return f;
+        }
+
+        private List<String> strings(Node n, String path, String expected) {
+            List<String> out = new ArrayList<>();
+            if (n == null) return out;
+            for (Node e : list(n, path, expected)) {
+                String x = string(e, path, expected);
+                if (x != null) out.add(x);
+            }
+            return out;
+        }
+
+        private static String s(Enum<?> e) {
+            return e.name().toLowerCase(Locale.ROOT);
+        }
+
+        /** The host of a {@code HOST:PORT} as written (no brackets), the upstream's default server name. */
+        private static String host(String hostPort) {
+            String t = hostPort.trim();
+            if (t.startsWith("[")) return t.substring(1, Math.max(1, t.indexOf(']')));
+            int colon = t.lastIndexOf(':');
+            return colon > 0 ? t.substring(0, colon) : t;
         }
 
         private Map<SocketOption, Object> options(Node n, String path) {

@@ -54,11 +54,19 @@ final class ConnsCommand implements Runnable {
                         out.println("no open connections");
                         return Main.OK;
                     }
-                    Table t = new Table("ID", "LISTENER", "LOCAL", "REMOTE", "APP", "AGE", "SENT", "RECEIVED", "MODULES");
+                    // a TLS column only when a connection has TLS: what its handshakes negotiated
+                    boolean tls = r.getConnectionsList().stream().anyMatch(x -> !x.getTls().isEmpty());
+                    Table t = tls ? new Table("ID", "LISTENER", "LOCAL", "REMOTE", "APP", "AGE", "SENT", "RECEIVED", "MODULES", "TLS")
+                            : new Table("ID", "LISTENER", "LOCAL", "REMOTE", "APP", "AGE", "SENT", "RECEIVED", "MODULES");
                     long now = System.currentTimeMillis();
                     for (Connection x : r.getConnectionsList()) {
-                        t.row(Long.toUnsignedString(x.getId()), x.getListener(), x.getLocal(), x.getRemote(), x.getApp().isEmpty() ? "-" : x.getApp(),
-                                age(now - x.getStartedAtMs()), x.getBytesSent(), x.getBytesReceived(), String.join(",", x.getModulesList()));
+                        Object[] row = {Long.toUnsignedString(x.getId()), x.getListener(), x.getLocal(), x.getRemote(), x.getApp().isEmpty() ? "-" : x.getApp(),
+                                age(now - x.getStartedAtMs()), x.getBytesSent(), x.getBytesReceived(), String.join(",", x.getModulesList())};
+                        if (tls) {
+                            row = java.util.Arrays.copyOf(row, row.length + 1);
+                            row[row.length - 1] = x.getTls().isEmpty() ? "-" : x.getTls();
+                        }
+                        t.row(row);
                     }
                     t.print(out);
                     return Main.OK;

@@ -39,6 +39,7 @@ final class StatusCommand implements Callable<Integer> {
                 }
                 out.println("  modules: " + h.getModules() + (h.getFailures() > 0 ? " (" + h.getFailures() + " failed to load)" : ""));
                 out.println("  listeners: " + h.getListeners() + ", open connections: " + h.getConnections());
+                out.println("  tls provider: " + h.getTlsProvider());
                 out.println("  policy: " + h.getPolicy().getSource() + " (" + h.getPolicy().getRules() + " rules)"
                         + (h.getSecurity() ? "" : "; SECURITY MODULE OFF"));
                 out.println("  you: " + AuditCommand.Tail.caller(h.getCaller()));

@@ -38,6 +38,7 @@ final class HealthEndpoint extends HealthGrpc.HealthImplBase {
                 .setConnections(target.engine().connectionCount())
                 .setListeners(target.engine().listeners().size())
                 .setTransport(target.engine().transportName())
+                .setTlsProvider(dev.interlayer.engine.TlsProvider.describe())
                 .setPolicy(PolicyEndpoint.info(policy.current()))
                 .setSecurity(security);
         stuck.forEach(c -> b.addStuck(Protos.stuck(c)));

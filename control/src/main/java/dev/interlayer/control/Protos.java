@@ -94,7 +94,7 @@ final class Protos {
     static Connection connection(ConnectionSnapshot c) {
         return Connection.newBuilder().setId(c.id()).setListener(c.listener()).setLocal(address(c.local())).setRemote(address(c.remote()))
                 .setApp(c.app() == null ? "" : c.app()).setStartedAtMs(c.startedAt() == null ? 0 : c.startedAt().toEpochMilli())
-                .setBytesSent(c.bytesSent()).setBytesReceived(c.bytesReceived()).addAllModules(c.modules()).build();
+                .setBytesSent(c.bytesSent()).setBytesReceived(c.bytesReceived()).addAllModules(c.modules()).setTls(c.tls() == null ? "" : c.tls()).build();
     }
 
     static String address(InetSocketAddress a) {

@@ -42,6 +42,11 @@ interface Connection extends ConnectionInfo {
     /** A socket option of one side as the modules report it; null if the side has no socket (yet). */
     Object option(Side side, SocketOption option);
 
+    /** What TLS negotiated on its sockets, for the listing; null where it has none. */
+    default String tls() {
+        return null;
+    }
+
     /** Resets the connection (RST; for a flow: ends it) and records why. */
     void abort(String reason);
 }

@@ -17,7 +17,9 @@ import java.util.List;
  * @param bytesReceived bytes read from the network
  * @param modules ids ({@code name@version}) of the modules attached, in chain order
  * @param protocol tcp for a connection, udp for a flow of datagrams (a flow's bytes count datagram payloads)
+ * @param tls what TLS negotiated: {@code in:} the accepted socket's, {@code out:} the upstream's (protocol, cipher, SNI,
+ *            ALPN), or null for a connection without TLS
  */
 public record ConnectionSnapshot(long id, String listener, InetSocketAddress local, InetSocketAddress remote, String app,
                                  Instant startedAt, long bytesSent, long bytesReceived, List<String> modules,
-                                 dev.interlayer.api.Protocol protocol) {}
+                                 dev.interlayer.api.Protocol protocol, String tls) {}

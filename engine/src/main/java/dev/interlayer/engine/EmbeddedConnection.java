@@ -67,7 +67,7 @@ public final class EmbeddedConnection {
         this.remote = new PeerChannel(host.ticker(), loop, client ? null : info.remoteAddress(), host.discardOutput());
         PeerChannel accepted = client ? local : remote;
         this.conn = new ProxyConnection(host.engine(), host.nextId(info), spec, accepted, host.slot(), host.holdLimit(),
-                info.startedAt(), 0, 0);
+                info.startedAt(), 0, 0, null);
         conn.knownApp(info.app());
         conn.startConnected(modules, client ? remote : local);
         host.runUntilIdle();

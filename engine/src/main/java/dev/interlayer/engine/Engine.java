@@ -106,6 +106,8 @@ public final class Engine implements AutoCloseable {
     private final java.util.concurrent.atomic.LongAdder directConnections = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder promotions = new java.util.concurrent.atomic.LongAdder();
     private final Map<String, ListenerSpec> specs = new ConcurrentHashMap<>();
+    /** The TLS contexts of each listener that terminates or originates TLS; closed when it stops. */
+    private final Map<String, TlsContexts> tlsContexts = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
     private final java.util.concurrent.atomic.LongAdder splicedConnections = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder splicedBytes = new java.util.concurrent.atomic.LongAdder();
@@ -178,6 +180,15 @@ public final class Engine implements AutoCloseable {
             List<Channel> bound = new ArrayList<>();
             List<DirectListener> raw = new ArrayList<>();
             InetSocketAddress addr = spec.listen();
+            TlsContexts tls = null;
+            if (spec.hasTls()) {
+                try {
+                    tls = TlsContexts.build(spec.tls(), spec.upstreamTls(), spec.upstream());
+                } catch (TlsException e) {
+                    throw new EngineException("listener '" + spec.name() + "': " + e.getMessage(), e);
+                }
+                tlsContexts.put(spec.name(), tls);
+            }
             try {
                 if (!loops.isEmpty() && options.direct() && LinuxSockets.UNAVAILABLE == null) {
                     for (EventLoop loop : loops) {
@@ -198,12 +209,14 @@ public final class Engine implements AutoCloseable {
             } catch (EngineException e) {
                 bound.forEach(ch -> ch.close().awaitUninterruptibly());
                 raw.forEach(d -> d.stop(TimeUnit.SECONDS.toNanos(5)));
+                if (tls != null) tlsContexts.remove(spec.name()).close();
                 throw e;
             }
             listeners.put(spec.name(), new Listening(List.copyOf(bound), List.copyOf(raw), addr));
-            LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}{5}", spec.name(), spec.role().name().toLowerCase(), addr, spec.upstream(),
+            LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}{5}{6}", spec.name(), spec.role().name().toLowerCase(), addr, spec.upstream(),
                     transport.name(), raw.isEmpty() ? (bound.size() > 1 ? ", a listening socket per event loop" : "")
-                            : ", a listening socket per event loop, direct path for connections without modules");
+                            : ", a listening socket per event loop" + (spec.hasTls() ? "" : ", direct path for connections without modules"),
+                    tls == null ? "" : "; " + tls.describe());
             return addr;
         } catch (EngineException | RuntimeException e) {
             specs.remove(spec.name());
@@ -333,7 +346,7 @@ public final class Engine implements AutoCloseable {
     private ProxyConnection newConnection(ListenerSpec spec, Channel ch, long id, java.time.Instant startedAt, long sent, long received) {
         EventLoop loop = ch.eventLoop();
         Watchdog.Slot slot = slots.computeIfAbsent(loop, l -> watchdog.register(Thread.currentThread()));
-        ProxyConnection c = new ProxyConnection(this, id, spec, ch, slot, options.holdLimit(), startedAt, sent, received);
+        ProxyConnection c = new ProxyConnection(this, id, spec, ch, slot, options.holdLimit(), startedAt, sent, received, tlsContexts.get(spec.name()));
         open.put(c.id(), c); // a promoted direct connection is replaced by its channel connection, same id
         return c;
     }
@@ -356,7 +369,7 @@ public final class Engine implements AutoCloseable {
                     e.toString());
             return;
         }
-        if (mods.isEmpty()) {
+        if (mods.isEmpty() && !l.spec().hasTls()) { // TLS needs its SslHandler: a channel
             directConnections.increment();
             open.put(id, d);
             d.start();
@@ -470,6 +483,8 @@ public final class Engine implements AutoCloseable {
         if (l != null) {
             l.channels().forEach(ch -> ch.close().awaitUninterruptibly(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
             l.direct().forEach(d -> d.stop(Math.max(0, deadline - System.nanoTime())));
+            TlsContexts tls = tlsContexts.remove(listenerName);
+            if (tls != null) tls.close(); // open connections keep what their engines hold
             LOG.log(Level.INFO, "listener {0} stopped", listenerName);
         }
     }
@@ -515,7 +530,7 @@ public final class Engine implements AutoCloseable {
         List<String> mods = onLoop(c, c::moduleIds, List.of());
         var app = c.role() == dev.interlayer.api.Role.CLIENT ? onLoop(c, c::app, null) : null;
         return new ConnectionSnapshot(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), app == null ? null : app.name(),
-                c.startedAt(), c.bytesSent(), c.bytesReceived(), mods, c.protocol());
+                c.startedAt(), c.bytesSent(), c.bytesReceived(), mods, c.protocol(), onLoop(c, c::tls, null));
     }
 
     /** The number of open connections and UDP flows. */

@@ -20,9 +20,11 @@ import java.util.Map;
  * @param options socket options applied to both sockets of every connection, through the modules' setOption hooks
  * @param attach names of programmatic modules to attach to every connection of this listener
  * @param udp flow settings of a udp listener (ignored for tcp); null for {@link UdpSettings#DEFAULTS}
+ * @param tls TLS the agent terminates on the sockets it accepts (tcp only), or null
+ * @param upstreamTls TLS the agent originates to the upstream (tcp only), or null
  */
 public record ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
-                           Map<SocketOption, Object> options, List<String> attach, UdpSettings udp) {
+                           Map<SocketOption, Object> options, List<String> attach, UdpSettings udp, TlsSettings tls, TlsSettings upstreamTls) {
 
     public ListenerSpec {
         if (name == null || name.isBlank()) throw new IllegalArgumentException("listener needs a name");
@@ -32,6 +34,15 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
         if (listen == null || upstream == null) throw new IllegalArgumentException("listener " + name + ": listen and upstream are required");
         options = options == null ? Map.of() : Map.copyOf(options);
         attach = attach == null ? List.of() : List.copyOf(attach);
+        if (protocol == Protocol.UDP && (tls != null || upstreamTls != null)) {
+            throw new IllegalArgumentException("listener " + name + ": TLS needs protocol tcp");
+        }
+    }
+
+    /** A listener without TLS. */
+    public ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
+                        Map<SocketOption, Object> options, List<String> attach, UdpSettings udp) {
+        this(name, protocol, role, listen, upstream, options, attach, udp, null, null);
     }
 
     /** A listener with the default UDP flow settings (they matter only for {@link Protocol#UDP}). */
@@ -47,7 +58,17 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
 
     /** This listener with other UDP flow settings. */
     public ListenerSpec withUdp(UdpSettings settings) {
-        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, settings);
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, settings, tls, upstreamTls);
+    }
+
+    /** This listener terminating {@code accepted} on the sockets it accepts and originating {@code toUpstream} (either null: none). */
+    public ListenerSpec withTls(TlsSettings accepted, TlsSettings toUpstream) {
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, udp, accepted, toUpstream);
+    }
+
+    /** TLS on either side: such connections run in channels (no direct path, no splice). */
+    public boolean hasTls() {
+        return tls != null || upstreamTls != null;
     }
 
     /** A TCP listener with no options and no programmatic modules. */

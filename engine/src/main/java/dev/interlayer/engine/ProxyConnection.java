@@ -98,14 +98,20 @@ final class ProxyConnection implements Connection {
     private volatile AppInfo app;
     private boolean appLooked;
     private String closeReason;
+    /** The listener's TLS contexts, or null: it neither terminates nor originates TLS. */
+    private final TlsContexts tls;
+    /** The TLS state of the accepted socket and of the upstream's, or null where that side is plain. */
+    private TlsSide acceptedTls;
+    private TlsSide upstreamTls;
 
     /**
      * {@code startedAt} (null: now), {@code sent} and {@code received}: where the connection began on the direct path,
      * its start and the bytes it moved there (see {@link DirectConnection}).
      */
     ProxyConnection(Engine engine, long id, ListenerSpec spec, Channel accepted, Watchdog.Slot slot, long holdLimit,
-                    Instant startedAt, long sent, long received) {
+                    Instant startedAt, long sent, long received, TlsContexts tls) {
         this.engine = engine;
+        this.tls = tls;
         this.trace = engine.trace;
         this.startedAt = startedAt != null ? startedAt : Instant.now();
         this.bytesSent = sent;
@@ -185,6 +191,30 @@ final class ProxyConnection implements Connection {
         return mods.moduleIds();
     }
 
+    @Override
+    public String tls() {
+        String in = acceptedTls == null ? null : acceptedTls.negotiated() == null ? "handshaking" : acceptedTls.negotiated();
+        String out = upstreamTls == null ? null : upstreamTls.negotiated() == null ? "handshaking" : upstreamTls.negotiated();
+        if (in == null && out == null) return null;
+        return (in == null ? "" : "in: " + in) + (in != null && out != null ? "; " : "") + (out == null ? "" : "out: " + out);
+    }
+
+    // ---- what TlsSide asks ----------------------------------------------------------------------------
+
+    /** The address of the peer behind {@code side}'s socket. */
+    InetSocketAddress peerAddress(TlsSide side) {
+        return side == acceptedTls ? (InetSocketAddress) accepted.remoteAddress() : upstreamTarget;
+    }
+
+    /** The server name sent to the upstream (SNI, and verified), or null for the accepted side. */
+    String serverNameSent(TlsSide side) {
+        return side == upstreamTls ? tls.serverName() : null;
+    }
+
+    java.time.Duration handshakeTimeout(TlsSide side) {
+        return tls.settings(side == acceptedTls).handshakeTimeout();
+    }
+
     // ---- setup ------------------------------------------------------------------------------------
 
     /** Attaches the modules for a new connection, runs the socket hooks and connects the upstream. */
@@ -203,7 +233,13 @@ final class ProxyConnection implements Connection {
         Channel up = engine.transport().newChannel(target);
         Transport.configure(up);
         up.config().setConnectTimeoutMillis((int) engine.options().connectTimeout().toMillis());
-        up.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? RECV : SEND));
+        int upRead = spec.role() == Role.CLIENT ? RECV : SEND;
+        if (tls != null && tls.originates()) {
+            // below the connection's handler: it reads and writes plaintext, the SslHandler starts its handshake once connected
+            up.pipeline().addLast("tls", tls.clientHandler(up.alloc()));
+            up.pipeline().addLast("tls-side", upstreamTls = new TlsSide(this, upRead, "upstream"));
+        }
+        up.pipeline().addLast("interlayer", new SideHandler(upRead));
         final InetSocketAddress finalTarget = target;
         final InetSocketAddress finalBind = bind;
         loop.register(up).addListener((ChannelFutureListener) r -> {
@@ -234,7 +270,14 @@ final class ProxyConnection implements Connection {
 
     /** Adds the accepted side's handler and attaches {@code modules} in order; false if the connection closed meanwhile. */
     private boolean attachAll(List<LoadedModule> modules) {
-        accepted.pipeline().addLast("interlayer", new SideHandler(spec.role() == Role.CLIENT ? SEND : RECV));
+        int readDir = spec.role() == Role.CLIENT ? SEND : RECV;
+        if (tls != null && tls.terminates()) {
+            // below the connection's handler, so that modules see plaintext as on a plain socket; the SniHandler picks the
+            // certificate by the name the client asks for and puts an SslHandler in its place
+            accepted.pipeline().addLast("tls", tls.serverHandler());
+            accepted.pipeline().addLast("tls-side", acceptedTls = new TlsSide(this, readDir, "client"));
+        }
+        accepted.pipeline().addLast("interlayer", new SideHandler(readDir));
         if (!mods.attachAll(modules)) return false;
         recount();
         return true;
@@ -984,12 +1027,29 @@ final class ProxyConnection implements Connection {
     public void abort(String reason) {
         if (closed) return;
         Engine.RESETS.log("listener " + spec.name() + ": connections reset", Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
+        reset(reason, null);
+    }
+
+    /**
+     * TLS failed on {@code tlsChannel} (a handshake, or a broken record): one line saying what and what to do, then the
+     * other socket is reset while {@code tlsChannel} is left to its SslHandler, which sends the peer its alert and closes.
+     */
+    void failTls(Channel tlsChannel, String line) {
+        if (closed) return;
+        Engine.RESETS.log("listener " + spec.name() + ": TLS failures", Level.WARNING, "connection {0} ({1}): {2}", id, spec.name(), line);
+        reset(line, tlsChannel);
+    }
+
+    /** Resets both sockets but {@code graceful} (null: none), which is closed; detaches every module. */
+    private void reset(String reason, Channel graceful) {
         mods.fireEvent(ConnectionEvent.CLOSING);
         closed = true;
         closeReason = reason;
         splice.end();
         for (Channel ch : new Channel[] {localCh, remoteCh}) {
-            if (ch != null && ch.isOpen()) {
+            if (ch != null && ch == graceful) {
+                ch.close();
+            } else if (ch != null && ch.isOpen()) {
                 try {
                     ch.config().setOption(ChannelOption.SO_LINGER, 0);
                 } catch (RuntimeException ignored) {

@@ -65,8 +65,12 @@ final class SpliceHandoff {
         }
     }
 
-    /** True while no attached module has a data or event hook: then bytes may bypass the JVM entirely. */
+    /**
+     * True while no attached module has a data or event hook and neither socket speaks TLS: then bytes may bypass the JVM
+     * entirely (TLS bytes must go through the SslHandler).
+     */
     boolean spliceable() {
+        if (conn.spec().hasTls()) return false;
         for (RealAttachment a : mods.links()) {
             if (!a.detached && (a.has(Hooks.SEND) || a.has(Hooks.RECV) || a.has(Hooks.END) || a.has(Hooks.EVENT))) return false;
         }

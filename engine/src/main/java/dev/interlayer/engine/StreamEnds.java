@@ -421,6 +421,18 @@ final class StreamEnds {
      * straight away (no half-closure: no {@code SHUT_RD} and no exception for a peer that is already gone).
      */
     private void shutdownOutput(Channel ch, DuplexChannel dc) {
+        io.netty.handler.ssl.SslHandler ssl = ch.pipeline().get(io.netty.handler.ssl.SslHandler.class);
+        if (ssl != null && ssl.handshakeFuture().isSuccess()) {
+            // a TLS socket ends its stream with close_notify, then the FIN (a FIN alone reads as truncation to a TLS peer)
+            ssl.closeOutbound().addListener((ChannelFutureListener) f -> {
+                if (ch.isActive()) shutdownSocket(ch, dc);
+            });
+            return;
+        }
+        shutdownSocket(ch, dc);
+    }
+
+    private void shutdownSocket(Channel ch, DuplexChannel dc) {
         if (ch instanceof EpollSocketChannel e && e.fd() instanceof io.netty.channel.unix.Socket s) {
             try {
                 s.shutdown(false, true);

@@ -1,0 +1,71 @@
+package dev.interlayer.engine;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * TLS on one side of a listener's connections: a listener's {@code tls:} block (the agent terminates TLS on the sockets it
+ * accepts) or an upstream's (the agent originates TLS to the upstream). Files are read when the listener starts, by
+ * {@link TlsContexts}.
+ *
+ * @param provider the TLS implementation: BoringSSL (netty-tcnative) or the JDK's
+ * @param identities certificates with their keys; terminating, the first without names is the default and the others are
+ *                   chosen by the server name the client sends (SNI); originating, at most one: the client certificate
+ * @param ca PEM CA certificates peers must chain to: terminating, client certificates; originating, the upstream's
+ *           (null: the JDK's default trust store)
+ * @param clientAuth terminating: whether a client certificate is asked for and required
+ * @param protocols enabled versions ({@code TLSv1.2}, {@code TLSv1.3}); empty: both
+ * @param ciphers enabled cipher suites (names as the provider knows them); empty: the provider's defaults
+ * @param alpn application protocols offered (originating) or accepted (terminating), in order of preference; empty: none
+ * @param handshakeTimeout a handshake not done in this time fails its connection
+ * @param serverName originating: the name sent as SNI and verified against the upstream's certificate
+ * @param verify originating: verify the upstream's certificate chain and name ({@code false} only for tests)
+ */
+public record TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
+                          List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify) {
+
+    /** Versions when none are set. */
+    public static final List<String> DEFAULT_PROTOCOLS = List.of("TLSv1.2", "TLSv1.3");
+    /** {@code handshake-timeout} when not set. */
+    public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+
+    /** The TLS implementation asked for. */
+    public enum Provider {
+        /** BoringSSL through netty-tcnative; the JDK's if the native library does not load. */
+        OPENSSL,
+        /** The JDK's SSLEngine. */
+        JDK
+    }
+
+    /** Whether a terminating listener asks the client for a certificate. */
+    public enum ClientAuth {
+        NONE, OPTIONAL, REQUIRED
+    }
+
+    /**
+     * A certificate chain and its private key.
+     *
+     * @param cert PEM certificate chain, the leaf first
+     * @param key PEM PKCS#8 private key, encrypted if {@code passwordFile} is set
+     * @param passwordFile file whose first line is the key's passphrase, or null
+     * @param names server names this certificate serves (exact, or {@code *.example.com}); empty: the default
+     */
+    public record Identity(Path cert, Path key, Path passwordFile, List<String> names) {
+        public Identity {
+            if (cert == null || key == null) throw new IllegalArgumentException("a TLS identity needs cert and key");
+            names = names == null ? List.of() : List.copyOf(names);
+        }
+    }
+
+    public TlsSettings {
+        if (provider == null) provider = Provider.OPENSSL;
+        identities = identities == null ? List.of() : List.copyOf(identities);
+        if (clientAuth == null) clientAuth = ClientAuth.NONE;
+        protocols = protocols == null || protocols.isEmpty() ? DEFAULT_PROTOCOLS : List.copyOf(protocols);
+        ciphers = ciphers == null ? List.of() : List.copyOf(ciphers);
+        alpn = alpn == null ? List.of() : List.copyOf(alpn);
+        if (handshakeTimeout == null) handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
+        if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) throw new IllegalArgumentException("handshake-timeout must be positive");
+    }
+}

@@ -1,0 +1,127 @@
+package dev.interlayer.engine;
+
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.DecoderException;
+import io.netty.handler.ssl.NotSslRecordException;
+import io.netty.handler.ssl.SniCompletionEvent;
+import io.netty.handler.ssl.SslCloseCompletionEvent;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import io.netty.handler.ssl.SslHandshakeTimeoutException;
+import java.security.cert.CertificateExpiredException;
+import java.security.cert.CertificateNotYetValidException;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLSession;
+
+/**
+ * Sits right above the SslHandler of one TLS socket of a connection, below the connection's own handler: records what the
+ * handshake negotiated (for the connection listing), turns a failed handshake or a broken TLS stream into one line saying
+ * what and what to do (that connection only fails), and passes the peer's close_notify on as the end of its stream.
+ * Above it, the connection sees plaintext exactly as on a plain socket.
+ */
+final class TlsSide extends ChannelInboundHandlerAdapter {
+
+    private final ProxyConnection conn;
+    /** The direction of the bytes read from this socket. */
+    private final int readDir;
+    /** {@code client} (the accepted socket's peer) or {@code upstream}, for messages. */
+    private final String peer;
+    private volatile String sni;
+    private volatile String negotiated;
+
+    TlsSide(ProxyConnection conn, int readDir, String peer) {
+        this.conn = conn;
+        this.readDir = readDir;
+        this.peer = peer;
+    }
+
+    /** What the handshake negotiated ({@code TLSv1.3 TLS_AES_128_GCM_SHA256 sni=a.test alpn=h2}), or null before it completed. */
+    String negotiated() {
+        return negotiated;
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof SniCompletionEvent e) {
+            sni = e.hostname();
+            if (!e.isSuccess()) {
+                // no usable client hello in time, or not TLS at all: the SniHandler closes the socket
+                conn.failTls(ctx.channel(), describe(e.cause()));
+                return;
+            }
+        } else if (evt instanceof SslHandshakeCompletionEvent e) {
+            if (e.isSuccess()) {
+                SslHandler h = ctx.pipeline().get(SslHandler.class);
+                SSLSession s = h == null ? null : h.engine().getSession();
+                if (s != null) {
+                    String alpn = h.applicationProtocol();
+                    String name = sni != null ? sni : conn.serverNameSent(this);
+                    negotiated = s.getProtocol() + " " + s.getCipherSuite() + (name == null ? "" : " sni=" + name) + (alpn == null ? "" : " alpn=" + alpn);
+                }
+            } else {
+                conn.failTls(ctx.channel(), describe(e.cause()));
+            }
+            return;
+        } else if (evt instanceof SslCloseCompletionEvent e) {
+            // the peer's close_notify ends its stream, as a FIN does (a FIN usually follows; the end is taken once)
+            if (e.isSuccess()) conn.ends.inputShutdown(readDir, ctx.channel());
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        Throwable t = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        if (t instanceof SSLException) {
+            conn.failTls(ctx.channel(), describe(t));
+        } else {
+            ctx.fireExceptionCaught(cause);
+        }
+    }
+
+    /** One line: what went wrong with this peer's TLS, and what to do about it. */
+    String describe(Throwable cause) {
+        Throwable t = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
+        String what = TlsContexts.messages(t);
+        String lower = what.toLowerCase();
+        String who = "the " + peer + " " + conn.peerAddress(this);
+        if (t instanceof SslHandshakeTimeoutException) {
+            return "TLS handshake with " + who + " not done within " + conn.handshakeTimeout(this).toMillis() + " ms; a peer that stalls"
+                    + " or does not speak TLS (raise handshake-timeout if the network is that slow)";
+        }
+        if (t instanceof NotSslRecordException || lower.contains("not an ssl/tls record")) {
+            return who + " did not send TLS (not a TLS record); it must connect with TLS, or remove this side's tls: block";
+        }
+        if (has(t, CertificateExpiredException.class) || lower.contains("certificate_expired") || lower.contains("certificate expired")
+                || lower.contains("validity check failed")) {
+            return "TLS handshake with " + who + " failed: its certificate has expired (" + what + "); the " + peer + " needs a current certificate";
+        }
+        if (has(t, CertificateNotYetValidException.class)) {
+            return "TLS handshake with " + who + " failed: its certificate is not valid yet (" + what + "); check the clocks, or its certificate";
+        }
+        if (lower.contains("subject alternative") || lower.contains("no name matching") || lower.contains("hostname")) {
+            return "TLS handshake with " + who + " failed: its certificate does not name " + conn.serverNameSent(this) + " (" + what
+                    + "); set server-name to a name in the upstream's certificate";
+        }
+        if (lower.contains("empty client certificate chain") || lower.contains("peer_did_not_return_a_certificate")
+                || lower.contains("certificate_required") || lower.contains("certificate required")) {
+            return "TLS handshake with " + who + " failed: it sent no client certificate and client-auth is required; give the client a"
+                    + " certificate signed by the listener's ca";
+        }
+        if (lower.contains("pkix") || lower.contains("certification path") || lower.contains("unknown_ca") || lower.contains("unknown ca")
+                || lower.contains("certificate_unknown") || lower.contains("bad_certificate") || lower.contains("bad certificate")) {
+            return "TLS handshake with " + who + " failed: its certificate is not trusted (" + what + "); it must chain to a certificate in "
+                    + (peer.equals("upstream") ? "the upstream's ca" : "the listener's ca");
+        }
+        return "TLS with " + who + " failed: " + what + "; check that both sides share a protocol version, a cipher and trusted certificates";
+    }
+
+    private static boolean has(Throwable t, Class<? extends Throwable> type) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (type.isInstance(c)) return true;
+        }
+        return false;
+    }
+}
