@@ -71,6 +71,13 @@ class TlsTest {
         Logger.getLogger("interlayer.engine").removeHandler(capture);
     }
 
+    @org.junit.jupiter.api.Test
+    void theOpensslRunsRunOnBoringSsl() {
+        // the native library ships with the build for linux-x86_64: if it did not load, the openssl cases above would
+        // silently run on the JDK's TLS and prove nothing about BoringSSL
+        assertThat(dev.interlayer.engine.TlsProvider.describe()).startsWith("openssl (BoringSSL");
+    }
+
     /** A listener name of its own per test: log lines are rate-limited per listener, and these tests count them. */
     private static final java.util.concurrent.atomic.AtomicInteger NAMES = new java.util.concurrent.atomic.AtomicInteger();
     private final String web = "web" + NAMES.incrementAndGet();
