@@ -68,6 +68,10 @@ public final class AuditLog implements AutoCloseable {
                 Json.str(b, caller.user());
                 b.append(",\"command\":");
                 Json.str(b, caller.command());
+                if (!caller.exe().isEmpty()) {
+                    b.append(",\"exe\":");
+                    Json.str(b, caller.exe());
+                }
             }
             if (!caller.subject().isEmpty()) {
                 b.append(",\"subject\":");
