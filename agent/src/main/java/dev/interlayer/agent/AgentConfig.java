@@ -10,6 +10,7 @@ import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
 import dev.interlayer.api.Selector;
 import dev.interlayer.api.SocketOption;
+import dev.interlayer.control.AuditLog;
 import dev.interlayer.control.ControlSettings;
 import dev.interlayer.control.Policy;
 import dev.interlayer.engine.UdpSettings;
@@ -22,6 +23,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -69,7 +71,8 @@ public final class AgentConfig {
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout",
             "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control");
-    private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "tls");
+    private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
+            "audit-keep", "audit-group", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
@@ -427,11 +430,36 @@ public final class AgentConfig {
                 Long x = integer(v, "agent.control.audit-capacity", 1, 10_000_000, "a number of decisions kept in memory, 1..10000000");
                 if (x != null) capacity = x.intValue();
             }
+            AuditLog.FileOptions files = AuditLog.FileOptions.DEFAULT;
+            long maxSize = files.maxSize();
+            if ((v = value(k, "audit-max-size")) != null) {
+                Long x = size(v, "agent.control.audit-max-size", 0, Long.MAX_VALUE,
+                        "the size at which the audit file is rotated, e.g. 64MiB, or 0 to never rotate it");
+                if (x != null) maxSize = x;
+            }
+            int keep = files.keep();
+            if ((v = value(k, "audit-keep")) != null) {
+                Long x = integer(v, "agent.control.audit-keep", 1, 1000, "how many rotated audit files to keep, 1..1000");
+                if (x != null) keep = x.intValue();
+            }
+            String group = null;
+            if ((v = value(k, "audit-group")) != null) {
+                group = string(v, "agent.control.audit-group", "the group that may read the audit file, e.g. adm");
+                if (group != null) {
+                    try {
+                        FileSystems.getDefault().getUserPrincipalLookupService().lookupPrincipalByGroupName(group);
+                    } catch (IOException e) {
+                        problem(v, "agent.control.audit-group", "there is no group " + group + " on this host; name an existing group"
+                                + " (see /etc/group), or leave audit-group out to keep the audit file to the agent's user");
+                        group = null;
+                    }
+                }
+            }
             ControlSettings.Tls tls = null;
             if ((v = value(k, "tls")) != null) {
                 tls = tls(v);
             }
-            return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true) : null;
+            return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true, new AuditLog.FileOptions(maxSize, keep, group)) : null;
         }
 
         private ControlSettings.Tls tls(Node n) {

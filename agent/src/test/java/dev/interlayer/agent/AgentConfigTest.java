@@ -264,6 +264,39 @@ class AgentConfigTest {
     }
 
     @Test
+    void theControlEndpointsAuditFileIsConfigured() throws Exception {
+        AgentConfig c = AgentConfig.load(write("""
+                agent:
+                  control:
+                    socket: control.sock
+                    audit-file: logs/audit.jsonl
+                    audit-max-size: 16MiB
+                    audit-keep: 3
+                    audit-group: daemon
+                """ + LISTENER));
+        dev.interlayer.control.ControlSettings s = c.control().orElseThrow();
+        assertThat(s.auditFile()).isEqualTo(dir.resolve("logs/audit.jsonl"));
+        assertThat(s.auditFiles()).isEqualTo(new dev.interlayer.control.AuditLog.FileOptions(16L << 20, 3, "daemon"));
+        // left out: 64 MiB, 8 files, the agent's user only
+        dev.interlayer.control.ControlSettings d = AgentConfig.load(write("agent: {control: {socket: c.sock}}\n" + LISTENER)).control().orElseThrow();
+        assertThat(d.auditFiles()).isEqualTo(dev.interlayer.control.AuditLog.FileOptions.DEFAULT);
+    }
+
+    @Test
+    void badAuditFileSettingsAndAnUnknownGroupAreReported() throws Exception {
+        List<Problem> p = problems("""
+                agent:
+                  control:
+                    audit-max-size: big
+                    audit-keep: 0
+                    audit-group: no-such-group-here
+                """ + LISTENER);
+        assertThat(p).extracting(Problem::path).containsExactly("agent.control.audit-max-size", "agent.control.audit-keep",
+                "agent.control.audit-group");
+        assertThat(p.get(2).message()).contains("there is no group no-such-group-here on this host");
+    }
+
+    @Test
     void aHoldLimitBelowOneKibibyteIsRefused() throws Exception {
         Problem p = onlyProblem("agent: {hold-limit: 100}\n" + LISTENER);
         assertThat(p.message()).contains("out of range", "at least 1KiB");

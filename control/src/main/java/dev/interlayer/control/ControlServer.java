@@ -107,7 +107,7 @@ public final class ControlServer implements AutoCloseable {
         Server tls = null;
         try {
             try {
-                audit = new AuditLog(s.auditCapacity(), s.auditFile());
+                audit = new AuditLog(s.auditCapacity(), s.auditFile(), s.auditFiles());
             } catch (IOException e) {
                 throw new ControlException("cannot open the audit file " + s.auditFile() + " for appending: " + e.getMessage()
                         + "; check agent.control.audit-file and the folder's permissions");

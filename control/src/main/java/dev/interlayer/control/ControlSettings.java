@@ -13,11 +13,18 @@ import java.nio.file.Path;
  * @param auditFile the append-only audit file (one JSON object per line), or null for the in-memory log only
  * @param auditCapacity how many decisions the in-memory audit log keeps
  * @param security false switches the security module's checks off; only for benchmarks, never from a config
+ * @param auditFiles how the audit file is kept: its size before rotation, the rotated files kept, the group that may read it
  */
-public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security) {
+public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security,
+                              AuditLog.FileOptions auditFiles) {
 
     /** Decisions kept in memory by default. */
     public static final int DEFAULT_AUDIT_CAPACITY = 10_000;
+
+    /** Settings with the default audit file options. */
+    public ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security) {
+        this(socket, tls, policy, auditFile, auditCapacity, security, AuditLog.FileOptions.DEFAULT);
+    }
 
     /**
      * The remote listener.
@@ -36,17 +43,22 @@ public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile,
 
     /** The same settings with another policy file. */
     public ControlSettings withPolicy(Path file) {
-        return new ControlSettings(socket, tls, file, auditFile, auditCapacity, security);
+        return new ControlSettings(socket, tls, file, auditFile, auditCapacity, security, auditFiles);
     }
 
     /** The same settings with a remote mutual-TLS listener. */
     public ControlSettings withTls(Tls t) {
-        return new ControlSettings(socket, t, policy, auditFile, auditCapacity, security);
+        return new ControlSettings(socket, t, policy, auditFile, auditCapacity, security, auditFiles);
     }
 
     /** The same settings with the security module's checks on or off. */
     public ControlSettings withSecurity(boolean on) {
-        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, on);
+        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, on, auditFiles);
+    }
+
+    /** The same settings with an audit file kept as {@code options} say. */
+    public ControlSettings withAuditFile(Path file, AuditLog.FileOptions options) {
+        return new ControlSettings(socket, tls, policy, file, auditCapacity, security, options);
     }
 
     /**

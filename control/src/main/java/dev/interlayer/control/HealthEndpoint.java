@@ -38,7 +38,7 @@ final class HealthEndpoint extends HealthGrpc.HealthImplBase {
                 .setConnections(target.engine().connectionCount())
                 .setListeners(target.engine().listeners().size())
                 .setTransport(target.engine().transportName())
-                .setPolicy(PolicyEndpoint.info(policy.current()))
+                .setPolicy(PolicyEndpoint.info(policy))
                 .setSecurity(security);
         stuck.forEach(c -> b.addStuck(Protos.stuck(c)));
         Caller c = SecurityModule.CALLER.get();

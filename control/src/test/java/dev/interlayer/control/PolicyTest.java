@@ -138,6 +138,15 @@ class PolicyTest {
                     });
             assertThat(f.server.policy().current().policy().ruleNames()).containsExactly("nobody-lists", "everyone");
             assertThat(f.server.policy().lastError()).startsWith(file + ":2: ");
+            // status shows the refused edit until the file is fixed
+            PolicyInfo seen = c.health().check(HealthRequest.getDefaultInstance()).getPolicy();
+            assertThat(seen.getRefused()).startsWith(file + ":2: ").contains("decision must be granted or denied");
+            assertThat(seen.getRefusedAtMs()).isGreaterThanOrEqualTo(seen.getLoadedAtMs());
+            Files.writeString(file, "rules:\n  - {name: everyone, on: both, decision: granted}\n");
+            c.policy().reload(ReloadPolicyRequest.getDefaultInstance());
+            seen = c.health().check(HealthRequest.getDefaultInstance()).getPolicy();
+            assertThat(seen.getRefused()).isEmpty();
+            assertThat(seen.getRules()).isEqualTo(1);
         }
     }
 
