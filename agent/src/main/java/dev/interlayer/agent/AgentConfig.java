@@ -72,7 +72,7 @@ public final class AgentConfig {
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "quarantine-after", "connect-timeout",
             "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
-            "audit-keep", "audit-group", "tls");
+            "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
@@ -455,11 +455,33 @@ public final class AgentConfig {
                     }
                 }
             }
+            ControlSettings.Limits limits = ControlSettings.Limits.DEFAULT;
+            int perUid = limits.connectionsPerUid();
+            if ((v = value(k, "max-connections-per-uid")) != null) {
+                Long x = integer(v, "agent.control.max-connections-per-uid", 1, 100_000,
+                        "how many control connections one user may hold open at once, 1..100000");
+                if (x != null) perUid = x.intValue();
+            }
+            Duration handshake = limits.handshakeTimeout();
+            if ((v = value(k, "handshake-timeout")) != null) {
+                Duration d = duration(v, "agent.control.handshake-timeout");
+                if (d != null) handshake = d;
+            }
+            Duration idle = limits.idleTimeout();
+            if ((v = value(k, "idle-timeout")) != null) {
+                Duration d = duration(v, "agent.control.idle-timeout");
+                if (d != null && d.compareTo(Duration.ofSeconds(1)) < 0) {
+                    problem(v, "agent.control.idle-timeout", "must be at least 1s; expected e.g. 5m");
+                } else if (d != null) {
+                    idle = d;
+                }
+            }
             ControlSettings.Tls tls = null;
             if ((v = value(k, "tls")) != null) {
                 tls = tls(v);
             }
-            return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true, new AuditLog.FileOptions(maxSize, keep, group)) : null;
+            return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true, new AuditLog.FileOptions(maxSize, keep, group),
+                    new ControlSettings.Limits(perUid, handshake, idle)) : null;
         }
 
         private ControlSettings.Tls tls(Node n) {
