@@ -10,6 +10,7 @@ import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
 import dev.interlayer.api.Selector;
 import dev.interlayer.api.SocketOption;
+import dev.interlayer.control.AuditLog;
 import dev.interlayer.control.ControlSettings;
 import dev.interlayer.control.Policy;
 import dev.interlayer.engine.EngineOptions;
@@ -27,6 +28,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -80,7 +82,8 @@ public final class AgentConfig {
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
             "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control");
-    private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "tls");
+    private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
+            "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options", "tls");
     private static final List<String> UPSTREAM_KEYS = List.of("address", "tls");
@@ -472,11 +475,58 @@ public final class AgentConfig {
                 Long x = integer(v, "agent.control.audit-capacity", 1, 10_000_000, "a number of decisions kept in memory, 1..10000000");
                 if (x != null) capacity = x.intValue();
             }
+            AuditLog.FileOptions files = AuditLog.FileOptions.DEFAULT;
+            long maxSize = files.maxSize();
+            if ((v = value(k, "audit-max-size")) != null) {
+                Long x = size(v, "agent.control.audit-max-size", 0, Long.MAX_VALUE,
+                        "the size at which the audit file is rotated, e.g. 64MiB, or 0 to never rotate it");
+                if (x != null) maxSize = x;
+            }
+            int keep = files.keep();
+            if ((v = value(k, "audit-keep")) != null) {
+                Long x = integer(v, "agent.control.audit-keep", 1, 1000, "how many rotated audit files to keep, 1..1000");
+                if (x != null) keep = x.intValue();
+            }
+            String group = null;
+            if ((v = value(k, "audit-group")) != null) {
+                group = string(v, "agent.control.audit-group", "the group that may read the audit file, e.g. adm");
+                if (group != null) {
+                    try {
+                        FileSystems.getDefault().getUserPrincipalLookupService().lookupPrincipalByGroupName(group);
+                    } catch (IOException e) {
+                        problem(v, "agent.control.audit-group", "there is no group " + group + " on this host; name an existing group"
+                                + " (see /etc/group), or leave audit-group out to keep the audit file to the agent's user");
+                        group = null;
+                    }
+                }
+            }
+            ControlSettings.Limits limits = ControlSettings.Limits.DEFAULT;
+            int perUid = limits.connectionsPerUid();
+            if ((v = value(k, "max-connections-per-uid")) != null) {
+                Long x = integer(v, "agent.control.max-connections-per-uid", 1, 100_000,
+                        "how many control connections one user may hold open at once, 1..100000");
+                if (x != null) perUid = x.intValue();
+            }
+            Duration handshake = limits.handshakeTimeout();
+            if ((v = value(k, "handshake-timeout")) != null) {
+                Duration d = duration(v, "agent.control.handshake-timeout");
+                if (d != null) handshake = d;
+            }
+            Duration idle = limits.idleTimeout();
+            if ((v = value(k, "idle-timeout")) != null) {
+                Duration d = duration(v, "agent.control.idle-timeout");
+                if (d != null && d.compareTo(Duration.ofSeconds(1)) < 0) {
+                    problem(v, "agent.control.idle-timeout", "must be at least 1s; expected e.g. 5m");
+                } else if (d != null) {
+                    idle = d;
+                }
+            }
             ControlSettings.Tls tls = null;
             if ((v = value(k, "tls")) != null) {
                 tls = tls(v);
             }
-            return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true) : null;
+            return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true, new AuditLog.FileOptions(maxSize, keep, group),
+                    new ControlSettings.Limits(perUid, handshake, idle)) : null;
         }
 
         private ControlSettings.Tls tls(Node n) {

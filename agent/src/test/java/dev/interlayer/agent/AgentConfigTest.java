@@ -293,6 +293,48 @@ class AgentConfigTest {
     }
 
     @Test
+    void theControlEndpointsAuditFileAndLimitsAreConfigured() throws Exception {
+        AgentConfig c = AgentConfig.load(write("""
+                agent:
+                  control:
+                    socket: control.sock
+                    audit-file: logs/audit.jsonl
+                    audit-max-size: 16MiB
+                    audit-keep: 3
+                    audit-group: daemon
+                    max-connections-per-uid: 4
+                    handshake-timeout: 2s
+                    idle-timeout: 1m
+                """ + LISTENER));
+        dev.interlayer.control.ControlSettings s = c.control().orElseThrow();
+        assertThat(s.auditFile()).isEqualTo(dir.resolve("logs/audit.jsonl"));
+        assertThat(s.auditFiles()).isEqualTo(new dev.interlayer.control.AuditLog.FileOptions(16L << 20, 3, "daemon"));
+        assertThat(s.limits()).isEqualTo(new dev.interlayer.control.ControlSettings.Limits(4, Duration.ofSeconds(2), Duration.ofMinutes(1)));
+        // left out: 64 MiB, 8 files, the agent's user only; 32 connections per uid, 10 s, 5 minutes
+        dev.interlayer.control.ControlSettings d = AgentConfig.load(write("agent: {control: {socket: c.sock}}\n" + LISTENER)).control().orElseThrow();
+        assertThat(d.auditFiles()).isEqualTo(dev.interlayer.control.AuditLog.FileOptions.DEFAULT);
+        assertThat(d.limits()).isEqualTo(dev.interlayer.control.ControlSettings.Limits.DEFAULT);
+    }
+
+    @Test
+    void badControlLimitsAndAnUnknownAuditGroupAreReported() throws Exception {
+        List<Problem> p = problems("""
+                agent:
+                  control:
+                    audit-max-size: big
+                    audit-keep: 0
+                    audit-group: no-such-group-here
+                    max-connections-per-uid: 0
+                    handshake-timeout: 10
+                    idle-timeout: 500ms
+                """ + LISTENER);
+        assertThat(p).extracting(Problem::path).containsExactly("agent.control.audit-max-size", "agent.control.audit-keep",
+                "agent.control.audit-group", "agent.control.max-connections-per-uid", "agent.control.handshake-timeout", "agent.control.idle-timeout");
+        assertThat(p.get(2).message()).contains("there is no group no-such-group-here on this host");
+        assertThat(p.get(5).message()).contains("must be at least 1s");
+    }
+
+    @Test
     void aHoldLimitBelowOneKibibyteIsRefused() throws Exception {
         Problem p = onlyProblem("agent: {hold-limit: 100}\n" + LISTENER);
         assertThat(p.message()).contains("out of range", "at least 1KiB");

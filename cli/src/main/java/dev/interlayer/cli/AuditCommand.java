@@ -5,6 +5,8 @@ import dev.interlayer.control.v1.AuditEntry;
 import dev.interlayer.control.v1.AuditQuery;
 import dev.interlayer.control.v1.AuditQueryResponse;
 import dev.interlayer.control.v1.CallerInfo;
+import dev.interlayer.control.v1.ReopenAuditRequest;
+import dev.interlayer.control.v1.ReopenAuditResponse;
 import io.grpc.StatusRuntimeException;
 import java.io.PrintWriter;
 import java.time.Instant;
@@ -17,8 +19,9 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
-/** {@code interlayer audit tail}: the security module's decisions. */
-@Command(name = "audit", mixinStandardHelpOptions = true, description = "Read the control plane's audit log.", subcommands = {AuditCommand.Tail.class})
+/** {@code interlayer audit tail}: the security module's decisions; {@code interlayer audit reopen}: open the audit file again. */
+@Command(name = "audit", mixinStandardHelpOptions = true, description = "Read the control plane's audit log; reopen the audit file after rotating it.",
+        subcommands = {AuditCommand.Tail.class, AuditCommand.Reopen.class})
 final class AuditCommand implements Runnable {
 
     @Spec
@@ -26,7 +29,31 @@ final class AuditCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command: tail");
+        throw new ParameterException(spec.commandLine(), "missing command: tail or reopen");
+    }
+
+    @Command(name = "reopen", mixinStandardHelpOptions = true, description = {"Make the agent close its audit file and open its path again,",
+            "after moving the file away to rotate it (as SIGUSR1 to the agent does). The agent also rotates the file",
+            "itself by size (agent.control.audit-max-size)."})
+    static final class Reopen implements Callable<Integer> {
+        @Spec CommandSpec spec;
+        @Mixin ClientOptions o;
+
+        @Override
+        public Integer call() {
+            PrintWriter out = spec.commandLine().getOut();
+            return Calls.run(spec.commandLine().getErr(), () -> {
+                try (ControlClient c = o.open()) {
+                    ReopenAuditResponse r = Calls.call(o, c, x -> x.audit().reopen(ReopenAuditRequest.getDefaultInstance()));
+                    if (o.json) {
+                        Calls.json(out, r);
+                    } else {
+                        out.println("audit file " + r.getFile() + " reopened (" + r.getSize() + " bytes)");
+                    }
+                    return Main.OK;
+                }
+            });
+        }
     }
 
     @Command(name = "tail", mixinStandardHelpOptions = true, description = {"Print the newest audit decisions, then follow new ones until Ctrl-C.",

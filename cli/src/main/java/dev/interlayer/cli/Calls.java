@@ -5,6 +5,7 @@ import com.google.protobuf.Message;
 import com.google.protobuf.MessageOrBuilder;
 import dev.interlayer.control.Constraints;
 import dev.interlayer.control.ControlClient;
+import dev.interlayer.control.TlsProblems;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.io.PrintWriter;
@@ -24,6 +25,8 @@ final class Calls {
     private static final class Builtin {
         static final Constraints CONSTRAINTS = Constraints.builtin();
     }
+    /** How the agent's refusal of a connection starts (the GOAWAY's text, which grpc puts in the status). */
+    private static final String REFUSED = "the agent refused this connection";
 
     private Calls() {}
 
@@ -49,6 +52,11 @@ final class Calls {
     static CliFailure failure(ClientOptions o, StatusRuntimeException e) {
         Status s = e.getStatus();
         String d = s.getDescription() == null ? s.getCode().toString() : s.getDescription();
+        int refused = d.indexOf(REFUSED);
+        if (refused >= 0) {
+            // the agent answered the connection with a GOAWAY that says why (too many connections of this user)
+            return new CliFailure(Main.UNREACHABLE, d.substring(refused));
+        }
         return switch (s.getCode()) {
             case UNAVAILABLE -> unreachable(o, d, e);
             case PERMISSION_DENIED, UNAUTHENTICATED -> new CliFailure(Main.DENIED, d);
@@ -60,6 +68,10 @@ final class Calls {
 
     private static CliFailure unreachable(ClientOptions o, String detail, StatusRuntimeException e) {
         if (o.remote != null) {
+            String tls = TlsProblems.seenByClient(e, o.remote, o.cert, o.ca);
+            if (tls != null) {
+                return new CliFailure(Main.UNREACHABLE, "TLS handshake with the agent at " + o.remote + " failed: " + tls);
+            }
             return new CliFailure(Main.UNREACHABLE, "no agent answered at " + o.remote + " (" + detail + "); check the address, that the agent"
                     + " has agent.control.tls set, and that your certificate is signed by its client-ca");
         }

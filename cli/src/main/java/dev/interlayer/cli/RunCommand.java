@@ -5,6 +5,8 @@ import dev.interlayer.agent.AgentConfig;
 import dev.interlayer.agent.AgentException;
 import dev.interlayer.agent.ConfigException;
 import dev.interlayer.agent.OneLineLogFormatter;
+import dev.interlayer.control.AuditLog;
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -16,12 +18,15 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import sun.misc.Signal;
 
 /** {@code interlayer run}: runs an agent from a config until SIGINT or SIGTERM, or only checks the config. */
 @Command(name = "run", mixinStandardHelpOptions = true,
         description = {"Run an agent from a YAML config until Ctrl-C or SIGTERM (or check the config).",
                 "With --check, validate the config and the modules it names without binding anything."})
 final class RunCommand implements Callable<Integer> {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.agent");
 
     @Spec
     CommandSpec spec;
@@ -87,6 +92,7 @@ final class RunCommand implements Callable<Integer> {
             err.flush();
             stopped.countDown();
         }, "interlayer-shutdown"));
+        reopenAuditOnSigusr1(agent, err);
         out.println("interlayer: agent running from " + config + " (Ctrl-C or SIGTERM to stop)");
         for (Map.Entry<String, InetSocketAddress> e : agent.listeners().entrySet()) {
             out.println("  listener " + e.getKey() + " on " + hostPort(e.getValue()));
@@ -101,6 +107,29 @@ final class RunCommand implements Callable<Integer> {
             Thread.currentThread().interrupt();
         }
         return Main.OK;
+    }
+
+    /**
+     * SIGUSR1 reopens the audit file, as {@code interlayer audit reopen} does: what log rotation tools send
+     * after moving a log away ({@code logrotate}'s {@code postrotate}).
+     */
+    private static void reopenAuditOnSigusr1(Agent agent, PrintWriter err) {
+        if (agent.control().isEmpty() || agent.control().get().audit().file() == null) {
+            return;
+        }
+        AuditLog audit = agent.control().get().audit();
+        try {
+            Signal.handle(new Signal("USR1"), s -> {
+                try {
+                    audit.reopen(); // logs what it did
+                } catch (IOException e) {
+                    LOG.log(System.Logger.Level.ERROR, "SIGUSR1: cannot open the audit file {0} again: {1}; decisions are kept in memory only",
+                            audit.file(), e.getMessage());
+                }
+            });
+        } catch (IllegalArgumentException e) {
+            err.println("interlayer: warning: SIGUSR1 cannot reopen the audit file on this JVM (" + e.getMessage() + "); use interlayer audit reopen");
+        }
     }
 
     static String hostPort(InetSocketAddress a) {

@@ -4,6 +4,7 @@ import dev.interlayer.control.ControlClient;
 import dev.interlayer.control.v1.HealthRequest;
 import dev.interlayer.control.v1.HealthResponse;
 import java.io.PrintWriter;
+import java.time.Instant;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -42,6 +43,11 @@ final class StatusCommand implements Callable<Integer> {
                 out.println("  tls provider: " + h.getTlsProvider());
                 out.println("  policy: " + h.getPolicy().getSource() + " (" + h.getPolicy().getRules() + " rules)"
                         + (h.getSecurity() ? "" : "; SECURITY MODULE OFF"));
+                if (!h.getPolicy().getRefused().isEmpty()) {
+                    out.println("  policy edit REFUSED at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getPolicy().getRefusedAtMs()))
+                            + ", the policy loaded at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getPolicy().getLoadedAtMs()))
+                            + " stays in force: " + h.getPolicy().getRefused());
+                }
                 out.println("  you: " + AuditCommand.Tail.caller(h.getCaller()));
                 return Main.OK;
             }

@@ -335,7 +335,7 @@ class MainTest {
         Path examples = Path.of("..", "docs", "examples");
         Run ok = run("policy", "test", examples.resolve("control-policy.yaml").toString(), examples.resolve("control-policy-cases.yaml").toString());
         assertThat(ok.code()).as(ok.err()).isZero();
-        assertThat(ok.out()).contains("ok    root may revoke", "12 cases: 12 passed, 0 failed");
+        assertThat(ok.out()).contains("ok    root may revoke", "ok    the orchestrator's certificate", "14 cases: 14 passed, 0 failed");
         Path cases = Files.writeString(dir.resolve("cases.yaml"), """
                 cases:
                   - name: a user revokes

@@ -4,12 +4,16 @@ import dev.interlayer.control.v1.AuditEntry;
 import dev.interlayer.control.v1.AuditGrpc;
 import dev.interlayer.control.v1.AuditQuery;
 import dev.interlayer.control.v1.AuditQueryResponse;
+import dev.interlayer.control.v1.ReopenAuditRequest;
+import dev.interlayer.control.v1.ReopenAuditResponse;
+import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import java.io.IOException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicReference;
 
-/** The {@code Audit} endpoint: the security module's decisions, queried or followed live. */
+/** The {@code Audit} endpoint: the security module's decisions, queried or followed live; the audit file reopened. */
 final class AuditEndpoint extends AuditGrpc.AuditImplBase {
 
     private final AuditLog log;
@@ -72,6 +76,21 @@ final class AuditEndpoint extends AuditGrpc.AuditImplBase {
             }
             early.clear();
             backlogMax[0] = max;
+        }
+    }
+
+    @Override
+    public void reopen(ReopenAuditRequest request, StreamObserver<ReopenAuditResponse> out) {
+        if (log.file() == null) {
+            throw Status.FAILED_PRECONDITION.withDescription("the agent has no audit file to reopen; set agent.control.audit-file").asRuntimeException();
+        }
+        try {
+            long size = log.reopen();
+            out.onNext(ReopenAuditResponse.newBuilder().setFile(log.file().toString()).setSize(size).build());
+            out.onCompleted();
+        } catch (IOException e) {
+            throw Status.FAILED_PRECONDITION.withDescription("cannot open the audit file " + log.file() + " again: " + e.getMessage()
+                    + "; decisions are kept in memory only until it can be opened (check the folder's permissions, then reopen again)").asRuntimeException();
         }
     }
 }

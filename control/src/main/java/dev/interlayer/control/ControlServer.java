@@ -6,6 +6,7 @@ import io.grpc.ServerInterceptors;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.InternalNettyServerCredentials;
+import io.grpc.netty.InternalProtocolNegotiators;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.protobuf.services.HealthStatusManager;
 import io.grpc.protobuf.services.ProtoReflectionService;
@@ -64,6 +65,7 @@ public final class ControlServer implements AutoCloseable {
     private final Departures departures;
     private final PolicyHolder policy;
     private final AuditLog audit;
+    private final Rejections rejections;
     private final ExecutorService executor;
     private final EventLoopGroup boss;
     private final EventLoopGroup workers;
@@ -72,13 +74,15 @@ public final class ControlServer implements AutoCloseable {
     private final HealthStatusManager probes;
 
     private ControlServer(ControlSettings settings, SecurityModule security, EventHub events, Departures departures, PolicyHolder policy, AuditLog audit,
-                          ExecutorService executor, EventLoopGroup boss, EventLoopGroup workers, Server uds, Server tls, HealthStatusManager probes) {
+                          Rejections rejections, ExecutorService executor, EventLoopGroup boss, EventLoopGroup workers, Server uds, Server tls,
+                          HealthStatusManager probes) {
         this.settings = settings;
         this.security = security;
         this.events = events;
         this.departures = departures;
         this.policy = policy;
         this.audit = audit;
+        this.rejections = rejections;
         this.executor = executor;
         this.boss = boss;
         this.workers = workers;
@@ -102,6 +106,7 @@ public final class ControlServer implements AutoCloseable {
      */
     public static ControlServer start(ControlSettings s, ControlTarget target) throws ControlException {
         QuietKeepAlive.install();
+        TransportNoise.install();
         if (!Epoll.isAvailable()) {
             throw new ControlException("the control socket needs Linux with Netty's native epoll transport, which is unavailable here: "
                     + Epoll.unavailabilityCause());
@@ -114,6 +119,7 @@ public final class ControlServer implements AutoCloseable {
             throw new ControlException("the control policy is not valid: " + e.getMessage());
         }
         AuditLog audit = null;
+        Rejections rejections = null;
         ExecutorService executor = null;
         EventLoopGroup boss = null;
         EventLoopGroup workers = null;
@@ -123,7 +129,7 @@ public final class ControlServer implements AutoCloseable {
         Server tls = null;
         try {
             try {
-                audit = new AuditLog(s.auditCapacity(), s.auditFile());
+                audit = new AuditLog(s.auditCapacity(), s.auditFile(), s.auditFiles());
             } catch (IOException e) {
                 throw new ControlException("cannot open the audit file " + s.auditFile() + " for appending: " + e.getMessage()
                         + "; check agent.control.audit-file and the folder's permissions");
@@ -132,6 +138,8 @@ public final class ControlServer implements AutoCloseable {
             executor = Executors.newCachedThreadPool(daemon("interlayer-control"));
             boss = new MultiThreadIoEventLoopGroup(1, daemon("interlayer-control-accept"), EpollIoHandler.newFactory());
             workers = new MultiThreadIoEventLoopGroup(2, daemon("interlayer-control-io"), EpollIoHandler.newFactory());
+            rejections = new Rejections(audit, boss);
+            ConnectionGuard guard = new ConnectionGuard(s.limits(), rejections, agentUid);
             events = new EventHub(target.registry());
             // grpc.health.v1: "" (the whole endpoint) is SERVING from the start; each service by its full name too
             HealthStatusManager probes = new HealthStatusManager();
@@ -144,9 +152,9 @@ public final class ControlServer implements AutoCloseable {
                     reflectionV1alpha());
             prepareSocket(s.socket());
             NettyServerBuilder ub = NettyServerBuilder.forAddress(new DomainSocketAddress(s.socket().toString()),
-                            InternalNettyServerCredentials.create(new UdsIdentity()))
+                            InternalNettyServerCredentials.create(new UdsIdentity(guard)))
                     .channelType(EpollServerDomainSocketChannel.class);
-            uds = configure(ub, boss, workers, executor, services, security).build();
+            uds = configure(ub, boss, workers, executor, services, security, s.limits(), rejections).build();
             try {
                 uds.start();
             } catch (IOException e) {
@@ -159,23 +167,26 @@ public final class ControlServer implements AutoCloseable {
                 LOG.log(Level.WARNING, "cannot make the control socket {0} reachable for every user: {1}", s.socket(), e.toString());
             }
             if (s.tls() != null) {
-                tls = startTls(s.tls(), boss, workers, executor, services, security);
+                tls = startTls(s.tls(), boss, workers, executor, services, security, s.limits(), rejections, guard);
             }
             LOG.log(Level.INFO, "control endpoint on {0}{1}; policy {2} ({3} rules){4}", s.socket(),
                     tls == null ? "" : " and mutual TLS on " + Protos.address((InetSocketAddress) tls.getListenSockets().get(0)),
                     policy.current().policy().source(), policy.current().policy().size(),
                     s.security() ? "" : "; SECURITY MODULE OFF (benchmark mode)");
-            return new ControlServer(s, security, events, departures, policy, audit, executor, boss, workers, uds, tls, probes);
+            return new ControlServer(s, security, events, departures, policy, audit, rejections, executor, boss, workers, uds, tls, probes);
         } catch (ControlException | RuntimeException | Error e) {
-            stopAll(uds, tls, boss, workers, executor, events, departures, policy, audit);
+            stopAll(uds, tls, boss, workers, executor, events, departures, policy, rejections, audit);
             throw e;
         }
     }
 
     private static NettyServerBuilder configure(NettyServerBuilder b, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor,
-                                                List<BindableService> services, SecurityModule security) {
+                                                List<BindableService> services, SecurityModule security, ControlSettings.Limits limits,
+                                                Rejections rejections) {
         b.bossEventLoopGroup(boss).workerEventLoopGroup(workers).executor(executor).maxInboundMessageSize(MAX_MESSAGE)
-                .permitKeepAliveWithoutCalls(true).permitKeepAliveTime(10, TimeUnit.SECONDS);
+                .permitKeepAliveWithoutCalls(true).permitKeepAliveTime(10, TimeUnit.SECONDS)
+                .maxConnectionIdle(limits.idleTimeout().toNanos(), TimeUnit.NANOSECONDS)
+                .addStreamTracerFactory(new OversizeAudit(rejections));
         for (BindableService svc : services) {
             b.addService(ServerInterceptors.intercept(Undecodable.decodeChecked(svc.bindService()), security));
         }
@@ -183,7 +194,8 @@ public final class ControlServer implements AutoCloseable {
     }
 
     private static Server startTls(ControlSettings.Tls t, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor,
-                                   List<BindableService> services, SecurityModule security) throws ControlException {
+                                   List<BindableService> services, SecurityModule security, ControlSettings.Limits limits, Rejections rejections,
+                                   ConnectionGuard guard) throws ControlException {
         SslContext ssl;
         try {
             ssl = GrpcSslContexts.configure(io.netty.handler.ssl.SslContextBuilder.forServer(t.cert().toFile(), t.key().toFile()), SslProvider.JDK)
@@ -194,8 +206,9 @@ public final class ControlServer implements AutoCloseable {
             throw new ControlException("agent.control.tls: cannot use cert " + t.cert() + ", key " + t.key() + " and client-ca " + t.clientCa()
                     + ": " + e.getMessage() + "; give PEM files: the certificate chain, its PKCS#8 private key, and the CA that signs client certificates");
         }
-        Server server = configure(NettyServerBuilder.forAddress(t.listen()).channelType(EpollServerSocketChannel.class).sslContext(ssl),
-                boss, workers, executor, services, security).build();
+        NettyServerBuilder b = NettyServerBuilder.forAddress(t.listen(), InternalNettyServerCredentials.create(guard.tls(InternalProtocolNegotiators.serverTls(ssl))))
+                .channelType(EpollServerSocketChannel.class);
+        Server server = configure(b, boss, workers, executor, services, security, limits, rejections).build();
         try {
             return server.start();
         } catch (IOException e) {
@@ -273,7 +286,7 @@ public final class ControlServer implements AutoCloseable {
     @Override
     public void close() {
         probes.enterTerminalState(); // health watchers learn NOT_SERVING before the listeners stop
-        stopAll(uds, tls, boss, workers, executor, events, departures, policy, audit);
+        stopAll(uds, tls, boss, workers, executor, events, departures, policy, rejections, audit);
         try {
             Files.deleteIfExists(settings.socket());
         } catch (IOException e) {
@@ -282,7 +295,7 @@ public final class ControlServer implements AutoCloseable {
     }
 
     private static void stopAll(Server uds, Server tls, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor, EventHub events,
-                                Departures departures, PolicyHolder policy, AuditLog audit) {
+                                Departures departures, PolicyHolder policy, Rejections rejections, AuditLog audit) {
         for (Server s : new Server[] {uds, tls}) {
             if (s != null) {
                 s.shutdown();
@@ -311,6 +324,9 @@ public final class ControlServer implements AutoCloseable {
             executor.shutdownNow();
         }
         policy.close();
+        if (rejections != null) {
+            rejections.close(); // its last counts, into the audit file before it closes
+        }
         if (audit != null) {
             audit.close();
         }

@@ -3,6 +3,7 @@ package dev.interlayer.control;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 
 /**
  * How an agent's control endpoint is set up ({@code agent.control} in the agent's YAML).
@@ -13,11 +14,40 @@ import java.nio.file.Path;
  * @param auditFile the append-only audit file (one JSON object per line), or null for the in-memory log only
  * @param auditCapacity how many decisions the in-memory audit log keeps
  * @param security false switches the security module's checks off; only for benchmarks, never from a config
+ * @param auditFiles how the audit file is kept: its size before rotation, the rotated files kept, the group that may read it
+ * @param limits what one caller may hold of the endpoint
  */
-public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security) {
+public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security,
+                              AuditLog.FileOptions auditFiles, Limits limits) {
 
     /** Decisions kept in memory by default. */
     public static final int DEFAULT_AUDIT_CAPACITY = 10_000;
+
+    /** Settings with the default audit file options and limits. */
+    public ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security) {
+        this(socket, tls, policy, auditFile, auditCapacity, security, AuditLog.FileOptions.DEFAULT, Limits.DEFAULT);
+    }
+
+    /**
+     * Bounds on what callers may hold, so that no local user can exhaust the endpoint.
+     *
+     * @param connectionsPerUid connections one uid may hold open at once on the Unix socket; root and the
+     *                          agent's own user are not limited (they can stop the agent anyway)
+     * @param handshakeTimeout how long a new connection may take to complete the TLS handshake and send the
+     *                         HTTP/2 preface every gRPC client starts with
+     * @param idleTimeout how long a connection may stay open without a call before the agent closes it
+     */
+    public record Limits(int connectionsPerUid, Duration handshakeTimeout, Duration idleTimeout) {
+        /** 32 connections per uid, 10 s to start, 5 minutes idle. */
+        public static final Limits DEFAULT = new Limits(32, Duration.ofSeconds(10), Duration.ofMinutes(5));
+
+        public Limits {
+            if (connectionsPerUid < 1 || handshakeTimeout.isZero() || handshakeTimeout.isNegative() || idleTimeout.compareTo(Duration.ofSeconds(1)) < 0) {
+                throw new IllegalArgumentException("control limits: at least 1 connection per uid, a handshake timeout above 0,"
+                        + " an idle timeout of at least 1 s");
+            }
+        }
+    }
 
     /**
      * The remote listener.
@@ -36,17 +66,27 @@ public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile,
 
     /** The same settings with another policy file. */
     public ControlSettings withPolicy(Path file) {
-        return new ControlSettings(socket, tls, file, auditFile, auditCapacity, security);
+        return new ControlSettings(socket, tls, file, auditFile, auditCapacity, security, auditFiles, limits);
     }
 
     /** The same settings with a remote mutual-TLS listener. */
     public ControlSettings withTls(Tls t) {
-        return new ControlSettings(socket, t, policy, auditFile, auditCapacity, security);
+        return new ControlSettings(socket, t, policy, auditFile, auditCapacity, security, auditFiles, limits);
     }
 
     /** The same settings with the security module's checks on or off. */
     public ControlSettings withSecurity(boolean on) {
-        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, on);
+        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, on, auditFiles, limits);
+    }
+
+    /** The same settings with an audit file kept as {@code options} say. */
+    public ControlSettings withAuditFile(Path file, AuditLog.FileOptions options) {
+        return new ControlSettings(socket, tls, policy, file, auditCapacity, security, options, limits);
+    }
+
+    /** The same settings with other limits. */
+    public ControlSettings withLimits(Limits l) {
+        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, security, auditFiles, l);
     }
 
     /**

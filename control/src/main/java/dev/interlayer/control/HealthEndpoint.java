@@ -39,7 +39,7 @@ final class HealthEndpoint extends HealthGrpc.HealthImplBase {
                 .setListeners(target.engine().listeners().size())
                 .setTransport(target.engine().transportName())
                 .setTlsProvider(dev.interlayer.engine.TlsProvider.describe())
-                .setPolicy(PolicyEndpoint.info(policy.current()))
+                .setPolicy(PolicyEndpoint.info(policy))
                 .setSecurity(security);
         stuck.forEach(c -> b.addStuck(Protos.stuck(c)));
         Caller c = SecurityModule.CALLER.get();

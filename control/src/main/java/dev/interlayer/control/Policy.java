@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumSet;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
@@ -57,7 +58,10 @@ public final class Policy {
 
     private static final List<String> TOP_KEYS = List.of("rules");
     private static final List<String> RULE_KEYS = List.of("name", "on", "caller", "endpoint", "method", "fields", "decision", "reason");
-    private static final List<String> CALLER_KEYS = List.of("transport", "uid", "gid", "user", "command", "subject", "san");
+    /** Certificate subject attributes a rule can match by name, parsed from the subject (so their order does not matter). */
+    static final List<String> SUBJECT_ATTRIBUTES = List.of("cn", "o", "ou", "c", "st", "l", "dc");
+    private static final List<String> CALLER_KEYS = List.of("transport", "uid", "gid", "user", "command", "exe", "subject", "san", "cn", "o",
+            "ou", "c", "st", "l", "dc");
     private static final Pattern RULE_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,63}");
 
     /** Which message of a call a decision is about. */
@@ -75,9 +79,10 @@ public final class Policy {
      *
      * @param granted whether the message may pass
      * @param rule the name of the deciding rule, or {@link #DEFAULT_RULE}
-     * @param reason why, for the caller's error message and the audit log
+     * @param reason why, for the audit log and the agent's log: names the policy file and the rule's line
+     * @param shown why, for the caller's error message: the rule and its reason, without where the policy lives
      */
-    public record Decision(boolean granted, String rule, String reason) {}
+    public record Decision(boolean granted, String rule, String reason, String shown) {}
 
     /** Matches a number against values {@code N}, ranges {@code N-M} and the word {@code agent}. */
     private record Numbers(List<long[]> ranges) {
@@ -116,15 +121,30 @@ public final class Policy {
         }
     }
 
-    private record CallerMatch(Globs transport, Numbers uid, Numbers gid, Globs user, Globs command, Globs subject, Globs san) {
+    /** Globs over the values of certificate subject attributes, by attribute ({@code cn}, {@code o}, ...); all must match. */
+    private record AttributeMatch(Map<String, Globs> attributes) {
+        boolean matches(Caller c) {
+            for (Map.Entry<String, Globs> a : attributes.entrySet()) {
+                if (!c.subjectAttribute(a.getKey()).stream().anyMatch(a.getValue()::matches)) {
+                    return false; // includes a subject without that attribute, and a caller without a certificate
+                }
+            }
+            return true;
+        }
+    }
+
+    private record CallerMatch(Globs transport, Numbers uid, Numbers gid, Globs user, Globs command, Globs exe, Globs subject, Globs san,
+                               AttributeMatch attributes) {
         boolean matches(Caller c) {
             return transport.matches(c.transport())
                     && (uid == null || uid.matches(c.uid()))
                     && (gid == null || gid.matches(c.gid()))
                     && user.matches(c.user())
                     && command.matches(c.command())
+                    && exe.matches(c.exe())
                     && subject.matches(c.subject())
-                    && (san.any() || c.sans().stream().anyMatch(san::matches));
+                    && (san.any() || c.sans().stream().anyMatch(san::matches))
+                    && attributes.matches(c);
         }
     }
 
@@ -201,14 +221,17 @@ public final class Policy {
     public Decision decide(Caller caller, Idl.Method method, Kind kind, Message message) {
         for (Rule r : rules) {
             if (r.matches(caller, method, kind, message)) {
-                String why = r.reason() != null ? r.reason()
-                        : "rule '" + r.name() + "' (" + source + ":" + r.line() + ") " + (r.grant() ? "grants " : "denies ") + method.id() + " "
-                        + kind.word() + "s to " + caller;
-                return new Decision(r.grant(), r.name(), why);
+                if (r.reason() != null) {
+                    return new Decision(r.grant(), r.name(), r.reason(), r.reason());
+                }
+                String what = (r.grant() ? "grants " : "denies ") + method.id() + " " + kind.word() + "s to " + caller;
+                return new Decision(r.grant(), r.name(), "rule '" + r.name() + "' (" + source + ":" + r.line() + ") " + what,
+                        "rule '" + r.name() + "' " + what);
             }
         }
-        return new Decision(false, DEFAULT_RULE, "no rule of " + source + " grants the " + kind.word() + " of " + method.id() + " to " + caller
-                + "; what no rule grants is denied");
+        String tail = " grants the " + kind.word() + " of " + method.id() + " to " + caller + "; what no rule grants is denied";
+        // The caller learns that no rule matched, not where the agent keeps its policy.
+        return new Decision(false, DEFAULT_RULE, "no rule of " + source + tail, "no rule of the agent's policy" + tail);
     }
 
     /** The uid this process runs as (the agent's own user). */
@@ -343,7 +366,7 @@ public final class Policy {
     private static CallerMatch caller(String source, Node n, String what, long agentUid) throws YamlException {
         if (n == null) {
             Globs any = new Globs(List.of(), List.of());
-            return new CallerMatch(any, null, null, any, any, any, any);
+            return new CallerMatch(any, null, null, any, any, any, any, any, new AttributeMatch(Map.of()));
         }
         Yamls.onlyKeys(source, n, what + ".caller", CALLER_KEYS);
         Map<String, Node> m = Yamls.map(source, n, what + ".caller");
@@ -353,10 +376,70 @@ public final class Policy {
                 throw Yamls.error(source, m.get("transport"), what + ".caller.transport: " + t + " is not a transport; use uds or tls");
             }
         }
+        Globs subject = globs(source, m.get("subject"), what + ".caller.subject");
+        for (String t : subject.texts()) {
+            String problem = subjectPatternProblem(t);
+            if (problem != null) {
+                throw Yamls.error(source, m.get("subject"), what + ".caller.subject: " + problem);
+            }
+        }
+        Map<String, Globs> attributes = new LinkedHashMap<>();
+        for (String a : SUBJECT_ATTRIBUTES) {
+            if (m.containsKey(a)) {
+                attributes.put(a, globs(source, m.get(a), what + ".caller." + a));
+            }
+        }
         return new CallerMatch(transport, numbers(source, m.get("uid"), what + ".caller.uid", agentUid),
                 numbers(source, m.get("gid"), what + ".caller.gid", -2),
                 globs(source, m.get("user"), what + ".caller.user"), globs(source, m.get("command"), what + ".caller.command"),
-                globs(source, m.get("subject"), what + ".caller.subject"), globs(source, m.get("san"), what + ".caller.san"));
+                globs(source, m.get("exe"), what + ".caller.exe"), subject, globs(source, m.get("san"), what + ".caller.san"),
+                new AttributeMatch(Map.copyOf(attributes)));
+    }
+
+    /**
+     * Null if a {@code subject} pattern names at most one attribute; else why it is refused and how to
+     * rewrite it. Tools write a subject's attributes in different orders ({@code openssl req -subj
+     * "/CN=a/O=b"} gives the subject {@code O=b,CN=a}), so a pattern over several attributes such as
+     * {@code CN=a,*} may silently never match; rules name the attributes instead.
+     */
+    static String subjectPatternProblem(String pattern) {
+        List<String> parts = new ArrayList<>();
+        StringBuilder cur = new StringBuilder();
+        for (int i = 0; i < pattern.length(); i++) {
+            char c = pattern.charAt(i);
+            if (c == '\\' && i + 1 < pattern.length()) {
+                cur.append(c).append(pattern.charAt(++i));
+            } else if (c == ',' || c == '+') {
+                parts.add(cur.toString().strip());
+                cur.setLength(0);
+            } else {
+                cur.append(c);
+            }
+        }
+        parts.add(cur.toString().strip());
+        if (parts.size() == 1) {
+            return null;
+        }
+        List<String> keys = new ArrayList<>();
+        for (String p : parts) {
+            int eq = p.indexOf('=');
+            String type = eq > 0 ? p.substring(0, eq).strip().toLowerCase(Locale.ROOT) : "";
+            if (p.equals("*")) {
+                continue;
+            }
+            if (!SUBJECT_ATTRIBUTES.contains(type)) {
+                keys = null;
+                break;
+            }
+            String v = p.substring(eq + 1).strip();
+            keys.add(type + ": " + (v.isEmpty() || v.contains(":") || v.contains("*") ? "\"" + v + "\"" : v));
+        }
+        return "'" + pattern + "' names several attributes, and its match depends on the order in which the certificate lists them,"
+                + " which differs between tools (openssl req -subj \"/CN=a/O=b\" makes the subject O=b,CN=a), so it may never match;"
+                + " match the attributes by name instead"
+                + (keys == null || keys.isEmpty() ? " (caller keys " + String.join(", ", SUBJECT_ATTRIBUTES) + ")"
+                        : ": replace subject with " + String.join(", ", keys) + " in the rule's caller")
+                + " (docs/control-plane.md, \"Policy language\")";
     }
 
     private static Numbers numbers(String source, Node n, String what, long agent) throws YamlException {

@@ -27,6 +27,7 @@ public final class PolicyHolder implements AutoCloseable {
     private final long agentUid;
     private final AtomicReference<Loaded> current;
     private volatile String lastError;
+    private volatile Instant lastErrorAt;
     private volatile FileTime seenTime;
     private volatile long seenSize;
     private final Thread watcher;
@@ -81,6 +82,11 @@ public final class PolicyHolder implements AutoCloseable {
         return lastError;
     }
 
+    /** When the last reload was refused, or null if it was not. */
+    public Instant lastErrorAt() {
+        return lastErrorAt;
+    }
+
     /**
      * Reads the file again and puts it in force.
      *
@@ -97,9 +103,11 @@ public final class PolicyHolder implements AutoCloseable {
             Loaded l = new Loaded(p, Instant.now());
             current.set(l);
             lastError = null;
+            lastErrorAt = null;
             LOG.log(Level.INFO, "control policy {0} loaded: {1} rules", file, p.size());
             return l;
         } catch (YamlException e) {
+            lastErrorAt = Instant.now();
             lastError = e.getMessage();
             LOG.log(Level.ERROR, "control policy not reloaded, the previous one stays in force: {0}", e.getMessage());
             throw e;

@@ -6,9 +6,14 @@ import com.google.protobuf.InvalidProtocolBufferException;
 import com.google.protobuf.Message;
 import com.google.protobuf.util.JsonFormat;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.cert.Certificate;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -33,13 +38,17 @@ import org.yaml.snakeyaml.nodes.Tag;
  *     message: {name: tcplog, state: REVOKE}
  *     expect: denied
  *     rule: default
+ *   - name: the orchestrator's certificate
+ *     caller: {cert: orchestrator.crt}   # PEM, relative to this file: its subject and SANs
+ *     call: Modules.List
+ *     expect: granted
  * }</pre>
  */
 public final class PolicyTester {
 
     private static final List<String> TOP_KEYS = List.of("agent-uid", "cases");
     private static final List<String> CASE_KEYS = List.of("name", "caller", "call", "on", "message", "expect", "rule");
-    private static final List<String> CALLER_KEYS = List.of("transport", "uid", "gid", "pid", "user", "command", "subject", "san");
+    private static final List<String> CALLER_KEYS = List.of("transport", "uid", "gid", "pid", "user", "command", "exe", "subject", "san", "cert");
 
     /**
      * The outcome of one case.
@@ -79,12 +88,12 @@ public final class PolicyTester {
         }
         List<Outcome> out = new ArrayList<>();
         for (Node c : Yamls.list(source, top.get("cases"), "cases")) {
-            out.add(runCase(source, c, security));
+            out.add(runCase(source, cases.toAbsolutePath().getParent(), c, security));
         }
         return out;
     }
 
-    private static Outcome runCase(String source, Node n, SecurityModule security) throws YamlException {
+    private static Outcome runCase(String source, Path base, Node n, SecurityModule security) throws YamlException {
         Yamls.onlyKeys(source, n, "a case", CASE_KEYS);
         Map<String, Node> m = Yamls.map(source, n, "a case");
         String name = m.containsKey("name") ? Yamls.scalar(source, m.get("name"), "name") : "case at line " + Yamls.line(n);
@@ -115,7 +124,7 @@ public final class PolicyTester {
             throw Yamls.error(source, m.get("expect"), what + ": expect must be granted, denied or invalid, got '" + expect + "'");
         }
         String rule = m.containsKey("rule") ? Yamls.scalar(source, m.get("rule"), what + ".rule") : null;
-        Caller caller = caller(source, m.get("caller"), what);
+        Caller caller = caller(source, base, m.get("caller"), what);
         Descriptor type = kind == Policy.Kind.REQUEST ? method.descriptor().getInputType() : method.descriptor().getOutputType();
         Message message = message(source, m.get("message"), type, what);
         SecurityModule.Verdict v = security.check(caller, method, kind, message);
@@ -124,12 +133,15 @@ public final class PolicyTester {
                 v.reason(), passed);
     }
 
-    private static Caller caller(String source, Node n, String what) throws YamlException {
+    private static Caller caller(String source, Path base, Node n, String what) throws YamlException {
         if (n == null) {
             throw new YamlException(source + ": " + what + " has no caller; add e.g. 'caller: {uid: 1000, user: alice}'");
         }
         Yamls.onlyKeys(source, n, what + ".caller", CALLER_KEYS);
         Map<String, Node> c = Yamls.map(source, n, what + ".caller");
+        if (c.containsKey("cert")) {
+            return certificateCaller(source, base, c, what);
+        }
         String transport = c.containsKey("transport") ? Yamls.scalar(source, c.get("transport"), "transport") : Caller.UDS;
         if (!transport.equals(Caller.UDS) && !transport.equals(Caller.TLS)) {
             throw Yamls.error(source, c.get("transport"), what + ": transport must be uds or tls");
@@ -141,7 +153,34 @@ public final class PolicyTester {
                 c.containsKey("user") ? Yamls.scalar(source, c.get("user"), "user") : "",
                 c.containsKey("command") ? Yamls.scalar(source, c.get("command"), "command") : "",
                 c.containsKey("subject") ? Yamls.scalar(source, c.get("subject"), "subject") : "",
-                c.containsKey("san") ? Yamls.scalars(source, c.get("san"), "san") : List.of());
+                c.containsKey("san") ? Yamls.scalars(source, c.get("san"), "san") : List.of(),
+                c.containsKey("exe") ? Yamls.scalar(source, c.get("exe"), "exe") : "");
+    }
+
+    /** A TLS caller as the agent would see the client certificate in {@code cert} (a PEM file, relative to the cases file). */
+    private static Caller certificateCaller(String source, Path base, Map<String, Node> c, String what) throws YamlException {
+        for (String k : c.keySet()) {
+            if (!k.equals("cert") && !k.equals("transport")) {
+                throw Yamls.error(source, c.get(k), what + ".caller: '" + k + "' does not go with cert: a certificate caller is the"
+                        + " certificate's subject and subject alternative names; leave " + k + " out");
+            }
+        }
+        if (c.containsKey("transport") && !Caller.TLS.equals(Yamls.scalar(source, c.get("transport"), "transport"))) {
+            throw Yamls.error(source, c.get("transport"), what + ": a caller with a cert calls over tls; remove transport or write tls");
+        }
+        Path file = base.resolve(Yamls.scalar(source, c.get("cert"), what + ".caller.cert"));
+        try (InputStream in = Files.newInputStream(file)) {
+            Certificate cert = CertificateFactory.getInstance("X.509").generateCertificate(in);
+            if (!(cert instanceof X509Certificate x)) {
+                throw Yamls.error(source, c.get("cert"), what + ".caller.cert: " + file + " is not an X.509 certificate");
+            }
+            return Caller.tls(x);
+        } catch (IOException e) {
+            throw Yamls.error(source, c.get("cert"), what + ".caller.cert: cannot read " + file + ": " + e.getMessage());
+        } catch (CertificateException e) {
+            throw Yamls.error(source, c.get("cert"), what + ".caller.cert: " + file + " is not a PEM certificate (" + e.getMessage()
+                    + "); give the client certificate the caller presents, e.g. the file passed to --cert");
+        }
     }
 
     /** Builds the message from the case's YAML fields through the IDL's JSON mapping (enum names, nested messages, lists). */

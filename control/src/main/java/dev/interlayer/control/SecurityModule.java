@@ -14,10 +14,7 @@ import io.grpc.ServerInterceptor;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.security.cert.Certificate;
-import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
-import java.util.ArrayList;
-import java.util.Collection;
 import java.util.List;
 import java.util.Optional;
 import javax.net.ssl.SSLPeerUnverifiedException;
@@ -105,9 +102,16 @@ public final class SecurityModule implements ServerInterceptor {
      *
      * @param decision {@link AuditLog#GRANTED}, {@link AuditLog#DENIED} or {@link AuditLog#INVALID}
      * @param rule the deciding rule, or {@link #STRUCTURE_RULE}
-     * @param reason why
+     * @param reason why, in full: for the audit log
+     * @param shown why, as the caller is told: what it needs to know, without the agent's internals (where the
+     *              policy file lives, the protobuf decoder's own words)
      */
-    public record Verdict(String decision, String rule, String reason) {
+    public record Verdict(String decision, String rule, String reason, String shown) {
+        /** A verdict whose reason the caller may see as it is. */
+        public Verdict(String decision, String rule, String reason) {
+            this(decision, rule, reason, reason);
+        }
+
         /** True if granted. */
         public boolean granted() {
             return AuditLog.GRANTED.equals(decision);
@@ -130,8 +134,11 @@ public final class SecurityModule implements ServerInterceptor {
                 return new Verdict(AuditLog.INVALID, STRUCTURE_RULE, firstMessageProblem(method, stream));
             }
         }
-        Policy.Decision d = policy.current().policy().decide(caller, method, kind, message);
-        return new Verdict(d.granted() ? AuditLog.GRANTED : AuditLog.DENIED, d.rule(), d.reason());
+        return verdict(policy.current().policy().decide(caller, method, kind, message));
+    }
+
+    private static Verdict verdict(Policy.Decision d) {
+        return new Verdict(d.granted() ? AuditLog.GRANTED : AuditLog.DENIED, d.rule(), d.reason(), d.shown());
     }
 
     private Verdict checkAndAudit(Caller caller, Idl.Method method, Policy.Kind kind, Message message, boolean audited) {
@@ -149,18 +156,19 @@ public final class SecurityModule implements ServerInterceptor {
     /** The status a denied request gets. */
     static Status requestStatus(Verdict v) {
         if (AuditLog.INVALID.equals(v.decision())) {
-            return Status.INVALID_ARGUMENT.withDescription("invalid request: " + v.reason());
+            return Status.INVALID_ARGUMENT.withDescription("invalid request: " + v.shown());
         }
-        return Status.PERMISSION_DENIED.withDescription("denied by rule '" + v.rule() + "': " + v.reason());
+        return Status.PERMISSION_DENIED.withDescription("denied by rule '" + v.rule() + "': " + v.shown());
     }
 
     /** The status that replaces a denied response. */
     static Status responseStatus(Verdict v) {
         if (AuditLog.INVALID.equals(v.decision())) {
-            return Status.INTERNAL.withDescription("the agent's response broke the IDL constraints and was withheld: " + v.reason()
-                    + " (a bug in the agent; please report it)");
+            // What is wrong may quote the response, which the caller must not see: the audit log has it.
+            return Status.INTERNAL.withDescription("the agent's response broke the IDL constraints and was withheld"
+                    + " (a bug in the agent; its audit log has the details; please report it)");
         }
-        return Status.PERMISSION_DENIED.withDescription("response denied by rule '" + v.rule() + "': " + v.reason());
+        return Status.PERMISSION_DENIED.withDescription("response denied by rule '" + v.rule() + "': " + v.shown());
     }
 
     /** The caller proven by the transport of {@code attrs}, or null if it proves none. */
@@ -182,29 +190,12 @@ public final class SecurityModule implements ServerInterceptor {
             if (chain.length == 0 || !(chain[0] instanceof X509Certificate x)) {
                 return null;
             }
-            Caller tls = Caller.tls(x.getSubjectX500Principal().getName(), sans(x));
+            Caller tls = Caller.tls(x);
             session.putValue("interlayer.caller", tls);
             return tls;
         } catch (SSLPeerUnverifiedException e) {
             return null;
         }
-    }
-
-    private static List<String> sans(X509Certificate x) {
-        List<String> out = new ArrayList<>();
-        try {
-            Collection<List<?>> names = x.getSubjectAlternativeNames();
-            if (names != null) {
-                for (List<?> n : names) {
-                    if (n.size() >= 2 && n.get(1) instanceof String s) {
-                        out.add(s);
-                    }
-                }
-            }
-        } catch (CertificateParsingException e) {
-            // no usable SANs: the subject still identifies the caller
-        }
-        return out;
     }
 
     @Override
@@ -259,8 +250,9 @@ public final class SecurityModule implements ServerInterceptor {
             }
             messages++;
             if ((Object) message instanceof Undecodable u) {
-                Verdict v = new Verdict(AuditLog.INVALID, STRUCTURE_RULE, "the bytes of message " + messages + " are not a valid "
-                        + method.id() + " request (" + u.problem() + ")");
+                String what = "the bytes of message " + messages + " are not a valid " + method.id() + " request";
+                Verdict v = new Verdict(AuditLog.INVALID, STRUCTURE_RULE, what + " (" + u.problem() + ")", what + ": they do not decode as "
+                        + method.descriptor().getInputType().getFullName() + " (control.proto); check that the client uses this agent's IDL");
                 audit.record(caller, method.endpoint(), method.name(), Policy.Kind.REQUEST.word(), v.decision(), v.rule(), v.reason());
                 guarded.closeByGuard(requestStatus(v));
                 return;
@@ -278,8 +270,7 @@ public final class SecurityModule implements ServerInterceptor {
                     }
                 }
                 if (v == null && messages == 1) {
-                    Policy.Decision d = policy.current().policy().decide(caller, method, Policy.Kind.REQUEST, m);
-                    v = new Verdict(d.granted() ? AuditLog.GRANTED : AuditLog.DENIED, d.rule(), d.reason());
+                    v = verdict(policy.current().policy().decide(caller, method, Policy.Kind.REQUEST, m));
                 }
                 if (v != null) {
                     if (messages == 1 || !v.granted()) {
@@ -296,7 +287,9 @@ public final class SecurityModule implements ServerInterceptor {
                 try {
                     delegate = ctx.call(() -> next.startCall(guarded, headers));
                 } catch (Exception e) {
-                    guarded.closeByGuard(Status.INTERNAL.withDescription("handler failed to start: " + e));
+                    LOG.log(System.Logger.Level.ERROR, "control handler " + method.id() + " failed to start", e);
+                    guarded.closeByGuard(Status.INTERNAL.withDescription(method.id() + " failed to start in the agent"
+                            + " (a bug in the agent; its log has the details; please report it)"));
                     return;
                 }
             }
@@ -316,8 +309,8 @@ public final class SecurityModule implements ServerInterceptor {
                 guarded.close(e.getStatus(), e.getTrailers() == null ? new Metadata() : e.getTrailers());
             } catch (RuntimeException e) {
                 LOG.log(System.Logger.Level.ERROR, "control handler " + method.id() + " failed", e);
-                guarded.close(Status.INTERNAL.withDescription(method.id() + " failed in the agent: " + e
-                        + " (a bug in the agent; please report it)"), new Metadata());
+                guarded.close(Status.INTERNAL.withDescription(method.id() + " failed in the agent: " + e.getClass().getSimpleName()
+                        + " (a bug in the agent; its log has the details; please report it)"), new Metadata());
             }
         }
 

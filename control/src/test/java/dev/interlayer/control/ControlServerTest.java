@@ -3,15 +3,22 @@ package dev.interlayer.control;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.interlayer.control.testing.CallerProbe;
 import dev.interlayer.control.testing.ControlFixture;
+import dev.interlayer.control.testing.OtherUser;
+import dev.interlayer.control.testing.TempDirs;
 import dev.interlayer.control.v1.AuditQuery;
 import dev.interlayer.control.v1.HealthRequest;
 import dev.interlayer.control.v1.HealthResponse;
+import dev.interlayer.control.v1.ListListenersRequest;
 import dev.interlayer.control.v1.ListModulesRequest;
 import dev.interlayer.control.v1.SetStateRequest;
 import dev.interlayer.control.v1.StateChange;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
 class ControlServerTest {
@@ -60,6 +67,37 @@ class ControlServerTest {
             assertThat(h.getCaller().getPid()).isEqualTo(ProcessHandle.current().pid());
             assertThat(h.getSecurity()).isTrue();
             assertThat(c.modules().list(ListModulesRequest.getDefaultInstance()).getModulesList()).isEmpty();
+        }
+    }
+
+    @Test
+    void aProcessCanRenameItselfButNotItsExecutableAndAPolicyCanTellThemApart() throws Exception {
+        String java = Files.readSymbolicLink(Path.of("/proc/self/exe")).toString();
+        Path dir = Files.createTempDirectory("interlayer-exe-");
+        try {
+            Path policy = dir.resolve("policy.yaml");
+            Files.writeString(policy, """
+                    rules:
+                      - {name: health, endpoint: Health, decision: granted}
+                      - {name: by-name, endpoint: Modules, method: Stats, caller: {command: trusted-tool}, decision: granted}
+                      - {name: by-executable, endpoint: Modules, method: List, caller: {exe: /usr/local/bin/trusted-tool}, decision: granted}
+                      - {name: java, endpoint: Listeners, caller: {exe: "%s"}, decision: granted}
+                      - {name: responses, on: response, decision: granted}
+                    """.formatted(java));
+            try (ControlFixture f = new ControlFixture(s -> s.withPolicy(policy)); ControlClient c = f.client()) {
+                assertThat(c.health().check(HealthRequest.getDefaultInstance()).getCaller().getExe()).isEqualTo(java);
+                assertThat(c.listeners().list(ListListenersRequest.getDefaultInstance())).as("granted by the executable").isNotNull();
+                // a process that names itself trusted-tool passes a rule on the command, not one on the executable
+                OtherUser.Result r = OtherUser.runAsThisUser(Duration.ofSeconds(60), CallerProbe.class.getName(), f.server.socket().toString(),
+                        "trusted-tool");
+                assertThat(r.code()).as(r.err()).isZero();
+                assertThat(r.out().lines().toList()).containsExactly("command=trusted-tool", "exe=" + java, "Modules.Stats OK",
+                        "Modules.List PERMISSION_DENIED");
+                assertThat(f.server.audit().query(100, AuditLog.GRANTED, "Modules", 0)).filteredOn(e -> e.rule().equals("by-name"))
+                        .singleElement().satisfies(e -> assertThat(e.toJson()).contains("\"command\":\"trusted-tool\",\"exe\":\"" + java + "\""));
+            }
+        } finally {
+            TempDirs.delete(dir);
         }
     }
 

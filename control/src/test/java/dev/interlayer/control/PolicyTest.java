@@ -3,17 +3,22 @@ package dev.interlayer.control;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.interlayer.control.testing.Certs;
 import dev.interlayer.control.testing.ControlFixture;
 import dev.interlayer.control.testing.TempDirs;
+import dev.interlayer.control.v1.HealthRequest;
 import dev.interlayer.control.v1.ListModulesRequest;
 import dev.interlayer.control.v1.ModuleControlRequest;
+import dev.interlayer.control.v1.PolicyInfo;
 import dev.interlayer.control.v1.ReloadPolicyRequest;
 import dev.interlayer.control.v1.SetStateRequest;
 import dev.interlayer.control.v1.StateChange;
+import dev.interlayer.control.v1.UnloadModuleRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -134,6 +139,15 @@ class PolicyTest {
                     });
             assertThat(f.server.policy().current().policy().ruleNames()).containsExactly("nobody-lists", "everyone");
             assertThat(f.server.policy().lastError()).startsWith(file + ":2: ");
+            // status shows the refused edit until the file is fixed
+            PolicyInfo seen = c.health().check(HealthRequest.getDefaultInstance()).getPolicy();
+            assertThat(seen.getRefused()).startsWith(file + ":2: ").contains("decision must be granted or denied");
+            assertThat(seen.getRefusedAtMs()).isGreaterThanOrEqualTo(seen.getLoadedAtMs());
+            Files.writeString(file, "rules:\n  - {name: everyone, on: both, decision: granted}\n");
+            c.policy().reload(ReloadPolicyRequest.getDefaultInstance());
+            seen = c.health().check(HealthRequest.getDefaultInstance()).getPolicy();
+            assertThat(seen.getRefused()).isEmpty();
+            assertThat(seen.getRules()).isEqualTo(1);
         }
     }
 
@@ -143,6 +157,101 @@ class PolicyTest {
         Files.writeString(file, "rules:\n  - name: a\n    endpoint: Nope\n    decision: granted\n");
         assertThatThrownBy(() -> new ControlFixture(s -> s.withPolicy(file)))
                 .isInstanceOf(ControlException.class).hasMessageContaining(file + ":3: rule 'a': endpoint [Nope]");
+    }
+
+    @Test
+    void aDeniedCallerIsToldTheRuleAndWhyButNotWhereThePolicyFileIsWhichTheAuditKeeps() throws Exception {
+        Path file = dir.resolve("secret-place").resolve("policy.yaml");
+        Files.createDirectories(file.getParent());
+        Files.writeString(file, """
+                rules:
+                  - {name: no-unload, endpoint: Modules, method: Unload, decision: denied}
+                  - {name: responses, on: response, decision: granted}
+                """);
+        try (ControlFixture f = new ControlFixture(s -> s.withPolicy(file)); ControlClient c = f.client()) {
+            String me = "uds:uid=" + Policy.processUid();
+            StatusRuntimeException byRule = org.assertj.core.api.Assertions.catchThrowableOfType(StatusRuntimeException.class,
+                    () -> c.modules().unload(UnloadModuleRequest.newBuilder().setName("tcplog").build()));
+            assertThat(byRule.getStatus().getCode()).isEqualTo(Status.Code.PERMISSION_DENIED);
+            assertThat(byRule.getStatus().getDescription()).startsWith("denied by rule 'no-unload': rule 'no-unload' denies Modules.Unload requests to "
+                    + me).doesNotContain("secret-place").doesNotContain("policy.yaml");
+            StatusRuntimeException byDefault = org.assertj.core.api.Assertions.catchThrowableOfType(StatusRuntimeException.class,
+                    () -> c.modules().setState(SetStateRequest.newBuilder().setName("tcplog").setState(StateChange.DEPRECATE).build()));
+            assertThat(byDefault.getStatus().getDescription()).startsWith("denied by rule 'default': no rule of the agent's policy grants the request"
+                    + " of Modules.SetState to " + me).doesNotContain("secret-place").doesNotContain("policy.yaml");
+            // the audit log keeps where the decision came from
+            assertThat(f.server.audit().query(10, AuditLog.DENIED, "Modules", 0)).extracting(AuditLog.Entry::reason).satisfiesExactly(
+                    r -> assertThat(r).startsWith("rule 'no-unload' (" + file + ":2) denies Modules.Unload requests to " + me),
+                    r -> assertThat(r).startsWith("no rule of " + file + " grants the request of Modules.SetState to " + me));
+        }
+    }
+
+    @Test
+    void certificateSubjectAttributesMatchInWhateverOrderTheCertificateListsThem() throws Exception {
+        Policy p = Policy.parse("p.yaml", """
+                rules:
+                  - name: orchestrator
+                    caller: {transport: tls, cn: orchestrator, o: [n4, n5]}
+                    decision: granted
+                """, 0);
+        Idl.Method unload = Idl.method("Modules.Unload");
+        // openssl req -subj "/CN=orchestrator/O=n4" gives a subject the JDK shows as O=n4,CN=orchestrator
+        assertThat(p.decide(Caller.tls("O=n4,CN=orchestrator", List.of()), unload, Policy.Kind.REQUEST, null).granted()).isTrue();
+        assertThat(p.decide(Caller.tls("CN=orchestrator,O=n5", List.of()), unload, Policy.Kind.REQUEST, null).granted()).isTrue();
+        assertThat(p.decide(Caller.tls("CN=orchestrator+O=n4", List.of()), unload, Policy.Kind.REQUEST, null).granted()).isTrue();
+        assertThat(p.decide(Caller.tls("CN=orchestrator,O=other", List.of()), unload, Policy.Kind.REQUEST, null).granted()).isFalse();
+        assertThat(p.decide(Caller.tls("O=n4,CN=orchestrator-2", List.of()), unload, Policy.Kind.REQUEST, null).granted()).isFalse();
+        assertThat(p.decide(Caller.tls("O=n4", List.of()), unload, Policy.Kind.REQUEST, null).granted()).as("no CN").isFalse();
+        assertThat(p.decide(uds(0), unload, Policy.Kind.REQUEST, null).granted()).as("no certificate").isFalse();
+    }
+
+    @Test
+    void aSubjectPatternOverSeveralAttributesIsRefusedSayingHowToRewriteIt() throws Exception {
+        assertThatThrownBy(() -> Policy.parse("p.yaml", "rules:\n  - name: o\n    caller: {transport: tls, subject: \"CN=orchestrator,*\"}\n"
+                + "    decision: granted\n", 0))
+                .isInstanceOf(YamlException.class)
+                .hasMessageStartingWith("p.yaml:3: rule 'o'.caller.subject: 'CN=orchestrator,*' names several attributes")
+                .hasMessageContaining("openssl req -subj \"/CN=a/O=b\" makes the subject O=b,CN=a")
+                .hasMessageContaining("replace subject with cn: orchestrator in the rule's caller");
+        assertThatThrownBy(() -> Policy.parse("p.yaml", "rules:\n  - name: o\n    caller: {subject: \"O=n4,CN=orch*\"}\n    decision: granted\n", 0))
+                .hasMessageContaining("replace subject with o: n4, cn: \"orch*\"");
+        // one attribute does not depend on order, and an escaped comma is part of a value: both still load
+        assertThat(Policy.parse("p.yaml", "rules:\n  - name: o\n    caller: {subject: \"CN=admin\"}\n    decision: granted\n", 0).size()).isEqualTo(1);
+        assertThat(Policy.parse("p.yaml", "rules:\n  - name: o\n    caller: {subject: 'CN=Smith\\, J'}\n    decision: granted\n", 0).size()).isEqualTo(1);
+    }
+
+    @Test
+    void aPolicyTestCaseCanGiveTheCallersCertificateFile() throws Exception {
+        Certs ca = Certs.newCa(dir.resolve("pki"), "test-ca");
+        Instant now = Instant.now();
+        ca.client(dir.resolve("pki"), "orchestrator", "CN=orchestrator,O=n4", now, now.plusSeconds(3600));
+        ca.client(dir.resolve("pki"), "laptop", "CN=laptop,O=n4", now, now.plusSeconds(3600));
+        Path policy = dir.resolve("p.yaml");
+        Path cases = dir.resolve("c.yaml");
+        Files.writeString(policy, "rules:\n  - {name: orchestrator, caller: {cn: orchestrator, o: n4}, decision: granted}\n");
+        Files.writeString(cases, """
+                cases:
+                  - name: the orchestrator
+                    caller: {cert: pki/orchestrator.crt}
+                    call: Modules.Unload
+                    message: {name: tcplog}
+                    expect: granted
+                    rule: orchestrator
+                  - name: a laptop
+                    caller: {cert: pki/laptop.crt}
+                    call: Modules.Unload
+                    message: {name: tcplog}
+                    expect: denied
+                """);
+        List<PolicyTester.Outcome> o = PolicyTester.run(policy, cases);
+        assertThat(o).extracting(PolicyTester.Outcome::passed).containsExactly(true, true);
+        assertThat(o.get(1).reason()).contains("tls:O=n4,CN=laptop");
+        Files.writeString(cases, "cases:\n  - name: x\n    caller: {cert: pki/missing.crt}\n    call: Modules.List\n    expect: denied\n");
+        assertThatThrownBy(() -> PolicyTester.run(policy, cases)).isInstanceOf(YamlException.class)
+                .hasMessageStartingWith(cases + ":3: case 'x'.caller.cert: cannot read " + dir.resolve("pki/missing.crt"));
+        Files.writeString(cases, "cases:\n  - name: x\n    caller: {cert: p.yaml}\n    call: Modules.List\n    expect: denied\n");
+        assertThatThrownBy(() -> PolicyTester.run(policy, cases)).isInstanceOf(YamlException.class)
+                .hasMessageContaining("is not a PEM certificate");
     }
 
     @Test

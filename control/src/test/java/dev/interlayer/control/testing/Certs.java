@@ -68,12 +68,34 @@ public final class Certs {
         return issue(dir, cn, new GeneralNames(new GeneralName(GeneralName.dNSName, cn + ".test")));
     }
 
+    /**
+     * A client certificate written as {@code name}.crt and .key, with {@code subject} in the order
+     * {@code openssl req -subj} writes it ({@code "CN=orchestrator,O=n4"} is {@code -subj /CN=orchestrator/O=n4},
+     * which the JDK shows as {@code O=n4,CN=orchestrator}), a DNS SAN {@code name}.test, valid from
+     * {@code notBefore} to {@code notAfter}.
+     */
+    public Issued client(Path dir, String name, String subject, Instant notBefore, Instant notAfter) throws Exception {
+        return issue(dir, name, new X500Name(subject), new GeneralNames(new GeneralName(GeneralName.dNSName, name + ".test")), notBefore, notAfter);
+    }
+
+    /** A client certificate {@code CN=cn} that expired an hour ago. */
+    public Issued expiredClient(Path dir, String cn) throws Exception {
+        Instant now = Instant.now();
+        return client(dir, cn, "CN=" + cn, now.minus(Duration.ofDays(2)), now.minus(Duration.ofHours(1)));
+    }
+
     private Issued issue(Path dir, String cn, GeneralNames sans) throws Exception {
+        Instant now = Instant.now();
+        return issue(dir, cn, new X500Name("CN=" + cn), sans, now.minus(Duration.ofHours(1)), now.plus(Duration.ofDays(2)));
+    }
+
+    private Issued issue(Path dir, String name, X500Name subject, GeneralNames sans, Instant notBefore, Instant notAfter) throws Exception {
         KeyPair kp = keyPair();
-        X509v3CertificateBuilder b = builder(new X500Name(ca.cert().getSubjectX500Principal().getName()), new X500Name("CN=" + cn), kp);
+        X509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(new X500Name(ca.cert().getSubjectX500Principal().getName()),
+                BigInteger.valueOf(SERIAL.incrementAndGet()), Date.from(notBefore), Date.from(notAfter), subject, kp.getPublic());
         b.addExtension(Extension.subjectAlternativeName, false, sans);
         b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
-        return write(dir, cn, sign(b, ca.key()), kp.getPrivate());
+        return write(dir, name, sign(b, ca.key()), kp.getPrivate());
     }
 
     private static KeyPair keyPair() throws Exception {

@@ -15,6 +15,7 @@ import dev.interlayer.control.v1.LoadModuleResponse;
 import dev.interlayer.control.v1.ModuleControlRequest;
 import dev.interlayer.control.v1.ModuleStatsRequest;
 import dev.interlayer.control.v1.ReloadPolicyRequest;
+import dev.interlayer.control.v1.ReopenAuditRequest;
 import dev.interlayer.control.v1.SetPriorityRequest;
 import dev.interlayer.control.v1.SetStateRequest;
 import dev.interlayer.control.v1.StateChange;
@@ -48,7 +49,7 @@ public final class MatrixCalls {
     /** The methods, in the order they are called. */
     public static final String[] ORDER = {"Health.Check", "grpc.health.v1.Health.Check", "grpc.health.v1.Health.Watch",
             "grpc.reflection.v1.ServerReflection.ServerReflectionInfo", "grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo", "Modules.List", "Modules.Stats", "Listeners.List", "Connections.List",
-            "Events.Subscribe", "Audit.Query", "Audit.Tail", "Modules.Load", "Modules.SetPriority", "Modules.SetState", "Modules.Control",
+            "Events.Subscribe", "Audit.Query", "Audit.Tail", "Audit.Reopen", "Modules.Load", "Modules.SetPriority", "Modules.SetState", "Modules.Control",
             "Connections.Attach", "Connections.Detach", "Policy.Reload", "Modules.Unload"};
 
     private MatrixCalls() {}
@@ -85,6 +86,7 @@ public final class MatrixCalls {
             case "Events.Subscribe" -> firstOf(c, ctx -> c.events().subscribe(SubscribeRequest.getDefaultInstance()));
             case "Audit.Query" -> c.audit().query(AuditQuery.newBuilder().setLimit(5).build());
             case "Audit.Tail" -> firstOf(c, ctx -> c.audit().tail(AuditQuery.newBuilder().setLimit(1).build()));
+            case "Audit.Reopen" -> c.audit().reopen(ReopenAuditRequest.getDefaultInstance());
             case "Modules.Load" -> load(c, victimJar);
             case "Modules.SetPriority" -> c.modules().setPriority(SetPriorityRequest.newBuilder().setName("victim").setPriority(7).build());
             case "Modules.SetState" -> c.modules().setState(SetStateRequest.newBuilder().setName("victim").setState(StateChange.DEACTIVATE).build());

@@ -60,6 +60,18 @@ public final class OtherUser {
         List<String> cmd = new ArrayList<>(List.of("runuser", "-u", NAME, "--", javaBin(), "--sun-misc-unsafe-memory-access=allow",
                 "--enable-native-access=ALL-UNNAMED", "-cp", readableClasspath(), mainClass));
         cmd.addAll(List.of(args));
+        return run(cmd, timeout);
+    }
+
+    /** Runs {@code mainClass args} in a process of its own as the user running the tests; returns its exit code and output. */
+    public static Result runAsThisUser(Duration timeout, String mainClass, String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of(javaBin(), "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED",
+                "-cp", System.getProperty("surefire.test.class.path", System.getProperty("java.class.path")), mainClass));
+        cmd.addAll(List.of(args));
+        return run(cmd, timeout);
+    }
+
+    private static Result run(List<String> cmd, Duration timeout) throws IOException, InterruptedException {
         Process p = new ProcessBuilder(cmd).start();
         byte[][] streams = new byte[2][];
         Thread errReader = Thread.ofVirtual().start(() -> {
