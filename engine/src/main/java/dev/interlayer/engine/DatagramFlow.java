@@ -165,11 +165,7 @@ final class DatagramFlow implements Connection {
 
     @Override
     public void execute(Runnable r) {
-        if (loop.inEventLoop()) {
-            r.run();
-        } else {
-            loop.execute(r);
-        }
+        Engine.runOn(loop, r);
     }
 
     @Override

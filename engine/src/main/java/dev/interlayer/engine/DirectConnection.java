@@ -146,11 +146,7 @@ final class DirectConnection implements Connection {
 
     @Override
     public void execute(Runnable r) {
-        if (loop.inEventLoop()) {
-            r.run();
-        } else {
-            loop.execute(r);
-        }
+        Engine.runOn(loop, r);
     }
 
     /** The direction of the bytes read from side {@code s}. */

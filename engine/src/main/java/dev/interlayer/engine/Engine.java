@@ -120,6 +120,26 @@ public final class Engine implements AutoCloseable {
     /** Splice is on in the options and works here (epoll, the foreign function binding of splice(2)). */
     private final boolean spliceAvailable;
 
+    /**
+     * Runs {@code r} on {@code loop}: at once on the loop's own thread, else queued. Once the loop has stopped (the engine
+     * closed, or gave up on a stuck loop) its connections are gone with it: the task is dropped, so that a late caller
+     * (the registry unloading its modules after the engine, a module's own thread) does not fail on a connection that no
+     * longer exists.
+     */
+    static void runOn(io.netty.channel.EventLoop loop, Runnable r) {
+        if (loop.inEventLoop()) {
+            r.run();
+            return;
+        }
+        try {
+            loop.execute(r);
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            if (!loop.isShuttingDown()) {
+                throw e;
+            }
+        }
+    }
+
     /** Starts the event loops; listeners are added with {@link #start(ListenerSpec)}. */
     public Engine(ModuleRegistry registry, EngineOptions options) {
         this.registry = registry;

@@ -179,11 +179,7 @@ final class ProxyConnection implements Connection {
 
     @Override
     public void execute(Runnable r) {
-        if (loop.inEventLoop()) {
-            r.run();
-        } else {
-            loop.execute(r);
-        }
+        Engine.runOn(loop, r);
     }
 
     @Override
