@@ -204,10 +204,11 @@ final class Watchdog implements AutoCloseable {
                     s.lastSeenAt = now;
                     s.cpuAtFirstSight = cpuTime ? threads.getThreadCpuTime(s.thread.threadId()) : -1;
                     s.allocAtFirstSight = allocated(s);
+                } else if (s.overranSeq != seq && allocLimit > 0 && allocated(s) - s.allocAtFirstSight > allocLimit) {
+                    // before the time budget: a call over both is an allocating one, and its fault should say so
+                    flag(s, seq, now, "allocated more than " + ParamValues.formatSize(allocLimit) + " in one call (agent.alloc-limit)");
                 } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq && overran(s, now - s.lastSeenAt)) {
                     flag(s, seq, now, "ran longer than the hook budget (" + budgetNanos / 1_000_000 + " ms)");
-                } else if (s.overranSeq != seq && allocLimit > 0 && allocated(s) - s.allocAtFirstSight > allocLimit) {
-                    flag(s, seq, now, "allocated more than " + ParamValues.formatSize(allocLimit) + " in one call (agent.alloc-limit)");
                 } else if (s.overranSeq == seq && s.stuckSeq != seq && now - s.flaggedAt > stuckAfterNanos()) {
                     declareStuck(s, seq, now);
                 }

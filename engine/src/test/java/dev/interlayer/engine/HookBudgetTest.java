@@ -90,7 +90,7 @@ class HookBudgetTest {
                             case "onSend" -> spin();
                             case "catch" -> { while (true) { try { spin(); } catch (Throwable t) { sink--; } } }
                             case "recursion" -> explode(0);
-                            case "hoard" -> { java.util.List<byte[]> kept = new java.util.ArrayList<>(); while (true) kept.add(new byte[1 << 20]); }
+                            case "hoard" -> { java.util.List<byte[]> kept = new java.util.ArrayList<>(); while (true) kept.add(new byte[8 << 20]); }
                             case "timers" -> { for (int i = 0; i < 100_000; i++) c.attachment().schedule(Duration.ofHours(1), () -> { }); }
                             case "modest" -> { for (int i = 0; i < 16; i++) sink += new byte[1 << 20].length; }
                             default -> { }

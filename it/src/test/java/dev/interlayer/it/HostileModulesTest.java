@@ -183,7 +183,7 @@ class HostileModulesTest {
         deploy("hoarder.jar", TestJars.jar().source(cls, TestJars.streamModule(cls, "hoarder", "1.0.0", """
                 public Verdict onSend(Object s, StreamContext c, ByteView v) {
                     java.util.List<long[]> kept = new java.util.ArrayList<>();
-                    while (true) kept.add(new long[1 << 17]);
+                    while (true) kept.add(new long[1 << 20]); // 8 MiB each: allocated as fast as memory is zeroed
                 }
                 """)).service(cls));
         waitFor("loaded", () -> agent.registry().find("hoarder").isPresent());
