@@ -268,7 +268,7 @@ class AgentConfigTest {
     }
 
     @Test
-    void aYamlBombIsRefusedSayingWhatToDo() throws Exception {
+    void aYamlBombIsRefusedWithTheFix() throws Exception {
         StringBuilder bomb = new StringBuilder("a: &a [x, x, x, x, x, x, x, x, x]\n");
         for (int i = 0; i < 9; i++) {
             bomb.append((char) ('b' + i)).append(": &").append((char) ('b' + i)).append(" [")
