@@ -40,4 +40,13 @@ public interface ConnectionInfo {
 
     /** Bytes read from the network so far (before modules). */
     long bytesReceived();
+
+    /**
+     * What TLS negotiated on one of the connection's sockets: {@link Side#REMOTE} is the socket to the network peer,
+     * {@link Side#LOCAL} the one to the local application. Null where that socket is plain, or its handshake has not
+     * completed yet.
+     */
+    default TlsInfo tls(Side side) {
+        return null;
+    }
 }

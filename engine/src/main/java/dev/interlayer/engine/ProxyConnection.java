@@ -9,6 +9,7 @@ import dev.interlayer.api.OptionDecision;
 import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
 import dev.interlayer.api.Side;
+import dev.interlayer.api.TlsInfo;
 import dev.interlayer.api.SocketOption;
 import dev.interlayer.api.Verdict;
 import dev.interlayer.runtime.HookPreempted;
@@ -189,10 +190,18 @@ final class ProxyConnection implements Connection {
 
     @Override
     public String tls() {
-        String in = acceptedTls == null ? null : acceptedTls.negotiated() == null ? "handshaking" : acceptedTls.negotiated();
-        String out = upstreamTls == null ? null : upstreamTls.negotiated() == null ? "handshaking" : upstreamTls.negotiated();
+        String in = acceptedTls == null ? null : acceptedTls.negotiated() == null ? "handshaking" : acceptedTls.negotiated().toString();
+        String out = upstreamTls == null ? null : upstreamTls.negotiated() == null ? "handshaking" : upstreamTls.negotiated().toString();
         if (in == null && out == null) return null;
         return (in == null ? "" : "in: " + in) + (in != null && out != null ? "; " : "") + (out == null ? "" : "out: " + out);
+    }
+
+    @Override
+    public TlsInfo tls(Side side) {
+        // the accepted socket is the local application's in the client role, the network peer's in the server role
+        boolean acceptedSide = (side == Side.LOCAL) == (spec.role() == Role.CLIENT);
+        TlsSide t = acceptedSide ? acceptedTls : upstreamTls;
+        return t == null ? null : t.negotiated();
     }
 
     // ---- what TlsSide asks ----------------------------------------------------------------------------

@@ -28,7 +28,7 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
     /** {@code client} (the accepted socket's peer) or {@code upstream}, for messages. */
     private final String peer;
     private volatile String sni;
-    private volatile String negotiated;
+    private volatile NegotiatedTls negotiated;
 
     TlsSide(ProxyConnection conn, int readDir, String peer) {
         this.conn = conn;
@@ -36,8 +36,8 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
         this.peer = peer;
     }
 
-    /** What the handshake negotiated ({@code TLSv1.3 TLS_AES_128_GCM_SHA256 sni=a.test alpn=h2}), or null before it completed. */
-    String negotiated() {
+    /** What the handshake negotiated, or null before it completed. */
+    NegotiatedTls negotiated() {
         return negotiated;
     }
 
@@ -57,7 +57,7 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                 if (s != null) {
                     String alpn = h.applicationProtocol();
                     String name = sni != null ? sni : conn.serverNameSent(this);
-                    negotiated = s.getProtocol() + " " + s.getCipherSuite() + (name == null ? "" : " sni=" + name) + (alpn == null ? "" : " alpn=" + alpn);
+                    negotiated = NegotiatedTls.of(s, name, alpn, false);
                 }
             } else {
                 conn.failTls(ctx.channel(), describe(e.cause()));
