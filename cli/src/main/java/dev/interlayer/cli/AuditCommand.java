@@ -41,17 +41,9 @@ final class AuditCommand implements Runnable {
 
         @Override
         public Integer call() {
-            PrintWriter out = spec.commandLine().getOut();
-            return Calls.run(spec.commandLine().getErr(), () -> {
-                try (ControlClient c = o.open()) {
-                    ReopenAuditResponse r = Calls.call(o, c, x -> x.audit().reopen(ReopenAuditRequest.getDefaultInstance()));
-                    if (o.json) {
-                        Calls.json(out, r);
-                    } else {
-                        out.println("audit file " + r.getFile() + " reopened (" + r.getSize() + " bytes)");
-                    }
-                    return Main.OK;
-                }
+            return Calls.unary(spec, o, x -> x.audit().reopen(ReopenAuditRequest.getDefaultInstance()), (out, r) -> {
+                out.println("audit file " + r.getFile() + " reopened (" + r.getSize() + " bytes)");
+                return Main.OK;
             });
         }
     }

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.function.Function;
+import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * Runs control calls for the CLI: checks the request against the IDL's constraints before sending (the
@@ -96,6 +97,30 @@ final class Calls {
         } catch (InvalidProtocolBufferException e) {
             throw new CliFailure(Main.FAILURE, "cannot print the answer as JSON: " + e.getMessage());
         }
+    }
+
+    /** How a command prints an answer as text: returns the exit code. */
+    @FunctionalInterface
+    interface Text<R> {
+        int print(PrintWriter out, R answer) throws Exception;
+    }
+
+    /**
+     * The whole of a command that makes one call: opens the control socket, makes {@code call}, prints the answer as one
+     * line of JSON ({@code --json}, exit 0) or with {@code text}; a failure goes to stderr. Returns the exit code.
+     */
+    static <R extends MessageOrBuilder> int unary(CommandSpec spec, ClientOptions o, Function<ControlClient, R> call, Text<R> text) {
+        PrintWriter out = spec.commandLine().getOut();
+        return run(spec.commandLine().getErr(), () -> {
+            try (ControlClient c = o.open()) {
+                R r = call(o, c, call);
+                if (o.json) {
+                    json(out, r);
+                    return Main.OK;
+                }
+                return text.print(out, r);
+            }
+        });
     }
 
     /** Runs a command body, printing a failure to stderr; returns the exit code. */

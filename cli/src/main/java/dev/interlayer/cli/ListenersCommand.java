@@ -1,10 +1,8 @@
 package dev.interlayer.cli;
 
-import dev.interlayer.control.ControlClient;
 import dev.interlayer.control.v1.ListListenersRequest;
 import dev.interlayer.control.v1.ListListenersResponse;
 import dev.interlayer.control.v1.ListenerInfo;
-import java.io.PrintWriter;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -32,21 +30,13 @@ final class ListenersCommand implements Runnable {
 
         @Override
         public Integer call() {
-            PrintWriter out = spec.commandLine().getOut();
-            return Calls.run(spec.commandLine().getErr(), () -> {
-                try (ControlClient c = o.open()) {
-                    ListListenersResponse r = Calls.call(o, c, x -> x.listeners().list(ListListenersRequest.getDefaultInstance()));
-                    if (o.json) {
-                        Calls.json(out, r);
-                        return Main.OK;
-                    }
-                    Table t = new Table("NAME", "PROTOCOL", "ROLE", "LISTEN", "UPSTREAM", "ATTACH");
-                    for (ListenerInfo l : r.getListenersList()) {
-                        t.row(l.getName(), l.getProtocol(), l.getRole(), l.getListen(), l.getUpstream(), String.join(",", l.getAttachList()));
-                    }
-                    t.print(out);
-                    return Main.OK;
+            return Calls.unary(spec, o, x -> x.listeners().list(ListListenersRequest.getDefaultInstance()), (out, r) -> {
+                Table t = new Table("NAME", "PROTOCOL", "ROLE", "LISTEN", "UPSTREAM", "ATTACH");
+                for (ListenerInfo l : r.getListenersList()) {
+                    t.row(l.getName(), l.getProtocol(), l.getRole(), l.getListen(), l.getUpstream(), String.join(",", l.getAttachList()));
                 }
+                t.print(out);
+                return Main.OK;
             });
         }
     }

@@ -73,34 +73,26 @@ final class ModulesCommand implements Runnable {
 
         @Override
         public Integer call() {
-            PrintWriter out = spec.commandLine().getOut();
-            return Calls.run(spec.commandLine().getErr(), () -> {
-                try (ControlClient c = o.open()) {
-                    ListModulesResponse r = Calls.call(o, c, x -> x.modules().list(ListModulesRequest.getDefaultInstance()));
-                    if (o.json) {
-                        Calls.json(out, r);
-                        return Main.OK;
-                    }
-                    Table t = new Table("NAME", "VERSION", "STATE", "PRIORITY", "MODE", "ATTACHED", "FAULTS", "INTERFACES", "SOURCE");
-                    for (ModuleInfo m : r.getModulesList()) {
-                        t.row(m.getName(), m.getVersion(), state(m), m.getPriority(), m.getAttachMode(), m.getLiveAttachments(), m.getFaults(),
-                                String.join(",", m.getInterfacesList()), m.getSource());
-                    }
-                    if (t.size() == 0) {
-                        out.println("no modules loaded (put jars into the agent's modules folder, or: interlayer modules load JAR)");
-                    } else {
-                        t.print(out);
-                    }
-                    for (ModuleInfo m : r.getModulesList()) {
-                        for (StuckCall call : m.getStuckList()) {
-                            out.println("STUCK " + describe(call) + "; revoke it to end its connections on the other event loops");
-                        }
-                    }
-                    for (LoadFailure f : r.getFailuresList()) {
-                        out.println("FAILED " + (f.getModule().isEmpty() ? "" : f.getModule() + " ") + "(" + f.getSource() + "): " + f.getError());
-                    }
-                    return Main.OK;
+            return Calls.unary(spec, o, x -> x.modules().list(ListModulesRequest.getDefaultInstance()), (out, r) -> {
+                Table t = new Table("NAME", "VERSION", "STATE", "PRIORITY", "MODE", "ATTACHED", "FAULTS", "INTERFACES", "SOURCE");
+                for (ModuleInfo m : r.getModulesList()) {
+                    t.row(m.getName(), m.getVersion(), state(m), m.getPriority(), m.getAttachMode(), m.getLiveAttachments(), m.getFaults(),
+                            String.join(",", m.getInterfacesList()), m.getSource());
                 }
+                if (t.size() == 0) {
+                    out.println("no modules loaded (put jars into the agent's modules folder, or: interlayer modules load JAR)");
+                } else {
+                    t.print(out);
+                }
+                for (ModuleInfo m : r.getModulesList()) {
+                    for (StuckCall call : m.getStuckList()) {
+                        out.println("STUCK " + describe(call) + "; revoke it to end its connections on the other event loops");
+                    }
+                }
+                for (LoadFailure f : r.getFailuresList()) {
+                    out.println("FAILED " + (f.getModule().isEmpty() ? "" : f.getModule() + " ") + "(" + f.getSource() + "): " + f.getError());
+                }
+                return Main.OK;
             });
         }
     }

@@ -1,6 +1,5 @@
 package dev.interlayer.cli;
 
-import dev.interlayer.control.ControlClient;
 import dev.interlayer.control.PolicyTester;
 import dev.interlayer.control.YamlException;
 import dev.interlayer.control.v1.PolicyInfo;
@@ -67,17 +66,9 @@ final class PolicyCommand implements Runnable {
 
         @Override
         public Integer call() {
-            PrintWriter out = spec.commandLine().getOut();
-            return Calls.run(spec.commandLine().getErr(), () -> {
-                try (ControlClient c = o.open()) {
-                    PolicyInfo p = Calls.call(o, c, x -> x.policy().reload(ReloadPolicyRequest.getDefaultInstance()));
-                    if (o.json) {
-                        Calls.json(out, p);
-                    } else {
-                        out.println("policy " + p.getSource() + " in force: " + p.getRules() + " rules");
-                    }
-                    return Main.OK;
-                }
+            return Calls.unary(spec, o, x -> x.policy().reload(ReloadPolicyRequest.getDefaultInstance()), (out, p) -> {
+                out.println("policy " + p.getSource() + " in force: " + p.getRules() + " rules");
+                return Main.OK;
             });
         }
     }

@@ -1,9 +1,7 @@
 package dev.interlayer.cli;
 
-import dev.interlayer.control.ControlClient;
 import dev.interlayer.control.v1.HealthRequest;
 import dev.interlayer.control.v1.HealthResponse;
-import java.io.PrintWriter;
 import java.time.Instant;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -23,34 +21,26 @@ final class StatusCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
-        return Calls.run(spec.commandLine().getErr(), () -> {
-            try (ControlClient c = o.open()) {
-                HealthResponse h = Calls.call(o, c, x -> x.health().check(HealthRequest.getDefaultInstance()));
-                if (o.json) {
-                    Calls.json(out, h);
-                    return Main.OK;
-                }
-                out.println("agent " + h.getVersion() + " " + h.getStatus() + " at " + o.where() + " (pid " + h.getPid() + ", up "
-                        + ConnsCommand.ListCmd.age(h.getUptimeMs()) + ", " + h.getTransport() + ")");
-                if (h.getStuckCount() > 0) {
-                    out.println("  stuck: " + h.getStuckCount() + " event loop" + (h.getStuckCount() == 1 ? "" : "s")
-                            + " held by a module call that did not stop when asked (new connections go to the other loops):");
-                    h.getStuckList().forEach(call -> out.println("    " + ModulesCommand.describe(call)));
-                }
-                out.println("  modules: " + h.getModules() + (h.getFailures() > 0 ? " (" + h.getFailures() + " failed to load)" : ""));
-                out.println("  listeners: " + h.getListeners() + ", open connections: " + h.getConnections());
-                out.println("  tls provider: " + h.getTlsProvider());
-                out.println("  policy: " + h.getPolicy().getSource() + " (" + h.getPolicy().getRules() + " rules)"
-                        + (h.getSecurity() ? "" : "; SECURITY MODULE OFF"));
-                if (!h.getPolicy().getRefused().isEmpty()) {
-                    out.println("  policy edit REFUSED at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getPolicy().getRefusedAtMs()))
-                            + ", the policy loaded at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getPolicy().getLoadedAtMs()))
-                            + " stays in force: " + h.getPolicy().getRefused());
-                }
-                out.println("  you: " + AuditCommand.Tail.caller(h.getCaller()));
-                return Main.OK;
+        return Calls.unary(spec, o, x -> x.health().check(HealthRequest.getDefaultInstance()), (out, h) -> {
+            out.println("agent " + h.getVersion() + " " + h.getStatus() + " at " + o.where() + " (pid " + h.getPid() + ", up "
+                    + ConnsCommand.ListCmd.age(h.getUptimeMs()) + ", " + h.getTransport() + ")");
+            if (h.getStuckCount() > 0) {
+                out.println("  stuck: " + h.getStuckCount() + " event loop" + (h.getStuckCount() == 1 ? "" : "s")
+                        + " held by a module call that did not stop when asked (new connections go to the other loops):");
+                h.getStuckList().forEach(call -> out.println("    " + ModulesCommand.describe(call)));
             }
+            out.println("  modules: " + h.getModules() + (h.getFailures() > 0 ? " (" + h.getFailures() + " failed to load)" : ""));
+            out.println("  listeners: " + h.getListeners() + ", open connections: " + h.getConnections());
+            out.println("  tls provider: " + h.getTlsProvider());
+            out.println("  policy: " + h.getPolicy().getSource() + " (" + h.getPolicy().getRules() + " rules)"
+                    + (h.getSecurity() ? "" : "; SECURITY MODULE OFF"));
+            if (!h.getPolicy().getRefused().isEmpty()) {
+                out.println("  policy edit REFUSED at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getPolicy().getRefusedAtMs()))
+                        + ", the policy loaded at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getPolicy().getLoadedAtMs()))
+                        + " stays in force: " + h.getPolicy().getRefused());
+            }
+            out.println("  you: " + AuditCommand.Tail.caller(h.getCaller()));
+            return Main.OK;
         });
     }
 }
