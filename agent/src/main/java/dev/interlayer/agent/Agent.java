@@ -118,7 +118,7 @@ public final class Agent implements AutoCloseable {
                     throw new AgentException(config.where(l.line()) + ": listener " + l.name() + " did not start: " + e.getMessage(), e);
                 }
                 bound.put(l.name(), at);
-                LOG.log(Level.INFO, "listener {0} ({1}): {2} -> {3}", l.name(), l.role().name().toLowerCase(), address(at), address(l.upstream()));
+                LOG.log(Level.INFO, "listener {0} ({1}): {2} -> {3}", l.name(), l.role().name().toLowerCase(), address(at), l.target());
             }
             if (config.listeners().isEmpty()) {
                 LOG.log(Level.WARNING, "{0} defines no listeners: no traffic will pass; add entries under listeners:", config.source());
@@ -233,7 +233,7 @@ public final class Agent implements AutoCloseable {
             }
         }
         return new ListenerSpec(l.name(), l.protocol(), l.role(), l.listen(), l.upstream(), l.options(), attach, config.agent().udp(), l.tls(),
-                l.upstreamTls());
+                l.upstreamTls(), l.sni());
     }
 
     private static String ids(List<LoadedModule> modules) {

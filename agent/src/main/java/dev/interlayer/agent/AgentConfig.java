@@ -14,6 +14,7 @@ import dev.interlayer.control.AuditLog;
 import dev.interlayer.control.ControlSettings;
 import dev.interlayer.control.Policy;
 import dev.interlayer.engine.EngineOptions;
+import dev.interlayer.engine.SniRoutes;
 import dev.interlayer.engine.TlsContexts;
 import dev.interlayer.engine.TlsException;
 import dev.interlayer.engine.TlsSettings;
@@ -85,7 +86,8 @@ public final class AgentConfig {
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
             "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
-    private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options", "tls");
+    private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options", "tls", "sni-routes",
+            "sni-timeout");
     private static final List<String> UPSTREAM_KEYS = List.of("address", "tls");
     private static final List<String> LISTENER_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "sni", "ca", "client-auth",
             "protocols", "ciphers", "alpn", "handshake-timeout");
@@ -129,14 +131,27 @@ public final class AgentConfig {
      * @param protocol tcp or udp
      * @param role client or server
      * @param listen the address to bind
-     * @param upstream where accepted connections are forwarded
+     * @param upstream where accepted connections are forwarded; with {@code sni}, the default route (null: none)
      * @param options socket options for both sockets of every connection
      * @param line the line the entry starts on
      * @param tls TLS terminated on accepted sockets ({@code tls:}), or null
      * @param upstreamTls TLS originated to the upstream ({@code upstream.tls:}), or null
+     * @param sni TLS passthrough: the upstream chosen by the client hello's server name ({@code sni-routes:}), or null
      */
     public record Listener(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
-                           Map<SocketOption, Object> options, int line, TlsSettings tls, TlsSettings upstreamTls) {}
+                           Map<SocketOption, Object> options, int line, TlsSettings tls, TlsSettings upstreamTls, SniRoutes sni) {
+
+        /** Where connections go, as a start line shows it: the upstream, or the passthrough routes and the default. */
+        public String target() {
+            if (sni == null) return address(upstream);
+            return "sni-routes (" + sni.routes().size() + "), default " + (upstream == null ? "none: unknown names refused" : address(upstream));
+        }
+
+        private static String address(InetSocketAddress a) {
+            String host = a.getAddress() == null ? a.getHostString() : a.getAddress().getHostAddress();
+            return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+        }
+    }
 
     /**
      * One entry of {@code modules:}.
@@ -615,7 +630,8 @@ public final class AgentConfig {
                 }
                 InetSocketAddress upstream = null;
                 TlsSettings upstreamTls = null;
-                if ((n = required(k, m, path, "upstream", "HOST:PORT to forward connections to, e.g. 127.0.0.1:80")) != null) {
+                Node sniNode = value(k, "sni-routes"); // with routes, upstream is the default route and may be left out
+                if ((n = sniNode != null ? value(k, "upstream") : required(k, m, path, "upstream", "HOST:PORT to forward connections to, e.g. 127.0.0.1:80")) != null) {
                     if (n instanceof MappingNode um) {
                         // upstream: {address: HOST:PORT, tls: {...}}: the agent originates TLS to it
                         Map<String, NodeTuple> uk = mapping(um, path + ".upstream", UPSTREAM_KEYS);
@@ -659,11 +675,74 @@ public final class AgentConfig {
                 if (protocol == Protocol.UDP && (tls != null || upstreamTls != null)) {
                     problem(tls != null ? value(k, "tls") : value(k, "upstream"), path, "TLS runs over tcp only; remove the tls: block or set protocol: tcp");
                 }
-                if (name != null && listen != null && upstream != null && role != null) {
-                    out.add(new Listener(name, protocol, role, listen, upstream, options, line, tls, upstreamTls));
+                SniRoutes sni = null;
+                if (sniNode != null) {
+                    sni = sniRoutes(sniNode, value(k, "sni-timeout"), path);
+                    if (protocol == Protocol.UDP) {
+                        problem(sniNode, path + ".sni-routes", "sni-routes route TLS connections by their server name: tcp only; remove"
+                                + " protocol: udp, or sni-routes");
+                    }
+                    if (value(k, "tls") != null) {
+                        problem(value(k, "tls"), path, "a listener either passes TLS through by its server name (sni-routes) or terminates it"
+                                + " (tls:), not both; remove one (tls: has sni: entries to choose a certificate by name)");
+                    }
+                    if (upstreamTls != null) {
+                        problem(value(k, "upstream"), path + ".upstream", "sni-routes forward the client's TLS untouched, so the agent cannot"
+                                + " originate TLS to the upstream as well; write upstream: HOST:PORT");
+                    }
+                } else if (value(k, "sni-timeout") != null) {
+                    problem(value(k, "sni-timeout"), path + ".sni-timeout", "sni-timeout applies to sni-routes only; add sni-routes, or"
+                            + " remove it (a tls: block has handshake-timeout)");
+                }
+                if (name != null && listen != null && (upstream != null || sni != null) && role != null) {
+                    out.add(new Listener(name, protocol, role, listen, upstream, options, line, tls, upstreamTls, sni));
                 }
             }
             return out;
+        }
+
+        /**
+         * A listener's {@code sni-routes:} (server name to {@code HOST:PORT}) with its {@code sni-timeout}; null after a
+         * problem, which is reported at the name or address it is about.
+         */
+        private SniRoutes sniRoutes(Node n, Node timeoutNode, String path) {
+            String p = path + ".sni-routes";
+            String example = "e.g. {api.example.com: 10.0.0.5:443, \"*.example.com\": 10.0.0.6:443} (quote names that start with *)";
+            if (!(n instanceof MappingNode m)) {
+                problem(n, p, "expected a mapping of server name to HOST:PORT, " + example + ", found " + kind(n));
+                return null;
+            }
+            if (m.getValue().isEmpty()) {
+                problem(n, p, "no routes; list at least one server name with its HOST:PORT, " + example + ", or remove sni-routes");
+                return null;
+            }
+            int before = problems.size();
+            Map<String, InetSocketAddress> routes = new LinkedHashMap<>();
+            Map<String, Node> seen = new LinkedHashMap<>();
+            for (Map.Entry<String, NodeTuple> e : mapping(m, p, null).entrySet()) {
+                String name = e.getKey();
+                Node key = e.getValue().getKeyNode();
+                String why = SniRoutes.whyNotAName(name);
+                if (why != null) {
+                    problem(key, p + "." + name, why);
+                    continue;
+                }
+                String lower = name.toLowerCase(Locale.ROOT);
+                if (seen.containsKey(lower)) {
+                    problem(key, p + "." + name, "'" + name + "' is listed twice (also on line " + line(seen.get(lower))
+                            + "; server names are case-insensitive); keep one");
+                    continue;
+                }
+                seen.put(lower, key);
+                InetSocketAddress to = hostPort(e.getValue().getValueNode(), p + "." + name, 1);
+                if (to != null) routes.put(lower, to);
+            }
+            Duration timeout = null;
+            if (timeoutNode != null) {
+                timeout = duration(timeoutNode, path + ".sni-timeout");
+            }
+            if (problems.size() > before) return null;
+            return new SniRoutes(routes, timeout);
         }
 
         /**

@@ -196,7 +196,7 @@ class AgentConfigTest {
     @Test
     void anUnknownKeyIsNamedWithTheKnownOnes() throws Exception {
         Problem p = onlyProblem(LISTENER.replace("role: client", "role: client\n    colour: blue"));
-        assertThat(p.toString()).isEqualTo(dir.resolve("agent.yaml") + ":6: listeners[0].colour: unknown key 'colour'; known: name, listen, upstream, role, protocol, options, tls");
+        assertThat(p.toString()).isEqualTo(dir.resolve("agent.yaml") + ":6: listeners[0].colour: unknown key 'colour'; known: name, listen, upstream, role, protocol, options, tls, sni-routes, sni-timeout");
     }
 
     @Test

@@ -66,7 +66,7 @@ final class RunCommand implements Callable<Integer> {
         out.println("OK: " + config + ": " + c.listeners().size() + " listener" + (c.listeners().size() == 1 ? "" : "s") + ", "
                 + c.modules().size() + " module entr" + (c.modules().size() == 1 ? "y" : "ies") + ", modules folder " + c.agent().modulesDir());
         for (AgentConfig.Listener l : c.listeners()) {
-            out.println("  listener " + l.name() + " (" + l.role().name().toLowerCase() + "): " + hostPort(l.listen()) + " -> " + hostPort(l.upstream()));
+            out.println("  listener " + l.name() + " (" + l.role().name().toLowerCase() + "): " + hostPort(l.listen()) + " -> " + l.target());
         }
         for (String m : result.loaded()) {
             out.println("  module " + m + ": loads");

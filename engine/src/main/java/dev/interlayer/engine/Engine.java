@@ -233,9 +233,11 @@ public final class Engine implements AutoCloseable {
                 throw e;
             }
             listeners.put(spec.name(), new Listening(List.copyOf(bound), List.copyOf(raw), addr));
-            LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}{5}{6}", spec.name(), spec.role().name().toLowerCase(), addr, spec.upstream(),
+            if (spec.sni() != null) sniRoutes.put(spec.name(), spec.sni().matcher(spec.upstream()));
+            LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}{5}{6}", spec.name(), spec.role().name().toLowerCase(), addr,
+                    spec.sni() != null ? spec.sni().describe(spec.upstream()) : spec.upstream(),
                     transport.name(), raw.isEmpty() ? (bound.size() > 1 ? ", a listening socket per event loop" : "")
-                            : ", a listening socket per event loop" + (spec.hasTls() ? "" : ", direct path for connections without modules"),
+                            : ", a listening socket per event loop" + (spec.hasTls() || spec.sni() != null ? "" : ", direct path for connections without modules"),
                     tls == null ? "" : "; " + tls.describe());
             return addr;
         } catch (EngineException | RuntimeException e) {
@@ -360,7 +362,56 @@ public final class Engine implements AutoCloseable {
     /** A connection accepted by Netty's acceptor (NIO, or epoll without a listening socket per loop). */
     private void accept(ListenerSpec spec, Channel ch) {
         ProxyConnection c = newConnection(spec, ch, ids.incrementAndGet(), null, 0, 0);
+        if (spec.sni() != null) {
+            peekSni(spec, c, ch);
+            return;
+        }
         c.start(modulesFor(spec, c, false));
+    }
+
+    // ---- TLS passthrough: the route from the client hello's server name (sni-routes) ---------------------
+
+    /** Per passthrough listener, its routes with the default (the listener's upstream, or none). */
+    private final Map<String, io.netty.util.Mapping<String, SniRoutes.Route>> sniRoutes = new ConcurrentHashMap<>();
+
+    /**
+     * Starts a passthrough connection: {@link SniPeek} reads the client hello on {@code ch} (reading on), then the
+     * connection starts with the route it chose and the modules for it (their selectors and onConnect see the chosen
+     * upstream). Splice stays possible: a connection without data hooks is spliced once a bulk transfer starts.
+     */
+    private void peekSni(ListenerSpec spec, ProxyConnection c, Channel ch) {
+        var routes = sniRoutes.get(spec.name());
+        if (routes == null) routes = spec.sni().matcher(spec.upstream()); // stopped meanwhile: its connections go on
+        ch.pipeline().addLast("sni-peek", new SniPeek(routes, spec.sni().timeout(), new SniPeek.Outcome() {
+            @Override
+            public void routed(String serverName, SniRoutes.Route route) {
+                if (c.isClosed()) return;
+                c.routed(serverName, route);
+                List<LoadedModule> mods;
+                try {
+                    mods = modulesFor(spec, c, false);
+                } catch (RuntimeException e) {
+                    c.abort("choosing its modules failed: " + e);
+                    return;
+                }
+                c.start(mods);
+            }
+
+            @Override
+            public void refused(String line) {
+                c.refuse(line);
+            }
+
+            @Override
+            public void ended(long bytes) {
+                if (bytes > 0) {
+                    c.refuse("closed the connection after " + bytes + " byte" + (bytes == 1 ? "" : "s") + ", before its client hello was"
+                            + " complete; nothing was forwarded");
+                } else {
+                    c.closeGracefully("the client closed before sending anything");
+                }
+            }
+        }));
     }
 
     private ProxyConnection newConnection(ListenerSpec spec, Channel ch, long id, java.time.Instant startedAt, long sent, long received) {
@@ -380,7 +431,8 @@ public final class Engine implements AutoCloseable {
         DirectConnection d = new DirectConnection(this, l, id, fd, peer);
         List<LoadedModule> mods;
         try {
-            mods = modulesFor(l.spec(), d, false);
+            // passthrough (sni-routes): a channel that reads the client hello first; modules are chosen once it is routed
+            mods = l.spec().sni() != null ? null : modulesFor(l.spec(), d, false);
         } catch (RuntimeException e) {
             // a selector that cannot be evaluated must not stop the listener: drop this one connection, say why
             l.sys().setLinger(fd, 0);
@@ -389,7 +441,7 @@ public final class Engine implements AutoCloseable {
                     e.toString());
             return;
         }
-        if (mods.isEmpty() && !l.spec().hasTls()) { // TLS needs its SslHandler: a channel
+        if (mods != null && mods.isEmpty() && !l.spec().hasTls()) { // TLS needs its SslHandler: a channel
             directConnections.increment();
             open.put(id, d);
             d.start();
@@ -413,6 +465,10 @@ public final class Engine implements AutoCloseable {
         }
         ProxyConnection c = newConnection(l.spec(), ch, id, null, 0, 0);
         ch.config().setAutoRead(true); // read while the upstream connects, up to ProxyConnection.EARLY_LIMIT
+        if (mods == null) {
+            peekSni(l.spec(), c, ch);
+            return;
+        }
         c.start(mods);
     }
 
@@ -505,6 +561,7 @@ public final class Engine implements AutoCloseable {
             l.direct().forEach(d -> d.stop(Math.max(0, deadline - System.nanoTime())));
             TlsContexts tls = tlsContexts.remove(listenerName);
             if (tls != null) tls.close(); // open connections keep what their engines hold
+            sniRoutes.remove(listenerName);
             LOG.log(Level.INFO, "listener {0} stopped", listenerName);
         }
     }

@@ -22,21 +22,39 @@ import java.util.Map;
  * @param udp flow settings of a udp listener (ignored for tcp); null for {@link UdpSettings#DEFAULTS}
  * @param tls TLS the agent terminates on the sockets it accepts (tcp only), or null
  * @param upstreamTls TLS the agent originates to the upstream (tcp only), or null
+ * @param sni TLS passthrough: the upstream chosen by the client hello's server name, {@code upstream} the default route
+ *            (null with routes: unknown names are refused); tcp only, neither {@code tls} nor {@code upstreamTls}; or null
  */
 public record ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
-                           Map<SocketOption, Object> options, List<String> attach, UdpSettings udp, TlsSettings tls, TlsSettings upstreamTls) {
+                           Map<SocketOption, Object> options, List<String> attach, UdpSettings udp, TlsSettings tls, TlsSettings upstreamTls,
+                           SniRoutes sni) {
 
     public ListenerSpec {
         if (name == null || name.isBlank()) throw new IllegalArgumentException("listener needs a name");
         if (protocol == null) throw new IllegalArgumentException("listener " + name + ": protocol is required (tcp or udp)");
         udp = udp == null ? UdpSettings.DEFAULTS : udp;
         if (role == null) throw new IllegalArgumentException("listener " + name + ": role is required (client or server)");
-        if (listen == null || upstream == null) throw new IllegalArgumentException("listener " + name + ": listen and upstream are required");
+        if (listen == null || upstream == null && sni == null) throw new IllegalArgumentException("listener " + name + ": listen and upstream are required");
         options = options == null ? Map.of() : Map.copyOf(options);
         attach = attach == null ? List.of() : List.copyOf(attach);
         if (protocol == Protocol.UDP && (tls != null || upstreamTls != null)) {
             throw new IllegalArgumentException("listener " + name + ": TLS needs protocol tcp");
         }
+        if (sni != null && (protocol != Protocol.TCP || tls != null || upstreamTls != null)) {
+            throw new IllegalArgumentException("listener " + name + ": sni-routes pass TLS through untouched: tcp only, and neither"
+                    + " terminating (tls:) nor originating (upstream tls:) TLS");
+        }
+    }
+
+    /** A listener without SNI passthrough. */
+    public ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
+                        Map<SocketOption, Object> options, List<String> attach, UdpSettings udp, TlsSettings tls, TlsSettings upstreamTls) {
+        this(name, protocol, role, listen, upstream, options, attach, udp, tls, upstreamTls, null);
+    }
+
+    /** This listener routing by the client hello's server name ({@code routes}; null: not), its upstream the default route. */
+    public ListenerSpec withSni(SniRoutes routes) {
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, udp, tls, upstreamTls, routes);
     }
 
     /** A listener without TLS. */
@@ -58,12 +76,12 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
 
     /** This listener with other UDP flow settings. */
     public ListenerSpec withUdp(UdpSettings settings) {
-        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, settings, tls, upstreamTls);
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, settings, tls, upstreamTls, sni);
     }
 
     /** This listener terminating {@code accepted} on the sockets it accepts and originating {@code toUpstream} (either null: none). */
     public ListenerSpec withTls(TlsSettings accepted, TlsSettings toUpstream) {
-        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, udp, accepted, toUpstream);
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, udp, accepted, toUpstream, sni);
     }
 
     /** TLS on either side: such connections run in channels (no direct path, no splice). */

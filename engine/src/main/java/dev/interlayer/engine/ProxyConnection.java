@@ -190,6 +190,7 @@ final class ProxyConnection implements Connection {
 
     @Override
     public String tls() {
+        if (spec.sni() != null) return passthrough == null ? "passthrough: reading the client hello" : passthrough;
         String in = acceptedTls == null ? null : acceptedTls.negotiated() == null ? "handshaking" : acceptedTls.negotiated().toString();
         String out = upstreamTls == null ? null : upstreamTls.negotiated() == null ? "handshaking" : upstreamTls.negotiated().toString();
         if (in == null && out == null) return null;
@@ -228,7 +229,7 @@ final class ProxyConnection implements Connection {
             return;
         }
 
-        InetSocketAddress[] tb = mods.connectAndBind(spec.upstream());
+        InetSocketAddress[] tb = mods.connectAndBind(upstreamTarget); // the listener's upstream, or the route SNI chose
         if (tb == null) return;
         InetSocketAddress target = tb[0];
         InetSocketAddress bind = tb[1];
@@ -271,6 +272,29 @@ final class ProxyConnection implements Connection {
                 onConnected();
             });
         });
+    }
+
+    // ---- TLS passthrough (sni-routes; see SniPeek) ------------------------------------------------------
+
+    /** What the client hello asked for and the route it took, for the listing; null before (or without) passthrough. */
+    private String passthrough;
+
+    /**
+     * A passthrough connection's route is known, before {@link #start}: the hello named {@code serverName} (null: none),
+     * and {@code route} sends it to its address (the socket hooks' onConnect still sees it and may change it).
+     */
+    void routed(String serverName, SniRoutes.Route route) {
+        upstreamTarget = route.address();
+        passthrough = "passthrough sni=" + (serverName == null ? "(none)" : serverName) + " route="
+                + (route.pattern() == null ? "default" : route.pattern());
+    }
+
+    /** A passthrough connection that cannot be routed: one line saying what and what to do, then the client's socket closes. */
+    void refuse(String line) {
+        if (closed) return;
+        Engine.RESETS.log("listener " + spec.name() + ": passthrough refusals", Level.WARNING, "connection {0} ({1}): the client {2} {3}",
+                id, spec.name(), accepted.remoteAddress(), line);
+        closeGracefully(line);
     }
 
     /** Adds the accepted side's handler and attaches {@code modules} in order; false if the connection closed meanwhile. */
@@ -385,6 +409,7 @@ final class ProxyConnection implements Connection {
 
     @Override
     public boolean attach(LoadedModule m) {
+        if (spec.sni() != null && passthrough == null) return false; // not started: the modules are chosen once it is routed
         if (mods.attachLater(m, connected) == null) return false;
         recount();
         return true;
