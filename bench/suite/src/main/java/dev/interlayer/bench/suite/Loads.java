@@ -5,6 +5,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -16,7 +17,7 @@ import java.util.regex.Pattern;
 final class Loads {
 
     /** The workloads the suite knows, in the order it runs them. */
-    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "idle");
+    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "idle", "tls_ka", "tls_close", "tls_bulk");
 
     /** One measured (or failed) run: a row of the CSV. Rates are per second, times in seconds unless named. */
     record Run(String target, String test, int run, double value, String unit, double amount, double wallS,
@@ -42,7 +43,7 @@ final class Loads {
             if (Double.isNaN(proxyCpuS) || !(amount > 0)) {
                 return Double.NaN;
             }
-            return test.startsWith("bulk") ? proxyCpuS / (amount / 1e9) : proxyCpuS * 1e6 / amount;
+            return test.startsWith("bulk") || test.equals("tls_bulk") ? proxyCpuS / (amount / 1e9) : proxyCpuS * 1e6 / amount;
         }
 
         private static String num(double v) {
@@ -142,15 +143,66 @@ final class Loads {
      * per request).
      */
     Run wrk(String target, String test, int run, int port, boolean close, int seconds, Meter meter) throws IOException {
+        return wrk(target, test, run, "http://127.0.0.1:" + port + "/index.html", connections, close, seconds, meter, Map.of());
+    }
+
+    /**
+     * The TLS workloads, through a target that terminates TLS: wrk over https with {@code opensslConf} as its
+     * {@code OPENSSL_CONF} (TLS 1.3, TLS_AES_128_GCM_SHA256 only). {@code tls_ka} and {@code tls_close} as {@code ka}
+     * and {@code close} (with close, every request is a new TCP connection and a full TLS handshake: wrk keeps no
+     * session to resume); {@code tls_bulk}: one connection fetching {@code bigPath} (16 MiB) over and over, Gbit/s of what
+     * it read.
+     */
+    Run wrkTls(String target, String test, int run, int port, String bigPath, int seconds, Meter meter, Path opensslConf)
+            throws IOException {
+        Map<String, String> env = Map.of("OPENSSL_CONF", opensslConf.toString());
+        if (!test.equals("tls_bulk")) {
+            return wrk(target, test, run, "https://127.0.0.1:" + port + "/index.html", connections, test.equals("tls_close"),
+                    seconds, meter, env);
+        }
+        Run r = wrk(target, test, run, "https://127.0.0.1:" + port + bigPath, 1, false, seconds, meter, env);
         Path out = outDir.resolve("wrk-" + target + "-" + test + "-" + run + ".txt");
-        List<String> cmd = new ArrayList<>(List.of(Installer.which("wrk"), "-t1", "-c" + connections, "-d" + seconds + "s",
+        String o = java.nio.file.Files.readString(out);
+        Matcher m = READ.matcher(o);
+        double bytes = Double.NaN;
+        double secs = Double.NaN;
+        if (m.find()) {
+            secs = toMillis(Double.parseDouble(m.group(1)), m.group(2)) / 1000;
+            bytes = Double.parseDouble(m.group(3)) * unitBytes(m.group(4));
+        }
+        boolean ok = r.ok() && bytes > 0 && secs > 0;
+        String errors = r.errors();
+        if (!(bytes > 0 && secs > 0) && r.ok()) {
+            errors = "unreadable wrk output: " + firstLine(o);
+        }
+        return new Run(target, test, run, ok ? bytes * 8 / secs / 1e9 : 0, "Gbit/s", ok ? bytes : 0, r.wallS(), r.proxyCpuS(),
+                r.clientCpuS(), r.backendCpuS(), r.busyPct(), Double.NaN, Double.NaN, errors, ok);
+    }
+
+    /** wrk's summary line: "1234 requests in 5.00s, 1.23GB read". */
+    private static final Pattern READ = Pattern.compile("\\d+ requests in ([0-9.]+)(us|ms|s|m), ([0-9.]+)([KMGT]?B) read");
+
+    private static double unitBytes(String unit) {
+        return switch (unit) {
+            case "KB" -> 1024.0;
+            case "MB" -> 1024.0 * 1024;
+            case "GB" -> 1024.0 * 1024 * 1024;
+            case "TB" -> 1024.0 * 1024 * 1024 * 1024;
+            default -> 1;
+        };
+    }
+
+    private Run wrk(String target, String test, int run, String url, int conns, boolean close, int seconds, Meter meter,
+                    Map<String, String> env) throws IOException {
+        Path out = outDir.resolve("wrk-" + target + "-" + test + "-" + run + ".txt");
+        List<String> cmd = new ArrayList<>(List.of(Installer.which("wrk"), "-t1", "-c" + conns, "-d" + seconds + "s",
                 "--timeout", "5s", "--latency"));
         if (close) {
             cmd.addAll(List.of("-H", "Connection: close"));
         }
-        cmd.add("http://127.0.0.1:" + port + "/index.html");
+        cmd.add(url);
         meter.begin();
-        Procs.Ran ran = Procs.run(cmd, out, (seconds + 20) * 1000L);
+        Procs.Ran ran = Procs.run(cmd, out, (seconds + 20) * 1000L, env);
         meter.end();
         String o = ran.output();
         List<String> errs = new ArrayList<>();
@@ -185,7 +237,7 @@ final class Loads {
         if (!(rps > 0)) {
             errs.add("no requests completed");
         }
-        return new Run(target, test, run, Double.isNaN(rps) ? 0 : rps, close ? "conn/s" : "req/s",
+        return new Run(target, test, run, Double.isNaN(rps) ? 0 : rps, test.equals("tls_close") ? "handshakes/s" : close ? "conn/s" : "req/s",
                 Double.isNaN(total) ? 0 : total, meter.wallS, meter.proxyCpuS, meter.clientCpuS, meter.backendCpuS,
                 meter.busyPct, p50, p99, String.join("; ", errs), ok);
     }

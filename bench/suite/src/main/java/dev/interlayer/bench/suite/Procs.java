@@ -175,8 +175,15 @@ final class Procs implements AutoCloseable {
      * JVM's cutime/cstime afterwards.
      */
     static Ran run(List<String> cmd, Path out, long timeoutMillis) throws IOException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile())
-                .redirectInput(new File("/dev/null")).start();
+        return run(cmd, out, timeoutMillis, Map.of());
+    }
+
+    /** {@link #run(List, Path, long)} with {@code env} added to the environment. */
+    static Ran run(List<String> cmd, Path out, long timeoutMillis, Map<String, String> env) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile())
+                .redirectInput(new File("/dev/null"));
+        pb.environment().putAll(env);
+        Process p = pb.start();
         FOREGROUND.add(p);
         int status;
         try {

@@ -36,6 +36,20 @@ final class Report {
                     c.add(new Column(t, "close conn/s", Summary::value, "%.0f"));
                     c.add(new Column(t, "close CPU-µs/conn", Summary::cpuPerUnit, "%.1f"));
                 }
+                case "tls_ka" -> {
+                    c.add(new Column(t, "tls_ka req/s", Summary::value, "%.0f"));
+                    c.add(new Column(t, "tls_ka p50 ms", Summary::p50ms, "%.3f"));
+                    c.add(new Column(t, "tls_ka p99 ms", Summary::p99ms, "%.3f"));
+                    c.add(new Column(t, "tls_ka CPU-µs/req", Summary::cpuPerUnit, "%.1f"));
+                }
+                case "tls_close" -> {
+                    c.add(new Column(t, "tls_close handshakes/s", Summary::value, "%.0f"));
+                    c.add(new Column(t, "tls_close CPU-µs/handshake", Summary::cpuPerUnit, "%.1f"));
+                }
+                case "tls_bulk" -> {
+                    c.add(new Column(t, "tls_bulk Gbit/s", Summary::value, "%.2f"));
+                    c.add(new Column(t, "tls_bulk CPU-s/GB", Summary::cpuPerUnit, "%.3f"));
+                }
                 default -> { }
             }
         }
@@ -59,7 +73,8 @@ final class Report {
             b.append("| ").append(t.name).append(" |");
             for (Column c : cols) {
                 Summary s = sums.getOrDefault(t.name, Map.of()).get(c.test());
-                b.append(' ').append(s == null || !s.measured() ? "failed" : fmt(c.format(), c.value().of(s))).append(" |");
+                String cell = !t.runs(c.test()) ? "·" : s == null || !s.measured() ? "failed" : fmt(c.format(), c.value().of(s));
+                b.append(' ').append(cell).append(" |");
             }
             b.append('\n');
         }
@@ -76,11 +91,11 @@ final class Report {
         Map<Target, List<String>> refs = new LinkedHashMap<>();
         for (Target t : targets) {
             List<String> r = new ArrayList<>();
-            if (t.kind != Target.Kind.DIRECT && names.contains("direct")) {
+            if (t.kind != Target.Kind.DIRECT && !t.tls && names.contains("direct")) {
                 r.add("direct");
             }
             if (t.isInterlayer()) {
-                for (String peer : List.of("haproxy", "haproxy-splice", "netty")) {
+                for (String peer : t.tls ? List.of("nginx-tls", "haproxy-tls") : List.of("haproxy", "haproxy-splice", "netty")) {
                     if (names.contains(peer)) {
                         r.add(peer);
                     }

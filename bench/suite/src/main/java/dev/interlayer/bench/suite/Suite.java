@@ -69,6 +69,12 @@ import picocli.CommandLine.Option;
             "              proxy CPU-us per connection",
             "  idle        --idle-conns idle connections through each --idle-targets:",
             "              heap and RSS per connection pair",
+            "  tls_ka      ka over TLS 1.3 (TLS_AES_128_GCM_SHA256) through the targets",
+            "              that terminate TLS (*-tls*), upstream plain",
+            "  tls_close   the same with 'Connection: close': a full handshake per",
+            "              request, handshakes/s, proxy CPU-us per handshake",
+            "  tls_bulk    one TLS connection fetching a 16 MiB file over and over:",
+            "              Gbit/s, proxy CPU-s per GB",
             "",
             "Each figure is the median of --runs runs after an unrecorded --warmup; the",
             "runs go round by round over the targets (--order). Compare targets within",
@@ -92,7 +98,7 @@ public final class Suite implements Callable<Integer> {
     List<String> only;
 
     @Option(names = "--tests", split = ",", paramLabel = "TESTS",
-            description = "Comma-separated: bulk1, bulk4, ka, close, idle, or all. Default: bulk1,bulk4,ka,close.")
+            description = "Comma-separated: bulk1, bulk4, ka, close, idle, tls_ka, tls_close, tls_bulk, or all. Default: bulk1,bulk4,ka,close.")
     List<String> tests;
 
     @Option(names = "--runs", paramLabel = "N", description = "Measured runs per figure; the median is reported. Default 3 (smoke: 1).")
@@ -265,6 +271,10 @@ public final class Suite implements Callable<Integer> {
 
         List<String> workloadTests = testList.stream().filter(t -> !t.equals("idle")).toList();
         List<Target> targets = workloadTests.isEmpty() ? List.of() : resolveTargets(catalogue, nettyAvailable);
+        if (only == null || only.isEmpty()) {
+            // by default, only the targets a chosen test measures (the TLS targets run the tls_* tests only)
+            targets = targets.stream().filter(t -> workloadTests.stream().anyMatch(t::runs)).toList();
+        }
         List<Target> idleList = testList.contains("idle") ? resolveIdleTargets(catalogue) : List.of();
         if (targets.stream().anyMatch(t -> t.name.equals("netty")) && !nettyAvailable) {
             throw new BenchException("netty: no " + nettyHome.resolve("target/nettyproxy.jar") + " and no project to build it "
@@ -277,6 +287,9 @@ public final class Suite implements Callable<Integer> {
         }
         if (workloadTests.contains("ka") || workloadTests.contains("close")) {
             packages.addAll(List.of("nginx", "wrk"));
+        }
+        if (workloadTests.stream().anyMatch(t -> t.startsWith("tls_"))) {
+            packages.addAll(List.of("nginx", "wrk", "openssl"));
         }
         Stream.concat(targets.stream(), idleList.stream()).forEach(t -> packages.addAll(t.packages));
 
@@ -305,7 +318,7 @@ public final class Suite implements Callable<Integer> {
             Installer.ensure(packages, !noInstall, tmp, this::log);
             Path nettyJar = targets.stream().anyMatch(t -> t.name.equals("netty")) ? nettyJar(root, nettyHome) : null;
             String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-            env = new Target.Env(root, java, split(jvmOpts), Runtime.getRuntime().availableProcessors(), nettyJar, 8000);
+            env = new Target.Env(root, java, split(jvmOpts), Runtime.getRuntime().availableProcessors(), nettyJar, 8000, tmp.resolve("tls"));
             loads = new Loads(tmp.resolve("out"), connections);
             checkPortsFree(idleList.size());
 
@@ -334,6 +347,9 @@ public final class Suite implements Callable<Integer> {
             List<String> failed = new ArrayList<>();
             for (Target t : targets) {
                 for (String test : workloadTests) {
+                    if (!t.runs(test)) {
+                        continue;
+                    }
                     Summary s = sums.getOrDefault(t.name, Map.of()).get(test);
                     if (s == null || !s.measured()) {
                         failed.add(t.name + "/" + test);
@@ -608,6 +624,13 @@ public final class Suite implements Callable<Integer> {
         int pIperf = basePort + 2;
         List<String> bulk = tests.stream().filter(t -> t.startsWith("bulk")).toList();
         List<String> http = tests.stream().filter(t -> t.equals("ka") || t.equals("close")).toList();
+        List<String> tls = tests.stream().filter(t -> t.startsWith("tls_")).toList();
+        List<Target> tlsTargets = targets.stream().filter(t -> t.tls).toList();
+        targets = targets.stream().filter(t -> !t.tls).toList();
+        if (targets.isEmpty()) {
+            bulk = List.of();
+            http = List.of();
+        }
         if (!bulk.isEmpty()) {
             Proc[] iperfServer = {startIperfServer(pIperf)};
             try {
@@ -652,6 +675,124 @@ public final class Suite implements Callable<Integer> {
                 procs.stop(backend);
             }
         }
+        if (!tls.isEmpty() && !tlsTargets.isEmpty()) {
+            Path opensslConf = writeTlsFiles();
+            Path big = tmp.resolve("backend/www/big.bin");
+            Files.createDirectories(big.getParent());
+            byte[] chunk = new byte[1 << 20];
+            new java.util.SplittableRandom(42).nextBytes(chunk);
+            try (OutputStream o = Files.newOutputStream(big)) {
+                for (int i = 0; i < 16; i++) {
+                    o.write(chunk);
+                }
+            }
+            Files.setPosixFilePermissions(big, PosixFilePermissions.fromString("rw-r--r--"));
+            Proc backend = startBackend(pHttp);
+            try {
+                runPhase("tls", tlsTargets, tls, nRuns, dur, warmAll, new Phase() {
+                    public int upstream() { return pHttp; }
+
+                    public long backendPid() { return backend.pid(); }
+
+                    public void check(Target t, Started s) throws BenchException {
+                        sanityGetTls(t.name, s.port());
+                    }
+
+                    public Run run(Target t, String test, int run, Started s, int seconds, Meter m) throws IOException {
+                        return loads.wrkTls(t.name, test, run, s.port(), "/big.bin", seconds, m, opensslConf);
+                    }
+                });
+            } finally {
+                procs.stop(backend);
+            }
+        }
+    }
+
+    /**
+     * The TLS targets' certificate (ECDSA P-256, self-signed for localhost and 127.0.0.1, PKCS#8 key), made with
+     * openssl into the temp dir, the same file for every target; and the clients' {@code OPENSSL_CONF}: TLS 1.3 only,
+     * TLS_AES_128_GCM_SHA256 only. Returns the latter.
+     */
+    private Path writeTlsFiles() throws IOException, BenchException {
+        Path dir = env.tlsDir();
+        Files.createDirectories(dir);
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));   // nginx workers run as nobody
+        Path logFile = tmp.resolve("logs/openssl-req.log");
+        Procs.Ran ran = Procs.run(List.of(Installer.which("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", env.tlsKey().toString(), "-out", env.tlsCert().toString(),
+                "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"), logFile, 30_000);
+        if (ran.status() != 0 || !Files.isRegularFile(env.tlsKey())) {
+            throw new BenchException("openssl req could not make the TLS targets' certificate: " + oneLine(ran.output()));
+        }
+        if (!Files.readString(env.tlsKey()).startsWith("-----BEGIN PRIVATE KEY-----")) {
+            throw new BenchException("openssl req wrote a key that is not PKCS#8: " + env.tlsKey());
+        }
+        for (Path f : List.of(env.tlsCert(), env.tlsKey())) {
+            Files.setPosixFilePermissions(f, PosixFilePermissions.fromString("rw-r--r--"));   // a throwaway key in a private temp dir
+        }
+        Files.writeString(env.tlsCombined(), Files.readString(env.tlsCert()) + Files.readString(env.tlsKey()));
+        Path conf = dir.resolve("client-openssl.cnf");
+        Files.writeString(conf, """
+                # the TLS clients (wrk): TLS 1.3, AES-128-GCM only
+                openssl_conf = default_conf
+                [default_conf]
+                ssl_conf = ssl_sect
+                [ssl_sect]
+                system_default = system_default_sect
+                [system_default_sect]
+                MinProtocol = TLSv1.3
+                Ciphersuites = TLS_AES_128_GCM_SHA256
+                """);
+        return conf;
+    }
+
+    /** {@link #sanityGet} over TLS, trusting the suite's certificate; the session must be TLS 1.3. */
+    private void sanityGetTls(String who, int port) throws BenchException {
+        try {
+            java.security.KeyStore ks = java.security.KeyStore.getInstance("PKCS12");
+            ks.load(null, null);
+            try (InputStream in = Files.newInputStream(env.tlsCert())) {
+                ks.setCertificateEntry("suite", java.security.cert.CertificateFactory.getInstance("X.509").generateCertificate(in));
+            }
+            javax.net.ssl.TrustManagerFactory tmf = javax.net.ssl.TrustManagerFactory.getInstance(
+                    javax.net.ssl.TrustManagerFactory.getDefaultAlgorithm());
+            tmf.init(ks);
+            javax.net.ssl.SSLContext ctx = javax.net.ssl.SSLContext.getInstance("TLSv1.3");
+            ctx.init(null, tmf.getTrustManagers(), null);
+            try (javax.net.ssl.SSLSocket s = (javax.net.ssl.SSLSocket) ctx.getSocketFactory().createSocket()) {
+                s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+                s.setSoTimeout(5000);
+                s.startHandshake();
+                String proto = s.getSession().getProtocol();
+                OutputStream o = s.getOutputStream();
+                o.write(("GET /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                o.flush();
+                String resp = new String(readUntilClosed(s.getInputStream()), StandardCharsets.ISO_8859_1);
+                int body = resp.indexOf("\r\n\r\n");
+                if (!proto.equals("TLSv1.3") || !resp.startsWith("HTTP/1.1 200") || body < 0 || resp.length() - body - 4 != 1024) {
+                    throw new BenchException(who + ": a GET of /index.html over TLS through port " + port + " did not return the 1 KiB "
+                            + "file over TLS 1.3 (" + proto + "): " + firstLine(resp.isEmpty() ? "(empty response)" : resp));
+                }
+            }
+        } catch (IOException | java.security.GeneralSecurityException e) {
+            throw new BenchException(who + ": a GET of /index.html over TLS through port " + port + " failed: " + e, e);
+        }
+    }
+
+    /** Reads to the end; a TLS peer that closes without close_notify after the response counts as the end. */
+    private static byte[] readUntilClosed(InputStream in) throws IOException {
+        java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+        byte[] buf = new byte[4096];
+        try {
+            for (int n; (n = in.read(buf)) >= 0; ) {
+                b.write(buf, 0, n);
+            }
+        } catch (javax.net.ssl.SSLException e) {
+            if (b.size() == 0) {
+                throw e;
+            }
+        }
+        return b.toByteArray();
     }
 
     private Proc startIperfServer(int port) throws BenchException, IOException {
@@ -820,7 +961,8 @@ public final class Suite implements Callable<Integer> {
         for (int i = 0; i < routes; i++) {
             sources.add("127.0." + (index + 1) + "." + (2 + i));
         }
-        Target.Env idleEnv = new Target.Env(env.repo(), env.java(), split(idleJvmOpts), env.cores(), env.nettyJar(), n + 100);
+        Target.Env idleEnv = new Target.Env(env.repo(), env.java(), split(idleJvmOpts), env.cores(), env.nettyJar(), n + 100,
+                env.tlsDir());
         String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
         boolean jvm = t.isInterlayer() || t.name.equals("netty");
         Started s = null;
@@ -905,6 +1047,14 @@ public final class Suite implements Callable<Integer> {
             b.append("- ka: wrk -t1 -c").append(connections).append(" -d").append(dur)
              .append("s --latency, kept-alive, to nginx (1 worker, 1 KiB static file, access log off): req/s, p50, p99. ")
              .append("close: the same with 'Connection: close', one new TCP connection through the target per request: conn/s.\n");
+            if (tests.stream().anyMatch(t -> t.startsWith("tls_"))) {
+                b.append("- tls_ka / tls_close / tls_bulk: the TLS targets terminate TLS with one self-signed ECDSA P-256 certificate ")
+                 .append("(made by the suite with openssl), upstream plain to the same nginx. wrk speaks TLS 1.3 with ")
+                 .append("TLS_AES_128_GCM_SHA256 only (OPENSSL_CONF). tls_ka: as ka; tls_close: as close, every request a new TCP ")
+                 .append("connection and a full handshake (wrk resumes no session): handshakes/s, proxy CPU-µs per handshake; ")
+                 .append("tls_bulk: wrk -c1, one kept-alive TLS connection fetching a 16 MiB file over and over: Gbit/s read, ")
+                 .append("proxy CPU-s per GB. TLS targets are compared with nginx-tls and haproxy-tls.\n");
+            }
             b.append("- Each figure: median of ").append(nRuns).append(" run(s)")
              .append(warm > 0 || jitWarm > 0 ? ", after an unrecorded warm-up of the same load per test and target (" + warm
                      + " s; " + jitWarm + " s for JVM targets, whose JIT compiles the connection path for that long)" : ", no warm-up")

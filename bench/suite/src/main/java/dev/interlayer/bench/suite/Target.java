@@ -38,9 +38,24 @@ final class Target {
     record Launch(List<String> cmd, Set<Integer> ports) {}
 
     /** What a target's start needs from the suite. */
-    record Env(Path repo, String java, List<String> jvmOpts, int cores, Path nettyJar, int maxConns) {
+    record Env(Path repo, String java, List<String> jvmOpts, int cores, Path nettyJar, int maxConns, Path tlsDir) {
         Path interlayerJar() {
             return repo.resolve("cli/target/interlayer.jar");
+        }
+
+        /** The TLS targets' certificate (ECDSA P-256, self-signed, written by the suite with openssl). */
+        Path tlsCert() {
+            return tlsDir.resolve("cert.pem");
+        }
+
+        /** Its PKCS#8 private key. */
+        Path tlsKey() {
+            return tlsDir.resolve("key.pem");
+        }
+
+        /** Certificate and key in one file, as HAProxy's {@code crt} wants them. */
+        Path tlsCombined() {
+            return tlsDir.resolve("combined.pem");
         }
     }
 
@@ -64,17 +79,30 @@ final class Target {
     final Set<String> packages;
     /** Whether it can forward several routes in one process (the idle benchmark needs that). */
     final boolean multiRoute;
+    /** Whether it terminates TLS (clients speak TLS to it, the upstream is plain): it runs the tls_* tests only. */
+    final boolean tls;
     private final Preparer preparer;
 
     private Target(String name, Kind kind, String what, String baseline, Set<String> packages, boolean multiRoute,
                    Preparer preparer) {
+        this(name, kind, what, baseline, packages, multiRoute, false, preparer);
+    }
+
+    private Target(String name, Kind kind, String what, String baseline, Set<String> packages, boolean multiRoute,
+                   boolean tls, Preparer preparer) {
         this.name = name;
         this.kind = kind;
         this.what = what;
         this.baseline = baseline;
         this.packages = packages;
         this.multiRoute = multiRoute;
+        this.tls = tls;
         this.preparer = preparer;
+    }
+
+    /** Whether {@code test} measures this target: the tls_* tests the TLS-terminating targets, the others the rest. */
+    boolean runs(String test) {
+        return tls == test.startsWith("tls_");
     }
 
     /** Writes the configs into {@code dir} and returns the start command; null for {@code direct}. */
@@ -137,6 +165,13 @@ final class Target {
                 "il2-channels", 2, List.of("tag"), List.of("  - {name: tag}")));
         add(t, interlayer("il-chain3", "Interlayer, a chain of 3 PASS modules", "il-channels", 1, List.of("pass"), passChain(3)));
         add(t, interlayer("il-chain8", "Interlayer, a chain of 8 PASS modules", "il-channels", 1, List.of("pass"), passChain(8)));
+        // TLS termination (tls_* tests only): clients speak TLS 1.3 to the target, the upstream is plain
+        add(t, new Target("nginx-tls", Kind.PEER, "nginx stream module terminating TLS (ssl_protocols TLSv1.3), upstream plain",
+                null, Set.of("nginx", "libnginx-mod-stream"), false, true, Target::nginxTls));
+        add(t, new Target("haproxy-tls", Kind.PEER, "HAProxy, mode tcp, bind ... ssl crt (ssl-min-ver TLSv1.3), upstream plain",
+                null, Set.of("haproxy"), false, true, Target::haproxyTls));
+        add(t, interlayerTls("il-tls", "Interlayer listener with tls: (provider openssl: BoringSSL), upstream plain", "il-tls", "openssl"));
+        add(t, interlayerTls("il-tls-jdk", "Interlayer listener with tls: (provider jdk: the JDK's TLS), upstream plain", "il-tls", "jdk"));
         return t;
     }
 
@@ -218,6 +253,50 @@ final class Target {
                 "-c", file.toString()), ports);
     }
 
+    private static Launch haproxyTls(Env env, Path dir, List<Route> routes) throws IOException {
+        Route r = routes.getFirst();
+        String cfg = "global\n"
+                + "    nbthread " + env.cores() + "\n"
+                + "    maxconn " + env.maxConns() + "\n"
+                + "defaults\n"
+                + "    mode tcp\n"
+                + "    timeout connect 5s\n"
+                + "    timeout client 1h\n"
+                + "    timeout server 1h\n"
+                + "listen tls\n"
+                + "    bind 127.0.0.1:" + r.listen() + " ssl crt " + env.tlsCombined() + " ssl-min-ver TLSv1.3\n"
+                + "    server s1 127.0.0.1:" + r.upstream() + "\n";
+        Path file = dir.resolve("haproxy.cfg");
+        Files.writeString(file, cfg);
+        return new Launch(List.of(Installer.which("haproxy"), "-db", "-f", file.toString()), Set.of(r.listen()));
+    }
+
+    private static Launch nginxTls(Env env, Path dir, List<Route> routes) throws IOException {
+        Route r = routes.getFirst();
+        String cfg = "load_module " + Installer.NGINX_STREAM_MODULE + ";\n"
+                + "daemon off;\n"
+                + "master_process on;\n"
+                + "worker_processes " + env.cores() + ";\n"
+                + "pid " + dir.resolve("nginx.pid") + ";\n"
+                + "error_log " + dir.resolve("error.log") + " warn;\n"
+                + "events { worker_connections " + (2 * env.maxConns() + 100) + "; }\n"
+                + "stream {\n"
+                + "    server {\n"
+                + "        listen 127.0.0.1:" + r.listen() + " ssl backlog=4096;\n"
+                + "        ssl_certificate " + env.tlsCert() + ";\n"
+                + "        ssl_certificate_key " + env.tlsKey() + ";\n"
+                + "        ssl_protocols TLSv1.3;\n"
+                + "        proxy_connect_timeout 5s;\n"
+                + "        proxy_timeout 1h;\n"
+                + "        proxy_pass 127.0.0.1:" + r.upstream() + ";\n"
+                + "    }\n"
+                + "}\n";
+        Path file = dir.resolve("nginx.conf");
+        Files.writeString(file, cfg);
+        return new Launch(List.of(Installer.which("nginx"), "-p", dir + "/", "-e", dir.resolve("error.log").toString(),
+                "-c", file.toString()), Set.of(r.listen()));
+    }
+
     private static Launch socat(Env env, Path dir, List<Route> routes) {
         Route r = routes.getFirst();
         return new Launch(List.of(Installer.which("socat"),
@@ -252,7 +331,19 @@ final class Target {
     /** {@code agentLines}: more lines of the {@code agent:} section, indented by two spaces. */
     private static Target interlayer(String name, String what, String baseline, int hops, List<String> jars,
                                      List<String> moduleEntries, String agentLines) {
-        return new Target(name, Kind.INTERLAYER, what, baseline, Set.of(), hops == 1, (env, dir, routes) -> {
+        return interlayer(name, what, baseline, hops, jars, moduleEntries, agentLines, null);
+    }
+
+    /** One listener terminating TLS with the suite's certificate on {@code provider} ({@code openssl} or {@code jdk}). */
+    private static Target interlayerTls(String name, String what, String baseline, String provider) {
+        return interlayer(name, what, baseline, 1, List.of(), List.of(), "", provider);
+    }
+
+    /** {@code tlsProvider}: non-null, every listener terminates TLS on that provider (one hop only). */
+    private static Target interlayer(String name, String what, String baseline, int hops, List<String> jars,
+                                     List<String> moduleEntries, String agentLines, String tlsProvider) {
+        return new Target(name, Kind.INTERLAYER, what, baseline, Set.of(), hops == 1 && tlsProvider == null, tlsProvider != null,
+                (env, dir, routes) -> {
             Path modules = dir.resolve("modules");
             Files.createDirectories(modules);
             for (String m : jars) {
@@ -281,7 +372,12 @@ final class Target {
                 for (int i = 0; i < routes.size(); i++) {
                     Route r = routes.get(i);
                     y.append("  - {name: r").append(i).append(", listen: 127.0.0.1:").append(r.listen())
-                     .append(", upstream: 127.0.0.1:").append(r.upstream()).append(", role: client}\n");
+                     .append(", upstream: 127.0.0.1:").append(r.upstream()).append(", role: client");
+                    if (tlsProvider != null) {
+                        y.append(", tls: {provider: ").append(tlsProvider).append(", cert: ").append(env.tlsCert())
+                         .append(", key: ").append(env.tlsKey()).append('}');
+                    }
+                    y.append("}\n");
                     ports.add(r.listen());
                 }
             }
