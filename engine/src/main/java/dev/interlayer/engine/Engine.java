@@ -360,6 +360,10 @@ public final class Engine implements AutoCloseable {
     /** A connection accepted by Netty's acceptor (NIO, or epoll without a listening socket per loop). */
     private void accept(ListenerSpec spec, Channel ch) {
         ProxyConnection c = newConnection(spec, ch, ids.incrementAndGet(), null, 0, 0);
+        if (c.terminatesTls()) {
+            c.startAfterHandshake(() -> modulesFor(spec, c, false)); // selectors may match what the handshake negotiated
+            return;
+        }
         c.start(modulesFor(spec, c, false));
     }
 
@@ -379,8 +383,10 @@ public final class Engine implements AutoCloseable {
         long id = ids.incrementAndGet();
         DirectConnection d = new DirectConnection(this, l, id, fd, peer);
         List<LoadedModule> mods;
+        boolean terminatesTls = l.spec().tls() != null;
         try {
-            mods = modulesFor(l.spec(), d, false);
+            // where the listener terminates TLS the modules are chosen once the handshake has completed (see below)
+            mods = terminatesTls ? List.of() : modulesFor(l.spec(), d, false);
         } catch (RuntimeException e) {
             // a selector that cannot be evaluated must not stop the listener: drop this one connection, say why
             l.sys().setLinger(fd, 0);
@@ -413,6 +419,11 @@ public final class Engine implements AutoCloseable {
         }
         ProxyConnection c = newConnection(l.spec(), ch, id, null, 0, 0);
         ch.config().setAutoRead(true); // read while the upstream connects, up to ProxyConnection.EARLY_LIMIT
+        if (c.terminatesTls()) {
+            ListenerSpec spec = l.spec();
+            c.startAfterHandshake(() -> modulesFor(spec, c, false)); // selectors may match what the handshake negotiated
+            return;
+        }
         c.start(mods);
     }
 

@@ -59,6 +59,7 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                     String name = sni != null ? sni : conn.serverNameSent(this);
                     negotiated = NegotiatedTls.of(s, name, alpn, false);
                 }
+                conn.handshaken(this); // on the accepted side: the modules are chosen and attached now, then the upstream connects
             } else {
                 conn.failTls(ctx.channel(), describe(e.cause()));
             }
