@@ -95,7 +95,8 @@ public final class AgentConfig {
     private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
     private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params", "allow");
-    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "local", "remote", "local-ports", "remote-ports");
+    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "local", "remote", "local-ports", "remote-ports",
+            "tls-sni", "tls-alpn", "tls-subject", "tls-identity");
 
     /**
      * The {@code agent:} section.
@@ -1120,7 +1121,29 @@ public final class AgentConfig {
                     }
                 }
             }
+            // TLS fields: what the handshake on the accepted socket negotiated (a listener's tls: block); each entry is
+            // checked by the Selector builder, whose message says what is wrong and what is expected
+            tlsField(k, path, "tls-sni", "a list of server names, e.g. [a.example.com, '*.example.com']", "a server name", b::tlsSni);
+            tlsField(k, path, "tls-alpn", "a list of application protocols, e.g. [h2, http/1.1]", "an application protocol", b::tlsAlpn);
+            tlsField(k, path, "tls-subject", "a list of certificate subject patterns, e.g. ['O=Example', 'CN=alice,O=Example']",
+                    "a certificate subject pattern, e.g. O=Example", b::tlsSubjects);
+            tlsField(k, path, "tls-identity", "a list of identities a tls module gives, e.g. [alice]", "an identity", b::tlsIdentities);
             return b.build();
+        }
+
+        private void tlsField(Map<String, NodeTuple> k, String path, String key, String expectedList, String expected,
+                              java.util.function.Consumer<String[]> add) {
+            Node v = value(k, key);
+            if (v == null) return;
+            for (Node e : list(v, path + "." + key, expectedList)) {
+                String s = string(e, path + "." + key, expected);
+                if (s == null) continue;
+                try {
+                    add.accept(new String[] {s});
+                } catch (IllegalArgumentException ex) {
+                    problem(e, path + "." + key, ex.getMessage());
+                }
+            }
         }
 
         private Object paramValue(Node v, String path) {

@@ -370,6 +370,40 @@ class AgentConfigTest {
     }
 
     @Test
+    void tlsSelectorFieldsAreParsedAndBadOnesReportedWithWhatIsExpected() throws Exception {
+        java.nio.file.Path f = write(LISTENER + """
+                modules:
+                  - name: tag
+                    selector:
+                      tls-sni: [a.test, '*.B.test']
+                      tls-alpn: [h2]
+                      tls-subject: ['CN=alice, O=Example', O=Other]
+                      tls-identity: alice
+                """);
+        ModuleConfig mc = AgentConfig.load(f).modules().getFirst().config();
+        assertThat(mc.selector().tlsSni()).containsExactly("a.test", "*.b.test");
+        assertThat(mc.selector().tlsAlpn()).containsExactly("h2");
+        assertThat(mc.selector().tlsSubjects()).containsExactly("CN=alice,O=Example", "O=Other");
+        assertThat(mc.selector().tlsIdentities()).containsExactly("alice");
+
+        List<Problem> p = problems(LISTENER + """
+                modules:
+                  - name: tag
+                    selector:
+                      tls-sni: [a.test, 'bad name']
+                      tls-subject: [Example]
+                      tls-identity: {name: alice}
+                      tls-alpn: [h2, '']
+                """);
+        assertThat(p).extracting(Problem::line).containsExactly(9, 10, 11, 12);
+        assertThat(p.get(0).message()).contains("'bad name' is not a server name; expected a DNS name such as a.example.com or a wildcard");
+        assertThat(p.get(0).path()).isEqualTo("modules[0].selector.tls-sni");
+        assertThat(p.get(1).message()).contains("'Example' is not a certificate subject pattern", "expected attributes such as O=Example");
+        assertThat(p.get(2).message()).contains("expected a list of identities");
+        assertThat(p.get(3).message()).contains("expected an application protocol");
+    }
+
+    @Test
     void anUnknownModuleStateListsTheStartingStates() throws Exception {
         Problem p = onlyProblem(LISTENER + "modules:\n  - name: tag\n    state: paused\n");
         assertThat(p.toString()).endsWith(":8: modules[0].state: unknown value 'paused'; expected active or inactive"
