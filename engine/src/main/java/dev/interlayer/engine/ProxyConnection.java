@@ -200,6 +200,7 @@ final class ProxyConnection implements Connection {
 
     @Override
     public TlsInfo tls(Side side) {
+        if (knownTls != null) return knownTls[side.ordinal()];
         // the accepted socket is the local application's in the client role, the network peer's in the server role
         boolean acceptedSide = (side == Side.LOCAL) == (spec.role() == Role.CLIENT);
         TlsSide t = acceptedSide ? acceptedTls : upstreamTls;
@@ -471,6 +472,17 @@ final class ProxyConnection implements Connection {
     long reservedBytes() {
         return budget.reserved();
     }
+
+    /** What the testkit says TLS negotiated on the local and the remote socket (null: plain), instead of handshakes. */
+    void knownTls(TlsInfo local, TlsInfo remote) {
+        TlsInfo[] k = new TlsInfo[Side.values().length];
+        k[Side.LOCAL.ordinal()] = local;
+        k[Side.REMOTE.ordinal()] = remote;
+        this.knownTls = k;
+    }
+
+    /** Set by {@link #knownTls}: each side's TLS by {@link Side#ordinal()}; null: the handshakes' (the agent). */
+    private TlsInfo[] knownTls;
 
     /** Sets the local application behind the connection instead of looking it up in /proc. */
     void knownApp(AppInfo app) {
