@@ -320,6 +320,9 @@ public final class AgentConfig {
             List<Listener> listeners = listeners(keys.get("listeners"));
             Set<String> listenerNames = new LinkedHashSet<>();
             listeners.forEach(l -> listenerNames.add(l.name()));
+            listeners.forEach(l -> {
+                if (l.tls() != null) terminatingListeners.add(l.name());
+            });
             List<ModuleEntry> modules = modules(keys.get("modules"), listenerNames);
             if (!problems.isEmpty()) {
                 problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
@@ -1128,8 +1131,21 @@ public final class AgentConfig {
             tlsField(k, path, "tls-subject", "a list of certificate subject patterns, e.g. ['O=Example', 'CN=alice,O=Example']",
                     "a certificate subject pattern, e.g. O=Example", b::tlsSubjects);
             tlsField(k, path, "tls-identity", "a list of identities a tls module gives, e.g. [alice]", "an identity", b::tlsIdentities);
-            return b.build();
+            Selector built = b.build();
+            if (built.needsTls()) {
+                // TLS fields match only the handshake of a listener that terminates TLS: say so where none can match
+                Set<String> among = built.listeners().isEmpty() ? listenerNames : built.listeners();
+                if (among.stream().noneMatch(terminatingListeners::contains)) {
+                    problem(n, path, "tls-sni, tls-alpn, tls-subject and tls-identity match only connections of a listener that terminates"
+                            + " TLS, and " + (built.listeners().isEmpty() ? "no listener has" : "none of " + String.join(", ", among) + " has")
+                            + " a tls: block; add one, or remove the tls- fields");
+                }
+            }
+            return built;
         }
+
+        /** The listeners with a {@code tls:} block (they terminate TLS on the sockets they accept). */
+        private final Set<String> terminatingListeners = new LinkedHashSet<>();
 
         private void tlsField(Map<String, NodeTuple> k, String path, String key, String expectedList, String expected,
                               java.util.function.Consumer<String[]> add) {

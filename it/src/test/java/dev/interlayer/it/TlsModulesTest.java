@@ -235,6 +235,33 @@ class TlsModulesTest {
     }
 
     @Test
+    void nothingAttachesWhileTheHandshakeRunsAndTheModulesAreChosenWhenItCompletes() throws Exception {
+        try (TestServer echo = TestServer.echo(); Agent agent = agent(tls("jdk", "optional"), echo.address())) {
+            InetSocketAddress at = agent.listeners().get(web);
+            // connected, but the client has not sent its hello yet: the connection is open and handshaking
+            try (SSLSocket s = (SSLSocket) client(null).getSocketFactory().createSocket(at.getAddress(), at.getPort())) {
+                s.setSoTimeout(10_000);
+                Agents.waitFor("the connection accepted", () -> agent.engine().connectionCount() == 1);
+                var snap = agent.engine().connections().getFirst();
+                assertThat(snap.tls()).isEqualTo("in: handshaking");
+                assertThat(snap.modules()).isEmpty();
+                assertThat(agent.engine().attach(snap.id(), "seen-example")).as("a programmatic attach while handshaking").isFalse();
+                assertThat(seen(agent, "seen-example")).isEmpty();
+                javax.net.ssl.SSLParameters p = s.getSSLParameters();
+                p.setServerNames(List.of(new javax.net.ssl.SNIHostName("a.test")));
+                s.setSSLParameters(p);
+                s.startHandshake();
+                TlsTest.roundTrip(s, "now");
+                assertThat(seen(agent, "seen-any")).hasSize(1);
+                assertThat(agent.engine().connections().getFirst().modules()).containsExactlyInAnyOrder("seen-any@1.0.0", "seen-a@1.0.0");
+                assertThat(agent.engine().attach(snap.id(), "seen-example")).as("once the handshake completed").isTrue();
+                assertThat(seen(agent, "seen-example")).containsExactly("a.test|null|" + s.getSession().getProtocol());
+                TlsTest.roundTrip(s, "still byte-exact");
+            }
+        }
+    }
+
+    @Test
     void onAPlainListenerModulesStillAttachAtAcceptAndTheUpstreamConnectsBeforeAByteArrives() throws Exception {
         AtomicInteger upstreamAccepted = new AtomicInteger();
         try (TestServer upstream = new TestServer(s -> {
@@ -250,9 +277,6 @@ class TlsModulesTest {
                          listen: 127.0.0.1:0
                          upstream: 127.0.0.1:%d
                          role: server
-                     modules:
-                       - name: seen-a
-                         selector: {tls-sni: [a.test]}
                      """.formatted(web, upstream.address().getPort()));
              Socket s = new Socket(agent.listeners().get(web).getAddress(), agent.listeners().get(web).getPort())) {
             s.setSoTimeout(10_000);
@@ -260,7 +284,6 @@ class TlsModulesTest {
                     && upstreamAccepted.get() == 1);
             assertThat(seen(agent, "seen-any")).containsExactly("plain");
             TlsTest.roundTrip(s, "plain as before");
-            assertThat(seen(agent, "seen-a")).as("a tls-sni selector never matches a plain connection").isEmpty();
         }
     }
 
