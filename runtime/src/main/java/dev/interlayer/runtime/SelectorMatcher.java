@@ -86,7 +86,18 @@ public final class SelectorMatcher {
      */
     static boolean subject(List<String> patterns, String subject) {
         if (subject == null) return false;
-        List<String[]> have = attributes(subject);
+        // the selectors of every module are matched against one new connection in a row, on its event loop: its subject
+        // is parsed once for all of them (one entry per thread, so nothing grows with the clients' subjects)
+        Object[] last = LAST_SUBJECT.get();
+        List<String[]> have;
+        if (subject.equals(last[0])) {
+            @SuppressWarnings("unchecked") List<String[]> cached = (List<String[]>) last[1];
+            have = cached;
+        } else {
+            have = attributes(subject);
+            last[0] = subject;
+            last[1] = have;
+        }
         if (have == null) return false;
         for (String p : patterns) {
             List<String[]> want = PATTERNS.computeIfAbsent(p, SelectorMatcher::attributes);
@@ -94,6 +105,9 @@ public final class SelectorMatcher {
         }
         return false;
     }
+
+    /** Per thread: the subject parsed last and its attributes. */
+    private static final ThreadLocal<Object[]> LAST_SUBJECT = ThreadLocal.withInitial(() -> new Object[2]);
 
     /** Parsed patterns, by their text: a module's selector is matched against every new connection, parsed once. */
     private static final java.util.Map<String, List<String[]>> PATTERNS = new java.util.concurrent.ConcurrentHashMap<>();
