@@ -571,7 +571,8 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Attaches {@code moduleName} to one open connection or flow (programmatic attach); false if there is no such
-     * connection or module, the module does not attach in its state or serve the protocol, declined, or is already attached.
+     * connection or module, the module does not attach in its state or serve the protocol, declined, or is already attached,
+     * or the connection is still in the TLS handshake of a listener that terminates TLS (nothing attaches before it completes).
      */
     public boolean attach(long connectionId, String moduleName) {
         Connection c = open.get(connectionId);
