@@ -124,11 +124,17 @@ class TlsModulesTest {
 
     /** An agent with the listener {@code web} (server role) terminating {@code tls} to {@code upstream}, and the recorders' selectors. */
     private Agent agent(String tls, InetSocketAddress upstream) throws Exception {
+        return agent(tls, upstream, "200ms");
+    }
+
+    /** {@link #agent(String, InetSocketAddress)} with the hook budget {@code hookBudget}. */
+    private Agent agent(String tls, InetSocketAddress upstream, String hookBudget) throws Exception {
         return Agents.start(tmp.resolve("agent"), """
                 agent:
                   modules-dir: modules
                   control: {enabled: false}
                   io-threads: 2
+                  hook-budget: %s
                 listeners:
                   - name: %s
                     listen: 127.0.0.1:0
@@ -140,7 +146,7 @@ class TlsModulesTest {
                     selector: {tls-sni: [A.test]}
                   - name: seen-example
                     selector: {tls-subject: ['O=Example']}
-                """.formatted(web, upstream.getPort(), tls));
+                """.formatted(hookBudget, web, upstream.getPort(), tls));
     }
 
     /** The listener's TLS: a.test, b.test and c.test each with its certificate, client certificates optional ({@code auth}). */
@@ -325,7 +331,9 @@ class TlsModulesTest {
         Agents.deploySample("tcplog", modules);
         List<String> records = new CopyOnWriteArrayList<>();
         TlsCerts.Issued alice = clientCert("alice", "CN=alice,O=Example");
-        try (TestServer echo = TestServer.echo(); Agent agent = agent(tls(provider, "optional"), echo.address())) {
+        // tcplog's detach asks for the local application (connection().app()), which in the server role scans /proc for
+        // the upstream socket's owner: on a machine busy with many processes that takes longer than the default budget
+        try (TestServer echo = TestServer.echo(); Agent agent = agent(tls(provider, "optional"), echo.address(), "5s")) {
             agent.registry().addListener(new RegistryListener() {
                 @Override
                 public void moduleEvent(String module, String version, String kind, String text) {
