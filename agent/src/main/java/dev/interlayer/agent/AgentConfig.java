@@ -97,7 +97,8 @@ public final class AgentConfig {
     private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
     private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params", "allow");
-    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "local", "remote", "local-ports", "remote-ports");
+    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "local", "remote", "local-ports", "remote-ports",
+            "tls-sni", "tls-alpn", "tls-subject", "tls-identity");
 
     /**
      * The {@code agent:} section.
@@ -334,6 +335,9 @@ public final class AgentConfig {
             List<Listener> listeners = listeners(keys.get("listeners"));
             Set<String> listenerNames = new LinkedHashSet<>();
             listeners.forEach(l -> listenerNames.add(l.name()));
+            listeners.forEach(l -> {
+                if (l.tls() != null) terminatingListeners.add(l.name());
+            });
             List<ModuleEntry> modules = modules(keys.get("modules"), listenerNames);
             if (!problems.isEmpty()) {
                 problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
@@ -1199,7 +1203,42 @@ public final class AgentConfig {
                     }
                 }
             }
-            return b.build();
+            // TLS fields: what the handshake on the accepted socket negotiated (a listener's tls: block); each entry is
+            // checked by the Selector builder, whose message says what is wrong and what is expected
+            tlsField(k, path, "tls-sni", "a list of server names, e.g. [a.example.com, '*.example.com']", "a server name", b::tlsSni);
+            tlsField(k, path, "tls-alpn", "a list of application protocols, e.g. [h2, http/1.1]", "an application protocol", b::tlsAlpn);
+            tlsField(k, path, "tls-subject", "a list of certificate subject patterns, e.g. ['O=Example', 'CN=alice,O=Example']",
+                    "a certificate subject pattern, e.g. O=Example", b::tlsSubjects);
+            tlsField(k, path, "tls-identity", "a list of identities a tls module gives, e.g. [alice]", "an identity", b::tlsIdentities);
+            Selector built = b.build();
+            if (built.needsTls()) {
+                // TLS fields match only the handshake of a listener that terminates TLS: say so where none can match
+                Set<String> among = built.listeners().isEmpty() ? listenerNames : built.listeners();
+                if (among.stream().noneMatch(terminatingListeners::contains)) {
+                    problem(n, path, "tls-sni, tls-alpn, tls-subject and tls-identity match only connections of a listener that terminates"
+                            + " TLS, and " + (built.listeners().isEmpty() ? "no listener has" : "none of " + String.join(", ", among) + " has")
+                            + " a tls: block; add one, or remove the tls- fields");
+                }
+            }
+            return built;
+        }
+
+        /** The listeners with a {@code tls:} block (they terminate TLS on the sockets they accept). */
+        private final Set<String> terminatingListeners = new LinkedHashSet<>();
+
+        private void tlsField(Map<String, NodeTuple> k, String path, String key, String expectedList, String expected,
+                              java.util.function.Consumer<String[]> add) {
+            Node v = value(k, key);
+            if (v == null) return;
+            for (Node e : list(v, path + "." + key, expectedList)) {
+                String s = string(e, path + "." + key, expected);
+                if (s == null) continue;
+                try {
+                    add.accept(new String[] {s});
+                } catch (IllegalArgumentException ex) {
+                    problem(e, path + "." + key, ex.getMessage());
+                }
+            }
         }
 
         private Object paramValue(Node v, String path) {

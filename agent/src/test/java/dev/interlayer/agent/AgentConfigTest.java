@@ -369,6 +369,61 @@ class AgentConfigTest {
         assertThat(p.get(5).message()).contains("unknown protocol 'sctp'; expected tcp, udp or any");
     }
 
+    /** {@link #LISTENER} terminating TLS. */
+    private String tlsListener() throws IOException {
+        Path cert = dir.resolve("web.crt");
+        Path key = dir.resolve("web.key");
+        // a real certificate and key, as the listener's tls: block is checked when the config loads
+        Process p = new ProcessBuilder("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
+                "/CN=web", "-days", "1", "-keyout", key.toString(), "-out", cert.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        try {
+            assertThat(p.waitFor()).as(out).isZero();
+        } catch (InterruptedException e) {
+            throw new IOException(e);
+        }
+        return LISTENER + "    tls: {cert: " + cert + ", key: " + key + "}\n";
+    }
+
+    @Test
+    void tlsSelectorFieldsAreParsedAndBadOnesReportedWithWhatIsExpected() throws Exception {
+        java.nio.file.Path f = write(tlsListener() + """
+                modules:
+                  - name: tag
+                    selector:
+                      tls-sni: [a.test, '*.B.test']
+                      tls-alpn: [h2]
+                      tls-subject: ['CN=alice, O=Example', O=Other]
+                      tls-identity: alice
+                """);
+        ModuleConfig mc = AgentConfig.load(f).modules().getFirst().config();
+        assertThat(mc.selector().tlsSni()).containsExactly("a.test", "*.b.test");
+        assertThat(mc.selector().tlsAlpn()).containsExactly("h2");
+        assertThat(mc.selector().tlsSubjects()).containsExactly("CN=alice,O=Example", "O=Other");
+        assertThat(mc.selector().tlsIdentities()).containsExactly("alice");
+
+        List<Problem> p = problems(tlsListener() + """
+                modules:
+                  - name: tag
+                    selector:
+                      tls-sni: [a.test, 'bad name']
+                      tls-subject: [Example]
+                      tls-identity: {name: alice}
+                      tls-alpn: [h2, '']
+                """);
+        assertThat(p).extracting(Problem::line).containsExactly(10, 11, 12, 13);
+        assertThat(p.get(0).message()).contains("'bad name' is not a server name; expected a DNS name such as a.example.com or a wildcard");
+        assertThat(p.get(0).path()).isEqualTo("modules[0].selector.tls-sni");
+        assertThat(p.get(1).message()).contains("'Example' is not a certificate subject pattern", "expected attributes such as O=Example");
+        assertThat(p.get(2).message()).contains("expected a list of identities");
+        assertThat(p.get(3).message()).contains("expected an application protocol");
+
+        Problem none = onlyProblem(LISTENER + "modules:\n  - name: tag\n    selector: {listener: [web], tls-sni: [a.test]}\n");
+        assertThat(none.line()).isEqualTo(8);
+        assertThat(none.message()).isEqualTo("tls-sni, tls-alpn, tls-subject and tls-identity match only connections of a listener that"
+                + " terminates TLS, and none of web has a tls: block; add one, or remove the tls- fields");
+    }
+
     @Test
     void anUnknownModuleStateListsTheStartingStates() throws Exception {
         Problem p = onlyProblem(LISTENER + "modules:\n  - name: tag\n    state: paused\n");

@@ -13,11 +13,21 @@ import java.util.Set;
  * process; local and remote addresses as CIDR lists; local and remote ports as lists and ranges; listener
  * names. "Local" and "remote" are from the local application's point of view.
  *
+ * <p>TLS fields match what the handshake negotiated on the socket the listener accepted and terminates TLS on (its
+ * {@code tls:} block): the server name the client asked for ({@code tls-sni}), the application protocol agreed
+ * ({@code tls-alpn}), the subject of the client's certificate ({@code tls-subject}) and the identity a {@code tls} module
+ * gave the client ({@code tls-identity}). On such a listener modules are chosen once that handshake has completed; a
+ * connection without TLS there never matches a selector with a TLS field.
+ *
  * <pre>{@code
  * Selector.builder().protocol(Protocol.TCP).remotePorts("80,443,8000-8100").remoteCidrs("10.0.0.0/8").build()
  * }</pre>
  */
 public final class Selector {
+
+    /** A DNS name, or a wildcard {@code *.} over one. */
+    private static final java.util.regex.Pattern SERVER_NAME = java.util.regex.Pattern.compile(
+            "(\\*\\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
 
     /** Matches every connection. */
     public static final Selector ANY = new Builder().build();
@@ -30,6 +40,10 @@ public final class Selector {
     private final List<PortRange> localPorts;
     private final List<PortRange> remotePorts;
     private final Set<String> listeners;
+    private final List<String> tlsSni;
+    private final List<String> tlsAlpn;
+    private final List<String> tlsSubjects;
+    private final List<String> tlsIdentities;
 
     private Selector(Builder b) {
         this.protocol = b.protocol;
@@ -40,6 +54,10 @@ public final class Selector {
         this.localPorts = List.copyOf(b.localPorts);
         this.remotePorts = List.copyOf(b.remotePorts);
         this.listeners = Set.copyOf(b.listeners);
+        this.tlsSni = List.copyOf(b.tlsSni);
+        this.tlsAlpn = List.copyOf(b.tlsAlpn);
+        this.tlsSubjects = List.copyOf(b.tlsSubjects);
+        this.tlsIdentities = List.copyOf(b.tlsIdentities);
     }
 
     /** Starts an empty (match-anything) selector. */
@@ -58,6 +76,10 @@ public final class Selector {
         b.localPorts.addAll(localPorts);
         b.remotePorts.addAll(remotePorts);
         b.listeners.addAll(listeners);
+        b.tlsSni.addAll(tlsSni);
+        b.tlsAlpn.addAll(tlsAlpn);
+        b.tlsSubjects.addAll(tlsSubjects);
+        b.tlsIdentities.addAll(tlsIdentities);
         return b;
     }
 
@@ -101,22 +123,55 @@ public final class Selector {
         return listeners;
     }
 
+    /**
+     * Server names the client asked for (SNI), in lower case: exact names, or {@code *.example.com} for any name one
+     * label under {@code example.com}; empty for any.
+     */
+    public List<String> tlsSni() {
+        return tlsSni;
+    }
+
+    /** Application protocols agreed by ALPN ({@code h2}, {@code http/1.1}); empty for any. */
+    public List<String> tlsAlpn() {
+        return tlsAlpn;
+    }
+
+    /**
+     * Patterns over the subject of the client's certificate, in RFC 2253 form ({@code O=Example}, {@code CN=alice,O=Example});
+     * one matches when every attribute it names is in the subject (values case-sensitive, in any order); empty for any.
+     */
+    public List<String> tlsSubjects() {
+        return tlsSubjects;
+    }
+
+    /** Identities a {@code tls} module gave the client, compared exactly; empty for any. */
+    public List<String> tlsIdentities() {
+        return tlsIdentities;
+    }
+
+    /** True if a TLS field is set: only a connection whose accepted socket negotiated TLS can match. */
+    public boolean needsTls() {
+        return !tlsSni.isEmpty() || !tlsAlpn.isEmpty() || !tlsSubjects.isEmpty() || !tlsIdentities.isEmpty();
+    }
+
     /** True if no field is set. */
     public boolean isAny() {
         return protocol == null && apps.isEmpty() && pids.isEmpty() && localCidrs.isEmpty() && remoteCidrs.isEmpty()
-                && localPorts.isEmpty() && remotePorts.isEmpty() && listeners.isEmpty();
+                && localPorts.isEmpty() && remotePorts.isEmpty() && listeners.isEmpty() && !needsTls();
     }
 
     @Override
     public boolean equals(Object o) {
         return o instanceof Selector s && protocol == s.protocol && apps.equals(s.apps) && pids.equals(s.pids)
                 && localCidrs.equals(s.localCidrs) && remoteCidrs.equals(s.remoteCidrs) && localPorts.equals(s.localPorts)
-                && remotePorts.equals(s.remotePorts) && listeners.equals(s.listeners);
+                && remotePorts.equals(s.remotePorts) && listeners.equals(s.listeners) && tlsSni.equals(s.tlsSni)
+                && tlsAlpn.equals(s.tlsAlpn) && tlsSubjects.equals(s.tlsSubjects) && tlsIdentities.equals(s.tlsIdentities);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(protocol, apps, pids, localCidrs, remoteCidrs, localPorts, remotePorts, listeners);
+        return Objects.hash(protocol, apps, pids, localCidrs, remoteCidrs, localPorts, remotePorts, listeners, tlsSni, tlsAlpn, tlsSubjects,
+                tlsIdentities);
     }
 
     @Override
@@ -133,6 +188,11 @@ public final class Selector {
         if (!remoteCidrs.isEmpty()) sb.append("remote=").append(remoteCidrs).append(' ');
         if (!localPorts.isEmpty()) sb.append("local-ports=").append(localPorts).append(' ');
         if (!remotePorts.isEmpty()) sb.append("remote-ports=").append(remotePorts).append(' ');
+        if (!tlsSni.isEmpty()) sb.append("tls-sni=").append(String.join(",", tlsSni)).append(' ');
+        if (!tlsAlpn.isEmpty()) sb.append("tls-alpn=").append(String.join(",", tlsAlpn)).append(' ');
+        // a subject holds commas of its own: each pattern in brackets
+        if (!tlsSubjects.isEmpty()) sb.append("tls-subject=").append(tlsSubjects).append(' ');
+        if (!tlsIdentities.isEmpty()) sb.append("tls-identity=").append(String.join(",", tlsIdentities)).append(' ');
         return sb.toString().trim();
     }
 
@@ -146,6 +206,10 @@ public final class Selector {
         private final List<PortRange> localPorts = new ArrayList<>();
         private final List<PortRange> remotePorts = new ArrayList<>();
         private final Set<String> listeners = new LinkedHashSet<>();
+        private final Set<String> tlsSni = new LinkedHashSet<>();
+        private final Set<String> tlsAlpn = new LinkedHashSet<>();
+        private final Set<String> tlsSubjects = new LinkedHashSet<>();
+        private final Set<String> tlsIdentities = new LinkedHashSet<>();
 
         private Builder() {}
 
@@ -194,6 +258,71 @@ public final class Selector {
         /** Only connections accepted by these listeners. */
         public Builder listeners(String... names) {
             for (String n : names) listeners.add(Objects.requireNonNull(n, "listener name"));
+            return this;
+        }
+
+        /**
+         * Only TLS connections whose client asked for one of these server names (SNI): exact names, case-insensitive, or
+         * {@code *.example.com} for any name one label under {@code example.com}.
+         *
+         * @throws IllegalArgumentException if one is not a DNS name or such a wildcard
+         */
+        public Builder tlsSni(String... names) {
+            for (String n : names) {
+                Objects.requireNonNull(n, "server name");
+                if (!SERVER_NAME.matcher(n).matches()) {
+                    throw new IllegalArgumentException("'" + n + "' is not a server name; expected a DNS name such as a.example.com"
+                            + " or a wildcard such as *.example.com");
+                }
+                tlsSni.add(n.toLowerCase(java.util.Locale.ROOT));
+            }
+            return this;
+        }
+
+        /** Only TLS connections that agreed on one of these application protocols by ALPN ({@code h2}, {@code http/1.1}). */
+        public Builder tlsAlpn(String... protocols) {
+            for (String p : protocols) {
+                if (Objects.requireNonNull(p, "application protocol").isEmpty()) {
+                    throw new IllegalArgumentException("an empty application protocol; expected a name such as h2 or http/1.1");
+                }
+                tlsAlpn.add(p);
+            }
+            return this;
+        }
+
+        /**
+         * Only TLS connections whose client certificate's subject has every attribute of one of these patterns
+         * ({@code O=Example}, {@code CN=alice,O=Example}; RFC 2253 syntax, values case-sensitive, in any order). Each is kept
+         * in its RFC 2253 form (attribute names upper case, {@code EMAILADDRESS} and other names RFC 2253 lacks as OIDs).
+         *
+         * @throws IllegalArgumentException if one is not a distinguished name
+         */
+        public Builder tlsSubjects(String... patterns) {
+            for (String p : patterns) {
+                Objects.requireNonNull(p, "subject pattern");
+                String canonical;
+                try {
+                    canonical = p.isBlank() ? "" : new javax.security.auth.x500.X500Principal(p).getName();
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("'" + p + "' is not a certificate subject pattern (" + e.getMessage()
+                            + "); expected attributes such as O=Example or CN=alice,O=Example", e);
+                }
+                if (canonical.isEmpty()) {
+                    throw new IllegalArgumentException("an empty certificate subject pattern; expected attributes such as O=Example or CN=alice,O=Example");
+                }
+                tlsSubjects.add(canonical);
+            }
+            return this;
+        }
+
+        /** Only TLS connections whose client a {@code tls} module gave one of these identities (compared exactly). */
+        public Builder tlsIdentities(String... identities) {
+            for (String i : identities) {
+                if (Objects.requireNonNull(i, "identity").isEmpty()) {
+                    throw new IllegalArgumentException("an empty identity; expected the name a tls module gives its clients");
+                }
+                tlsIdentities.add(i);
+            }
             return this;
         }
 

@@ -60,6 +60,9 @@ final class ConnectionsEndpoint extends ConnectionsGrpc.ConnectionsImplBase {
             message = "connection " + id + " closed before the module could attach";
         } else if (after.modules().contains(m.id())) {
             message = m.id() + " is already attached to connection " + id;
+        } else if (after.tls() != null && after.tls().startsWith("in: handshaking")) {
+            // on a listener that terminates TLS nothing attaches before the client's handshake completes
+            message = "connection " + id + " is still in its TLS handshake and attaches no module until it completes; ask again";
         } else {
             message = m.id() + " declined connection " + id + " (its attach hook said no)";
         }

@@ -69,6 +69,7 @@ public final class EmbeddedConnection {
         this.conn = new ProxyConnection(host.engine(), host.nextId(info), spec, accepted, host.slot(), host.holdLimit(),
                 info.startedAt(), 0, 0, null);
         conn.knownApp(info.app());
+        conn.knownTls(info.tls(Side.LOCAL), info.tls(Side.REMOTE));
         conn.startConnected(modules, client ? remote : local);
         host.runUntilIdle();
     }

@@ -366,6 +366,10 @@ public final class Engine implements AutoCloseable {
             peekSni(spec, c, ch);
             return;
         }
+        if (c.terminatesTls()) {
+            c.startAfterHandshake(() -> modulesFor(spec, c, false)); // selectors may match what the handshake negotiated
+            return;
+        }
         c.start(modulesFor(spec, c, false));
     }
 
@@ -430,9 +434,11 @@ public final class Engine implements AutoCloseable {
         long id = ids.incrementAndGet();
         DirectConnection d = new DirectConnection(this, l, id, fd, peer);
         List<LoadedModule> mods;
+        boolean terminatesTls = l.spec().tls() != null;
         try {
-            // passthrough (sni-routes): a channel that reads the client hello first; modules are chosen once it is routed
-            mods = l.spec().sni() != null ? null : modulesFor(l.spec(), d, false);
+            // passthrough (sni-routes): a channel that reads the client hello first; modules are chosen once it is routed;
+            // where the listener terminates TLS they are chosen once the handshake has completed (see below)
+            mods = l.spec().sni() != null ? null : terminatesTls ? List.of() : modulesFor(l.spec(), d, false);
         } catch (RuntimeException e) {
             // a selector that cannot be evaluated must not stop the listener: drop this one connection, say why
             l.sys().setLinger(fd, 0);
@@ -467,6 +473,11 @@ public final class Engine implements AutoCloseable {
         ch.config().setAutoRead(true); // read while the upstream connects, up to ProxyConnection.EARLY_LIMIT
         if (mods == null) {
             peekSni(l.spec(), c, ch);
+            return;
+        }
+        if (c.terminatesTls()) {
+            ListenerSpec spec = l.spec();
+            c.startAfterHandshake(() -> modulesFor(spec, c, false)); // selectors may match what the handshake negotiated
             return;
         }
         c.start(mods);
@@ -617,7 +628,8 @@ public final class Engine implements AutoCloseable {
 
     /**
      * Attaches {@code moduleName} to one open connection or flow (programmatic attach); false if there is no such
-     * connection or module, the module does not attach in its state or serve the protocol, declined, or is already attached.
+     * connection or module, the module does not attach in its state or serve the protocol, declined, or is already attached,
+     * or the connection is still in the TLS handshake of a listener that terminates TLS (nothing attaches before it completes).
      */
     public boolean attach(long connectionId, String moduleName) {
         Connection c = open.get(connectionId);

@@ -173,6 +173,8 @@ final class ProxyConnection implements Connection {
     long holdLimit() { return budget.limit; }
     @Override public EventLoop loop() { return loop; }
     @Override public boolean isClosed() { return closed; }
+    /** The listener terminates TLS on the accepted socket: the connection starts with {@link #startAfterHandshake}. */
+    boolean terminatesTls() { return tls != null && tls.terminates(); }
     /** The upstream is connected (see {@link #early}). */
     boolean isConnected() { return connected; }
     ListenerSpec spec() { return spec; }
@@ -199,6 +201,7 @@ final class ProxyConnection implements Connection {
 
     @Override
     public TlsInfo tls(Side side) {
+        if (knownTls != null) return knownTls[side.ordinal()];
         // the accepted socket is the local application's in the client role, the network peer's in the server role
         boolean acceptedSide = (side == Side.LOCAL) == (spec.role() == Role.CLIENT);
         TlsSide t = acceptedSide ? acceptedTls : upstreamTls;
@@ -228,7 +231,50 @@ final class ProxyConnection implements Connection {
         if (!attachAll(modules)) {
             return;
         }
+        connectUpstream();
+    }
 
+    /**
+     * Starts a connection on a listener that terminates TLS: only the accepted socket's handlers are added now; the
+     * modules are chosen by {@code choose} (selectors can then match what the handshake negotiated), attached, and the
+     * upstream connected once the accepted socket's handshake has completed ({@link #handshaken}). A handshake that fails
+     * attaches nothing and opens no upstream socket. Plaintext the handshake's last flight carried waits in
+     * {@link #early} like any byte read before the upstream is connected, so it enters the chain once the chain exists.
+     */
+    void startAfterHandshake(java.util.function.Supplier<List<LoadedModule>> choose) {
+        this.afterHandshake = choose;
+        addAcceptedHandlers();
+    }
+
+    /** How to choose the modules once the accepted socket's handshake completes; null once chosen (or never waited for). */
+    private java.util.function.Supplier<List<LoadedModule>> afterHandshake;
+
+    /** The accepted socket's TLS handshake is running: no module attaches before it completes (see {@link #startAfterHandshake}). */
+    boolean awaitingHandshake() {
+        return afterHandshake != null;
+    }
+
+    /** {@code side}'s handshake completed (its {@link TlsSide#negotiated()} is set): on the accepted side, the connection starts. */
+    void handshaken(TlsSide side) {
+        if (side != acceptedTls || afterHandshake == null || closed) return;
+        java.util.function.Supplier<List<LoadedModule>> choose = afterHandshake;
+        afterHandshake = null;
+        List<LoadedModule> modules;
+        try {
+            modules = choose.get();
+        } catch (RuntimeException e) {
+            // a selector that cannot be evaluated must not stop the listener: this one connection ends, saying why
+            LOG.log(Level.WARNING, "connection {0} ({1}): choosing its modules failed: {2}", id, spec.name(), e.toString());
+            abort("choosing its modules failed: " + e);
+            return;
+        }
+        if (!mods.attachAll(modules)) return;
+        recount();
+        connectUpstream();
+    }
+
+    /** Runs the modules' onConnect and onBind hooks and connects the upstream (then {@link #onConnected}). */
+    private void connectUpstream() {
         InetSocketAddress[] tb = mods.connectAndBind(upstreamTarget); // the listener's upstream, or the route SNI chose
         if (tb == null) return;
         InetSocketAddress target = tb[0];
@@ -299,6 +345,14 @@ final class ProxyConnection implements Connection {
 
     /** Adds the accepted side's handler and attaches {@code modules} in order; false if the connection closed meanwhile. */
     private boolean attachAll(List<LoadedModule> modules) {
+        addAcceptedHandlers();
+        if (!mods.attachAll(modules)) return false;
+        recount();
+        return true;
+    }
+
+    /** Adds the accepted socket's handlers: the TLS ones where the listener terminates TLS, then the connection's. */
+    private void addAcceptedHandlers() {
         int readDir = spec.role() == Role.CLIENT ? SEND : RECV;
         if (tls != null && tls.terminates()) {
             // below the connection's handler, so that modules see plaintext as on a plain socket; the SniHandler picks the
@@ -307,9 +361,6 @@ final class ProxyConnection implements Connection {
             accepted.pipeline().addLast("tls-side", acceptedTls = new TlsSide(this, readDir, "client"));
         }
         accepted.pipeline().addLast("interlayer", new SideHandler(readDir));
-        if (!mods.attachAll(modules)) return false;
-        recount();
-        return true;
     }
 
     /**
@@ -410,6 +461,9 @@ final class ProxyConnection implements Connection {
     @Override
     public boolean attach(LoadedModule m) {
         if (spec.sni() != null && passthrough == null) return false; // not started: the modules are chosen once it is routed
+        // Still in the accepted socket's TLS handshake: nothing attaches before it completes (the modules are chosen then,
+        // an apply-now module among them if its selector matches); a programmatic attach is refused, to be asked again.
+        if (awaitingHandshake()) return false;
         if (mods.attachLater(m, connected) == null) return false;
         recount();
         return true;
@@ -443,6 +497,17 @@ final class ProxyConnection implements Connection {
     long reservedBytes() {
         return budget.reserved();
     }
+
+    /** What the testkit says TLS negotiated on the local and the remote socket (null: plain), instead of handshakes. */
+    void knownTls(TlsInfo local, TlsInfo remote) {
+        TlsInfo[] k = new TlsInfo[Side.values().length];
+        k[Side.LOCAL.ordinal()] = local;
+        k[Side.REMOTE.ordinal()] = remote;
+        this.knownTls = k;
+    }
+
+    /** Set by {@link #knownTls}: each side's TLS by {@link Side#ordinal()}; null: the handshakes' (the agent). */
+    private TlsInfo[] knownTls;
 
     /** Sets the local application behind the connection instead of looking it up in /proc. */
     void knownApp(AppInfo app) {

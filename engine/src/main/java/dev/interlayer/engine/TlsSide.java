@@ -59,6 +59,9 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                     String name = sni != null ? sni : conn.serverNameSent(this);
                     negotiated = NegotiatedTls.of(s, name, alpn, false);
                 }
+                // on the accepted side the modules are chosen and attached now, then the upstream connects: whatever must be
+                // known to selectors (the identity a tls module gives the peer) must be set before this call
+                conn.handshaken(this);
             } else {
                 conn.failTls(ctx.channel(), describe(e.cause()));
             }

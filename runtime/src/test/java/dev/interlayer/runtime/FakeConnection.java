@@ -20,6 +20,9 @@ final class FakeConnection implements ConnectionInfo {
     InetSocketAddress local = address("127.0.0.1", 40000);
     InetSocketAddress remote = address("10.1.2.3", 443);
     AppInfo app;
+    /** What TLS negotiated on the local and the remote socket (null: plain). */
+    dev.interlayer.api.TlsInfo localTls;
+    dev.interlayer.api.TlsInfo remoteTls;
 
     static InetSocketAddress address(String literal, int port) {
         return new InetSocketAddress(InetAddress.ofLiteral(literal), port);
@@ -60,4 +63,5 @@ final class FakeConnection implements ConnectionInfo {
     @Override public Instant startedAt() { return Instant.EPOCH; }
     @Override public long bytesSent() { return 0; }
     @Override public long bytesReceived() { return 0; }
+    @Override public dev.interlayer.api.TlsInfo tls(dev.interlayer.api.Side side) { return side == dev.interlayer.api.Side.LOCAL ? localTls : remoteTls; }
 }

@@ -125,4 +125,102 @@ class SelectorMatcherTest {
         assertThat(matches(s, new FakeConnection().remote("11.1.2.3", 443))).isFalse();
         assertThat(matches(s, new FakeConnection().remote("10.1.2.3", 443).listener("other"))).isFalse();
     }
+
+    // ---- TLS fields ----
+
+    /** What a handshake negotiated, as the engine's NegotiatedTls reports it; the subject as a certificate's principal gives it. */
+    private record Tls(String serverName, String alpn, String subjectDn, String identity) implements dev.interlayer.api.TlsInfo {
+        @Override public String protocol() { return "TLSv1.3"; }
+        @Override public String cipherSuite() { return "TLS_AES_128_GCM_SHA256"; }
+        @Override public boolean resumed() { return false; }
+        @Override public java.util.List<java.security.cert.X509Certificate> peerCertificates() { return java.util.List.of(); }
+        @Override public String peerSubject() {
+            return subjectDn == null ? null : new javax.security.auth.x500.X500Principal(subjectDn).getName();
+        }
+    }
+
+    /** A server-role connection whose accepted (remote) socket negotiated {@code t}. */
+    private static FakeConnection terminated(Tls t) {
+        FakeConnection c = new FakeConnection();
+        c.role = dev.interlayer.api.Role.SERVER;
+        c.remoteTls = t;
+        return c;
+    }
+
+    @Test
+    void sniMatchesExactNamesAnyCaseAndOneLabelUnderAWildcard() {
+        Selector.Builder s = Selector.builder().tlsSni("a.test", "*.b.test");
+        assertThat(matches(s, terminated(new Tls("a.test", null, null, null)))).isTrue();
+        assertThat(matches(s, terminated(new Tls("A.Test", null, null, null)))).isTrue();
+        assertThat(matches(s, terminated(new Tls("x.b.test", null, null, null)))).isTrue();
+        assertThat(matches(s, terminated(new Tls("X.B.TEST", null, null, null)))).isTrue();
+        assertThat(matches(s, terminated(new Tls("b.test", null, null, null)))).as("the wildcard's own domain").isFalse();
+        assertThat(matches(s, terminated(new Tls("y.x.b.test", null, null, null)))).as("two labels under").isFalse();
+        assertThat(matches(s, terminated(new Tls("xb.test", null, null, null)))).isFalse();
+        assertThat(matches(s, terminated(new Tls("c.test", null, null, null)))).isFalse();
+        assertThat(matches(s, terminated(new Tls(null, null, null, null)))).as("a client that sent no SNI").isFalse();
+    }
+
+    @Test
+    void aConnectionWithoutTlsNeverMatchesATlsField() {
+        assertThat(matches(Selector.builder().tlsSni("a.test"), new FakeConnection())).isFalse();
+        assertThat(matches(Selector.builder().tlsSubjects("O=Example"), new FakeConnection())).isFalse();
+        assertThat(matches(Selector.builder().tlsIdentities("alice"), new FakeConnection())).isFalse();
+        assertThat(matches(Selector.builder().tlsAlpn("h2"), new FakeConnection())).isFalse();
+        // TLS only towards the upstream (remote in the client role) is not the accepted socket's
+        FakeConnection upstreamOnly = new FakeConnection();
+        upstreamOnly.remoteTls = new Tls("a.test", "h2", "O=Example", "alice");
+        assertThat(matches(Selector.builder().tlsSni("a.test"), upstreamOnly)).isFalse();
+        // the same handshake on the accepted socket of the client role (local) does match
+        FakeConnection clientRole = new FakeConnection();
+        clientRole.localTls = upstreamOnly.remoteTls;
+        assertThat(matches(Selector.builder().tlsSni("a.test"), clientRole)).isTrue();
+    }
+
+    @Test
+    void aSubjectPatternMatchesWhenEveryAttributeItNamesIsThereInAnyOrder() {
+        Tls alice = new Tls("a.test", null, "CN=alice, OU=Eng, O=Example, C=DE", null);
+        assertThat(matches(Selector.builder().tlsSubjects("O=Example"), terminated(alice))).isTrue();
+        assertThat(matches(Selector.builder().tlsSubjects("o=Example"), terminated(alice))).as("attribute names any case").isTrue();
+        assertThat(matches(Selector.builder().tlsSubjects("O=Example,CN=alice"), terminated(alice))).as("any order").isTrue();
+        assertThat(matches(Selector.builder().tlsSubjects("CN=alice,O=Example,OU=Eng,C=DE"), terminated(alice))).isTrue();
+        assertThat(matches(Selector.builder().tlsSubjects("O=example"), terminated(alice))).as("values case-sensitive").isFalse();
+        assertThat(matches(Selector.builder().tlsSubjects("CN=bob,O=Example"), terminated(alice))).as("every attribute").isFalse();
+        assertThat(matches(Selector.builder().tlsSubjects("O=Other", "CN=alice"), terminated(alice))).as("any pattern").isTrue();
+        assertThat(matches(Selector.builder().tlsSubjects("O=Example"), terminated(new Tls("a.test", null, null, null))))
+                .as("a client without a certificate").isFalse();
+        // values with escaped characters and attributes RFC 2253 has no name for compare alike
+        Tls escaped = new Tls(null, null, "CN=Smith\\, Bob, O=Example+OU=Eng, EMAILADDRESS=bob@example.com", null);
+        assertThat(matches(Selector.builder().tlsSubjects("CN=Smith\\, Bob"), terminated(escaped))).isTrue();
+        assertThat(matches(Selector.builder().tlsSubjects("OU=Eng"), terminated(escaped))).as("in a multi-valued RDN").isTrue();
+        assertThat(matches(Selector.builder().tlsSubjects("EMAILADDRESS=bob@example.com"), terminated(escaped))).isTrue();
+        assertThat(matches(Selector.builder().tlsSubjects("EMAILADDRESS=eve@example.com"), terminated(escaped))).isFalse();
+    }
+
+    @Test
+    void identityAndAlpnCompareExactly() {
+        Tls t = new Tls("a.test", "h2", null, "alice");
+        assertThat(matches(Selector.builder().tlsIdentities("alice", "bob"), terminated(t))).isTrue();
+        assertThat(matches(Selector.builder().tlsIdentities("Alice"), terminated(t))).isFalse();
+        assertThat(matches(Selector.builder().tlsIdentities("alice"), terminated(new Tls("a.test", "h2", null, null)))).isFalse();
+        assertThat(matches(Selector.builder().tlsAlpn("h2"), terminated(t))).isTrue();
+        assertThat(matches(Selector.builder().tlsAlpn("http/1.1"), terminated(t))).isFalse();
+        assertThat(matches(Selector.builder().tlsSni("a.test").tlsAlpn("h2").tlsIdentities("alice").listeners("main"), terminated(t))).isTrue();
+        assertThat(matches(Selector.builder().tlsSni("a.test").tlsAlpn("h2").tlsIdentities("bob"), terminated(t))).as("every field").isFalse();
+    }
+
+    @Test
+    void badTlsPatternsAreRefusedSayingWhatIsExpectedAndTheSelectorPrintsItsTlsFields() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Selector.builder().tlsSni("a..test"))
+                .hasMessageContaining("'a..test' is not a server name").hasMessageContaining("*.example.com");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Selector.builder().tlsSubjects("Example"))
+                .hasMessageContaining("'Example' is not a certificate subject pattern").hasMessageContaining("O=Example");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Selector.builder().tlsSubjects(" "))
+                .hasMessageContaining("empty certificate subject pattern");
+        Selector s = Selector.builder().tlsSni("A.test").tlsAlpn("h2").tlsSubjects("o=Example, cn=alice").tlsIdentities("alice").build();
+        assertThat(s.toString()).isEqualTo("tls-sni=a.test tls-alpn=h2 tls-subject=[O=Example,CN=alice] tls-identity=alice");
+        assertThat(s).isEqualTo(Selector.builder().tlsSni("a.test").tlsAlpn("h2").tlsSubjects("O=Example,CN=alice").tlsIdentities("alice").build());
+        assertThat(s.isAny()).isFalse();
+        assertThat(s.toBuilder().build()).isEqualTo(s);
+    }
 }

@@ -4,6 +4,8 @@ import dev.interlayer.api.AppInfo;
 import dev.interlayer.api.ConnectionInfo;
 import dev.interlayer.api.Protocol;
 import dev.interlayer.api.Role;
+import dev.interlayer.api.Side;
+import dev.interlayer.api.TlsInfo;
 import java.net.InetSocketAddress;
 import java.time.Instant;
 import java.util.concurrent.atomic.AtomicLong;
@@ -13,7 +15,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p>Defaults: a TCP connection on listener {@code test} with role {@link Role#CLIENT}, local
  * {@code 127.0.0.1:40000}, remote {@code 192.0.2.1:443}, no known application, started at the epoch. Ids
- * are unique within the JVM unless set. Setters return {@code this}; set fields before attaching. The byte
+ * are unique within the JVM unless set; both sockets plain unless given TLS with {@link #tls(Side, TlsInfo)}. Setters return {@code this}; set fields before attaching. The byte
  * counters are thread-safe: {@link ModuleHarness} adds to them as it reads each chunk from a source, before
  * any module, exactly like {@link ConnectionInfo#bytesSent()} in the agent.
  *
@@ -37,6 +39,8 @@ public final class FakeConnection implements ConnectionInfo {
     private Instant startedAt = Instant.EPOCH;
     private final AtomicLong bytesSent = new AtomicLong();
     private final AtomicLong bytesReceived = new AtomicLong();
+    private TlsInfo localTls;
+    private TlsInfo remoteTls;
 
     /** Sets the connection id. */
     public FakeConnection id(long id) {
@@ -86,6 +90,16 @@ public final class FakeConnection implements ConnectionInfo {
         return this;
     }
 
+    /**
+     * Gives one socket of the connection TLS ({@link FakeTls}), as {@link ConnectionInfo#tls(Side)} reports it; null: plain.
+     * Where the agent terminates TLS that is {@link Side#REMOTE} in the server role, {@link Side#LOCAL} in the client role.
+     */
+    public FakeConnection tls(Side side, TlsInfo tls) {
+        if (side == Side.LOCAL) localTls = tls;
+        else remoteTls = tls;
+        return this;
+    }
+
     /** Adds {@code n} to the bytes read from the local application; the harness calls it for every SEND chunk. */
     public FakeConnection addBytesSent(long n) {
         bytesSent.addAndGet(n);
@@ -108,6 +122,7 @@ public final class FakeConnection implements ConnectionInfo {
     @Override public Instant startedAt() { return startedAt; }
     @Override public long bytesSent() { return bytesSent.get(); }
     @Override public long bytesReceived() { return bytesReceived.get(); }
+    @Override public TlsInfo tls(Side side) { return side == Side.LOCAL ? localTls : remoteTls; }
 
     @Override
     public String toString() {

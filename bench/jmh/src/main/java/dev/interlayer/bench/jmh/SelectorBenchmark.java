@@ -3,6 +3,8 @@ package dev.interlayer.bench.jmh;
 import dev.interlayer.api.AppInfo;
 import dev.interlayer.api.ByteView;
 import dev.interlayer.api.ConnectionInfo;
+import dev.interlayer.api.Side;
+import dev.interlayer.api.TlsInfo;
 import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.api.Protocol;
@@ -48,6 +50,9 @@ import org.openjdk.jmh.annotations.Warmup;
  *   <li>{@code listeners}: each selector names 3 listeners.
  *   <li>{@code mixed}: listener, remote ports and remote CIDRs, where the listener and port always match so every
  *       selector is checked down to its CIDR list (the slowest path short of app/pid lookups, which read /proc).
+ *   <li>{@code tls}: a TLS connection (server name {@code api.example.com}, client certificate {@code CN=alice,O=Example});
+ *       each selector names 3 server names, one of them a wildcard that matches, and a subject pattern, so every selector
+ *       is checked down to the client certificate's subject.
  * </ul>
  */
 @State(Scope.Thread)
@@ -61,7 +66,7 @@ public class SelectorBenchmark {
     @Param({"1000"})
     public int selectors;
 
-    @Param({"cidr", "ports", "listeners", "mixed"})
+    @Param({"cidr", "ports", "listeners", "mixed", "tls"})
     public String kind;
 
     private ModuleRegistry registry;
@@ -96,7 +101,20 @@ public class SelectorBenchmark {
         @Override public Instant startedAt() { return Instant.EPOCH; }
         @Override public long bytesSent() { return 0; }
         @Override public long bytesReceived() { return 0; }
+        @Override public TlsInfo tls(Side side) { return side == Side.LOCAL ? TLS : null; }
     }
+
+    /** What the {@code tls} kind's connection negotiated on its accepted socket (the local one: a client-role listener). */
+    static final TlsInfo TLS = new TlsInfo() {
+        @Override public String protocol() { return "TLSv1.3"; }
+        @Override public String cipherSuite() { return "TLS_AES_128_GCM_SHA256"; }
+        @Override public String serverName() { return "api.example.com"; }
+        @Override public String alpn() { return "h2"; }
+        @Override public boolean resumed() { return false; }
+        @Override public List<java.security.cert.X509Certificate> peerCertificates() { return List.of(); }
+        @Override public String peerSubject() { return "CN=alice,OU=Eng,O=Example"; }
+        @Override public String identity() { return null; }
+    };
 
     static Selector selector(String kind, int i, SplittableRandom r) {
         boolean hit = i % 100 == 0;
@@ -112,7 +130,9 @@ public class SelectorBenchmark {
             case "ports" -> b.remotePorts(ports);
             case "listeners" -> b.listeners("l" + i, "m" + i, hit ? "web" : "n" + i);
             case "mixed" -> b.listeners("web", "l" + i).remotePorts("1-1000," + ports).remoteCidrs(cidrs0, cidrs1, cidrs2, cidrs3);
-            default -> throw new IllegalArgumentException("kind must be cidr, ports, listeners or mixed, not " + kind);
+            case "tls" -> b.tlsSni("s" + i + ".example.org", "*.example.com", "t" + i + ".example.net")
+                    .tlsSubjects(hit ? "O=Example,OU=Eng" : "O=Org" + i);
+            default -> throw new IllegalArgumentException("kind must be cidr, ports, listeners, mixed or tls, not " + kind);
         }
         return b.build();
     }

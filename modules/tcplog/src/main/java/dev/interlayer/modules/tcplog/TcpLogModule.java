@@ -11,7 +11,9 @@ import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.ModuleDescriptor;
 import dev.interlayer.api.ModuleEnv;
 import dev.interlayer.api.Param;
+import dev.interlayer.api.Side;
 import dev.interlayer.api.SocketModule;
+import dev.interlayer.api.TlsInfo;
 import java.net.InetSocketAddress;
 import java.time.Instant;
 
@@ -33,6 +35,15 @@ import java.time.Instant;
  * <pre>{@code
  * harness.control("dump", "")   // as the control plane asks it; one line per connection:
  * {"id":7,"listener":"web","local":"127.0.0.1:8080","remote":"198.51.100.7:51234","app":"curl",...}
+ * }</pre>
+ *
+ * <p>A connection with TLS on a socket (a listener's or an upstream's {@code tls:} block) has a {@code tls} object with one
+ * entry per such socket, {@code remote} (the network peer's) and {@code local} (the local application's): what its
+ * handshake negotiated, as {@link ConnectionInfo#tls(Side)} reports it at the end.
+ *
+ * <pre>{@code
+ * ...,"reason":"closed","tls":{"remote":{"protocol":"TLSv1.3","cipher":"TLS_AES_128_GCM_SHA256","sni":"a.example.com",
+ *     "alpn":"h2","resumed":false,"peer":"CN=alice,O=Example","identity":null}}}
  * }</pre>
  */
 public final class TcpLogModule implements SocketModule<TcpLogModule.Start> {
@@ -59,9 +70,11 @@ public final class TcpLogModule implements SocketModule<TcpLogModule.Start> {
      * @param bytesSent bytes read from the local application
      * @param bytesReceived bytes read from the network
      * @param reason why the module left the connection
+     * @param localTls what TLS negotiated on the local application's socket, or null (plain, or no completed handshake)
+     * @param remoteTls what TLS negotiated on the network peer's socket, or null
      */
     record Entry(long id, String listener, InetSocketAddress local, InetSocketAddress remote, AppInfo app, Instant startedAt,
-                 long durationNanos, long bytesSent, long bytesReceived, DetachReason reason) {
+                 long durationNanos, long bytesSent, long bytesReceived, DetachReason reason, TlsInfo localTls, TlsInfo remoteTls) {
 
         String toJson() {
             StringBuilder b = new StringBuilder(256);
@@ -78,7 +91,24 @@ public final class TcpLogModule implements SocketModule<TcpLogModule.Start> {
             b.append(",\"bytesSent\":").append(bytesSent);
             b.append(",\"bytesReceived\":").append(bytesReceived);
             b.append(",\"reason\":"); str(b, reason.name().toLowerCase(java.util.Locale.ROOT));
+            if (localTls != null || remoteTls != null) {
+                b.append(",\"tls\":{");
+                if (remoteTls != null) tls(b.append("\"remote\":"), remoteTls);
+                if (localTls != null) tls(b.append(remoteTls != null ? ",\"local\":" : "\"local\":"), localTls);
+                b.append('}');
+            }
             return b.append('}').toString();
+        }
+
+        private static void tls(StringBuilder b, TlsInfo t) {
+            b.append("{\"protocol\":"); str(b, t.protocol());
+            b.append(",\"cipher\":"); str(b, t.cipherSuite());
+            b.append(",\"sni\":"); str(b, t.serverName());
+            b.append(",\"alpn\":"); str(b, t.alpn());
+            b.append(",\"resumed\":").append(t.resumed());
+            b.append(",\"peer\":"); str(b, t.peerSubject());
+            b.append(",\"identity\":"); str(b, t.identity());
+            b.append('}');
         }
 
         private static String addr(InetSocketAddress a) {
@@ -127,7 +157,7 @@ public final class TcpLogModule implements SocketModule<TcpLogModule.Start> {
     @Override
     public ModuleDescriptor descriptor() {
         return ModuleDescriptor.builder("tcplog", "1.0.0")
-                .description("records each connection (bytes each way, duration, addresses, app) in a ring buffer read through control")
+                .description("records each connection (bytes each way, duration, addresses, app, what TLS negotiated) in a ring buffer read through control")
                 .implement(InterfaceType.SOCKET, 1, 0)
                 .priority(10)
                 .param(Param.ofInt("capacity", 1024, "records kept; the oldest is overwritten when full"))
@@ -159,7 +189,7 @@ public final class TcpLogModule implements SocketModule<TcpLogModule.Start> {
         }
         ConnectionInfo c = start.connection();
         Entry e = new Entry(c.id(), c.listener(), c.localAddress(), c.remoteAddress(), c.app(), c.startedAt(),
-                env.nanoTime() - start.nanos(), c.bytesSent(), c.bytesReceived(), reason);
+                env.nanoTime() - start.nanos(), c.bytesSent(), c.bytesReceived(), reason, c.tls(Side.LOCAL), c.tls(Side.REMOTE));
         add(e);
         env.publish("record", e.toJson()); // live readers: interlayer log tail
     }

@@ -7,7 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.interlayer.api.AppInfo;
 import dev.interlayer.api.ControlResponse;
 import dev.interlayer.api.Direction;
+import dev.interlayer.api.Role;
+import dev.interlayer.api.Side;
 import dev.interlayer.testkit.FakeConnection;
+import dev.interlayer.testkit.FakeTls;
 import dev.interlayer.testkit.HarnessConnection;
 import dev.interlayer.testkit.ModuleHarness;
 import java.time.Duration;
@@ -40,6 +43,28 @@ class TcpLogModuleTest {
                     + "\"pid\":1234,\"tgid\":1200,\"start\":\"2026-01-02T03:04:05Z\",\"durationMs\":1500.000,"
                     + "\"bytesSent\":5,\"bytesReceived\":10,\"reason\":\"closed\"}", lines.get(0));
             assertEquals(List.of(), c.calls(), "tcplog has no data hooks");
+        }
+    }
+
+    @Test
+    void aTlsConnectionsRecordHasWhatEachTlsSocketNegotiated() {
+        try (ModuleHarness h = ModuleHarness.of(new TcpLogModule())) {
+            HarnessConnection c = h.attach(new FakeConnection().id(8).listener("tls-in").role(Role.SERVER)
+                    .tls(Side.REMOTE, new FakeTls().serverName("a.example.com").alpn("h2").peerSubject("CN=alice, O=Example").identity("alice"))
+                    .tls(Side.LOCAL, new FakeTls().protocol("TLSv1.2").cipherSuite("TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256")
+                            .serverName("backend.internal").resumed(true)));
+            c.close();
+            String line = dump(h).getFirst();
+            assertTrue(line.endsWith(",\"reason\":\"closed\",\"tls\":{"
+                    + "\"remote\":{\"protocol\":\"TLSv1.3\",\"cipher\":\"TLS_AES_128_GCM_SHA256\",\"sni\":\"a.example.com\",\"alpn\":\"h2\","
+                    + "\"resumed\":false,\"peer\":\"CN=alice,O=Example\",\"identity\":\"alice\"},"
+                    + "\"local\":{\"protocol\":\"TLSv1.2\",\"cipher\":\"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\",\"sni\":\"backend.internal\","
+                    + "\"alpn\":null,\"resumed\":true,\"peer\":null,\"identity\":null}}}"), line);
+
+            h.attach(new FakeConnection().id(9).tls(Side.LOCAL, new FakeTls().serverName("only.local"))).close();
+            assertTrue(dump(h).get(1).contains(",\"tls\":{\"local\":{\"protocol\":\"TLSv1.3\","), dump(h).get(1));
+            h.attach(new FakeConnection().id(10)).close();
+            assertTrue(dump(h).get(2).endsWith("\"reason\":\"closed\"}"), "a plain connection's record has no tls: " + dump(h).get(2));
         }
     }
 
