@@ -268,6 +268,8 @@ final class TlsModuleBinding implements AutoCloseable {
     /** An SniHandler that hands the whole ClientHello to the module; without a module (or its steps), exactly the SniHandler. */
     private final class Sni extends SniHandler {
         private ByteBuf hello;
+        /** The module's failure for this connection: the decoder may ask again before the socket closes, the module once. */
+        private Future<SslContext> failed;
 
         Sni(Mapping<String, SslContext> servers, long timeoutMillis) {
             super(servers, timeoutMillis);
@@ -289,10 +291,11 @@ final class TlsModuleBinding implements AutoCloseable {
             if (m == null || !m.has(Hooks.TLS_SELECT_CERTIFICATE | Hooks.TLS_SELECT_ALPN)) {
                 return super.lookup(ctx, hostname);
             }
+            if (failed != null) return failed;
             try {
                 return ctx.executor().newSucceededFuture(select(m, ctx.channel(), hostname, hello));
             } catch (TlsModuleException e) {
-                return ctx.executor().newFailedFuture(e);
+                return failed = ctx.executor().newFailedFuture(e);
             }
         }
     }

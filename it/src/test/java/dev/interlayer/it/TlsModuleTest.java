@@ -1,0 +1,412 @@
+package dev.interlayer.it;
+
+import static dev.interlayer.it.TlsTest.connect;
+import static dev.interlayer.it.TlsTest.readToEnd;
+import static dev.interlayer.it.TlsTest.roundTrip;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.interlayer.agent.Agent;
+import dev.interlayer.agent.AgentException;
+import dev.interlayer.agent.ConfigException;
+import dev.interlayer.engine.testing.TestServer;
+import dev.interlayer.runtime.Hooks;
+import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.testing.TestJars;
+import io.netty.handler.ssl.JdkSslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.cert.X509Certificate;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import java.util.logging.SimpleFormatter;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocket;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code tls} interface with real peers (JDK TLS sockets and {@code openssl s_client}), certificates made here, the
+ * sample modules' jars as the build made them and test modules compiled here: a module's steps replace the defaults,
+ * steps it does not override keep them, and a module that fails fails only its handshake.
+ */
+class TlsModuleTest {
+
+    @TempDir
+    Path tmp;
+
+    private TlsCerts pki;
+    private TlsCerts.Issued server;
+    private final List<String> log = new CopyOnWriteArrayList<>();
+    private final Handler capture = new Handler() {
+        @Override
+        public void publish(LogRecord r) {
+            log.add(new SimpleFormatter().formatMessage(r));
+        }
+
+        @Override
+        public void flush() {}
+
+        @Override
+        public void close() {}
+    };
+
+    private static final java.util.concurrent.atomic.AtomicInteger NAMES = new java.util.concurrent.atomic.AtomicInteger();
+    private final String web = "tlsmod" + NAMES.incrementAndGet();
+
+    @BeforeEach
+    void setUp() throws Exception {
+        pki = TlsCerts.newCa(tmp.resolve("pki"), "test-ca");
+        server = pki.issue("default", "localhost", "default.test");
+        Logger.getLogger("interlayer.engine").addHandler(capture);
+        Logger.getLogger("interlayer.runtime").addHandler(capture);
+    }
+
+    @AfterEach
+    void tearDown() {
+        Logger.getLogger("interlayer.engine").removeHandler(capture);
+        Logger.getLogger("interlayer.runtime").removeHandler(capture);
+    }
+
+    private static Path sample(String name) {
+        return Agents.sampleModules().resolve("module-" + name + ".jar").toAbsolutePath();
+    }
+
+    private SSLContext client(TlsCerts.Issued cert) throws Exception {
+        SslContextBuilder b = SslContextBuilder.forClient().sslProvider(SslProvider.JDK).trustManager(pki.ca().certFile().toFile());
+        if (cert != null) b.keyManager(cert.certFile().toFile(), cert.keyFile().toFile());
+        return ((JdkSslContext) b.build()).context();
+    }
+
+    private static String subject(SSLSocket s) throws IOException {
+        return ((X509Certificate) s.getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName();
+    }
+
+    /** The subject {@code openssl s_client} is shown for {@code name}. */
+    private static String opensslSubject(InetSocketAddress at, String name) throws Exception {
+        Process p = new ProcessBuilder("openssl", "s_client", "-connect", "127.0.0.1:" + at.getPort(), "-servername", name)
+                .redirectErrorStream(true).start();
+        p.getOutputStream().close(); // end of input: s_client quits after the handshake
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        for (String line : out.split("\n")) {
+            if (line.startsWith("subject=")) return line.substring("subject=".length()).replace(" ", "");
+        }
+        throw new AssertionError("openssl s_client showed no subject:\n" + out);
+    }
+
+    @Test
+    void sniCertServesThreeNamesFromItsFolderAndPicksUpAFourthDroppedInWhileRunning() throws Exception {
+        Path folder = tmp.resolve("certs");
+        Files.createDirectories(folder);
+        for (String n : new String[] {"a.test", "b.test", "c.test"}) pki.issue(n, n);
+        for (String n : new String[] {"a.test", "b.test", "c.test"}) {
+            Files.move(tmp.resolve("pki").resolve(n + ".crt"), folder.resolve(n + ".crt"));
+            Files.move(tmp.resolve("pki").resolve(n + ".key"), folder.resolve(n + ".key"));
+        }
+        String yaml = """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 2
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: server
+                    tls: {cert: %s, key: %s, module: sni-cert}
+                modules:
+                  - name: sni-cert
+                    jar: %s
+                    params: {folder: %s, rescan: 50ms}
+                """;
+        try (TestServer echo = TestServer.echo();
+             Agent agent = Agents.start(tmp.resolve("agent"), yaml.formatted(web, echo.address().getPort(), server.certFile(), server.keyFile(),
+                     sample("sni-cert"), folder))) {
+            InetSocketAddress at = agent.listeners().get(web);
+            for (String n : new String[] {"a.test", "b.test", "c.test", "d.test", "other.test"}) {
+                try (SSLSocket s = connect(client(null), at, n)) {
+                    assertThat(subject(s)).as("certificate for %s", n).isEqualTo(n.equals("a.test") || n.equals("b.test") || n.equals("c.test")
+                            ? "CN=" + n : "CN=default");
+                    roundTrip(s, "hello " + n);
+                }
+            }
+            assertThat(opensslSubject(at, "b.test")).contains("CN=b.test").doesNotContain("default");
+            // a fourth certificate dropped into the folder while the agent runs
+            pki.issue("d.test", "d.test");
+            Files.move(tmp.resolve("pki").resolve("d.test.key"), folder.resolve("d.test.key"));
+            Files.move(tmp.resolve("pki").resolve("d.test.crt"), folder.resolve("d.test.crt"));
+            Thread.sleep(100); // past the rescan
+            assertThat(opensslSubject(at, "d.test")).contains("CN=d.test");
+            try (SSLSocket s = connect(client(null), at, "d.test")) {
+                assertThat(subject(s)).isEqualTo("CN=d.test");
+                roundTrip(s, "new name");
+            }
+            LoadedModule m = agent.registry().find("sni-cert").orElseThrow();
+            assertThat(m.faults()).isZero();
+            assertThat(m.liveAttachments()).as("a tls-only module never attaches as a stream module").isZero();
+            assertThat(Hooks.names(m.hooks())).containsExactly("selectCertificate");
+        }
+    }
+
+    private static String pin(X509Certificate c) throws Exception {
+        return Base64.getEncoder().encodeToString(MessageDigest.getInstance("SHA-256").digest(c.getPublicKey().getEncoded()));
+    }
+
+    @Test
+    void certPinningAcceptsTheUpstreamWithThePinnedKeyAndRefusesAnotherWithAClearLine() throws Exception {
+        TlsCerts.Issued pinned = pki.issue("upstream", "upstream.test");
+        TlsCerts.Issued other = pki.issue("impostor", "upstream.test"); // chains to the same CA and names the same host: only the key differs
+        try (TlsTest.TlsEcho good = new TlsTest.TlsEcho(pinned); TlsTest.TlsEcho bad = new TlsTest.TlsEcho(other)) {
+            String yaml = """
+                    agent:
+                      control: {enabled: false}
+                      io-threads: 2
+                    listeners:
+                      - name: %1$s-good
+                        listen: 127.0.0.1:0
+                        upstream: {address: 127.0.0.1:%2$d, tls: {ca: %4$s, server-name: upstream.test, module: cert-pinning}}
+                        role: client
+                      - name: %1$s-bad
+                        listen: 127.0.0.1:0
+                        upstream: {address: 127.0.0.1:%3$d, tls: {ca: %4$s, server-name: upstream.test, module: cert-pinning}}
+                        role: client
+                    modules:
+                      - name: cert-pinning
+                        jar: %5$s
+                        params: {pins: "%6$s"}
+                    """.formatted(web, good.port(), bad.port(), pki.ca().certFile(), sample("cert-pinning"), pin(pinned.cert()));
+            try (Agent agent = Agents.start(tmp.resolve("agent"), yaml)) {
+                try (Socket s = new Socket("127.0.0.1", agent.listeners().get(web + "-good").getPort())) {
+                    s.setSoTimeout(10_000);
+                    roundTrip(s, "pinned upstream");
+                }
+                try (Socket s = new Socket("127.0.0.1", agent.listeners().get(web + "-bad").getPort())) {
+                    s.setSoTimeout(10_000);
+                    s.getOutputStream().write("hello".getBytes(StandardCharsets.US_ASCII));
+                    assertThat(readToEnd(s)).as("the impostor upstream is refused").isTrue();
+                }
+                Agents.waitFor("the refusal is logged", () -> log.stream().anyMatch(l -> l.contains("refused the upstream's certificate")));
+                assertThat(log).anyMatch(l -> l.contains("tls module cert-pinning@1.0.0 refused the upstream's certificate (CN=impostor)")
+                        && l.contains("no key of its chain is pinned") && l.contains("add that pin"));
+                assertThat(good.served()).isEqualTo(1);
+                assertThat(bad.served()).isZero();
+                assertThat(agent.registry().find("cert-pinning").orElseThrow().faults()).as("a refusal is not a fault").isZero();
+            }
+        }
+    }
+
+    /** A stream module that answers every chunk from the client with the identity its TLS handshake gave it. */
+    private static final String WHOAMI = """
+            package probe;
+            import dev.interlayer.api.*;
+            public class WhoAmI implements StreamModule<Object> {
+                public ModuleDescriptor descriptor() {
+                    return ModuleDescriptor.builder("whoami", "1.0.0").implement(InterfaceType.STREAM, 1, 0).build();
+                }
+                public Verdict onRecv(Object s, StreamContext c, ByteView v) {
+                    TlsInfo t = c.attachment().connection().tls(Side.REMOTE);
+                    c.replace().write(("identity=" + (t == null ? "none" : t.identity()) + "\\n").getBytes());
+                    return Verdict.PASS;
+                }
+                public Verdict onSend(Object s, StreamContext c, ByteView v) {
+                    TlsInfo t = c.attachment().connection().tls(Side.REMOTE);
+                    c.replace().write(("identity=" + (t == null ? "none" : t.identity()) + "\\n").getBytes());
+                    return Verdict.PASS;
+                }
+            }
+            """;
+
+    @Test
+    void mtlsIdentityGivesTheClientItsCertificatesNameSeenByAStreamModuleAndTheListing() throws Exception {
+        TlsCerts.Issued alice = pki.issue("alice", "client.test");
+        Path jars = tmp.resolve("jars");
+        Path whoami = TestJars.jar().source("probe.WhoAmI", WHOAMI).service("probe.WhoAmI").write(jars.resolve("whoami.jar"));
+        String yaml = """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 2
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: server
+                    tls: {cert: %s, key: %s, ca: %s, client-auth: required, module: mtls-identity}
+                modules:
+                  - name: mtls-identity
+                    jar: %s
+                    params: {from: cn, prefix: "user:"}
+                  - name: whoami
+                    jar: %s
+                """;
+        try (TestServer echo = TestServer.echo();
+             Agent agent = Agents.start(tmp.resolve("agent"), yaml.formatted(web, echo.address().getPort(), server.certFile(), server.keyFile(),
+                     pki.ca().certFile(), sample("mtls-identity"), whoami))) {
+            InetSocketAddress at = agent.listeners().get(web);
+            try (SSLSocket s = connect(client(alice), at, "localhost")) {
+                s.getOutputStream().write("who am i?".getBytes(StandardCharsets.US_ASCII));
+                s.getOutputStream().flush();
+                String line = new String(s.getInputStream().readNBytes("identity=user:alice\n".length()), StandardCharsets.US_ASCII);
+                assertThat(line).isEqualTo("identity=user:alice\n");
+                assertThat(agent.engine().connections().getFirst().tls()).contains("peer=CN=alice", "identity=user:alice");
+            }
+            LoadedModule m = agent.registry().find("mtls-identity").orElseThrow();
+            assertThat(Hooks.names(m.hooks())).containsExactly("handshakeCompleted");
+            assertThat(m.liveAttachments()).isZero();
+        }
+    }
+
+    /** A tls module that throws in selectCertificate for one name, and in verifyPeer always; everything else is the default. */
+    private static final String THROWER = """
+            package probe;
+            import dev.interlayer.api.*;
+            public class Thrower implements TlsModule<Object> {
+                public ModuleDescriptor descriptor() {
+                    return ModuleDescriptor.builder("tls-thrower", "1.0.0").implement(InterfaceType.TLS, 1, 0).build();
+                }
+                public TlsCertificate selectCertificate(ClientHello hello, TlsFunctions d) {
+                    if ("boom.test".equals(hello.serverName())) throw new IllegalStateException("no certificate for boom");
+                    return d.selectCertificate(hello);
+                }
+                public TlsVerdict verifyPeer(TlsPeer peer, TlsFunctions d) {
+                    throw new IllegalStateException("verifier broke");
+                }
+            }
+            """;
+
+    @Test
+    void aTlsModuleThatThrowsFailsOnlyItsHandshakeCountsAFaultAndTheAgentKeepsServing() throws Exception {
+        Path jars = tmp.resolve("jars");
+        Path thrower = TestJars.jar().source("probe.Thrower", THROWER).service("probe.Thrower").write(jars.resolve("thrower.jar"));
+        TlsCerts.Issued up = pki.issue("upstream", "upstream.test");
+        try (TestServer echo = TestServer.echo(); TlsTest.TlsEcho tlsUp = new TlsTest.TlsEcho(up)) {
+            String yaml = """
+                    agent:
+                      control: {enabled: false}
+                      io-threads: 2
+                    listeners:
+                      - name: %1$s
+                        listen: 127.0.0.1:0
+                        upstream: 127.0.0.1:%2$d
+                        role: server
+                        tls: {cert: %3$s, key: %4$s, module: tls-thrower}
+                      - name: %1$s-plain
+                        listen: 127.0.0.1:0
+                        upstream: 127.0.0.1:%2$d
+                        role: server
+                      - name: %1$s-out
+                        listen: 127.0.0.1:0
+                        upstream: {address: 127.0.0.1:%5$d, tls: {ca: %6$s, server-name: upstream.test, module: tls-thrower}}
+                        role: client
+                    modules:
+                      - name: tls-thrower
+                        jar: %7$s
+                    """.formatted(web, echo.address().getPort(), server.certFile(), server.keyFile(), tlsUp.port(), pki.ca().certFile(), thrower);
+            try (Agent agent = Agents.start(tmp.resolve("agent"), yaml)) {
+                InetSocketAddress at = agent.listeners().get(web);
+                LoadedModule m = agent.registry().find("tls-thrower").orElseThrow();
+                try (Socket plain = new Socket("127.0.0.1", agent.listeners().get(web + "-plain").getPort())) {
+                    plain.setSoTimeout(10_000);
+                    roundTrip(plain, "before");
+                    assertThatThrownBy(() -> connect(client(null), at, "boom.test")).as("the module's failure fails this handshake")
+                            .isInstanceOf(IOException.class);
+                    roundTrip(plain, "a parallel plain connection is not disturbed");
+                    try (SSLSocket s = connect(client(null), at, "fine.test")) {
+                        assertThat(subject(s)).as("a name the module does not fail on: the default certificate").isEqualTo("CN=default");
+                        roundTrip(s, "a later handshake works");
+                    }
+                    Agents.waitFor("the failure is logged", () -> log.stream().anyMatch(l -> l.contains("failed in selectCertificate")));
+                    assertThat(log).anyMatch(l -> l.contains("tls module tls-thrower@1.0.0 failed in selectCertificate")
+                            && l.contains("no certificate for boom") && l.contains("only this handshake fails")
+                            && l.contains("remove module: tls-thrower"));
+                    assertThat(m.faults()).isEqualTo(1);
+                    assertThat(m.lastFault()).contains("selectCertificate");
+
+                    try (Socket s = new Socket("127.0.0.1", agent.listeners().get(web + "-out").getPort())) {
+                        s.setSoTimeout(10_000);
+                        s.getOutputStream().write("hello".getBytes(StandardCharsets.US_ASCII));
+                        assertThat(readToEnd(s)).as("verifyPeer threw: the upstream handshake fails").isTrue();
+                    }
+                    Agents.waitFor("the verifyPeer failure is logged", () -> log.stream().anyMatch(l -> l.contains("failed in verifyPeer")
+                            && l.contains("verifier broke") && l.contains("TLS handshake with the upstream")));
+                    assertThat(m.faults()).isEqualTo(2);
+                    assertThat(tlsUp.served()).isZero();
+                    roundTrip(plain, "after");
+                }
+                try (SSLSocket s = connect(client(null), at, "localhost")) {
+                    roundTrip(s, "and still serving");
+                }
+            }
+        }
+    }
+
+    @Test
+    void aModuleDeclaringTls2IsRefusedAtLoadAndTls1LoadsWithItsHooks() throws Exception {
+        String future = """
+                package probe;
+                import dev.interlayer.api.*;
+                public class Future implements TlsModule<Object> {
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("tls-future", "1.0.0").implement(InterfaceType.TLS, 2, 0).build();
+                    }
+                    public String handshakeCompleted(TlsHandshake h, TlsFunctions d) { return "x"; }
+                }
+                """;
+        Path jars = tmp.resolve("jars");
+        Path futureJar = TestJars.jar().source("probe.Future", future).service("probe.Future").write(jars.resolve("future.jar"));
+        Path thrower = TestJars.jar().source("probe.Thrower", THROWER).service("probe.Thrower").write(jars.resolve("thrower.jar"));
+        String yaml = """
+                agent:
+                  control: {enabled: false}
+                listeners: []
+                modules:
+                  - name: tls-future
+                    jar: %s
+                  - name: tls-thrower
+                    jar: %s
+                """.formatted(futureJar, thrower);
+        try (Agent agent = Agents.start(tmp.resolve("agent"), yaml)) {
+            assertThat(agent.registry().find("tls-future")).isEmpty();
+            assertThat(agent.registry().failures()).anyMatch(f -> f.error().contains("tls 2.0") && f.error().contains("major version must match"));
+            LoadedModule ok = agent.registry().find("tls-thrower").orElseThrow();
+            assertThat(ok.descriptor().interfaces()).containsKey(dev.interlayer.api.InterfaceType.TLS);
+            assertThat(Hooks.names(ok.hooks())).containsExactlyInAnyOrder("selectCertificate", "verifyPeer");
+        }
+    }
+
+    @Test
+    void aTlsBlockNamingNoModuleEntryOrANonTlsModuleIsAConfigError() throws Exception {
+        String missing = """
+                agent:
+                  control: {enabled: false}
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:9
+                    role: server
+                    tls: {cert: %s, key: %s, module: nowhere}
+                """.formatted(web, server.certFile(), server.keyFile());
+        assertThatThrownBy(() -> Agents.start(tmp.resolve("a1"), missing)).isInstanceOf(ConfigException.class)
+                .hasMessageContaining("tls.module").hasMessageContaining("no module entry named 'nowhere'");
+        String stream = missing.replace("module: nowhere", "module: tag") + """
+                modules:
+                  - name: tag
+                    jar: %s
+                """.formatted(sample("tag"));
+        assertThatThrownBy(() -> Agents.start(tmp.resolve("a2"), stream)).isInstanceOf(AgentException.class)
+                .hasMessageContaining("does not implement the tls interface").hasMessageContaining("name a module that declares tls");
+    }
+}
