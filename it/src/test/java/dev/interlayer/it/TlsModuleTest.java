@@ -68,18 +68,22 @@ class TlsModuleTest {
     private static final java.util.concurrent.atomic.AtomicInteger NAMES = new java.util.concurrent.atomic.AtomicInteger();
     private final String web = "tlsmod" + NAMES.incrementAndGet();
 
+    /** Held here: the log manager keeps loggers only weakly, and a collected one would come back without the capture. */
+    private final Logger engineLog = Logger.getLogger("interlayer.engine");
+    private final Logger runtimeLog = Logger.getLogger("interlayer.runtime");
+
     @BeforeEach
     void setUp() throws Exception {
         pki = TlsCerts.newCa(tmp.resolve("pki"), "test-ca");
         server = pki.issue("default", "localhost", "default.test");
-        Logger.getLogger("interlayer.engine").addHandler(capture);
-        Logger.getLogger("interlayer.runtime").addHandler(capture);
+        engineLog.addHandler(capture);
+        runtimeLog.addHandler(capture);
     }
 
     @AfterEach
     void tearDown() {
-        Logger.getLogger("interlayer.engine").removeHandler(capture);
-        Logger.getLogger("interlayer.runtime").removeHandler(capture);
+        engineLog.removeHandler(capture);
+        runtimeLog.removeHandler(capture);
     }
 
     private static Path sample(String name) {
@@ -384,6 +388,108 @@ class TlsModuleTest {
             LoadedModule ok = agent.registry().find("tls-thrower").orElseThrow();
             assertThat(ok.descriptor().interfaces()).containsKey(dev.interlayer.api.InterfaceType.TLS);
             assertThat(Hooks.names(ok.hooks())).containsExactlyInAnyOrder("selectCertificate", "verifyPeer");
+        }
+    }
+
+    @Test
+    void aModuleChoosingAlpnOverridesTheListenersPreferenceKeepsTheDefaultCertificateAndFallsBackWhenUnloaded() throws Exception {
+        String picker = """
+                package probe;
+                import dev.interlayer.api.*;
+                import java.util.List;
+                public class Picker implements TlsModule<Object> {
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("alpn-picker", "1.0.0").implement(InterfaceType.TLS, 1, 0).build();
+                    }
+                    public String selectAlpn(ClientHello hello, List<String> offered, TlsFunctions d) {
+                        return offered.contains("http/1.1") ? "http/1.1" : d.selectAlpn(hello, offered);
+                    }
+                }
+                """;
+        Path jar = TestJars.jar().source("probe.Picker", picker).service("probe.Picker").write(tmp.resolve("jars").resolve("picker.jar"));
+        String yaml = """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 2
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: server
+                    tls: {cert: %s, key: %s, alpn: [h2, http/1.1], module: alpn-picker}
+                modules:
+                  - name: alpn-picker
+                    jar: %s
+                """;
+        try (TestServer echo = TestServer.echo();
+             Agent agent = Agents.start(tmp.resolve("agent"), yaml.formatted(web, echo.address().getPort(), server.certFile(), server.keyFile(), jar))) {
+            InetSocketAddress at = agent.listeners().get(web);
+            for (int i = 0; i < 2; i++) { // the second handshake reuses the context built for the first choice
+                try (SSLSocket s = connect(client(null), at, "localhost", "h2", "http/1.1")) {
+                    assertThat(s.getApplicationProtocol()).as("the module's choice over the listener's preference").isEqualTo("http/1.1");
+                    assertThat(subject(s)).as("selectCertificate not overridden: the listener's certificate").isEqualTo("CN=default");
+                    roundTrip(s, "alpn " + i);
+                }
+            }
+            try (SSLSocket s = connect(client(null), at, "localhost", "h2")) {
+                assertThat(s.getApplicationProtocol()).as("the module delegates to the default").isEqualTo("h2");
+            }
+            LoadedModule m = agent.registry().find("alpn-picker").orElseThrow();
+            m.unregister();
+            Agents.waitFor("unloaded", m::isUnloaded);
+            try (SSLSocket s = connect(client(null), at, "localhost", "h2", "http/1.1")) {
+                assertThat(s.getApplicationProtocol()).as("without the module: the listener's own preference").isEqualTo("h2");
+                roundTrip(s, "defaults");
+            }
+            assertThat(log).anyMatch(l -> l.contains("listener " + web + ": tls module alpn-picker is not loaded")
+                    && l.contains("new client handshakes use the agent's own TLS steps"));
+        }
+    }
+
+    @Test
+    void aTlsModuleRunningPastTheHookBudgetFailsItsHandshakeAndCountsAFault() throws Exception {
+        String sleeper = """
+                package probe;
+                import dev.interlayer.api.*;
+                public class Sleeper implements TlsModule<Object> {
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("tls-sleeper", "1.0.0").implement(InterfaceType.TLS, 1, 0).build();
+                    }
+                    public TlsCertificate selectCertificate(ClientHello hello, TlsFunctions d) {
+                        if ("slow.test".equals(hello.serverName())) {
+                            try { Thread.sleep(5000); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }
+                        }
+                        return d.selectCertificate(hello);
+                    }
+                }
+                """;
+        Path jar = TestJars.jar().source("probe.Sleeper", sleeper).service("probe.Sleeper").write(tmp.resolve("jars").resolve("sleeper.jar"));
+        String yaml = """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 2
+                  hook-budget: 100ms
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: server
+                    tls: {cert: %s, key: %s, module: tls-sleeper}
+                modules:
+                  - name: tls-sleeper
+                    jar: %s
+                """;
+        try (TestServer echo = TestServer.echo();
+             Agent agent = Agents.start(tmp.resolve("agent"), yaml.formatted(web, echo.address().getPort(), server.certFile(), server.keyFile(), jar))) {
+            InetSocketAddress at = agent.listeners().get(web);
+            long t0 = System.nanoTime();
+            assertThatThrownBy(() -> connect(client(null), at, "slow.test")).isInstanceOf(IOException.class);
+            assertThat(System.nanoTime() - t0).as("stopped by the watchdog, long before the module's 5 s").isLessThan(4_000_000_000L);
+            Agents.waitFor("the overrun is logged", () -> log.stream().anyMatch(l -> l.contains("tls module tls-sleeper@1.0.0 failed in selectCertificate")));
+            assertThat(agent.registry().find("tls-sleeper").orElseThrow().faults()).isEqualTo(1);
+            try (SSLSocket s = connect(client(null), at, "fast.test")) {
+                roundTrip(s, "the next handshake is served");
+            }
         }
     }
 
