@@ -514,5 +514,7 @@ class TlsModuleTest {
                 """.formatted(sample("tag"));
         assertThatThrownBy(() -> Agents.start(tmp.resolve("a2"), stream)).isInstanceOf(AgentException.class)
                 .hasMessageContaining("does not implement the tls interface").hasMessageContaining("name a module that declares tls");
+        assertThat(Agent.checkModules(dev.interlayer.agent.AgentConfig.load(tmp.resolve("a2").resolve("agent.yaml"))).problems())
+                .as("run --check says the same").anyMatch(p -> p.contains("tls.module names tag@") && p.contains("does not implement the tls interface"));
     }
 }
