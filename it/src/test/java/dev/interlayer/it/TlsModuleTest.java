@@ -494,6 +494,63 @@ class TlsModuleTest {
     }
 
     @Test
+    void configureSetsTheListenersProtocolsAndHandshakeFailedSeesAFailedHandshake() throws Exception {
+        String tls12 = """
+                package probe;
+                import dev.interlayer.api.*;
+                import java.util.List;
+                public class Tls12 implements TlsModule<Object> {
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("tls12", "1.0.0").implement(InterfaceType.TLS, 1, 0).build();
+                    }
+                    public TlsParameters configure(TlsParameters configured, TlsFunctions d) {
+                        return new TlsParameters(configured.terminating(), List.of("TLSv1.2"), configured.ciphers());
+                    }
+                    public void handshakeFailed(TlsHandshake h, String reason, TlsFunctions d) {
+                        // seen: a fault here is counted, which is what the test can observe from outside
+                        throw new IllegalStateException("saw " + (h.terminating() ? "client" : "upstream") + " failure: " + reason);
+                    }
+                }
+                """;
+        Path jar = TestJars.jar().source("probe.Tls12", tls12).service("probe.Tls12").write(tmp.resolve("jars").resolve("tls12.jar"));
+        String yaml = """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 2
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: server
+                    tls: {cert: %s, key: %s, module: tls12}
+                modules:
+                  - name: tls12
+                    jar: %s
+                """;
+        try (TestServer echo = TestServer.echo();
+             Agent agent = Agents.start(tmp.resolve("agent"), yaml.formatted(web, echo.address().getPort(), server.certFile(), server.keyFile(), jar))) {
+            InetSocketAddress at = agent.listeners().get(web);
+            try (SSLSocket s = connect(client(null), at, "localhost")) {
+                assertThat(s.getSession().getProtocol()).as("the module's configure").isEqualTo("TLSv1.2");
+                roundTrip(s, "tls 1.2 only");
+            }
+            LoadedModule m = agent.registry().find("tls12").orElseThrow();
+            assertThat(m.faults()).isZero();
+            assertThatThrownBy(() -> {
+                SSLSocket s = (SSLSocket) client(null).getSocketFactory().createSocket(at.getAddress(), at.getPort());
+                try (s) {
+                    s.setSoTimeout(10_000);
+                    s.setEnabledProtocols(new String[] {"TLSv1.3"});
+                    s.startHandshake();
+                }
+            }).as("a TLS 1.3-only client").isInstanceOf(IOException.class);
+            Agents.waitFor("handshakeFailed was called", () -> m.lastFault() != null); // the count goes up just before the description
+            assertThat(m.faults()).isEqualTo(1);
+            assertThat(m.lastFault()).contains("handshakeFailed", "saw client failure: TLS");
+        }
+    }
+
+    @Test
     void aTlsBlockNamingNoModuleEntryOrANonTlsModuleIsAConfigError() throws Exception {
         String missing = """
                 agent:
