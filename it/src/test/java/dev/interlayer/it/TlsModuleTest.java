@@ -38,6 +38,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The {@code tls} interface with real peers (JDK TLS sockets and {@code openssl s_client}), certificates made here, the
@@ -170,8 +172,9 @@ class TlsModuleTest {
         return Base64.getEncoder().encodeToString(MessageDigest.getInstance("SHA-256").digest(c.getPublicKey().getEncoded()));
     }
 
-    @Test
-    void certPinningAcceptsTheUpstreamWithThePinnedKeyAndRefusesAnotherWithAClearLine() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"openssl", "jdk"})
+    void certPinningAcceptsTheUpstreamWithThePinnedKeyAndRefusesAnotherWithAClearLine(String provider) throws Exception {
         TlsCerts.Issued pinned = pki.issue("upstream", "upstream.test");
         TlsCerts.Issued other = pki.issue("impostor", "upstream.test"); // chains to the same CA and names the same host: only the key differs
         try (TlsTest.TlsEcho good = new TlsTest.TlsEcho(pinned); TlsTest.TlsEcho bad = new TlsTest.TlsEcho(other)) {
@@ -182,17 +185,17 @@ class TlsModuleTest {
                     listeners:
                       - name: %1$s-good
                         listen: 127.0.0.1:0
-                        upstream: {address: 127.0.0.1:%2$d, tls: {ca: %4$s, server-name: upstream.test, module: cert-pinning}}
+                        upstream: {address: 127.0.0.1:%2$d, tls: {provider: %7$s, ca: %4$s, server-name: upstream.test, module: cert-pinning}}
                         role: client
                       - name: %1$s-bad
                         listen: 127.0.0.1:0
-                        upstream: {address: 127.0.0.1:%3$d, tls: {ca: %4$s, server-name: upstream.test, module: cert-pinning}}
+                        upstream: {address: 127.0.0.1:%3$d, tls: {provider: %7$s, ca: %4$s, server-name: upstream.test, module: cert-pinning}}
                         role: client
                     modules:
                       - name: cert-pinning
                         jar: %5$s
                         params: {pins: "%6$s"}
-                    """.formatted(web, good.port(), bad.port(), pki.ca().certFile(), sample("cert-pinning"), pin(pinned.cert()));
+                    """.formatted(web, good.port(), bad.port(), pki.ca().certFile(), sample("cert-pinning"), pin(pinned.cert()), provider);
             try (Agent agent = Agents.start(tmp.resolve("agent"), yaml)) {
                 try (Socket s = new Socket("127.0.0.1", agent.listeners().get(web + "-good").getPort())) {
                     s.setSoTimeout(10_000);
