@@ -108,6 +108,10 @@ public final class Agent implements AutoCloseable {
             for (String missing : missingModules(config, registry)) {
                 LOG.log(Level.WARNING, "{0}", missing);
             }
+            List<String> tlsProblems = tlsModuleProblems(config, registry);
+            if (!tlsProblems.isEmpty()) {
+                throw new AgentException(tlsProblems.getFirst(), null);
+            }
             engine = new Engine(registry, engineOptions(s));
             Map<String, InetSocketAddress> bound = new LinkedHashMap<>();
             for (Listener l : config.listeners()) {
@@ -185,6 +189,7 @@ public final class Agent implements AutoCloseable {
                 problems.add(located != null ? located : f.source() + ": " + f.error());
             }
             problems.addAll(missingModules(config, registry));
+            problems.addAll(tlsModuleProblems(config, registry));
         }
         return new ModuleCheck(List.copyOf(loaded), List.copyOf(problems), List.copyOf(warnings));
     }
@@ -197,6 +202,28 @@ public final class Agent implements AutoCloseable {
      * @param warnings what loads but deserves a look: a module two jars of the folder declare, and which one runs
      */
     public record ModuleCheck(List<String> loaded, List<String> problems, List<String> warnings) {}
+
+    /**
+     * Listeners whose tls block names a module that loaded but does not implement the tls interface (such a listener is
+     * refused); a module that did not load is reported already, and its listener's handshakes use the agent's own TLS
+     * steps until it does.
+     */
+    private static List<String> tlsModuleProblems(AgentConfig config, ModuleRegistry registry) {
+        List<String> out = new ArrayList<>();
+        for (Listener l : config.listeners()) {
+            for (dev.interlayer.engine.TlsSettings t : java.util.Arrays.asList(l.tls(), l.upstreamTls())) {
+                if (t == null || t.module() == null) continue;
+                LoadedModule m = registry.find(t.module()).orElse(null);
+                if (m != null && !m.descriptor().interfaces().containsKey(dev.interlayer.api.InterfaceType.TLS)) {
+                    out.add(config.where(l.line()) + ": listener " + l.name() + ": " + (t == l.tls() ? "tls" : "upstream.tls")
+                            + ".module names " + m.id() + ", which does not implement the tls interface (it declares "
+                            + m.descriptor().interfaces().keySet().stream().map(dev.interlayer.api.InterfaceType::id).toList()
+                            + "); name a module that declares tls 1.0, or remove module:");
+                }
+            }
+        }
+        return out;
+    }
 
     /** Module entries with no loaded module of that name (and no failure already explaining why). */
     private static List<String> missingModules(AgentConfig config, ModuleRegistry registry) {

@@ -90,9 +90,9 @@ public final class AgentConfig {
             "sni-timeout");
     private static final List<String> UPSTREAM_KEYS = List.of("address", "tls");
     private static final List<String> LISTENER_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "sni", "ca", "client-auth",
-            "protocols", "ciphers", "alpn", "handshake-timeout");
+            "protocols", "ciphers", "alpn", "handshake-timeout", "module");
     private static final List<String> UPSTREAM_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "ca", "server-name", "verify",
-            "protocols", "ciphers", "alpn", "handshake-timeout");
+            "protocols", "ciphers", "alpn", "handshake-timeout", "module");
     private static final List<String> SNI_KEYS = List.of("names", "cert", "key", "key-password-file");
     private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
@@ -289,6 +289,10 @@ public final class AgentConfig {
         private final String source;
         private final Path base;
         private final List<Problem> problems = new ArrayList<>();
+        /** The {@code module:} keys of tls blocks, checked against the module entries once those are read. */
+        private final List<TlsModuleRef> tlsModules = new ArrayList<>();
+
+        private record TlsModuleRef(Node node, String path, String name) {}
         private ControlSettings control = ControlSettings.at(ControlSettings.defaultSocket());
 
         Parser(Path file) {
@@ -339,6 +343,12 @@ public final class AgentConfig {
                 if (l.tls() != null) terminatingListeners.add(l.name());
             });
             List<ModuleEntry> modules = modules(keys.get("modules"), listenerNames);
+            for (TlsModuleRef r : tlsModules) {
+                if (modules.stream().noneMatch(e -> e.name().equals(r.name()))) {
+                    problem(r.node(), r.path(), "no module entry named '" + r.name() + "' under modules:; add one (- name: " + r.name()
+                            + ", with jar: or its jar in the modules folder) for a module that implements the tls interface, or fix the name");
+                }
+            }
             if (!problems.isEmpty()) {
                 problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
                 throw new ConfigException(problems);
@@ -855,10 +865,15 @@ public final class AgentConfig {
                 Boolean b = bool(v, path + ".verify");
                 if (b != null) verify = b;
             }
+            String module = null;
+            if ((v = value(k, "module")) != null) {
+                module = string(v, path + ".module", "the name of a module entry (under modules:) that implements the tls interface");
+                if (module != null) tlsModules.add(new TlsModuleRef(v, path + ".module", module));
+            }
             if (problems.size() > before) {
                 return null;
             }
-            TlsSettings s = new TlsSettings(provider, ids, ca, auth, protocols, ciphers, alpn, timeout, serverName, verify);
+            TlsSettings s = new TlsSettings(provider, ids, ca, auth, protocols, ciphers, alpn, timeout, serverName, verify, module);
             try {
                 TlsContexts.check(s, server);
             } catch (TlsException e) {

@@ -17,7 +17,12 @@ public enum InterfaceType {
      * UDP datagram hooks: {@link DatagramModule}. 1.0: onSend, onRecv (one call per whole datagram).
      * 1.1: {@link DatagramContext#rewrite()}.
      */
-    DATAGRAM("datagram", DatagramModule.class, 1, 1);
+    DATAGRAM("datagram", DatagramModule.class, 1, 1),
+    /**
+     * The TLS steps of a listener's handshakes: {@link TlsModule}. 1.0: selectCertificate, verifyPeer, selectAlpn, configure,
+     * handshakeCompleted, handshakeFailed.
+     */
+    TLS("tls", TlsModule.class, 1, 0);
 
     private final String id;
     private final Class<?> javaType;
@@ -31,7 +36,7 @@ public enum InterfaceType {
         this.minor = minor;
     }
 
-    /** The interface's name in descriptors, configs and the C ABI ({@code stream}, {@code socket}, {@code datagram}). */
+    /** The interface's name in descriptors, configs and the C ABI ({@code stream}, {@code socket}, {@code datagram}, {@code tls}). */
     public String id() {
         return id;
     }

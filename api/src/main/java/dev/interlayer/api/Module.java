@@ -6,7 +6,7 @@ package dev.interlayer.api;
  * <p>A jar lists its modules in {@code META-INF/services/dev.interlayer.api.Module} (several per jar
  * are allowed); each needs a public no-argument constructor. A module implements this interface
  * together with at least one interface type declared in its descriptor: {@link StreamModule},
- * {@link DatagramModule}, {@link SocketModule}. Every hook has a default, and a hook the module does not override costs
+ * {@link DatagramModule}, {@link SocketModule}, {@link TlsModule}. Every hook has a default, and a hook the module does not override costs
  * nothing at run time: the runtime detects overridden hooks once, at load.
  *
  * <p>Lifecycle: {@link #descriptor()} is read once at load; {@link #init(ModuleEnv)} runs once before

@@ -96,6 +96,28 @@ public final class Engine implements AutoCloseable {
     private final Watchdog watchdog;
     private final StuckLoops stuckLoops;
     private final Map<EventLoop, Watchdog.Slot> slots = new ConcurrentHashMap<>();
+    /** What listeners' {@code tls} modules ask of the engine: the module by name, the watchdog slot of the calling event loop. */
+    private final TlsModuleBinding.Host tlsHost = new TlsModuleBinding.Host() {
+        private final ThreadLocal<Watchdog.Slot> mine = new ThreadLocal<>();
+
+        @Override
+        public java.util.Optional<LoadedModule> find(String name) {
+            return registry.find(name);
+        }
+
+        @Override
+        public Watchdog.Slot slot() {
+            Watchdog.Slot s = mine.get();
+            if (s != null) return s;
+            for (Map.Entry<EventLoop, Watchdog.Slot> e : slots.entrySet()) {
+                if (e.getKey().inEventLoop()) {
+                    mine.set(e.getValue());
+                    return e.getValue();
+                }
+            }
+            return null; // not an event loop the engine watches (a listener starting): the call runs unwatched
+        }
+    };
     /** Per listener its listening sockets: one per event loop with epoll (SO_REUSEPORT), else one. */
     private final Map<String, Listening> listeners = new ConcurrentHashMap<>();
     /**
@@ -203,7 +225,7 @@ public final class Engine implements AutoCloseable {
             TlsContexts tls = null;
             if (spec.hasTls()) {
                 try {
-                    tls = TlsContexts.build(spec.tls(), spec.upstreamTls(), spec.upstream());
+                    tls = TlsContexts.build(spec.tls(), spec.upstreamTls(), spec.upstream(), spec.name(), tlsHost);
                 } catch (TlsException e) {
                     throw new EngineException("listener '" + spec.name() + "': " + e.getMessage(), e);
                 }

@@ -220,7 +220,12 @@ final class ProxyConnection implements Connection {
         return side == upstreamTls ? tls.serverName() : null;
     }
 
-    java.time.Duration handshakeTimeout(TlsSide side) {
+    /** The {@code tls} module bound to {@code side}'s handshakes, or null where the listener names none. */
+    TlsModuleBinding tlsModule(TlsSide side) {
+        return tls == null ? null : tls.module(side == acceptedTls);
+    }
+
+        java.time.Duration handshakeTimeout(TlsSide side) {
         return tls.settings(side == acceptedTls).handshakeTimeout();
     }
 

@@ -46,6 +46,9 @@ public final class TlsContexts implements AutoCloseable {
     private final String serverName;
     private final int upstreamPort;
     private final List<SslContext> owned;
+    /** The {@code tls} modules of the accepted side and of the upstream's (null: none), see {@link TlsModuleBinding}. */
+    private volatile TlsModuleBinding acceptedModule;
+    private volatile TlsModuleBinding upstreamModule;
 
     private TlsContexts(Mapping<String, SslContext> servers, SslContext defaultServer, SslContext client, TlsSettings terminate,
                         TlsSettings originate, String serverName, int upstreamPort, List<SslContext> owned) {
@@ -100,6 +103,37 @@ public final class TlsContexts implements AutoCloseable {
     }
 
     /**
+     * As {@link #build(TlsSettings, TlsSettings, InetSocketAddress)}, with the {@code tls} modules the settings name
+     * ({@code module:}) bound through {@code host} (null: none are bound, as for {@code run --check}).
+     */
+    static TlsContexts build(TlsSettings terminate, TlsSettings originate, InetSocketAddress upstream, String listener,
+                             TlsModuleBinding.Host host) throws TlsException {
+        TlsModuleBinding in = host == null || terminate == null || terminate.module() == null ? null
+                : new TlsModuleBinding(host, listener, terminate, true);
+        TlsModuleBinding out = host == null || originate == null || originate.module() == null ? null
+                : new TlsModuleBinding(host, listener, originate, false);
+        TlsContexts c = TlsModuleBinding.during(in, out, () -> build(terminate, originate, upstream));
+        c.acceptedModule = in;
+        c.upstreamModule = out;
+        return c;
+    }
+
+    /** The {@code tls} module binding of the accepted side ({@code accepted}) or the upstream's; null where none is named. */
+    TlsModuleBinding module(boolean accepted) {
+        return accepted ? acceptedModule : upstreamModule;
+    }
+
+    /** A server context for {@code id} built as the listener's own are: for the certificates a {@code tls} module chooses. */
+    static SslContext serverContext(TlsSettings s, TlsSettings.Identity id) throws TlsException {
+        return server(s, id);
+    }
+
+    /** The leaf certificate of {@code id}, read and checked as {@link #load} does. */
+    static X509Certificate leaf(TlsSettings.Identity id) throws TlsException {
+        return load(id).chain[0];
+    }
+
+    /**
      * Reads and checks {@code s} as {@link #build} would ({@code server}: a {@code tls:} block, else an upstream's), then
      * lets everything go: for {@code run --check}.
      */
@@ -109,6 +143,8 @@ public final class TlsContexts implements AutoCloseable {
 
     /** The handler that terminates TLS on an accepted socket: picks the certificate by SNI, then becomes an SslHandler. */
     SniHandler serverHandler() {
+        TlsModuleBinding m = acceptedModule;
+        if (m != null) return m.serverHandler(servers, terminate.handshakeTimeout().toMillis());
         return new SniHandler(servers, terminate.handshakeTimeout().toMillis());
     }
 
@@ -142,11 +178,12 @@ public final class TlsContexts implements AutoCloseable {
         List<String> out = new ArrayList<>();
         if (terminate != null) {
             out.add("terminates TLS (" + TlsProvider.name(TlsProvider.resolve(terminate.provider())) + ", " + terminate.identities().size()
-                    + " certificate(s), client-auth " + terminate.clientAuth().name().toLowerCase() + ")");
+                    + " certificate(s), client-auth " + terminate.clientAuth().name().toLowerCase()
+                    + (acceptedModule == null ? "" : ", " + acceptedModule.describe()) + ")");
         }
         if (originate != null) {
             out.add("originates TLS (" + TlsProvider.name(TlsProvider.resolve(originate.provider())) + ") to " + serverName
-                    + (originate.verify() ? "" : ", upstream certificate NOT verified"));
+                    + (originate.verify() ? "" : ", upstream certificate NOT verified") + (upstreamModule == null ? "" : ", " + upstreamModule.describe()));
         }
         return String.join(", ", out);
     }
@@ -154,6 +191,8 @@ public final class TlsContexts implements AutoCloseable {
     @Override
     public void close() {
         owned.forEach(ReferenceCountUtil::release);
+        if (acceptedModule != null) acceptedModule.close();
+        if (upstreamModule != null) upstreamModule.close();
     }
 
     // ---- building ------------------------------------------------------------------------------------
@@ -187,6 +226,7 @@ public final class TlsContexts implements AutoCloseable {
 
     /** Sets what both sides share, builds, and checks the cipher list on a first engine (providers refuse unknown names late). */
     private static SslContext finish(SslContextBuilder b, TlsSettings s, boolean server) throws TlsException {
+        s = TlsModuleBinding.adjust(s, b, server); // a tls module's protocols, ciphers and peer verification, where one is bound
         SslProvider p = TlsProvider.resolve(s.provider());
         b.sslProvider(p).protocols(s.protocols());
         if (!s.ciphers().isEmpty()) b.ciphers(s.ciphers());
@@ -323,7 +363,7 @@ public final class TlsContexts implements AutoCloseable {
         }
     }
 
-    private static javax.net.ssl.TrustManagerFactory trust(Path ca) throws TlsException {
+    static javax.net.ssl.TrustManagerFactory trust(Path ca) throws TlsException {
         readable(ca, "ca", "PEM CA certificates peers' certificates must chain to");
         try {
             return Pem.trust(ca.toFile());

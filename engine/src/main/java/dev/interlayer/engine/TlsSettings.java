@@ -21,9 +21,18 @@ import java.util.List;
  * @param handshakeTimeout a handshake not done in this time fails its connection
  * @param serverName originating: the name sent as SNI and verified against the upstream's certificate
  * @param verify originating: verify the upstream's certificate chain and name ({@code false} only for tests)
+ * @param module the name of the {@code tls} module whose steps replace the defaults on this side (see {@link TlsModuleBinding}),
+ *               or null for none
  */
 public record TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
-                          List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify) {
+                          List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify,
+                          String module) {
+
+    /** Settings without a {@code tls} module. */
+    public TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
+                       List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify) {
+        this(provider, identities, ca, clientAuth, protocols, ciphers, alpn, handshakeTimeout, serverName, verify, null);
+    }
 
     /** Versions when none are set. */
     public static final List<String> DEFAULT_PROTOCOLS = List.of("TLSv1.2", "TLSv1.3");
@@ -67,5 +76,6 @@ public record TlsSettings(Provider provider, List<Identity> identities, Path ca,
         alpn = alpn == null ? List.of() : List.copyOf(alpn);
         if (handshakeTimeout == null) handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
         if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) throw new IllegalArgumentException("handshake-timeout must be positive");
+        if (module != null && module.isBlank()) module = null;
     }
 }

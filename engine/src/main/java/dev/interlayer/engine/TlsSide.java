@@ -46,8 +46,10 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
         if (evt instanceof SniCompletionEvent e) {
             sni = e.hostname();
             if (!e.isSuccess()) {
-                // no usable client hello in time, or not TLS at all: the SniHandler closes the socket
-                conn.failTls(ctx.channel(), describe(e.cause()));
+                // no usable client hello in time, or not TLS at all (or a tls module failed): the SniHandler closes the socket
+                String line = describe(e.cause());
+                conn.failTls(ctx.channel(), line);
+                moduleFailed(line);
                 return;
             }
         } else if (evt instanceof SslHandshakeCompletionEvent e) {
@@ -57,13 +59,25 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                 if (s != null) {
                     String alpn = h.applicationProtocol();
                     String name = sni != null ? sni : conn.serverNameSent(this);
-                    negotiated = NegotiatedTls.of(s, name, alpn, false);
+                    NegotiatedTls n = NegotiatedTls.of(s, name, alpn, false);
+                    TlsModuleBinding m = conn.tlsModule(this);
+                    if (m != null) {
+                        try {
+                            m.completed(conn.id(), conn.peerAddress(this), n); // may give the peer its identity, before anything reads it
+                        } catch (TlsModuleException x) {
+                            conn.failTls(ctx.channel(), "TLS handshake with the " + peer + " " + conn.peerAddress(this) + " failed: " + x.getMessage());
+                            return;
+                        }
+                    }
+                    negotiated = n;
                 }
                 // on the accepted side the modules are chosen and attached now, then the upstream connects: whatever must be
                 // known to selectors (the identity a tls module gives the peer) must be set before this call
                 conn.handshaken(this);
             } else {
-                conn.failTls(ctx.channel(), describe(e.cause()));
+                String line = describe(e.cause());
+                conn.failTls(ctx.channel(), line);
+                moduleFailed(line);
             }
             return;
         } else if (evt instanceof SslCloseCompletionEvent e) {
@@ -84,12 +98,20 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** Tells the side's {@code tls} module (if it wants to know) that the handshake failed. */
+    private void moduleFailed(String line) {
+        TlsModuleBinding m = conn.tlsModule(this);
+        if (m != null) m.failed(conn.id(), conn.peerAddress(this), line);
+    }
+
     /** One line: what went wrong with this peer's TLS, and what to do about it. */
     String describe(Throwable cause) {
         Throwable t = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
         String what = TlsContexts.messages(t);
         String lower = what.toLowerCase();
         String who = "the " + peer + " " + conn.peerAddress(this);
+        TlsModuleException module = TlsModuleException.in(t);
+        if (module != null) return "TLS handshake with " + who + " failed: " + module.getMessage();
         if (t instanceof SslHandshakeTimeoutException) {
             return "TLS handshake with " + who + " not done within " + conn.handshakeTimeout(this).toMillis() + " ms; a peer that stalls"
                     + " or does not speak TLS (raise handshake-timeout if the network is that slow)";

@@ -7,6 +7,7 @@ import dev.interlayer.api.Module;
 import dev.interlayer.api.Since;
 import dev.interlayer.api.SocketModule;
 import dev.interlayer.api.StreamModule;
+import dev.interlayer.api.TlsModule;
 import java.lang.reflect.Method;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,6 +35,18 @@ public final class Hooks {
     public static final int DATAGRAM_SEND = 1 << 12;
     /** {@code DatagramModule.onRecv}. */
     public static final int DATAGRAM_RECV = 1 << 13;
+    /** {@code TlsModule.selectCertificate}. */
+    public static final int TLS_SELECT_CERTIFICATE = 1 << 14;
+    /** {@code TlsModule.verifyPeer}. */
+    public static final int TLS_VERIFY_PEER = 1 << 15;
+    /** {@code TlsModule.selectAlpn}. */
+    public static final int TLS_SELECT_ALPN = 1 << 16;
+    /** {@code TlsModule.configure}. */
+    public static final int TLS_CONFIGURE = 1 << 17;
+    /** {@code TlsModule.handshakeCompleted}. */
+    public static final int TLS_HANDSHAKE_COMPLETED = 1 << 18;
+    /** {@code TlsModule.handshakeFailed}. */
+    public static final int TLS_HANDSHAKE_FAILED = 1 << 19;
 
     private record Hook(int bit, String name, InterfaceType type, Class<?> owner, Method method) {
         /** The hook's name in notes and reports; datagram hooks share their method names with stream hooks. */
@@ -56,7 +69,13 @@ public final class Hooks {
             hook(CONTROL, "control", InterfaceType.SOCKET, SocketModule.class),
             hook(EVENT, "onEvent", InterfaceType.SOCKET, SocketModule.class),
             hook(DATAGRAM_SEND, "onSend", InterfaceType.DATAGRAM, DatagramModule.class),
-            hook(DATAGRAM_RECV, "onRecv", InterfaceType.DATAGRAM, DatagramModule.class));
+            hook(DATAGRAM_RECV, "onRecv", InterfaceType.DATAGRAM, DatagramModule.class),
+            hook(TLS_SELECT_CERTIFICATE, "selectCertificate", InterfaceType.TLS, TlsModule.class),
+            hook(TLS_VERIFY_PEER, "verifyPeer", InterfaceType.TLS, TlsModule.class),
+            hook(TLS_SELECT_ALPN, "selectAlpn", InterfaceType.TLS, TlsModule.class),
+            hook(TLS_CONFIGURE, "configure", InterfaceType.TLS, TlsModule.class),
+            hook(TLS_HANDSHAKE_COMPLETED, "handshakeCompleted", InterfaceType.TLS, TlsModule.class),
+            hook(TLS_HANDSHAKE_FAILED, "handshakeFailed", InterfaceType.TLS, TlsModule.class));
 
     private static Hook hook(int bit, String name, InterfaceType type, Class<?> owner) {
         for (Method m : owner.getDeclaredMethods()) {

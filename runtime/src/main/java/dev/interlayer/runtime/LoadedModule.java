@@ -132,9 +132,11 @@ public final class LoadedModule {
     /**
      * True if the module takes part in connections of {@code protocol}: a module declaring {@code stream} but not
      * {@code datagram} never attaches to UDP flows, one declaring {@code datagram} but not {@code stream} never to
-     * TCP connections; a {@code socket}-only module attaches to both.
+     * TCP connections; a {@code socket}-only module attaches to both. A module that declares only {@code tls} attaches
+     * to none: its steps run in the handshakes of the listeners that name it.
      */
     public boolean serves(Protocol protocol) {
+        if (descriptor.interfaces().size() == 1 && descriptor.interfaces().containsKey(InterfaceType.TLS)) return false;
         boolean stream = descriptor.interfaces().containsKey(InterfaceType.STREAM);
         boolean datagram = descriptor.interfaces().containsKey(InterfaceType.DATAGRAM);
         return protocol == Protocol.UDP ? datagram || !stream : stream || !datagram;
@@ -380,6 +382,28 @@ public final class LoadedModule {
             moduleWideCalls.decrementAndGet();
             maybeFinish();
         }
+    }
+
+    /**
+     * Counts a call the engine makes outside any attachment and outside {@link #callModuleWide} (a {@code tls} step during
+     * a handshake, on the connection's event loop under the engine's watchdog), so that fini waits for it; pair it with
+     * {@link #exitCall()} in a {@code finally}.
+     *
+     * @return false if the module is already unloaded: do not call it (and do not call exitCall)
+     */
+    public boolean enterCall() {
+        moduleWideCalls.incrementAndGet();
+        if (finished.get()) {
+            moduleWideCalls.decrementAndGet();
+            return false;
+        }
+        return true;
+    }
+
+    /** Ends a call {@link #enterCall()} counted. */
+    public void exitCall() {
+        moduleWideCalls.decrementAndGet();
+        maybeFinish();
     }
 
     /**
