@@ -18,17 +18,33 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
+import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.PublicKey;
 import java.security.Signature;
+import java.security.cert.CertPathBuilder;
+import java.security.cert.CertPathValidatorException;
+import java.security.cert.CertStore;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.CollectionCertStoreParameters;
+import java.security.cert.PKIXBuilderParameters;
+import java.security.cert.PKIXRevocationChecker;
+import java.security.cert.X509CRL;
+import java.security.cert.X509CertSelector;
 import java.security.cert.X509Certificate;
 import java.security.spec.PKCS8EncodedKeySpec;
 import java.security.spec.X509EncodedKeySpec;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Date;
+import java.util.EnumSet;
 import java.util.List;
+import javax.net.ssl.CertPathTrustManagerParameters;
 import javax.net.ssl.SSLEngine;
+import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
  * The TLS contexts of one listener, built from its {@link TlsSettings} when it starts and closed when it stops: the
@@ -37,6 +53,8 @@ import javax.net.ssl.SSLEngine;
  * and the fix; a connection only gets handlers.
  */
 public final class TlsContexts implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
 
     private final Mapping<String, SslContext> servers;
     private final SslContext defaultServer;
@@ -166,7 +184,7 @@ public final class TlsContexts implements AutoCloseable {
             case OPTIONAL -> ClientAuth.OPTIONAL;
             case REQUIRED -> ClientAuth.REQUIRE;
         });
-        if (s.ca() != null) b.trustManager(trust(s.ca()));
+        if (s.ca() != null) b.trustManager(trust(s));
         return finish(b, s, true);
     }
 
@@ -179,7 +197,7 @@ public final class TlsContexts implements AutoCloseable {
         if (!s.verify()) {
             b.trustManager(InsecureTrustManagerFactory.INSTANCE).endpointIdentificationAlgorithm(null);
         } else {
-            if (s.ca() != null) b.trustManager(trust(s.ca()));
+            if (s.ca() != null || !s.crl().isEmpty()) b.trustManager(trust(s));
             b.endpointIdentificationAlgorithm("HTTPS");
         }
         return finish(b, s, false);
@@ -321,6 +339,150 @@ public final class TlsContexts implements AutoCloseable {
         } catch (Exception e) {
             return false; // a key of another type than the certificate's
         }
+    }
+
+    /**
+     * The trust of {@code s}: its {@code ca}, and with {@code crl} the JDK's PKIX with revocation checked against those
+     * CRLs only (no OCSP, nothing fetched from the network). A certificate whose issuer has no CRL here is not checked for
+     * revocation. Both providers take the factory's trust manager.
+     */
+    private static javax.net.ssl.TrustManagerFactory trust(TlsSettings s) throws TlsException {
+        if (s.crl().isEmpty()) return trust(s.ca());
+        if (s.ca() == null) {
+            throw new TlsException("crl needs ca: the CA certificate(s) that signed the CRLs and that peers' certificates chain to; set ca");
+        }
+        trust(s.ca()); // the same checks and messages as without CRLs
+        X509Certificate[] cas;
+        try {
+            cas = Pem.certificates(s.ca().toFile());
+        } catch (Exception e) {
+            throw new TlsException("ca " + s.ca() + " holds no readable CA certificate (" + messages(e) + "); give CA certificates in PEM");
+        }
+        List<X509CRL> crls = new ArrayList<>();
+        for (Path f : s.crl()) crls.addAll(crls(f, cas));
+        try {
+            KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+            ks.load(null, null);
+            for (int i = 0; i < cas.length; i++) ks.setCertificateEntry("ca" + i, cas[i]);
+            PKIXBuilderParameters p = new PKIXBuilderParameters(ks, new X509CertSelector());
+            p.addCertStore(CertStore.getInstance("Collection", new CollectionCertStoreParameters(crls)));
+            p.setRevocationEnabled(true);
+            PKIXRevocationChecker rc = (PKIXRevocationChecker) CertPathBuilder.getInstance("PKIX").getRevocationChecker();
+            // CRLs only (never OCSP), and a certificate whose issuer has no current CRL here passes unchecked
+            rc.setOptions(EnumSet.of(PKIXRevocationChecker.Option.PREFER_CRLS, PKIXRevocationChecker.Option.NO_FALLBACK,
+                    PKIXRevocationChecker.Option.SOFT_FAIL));
+            p.addCertPathChecker(rc);
+            javax.net.ssl.TrustManagerFactory f = javax.net.ssl.TrustManagerFactory.getInstance("PKIX");
+            f.init(new CertPathTrustManagerParameters(p));
+            List<X509CRL> expired = crls.stream().filter(c -> c.getNextUpdate() != null && c.getNextUpdate().before(new Date())).toList();
+            return expired.isEmpty() ? f : new ExpiredCrls(f, expired);
+        } catch (GeneralSecurityException | IOException e) {
+            throw new TlsException("cannot set up revocation checking with crl " + s.crl() + " (" + messages(e) + "); check the CRL and ca files");
+        }
+    }
+
+    /**
+     * Reads the CRLs in {@code f} (PEM or DER) and checks each is signed by one of {@code cas}. An expired CRL (its next
+     * update has passed) is a warning: what it lists stays revoked, as its issuer has not published a newer one here.
+     */
+    private static List<X509CRL> crls(Path f, X509Certificate[] cas) throws TlsException {
+        readable(f, "crl", "a CRL (PEM -----BEGIN X509 CRL----- or DER) signed by a CA in ca");
+        List<X509CRL> out = new ArrayList<>();
+        try (java.io.InputStream in = Files.newInputStream(f)) {
+            for (java.security.cert.CRL c : CertificateFactory.getInstance("X.509").generateCRLs(in)) out.add((X509CRL) c);
+        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            throw new TlsException("crl " + f + " holds no readable CRL (" + messages(e) + "); give a CRL in PEM (-----BEGIN X509 CRL-----) or DER,"
+                    + " e.g. from openssl ca -gencrl");
+        }
+        if (out.isEmpty()) {
+            throw new TlsException("crl " + f + " holds no CRL; give a CRL in PEM (-----BEGIN X509 CRL-----) or DER, e.g. from openssl ca -gencrl");
+        }
+        for (X509CRL c : out) {
+            boolean signed = false;
+            for (X509Certificate ca : cas) {
+                if (!ca.getSubjectX500Principal().equals(c.getIssuerX500Principal())) continue;
+                try {
+                    c.verify(ca.getPublicKey());
+                    signed = true;
+                    break;
+                } catch (GeneralSecurityException e) {
+                    // another CA of the same name, or a forged CRL: try the next
+                }
+            }
+            if (!signed) {
+                throw new TlsException("crl " + f + " (issuer " + c.getIssuerX500Principal().getName() + ") is not signed by a CA in ca; give"
+                        + " the CRL of a CA in ca, or add its issuer's certificate to ca");
+            }
+            if (c.getNextUpdate() != null && c.getNextUpdate().before(new Date())) {
+                LOG.log(System.Logger.Level.WARNING, "crl {0} (issuer {1}) expired at {2}: the certificates it lists stay refused, but newer"
+                        + " revocations are not known; put its issuer''s current CRL there (the agent reloads it when the file changes)",
+                        f, c.getIssuerX500Principal().getName(), c.getNextUpdate().toInstant());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * PKIX ignores a CRL past its next update; these keep refusing what expired CRLs list (after PKIX's own checks), so a
+     * late CRL never lets a revoked certificate back in.
+     */
+    private static final class ExpiredCrls extends javax.net.ssl.TrustManagerFactory {
+        ExpiredCrls(javax.net.ssl.TrustManagerFactory f, List<X509CRL> crls) {
+            super(new ExpiredCrlsSpi(f, crls), f.getProvider(), f.getAlgorithm());
+        }
+    }
+
+    private static final class ExpiredCrlsSpi extends javax.net.ssl.TrustManagerFactorySpi {
+        private final javax.net.ssl.TrustManager[] managers;
+
+        ExpiredCrlsSpi(javax.net.ssl.TrustManagerFactory f, List<X509CRL> crls) {
+            javax.net.ssl.TrustManager[] ms = f.getTrustManagers().clone();
+            for (int i = 0; i < ms.length; i++) {
+                if (ms[i] instanceof X509ExtendedTrustManager x) ms[i] = new RevokedCheck(x, crls);
+            }
+            managers = ms;
+        }
+
+        @Override protected void engineInit(KeyStore ks) {}
+        @Override protected void engineInit(javax.net.ssl.ManagerFactoryParameters spec) {}
+        @Override protected javax.net.ssl.TrustManager[] engineGetTrustManagers() { return managers.clone(); }
+    }
+
+    private static final class RevokedCheck extends X509ExtendedTrustManager {
+        private final X509ExtendedTrustManager d;
+        private final List<X509CRL> crls;
+
+        RevokedCheck(X509ExtendedTrustManager d, List<X509CRL> crls) {
+            this.d = d;
+            this.crls = crls;
+        }
+
+        private void check(X509Certificate[] chain) throws CertificateException {
+            for (int i = 0; i < chain.length; i++) {
+                for (X509CRL c : crls) {
+                    if (c.getIssuerX500Principal().equals(chain[i].getIssuerX500Principal()) && c.isRevoked(chain[i])) {
+                        CertificateException e = new CertificateException("Certificate has been revoked (in an expired CRL of "
+                                + c.getIssuerX500Principal().getName() + ")");
+                        try {
+                            e.initCause(new CertPathValidatorException("revoked", null,
+                                    CertificateFactory.getInstance("X.509").generateCertPath(Arrays.asList(chain)), i,
+                                    CertPathValidatorException.BasicReason.REVOKED));
+                        } catch (CertificateException x) {
+                            // no path: the message says it
+                        }
+                        throw e;
+                    }
+                }
+            }
+        }
+
+        @Override public void checkClientTrusted(X509Certificate[] c, String a, java.net.Socket s) throws CertificateException { d.checkClientTrusted(c, a, s); check(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a, java.net.Socket s) throws CertificateException { d.checkServerTrusted(c, a, s); check(c); }
+        @Override public void checkClientTrusted(X509Certificate[] c, String a, SSLEngine e) throws CertificateException { d.checkClientTrusted(c, a, e); check(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a, SSLEngine e) throws CertificateException { d.checkServerTrusted(c, a, e); check(c); }
+        @Override public void checkClientTrusted(X509Certificate[] c, String a) throws CertificateException { d.checkClientTrusted(c, a); check(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a) throws CertificateException { d.checkServerTrusted(c, a); check(c); }
+        @Override public X509Certificate[] getAcceptedIssuers() { return d.getAcceptedIssuers(); }
     }
 
     private static javax.net.ssl.TrustManagerFactory trust(Path ca) throws TlsException {

@@ -9,7 +9,9 @@ import io.netty.handler.ssl.SslCloseCompletionEvent;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.ssl.SslHandshakeTimeoutException;
+import java.security.cert.CertPathValidatorException;
 import java.security.cert.CertificateExpiredException;
+import java.security.cert.X509Certificate;
 import java.security.cert.CertificateNotYetValidException;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSession;
@@ -94,6 +96,12 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
         if (t instanceof NotSslRecordException || lower.contains("not an ssl/tls record")) {
             return who + " did not send TLS (not a TLS record); it must connect with TLS, or remove this side's tls: block";
         }
+        String revoked = revoked(t, lower);
+        if (revoked != null) {
+            return "TLS handshake with " + who + " failed: its certificate is revoked (" + revoked + "); the " + peer + " needs a new certificate"
+                    + " (or, if the revocation is a mistake, remove it from the CRL in " + (peer.equals("upstream") ? "the upstream's" : "the listener's")
+                    + " crl)";
+        }
         if (has(t, CertificateExpiredException.class) || lower.contains("certificate_expired") || lower.contains("certificate expired")
                 || lower.contains("validity check failed")) {
             return "TLS handshake with " + who + " failed: its certificate has expired (" + what + "); the " + peer + " needs a current certificate";
@@ -116,6 +124,23 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                     + (peer.equals("upstream") ? "the upstream's ca" : "the listener's ca");
         }
         return "TLS with " + who + " failed: " + what + "; check that both sides share a protocol version, a cipher and trusted certificates";
+    }
+
+    /**
+     * If {@code t} says a certificate is revoked (PKIX's REVOKED, or BoringSSL's alert from a peer that checked ours):
+     * {@code serial 1A2B, CN=alice}, or the message; else null.
+     */
+    private static String revoked(Throwable t, String lower) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof CertPathValidatorException e && e.getReason() == CertPathValidatorException.BasicReason.REVOKED) {
+                if (e.getCertPath() != null && e.getIndex() >= 0 && e.getIndex() < e.getCertPath().getCertificates().size()
+                        && e.getCertPath().getCertificates().get(e.getIndex()) instanceof X509Certificate x) {
+                    return "serial " + x.getSerialNumber().toString(16).toUpperCase() + ", " + x.getSubjectX500Principal().getName();
+                }
+                return e.getMessage();
+            }
+        }
+        return lower.contains("certificate has been revoked") || lower.contains("certificate_revoked") ? TlsContexts.messages(t) : null;
     }
 
     private static boolean has(Throwable t, Class<? extends Throwable> type) {
