@@ -42,6 +42,10 @@ import java.util.Arrays;
 import java.util.Date;
 import java.util.EnumSet;
 import java.util.List;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import javax.net.ssl.CertPathTrustManagerParameters;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.X509ExtendedTrustManager;
@@ -51,30 +55,53 @@ import javax.net.ssl.X509ExtendedTrustManager;
  * server contexts of its {@code tls:} block (one per certificate, chosen by SNI) and the client context of its
  * upstream's. Every file is read and checked here, so a bad one stops the listener with a message that names the file
  * and the fix; a connection only gets handlers.
+ *
+ * <p>The contexts form one <em>generation</em>, swapped whole when the files are read again ({@link #reload}, on
+ * {@code interlayer tls reload} or when {@link #watch} sees them change): a new handshake takes the generation current
+ * when its handler is made; an open connection keeps its SSLEngine, and with it the context it was made from (BoringSSL's
+ * engines hold a reference to their context). The replaced generation lets its contexts go after every handshake that
+ * could still pick from it has had its chance (the handshake timeout and a margin). A failed reload keeps the generation
+ * in use.
  */
 public final class TlsContexts implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    /** How often {@link #watch} looks at the files; a change is loaded once the files looked the same twice in a row. */
+    static final long POLL_MILLIS = 1000;
+    /** One agent thread for every listener's file watching, ticket key rotation and deferred releases. */
+    private static volatile ScheduledExecutorService timer;
 
-    private final Mapping<String, SslContext> servers;
-    private final SslContext defaultServer;
-    private final SslContext client;
+    /**
+     * One set of contexts read from the files at one moment.
+     *
+     * @param certificates what was loaded, for replies and logs: {@code CN=a.test (server, a.test) until 2027-01-01T00:00:00Z}
+     */
+    private record Generation(Mapping<String, SslContext> servers, List<SslContext> serverContexts, SslContext client, List<SslContext> owned,
+                              List<String> certificates, AtomicBoolean released) {
+        void release() {
+            if (released.compareAndSet(false, true)) owned.forEach(ReferenceCountUtil::release);
+        }
+    }
+
     private final TlsSettings terminate;
     private final TlsSettings originate;
     private final String serverName;
     private final int upstreamPort;
-    private final List<SslContext> owned;
+    private volatile Generation current;
+    /** Replaced generations not released yet (guarded by this). */
+    private final List<Generation> retired = new ArrayList<>();
+    private final List<ScheduledFuture<?>> tasks = new ArrayList<>();
+    private ScheduledFuture<?> watching;
+    private boolean closed;
+    /** The files' state when last loaded, and as last seen if different (the watch's, guarded by this). */
+    private List<Object> loaded;
+    private List<Object> pending;
 
-    private TlsContexts(Mapping<String, SslContext> servers, SslContext defaultServer, SslContext client, TlsSettings terminate,
-                        TlsSettings originate, String serverName, int upstreamPort, List<SslContext> owned) {
-        this.servers = servers;
-        this.defaultServer = defaultServer;
-        this.client = client;
+    private TlsContexts(TlsSettings terminate, TlsSettings originate, String serverName, int upstreamPort) {
         this.terminate = terminate;
         this.originate = originate;
         this.serverName = serverName;
         this.upstreamPort = upstreamPort;
-        this.owned = owned;
     }
 
     /**
@@ -84,36 +111,58 @@ public final class TlsContexts implements AutoCloseable {
      * @throws TlsException naming the file or setting that is wrong and what to do
      */
     public static TlsContexts build(TlsSettings terminate, TlsSettings originate, InetSocketAddress upstream) throws TlsException {
+        String name = originate == null ? null : originate.serverName() != null ? originate.serverName() : upstream.getHostString();
+        TlsContexts t = new TlsContexts(terminate, originate, name, upstream == null ? 0 : upstream.getPort());
+        t.loaded = t.signature();
+        t.current = t.generation();
+        return t;
+    }
+
+    /** Reads every file and builds a generation; nothing is kept if one fails. */
+    private Generation generation() throws TlsException {
         List<SslContext> owned = new ArrayList<>();
+        List<String> certificates = new ArrayList<>();
         try {
             Mapping<String, SslContext> servers = null;
-            SslContext defaultServer = null;
+            List<SslContext> serverContexts = List.of();
             if (terminate != null) {
                 if (terminate.identities().isEmpty()) throw new TlsException("tls: needs cert and key: the certificate the agent shows clients");
-                DomainWildcardMappingBuilder<SslContext> b = null;
+                SslContext defaultServer = null;
                 for (TlsSettings.Identity id : terminate.identities()) {
                     SslContext c = server(terminate, id);
                     owned.add(c);
                     if (defaultServer == null && id.names().isEmpty()) defaultServer = c;
+                    certificates.add(summary(id, "server"));
                 }
                 if (defaultServer == null) defaultServer = owned.getFirst();
-                b = new DomainWildcardMappingBuilder<>(defaultServer);
+                DomainWildcardMappingBuilder<SslContext> b = new DomainWildcardMappingBuilder<>(defaultServer);
                 for (int i = 0; i < terminate.identities().size(); i++) {
                     for (String name : terminate.identities().get(i).names()) b.add(name, owned.get(i));
                 }
                 servers = b.build();
+                serverContexts = List.copyOf(owned);
             }
             SslContext client = null;
-            String name = null;
             if (originate != null) {
                 client = client(originate);
                 owned.add(client);
-                name = originate.serverName() != null ? originate.serverName() : upstream.getHostString();
+                for (TlsSettings.Identity id : originate.identities()) certificates.add(summary(id, "client"));
             }
-            return new TlsContexts(servers, defaultServer, client, terminate, originate, name, upstream == null ? 0 : upstream.getPort(), List.copyOf(owned));
+            return new Generation(servers, serverContexts, client, List.copyOf(owned), List.copyOf(certificates), new AtomicBoolean());
         } catch (TlsException | RuntimeException e) {
             owned.forEach(ReferenceCountUtil::release);
             throw e;
+        }
+    }
+
+    /** {@code CN=a.test (server, a.test) until 2027-01-01T00:00:00Z}: the leaf of {@code id}, read already by {@link #load}. */
+    private static String summary(TlsSettings.Identity id, String role) {
+        String names = id.names().isEmpty() ? "" : ", " + String.join(" ", id.names());
+        try {
+            X509Certificate leaf = Pem.certificates(id.cert().toFile())[0];
+            return leaf.getSubjectX500Principal().getName() + " (" + role + names + ") until " + leaf.getNotAfter().toInstant();
+        } catch (Exception e) {
+            return id.cert() + " (" + role + names + ")";
         }
     }
 
@@ -125,14 +174,116 @@ public final class TlsContexts implements AutoCloseable {
         build(server ? s : null, server ? null : s, new InetSocketAddress("127.0.0.1", 1)).close();
     }
 
+    /**
+     * Reads every file again and, if all are good, makes the result the generation new handshakes use; the replaced one
+     * is released once no handshake can still pick from it. Open connections are not touched.
+     *
+     * @return what was loaded: each certificate's subject, role and expiry
+     * @throws TlsException naming what is wrong; the generation in use stays
+     */
+    public synchronized List<String> reload() throws TlsException {
+        if (closed) throw new TlsException("the listener has stopped");
+        loaded = signature();
+        pending = null;
+        Generation g = generation();
+        Generation old = current;
+        current = g;
+        retired.add(old);
+        long grace = Math.max(terminate == null ? 0 : terminate.handshakeTimeout().toMillis(), originate == null ? 0 : originate.handshakeTimeout().toMillis())
+                + 10_000;
+        schedule(() -> releaseRetired(old), grace);
+        return g.certificates();
+    }
+
+    private synchronized void releaseRetired(Generation g) {
+        retired.remove(g);
+        g.release();
+    }
+
+    /** What the current generation loaded: each certificate's subject, role and expiry. */
+    public List<String> certificates() {
+        return current.certificates();
+    }
+
+    /**
+     * Looks at the files every {@link #POLL_MILLIS} from now on and reloads when they changed and then stayed the same for
+     * one look (a file being written is not read half done). A failed reload is one log line; the old certificates stay.
+     */
+    public synchronized void watch(String listener) {
+        if (closed || watching != null) return;
+        watching = timer().scheduleWithFixedDelay(() -> poll(listener), POLL_MILLIS, POLL_MILLIS, TimeUnit.MILLISECONDS);
+        tasks.add(watching);
+    }
+
+    private synchronized void poll(String listener) {
+        if (closed) return;
+        List<Object> now = signature();
+        if (now.equals(loaded)) {
+            pending = null;
+            return;
+        }
+        if (!now.equals(pending)) {
+            pending = now; // changed since the last look: wait until it holds still
+            return;
+        }
+        try {
+            List<String> certs = reload();
+            LOG.log(System.Logger.Level.INFO, "listener {0}: TLS files changed, reloaded: {1}; open connections keep their certificates",
+                    listener, String.join(", ", certs));
+        } catch (TlsException e) {
+            LOG.log(System.Logger.Level.WARNING, "listener {0}: TLS files changed but cannot be loaded: {1}; the old certificates stay in use"
+                    + " until the files are fixed", listener, e.getMessage());
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "listener {0}: TLS files changed but cannot be loaded: {1}; the old certificates stay in use"
+                    + " until the files are fixed", listener, messages(e));
+        }
+    }
+
+    /** Every file's modification time, size and identity (a missing one: its name), in settings order. */
+    private List<Object> signature() {
+        List<Object> out = new ArrayList<>();
+        java.util.Set<Path> files = new java.util.LinkedHashSet<>();
+        if (terminate != null) files.addAll(terminate.files());
+        if (originate != null) files.addAll(originate.files());
+        for (Path f : files) {
+            try {
+                java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(f, java.nio.file.attribute.BasicFileAttributes.class);
+                out.add(List.of(f, a.lastModifiedTime().to(TimeUnit.NANOSECONDS), a.size(), String.valueOf(a.fileKey())));
+            } catch (IOException e) {
+                out.add(List.of(f, "missing"));
+            }
+        }
+        return out;
+    }
+
+    private synchronized void schedule(Runnable r, long millis) {
+        if (!closed) tasks.add(timer().schedule(r, millis, TimeUnit.MILLISECONDS));
+        tasks.removeIf(f -> f.isDone() && f != watching);
+    }
+
+    private static ScheduledExecutorService timer() {
+        ScheduledExecutorService t = timer;
+        if (t == null) {
+            synchronized (TlsContexts.class) {
+                if ((t = timer) == null) {
+                    java.util.concurrent.ScheduledThreadPoolExecutor x = new java.util.concurrent.ScheduledThreadPoolExecutor(1,
+                            r -> Thread.ofPlatform().name("interlayer-tls").daemon().unstarted(r));
+                    x.setRemoveOnCancelPolicy(true);
+                    timer = t = x;
+                }
+            }
+        }
+        return t;
+    }
+
     /** The handler that terminates TLS on an accepted socket: picks the certificate by SNI, then becomes an SslHandler. */
     SniHandler serverHandler() {
-        return new SniHandler(servers, terminate.handshakeTimeout().toMillis());
+        return new SniHandler(current.servers(), terminate.handshakeTimeout().toMillis());
     }
 
     /** The handler that originates TLS to the upstream: sends the server name as SNI and verifies the certificate against it. */
     SslHandler clientHandler(ByteBufAllocator alloc) {
-        SslHandler h = client.newHandler(alloc, serverName, upstreamPort);
+        SslHandler h = current.client().newHandler(alloc, serverName, upstreamPort);
         h.setHandshakeTimeoutMillis(originate.handshakeTimeout().toMillis());
         return h;
     }
@@ -148,11 +299,11 @@ public final class TlsContexts implements AutoCloseable {
     }
 
     boolean terminates() {
-        return servers != null;
+        return terminate != null;
     }
 
     boolean originates() {
-        return client != null;
+        return originate != null;
     }
 
     /** What runs where, for the listener's log line: e.g. {@code terminates TLS (openssl), originates TLS (jdk) to example.com}. */
@@ -169,9 +320,16 @@ public final class TlsContexts implements AutoCloseable {
         return String.join(", ", out);
     }
 
+    /** Stops watching and releases every generation's contexts (open connections keep what their engines hold). */
     @Override
-    public void close() {
-        owned.forEach(ReferenceCountUtil::release);
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        tasks.forEach(f -> f.cancel(false));
+        tasks.clear();
+        retired.forEach(Generation::release);
+        retired.clear();
+        current.release();
     }
 
     // ---- building ------------------------------------------------------------------------------------

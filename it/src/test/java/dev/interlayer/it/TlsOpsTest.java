@@ -191,6 +191,133 @@ class TlsOpsTest {
         }
     }
 
+    // ---- reload ---------------------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(strings = {"openssl", "jdk"})
+    void certificatesReplacedSixTimesUnderLoadFailNoHandshakeAndAnOpenConnectionKeepsWorking(String provider) throws Exception {
+        Path live = Files.createDirectories(tmp.resolve("live"));
+        Path cert = live.resolve("server.crt");
+        Path key = live.resolve("server.key");
+        install(server, cert, key);
+        String yaml = """
+                agent:
+                  control: {socket: control.sock}
+                  io-threads: 2
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: server
+                    tls: {provider: %s, cert: %s, key: %s}
+                """;
+        try (TestServer echo = TestServer.echo();
+             Agent agent = Agents.start(tmp.resolve("agent"), yaml.formatted(web, echo.address().getPort(), provider, cert, key))) {
+            InetSocketAddress at = agent.listeners().get(web);
+            SSLContext ctx = client(null);
+            SSLSocket held = TlsTest.connect(ctx, at, "localhost");
+            TlsTest.roundTrip(held, "before");
+            java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+            java.util.concurrent.atomic.AtomicInteger ok = new java.util.concurrent.atomic.AtomicInteger();
+            List<String> failures = new CopyOnWriteArrayList<>();
+            List<Thread> clients = new java.util.ArrayList<>();
+            for (int t = 0; t < 4; t++) {
+                clients.add(Thread.ofPlatform().start(() -> {
+                    while (!stop.get()) {
+                        try (SSLSocket s = TlsTest.connect(ctx, at, "localhost")) {
+                            TlsTest.roundTrip(s, "during");
+                            s.getSession().invalidate(); // the next handshake is a full one, with the certificate current then
+                            ok.incrementAndGet();
+                        } catch (Exception | AssertionError e) {
+                            failures.add(e.toString());
+                        }
+                    }
+                }));
+            }
+            Path sock = tmp.resolve("agent").resolve("control.sock");
+            for (int i = 1; i <= 6; i++) {
+                Thread.sleep(250);
+                TlsCerts.Issued next = pki.issue("default-" + i, "localhost");
+                install(next, cert, key);
+                if (i % 2 == 0) {
+                    java.io.StringWriter out = new java.io.StringWriter();
+                    java.io.StringWriter err = new java.io.StringWriter();
+                    int code = dev.interlayer.cli.Main.execute(new java.io.PrintWriter(out, true), new java.io.PrintWriter(err, true),
+                            "tls", "reload", web, "--socket", sock.toString());
+                    assertThat(code).as("interlayer tls reload: %s %s", out, err).isZero();
+                    assertThat(out.toString()).contains(web + ": reloaded CN=default-" + i + " (server) until ");
+                } else {
+                    List<dev.interlayer.engine.Engine.TlsReload> r = agent.engine().reloadTls(web);
+                    assertThat(r).singleElement().satisfies(x -> assertThat(x.error()).isNull());
+                }
+                assertThat(subject(ctx, at)).isEqualTo("CN=default-" + i);
+            }
+            // a key that does not belong to the certificate: refused, the last good certificate stays
+            TlsCerts.Issued other = pki.issue("other", "localhost");
+            Files.copy(other.keyFile(), key, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            List<dev.interlayer.engine.Engine.TlsReload> bad = agent.engine().reloadTls(web);
+            assertThat(bad).singleElement().satisfies(x -> assertThat(x.error()).contains("does not belong to the certificate", "old certificates stay"));
+            assertThat(subject(ctx, at)).isEqualTo("CN=default-6");
+            java.io.StringWriter out = new java.io.StringWriter();
+            int code = dev.interlayer.cli.Main.execute(new java.io.PrintWriter(out, true), new java.io.PrintWriter(new java.io.StringWriter(), true),
+                    "tls", "reload", "--json", "--socket", sock.toString());
+            assertThat(code).isEqualTo(1);
+            assertThat(out.toString()).contains("\"listener\":\"" + web + "\"", "does not belong to the certificate");
+            // replaced on disk, nobody asks: the agent sees it
+            TlsCerts.Issued seventh = pki.issue("default-7", "localhost");
+            install(seventh, cert, key);
+            Agents.waitFor("the watch reloads", () -> {
+                try {
+                    return subject(ctx, at).equals("CN=default-7");
+                } catch (IOException e) {
+                    return false;
+                }
+            });
+            stop.set(true);
+            for (Thread t : clients) t.join();
+            assertThat(failures).as("handshakes that failed while the certificates were replaced").isEmpty();
+            assertThat(ok.get()).isGreaterThan(20);
+            TlsTest.roundTrip(held, "after seven reloads"); // the connection opened first still runs on its first certificate
+            assertThat(((java.security.cert.X509Certificate) held.getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName())
+                    .isEqualTo("CN=default");
+            held.close();
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void reloadingAListenerWithoutTlsOrAnUnknownOneSaysSo() throws Exception {
+        String yaml = """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 1
+                listeners:
+                  - {name: %s, listen: 127.0.0.1:0, upstream: 127.0.0.1:9, role: server}
+                """.formatted(web);
+        try (Agent agent = Agents.start(tmp.resolve("agent"), yaml)) {
+            assertThatThrownBy(() -> agent.engine().reloadTls(web)).hasMessageContaining("has no TLS");
+            assertThatThrownBy(() -> agent.engine().reloadTls("nope")).hasMessageContaining("no listener named 'nope'");
+            assertThat(agent.engine().reloadTls(null)).isEmpty();
+        }
+    }
+
+    /** Puts {@code c}'s files at {@code cert} and {@code key}, each replaced in one step (as a deploy tool's rename does). */
+    private static void install(TlsCerts.Issued c, Path cert, Path key) throws IOException {
+        for (Path[] f : new Path[][] {{c.certFile(), cert}, {c.keyFile(), key}}) {
+            Path t = f[1].resolveSibling(f[1].getFileName() + ".new");
+            Files.copy(f[0], t, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.move(t, f[1], java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        }
+    }
+
+    /** The subject of the certificate a new handshake gets. */
+    private static String subject(SSLContext ctx, InetSocketAddress at) throws IOException {
+        try (SSLSocket s = TlsTest.connect(ctx, at, "localhost")) {
+            String subject = ((java.security.cert.X509Certificate) s.getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName();
+            s.getSession().invalidate();
+            return subject;
+        }
+    }
+
     // ---- helpers ---------------------------------------------------------------------------------------
 
     /** A CRL of {@code ca}'s listing {@code revoked}, its next update {@code valid} from now (negative: already expired). */
