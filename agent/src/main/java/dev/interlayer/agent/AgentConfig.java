@@ -788,6 +788,10 @@ public final class AgentConfig {
             if (server && (v = value(k, "session-tickets")) != null) {
                 Boolean b = bool(v, path + ".session-tickets");
                 if (b != null) tickets = b;
+                if (b != null && !b && provider == TlsSettings.Provider.JDK) {
+                    problem(v, path + ".session-tickets", "session-tickets: false needs provider: openssl; the JDK's TLS resumes sessions"
+                            + " by itself and cannot be told not to per listener");
+                }
             }
             Duration rotation = null;
             if (server && (v = value(k, "ticket-key-rotation")) != null) {

@@ -3,6 +3,9 @@ package dev.interlayer.engine;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.OpenSslSessionContext;
+import io.netty.handler.ssl.OpenSslSessionTicketKey;
+import io.netty.handler.ssl.ReferenceCountedOpenSslContext;
 import io.netty.handler.ssl.SniHandler;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -96,6 +99,11 @@ public final class TlsContexts implements AutoCloseable {
     /** The files' state when last loaded, and as last seen if different (the watch's, guarded by this). */
     private List<Object> loaded;
     private List<Object> pending;
+    /**
+     * Session ticket keys (BoringSSL, terminating, session-tickets on): the first encrypts new tickets, both decrypt; null
+     * where the agent does not manage them (guarded by this).
+     */
+    private OpenSslSessionTicketKey[] ticketKeys;
 
     private TlsContexts(TlsSettings terminate, TlsSettings originate, String serverName, int upstreamPort) {
         this.terminate = terminate;
@@ -112,10 +120,68 @@ public final class TlsContexts implements AutoCloseable {
      */
     public static TlsContexts build(TlsSettings terminate, TlsSettings originate, InetSocketAddress upstream) throws TlsException {
         String name = originate == null ? null : originate.serverName() != null ? originate.serverName() : upstream.getHostString();
+        if (terminate != null && !terminate.sessionTickets() && TlsProvider.resolve(terminate.provider()) != SslProvider.JDK
+                && terminate.protocols().contains("TLSv1.3")) {
+            // BoringSSL ignores SSL_OP_NO_TICKET in TLS 1.3, and netty-tcnative's setNumTickets(0) does nothing on it
+            throw new TlsException("session-tickets: false works with protocols: [TLSv1.2] only: with provider openssl, TLS 1.3 session"
+                    + " tickets cannot be turned off; set protocols: [TLSv1.2], or remove session-tickets: false");
+        }
         TlsContexts t = new TlsContexts(terminate, originate, name, upstream == null ? 0 : upstream.getPort());
         t.loaded = t.signature();
+        if (terminate != null && terminate.sessionTickets() && TlsProvider.resolve(terminate.provider()) != SslProvider.JDK) {
+            t.ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey()};
+        }
         t.current = t.generation();
         return t;
+    }
+
+    // ---- session tickets -------------------------------------------------------------------------------
+
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+    /** 48 random bytes: the key's name (16), HMAC key (16) and AES key (16). */
+    private static OpenSslSessionTicketKey newTicketKey() {
+        byte[] name = new byte[OpenSslSessionTicketKey.NAME_SIZE];
+        byte[] hmac = new byte[OpenSslSessionTicketKey.HMAC_KEY_SIZE];
+        byte[] aes = new byte[OpenSslSessionTicketKey.AES_KEY_SIZE];
+        RANDOM.nextBytes(name);
+        RANDOM.nextBytes(hmac);
+        RANDOM.nextBytes(aes);
+        return new OpenSslSessionTicketKey(name, hmac, aes);
+    }
+
+    /**
+     * Sets how {@code contexts} (server contexts of one generation) resume sessions: with the agent's ticket keys, or
+     * (session-tickets: false) not at all: no tickets, no session cache. The JDK's contexts keep their own behaviour.
+     */
+    private void sessions(List<SslContext> contexts) {
+        for (SslContext c : contexts) {
+            if (!(c instanceof ReferenceCountedOpenSslContext o)) continue;
+            OpenSslSessionContext sc = (OpenSslSessionContext) o.sessionContext();
+            if (ticketKeys != null) {
+                sc.setTicketKeys(ticketKeys);
+            } else if (!terminate.sessionTickets()) {
+                // Netty's BoringSSL contexts start with SSL_OP_NO_TICKET (setTicketKeys clears it), which stops TLS 1.2
+                // tickets; the session cache goes too. TLS 1.3 tickets cannot be stopped (build refuses that case).
+                sc.setSessionCacheEnabled(false);
+            }
+        }
+    }
+
+    /**
+     * A new key encrypts tickets from now on; the one before still decrypts for this period, then is dropped. Runs at
+     * multiples of the rotation period on the wall clock, so every agent rotates at the same moments.
+     */
+    private synchronized void rotateTicketKeys() {
+        if (closed || ticketKeys == null) return;
+        ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey(), ticketKeys[0]};
+        sessions(current.serverContexts());
+        scheduleRotation();
+    }
+
+    private synchronized void scheduleRotation() {
+        long period = terminate.ticketKeyRotation().toMillis();
+        schedule(this::rotateTicketKeys, period - System.currentTimeMillis() % period);
     }
 
     /** Reads every file and builds a generation; nothing is kept if one fails. */
@@ -141,6 +207,9 @@ public final class TlsContexts implements AutoCloseable {
                 }
                 servers = b.build();
                 serverContexts = List.copyOf(owned);
+                synchronized (this) {
+                    sessions(serverContexts);
+                }
             }
             SslContext client = null;
             if (originate != null) {
@@ -208,9 +277,16 @@ public final class TlsContexts implements AutoCloseable {
     /**
      * Looks at the files every {@link #POLL_MILLIS} from now on and reloads when they changed and then stayed the same for
      * one look (a file being written is not read half done). A failed reload is one log line; the old certificates stay.
+     * Also starts rotating the session ticket keys, where the agent manages them.
      */
     public synchronized void watch(String listener) {
         if (closed || watching != null) return;
+        if (ticketKeys != null) scheduleRotation();
+        else if (terminate != null && TlsProvider.resolve(terminate.provider()) == SslProvider.JDK
+                && !terminate.ticketKeyRotation().equals(TlsSettings.DEFAULT_TICKET_KEY_ROTATION)) {
+            LOG.log(System.Logger.Level.WARNING, "listener {0}: ticket-key-rotation has no effect with provider jdk: the JDK''s TLS makes and"
+                    + " rotates its own session ticket keys; use provider: openssl to rotate them every {1}", listener, terminate.ticketKeyRotation());
+        }
         watching = timer().scheduleWithFixedDelay(() -> poll(listener), POLL_MILLIS, POLL_MILLIS, TimeUnit.MILLISECONDS);
         tasks.add(watching);
     }

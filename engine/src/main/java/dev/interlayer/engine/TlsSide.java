@@ -4,6 +4,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.ssl.NotSslRecordException;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SniCompletionEvent;
 import io.netty.handler.ssl.SslCloseCompletionEvent;
 import io.netty.handler.ssl.SslHandler;
@@ -59,7 +60,7 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                 if (s != null) {
                     String alpn = h.applicationProtocol();
                     String name = sni != null ? sni : conn.serverNameSent(this);
-                    negotiated = NegotiatedTls.of(s, name, alpn, false);
+                    negotiated = NegotiatedTls.of(s, name, alpn, resumed(h));
                 }
             } else {
                 conn.failTls(ctx.channel(), describe(e.cause()));
@@ -81,6 +82,17 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
         } else {
             ctx.fireExceptionCaught(cause);
         }
+    }
+
+    /**
+     * Whether the handshake resumed a session (a ticket or a cached session): BoringSSL's SSL_session_reused, through
+     * netty-tcnative's public {@code SSL.isSessionReused} on the engine's public {@code sslPointer()}. The JDK's SSLEngine
+     * does not say, so there it is false.
+     */
+    private static boolean resumed(SslHandler h) {
+        if (!(h.engine() instanceof ReferenceCountedOpenSslEngine e)) return false;
+        long ssl = e.sslPointer();
+        return ssl != 0 && io.netty.internal.tcnative.SSL.isSessionReused(ssl);
     }
 
     /** One line: what went wrong with this peer's TLS, and what to do about it. */

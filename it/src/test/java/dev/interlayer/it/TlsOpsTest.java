@@ -318,6 +318,118 @@ class TlsOpsTest {
         }
     }
 
+    // ---- session resumption ---------------------------------------------------------------------------
+
+    @ParameterizedTest
+    @ValueSource(strings = {"-tls1_2", "-tls1_3"})
+    void openSslResumesWithATicketAndTheListingSaysResumed(String version) throws Exception {
+        String tls = "{cert: %s, key: %s}".formatted(server.certFile(), server.keyFile());
+        try (TestServer echo = TestServer.echo(); Agent agent = Agents.start(tmp.resolve("agent"), agent(tls, echo.address()))) {
+            int port = agent.listeners().get(web).getPort();
+            Path sess = tmp.resolve("session.pem");
+            SClient first = sClient(agent, port, version, "-sess_out", sess.toString());
+            assertThat(first.out()).as(first.out()).contains("New, TLSv1.");
+            assertThat(first.listing()).contains("in: TLSv1.").doesNotContain("resumed");
+            SClient second = sClient(agent, port, version, "-sess_in", sess.toString());
+            assertThat(second.out()).as(second.out()).contains("Reused, TLSv1.");
+            assertThat(second.listing()).contains("in: TLSv1.", " resumed");
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void withSessionTicketsOffNothingIsResumedAndOnTls13ItIsAStartError() throws Exception {
+        String tls = "{cert: %s, key: %s, session-tickets: false, protocols: [TLSv1.2]}".formatted(server.certFile(), server.keyFile());
+        try (TestServer echo = TestServer.echo(); Agent agent = Agents.start(tmp.resolve("agent"), agent(tls, echo.address()))) {
+            int port = agent.listeners().get(web).getPort();
+            Path sess = tmp.resolve("session.pem");
+            SClient first = sClient(agent, port, "-tls1_2", "-sess_out", sess.toString());
+            assertThat(first.out()).contains("New, TLSv1.2");
+            // no ticket and no session id (the session cache is off): s_client has no session to save, or one that does not resume
+            if (Files.exists(sess)) {
+                SClient second = sClient(agent, port, "-tls1_2", "-sess_in", sess.toString());
+                assertThat(second.out()).as(second.out()).contains("New, TLSv1.2").doesNotContain("Reused");
+                assertThat(second.listing()).doesNotContain("resumed");
+            }
+            assertThat(first.out()).doesNotContain("TLS session ticket:");
+        }
+        String tls13 = "{cert: %s, key: %s, session-tickets: false}".formatted(server.certFile(), server.keyFile());
+        try (TestServer echo = TestServer.echo()) {
+            assertThatThrownBy(() -> Agents.start(tmp.resolve("agent13"), agent(tls13, echo.address())).close())
+                    .hasMessageContaining("session-tickets: false works with protocols: [TLSv1.2] only");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"-tls1_2", "-tls1_3"})
+    void aTicketFromThePreviousKeyPeriodResumesAndOneFromTwoPeriodsAgoDoesNot(String version) throws Exception {
+        long period = 3000;
+        String tls = "{cert: %s, key: %s, ticket-key-rotation: 3s}".formatted(server.certFile(), server.keyFile());
+        try (TestServer echo = TestServer.echo(); Agent agent = Agents.start(tmp.resolve("agent"), agent(tls, echo.address()))) {
+            int port = agent.listeners().get(web).getPort();
+            // the keys rotate at multiples of the period on the wall clock: start just after one
+            sleepUntilPeriodStart(period);
+            Path old = tmp.resolve("old.pem");
+            assertThat(sClient(agent, port, version, "-sess_out", old.toString()).out()).contains("New, TLSv1.");
+            sleepUntilPeriodStart(period); // the key that encrypted it is now the previous one
+            Path fresh = tmp.resolve("fresh.pem");
+            SClient previous = sClient(agent, port, version, "-sess_in", old.toString());
+            assertThat(previous.out()).as(previous.out()).contains("Reused, TLSv1.");
+            sClient(agent, port, version, "-sess_out", fresh.toString());
+            sleepUntilPeriodStart(period); // two periods after the first ticket's: its key is gone
+            SClient tooOld = sClient(agent, port, version, "-sess_in", old.toString());
+            assertThat(tooOld.out()).as(tooOld.out()).contains("New, TLSv1.").doesNotContain("Reused");
+            SClient lastPeriods = sClient(agent, port, version, "-sess_in", fresh.toString());
+            assertThat(lastPeriods.out()).as(lastPeriods.out()).contains("Reused, TLSv1.");
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void sessionTicketsOffOnTheJdkProviderIsAConfigError() throws Exception {
+        String tls = "{provider: jdk, cert: %s, key: %s, session-tickets: false}".formatted(server.certFile(), server.keyFile());
+        try (TestServer echo = TestServer.echo()) {
+            assertThatThrownBy(() -> Agents.start(tmp.resolve("agent"), agent(tls, echo.address())).close())
+                    .hasMessageContaining("session-tickets: false needs provider: openssl");
+        }
+    }
+
+    private static void sleepUntilPeriodStart(long period) throws InterruptedException {
+        Thread.sleep(period - System.currentTimeMillis() % period + 400);
+    }
+
+    /** What {@code openssl s_client} printed, and the agent's connection listing while it was connected. */
+    record SClient(String out, String listing) {}
+
+    /** Connects with {@code openssl s_client}, sends a line, reads the connection listing, and closes. */
+    private SClient sClient(Agent agent, int port, String version, String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of("/usr/bin/openssl", "s_client", "-connect", "127.0.0.1:" + port, "-servername", "localhost",
+                version, "-CAfile", pki.ca().certFile().toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            p.getOutputStream().write("ping\n".getBytes(StandardCharsets.US_ASCII));
+            p.getOutputStream().flush();
+            String[] listing = {""};
+            long deadline = System.nanoTime() + 15_000_000_000L;
+            while (agent.engine().connections().stream().noneMatch(c -> c.tls() != null && c.tls().contains("in: TLSv1") && (listing[0] = c.tls()) != null)) {
+                if (System.nanoTime() > deadline || !p.isAlive()) {
+                    if (p.isAlive()) p.destroy();
+                    p.waitFor(5, java.util.concurrent.TimeUnit.SECONDS);
+                    throw new AssertionError("no TLS connection listed; s_client said: " + new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8)
+                            + "; listing: " + agent.engine().connections());
+                }
+                Thread.sleep(20);
+            }
+            Thread.sleep(200); // TLS 1.3 tickets come after the handshake
+            p.getOutputStream().close();
+            assertThat(p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)).as("s_client exits").isTrue();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            Agents.waitFor("connection closed", () -> agent.engine().connectionCount() == 0);
+            return new SClient(out, listing[0]);
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+
     // ---- helpers ---------------------------------------------------------------------------------------
 
     /** A CRL of {@code ca}'s listing {@code revoked}, its next update {@code valid} from now (negative: already expired). */
