@@ -109,6 +109,11 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
             return who + " did not send TLS (not a TLS record); it must connect with TLS, or remove this side's tls: block";
         }
         String revoked = revoked(t, lower);
+        if (revoked != null && (lower.contains("certificate_revoked") || lower.contains("certificate revoked")) && !revoked.startsWith("serial ")) {
+            // the peer's alert: it checked the agent's certificate against its own revocation list
+            return "TLS handshake with " + who + " failed: it refused the agent's certificate as revoked (" + what + "); give this side's tls:"
+                    + " block a certificate that is not revoked";
+        }
         if (revoked != null) {
             return "TLS handshake with " + who + " failed: its certificate is revoked (" + revoked + "); the " + peer + " needs a new certificate"
                     + " (or, if the revocation is a mistake, remove it from the CRL in " + (peer.equals("upstream") ? "the upstream's" : "the listener's")
@@ -139,7 +144,7 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * If {@code t} says a certificate is revoked (PKIX's REVOKED, or BoringSSL's alert from a peer that checked ours):
+     * If {@code t} says a certificate is revoked (PKIX's REVOKED on the peer's, or the peer's alert about the agent's):
      * {@code serial 1A2B, CN=alice}, or the message; else null.
      */
     private static String revoked(Throwable t, String lower) {
