@@ -90,9 +90,9 @@ public final class AgentConfig {
             "sni-timeout");
     private static final List<String> UPSTREAM_KEYS = List.of("address", "tls");
     private static final List<String> LISTENER_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "sni", "ca", "client-auth",
-            "protocols", "ciphers", "alpn", "handshake-timeout", "module");
+            "protocols", "ciphers", "alpn", "handshake-timeout", "crl", "session-tickets", "ticket-key-rotation", "module");
     private static final List<String> UPSTREAM_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "ca", "server-name", "verify",
-            "protocols", "ciphers", "alpn", "handshake-timeout", "module");
+            "protocols", "ciphers", "alpn", "handshake-timeout", "crl", "module");
     private static final List<String> SNI_KEYS = List.of("names", "cert", "key", "key-password-file");
     private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
@@ -870,10 +870,41 @@ public final class AgentConfig {
                 module = string(v, path + ".module", "the name of a module entry (under modules:) that implements the tls interface");
                 if (module != null) tlsModules.add(new TlsModuleRef(v, path + ".module", module));
             }
+            List<Path> crl = new ArrayList<>();
+            if ((v = value(k, "crl")) != null) {
+                String expected = "CRL file(s) (PEM or DER) signed by a CA in ca: one file or a list";
+                for (Node e : v instanceof ScalarNode ? List.of(v) : list(v, path + ".crl", expected)) {
+                    Path f = file(e, path + ".crl", expected, files);
+                    if (f != null) crl.add(f);
+                }
+                if (ca == null && value(k, "ca") == null) {
+                    problem(v, path + ".crl", "crl needs ca: the CA certificate(s) that signed the CRLs and that "
+                            + (server ? "client" : "the upstream's") + " certificates chain to; set ca");
+                }
+            }
+            boolean tickets = true;
+            if (server && (v = value(k, "session-tickets")) != null) {
+                Boolean b = bool(v, path + ".session-tickets");
+                if (b != null) tickets = b;
+                if (b != null && !b && provider == TlsSettings.Provider.JDK) {
+                    problem(v, path + ".session-tickets", "session-tickets: false needs provider: openssl; the JDK's TLS resumes sessions"
+                            + " by itself and cannot be told not to per listener");
+                }
+            }
+            Duration rotation = null;
+            if (server && (v = value(k, "ticket-key-rotation")) != null) {
+                rotation = duration(v, path + ".ticket-key-rotation");
+                if (rotation != null && rotation.compareTo(TlsSettings.MIN_TICKET_KEY_ROTATION) < 0) {
+                    problem(v, path + ".ticket-key-rotation", "must be at least " + TlsSettings.MIN_TICKET_KEY_ROTATION.toSeconds()
+                            + "s; a ticket key encrypts new tickets for this long, and is accepted one period more (e.g. 1h)");
+                    rotation = null;
+                }
+            }
             if (problems.size() > before) {
                 return null;
             }
-            TlsSettings s = new TlsSettings(provider, ids, ca, auth, protocols, ciphers, alpn, timeout, serverName, verify, module);
+            TlsSettings s = new TlsSettings(provider, ids, ca, auth, protocols, ciphers, alpn, timeout, serverName, verify, crl, tickets, rotation,
+                    module);
             try {
                 TlsContexts.check(s, server);
             } catch (TlsException e) {

@@ -230,6 +230,7 @@ public final class Engine implements AutoCloseable {
                     throw new EngineException("listener '" + spec.name() + "': " + e.getMessage(), e);
                 }
                 tlsContexts.put(spec.name(), tls);
+                tls.watch(spec.name()); // certificates replaced on disk are loaded without a restart
             }
             try {
                 if (!loops.isEmpty() && options.direct() && LinuxSockets.UNAVAILABLE == null) {
@@ -578,6 +579,46 @@ public final class Engine implements AutoCloseable {
         m.put(SocketOption.TCP_NODELAY, Boolean.TRUE);
         m.putAll(spec.options());
         return m;
+    }
+
+    /**
+     * What one listener's TLS reload did.
+     *
+     * @param certificates what was loaded (subject, role, expiry), when it worked
+     * @param error what is wrong, when it did not (the old certificates stay in use)
+     */
+    public record TlsReload(String listener, List<String> certificates, String error) {}
+
+    /**
+     * Reads the certificates, keys, CA and CRL files of {@code listener} (null: of every listener with TLS) again; new
+     * handshakes use them, open connections keep theirs. A listener whose files do not load keeps its old certificates.
+     *
+     * @throws EngineException if {@code listener} is not running or has no TLS
+     */
+    public List<TlsReload> reloadTls(String listener) throws EngineException {
+        Map<String, TlsContexts> which = new java.util.TreeMap<>();
+        if (listener == null || listener.isEmpty()) {
+            which.putAll(tlsContexts);
+        } else {
+            TlsContexts t = tlsContexts.get(listener);
+            if (t == null) {
+                throw new EngineException(specs.containsKey(listener) ? "listener '" + listener + "' has no TLS (no tls: block and no upstream tls:);"
+                        + " nothing to reload" : "no listener named '" + listener + "' is running; see interlayer listeners");
+            }
+            which.put(listener, t);
+        }
+        List<TlsReload> out = new ArrayList<>();
+        for (Map.Entry<String, TlsContexts> e : which.entrySet()) {
+            try {
+                List<String> certs = e.getValue().reload();
+                LOG.log(Level.INFO, "listener {0}: TLS reloaded: {1}; open connections keep their certificates", e.getKey(), String.join(", ", certs));
+                out.add(new TlsReload(e.getKey(), certs, null));
+            } catch (TlsException x) {
+                LOG.log(Level.WARNING, "listener {0}: TLS not reloaded: {1}; the old certificates stay in use", e.getKey(), x.getMessage());
+                out.add(new TlsReload(e.getKey(), List.of(), x.getMessage() + "; the old certificates stay in use"));
+            }
+        }
+        return out;
     }
 
     /** Stops a listener (open connections continue). */

@@ -3,6 +3,9 @@ package dev.interlayer.engine;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ClientAuth;
+import io.netty.handler.ssl.OpenSslSessionContext;
+import io.netty.handler.ssl.OpenSslSessionTicketKey;
+import io.netty.handler.ssl.ReferenceCountedOpenSslContext;
 import io.netty.handler.ssl.SniHandler;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -18,48 +21,98 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
+import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.PublicKey;
 import java.security.Signature;
+import java.security.cert.CertPathBuilder;
+import java.security.cert.CertPathValidatorException;
+import java.security.cert.CertStore;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.CollectionCertStoreParameters;
+import java.security.cert.PKIXBuilderParameters;
+import java.security.cert.PKIXRevocationChecker;
+import java.security.cert.X509CRL;
+import java.security.cert.X509CertSelector;
 import java.security.cert.X509Certificate;
 import java.security.spec.PKCS8EncodedKeySpec;
 import java.security.spec.X509EncodedKeySpec;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Date;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.net.ssl.CertPathTrustManagerParameters;
 import javax.net.ssl.SSLEngine;
+import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
  * The TLS contexts of one listener, built from its {@link TlsSettings} when it starts and closed when it stops: the
  * server contexts of its {@code tls:} block (one per certificate, chosen by SNI) and the client context of its
  * upstream's. Every file is read and checked here, so a bad one stops the listener with a message that names the file
  * and the fix; a connection only gets handlers.
+ *
+ * <p>The contexts form one <em>generation</em>, swapped whole when the files are read again ({@link #reload}, on
+ * {@code interlayer tls reload} or when {@link #watch} sees them change): a new handshake takes the generation current
+ * when its handler is made; an open connection keeps its SSLEngine, and with it the context it was made from (BoringSSL's
+ * engines hold a reference to their context). The replaced generation lets its contexts go after every handshake that
+ * could still pick from it has had its chance (the handshake timeout and a margin). A failed reload keeps the generation
+ * in use.
  */
 public final class TlsContexts implements AutoCloseable {
 
-    private final Mapping<String, SslContext> servers;
-    private final SslContext defaultServer;
-    private final SslContext client;
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    /** How often {@link #watch} looks at the files; a change is loaded once the files looked the same twice in a row. */
+    static final long POLL_MILLIS = 1000;
+    /** One agent thread for every listener's file watching, ticket key rotation and deferred releases. */
+    private static volatile ScheduledExecutorService timer;
+
+    /**
+     * One set of contexts read from the files at one moment.
+     *
+     * @param certificates what was loaded, for replies and logs: {@code CN=a.test (server, a.test) until 2027-01-01T00:00:00Z}
+     */
+    private record Generation(Mapping<String, SslContext> servers, List<SslContext> serverContexts, SslContext client, List<SslContext> owned,
+                              List<String> certificates, AtomicBoolean released) {
+        void release() {
+            if (released.compareAndSet(false, true)) owned.forEach(ReferenceCountUtil::release);
+        }
+    }
+
     private final TlsSettings terminate;
     private final TlsSettings originate;
     private final String serverName;
     private final int upstreamPort;
-    private final List<SslContext> owned;
     /** The {@code tls} modules of the accepted side and of the upstream's (null: none), see {@link TlsModuleBinding}. */
     private volatile TlsModuleBinding acceptedModule;
     private volatile TlsModuleBinding upstreamModule;
+    private volatile Generation current;
+    /** Replaced generations not released yet (guarded by this). */
+    private final List<Generation> retired = new ArrayList<>();
+    private final List<ScheduledFuture<?>> tasks = new ArrayList<>();
+    private ScheduledFuture<?> watching;
+    private boolean closed;
+    /** The files' state when last loaded, and as last seen if different (the watch's, guarded by this). */
+    private List<Object> loaded;
+    private List<Object> pending;
+    /**
+     * Session ticket keys (BoringSSL, terminating, session-tickets on): the first encrypts new tickets, both decrypt; null
+     * where the agent does not manage them (guarded by this).
+     */
+    private OpenSslSessionTicketKey[] ticketKeys;
 
-    private TlsContexts(Mapping<String, SslContext> servers, SslContext defaultServer, SslContext client, TlsSettings terminate,
-                        TlsSettings originate, String serverName, int upstreamPort, List<SslContext> owned) {
-        this.servers = servers;
-        this.defaultServer = defaultServer;
-        this.client = client;
+    private TlsContexts(TlsSettings terminate, TlsSettings originate, String serverName, int upstreamPort) {
         this.terminate = terminate;
         this.originate = originate;
         this.serverName = serverName;
         this.upstreamPort = upstreamPort;
-        this.owned = owned;
     }
 
     /**
@@ -69,36 +122,119 @@ public final class TlsContexts implements AutoCloseable {
      * @throws TlsException naming the file or setting that is wrong and what to do
      */
     public static TlsContexts build(TlsSettings terminate, TlsSettings originate, InetSocketAddress upstream) throws TlsException {
+        String name = originate == null ? null : originate.serverName() != null ? originate.serverName() : upstream.getHostString();
+        if (terminate != null && !terminate.sessionTickets() && TlsProvider.resolve(terminate.provider()) != SslProvider.JDK
+                && terminate.protocols().contains("TLSv1.3")) {
+            // BoringSSL ignores SSL_OP_NO_TICKET in TLS 1.3, and netty-tcnative's setNumTickets(0) does nothing on it
+            throw new TlsException("session-tickets: false works with protocols: [TLSv1.2] only: with provider openssl, TLS 1.3 session"
+                    + " tickets cannot be turned off; set protocols: [TLSv1.2], or remove session-tickets: false");
+        }
+        TlsContexts t = new TlsContexts(terminate, originate, name, upstream == null ? 0 : upstream.getPort());
+        t.loaded = t.signature();
+        if (terminate != null && terminate.sessionTickets() && TlsProvider.resolve(terminate.provider()) != SslProvider.JDK) {
+            t.ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey()};
+        }
+        t.current = t.generation();
+        return t;
+    }
+
+    // ---- session tickets -------------------------------------------------------------------------------
+
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+
+    /** 48 random bytes: the key's name (16), HMAC key (16) and AES key (16). */
+    private static OpenSslSessionTicketKey newTicketKey() {
+        byte[] name = new byte[OpenSslSessionTicketKey.NAME_SIZE];
+        byte[] hmac = new byte[OpenSslSessionTicketKey.HMAC_KEY_SIZE];
+        byte[] aes = new byte[OpenSslSessionTicketKey.AES_KEY_SIZE];
+        RANDOM.nextBytes(name);
+        RANDOM.nextBytes(hmac);
+        RANDOM.nextBytes(aes);
+        return new OpenSslSessionTicketKey(name, hmac, aes);
+    }
+
+    /**
+     * Sets how {@code contexts} (server contexts of one generation) resume sessions: with the agent's ticket keys, or
+     * (session-tickets: false) not at all: no tickets, no session cache. The JDK's contexts keep their own behaviour.
+     */
+    private void sessions(List<SslContext> contexts) {
+        for (SslContext c : contexts) {
+            if (!(c instanceof ReferenceCountedOpenSslContext o)) continue;
+            OpenSslSessionContext sc = (OpenSslSessionContext) o.sessionContext();
+            if (ticketKeys != null) {
+                sc.setTicketKeys(ticketKeys);
+            } else if (!terminate.sessionTickets()) {
+                // Netty's BoringSSL contexts start with SSL_OP_NO_TICKET (setTicketKeys clears it), which stops TLS 1.2
+                // tickets; the session cache goes too. TLS 1.3 tickets cannot be stopped (build refuses that case).
+                sc.setSessionCacheEnabled(false);
+            }
+        }
+    }
+
+    /**
+     * A new key encrypts tickets from now on; the one before still decrypts for this period, then is dropped. Runs at
+     * multiples of the rotation period on the wall clock, so every agent rotates at the same moments.
+     */
+    private synchronized void rotateTicketKeys() {
+        if (closed || ticketKeys == null) return;
+        ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey(), ticketKeys[0]};
+        sessions(current.serverContexts());
+        scheduleRotation();
+    }
+
+    private synchronized void scheduleRotation() {
+        long period = terminate.ticketKeyRotation().toMillis();
+        schedule(this::rotateTicketKeys, period - System.currentTimeMillis() % period);
+    }
+
+    /** Reads every file and builds a generation; nothing is kept if one fails. */
+    private Generation generation() throws TlsException {
         List<SslContext> owned = new ArrayList<>();
+        List<String> certificates = new ArrayList<>();
         try {
             Mapping<String, SslContext> servers = null;
-            SslContext defaultServer = null;
+            List<SslContext> serverContexts = List.of();
             if (terminate != null) {
                 if (terminate.identities().isEmpty()) throw new TlsException("tls: needs cert and key: the certificate the agent shows clients");
-                DomainWildcardMappingBuilder<SslContext> b = null;
+                SslContext defaultServer = null;
                 for (TlsSettings.Identity id : terminate.identities()) {
                     SslContext c = server(terminate, id);
                     owned.add(c);
                     if (defaultServer == null && id.names().isEmpty()) defaultServer = c;
+                    certificates.add(summary(id, "server"));
                 }
                 if (defaultServer == null) defaultServer = owned.getFirst();
-                b = new DomainWildcardMappingBuilder<>(defaultServer);
+                DomainWildcardMappingBuilder<SslContext> b = new DomainWildcardMappingBuilder<>(defaultServer);
                 for (int i = 0; i < terminate.identities().size(); i++) {
                     for (String name : terminate.identities().get(i).names()) b.add(name, owned.get(i));
                 }
                 servers = b.build();
+                serverContexts = List.copyOf(owned);
+                synchronized (this) {
+                    sessions(serverContexts);
+                }
             }
             SslContext client = null;
-            String name = null;
             if (originate != null) {
                 client = client(originate);
                 owned.add(client);
-                name = originate.serverName() != null ? originate.serverName() : upstream.getHostString();
+                for (TlsSettings.Identity id : originate.identities()) certificates.add(summary(id, "client"));
             }
-            return new TlsContexts(servers, defaultServer, client, terminate, originate, name, upstream == null ? 0 : upstream.getPort(), List.copyOf(owned));
+            return new Generation(servers, serverContexts, client, List.copyOf(owned), List.copyOf(certificates), new AtomicBoolean());
         } catch (TlsException | RuntimeException e) {
             owned.forEach(ReferenceCountUtil::release);
             throw e;
+        }
+    }
+
+    /** {@code CN=a.test (server, a.test) until 2027-01-01T00:00:00Z}: the leaf of {@code id}, read already by {@link #load}. */
+    private static String summary(TlsSettings.Identity id, String role) {
+        String names = id.names().isEmpty() ? "" : ", " + String.join(" ", id.names());
+        try {
+            X509Certificate leaf = Pem.certificates(id.cert().toFile())[0];
+            return leaf.getSubjectX500Principal().getName() + " (" + role + names + ") until " + leaf.getNotAfter().toInstant();
+        } catch (Exception e) {
+            return id.cert() + " (" + role + names + ")";
         }
     }
 
@@ -141,16 +277,125 @@ public final class TlsContexts implements AutoCloseable {
         build(server ? s : null, server ? null : s, new InetSocketAddress("127.0.0.1", 1)).close();
     }
 
+    /**
+     * Reads every file again and, if all are good, makes the result the generation new handshakes use; the replaced one
+     * is released once no handshake can still pick from it. Open connections are not touched.
+     *
+     * @return what was loaded: each certificate's subject, role and expiry
+     * @throws TlsException naming what is wrong; the generation in use stays
+     */
+    public synchronized List<String> reload() throws TlsException {
+        if (closed) throw new TlsException("the listener has stopped");
+        loaded = signature();
+        pending = null;
+        Generation g = TlsModuleBinding.during(acceptedModule, upstreamModule, this::generation); // a tls module's settings apply again
+        Generation old = current;
+        current = g;
+        retired.add(old);
+        long grace = Math.max(terminate == null ? 0 : terminate.handshakeTimeout().toMillis(), originate == null ? 0 : originate.handshakeTimeout().toMillis())
+                + 10_000;
+        schedule(() -> releaseRetired(old), grace);
+        return g.certificates();
+    }
+
+    private synchronized void releaseRetired(Generation g) {
+        retired.remove(g);
+        g.release();
+    }
+
+    /** What the current generation loaded: each certificate's subject, role and expiry. */
+    public List<String> certificates() {
+        return current.certificates();
+    }
+
+    /**
+     * Looks at the files every {@link #POLL_MILLIS} from now on and reloads when they changed and then stayed the same for
+     * one look (a file being written is not read half done). A failed reload is one log line; the old certificates stay.
+     * Also starts rotating the session ticket keys, where the agent manages them.
+     */
+    public synchronized void watch(String listener) {
+        if (closed || watching != null) return;
+        if (ticketKeys != null) scheduleRotation();
+        else if (terminate != null && TlsProvider.resolve(terminate.provider()) == SslProvider.JDK
+                && !terminate.ticketKeyRotation().equals(TlsSettings.DEFAULT_TICKET_KEY_ROTATION)) {
+            LOG.log(System.Logger.Level.WARNING, "listener {0}: ticket-key-rotation has no effect with provider jdk: the JDK''s TLS makes and"
+                    + " rotates its own session ticket keys; use provider: openssl to rotate them every {1}", listener, terminate.ticketKeyRotation());
+        }
+        watching = timer().scheduleWithFixedDelay(() -> poll(listener), POLL_MILLIS, POLL_MILLIS, TimeUnit.MILLISECONDS);
+        tasks.add(watching);
+    }
+
+    private synchronized void poll(String listener) {
+        if (closed) return;
+        List<Object> now = signature();
+        if (now.equals(loaded)) {
+            pending = null;
+            return;
+        }
+        if (!now.equals(pending)) {
+            pending = now; // changed since the last look: wait until it holds still
+            return;
+        }
+        try {
+            List<String> certs = reload();
+            LOG.log(System.Logger.Level.INFO, "listener {0}: TLS files changed, reloaded: {1}; open connections keep their certificates",
+                    listener, String.join(", ", certs));
+        } catch (TlsException e) {
+            LOG.log(System.Logger.Level.WARNING, "listener {0}: TLS files changed but cannot be loaded: {1}; the old certificates stay in use"
+                    + " until the files are fixed", listener, e.getMessage());
+        } catch (RuntimeException e) {
+            LOG.log(System.Logger.Level.WARNING, "listener {0}: TLS files changed but cannot be loaded: {1}; the old certificates stay in use"
+                    + " until the files are fixed", listener, messages(e));
+        }
+    }
+
+    /** Every file's modification time, size and identity (a missing one: its name), in settings order. */
+    private List<Object> signature() {
+        List<Object> out = new ArrayList<>();
+        java.util.Set<Path> files = new java.util.LinkedHashSet<>();
+        if (terminate != null) files.addAll(terminate.files());
+        if (originate != null) files.addAll(originate.files());
+        for (Path f : files) {
+            try {
+                java.nio.file.attribute.BasicFileAttributes a = Files.readAttributes(f, java.nio.file.attribute.BasicFileAttributes.class);
+                out.add(List.of(f, a.lastModifiedTime().to(TimeUnit.NANOSECONDS), a.size(), String.valueOf(a.fileKey())));
+            } catch (IOException e) {
+                out.add(List.of(f, "missing"));
+            }
+        }
+        return out;
+    }
+
+    private synchronized void schedule(Runnable r, long millis) {
+        if (!closed) tasks.add(timer().schedule(r, millis, TimeUnit.MILLISECONDS));
+        tasks.removeIf(f -> f.isDone() && f != watching);
+    }
+
+    private static ScheduledExecutorService timer() {
+        ScheduledExecutorService t = timer;
+        if (t == null) {
+            synchronized (TlsContexts.class) {
+                if ((t = timer) == null) {
+                    java.util.concurrent.ScheduledThreadPoolExecutor x = new java.util.concurrent.ScheduledThreadPoolExecutor(1,
+                            r -> Thread.ofPlatform().name("interlayer-tls").daemon().unstarted(r));
+                    x.setRemoveOnCancelPolicy(true);
+                    timer = t = x;
+                }
+            }
+        }
+        return t;
+    }
+
     /** The handler that terminates TLS on an accepted socket: picks the certificate by SNI, then becomes an SslHandler. */
     SniHandler serverHandler() {
         TlsModuleBinding m = acceptedModule;
-        if (m != null) return m.serverHandler(servers, terminate.handshakeTimeout().toMillis());
-        return new SniHandler(servers, terminate.handshakeTimeout().toMillis());
+        if (m != null) return m.serverHandler(current.servers(), terminate.handshakeTimeout().toMillis());
+        return new SniHandler(current.servers(), terminate.handshakeTimeout().toMillis());
     }
 
     /** The handler that originates TLS to the upstream: sends the server name as SNI and verifies the certificate against it. */
     SslHandler clientHandler(ByteBufAllocator alloc) {
-        SslHandler h = client.newHandler(alloc, serverName, upstreamPort);
+        SslHandler h = current.client().newHandler(alloc, serverName, upstreamPort);
         h.setHandshakeTimeoutMillis(originate.handshakeTimeout().toMillis());
         return h;
     }
@@ -166,11 +411,11 @@ public final class TlsContexts implements AutoCloseable {
     }
 
     boolean terminates() {
-        return servers != null;
+        return terminate != null;
     }
 
     boolean originates() {
-        return client != null;
+        return originate != null;
     }
 
     /** What runs where, for the listener's log line: e.g. {@code terminates TLS (openssl), originates TLS (jdk) to example.com}. */
@@ -188,9 +433,16 @@ public final class TlsContexts implements AutoCloseable {
         return String.join(", ", out);
     }
 
+    /** Stops watching and releases every generation's contexts (open connections keep what their engines hold). */
     @Override
-    public void close() {
-        owned.forEach(ReferenceCountUtil::release);
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        tasks.forEach(f -> f.cancel(false));
+        tasks.clear();
+        retired.forEach(Generation::release);
+        retired.clear();
+        current.release();
         if (acceptedModule != null) acceptedModule.close();
         if (upstreamModule != null) upstreamModule.close();
     }
@@ -205,7 +457,7 @@ public final class TlsContexts implements AutoCloseable {
             case OPTIONAL -> ClientAuth.OPTIONAL;
             case REQUIRED -> ClientAuth.REQUIRE;
         });
-        if (s.ca() != null) b.trustManager(trust(s.ca()));
+        if (s.ca() != null) b.trustManager(trust(s));
         return finish(b, s, true);
     }
 
@@ -218,7 +470,7 @@ public final class TlsContexts implements AutoCloseable {
         if (!s.verify()) {
             b.trustManager(InsecureTrustManagerFactory.INSTANCE).endpointIdentificationAlgorithm(null);
         } else {
-            if (s.ca() != null) b.trustManager(trust(s.ca()));
+            if (s.ca() != null || !s.crl().isEmpty()) b.trustManager(trust(s));
             b.endpointIdentificationAlgorithm("HTTPS");
         }
         return finish(b, s, false);
@@ -361,6 +613,150 @@ public final class TlsContexts implements AutoCloseable {
         } catch (Exception e) {
             return false; // a key of another type than the certificate's
         }
+    }
+
+    /**
+     * The trust of {@code s}: its {@code ca}, and with {@code crl} the JDK's PKIX with revocation checked against those
+     * CRLs only (no OCSP, nothing fetched from the network). A certificate whose issuer has no CRL here is not checked for
+     * revocation. Both providers take the factory's trust manager.
+     */
+    static javax.net.ssl.TrustManagerFactory trust(TlsSettings s) throws TlsException {
+        if (s.crl().isEmpty()) return trust(s.ca());
+        if (s.ca() == null) {
+            throw new TlsException("crl needs ca: the CA certificate(s) that signed the CRLs and that peers' certificates chain to; set ca");
+        }
+        trust(s.ca()); // the same checks and messages as without CRLs
+        X509Certificate[] cas;
+        try {
+            cas = Pem.certificates(s.ca().toFile());
+        } catch (Exception e) {
+            throw new TlsException("ca " + s.ca() + " holds no readable CA certificate (" + messages(e) + "); give CA certificates in PEM");
+        }
+        List<X509CRL> crls = new ArrayList<>();
+        for (Path f : s.crl()) crls.addAll(crls(f, cas));
+        try {
+            KeyStore ks = KeyStore.getInstance(KeyStore.getDefaultType());
+            ks.load(null, null);
+            for (int i = 0; i < cas.length; i++) ks.setCertificateEntry("ca" + i, cas[i]);
+            PKIXBuilderParameters p = new PKIXBuilderParameters(ks, new X509CertSelector());
+            p.addCertStore(CertStore.getInstance("Collection", new CollectionCertStoreParameters(crls)));
+            p.setRevocationEnabled(true);
+            PKIXRevocationChecker rc = (PKIXRevocationChecker) CertPathBuilder.getInstance("PKIX").getRevocationChecker();
+            // CRLs only (never OCSP), and a certificate whose issuer has no current CRL here passes unchecked
+            rc.setOptions(EnumSet.of(PKIXRevocationChecker.Option.PREFER_CRLS, PKIXRevocationChecker.Option.NO_FALLBACK,
+                    PKIXRevocationChecker.Option.SOFT_FAIL));
+            p.addCertPathChecker(rc);
+            javax.net.ssl.TrustManagerFactory f = javax.net.ssl.TrustManagerFactory.getInstance("PKIX");
+            f.init(new CertPathTrustManagerParameters(p));
+            List<X509CRL> expired = crls.stream().filter(c -> c.getNextUpdate() != null && c.getNextUpdate().before(new Date())).toList();
+            return expired.isEmpty() ? f : new ExpiredCrls(f, expired);
+        } catch (GeneralSecurityException | IOException e) {
+            throw new TlsException("cannot set up revocation checking with crl " + s.crl() + " (" + messages(e) + "); check the CRL and ca files");
+        }
+    }
+
+    /**
+     * Reads the CRLs in {@code f} (PEM or DER) and checks each is signed by one of {@code cas}. An expired CRL (its next
+     * update has passed) is a warning: what it lists stays revoked, as its issuer has not published a newer one here.
+     */
+    private static List<X509CRL> crls(Path f, X509Certificate[] cas) throws TlsException {
+        readable(f, "crl", "a CRL (PEM -----BEGIN X509 CRL----- or DER) signed by a CA in ca");
+        List<X509CRL> out = new ArrayList<>();
+        try (java.io.InputStream in = Files.newInputStream(f)) {
+            for (java.security.cert.CRL c : CertificateFactory.getInstance("X.509").generateCRLs(in)) out.add((X509CRL) c);
+        } catch (IOException | GeneralSecurityException | RuntimeException e) {
+            throw new TlsException("crl " + f + " holds no readable CRL (" + messages(e) + "); give a CRL in PEM (-----BEGIN X509 CRL-----) or DER,"
+                    + " e.g. from openssl ca -gencrl");
+        }
+        if (out.isEmpty()) {
+            throw new TlsException("crl " + f + " holds no CRL; give a CRL in PEM (-----BEGIN X509 CRL-----) or DER, e.g. from openssl ca -gencrl");
+        }
+        for (X509CRL c : out) {
+            boolean signed = false;
+            for (X509Certificate ca : cas) {
+                if (!ca.getSubjectX500Principal().equals(c.getIssuerX500Principal())) continue;
+                try {
+                    c.verify(ca.getPublicKey());
+                    signed = true;
+                    break;
+                } catch (GeneralSecurityException e) {
+                    // another CA of the same name, or a forged CRL: try the next
+                }
+            }
+            if (!signed) {
+                throw new TlsException("crl " + f + " (issuer " + c.getIssuerX500Principal().getName() + ") is not signed by a CA in ca; give"
+                        + " the CRL of a CA in ca, or add its issuer's certificate to ca");
+            }
+            if (c.getNextUpdate() != null && c.getNextUpdate().before(new Date())) {
+                LOG.log(System.Logger.Level.WARNING, "crl {0} (issuer {1}) expired at {2}: the certificates it lists stay refused, but newer"
+                        + " revocations are not known; put its issuer''s current CRL there (the agent reloads it when the file changes)",
+                        f, c.getIssuerX500Principal().getName(), c.getNextUpdate().toInstant());
+            }
+        }
+        return out;
+    }
+
+    /**
+     * PKIX ignores a CRL past its next update; these keep refusing what expired CRLs list (after PKIX's own checks), so a
+     * late CRL never lets a revoked certificate back in.
+     */
+    private static final class ExpiredCrls extends javax.net.ssl.TrustManagerFactory {
+        ExpiredCrls(javax.net.ssl.TrustManagerFactory f, List<X509CRL> crls) {
+            super(new ExpiredCrlsSpi(f, crls), f.getProvider(), f.getAlgorithm());
+        }
+    }
+
+    private static final class ExpiredCrlsSpi extends javax.net.ssl.TrustManagerFactorySpi {
+        private final javax.net.ssl.TrustManager[] managers;
+
+        ExpiredCrlsSpi(javax.net.ssl.TrustManagerFactory f, List<X509CRL> crls) {
+            javax.net.ssl.TrustManager[] ms = f.getTrustManagers().clone();
+            for (int i = 0; i < ms.length; i++) {
+                if (ms[i] instanceof X509ExtendedTrustManager x) ms[i] = new RevokedCheck(x, crls);
+            }
+            managers = ms;
+        }
+
+        @Override protected void engineInit(KeyStore ks) {}
+        @Override protected void engineInit(javax.net.ssl.ManagerFactoryParameters spec) {}
+        @Override protected javax.net.ssl.TrustManager[] engineGetTrustManagers() { return managers.clone(); }
+    }
+
+    private static final class RevokedCheck extends X509ExtendedTrustManager {
+        private final X509ExtendedTrustManager d;
+        private final List<X509CRL> crls;
+
+        RevokedCheck(X509ExtendedTrustManager d, List<X509CRL> crls) {
+            this.d = d;
+            this.crls = crls;
+        }
+
+        private void check(X509Certificate[] chain) throws CertificateException {
+            for (int i = 0; i < chain.length; i++) {
+                for (X509CRL c : crls) {
+                    if (c.getIssuerX500Principal().equals(chain[i].getIssuerX500Principal()) && c.isRevoked(chain[i])) {
+                        CertificateException e = new CertificateException("Certificate has been revoked (in an expired CRL of "
+                                + c.getIssuerX500Principal().getName() + ")");
+                        try {
+                            e.initCause(new CertPathValidatorException("revoked", null,
+                                    CertificateFactory.getInstance("X.509").generateCertPath(Arrays.asList(chain)), i,
+                                    CertPathValidatorException.BasicReason.REVOKED));
+                        } catch (CertificateException x) {
+                            // no path: the message says it
+                        }
+                        throw e;
+                    }
+                }
+            }
+        }
+
+        @Override public void checkClientTrusted(X509Certificate[] c, String a, java.net.Socket s) throws CertificateException { d.checkClientTrusted(c, a, s); check(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a, java.net.Socket s) throws CertificateException { d.checkServerTrusted(c, a, s); check(c); }
+        @Override public void checkClientTrusted(X509Certificate[] c, String a, SSLEngine e) throws CertificateException { d.checkClientTrusted(c, a, e); check(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a, SSLEngine e) throws CertificateException { d.checkServerTrusted(c, a, e); check(c); }
+        @Override public void checkClientTrusted(X509Certificate[] c, String a) throws CertificateException { d.checkClientTrusted(c, a); check(c); }
+        @Override public void checkServerTrusted(X509Certificate[] c, String a) throws CertificateException { d.checkServerTrusted(c, a); check(c); }
+        @Override public X509Certificate[] getAcceptedIssuers() { return d.getAcceptedIssuers(); }
     }
 
     static javax.net.ssl.TrustManagerFactory trust(Path ca) throws TlsException {

@@ -132,7 +132,8 @@ final class TlsModuleBinding implements AutoCloseable {
         TlsParameters p = m.parameters();
         b.trustManager(m.new Trust(m.defaultTrust()));
         return new TlsSettings(s.provider(), s.identities(), s.ca(), s.clientAuth(), p.protocols(), p.ciphers(),
-                build.alpn != null ? build.alpn : s.alpn(), s.handshakeTimeout(), s.serverName(), s.verify(), s.module());
+                build.alpn != null ? build.alpn : s.alpn(), s.handshakeTimeout(), s.serverName(), s.verify(), s.crl(), s.sessionTickets(),
+                s.ticketKeyRotation(), s.module());
     }
 
     /** The protocols and ciphers of this side: the module's {@code configure}, asked once (the configured ones without it). */
@@ -161,7 +162,7 @@ final class TlsModuleBinding implements AutoCloseable {
             if (!terminating && !settings.verify()) {
                 f = InsecureTrustManagerFactory.INSTANCE;
             } else if (settings.ca() != null) {
-                f = TlsContexts.trust(settings.ca());
+                f = TlsContexts.trust(settings); // with its CRLs, as the agent's own verification
             } else {
                 f = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
                 f.init((KeyStore) null);

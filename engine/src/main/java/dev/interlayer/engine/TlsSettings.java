@@ -7,7 +7,7 @@ import java.util.List;
 /**
  * TLS on one side of a listener's connections: a listener's {@code tls:} block (the agent terminates TLS on the sockets it
  * accepts) or an upstream's (the agent originates TLS to the upstream). Files are read when the listener starts, by
- * {@link TlsContexts}.
+ * {@link TlsContexts}, and again when they change or on {@code interlayer tls reload}.
  *
  * @param provider the TLS implementation: BoringSSL (netty-tcnative) or the JDK's
  * @param identities certificates with their keys; terminating, the first without names is the default and the others are
@@ -21,23 +21,26 @@ import java.util.List;
  * @param handshakeTimeout a handshake not done in this time fails its connection
  * @param serverName originating: the name sent as SNI and verified against the upstream's certificate
  * @param verify originating: verify the upstream's certificate chain and name ({@code false} only for tests)
+ * @param crl CRL files (PEM or DER) the peer's chain is checked against; each signed by a CA in {@code ca}; empty: none
+ * @param sessionTickets terminating: whether clients get session tickets to resume with (BoringSSL: keys the agent
+ *                       rotates every {@code ticketKeyRotation})
+ * @param ticketKeyRotation terminating, BoringSSL: how long one ticket key encrypts new tickets; tickets it encrypted are
+ *                          accepted for one more period
  * @param module the name of the {@code tls} module whose steps replace the defaults on this side (see {@link TlsModuleBinding}),
  *               or null for none
  */
 public record TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
                           List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify,
-                          String module) {
-
-    /** Settings without a {@code tls} module. */
-    public TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
-                       List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify) {
-        this(provider, identities, ca, clientAuth, protocols, ciphers, alpn, handshakeTimeout, serverName, verify, null);
-    }
+                          List<Path> crl, boolean sessionTickets, Duration ticketKeyRotation, String module) {
 
     /** Versions when none are set. */
     public static final List<String> DEFAULT_PROTOCOLS = List.of("TLSv1.2", "TLSv1.3");
     /** {@code handshake-timeout} when not set. */
     public static final Duration DEFAULT_HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
+    /** {@code ticket-key-rotation} when not set. */
+    public static final Duration DEFAULT_TICKET_KEY_ROTATION = Duration.ofHours(1);
+    /** The shortest {@code ticket-key-rotation}: shorter periods only make clients do full handshakes. */
+    public static final Duration MIN_TICKET_KEY_ROTATION = Duration.ofSeconds(1);
 
     /** The TLS implementation asked for. */
     public enum Provider {
@@ -77,5 +80,37 @@ public record TlsSettings(Provider provider, List<Identity> identities, Path ca,
         if (handshakeTimeout == null) handshakeTimeout = DEFAULT_HANDSHAKE_TIMEOUT;
         if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) throw new IllegalArgumentException("handshake-timeout must be positive");
         if (module != null && module.isBlank()) module = null;
+        crl = crl == null ? List.of() : List.copyOf(crl);
+        if (ticketKeyRotation == null) ticketKeyRotation = DEFAULT_TICKET_KEY_ROTATION;
+        if (ticketKeyRotation.compareTo(MIN_TICKET_KEY_ROTATION) < 0) {
+            throw new IllegalArgumentException("ticket-key-rotation must be at least " + MIN_TICKET_KEY_ROTATION.toSeconds() + "s");
+        }
+    }
+
+    /** Settings without a {@code tls} module. */
+    public TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
+                       List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify,
+                       List<Path> crl, boolean sessionTickets, Duration ticketKeyRotation) {
+        this(provider, identities, ca, clientAuth, protocols, ciphers, alpn, handshakeTimeout, serverName, verify, crl, sessionTickets,
+                ticketKeyRotation, null);
+    }
+
+    /** Settings without a {@code tls} module or CRLs, with session tickets rotated every {@link #DEFAULT_TICKET_KEY_ROTATION}. */
+    public TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
+                       List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify) {
+        this(provider, identities, ca, clientAuth, protocols, ciphers, alpn, handshakeTimeout, serverName, verify, List.of(), true, null, null);
+    }
+
+    /** Every file these settings name: certificates, keys, passphrase files, CA and CRLs; what a reload re-reads. */
+    public List<Path> files() {
+        List<Path> out = new java.util.ArrayList<>();
+        for (Identity id : identities) {
+            out.add(id.cert());
+            out.add(id.key());
+            if (id.passwordFile() != null) out.add(id.passwordFile());
+        }
+        if (ca != null) out.add(ca);
+        out.addAll(crl);
+        return out;
     }
 }

@@ -4,12 +4,15 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.DecoderException;
 import io.netty.handler.ssl.NotSslRecordException;
+import io.netty.handler.ssl.ReferenceCountedOpenSslEngine;
 import io.netty.handler.ssl.SniCompletionEvent;
 import io.netty.handler.ssl.SslCloseCompletionEvent;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.handler.ssl.SslHandshakeTimeoutException;
+import java.security.cert.CertPathValidatorException;
 import java.security.cert.CertificateExpiredException;
+import java.security.cert.X509Certificate;
 import java.security.cert.CertificateNotYetValidException;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSession;
@@ -59,7 +62,7 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                 if (s != null) {
                     String alpn = h.applicationProtocol();
                     String name = sni != null ? sni : conn.serverNameSent(this);
-                    NegotiatedTls n = NegotiatedTls.of(s, name, alpn, false);
+                    NegotiatedTls n = NegotiatedTls.of(s, name, alpn, resumed(h));
                     TlsModuleBinding m = conn.tlsModule(this);
                     if (m != null) {
                         try {
@@ -104,6 +107,17 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
         if (m != null) m.failed(conn.id(), conn.peerAddress(this), line);
     }
 
+    /**
+     * Whether the handshake resumed a session (a ticket or a cached session): BoringSSL's SSL_session_reused, through
+     * netty-tcnative's public {@code SSL.isSessionReused} on the engine's public {@code sslPointer()}. The JDK's SSLEngine
+     * does not say, so there it is false.
+     */
+    private static boolean resumed(SslHandler h) {
+        if (!(h.engine() instanceof ReferenceCountedOpenSslEngine e)) return false;
+        long ssl = e.sslPointer();
+        return ssl != 0 && io.netty.internal.tcnative.SSL.isSessionReused(ssl);
+    }
+
     /** One line: what went wrong with this peer's TLS, and what to do about it. */
     String describe(Throwable cause) {
         Throwable t = cause instanceof DecoderException && cause.getCause() != null ? cause.getCause() : cause;
@@ -118,6 +132,17 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
         }
         if (t instanceof NotSslRecordException || lower.contains("not an ssl/tls record")) {
             return who + " did not send TLS (not a TLS record); it must connect with TLS, or remove this side's tls: block";
+        }
+        String revoked = revoked(t, lower);
+        if (revoked != null && (lower.contains("certificate_revoked") || lower.contains("certificate revoked")) && !revoked.startsWith("serial ")) {
+            // the peer's alert: it checked the agent's certificate against its own revocation list
+            return "TLS handshake with " + who + " failed: it refused the agent's certificate as revoked (" + what + "); give this side's tls:"
+                    + " block a certificate that is not revoked";
+        }
+        if (revoked != null) {
+            return "TLS handshake with " + who + " failed: its certificate is revoked (" + revoked + "); the " + peer + " needs a new certificate"
+                    + " (or, if the revocation is a mistake, remove it from the CRL in " + (peer.equals("upstream") ? "the upstream's" : "the listener's")
+                    + " crl)";
         }
         if (has(t, CertificateExpiredException.class) || lower.contains("certificate_expired") || lower.contains("certificate expired")
                 || lower.contains("validity check failed")) {
@@ -141,6 +166,23 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                     + (peer.equals("upstream") ? "the upstream's ca" : "the listener's ca");
         }
         return "TLS with " + who + " failed: " + what + "; check that both sides share a protocol version, a cipher and trusted certificates";
+    }
+
+    /**
+     * If {@code t} says a certificate is revoked (PKIX's REVOKED on the peer's, or the peer's alert about the agent's):
+     * {@code serial 1A2B, CN=alice}, or the message; else null.
+     */
+    private static String revoked(Throwable t, String lower) {
+        for (Throwable c = t; c != null; c = c.getCause()) {
+            if (c instanceof CertPathValidatorException e && e.getReason() == CertPathValidatorException.BasicReason.REVOKED) {
+                if (e.getCertPath() != null && e.getIndex() >= 0 && e.getIndex() < e.getCertPath().getCertificates().size()
+                        && e.getCertPath().getCertificates().get(e.getIndex()) instanceof X509Certificate x) {
+                    return "serial " + x.getSerialNumber().toString(16).toUpperCase() + ", " + x.getSubjectX500Principal().getName();
+                }
+                return e.getMessage();
+            }
+        }
+        return lower.contains("certificate has been revoked") || lower.contains("certificate_revoked") ? TlsContexts.messages(t) : null;
     }
 
     private static boolean has(Throwable t, Class<? extends Throwable> type) {
