@@ -1155,7 +1155,9 @@ final class ProxyConnection implements Connection {
                 } catch (RuntimeException ignored) {
                     // the socket is already gone; close below is all that is left to do
                 }
-                ch.close();
+                // below a TLS socket's SslHandler: its close would send close_notify first, a clean end to the peer
+                ChannelHandlerContext below = ch.pipeline().context(io.netty.handler.ssl.SslHandler.class);
+                if (below != null) below.close(); else ch.close();
             }
         }
         finish();

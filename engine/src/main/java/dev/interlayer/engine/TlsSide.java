@@ -32,6 +32,10 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
     private final String peer;
     private volatile String sni;
     private volatile NegotiatedTls negotiated;
+    /** The peer's close_notify was taken (see {@link #closeNotify}). */
+    private boolean closeNotified;
+    /** The SslHandler reported the close before the peer's close_notify arrived (openssl, after this side's). */
+    private boolean closeEventEarly;
 
     TlsSide(ProxyConnection conn, int readDir, String peer) {
         this.conn = conn;
@@ -85,10 +89,47 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
             return;
         } else if (evt instanceof SslCloseCompletionEvent e) {
             // the peer's close_notify ends its stream, as a FIN does (a FIN usually follows; the end is taken once)
-            if (e.isSuccess()) conn.ends.inputShutdown(readDir, ctx.channel());
+            if (e.isSuccess()) closeNotify(ctx);
             return;
         }
         ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        // the close event fires once: when it came early (see closeNotify), the peer's close_notify is seen here
+        if (!closeNotified && closeEventEarly) closeNotify(ctx);
+        ctx.fireChannelReadComplete();
+    }
+
+    /**
+     * The SslHandler reported its engine closed: the end of the peer's stream if the engine received its close_notify
+     * (its inbound is done). Not so when the engine is openssl and this side sent its own close_notify first: Netty's
+     * OpenSSL engine then answers every unwrap with CLOSED ({@code newResult} once {@code isOutboundDone()}), and the
+     * SslHandler reports the close on the next record while the peer still sends; the peer's real close_notify is then
+     * seen after a read ({@link #channelReadComplete}). The other case: the engine closed its outbound on receiving
+     * close_notify (Netty's OpenSSL engine always does, {@code closeAll()} on SSL_ERROR_ZERO_RETURN; the JDK's on TLS
+     * 1.2) while the direction toward this peer has not ended: what is left of it can no longer be written, so the
+     * connection is reset before the engine's own close_notify is flushed, rather than ended short.
+     */
+    private void closeNotify(ChannelHandlerContext ctx) {
+        SslHandler h = ctx.pipeline().get(SslHandler.class);
+        if (closeNotified || h == null || conn.isClosed()) return;
+        if (!h.engine().isInboundDone()) {
+            closeEventEarly = true;
+            return;
+        }
+        closeNotified = true;
+        if (h.engine().isOutboundDone() && !conn.ends.outputShut(1 - readDir)) {
+            // a warning (a setting to change), and every socket reset: none is closed through its SslHandler
+            conn.failTls(null, "the " + peer + " " + conn.peerAddress(this) + " half-closed its TLS stream (close_notify) before the stream toward"
+                    + " it ended, and this side's TLS engine (" + (h.engine() instanceof io.netty.handler.ssl.ReferenceCountedOpenSslEngine
+                    ? "provider openssl" : "TLS 1.2") + ") cannot write after receiving"
+                    + " close_notify: reset rather than cut the stream short; use provider: jdk (TLS 1.3) in "
+                    + (peer.equals("client") ? "the listener's" : "the upstream's") + " tls: block if its peers half-close");
+            return;
+        }
+        conn.ends.inputShutdown(readDir, ctx.channel());
     }
 
     @Override
