@@ -171,6 +171,9 @@ final class Target {
         add(t, new Target("haproxy-tls", Kind.PEER, "HAProxy, mode tcp, bind ... ssl crt (ssl-min-ver TLSv1.3), upstream plain",
                 null, Set.of("haproxy"), false, true, Target::haproxyTls));
         add(t, interlayerTls("il-tls", "Interlayer listener with tls: (provider openssl: BoringSSL), upstream plain", "il-tls", "openssl"));
+        add(t, interlayer("il-tls-module", "il-tls with the sample tls module sni-cert choosing every certificate (the clients send no"
+                + " server name, so it calls the agent's default: the cost of a tls module's step)", "il-tls", 1, List.of("sni-cert"),
+                List.of("  - {name: sni-cert, params: {folder: .}}"), "", "openssl"));
         add(t, interlayerTls("il-tls-jdk", "Interlayer listener with tls: (provider jdk: the JDK's TLS), upstream plain", "il-tls", "jdk"));
         return t;
     }
@@ -375,7 +378,9 @@ final class Target {
                      .append(", upstream: 127.0.0.1:").append(r.upstream()).append(", role: client");
                     if (tlsProvider != null) {
                         y.append(", tls: {provider: ").append(tlsProvider).append(", cert: ").append(env.tlsCert())
-                         .append(", key: ").append(env.tlsKey()).append('}');
+                         .append(", key: ").append(env.tlsKey());
+                        if (jars.contains("sni-cert")) y.append(", module: sni-cert");
+                        y.append('}');
                     }
                     y.append("}\n");
                     ports.add(r.listen());
