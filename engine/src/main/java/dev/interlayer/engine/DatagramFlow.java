@@ -136,10 +136,12 @@ final class DatagramFlow implements Connection {
     public AppInfo app() {
         if (!appLooked) {
             appLooked = true;
+            // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
             if (spec.role() == Role.CLIENT) {
-                app = ProcLookup.findUdp(peer, listener.boundAddress());
+                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(peer, listener.boundAddress()));
             } else if (upstream != null && upstream.localAddress() != null) {
-                app = ProcLookup.findUdp(upstreamTarget, (InetSocketAddress) upstream.localAddress());
+                InetSocketAddress local = (InetSocketAddress) upstream.localAddress();
+                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(upstreamTarget, local));
             } else {
                 appLooked = false; // the local application's address is known once the upstream socket is set up
             }

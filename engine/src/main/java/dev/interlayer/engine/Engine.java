@@ -532,7 +532,8 @@ public final class Engine implements AutoCloseable {
 
     /**
      * The modules for a new connection: the registry's candidates plus the listener's programmatic ones, by priority
-     * ({@code udp}: only modules that serve the flow's protocol).
+     * (only modules that serve the connection's protocol: no datagram-only module on TCP, no stream-only module on UDP, no
+     * tls-only module on either).
      */
     private List<LoadedModule> modulesFor(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c, boolean udp) {
         List<LoadedModule> candidates = registry.candidates(c);
@@ -540,7 +541,7 @@ public final class Engine implements AutoCloseable {
         List<LoadedModule> mods = new ArrayList<>(candidates);
         for (String name : spec.attach()) {
             registry.find(name).ifPresent(m -> {
-                if (m.state().attachesNew() && (!udp || m.serves(c.protocol())) && !mods.contains(m)) mods.add(m);
+                if (m.state().attachesNew() && m.serves(c.protocol()) && !mods.contains(m)) mods.add(m);
             });
         }
         mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));

@@ -158,10 +158,13 @@ final class ProxyConnection implements Connection {
     public AppInfo app() {
         if (!appLooked) {
             appLooked = true;
+            // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
             if (spec.role() == Role.CLIENT) {
-                app = ProcLookup.find((InetSocketAddress) accepted.remoteAddress(), (InetSocketAddress) accepted.localAddress());
+                app = Watchdog.agentWork(slot, () -> ProcLookup.find((InetSocketAddress) accepted.remoteAddress(),
+                        (InetSocketAddress) accepted.localAddress()));
             } else if (localCh != null && localCh.localAddress() != null) {
-                app = ProcLookup.find(upstreamTarget, (InetSocketAddress) localCh.localAddress());
+                InetSocketAddress local = (InetSocketAddress) localCh.localAddress();
+                app = Watchdog.agentWork(slot, () -> ProcLookup.find(upstreamTarget, local));
             } else {
                 appLooked = false; // the local application's socket is not known before the upstream connects
             }
@@ -875,6 +878,12 @@ final class ProxyConnection implements Connection {
         if (splice.running()) {
             // bytes a module injected: they go out after what the relay's pipe holds, through the channel
             splice.afterSplice(() -> writeOut(d, buf));
+            return;
+        }
+        TlsSide tls = target == accepted ? acceptedTls : upstreamTls;
+        if (tls != null && tls.cannotWrite() != null && buf.isReadable()) {
+            buf.release();
+            failTls(null, tls.cannotWrite());
             return;
         }
         target.write(buf, target.voidPromise());

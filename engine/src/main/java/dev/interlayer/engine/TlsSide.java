@@ -109,9 +109,17 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
      * SslHandler reports the close on the next record while the peer still sends; the peer's real close_notify is then
      * seen after a read ({@link #channelReadComplete}). The other case: the engine closed its outbound on receiving
      * close_notify (Netty's OpenSSL engine always does, {@code closeAll()} on SSL_ERROR_ZERO_RETURN; the JDK's on TLS
-     * 1.2) while the direction toward this peer has not ended: what is left of it can no longer be written, so the
-     * connection is reset before the engine's own close_notify is flushed, rather than ended short.
+     * 1.2) while the direction toward this peer has not ended: the peer's stream ends as usual (most peers close both
+     * ways), and if anything is then to be written to it, the connection is reset rather than that being lost.
      */
+    /** Set when this socket can no longer be written (see {@link #closeNotify}): the line a write then resets with. */
+    private String cannotWrite;
+
+    /** Why nothing more can be written to this socket, or null while it can. */
+    String cannotWrite() {
+        return cannotWrite;
+    }
+
     private void closeNotify(ChannelHandlerContext ctx) {
         SslHandler h = ctx.pipeline().get(SslHandler.class);
         if (closeNotified || h == null || conn.isClosed()) return;
@@ -121,13 +129,14 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
         }
         closeNotified = true;
         if (h.engine().isOutboundDone() && !conn.ends.outputShut(1 - readDir)) {
-            // a warning (a setting to change), and every socket reset: none is closed through its SslHandler
-            conn.failTls(null, "the " + peer + " " + conn.peerAddress(this) + " half-closed its TLS stream (close_notify) before the stream toward"
-                    + " it ended, and this side's TLS engine (" + (h.engine() instanceof io.netty.handler.ssl.ReferenceCountedOpenSslEngine
-                    ? "provider openssl" : "TLS 1.2") + ") cannot write after receiving"
-                    + " close_notify: reset rather than cut the stream short; use provider: jdk (TLS 1.3) in "
-                    + (peer.equals("client") ? "the listener's" : "the upstream's") + " tls: block if its peers half-close");
-            return;
+            // Most peers close both ways (a server's response, then close_notify and FIN): that must end cleanly. A peer
+            // that only half-closed and waits for more cannot get it through this engine: the first byte that would be
+            // written to it resets the connection (ProxyConnection.writeOut) rather than being lost.
+            cannotWrite = "the " + peer + " " + conn.peerAddress(this) + " closed its TLS stream (close_notify) before the stream toward it"
+                    + " ended, and this side's TLS engine (" + (h.engine() instanceof io.netty.handler.ssl.ReferenceCountedOpenSslEngine
+                    ? "provider openssl" : "TLS 1.2") + ") cannot write after receiving close_notify: reset rather than lose what was"
+                    + " still to be sent; use provider: jdk (TLS 1.3) in " + (peer.equals("client") ? "the listener's" : "the upstream's")
+                    + " tls: block if its peers half-close";
         }
         conn.ends.inputShutdown(readDir, ctx.channel());
     }

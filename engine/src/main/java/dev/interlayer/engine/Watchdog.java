@@ -86,6 +86,17 @@ final class Watchdog implements AutoCloseable {
         long lastSeenAt;
         long cpuAtFirstSight;
         long allocAtFirstSight;
+        /**
+         * The agent's own work inside module calls on this thread (e.g. the /proc scan behind {@code connection().app()}),
+         * in bytes allocated and nanoseconds taken, counted up by that thread only ({@link #agentWork}): a call is not
+         * charged for it. Read at first sight and again at each check.
+         */
+        volatile long agentBytes;
+        volatile long agentNanos;
+        /** True while the agent's own work runs inside a call: the watchdog does not judge the call meanwhile. */
+        volatile boolean inAgentWork;
+        long agentBytesAtFirstSight;
+        long agentNanosAtFirstSight;
         /** The stop request of the flagged call, when it was flagged, the stuck call (written by the watchdog only). */
         Preemption.Request stop;
         long flaggedAt;
@@ -204,10 +215,16 @@ final class Watchdog implements AutoCloseable {
                     s.lastSeenAt = now;
                     s.cpuAtFirstSight = cpuTime ? threads.getThreadCpuTime(s.thread.threadId()) : -1;
                     s.allocAtFirstSight = allocated(s);
-                } else if (s.overranSeq != seq && allocLimit > 0 && allocated(s) - s.allocAtFirstSight > allocLimit) {
+                    s.agentBytesAtFirstSight = s.agentBytes;
+                    s.agentNanosAtFirstSight = s.agentNanos;
+                } else if (s.inAgentWork) {
+                    continue; // judged after it, without what it took
+                } else if (s.overranSeq != seq && allocLimit > 0
+                        && allocated(s) - s.allocAtFirstSight - (s.agentBytes - s.agentBytesAtFirstSight) > allocLimit) {
                     // before the time budget: a call over both is an allocating one, and its fault should say so
                     flag(s, seq, now, "allocated more than " + ParamValues.formatSize(allocLimit) + " in one call (agent.alloc-limit)");
-                } else if (now - s.lastSeenAt > budgetNanos && s.overranSeq != seq && overran(s, now - s.lastSeenAt)) {
+                } else if (now - s.lastSeenAt - (s.agentNanos - s.agentNanosAtFirstSight) > budgetNanos && s.overranSeq != seq
+                        && overran(s, now - s.lastSeenAt - (s.agentNanos - s.agentNanosAtFirstSight))) {
                     flag(s, seq, now, "ran longer than the hook budget (" + budgetNanos / 1_000_000 + " ms)");
                 } else if (s.overranSeq == seq && s.stuckSeq != seq && now - s.flaggedAt > stuckAfterNanos()) {
                     declareStuck(s, seq, now);
@@ -231,6 +248,30 @@ final class Watchdog implements AutoCloseable {
             LOG.log(Level.WARNING, "module {0} returned from {1} on connection {2} after {3} ms; event loop {4} serves again",
                     c.moduleId(), c.hook(), c.connectionId(), Duration.between(c.since(), Instant.now()).toMillis(), c.thread());
             events.recovered(s, c);
+        }
+    }
+
+    /** The JVM's per-thread allocation counter, or null where it has none. */
+    private static final com.sun.management.ThreadMXBean ALLOCATIONS =
+            java.lang.management.ManagementFactory.getThreadMXBean() instanceof com.sun.management.ThreadMXBean t
+                    && t.isThreadAllocatedMemorySupported() ? t : null;
+
+    /**
+     * Runs the agent's own {@code work} on the thread of {@code s} (which may be inside a module call) so that what it
+     * allocates and how long it takes are not charged to the module: a module asking for {@code connection().app()} pays
+     * neither for the /proc scan behind it.
+     */
+    static <T> T agentWork(Slot s, java.util.function.Supplier<T> work) {
+        if (s == null || Thread.currentThread() != s.thread) return work.get();
+        long bytes = ALLOCATIONS == null ? 0 : ALLOCATIONS.getCurrentThreadAllocatedBytes();
+        long t0 = System.nanoTime();
+        s.inAgentWork = true;
+        try {
+            return work.get();
+        } finally {
+            s.agentNanos += System.nanoTime() - t0; // written by this thread only
+            if (ALLOCATIONS != null) s.agentBytes += ALLOCATIONS.getCurrentThreadAllocatedBytes() - bytes;
+            s.inAgentWork = false;
         }
     }
 
