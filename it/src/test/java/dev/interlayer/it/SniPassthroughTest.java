@@ -30,10 +30,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
 import java.util.logging.Logger;
-import java.util.logging.SimpleFormatter;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
@@ -62,19 +59,8 @@ class SniPassthroughTest {
     private TlsTest.TlsEcho a;
     private TlsTest.TlsEcho b;
     private TlsTest.TlsEcho fallback;
-    private final List<String> log = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-            log.add(new SimpleFormatter().formatMessage(r));
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-    };
+    private final LogCapture capture = new LogCapture();
+    private final List<String> log = capture.lines();
 
     /** A listener name of its own per test: log lines are rate-limited per listener. */
     private static final java.util.concurrent.atomic.AtomicInteger NAMES = new java.util.concurrent.atomic.AtomicInteger();
@@ -93,12 +79,12 @@ class SniPassthroughTest {
         a = new TlsTest.TlsEcho(certA);
         b = new TlsTest.TlsEcho(certB);
         fallback = new TlsTest.TlsEcho(certDefault);
-        Logger.getLogger("interlayer.engine").addHandler(capture);
+        capture.start("interlayer.engine");
     }
 
     @AfterEach
     void tearDown() throws IOException {
-        Logger.getLogger("interlayer.engine").removeHandler(capture);
+        capture.stop();
         a.close();
         b.close();
         fallback.close();

@@ -14,12 +14,7 @@ import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
-import java.util.logging.SimpleFormatter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,28 +36,17 @@ class TlsHalfCloseTest {
 
     private static final AtomicInteger NAMES = new AtomicInteger();
     private final String web = "hc" + NAMES.incrementAndGet();
-    private final List<String> log = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-            log.add(new SimpleFormatter().formatMessage(r));
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-    };
+    private final LogCapture capture = new LogCapture();
+    private final List<String> log = capture.lines();
 
     @BeforeEach
     void setUp() {
-        Logger.getLogger("interlayer.engine").addHandler(capture);
+        capture.start("interlayer.engine");
     }
 
     @AfterEach
     void tearDown() {
-        Logger.getLogger("interlayer.engine").removeHandler(capture);
+        capture.stop();
     }
 
     /** Reads its peer's bytes to the end, then sends them all back and closes: an answer after a half-close. */

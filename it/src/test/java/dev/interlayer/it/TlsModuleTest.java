@@ -26,12 +26,7 @@ import java.security.MessageDigest;
 import java.security.cert.X509Certificate;
 import java.util.Base64;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
-import java.util.logging.SimpleFormatter;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.AfterEach;
@@ -53,39 +48,23 @@ class TlsModuleTest {
 
     private TlsCerts pki;
     private TlsCerts.Issued server;
-    private final List<String> log = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-            log.add(new SimpleFormatter().formatMessage(r));
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-    };
+    private final LogCapture capture = new LogCapture();
+    private final List<String> log = capture.lines();
 
     private static final java.util.concurrent.atomic.AtomicInteger NAMES = new java.util.concurrent.atomic.AtomicInteger();
     private final String web = "tlsmod" + NAMES.incrementAndGet();
 
-    /** Held here: the log manager keeps loggers only weakly, and a collected one would come back without the capture. */
-    private final Logger engineLog = Logger.getLogger("interlayer.engine");
-    private final Logger runtimeLog = Logger.getLogger("interlayer.runtime");
 
     @BeforeEach
     void setUp() throws Exception {
         pki = TlsCerts.newCa(tmp.resolve("pki"), "test-ca");
         server = pki.issue("default", "localhost", "default.test");
-        engineLog.addHandler(capture);
-        runtimeLog.addHandler(capture);
+        capture.start("interlayer.engine", "interlayer.runtime");
     }
 
     @AfterEach
     void tearDown() {
-        engineLog.removeHandler(capture);
-        runtimeLog.removeHandler(capture);
+        capture.stop();
     }
 
     private static Path sample(String name) {

@@ -22,10 +22,6 @@ import java.time.Instant;
 import java.util.Date;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
-import java.util.logging.SimpleFormatter;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLSocket;
 import org.bouncycastle.asn1.x500.X500Name;
@@ -51,30 +47,19 @@ class TlsOpsTest {
 
     private TlsCerts pki;
     private TlsCerts.Issued server;
-    private final List<String> log = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-            log.add(new SimpleFormatter().formatMessage(r));
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-    };
+    private final LogCapture capture = new LogCapture();
+    private final List<String> log = capture.lines();
 
     @BeforeEach
     void setUp() throws Exception {
         pki = TlsCerts.newCa(tmp.resolve("pki"), "ops-ca");
         server = pki.issue("default", "localhost", "default.test");
-        Logger.getLogger("interlayer.engine").addHandler(capture);
+        capture.start("interlayer.engine");
     }
 
     @AfterEach
     void tearDown() {
-        Logger.getLogger("interlayer.engine").removeHandler(capture);
+        capture.stop();
     }
 
     private static final java.util.concurrent.atomic.AtomicInteger NAMES = new java.util.concurrent.atomic.AtomicInteger();

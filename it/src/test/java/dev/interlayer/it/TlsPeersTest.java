@@ -21,13 +21,8 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
-import java.util.logging.SimpleFormatter;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
@@ -51,19 +46,8 @@ class TlsPeersTest {
     private TlsCerts pki;
     private TlsCerts.Issued server;
     private final List<Process> started = new ArrayList<>();
-    private final List<String> log = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-            log.add(new SimpleFormatter().formatMessage(r));
-        }
-
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-    };
+    private final LogCapture capture = new LogCapture();
+    private final List<String> log = capture.lines();
 
     /** A listener name of its own per test: log lines are rate-limited per listener, and these tests look for them. */
     private static final AtomicInteger NAMES = new AtomicInteger();
@@ -74,12 +58,12 @@ class TlsPeersTest {
         ensureInstalled();
         pki = TlsCerts.newCa(tmp.resolve("pki"), "test-ca");
         server = pki.issue("default", "localhost", "default.test");
-        Logger.getLogger("interlayer.engine").addHandler(capture);
+        capture.start("interlayer.engine");
     }
 
     @AfterEach
     void tearDown() {
-        Logger.getLogger("interlayer.engine").removeHandler(capture);
+        capture.stop();
         for (Process p : started) {
             p.destroyForcibly();
         }

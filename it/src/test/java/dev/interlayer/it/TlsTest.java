@@ -18,11 +18,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.cert.X509Certificate;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.logging.Handler;
-import java.util.logging.LogRecord;
-import java.util.logging.Logger;
-import java.util.logging.SimpleFormatter;
 import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
@@ -45,33 +40,20 @@ class TlsTest {
 
     private TlsCerts pki;
     private TlsCerts.Issued server;
-    private final List<String> log = new CopyOnWriteArrayList<>();
-    private final Handler capture = new Handler() {
-        @Override
-        public void publish(LogRecord r) {
-            log.add(new SimpleFormatter().formatMessage(r));
-        }
+    private final LogCapture capture = new LogCapture();
+    private final List<String> log = capture.lines();
 
-        @Override
-        public void flush() {}
-
-        @Override
-        public void close() {}
-    };
-
-    /** Held here: JUL keeps loggers weakly, and one collected before the engine first logs would lose the handler. */
-    private static final Logger ENGINE_LOG = Logger.getLogger("interlayer.engine");
 
     @BeforeEach
     void setUp() throws Exception {
         pki = TlsCerts.newCa(tmp.resolve("pki"), "test-ca");
         server = pki.issue("default", "localhost", "default.test");
-        ENGINE_LOG.addHandler(capture);
+        capture.start("interlayer.engine");
     }
 
     @AfterEach
     void tearDown() {
-        ENGINE_LOG.removeHandler(capture);
+        capture.stop();
     }
 
     @org.junit.jupiter.api.Test
