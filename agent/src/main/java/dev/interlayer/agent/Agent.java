@@ -218,7 +218,7 @@ public final class Agent implements AutoCloseable {
                     out.add(config.where(l.line()) + ": listener " + l.name() + ": " + (t == l.tls() ? "tls" : "upstream.tls")
                             + ".module names " + m.id() + ", which does not implement the tls interface (it declares "
                             + m.descriptor().interfaces().keySet().stream().map(dev.interlayer.api.InterfaceType::id).toList()
-                            + "); name a module that declares tls 1.0, or remove module:");
+                            + "); name a module that declares the tls interface, or remove module:");
                 }
             }
         }

@@ -90,9 +90,9 @@ public final class AgentConfig {
             "sni-timeout");
     private static final List<String> UPSTREAM_KEYS = List.of("address", "tls");
     private static final List<String> LISTENER_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "sni", "ca", "client-auth",
-            "protocols", "ciphers", "alpn", "handshake-timeout", "crl", "session-tickets", "ticket-key-rotation", "module");
+            "protocols", "ciphers", "alpn", "handshake-timeout", "crl", "session-tickets", "ticket-key-rotation", "ticket-keys", "module", "key-log");
     private static final List<String> UPSTREAM_TLS_KEYS = List.of("provider", "cert", "key", "key-password-file", "ca", "server-name", "verify",
-            "protocols", "ciphers", "alpn", "handshake-timeout", "crl", "module");
+            "protocols", "ciphers", "alpn", "handshake-timeout", "crl", "module", "key-log");
     private static final List<String> SNI_KEYS = List.of("names", "cert", "key", "key-password-file");
     private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
@@ -900,11 +900,39 @@ public final class AgentConfig {
                     rotation = null;
                 }
             }
+            List<Path> ticketKeys = new ArrayList<>();
+            if (server && (v = value(k, "ticket-keys")) != null) {
+                String expected = "session ticket key file(s) of 48 random bytes (openssl rand 48 > ticket.key), the one that encrypts first";
+                for (Node e : v instanceof ScalarNode ? List.of(v) : list(v, path + ".ticket-keys", expected)) {
+                    Path f = file(e, path + ".ticket-keys", expected, files);
+                    if (f != null) ticketKeys.add(f);
+                }
+                if (provider == TlsSettings.Provider.JDK) {
+                    problem(v, path + ".ticket-keys", "ticket-keys needs provider: openssl; the JDK's TLS makes its own ticket keys");
+                } else if (!tickets) {
+                    problem(v, path + ".ticket-keys", "ticket-keys has no use with session-tickets: false; remove one of them");
+                }
+            }
+            Path keyLog = null;
+            if ((v = value(k, "key-log")) != null) {
+                String f = string(v, path + ".key-log", "a file to append the handshakes' secrets to (NSS key log format, for Wireshark)");
+                if (f != null) {
+                    keyLog = base.resolve(f).normalize();
+                    Path dir = keyLog.getParent();
+                    if (Files.isDirectory(keyLog) || dir == null || !Files.isDirectory(dir) || !Files.isWritable(Files.exists(keyLog) ? keyLog : dir)) {
+                        problem(v, path + ".key-log", "cannot write the key log " + keyLog + "; name a file in a folder the agent's user can write"
+                                + " (relative paths start at the config file's folder)");
+                        keyLog = null;
+                    } else if (provider == TlsSettings.Provider.JDK) {
+                        problem(v, path + ".key-log", "key-log needs provider: openssl; the JDK's TLS does not hand out its secrets");
+                    }
+                }
+            }
             if (problems.size() > before) {
                 return null;
             }
             TlsSettings s = new TlsSettings(provider, ids, ca, auth, protocols, ciphers, alpn, timeout, serverName, verify, crl, tickets, rotation,
-                    module);
+                    module, keyLog, ticketKeys);
             try {
                 TlsContexts.check(s, server);
             } catch (TlsException e) {

@@ -386,6 +386,29 @@ class AgentConfigTest {
     }
 
     @Test
+    void keyLogAndTicketKeysAreParsedAndTheirMistakesSayWhatToDo() throws Exception {
+        Path keyFile = dir.resolve("ticket.key");
+        Files.write(keyFile, dev.interlayer.api.TlsTicketKey.random().encoded());
+        String tls = tlsListener();
+        String block = tls.substring(tls.indexOf("tls: {") + "tls: {".length(), tls.lastIndexOf('}'));
+        java.util.function.Function<String, String> with = extra -> tls.replace(block, block + ", " + extra);
+        AgentConfig ok = AgentConfig.load(write(with.apply("key-log: keys.log, ticket-keys: [" + keyFile + "]")));
+        dev.interlayer.engine.TlsSettings t = ok.listeners().getFirst().tls();
+        assertThat(t.keyLog()).isEqualTo(dir.resolve("keys.log"));
+        assertThat(t.ticketKeys()).containsExactly(keyFile);
+        assertThat(t.files()).contains(keyFile); // read again on reload, like the certificates
+
+        assertThat(onlyProblem(with.apply("key-log: " + dir.resolve("no-such-folder/keys.log"))).message())
+                .contains("cannot write the key log", "name a file in a folder the agent's user can write");
+        assertThat(onlyProblem(with.apply("provider: jdk, key-log: keys.log")).message()).contains("key-log needs provider: openssl");
+        assertThat(onlyProblem(with.apply("provider: jdk, ticket-keys: " + keyFile)).message()).contains("ticket-keys needs provider: openssl");
+        assertThat(onlyProblem(with.apply("ticket-keys: " + dir.resolve("missing.key"))).message()).contains("does not exist");
+        Files.write(keyFile, new byte[80]);
+        assertThat(onlyProblem(with.apply("ticket-keys: " + keyFile)).message())
+                .contains("ticket-keys file " + keyFile + " is 80 bytes", "openssl rand 48");
+    }
+
+    @Test
     void tlsSelectorFieldsAreParsedAndBadOnesReportedWithWhatIsExpected() throws Exception {
         java.nio.file.Path f = write(tlsListener() + """
                 modules:

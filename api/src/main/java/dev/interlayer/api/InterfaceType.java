@@ -20,9 +20,9 @@ public enum InterfaceType {
     DATAGRAM("datagram", DatagramModule.class, 1, 1),
     /**
      * The TLS steps of a listener's handshakes: {@link TlsModule}. 1.0: selectCertificate, verifyPeer, selectAlpn, configure,
-     * handshakeCompleted, handshakeFailed.
+     * handshakeCompleted, handshakeFailed. 1.1: sessionTicketKeys, keyLog.
      */
-    TLS("tls", TlsModule.class, 1, 0);
+    TLS("tls", TlsModule.class, 1, 1);
 
     private final String id;
     private final Class<?> javaType;

@@ -39,4 +39,16 @@ public interface TlsFunctions {
 
     /** The default: nothing (the agent has logged the failure). */
     void handshakeFailed(TlsHandshake handshake, String reason);
+
+    /**
+     * The default ticket keys: the {@code ticket-keys} files' when set (read again when they change), else a new random key
+     * followed by the newest of {@code current}. (Added in tls 1.1 with a body, so that a test's own {@code TlsFunctions}
+     * written for 1.0 still compiles; the agent's reads the files.)
+     */
+    default List<TlsTicketKey> sessionTicketKeys(List<TlsTicketKey> current) {
+        return current.isEmpty() ? List.of(TlsTicketKey.random()) : List.of(TlsTicketKey.random(), current.getFirst());
+    }
+
+    /** The default: appends {@code line} to the side's {@code key-log} file when one is set; otherwise nothing. */
+    default void keyLog(TlsHandshake handshake, String line) {}
 }

@@ -26,7 +26,11 @@ import java.util.List;
  * }
  * }</pre>
  *
- * <p>Version history: 1.0 all steps below.
+ * <p>Version history: 1.0 selectCertificate, verifyPeer, selectAlpn, configure, handshakeCompleted, handshakeFailed;
+ * 1.1 adds sessionTicketKeys and keyLog. A module built for 1.0 loads on a 1.1 agent and is offered the 1.0 steps only.
+ *
+ * <p>sessionTicketKeys and keyLog see secrets that decrypt the listener's traffic. Treat what they receive as such: keep it
+ * off logs and out of reach of anyone who must not read the traffic.
  *
  * @param <S> the per-connection state (unused by the tls steps, which are module-wide)
  */
@@ -92,5 +96,34 @@ public interface TlsModule<S> extends Module<S> {
     @Since(type = InterfaceType.TLS, major = 1, minor = 0)
     default void handshakeFailed(TlsHandshake handshake, String reason, TlsFunctions defaults) {
         defaults.handshakeFailed(handshake, reason);
+    }
+
+    /**
+     * Chooses the session ticket keys of a terminating listener (provider {@code openssl}, {@code session-tickets} on): the
+     * first key encrypts new tickets, every key listed decrypts tickets clients bring back. Called on the agent's TLS timer
+     * thread when the listener starts, every {@code ticket-key-rotation} (at multiples of it on the wall clock, so agents
+     * rotate together), and on each reload. The default reads the {@code ticket-keys} files when they are set (the first
+     * file encrypts), and otherwise makes a new random key and keeps the newest of {@code current} to decrypt for one more
+     * period. Return the same keys from several agents (derive them from a shared secret and the time, or read a shared
+     * file) and a client resumes on any of them.
+     *
+     * @param current the keys in use, newest first; empty when the listener starts
+     * @return one to eight keys, the one to encrypt with first
+     */
+    @Since(type = InterfaceType.TLS, major = 1, minor = 1)
+    default List<TlsTicketKey> sessionTicketKeys(List<TlsTicketKey> current, TlsFunctions defaults) {
+        return defaults.sessionTicketKeys(current);
+    }
+
+    /**
+     * Sees each secret a handshake derives, as one line of the NSS key log format that Wireshark reads
+     * ({@code CLIENT_RANDOM ...} for TLS 1.2; {@code CLIENT_HANDSHAKE_TRAFFIC_SECRET}, {@code SERVER_TRAFFIC_SECRET_0} and
+     * the others for TLS 1.3), without a line end. Provider {@code openssl} only; runs on the connection's event loop during
+     * the handshake (the handshake's {@code tls} is null). The default appends the line to the side's {@code key-log} file
+     * when one is set, and otherwise does nothing.
+     */
+    @Since(type = InterfaceType.TLS, major = 1, minor = 1)
+    default void keyLog(TlsHandshake handshake, String line, TlsFunctions defaults) {
+        defaults.keyLog(handshake, line);
     }
 }

@@ -296,7 +296,7 @@ final class ProxyConnection implements Connection {
         int upRead = spec.role() == Role.CLIENT ? RECV : SEND;
         if (tls != null && tls.originates()) {
             // below the connection's handler: it reads and writes plaintext, the SslHandler starts its handshake once connected
-            up.pipeline().addLast("tls", tls.clientHandler(up.alloc()));
+            up.pipeline().addLast("tls", tls.clientHandler(up.alloc(), id, target));
             up.pipeline().addLast("tls-side", upstreamTls = new TlsSide(this, upRead, "upstream"));
         }
         up.pipeline().addLast("interlayer", new SideHandler(upRead));
@@ -365,7 +365,7 @@ final class ProxyConnection implements Connection {
         if (tls != null && tls.terminates()) {
             // below the connection's handler, so that modules see plaintext as on a plain socket; the SniHandler picks the
             // certificate by the name the client asks for and puts an SslHandler in its place
-            accepted.pipeline().addLast("tls", tls.serverHandler());
+            accepted.pipeline().addLast("tls", tls.serverHandler(id, (InetSocketAddress) accepted.remoteAddress()));
             accepted.pipeline().addLast("tls-side", acceptedTls = new TlsSide(this, readDir, "client"));
         }
         accepted.pipeline().addLast("interlayer", new SideHandler(readDir));

@@ -1,5 +1,6 @@
 package dev.interlayer.engine;
 
+import dev.interlayer.api.TlsTicketKey;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.ClientAuth;
@@ -90,6 +91,8 @@ public final class TlsContexts implements AutoCloseable {
     private final TlsSettings originate;
     private final String serverName;
     private final int upstreamPort;
+    /** The listener's name, for log lines ("" when only checked). */
+    private String listener = "";
     /** The {@code tls} modules of the accepted side and of the upstream's (null: none), see {@link TlsModuleBinding}. */
     private volatile TlsModuleBinding acceptedModule;
     private volatile TlsModuleBinding upstreamModule;
@@ -103,10 +106,17 @@ public final class TlsContexts implements AutoCloseable {
     private List<Object> loaded;
     private List<Object> pending;
     /**
-     * Session ticket keys (BoringSSL, terminating, session-tickets on): the first encrypts new tickets, both decrypt; null
+     * Session ticket keys (BoringSSL, terminating, session-tickets on): the first encrypts new tickets, all decrypt; null
      * where the agent does not manage them (guarded by this).
      */
-    private OpenSslSessionTicketKey[] ticketKeys;
+    private List<TlsTicketKey> ticketKeys;
+    /** Server contexts a tls module's certificates use, which get the ticket keys too (guarded by this). */
+    private final List<SslContext> moduleContexts = new ArrayList<>();
+    /** Where each side's handshake secrets go; null where neither a key-log file nor the module's keyLog wants them. */
+    private volatile TlsKeyLog acceptedKeys;
+    private volatile TlsKeyLog upstreamKeys;
+    /** The contexts building on this thread: {@link #finish} installs their key log. */
+    private static final ThreadLocal<TlsContexts> BUILDING = new ThreadLocal<>();
 
     private TlsContexts(TlsSettings terminate, TlsSettings originate, String serverName, int upstreamPort) {
         this.terminate = terminate;
@@ -122,6 +132,11 @@ public final class TlsContexts implements AutoCloseable {
      * @throws TlsException naming the file or setting that is wrong and what to do
      */
     public static TlsContexts build(TlsSettings terminate, TlsSettings originate, InetSocketAddress upstream) throws TlsException {
+        return build(terminate, originate, upstream, "", null, null);
+    }
+
+    private static TlsContexts build(TlsSettings terminate, TlsSettings originate, InetSocketAddress upstream, String listener,
+                                     TlsModuleBinding in, TlsModuleBinding out) throws TlsException {
         String name = originate == null ? null : originate.serverName() != null ? originate.serverName() : upstream.getHostString();
         if (terminate != null && !terminate.sessionTickets() && TlsProvider.resolve(terminate.provider()) != SslProvider.JDK
                 && terminate.protocols().contains("TLSv1.3")) {
@@ -130,27 +145,135 @@ public final class TlsContexts implements AutoCloseable {
                     + " tickets cannot be turned off; set protocols: [TLSv1.2], or remove session-tickets: false");
         }
         TlsContexts t = new TlsContexts(terminate, originate, name, upstream == null ? 0 : upstream.getPort());
+        t.acceptedModule = in;
+        t.upstreamModule = out;
+        if (in != null) in.own(t);
+        if (out != null) out.own(t);
+        t.listener = listener;
+        t.acceptedKeys = keyLog(listener, terminate, in, true);
+        t.upstreamKeys = keyLog(listener, originate, out, false);
         t.loaded = t.signature();
         if (terminate != null && terminate.sessionTickets() && TlsProvider.resolve(terminate.provider()) != SslProvider.JDK) {
-            t.ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey()};
+            synchronized (t) {
+                t.ticketKeys = t.nextTicketKeys(List.of(), true);
+            }
         }
-        t.current = t.generation();
+        try {
+            t.current = t.generation();
+        } catch (TlsException | RuntimeException e) {
+            t.closeKeyLogs();
+            throw e;
+        }
         return t;
+    }
+
+    /** When each warning about files was last logged: the config check and the listener's start read the same files. */
+    private static final java.util.concurrent.ConcurrentHashMap<String, Long> WARNED = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** Logs {@code line} unless the same line was logged in the last minute. */
+    private static void warnOnce(String line) {
+        long now = System.nanoTime();
+        Long was = WARNED.put(line, now);
+        if (was == null || now - was > TimeUnit.MINUTES.toNanos(1)) LOG.log(System.Logger.Level.WARNING, line);
+        if (WARNED.size() > 1000) WARNED.clear();
+    }
+
+    /**
+     * The key log of one side: where its {@code key-log} file is set or its module (as loaded now) overrides keyLog; null
+     * otherwise, and then its contexts get no callback at all.
+     *
+     * @throws TlsException for a key-log file with the JDK's provider, which cannot give the secrets
+     */
+    private static TlsKeyLog keyLog(String listener, TlsSettings s, TlsModuleBinding m, boolean terminating) throws TlsException {
+        if (s == null) return null;
+        boolean jdk = TlsProvider.resolve(s.provider()) == SslProvider.JDK;
+        if (s.keyLog() != null && jdk) {
+            throw new TlsException("key-log needs provider: openssl; the JDK's TLS does not hand out its secrets. Set provider: openssl,"
+                    + " or remove key-log");
+        }
+        boolean module = m != null && m.logsKeys();
+        if (module && jdk) {
+            LOG.log(System.Logger.Level.WARNING, "listener {0}: tls module {1} overrides keyLog, which provider jdk never calls; use provider:"
+                    + " openssl for it", listener, m.name());
+            return null;
+        }
+        if (s.keyLog() == null && !module) return null;
+        if (s.keyLog() != null) {
+            warnOnce("the secrets of every " + (terminating ? "client" : "upstream") + " handshake" + (listener.isEmpty() ? "" : " of listener "
+                    + listener) + " are written to " + s.keyLog() + ": whoever reads it can decrypt that traffic. Remove key-log when you are done");
+        }
+        TlsKeyLog k = new TlsKeyLog(listener, terminating, s.keyLog());
+        k.bind(m);
+        return k;
+    }
+
+    /** Appends a key log line to {@code terminating}'s side's key-log file (the default keyLog step). */
+    void appendKeyLog(boolean terminating, String line) {
+        TlsKeyLog k = terminating ? acceptedKeys : upstreamKeys;
+        if (k != null) k.append(line);
+    }
+
+    private void closeKeyLogs() {
+        if (acceptedKeys != null) acceptedKeys.close();
+        if (upstreamKeys != null) upstreamKeys.close();
     }
 
     // ---- session tickets -------------------------------------------------------------------------------
 
-    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
+    /**
+     * The default ticket keys: the {@code ticket-keys} files' (the first encrypts) when set, else a new random key and the
+     * newest of {@code current}.
+     *
+     * @throws TlsException naming a ticket-keys file that cannot be read or is not 48 bytes
+     */
+    List<TlsTicketKey> defaultTicketKeys(List<TlsTicketKey> current) throws TlsException {
+        if (terminate == null) throw new IllegalStateException("no terminating side");
+        if (terminate.ticketKeys().isEmpty()) {
+            return current.isEmpty() ? List.of(TlsTicketKey.random()) : List.of(TlsTicketKey.random(), current.getFirst());
+        }
+        List<TlsTicketKey> out = new ArrayList<>();
+        for (Path f : terminate.ticketKeys()) {
+            byte[] b;
+            try {
+                b = Files.readAllBytes(f);
+            } catch (IOException e) {
+                throw new TlsException("ticket-keys file " + f + " cannot be read (" + e + "); make it readable by the agent's user");
+            }
+            if (b.length != TlsTicketKey.SIZE) {
+                throw new TlsException("ticket-keys file " + f + " is " + b.length + " bytes; a session ticket key is " + TlsTicketKey.SIZE
+                        + " random bytes: make one with openssl rand " + TlsTicketKey.SIZE + " > " + f.getFileName());
+            }
+            out.add(TlsTicketKey.of(b));
+        }
+        return out;
+    }
 
-    /** 48 random bytes: the key's name (16), HMAC key (16) and AES key (16). */
-    private static OpenSslSessionTicketKey newTicketKey() {
-        byte[] name = new byte[OpenSslSessionTicketKey.NAME_SIZE];
-        byte[] hmac = new byte[OpenSslSessionTicketKey.HMAC_KEY_SIZE];
-        byte[] aes = new byte[OpenSslSessionTicketKey.AES_KEY_SIZE];
-        RANDOM.nextBytes(name);
-        RANDOM.nextBytes(hmac);
-        RANDOM.nextBytes(aes);
-        return new OpenSslSessionTicketKey(name, hmac, aes);
+    /**
+     * The ticket keys to use next (guarded by this): the module's sessionTicketKeys where it overrides it, else the default
+     * ({@code rotate}: a new random key; not rotating, the random keys in use stay and the files are read again). A module
+     * that fails keeps the keys in use (at start, the default's).
+     */
+    private List<TlsTicketKey> nextTicketKeys(List<TlsTicketKey> current, boolean rotate) throws TlsException {
+        TlsModuleBinding m = acceptedModule;
+        if (m != null && m.choosesTicketKeys()) {
+            try {
+                return m.ticketKeys(current);
+            } catch (TlsModuleException e) {
+                LOG.log(System.Logger.Level.WARNING, "{0}", e.getMessage());
+                if (!current.isEmpty()) return current;
+            }
+        }
+        if (!rotate && terminate.ticketKeys().isEmpty() && !current.isEmpty()) return current;
+        return defaultTicketKeys(current);
+    }
+
+    private static OpenSslSessionTicketKey[] netty(List<TlsTicketKey> keys) {
+        OpenSslSessionTicketKey[] out = new OpenSslSessionTicketKey[keys.size()];
+        for (int i = 0; i < out.length; i++) {
+            TlsTicketKey k = keys.get(i);
+            out[i] = new OpenSslSessionTicketKey(k.name(), k.hmacKey(), k.aesKey());
+        }
+        return out;
     }
 
     /**
@@ -162,7 +285,7 @@ public final class TlsContexts implements AutoCloseable {
             if (!(c instanceof ReferenceCountedOpenSslContext o)) continue;
             OpenSslSessionContext sc = (OpenSslSessionContext) o.sessionContext();
             if (ticketKeys != null) {
-                sc.setTicketKeys(ticketKeys);
+                sc.setTicketKeys(netty(ticketKeys));
             } else if (!terminate.sessionTickets()) {
                 // Netty's BoringSSL contexts start with SSL_OP_NO_TICKET (setTicketKeys clears it), which stops TLS 1.2
                 // tickets; the session cache goes too. TLS 1.3 tickets cannot be stopped (build refuses that case).
@@ -177,9 +300,20 @@ public final class TlsContexts implements AutoCloseable {
      */
     private synchronized void rotateTicketKeys() {
         if (closed || ticketKeys == null) return;
-        ticketKeys = new OpenSslSessionTicketKey[] {newTicketKey(), ticketKeys[0]};
-        sessions(current.serverContexts());
+        try {
+            setTicketKeys(nextTicketKeys(ticketKeys, true));
+        } catch (TlsException e) {
+            LOG.log(System.Logger.Level.WARNING, "cannot rotate the session ticket keys: {0}; the keys in use stay until the next rotation",
+                    e.getMessage());
+        }
         scheduleRotation();
+    }
+
+    /** Makes {@code keys} those of every server context in use (guarded by this). */
+    private void setTicketKeys(List<TlsTicketKey> keys) {
+        ticketKeys = keys;
+        sessions(current.serverContexts());
+        sessions(moduleContexts);
     }
 
     private synchronized void scheduleRotation() {
@@ -189,6 +323,16 @@ public final class TlsContexts implements AutoCloseable {
 
     /** Reads every file and builds a generation; nothing is kept if one fails. */
     private Generation generation() throws TlsException {
+        TlsContexts prev = BUILDING.get();
+        BUILDING.set(this);
+        try {
+            return buildGeneration();
+        } finally {
+            BUILDING.set(prev);
+        }
+    }
+
+    private Generation buildGeneration() throws TlsException {
         List<SslContext> owned = new ArrayList<>();
         List<String> certificates = new ArrayList<>();
         try {
@@ -248,10 +392,7 @@ public final class TlsContexts implements AutoCloseable {
                 : new TlsModuleBinding(host, listener, terminate, true);
         TlsModuleBinding out = host == null || originate == null || originate.module() == null ? null
                 : new TlsModuleBinding(host, listener, originate, false);
-        TlsContexts c = TlsModuleBinding.during(in, out, () -> build(terminate, originate, upstream));
-        c.acceptedModule = in;
-        c.upstreamModule = out;
-        return c;
+        return TlsModuleBinding.during(in, out, () -> build(terminate, originate, upstream, listener, in, out));
     }
 
     /** The {@code tls} module binding of the accepted side ({@code accepted}) or the upstream's; null where none is named. */
@@ -259,9 +400,26 @@ public final class TlsContexts implements AutoCloseable {
         return accepted ? acceptedModule : upstreamModule;
     }
 
-    /** A server context for {@code id} built as the listener's own are: for the certificates a {@code tls} module chooses. */
-    static SslContext serverContext(TlsSettings s, TlsSettings.Identity id) throws TlsException {
-        return server(s, id);
+    /**
+     * A server context for {@code id} built as the listener's own are, with their ticket keys and key log: for the
+     * certificates a {@code tls} module chooses.
+     */
+    SslContext serverContext(TlsSettings s, TlsSettings.Identity id) throws TlsException {
+        TlsContexts prev = BUILDING.get();
+        BUILDING.set(this);
+        SslContext c;
+        try {
+            c = server(s, id);
+        } finally {
+            BUILDING.set(prev);
+        }
+        synchronized (this) {
+            if (!closed) {
+                moduleContexts.add(c);
+                sessions(List.of(c));
+            }
+        }
+        return c;
     }
 
     /** The leaf certificate of {@code id}, read and checked as {@link #load} does. */
@@ -288,9 +446,24 @@ public final class TlsContexts implements AutoCloseable {
         if (closed) throw new TlsException("the listener has stopped");
         loaded = signature();
         pending = null;
-        Generation g = TlsModuleBinding.during(acceptedModule, upstreamModule, this::generation); // a tls module's settings apply again
+        List<TlsTicketKey> keys = ticketKeys == null ? null : nextTicketKeys(ticketKeys, false); // the files' keys, read again
+        // a module version loaded since that overrides keyLog: the new contexts get the callback
+        if (acceptedKeys == null && terminate != null) acceptedKeys = keyLog(listener, terminate, acceptedModule, true);
+        if (upstreamKeys == null && originate != null) upstreamKeys = keyLog(listener, originate, upstreamModule, false);
+        if (acceptedModule != null) acceptedModule.reloaded();
+        if (upstreamModule != null) upstreamModule.reloaded();
+        List<TlsTicketKey> was = ticketKeys;
+        ticketKeys = keys;
+        Generation g;
+        try {
+            g = TlsModuleBinding.during(acceptedModule, upstreamModule, this::generation); // a tls module's settings apply again
+        } catch (TlsException | RuntimeException e) {
+            ticketKeys = was;
+            throw e;
+        }
         Generation old = current;
         current = g;
+        if (keys != null) sessions(moduleContexts);
         retired.add(old);
         long grace = Math.max(terminate == null ? 0 : terminate.handshakeTimeout().toMillis(), originate == null ? 0 : originate.handshakeTimeout().toMillis())
                 + 10_000;
@@ -387,16 +560,38 @@ public final class TlsContexts implements AutoCloseable {
     }
 
     /** The handler that terminates TLS on an accepted socket: picks the certificate by SNI, then becomes an SslHandler. */
-    SniHandler serverHandler() {
+    SniHandler serverHandler(long connectionId, InetSocketAddress peer) {
         TlsModuleBinding m = acceptedModule;
-        if (m != null) return m.serverHandler(current.servers(), terminate.handshakeTimeout().toMillis());
+        boolean keys = acceptedKeys != null;
+        if (m != null) return m.serverHandler(current.servers(), terminate.handshakeTimeout().toMillis(), keys, connectionId, peer);
+        if (keys) return new KeyLoggingSni(current.servers(), terminate.handshakeTimeout().toMillis(), connectionId, peer);
         return new SniHandler(current.servers(), terminate.handshakeTimeout().toMillis());
     }
 
+    /** An SniHandler whose SslHandler's handshake secrets are logged, with the connection they belong to. */
+    private static final class KeyLoggingSni extends SniHandler {
+        private final long connectionId;
+        private final InetSocketAddress peer;
+
+        KeyLoggingSni(Mapping<String, SslContext> servers, long timeoutMillis, long connectionId, InetSocketAddress peer) {
+            super(servers, timeoutMillis);
+            this.connectionId = connectionId;
+            this.peer = peer;
+        }
+
+        @Override
+        protected SslHandler newSslHandler(SslContext context, ByteBufAllocator allocator) {
+            SslHandler h = super.newSslHandler(context, allocator);
+            TlsKeyLog.register(h, connectionId, peer);
+            return h;
+        }
+    }
+
     /** The handler that originates TLS to the upstream: sends the server name as SNI and verifies the certificate against it. */
-    SslHandler clientHandler(ByteBufAllocator alloc) {
+    SslHandler clientHandler(ByteBufAllocator alloc, long connectionId, InetSocketAddress peer) {
         SslHandler h = current.client().newHandler(alloc, serverName, upstreamPort);
         h.setHandshakeTimeoutMillis(originate.handshakeTimeout().toMillis());
+        if (upstreamKeys != null) TlsKeyLog.register(h, connectionId, peer);
         return h;
     }
 
@@ -445,6 +640,8 @@ public final class TlsContexts implements AutoCloseable {
         current.release();
         if (acceptedModule != null) acceptedModule.close();
         if (upstreamModule != null) upstreamModule.close();
+        moduleContexts.clear();
+        closeKeyLogs();
     }
 
     // ---- building ------------------------------------------------------------------------------------
@@ -479,6 +676,7 @@ public final class TlsContexts implements AutoCloseable {
     /** Sets what both sides share, builds, and checks the cipher list on a first engine (providers refuse unknown names late). */
     private static SslContext finish(SslContextBuilder b, TlsSettings s, boolean server) throws TlsException {
         s = TlsModuleBinding.adjust(s, b, server); // a tls module's protocols, ciphers and peer verification, where one is bound
+        TlsContexts owner = BUILDING.get();
         SslProvider p = TlsProvider.resolve(s.provider());
         b.sslProvider(p).protocols(s.protocols());
         if (!s.ciphers().isEmpty()) b.ciphers(s.ciphers());
@@ -512,6 +710,15 @@ public final class TlsContexts implements AutoCloseable {
             throw x;
         } finally {
             ReferenceCountUtil.release(e);
+        }
+        TlsKeyLog keys = owner == null ? null : server ? owner.acceptedKeys : owner.upstreamKeys;
+        if (keys != null && c instanceof ReferenceCountedOpenSslContext o) {
+            try {
+                TlsKeyLog.install(o, keys);
+            } catch (TlsException x) {
+                ReferenceCountUtil.release(c);
+                throw x;
+            }
         }
         return c;
     }
@@ -688,9 +895,9 @@ public final class TlsContexts implements AutoCloseable {
                         + " the CRL of a CA in ca, or add its issuer's certificate to ca");
             }
             if (c.getNextUpdate() != null && c.getNextUpdate().before(new Date())) {
-                LOG.log(System.Logger.Level.WARNING, "crl {0} (issuer {1}) expired at {2}: the certificates it lists stay refused, but newer"
-                        + " revocations are not known; put its issuer''s current CRL there (the agent reloads it when the file changes)",
-                        f, c.getIssuerX500Principal().getName(), c.getNextUpdate().toInstant());
+                warnOnce("crl " + f + " (issuer " + c.getIssuerX500Principal().getName() + ") expired at " + c.getNextUpdate().toInstant()
+                        + ": the certificates it lists stay refused, but newer revocations are not known; put its issuer's current CRL there"
+                        + " (the agent reloads it when the file changes)");
             }
         }
         return out;

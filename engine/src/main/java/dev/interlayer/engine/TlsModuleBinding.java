@@ -7,6 +7,7 @@ import dev.interlayer.api.TlsHandshake;
 import dev.interlayer.api.TlsModule;
 import dev.interlayer.api.TlsParameters;
 import dev.interlayer.api.TlsPeer;
+import dev.interlayer.api.TlsTicketKey;
 import dev.interlayer.api.TlsVerdict;
 import dev.interlayer.runtime.Hooks;
 import dev.interlayer.runtime.LoadedModule;
@@ -16,6 +17,8 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.ssl.SniHandler;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import io.netty.util.DomainWildcardMappingBuilder;
 import io.netty.util.Mapping;
@@ -81,6 +84,10 @@ final class TlsModuleBinding implements AutoCloseable {
     private volatile Mapping<String, Cert> configured;
     private volatile TlsParameters parameters;
     private volatile boolean closed;
+    /** The listener's contexts, which own this binding: the ticket keys' and key log's defaults. */
+    private volatile TlsContexts owner;
+    /** The module whose keyLog fault was last logged: one line per module version, not one per secret. */
+    private volatile String keyLogFaulted;
     /** The default check of the chain being verified on this thread (it knows the SSLEngine, for the upstream's name). */
     private static final ThreadLocal<PendingCheck> CHECK = new ThreadLocal<>();
 
@@ -95,6 +102,11 @@ final class TlsModuleBinding implements AutoCloseable {
     /** The module's configured name. */
     String name() {
         return name;
+    }
+
+    /** Binds the listener's contexts, before any step can run. */
+    void own(TlsContexts contexts) {
+        owner = contexts;
     }
 
     // ---- building the listener's contexts ------------------------------------------------------------------
@@ -133,7 +145,7 @@ final class TlsModuleBinding implements AutoCloseable {
         b.trustManager(m.new Trust(m.defaultTrust()));
         return new TlsSettings(s.provider(), s.identities(), s.ca(), s.clientAuth(), p.protocols(), p.ciphers(),
                 build.alpn != null ? build.alpn : s.alpn(), s.handshakeTimeout(), s.serverName(), s.verify(), s.crl(), s.sessionTickets(),
-                s.ticketKeyRotation(), s.module());
+                s.ticketKeyRotation(), s.module(), s.keyLog(), s.ticketKeys());
     }
 
     /** The protocols and ciphers of this side: the module's {@code configure}, asked once (the configured ones without it). */
@@ -228,6 +240,14 @@ final class TlsModuleBinding implements AutoCloseable {
      * @throws TlsModuleException if it threw or overran: the fault is counted, the line says what to do
      */
     private <T> T call(LoadedModule m, String step, long connectionId, Supplier<T> call) throws TlsModuleException {
+        return call(m, step, connectionId, ONLY_HANDSHAKE, call);
+    }
+
+    /** What a step's fault costs, for its log line. */
+    private static final String ONLY_HANDSHAKE = "only this handshake fails";
+
+    /** {@link #call(LoadedModule, String, long, Supplier)}, with what the fault costs said in its line. */
+    private <T> T call(LoadedModule m, String step, long connectionId, String consequence, Supplier<T> call) throws TlsModuleException {
         if (!m.enterCall()) throw new TlsModuleException("tls module " + m.id() + " was unloaded during the handshake; the next one uses the"
                 + " agent's own TLS steps");
         Watchdog.Slot slot = host.slot();
@@ -246,24 +266,33 @@ final class TlsModuleBinding implements AutoCloseable {
             if (slot != null && slot.exit(s) && fault == null) fault = slot.why();
             m.exitCall();
         }
-        if (fault != null) throw new TlsModuleException(fault(m, step, connectionId, fault));
+        if (fault != null) throw new TlsModuleException(fault(m, step, connectionId, fault, consequence));
         return r;
     }
 
     /** Counts a fault and returns the one line for the log. */
     private String fault(LoadedModule m, String step, long connectionId, Object cause) {
+        return fault(m, step, connectionId, cause, ONLY_HANDSHAKE);
+    }
+
+    private String fault(LoadedModule m, String step, long connectionId, Object cause, String consequence) {
         m.recordFault("tls " + step, connectionId, cause);
         String what = cause instanceof Throwable th ? th.toString() : String.valueOf(cause);
-        return "tls module " + m.id() + " failed in " + step + " (" + what + "); only this handshake fails. Fix the module, or remove"
+        return "tls module " + m.id() + " failed in " + step + " (" + what + "); " + consequence + ". Fix the module, or remove"
                 + " module: " + name + " from listener " + listener + "'s " + (terminating ? "tls:" : "upstream tls:") + " block to use the"
                 + " agent's own TLS steps";
     }
 
     // ---- terminating: certificate and ALPN ---------------------------------------------------------------
 
-    /** The handler that terminates TLS on an accepted socket with this module choosing certificate and ALPN. */
-    SniHandler serverHandler(Mapping<String, SslContext> servers, long handshakeTimeoutMillis) {
-        return new Sni(servers, handshakeTimeoutMillis);
+    /**
+     * The handler that terminates TLS on an accepted socket with this module choosing certificate and ALPN.
+     *
+     * @param keys whether the handshake's secrets are logged: its engine is registered for {@link TlsKeyLog}
+     */
+    SniHandler serverHandler(Mapping<String, SslContext> servers, long handshakeTimeoutMillis, boolean keys, long connectionId,
+                             InetSocketAddress peer) {
+        return new Sni(servers, handshakeTimeoutMillis, keys, connectionId, peer);
     }
 
     /** An SniHandler that hands the whole ClientHello to the module; without a module (or its steps), exactly the SniHandler. */
@@ -271,9 +300,22 @@ final class TlsModuleBinding implements AutoCloseable {
         private ByteBuf hello;
         /** The module's failure for this connection: the decoder may ask again before the socket closes, the module once. */
         private Future<SslContext> failed;
+        private final boolean keys;
+        private final long connectionId;
+        private final InetSocketAddress peer;
 
-        Sni(Mapping<String, SslContext> servers, long timeoutMillis) {
+        Sni(Mapping<String, SslContext> servers, long timeoutMillis, boolean keys, long connectionId, InetSocketAddress peer) {
             super(servers, timeoutMillis);
+            this.keys = keys;
+            this.connectionId = connectionId;
+            this.peer = peer;
+        }
+
+        @Override
+        protected SslHandler newSslHandler(SslContext context, ByteBufAllocator allocator) {
+            SslHandler h = super.newSslHandler(context, allocator);
+            if (keys) TlsKeyLog.register(h, connectionId, peer);
+            return h;
         }
 
         @Override
@@ -396,7 +438,7 @@ final class TlsModuleBinding implements AutoCloseable {
         Build prev = BUILD.get();
         BUILD.set(new Build(this, null, alpn));
         try {
-            return TlsContexts.serverContext(settings, id);
+            return owner.serverContext(settings, id);
         } finally {
             BUILD.set(prev);
         }
@@ -508,6 +550,75 @@ final class TlsModuleBinding implements AutoCloseable {
 
         @Override
         public void handshakeFailed(TlsHandshake handshake, String reason) {}
+
+        @Override
+        public List<TlsTicketKey> sessionTicketKeys(List<TlsTicketKey> current) {
+            if (!terminating) throw new IllegalStateException("session ticket keys belong to the side that terminates TLS, not the upstream's");
+            try {
+                return owner.defaultTicketKeys(current);
+            } catch (TlsException e) {
+                throw new IllegalArgumentException(e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void keyLog(TlsHandshake handshake, String line) {
+            owner.appendKeyLog(terminating, line);
+        }
+    }
+
+    // ---- session ticket keys and key log (tls 1.1) ---------------------------------------------------------
+
+    /** Whether this side's module is loaded and overrides keyLog. */
+    boolean logsKeys() {
+        LoadedModule m = module();
+        return m != null && m.has(Hooks.TLS_KEY_LOG);
+    }
+
+    /** Whether this side's module is loaded and overrides sessionTicketKeys. */
+    boolean choosesTicketKeys() {
+        LoadedModule m = module();
+        return m != null && m.has(Hooks.TLS_TICKET_KEYS);
+    }
+
+    /** Hands one key log line to the module's keyLog; a fault is counted and logged once per module version. */
+    void keyLog(TlsHandshake hs, String line) {
+        LoadedModule m = module();
+        if (m == null || !m.has(Hooks.TLS_KEY_LOG)) {
+            owner.appendKeyLog(terminating, line);
+            return;
+        }
+        try {
+            call(m, "keyLog", hs.connectionId(), "the handshake goes on without its line", () -> {
+                tls(m).keyLog(hs, line, defaults);
+                return null;
+            });
+        } catch (TlsModuleException e) {
+            if (!m.id().equals(keyLogFaulted)) {
+                keyLogFaulted = m.id();
+                LOG.log(Level.WARNING, "listener {0}: tls module {1} failed in keyLog: {2}; handshakes go on, and its further keyLog faults are"
+                        + " counted, not logged", listener, m.id(), e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * The module's session ticket keys, given the ones in use (newest first).
+     *
+     * @throws TlsModuleException if it threw, overran or returned no usable keys: the fault is counted, the line says what to do
+     */
+    List<TlsTicketKey> ticketKeys(List<TlsTicketKey> current) throws TlsModuleException {
+        LoadedModule m = module();
+        if (m == null || !m.has(Hooks.TLS_TICKET_KEYS)) throw new IllegalStateException("no module chooses the ticket keys");
+        String keep = current.isEmpty() ? "the listener uses keys of its own" : "the keys in use stay";
+        List<TlsTicketKey> got = call(m, "sessionTicketKeys", -1, keep, () -> tls(m).sessionTicketKeys(current, defaults));
+        boolean nulls = got != null && got.stream().anyMatch(java.util.Objects::isNull);
+        if (got == null || got.isEmpty() || got.size() > 8 || nulls) {
+            throw new TlsModuleException(fault(m, "sessionTicketKeys", -1, (got == null ? "returned null" : "returned " + got.size()
+                    + " keys" + (nulls ? " with a null among them" : "")) + "; return one to eight keys, the one to encrypt with first, or"
+                    + " defaults.sessionTicketKeys(current)", keep));
+        }
+        return List.copyOf(got);
     }
 
     // ---- verifying the peer --------------------------------------------------------------------------------
@@ -640,6 +751,16 @@ final class TlsModuleBinding implements AutoCloseable {
         } catch (TlsModuleException e) {
             // counted and logged by the fault
         }
+    }
+
+    /**
+     * The listener's files are being read again: certificates the module asks for from now on are loaded anew (with the
+     * settings and key log of the new contexts), even from unchanged files. Handles made before stay valid (a module may
+     * hold them) until the listener stops.
+     */
+    void reloaded() {
+        files.clear();
+        configured = null;
     }
 
     /** For the listener's log line: {@code tls module sni-cert}. */

@@ -28,10 +28,16 @@ import java.util.List;
  *                          accepted for one more period
  * @param module the name of the {@code tls} module whose steps replace the defaults on this side (see {@link TlsModuleBinding}),
  *               or null for none
+ * @param keyLog a file the secrets of this side's handshakes are appended to, in the NSS key log format Wireshark reads
+ *               (BoringSSL only), or null for none
+ * @param ticketKeys terminating, BoringSSL: files of 48 bytes each (a session ticket key: name, HMAC key, AES key), the
+ *                   first encrypts new tickets and all decrypt, shared by agents that should resume each other's sessions;
+ *                   empty: the agent makes and rotates its own keys
  */
 public record TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
                           List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify,
-                          List<Path> crl, boolean sessionTickets, Duration ticketKeyRotation, String module) {
+                          List<Path> crl, boolean sessionTickets, Duration ticketKeyRotation, String module, Path keyLog,
+                          List<Path> ticketKeys) {
 
     /** Versions when none are set. */
     public static final List<String> DEFAULT_PROTOCOLS = List.of("TLSv1.2", "TLSv1.3");
@@ -81,6 +87,7 @@ public record TlsSettings(Provider provider, List<Identity> identities, Path ca,
         if (handshakeTimeout.isNegative() || handshakeTimeout.isZero()) throw new IllegalArgumentException("handshake-timeout must be positive");
         if (module != null && module.isBlank()) module = null;
         crl = crl == null ? List.of() : List.copyOf(crl);
+        ticketKeys = ticketKeys == null ? List.of() : List.copyOf(ticketKeys);
         if (ticketKeyRotation == null) ticketKeyRotation = DEFAULT_TICKET_KEY_ROTATION;
         if (ticketKeyRotation.compareTo(MIN_TICKET_KEY_ROTATION) < 0) {
             throw new IllegalArgumentException("ticket-key-rotation must be at least " + MIN_TICKET_KEY_ROTATION.toSeconds() + "s");
@@ -92,16 +99,16 @@ public record TlsSettings(Provider provider, List<Identity> identities, Path ca,
                        List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify,
                        List<Path> crl, boolean sessionTickets, Duration ticketKeyRotation) {
         this(provider, identities, ca, clientAuth, protocols, ciphers, alpn, handshakeTimeout, serverName, verify, crl, sessionTickets,
-                ticketKeyRotation, null);
+                ticketKeyRotation, null, null, null);
     }
 
     /** Settings without a {@code tls} module or CRLs, with session tickets rotated every {@link #DEFAULT_TICKET_KEY_ROTATION}. */
     public TlsSettings(Provider provider, List<Identity> identities, Path ca, ClientAuth clientAuth, List<String> protocols,
                        List<String> ciphers, List<String> alpn, Duration handshakeTimeout, String serverName, boolean verify) {
-        this(provider, identities, ca, clientAuth, protocols, ciphers, alpn, handshakeTimeout, serverName, verify, List.of(), true, null, null);
+        this(provider, identities, ca, clientAuth, protocols, ciphers, alpn, handshakeTimeout, serverName, verify, List.of(), true, null, null, null, null);
     }
 
-    /** Every file these settings name: certificates, keys, passphrase files, CA and CRLs; what a reload re-reads. */
+    /** Every file these settings name: certificates, keys, passphrase files, CA, CRLs and ticket keys; what a reload re-reads. */
     public List<Path> files() {
         List<Path> out = new java.util.ArrayList<>();
         for (Identity id : identities) {
@@ -111,6 +118,7 @@ public record TlsSettings(Provider provider, List<Identity> identities, Path ca,
         }
         if (ca != null) out.add(ca);
         out.addAll(crl);
+        out.addAll(ticketKeys);
         return out;
     }
 }

@@ -373,6 +373,129 @@ class TlsModuleTest {
         }
     }
 
+    /** A tls module of {@code minor} whose keyLog appends to param {@code log} and whose ticket key comes from param {@code secret}. */
+    private Path secretsModule(String name, int minor) throws IOException {
+        String src = """
+                package probe;
+                import dev.interlayer.api.*;
+                import java.nio.charset.StandardCharsets;
+                import java.nio.file.*;
+                import java.security.MessageDigest;
+                import java.util.*;
+                public class Secrets implements TlsModule<Object> {
+                    private Path log;
+                    private TlsTicketKey key;
+                    public ModuleDescriptor descriptor() {
+                        return ModuleDescriptor.builder("%s", "1.0.0").implement(InterfaceType.TLS, 1, %d)
+                                .param(Param.ofString("log", "", "key log file"))
+                                .param(Param.ofString("secret", "", "the shared secret the ticket key derives from"))
+                                .build();
+                    }
+                    public void init(ModuleEnv env) {
+                        log = Path.of(env.params().getString("log"));
+                        try {
+                            byte[] h = MessageDigest.getInstance("SHA-512").digest(env.params().getString("secret").getBytes(StandardCharsets.UTF_8));
+                            key = TlsTicketKey.of(Arrays.copyOf(h, TlsTicketKey.SIZE));
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+                    public List<TlsTicketKey> sessionTicketKeys(List<TlsTicketKey> current, TlsFunctions d) {
+                        return List.of(key);
+                    }
+                    public void keyLog(TlsHandshake hs, String line, TlsFunctions d) {
+                        try {
+                            Files.writeString(log, hs.connectionId() + " " + line + "\\n", StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }
+                }
+                """.formatted(name, minor);
+        return TestJars.jar().source("probe.Secrets", src).service("probe.Secrets").write(tmp.resolve("jars").resolve(name + ".jar"));
+    }
+
+    private String secretsAgent(String module, Path jar, Path log, String secret, InetSocketAddress upstream) {
+        return """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 2
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: server
+                    tls: {cert: %s, key: %s, module: %s}
+                modules:
+                  - name: %s
+                    jar: %s
+                    params: {log: %s, secret: %s}
+                """.formatted(web, upstream.getPort(), server.certFile(), server.keyFile(), module, module, jar, log, secret);
+    }
+
+    /** Runs {@code openssl s_client} with {@code args} against {@code port}, sending one line; returns what it printed. */
+    private String sClient(int port, String... args) throws Exception {
+        List<String> cmd = new java.util.ArrayList<>(List.of("openssl", "s_client", "-connect", "127.0.0.1:" + port, "-servername", "localhost",
+                "-CAfile", pki.ca().certFile().toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try {
+            p.getOutputStream().write("ping\n".getBytes(StandardCharsets.US_ASCII));
+            p.getOutputStream().flush();
+            Thread.sleep(300); // TLS 1.3 tickets come after the handshake
+            p.getOutputStream().close();
+            assertThat(p.waitFor(10, TimeUnit.SECONDS)).as("s_client exits").isTrue();
+            return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        } finally {
+            p.destroyForcibly();
+        }
+    }
+
+    @Test
+    void aModulesTicketKeysLetTwoAgentsResumeEachOthersSessionsAndItsKeyLogSeesTheClientsSecrets() throws Exception {
+        Path jar = secretsModule("secrets", 1);
+        Path logA = tmp.resolve("a-keys.log");
+        Path logC = tmp.resolve("c-keys.log");
+        Path clientKeys = tmp.resolve("client-keys.log");
+        Path sess = tmp.resolve("session.pem");
+        try (TestServer echo = TestServer.echo();
+             Agent a = Agents.start(tmp.resolve("a"), secretsAgent("secrets", jar, logA, "shared", echo.address()));
+             Agent b = Agents.start(tmp.resolve("b"), secretsAgent("secrets", jar, tmp.resolve("b-keys.log"), "shared", echo.address()));
+             Agent c = Agents.start(tmp.resolve("c"), secretsAgent("secrets", jar, logC, "another", echo.address()))) {
+            assertThat(Hooks.names(a.registry().find("secrets").orElseThrow().hooks())).contains("sessionTicketKeys", "keyLog");
+            String first = sClient(a.listeners().get(web).getPort(), "-sess_out", sess.toString(), "-keylogfile", clientKeys.toString());
+            assertThat(first).as(first).contains("New, TLSv1.3");
+            List<String> client = Files.readAllLines(clientKeys).stream().filter(l -> !l.isBlank() && !l.startsWith("#")).toList();
+            assertThat(client).isNotEmpty();
+            List<String> seen = Files.readAllLines(logA);
+            long id = Long.parseLong(seen.getFirst().split(" ", 2)[0]);
+            assertThat(id).as("the handshake's connection").isPositive();
+            assertThat(seen).as("the module saw every secret the client derived, with its connection")
+                    .containsAll(client.stream().map(l -> id + " " + l).toList());
+            assertThat(sClient(b.listeners().get(web).getPort(), "-sess_in", sess.toString())).as("b shares the secret")
+                    .contains("Reused, TLSv1.3");
+            assertThat(sClient(c.listeners().get(web).getPort(), "-sess_in", sess.toString())).as("c's key is another")
+                    .contains("New, TLSv1.3").doesNotContain("Reused");
+        }
+    }
+
+    @Test
+    void aModuleBuiltForTls10GetsNeitherNewStepEvenIfItHasMethodsOfThatName() throws Exception {
+        Path jar = secretsModule("secrets10", 0);
+        Path log10 = tmp.resolve("keys10.log");
+        Path sess = tmp.resolve("session.pem");
+        try (TestServer echo = TestServer.echo();
+             Agent a = Agents.start(tmp.resolve("a"), secretsAgent("secrets10", jar, log10, "shared", echo.address()));
+             Agent b = Agents.start(tmp.resolve("b"), secretsAgent("secrets10", jar, log10, "shared", echo.address()))) {
+            LoadedModule m = a.registry().find("secrets10").orElseThrow();
+            assertThat(Hooks.names(m.hooks())).doesNotContain("sessionTicketKeys", "keyLog");
+            assertThat(sClient(a.listeners().get(web).getPort(), "-sess_out", sess.toString())).contains("New, TLSv1.3");
+            assertThat(sClient(b.listeners().get(web).getPort(), "-sess_in", sess.toString()))
+                    .as("each agent keeps its own random keys: the module's are never asked for").contains("New, TLSv1.3").doesNotContain("Reused");
+            assertThat(log10).as("keyLog is never called").doesNotExist();
+        }
+    }
+
     @Test
     void aModuleChoosingAlpnOverridesTheListenersPreferenceKeepsTheDefaultCertificateAndFallsBackWhenUnloaded() throws Exception {
         String picker = """
@@ -552,7 +675,7 @@ class TlsModuleTest {
                     jar: %s
                 """.formatted(sample("tag"));
         assertThatThrownBy(() -> Agents.start(tmp.resolve("a2"), stream)).isInstanceOf(AgentException.class)
-                .hasMessageContaining("does not implement the tls interface").hasMessageContaining("name a module that declares tls");
+                .hasMessageContaining("does not implement the tls interface").hasMessageContaining("name a module that declares the tls interface");
         assertThat(Agent.checkModules(dev.interlayer.agent.AgentConfig.load(tmp.resolve("a2").resolve("agent.yaml"))).problems())
                 .as("run --check says the same").anyMatch(p -> p.contains("tls.module names tag@") && p.contains("does not implement the tls interface"));
     }

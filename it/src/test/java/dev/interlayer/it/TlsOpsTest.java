@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.interlayer.agent.Agent;
+import dev.interlayer.api.TlsTicketKey;
 import dev.interlayer.engine.testing.TestServer;
 import io.netty.handler.ssl.JdkSslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -386,6 +387,78 @@ class TlsOpsTest {
         try (TestServer echo = TestServer.echo()) {
             assertThatThrownBy(() -> Agents.start(tmp.resolve("agent"), agent(tls, echo.address())).close())
                     .hasMessageContaining("session-tickets: false needs provider: openssl");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"-tls1_2", "-tls1_3"})
+    void agentsSharingTicketKeyFilesResumeEachOthersSessionsAndAnotherAgentDoesNot(String version) throws Exception {
+        Path older = tmp.resolve("older.key");
+        Path newer = tmp.resolve("newer.key");
+        Files.write(older, TlsTicketKey.random().encoded());
+        Files.write(newer, TlsTicketKey.random().encoded());
+        String shared = "{cert: %s, key: %s, ticket-keys: [%s]}".formatted(server.certFile(), server.keyFile(), older);
+        String own = "{cert: %s, key: %s}".formatted(server.certFile(), server.keyFile());
+        try (TestServer echo = TestServer.echo();
+             Agent a = Agents.start(tmp.resolve("a"), agent(shared, echo.address()));
+             Agent b = Agents.start(tmp.resolve("b"), agent(shared, echo.address()));
+             Agent c = Agents.start(tmp.resolve("c"), agent(own, echo.address()))) {
+            Path sess = tmp.resolve("session.pem");
+            assertThat(sClient(a, a.listeners().get(web).getPort(), version, "-sess_out", sess.toString()).out()).contains("New, TLSv1.");
+            SClient onB = sClient(b, b.listeners().get(web).getPort(), version, "-sess_in", sess.toString());
+            assertThat(onB.out()).as(onB.out()).contains("Reused, TLSv1.");
+            assertThat(onB.listing()).contains(" resumed");
+            SClient onC = sClient(c, c.listeners().get(web).getPort(), version, "-sess_in", sess.toString());
+            assertThat(onC.out()).as(onC.out()).contains("New, TLSv1.").doesNotContain("Reused");
+            // an agent whose first key is newer encrypts with it and still decrypts with the older one, second in its list
+            String rotated = "{cert: %s, key: %s, ticket-keys: [%s, %s]}".formatted(server.certFile(), server.keyFile(), newer, older);
+            try (Agent b2 = Agents.start(tmp.resolve("b2"), agent(rotated, echo.address()))) {
+                int port = b2.listeners().get(web).getPort();
+                SClient old = sClient(b2, port, version, "-sess_in", sess.toString());
+                assertThat(old.out()).as("a ticket of the older key still decrypts").contains("Reused, TLSv1.");
+                Path fresh = tmp.resolve("fresh.pem");
+                sClient(b2, port, version, "-sess_out", fresh.toString());
+                SClient onA = sClient(a, a.listeners().get(web).getPort(), version, "-sess_in", fresh.toString());
+                assertThat(onA.out()).as("a, which lacks the newer key, cannot decrypt its tickets").contains("New, TLSv1.")
+                        .doesNotContain("Reused");
+            }
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void aTicketKeyFileOfTheWrongSizeIsAConfigErrorThatSaysHowToMakeOne() throws Exception {
+        Path bad = tmp.resolve("short.key");
+        Files.write(bad, new byte[32]);
+        String tls = "{cert: %s, key: %s, ticket-keys: %s}".formatted(server.certFile(), server.keyFile(), bad);
+        try (TestServer echo = TestServer.echo()) {
+            assertThatThrownBy(() -> Agents.start(tmp.resolve("agent"), agent(tls, echo.address())).close())
+                    .hasMessageContaining("ticket-keys file " + bad + " is 32 bytes")
+                    .hasMessageContaining("openssl rand 48");
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"-tls1_2", "-tls1_3"})
+    void keyLogWritesTheSecretsTheClientDerivedToAFileOnlyTheAgentsUserReads(String version) throws Exception {
+        Path keys = tmp.resolve("keys.log");
+        Path clientKeys = tmp.resolve("client-keys.log");
+        String tls = "{cert: %s, key: %s, key-log: %s}".formatted(server.certFile(), server.keyFile(), keys);
+        try (TestServer echo = TestServer.echo(); Agent agent = Agents.start(tmp.resolve("agent"), agent(tls, echo.address()))) {
+            assertThat(log).anyMatch(l -> l.contains("are written to " + keys) && l.contains("decrypt"));
+            sClient(agent, agent.listeners().get(web).getPort(), version, "-keylogfile", clientKeys.toString());
+            List<String> client = Files.readAllLines(clientKeys).stream().filter(l -> !l.isBlank() && !l.startsWith("#")).toList();
+            assertThat(client).as("openssl logged the handshake's secrets").isNotEmpty();
+            assertThat(Files.readAllLines(keys)).containsAll(client);
+            assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(keys))).isEqualTo("rw-------");
+        }
+    }
+
+    @org.junit.jupiter.api.Test
+    void keyLogOnTheJdkProviderIsAConfigError() throws Exception {
+        String tls = "{provider: jdk, cert: %s, key: %s, key-log: %s}".formatted(server.certFile(), server.keyFile(), tmp.resolve("k.log"));
+        try (TestServer echo = TestServer.echo()) {
+            assertThatThrownBy(() -> Agents.start(tmp.resolve("agent"), agent(tls, echo.address())).close())
+                    .hasMessageContaining("key-log needs provider: openssl");
         }
     }
 

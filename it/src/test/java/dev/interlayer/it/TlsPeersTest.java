@@ -187,6 +187,35 @@ class TlsPeersTest {
         }
     }
 
+    @org.junit.jupiter.api.Test
+    void keyLogOnTheUpstreamSideWritesTheSecretsOpensslSServerDerived() throws Exception {
+        TlsCerts.Issued up = pki.issue("upstream", "upstream.test");
+        Path dir = tmp.resolve("s_server-keys");
+        Files.createDirectories(dir);
+        Path serverKeys = dir.resolve("server-keys.log");
+        Path agentKeys = tmp.resolve("agent-keys.log");
+        int sPort = sServer(List.of("-cert", up.certFile().toString(), "-key", up.keyFile().toString(), "-rev", "-keylogfile",
+                serverKeys.toString()), dir);
+        String yaml = """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 2
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: {address: 127.0.0.1:%d, tls: {ca: %s, server-name: upstream.test, key-log: %s}}
+                    role: client
+                """.formatted(web, sPort, pki.ca().certFile(), agentKeys);
+        try (Agent agent = Agents.start(tmp.resolve("agent"), yaml); Socket s = new Socket("127.0.0.1", agent.listeners().get(web).getPort())) {
+            s.setSoTimeout(10_000);
+            s.getOutputStream().write("secrets\n".getBytes(StandardCharsets.US_ASCII));
+            assertThat(new String(s.getInputStream().readNBytes(8), StandardCharsets.US_ASCII)).isEqualTo("sterces\n");
+            List<String> server = Files.readAllLines(serverKeys).stream().filter(l -> !l.isBlank() && !l.startsWith("#")).toList();
+            assertThat(server).as("s_server logged the handshake's secrets").isNotEmpty();
+            assertThat(Files.readAllLines(agentKeys)).containsAll(server);
+        }
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"openssl", "jdk"})
     void reEncryptsCurlToOpensslSServerEndToEnd(String provider) throws Exception {

@@ -47,6 +47,10 @@ public final class Hooks {
     public static final int TLS_HANDSHAKE_COMPLETED = 1 << 18;
     /** {@code TlsModule.handshakeFailed}. */
     public static final int TLS_HANDSHAKE_FAILED = 1 << 19;
+    /** {@code TlsModule.sessionTicketKeys} (tls 1.1). */
+    public static final int TLS_TICKET_KEYS = 1 << 20;
+    /** {@code TlsModule.keyLog} (tls 1.1). */
+    public static final int TLS_KEY_LOG = 1 << 21;
 
     private record Hook(int bit, String name, InterfaceType type, Class<?> owner, Method method) {
         /** The hook's name in notes and reports; datagram hooks share their method names with stream hooks. */
@@ -75,7 +79,9 @@ public final class Hooks {
             hook(TLS_SELECT_ALPN, "selectAlpn", InterfaceType.TLS, TlsModule.class),
             hook(TLS_CONFIGURE, "configure", InterfaceType.TLS, TlsModule.class),
             hook(TLS_HANDSHAKE_COMPLETED, "handshakeCompleted", InterfaceType.TLS, TlsModule.class),
-            hook(TLS_HANDSHAKE_FAILED, "handshakeFailed", InterfaceType.TLS, TlsModule.class));
+            hook(TLS_HANDSHAKE_FAILED, "handshakeFailed", InterfaceType.TLS, TlsModule.class),
+            hook(TLS_TICKET_KEYS, "sessionTicketKeys", InterfaceType.TLS, TlsModule.class),
+            hook(TLS_KEY_LOG, "keyLog", InterfaceType.TLS, TlsModule.class));
 
     private static Hook hook(int bit, String name, InterfaceType type, Class<?> owner) {
         for (Method m : owner.getDeclaredMethods()) {
