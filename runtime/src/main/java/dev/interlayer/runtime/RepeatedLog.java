@@ -43,7 +43,9 @@ public final class RepeatedLog {
         int logged;
         long suppressed;
         Level level;
-        String last;
+        /** The last line left out, formatted only for the summary: a storm costs no formatting per line. */
+        String lastFormat;
+        Object[] lastArgs;
         volatile boolean forgotten;
     }
 
@@ -111,7 +113,8 @@ public final class RepeatedLog {
                 } else {
                     w.suppressed++;
                     w.level = level;
-                    w.last = args.length == 0 ? format : MessageFormat.format(format, args);
+                    w.lastFormat = format;
+                    w.lastArgs = args;
                 }
             }
         } while (w.forgotten);
@@ -155,6 +158,6 @@ public final class RepeatedLog {
     private String summary(String kind, Window w) {
         Duration d = Duration.ofNanos(windowNanos);
         return kind + ": " + w.suppressed + " more in the last " + (d.toSeconds() > 0 ? d.toSeconds() + " s" : d.toMillis() + " ms")
-                + ", not logged one by one; the last: " + w.last;
+                + ", not logged one by one; the last: " + (w.lastArgs.length == 0 ? w.lastFormat : MessageFormat.format(w.lastFormat, w.lastArgs));
     }
 }
