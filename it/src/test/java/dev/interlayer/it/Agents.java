@@ -34,6 +34,24 @@ final class Agents {
         }
     }
 
+    /**
+     * The config of an agent (control off, two event loops) with one server-role listener {@code name} on a free port
+     * terminating TLS with the flow-style block {@code tls} ({@code {cert: ..., key: ...}}) toward {@code upstreamPort}.
+     */
+    static String terminating(String name, int upstreamPort, String tls) {
+        return """
+                agent:
+                  control: {enabled: false}
+                  io-threads: 2
+                listeners:
+                  - name: %s
+                    listen: 127.0.0.1:0
+                    upstream: 127.0.0.1:%d
+                    role: server
+                    tls: %s
+                """.formatted(name, upstreamPort, tls);
+    }
+
     /** Writes {@code yaml} as {@code dir/agent.yaml} and starts an agent from it. */
     static Agent start(Path dir, String yaml) throws Exception {
         Files.createDirectories(dir);

@@ -416,21 +416,8 @@ class TlsModuleTest {
     }
 
     private String secretsAgent(String module, Path jar, Path log, String secret, InetSocketAddress upstream) {
-        return """
-                agent:
-                  control: {enabled: false}
-                  io-threads: 2
-                listeners:
-                  - name: %s
-                    listen: 127.0.0.1:0
-                    upstream: 127.0.0.1:%d
-                    role: server
-                    tls: {cert: %s, key: %s, module: %s}
-                modules:
-                  - name: %s
-                    jar: %s
-                    params: {log: %s, secret: %s}
-                """.formatted(web, upstream.getPort(), server.certFile(), server.keyFile(), module, module, jar, log, secret);
+        return Agents.terminating(web, upstream.getPort(), "{cert: %s, key: %s, module: %s}".formatted(server.certFile(), server.keyFile(), module))
+                + "modules:\n  - name: %s\n    jar: %s\n    params: {log: %s, secret: %s}\n".formatted(module, jar, log, secret);
     }
 
     /** Runs {@code openssl s_client} with {@code args} against {@code port}, sending one line; returns what it printed. */

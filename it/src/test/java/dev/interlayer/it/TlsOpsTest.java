@@ -67,17 +67,7 @@ class TlsOpsTest {
     private final String web = "ops" + NAMES.incrementAndGet();
 
     private String agent(String tls, InetSocketAddress upstream) {
-        return """
-                agent:
-                  control: {enabled: false}
-                  io-threads: 2
-                listeners:
-                  - name: %s
-                    listen: 127.0.0.1:0
-                    upstream: 127.0.0.1:%d
-                    role: server
-                    tls: %s
-                """.formatted(web, upstream.getPort(), tls);
+        return Agents.terminating(web, upstream.getPort(), tls);
     }
 
     // ---- CRLs -----------------------------------------------------------------------------------------

@@ -70,17 +70,7 @@ class TlsPeersTest {
     }
 
     private String terminating(String tls, int upstreamPort) {
-        return """
-                agent:
-                  control: {enabled: false}
-                  io-threads: 2
-                listeners:
-                  - name: %s
-                    listen: 127.0.0.1:0
-                    upstream: 127.0.0.1:%d
-                    role: server
-                    tls: %s
-                """.formatted(web, upstreamPort, tls);
+        return Agents.terminating(web, upstreamPort, tls);
     }
 
     @ParameterizedTest

@@ -68,17 +68,7 @@ class TlsTest {
     private final String web = "web" + NAMES.incrementAndGet();
 
     private String agent(String tls, InetSocketAddress upstream) {
-        return """
-                agent:
-                  control: {enabled: false}
-                  io-threads: 2
-                listeners:
-                  - name: %s
-                    listen: 127.0.0.1:0
-                    upstream: 127.0.0.1:%d
-                    role: server
-                    tls: %s
-                """.formatted(web, upstream.getPort(), tls);
+        return Agents.terminating(web, upstream.getPort(), tls);
     }
 
     @ParameterizedTest
