@@ -344,8 +344,8 @@ public final class NativePackage implements PackageRef {
         }
         long o = NativeAbi.offset(NativeAbi.MODULE_INFO, "init");
         MemorySegment init = pointer(info, o), fini = pointer(info, o + 8), attach = pointer(info, o + 16), detach = pointer(info, o + 24);
-        if (attach.address() != 0) bits |= Hooks.ATTACH;
-        if (detach.address() != 0) bits |= Hooks.DETACH;
+        // attach and detach always run, C functions or not: they make the handle C knows the connection by
+        bits |= Hooks.ATTACH | Hooks.DETACH;
         NativeModule.Functions f = new NativeModule.Functions(init, fini, attach, detach, hook[0], hook[1], hook[2], hook[3], hook[4],
                 hook[5], hook[6], hook[7], hook[8], hook[9], hook[10], hook[11]);
         return new NativeModule(d, this, f, new Hooks.Detected(bits, List.copyOf(notes)), ctx);
