@@ -54,6 +54,7 @@ public final class NativePackage implements PackageRef {
     private final AtomicInteger references = new AtomicInteger(1);
     private final AtomicBoolean closed = new AtomicBoolean();
     private final List<String> moduleIds = new CopyOnWriteArrayList<>();
+    private final List<String> initvts = new ArrayList<>();
 
     private NativePackage(ModuleRegistry registry, String location, String sha256, Path cachedCopy, Arena arena, MemorySegment fini,
                           List<String> exports, List<Entry> entries) {
@@ -304,7 +305,9 @@ public final class NativePackage implements PackageRef {
                         + ": the module may call what this agent lacks; upgrade the agent, or build against this agent's module.h");
             }
             String symbol = initvt(t, d.name());
-            MemorySegment fn = lib.find(symbol).orElseThrow(() -> new IllegalArgumentException("declares " + t.id()
+            Optional<MemorySegment> found = lib.find(symbol);
+            found.ifPresent(x -> initvts.add(symbol));
+            MemorySegment fn = found.orElseThrow(() -> new IllegalArgumentException("declares " + t.id()
                     + " but the object does not export " + symbol + "; define int " + symbol + "(il_ctx *, int, int, void *)"));
             List<Slot> slots = SLOTS.stream().filter(s -> s.type == t).toList();
             MemorySegment vt = arena.allocate(NativeAbi.VT_HEADER + 8L * slots.size(), 8);
@@ -354,6 +357,11 @@ public final class NativePackage implements PackageRef {
     /** The modules the object lists, with the adapter of each or why it cannot be loaded. */
     List<Entry> entries() {
         return List.copyOf(entries);
+    }
+
+    /** The initvt functions of the modules the object lists that it exports, in list order. */
+    public List<String> initvts() {
+        return List.copyOf(initvts);
     }
 
     /** The entry points the object exports (of those the host looks for). */
