@@ -186,6 +186,31 @@ class NativeLoadingTest {
     }
 
     /**
+     * The watchdog cannot stop native code, but a C hook that runs past the hook budget is flagged and, once it returns,
+     * counted as a fault under the module's policy (fail-open here: detached, traffic passes).
+     */
+    @Test
+    void aCHookThatOverrunsTheBudgetIsAFaultWhenItReturns() throws Exception {
+        fx = new EngineFixture(dev.interlayer.engine.EngineOptions.defaults().withIoThreads(2).withHookBudget(java.time.Duration.ofMillis(50)));
+        echo = TestServer.echo();
+        InetSocketAddress at = fx.listen(Role.CLIENT, echo.address());
+        Path so = CBuild.so(dir, "slow", module("slow", "stream 1.0", """
+                #include <time.h>
+                static int send(void *m, void *s, il_call *c, const uint8_t *d, size_t n) {
+                    (void) m; (void) s; (void) c; (void) d; (void) n;
+                    struct timespec t0, t;
+                    clock_gettime(CLOCK_MONOTONIC, &t0);
+                    do clock_gettime(CLOCK_MONOTONIC, &t); while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 300000000L);
+                    return IL_PASS;
+                }
+                """, "vt->on_send = send;"));
+        LoadedModule m = fx.registry.load(so, null).getFirst();
+        assertThat(echoes(at, 1000)).isTrue();
+        assertThat(m.faults()).isEqualTo(1);
+        assertThat(m.lastFault()).contains("hook budget");
+    }
+
+    /**
      * The same path is loaded again after its file was replaced while a connection runs through the first version: the
      * old one keeps that connection, new connections get the new one, and the old object is unmapped (and its cached copy
      * deleted) when that connection ends.
