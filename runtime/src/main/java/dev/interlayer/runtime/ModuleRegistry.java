@@ -418,13 +418,10 @@ public final class ModuleRegistry implements AutoCloseable {
      */
     public List<LoadedModule> loadJar(Path jar, Function<String, ModuleConfig> configs, Predicate<ModuleDescriptor> admit)
             throws ModuleLoadException {
-        if (closed) {
-            throw new IllegalStateException("the module registry is closed");
-        }
-        String location = jar.toAbsolutePath().normalize().toString();
-        failures.removeIf(f -> f.source().equals(location));
-        Path cached = cache(jar, location, ".jar");
-        String sha = cached.getFileName().toString().replace(".jar", "");
+        Incoming in = incoming(jar, ".jar");
+        String location = in.location();
+        Path cached = in.cached();
+        String sha = in.sha();
         JarPackage pkg;
         List<String> listed;
         ModuleVerifier.Scan scan;
@@ -487,16 +484,12 @@ public final class ModuleRegistry implements AutoCloseable {
      */
     public List<LoadedModule> loadNative(Path object, Function<String, ModuleConfig> configs, Predicate<ModuleDescriptor> admit)
             throws ModuleLoadException {
-        if (closed) {
-            throw new IllegalStateException("the module registry is closed");
-        }
-        String location = object.toAbsolutePath().normalize().toString();
-        failures.removeIf(f -> f.source().equals(location));
-        Path cached = cache(object, location, ".so");
-        String sha = cached.getFileName().toString().replace(".so", "");
+        Incoming in = incoming(object, ".so");
+        String location = in.location();
+        String sha = in.sha();
         NativePackage pkg;
         try {
-            pkg = NativePackage.open(this, location, sha, cached);
+            pkg = NativePackage.open(this, location, sha, in.cached());
         } catch (NativePackage.Refused e) {
             releaseCached(sha, ".so");
             throw fail(location, null, e.getMessage(), null);
@@ -537,6 +530,20 @@ public final class ModuleRegistry implements AutoCloseable {
     /** Called by a {@link NativePackage} once it is unmapped: frees the cached copy. */
     void packageClosed(NativePackage pkg) {
         releaseCached(pkg.sha256(), ".so");
+    }
+
+    /** A package file about to be opened: where it came from, its cached copy and that copy's SHA-256. */
+    private record Incoming(String location, Path cached, String sha) {}
+
+    /** Forgets the earlier failures of {@code file} and copies it into the cache (as {@code <sha256><ext>}). */
+    private Incoming incoming(Path file, String ext) throws ModuleLoadException {
+        if (closed) {
+            throw new IllegalStateException("the module registry is closed");
+        }
+        String location = file.toAbsolutePath().normalize().toString();
+        failures.removeIf(f -> f.source().equals(location));
+        Path cached = cache(file, location, ext);
+        return new Incoming(location, cached, cached.getFileName().toString().replace(ext, ""));
     }
 
     /** Copies {@code jar} into the cache under its SHA-256 and takes a reference on the copy. */

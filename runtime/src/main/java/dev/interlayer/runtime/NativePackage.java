@@ -16,9 +16,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A C package ({@code .so}) loaded by {@link ModuleRegistry#loadNative}: its cached copy mapped in its own shared
@@ -51,9 +48,7 @@ public final class NativePackage implements PackageRef {
     private final MemorySegment fini;
     private final List<Entry> entries;
     private final List<String> exports;
-    private final AtomicInteger references = new AtomicInteger(1);
-    private final AtomicBoolean closed = new AtomicBoolean();
-    private final List<String> moduleIds = new CopyOnWriteArrayList<>();
+    private final PackageReferences references;
     private final List<String> initvts = new ArrayList<>();
 
     private NativePackage(ModuleRegistry registry, String location, String sha256, Path cachedCopy, Arena arena, MemorySegment fini,
@@ -66,6 +61,7 @@ public final class NativePackage implements PackageRef {
         this.fini = fini;
         this.exports = exports;
         this.entries = entries;
+        this.references = new PackageReferences("C module object " + location);
     }
 
     /** Thrown by {@link #open} when the object cannot be used at all; the message says what is wrong and what to do. */
@@ -392,30 +388,25 @@ public final class NativePackage implements PackageRef {
 
     /** Ids of the modules loaded from this object so far. */
     public List<String> moduleIds() {
-        return List.copyOf(moduleIds);
+        return references.moduleIds();
     }
 
     /** True once the last module was released and the object unmapped. */
     public boolean isClosed() {
-        return closed.get();
+        return references.isClosed();
     }
 
     void retain() {
-        references.incrementAndGet();
+        references.retain();
     }
 
     void loaded(LoadedModule m) {
-        moduleIds.add(m.id());
+        references.loaded(m);
     }
 
     @Override
     public void release() {
-        int left = references.decrementAndGet();
-        if (left < 0) {
-            references.incrementAndGet();
-            throw new IllegalStateException("C module object " + location + " released more often than its modules were loaded");
-        }
-        if (left == 0 && closed.compareAndSet(false, true)) {
+        if (references.release()) {
             close();
         }
     }
