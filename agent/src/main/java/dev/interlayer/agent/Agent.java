@@ -93,7 +93,7 @@ public final class Agent implements AutoCloseable {
                     continue;
                 }
                 try {
-                    List<LoadedModule> loaded = registry.loadJar(m.jar(), config.moduleConfigs());
+                    List<LoadedModule> loaded = registry.load(m.jar(), config.moduleConfigs());
                     LOG.log(Level.INFO, "{0}: loaded {1} from {2}", config.where(m.line()), ids(loaded), m.jar());
                 } catch (ModuleLoadException e) {
                     LOG.log(Level.ERROR, "{0}: modules[{1}].jar: {2}", config.where(m.line()), i, e.getMessage());
@@ -174,7 +174,7 @@ public final class Agent implements AutoCloseable {
                     continue; // loaded with the folder
                 }
                 try {
-                    registry.loadJar(jar, config.moduleConfigs());
+                    registry.load(jar, config.moduleConfigs());
                 } catch (ModuleLoadException e) {
                     // recorded in failures(), reported below with the module failures of jars that loaded in part
                 }

@@ -1086,11 +1086,11 @@ public final class AgentConfig {
                 }
                 Path jar = null;
                 if ((n = value(k, "jar")) != null) {
-                    String s = string(n, path + ".jar", "a path to a module jar");
+                    String s = string(n, path + ".jar", "a path to a module jar or C module object (.so)");
                     if (s != null) {
                         Path p = base.resolve(s).normalize();
                         if (!Files.isRegularFile(p)) {
-                            problem(n, path + ".jar", "file " + p + " does not exist; expected a module jar (relative paths start at the config file's folder)");
+                            problem(n, path + ".jar", "file " + p + " does not exist; expected a module jar or C module object (relative paths start at the config file's folder)");
                             ok = false;
                         } else {
                             jar = p;

@@ -14,6 +14,7 @@ import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleLoadException;
 import dev.interlayer.runtime.ModuleRegistry;
 import dev.interlayer.runtime.ModuleVerifier;
+import dev.interlayer.runtime.NativePackage;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -31,7 +32,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code interlayer check-module JAR}: loads a module jar in an isolated registry (its own temporary cache,
+ * {@code interlayer check-module FILE}: loads a module jar or C module object ({@code .so}) in an isolated registry (its own temporary cache,
  * no listeners) and reports each module's descriptor, interfaces, capabilities, what the verifier found,
  * hooks, parameters and defaults, and every problem with its fix.
  *
@@ -39,18 +40,19 @@ import picocli.CommandLine.Spec;
  * says which ones an agent's config must allow.
  */
 @Command(name = "check-module", mixinStandardHelpOptions = true,
-        description = {"Load a module jar in isolation and report its modules and any problem.",
+        description = {"Load a module jar or C module object (.so) in isolation and report its modules and any problem.",
+                "For a C object: the entry points it exports and, per module, the vtable hooks it fills (within the minor it declares).",
                 "For each module: name, version, interfaces (the module's version vs the host's), capabilities (and the config line",
                 "an agent needs to allow them), what the verifier found in its classes, hooks, parameters, and the default priority,",
                 "selector, mode and fault policy; for each problem: what is wrong and how to fix it (the verifier lists every refused",
                 "call with its class, method and line).",
-                "Exit 0 if every module loaded, 1 otherwise, 2 if JAR is not a file."})
+                "Exit 0 if every module loaded, 1 otherwise, 2 if FILE is not a file."})
 final class CheckModuleCommand implements Callable<Integer> {
 
     @Spec
     CommandSpec spec;
 
-    @Parameters(paramLabel = "JAR", description = "the module jar to check")
+    @Parameters(paramLabel = "FILE", description = "the module jar or C module object (.so) to check")
     Path jar;
 
     @Override
@@ -58,7 +60,7 @@ final class CheckModuleCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (!Files.isRegularFile(jar)) {
-            err.println("interlayer: " + jar + (Files.exists(jar) ? " is not a file" : " does not exist") + "; pass the path of a module jar,"
+            err.println("interlayer: " + jar + (Files.exists(jar) ? " is not a file" : " does not exist") + "; pass the path of a module jar or C module object,"
                     + " e.g. interlayer check-module cli/target/sample-modules/module-tag.jar");
             return Main.USAGE;
         }
@@ -69,13 +71,17 @@ final class CheckModuleCommand implements Callable<Integer> {
             try {
                 // No agent config here: a declared capability counts as allowed; describe() says what a config must allow.
                 Set<Capability> all = EnumSet.allOf(Capability.class);
-                loaded.addAll(registry.loadJar(jar, name -> ModuleConfig.defaults(name).withAllow(all)));
+                loaded.addAll(registry.load(jar, name -> ModuleConfig.defaults(name).withAllow(all)));
             } catch (ModuleLoadException e) {
                 // kept in failures(), printed below
             }
-            out.println("jar " + jar.toAbsolutePath().normalize());
+            boolean object = ModuleRegistry.isNativeObject(jar);
+            out.println((object ? "C module object " : "jar ") + jar.toAbsolutePath().normalize());
             if (!loaded.isEmpty()) {
                 out.println("  sha256 " + loaded.get(0).pkg().sha256());
+                if (loaded.get(0).pkg() instanceof NativePackage so) {
+                    out.println("  exports " + String.join(", ", so.exports()) + ", " + String.join(", ", so.initvts()));
+                }
             }
             for (LoadedModule m : loaded) {
                 describe(out, m);
@@ -116,6 +122,10 @@ final class CheckModuleCommand implements Callable<Integer> {
             out.println("  capabilities: " + ids + " (an agent loads the module only where its config allows them: allow: [" + ids + "])");
         }
         m.verification().ifPresent(v -> out.println("  verified:     " + verified(v)));
+        if (m.pkg() instanceof NativePackage) {
+            out.println("  native:       runs in the agent's process: a crash or a stray write in it ends the agent; faults and budgets"
+                    + " apply to what its hooks return and how long they take");
+        }
         List<String> hooks = Hooks.names(m.hooks());
         out.println("  hooks:        " + (hooks.isEmpty() ? "(none: traffic passes untouched)" : String.join(", ", hooks)));
         for (String note : m.hookNotes()) {

@@ -80,7 +80,7 @@ final class ModulesCommand implements Runnable {
                             String.join(",", m.getInterfacesList()), m.getSource());
                 }
                 if (t.size() == 0) {
-                    out.println("no modules loaded (put jars into the agent's modules folder, or: interlayer modules load JAR)");
+                    out.println("no modules loaded (put jars or .so files into the agent's modules folder, or: interlayer modules load FILE)");
                 } else {
                     t.print(out);
                 }
@@ -97,7 +97,7 @@ final class ModulesCommand implements Runnable {
         }
     }
 
-    @Command(name = "load", mixinStandardHelpOptions = true, description = {"Upload a module jar to the agent and load its modules.",
+    @Command(name = "load", mixinStandardHelpOptions = true, description = {"Upload a module jar, or a C module object (.so), to the agent and load its modules.",
             "Progress goes to standard error when it is a terminal, or with --progress."})
     static final class Load implements Callable<Integer> {
         /** Bytes per upload message (the IDL allows up to 1 MiB). */
@@ -106,7 +106,7 @@ final class ModulesCommand implements Runnable {
         @Spec CommandSpec spec;
         @Mixin ClientOptions o;
 
-        @Parameters(paramLabel = "JAR", description = "the module jar")
+        @Parameters(paramLabel = "FILE", description = "the module jar or C module object (.so)")
         Path jar;
 
         @Option(names = "--progress", description = "show upload progress on standard error even when it is not a terminal")
@@ -118,7 +118,7 @@ final class ModulesCommand implements Runnable {
             PrintWriter err = spec.commandLine().getErr();
             return Calls.run(err, () -> {
                 if (!Files.isRegularFile(jar)) {
-                    throw new CliFailure(Main.INVALID, jar + (Files.exists(jar) ? " is not a file" : " does not exist") + "; give the path of a module jar");
+                    throw new CliFailure(Main.INVALID, jar + (Files.exists(jar) ? " is not a file" : " does not exist") + "; give the path of a module jar or C module object (.so)");
                 }
                 long size = Files.size(jar);
                 String sha = sha256(jar);

@@ -147,6 +147,32 @@ class MainTest {
     }
 
     @Test
+    void checkModuleOnTheCTagSampleReportsItsExportsInterfacesHooksAndParameters() {
+        Path so = DemoCommand.findSampleModules().resolve("module-tag-c.so");
+        Run r = run("check-module", so.toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        assertThat(r.out())
+                .contains("C module object " + so.toAbsolutePath().normalize())
+                .containsPattern("sha256 [0-9a-f]{64}")
+                .contains("exports interlayer_plugin_get_version, interlayer_module_list, interlayer_plugin_init, interlayer_plugin_fini,"
+                        + " stream_tag_c_initvt")
+                .contains("module tag-c 1.0.0")
+                .contains("interfaces:   stream 1.1 (host offers " + InterfaceType.STREAM.hostMajor() + "." + InterfaceType.STREAM.hostMinor())
+                .contains("hooks:        attach, detach, onSend, onRecv, onEnd")
+                .contains("native:       runs in the agent's process")
+                .containsPattern("every +int +default 1000 +payload bytes between two tags")
+                .contains("OK: 1 module loaded");
+    }
+
+    @Test
+    void checkModuleOnAFileThatIsNotASharedObjectExitsOneWithTheFix() throws Exception {
+        Path so = Files.writeString(dir.resolve("half.so"), "copied half-way");
+        Run r = run("check-module", so.toString());
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.out()).contains("is not a shared object").contains("gcc -shared -fPIC").contains("FAILED: 0 modules loaded, 1 problem");
+    }
+
+    @Test
     void checkModuleOnTheTcplogSampleShowsASocketOnlyModuleWithItsControlHook() {
         Run r = run("check-module", sampleJar("tcplog").toString());
         assertThat(r.code()).as(r.err()).isZero();

@@ -337,9 +337,9 @@ final class ModulesEndpoint extends ModulesGrpc.ModulesImplBase {
                 }
                 List<LoadedModule> loaded;
                 try {
-                    loaded = target.registry().loadJar(file, target.moduleConfigs());
+                    loaded = target.registry().load(file, target.moduleConfigs());
                 } catch (ModuleLoadException e) {
-                    fail(Status.FAILED_PRECONDITION.withDescription("jar " + header.getFileName() + " did not load: " + e.getMessage()));
+                    fail(Status.FAILED_PRECONDITION.withDescription(header.getFileName() + " did not load: " + e.getMessage()));
                     return;
                 }
                 LoadModuleResponse.Builder b = LoadModuleResponse.newBuilder().setSha256(sha);

@@ -1,7 +1,9 @@
 package dev.interlayer.engine;
 
 import dev.interlayer.api.ByteView;
+import dev.interlayer.runtime.NativeChunk;
 import io.netty.buffer.ByteBuf;
+import java.nio.ByteBuffer;
 
 /**
  * The {@link ByteView} lent to one module for one call, over an engine-owned {@link ByteBuf}.
@@ -13,7 +15,7 @@ import io.netty.buffer.ByteBuf;
  * flag says whether the view may be used): a reference store into this long-lived object costs a GC write
  * barrier, a boolean does not. The stale reference is never read once the call has returned.
  */
-final class ChunkView implements ByteView {
+final class ChunkView implements ByteView, NativeChunk {
 
     private final String owner;
     private final ChainLink link;
@@ -175,5 +177,18 @@ final class ChunkView implements ByteView {
         byte[] out = new byte[length - pos];
         buf.getBytes(base + pos, out);
         return out;
+    }
+
+    @Override
+    public long address() {
+        check();
+        return length == 0 || !buf.hasMemoryAddress() ? 0 : buf.memoryAddress() + base;
+    }
+
+    @Override
+    public void copyTo(ByteBuffer dst) {
+        check();
+        dst.clear().limit(length);
+        buf.getBytes(base, dst);
     }
 }

@@ -2,6 +2,7 @@ package dev.interlayer.engine;
 
 import dev.interlayer.api.ByteView;
 import dev.interlayer.api.Output;
+import dev.interlayer.runtime.NativeOutput;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 
@@ -11,7 +12,7 @@ import io.netty.buffer.ByteBufAllocator;
  *
  * <p>Writes are capped at the connection's hold limit so a runaway module cannot grow memory without bound.
  */
-final class RealOutput implements Output {
+final class RealOutput implements Output, NativeOutput {
 
     private final ByteBufAllocator alloc;
     private final String owner;
@@ -145,5 +146,22 @@ final class RealOutput implements Output {
     @Override
     public void discard() {
         closeAndRelease();
+    }
+
+    /** Grows the buffer by {@code len} bytes for a C module to write; the buffer moves to direct memory if it is not there. */
+    @Override
+    public long reserve(int len) {
+        ByteBuf t = target(len);
+        if (!t.isDirect()) {
+            ByteBuf d = alloc.directBuffer(Math.max(t.capacity(), t.writerIndex() + len));
+            d.writeBytes(t, t.readerIndex(), t.readableBytes());
+            t.release();
+            buf = t = d;
+        }
+        t.ensureWritable(len);
+        int at = t.writerIndex();
+        t.writerIndex(at + len);
+        return t.hasMemoryAddress() ? t.memoryAddress() + at
+                : java.lang.foreign.MemorySegment.ofBuffer(t.internalNioBuffer(at, len)).address();
     }
 }

@@ -53,8 +53,8 @@ import java.util.function.Predicate;
  * goes: removing the jar that runs loads the other. A module running from a config entry's {@code jar:} or
  * an upload takes no part in this: a folder jar with its name replaces it, as any new version does.
  *
- * <p>Only regular files named {@code *.jar} not starting with a dot count, so a deployer can write
- * {@code .name.jar.tmp} or {@code name.jar.part} and rename it into place; a jar written in place is
+ * <p>Only regular files named {@code *.jar} (Java) or {@code *.so} (C, see {@link NativePackage}) not starting with a dot
+ * count, so a deployer can write {@code .name.jar.tmp} or {@code name.jar.part} and rename it into place; a jar written in place is
  * loaded once it has stopped changing. Changes are noticed through a {@link WatchService} and, as a
  * fallback for file systems that do not report events, by a rescan every two seconds.
  *
@@ -289,16 +289,16 @@ public final class AutoloadWatcher implements AutoCloseable {
         }
     }
 
-    /** True for a file name the watcher loads: {@code *.jar}, not hidden (a dot first). */
+    /** True for a file name the watcher loads: {@code *.jar} or {@code *.so}, not hidden (a dot first). */
     public static boolean isModuleJar(Path file) {
         String name = file.getFileName().toString();
-        return name.endsWith(".jar") && !name.startsWith(".");
+        return (name.endsWith(".jar") || name.endsWith(".so")) && !name.startsWith(".");
     }
 
     /** The jars in the folder by path, in name order; null if the folder cannot be read (nothing is retired then). */
     private Map<Path, Signature> list() {
         Map<Path, Signature> out = new TreeMap<>();
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.jar")) {
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.{jar,so}")) {
             for (Path p : files) {
                 if (!isModuleJar(p)) {
                     continue;
@@ -398,7 +398,7 @@ public final class AutoloadWatcher implements AutoCloseable {
         };
         List<LoadedModule> loaded;
         try {
-            loaded = registry.loadJar(jar, configs, admit);
+            loaded = registry.load(jar, configs, admit);
         } catch (ModuleLoadException e) {
             // The registry logged the details and keeps them in failures().
             RETRIES.log(jar.toString(), Level.ERROR, "autoload: {0} was not loaded{1}; it will be retried when the file changes (to put a"

@@ -4,9 +4,6 @@ import java.io.IOException;
 import java.lang.System.Logger.Level;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A module jar loaded by {@link ModuleRegistry#loadJar}: its cached copy, its class loader and the
@@ -30,9 +27,7 @@ public final class JarPackage implements PackageRef {
     private final String sha256;
     private final Path cachedCopy;
     private final ModuleClassLoader loader;
-    private final AtomicInteger references = new AtomicInteger(1);
-    private final AtomicBoolean closed = new AtomicBoolean();
-    private final List<String> moduleIds = new CopyOnWriteArrayList<>();
+    private final PackageReferences references;
 
     JarPackage(ModuleRegistry registry, String location, String sha256, Path cachedCopy, ModuleClassLoader loader) {
         this.registry = registry;
@@ -40,6 +35,7 @@ public final class JarPackage implements PackageRef {
         this.sha256 = sha256;
         this.cachedCopy = cachedCopy;
         this.loader = loader;
+        this.references = new PackageReferences("jar " + location);
     }
 
     @Override
@@ -64,33 +60,27 @@ public final class JarPackage implements PackageRef {
 
     /** Ids ({@code name@version}) of the modules loaded from this jar so far. */
     public List<String> moduleIds() {
-        return List.copyOf(moduleIds);
+        return references.moduleIds();
     }
 
     /** True once the last module was released and the loader closed. */
     public boolean isClosed() {
-        return closed.get();
+        return references.isClosed();
     }
 
     /** Takes a reference for a module about to be added. */
     void retain() {
-        references.incrementAndGet();
+        references.retain();
     }
 
     /** Records that a module of this jar was added. */
     void loaded(LoadedModule m) {
-        moduleIds.add(m.id());
+        references.loaded(m);
     }
 
     @Override
     public void release() {
-        int left = references.decrementAndGet();
-        if (left < 0) {
-            // A double release would close the loader under a running module; refuse loudly instead.
-            references.incrementAndGet();
-            throw new IllegalStateException("jar " + location + " released more often than its modules were loaded");
-        }
-        if (left == 0 && closed.compareAndSet(false, true)) {
+        if (references.release()) {
             close();
         }
     }
@@ -106,7 +96,8 @@ public final class JarPackage implements PackageRef {
 
     /** Names the jar's modules for diagnostics, or the jar itself when none was loaded. */
     String who() {
-        return moduleIds.isEmpty() ? "jar " + location : String.join(", ", moduleIds) + " (from " + location + ")";
+        List<String> ids = references.moduleIds();
+        return ids.isEmpty() ? "jar " + location : String.join(", ", ids) + " (from " + location + ")";
     }
 
     @Override

@@ -84,7 +84,7 @@ public final class ModuleRegistry implements AutoCloseable {
     private final int quarantineAfter;
     private final Path cacheDir;
     private final boolean ownsCacheDir;
-    private final Map<String, Integer> cacheUsers = new HashMap<>(); // guarded by itself: sha256 -> open packages
+    private final Map<String, Integer> cacheUsers = new HashMap<>(); // guarded by itself: <sha256><.jar|.so> -> open packages
     private volatile boolean closed;
     private volatile LoadedModule[] attachOrder = new LoadedModule[0];
     private final ModuleCallWatch calls = new ModuleCallWatch();
@@ -233,7 +233,9 @@ public final class ModuleRegistry implements AutoCloseable {
             return null;
         }
         ModuleConfig config = configs == null ? null : configs.apply(d.name());
-        negotiate(pkg, d, module.getClass());
+        if (!(module instanceof NativeModule)) {
+            negotiate(pkg, d, module.getClass()); // a C module's versions were checked against its object's vtables
+        }
         ModuleVerifier.Summary verified = null;
         if (scan != null) {
             Set<Capability> allowed = config == null ? Set.of() : config.allow();
@@ -244,7 +246,7 @@ public final class ModuleRegistry implements AutoCloseable {
             }
             verified = new ModuleVerifier.Summary(scan.classes(), scan.took(), scan.capabilitiesUsed(module.getClass().getName()));
         }
-        Hooks.Detected hooks = Hooks.detect(module.getClass(), d.interfaces());
+        Hooks.Detected hooks = module instanceof NativeModule nm ? nm.hooks() : Hooks.detect(module.getClass(), d.interfaces());
         Map<String, Object> raw = config == null ? Map.of() : config.params();
         Params params;
         try {
@@ -416,13 +418,10 @@ public final class ModuleRegistry implements AutoCloseable {
      */
     public List<LoadedModule> loadJar(Path jar, Function<String, ModuleConfig> configs, Predicate<ModuleDescriptor> admit)
             throws ModuleLoadException {
-        if (closed) {
-            throw new IllegalStateException("the module registry is closed");
-        }
-        String location = jar.toAbsolutePath().normalize().toString();
-        failures.removeIf(f -> f.source().equals(location));
-        Path cached = cache(jar, location);
-        String sha = cached.getFileName().toString().replace(".jar", "");
+        Incoming in = incoming(jar, ".jar");
+        String location = in.location();
+        Path cached = in.cached();
+        String sha = in.sha();
         JarPackage pkg;
         List<String> listed;
         ModuleVerifier.Scan scan;
@@ -432,7 +431,7 @@ public final class ModuleRegistry implements AutoCloseable {
             pkg = new JarPackage(this, location, sha, cached,
                     new ModuleClassLoader(location, cached.toUri().toURL(), Module.class.getClassLoader()));
         } catch (ModuleLoadException | MalformedURLException | RuntimeException e) {
-            releaseCached(sha);
+            releaseCached(sha, ".jar");
             if (e instanceof ModuleLoadException mle) {
                 throw mle;
             }
@@ -445,8 +444,110 @@ public final class ModuleRegistry implements AutoCloseable {
         }
     }
 
+    /**
+     * Loads a module package of either kind: a C shared object (ELF content, or a name ending in {@code .so}) with
+     * {@link #loadNative}, anything else with {@link #loadJar}.
+     */
+    public List<LoadedModule> load(Path file, Function<String, ModuleConfig> configs, Predicate<ModuleDescriptor> admit)
+            throws ModuleLoadException {
+        return isNativeObject(file) ? loadNative(file, configs, admit) : loadJar(file, configs, admit);
+    }
+
+    /** {@link #load(Path, Function, Predicate)} admitting every module. */
+    public List<LoadedModule> load(Path file, Function<String, ModuleConfig> configs) throws ModuleLoadException {
+        return load(file, configs, null);
+    }
+
+    /** True for a file whose name ends in {@code .so} or whose content starts with the ELF magic number. */
+    public static boolean isNativeObject(Path file) {
+        if (file.getFileName() != null && file.getFileName().toString().endsWith(".so")) {
+            return true;
+        }
+        try (InputStream in = Files.newInputStream(file)) {
+            byte[] magic = in.readNBytes(4);
+            return magic.length == 4 && magic[0] == 0x7f && magic[1] == 'E' && magic[2] == 'L' && magic[3] == 'F';
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Loads every module of a C shared object (see {@code native/include/interlayer/module.h}): copies it into the cache
+     * under its SHA-256, maps the copy (refusing an object with an undefined symbol, without the required entry points or
+     * of another ABI version, with a message that names what is missing), and adds each module it lists as a
+     * {@link NativeModule}, exactly as {@link #loadJar} adds a jar's: same configs, {@code admit}, failures, retirement of
+     * a running module of the same name. The object is unmapped when the last of its modules has unloaded.
+     *
+     * @param object the {@code .so}; it may be replaced or deleted as soon as this returns
+     * @return the modules loaded, in list order; empty only if {@code admit} turned every module away
+     * @throws ModuleLoadException if the object cannot be used at all or none of its modules loaded
+     */
+    public List<LoadedModule> loadNative(Path object, Function<String, ModuleConfig> configs, Predicate<ModuleDescriptor> admit)
+            throws ModuleLoadException {
+        Incoming in = incoming(object, ".so");
+        String location = in.location();
+        String sha = in.sha();
+        NativePackage pkg;
+        try {
+            pkg = NativePackage.open(this, location, sha, in.cached());
+        } catch (NativePackage.Refused e) {
+            releaseCached(sha, ".so");
+            throw fail(location, null, e.getMessage(), null);
+        }
+        List<LoadedModule> loaded = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        try {
+            for (NativePackage.Entry e : pkg.entries()) {
+                if (e.module() == null) {
+                    problems.add(fail(location, e.name(), "C module object " + location + ": " + e.problem(), null).getMessage());
+                    continue;
+                }
+                pkg.retain();
+                try {
+                    LoadedModule m = add(e.module(), pkg, configs, null, admit);
+                    if (m == null) {
+                        e.module().forget();
+                        pkg.release();
+                        continue;
+                    }
+                    pkg.loaded(m);
+                    loaded.add(m);
+                } catch (ModuleLoadException x) {
+                    e.module().forget();
+                    pkg.release();
+                    problems.add(x.getMessage());
+                }
+            }
+        } finally {
+            pkg.release(); // the loading reference: unmaps the object now if no module loaded
+        }
+        if (loaded.isEmpty() && !problems.isEmpty()) {
+            throw new ModuleLoadException("no module of C object " + location + " could be loaded:\n  " + String.join("\n  ", problems));
+        }
+        return List.copyOf(loaded);
+    }
+
+    /** Called by a {@link NativePackage} once it is unmapped: frees the cached copy. */
+    void packageClosed(NativePackage pkg) {
+        releaseCached(pkg.sha256(), ".so");
+    }
+
+    /** A package file about to be opened: where it came from, its cached copy and that copy's SHA-256. */
+    private record Incoming(String location, Path cached, String sha) {}
+
+    /** Forgets the earlier failures of {@code file} and copies it into the cache (as {@code <sha256><ext>}). */
+    private Incoming incoming(Path file, String ext) throws ModuleLoadException {
+        if (closed) {
+            throw new IllegalStateException("the module registry is closed");
+        }
+        String location = file.toAbsolutePath().normalize().toString();
+        failures.removeIf(f -> f.source().equals(location));
+        Path cached = cache(file, location, ext);
+        return new Incoming(location, cached, cached.getFileName().toString().replace(ext, ""));
+    }
+
     /** Copies {@code jar} into the cache under its SHA-256 and takes a reference on the copy. */
-    private Path cache(Path jar, String location) throws ModuleLoadException {
+    private Path cache(Path jar, String location, String ext) throws ModuleLoadException {
         if (!Files.isRegularFile(jar)) {
             throw fail(location, null, "module jar " + location + " does not exist or is not a regular file; check the path", null);
         }
@@ -472,7 +573,7 @@ public final class ModuleRegistry implements AutoCloseable {
             throw fail(location, null, "cannot read module jar " + location + ": " + e + "; check the file's permissions", e);
         }
         String hex = HexFormat.of().formatHex(sha.digest());
-        Path target = cacheDir.resolve(hex + ".jar");
+        Path target = cacheDir.resolve(hex + ext);
         synchronized (cacheUsers) {
             try {
                 if (Files.exists(target)) {
@@ -485,23 +586,23 @@ public final class ModuleRegistry implements AutoCloseable {
                 throw fail(location, null, "cannot store " + location + " in the module cache " + cacheDir + ": " + e
                         + "; make the cache directory writable", e);
             }
-            cacheUsers.merge(hex, 1, Integer::sum);
+            cacheUsers.merge(hex + ext, 1, Integer::sum);
         }
         return target;
     }
 
-    private void releaseCached(String sha) {
+    private void releaseCached(String sha, String ext) {
         synchronized (cacheUsers) {
-            Integer n = cacheUsers.get(sha);
+            Integer n = cacheUsers.get(sha + ext);
             if (n == null) {
                 return;
             }
             if (n > 1) {
-                cacheUsers.put(sha, n - 1);
+                cacheUsers.put(sha + ext, n - 1);
                 return;
             }
-            cacheUsers.remove(sha);
-            deleteQuietly(cacheDir.resolve(sha + ".jar"));
+            cacheUsers.remove(sha + ext);
+            deleteQuietly(cacheDir.resolve(sha + ext));
         }
         deleteCacheDirIfDone();
     }
@@ -712,7 +813,7 @@ public final class ModuleRegistry implements AutoCloseable {
      * the jar left running, which would keep its class loader (and every class of it) in memory.
      */
     void packageClosed(JarPackage pkg) {
-        releaseCached(pkg.sha256());
+        releaseCached(pkg.sha256(), ".jar");
         ClassLoader loader = pkg.loader();
         if (threadsPinning(loader).isEmpty()) {
             return;

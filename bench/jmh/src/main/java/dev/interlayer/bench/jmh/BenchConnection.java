@@ -41,6 +41,17 @@ final class BenchConnection implements AutoCloseable {
         }
     }
 
+    /** Loads the modules of the C object {@code so} (see {@code ModuleRegistry.loadNative}) and starts a connection through them. */
+    BenchConnection(java.nio.file.Path so) throws ModuleLoadException {
+        this.engine = EmbeddedEngine.builder().discardOutput().build();
+        engine.registry().load(so, ModuleConfig::defaults);
+        Info info = new Info();
+        this.conn = engine.connect(info, engine.registry().candidates(info));
+        if (!conn.isOpen()) {
+            throw new IllegalStateException("the benchmark connection closed while starting: " + conn.closeReason());
+        }
+    }
+
     /** Hands {@code chunk} (owned by the engine from here) to the connection as one transport read in direction {@code d}. */
     void read(Direction d, ByteBuf chunk) {
         conn.read(d, chunk);
