@@ -49,8 +49,13 @@ final class StreamEnds {
     private final boolean[] inputEnded = new boolean[2];
     private final boolean[] endPending = new boolean[2];
     private final boolean[] outputShut = new boolean[2];
-    /** A socket of this connection closes at its end of input instead of half-closing (see {@link #shutdownOutput}). */
-    private boolean halfClosureOff;
+    /**
+     * Per direction, whether its source socket closes at its end of input instead of half-closing (see
+     * {@link #shutdownOutput}): its close is then the end of its stream. Per socket, not per connection: a module
+     * attached meanwhile turns half-closure back on for the sockets still open, while the close of one already closed
+     * (whose channelInactive may still be on its way) stays an end.
+     */
+    private final boolean[] closesAtEnd = new boolean[2];
     /**
      * Per direction, chunks read while reading was paused: once a peer's FIN has arrived, Netty reads the socket to
      * its end whatever auto-read says. They enter the chain, in order and before the end of stream, when reading
@@ -110,7 +115,7 @@ final class StreamEnds {
 
     /** True while a socket closes at its end of input instead of half-closing (see {@link #shutdownOutput}). */
     boolean halfClosureOff() {
-        return halfClosureOff;
+        return closesAtEnd[SEND] || closesAtEnd[RECV];
     }
 
     /** Direction {@code d} ended on the direct path already: its input read to the end, every byte and the FIN written. */
@@ -143,7 +148,7 @@ final class StreamEnds {
     void inactive(int d) {
         if (conn.isClosed()) return;
         String who = d == SEND ? "local application" : "network peer";
-        if (inputEnded[d] || halfClosureOff) {
+        if (inputEnded[d] || closesAtEnd[d]) {
             if (!parked[d].isEmpty() || endParked[d]) {
                 // bytes read before its end still wait (reading was paused): they go out first, then the end
                 // completes the close (without half-closure the socket closed at its end of input)
@@ -444,16 +449,20 @@ final class StreamEnds {
         }
         if (conn.splice.spliceable()) {
             ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, false);
-            halfClosureOff = true;
+            closesAtEnd[ch == conn.target(SEND) ? RECV : SEND] = true; // ch is written by one direction and read by the other
         }
     }
 
-    /** A module now watches the stream: its end of input must reach the module as an end, not as a close. */
+    /**
+     * A module now watches the stream: its end of input must reach the module as an end, not as a close. A socket that
+     * closed already at its end of input keeps that meaning: its channelInactive may still be queued.
+     */
     void allowHalfClosure() {
-        if (halfClosureOff) {
-            halfClosureOff = false;
-            for (Channel ch : new Channel[] {conn.channel(Side.LOCAL), conn.channel(Side.REMOTE)}) {
-                if (ch != null && ch.isOpen()) ch.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+        for (int d = 0; d < 2; d++) {
+            Channel source = conn.target(1 - d);
+            if (closesAtEnd[d] && source != null && source.isOpen()) {
+                source.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+                closesAtEnd[d] = false;
             }
         }
     }
