@@ -56,7 +56,8 @@ extern "C" {
 #define IL_DATAGRAM_MINOR 1 /* 1.0 on_send, on_recv; 1.1 host->rewrite */
 #define IL_SOCKET_MAJOR 1
 #define IL_SOCKET_MINOR 0   /* 1.0 every hook of il_socket_vtable */
-/* tls: not yet part of the C ABI (its steps are still growing); a module declaring "tls" is refused. */
+#define IL_TLS_MAJOR 1
+#define IL_TLS_MINOR 1      /* 1.0 select_certificate .. handshake_failed; 1.1 session_ticket_keys, key_log */
 
 /* ---- status codes ------------------------------------------------------------------------------- */
 
@@ -261,8 +262,136 @@ typedef struct il_socket_vtable {
 } il_socket_vtable;
 
 /* ---- tls -------------------------------------------------------------------------------------------- */
-/* Reserved: the tls interface is not in the C ABI yet. Its vtable will be il_tls_vtable, filled by
- * tls_<module>_initvt; until then a C module must not declare "tls". */
+
+/* The steps of the TLS handshakes the agent terminates (a listener's tls: block) or originates (its upstream's), as the
+ * Java SDK's TlsModule: a listener names one tls module per block (module: NAME). Every entry is optional: NULL keeps
+ * the agent's own step, at no cost. Each step the module fills is handed the agent's own steps (il_tls_functions), so
+ * an override can delegate: return defaults->select_certificate(call, hello).
+ *
+ * Every step is module-wide (no il_conn, no per-connection state) and runs on the connection's event loop during the
+ * handshake, under the hook budget: quick, never blocking. Exceptions: configure runs once when the listener's TLS starts
+ * and session_ticket_keys on the agent's TLS timer thread. A step that returns a negative status (or NULL where a
+ * certificate is due) fails only that handshake and is a fault of the module (set_error first: the message is in the
+ * log line). A tls-only module never attaches to connections.
+ *
+ * Ownership: every struct a step receives and every pointer in it (server name, ALPN list, cipher list, versions,
+ * certificate bytes, lines) is the host's and valid during that call only: copy what you keep. What a step hands back
+ * through a pointer (configure's lists) is the module's and is copied by the host as the step returns, so point to
+ * static or module-wide memory, never to the step's own stack. */
+
+/* A certificate and key the host loaded and checked: made by il_tls_functions' certificate or configured, or returned
+ * by select_certificate's default. The handle stays valid until the module's fini; asking again for unchanged files gives
+ * the same handle, so keep handles (a table by name) instead of asking per handshake. Never dereferenced or freed. */
+typedef struct il_cert il_cert;
+
+/* What the client sent in its ClientHello (terminating side). */
+typedef struct il_client_hello {
+    const char *listener;          /* the listener's name */
+    il_addr remote;                /* the client's address */
+    const char *server_name;       /* SNI, or NULL when the client sent none */
+    const char *const *alpn;       /* offered application protocols, in the client's order */
+    uint32_t alpn_count;
+    uint32_t cipher_count;
+    const uint16_t *ciphers;       /* offered cipher suites as TLS code points (0x1301 = TLS_AES_128_GCM_SHA256) */
+    const char *const *versions;   /* offered versions: "TLSv1.3", "TLSv1.2", ... */
+    uint32_t version_count;
+    uint32_t reserved;
+} il_client_hello;
+
+/* A peer's certificate chain to verify: a client's (terminating, when client-auth asks for it) or the upstream's. */
+typedef struct il_tls_peer {
+    const char *listener;
+    int32_t terminating;           /* 1: the peer is a client; 0: the peer is the upstream */
+    uint32_t chain_count;
+    const uint8_t *const *chain;   /* DER certificates, the leaf first */
+    const size_t *chain_len;       /* their lengths */
+    const char *server_name;       /* originating: the name sent and verified; terminating: NULL */
+    const char *auth_type;         /* "RSA", "ECDHE_RSA", ... as the TLS implementation names it */
+} il_tls_peer;
+
+/* A handshake that completed or failed, or the one a key log line belongs to. */
+typedef struct il_tls_handshake {
+    const char *listener;
+    int32_t terminating;
+    int32_t resumed;               /* 1 if the session was resumed */
+    uint64_t connection_id;        /* as the connection listing shows it */
+    il_addr peer;
+    const char *protocol;          /* "TLSv1.3"; NULL for a failed handshake and in key_log */
+    const char *cipher_suite;      /* standard name; NULL as protocol */
+    const char *server_name;       /* NULL when none (and as protocol) */
+    const char *alpn;              /* agreed protocol, or NULL */
+    const char *peer_subject;      /* the peer's leaf subject (RFC 2253), or NULL when it sent none */
+} il_tls_handshake;
+
+/* configure's protocols and ciphers (the configured ones going in). */
+typedef struct il_tls_params {
+    int32_t terminating;
+    uint32_t protocol_count;       /* at least one */
+    const char *const *protocols;  /* "TLSv1.2", "TLSv1.3" */
+    const char *const *ciphers;    /* standard names; none: the TLS implementation's defaults */
+    uint32_t cipher_count;
+    uint32_t reserved;
+} il_tls_params;
+
+/* One session ticket key: 16 bytes of name, 16 of HMAC key, 16 of AES key (the format of a ticket-keys file). */
+#define IL_TLS_TICKET_KEY_SIZE 48
+#define IL_TLS_TICKET_KEYS_MAX 8
+/* handshake_completed's identity buffer, with its NUL. */
+#define IL_TLS_IDENTITY_MAX 256
+
+/* The agent's own steps and the certificate helpers, passed to every step (the table and its functions stay valid until
+ * plugin fini; the `call` they take is the step's own, valid during it). New entries are only added at the end: `size`
+ * says how many the host has. */
+typedef struct il_tls_functions {
+    uint32_t size;                 /* sizeof(il_tls_functions) of the host */
+    uint32_t reserved;
+    /* Loads cert (PEM chain), key (PEM PKCS#8) and password_file (its first line; NULL for none) as the agent loads a
+     * tls: block's, cached per file. NULL if they are unusable: the reason is logged and is the call's error. */
+    il_cert *(*certificate)(il_call *call, const char *cert, const char *key, const char *password_file);
+    /* The listener's configured certificate for server_name (exact or wildcard), else its default one. */
+    il_cert *(*configured)(il_call *call, const char *server_name);
+    /* The defaults of the steps below. A hello or peer passed to them must be the one the step received; a hello may
+     * also be the module's copy of it with another server_name (only that is read from it). */
+    il_cert *(*select_certificate)(il_call *call, const il_client_hello *hello);
+    int (*verify_peer)(il_call *call, const il_tls_peer *peer);               /* IL_ALLOW, or IL_DENY with its reason */
+    const char *(*select_alpn)(il_call *call, const il_client_hello *hello);  /* one of hello->alpn, or NULL */
+    int (*configure)(il_call *call, il_tls_params *params);                   /* leaves the configured ones: IL_OK */
+    int (*handshake_completed)(il_call *call, const il_tls_handshake *hs, char *identity, size_t capacity); /* none: IL_OK */
+    void (*handshake_failed)(il_call *call, const il_tls_handshake *hs, const char *reason);
+    /* 1.1 */
+    int (*session_ticket_keys)(il_call *call, const uint8_t *current, uint32_t current_count, uint8_t *keys, uint32_t *count);
+    void (*key_log)(il_call *call, const il_tls_handshake *hs, const char *line);
+} il_tls_functions;
+
+typedef struct il_tls_vtable {
+    uint32_t minor;
+    uint32_t reserved;
+    /* 1.0 */
+    /* Chooses the certificate shown to the client (terminating). Returns a handle of il_tls_functions, or NULL (a fault). */
+    il_cert *(*select_certificate)(void *module, il_call *call, const il_client_hello *hello, const il_tls_functions *defaults);
+    /* Accepts the peer's chain (IL_ALLOW) or refuses it: return host->deny(call, reason), sent as bad_certificate. */
+    int (*verify_peer)(void *module, il_call *call, const il_tls_peer *peer, const il_tls_functions *defaults);
+    /* Chooses among hello->alpn (called only when the client offered some): one of its pointers, or NULL for none. */
+    const char *(*select_alpn)(void *module, il_call *call, const il_client_hello *hello, const il_tls_functions *defaults);
+    /* Once per listener side when its TLS starts: change params' lists (point them to the module's memory); IL_OK. */
+    int (*configure)(void *module, il_call *call, il_tls_params *params, const il_tls_functions *defaults);
+    /* Sees a completed handshake and may give the peer an identity: write it NUL-terminated into identity (the host's
+     * buffer of `capacity` bytes, empty going in: none). Returns IL_OK. */
+    int (*handshake_completed)(void *module, il_call *call, const il_tls_handshake *hs, char *identity, size_t capacity,
+                               const il_tls_functions *defaults);
+    /* Sees a failed handshake (logged already; the connection is reset). */
+    void (*handshake_failed)(void *module, il_call *call, const il_tls_handshake *hs, const char *reason,
+                             const il_tls_functions *defaults);
+    /* 1.1 */
+    /* Chooses the session ticket keys (terminating, provider openssl): `current` holds current_count keys in use, newest
+     * first (48 bytes each); write 1 to IL_TLS_TICKET_KEYS_MAX keys into `keys` (the host's, room for the maximum), the
+     * one that encrypts first, set *count and return IL_OK. On the agent's TLS thread. */
+    int (*session_ticket_keys)(void *module, il_call *call, const uint8_t *current, uint32_t current_count, uint8_t *keys,
+                               uint32_t *count, const il_tls_functions *defaults);
+    /* Sees each secret a handshake derives as one NSS key log line without its line end (provider openssl). Secret: keep
+     * it off logs. */
+    void (*key_log)(void *module, il_call *call, const il_tls_handshake *hs, const char *line, const il_tls_functions *defaults);
+} il_tls_vtable;
 
 /* ---- entry points ----------------------------------------------------------------------------------- */
 

@@ -8,8 +8,11 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** Builds C modules for tests with the system gcc and the flags of the build (module.h from this repository). */
-final class CBuild {
+/**
+ * Builds C modules for tests with the system gcc and the flags of the build (module.h from this repository); the
+ * end-to-end tests in {@code it/} use it through this module's test jar.
+ */
+public final class CBuild {
 
     static final Path INCLUDE = Path.of(System.getProperty("interlayer.native.include", "include"));
     static final Path SAMPLES = Path.of(System.getProperty("interlayer.native.samples", "src/main/c"));
@@ -19,7 +22,7 @@ final class CBuild {
     private CBuild() {}
 
     /** Compiles {@code source} (C text) into {@code dir/name.so}, with {@code extra} gcc arguments; fails with gcc's output. */
-    static Path so(Path dir, String name, String source, String... extra) throws IOException, InterruptedException {
+    public static Path so(Path dir, String name, String source, String... extra) throws IOException, InterruptedException {
         Path c = dir.resolve(name + ".c");
         Files.writeString(c, source);
         return compile(c, dir.resolve(name + ".so"), extra);

@@ -159,9 +159,12 @@ final class NativeAbi {
         long modified;
         byte[] reply;
         NativeOutput out;
+        /** A tls step's inputs, for the defaults it calls; null in other calls. */
+        NativeTls.Step step;
 
         void reset(NativeModule m, NativeModule.State s, StreamContext sc, DatagramContext dc) {
             module = m;
+            step = null;
             state = s;
             stream = sc;
             datagram = dc;
@@ -204,6 +207,7 @@ final class NativeAbi {
             f.datagram = null;
             f.state = null;
             f.out = null;
+            f.step = null;
         }
 
         /** The frame of {@code call} if it is running on this thread, else null. */

@@ -21,6 +21,15 @@ import dev.interlayer.api.SocketModule;
 import dev.interlayer.api.SocketOption;
 import dev.interlayer.api.StreamContext;
 import dev.interlayer.api.StreamModule;
+import dev.interlayer.api.ClientHello;
+import dev.interlayer.api.TlsCertificate;
+import dev.interlayer.api.TlsFunctions;
+import dev.interlayer.api.TlsHandshake;
+import dev.interlayer.api.TlsModule;
+import dev.interlayer.api.TlsParameters;
+import dev.interlayer.api.TlsPeer;
+import dev.interlayer.api.TlsTicketKey;
+import dev.interlayer.api.TlsVerdict;
 import dev.interlayer.api.Verdict;
 import java.lang.System.Logger.Level;
 import java.lang.foreign.Arena;
@@ -37,11 +46,16 @@ import java.net.InetSocketAddress;
  * replacement comes back through {@code host->emit} into the engine's output buffer. Nothing is allocated per call.
  * A hook that returns a negative status throws {@link NativeHookException}, which the engine handles as a fault.
  *
+ * <p>A {@code tls} step is one downcall with the step's inputs as C structs in an arena of the step (a handshake's
+ * allocation, not a data hook's) and the {@link NativeTls#DEFAULTS} table; the certificates it hands back are handles this
+ * module made for the {@link TlsCertificate}s of the agent, kept until fini.
+ *
  * <p>Lifecycle: created by {@link NativePackage} with the vtables its initvt functions filled; {@link #init} runs the C
  * init and {@link #fini} the C fini, after which the module's handle, its parameter strings and its connections'
  * handles are gone.
  */
-final class NativeModule implements StreamModule<NativeModule.State>, DatagramModule<NativeModule.State>, SocketModule<NativeModule.State> {
+final class NativeModule implements StreamModule<NativeModule.State>, DatagramModule<NativeModule.State>, SocketModule<NativeModule.State>,
+        TlsModule<NativeModule.State> {
 
     private static final System.Logger LOG = System.getLogger("interlayer.runtime");
 
@@ -64,7 +78,13 @@ final class NativeModule implements StreamModule<NativeModule.State>, DatagramMo
                      MemorySegment send, MemorySegment recv, MemorySegment end,
                      MemorySegment datagramSend, MemorySegment datagramRecv,
                      MemorySegment connect, MemorySegment bind, MemorySegment listen, MemorySegment setOption,
-                     MemorySegment getOption, MemorySegment control, MemorySegment event) {}
+                     MemorySegment getOption, MemorySegment control, MemorySegment event,
+                     /* il_tls_vtable's entries, in its order */
+                     MemorySegment[] tls) {}
+
+    /** Indexes into {@link Functions#tls}. */
+    static final int SELECT_CERTIFICATE = 0, VERIFY_PEER = 1, SELECT_ALPN = 2, CONFIGURE = 3, HANDSHAKE_COMPLETED = 4,
+            HANDSHAKE_FAILED = 5, TICKET_KEYS = 6, KEY_LOG = 7;
 
     private final ModuleDescriptor descriptor;
     private final NativePackage pkg;
@@ -76,6 +96,9 @@ final class NativeModule implements StreamModule<NativeModule.State>, DatagramMo
     private volatile ModuleEnv env;
     private volatile ModuleLog log;
     private long module; // the pointer C init returned
+    /** The certificate handles C holds ({@code il_cert *}), both ways; dropped at fini. */
+    private final java.util.concurrent.ConcurrentHashMap<Long, TlsCertificate> certs = new java.util.concurrent.ConcurrentHashMap<>();
+    private final java.util.concurrent.ConcurrentHashMap<TlsCertificate, Long> certHandles = new java.util.concurrent.ConcurrentHashMap<>();
     /** What set_error recorded on this thread for the call in progress: read right after the call. */
     private final ThreadLocal<String[]> error = ThreadLocal.withInitial(() -> new String[1]);
 
@@ -145,6 +168,8 @@ final class NativeModule implements StreamModule<NativeModule.State>, DatagramMo
     void forget() {
         if (gone.compareAndSet(false, true)) {
             NativeAbi.MODULES.remove(ctx);
+            certs.clear();
+            certHandles.clear();
             strings.close();
         }
     }
@@ -379,6 +404,164 @@ final class NativeModule implements StreamModule<NativeModule.State>, DatagramMo
         invoke(() -> {
             NativeAbi.TIMER.invokeExact(function, module, arg);
             return 0;
+        });
+    }
+
+    // ---- tls -----------------------------------------------------------------------------------------------
+
+    /** The handle C knows {@code c} by (the same for the same certificate); 0 for null. */
+    long certHandle(TlsCertificate c) {
+        if (c == null) return 0;
+        return certHandles.computeIfAbsent(c, k -> {
+            long id = NativeAbi.nextHandle();
+            certs.put(id, k);
+            return id;
+        });
+    }
+
+    /** A tls step: its frame carries the step's inputs for the defaults; the arena holds its structs until it returns. */
+    private interface TlsCall<T> {
+        T run(NativeTls.Step step, long call) throws Throwable;
+    }
+
+    @SuppressWarnings("unchecked")
+    private <T> T step(TlsFunctions defaults, TlsCall<T> c) {
+        NativeAbi.Frames fs = NativeAbi.FRAMES.get();
+        NativeAbi.Frame f = fs.push();
+        f.reset(this, null, null, null);
+        clearError();
+        try (Arena a = Arena.ofConfined()) {
+            f.step = new NativeTls.Step(defaults, a);
+            long call = fs.depth;
+            return (T) invoke(() -> c.run(f.step, call));
+        } finally {
+            fs.pop();
+        }
+    }
+
+    @Override
+    public TlsCertificate selectCertificate(ClientHello hello, TlsFunctions defaults) {
+        if (isNull(fn.tls[SELECT_CERTIFICATE])) return defaults.selectCertificate(hello);
+        return step(defaults, (st, call) -> {
+            MemorySegment h = NativeTls.hello(st, hello);
+            long handle = (long) NativeTls.SELECT_CERTIFICATE.invokeExact(fn.tls[SELECT_CERTIFICATE], module, call, h.address(),
+                    NativeTls.DEFAULTS.address());
+            if (handle == 0) throw failed("select_certificate returned NULL", NativeAbi.IL_ERR_FAILED);
+            TlsCertificate c = certs.get(handle);
+            if (c == null) {
+                throw new NativeHookException("C module " + id() + ": select_certificate returned " + Long.toHexString(handle)
+                        + ", which is no il_cert of this module; return one from defaults->certificate, ->configured or ->select_certificate");
+            }
+            return c;
+        });
+    }
+
+    @Override
+    public TlsVerdict verifyPeer(TlsPeer peer, TlsFunctions defaults) {
+        if (isNull(fn.tls[VERIFY_PEER])) return defaults.verifyPeer(peer);
+        return step(defaults, (st, call) -> {
+            MemorySegment p = NativeTls.peer(st, peer);
+            int rc = (int) NativeTls.VERIFY_PEER.invokeExact(fn.tls[VERIFY_PEER], module, call, p.address(), NativeTls.DEFAULTS.address());
+            NativeAbi.Frame f = NativeAbi.FRAMES.get().get(call);
+            return switch (rc) {
+                case NativeAbi.IL_ALLOW -> TlsVerdict.accept();
+                case NativeAbi.IL_DENY -> TlsVerdict.refuse(f.reason == null || f.reason.isBlank() ? "refused (no reason given to host->deny)"
+                        : f.reason);
+                default -> throw failed("verify_peer", rc);
+            };
+        });
+    }
+
+    @Override
+    public String selectAlpn(ClientHello hello, java.util.List<String> offered, TlsFunctions defaults) {
+        if (isNull(fn.tls[SELECT_ALPN])) return defaults.selectAlpn(hello, offered);
+        return step(defaults, (st, call) -> {
+            MemorySegment h = NativeTls.hello(st, hello);
+            long chosen = (long) NativeTls.SELECT_ALPN.invokeExact(fn.tls[SELECT_ALPN], module, call, h.address(), NativeTls.DEFAULTS.address());
+            if (chosen == 0) return (String) null;
+            for (int i = 0; i < st.alpn.length; i++) {
+                if (st.alpn[i] == chosen) return hello.alpn().get(i);
+            }
+            throw new NativeHookException("C module " + id() + ": select_alpn returned a pointer that is none of hello->alpn's; return"
+                    + " hello->alpn[i], or NULL for none");
+        });
+    }
+
+    @Override
+    public TlsParameters configure(TlsParameters configured, TlsFunctions defaults) {
+        if (isNull(fn.tls[CONFIGURE])) return defaults.configure(configured);
+        return step(defaults, (st, call) -> {
+            MemorySegment p = NativeTls.params(st.arena, configured);
+            int rc = (int) NativeTls.CONFIGURE.invokeExact(fn.tls[CONFIGURE], module, call, p.address(), NativeTls.DEFAULTS.address());
+            if (rc != NativeAbi.IL_OK) throw failed("configure", rc);
+            try {
+                return NativeTls.readParams(p, configured.terminating());
+            } catch (IllegalArgumentException e) {
+                throw new NativeHookException("C module " + id() + ": configure left " + e.getMessage());
+            }
+        });
+    }
+
+    @Override
+    public String handshakeCompleted(TlsHandshake handshake, TlsFunctions defaults) {
+        if (isNull(fn.tls[HANDSHAKE_COMPLETED])) return defaults.handshakeCompleted(handshake);
+        return step(defaults, (st, call) -> {
+            MemorySegment hs = NativeTls.handshake(st, handshake);
+            MemorySegment identity = st.arena.allocate(NativeTls.IDENTITY_MAX); // zeroed: no identity
+            int rc = (int) NativeTls.HANDSHAKE_COMPLETED.invokeExact(fn.tls[HANDSHAKE_COMPLETED], module, call, hs.address(),
+                    identity.address(), (long) NativeTls.IDENTITY_MAX, NativeTls.DEFAULTS.address());
+            if (rc != NativeAbi.IL_OK) throw failed("handshake_completed", rc);
+            identity.set(ValueLayout.JAVA_BYTE, NativeTls.IDENTITY_MAX - 1, (byte) 0); // a module that filled it to the brim
+            String id = identity.getString(0);
+            return id.isEmpty() ? null : id;
+        });
+    }
+
+    @Override
+    public void handshakeFailed(TlsHandshake handshake, String reason, TlsFunctions defaults) {
+        if (isNull(fn.tls[HANDSHAKE_FAILED])) {
+            defaults.handshakeFailed(handshake, reason);
+            return;
+        }
+        step(defaults, (st, call) -> {
+            MemorySegment hs = NativeTls.handshake(st, handshake);
+            long r = st.arena.allocateFrom(reason == null ? "" : reason).address();
+            NativeTls.HANDSHAKE_FAILED.invokeExact(fn.tls[HANDSHAKE_FAILED], module, call, hs.address(), r, NativeTls.DEFAULTS.address());
+            return null;
+        });
+    }
+
+    @Override
+    public java.util.List<TlsTicketKey> sessionTicketKeys(java.util.List<TlsTicketKey> current, TlsFunctions defaults) {
+        if (isNull(fn.tls[TICKET_KEYS])) return defaults.sessionTicketKeys(current);
+        return step(defaults, (st, call) -> {
+            st.current = current;
+            MemorySegment in = NativeTls.writeKeys(st.arena, current);
+            MemorySegment out = st.arena.allocate((long) TlsTicketKey.SIZE * NativeTls.TICKET_KEYS_MAX, 8);
+            MemorySegment count = st.arena.allocate(ValueLayout.JAVA_INT);
+            int rc = (int) NativeTls.TICKET_KEYS.invokeExact(fn.tls[TICKET_KEYS], module, call, in.address(), current.size(), out.address(),
+                    count.address(), NativeTls.DEFAULTS.address());
+            if (rc != NativeAbi.IL_OK) throw failed("session_ticket_keys", rc);
+            int n = count.get(ValueLayout.JAVA_INT, 0);
+            if (n < 1 || n > NativeTls.TICKET_KEYS_MAX) {
+                throw new NativeHookException("C module " + id() + ": session_ticket_keys set *count to " + n + "; write 1 to "
+                        + NativeTls.TICKET_KEYS_MAX + " keys and set *count");
+            }
+            return NativeTls.readKeys(out.address(), n);
+        });
+    }
+
+    @Override
+    public void keyLog(TlsHandshake handshake, String line, TlsFunctions defaults) {
+        if (isNull(fn.tls[KEY_LOG])) {
+            defaults.keyLog(handshake, line);
+            return;
+        }
+        step(defaults, (st, call) -> {
+            MemorySegment hs = NativeTls.handshake(st, handshake);
+            long l = st.arena.allocateFrom(line).address();
+            NativeTls.KEY_LOG.invokeExact(fn.tls[KEY_LOG], module, call, hs.address(), l, NativeTls.DEFAULTS.address());
+            return null;
         });
     }
 

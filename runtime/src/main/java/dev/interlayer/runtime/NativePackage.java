@@ -241,9 +241,6 @@ public final class NativePackage implements PackageRef {
                         + " write e.g. \"stream 1.1, socket 1.0\"");
             }
             InterfaceType t = InterfaceType.byId(w[0]);
-            if (t == InterfaceType.TLS) {
-                throw new IllegalArgumentException("declares tls, which C modules cannot implement yet; write the tls module in Java");
-            }
             out.put(t, new int[] {Integer.parseInt(v[0]), Integer.parseInt(v[1])});
         }
         return out;
@@ -279,7 +276,15 @@ public final class NativePackage implements PackageRef {
             new Slot(InterfaceType.SOCKET, 0, Hooks.SET_OPTION, "on_set_option"),
             new Slot(InterfaceType.SOCKET, 0, Hooks.GET_OPTION, "on_get_option"),
             new Slot(InterfaceType.SOCKET, 0, Hooks.CONTROL, "control"),
-            new Slot(InterfaceType.SOCKET, 0, Hooks.EVENT, "on_event"));
+            new Slot(InterfaceType.SOCKET, 0, Hooks.EVENT, "on_event"),
+            new Slot(InterfaceType.TLS, 0, Hooks.TLS_SELECT_CERTIFICATE, "select_certificate"),
+            new Slot(InterfaceType.TLS, 0, Hooks.TLS_VERIFY_PEER, "verify_peer"),
+            new Slot(InterfaceType.TLS, 0, Hooks.TLS_SELECT_ALPN, "select_alpn"),
+            new Slot(InterfaceType.TLS, 0, Hooks.TLS_CONFIGURE, "configure"),
+            new Slot(InterfaceType.TLS, 0, Hooks.TLS_HANDSHAKE_COMPLETED, "handshake_completed"),
+            new Slot(InterfaceType.TLS, 0, Hooks.TLS_HANDSHAKE_FAILED, "handshake_failed"),
+            new Slot(InterfaceType.TLS, 1, Hooks.TLS_TICKET_KEYS, "session_ticket_keys"),
+            new Slot(InterfaceType.TLS, 1, Hooks.TLS_KEY_LOG, "key_log"));
 
     /** The symbol of a module's initvt for {@code type}: a '-' in the name becomes '_'. */
     static String initvt(InterfaceType type, String module) {
@@ -346,7 +351,7 @@ public final class NativePackage implements PackageRef {
         // attach and detach always run, C functions or not: they make the handle C knows the connection by
         bits |= Hooks.ATTACH | Hooks.DETACH;
         NativeModule.Functions f = new NativeModule.Functions(init, fini, attach, detach, hook[0], hook[1], hook[2], hook[3], hook[4],
-                hook[5], hook[6], hook[7], hook[8], hook[9], hook[10], hook[11]);
+                hook[5], hook[6], hook[7], hook[8], hook[9], hook[10], hook[11], java.util.Arrays.copyOfRange(hook, 12, 20));
         return new NativeModule(d, this, f, new Hooks.Detected(bits, List.copyOf(notes)), ctx);
     }
 

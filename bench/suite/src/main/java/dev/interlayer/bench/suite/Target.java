@@ -163,6 +163,8 @@ final class Target {
                 List.of(), List.of(), "  splice: false\n  direct: false\n"));
         add(t, interlayer("il-tag", "as il2-none with tag on both hops (32-byte tag per 1000 bytes on the wire between)",
                 "il2-channels", 2, List.of("tag"), List.of("  - {name: tag}")));
+        add(t, interlayer("il-tag-c", "as il-tag with the C tag (tag-c, the same bytes on the wire) on both hops: the C module against"
+                + " the Java one in the same run", "il2-channels", 2, List.of("tag-c"), List.of("  - {name: tag-c}")));
         add(t, interlayer("il-chain3", "Interlayer, a chain of 3 PASS modules", "il-channels", 1, List.of("pass"), passChain(3)));
         add(t, interlayer("il-chain8", "Interlayer, a chain of 8 PASS modules", "il-channels", 1, List.of("pass"), passChain(8)));
         // TLS termination (tls_* tests only): clients speak TLS 1.3 to the target, the upstream is plain
@@ -192,10 +194,12 @@ final class Target {
         return lines;
     }
 
-    /** Where a module jar is built: the benchmark modules and the sample modules. */
+    /** Where a module package is built: the benchmark modules' jars, the sample jars, and the sample C objects ({@code .so}). */
     static Path moduleJar(Path repo, String module) {
         Path bench = repo.resolve("bench/modules/" + module + "/target/" + module + ".jar");
-        return Files.exists(bench) ? bench : repo.resolve("cli/target/sample-modules/module-" + module + ".jar");
+        Path jar = repo.resolve("cli/target/sample-modules/module-" + module + ".jar");
+        Path so = repo.resolve("cli/target/sample-modules/module-" + module + ".so");
+        return Files.exists(bench) ? bench : Files.exists(jar) || !Files.exists(so) ? jar : so;
     }
 
     // ------------------------------------------------------------------ how each one starts
@@ -355,7 +359,8 @@ final class Target {
                     throw new BenchException(name + ": module jar " + jar + " is missing; build with: ./mvnw -q -pl "
                             + "cli,bench/modules/pass,bench/modules/rewrite -am package -DskipTests (bench/run does it)");
                 }
-                Files.copy(jar, modules.resolve(m + ".jar"), StandardCopyOption.REPLACE_EXISTING);
+                String file = jar.getFileName().toString();
+                Files.copy(jar, modules.resolve(m + file.substring(file.lastIndexOf('.'))), StandardCopyOption.REPLACE_EXISTING);
             }
             StringBuilder y = new StringBuilder();
             y.append("# written by the Interlayer bench suite for target ").append(name).append('\n')
