@@ -81,20 +81,12 @@ final class OrchestratorCommand implements Callable<Integer> {
             err.println("interlayer: the orchestrator did not start: " + e.getMessage());
             return Main.FAILURE;
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            o.close();
-            stopped.countDown();
-        }, "interlayer-shutdown"));
+        CountDownLatch stopped = RunCommand.stopOnSignal("orchestrator", o::close, err);
         out.println("interlayer: orchestrator running (Ctrl-C or SIGTERM to stop)");
         out.println("  operators: " + o.socket());
         out.println("  agents:    " + RunCommand.hostPort(o.agentAddress()) + " (TLS; give agents " + o.caFile() + " as agent.orchestrator.ca)");
         out.flush();
-        try {
-            stopped.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        RunCommand.awaitQuietly(stopped);
         return Main.OK;
     }
 }
