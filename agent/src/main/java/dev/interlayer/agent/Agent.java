@@ -50,10 +50,12 @@ public final class Agent implements AutoCloseable {
     private final Engine engine;
     private final Map<String, InetSocketAddress> bound;
     private final ControlServer control;
+    private final OrchestratorLink orchestrator;
 
     private Agent(AgentConfig config, ModuleRegistry registry, AutoloadWatcher watcher, Engine engine, Map<String, InetSocketAddress> bound,
-                  ControlServer control) {
+                  ControlServer control, OrchestratorLink orchestrator) {
         this.control = control;
+        this.orchestrator = orchestrator;
         this.config = config;
         this.registry = registry;
         this.watcher = watcher;
@@ -136,7 +138,19 @@ public final class Agent implements AutoCloseable {
                     throw new AgentException(config.source() + ": agent.control: the control endpoint did not start: " + e.getMessage(), e);
                 }
             }
-            return new Agent(config, registry, watcher, engine, bound, control);
+            OrchestratorLink link = null;
+            if (config.orchestrator().isPresent()) {
+                try {
+                    link = OrchestratorLink.start(config.orchestrator().get(), registry, engine, config.moduleConfigs());
+                } catch (IOException e) {
+                    if (control != null) {
+                        control.close();
+                    }
+                    throw new AgentException(config.source() + ": agent.orchestrator: cannot use the state folder " + config.orchestrator().get().stateDir()
+                            + ": " + e.getMessage() + "; set agent.orchestrator.state-dir to a writable folder", e);
+                }
+            }
+            return new Agent(config, registry, watcher, engine, bound, control, link);
         } catch (AgentException | RuntimeException | Error e) {
             closeAll(engine, watcher, registry);
             throw e;
@@ -298,6 +312,11 @@ public final class Agent implements AutoCloseable {
         return java.util.Optional.ofNullable(control);
     }
 
+    /** The link to the orchestrator, or empty when the agent runs on its own. */
+    public java.util.Optional<OrchestratorLink> orchestrator() {
+        return java.util.Optional.ofNullable(orchestrator);
+    }
+
     /** The agent's version, from the build. */
     public static String version() {
         java.util.Properties p = new java.util.Properties();
@@ -324,6 +343,9 @@ public final class Agent implements AutoCloseable {
     public void close() {
         long deadline = System.nanoTime() + config.agent().stopTimeout().toNanos();
         LOG.log(Level.INFO, "stopping: control endpoint, listeners and connections, then the modules folder watcher, then the modules");
+        if (orchestrator != null) {
+            orchestrator.close();
+        }
         if (control != null) {
             try {
                 control.close();

@@ -82,10 +82,11 @@ public final class AgentConfig {
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
-            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control");
+            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control", "orchestrator");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
             "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
+    private static final List<String> ORCHESTRATOR_KEYS = List.of("address", "token-file", "ca", "state-dir");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options", "tls", "sni-routes",
             "sni-timeout");
     private static final List<String> UPSTREAM_KEYS = List.of("address", "tls");
@@ -172,9 +173,12 @@ public final class AgentConfig {
     private final List<Listener> listeners;
     private final List<ModuleEntry> modules;
     private final ControlSettings control;
+    private final OrchestratorLink.Settings orchestrator;
 
-    private AgentConfig(String source, Path file, Settings agent, List<Listener> listeners, List<ModuleEntry> modules, ControlSettings control) {
+    private AgentConfig(String source, Path file, Settings agent, List<Listener> listeners, List<ModuleEntry> modules, ControlSettings control,
+                        OrchestratorLink.Settings orchestrator) {
         this.control = control;
+        this.orchestrator = orchestrator;
         this.source = source;
         this.file = file;
         this.agent = agent;
@@ -230,6 +234,11 @@ public final class AgentConfig {
      */
     public Optional<ControlSettings> control() {
         return Optional.ofNullable(control);
+    }
+
+    /** The orchestrator this agent joins ({@code agent.orchestrator}), or empty when it runs on its own. */
+    public Optional<OrchestratorLink.Settings> orchestrator() {
+        return Optional.ofNullable(orchestrator);
     }
 
     /** The listeners, in file order. */
@@ -294,6 +303,7 @@ public final class AgentConfig {
 
         private record TlsModuleRef(Node node, String path, String name) {}
         private ControlSettings control = ControlSettings.at(ControlSettings.defaultSocket());
+        private OrchestratorLink.Settings orchestrator;
 
         Parser(Path file) {
             this.file = file;
@@ -353,7 +363,7 @@ public final class AgentConfig {
                 problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
                 throw new ConfigException(problems);
             }
-            return new AgentConfig(source, file, settings, listeners, modules, control);
+            return new AgentConfig(source, file, settings, listeners, modules, control, orchestrator);
         }
 
         // ---- sections ----
@@ -443,6 +453,9 @@ public final class AgentConfig {
             }
             if ((n = value(k, "control")) != null) {
                 control = control(n);
+            }
+            if ((n = value(k, "orchestrator")) != null) {
+                orchestrator = orchestrator(n);
             }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout,
                     new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct, stopTimeout);
@@ -556,6 +569,56 @@ public final class AgentConfig {
             }
             return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true, new AuditLog.FileOptions(maxSize, keep, group),
                     new ControlSettings.Limits(perUid, handshake, idle)) : null;
+        }
+
+        /** The {@code agent.orchestrator} section. */
+        private OrchestratorLink.Settings orchestrator(Node n) {
+            String at = "agent.orchestrator";
+            if (!(n instanceof MappingNode m)) {
+                problem(n, at, "expected a mapping with keys " + String.join(", ", ORCHESTRATOR_KEYS) + ", found " + kind(n));
+                return null;
+            }
+            Map<String, NodeTuple> k = mapping(m, at, ORCHESTRATOR_KEYS);
+            Node v;
+            String host = null;
+            int port = 0;
+            if ((v = required(k, m, at, "address", "HOST:PORT of the orchestrator's agent listener, e.g. orchestrator.example.org:7543")) != null) {
+                InetSocketAddress a = hostPort(v, at + ".address", 0);
+                if (a != null) {
+                    host = a.getHostString();
+                    port = a.getPort();
+                }
+            }
+            Path ca = null;
+            if ((v = required(k, m, at, "ca", "the orchestrator's CA certificate (PEM; ca.crt in its data folder)")) != null) {
+                String p = string(v, at + ".ca", "a PEM file");
+                if (p != null) {
+                    ca = base.resolve(p).normalize();
+                    if (!Files.isReadable(ca)) {
+                        problem(v, at + ".ca", "file " + ca + (Files.exists(ca) ? " cannot be read" : " does not exist")
+                                + "; copy ca.crt from the orchestrator's data folder and name it here");
+                        ca = null;
+                    }
+                }
+            }
+            Path token = null;
+            if ((v = value(k, "token-file")) != null) {
+                String p = string(v, at + ".token-file", "the file holding the one-time enrollment token (interlayer fleet token)");
+                if (p != null) {
+                    token = base.resolve(p).normalize();
+                }
+            }
+            Path state = base.resolve("orchestrator-state").normalize();
+            if ((v = value(k, "state-dir")) != null) {
+                String p = string(v, at + ".state-dir", "a folder for the agent's certificate and its last good state, e.g. /var/lib/interlayer");
+                if (p != null) {
+                    state = base.resolve(p).normalize();
+                }
+            }
+            if (host == null || ca == null) {
+                return null;
+            }
+            return new OrchestratorLink.Settings(host, port, ca, token, state);
         }
 
         private ControlSettings.Tls tls(Node n) {

@@ -47,7 +47,7 @@ public final class Main implements Runnable {
      */
     static final Map<String, Class<?>> COMMANDS = commands(RunCommand.class, CheckModuleCommand.class, DemoCommand.class, StatusCommand.class,
             ModulesCommand.class, ConnsCommand.class, ListenersCommand.class, ModuleCommand.class, LogCommand.class, AuditCommand.class,
-            PolicyCommand.class, TlsCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class);
+            PolicyCommand.class, TlsCommand.class, OrchestratorCommand.class, FleetCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class);
 
     @Spec
     CommandSpec spec;
@@ -55,7 +55,7 @@ public final class Main implements Runnable {
     @Override
     public void run() {
         throw new ParameterException(spec.commandLine(), "missing command: use one of run, check-module, demo, status, modules, conns, listeners,"
-                + " module, log, audit, policy, completion (see interlayer --help)");
+                + " module, log, audit, policy, tls, orchestrator, fleet, completion (see interlayer --help)");
     }
 
     /** Runs the command line and exits the JVM with its exit code. */

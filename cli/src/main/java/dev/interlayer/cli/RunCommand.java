@@ -83,15 +83,7 @@ final class RunCommand implements Callable<Integer> {
             err.println("interlayer: the agent did not start: " + e.getMessage());
             return Main.FAILURE;
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            err.println("interlayer: stopping the agent (signal received)");
-            err.flush();
-            agent.close();
-            err.println("interlayer: agent stopped");
-            err.flush();
-            stopped.countDown();
-        }, "interlayer-shutdown"));
+        CountDownLatch stopped = stopOnSignal("agent", agent::close, err);
         reopenAuditOnSigusr1(agent, err);
         out.println("interlayer: agent running from " + config + " (Ctrl-C or SIGTERM to stop)");
         for (Map.Entry<String, InetSocketAddress> e : agent.listeners().entrySet()) {
@@ -101,12 +93,31 @@ final class RunCommand implements Callable<Integer> {
         agent.registry().failures().forEach(f -> out.println("  FAILED " + (f.module() == null ? f.source() + ": " + f.error()
                 : c.locate(f.module(), f.error()).orElse(f.module() + " (" + f.source() + "): " + f.error()))));
         out.flush();
+        awaitQuietly(stopped);
+        return Main.OK;
+    }
+
+    /** Runs {@code stop} on SIGINT or SIGTERM, saying so on {@code err}; the latch opens when it has run. */
+    static CountDownLatch stopOnSignal(String what, Runnable stop, PrintWriter err) {
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            err.println("interlayer: stopping the " + what + " (signal received)");
+            err.flush();
+            stop.run();
+            err.println("interlayer: " + what + " stopped");
+            err.flush();
+            stopped.countDown();
+        }, "interlayer-shutdown"));
+        return stopped;
+    }
+
+    /** Waits for {@code latch}; an interrupt ends the wait. */
+    static void awaitQuietly(CountDownLatch latch) {
         try {
-            stopped.await();
+            latch.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        return Main.OK;
     }
 
     /**

@@ -98,17 +98,27 @@ public final class Constraints {
         this.smallestDefault = Math.min(maxLength, Math.min(maxBytes, maxItems));
     }
 
-    /** The constraints that ship with the IDL. */
+    /** The constraints that ship with the agent's control IDL. */
     public static Constraints builtin() {
-        try (InputStream in = Constraints.class.getResourceAsStream(RESOURCE)) {
+        return resource(RESOURCE, Idl.control());
+    }
+
+    /**
+     * The constraints in class-path resource {@code resource}, written against {@code idl} (each IDL ships its
+     * {@code constraints.yaml} beside its {@code .proto}).
+     *
+     * @throws IllegalStateException if the resource is missing or does not match the IDL: a build problem
+     */
+    public static Constraints resource(String resource, Idl idl) {
+        try (InputStream in = Constraints.class.getResourceAsStream(resource)) {
             if (in == null) {
-                throw new IllegalStateException("the control constraints " + RESOURCE + " are missing from the class path; rebuild interlayer-control");
+                throw new IllegalStateException("the constraints " + resource + " are missing from the class path; rebuild Interlayer");
             }
-            return parse("constraints.yaml", new String(in.readAllBytes(), StandardCharsets.UTF_8), Idl.file());
+            return parse("constraints.yaml", new String(in.readAllBytes(), StandardCharsets.UTF_8), idl);
         } catch (IOException e) {
-            throw new IllegalStateException("cannot read " + RESOURCE + ": " + e, e);
+            throw new IllegalStateException("cannot read " + resource + ": " + e, e);
         } catch (YamlException e) {
-            throw new IllegalStateException("the control constraints do not match the IDL: " + e.getMessage(), e);
+            throw new IllegalStateException("the constraints " + resource + " do not match the IDL " + idl.fileName() + ": " + e.getMessage(), e);
         }
     }
 
@@ -117,7 +127,8 @@ public final class Constraints {
      *
      * @throws YamlException naming file:line for every kind of mistake (unknown message, field, key, format, enum value)
      */
-    static Constraints parse(String source, String text, FileDescriptor idl) throws YamlException {
+    static Constraints parse(String source, String text, Idl methods) throws YamlException {
+        FileDescriptor idl = methods.file();
         Node root = Yamls.parse(source, text);
         Map<String, Node> top = Yamls.map(source, root, "the constraints file");
         Yamls.onlyKeys(source, root, "the constraints file", TOP_KEYS);
@@ -164,7 +175,7 @@ public final class Constraints {
         if (top.containsKey("streams")) {
             Map<String, Node> keys = Yamls.keys(top.get("streams"));
             for (Map.Entry<String, Node> e : Yamls.map(source, top.get("streams"), "streams").entrySet()) {
-                Idl.Method m = Idl.method(e.getKey());
+                Idl.Method m = methods.method(e.getKey());
                 if (m == null || !m.descriptor().isClientStreaming()) {
                     throw Yamls.error(source, keys.get(e.getKey()), "streams: " + e.getKey() + " is not a client-streaming method of the IDL"
                             + " (write Endpoint.Method, e.g. Modules.Load)");

@@ -61,8 +61,7 @@ public final class ControlServer implements AutoCloseable {
 
     private final ControlSettings settings;
     private final SecurityModule security;
-    private final EventHub events;
-    private final Departures departures;
+    private final Served served;
     private final PolicyHolder policy;
     private final AuditLog audit;
     private final Rejections rejections;
@@ -73,13 +72,12 @@ public final class ControlServer implements AutoCloseable {
     private final Server tls;
     private final HealthStatusManager probes;
 
-    private ControlServer(ControlSettings settings, SecurityModule security, EventHub events, Departures departures, PolicyHolder policy, AuditLog audit,
+    private ControlServer(ControlSettings settings, SecurityModule security, Served served, PolicyHolder policy, AuditLog audit,
                           Rejections rejections, ExecutorService executor, EventLoopGroup boss, EventLoopGroup workers, Server uds, Server tls,
                           HealthStatusManager probes) {
         this.settings = settings;
         this.security = security;
-        this.events = events;
-        this.departures = departures;
+        this.served = served;
         this.policy = policy;
         this.audit = audit;
         this.rejections = rejections;
@@ -105,17 +103,115 @@ public final class ControlServer implements AutoCloseable {
      *         address in use
      */
     public static ControlServer start(ControlSettings s, ControlTarget target) throws ControlException {
+        return start(s, new AgentServices(target));
+    }
+
+    /**
+     * What an endpoint serves beside its transport: the IDL, its constraints, the policy used when the settings name no
+     * file, and the services (the agent's control endpoint; the orchestrator's). The endpoint owns it once
+     * {@link #start(ControlSettings, Served)} is called, and closes it when it stops (or fails to start).
+     */
+    public interface Served extends AutoCloseable {
+        /** The IDL whose services it serves (the standard health and reflection services are added beside them). */
+        Idl idl();
+
+        /** The constraints every request and response is checked against. */
+        Constraints constraints();
+
+        /** The policy in force when the settings name no policy file; {@code uid} is the uid this process runs as. */
+        Policy builtinPolicy(long uid);
+
+        /** Its services, made once, when the endpoint starts. */
+        List<BindableService> services(Parts parts);
+
+        /**
+         * Whether a TLS client without a certificate completes the handshake (the orchestrator's enrollment: the
+         * token proves the caller). Such a caller has an empty subject: only rules that name no certificate field
+         * match it. False: a client certificate is required, as on the agent.
+         */
+        default boolean tlsWithoutCertificate() {
+            return false;
+        }
+
+        @Override
+        default void close() {}
+    }
+
+    /**
+     * What the endpoint hands its services.
+     *
+     * @param policy the policy in force
+     * @param audit the audit log
+     * @param executor the executor calls run on (for streams that feed themselves)
+     * @param security whether the security module's checks are on
+     */
+    public record Parts(PolicyHolder policy, AuditLog audit, ExecutorService executor, boolean security) {}
+
+    /** The agent's control endpoint: control.proto's services over its registry and engine. */
+    private static final class AgentServices implements Served {
+        private final ControlTarget target;
+        private EventHub events;
+        private Departures departures;
+
+        AgentServices(ControlTarget target) {
+            this.target = target;
+        }
+
+        @Override
+        public Idl idl() {
+            return Idl.control();
+        }
+
+        @Override
+        public Constraints constraints() {
+            return Constraints.builtin();
+        }
+
+        @Override
+        public Policy builtinPolicy(long uid) {
+            return Policy.builtinDefault(uid);
+        }
+
+        @Override
+        public List<BindableService> services(Parts p) {
+            events = new EventHub(target.registry());
+            departures = new Departures(target.registry());
+            return List.of(new ModulesEndpoint(target, departures), new ConnectionsEndpoint(target), new ListenersEndpoint(target),
+                    new EventsEndpoint(events, p.executor()), new AuditEndpoint(p.audit(), p.executor()), new PolicyEndpoint(p.policy()),
+                    new HealthEndpoint(target, p.policy(), p.security()));
+        }
+
+        @Override
+        public void close() {
+            if (events != null) {
+                events.close();
+            }
+            if (departures != null) {
+                departures.close();
+            }
+        }
+    }
+
+    /**
+     * Starts an endpoint that serves {@code served}.
+     *
+     * @throws ControlException saying what is wrong and what to do (see {@link #start(ControlSettings, ControlTarget)})
+     */
+    public static ControlServer start(ControlSettings s, Served served) throws ControlException {
         QuietKeepAlive.install();
         TransportNoise.install();
         if (!Epoll.isAvailable()) {
+            served.close();
             throw new ControlException("the control socket needs Linux with Netty's native epoll transport, which is unavailable here: "
                     + Epoll.unavailabilityCause());
         }
         long agentUid = Policy.processUid();
         PolicyHolder policy;
+        Idl idl = served.idl();
         try {
-            policy = s.policy() == null ? PolicyHolder.builtin(agentUid) : PolicyHolder.file(s.policy(), agentUid, true);
+            policy = s.policy() == null ? PolicyHolder.of(served.builtinPolicy(agentUid)) : PolicyHolder.file(s.policy(), agentUid, true, idl);
         } catch (YamlException e) {
+            served.close();
             throw new ControlException("the control policy is not valid: " + e.getMessage());
         }
         AuditLog audit = null;
@@ -123,8 +219,6 @@ public final class ControlServer implements AutoCloseable {
         ExecutorService executor = null;
         EventLoopGroup boss = null;
         EventLoopGroup workers = null;
-        EventHub events = null;
-        Departures departures = null;
         Server uds = null;
         Server tls = null;
         try {
@@ -134,27 +228,23 @@ public final class ControlServer implements AutoCloseable {
                 throw new ControlException("cannot open the audit file " + s.auditFile() + " for appending: " + e.getMessage()
                         + "; check agent.control.audit-file and the folder's permissions");
             }
-            SecurityModule security = new SecurityModule(Constraints.builtin(), policy, audit, s.security());
+            SecurityModule security = new SecurityModule(idl, served.constraints(), policy, audit, s.security());
             executor = Executors.newCachedThreadPool(daemon("interlayer-control"));
             boss = new MultiThreadIoEventLoopGroup(1, daemon("interlayer-control-accept"), EpollIoHandler.newFactory());
             workers = new MultiThreadIoEventLoopGroup(2, daemon("interlayer-control-io"), EpollIoHandler.newFactory());
             rejections = new Rejections(audit, boss);
             ConnectionGuard guard = new ConnectionGuard(s.limits(), rejections, agentUid);
-            events = new EventHub(target.registry());
             // grpc.health.v1: "" (the whole endpoint) is SERVING from the start; each service by its full name too
             HealthStatusManager probes = new HealthStatusManager();
-            Idl.methods().stream().map(m -> m.descriptor().getService().getFullName()).distinct()
+            idl.methods().stream().map(m -> m.descriptor().getService().getFullName()).distinct()
                     .forEach(service -> probes.setStatus(service, HealthCheckResponse.ServingStatus.SERVING));
-            departures = new Departures(target.registry());
-            List<BindableService> services = List.of(new ModulesEndpoint(target, departures), new ConnectionsEndpoint(target), new ListenersEndpoint(target),
-                    new EventsEndpoint(events, executor), new AuditEndpoint(audit, executor), new PolicyEndpoint(policy),
-                    new HealthEndpoint(target, policy, s.security()), probes.getHealthService(), ProtoReflectionServiceV1.newInstance(),
-                    reflectionV1alpha());
+            List<BindableService> services = new java.util.ArrayList<>(served.services(new Parts(policy, audit, executor, s.security())));
+            services.addAll(List.of(probes.getHealthService(), ProtoReflectionServiceV1.newInstance(), reflectionV1alpha()));
             prepareSocket(s.socket());
             NettyServerBuilder ub = NettyServerBuilder.forAddress(new DomainSocketAddress(s.socket().toString()),
                             InternalNettyServerCredentials.create(new UdsIdentity(guard)))
                     .channelType(EpollServerDomainSocketChannel.class);
-            uds = configure(ub, boss, workers, executor, services, security, s.limits(), rejections).build();
+            uds = configure(ub, boss, workers, executor, services, security, s.limits(), rejections, idl).build();
             try {
                 uds.start();
             } catch (IOException e) {
@@ -167,26 +257,26 @@ public final class ControlServer implements AutoCloseable {
                 LOG.log(Level.WARNING, "cannot make the control socket {0} reachable for every user: {1}", s.socket(), e.toString());
             }
             if (s.tls() != null) {
-                tls = startTls(s.tls(), boss, workers, executor, services, security, s.limits(), rejections, guard);
+                tls = startTls(s.tls(), boss, workers, executor, services, security, s.limits(), rejections, guard, served.tlsWithoutCertificate());
             }
             LOG.log(Level.INFO, "control endpoint on {0}{1}; policy {2} ({3} rules){4}", s.socket(),
                     tls == null ? "" : " and mutual TLS on " + Protos.address((InetSocketAddress) tls.getListenSockets().get(0)),
                     policy.current().policy().source(), policy.current().policy().size(),
                     s.security() ? "" : "; SECURITY MODULE OFF (benchmark mode)");
-            return new ControlServer(s, security, events, departures, policy, audit, rejections, executor, boss, workers, uds, tls, probes);
+            return new ControlServer(s, security, served, policy, audit, rejections, executor, boss, workers, uds, tls, probes);
         } catch (ControlException | RuntimeException | Error e) {
-            stopAll(uds, tls, boss, workers, executor, events, departures, policy, rejections, audit);
+            stopAll(uds, tls, boss, workers, executor, served, policy, rejections, audit);
             throw e;
         }
     }
 
     private static NettyServerBuilder configure(NettyServerBuilder b, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor,
                                                 List<BindableService> services, SecurityModule security, ControlSettings.Limits limits,
-                                                Rejections rejections) {
+                                                Rejections rejections, Idl idl) {
         b.bossEventLoopGroup(boss).workerEventLoopGroup(workers).executor(executor).maxInboundMessageSize(MAX_MESSAGE)
                 .permitKeepAliveWithoutCalls(true).permitKeepAliveTime(10, TimeUnit.SECONDS)
                 .maxConnectionIdle(limits.idleTimeout().toNanos(), TimeUnit.NANOSECONDS)
-                .addStreamTracerFactory(new OversizeAudit(rejections));
+                .addStreamTracerFactory(new OversizeAudit(rejections, idl));
         for (BindableService svc : services) {
             b.addService(ServerInterceptors.intercept(Undecodable.decodeChecked(svc.bindService()), security));
         }
@@ -195,12 +285,12 @@ public final class ControlServer implements AutoCloseable {
 
     private static Server startTls(ControlSettings.Tls t, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor,
                                    List<BindableService> services, SecurityModule security, ControlSettings.Limits limits, Rejections rejections,
-                                   ConnectionGuard guard) throws ControlException {
+                                   ConnectionGuard guard, boolean withoutCertificate) throws ControlException {
         SslContext ssl;
         try {
             ssl = GrpcSslContexts.configure(io.netty.handler.ssl.SslContextBuilder.forServer(t.cert().toFile(), t.key().toFile()), SslProvider.JDK)
                     .trustManager(t.clientCa().toFile())
-                    .clientAuth(ClientAuth.REQUIRE)
+                    .clientAuth(withoutCertificate ? ClientAuth.OPTIONAL : ClientAuth.REQUIRE)
                     .build();
         } catch (IOException | RuntimeException e) {
             throw new ControlException("agent.control.tls: cannot use cert " + t.cert() + ", key " + t.key() + " and client-ca " + t.clientCa()
@@ -208,12 +298,32 @@ public final class ControlServer implements AutoCloseable {
         }
         NettyServerBuilder b = NettyServerBuilder.forAddress(t.listen(), InternalNettyServerCredentials.create(guard.tls(InternalProtocolNegotiators.serverTls(ssl))))
                 .channelType(EpollServerSocketChannel.class);
-        Server server = configure(b, boss, workers, executor, services, security, limits, rejections).build();
+        if (withoutCertificate) {
+            b.addTransportFilter(new AnonymousTls());
+        }
+        Server server = configure(b, boss, workers, executor, services, security, limits, rejections, security.idl()).build();
         try {
             return server.start();
         } catch (IOException e) {
             throw new ControlException("agent.control.tls: cannot listen on " + Protos.address(t.listen()) + ": " + e.getMessage()
                     + "; pick another address or port, or stop what holds it");
+        }
+    }
+
+    /** Names a TLS client that sent no certificate: a caller with an empty subject, which rules over certificate fields never match. */
+    private static final class AnonymousTls extends io.grpc.ServerTransportFilter {
+        @Override
+        public io.grpc.Attributes transportReady(io.grpc.Attributes attrs) {
+            javax.net.ssl.SSLSession session = attrs.get(io.grpc.Grpc.TRANSPORT_ATTR_SSL_SESSION);
+            if (session == null) {
+                return attrs;
+            }
+            try {
+                session.getPeerCertificates();
+                return attrs; // identified by its certificate
+            } catch (javax.net.ssl.SSLPeerUnverifiedException none) {
+                return attrs.toBuilder().set(SecurityModule.CALLER_ATTRIBUTE, Caller.tls("", List.of())).build();
+            }
         }
     }
 
@@ -286,7 +396,7 @@ public final class ControlServer implements AutoCloseable {
     @Override
     public void close() {
         probes.enterTerminalState(); // health watchers learn NOT_SERVING before the listeners stop
-        stopAll(uds, tls, boss, workers, executor, events, departures, policy, rejections, audit);
+        stopAll(uds, tls, boss, workers, executor, served, policy, rejections, audit);
         try {
             Files.deleteIfExists(settings.socket());
         } catch (IOException e) {
@@ -294,8 +404,8 @@ public final class ControlServer implements AutoCloseable {
         }
     }
 
-    private static void stopAll(Server uds, Server tls, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor, EventHub events,
-                                Departures departures, PolicyHolder policy, Rejections rejections, AuditLog audit) {
+    private static void stopAll(Server uds, Server tls, EventLoopGroup boss, EventLoopGroup workers, ExecutorService executor, Served served,
+                                PolicyHolder policy, Rejections rejections, AuditLog audit) {
         for (Server s : new Server[] {uds, tls}) {
             if (s != null) {
                 s.shutdown();
@@ -308,12 +418,7 @@ public final class ControlServer implements AutoCloseable {
                 }
             }
         }
-        if (events != null) {
-            events.close();
-        }
-        if (departures != null) {
-            departures.close();
-        }
+        served.close();
         if (boss != null) {
             boss.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly(3, TimeUnit.SECONDS);
         }

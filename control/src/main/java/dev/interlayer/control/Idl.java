@@ -13,11 +13,14 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The endpoints and methods the control endpoint serves, by the names policies use: the IDL's
- * ({@code control.proto}) with endpoint = the service's simple name ({@code Modules}), and the standard gRPC
- * services beside them (health checking and server reflection, for probes and grpcurl-style tools) with
- * endpoint = the service's full name ({@code grpc.health.v1.Health}, which is not the IDL's {@code Health});
- * method = the method's name ({@code SetState}, {@code Check}).
+ * The endpoints and methods a control endpoint serves, by the names policies use: its IDL's (the agent's
+ * {@code control.proto}, {@link #control()}; the orchestrator's {@code orchestrator.proto}) with endpoint = the
+ * service's simple name ({@code Modules}), and the standard gRPC services beside them (health checking and server
+ * reflection, for probes and grpcurl-style tools) with endpoint = the service's full name
+ * ({@code grpc.health.v1.Health}, which is not the IDL's {@code Health}); method = the method's name
+ * ({@code SetState}, {@code Check}).
+ *
+ * <p>Immutable and thread-safe.
  */
 public final class Idl {
 
@@ -45,11 +48,15 @@ public final class Idl {
     private static final List<FileDescriptor> STANDARD = List.of(HealthProto.getDescriptor(),
             io.grpc.reflection.v1.ServerReflectionProto.getDescriptor(), io.grpc.reflection.v1alpha.ServerReflectionProto.getDescriptor());
 
-    private static final Map<String, Method> METHODS = new LinkedHashMap<>();
-    private static final Map<String, Method> BY_GRPC_NAME = new HashMap<>();
+    private static final Idl CONTROL = of(ControlProto.getDescriptor());
 
-    static {
-        for (ServiceDescriptor s : ControlProto.getDescriptor().getServices()) {
+    private final FileDescriptor file;
+    private final Map<String, Method> methods = new LinkedHashMap<>();
+    private final Map<String, Method> byGrpcName = new HashMap<>();
+
+    private Idl(FileDescriptor file) {
+        this.file = file;
+        for (ServiceDescriptor s : file.getServices()) {
             add(s.getName(), s);
         }
         for (FileDescriptor f : STANDARD) {
@@ -59,40 +66,54 @@ public final class Idl {
         }
     }
 
-    private static void add(String endpoint, ServiceDescriptor s) {
+    private void add(String endpoint, ServiceDescriptor s) {
         for (MethodDescriptor m : s.getMethods()) {
             Method x = new Method(endpoint, m.getName(), m);
-            METHODS.put(x.id(), x);
-            BY_GRPC_NAME.put(x.grpcName(), x);
+            methods.put(x.id(), x);
+            byGrpcName.put(x.grpcName(), x);
         }
     }
 
-    private Idl() {}
+    /** The agent's control IDL ({@code control.proto}) and the standard services. */
+    public static Idl control() {
+        return CONTROL;
+    }
+
+    /** The services of {@code file} and the standard services beside them. */
+    public static Idl of(FileDescriptor file) {
+        return new Idl(file);
+    }
 
     /** The IDL file. */
-    public static FileDescriptor file() {
-        return ControlProto.getDescriptor();
+    public FileDescriptor file() {
+        return file;
+    }
+
+    /** The IDL file's name without its folders, for messages ({@code control.proto}). */
+    public String fileName() {
+        String n = file.getName();
+        return n.substring(n.lastIndexOf('/') + 1);
     }
 
     /** Every method: the IDL's in IDL order, then the standard services'. */
-    public static List<Method> methods() {
-        return List.copyOf(METHODS.values());
+    public List<Method> methods() {
+        return List.copyOf(methods.values());
     }
 
     /** The method {@code Endpoint.Method}, or null. */
-    public static Method method(String endpointMethod) {
-        return METHODS.get(endpointMethod);
+    public Method method(String endpointMethod) {
+        return methods.get(endpointMethod);
     }
 
     /** The method with gRPC full name {@code package.Service/Method}, or null. */
-    public static Method byGrpcName(String fullMethodName) {
-        return BY_GRPC_NAME.get(fullMethodName);
+    public Method byGrpcName(String fullMethodName) {
+        return byGrpcName.get(fullMethodName);
     }
 
     /** Every endpoint name: the IDL's, in IDL order, then the standard services'. */
-    public static List<String> endpoints() {
+    public List<String> endpoints() {
         List<String> out = new ArrayList<>();
-        for (Method m : METHODS.values()) {
+        for (Method m : methods.values()) {
             if (!out.contains(m.endpoint())) {
                 out.add(m.endpoint());
             }

@@ -19,13 +19,16 @@ final class OversizeAudit extends ServerStreamTracer.Factory {
 
     private final Rejections rejections;
 
-    OversizeAudit(Rejections rejections) {
+    private final Idl idl;
+
+    OversizeAudit(Rejections rejections, Idl idl) {
         this.rejections = rejections;
+        this.idl = idl;
     }
 
     @Override
     public ServerStreamTracer newServerStreamTracer(String fullMethodName, Metadata headers) {
-        Idl.Method method = Idl.byGrpcName(fullMethodName);
+        Idl.Method method = idl.byGrpcName(fullMethodName);
         return method == null ? new ServerStreamTracer() {} : new Tracer(method);
     }
 

@@ -187,11 +187,18 @@ public final class Policy {
     private final String source;
     private final List<Rule> rules;
     private final long agentUid;
+    private final Idl idl;
 
-    private Policy(String source, List<Rule> rules, long agentUid) {
+    private Policy(String source, List<Rule> rules, long agentUid, Idl idl) {
         this.source = source;
         this.rules = rules;
         this.agentUid = agentUid;
+        this.idl = idl;
+    }
+
+    /** The IDL whose endpoints and methods its rules name. */
+    public Idl idl() {
+        return idl;
     }
 
     /** Where it was read from. */
@@ -245,11 +252,21 @@ public final class Policy {
 
     /** The policy that ships: root and the agent's own user may do everything, others may only read. */
     public static Policy builtinDefault(long agentUid) {
-        try (InputStream in = Policy.class.getResourceAsStream(DEFAULT_RESOURCE)) {
+        return resource(DEFAULT_RESOURCE, agentUid, Idl.control());
+    }
+
+    /**
+     * The policy in class-path resource {@code resource}, over the methods of {@code idl}: a built-in default.
+     *
+     * @throws IllegalStateException if it is missing or broken: a build problem
+     */
+    public static Policy resource(String resource, long agentUid, Idl idl) {
+        try (InputStream in = Policy.class.getResourceAsStream(resource)) {
             if (in == null) {
-                throw new IllegalStateException("the default policy " + DEFAULT_RESOURCE + " is missing from the class path; rebuild interlayer-control");
+                throw new IllegalStateException("the default policy " + resource + " is missing from the class path; rebuild Interlayer");
             }
-            return parse("default-policy.yaml", new String(in.readAllBytes(), StandardCharsets.UTF_8), agentUid);
+            String name = resource.substring(resource.lastIndexOf('/') + 1);
+            return parse(name, new String(in.readAllBytes(), StandardCharsets.UTF_8), agentUid, idl);
         } catch (IOException e) {
             throw new IllegalStateException("cannot read the default policy: " + e, e);
         } catch (YamlException e) {
@@ -257,15 +274,20 @@ public final class Policy {
         }
     }
 
-    /** Reads a policy file. */
+    /** Reads a policy file for the agent's control IDL. */
     public static Policy load(Path file, long agentUid) throws YamlException {
+        return load(file, agentUid, Idl.control());
+    }
+
+    /** Reads a policy file whose rules name the methods of {@code idl}. */
+    public static Policy load(Path file, long agentUid, Idl idl) throws YamlException {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new YamlException(file + ": cannot read the policy file: " + e.getMessage() + "; check the path in agent.control.policy");
         }
-        return parse(file.toString(), text, agentUid);
+        return parse(file.toString(), text, agentUid, idl);
     }
 
     /**
@@ -274,6 +296,15 @@ public final class Policy {
      * @throws YamlException naming {@code source:line} and what to fix
      */
     public static Policy parse(String source, String text, long agentUid) throws YamlException {
+        return parse(source, text, agentUid, Idl.control());
+    }
+
+    /**
+     * Parses a policy whose rules name the methods of {@code idl}.
+     *
+     * @throws YamlException naming {@code source:line} and what to fix
+     */
+    public static Policy parse(String source, String text, long agentUid, Idl idl) throws YamlException {
         Node root = Yamls.parse(source, text);
         Yamls.onlyKeys(source, root, "the policy", TOP_KEYS);
         Map<String, Node> top = Yamls.map(source, root, "the policy");
@@ -283,16 +314,16 @@ public final class Policy {
         List<Rule> rules = new ArrayList<>();
         Set<String> names = new LinkedHashSet<>();
         for (Node rn : Yamls.list(source, top.get("rules"), "rules")) {
-            Rule r = rule(source, rn, agentUid);
+            Rule r = rule(source, rn, agentUid, idl);
             if (!names.add(r.name())) {
                 throw Yamls.error(source, rn, "rule name '" + r.name() + "' is used twice; rule names must be unique (they are reported in denials)");
             }
             rules.add(r);
         }
-        return new Policy(source, List.copyOf(rules), agentUid);
+        return new Policy(source, List.copyOf(rules), agentUid, idl);
     }
 
-    private static Rule rule(String source, Node n, long agentUid) throws YamlException {
+    private static Rule rule(String source, Node n, long agentUid, Idl idl) throws YamlException {
         Yamls.onlyKeys(source, n, "a rule", RULE_KEYS);
         Map<String, Node> m = Yamls.map(source, n, "a rule");
         if (!m.containsKey("name")) {
@@ -325,13 +356,13 @@ public final class Policy {
         Globs endpoints = globs(source, m.get("endpoint"), what + ".endpoint");
         Globs methods = globs(source, m.get("method"), what + ".method");
         List<Idl.Method> matched = new ArrayList<>();
-        for (Idl.Method x : Idl.methods()) {
+        for (Idl.Method x : idl.methods()) {
             if (endpoints.matches(x.endpoint()) && methods.matches(x.name())) {
                 matched.add(x);
             }
         }
         if (matched.isEmpty()) {
-            List<String> all = Idl.methods().stream().map(Idl.Method::id).toList();
+            List<String> all = idl.methods().stream().map(Idl.Method::id).toList();
             throw Yamls.error(source, m.containsKey("method") ? m.get("method") : m.get("endpoint"), what
                     + ": endpoint " + endpoints.texts() + " and method " + methods.texts() + " match no method of the IDL; the methods are "
                     + String.join(", ", all));

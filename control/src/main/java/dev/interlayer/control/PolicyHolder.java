@@ -64,7 +64,12 @@ public final class PolicyHolder implements AutoCloseable {
      * @throws YamlException if the file cannot be read or is not a valid policy (file:line and what to fix)
      */
     public static PolicyHolder file(Path file, long agentUid, boolean watch) throws YamlException {
-        return new PolicyHolder(file, agentUid, Policy.load(file, agentUid), watch);
+        return file(file, agentUid, watch, Idl.control());
+    }
+
+    /** {@link #file(Path, long, boolean)} for a policy over the methods of {@code idl}. */
+    public static PolicyHolder file(Path file, long agentUid, boolean watch, Idl idl) throws YamlException {
+        return new PolicyHolder(file, agentUid, Policy.load(file, agentUid, idl), watch);
     }
 
     /** The policy in force. */
@@ -99,7 +104,7 @@ public final class PolicyHolder implements AutoCloseable {
         }
         remember();
         try {
-            Policy p = Policy.load(file, agentUid);
+            Policy p = Policy.load(file, agentUid, current.get().policy().idl());
             Loaded l = new Loaded(p, Instant.now());
             current.set(l);
             lastError = null;

@@ -102,10 +102,10 @@ public final class PolicyTester {
             throw Yamls.error(source, n, what + " has no call; add e.g. 'call: Modules.SetState'");
         }
         String callName = Yamls.scalar(source, m.get("call"), what + ".call");
-        Idl.Method method = Idl.method(callName);
+        Idl.Method method = security.idl().method(callName);
         if (method == null) {
             throw Yamls.error(source, m.get("call"), what + ": " + callName + " is not a method of the IDL; methods: "
-                    + String.join(", ", Idl.methods().stream().map(Idl.Method::id).toList()));
+                    + String.join(", ", security.idl().methods().stream().map(Idl.Method::id).toList()));
         }
         Policy.Kind kind = Policy.Kind.REQUEST;
         if (m.containsKey("on")) {

@@ -59,6 +59,7 @@ public final class SecurityModule implements ServerInterceptor {
     /** The rule name reported for a broken constraint. */
     public static final String STRUCTURE_RULE = "structure";
 
+    private final Idl idl;
     private final Constraints constraints;
     private final PolicyHolder policy;
     private final AuditLog audit;
@@ -71,6 +72,17 @@ public final class SecurityModule implements ServerInterceptor {
      *                identified and handed to handlers
      */
     public SecurityModule(Constraints constraints, PolicyHolder policy, AuditLog audit, boolean enabled) {
+        this(Idl.control(), constraints, policy, audit, enabled);
+    }
+
+    /**
+     * A security module in front of the services of {@code idl}.
+     *
+     * @param enabled false switches every check off (benchmarks compare the cost); the caller is still
+     *                identified and handed to handlers
+     */
+    public SecurityModule(Idl idl, Constraints constraints, PolicyHolder policy, AuditLog audit, boolean enabled) {
+        this.idl = idl;
         this.constraints = constraints;
         this.policy = policy;
         this.audit = audit;
@@ -80,6 +92,11 @@ public final class SecurityModule implements ServerInterceptor {
     /** Whether checks are on. */
     public boolean enabled() {
         return enabled;
+    }
+
+    /** The IDL whose methods it guards. */
+    public Idl idl() {
+        return idl;
     }
 
     /** The policy holder. */
@@ -200,7 +217,7 @@ public final class SecurityModule implements ServerInterceptor {
 
     @Override
     public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers, ServerCallHandler<Q, R> next) {
-        Idl.Method method = Idl.byGrpcName(call.getMethodDescriptor().getFullMethodName());
+        Idl.Method method = idl.byGrpcName(call.getMethodDescriptor().getFullMethodName());
         Caller caller = callerOf(call.getAttributes());
         if (method == null) {
             call.close(Status.UNIMPLEMENTED.withDescription("no such method: " + call.getMethodDescriptor().getFullMethodName()), new Metadata());
@@ -252,7 +269,7 @@ public final class SecurityModule implements ServerInterceptor {
             if ((Object) message instanceof Undecodable u) {
                 String what = "the bytes of message " + messages + " are not a valid " + method.id() + " request";
                 Verdict v = new Verdict(AuditLog.INVALID, STRUCTURE_RULE, what + " (" + u.problem() + ")", what + ": they do not decode as "
-                        + method.descriptor().getInputType().getFullName() + " (control.proto); check that the client uses this agent's IDL");
+                        + method.descriptor().getInputType().getFullName() + " (" + idl.fileName() + "); check that the client uses this endpoint's IDL");
                 audit.record(caller, method.endpoint(), method.name(), Policy.Kind.REQUEST.word(), v.decision(), v.rule(), v.reason());
                 guarded.closeByGuard(requestStatus(v));
                 return;

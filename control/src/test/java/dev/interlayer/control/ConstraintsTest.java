@@ -45,7 +45,7 @@ class ConstraintsTest {
                 new Bad("formats:\n  x: '[a-'\n", 2, "format x is not a valid regular expression"),
                 new Bad("streams:\n  Modules.List: {first: header}\n", 2, "is not a client-streaming method"));
         for (Bad b : bad) {
-            assertThatThrownBy(() -> Constraints.parse("constraints.yaml", b.yaml(), Idl.file())).as(b.yaml())
+            assertThatThrownBy(() -> Constraints.parse("constraints.yaml", b.yaml(), Idl.control())).as(b.yaml())
                     .isInstanceOf(YamlException.class)
                     .hasMessageStartingWith("constraints.yaml:" + b.line() + ": ")
                     .hasMessageContaining(b.text());

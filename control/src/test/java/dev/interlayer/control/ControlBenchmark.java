@@ -76,7 +76,7 @@ public final class ControlBenchmark {
                 : SetStateRequest.newBuilder().setName("m0").setState(StateChange.DEACTIVATE).build();
         com.google.protobuf.Message response = list ? b.build()
                 : dev.interlayer.control.v1.ModuleResponse.newBuilder().setModule(b.getModules(0)).setMessage("m0@1.0.0: ACTIVE -> INACTIVE").build();
-        Idl.Method m = Idl.method(list ? "Modules.List" : "Modules.SetState");
+        Idl.Method m = Idl.control().method(list ? "Modules.List" : "Modules.SetState");
         try (AuditLog audit = new AuditLog(10_000, null)) {
             SecurityModule sm = new SecurityModule(Constraints.builtin(), PolicyHolder.builtin(0), audit, true);
             Caller root = new Caller("uds", 0, 0, 1, "root", "java", "", List.of());

@@ -63,7 +63,7 @@ class ControlFuzzTest {
     @FuzzTest(maxDuration = "30s")
     void fuzzForABoundedTime(FuzzedDataProvider data) throws Exception {
         start();
-        List<Idl.Method> methods = Idl.methods();
+        List<Idl.Method> methods = Idl.control().methods();
         Idl.Method m = methods.get(data.consumeInt(0, methods.size() - 1));
         byte[] wire = data.consumeRemainingAsBytes();
         Message parsed;

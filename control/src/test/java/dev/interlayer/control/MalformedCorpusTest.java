@@ -61,7 +61,7 @@ class MalformedCorpusTest {
         JsonFormat.parser().merge(Files.readString(f, StandardCharsets.UTF_8), sb);
         Struct s = sb.build();
         String name = f.getFileName().toString();
-        Idl.Method m = Idl.method(s.getFieldsOrThrow("call").getStringValue());
+        Idl.Method m = Idl.control().method(s.getFieldsOrThrow("call").getStringValue());
         assertThat(m).as(name + ": call").isNotNull();
         Descriptor type = m.descriptor().getInputType();
         byte[] wire;

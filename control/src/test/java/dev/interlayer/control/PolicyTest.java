@@ -43,7 +43,7 @@ class PolicyTest {
     @Test
     void theDefaultPolicyLetsRootAndTheAgentUserDoEverythingAndOthersOnlyRead() {
         Policy p = Policy.builtinDefault(990);
-        for (Idl.Method m : Idl.methods()) {
+        for (Idl.Method m : Idl.control().methods()) {
             for (Policy.Kind k : Policy.Kind.values()) {
                 assertThat(p.decide(uds(0), m, k, null).granted()).as("root " + m.id() + " " + k).isTrue();
                 assertThat(p.decide(uds(990), m, k, null).granted()).as("agent user " + m.id() + " " + k).isTrue();
@@ -53,13 +53,13 @@ class PolicyTest {
             assertThat(p.decide(uds(1000), m, Policy.Kind.REQUEST, com.google.protobuf.DynamicMessage.getDefaultInstance(m.descriptor().getInputType()))
                     .granted()).as("user 1000 " + m.id()).isEqualTo(read);
         }
-        Idl.Method control = Idl.method("Modules.Control");
+        Idl.Method control = Idl.control().method("Modules.Control");
         assertThat(p.decide(uds(1000), control, Policy.Kind.REQUEST, ModuleControlRequest.newBuilder().setName("tcplog").setCommand("dump").build()))
                 .satisfies(d -> assertThat(d.granted()).isTrue()).satisfies(d -> assertThat(d.rule()).isEqualTo("module-readers"));
         assertThat(p.decide(uds(1000), control, Policy.Kind.REQUEST, ModuleControlRequest.newBuilder().setName("tcplog").setCommand("off").build()))
                 .satisfies(d -> assertThat(d.granted()).isFalse()).satisfies(d -> assertThat(d.rule()).isEqualTo("default"));
         // a TLS caller proves no uid: it is never mistaken for root
-        assertThat(p.decide(Caller.tls("CN=root", List.of()), Idl.method("Modules.Unload"), Policy.Kind.REQUEST, null).granted()).isFalse();
+        assertThat(p.decide(Caller.tls("CN=root", List.of()), Idl.control().method("Modules.Unload"), Policy.Kind.REQUEST, null).granted()).isFalse();
     }
 
     @Test
@@ -76,7 +76,7 @@ class PolicyTest {
                     endpoint: "Mod*"
                     decision: granted
                 """, 0);
-        Idl.Method set = Idl.method("Modules.SetState");
+        Idl.Method set = Idl.control().method("Modules.SetState");
         Caller ops = new Caller("uds", 1500, 1500, 1, "", "interlayer", "", List.of());
         assertThat(p.decide(ops, set, Policy.Kind.REQUEST, SetStateRequest.newBuilder().setName("x").setState(StateChange.REVOKE).build()).rule())
                 .isEqualTo("no-revoke");
@@ -194,7 +194,7 @@ class PolicyTest {
                     caller: {transport: tls, cn: orchestrator, o: [n4, n5]}
                     decision: granted
                 """, 0);
-        Idl.Method unload = Idl.method("Modules.Unload");
+        Idl.Method unload = Idl.control().method("Modules.Unload");
         // openssl req -subj "/CN=orchestrator/O=n4" gives a subject the JDK shows as O=n4,CN=orchestrator
         assertThat(p.decide(Caller.tls("O=n4,CN=orchestrator", List.of()), unload, Policy.Kind.REQUEST, null).granted()).isTrue();
         assertThat(p.decide(Caller.tls("CN=orchestrator,O=n5", List.of()), unload, Policy.Kind.REQUEST, null).granted()).isTrue();

@@ -68,7 +68,7 @@ class StandardServicesTest {
         try (ControlFixture f = new ControlFixture(); ControlClient c = f.client()) {
             HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(c.channel());
             assertThat(health.check(HealthCheckRequest.getDefaultInstance()).getStatus()).isEqualTo(ServingStatus.SERVING);
-            for (String service : Idl.methods().stream().map(m -> m.descriptor().getService().getFullName()).distinct().toList()) {
+            for (String service : Idl.control().methods().stream().map(m -> m.descriptor().getService().getFullName()).distinct().toList()) {
                 assertThat(health.check(HealthCheckRequest.newBuilder().setService(service).build()).getStatus()).as(service)
                         .isEqualTo(ServingStatus.SERVING);
             }
@@ -78,7 +78,7 @@ class StandardServicesTest {
             // what grpcurl list does: every service the endpoint serves, ours and the standard ones
             ServerReflectionResponse list = reflect(c, ServerReflectionRequest.newBuilder().setListServices("").build());
             List<String> services = list.getListServicesResponse().getServiceList().stream().map(ServiceResponse::getName).toList();
-            assertThat(services).containsAll(Idl.methods().stream().map(m -> m.descriptor().getService().getFullName()).distinct().toList());
+            assertThat(services).containsAll(Idl.control().methods().stream().map(m -> m.descriptor().getService().getFullName()).distinct().toList());
             // what grpcurl describe does: the IDL itself, as a foreign client's author reads it
             ServerReflectionResponse file = reflect(c, ServerReflectionRequest.newBuilder().setFileContainingSymbol("interlayer.control.v1.Modules").build());
             FileDescriptorProto idl = FileDescriptorProto.parseFrom(file.getFileDescriptorResponse().getFileDescriptorProto(0));

@@ -1,0 +1,339 @@
+package dev.interlayer.cli;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.MessageOrBuilder;
+import dev.interlayer.control.Constraints;
+import dev.interlayer.control.ControlClient;
+import dev.interlayer.orchestrator.OrchestratorSettings;
+import dev.interlayer.orchestrator.v1.AgentStatus;
+import dev.interlayer.orchestrator.v1.DeployRequest;
+import dev.interlayer.orchestrator.v1.DeployResponse;
+import dev.interlayer.orchestrator.v1.Deployment;
+import dev.interlayer.orchestrator.v1.FleetGrpc;
+import dev.interlayer.orchestrator.v1.Label;
+import dev.interlayer.orchestrator.v1.ModuleRef;
+import dev.interlayer.orchestrator.v1.OrchestratorProto;
+import dev.interlayer.orchestrator.v1.ReportedModule;
+import dev.interlayer.orchestrator.v1.RevokeRequest;
+import dev.interlayer.orchestrator.v1.StatusRequest;
+import dev.interlayer.orchestrator.v1.StatusResponse;
+import dev.interlayer.orchestrator.v1.Target;
+import dev.interlayer.orchestrator.v1.TokenRequest;
+import dev.interlayer.orchestrator.v1.UploadHeader;
+import dev.interlayer.orchestrator.v1.UploadRequest;
+import dev.interlayer.orchestrator.v1.UploadResponse;
+import dev.interlayer.runtime.ModuleLoadException;
+import dev.interlayer.runtime.ModuleRegistry;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.StreamObserver;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/** {@code interlayer fleet ...}: operations on the fleet, through an orchestrator's Unix socket. */
+@Command(name = "fleet", mixinStandardHelpOptions = true,
+        description = "Manage a fleet of agents through an orchestrator (see docs/orchestrator.md).",
+        subcommands = {FleetCommand.Token.class, FleetCommand.Upload.class, FleetCommand.Deploy.class, FleetCommand.Revoke.class,
+                FleetCommand.Status.class})
+final class FleetCommand implements Runnable {
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing command: use one of token, upload, deploy, revoke, status");
+    }
+
+    /** The orchestrator's socket and the output format, for every fleet command. */
+    static final class Where {
+        @Option(names = "--socket", paramLabel = "PATH", description = "the orchestrator's socket (default: $INTERLAYER_ORCHESTRATOR_SOCKET,"
+                + " else /run/interlayer/orchestrator.sock for root)")
+        Path socket;
+
+        @Option(names = "--json", description = "print JSON for scripts instead of text")
+        boolean json;
+
+        private static final class Checks {
+            static final Constraints CONSTRAINTS = Constraints.resource("/interlayer/orchestrator/v1/constraints.yaml",
+                    dev.interlayer.control.Idl.of(OrchestratorProto.getDescriptor()));
+        }
+
+        Path path() {
+            return socket != null ? socket : OrchestratorSettings.defaultSocket();
+        }
+
+        <T extends com.google.protobuf.Message> T checked(T request) {
+            Checks.CONSTRAINTS.check(request).ifPresent(v -> {
+                throw new CliFailure(Main.INVALID, "invalid request: " + v.message());
+            });
+            return request;
+        }
+
+        /** Opens the socket, calls, maps errors; prints JSON or {@code text}. */
+        <R extends MessageOrBuilder> int call(CommandSpec spec, Function<FleetGrpc.FleetBlockingStub, R> call, Calls.Text<R> text) {
+            PrintWriter out = spec.commandLine().getOut();
+            return Calls.run(spec.commandLine().getErr(), () -> {
+                try (ControlClient c = ControlClient.unix(path())) {
+                    R r;
+                    try {
+                        r = call.apply(FleetGrpc.newBlockingStub(c.channel()).withDeadlineAfter(60, TimeUnit.SECONDS));
+                    } catch (StatusRuntimeException e) {
+                        throw failure(e);
+                    }
+                    if (json) {
+                        Calls.json(out, r);
+                        return Main.OK;
+                    }
+                    return text.print(out, r);
+                }
+            });
+        }
+
+        CliFailure failure(StatusRuntimeException e) {
+            String d = e.getStatus().getDescription() == null ? e.getStatus().getCode().toString() : e.getStatus().getDescription();
+            return switch (e.getStatus().getCode()) {
+                case UNAVAILABLE -> Files.exists(path()) && !d.contains("database")
+                        ? new CliFailure(Main.UNREACHABLE, "no orchestrator answers at " + path() + " (" + d + "); it may have stopped")
+                        : Files.exists(path()) ? new CliFailure(Main.FAILURE, d)
+                        : new CliFailure(Main.UNREACHABLE, "no orchestrator at " + path() + ": start one with interlayer orchestrator, or give its socket with --socket PATH");
+                case PERMISSION_DENIED, UNAUTHENTICATED -> new CliFailure(Main.DENIED, d);
+                case INVALID_ARGUMENT -> new CliFailure(Main.INVALID, d);
+                default -> new CliFailure(Main.FAILURE, d);
+            };
+        }
+    }
+
+    @Command(name = "token", mixinStandardHelpOptions = true, description = "Make a one-time enrollment token for an agent: put it into the"
+            + " file its agent.orchestrator.token-file names.")
+    static final class Token implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(paramLabel = "AGENT", description = "the name the agent gets (its certificate's CN)")
+        String agent;
+        @Option(names = "--label", paramLabel = "KEY=VALUE", description = "a label of the agent, for deploy --to label=KEY=VALUE; repeat for several")
+        List<String> labels = new ArrayList<>();
+        @Option(names = "--ttl", paramLabel = "SECONDS", defaultValue = "3600", description = "how long the token may be used (default: ${DEFAULT-VALUE})")
+        int ttl;
+
+        @Override
+        public Integer call() {
+            TokenRequest.Builder b = TokenRequest.newBuilder().setAgent(agent).setTtlSeconds(ttl);
+            for (String l : labels) {
+                int eq = l.indexOf('=');
+                if (eq <= 0) {
+                    spec.commandLine().getErr().println("interlayer: --label " + l + ": expected KEY=VALUE, e.g. zone=eu");
+                    return Main.USAGE;
+                }
+                b.addLabels(Label.newBuilder().setKey(l.substring(0, eq)).setValue(l.substring(eq + 1)));
+            }
+            TokenRequest r = where.checked(b.build());
+            return where.call(spec, s -> s.token(r), (out, t) -> {
+                out.println(t.getToken());
+                spec.commandLine().getErr().println("interlayer: one-time token for agent " + agent + ", valid until "
+                        + Instant.ofEpochMilli(t.getExpiresUnixMs()) + "; it is shown once");
+                return Main.OK;
+            });
+        }
+    }
+
+    @Command(name = "upload", mixinStandardHelpOptions = true, description = "Upload a module jar: the orchestrator signs it with its"
+            + " module-signing key and keeps it; every agent checks that signature before loading it.")
+    static final class Upload implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(paramLabel = "JAR", description = "the module jar")
+        Path jar;
+
+        @Override
+        public Integer call() {
+            PrintWriter err = spec.commandLine().getErr();
+            return Calls.run(err, () -> {
+                if (!Files.isReadable(jar)) {
+                    throw new CliFailure(Main.USAGE, jar + (Files.exists(jar) ? " cannot be read" : " does not exist"));
+                }
+                byte[] bytes = Files.readAllBytes(jar);
+                List<ModuleRef> modules = modules(jar);
+                UploadHeader header = where.checked(UploadHeader.newBuilder().setFileName(jar.getFileName().toString()).setSize(bytes.length)
+                        .setSha256(HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes))).addAllModules(modules).build());
+                try (ControlClient c = ControlClient.unix(where.path())) {
+                    CompletableFuture<UploadResponse> done = new CompletableFuture<>();
+                    StreamObserver<UploadRequest> up = FleetGrpc.newStub(c.channel()).withDeadlineAfter(120, TimeUnit.SECONDS).upload(new StreamObserver<>() {
+                        @Override
+                        public void onNext(UploadResponse r) {
+                            done.complete(r);
+                        }
+
+                        @Override
+                        public void onError(Throwable t) {
+                            done.completeExceptionally(t);
+                        }
+
+                        @Override
+                        public void onCompleted() {
+                            // the answer came in onNext
+                        }
+                    });
+                    up.onNext(UploadRequest.newBuilder().setHeader(header).build());
+                    for (int off = 0; off < bytes.length; off += 1 << 20) {
+                        up.onNext(UploadRequest.newBuilder().setChunk(ByteString.copyFrom(bytes, off, Math.min(1 << 20, bytes.length - off))).build());
+                    }
+                    up.onCompleted();
+                    UploadResponse r;
+                    try {
+                        r = done.get(130, TimeUnit.SECONDS);
+                    } catch (java.util.concurrent.ExecutionException e) {
+                        throw e.getCause() instanceof StatusRuntimeException s ? where.failure(s) : new CliFailure(Main.FAILURE, e.getCause().toString());
+                    }
+                    if (where.json) {
+                        Calls.json(spec.commandLine().getOut(), r);
+                        return Main.OK;
+                    }
+                    spec.commandLine().getOut().println((r.getAlready() ? "already uploaded: " : "uploaded and signed: ") + ids(r.getModulesList())
+                            + " (" + jar.getFileName() + ", SHA-256 " + r.getSha256() + ")");
+                    return Main.OK;
+                }
+            });
+        }
+
+        /** The modules the jar declares, read from their descriptors (nothing is initialised). */
+        private static List<ModuleRef> modules(Path jar) {
+            List<ModuleRef> out = new ArrayList<>();
+            try (ModuleRegistry r = new ModuleRegistry()) {
+                r.loadJar(jar, null, d -> {
+                    out.add(ModuleRef.newBuilder().setName(d.name()).setVersion(d.version()).build());
+                    return false;
+                });
+            } catch (ModuleLoadException e) {
+                throw new CliFailure(Main.FAILURE, jar + " is not a module jar the agents could load: " + e.getMessage());
+            }
+            if (out.isEmpty()) {
+                throw new CliFailure(Main.FAILURE, jar + " declares no module; check it with: interlayer check-module " + jar);
+            }
+            return out;
+        }
+    }
+
+    @Command(name = "deploy", mixinStandardHelpOptions = true, description = "Deploy an uploaded MODULE@VERSION to all agents, the agents with"
+            + " a label, or one agent; a newer deployment of the module to the same target replaces the older.")
+    static final class Deploy implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(paramLabel = "MODULE@VERSION", description = "e.g. tag@1.0.0")
+        String module;
+        @Option(names = "--to", required = true, paramLabel = "TARGET", description = "all, label=KEY=VALUE, or agent=NAME")
+        String to;
+
+        @Override
+        public Integer call() {
+            int at = module.indexOf('@');
+            if (at <= 0) {
+                spec.commandLine().getErr().println("interlayer: " + module + ": expected MODULE@VERSION, e.g. tag@1.0.0");
+                return Main.USAGE;
+            }
+            Target.Builder t = Target.newBuilder();
+            if (to.equals("all")) {
+                t.setKind(Target.Kind.ALL);
+            } else if (to.startsWith("label=")) {
+                t.setKind(Target.Kind.LABEL).setValue(to.substring(6));
+            } else if (to.startsWith("agent=")) {
+                t.setKind(Target.Kind.AGENT).setValue(to.substring(6));
+            } else {
+                spec.commandLine().getErr().println("interlayer: --to " + to + ": expected all, label=KEY=VALUE or agent=NAME");
+                return Main.USAGE;
+            }
+            DeployRequest r = where.checked(DeployRequest.newBuilder()
+                    .setModule(ModuleRef.newBuilder().setName(module.substring(0, at)).setVersion(module.substring(at + 1))).setTarget(t).build());
+            return where.call(spec, s -> s.deploy(r), (out, d) -> {
+                out.println("deployed " + module + " to " + to + " (revision " + d.getRevision() + "); "
+                        + (d.getAgentsCount() == 0 ? "it selects no enrolled agent now" : "agents: " + String.join(", ", d.getAgentsList())));
+                return Main.OK;
+            });
+        }
+    }
+
+    @Command(name = "revoke", mixinStandardHelpOptions = true, description = "Revoke a module on every agent: it is detached from every"
+            + " connection at once and unloaded.")
+    static final class Revoke implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(paramLabel = "MODULE", description = "the module's name")
+        String module;
+
+        @Override
+        public Integer call() {
+            RevokeRequest r = where.checked(RevokeRequest.newBuilder().setModule(module).build());
+            return where.call(spec, s -> s.revoke(r), (out, d) -> {
+                out.println("revoked " + module + " (revision " + d.getRevision() + ", " + d.getDeployments() + " deployment(s) ended)");
+                return Main.OK;
+            });
+        }
+    }
+
+    @Command(name = "status", mixinStandardHelpOptions = true, description = "Agents, their modules and versions, when each was last seen,"
+            + " and what each did with its desired state; then the live deployments.")
+    static final class Status implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+
+        @Override
+        public Integer call() {
+            return where.call(spec, s -> s.status(StatusRequest.getDefaultInstance()), (out, r) -> {
+                print(out, r);
+                return Main.OK;
+            });
+        }
+
+        static void print(PrintWriter out, StatusResponse r) {
+            out.println("fleet revision " + r.getRevision() + ", " + r.getAgentsCount() + " agent(s)");
+            for (AgentStatus a : r.getAgentsList()) {
+                String seen = a.getLastSeenUnixMs() == 0 ? "never" : Instant.ofEpochMilli(a.getLastSeenUnixMs()).toString();
+                out.println("agent " + a.getName() + (a.getLabelsCount() == 0 ? "" : " " + labels(a.getLabelsList())) + ": "
+                        + (a.getConnected() ? "connected" : "not connected") + ", last seen " + seen + ", " + a.getAck()
+                        + " (desired revision " + a.getDesiredRevision() + ", applied " + a.getAppliedRevision() + ")"
+                        + (a.getAckReason().isEmpty() ? "" : ": " + a.getAckReason()) + ", " + a.getConnections() + " connection(s)");
+                for (ReportedModule m : a.getModulesList()) {
+                    out.println("  " + m.getName() + "@" + m.getVersion() + " " + m.getState() + " (" + m.getSource() + ", " + m.getLive()
+                            + " live, " + m.getFaults() + " faults)");
+                }
+            }
+            for (Deployment d : r.getDeploymentsList()) {
+                Target t = d.getTarget();
+                out.println("deployment " + d.getModule().getName() + "@" + d.getModule().getVersion() + " to "
+                        + (t.getKind() == Target.Kind.ALL ? "all" : t.getKind().name().toLowerCase() + "=" + t.getValue()) + " (revision " + d.getRevision() + ")");
+            }
+        }
+
+        private static String labels(List<Label> l) {
+            return "[" + String.join(",", l.stream().map(x -> x.getKey() + "=" + x.getValue()).toList()) + "]";
+        }
+    }
+
+    private static String ids(List<ModuleRef> m) {
+        return String.join(", ", m.stream().map(x -> x.getName() + "@" + x.getVersion()).toList());
+    }
+}

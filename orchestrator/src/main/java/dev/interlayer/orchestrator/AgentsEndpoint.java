@@ -1,0 +1,141 @@
+package dev.interlayer.orchestrator;
+
+import com.google.protobuf.ByteString;
+import dev.interlayer.control.Caller;
+import dev.interlayer.control.SecurityModule;
+import dev.interlayer.orchestrator.v1.AgentMessage;
+import dev.interlayer.orchestrator.v1.AgentsGrpc;
+import dev.interlayer.orchestrator.v1.FetchChunk;
+import dev.interlayer.orchestrator.v1.FetchRequest;
+import dev.interlayer.orchestrator.v1.OrchestratorMessage;
+import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import java.lang.System.Logger.Level;
+import java.util.List;
+
+/**
+ * {@code Agents}: each enrolled agent's stream (hello, then acknowledgements and reports; its desired state comes back)
+ * and the jars it fetches. The agent is the CN of its certificate, which must be the certificate it enrolled with last.
+ */
+final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.orchestrator");
+    private static final int CHUNK = 1 << 20;
+
+    private final Store store;
+    private final AgentStreams streams;
+    private final String instance;
+
+    AgentsEndpoint(Store store, AgentStreams streams, String instance) {
+        this.store = store;
+        this.streams = streams;
+        this.instance = instance;
+    }
+
+    /** The enrolled agent calling, checked against its last enrollment. */
+    private String agent() {
+        Caller c = SecurityModule.CALLER.get();
+        List<String> cn = c == null ? List.of() : c.subjectAttribute("CN");
+        if (cn.size() != 1) {
+            throw Status.PERMISSION_DENIED.withDescription("the client certificate names no agent (CN)").asRuntimeException();
+        }
+        String agent = cn.getFirst();
+        String serial;
+        try {
+            serial = store.certificateSerial(agent);
+        } catch (Store.Unavailable e) {
+            throw FleetEndpoint.status(e);
+        }
+        if (serial == null) {
+            throw Status.PERMISSION_DENIED.withDescription("no agent named " + agent + " is enrolled; enroll it with a new token").asRuntimeException();
+        }
+        if (!serial.equals(Peer.current().serial())) {
+            throw Status.PERMISSION_DENIED.withDescription("agent " + agent + " enrolled again since this certificate was issued; use the newer one")
+                    .asRuntimeException();
+        }
+        return agent;
+    }
+
+    @Override
+    public StreamObserver<AgentMessage> connect(StreamObserver<OrchestratorMessage> out) {
+        ServerCallStreamObserver<OrchestratorMessage> call = (ServerCallStreamObserver<OrchestratorMessage>) out;
+        String agent = agent();
+        String address = Peer.current().address();
+        AgentStreams.Session session = new AgentStreams.Session(agent, call);
+        return new StreamObserver<>() {
+            private boolean hello;
+
+            @Override
+            public void onNext(AgentMessage m) {
+                try {
+                    switch (m.getKindCase()) {
+                        case HELLO -> {
+                            if (hello) {
+                                return;
+                            }
+                            hello = true;
+                            store.connected(agent, instance, address, m.getHello().getVersion(), m.getHello().getReport());
+                            LOG.log(Level.INFO, "orchestrator: agent {0} connected from {1} (version {2}, applied revision {3,number,#})", agent, address,
+                                    m.getHello().getVersion(), m.getHello().getAppliedRevision());
+                            streams.add(session);
+                        }
+                        case ACK -> {
+                            var a = m.getAck();
+                            store.acked(agent, a.getRevision(), a.getApplied(), a.getReason(), a.getReport());
+                            if (!a.getApplied()) {
+                                LOG.log(Level.WARNING, "orchestrator: agent {0} refused revision {1,number,#}: {2}", agent, a.getRevision(), a.getReason());
+                            }
+                        }
+                        case REPORT -> store.reported(agent, m.getReport());
+                        default -> { }
+                    }
+                } catch (Store.Unavailable e) {
+                    streams.remove(session);
+                    out.onError(FleetEndpoint.status(e));
+                }
+            }
+
+            @Override
+            public void onError(Throwable t) {
+                gone("the stream broke: " + Status.fromThrowable(t).getCode());
+            }
+
+            @Override
+            public void onCompleted() {
+                gone("the agent closed its stream");
+                synchronized (session) {
+                    out.onCompleted();
+                }
+            }
+
+            private void gone(String why) {
+                streams.remove(session);
+                try {
+                    store.disconnected(agent, instance, why);
+                } catch (Store.Unavailable e) {
+                    LOG.log(Level.DEBUG, "cannot record that {0} left: {1}", agent, e.getMessage());
+                }
+            }
+        };
+    }
+
+    @Override
+    public void fetch(FetchRequest r, StreamObserver<FetchChunk> out) {
+        agent();
+        Store.Artifact a;
+        try {
+            a = store.artifact(r.getSha256());
+        } catch (Store.Unavailable e) {
+            throw FleetEndpoint.status(e);
+        }
+        if (a == null) {
+            throw Status.NOT_FOUND.withDescription("no jar with SHA-256 " + r.getSha256() + " was uploaded").asRuntimeException();
+        }
+        byte[] b = a.content();
+        for (int off = 0; off < b.length; off += CHUNK) {
+            out.onNext(FetchChunk.newBuilder().setData(ByteString.copyFrom(b, off, Math.min(CHUNK, b.length - off))).build());
+        }
+        out.onCompleted();
+    }
+}

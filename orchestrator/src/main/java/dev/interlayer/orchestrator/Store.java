@@ -1,0 +1,683 @@
+package dev.interlayer.orchestrator;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.interlayer.orchestrator.v1.AckState;
+import dev.interlayer.orchestrator.v1.AgentStatus;
+import dev.interlayer.orchestrator.v1.DesiredModule;
+import dev.interlayer.orchestrator.v1.Deployment;
+import dev.interlayer.orchestrator.v1.Label;
+import dev.interlayer.orchestrator.v1.ModuleRef;
+import dev.interlayer.orchestrator.v1.Report;
+import dev.interlayer.orchestrator.v1.Snapshot;
+import dev.interlayer.orchestrator.v1.StatusResponse;
+import dev.interlayer.orchestrator.v1.Target;
+import java.sql.Array;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.SQLException;
+import java.sql.Timestamp;
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.flywaydb.core.Flyway;
+import org.flywaydb.core.api.MigrationInfo;
+import org.flywaydb.core.api.MigrationState;
+import org.flywaydb.core.api.output.MigrateResult;
+
+/**
+ * The fleet's state in PostgreSQL: enrollment tokens, agents, module jars and their signatures, deployments, and the
+ * revision every change bumps. The schema is Flyway's ({@code db/migration} beside this class), migrated at start; a
+ * database migrated by a newer orchestrator is refused, not used.
+ *
+ * <p>Thread-safe: each operation takes a connection from a small pool and runs in its own transaction. A database
+ * that cannot be reached makes an operation throw {@link Unavailable}, which says so.
+ */
+public final class Store implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.orchestrator");
+    private static final int POOL = 8;
+    /** Flyway says every step at INFO; the orchestrator says what matters (held: JUL keeps loggers weakly). */
+    private static final java.util.logging.Logger FLYWAY = java.util.logging.Logger.getLogger("org.flywaydb");
+
+    static {
+        FLYWAY.setLevel(java.util.logging.Level.WARNING);
+    }
+
+    /** The database cannot be reached or failed; the message says which and what to do. */
+    public static final class Unavailable extends RuntimeException {
+        private static final long serialVersionUID = 1L;
+
+        Unavailable(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+
+    /** A request the state refuses (an unknown module, a used token); the message is for the caller. */
+    public static final class Refused extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final boolean notFound;
+
+        Refused(String message, boolean notFound) {
+            super(message);
+            this.notFound = notFound;
+        }
+
+        /** True if what the request names does not exist. */
+        public boolean notFound() {
+            return notFound;
+        }
+    }
+
+    /** An agent as enrollment made it. */
+    public record Enrolled(String agent, List<String> labels) {}
+
+    /** A stored module jar. */
+    public record Artifact(String sha256, String fileName, long size, byte[] signature, byte[] content) {}
+
+    private final String url;
+    private final String user;
+    private final String password;
+    private final Deque<Connection> idle = new ArrayDeque<>();
+    private volatile boolean closed;
+
+    private Store(String url, String user, String password) {
+        this.url = url;
+        this.user = user;
+        this.password = password;
+    }
+
+    /**
+     * Connects and migrates the schema to this version's.
+     *
+     * @throws OrchestratorException if the database cannot be reached, or holds a schema newer than this orchestrator knows
+     */
+    public static Store open(String url, String user, String password) throws OrchestratorException {
+        Store s = new Store(url, user, password);
+        try {
+            Flyway flyway = Flyway.configure().dataSource(url, user, password).locations("classpath:dev/interlayer/orchestrator/db/migration")
+                    .load();
+            List<String> newer = new ArrayList<>();
+            for (MigrationInfo m : flyway.info().applied()) {
+                if (m.getState() == MigrationState.FUTURE_SUCCESS || m.getState() == MigrationState.FUTURE_FAILED) {
+                    newer.add(m.getVersion() + " (" + m.getDescription() + ")");
+                }
+            }
+            if (!newer.isEmpty()) {
+                MigrationInfo known = flyway.info().pending().length > 0 ? null : flyway.info().current();
+                throw new OrchestratorException("the database's schema is newer than this orchestrator knows: it has migration(s) "
+                        + String.join(", ", newer) + ", which an orchestrator of a later version applied"
+                        + (known == null ? "" : "; this one knows up to " + latestKnown(flyway))
+                        + "; run that later version, or restore a backup of the database made for this one. Nothing was changed");
+            }
+            MigrateResult r = flyway.migrate();
+            if (r.migrationsExecuted > 0) {
+                LOG.log(System.Logger.Level.INFO, "orchestrator: database schema migrated to version {0}", r.targetSchemaVersion);
+            }
+        } catch (org.flywaydb.core.api.FlywayException e) {
+            throw new OrchestratorException("cannot prepare the orchestrator's database at " + url + ": " + rootMessage(e)
+                    + "; check that PostgreSQL runs there and the URL, user and password are right", e);
+        }
+        return s;
+    }
+
+    private static String latestKnown(Flyway flyway) {
+        String v = "";
+        for (MigrationInfo m : flyway.info().all()) {
+            if (m.getState() != MigrationState.FUTURE_SUCCESS && m.getState() != MigrationState.FUTURE_FAILED && m.getVersion() != null) {
+                v = m.getVersion().toString();
+            }
+        }
+        return v;
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null && t.getCause() != t) {
+            t = t.getCause();
+        }
+        return t == e ? e.getMessage() : e.getMessage() + " (" + t.getMessage() + ")";
+    }
+
+    // ---- connections -----------------------------------------------------------------------------
+
+    @FunctionalInterface
+    interface Work<T> {
+        T run(Connection c) throws SQLException, Refused;
+    }
+
+    <T> T tx(Work<T> work) throws Refused {
+        Connection c = take();
+        boolean ok = false;
+        try {
+            T t = work.run(c);
+            c.commit();
+            ok = true;
+            return t;
+        } catch (SQLException e) {
+            throw new Unavailable("the orchestrator's database failed: " + e.getMessage()
+                    + (isConnectionProblem(e) ? "; it may be down: the orchestrator keeps trying, agents keep their last good state" : ""), e);
+        } finally {
+            if (!ok) {
+                try {
+                    c.rollback();
+                } catch (SQLException ignored) {
+                    // the connection is broken: not returned to the pool
+                }
+            }
+            give(c);
+        }
+    }
+
+    /** {@link #tx} for work that refuses nothing. */
+    <T> T read(Work<T> work) {
+        try {
+            return tx(work);
+        } catch (Refused e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static boolean isConnectionProblem(SQLException e) {
+        return e.getSQLState() != null && e.getSQLState().startsWith("08");
+    }
+
+    private Connection take() {
+        synchronized (idle) {
+            if (closed) {
+                throw new Unavailable("the orchestrator is stopping", null);
+            }
+            Connection c = idle.pollFirst();
+            if (c != null) {
+                return c;
+            }
+        }
+        try {
+            java.util.Properties p = new java.util.Properties();
+            p.setProperty("user", user);
+            p.setProperty("password", password);
+            p.setProperty("connectTimeout", "5");
+            p.setProperty("socketTimeout", "30");
+            Connection c = DriverManager.getConnection(url, p);
+            c.setAutoCommit(false);
+            return c;
+        } catch (SQLException e) {
+            throw new Unavailable("the orchestrator's database at " + url + " cannot be reached: " + e.getMessage()
+                    + "; the orchestrator keeps trying, agents keep their last good state", e);
+        }
+    }
+
+    private void give(Connection c) {
+        try {
+            if (c.isClosed() || !c.isValid(1)) {
+                c.close();
+                return;
+            }
+        } catch (SQLException e) {
+            return;
+        }
+        synchronized (idle) {
+            if (!closed && idle.size() < POOL) {
+                idle.addFirst(c);
+                return;
+            }
+        }
+        try {
+            c.close();
+        } catch (SQLException ignored) {
+            // closing anyway
+        }
+    }
+
+    @Override
+    public void close() {
+        synchronized (idle) {
+            closed = true;
+            for (Connection c : idle) {
+                try {
+                    c.close();
+                } catch (SQLException ignored) {
+                    // closing anyway
+                }
+            }
+            idle.clear();
+        }
+    }
+
+    // ---- revision --------------------------------------------------------------------------------
+
+    /** The fleet's revision now. */
+    public long revision() {
+        return read(c -> revision(c));
+    }
+
+    private static long revision(Connection c) throws SQLException {
+        try (var s = c.createStatement(); var rs = s.executeQuery("SELECT revision FROM fleet_revision WHERE id = 1")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    private static long bump(Connection c) throws SQLException {
+        try (var s = c.createStatement(); var rs = s.executeQuery("UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")) {
+            rs.next();
+            return rs.getLong(1);
+        }
+    }
+
+    // ---- enrollment ------------------------------------------------------------------------------
+
+    /** Stores a token's hash for {@code agent}, valid until {@code expires}. */
+    public void addToken(String hash, String agent, List<String> labels, Instant expires, String by) {
+        read(c -> {
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO enrollment_tokens (hash, agent, labels, created_at, created_by, expires_at)"
+                    + " VALUES (?, ?, ?, now(), ?, ?)")) {
+                p.setString(1, hash);
+                p.setString(2, agent);
+                p.setArray(3, c.createArrayOf("text", labels.toArray()));
+                p.setString(4, by);
+                p.setTimestamp(5, Timestamp.from(expires));
+                p.executeUpdate();
+            }
+            return null;
+        });
+    }
+
+    /**
+     * Uses the token with hash {@code hash} once: marks it used and makes (or renews) its agent with the certificate
+     * serial {@code serial}.
+     *
+     * @throws Refused saying why a token is refused: unknown, used, expired
+     */
+    public Enrolled enroll(String hash, String from, String serial) throws Refused {
+        return tx(c -> {
+            String agent;
+            List<String> labels;
+            try (PreparedStatement p = c.prepareStatement("SELECT agent, labels, expires_at, used_at, used_from FROM enrollment_tokens WHERE hash = ? FOR UPDATE")) {
+                p.setString(1, hash);
+                try (ResultSet rs = p.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new Refused("the enrollment token is not one this orchestrator issued (mistyped, or from another orchestrator);"
+                                + " make one with: interlayer fleet token AGENT-NAME", false);
+                    }
+                    agent = rs.getString(1);
+                    labels = strings(rs.getArray(2));
+                    Instant expires = rs.getTimestamp(3).toInstant();
+                    Timestamp used = rs.getTimestamp(4);
+                    if (used != null) {
+                        throw new Refused("the enrollment token for " + agent + " was already used at " + used.toInstant() + " (from "
+                                + rs.getString(5) + "); a token enrolls once: make a new one with: interlayer fleet token " + agent, false);
+                    }
+                    if (expires.isBefore(Instant.now())) {
+                        throw new Refused("the enrollment token for " + agent + " expired at " + expires
+                                + "; make a new one with: interlayer fleet token " + agent, false);
+                    }
+                }
+            }
+            try (PreparedStatement p = c.prepareStatement("UPDATE enrollment_tokens SET used_at = now(), used_from = ? WHERE hash = ?")) {
+                p.setString(1, from);
+                p.setString(2, hash);
+                p.executeUpdate();
+            }
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO agents (name, labels, cert_serial, enrolled_at) VALUES (?, ?, ?, now())"
+                    + " ON CONFLICT (name) DO UPDATE SET labels = EXCLUDED.labels, cert_serial = EXCLUDED.cert_serial, enrolled_at = now()")) {
+                p.setString(1, agent);
+                p.setArray(2, c.createArrayOf("text", labels.toArray()));
+                p.setString(3, serial);
+                p.executeUpdate();
+            }
+            event(c, agent, "enrolled from " + from + " (certificate serial " + serial + ")");
+            return new Enrolled(agent, labels);
+        });
+    }
+
+    /** The serial of the certificate {@code agent} holds now, or null if there is no such agent. */
+    public String certificateSerial(String agent) {
+        return read(c -> {
+            try (PreparedStatement p = c.prepareStatement("SELECT cert_serial FROM agents WHERE name = ?")) {
+                p.setString(1, agent);
+                try (ResultSet rs = p.executeQuery()) {
+                    return rs.next() ? rs.getString(1) : null;
+                }
+            }
+        });
+    }
+
+    // ---- modules ---------------------------------------------------------------------------------
+
+    /**
+     * Stores a signed jar and the modules it declares.
+     *
+     * @return false if the same jar was stored before (nothing changes)
+     * @throws Refused if a module version it declares was uploaded before with another jar
+     */
+    public boolean addArtifact(Artifact a, List<ModuleRef> modules, String by) throws Refused {
+        return tx(c -> {
+            try (PreparedStatement p = c.prepareStatement("SELECT 1 FROM artifacts WHERE sha256 = ?")) {
+                p.setString(1, a.sha256());
+                try (ResultSet rs = p.executeQuery()) {
+                    if (rs.next()) {
+                        return false;
+                    }
+                }
+            }
+            for (ModuleRef m : modules) {
+                try (PreparedStatement p = c.prepareStatement("SELECT sha256 FROM modules WHERE name = ? AND version = ?")) {
+                    p.setString(1, m.getName());
+                    p.setString(2, m.getVersion());
+                    try (ResultSet rs = p.executeQuery()) {
+                        if (rs.next()) {
+                            throw new Refused(m.getName() + "@" + m.getVersion() + " was uploaded before with another jar (SHA-256 " + rs.getString(1)
+                                    + "); a version names one jar for good: give the module a new version", false);
+                        }
+                    }
+                }
+            }
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO artifacts (sha256, file_name, size, signature, content, uploaded_at, uploaded_by)"
+                    + " VALUES (?, ?, ?, ?, ?, now(), ?)")) {
+                p.setString(1, a.sha256());
+                p.setString(2, a.fileName());
+                p.setLong(3, a.size());
+                p.setBytes(4, a.signature());
+                p.setBytes(5, a.content());
+                p.setString(6, by);
+                p.executeUpdate();
+            }
+            for (ModuleRef m : modules) {
+                try (PreparedStatement p = c.prepareStatement("INSERT INTO modules (name, version, sha256) VALUES (?, ?, ?)")) {
+                    p.setString(1, m.getName());
+                    p.setString(2, m.getVersion());
+                    p.setString(3, a.sha256());
+                    p.executeUpdate();
+                }
+            }
+            return true;
+        });
+    }
+
+    /** The jar with SHA-256 {@code sha256}, or null. */
+    public Artifact artifact(String sha256) {
+        return read(c -> {
+            try (PreparedStatement p = c.prepareStatement("SELECT file_name, size, signature, content FROM artifacts WHERE sha256 = ?")) {
+                p.setString(1, sha256);
+                try (ResultSet rs = p.executeQuery()) {
+                    return rs.next() ? new Artifact(sha256, rs.getString(1), rs.getLong(2), rs.getBytes(3), rs.getBytes(4)) : null;
+                }
+            }
+        });
+    }
+
+    // ---- deployments -----------------------------------------------------------------------------
+
+    /** What a deployment changed. */
+    public record Change(long revision, List<String> agents, int count) {}
+
+    /**
+     * Deploys {@code module} to {@code target}: ends the module's live deployments to the same target and adds this one.
+     *
+     * @throws Refused if the module version was never uploaded
+     */
+    public Change deploy(ModuleRef module, Target target, String by) throws Refused {
+        return tx(c -> {
+            try (PreparedStatement p = c.prepareStatement("SELECT 1 FROM modules WHERE name = ? AND version = ?")) {
+                p.setString(1, module.getName());
+                p.setString(2, module.getVersion());
+                try (ResultSet rs = p.executeQuery()) {
+                    if (!rs.next()) {
+                        throw new Refused("no jar of " + module.getName() + "@" + module.getVersion() + " was uploaded;"
+                                + " upload it first: interlayer fleet upload JAR (fleet status lists what was)", true);
+                    }
+                }
+            }
+            long rev = bump(c);
+            try (PreparedStatement p = c.prepareStatement("UPDATE deployments SET ended_at = now(), ended_revision = ?"
+                    + " WHERE module = ? AND target_kind = ? AND target_value = ? AND ended_at IS NULL")) {
+                p.setLong(1, rev);
+                p.setString(2, module.getName());
+                p.setString(3, target.getKind().name());
+                p.setString(4, target.getValue());
+                p.executeUpdate();
+            }
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO deployments (module, version, target_kind, target_value, created_at, created_by, revision)"
+                    + " VALUES (?, ?, ?, ?, now(), ?, ?)")) {
+                p.setString(1, module.getName());
+                p.setString(2, module.getVersion());
+                p.setString(3, target.getKind().name());
+                p.setString(4, target.getValue());
+                p.setString(5, by);
+                p.setLong(6, rev);
+                p.executeUpdate();
+            }
+            List<String> selected = new ArrayList<>();
+            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels FROM agents ORDER BY name")) {
+                while (rs.next()) {
+                    if (selects(target.getKind().name(), target.getValue(), rs.getString(1), strings(rs.getArray(2)))) {
+                        selected.add(rs.getString(1));
+                    }
+                }
+            }
+            return new Change(rev, selected, 1);
+        });
+    }
+
+    /**
+     * Ends every live deployment of {@code module}.
+     *
+     * @throws Refused if none is live
+     */
+    public Change revoke(String module) throws Refused {
+        return tx(c -> {
+            long rev = bump(c);
+            int n;
+            try (PreparedStatement p = c.prepareStatement("UPDATE deployments SET ended_at = now(), ended_revision = ? WHERE module = ? AND ended_at IS NULL")) {
+                p.setLong(1, rev);
+                p.setString(2, module);
+                n = p.executeUpdate();
+            }
+            if (n == 0) {
+                throw new Refused("no deployment of module " + module + " is live; fleet status lists the deployments", true);
+            }
+            return new Change(rev, List.of(), n);
+        });
+    }
+
+    static boolean selects(String kind, String value, String agent, List<String> labels) {
+        return switch (kind) {
+            case "ALL" -> true;
+            case "AGENT" -> value.equals(agent);
+            case "LABEL" -> labels.contains(value);
+            default -> false;
+        };
+    }
+
+    /** The desired state of {@code agent} now: per module, its newest live deployment that selects the agent. */
+    public Snapshot snapshot(String agent) {
+        return read(c -> {
+            List<String> labels;
+            try (PreparedStatement p = c.prepareStatement("SELECT labels FROM agents WHERE name = ?")) {
+                p.setString(1, agent);
+                try (ResultSet rs = p.executeQuery()) {
+                    labels = rs.next() ? strings(rs.getArray(1)) : List.of();
+                }
+            }
+            long rev = revision(c);
+            Map<String, DesiredModule> chosen = new LinkedHashMap<>();
+            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT d.module, d.version, d.target_kind, d.target_value, a.sha256, a.size, a.signature"
+                    + " FROM deployments d JOIN modules m ON m.name = d.module AND m.version = d.version JOIN artifacts a ON a.sha256 = m.sha256"
+                    + " WHERE d.ended_at IS NULL ORDER BY d.id DESC")) {
+                while (rs.next()) {
+                    if (chosen.containsKey(rs.getString(1)) || !selects(rs.getString(3), rs.getString(4), agent, labels)) {
+                        continue;
+                    }
+                    chosen.put(rs.getString(1), DesiredModule.newBuilder()
+                            .setModule(ModuleRef.newBuilder().setName(rs.getString(1)).setVersion(rs.getString(2)))
+                            .setSha256(rs.getString(5)).setSize(rs.getLong(6)).setSignature(ByteString.copyFrom(rs.getBytes(7))).build());
+                }
+            }
+            return Snapshot.newBuilder().setRevision(rev).addAllModules(chosen.values()).build();
+        });
+    }
+
+    // ---- agents' streams -------------------------------------------------------------------------
+
+    /** Records that {@code agent} connected to {@code instance} from {@code address}. */
+    public void connected(String agent, String instance, String address, String version, Report report) {
+        read(c -> {
+            try (PreparedStatement p = c.prepareStatement("UPDATE agents SET connected_to = ?, address = ?, version = ?, last_seen = now(), report = ? WHERE name = ?")) {
+                p.setString(1, instance);
+                p.setString(2, address);
+                p.setString(3, version);
+                p.setBytes(4, report.toByteArray());
+                p.setString(5, agent);
+                p.executeUpdate();
+            }
+            event(c, agent, "connected from " + address);
+            return null;
+        });
+    }
+
+    /** Records that {@code agent}'s stream to {@code instance} ended. */
+    public void disconnected(String agent, String instance, String why) {
+        read(c -> {
+            try (PreparedStatement p = c.prepareStatement("UPDATE agents SET connected_to = NULL WHERE name = ? AND connected_to = ?")) {
+                p.setString(1, agent);
+                p.setString(2, instance);
+                p.executeUpdate();
+            }
+            event(c, agent, "disconnected: " + why);
+            return null;
+        });
+    }
+
+    /** Records that snapshot {@code revision} was sent to {@code agent}. */
+    public void sent(String agent, long revision) {
+        read(c -> {
+            try (PreparedStatement p = c.prepareStatement("UPDATE agents SET desired_revision = ?, ack_state = 'PENDING', ack_reason = NULL, last_seen = now() WHERE name = ?")) {
+                p.setLong(1, revision);
+                p.setString(2, agent);
+                p.executeUpdate();
+            }
+            return null;
+        });
+    }
+
+    /** Records an agent's answer to a snapshot. */
+    public void acked(String agent, long revision, boolean applied, String reason, Report report) {
+        read(c -> {
+            try (PreparedStatement p = c.prepareStatement(applied
+                    ? "UPDATE agents SET applied_revision = ?, ack_state = CASE WHEN desired_revision = ? THEN 'APPLIED' ELSE ack_state END,"
+                            + " ack_reason = NULL, report = ?, last_seen = now() WHERE name = ?"
+                    : "UPDATE agents SET ack_state = CASE WHEN desired_revision = ? THEN 'REFUSED' ELSE ack_state END, ack_reason = ?, report = ?,"
+                            + " last_seen = now() WHERE name = ?")) {
+                if (applied) {
+                    p.setLong(1, revision);
+                    p.setLong(2, revision);
+                } else {
+                    p.setLong(1, revision);
+                    p.setString(2, reason);
+                }
+                p.setBytes(3, report.toByteArray());
+                p.setString(4, agent);
+                p.executeUpdate();
+            }
+            event(c, agent, applied ? "applied revision " + revision : "refused revision " + revision + ": " + reason);
+            return null;
+        });
+    }
+
+    /** Records a report (also a sign of life). */
+    public void reported(String agent, Report report) {
+        read(c -> {
+            try (PreparedStatement p = c.prepareStatement("UPDATE agents SET report = ?, last_seen = now() WHERE name = ?")) {
+                p.setBytes(1, report.toByteArray());
+                p.setString(2, agent);
+                p.executeUpdate();
+            }
+            return null;
+        });
+    }
+
+    private static void event(Connection c, String agent, String text) throws SQLException {
+        try (PreparedStatement p = c.prepareStatement("INSERT INTO agent_events (agent, at, text) SELECT ?, now(), ? WHERE EXISTS (SELECT 1 FROM agents WHERE name = ?)")) {
+            p.setString(1, agent);
+            p.setString(2, text.length() > 1000 ? text.substring(0, 1000) : text);
+            p.setString(3, agent);
+            p.executeUpdate();
+        }
+    }
+
+    // ---- status ----------------------------------------------------------------------------------
+
+    /** Every agent with its modules and answers, and the live deployments. */
+    public StatusResponse status() {
+        return read(c -> {
+            StatusResponse.Builder b = StatusResponse.newBuilder().setRevision(revision(c));
+            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels, connected_to, last_seen, desired_revision, applied_revision,"
+                    + " ack_state, ack_reason, report, address FROM agents ORDER BY name")) {
+                while (rs.next()) {
+                    AgentStatus.Builder a = AgentStatus.newBuilder().setName(rs.getString(1)).setConnected(rs.getString(3) != null);
+                    for (String l : strings(rs.getArray(2))) {
+                        int eq = l.indexOf('=');
+                        a.addLabels(Label.newBuilder().setKey(eq < 0 ? l : l.substring(0, eq)).setValue(eq < 0 ? "" : l.substring(eq + 1)));
+                    }
+                    Timestamp seen = rs.getTimestamp(4);
+                    a.setLastSeenUnixMs(seen == null ? 0 : seen.getTime()).setDesiredRevision(rs.getLong(5)).setAppliedRevision(rs.getLong(6))
+                            .setAck(AckState.valueOf(rs.getString(7)));
+                    if (rs.getString(8) != null) {
+                        a.setAckReason(rs.getString(8));
+                    }
+                    byte[] report = rs.getBytes(9);
+                    if (report != null) {
+                        try {
+                            Report r = Report.parseFrom(report);
+                            a.addAllModules(r.getModulesList()).setConnections(r.getConnections());
+                        } catch (InvalidProtocolBufferException e) {
+                            // an unreadable report shows no modules
+                        }
+                    }
+                    if (rs.getString(10) != null) {
+                        a.setAddress(rs.getString(10));
+                    }
+                    b.addAgents(a);
+                }
+            }
+            for (AgentStatus.Builder a : b.getAgentsBuilderList()) {
+                try (PreparedStatement p = c.prepareStatement("SELECT at, text FROM agent_events WHERE agent = ? ORDER BY id DESC LIMIT 10")) {
+                    p.setString(1, a.getName());
+                    try (ResultSet rs = p.executeQuery()) {
+                        while (rs.next()) {
+                            a.addHistory(rs.getTimestamp(1).toInstant() + " " + rs.getString(2));
+                        }
+                    }
+                }
+            }
+            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT module, version, target_kind, target_value, created_at, revision"
+                    + " FROM deployments WHERE ended_at IS NULL ORDER BY id")) {
+                while (rs.next()) {
+                    b.addDeployments(Deployment.newBuilder().setModule(ModuleRef.newBuilder().setName(rs.getString(1)).setVersion(rs.getString(2)))
+                            .setTarget(Target.newBuilder().setKind(Target.Kind.valueOf(rs.getString(3))).setValue(rs.getString(4)))
+                            .setCreatedUnixMs(rs.getTimestamp(5).getTime()).setRevision(rs.getLong(6)));
+                }
+            }
+            return b.build();
+        });
+    }
+
+    private static List<String> strings(Array a) throws SQLException {
+        if (a == null) {
+            return List.of();
+        }
+        Object[] o = (Object[]) a.getArray();
+        List<String> out = new ArrayList<>();
+        for (Object x : o) {
+            out.add((String) x);
+        }
+        return out;
+    }
+}
