@@ -125,9 +125,10 @@ class TlsHandshakeTest {
                 assertThat(e.getCaller().getTransport()).isEqualTo("tls");
                 assertThat(e.getReason()).startsWith("TLS handshake from 127.0.0.1 refused: the client certificate CN=old has expired");
             });
-            assertThat(log.lines()).filteredOn(l -> l.message().contains("TLS handshake")).singleElement()
-                    .satisfies(l -> assertThat(l.printedLines()).as("one line per attempt").isBetween(1, 3))
-                    .satisfies(l -> assertThat(l.message()).startsWith("control: refused a connection: TLS handshake from 127.0.0.1 refused: the client"
+            // one line per attempt, like the audit: a loaded machine lets gRPC connect again before the channel gives up
+            assertThat(log.lines()).filteredOn(l -> l.message().contains("TLS handshake")).isNotEmpty()
+                    .allSatisfy(l -> assertThat(l.printedLines()).as("one line per attempt").isBetween(1, 3))
+                    .allSatisfy(l -> assertThat(l.message()).startsWith("control: refused a connection: TLS handshake from 127.0.0.1 refused: the client"
                             + " certificate CN=old has expired"));
         }
     }
