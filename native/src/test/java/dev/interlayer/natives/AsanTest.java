@@ -17,7 +17,9 @@ import org.junit.jupiter.api.io.TempDir;
  * The C tag built with {@code -fsanitize=address} runs in an agent JVM with the ASan runtime preloaded: no invalid
  * access (a deliberately broken build shows ASan is watching), and none of the module's allocations is left once it is
  * unloaded. LeakSanitizer needs ptrace, which containers often forbid, so leaks are counted by the module itself: it is
- * built with calloc/free routed through a counter, read after the unload (a build that forgets a free shows the count).
+ * built with calloc/malloc/free routed through a counter, read after the unload (a build that forgets a free shows the count).
+ *
+ * <p>The same for the tls code: the C sni-cert behind a real TLS listener, with openssl s_client making the handshakes.
  */
 class AsanTest {
 
@@ -27,11 +29,13 @@ class AsanTest {
     private static Path libasan;
     private static final String COUNTER = """
             #undef calloc
+            #undef malloc
             #undef free
             #include <stdlib.h>
             #include <stdatomic.h>
             static atomic_long live;
             void *il_test_calloc(size_t n, size_t size) { void *p = calloc(n, size); if (p) atomic_fetch_add(&live, 1); return p; }
+            void *il_test_malloc(size_t size) { void *p = malloc(size); if (p) atomic_fetch_add(&live, 1); return p; }
             void il_test_free(void *p) { if (p) atomic_fetch_sub(&live, 1); free(p); }
             long il_test_live_allocations(void) { return atomic_load(&live); }
             """;
@@ -53,8 +57,8 @@ class AsanTest {
     /** The sample tag (or {@code source}) with ASan and the counting allocator. */
     private static Path build(String name, String source, String... extra) throws Exception {
         Path c = dir.resolve(name + ".c");
-        Files.writeString(c, "void *il_test_calloc(__SIZE_TYPE__, __SIZE_TYPE__);\nvoid il_test_free(void *);\n"
-                + "#define calloc il_test_calloc\n#define free il_test_free\n" + source.replace("#include <stdlib.h>\n", "")
+        Files.writeString(c, "void *il_test_calloc(__SIZE_TYPE__, __SIZE_TYPE__);\nvoid *il_test_malloc(__SIZE_TYPE__);\nvoid il_test_free(void *);\n"
+                + "#define calloc il_test_calloc\n#define malloc il_test_malloc\n#define free il_test_free\n" + source.replace("#include <stdlib.h>\n", "")
                 + "\n" + COUNTER);
         List<String> flags = new ArrayList<>(List.of("-fsanitize=address", "-fno-omit-frame-pointer", "-g", "-O1", "-include", "stdlib.h"));
         flags.addAll(List.of(extra));
@@ -65,11 +69,12 @@ class AsanTest {
         return Files.readString(CBuild.SAMPLES.resolve("tag.c"));
     }
 
-    private static Run agent(Path so) throws Exception {
+    private static Run agent(Path so, String... more) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED", "-Xmx512m",
                 "-Dio.netty.leakDetection.level=paranoid", "-cp", System.getProperty("java.class.path"),
                 AsanDriver.class.getName(), so.toString(), "40"));
+        cmd.addAll(List.of(more));
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().put("LD_PRELOAD", libasan.toString());
         // the JVM uses SIGSEGV itself (implicit null checks, safepoint polls): ASan must leave it alone
@@ -99,6 +104,48 @@ class AsanTest {
         Run r = agent(build("uaf", tag().replace("    (void) reason;\n    free(state);",
                 "    (void) reason;\n    free(state);\n    ((tag_state *) state)->send_left = 0;"), "-Wno-use-after-free"));
         assertThat(r.output()).as(r.output()).contains("ERROR: AddressSanitizer: heap-use-after-free").contains("tag_detach");
+        assertThat(r.exit()).isNotZero();
+    }
+
+    /** A self-signed certificate for {@code name} as NAME.crt and NAME.key (PEM PKCS#8) in {@code folder}, made by openssl. */
+    private static void certificate(Path folder, String name) throws Exception {
+        Process p = new ProcessBuilder("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                "-days", "2", "-subj", "/CN=" + name, "-keyout", folder.resolve(name + ".key").toString(), "-out",
+                folder.resolve(name + ".crt").toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(out).isZero();
+    }
+
+    /** The C sni-cert ({@code source}) with ASan behind a TLS listener, 40 handshakes by openssl s_client, then unloaded. */
+    private Run tlsAgent(String name, String source) throws Exception {
+        Assumptions.assumeTrue(new ProcessBuilder("openssl", "version").start().waitFor() == 0, "openssl is not installed");
+        Path run = Files.createDirectories(dir.resolve(name + "-run"));
+        Path certs = Files.createDirectories(run.resolve("certs"));
+        certificate(certs, "a.test");
+        certificate(certs, "b.test");
+        certificate(run, "default");
+        return agent(build(name, source), "tls", certs.toString(), run.resolve("default.crt").toString(), run.resolve("default.key").toString());
+    }
+
+    private static String sniCert() throws Exception {
+        return Files.readString(CBuild.SAMPLES.resolve("sni-cert.c"));
+    }
+
+    @Test
+    void theCSniCertUnderAddressSanitizerServesRealHandshakesWithoutInvalidAccessAndLeavesNoAllocationBehind() throws Exception {
+        Run r = tlsAgent("sni-cert-asan", sniCert());
+        assertThat(r.output()).as(r.output()).contains("ASAN-DRIVER: OK").doesNotContain("ERROR: AddressSanitizer")
+                .contains("live allocations of the module after unload: 0");
+        assertThat(r.exit()).as(r.output()).isZero();
+    }
+
+    @Test
+    void anOffByOneInTheCSniCertsCacheIsReportedByAddressSanitizerDuringAHandshake() throws Exception {
+        String source = sniCert();
+        String copy = "memcpy(e->name, name, n + 1);";
+        assertThat(source).contains(copy);
+        Run r = tlsAgent("sni-cert-overflow", source.replace(copy, copy + " e->name[n + 1] = 0;"));
+        assertThat(r.output()).as(r.output()).contains("ERROR: AddressSanitizer: heap-buffer-overflow").contains("sni-cert-overflow.c");
         assertThat(r.exit()).isNotZero();
     }
 }
