@@ -58,10 +58,8 @@ public final class AsanDriver {
             InetSocketAddress at = fx.listen(Role.CLIENT, untag);
             LoadedModule m = fx.registry.load(so, null).getFirst();
             NativePackage pkg = (NativePackage) m.pkg();
-            // a mapping of our own, so the counter can still be read once the agent has unmapped its copy
             Arena arena = Arena.ofConfined();
-            MethodHandle live = Linker.nativeLinker().downcallHandle(
-                    SymbolLookup.libraryLookup(pkg.cachedCopy(), arena).findOrThrow("il_test_live_allocations"), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
+            MethodHandle live = counter(pkg, arena);
             Random r = new Random(1);
             for (int i = 0; i < connections; i++) {
                 byte[] data = new byte[1 + r.nextInt(200_000)];
@@ -75,16 +73,27 @@ public final class AsanDriver {
                     }
                 }
             }
-            m.unregister();
-            for (int i = 0; i < 500 && !pkg.isClosed(); i++) Thread.sleep(10);
-            if (!pkg.isClosed()) {
-                System.out.println("ASAN-DRIVER: the object was not unmapped after unload");
-                System.exit(1);
-            }
-            System.out.println("ASAN-DRIVER: live allocations of the module after unload: " + (long) live.invokeExact());
-            arena.close();
+            unloadAndCount(m, pkg, live, arena);
         }
         System.out.println("ASAN-DRIVER: OK");
+    }
+
+    /** The module's allocation counter, through a mapping of our own, so it can still be read once the agent has unmapped its copy. */
+    private static MethodHandle counter(NativePackage pkg, Arena arena) {
+        return Linker.nativeLinker().downcallHandle(SymbolLookup.libraryLookup(pkg.cachedCopy(), arena).findOrThrow("il_test_live_allocations"),
+                FunctionDescriptor.of(ValueLayout.JAVA_LONG));
+    }
+
+    /** Unloads {@code m}, waits until its object is unmapped, and prints how many of its allocations are still live. */
+    private static void unloadAndCount(LoadedModule m, NativePackage pkg, MethodHandle live, Arena arena) throws Throwable {
+        m.unregister();
+        for (int i = 0; i < 500 && !pkg.isClosed(); i++) Thread.sleep(10);
+        if (!pkg.isClosed()) {
+            System.out.println("ASAN-DRIVER: the object was not unmapped after unload");
+            System.exit(1);
+        }
+        System.out.println("ASAN-DRIVER: live allocations of the module after unload: " + (long) live.invokeExact());
+        arena.close();
     }
 
     private static void tls(Path so, int handshakes, Path folder, Path cert, Path key) throws Throwable {
@@ -95,8 +104,7 @@ public final class AsanDriver {
                     Map.of("folder", folder.toString(), "rescan", "50ms"))).getFirst();
             NativePackage pkg = (NativePackage) m.pkg();
             Arena arena = Arena.ofConfined();
-            MethodHandle live = Linker.nativeLinker().downcallHandle(
-                    SymbolLookup.libraryLookup(pkg.cachedCopy(), arena).findOrThrow("il_test_live_allocations"), FunctionDescriptor.of(ValueLayout.JAVA_LONG));
+            MethodHandle live = counter(pkg, arena);
             TlsSettings tls = new TlsSettings(TlsSettings.Provider.OPENSSL, List.of(new TlsSettings.Identity(cert, key, null, List.of())), null,
                     TlsSettings.ClientAuth.NONE, null, null, null, null, null, false, List.of(), true, null, m.name(), null, null);
             InetSocketAddress at = fx.engine.start(ListenerSpec.tcp("tls", Role.SERVER, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
@@ -129,14 +137,7 @@ public final class AsanDriver {
                 System.exit(1);
             }
             fx.engine.stop("tls");
-            m.unregister();
-            for (int i = 0; i < 500 && !pkg.isClosed(); i++) Thread.sleep(10);
-            if (!pkg.isClosed()) {
-                System.out.println("ASAN-DRIVER: the object was not unmapped after unload");
-                System.exit(1);
-            }
-            System.out.println("ASAN-DRIVER: live allocations of the module after unload: " + (long) live.invokeExact());
-            arena.close();
+            unloadAndCount(m, pkg, live, arena);
         }
     }
 

@@ -90,6 +90,20 @@ class CHostServicesTest {
                 """.formatted(code, params, name, interfaces);
     }
 
+    /** The initvt function of {@code module} for {@code iface}: refuses another major, sets {@code minor} and runs {@code fill}. */
+    private static String initvt(String iface, String module, int minor, String fill) {
+        return """
+                int %1$s_%2$s_initvt(il_ctx *ctx, int major, int host_minor, void *v) {
+                    (void) ctx; (void) host_minor;
+                    if (major != IL_%3$s_MAJOR) return IL_ERR_VERSION;
+                    il_%1$s_vtable *vt = v;
+                    vt->minor = %4$d;
+                    %5$s
+                    return IL_OK;
+                }
+                """.formatted(iface, module, iface.toUpperCase(java.util.Locale.ROOT), minor, fill);
+    }
+
     /** Connection state with its handle, counted in {@code live}; init keeps the module's context. */
     private static final String STATE = """
             typedef struct { il_conn *conn; il_held *held[64]; int held_count; int fired; } conn_state;
@@ -206,23 +220,9 @@ class CHostServicesTest {
                 host->reply(call, out, (size_t) n);
                 return IL_ERR_FAILED;
             }
-            int stream_holder_initvt(il_ctx *ctx, int major, int minor, void *v) {
-                (void) ctx; (void) minor;
-                if (major != IL_STREAM_MAJOR) return IL_ERR_VERSION;
-                il_stream_vtable *vt = v;
-                vt->minor = 0;
-                vt->on_send = on_send;
-                return IL_OK;
-            }
-            int socket_holder_initvt(il_ctx *ctx, int major, int minor, void *v) {
-                (void) ctx; (void) minor;
-                if (major != IL_SOCKET_MAJOR) return IL_ERR_VERSION;
-                il_socket_vtable *vt = v;
-                vt->minor = 0;
-                vt->control = control;
-                return IL_OK;
-            }
-            """);
+            """
+            + initvt("stream", "holder", 0, "vt->on_send = on_send;")
+            + initvt("socket", "holder", 0, "vt->control = control;"));
 
     @Test
     void heldChunksAreInjectedInOrderAndReleasedOnesAreNeverSent() throws Exception {
@@ -274,15 +274,8 @@ class CHostServicesTest {
                 if (host->cancel_timer(never) != IL_ERR_FAILED) { host->set_error(me, 1, "a timer cancelled twice"); return IL_ERR_FAILED; }
                 return IL_PASS;
             }
-            int stream_greeter_initvt(il_ctx *ctx, int major, int minor, void *v) {
-                (void) ctx; (void) minor;
-                if (major != IL_STREAM_MAJOR) return IL_ERR_VERSION;
-                il_stream_vtable *vt = v;
-                vt->minor = 0;
-                vt->on_send = on_send;
-                return IL_OK;
-            }
-            """);
+            """
+            + initvt("stream", "greeter", 0, "vt->on_send = on_send;"));
 
     @Test
     void aTimerInjectsTheModulesBytesAndACancelledTimerNeverFires() throws Exception {
@@ -313,16 +306,8 @@ class CHostServicesTest {
                 for (size_t i = 0; i < len; i++) p[i] ^= 0x5a;
                 return IL_PASS;
             }
-            int stream_scrambler_initvt(il_ctx *ctx, int major, int minor, void *v) {
-                (void) ctx; (void) minor;
-                if (major != IL_STREAM_MAJOR) return IL_ERR_VERSION;
-                il_stream_vtable *vt = v;
-                vt->minor = 2;
-                vt->on_send = flip;
-                vt->on_recv = flip;
-                return IL_OK;
-            }
-            """);
+            """
+            + initvt("stream", "scrambler", 2, "vt->on_send = flip; vt->on_recv = flip;"));
 
     private static byte[] xor(byte[] b) {
         byte[] out = b.clone();
@@ -401,18 +386,8 @@ class CHostServicesTest {
                 host->reply(call, out, (size_t) n);
                 return IL_OK;
             }
-            int socket_gate_initvt(il_ctx *ctx, int major, int minor, void *v) {
-                (void) ctx; (void) minor;
-                if (major != IL_SOCKET_MAJOR) return IL_ERR_VERSION;
-                il_socket_vtable *vt = v;
-                vt->minor = 0;
-                vt->on_connect = on_connect;
-                vt->on_set_option = on_set_option;
-                vt->on_get_option = on_get_option;
-                vt->control = control;
-                return IL_OK;
-            }
-            """);
+            """
+            + initvt("socket", "gate", 0, "vt->on_connect = on_connect; vt->on_set_option = on_set_option; vt->on_get_option = on_get_option; vt->control = control;"));
 
     @Test
     void onConnectRedirectsToAnotherUpstreamAndOptionHooksChangeWhatIsSetAndReported() throws Exception {
@@ -487,16 +462,8 @@ class CHostServicesTest {
                 for (size_t i = 0; i < len; i++) p[i] ^= 0x5a;
                 return IL_PASS;
             }
-            int datagram_mirror_initvt(il_ctx *ctx, int major, int minor, void *v) {
-                (void) ctx; (void) minor;
-                if (major != IL_DATAGRAM_MAJOR) return IL_ERR_VERSION;
-                il_datagram_vtable *vt = v;
-                vt->minor = 1;
-                vt->on_send = on_send;
-                vt->on_recv = on_recv;
-                return IL_OK;
-            }
-            """);
+            """
+            + initvt("datagram", "mirror", 1, "vt->on_send = on_send; vt->on_recv = on_recv;"));
 
     private static byte[] reversed(byte[] b) {
         byte[] out = new byte[b.length];
@@ -552,15 +519,8 @@ class CHostServicesTest {
                 }
                 return IL_PASS;
             }
-            int stream_framer_initvt(il_ctx *ctx, int major, int minor, void *v) {
-                (void) ctx; (void) minor;
-                if (major != IL_STREAM_MAJOR) return IL_ERR_VERSION;
-                il_stream_vtable *vt = v;
-                vt->minor = 0;
-                vt->on_send = on_send;
-                return IL_OK;
-            }
-            """);
+            """
+            + initvt("stream", "framer", 0, "vt->on_send = on_send;"));
 
     @Test
     void heapAndCompositeChunksReachTheCModuleAsTheirBytes() throws Exception {
