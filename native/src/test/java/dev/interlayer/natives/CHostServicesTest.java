@@ -138,6 +138,17 @@ class CHostServicesTest {
         return loaded.getFirst();
     }
 
+    /** A client-role listener with the C module {@code name} before an echo server that records what it received. */
+    private record Proxy(LoadedModule module, InetSocketAddress at, ByteArrayOutputStream atServer) {}
+
+    private Proxy proxy(String name, String source) throws Exception {
+        EngineFixture fx = closeLater(new EngineFixture());
+        ByteArrayOutputStream atServer = new ByteArrayOutputStream();
+        TestServer server = closeLater(TestServer.echo(atServer));
+        LoadedModule m = load(fx, name, source, Map.of());
+        return new Proxy(m, fx.listen(Role.CLIENT, server.address()), atServer);
+    }
+
     /** The module's answer to a control request, sent as the control plane sends it. */
     private static ControlResponse control(LoadedModule m, String command) {
         SocketModule<?> sm = (SocketModule<?>) m.module();
@@ -226,29 +237,25 @@ class CHostServicesTest {
 
     @Test
     void heldChunksAreInjectedInOrderAndReleasedOnesAreNeverSent() throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
-        ByteArrayOutputStream atServer = new ByteArrayOutputStream();
-        TestServer server = closeLater(TestServer.echo(atServer));
-        LoadedModule m = load(fx, "holder", HOLDER, Map.of());
-        InetSocketAddress at = fx.listen(Role.CLIENT, server.address());
+        Proxy p = proxy("holder", HOLDER);
         byte[] first = ascii("abc"), second = ascii("def!"), dropped = ascii("xyz#"), last = ascii("ok!");
-        try (Socket s = EngineFixture.connect(at)) {
+        try (Socket s = EngineFixture.connect(p.at())) {
             s.getOutputStream().write(first);
-            waitFor("the first chunk held", () -> text(control(m, "stats")).startsWith("holding=" + first.length + " "));
+            waitFor("the first chunk held", () -> text(control(p.module(), "stats")).startsWith("holding=" + first.length + " "));
             s.getOutputStream().write(second);
             assertThat(s.getInputStream().readNBytes(first.length + second.length)).isEqualTo(concat(first, second));
             s.getOutputStream().write(dropped);
-            waitFor("the chunk given back", () -> text(control(m, "stats")).contains("released=" + dropped.length));
+            waitFor("the chunk given back", () -> text(control(p.module(), "stats")).contains("released=" + dropped.length));
             s.getOutputStream().write(last);
             assertThat(s.getInputStream().readNBytes(last.length)).isEqualTo(last);
             s.shutdownOutput();
             assertThat(s.getInputStream().readAllBytes()).isEmpty();
         }
-        assertThat(atServer.toByteArray()).isEqualTo(concat(first, second, last));
-        waitFor("the connection state freed", () -> text(control(m, "stats")).endsWith(" live=0"));
-        assertThat(text(control(m, "stats"))).isEqualTo("holding=0 injected=%d released=%d live=0".formatted(
+        assertThat(p.atServer().toByteArray()).isEqualTo(concat(first, second, last));
+        waitFor("the connection state freed", () -> text(control(p.module(), "stats")).endsWith(" live=0"));
+        assertThat(text(control(p.module(), "stats"))).isEqualTo("holding=0 injected=%d released=%d live=0".formatted(
                 first.length + second.length + last.length, dropped.length));
-        ControlResponse unknown = control(m, "frobnicate");
+        ControlResponse unknown = control(p.module(), "frobnicate");
         assertThat(unknown.ok()).isFalse();
         assertThat(text(unknown)).isEqualTo("unknown command 'frobnicate'; try stats");
     }
@@ -279,21 +286,17 @@ class CHostServicesTest {
 
     @Test
     void aTimerInjectsTheModulesBytesAndACancelledTimerNeverFires() throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
-        ByteArrayOutputStream atServer = new ByteArrayOutputStream();
-        TestServer server = closeLater(TestServer.echo(atServer));
-        LoadedModule m = load(fx, "greeter", GREETER, Map.of());
-        InetSocketAddress at = fx.listen(Role.CLIENT, server.address());
+        Proxy p = proxy("greeter", GREETER);
         byte[] go = ascii("go"), hello = ascii("hello");
-        try (Socket s = EngineFixture.connect(at)) {
+        try (Socket s = EngineFixture.connect(p.at())) {
             s.getOutputStream().write(go);
             assertThat(s.getInputStream().readNBytes(go.length + hello.length)).isEqualTo(concat(go, hello));
             Thread.sleep(100); // long past the cancelled timer's 50 ms
             s.shutdownOutput();
             assertThat(s.getInputStream().readAllBytes()).as("nothing from the cancelled timer").isEmpty();
         }
-        assertThat(atServer.toByteArray()).isEqualTo(concat(go, hello));
-        assertThat(m.faults()).isZero();
+        assertThat(p.atServer().toByteArray()).isEqualTo(concat(go, hello));
+        assertThat(p.module().faults()).isZero();
     }
 
     // ---- rewrite --------------------------------------------------------------------------------------------------
@@ -317,20 +320,16 @@ class CHostServicesTest {
 
     @Test
     void rewriteChangesTheChunksOwnBytesBothWays() throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
-        ByteArrayOutputStream atServer = new ByteArrayOutputStream();
-        TestServer server = closeLater(TestServer.echo(atServer));
-        LoadedModule m = load(fx, "scrambler", SCRAMBLER, Map.of());
-        InetSocketAddress at = fx.listen(Role.CLIENT, server.address());
+        Proxy p = proxy("scrambler", SCRAMBLER);
         byte[] data = new byte[200_000];
         new Random(18).nextBytes(data);
-        try (Socket s = EngineFixture.connect(at)) {
+        try (Socket s = EngineFixture.connect(p.at())) {
             s.getOutputStream().write(data);
             s.shutdownOutput();
             assertThat(s.getInputStream().readAllBytes()).as("flipped on the way out, flipped back on the way in").isEqualTo(data);
         }
-        assertThat(atServer.toByteArray()).isEqualTo(xor(data));
-        assertThat(m.faults()).isZero();
+        assertThat(p.atServer().toByteArray()).isEqualTo(xor(data));
+        assertThat(p.module().faults()).isZero();
     }
 
     // ---- socket hooks ---------------------------------------------------------------------------------------------
