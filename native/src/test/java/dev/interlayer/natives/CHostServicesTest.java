@@ -49,7 +49,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The C paths the tag sample does not take, each through a small C module built here, over real loopback sockets: the
  * datagram hooks on a UDP listener, the socket hooks on TCP (deny, redirect, option changes), and the host services
  * hold / inject_held / release_held, inject, schedule / cancel_timer, rewrite and reply; and the scratch copy the adapter
- * makes when the engine's chunk is not one piece of native memory (a heap or composite buffer).
+ * makes when the engine's chunk is not one piece of native memory: heap and composite buffers handed to the engine's
+ * chunk path, and, over sockets, the Java tag's heap replacement in an agent whose allocator prefers heap buffers.
  */
 class CHostServicesTest {
 
@@ -543,6 +544,18 @@ class CHostServicesTest {
             assertThat(conn.delivered(Direction.SEND)).isEqualTo(concat(open, a, shut, open, b, c, shut, open, d, shut));
             assertThat(conn.isOpen()).as(String.valueOf(conn.closeReason())).isTrue();
         }
+    }
+
+    @Test
+    void inAnAgentWhoseAllocatorGivesHeapBuffersTheCTagAfterTheJavaTagGetsTheJavaTagsBytes() throws Exception {
+        // the allocator's choice is made once per JVM: this runs in one started with -Dio.netty.noPreferDirect=true
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "--sun-misc-unsafe-memory-access=allow",
+                "--enable-native-access=ALL-UNNAMED", "-Xmx512m", "-Dio.netty.noPreferDirect=true", "-Dio.netty.leakDetection.level=paranoid",
+                "-cp", System.getProperty("java.class.path"), HeapChunkDriver.class.getName(), CBuild.TAG_C.toString());
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(out).isZero();
+        assertThat(out).contains("HEAP-DRIVER: OK, 300000 bytes each way through Java tag then C tag, faults 0").doesNotContain("LEAK");
     }
 
     /** A TCP connection on listener {@code copy}, role CLIENT, from the loopback. */
