@@ -41,8 +41,8 @@ import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -57,17 +57,8 @@ class CHostServicesTest {
     @TempDir
     Path dir;
 
-    private final List<AutoCloseable> closing = new ArrayList<>();
-
-    @AfterEach
-    void close() throws Exception {
-        for (AutoCloseable c : closing.reversed()) c.close();
-    }
-
-    private <T extends AutoCloseable> T closeLater(T c) {
-        closing.add(c);
-        return c;
-    }
+    @RegisterExtension
+    final Closer closer = new Closer();
 
     /** A one-module C object: {@code code} defines the hooks and a {@code vtables} body of initvt functions. */
     private static String plugin(String name, String interfaces, String params, String code) {
@@ -143,9 +134,9 @@ class CHostServicesTest {
     private record Proxy(LoadedModule module, InetSocketAddress at, ByteArrayOutputStream atServer) {}
 
     private Proxy proxy(String name, String source) throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
+        EngineFixture fx = closer.later(new EngineFixture());
         ByteArrayOutputStream atServer = new ByteArrayOutputStream();
-        TestServer server = closeLater(TestServer.echo(atServer));
+        TestServer server = closer.later(TestServer.echo(atServer));
         LoadedModule m = load(fx, name, source, Map.of());
         return new Proxy(m, fx.listen(Role.CLIENT, server.address()), atServer);
     }
@@ -391,10 +382,10 @@ class CHostServicesTest {
 
     @Test
     void onConnectRedirectsToAnotherUpstreamAndOptionHooksChangeWhatIsSetAndReported() throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
-        TestServer echo = closeLater(TestServer.echo());
+        EngineFixture fx = closer.later(new EngineFixture());
+        TestServer echo = closer.later(TestServer.echo());
         byte[] greeting = ascii("other upstream");
-        TestServer other = closeLater(new TestServer(s -> s.getOutputStream().write(greeting)));
+        TestServer other = closer.later(new TestServer(s -> s.getOutputStream().write(greeting)));
         LoadedModule m = load(fx, "gate", GATE, Map.of("redirect", other.address().getPort()));
         InetSocketAddress at = fx.listen(Role.CLIENT, echo.address());
         try (Socket s = EngineFixture.connect(at)) {
@@ -411,9 +402,9 @@ class CHostServicesTest {
 
     @Test
     void onConnectDeniesAndTheUpstreamNeverSeesAConnection() throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
+        EngineFixture fx = closer.later(new EngineFixture());
         AtomicInteger accepted = new AtomicInteger();
-        TestServer server = closeLater(new TestServer(s -> accepted.incrementAndGet()));
+        TestServer server = closer.later(new TestServer(s -> accepted.incrementAndGet()));
         load(fx, "gate", GATE, Map.of("deny", "not for this lab"));
         InetSocketAddress at = fx.listen(Role.CLIENT, server.address());
         try (Socket s = EngineFixture.connect(at)) {
@@ -431,7 +422,7 @@ class CHostServicesTest {
 
     @Test
     void aRedirectParameterOutOfRangeIsRefusedAtInitWithTheModulesMessage() throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
+        EngineFixture fx = closer.later(new EngineFixture());
         Path so = CBuild.so(dir, "gate", GATE);
         assertThatThrownBy(() -> fx.registry.load(so, n -> config(n, Map.of("redirect", 70000))))
                 .isInstanceOf(dev.interlayer.runtime.ModuleLoadException.class);
@@ -479,8 +470,8 @@ class CHostServicesTest {
 
     @Test
     void datagramHooksDropInjectEmitAndRewriteOnARealUdpListener() throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
-        UdpEchoServer echo = closeLater(new UdpEchoServer());
+        EngineFixture fx = closer.later(new EngineFixture());
+        UdpEchoServer echo = closer.later(new UdpEchoServer());
         LoadedModule m = load(fx, "mirror", MIRROR, Map.of());
         InetSocketAddress at = fx.engine.start(ListenerSpec.udp("u1", Role.CLIENT, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
                 echo.address()));

@@ -18,8 +18,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The C sample {@code tag-c} against the Java {@code tag}, over real loopback sockets: the same bytes on the wire, and
@@ -27,17 +27,8 @@ import org.junit.jupiter.api.Test;
  */
 class CTagTest {
 
-    private final java.util.List<AutoCloseable> closing = new java.util.ArrayList<>();
-
-    @AfterEach
-    void close() throws Exception {
-        for (AutoCloseable c : closing.reversed()) c.close();
-    }
-
-    private <T extends AutoCloseable> T closeLater(T c) {
-        closing.add(c);
-        return c;
-    }
+    @RegisterExtension
+    final Closer closer = new Closer();
 
     private static ModuleConfig every(String name, int every) {
         return new ModuleConfig(name, null, null, null, null, null, null, Map.of("every", every));
@@ -45,7 +36,7 @@ class CTagTest {
 
     /** An agent whose {@code role} listener forwards to {@code upstream}, with the Java tag and/or the C tag. */
     private InetSocketAddress agent(Role role, InetSocketAddress upstream, boolean java, boolean c, int every) throws Exception {
-        EngineFixture fx = closeLater(new EngineFixture());
+        EngineFixture fx = closer.later(new EngineFixture());
         if (java) fx.add(new TagModule(), every("tag", every));
         if (c) {
             List<LoadedModule> loaded = fx.registry.load(CBuild.TAG_C, name -> new ModuleConfig(name, null, 60, null, null, null, null,
@@ -89,8 +80,8 @@ class CTagTest {
         byte[] data = random(50_000, 1);
         ByteArrayOutputStream byJava = new ByteArrayOutputStream();
         ByteArrayOutputStream byC = new ByteArrayOutputStream();
-        TestServer javaWire = closeLater(TestServer.echo(byJava));
-        TestServer cWire = closeLater(TestServer.echo(byC));
+        TestServer javaWire = closer.later(TestServer.echo(byJava));
+        TestServer cWire = closer.later(TestServer.echo(byC));
         // client role: SEND (toward the server) is tagged; the echoed bytes come back tagged and RECV removes the tags
         byte[] backJava = exchange(agent(Role.CLIENT, javaWire.address(), true, false, 97), data);
         byte[] backC = exchange(agent(Role.CLIENT, cWire.address(), false, true, 97), data);
@@ -104,7 +95,7 @@ class CTagTest {
     void cTaggerAndJavaUntaggerBackToBackDeliverTheOriginalBytesBothWays() throws Exception {
         byte[] data = random(300_000, 2);
         ByteArrayOutputStream atServer = new ByteArrayOutputStream();
-        TestServer server = closeLater(TestServer.echo(atServer));
+        TestServer server = closer.later(TestServer.echo(atServer));
         // C tags the client's bytes, Java removes them; Java tags the replies, C removes them
         InetSocketAddress javaSide = agent(Role.SERVER, server.address(), true, false, 1000);
         InetSocketAddress cSide = agent(Role.CLIENT, javaSide, false, true, 1000);
@@ -115,7 +106,7 @@ class CTagTest {
     @Test
     void javaTaggerAndCUntaggerBackToBackDeliverTheOriginalBytes() throws Exception {
         byte[] data = random(300_000, 3);
-        TestServer server = closeLater(TestServer.echo());
+        TestServer server = closer.later(TestServer.echo());
         InetSocketAddress cSide = agent(Role.SERVER, server.address(), false, true, 33);
         InetSocketAddress javaSide = agent(Role.CLIENT, cSide, true, false, 33);
         assertThat(exchange(javaSide, data)).isEqualTo(data);
@@ -125,7 +116,7 @@ class CTagTest {
     void aChainOfJavaAndCTagsUndoesItselfOnThePeer() throws Exception {
         byte[] data = random(200_000, 4);
         ByteArrayOutputStream atServer = new ByteArrayOutputStream();
-        TestServer server = closeLater(TestServer.echo(atServer));
+        TestServer server = closer.later(TestServer.echo(atServer));
         // each agent runs tag (priority 50) then tag-c (priority 60): SEND tags twice, the peer's RECV untags in reverse order
         InetSocketAddress serverSide = agent(Role.SERVER, server.address(), true, true, 41);
         InetSocketAddress clientSide = agent(Role.CLIENT, serverSide, true, true, 41);
@@ -135,7 +126,7 @@ class CTagTest {
 
     @Test
     void aTagMismatchFromAJavaPeerWithOtherParametersResetsTheConnection() throws Exception {
-        TestServer server = closeLater(TestServer.echo());
+        TestServer server = closer.later(TestServer.echo());
         InetSocketAddress cSide = agent(Role.SERVER, server.address(), false, true, 100);
         InetSocketAddress javaSide = agent(Role.CLIENT, cSide, true, false, 101);
         try (Socket s = EngineFixture.connect(javaSide)) {
@@ -158,7 +149,7 @@ class CTagTest {
     void oneGibibyteEachWayThroughCTagAndJavaTagArrivesByteExact() throws Exception {
         long size = 1L << 30;
         String[] serverGot = new String[1];
-        TestServer server = closeLater(new TestServer(s -> {
+        TestServer server = closer.later(new TestServer(s -> {
             CompletableFuture<String> sent = CompletableFuture.supplyAsync(() -> pump(s, size, 11));
             serverGot[0] = drain(s);
             sent.join();
