@@ -12,7 +12,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Finds the local process behind a TCP socket through /proc: the socket's inode and owner uid from /proc/net/tcp{,6},
+ * Finds the local process behind a TCP socket: the socket's inode and owner uid from the kernel's sock_diag netlink
+ * interface by the exact 4-tuple ({@link SockDiag}; /proc/net/tcp{,6} where that is unavailable, and for UDP),
  * then the process holding {@code socket:[inode]} among /proc/PID/fd ({@link Owners}: a cache, searched in the order that
  * finds a new connection's process soonest, never all of /proc unless nothing else has it), then its command name and
  * executable.
@@ -42,8 +43,9 @@ final class ProcLookup {
             return null;
         }
         try {
-            long[] inodeUid = udp ? udpInode(local, peer) : inode(local, peer);
-            if (inodeUid == null || inodeUid[0] <= 0) {
+            long[] inodeUid = udp ? udpInode(local, peer) : SockDiag.tcp(local, peer);
+            if (inodeUid == null && !udp) inodeUid = inode(local, peer); // no sock_diag here: /proc/net/tcp, which walks every socket
+            if (inodeUid == null || inodeUid.length == 0 || inodeUid[0] <= 0) {
                 return null;
             }
             int pid = OWNERS.pidOf(inodeUid[0]);
