@@ -461,7 +461,12 @@ public final class AgentConfig {
                     String p = string(e, path + ".ports", "a port or range, e.g. 80 or 8000-8100");
                     if (p == null) continue;
                     try {
-                        ports.addAll(PortRange.parseList(p));
+                        List<PortRange> r = PortRange.parseList(p);
+                        if (r.stream().anyMatch(x -> x.from() == 0)) {
+                            problem(e, path + ".ports", "port 0 is no destination; expected ports 1-65535, e.g. 80 or 8000-8100");
+                        } else {
+                            ports.addAll(r);
+                        }
                     } catch (IllegalArgumentException ex) {
                         problem(e, path + ".ports", ex.getMessage() + "; expected a port (1-65535) or a range such as 8000-8100");
                     }

@@ -45,6 +45,7 @@ class InterceptionTest {
     private static Process redis;
     private static boolean namespaces;
     private final List<Process> agents = new ArrayList<>();
+    private final List<Path> agentLogs = new ArrayList<>();
 
     @BeforeAll
     static void namespaces() throws Exception {
@@ -115,6 +116,9 @@ class InterceptionTest {
         }
         // a killed agent's table stays (that is its failure mode): the next test starts from none
         run(List.of("ip", "netns", "exec", CLIENT_NS, "nft", "delete", "table", "ip", "interlayer"));
+        for (Path log : agentLogs) {
+            assertThat(Files.readString(log)).as("agent log " + log).doesNotContain("LEAK:");
+        }
     }
 
     @Test
@@ -338,10 +342,12 @@ class InterceptionTest {
                   control: {socket: %s}
                 """.formatted(d.resolve("control.sock")) + yaml);
         Path log = d.resolve("agent.log");
+        // Netty's leak detection at its strictest, as in the in-process tests: a leak is reported in the agent's log
         Process p = new ProcessBuilder("ip", "netns", "exec", CLIENT_NS, System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "-jar", distJar(), "run", "--config", d.resolve("agent.yaml").toString())
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+                "--sun-misc-unsafe-memory-access=allow", "-Dio.netty.leakDetection.level=paranoid", "-jar", distJar(), "run", "--config",
+                d.resolve("agent.yaml").toString()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         agents.add(p);
+        agentLogs.add(log);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!Files.readString(log).contains("agent running from")) {
             if (!p.isAlive() || System.nanoTime() > deadline) {
