@@ -52,7 +52,8 @@ final class ProcLookup {
             if (pid <= 0) return null;
             Path proc = Path.of("/proc", Integer.toString(pid));
             String comm = Files.readString(proc.resolve("comm")).trim();
-            int tgid = tgid(proc, pid);
+            // /proc lists thread-group leaders only, and a socket belongs to the whole thread group: the pid found is the tgid
+            int tgid = pid;
             String exe;
             try {
                 exe = Files.readSymbolicLink(Path.of("/proc", Integer.toString(tgid), "exe")).toString();
@@ -179,19 +180,6 @@ final class ProcLookup {
             }
             return out;
         }
-    }
-
-    private static int tgid(Path proc, int pid) {
-        try {
-            for (String line : Files.readAllLines(proc.resolve("status"))) {
-                if (line.startsWith("Tgid:")) {
-                    return Integer.parseInt(line.substring(5).trim());
-                }
-            }
-        } catch (IOException | NumberFormatException ignored) {
-            // fall back to the pid, which is the tgid for the process entry we scanned
-        }
-        return pid;
     }
 
     /** The TCP socket's {inode, uid}, or null. */
