@@ -26,16 +26,9 @@ final class Intercepted {
     /** Where the client of {@code accepted} meant to connect before the redirect, or null (it was not redirected). */
     static InetSocketAddress originalDestination(Channel accepted) {
         if (!(accepted instanceof UnixChannel u) || LinuxSockets.UNAVAILABLE != null) return null;
-        boolean v6 = accepted.localAddress() instanceof InetSocketAddress a && a.getAddress() instanceof Inet6Address
-                && !isMappedV4(a);
+        // (Java gives an IPv4-mapped address as an Inet4Address: Inet6Address is a real IPv6 socket)
+        boolean v6 = accepted.localAddress() instanceof InetSocketAddress a && a.getAddress() instanceof Inet6Address;
         return SYS.get().originalDestination(u.fd().intValue(), v6);
-    }
-
-    private static boolean isMappedV4(InetSocketAddress a) {
-        byte[] b = a.getAddress().getAddress();
-        if (b.length != 16) return true;
-        for (int i = 0; i < 10; i++) if (b[i] != 0) return false;
-        return b[10] == (byte) 0xff && b[11] == (byte) 0xff;
     }
 
     /** Sets {@code SO_MARK} on {@code upstream}'s socket: 0, or {@code -errno} (EPERM: no CAP_NET_ADMIN). */

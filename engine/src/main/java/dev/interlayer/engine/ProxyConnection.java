@@ -82,6 +82,8 @@ final class ProxyConnection implements Connection {
     private Channel localCh;
     private Channel remoteCh;
     private InetSocketAddress upstreamTarget;
+    /** Where the client connected before the redirect (an intercepting listener's connection), or null. */
+    private final InetSocketAddress originalDestination;
     /** The attached modules and the rules shared with the datagram path (attach, detach, socket hooks, events, faults). */
     private final ModuleChain<RealAttachment> mods;
     /** The end of each direction: half-close, the end walking the chain, the close after both, reset detection. */
@@ -124,7 +126,8 @@ final class ProxyConnection implements Connection {
         this.slot = slot;
         this.budget = engine.pauseAt > 0 ? new HoldBudget(holdLimit, engine.pauseAt) : new HoldBudget(holdLimit);
         // an intercepting listener's connection goes where its client meant it to (null: it was not redirected, see Engine.accept)
-        this.upstreamTarget = spec.intercepts() ? Intercepted.originalDestination(accepted) : spec.upstream();
+        this.originalDestination = spec.intercepts() ? Intercepted.originalDestination(accepted) : null;
+        this.upstreamTarget = spec.intercepts() ? originalDestination : spec.upstream();
         this.mods = new ModuleChain<>(new Host(), slot, RealAttachment[]::new);
         this.ends = new StreamEnds(this, mods, budget, slot);
         this.splice = new SpliceHandoff(this, engine, mods, budget);
@@ -161,8 +164,9 @@ final class ProxyConnection implements Connection {
             appLooked = true;
             // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
             if (spec.role() == Role.CLIENT) {
-                // a redirected client's socket is connected to its original destination, not to the listener
-                InetSocketAddress peer = spec.intercepts() && upstreamTarget != null ? upstreamTarget : (InetSocketAddress) accepted.localAddress();
+                // a redirected client's socket is connected to its original destination (whatever a module's onConnect made
+                // the upstream), not to the listener
+                InetSocketAddress peer = originalDestination != null ? originalDestination : (InetSocketAddress) accepted.localAddress();
                 app = Watchdog.agentWork(slot, () -> ProcLookup.find((InetSocketAddress) accepted.remoteAddress(), peer));
             } else if (localCh != null && localCh.localAddress() != null) {
                 InetSocketAddress local = (InetSocketAddress) localCh.localAddress();
