@@ -126,7 +126,21 @@ public final class Agent implements AutoCloseable {
                 bound.put(l.name(), at);
                 LOG.log(Level.INFO, "listener {0} ({1}): {2} -> {3}", l.name(), l.role().name().toLowerCase(), address(at), l.target());
             }
-            if (config.listeners().isEmpty()) {
+            if (config.interception().isPresent()) {
+                List<String> attach = new ArrayList<>();
+                for (ModuleEntry m : config.modules()) {
+                    if (m.listeners().contains(Engine.INTERCEPT_LISTENER)) attach.add(m.name());
+                }
+                InetSocketAddress at;
+                try {
+                    at = engine.intercept(config.interception().get(), Map.of(), attach);
+                } catch (EngineException e) {
+                    throw new AgentException(config.source() + ": interception did not start (nothing of it is installed): " + e.getMessage(), e);
+                }
+                bound.put(Engine.INTERCEPT_LISTENER, at);
+                LOG.log(Level.INFO, "interception: listener {0} on {1} takes the connections its rules redirect", Engine.INTERCEPT_LISTENER, address(at));
+            }
+            if (config.listeners().isEmpty() && config.interception().isEmpty()) {
                 LOG.log(Level.WARNING, "{0} defines no listeners: no traffic will pass; add entries under listeners:", config.source());
             }
             ControlServer control = null;
@@ -279,6 +293,11 @@ public final class Agent implements AutoCloseable {
 
     private static String ids(List<LoadedModule> modules) {
         return String.join(", ", modules.stream().map(LoadedModule::id).toList());
+    }
+
+    /** The interception table as the kernel holds it now, one line each (empty without {@code interception:}). */
+    public List<String> interceptionRules() {
+        return engine.interceptionRules();
     }
 
     /** {@code host:port} without the resolver's {@code name/} prefix. */

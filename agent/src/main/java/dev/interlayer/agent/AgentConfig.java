@@ -80,7 +80,13 @@ public final class AgentConfig {
     private static final Pattern LISTENER_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
     private static final Pattern HOST_NAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
 
-    private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules");
+    private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules", "interception");
+    private static final List<String> INTERCEPTION_KEYS = List.of("listen", "mark", "failure", "outbound");
+    private static final List<String> INTERCEPT_RULE_KEYS = List.of("to", "ports", "uid", "gid");
+    /** The port the intercepting listener binds on 127.0.0.1 when {@code interception.listen} is not set. */
+    public static final int DEFAULT_INTERCEPT_PORT = 15001;
+    /** The mark of the agent's own sockets when {@code interception.mark} is not set. */
+    public static final int DEFAULT_INTERCEPT_MARK = 0x1e5;
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
             "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control", "orchestrator");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
@@ -98,7 +104,7 @@ public final class AgentConfig {
     private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
     private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params", "allow");
-    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "local", "remote", "local-ports", "remote-ports",
+    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "uid", "exe", "local", "remote", "local-ports", "remote-ports",
             "tls-sni", "tls-alpn", "tls-subject", "tls-identity");
 
     /**
@@ -174,11 +180,13 @@ public final class AgentConfig {
     private final List<ModuleEntry> modules;
     private final ControlSettings control;
     private final OrchestratorLink.Settings orchestrator;
+    private final dev.interlayer.engine.Interception interception;
 
     private AgentConfig(String source, Path file, Settings agent, List<Listener> listeners, List<ModuleEntry> modules, ControlSettings control,
-                        OrchestratorLink.Settings orchestrator) {
+                        OrchestratorLink.Settings orchestrator, dev.interlayer.engine.Interception interception) {
         this.control = control;
         this.orchestrator = orchestrator;
+        this.interception = interception;
         this.source = source;
         this.file = file;
         this.agent = agent;
@@ -210,6 +218,11 @@ public final class AgentConfig {
      */
     public static AgentConfig parse(String text, Path file) throws ConfigException {
         return new Parser(file).parse(text);
+    }
+
+    /** The {@code interception:} block: which outbound connections of local processes go through the agent; empty if none. */
+    public Optional<dev.interlayer.engine.Interception> interception() {
+        return Optional.ofNullable(interception);
     }
 
     /** The config file as the user named it. */
@@ -349,6 +362,16 @@ public final class AgentConfig {
             List<Listener> listeners = listeners(keys.get("listeners"));
             Set<String> listenerNames = new LinkedHashSet<>();
             listeners.forEach(l -> listenerNames.add(l.name()));
+            dev.interlayer.engine.Interception interception = interception(keys.get("interception"));
+            if (interception != null) {
+                for (Listener l : listeners) {
+                    if (l.name().equals(dev.interlayer.engine.Engine.INTERCEPT_LISTENER)) {
+                        problems.add(new Problem(source, l.line(), "listeners", "the listener name '" + l.name() + "' is the intercepting"
+                                + " listener's (interception: is set); rename this listener"));
+                    }
+                }
+                listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_LISTENER);
+            }
             listeners.forEach(l -> {
                 if (l.tls() != null) terminatingListeners.add(l.name());
             });
@@ -363,10 +386,111 @@ public final class AgentConfig {
                 problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
                 throw new ConfigException(problems);
             }
-            return new AgentConfig(source, file, settings, listeners, modules, control, orchestrator);
+            return new AgentConfig(source, file, settings, listeners, modules, control, orchestrator, interception);
         }
 
         // ---- sections ----
+
+        /** The {@code interception:} block, or null if absent or wrong (then its problems are recorded). */
+        private dev.interlayer.engine.Interception interception(NodeTuple t) {
+            if (t == null || isNull(t.getValueNode())) return null;
+            String path = "interception";
+            if (!(t.getValueNode() instanceof MappingNode m)) {
+                problem(t.getValueNode(), path, "expected a mapping with keys " + String.join(", ", INTERCEPTION_KEYS) + ", found " + kind(t.getValueNode()));
+                return null;
+            }
+            int before = problems.size();
+            Map<String, NodeTuple> k = mapping(m, path, INTERCEPTION_KEYS);
+            Node v;
+            InetSocketAddress listen = (v = value(k, "listen")) != null ? hostPort(v, path + ".listen", 1) : null;
+            if (v == null) listen = new InetSocketAddress("127.0.0.1", DEFAULT_INTERCEPT_PORT);
+            int mark = DEFAULT_INTERCEPT_MARK;
+            if ((v = value(k, "mark")) != null) {
+                Long x = integer(v, path + ".mark", 1, 0xffffffffL, "a socket mark, 1 to 0xffffffff, that no other software on the host uses, e.g. 0x1e5");
+                if (x != null) mark = (int) x.longValue();
+            }
+            dev.interlayer.engine.Interception.FailureMode failure = dev.interlayer.engine.Interception.FailureMode.FAIL_CLOSED;
+            if ((v = value(k, "failure")) != null) {
+                var f = choice(v, path + ".failure", Map.of("fail-closed", dev.interlayer.engine.Interception.FailureMode.FAIL_CLOSED,
+                        "fail-open", dev.interlayer.engine.Interception.FailureMode.FAIL_OPEN),
+                        "fail-closed (a killed agent's connections are refused until it restarts) or fail-open (they go directly after "
+                                + dev.interlayer.engine.Interception.ALIVE_SECONDS + " s)");
+                if (f != null) failure = f;
+            }
+            List<dev.interlayer.engine.Interception.Rule> rules = new ArrayList<>();
+            Node out = required(k, m, path, "outbound", "a list of rules, e.g. - {to: [10.0.0.0/8], ports: [80, 443]}");
+            if (out != null) {
+                List<Node> items = list(out, path + ".outbound", "a list of rules, e.g. - {to: [10.0.0.0/8], ports: [80, 443], uid: [1000]}");
+                if (items.isEmpty() && out instanceof SequenceNode) {
+                    problem(out, path + ".outbound", "no rules: add one, e.g. - {to: [10.0.0.0/8], ports: [80, 443]}, or remove interception:");
+                }
+                for (int i = 0; i < items.size(); i++) {
+                    var r = interceptRule(items.get(i), path + ".outbound[" + i + "]");
+                    if (r != null) rules.add(r);
+                }
+            }
+            if (problems.size() > before || listen == null) return null;
+            try {
+                return new dev.interlayer.engine.Interception(listen, mark, failure, rules);
+            } catch (IllegalArgumentException e) {
+                problem(m, path, e.getMessage());
+                return null;
+            }
+        }
+
+        private dev.interlayer.engine.Interception.Rule interceptRule(Node n, String path) {
+            if (!(n instanceof MappingNode m)) {
+                problem(n, path, "expected a rule mapping with keys " + String.join(", ", INTERCEPT_RULE_KEYS) + ", found " + kind(n));
+                return null;
+            }
+            Map<String, NodeTuple> k = mapping(m, path, INTERCEPT_RULE_KEYS);
+            List<dev.interlayer.api.Cidr> to = new ArrayList<>();
+            List<PortRange> ports = new ArrayList<>();
+            List<Integer> uids = new ArrayList<>();
+            List<Integer> gids = new ArrayList<>();
+            Node v;
+            if ((v = value(k, "to")) != null) {
+                for (Node e : list(v, path + ".to", "a list of IPv4 CIDRs, e.g. [10.0.0.0/8]")) {
+                    String c = string(e, path + ".to", "an IPv4 CIDR, e.g. 10.0.0.0/8");
+                    if (c == null) continue;
+                    try {
+                        dev.interlayer.api.Cidr cidr = dev.interlayer.api.Cidr.parse(c);
+                        if (cidr.network().length != 4) {
+                            problem(e, path + ".to", "'" + c + "' is IPv6; interception covers IPv4 only so far: give IPv4 CIDRs");
+                        } else {
+                            to.add(cidr);
+                        }
+                    } catch (IllegalArgumentException ex) {
+                        problem(e, path + ".to", ex.getMessage() + "; expected an IPv4 CIDR such as 10.0.0.0/8");
+                    }
+                }
+            }
+            if ((v = value(k, "ports")) != null) {
+                for (Node e : list(v, path + ".ports", "a list of ports and ranges, e.g. [80, 8000-8100]")) {
+                    String p = string(e, path + ".ports", "a port or range, e.g. 80 or 8000-8100");
+                    if (p == null) continue;
+                    try {
+                        List<PortRange> r = PortRange.parseList(p);
+                        if (r.stream().anyMatch(x -> x.from() == 0)) {
+                            problem(e, path + ".ports", "port 0 is no destination; expected ports 1-65535, e.g. 80 or 8000-8100");
+                        } else {
+                            ports.addAll(r);
+                        }
+                    } catch (IllegalArgumentException ex) {
+                        problem(e, path + ".ports", ex.getMessage() + "; expected a port (1-65535) or a range such as 8000-8100");
+                    }
+                }
+            }
+            for (String key : List.of("uid", "gid")) {
+                if ((v = value(k, key)) == null) continue;
+                for (Node e : list(v, path + "." + key, "a list of numeric " + (key.equals("uid") ? "user" : "group") + " ids, e.g. [1000]")) {
+                    Long id = integer(e, path + "." + key, 0, Integer.MAX_VALUE, "a numeric " + (key.equals("uid") ? "user id (id -u NAME prints it)"
+                            : "group id (id -g NAME prints it)"));
+                    if (id != null) (key.equals("uid") ? uids : gids).add(id.intValue());
+                }
+            }
+            return new dev.interlayer.engine.Interception.Rule(to, ports, uids, gids);
+        }
 
         private Settings settings(NodeTuple t) {
             Path modulesDir = base.resolve(DEFAULT_MODULES_DIR);
@@ -1303,6 +1427,23 @@ public final class AgentConfig {
                 for (Node e : list(v, path + ".pid", "a list of process ids, e.g. [1234]")) {
                     Long pid = integer(e, path + ".pid", 1, Integer.MAX_VALUE, "a process id, e.g. 1234");
                     if (pid != null) b.pids(pid.intValue());
+                }
+            }
+            if ((v = value(k, "uid")) != null) {
+                for (Node e : list(v, path + ".uid", "a list of user ids, e.g. [1000]")) {
+                    Long uid = integer(e, path + ".uid", 0, Integer.MAX_VALUE, "a numeric user id, e.g. 1000 (id -u NAME prints it)");
+                    if (uid != null) b.uids(uid.intValue());
+                }
+            }
+            if ((v = value(k, "exe")) != null) {
+                for (Node e : list(v, path + ".exe", "a list of executable paths, e.g. [/usr/bin/curl]")) {
+                    String x = string(e, path + ".exe", "an absolute executable path, e.g. /usr/bin/curl");
+                    if (x == null) continue;
+                    try {
+                        b.exes(x);
+                    } catch (IllegalArgumentException ex) {
+                        problem(e, path + ".exe", ex.getMessage() + "; give the path /proc/PID/exe shows (readlink -f $(which NAME))");
+                    }
                 }
             }
             for (String side : List.of("local", "remote")) {

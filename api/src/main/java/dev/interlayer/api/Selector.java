@@ -9,8 +9,8 @@ import java.util.Set;
 /**
  * Which connections a module attaches to; every field that is set must match, an empty field matches anything.
  *
- * <p>Fields: protocol; local application name and pid (thread-group id) where the agent can find the
- * process; local and remote addresses as CIDR lists; local and remote ports as lists and ranges; listener
+ * <p>Fields: protocol; local application name, pid (thread-group id), user id and executable path where the
+ * agent can find the process; local and remote addresses as CIDR lists; local and remote ports as lists and ranges; listener
  * names. "Local" and "remote" are from the local application's point of view.
  *
  * <p>TLS fields match what the handshake negotiated on the socket the listener accepted and terminates TLS on (its
@@ -35,6 +35,8 @@ public final class Selector {
     private final Protocol protocol;
     private final Set<String> apps;
     private final Set<Integer> pids;
+    private final Set<Integer> uids;
+    private final Set<String> exes;
     private final List<Cidr> localCidrs;
     private final List<Cidr> remoteCidrs;
     private final List<PortRange> localPorts;
@@ -49,6 +51,8 @@ public final class Selector {
         this.protocol = b.protocol;
         this.apps = Set.copyOf(b.apps);
         this.pids = Set.copyOf(b.pids);
+        this.uids = Set.copyOf(b.uids);
+        this.exes = Set.copyOf(b.exes);
         this.localCidrs = List.copyOf(b.localCidrs);
         this.remoteCidrs = List.copyOf(b.remoteCidrs);
         this.localPorts = List.copyOf(b.localPorts);
@@ -71,6 +75,8 @@ public final class Selector {
         b.protocol = protocol;
         b.apps.addAll(apps);
         b.pids.addAll(pids);
+        b.uids.addAll(uids);
+        b.exes.addAll(exes);
         b.localCidrs.addAll(localCidrs);
         b.remoteCidrs.addAll(remoteCidrs);
         b.localPorts.addAll(localPorts);
@@ -96,6 +102,21 @@ public final class Selector {
     /** Process ids (pid or tgid); empty for any. */
     public Set<Integer> pids() {
         return pids;
+    }
+
+    /** User ids of the local process (its socket's owner); empty for any. */
+    public Set<Integer> uids() {
+        return uids;
+    }
+
+    /** Absolute paths of the local process's executable ({@code /proc/PID/exe}); empty for any. */
+    public Set<String> exes() {
+        return exes;
+    }
+
+    /** True if a field needs the local process ({@link ConnectionInfo#app()}): app, pid, uid or exe. */
+    public boolean needsApp() {
+        return !apps.isEmpty() || !pids.isEmpty() || !uids.isEmpty() || !exes.isEmpty();
     }
 
     /** Local address ranges; empty for any. */
@@ -156,13 +177,14 @@ public final class Selector {
 
     /** True if no field is set. */
     public boolean isAny() {
-        return protocol == null && apps.isEmpty() && pids.isEmpty() && localCidrs.isEmpty() && remoteCidrs.isEmpty()
+        return protocol == null && !needsApp() && localCidrs.isEmpty() && remoteCidrs.isEmpty()
                 && localPorts.isEmpty() && remotePorts.isEmpty() && listeners.isEmpty() && !needsTls();
     }
 
     @Override
     public boolean equals(Object o) {
         return o instanceof Selector s && protocol == s.protocol && apps.equals(s.apps) && pids.equals(s.pids)
+                && uids.equals(s.uids) && exes.equals(s.exes)
                 && localCidrs.equals(s.localCidrs) && remoteCidrs.equals(s.remoteCidrs) && localPorts.equals(s.localPorts)
                 && remotePorts.equals(s.remotePorts) && listeners.equals(s.listeners) && tlsSni.equals(s.tlsSni)
                 && tlsAlpn.equals(s.tlsAlpn) && tlsSubjects.equals(s.tlsSubjects) && tlsIdentities.equals(s.tlsIdentities);
@@ -170,7 +192,7 @@ public final class Selector {
 
     @Override
     public int hashCode() {
-        return Objects.hash(protocol, apps, pids, localCidrs, remoteCidrs, localPorts, remotePorts, listeners, tlsSni, tlsAlpn, tlsSubjects,
+        return Objects.hash(protocol, apps, pids, uids, exes, localCidrs, remoteCidrs, localPorts, remotePorts, listeners, tlsSni, tlsAlpn, tlsSubjects,
                 tlsIdentities);
     }
 
@@ -184,6 +206,8 @@ public final class Selector {
         if (!listeners.isEmpty()) sb.append("listener=").append(String.join(",", listeners)).append(' ');
         if (!apps.isEmpty()) sb.append("app=").append(String.join(",", apps)).append(' ');
         if (!pids.isEmpty()) sb.append("pid=").append(pids).append(' ');
+        if (!uids.isEmpty()) sb.append("uid=").append(uids).append(' ');
+        if (!exes.isEmpty()) sb.append("exe=").append(String.join(",", exes)).append(' ');
         if (!localCidrs.isEmpty()) sb.append("local=").append(localCidrs).append(' ');
         if (!remoteCidrs.isEmpty()) sb.append("remote=").append(remoteCidrs).append(' ');
         if (!localPorts.isEmpty()) sb.append("local-ports=").append(localPorts).append(' ');
@@ -201,6 +225,8 @@ public final class Selector {
         private Protocol protocol;
         private final Set<String> apps = new LinkedHashSet<>();
         private final Set<Integer> pids = new LinkedHashSet<>();
+        private final Set<Integer> uids = new LinkedHashSet<>();
+        private final Set<String> exes = new LinkedHashSet<>();
         private final List<Cidr> localCidrs = new ArrayList<>();
         private final List<Cidr> remoteCidrs = new ArrayList<>();
         private final List<PortRange> localPorts = new ArrayList<>();
@@ -228,6 +254,25 @@ public final class Selector {
         /** Only these process ids (pid or tgid). */
         public Builder pids(int... ids) {
             for (int id : ids) pids.add(id);
+            return this;
+        }
+
+        /** Only local processes of these user ids. */
+        public Builder uids(int... ids) {
+            for (int id : ids) {
+                if (id < 0) throw new IllegalArgumentException("a user id is 0 or more, not " + id);
+                uids.add(id);
+            }
+            return this;
+        }
+
+        /** Only local processes running these executables (absolute paths, as {@code /proc/PID/exe} shows them). */
+        public Builder exes(String... paths) {
+            for (String p : paths) {
+                Objects.requireNonNull(p, "exe path");
+                if (!p.startsWith("/")) throw new IllegalArgumentException("an exe is an absolute path such as /usr/bin/curl, not '" + p + "'");
+                exes.add(p);
+            }
             return this;
         }
 

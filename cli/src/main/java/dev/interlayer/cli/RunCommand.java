@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -71,6 +72,13 @@ final class RunCommand implements Callable<Integer> {
         for (String m : result.loaded()) {
             out.println("  module " + m + ": loads");
         }
+        c.interception().ifPresent(i -> {
+            out.println("  interception: listener " + dev.interlayer.engine.Engine.INTERCEPT_LISTENER + " on " + hostPort(i.listen())
+                    + "; the nftables rules it would install:");
+            i.describe(i.listen().getPort()).forEach(r -> out.println("    " + r));
+            String missing = dev.interlayer.engine.NftTable.missingPrivilege();
+            if (missing != null) err.println("interlayer: warning: " + missing);
+        });
         return Main.OK;
     }
 
@@ -88,6 +96,11 @@ final class RunCommand implements Callable<Integer> {
         out.println("interlayer: agent running from " + config + " (Ctrl-C or SIGTERM to stop)");
         for (Map.Entry<String, InetSocketAddress> e : agent.listeners().entrySet()) {
             out.println("  listener " + e.getKey() + " on " + hostPort(e.getValue()));
+        }
+        List<String> rules = agent.interceptionRules();
+        if (!rules.isEmpty()) {
+            out.println("  interception, as installed:");
+            rules.forEach(r -> out.println("    " + r));
         }
         agent.registry().modules().forEach(m -> out.println("  module " + m.id() + ": " + m.state() + ", priority " + m.priority()));
         agent.registry().failures().forEach(f -> out.println("  FAILED " + (f.module() == null ? f.source() + ": " + f.error()

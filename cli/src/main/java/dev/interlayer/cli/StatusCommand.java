@@ -32,6 +32,10 @@ final class StatusCommand implements Callable<Integer> {
             out.println("  modules: " + h.getModules() + (h.getFailures() > 0 ? " (" + h.getFailures() + " failed to load)" : ""));
             out.println("  listeners: " + h.getListeners() + ", open connections: " + h.getConnections());
             out.println("  tls provider: " + h.getTlsProvider());
+            if (h.getInterceptionCount() > 0) {
+                out.println("  interception (nftables, as installed):");
+                h.getInterceptionList().forEach(line -> out.println("    " + line));
+            }
             out.println("  policy: " + h.getPolicy().getSource() + " (" + h.getPolicy().getRules() + " rules)"
                     + (h.getSecurity() ? "" : "; SECURITY MODULE OFF"));
             if (!h.getPolicy().getRefused().isEmpty()) {

@@ -42,6 +42,7 @@ final class HealthEndpoint extends HealthGrpc.HealthImplBase {
                 .setPolicy(PolicyEndpoint.info(policy))
                 .setSecurity(security);
         stuck.forEach(c -> b.addStuck(Protos.stuck(c)));
+        b.addAllInterception(target.engine().interceptionRules());
         Caller c = SecurityModule.CALLER.get();
         if (c != null) {
             b.setCaller(c.toProto());

@@ -233,7 +233,11 @@ public final class Engine implements AutoCloseable {
                 tls.watch(spec.name()); // certificates replaced on disk are loaded without a restart
             }
             try {
-                if (!loops.isEmpty() && options.direct() && LinuxSockets.UNAVAILABLE == null) {
+                if (spec.intercepts() && Intercepted.unavailable(transport) != null) {
+                    throw new EngineException("listener '" + spec.name() + "': " + Intercepted.unavailable(transport));
+                }
+                // an intercepting listener runs in channels: the original destination and the mark are set on them
+                if (!loops.isEmpty() && options.direct() && LinuxSockets.UNAVAILABLE == null && !spec.intercepts()) {
                     for (EventLoop loop : loops) {
                         DirectListener l = DirectListener.bind(this, spec, loop, addr, loops.size() > 1);
                         raw.add(l);
@@ -258,7 +262,7 @@ public final class Engine implements AutoCloseable {
             listeners.put(spec.name(), new Listening(List.copyOf(bound), List.copyOf(raw), addr));
             if (spec.sni() != null) sniRoutes.put(spec.name(), spec.sni().matcher(spec.upstream()));
             LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}{5}{6}", spec.name(), spec.role().name().toLowerCase(), addr,
-                    spec.sni() != null ? spec.sni().describe(spec.upstream()) : spec.upstream(),
+                    spec.sni() != null ? spec.sni().describe(spec.upstream()) : spec.intercepts() ? "original destinations" : spec.upstream(),
                     transport.name(), raw.isEmpty() ? (bound.size() > 1 ? ", a listening socket per event loop" : "")
                             : ", a listening socket per event loop" + (spec.hasTls() || spec.sni() != null ? "" : ", direct path for connections without modules"),
                     tls == null ? "" : "; " + tls.describe());
@@ -267,6 +271,42 @@ public final class Engine implements AutoCloseable {
             specs.remove(spec.name());
             throw e;
         }
+    }
+
+    /** The name of the listener that takes intercepted connections (see {@link #intercept}). */
+    public static final String INTERCEPT_LISTENER = "intercept";
+
+    /** The installed interception table, or null. */
+    private volatile NftTable interceptTable;
+
+    /**
+     * Starts transparent interception: the intercepting listener {@value #INTERCEPT_LISTENER} on {@code i.listen()}
+     * (modules {@code attach} attached to its every connection, {@code options} on its sockets), then the nftables table
+     * that redirects what {@code i}'s rules match to it. Either both run or neither: a table nft refuses stops the listener.
+     *
+     * @return the address the intercepting listener bound
+     * @throws EngineException if the agent lacks CAP_NET_ADMIN or the nft tool (saying which), the transport is not epoll,
+     *         the address cannot be bound or nft refuses the rules
+     */
+    public InetSocketAddress intercept(Interception i, Map<SocketOption, Object> options, List<String> attach) throws EngineException {
+        if (interceptTable != null) throw new EngineException("interception is running already");
+        String why = Intercepted.unavailable(transport);
+        if (why == null) why = NftTable.missingPrivilege();
+        if (why != null) throw new EngineException(why);
+        InetSocketAddress at = start(ListenerSpec.intercepting(INTERCEPT_LISTENER, i.listen(), i.mark(), options, attach));
+        try {
+            interceptTable = NftTable.install(i, at.getPort());
+        } catch (EngineException | RuntimeException e) {
+            stop(INTERCEPT_LISTENER);
+            throw e;
+        }
+        return at;
+    }
+
+    /** The interception table as the kernel holds it now (empty if interception is off or the table was deleted). */
+    public List<String> interceptionRules() {
+        NftTable t = interceptTable;
+        return t == null ? List.of() : t.installed();
     }
 
     /** A running listener: its Netty listening channels or its direct listeners, and the address they bound. */
@@ -385,6 +425,15 @@ public final class Engine implements AutoCloseable {
     /** A connection accepted by Netty's acceptor (NIO, or epoll without a listening socket per loop). */
     private void accept(ListenerSpec spec, Channel ch) {
         ProxyConnection c = newConnection(spec, ch, ids.incrementAndGet(), null, 0, 0);
+        if (spec.intercepts() && c.remoteAddress() == null) {
+            // connected to the listener's port itself, not redirected there: there is nowhere to forward it (and forwarding
+            // it to the listener would be a loop)
+            RESETS.log("listener " + spec.name() + ": connections not redirected", Level.WARNING,
+                    "listener {0}: reset a connection from {1}: it was not redirected by the interception rules (no original destination);"
+                            + " applications are intercepted, they do not connect to this port", spec.name(), ch.remoteAddress());
+            c.abort("no original destination");
+            return;
+        }
         if (spec.sni() != null) {
             peekSni(spec, c, ch);
             return;
@@ -765,6 +814,8 @@ public final class Engine implements AutoCloseable {
         if (closed) return;
         closed = true;
         long deadline = System.nanoTime() + timeout.toNanos();
+        NftTable table = interceptTable;
+        if (table != null) table.close(); // first: no connection is redirected to a listener that is going away
         registry.removeListener(follower);
         for (String name : List.copyOf(listeners.keySet())) {
             stop(name, deadline);

@@ -44,6 +44,12 @@ final class LinuxSockets {
     static final int TCP_NODELAY = 1;
     static final int IPPROTO_IPV6 = 41;
     static final int IPV6_TCLASS = 67;
+    /** The mark of a socket's packets, which nftables' {@code meta mark} sees (setting it needs CAP_NET_ADMIN). */
+    static final int SO_MARK = 36;
+    /** The destination a NAT redirect rewrote, on the redirected socket ({@code linux/netfilter_ipv4.h}). */
+    static final int SO_ORIGINAL_DST = 80;
+    /** Its IPv6 form ({@code IP6T_SO_ORIGINAL_DST}, at the IPv6 level). */
+    static final int IP6T_SO_ORIGINAL_DST = 80;
     static final int SHUT_WR = 1;
     private static final int MSG_DONTWAIT = 0x40;
     private static final int MSG_NOSIGNAL = 0x4000;
@@ -240,6 +246,21 @@ final class LinuxSockets {
         addrLen.set(ValueLayout.JAVA_INT, 0, 128);
         try {
             int r = (int) GETSOCKNAME.invokeExact(state, fd, addr, addrLen);
+            return r == 0 ? decode() : null;
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /**
+     * The destination the client asked for before a NAT redirect rewrote it to this accepted socket, or null if the
+     * connection was not redirected (conntrack has no NAT for it) or {@code fd} is not such a socket.
+     */
+    InetSocketAddress originalDestination(int fd, boolean ipv6) {
+        addrLen.set(ValueLayout.JAVA_INT, 0, 128);
+        try {
+            int r = (int) GETSOCKOPT.invokeExact(state, fd, ipv6 ? IPPROTO_IPV6 : IPPROTO_IP, ipv6 ? IP6T_SO_ORIGINAL_DST : SO_ORIGINAL_DST,
+                    addr, addrLen);
             return r == 0 ? decode() : null;
         } catch (Throwable t) {
             throw new AssertionError(t);

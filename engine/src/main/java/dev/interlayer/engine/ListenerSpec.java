@@ -24,17 +24,28 @@ import java.util.Map;
  * @param upstreamTls TLS the agent originates to the upstream (tcp only), or null
  * @param sni TLS passthrough: the upstream chosen by the client hello's server name, {@code upstream} the default route
  *            (null with routes: unknown names are refused); tcp only, neither {@code tls} nor {@code upstreamTls}; or null
+ * @param interceptMark 0 for an ordinary listener; otherwise the listener takes connections an nftables redirect sent it
+ *            (transparent interception): each connection's upstream is its original destination ({@code SO_ORIGINAL_DST}),
+ *            {@code upstream} is null, and every upstream socket carries this mark ({@code SO_MARK}) before it connects,
+ *            so that the redirect rule, which skips packets with the mark, never sends the agent's own connections back
+ *            to it; tcp only, no TLS, no sni-routes
  */
 public record ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
                            Map<SocketOption, Object> options, List<String> attach, UdpSettings udp, TlsSettings tls, TlsSettings upstreamTls,
-                           SniRoutes sni) {
+                           SniRoutes sni, int interceptMark) {
 
     public ListenerSpec {
         if (name == null || name.isBlank()) throw new IllegalArgumentException("listener needs a name");
         if (protocol == null) throw new IllegalArgumentException("listener " + name + ": protocol is required (tcp or udp)");
         udp = udp == null ? UdpSettings.DEFAULTS : udp;
         if (role == null) throw new IllegalArgumentException("listener " + name + ": role is required (client or server)");
-        if (listen == null || upstream == null && sni == null) throw new IllegalArgumentException("listener " + name + ": listen and upstream are required");
+        if (interceptMark != 0) {
+            if (protocol != Protocol.TCP || role != Role.CLIENT || upstream != null || sni != null || tls != null || upstreamTls != null) {
+                throw new IllegalArgumentException("listener " + name + ": an intercepting listener is tcp, client role, without upstream,"
+                        + " TLS or sni-routes (each connection goes to its original destination)");
+            }
+            if (listen == null) throw new IllegalArgumentException("listener " + name + ": listen is required");
+        } else if (listen == null || upstream == null && sni == null) throw new IllegalArgumentException("listener " + name + ": listen and upstream are required");
         options = options == null ? Map.of() : Map.copyOf(options);
         attach = attach == null ? List.of() : List.copyOf(attach);
         if (protocol == Protocol.UDP && (tls != null || upstreamTls != null)) {
@@ -46,6 +57,27 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
         }
     }
 
+    /** A listener that does not intercept. */
+    public ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
+                        Map<SocketOption, Object> options, List<String> attach, UdpSettings udp, TlsSettings tls, TlsSettings upstreamTls,
+                        SniRoutes sni) {
+        this(name, protocol, role, listen, upstream, options, attach, udp, tls, upstreamTls, sni, 0);
+    }
+
+    /**
+     * The listener of transparent interception: it accepts what the nftables redirect sends to {@code listen} and
+     * connects each connection to its original destination from a socket marked {@code mark} (not 0).
+     */
+    public static ListenerSpec intercepting(String name, InetSocketAddress listen, int mark, Map<SocketOption, Object> options, List<String> attach) {
+        if (mark == 0) throw new IllegalArgumentException("listener " + name + ": the mark of an intercepting listener's upstream sockets is not 0");
+        return new ListenerSpec(name, Protocol.TCP, Role.CLIENT, listen, null, options, attach, UdpSettings.DEFAULTS, null, null, null, mark);
+    }
+
+    /** True if this listener takes redirected connections and forwards each to its original destination. */
+    public boolean intercepts() {
+        return interceptMark != 0;
+    }
+
     /** A listener without SNI passthrough. */
     public ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
                         Map<SocketOption, Object> options, List<String> attach, UdpSettings udp, TlsSettings tls, TlsSettings upstreamTls) {
@@ -54,7 +86,7 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
 
     /** This listener routing by the client hello's server name ({@code routes}; null: not), its upstream the default route. */
     public ListenerSpec withSni(SniRoutes routes) {
-        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, udp, tls, upstreamTls, routes);
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, udp, tls, upstreamTls, routes, interceptMark);
     }
 
     /** A listener without TLS. */
@@ -76,12 +108,12 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
 
     /** This listener with other UDP flow settings. */
     public ListenerSpec withUdp(UdpSettings settings) {
-        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, settings, tls, upstreamTls, sni);
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, settings, tls, upstreamTls, sni, interceptMark);
     }
 
     /** This listener terminating {@code accepted} on the sockets it accepts and originating {@code toUpstream} (either null: none). */
     public ListenerSpec withTls(TlsSettings accepted, TlsSettings toUpstream) {
-        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, udp, accepted, toUpstream, sni);
+        return new ListenerSpec(name, protocol, role, listen, upstream, options, attach, udp, accepted, toUpstream, sni, interceptMark);
     }
 
     /** TLS on either side: such connections run in channels (no direct path, no splice). */

@@ -82,6 +82,8 @@ final class ProxyConnection implements Connection {
     private Channel localCh;
     private Channel remoteCh;
     private InetSocketAddress upstreamTarget;
+    /** Where the client connected before the redirect (an intercepting listener's connection), or null. */
+    private final InetSocketAddress originalDestination;
     /** The attached modules and the rules shared with the datagram path (attach, detach, socket hooks, events, faults). */
     private final ModuleChain<RealAttachment> mods;
     /** The end of each direction: half-close, the end walking the chain, the close after both, reset detection. */
@@ -123,7 +125,9 @@ final class ProxyConnection implements Connection {
         this.loop = accepted.eventLoop();
         this.slot = slot;
         this.budget = engine.pauseAt > 0 ? new HoldBudget(holdLimit, engine.pauseAt) : new HoldBudget(holdLimit);
-        this.upstreamTarget = spec.upstream();
+        // an intercepting listener's connection goes where its client meant it to (null: it was not redirected, see Engine.accept)
+        this.originalDestination = spec.intercepts() ? Intercepted.originalDestination(accepted) : null;
+        this.upstreamTarget = spec.intercepts() ? originalDestination : spec.upstream();
         this.mods = new ModuleChain<>(new Host(), slot, RealAttachment[]::new);
         this.ends = new StreamEnds(this, mods, budget, slot);
         this.splice = new SpliceHandoff(this, engine, mods, budget);
@@ -160,8 +164,10 @@ final class ProxyConnection implements Connection {
             appLooked = true;
             // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
             if (spec.role() == Role.CLIENT) {
-                app = Watchdog.agentWork(slot, () -> ProcLookup.find((InetSocketAddress) accepted.remoteAddress(),
-                        (InetSocketAddress) accepted.localAddress()));
+                // a redirected client's socket is connected to its original destination (whatever a module's onConnect made
+                // the upstream), not to the listener
+                InetSocketAddress peer = originalDestination != null ? originalDestination : (InetSocketAddress) accepted.localAddress();
+                app = Watchdog.agentWork(slot, () -> ProcLookup.find((InetSocketAddress) accepted.remoteAddress(), peer));
             } else if (localCh != null && localCh.localAddress() != null) {
                 InetSocketAddress local = (InetSocketAddress) localCh.localAddress();
                 app = Watchdog.agentWork(slot, () -> ProcLookup.find(upstreamTarget, local));
@@ -291,6 +297,17 @@ final class ProxyConnection implements Connection {
         // The upstream channel is made and configured here, not by a Bootstrap: no option map, reflective factory
         // or resolver per connection (the target is an address already).
         Channel up = engine.transport().newChannel(target);
+        if (spec.intercepts()) {
+            // marked before it connects, or never connected: the redirect rule skips marked packets, so no connection of
+            // an intercepting listener can come back to it (a loop)
+            int r = Intercepted.mark(up, spec.interceptMark());
+            if (r != 0) {
+                up.close();
+                abort("cannot mark the socket to " + target + " (SO_MARK: " + LinuxSockets.describe(-r)
+                        + "); the agent needs CAP_NET_ADMIN to intercept");
+                return;
+            }
+        }
         Transport.configure(up);
         up.config().setConnectTimeoutMillis((int) engine.options().connectTimeout().toMillis());
         int upRead = spec.role() == Role.CLIENT ? RECV : SEND;

@@ -15,7 +15,7 @@ import java.util.Locale;
 /**
  * Decides whether a selector matches a connection: every set field must match; an empty field matches anything.
  *
- * <p>App and pid fields need the local process: when the engine could not find it, a selector that names
+ * <p>App, pid, uid and exe fields need the local process: when the engine could not find it, a selector that names
  * apps or pids does not match (it cannot be shown to hold). An app name is compared with the process's
  * command name, which Linux truncates to 15 characters: a selector naming a longer app matches a command
  * name that is its first 15 characters.
@@ -41,11 +41,14 @@ public final class SelectorMatcher {
         if (!ports(s.remotePorts(), c.remoteAddress())) return false;
         if (!cidrs(s.localCidrs(), c.localAddress())) return false;
         if (!cidrs(s.remoteCidrs(), c.remoteAddress())) return false;
-        if (!s.apps().isEmpty() || !s.pids().isEmpty()) {
+        if (s.needsApp()) {
             AppInfo app = c.app();
             if (app == null) return false;
             if (!s.apps().isEmpty() && !appMatches(s.apps(), app.name())) return false;
             if (!s.pids().isEmpty() && !s.pids().contains(app.tgid()) && !s.pids().contains(app.pid())) return false;
+            // an unknown uid (-1) or exe (null) cannot be shown to match
+            if (!s.uids().isEmpty() && (app.uid() < 0 || !s.uids().contains(app.uid()))) return false;
+            if (!s.exes().isEmpty() && (app.exe() == null || !s.exes().contains(app.exe()))) return false;
         }
         if (s.needsTls() && !tls(s, c)) return false;
         return true;

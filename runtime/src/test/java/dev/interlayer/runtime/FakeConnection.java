@@ -43,6 +43,11 @@ final class FakeConnection implements ConnectionInfo {
         return this;
     }
 
+    FakeConnection app(AppInfo info) {
+        app = info;
+        return this;
+    }
+
     FakeConnection listener(String name) {
         listener = name;
         return this;

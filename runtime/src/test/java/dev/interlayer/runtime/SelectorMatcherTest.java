@@ -100,6 +100,36 @@ class SelectorMatcherTest {
     }
 
     @Test
+    void uidAndExeMatchTheProcessOwnerAndItsExecutable() {
+        FakeConnection curl = new FakeConnection().app(new dev.interlayer.api.AppInfo(4242, 4200, "curl", 1000, "/usr/bin/curl"));
+        assertThat(matches(Selector.builder().uids(1000, 0), curl)).isTrue();
+        assertThat(matches(Selector.builder().uids(0), curl)).isFalse();
+        assertThat(matches(Selector.builder().exes("/usr/bin/curl"), curl)).isTrue();
+        assertThat(matches(Selector.builder().exes("/usr/local/bin/curl"), curl)).isFalse();
+        assertThat(matches(Selector.builder().uids(1000).exes("/usr/bin/wget"), curl)).as("both fields must hold").isFalse();
+    }
+
+    @Test
+    void anUnknownUidOrExecutableNeverMatches() {
+        // the process is known, but not its owner (-1) or its executable (another user's process, the agent not root)
+        FakeConnection partly = new FakeConnection().app(4242, 4200, "curl");
+        assertThat(matches(Selector.builder().apps("curl"), partly)).isTrue();
+        assertThat(matches(Selector.builder().uids(0), partly)).isFalse();
+        assertThat(matches(Selector.builder().exes("/usr/bin/curl"), partly)).isFalse();
+        assertThat(matches(Selector.builder().uids(0), new FakeConnection())).isFalse();
+    }
+
+    @Test
+    void uidAndExeAreCheckedWhenTheSelectorIsBuilt() {
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Selector.builder().exes("curl"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("absolute path");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Selector.builder().uids(-1))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("0 or more");
+        assertThat(Selector.builder().uids(7).exes("/bin/x").build().toString()).contains("uid=[7]").contains("exe=/bin/x");
+        assertThat(Selector.builder().uids(7).build().isAny()).isFalse();
+    }
+
+    @Test
     void appAndPidSelectorsDoNotMatchWhenTheProcessIsUnknown() {
         FakeConnection unknown = new FakeConnection();
         assertThat(matches(Selector.builder().apps("curl"), unknown)).isFalse();

@@ -1,0 +1,103 @@
+package dev.interlayer.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.interlayer.agent.ConfigException.Problem;
+import dev.interlayer.engine.Interception;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The {@code interception:} block: what it gives the engine, and every mistake named with where and what to do. */
+class InterceptionConfigTest {
+
+    private static AgentConfig parse(String yaml) throws ConfigException {
+        return AgentConfig.parse(yaml, Path.of("/nonexistent/agent.yaml"));
+    }
+
+    private static List<Problem> problems(String yaml) {
+        try {
+            parse(yaml);
+        } catch (ConfigException e) {
+            return e.problems();
+        }
+        throw new AssertionError("expected problems in:\n" + yaml);
+    }
+
+    @Test
+    void rulesBecomeTheEngineSettingsAndTheInterceptListenerCanBeSelected() throws Exception {
+        AgentConfig c = parse("""
+                interception:
+                  listen: 127.0.0.1:15002
+                  mark: 0x2a
+                  failure: fail-open
+                  outbound:
+                    - to: [10.0.0.0/8, 192.0.2.7]
+                      ports: [80, 8000-8100]
+                      uid: [1000]
+                    - gid: [100]
+                modules:
+                  - name: tag
+                    selector: {listener: [intercept], uid: [1000], exe: [/usr/bin/curl]}
+                """);
+        Interception i = c.interception().orElseThrow();
+        assertThat(i.listen().getPort()).isEqualTo(15002);
+        assertThat(i.mark()).isEqualTo(0x2a);
+        assertThat(i.failure()).isEqualTo(Interception.FailureMode.FAIL_OPEN);
+        assertThat(i.outbound()).hasSize(2);
+        assertThat(i.outbound().get(0).to()).extracting(Object::toString).containsExactly("10.0.0.0/8", "192.0.2.7");
+        assertThat(i.outbound().get(0).uids()).containsExactly(1000);
+        assertThat(i.outbound().get(1).gids()).containsExactly(100);
+        assertThat(i.describe(15002)).anySatisfy(r -> assertThat(r).contains("meta skgid 100").contains("redirect to :15002"));
+        var selector = c.module("tag").orElseThrow().config().selector();
+        assertThat(selector.uids()).containsExactly(1000);
+        assertThat(selector.exes()).containsExactly("/usr/bin/curl");
+    }
+
+    @Test
+    void withoutInterceptionThereIsNone() throws Exception {
+        assertThat(parse("modules: []\n").interception()).isEmpty();
+    }
+
+    @Test
+    void mistakesAreNamedWithWhatToDo() {
+        List<Problem> p = problems("""
+                interception:
+                  listen: 10.0.0.1:15001
+                  failure: sometimes
+                  outbound:
+                    - to: [2001:db8::/32, nonsense]
+                      ports: [0]
+                      uid: [-1]
+                      user: [x]
+                """);
+        assertThat(p).extracting(Problem::path).contains("interception.failure", "interception.outbound[0].to", "interception.outbound[0].ports",
+                "interception.outbound[0].uid", "interception.outbound[0].user");
+        assertThat(p).anySatisfy(x -> assertThat(x.message()).contains("fail-closed").contains("fail-open"));
+        assertThat(p).anySatisfy(x -> assertThat(x.message()).contains("IPv6").contains("IPv4 only"));
+        assertThat(p).anySatisfy(x -> assertThat(x.message()).contains("id -u"));
+        assertThat(problems("interception: {outbound: []}\n")).anySatisfy(x -> assertThat(x.message()).contains("no rules"));
+        assertThat(problems("interception: {}\n")).anySatisfy(x -> assertThat(x.message()).contains("missing 'outbound'"));
+        assertThat(problems("interception: {listen: 10.0.0.1:15001, outbound: [{}]}\n"))
+                .anySatisfy(x -> assertThat(x.message()).contains("loopback").contains("127.0.0.1:PORT"));
+        assertThat(problems("interception: {mark: 0, outbound: [{}]}\n")).anySatisfy(x -> assertThat(x.path()).isEqualTo("interception.mark"));
+    }
+
+    @Test
+    void aListenerMayNotTakeTheInterceptingListenersName() {
+        assertThat(problems("""
+                interception: {outbound: [{}]}
+                listeners:
+                  - {name: intercept, listen: 127.0.0.1:8080, upstream: 127.0.0.1:80, role: client}
+                """)).anySatisfy(x -> assertThat(x.message()).contains("intercepting listener").contains("rename"));
+    }
+
+    @Test
+    void exeSelectorsAreAbsolutePaths() {
+        assertThat(problems("""
+                modules:
+                  - name: tag
+                    selector: {exe: [curl]}
+                """)).anySatisfy(x -> assertThat(x.message()).contains("absolute path").contains("readlink"));
+    }
+}

@@ -1,0 +1,185 @@
+package dev.interlayer.engine;
+
+import dev.interlayer.api.Cidr;
+import dev.interlayer.api.PortRange;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * What transparent interception sends through the agent: outbound IPv4 TCP of local processes, chosen by rules, redirected
+ * (nftables {@code redirect}, a NAT rewrite) to the intercepting listener on {@code listen}, which connects each connection
+ * to its original destination.
+ *
+ * <p>Every rule is drawn as one nftables rule in the agent's own table {@value #TABLE} (family {@code ip}, a {@code nat}
+ * chain on the {@code output} hook) and starts with the same three guards: packets with the agent's {@code mark} are never
+ * redirected (the agent's upstream sockets carry it: see {@link ListenerSpec#interceptMark()}), loopback destinations
+ * never are, and only TCP is. Nothing the agent sends can come back to it: a loop is impossible by construction.
+ *
+ * <pre>{@code
+ * new Interception(new InetSocketAddress("127.0.0.1", 15001), 0x1e5, FailureMode.FAIL_CLOSED,
+ *         List.of(new Rule(List.of(Cidr.parse("10.0.0.0/8")), PortRange.parseList("80,443"), List.of(1000), List.of())));
+ * }</pre>
+ *
+ * @param listen where the intercepting listener binds (a loopback IPv4 address: redirect sends to 127.0.0.1)
+ * @param mark the {@code SO_MARK} of the agent's upstream sockets (not 0)
+ * @param failure what happens to new connections a rule matches once the agent is gone without removing its table
+ * @param outbound the rules; a connection is intercepted if one matches
+ */
+public record Interception(InetSocketAddress listen, int mark, FailureMode failure, List<Rule> outbound) {
+
+    /** The nftables table the agent owns: created on start (replacing a crashed agent's), deleted on stop. */
+    public static final String TABLE = "interlayer";
+    /** The set whose one element (tcp) a fail-open agent renews: when it expires, the rules stop matching. */
+    static final String ALIVE_SET = "alive";
+    /** Seconds a fail-open agent's renewal lasts; it renews every {@link #RENEW_SECONDS}. */
+    public static final int ALIVE_SECONDS = 3;
+    static final int RENEW_SECONDS = 1;
+    private static final Cidr LOOPBACK = Cidr.parse("127.0.0.0/8");
+
+    /** The agent was killed (-9, a crash) and its table stayed: what happens to new connections the rules match. */
+    public enum FailureMode {
+        /**
+         * The table keeps redirecting to the port no socket listens on any more: each connection is refused at once
+         * (a reset, never a hang) until an agent starts again, which replaces the table.
+         */
+        FAIL_CLOSED,
+        /**
+         * The rules match only while the agent renews, every second, an element of the table's {@code alive} set that
+         * expires after {@value #ALIVE_SECONDS} s: once the agent is gone, new connections are refused for at most that
+         * long, then go directly to their destinations, not intercepted.
+         */
+        FAIL_OPEN;
+
+        /** The config spelling: fail-closed or fail-open. */
+        public String id() {
+            return name().toLowerCase(Locale.ROOT).replace('_', '-');
+        }
+    }
+
+    /**
+     * One rule: outbound TCP to any of {@code to} (IPv4 CIDRs; empty: any destination) on any of {@code ports} (empty:
+     * any), from a socket owned by any of {@code uids} and any of {@code gids} (empty: any user, any group).
+     */
+    public record Rule(List<Cidr> to, List<PortRange> ports, List<Integer> uids, List<Integer> gids) {
+        public Rule {
+            to = List.copyOf(to);
+            ports = List.copyOf(ports);
+            uids = List.copyOf(uids);
+            gids = List.copyOf(gids);
+            for (Cidr c : to) {
+                if (c.network().length != 4) {
+                    throw new IllegalArgumentException("'" + c + "' is an IPv6 CIDR; interception covers IPv4 only so far: give IPv4 CIDRs");
+                }
+            }
+        }
+    }
+
+    public Interception {
+        if (mark == 0) throw new IllegalArgumentException("the mark of the agent's own sockets must not be 0 (every unmarked socket has 0)");
+        if (!(listen.getAddress() instanceof Inet4Address) || !listen.getAddress().isLoopbackAddress()) {
+            throw new IllegalArgumentException("interception listens on a loopback IPv4 address (redirect sends to 127.0.0.1), not "
+                    + listen.getAddress().getHostAddress() + "; use 127.0.0.1:PORT");
+        }
+        outbound = List.copyOf(outbound);
+        if (outbound.isEmpty()) throw new IllegalArgumentException("interception needs at least one outbound rule");
+    }
+
+    /** The rules in nftables' own syntax, with the listener's bound {@code port}: what {@code run --check} shows. */
+    public List<String> describe(int port) {
+        List<String> out = new ArrayList<>();
+        out.add("table ip " + TABLE + ", chain output (type nat hook output priority -100), failure " + failure.id()
+                + (failure == FailureMode.FAIL_OPEN ? " (set " + ALIVE_SET + ", renewed every " + RENEW_SECONDS + " s, lasting " + ALIVE_SECONDS + " s)" : ""));
+        for (Rule r : outbound) {
+            StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "meta mark != 0x%08x ip daddr != 127.0.0.0/8 ", mark));
+            if (failure == FailureMode.FAIL_OPEN) sb.append("meta l4proto @").append(ALIVE_SET).append(' ');
+            sb.append("meta l4proto tcp ");
+            if (!r.to().isEmpty()) sb.append("ip daddr ").append(set(r.to().stream().map(Cidr::toString).toList())).append(' ');
+            if (!r.ports().isEmpty()) sb.append("tcp dport ").append(set(r.ports().stream().map(PortRange::toString).toList())).append(' ');
+            if (!r.uids().isEmpty()) sb.append("meta skuid ").append(set(r.uids().stream().map(String::valueOf).toList())).append(' ');
+            if (!r.gids().isEmpty()) sb.append("meta skgid ").append(set(r.gids().stream().map(String::valueOf).toList())).append(' ');
+            out.add(sb.append("redirect to :").append(port).toString());
+        }
+        return out;
+    }
+
+    private static String set(List<String> items) {
+        return items.size() == 1 ? items.getFirst() : "{ " + String.join(", ", items) + " }";
+    }
+
+    /**
+     * The nftables JSON batch ({@code nft -j -f -}) that installs the table with the listener's bound {@code port}: one
+     * transaction that creates the table, deletes it (with whatever a crashed agent left in it) and creates it anew,
+     * so the kernel holds either the old table or the complete new one, never a part.
+     */
+    String installJson(int port) {
+        StringBuilder b = new StringBuilder("{\"nftables\":[");
+        String t = "\"family\":\"ip\",\"table\":\"" + TABLE + "\"";
+        b.append("{\"add\":{\"table\":{\"family\":\"ip\",\"name\":\"" + TABLE + "\"}}},");
+        b.append("{\"delete\":{\"table\":{\"family\":\"ip\",\"name\":\"" + TABLE + "\"}}},");
+        b.append("{\"add\":{\"table\":{\"family\":\"ip\",\"name\":\"" + TABLE + "\"}}},");
+        if (failure == FailureMode.FAIL_OPEN) {
+            b.append("{\"add\":{\"set\":{" + t + ",\"name\":\"" + ALIVE_SET + "\",\"type\":\"inet_proto\",\"flags\":[\"timeout\"]}}},");
+        }
+        b.append("{\"add\":{\"chain\":{" + t + ",\"name\":\"output\",\"type\":\"nat\",\"hook\":\"output\",\"prio\":-100,\"policy\":\"accept\"}}}");
+        int n = 0;
+        for (Rule r : outbound) {
+            n++;
+            List<String> m = new ArrayList<>();
+            m.add(match("!=", "{\"meta\":{\"key\":\"mark\"}}", String.valueOf(Integer.toUnsignedLong(mark))));
+            m.add(match("!=", daddr(), prefix(LOOPBACK)));
+            if (failure == FailureMode.FAIL_OPEN) m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"@" + ALIVE_SET + "\""));
+            m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"tcp\""));
+            if (!r.to().isEmpty()) m.add(match("==", daddr(), anonSet(r.to().stream().map(Interception::prefix).toList())));
+            if (!r.ports().isEmpty()) {
+                m.add(match("==", "{\"payload\":{\"protocol\":\"tcp\",\"field\":\"dport\"}}", anonSet(r.ports().stream()
+                        .map(p -> p.from() == p.to() ? String.valueOf(p.from()) : "{\"range\":[" + p.from() + "," + p.to() + "]}").toList())));
+            }
+            if (!r.uids().isEmpty()) m.add(match("==", "{\"meta\":{\"key\":\"skuid\"}}", anonSet(r.uids().stream().map(String::valueOf).toList())));
+            if (!r.gids().isEmpty()) m.add(match("==", "{\"meta\":{\"key\":\"skgid\"}}", anonSet(r.gids().stream().map(String::valueOf).toList())));
+            m.add("{\"redirect\":{\"port\":" + port + "}}");
+            b.append(",{\"add\":{\"rule\":{" + t + ",\"chain\":\"output\",\"comment\":\"interception rule " + n + "\",\"expr\":[")
+                    .append(String.join(",", m)).append("]}}}");
+        }
+        if (failure == FailureMode.FAIL_OPEN) b.append(',').append(renewJson(false));
+        return b.append("]}").toString();
+    }
+
+    /** The batch that renews the fail-open element: empties the set and adds it again with a full lifetime. */
+    String renewJson(boolean alone) {
+        String t = "\"family\":\"ip\",\"table\":\"" + TABLE + "\",\"name\":\"" + ALIVE_SET + "\"";
+        String body = "{\"flush\":{\"set\":{" + t + "}}},{\"add\":{\"element\":{" + t + ",\"elem\":[{\"elem\":{\"val\":\"tcp\",\"timeout\":"
+                + ALIVE_SECONDS + "}}]}}}";
+        return alone ? "{\"nftables\":[" + body + "]}" : body;
+    }
+
+    /** The batch that deletes the table. */
+    static String deleteJson() {
+        return "{\"nftables\":[{\"delete\":{\"table\":{\"family\":\"ip\",\"name\":\"" + TABLE + "\"}}}]}";
+    }
+
+    private static String daddr() {
+        return "{\"payload\":{\"protocol\":\"ip\",\"field\":\"daddr\"}}";
+    }
+
+    private static String match(String op, String left, String right) {
+        return "{\"match\":{\"op\":\"" + op + "\",\"left\":" + left + ",\"right\":" + right + "}}";
+    }
+
+    private static String anonSet(List<String> items) {
+        return "{\"set\":[" + String.join(",", items) + "]}";
+    }
+
+    private static String prefix(Cidr c) {
+        try {
+            String addr = InetAddress.getByAddress(c.network()).getHostAddress();
+            return c.prefix() == 32 ? "\"" + addr + "\"" : "{\"prefix\":{\"addr\":\"" + addr + "\",\"len\":" + c.prefix() + "}}";
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e); // four bytes are always an address
+        }
+    }
+}

@@ -1,0 +1,160 @@
+package dev.interlayer.engine;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The agent's nftables table in the kernel, through the {@code nft} tool (JSON batches on its standard input, each one
+ * transaction): installed whole, replacing a table a crashed agent left; renewed every second when fail-open; deleted on
+ * {@link #close}.
+ *
+ * <p>Lifecycle: {@link #install} → installed → {@link #close} → gone (close is idempotent). Thread-safe.
+ */
+public final class NftTable implements AutoCloseable {
+
+    private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    /** Bit of CAP_NET_ADMIN in /proc/self/status's CapEff. */
+    private static final int CAP_NET_ADMIN = 12;
+
+    private final Interception settings;
+    private final ScheduledExecutorService renewer;
+    private boolean closed;
+
+    private NftTable(Interception settings, ScheduledExecutorService renewer) {
+        this.settings = settings;
+        this.renewer = renewer;
+    }
+
+    /**
+     * Why this process cannot intercept, saying what to do; null if it can: it needs CAP_NET_ADMIN (rules and
+     * {@code SO_MARK}) and the {@code nft} tool, which runs with the agent's capabilities.
+     */
+    public static String missingPrivilege() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("CapEff:")) {
+                    long caps = Long.parseUnsignedLong(line.substring(7).trim(), 16);
+                    if ((caps & (1L << CAP_NET_ADMIN)) == 0) {
+                        return "interception needs the CAP_NET_ADMIN capability (to install its nftables table and mark its own sockets),"
+                                + " which this agent lacks; run it as root, or grant it (systemd: AmbientCapabilities=CAP_NET_ADMIN,"
+                                + " which the nft tool it runs inherits)";
+                    }
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            return "interception runs on Linux only: /proc/self/status cannot be read (" + e.getMessage() + ")";
+        }
+        Result v = nft(null, "--version");
+        if (v.code != 0) {
+            return "interception needs the nft tool (nftables), which cannot be run: " + v.output + "; install it (apt-get install nftables)";
+        }
+        return null;
+    }
+
+    /** True if a table named {@value Interception#TABLE} exists in this network namespace (a running or a crashed agent's). */
+    public static boolean present() {
+        return nft(null, "list", "table", "ip", Interception.TABLE).code == 0;
+    }
+
+    /**
+     * Installs the table for {@code settings}, redirecting to {@code port}, in one transaction that also removes a table
+     * a crashed agent left (logged); a fail-open table is then renewed every second until {@link #close}.
+     *
+     * @throws EngineException if nft refuses the batch (then nothing of it is installed: the kernel applies all or none)
+     */
+    public static NftTable install(Interception settings, int port) throws EngineException {
+        boolean leftover = present();
+        Result r = nft(settings.installJson(port), "-j", "-f", "-");
+        if (r.code != 0) {
+            throw new EngineException("nft did not install the interception table (nothing of it is installed): " + r.output);
+        }
+        if (leftover) {
+            LOG.log(System.Logger.Level.WARNING, "interception: replaced the nftables table ip {0} another agent left (it was killed or"
+                    + " crashed, or is still running in this network namespace)", Interception.TABLE);
+        }
+        ScheduledExecutorService renewer = null;
+        if (settings.failure() == Interception.FailureMode.FAIL_OPEN) {
+            renewer = Executors.newSingleThreadScheduledExecutor(run -> {
+                Thread t = new Thread(run, "interlayer-nft-renew");
+                t.setDaemon(true);
+                return t;
+            });
+            String renew = settings.renewJson(true);
+            renewer.scheduleWithFixedDelay(() -> {
+                Result x = nft(renew, "-j", "-f", "-");
+                if (x.code != 0) {
+                    LOG.log(System.Logger.Level.WARNING, "interception: renewing the fail-open set failed (interception pauses once it"
+                            + " expires, connections then go directly): {0}", x.output);
+                }
+            }, Interception.RENEW_SECONDS, Interception.RENEW_SECONDS, TimeUnit.SECONDS);
+        }
+        LOG.log(System.Logger.Level.INFO, "interception: installed nftables table ip {0}: {1}", Interception.TABLE,
+                String.join("; ", settings.describe(port)));
+        return new NftTable(settings, renewer);
+    }
+
+    /** The table as the kernel holds it now ({@code nft list table}), one line each; empty if it is gone. */
+    public List<String> installed() {
+        Result r = nft(null, "list", "table", "ip", Interception.TABLE);
+        return r.code != 0 ? List.of() : r.output.lines().map(l -> l.stripTrailing().replace("\t", "  ")).filter(l -> !l.isBlank()).toList();
+    }
+
+    /** The settings this table was installed from. */
+    public Interception settings() {
+        return settings;
+    }
+
+    /** Deletes the table (renewals stop first); a failure is logged, not thrown: the agent is stopping. */
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        if (renewer != null) {
+            renewer.shutdownNow();
+            try {
+                renewer.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        Result r = nft(Interception.deleteJson(), "-j", "-f", "-");
+        if (r.code != 0 && present()) {
+            LOG.log(System.Logger.Level.ERROR, "interception: the nftables table ip {0} could not be deleted ({1}); delete it with:"
+                    + " nft delete table ip {0}", Interception.TABLE, r.output);
+        } else {
+            LOG.log(System.Logger.Level.INFO, "interception: removed nftables table ip {0}", Interception.TABLE);
+        }
+    }
+
+    private record Result(int code, String output) {}
+
+    /** Runs nft with {@code args}, {@code input} (or nothing) on its standard input: its exit code and its output (both streams). */
+    private static Result nft(String input, String... args) {
+        String[] cmd = new String[args.length + 1];
+        cmd[0] = "nft";
+        System.arraycopy(args, 0, cmd, 1, args.length);
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            try (var in = p.getOutputStream()) {
+                if (input != null) in.write(input.getBytes(StandardCharsets.UTF_8));
+            }
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+            if (!p.waitFor(30, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                return new Result(-1, "nft did not finish within 30 s");
+            }
+            return new Result(p.exitValue(), out);
+        } catch (IOException e) {
+            return new Result(-1, e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return new Result(-1, "interrupted");
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import socket, sys, threading, time
+# The receiver of InterceptionTest: serves HTTP/1.0 on the given ports; a request carrying the tag module's tag gets a reply tagged the same way.
+TAG = sys.argv[1].encode(); EVERY = int(sys.argv[2]); LOG = sys.argv[3]; ports = [int(p) for p in sys.argv[4:]]
+lock = threading.Lock()
+def tagged(data):
+    out = bytearray(); i = 0
+    while i < len(data):
+        out += data[i:i+EVERY]; i += EVERY
+        if i <= len(data) and len(data[i-EVERY:i]) == EVERY: out += TAG
+    return bytes(out)
+def serve(conn, port):
+    conn.settimeout(5); raw = b''
+    try:
+        while b'\r\n\r\n' not in raw.replace(TAG, b''):
+            chunk = conn.recv(65536)
+            if not chunk: break
+            raw += chunk
+        req = raw.replace(TAG, b'')
+        has = TAG in raw
+        path = req.split(b' ')[1].decode() if b' ' in req else '?'
+        peer = conn.getpeername()
+        with lock, open(LOG, 'a') as f:
+            f.write('port=%d tagged=%s tags=%d path=%s peer=%s:%d\n' % (port, has, raw.count(TAG), path, peer[0], peer[1]))
+        body = ('port=%d path=%s tagged=%s\n' % (port, path, has)).encode()
+        reply = b'HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n' % len(body) + body
+        conn.sendall(tagged(reply) if has else reply)
+    except Exception as e:
+        with lock, open(LOG, 'a') as f: f.write('port=%d error=%r\n' % (port, e))
+    finally:
+        conn.close()
+def listen(port):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', port)); s.listen(128)
+    while True:
+        c, _ = s.accept(); threading.Thread(target=serve, args=(c, port), daemon=True).start()
+for p in ports: threading.Thread(target=listen, args=(p,), daemon=True).start()
+print('ready', flush=True)
+while True: time.sleep(3600)
