@@ -13,6 +13,16 @@ import dev.interlayer.orchestrator.v1.AckState;
 import dev.interlayer.orchestrator.v1.AgentStatus;
 import dev.interlayer.orchestrator.v1.EnrollRequest;
 import dev.interlayer.orchestrator.v1.EnrollmentGrpc;
+import dev.interlayer.orchestrator.v1.EnrollResponse;
+import dev.interlayer.orchestrator.v1.AgentMessage;
+import dev.interlayer.orchestrator.v1.AgentsGrpc;
+import dev.interlayer.orchestrator.v1.Hello;
+import dev.interlayer.orchestrator.v1.LoadedPackage;
+import dev.interlayer.orchestrator.v1.OrchestratorMessage;
+import dev.interlayer.orchestrator.v1.Proof;
+import dev.interlayer.control.IntegrityProof;
+import io.grpc.stub.StreamObserver;
+import java.security.KeyPair;
 import dev.interlayer.orchestrator.v1.Integrity;
 import dev.interlayer.orchestrator.v1.StatusResponse;
 import dev.interlayer.runtime.testing.TestJars;
@@ -499,6 +509,92 @@ class OrchestratorTest {
             c = fleet("verify", "a2");
             assertThat(c.code()).isEqualTo(Main.FAILURE);
             assertThat(c.out()).contains("a2: NO_ANSWER: not connected when challenged");
+        }
+    }
+
+    /** The next challenge the orchestrator sends on a hand-made agent stream. */
+    private static byte[] nextChallenge(java.util.concurrent.BlockingQueue<Object> in) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (System.nanoTime() < deadline) {
+            Object m = in.poll(1, TimeUnit.SECONDS);
+            if (m instanceof Throwable t) {
+                throw new AssertionError("the stream ended", t);
+            }
+            if (m instanceof OrchestratorMessage om && om.hasChallenge()) {
+                return om.getChallenge().getNonce().toByteArray();
+            }
+        }
+        throw new AssertionError("no challenge within 30 s");
+    }
+
+    @Test
+    void aProofSignedWithAnotherKeyOrForAnotherNonceIsAMismatch() throws Exception {
+        startOrchestrator(null);
+        KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+        g.initialize(new ECGenParameterSpec("secp256r1"));
+        KeyPair mine = g.generateKeyPair();
+        ManagedChannel enrollment = NettyChannelBuilder.forAddress("127.0.0.1", orchestrator.agentAddress().getPort())
+                .sslContext(GrpcSslContexts.forClient().trustManager(orchestrator.caFile().toFile()).build()).build();
+        EnrollResponse enrolled;
+        try {
+            enrolled = EnrollmentGrpc.newBlockingStub(enrollment).withDeadlineAfter(30, TimeUnit.SECONDS).enroll(EnrollRequest.newBuilder()
+                    .setToken(Files.readString(token("a3")).strip()).setPublicKey(ByteString.copyFrom(mine.getPublic().getEncoded())).build());
+        } finally {
+            enrollment.shutdownNow();
+        }
+        Path key = Files.writeString(tmp.resolve("a3.key"), "-----BEGIN PRIVATE KEY-----\n"
+                + java.util.Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(mine.getPrivate().getEncoded()) + "\n-----END PRIVATE KEY-----\n");
+        Path cert = Files.writeString(tmp.resolve("a3.crt"), enrolled.getCertificatePem());
+        ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", orchestrator.agentAddress().getPort())
+                .sslContext(GrpcSslContexts.forClient().keyManager(cert.toFile(), key.toFile()).trustManager(orchestrator.caFile().toFile()).build()).build();
+        try {
+            java.util.concurrent.BlockingQueue<Object> in = new java.util.concurrent.LinkedBlockingQueue<>();
+            StreamObserver<AgentMessage> out = AgentsGrpc.newStub(ch).connect(new StreamObserver<>() {
+                @Override
+                public void onNext(OrchestratorMessage m) {
+                    in.add(m);
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    in.add(t);
+                }
+
+                @Override
+                public void onCompleted() {
+                    in.add(new IllegalStateException("completed"));
+                }
+            });
+            out.onNext(AgentMessage.newBuilder().setHello(Hello.newBuilder().setVersion("test")).build());
+            waitForAgents("the hand-made agent connected", AgentStatus::getConnected, "a3");
+
+            // a proof signed with a key other than the certificate's
+            var verify = java.util.concurrent.CompletableFuture.supplyAsync(() -> fleet("verify", "a3"));
+            byte[] nonce = nextChallenge(in);
+            List<LoadedPackage> none = List.of();
+            out.onNext(AgentMessage.newBuilder().setProof(Proof.newBuilder().setNonce(ByteString.copyFrom(nonce))
+                    .setSignature(ByteString.copyFrom(IntegrityProof.sign(g.generateKeyPair().getPrivate(), nonce, none)))).build());
+            Cli c = verify.get(60, TimeUnit.SECONDS);
+            assertThat(c.code()).as(c.out() + c.err()).isEqualTo(Main.FAILURE);
+            assertThat(c.out()).contains("a3: MISMATCH: the proof's signature does not verify with the key of the agent's certificate");
+
+            // the same agent, signing right
+            verify = java.util.concurrent.CompletableFuture.supplyAsync(() -> fleet("verify", "a3"));
+            byte[] second = nextChallenge(in);
+            Proof good = Proof.newBuilder().setNonce(ByteString.copyFrom(second))
+                    .setSignature(ByteString.copyFrom(IntegrityProof.sign(mine.getPrivate(), second, none))).build();
+            out.onNext(AgentMessage.newBuilder().setProof(good).build());
+            c = verify.get(60, TimeUnit.SECONDS);
+            assertThat(c.code()).as(c.out() + c.err()).isZero();
+            assertThat(c.out()).contains("a3: VERIFIED");
+
+            // that good proof again: a replay
+            out.onNext(AgentMessage.newBuilder().setProof(good).build());
+            waitForAgents("the replay is marked", a -> a.getIntegrity() == Integrity.MISMATCH
+                    && a.getIntegrityReason().contains("answered a challenge it was not sent"), "a3");
+            out.onCompleted();
+        } finally {
+            ch.shutdownNow();
         }
     }
 
