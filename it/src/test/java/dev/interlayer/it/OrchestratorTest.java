@@ -25,7 +25,6 @@ import io.grpc.stub.StreamObserver;
 import java.security.KeyPair;
 import dev.interlayer.orchestrator.v1.Integrity;
 import dev.interlayer.orchestrator.v1.StatusResponse;
-import dev.interlayer.runtime.testing.TestJars;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
 import io.grpc.netty.GrpcSslContexts;
@@ -273,22 +272,6 @@ class OrchestratorTest {
         }
     }
 
-    /** A module that XORs SEND with {@code key} and RECV back: the client sees its own bytes, the upstream sees which version ran. */
-    private static Path markerJar(Path dir, String version, int key) {
-        String cls = "fleet.Marker" + version.replace('.', '_');
-        String src = TestJars.streamModule(cls, "marker", version, """
-                    private static Verdict flip(StreamContext ctx, ByteView v) {
-                        byte[] b = v.copyRemaining();
-                        for (int i = 0; i < b.length; i++) b[i] ^= (byte) %d;
-                        ctx.replace().write(b);
-                        return Verdict.PASS;
-                    }
-                    public Verdict onSend(Object s, StreamContext ctx, ByteView v) { return flip(ctx, v); }
-                    public Verdict onRecv(Object s, StreamContext ctx, ByteView v) { return flip(ctx, v); }
-                """.formatted(key));
-        return TestJars.jar().source(cls, src).service(cls).write(dir.resolve("marker-" + version + ".jar"));
-    }
-
     private static String xor(String s, int key) {
         char[] c = s.toCharArray();
         for (int i = 0; i < c.length; i++) {
@@ -350,7 +333,7 @@ class OrchestratorTest {
             waitForAgents("three agents enrolled and connected", AgentStatus::getConnected, "a1", "a2", "a3");
 
             for (String[] v : new String[][] {{"1.0.0", "1"}, {"2.0.0", "2"}}) {
-                Cli up = fleet("upload", markerJar(tmp, v[0], Integer.parseInt(v[1])).toString());
+                Cli up = fleet("upload", HotReplaceTest.markerJar(tmp, v[0], Integer.parseInt(v[1])).toString());
                 assertThat(up.code()).as(up.err()).isZero();
             }
             String message = "abcdefghij".repeat(300);
@@ -470,7 +453,7 @@ class OrchestratorTest {
             int port1 = startProcessAgent(app1);
             inProcessAgent = startInProcessAgent("a2", app2);
             waitForAgents("both agents connected", AgentStatus::getConnected, "a1", "a2");
-            Cli c = fleet("upload", markerJar(tmp, "1.0.0", 1).toString());
+            Cli c = fleet("upload", HotReplaceTest.markerJar(tmp, "1.0.0", 1).toString());
             assertThat(c.code()).as(c.err()).isZero();
             c = fleet("deploy", "marker@1.0.0", "--to", "all");
             assertThat(c.code()).as(c.err()).isZero();
@@ -483,7 +466,7 @@ class OrchestratorTest {
             assertThat(status().getAgentsList()).allMatch(a -> a.getIntegrity() == Integrity.VERIFIED && a.getIntegrityUnixMs() > 0);
 
             // someone with the agent's control socket loads other code under the deployed module's name and version
-            Path other = markerJar(Files.createDirectories(tmp.resolve("other")), "1.0.0", 5);
+            Path other = HotReplaceTest.markerJar(Files.createDirectories(tmp.resolve("other")), "1.0.0", 5);
             String otherSha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(other)));
             StringWriter out = new StringWriter();
             StringWriter err = new StringWriter();
