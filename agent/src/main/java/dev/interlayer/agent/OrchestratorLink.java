@@ -2,6 +2,7 @@ package dev.interlayer.agent;
 
 import com.google.protobuf.ByteString;
 import dev.interlayer.api.ModuleDescriptor;
+import dev.interlayer.control.IntegrityProof;
 import dev.interlayer.control.JarSignature;
 import dev.interlayer.engine.Engine;
 import dev.interlayer.orchestrator.v1.Ack;
@@ -14,7 +15,9 @@ import dev.interlayer.orchestrator.v1.EnrollmentGrpc;
 import dev.interlayer.orchestrator.v1.FetchChunk;
 import dev.interlayer.orchestrator.v1.FetchRequest;
 import dev.interlayer.orchestrator.v1.Hello;
+import dev.interlayer.orchestrator.v1.LoadedPackage;
 import dev.interlayer.orchestrator.v1.OrchestratorMessage;
+import dev.interlayer.orchestrator.v1.Proof;
 import dev.interlayer.orchestrator.v1.Report;
 import dev.interlayer.orchestrator.v1.ReportedModule;
 import dev.interlayer.orchestrator.v1.Snapshot;
@@ -22,6 +25,7 @@ import dev.interlayer.runtime.LoadedModule;
 import dev.interlayer.runtime.ModuleConfig;
 import dev.interlayer.runtime.ModuleLoadException;
 import dev.interlayer.runtime.ModuleRegistry;
+import dev.interlayer.runtime.ModuleState;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -36,10 +40,13 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
+import java.security.KeyFactory;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.security.MessageDigest;
+import java.security.PrivateKey;
 import java.security.PublicKey;
+import java.security.spec.PKCS8EncodedKeySpec;
 import java.security.spec.ECGenParameterSpec;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -58,7 +65,8 @@ import java.util.function.Function;
  * The agent's side of an orchestrator: enrolls once with a one-time token (the orchestrator's CA issues the agent's
  * client certificate), then holds one stream on which it receives its desired state as versioned snapshots, applies
  * each through the module registry, and acknowledges or refuses it with the reason; it reports its modules and
- * connections every {@link #REPORT_EVERY}.
+ * connections every {@link #REPORT_EVERY}; it answers the orchestrator's integrity challenges with a proof of the
+ * module packages it has loaded, signed with its certificate's key.
  *
  * <p>Every jar is checked before anything of a snapshot is loaded: its SHA-256 against the snapshot's, and its
  * signature against the orchestrator's module-signing key the agent received when it enrolled. A jar that fails
@@ -266,6 +274,8 @@ public final class OrchestratorLink implements AutoCloseable {
                         ack.setReason(problem);
                     }
                     out.onNext(AgentMessage.newBuilder().setAck(ack).build());
+                } else if (m instanceof OrchestratorMessage om && om.hasChallenge()) {
+                    out.onNext(AgentMessage.newBuilder().setProof(proof(om.getChallenge().getNonce().toByteArray())).build());
                 } else if (m instanceof Throwable t) {
                     throw t instanceof StatusRuntimeException sre ? sre : Status.fromThrowable(t).asRuntimeException();
                 } else if (m == done) {
@@ -347,8 +357,13 @@ public final class OrchestratorLink implements AutoCloseable {
                 return refuse(s, id(d) + " did not load: " + x.getMessage());
             }
         }
-        for (DesiredModule d : toLoad.keySet()) {
+        for (DesiredModule d : s.getModulesList()) {
+            DesiredModule before = toLoad.containsKey(d) ? null : managed.get(d.getModule().getName());
             managed.put(d.getModule().getName(), d);
+            LoadedModule m = current(d);
+            if (m != null) {
+                lifecycle(m, d, before, s.getRevision());
+            }
         }
         List<String> wanted = s.getModulesList().stream().map(d -> d.getModule().getName()).toList();
         for (Iterator<Map.Entry<String, DesiredModule>> it = managed.entrySet().iterator(); it.hasNext(); ) {
@@ -379,14 +394,52 @@ public final class OrchestratorLink implements AutoCloseable {
         return null;
     }
 
-    /** Whether the module {@code d} names runs here already from the same jar. */
+    /**
+     * Whether the module {@code d} names runs here already from the same jar: attaching to new connections, or
+     * deprecated because the orchestrator said so (not because a newer one replaced it here).
+     */
     private boolean running(DesiredModule d) {
         DesiredModule have = managed.get(d.getModule().getName());
         if (have == null || !have.getSha256().equals(d.getSha256()) || !have.getModule().equals(d.getModule())) {
             return false;
         }
-        return registry.modules().stream().anyMatch(m -> m.name().equals(d.getModule().getName()) && m.version().equals(d.getModule().getVersion())
-                && m.state().attachesNew());
+        LoadedModule m = current(d);
+        return m != null && (m.state().attachesNew() || m.state() == ModuleState.DEPRECATED && have.getState().equals("DEPRECATED"));
+    }
+
+    /** The loaded module {@code d} names (name and version), unless it is on its way out. */
+    private LoadedModule current(DesiredModule d) {
+        LoadedModule found = null;
+        for (LoadedModule m : registry.modules()) {
+            if (m.name().equals(d.getModule().getName()) && m.version().equals(d.getModule().getVersion()) && !m.state().leaving()
+                    && m.state() != ModuleState.FAILED) {
+                found = m; // the newest, if a jar of the same version was loaded twice
+            }
+        }
+        return found;
+    }
+
+    /**
+     * Sets the state and priority {@code d} asks for, when the module was loaded now ({@code before} null) or they
+     * changed since the snapshot before: a module the agent's fault policy quarantined stays so until the orchestrator
+     * changes its state.
+     */
+    private static void lifecycle(LoadedModule m, DesiredModule d, DesiredModule before, long revision) {
+        String state = d.getState().isEmpty() ? "ACTIVE" : d.getState();
+        if (before == null || !before.getState().equals(d.getState())) {
+            try {
+                if (m.state() != ModuleState.valueOf(state)) {
+                    m.setState(ModuleState.valueOf(state));
+                    LOG.log(Level.INFO, "orchestrator: {0} is {1} (revision {2,number,#})", m.id(), state, revision);
+                }
+            } catch (IllegalStateException | IllegalArgumentException e) {
+                LOG.log(Level.WARNING, "orchestrator: cannot make {0} {1}: {2}", m.id(), state, e.getMessage());
+            }
+        }
+        if (d.hasPriority() && (before == null || !before.hasPriority() || before.getPriority() != d.getPriority()) && m.priority() != d.getPriority()) {
+            m.setPriority(d.getPriority());
+            LOG.log(Level.INFO, "orchestrator: {0} has priority {1,number,#} (revision {2,number,#})", m.id(), d.getPriority(), revision);
+        }
     }
 
     private String refuse(Snapshot s, String why) {
@@ -409,13 +462,35 @@ public final class OrchestratorLink implements AutoCloseable {
         return out.toByteArray();
     }
 
+    /**
+     * The answer to an integrity challenge: every module package loaded here (the registry's SHA-256 of the file it
+     * came from), signed with the private key of the agent's certificate over the nonce.
+     */
+    private Proof proof(byte[] nonce) throws IOException {
+        List<LoadedPackage> packages = new ArrayList<>();
+        for (LoadedModule m : registry.modules()) {
+            packages.add(LoadedPackage.newBuilder().setName(m.name()).setVersion(m.version()).setSha256(m.pkg().sha256())
+                    .setState(m.state().name()).build());
+        }
+        try {
+            String pem = Files.readString(settings.stateDir().resolve("agent.key"));
+            byte[] der = Base64.getMimeDecoder().decode(pem.replace("-----BEGIN PRIVATE KEY-----", "").replace("-----END PRIVATE KEY-----", ""));
+            PrivateKey key = KeyFactory.getInstance("EC").generatePrivate(new PKCS8EncodedKeySpec(der));
+            return Proof.newBuilder().setNonce(ByteString.copyFrom(nonce)).addAllPackages(packages)
+                    .setSignature(ByteString.copyFrom(IntegrityProof.sign(key, nonce, packages))).build();
+        } catch (GeneralSecurityException | IllegalArgumentException e) {
+            throw new IOException("cannot sign the integrity proof with " + settings.stateDir().resolve("agent.key") + ": " + e.getMessage()
+                    + "; enroll the agent again", e);
+        }
+    }
+
     private Report report() {
         Report.Builder r = Report.newBuilder();
         for (LoadedModule m : registry.modules()) {
             DesiredModule d = managed.get(m.name());
             boolean ours = d != null && d.getModule().getVersion().equals(m.version());
             r.addModules(ReportedModule.newBuilder().setName(m.name()).setVersion(m.version()).setState(m.state().name())
-                    .setSha256(ours ? d.getSha256() : "").setSource(ours ? "orchestrator" : "agent").setLive(m.liveAttachments()).setFaults(m.faults()));
+                    .setSha256(ours ? d.getSha256() : "").setSource(ours ? "orchestrator" : "agent").setLive(m.liveAttachments()).setFaults(m.faults()).setPriority(m.priority()));
         }
         return r.setConnections(engine.connections().size()).build();
     }

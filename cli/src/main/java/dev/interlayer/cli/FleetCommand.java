@@ -6,6 +6,7 @@ import dev.interlayer.control.Constraints;
 import dev.interlayer.control.ControlClient;
 import dev.interlayer.orchestrator.OrchestratorSettings;
 import dev.interlayer.orchestrator.v1.AgentStatus;
+import dev.interlayer.orchestrator.v1.ChangeResponse;
 import dev.interlayer.orchestrator.v1.DeployRequest;
 import dev.interlayer.orchestrator.v1.DeployResponse;
 import dev.interlayer.orchestrator.v1.Deployment;
@@ -15,6 +16,9 @@ import dev.interlayer.orchestrator.v1.ModuleRef;
 import dev.interlayer.orchestrator.v1.OrchestratorProto;
 import dev.interlayer.orchestrator.v1.ReportedModule;
 import dev.interlayer.orchestrator.v1.RevokeRequest;
+import dev.interlayer.orchestrator.v1.RotateRequest;
+import dev.interlayer.orchestrator.v1.SetPriorityRequest;
+import dev.interlayer.orchestrator.v1.SetStateRequest;
 import dev.interlayer.orchestrator.v1.StatusRequest;
 import dev.interlayer.orchestrator.v1.StatusResponse;
 import dev.interlayer.orchestrator.v1.Target;
@@ -22,6 +26,7 @@ import dev.interlayer.orchestrator.v1.TokenRequest;
 import dev.interlayer.orchestrator.v1.UploadHeader;
 import dev.interlayer.orchestrator.v1.UploadRequest;
 import dev.interlayer.orchestrator.v1.UploadResponse;
+import dev.interlayer.orchestrator.v1.VerifyRequest;
 import dev.interlayer.runtime.ModuleLoadException;
 import dev.interlayer.runtime.ModuleRegistry;
 import io.grpc.StatusRuntimeException;
@@ -47,8 +52,9 @@ import picocli.CommandLine.Spec;
 /** {@code interlayer fleet ...}: operations on the fleet, through an orchestrator's Unix socket. */
 @Command(name = "fleet", mixinStandardHelpOptions = true,
         description = "Manage a fleet of agents through an orchestrator (see docs/orchestrator.md).",
-        subcommands = {FleetCommand.Token.class, FleetCommand.Upload.class, FleetCommand.Deploy.class, FleetCommand.Revoke.class,
-                FleetCommand.Status.class})
+        subcommands = {FleetCommand.Token.class, FleetCommand.Upload.class, FleetCommand.Deploy.class, FleetCommand.Rotate.class,
+                FleetCommand.Toggle.class, FleetCommand.Priority.class, FleetCommand.Deprecate.class, FleetCommand.Revoke.class,
+                FleetCommand.Status.class, FleetCommand.Verify.class})
 final class FleetCommand implements Runnable {
 
     @Spec
@@ -56,7 +62,8 @@ final class FleetCommand implements Runnable {
 
     @Override
     public void run() {
-        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing command: use one of token, upload, deploy, revoke, status");
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing command: use one of token, upload, deploy, rotate,"
+                + " toggle, priority, deprecate, revoke, status, verify");
     }
 
     /** The orchestrator's socket and the output format, for every fleet command. */
@@ -272,6 +279,105 @@ final class FleetCommand implements Runnable {
         }
     }
 
+    /** MODULE@VERSION as a ModuleRef, or a usage failure. */
+    static ModuleRef moduleRef(String module) {
+        int at = module.indexOf('@');
+        if (at <= 0) {
+            throw new CliFailure(Main.USAGE, module + ": expected MODULE@VERSION, e.g. tag@1.0.0");
+        }
+        return ModuleRef.newBuilder().setName(module.substring(0, at)).setVersion(module.substring(at + 1)).build();
+    }
+
+    /** Prints what a change of live deployments did. */
+    static int changed(PrintWriter out, String what, ChangeResponse c) {
+        out.println(what + " (revision " + c.getRevision() + ", " + c.getDeployments() + " deployment(s)); "
+                + (c.getAgentsCount() == 0 ? "they select no enrolled agent now" : "agents: " + String.join(", ", c.getAgentsList())));
+        return Main.OK;
+    }
+
+    @Command(name = "rotate", mixinStandardHelpOptions = true, description = "Rotate a module to another uploaded version wherever it is"
+            + " deployed: on each agent the new version attaches to new connections, the old one is deprecated (it keeps the connections"
+            + " it has and unloads after the last).")
+    static final class Rotate implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(paramLabel = "MODULE@VERSION", description = "the version to rotate to, e.g. tag@1.1.0")
+        String module;
+
+        @Override
+        public Integer call() {
+            return Calls.run(spec.commandLine().getErr(), () -> {
+                RotateRequest r = where.checked(RotateRequest.newBuilder().setModule(moduleRef(module)).build());
+                return where.call(spec, s -> s.rotate(r), (out, c) -> changed(out, "rotated to " + module, c));
+            });
+        }
+    }
+
+    @Command(name = "toggle", mixinStandardHelpOptions = true, description = "Switch a deployed module on or off on every agent: an"
+            + " inactive module stays attached to its connections but passes their bytes untouched.")
+    static final class Toggle implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(paramLabel = "MODULE", description = "the module's name")
+        String module;
+        @picocli.CommandLine.ArgGroup(exclusive = true, multiplicity = "1")
+        Which which;
+
+        static final class Which {
+            @Option(names = "--active", required = true, description = "customize the traffic again")
+            boolean active;
+            @Option(names = "--inactive", required = true, description = "pass the traffic untouched")
+            boolean inactive;
+        }
+
+        @Override
+        public Integer call() {
+            String state = which.active ? "ACTIVE" : "INACTIVE";
+            SetStateRequest r = where.checked(SetStateRequest.newBuilder().setModule(module).setState(state).build());
+            return where.call(spec, s -> s.setState(r), (out, c) -> changed(out, module + " is " + state.toLowerCase(), c));
+        }
+    }
+
+    @Command(name = "priority", mixinStandardHelpOptions = true, description = "Set a deployed module's priority on every agent (lower"
+            + " attaches first); new connections use it, open ones keep their order.")
+    static final class Priority implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(index = "0", paramLabel = "MODULE", description = "the module's name")
+        String module;
+        @Parameters(index = "1", paramLabel = "N", description = "the priority, -1000000..1000000")
+        int priority;
+
+        @Override
+        public Integer call() {
+            SetPriorityRequest r = where.checked(SetPriorityRequest.newBuilder().setModule(module).setPriority(priority).build());
+            return where.call(spec, s -> s.setPriority(r), (out, c) -> changed(out, module + " has priority " + priority, c));
+        }
+    }
+
+    @Command(name = "deprecate", mixinStandardHelpOptions = true, description = "Deprecate a deployed module on every agent: it keeps"
+            + " customizing the connections it has and attaches to no new one (fleet toggle MODULE --active undoes it).")
+    static final class Deprecate implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(paramLabel = "MODULE", description = "the module's name")
+        String module;
+
+        @Override
+        public Integer call() {
+            SetStateRequest r = where.checked(SetStateRequest.newBuilder().setModule(module).setState("DEPRECATED").build());
+            return where.call(spec, s -> s.setState(r), (out, c) -> changed(out, module + " is deprecated", c));
+        }
+    }
+
     @Command(name = "revoke", mixinStandardHelpOptions = true, description = "Revoke a module on every agent: it is detached from every"
             + " connection at once and unloaded.")
     static final class Revoke implements Callable<Integer> {
@@ -293,17 +399,27 @@ final class FleetCommand implements Runnable {
     }
 
     @Command(name = "status", mixinStandardHelpOptions = true, description = "Agents, their modules and versions, when each was last seen,"
-            + " and what each did with its desired state; then the live deployments.")
+            + " and what each did with its desired state; then the live deployments. With AGENT: that agent and its history (the revisions"
+            + " it was sent, applied and refused, and when; its connections to the orchestrator).")
     static final class Status implements Callable<Integer> {
         @Spec
         CommandSpec spec;
         @picocli.CommandLine.Mixin
         Where where;
+        @Parameters(arity = "0..1", paramLabel = "AGENT", description = "one agent, with its newest 100 events")
+        String agent;
 
         @Override
         public Integer call() {
-            return where.call(spec, s -> s.status(StatusRequest.getDefaultInstance()), (out, r) -> {
+            StatusRequest q = where.checked(StatusRequest.newBuilder().setAgent(agent == null ? "" : agent).build());
+            return where.call(spec, s -> s.status(q), (out, r) -> {
                 print(out, r);
+                if (agent != null) {
+                    for (AgentStatus a : r.getAgentsList()) {
+                        out.println("history of " + a.getName() + " (newest first):");
+                        a.getHistoryList().forEach(h -> out.println("  " + h));
+                    }
+                }
                 return Main.OK;
             });
         }
@@ -316,9 +432,15 @@ final class FleetCommand implements Runnable {
                         + (a.getConnected() ? "connected" : "not connected") + ", last seen " + seen + ", " + a.getAck()
                         + " (desired revision " + a.getDesiredRevision() + ", applied " + a.getAppliedRevision() + ")"
                         + (a.getAckReason().isEmpty() ? "" : ": " + a.getAckReason()) + ", " + a.getConnections() + " connection(s)");
+                switch (a.getIntegrity()) {
+                    case MISMATCH, NO_ANSWER -> out.println("  ! integrity " + a.getIntegrity() + " at " + Instant.ofEpochMilli(a.getIntegrityUnixMs())
+                            + ": " + a.getIntegrityReason());
+                    case VERIFIED -> out.println("  integrity VERIFIED at " + Instant.ofEpochMilli(a.getIntegrityUnixMs()));
+                    default -> { }
+                }
                 for (ReportedModule m : a.getModulesList()) {
-                    out.println("  " + m.getName() + "@" + m.getVersion() + " " + m.getState() + " (" + m.getSource() + ", " + m.getLive()
-                            + " live, " + m.getFaults() + " faults)");
+                    out.println("  " + m.getName() + "@" + m.getVersion() + " " + m.getState() + " (" + m.getSource() + ", priority "
+                            + m.getPriority() + ", " + m.getLive() + " live, " + m.getFaults() + " faults)");
                 }
             }
             for (Deployment d : r.getDeploymentsList()) {
@@ -330,6 +452,33 @@ final class FleetCommand implements Runnable {
 
         private static String labels(List<Label> l) {
             return "[" + String.join(",", l.stream().map(x -> x.getKey() + "=" + x.getValue()).toList()) + "]";
+        }
+    }
+
+    @Command(name = "verify", mixinStandardHelpOptions = true, description = "Challenge agents to prove which module jars they run: each"
+            + " signs a fresh nonce and the SHA-256 of every package it has loaded with its certificate's key; the orchestrator checks the"
+            + " signature and the hashes against what it deployed. Exits 1 if an agent does not match or does not answer.")
+    static final class Verify implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        @Parameters(arity = "0..1", paramLabel = "AGENT", description = "one agent (default: every enrolled agent)")
+        String agent;
+
+        @Override
+        public Integer call() {
+            VerifyRequest q = where.checked(VerifyRequest.newBuilder().setAgent(agent == null ? "" : agent).build());
+            return where.call(spec, s -> s.verify(q), (out, r) -> {
+                int code = Main.OK;
+                for (AgentStatus a : r.getAgentsList()) {
+                    out.println(a.getName() + ": " + a.getIntegrity() + (a.getIntegrityReason().isEmpty() ? "" : ": " + a.getIntegrityReason()));
+                    if (a.getIntegrity() != dev.interlayer.orchestrator.v1.Integrity.VERIFIED) {
+                        code = Main.FAILURE;
+                    }
+                }
+                return code;
+            });
         }
     }
 

@@ -36,8 +36,11 @@ class HotReplaceTest {
     @TempDir
     Path tmp;
 
-    /** A module that XORs SEND with {@code key} and RECV back: the echo's client sees its own bytes, every chunk is rewritten. */
-    private static Path markerJar(Path dir, String version, int key) {
+    /**
+     * A module {@code marker} that XORs SEND with {@code key} and RECV back: the echo's client sees its own bytes, every
+     * chunk is rewritten, and the upstream's bytes show which version ran (also OrchestratorTest's).
+     */
+    static Path markerJar(Path dir, String version, int key) {
         String cls = "hot.Marker" + version.replace('.', '_');
         String src = TestJars.streamModule(cls, "marker", version, """
                     private static Verdict flip(StreamContext ctx, ByteView v) {

@@ -13,6 +13,17 @@ import dev.interlayer.orchestrator.v1.AckState;
 import dev.interlayer.orchestrator.v1.AgentStatus;
 import dev.interlayer.orchestrator.v1.EnrollRequest;
 import dev.interlayer.orchestrator.v1.EnrollmentGrpc;
+import dev.interlayer.orchestrator.v1.EnrollResponse;
+import dev.interlayer.orchestrator.v1.AgentMessage;
+import dev.interlayer.orchestrator.v1.AgentsGrpc;
+import dev.interlayer.orchestrator.v1.Hello;
+import dev.interlayer.orchestrator.v1.LoadedPackage;
+import dev.interlayer.orchestrator.v1.OrchestratorMessage;
+import dev.interlayer.orchestrator.v1.Proof;
+import dev.interlayer.control.IntegrityProof;
+import io.grpc.stub.StreamObserver;
+import java.security.KeyPair;
+import dev.interlayer.orchestrator.v1.Integrity;
 import dev.interlayer.orchestrator.v1.StatusResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
@@ -58,6 +69,7 @@ class OrchestratorTest {
     private Orchestrator orchestrator;
     private Process processAgent;
     private Agent inProcessAgent;
+    private Agent inProcessAgent3;
     private final LogCapture log = new LogCapture();
 
     @BeforeEach
@@ -72,6 +84,9 @@ class OrchestratorTest {
         log.stop();
         if (inProcessAgent != null) {
             inProcessAgent.close();
+        }
+        if (inProcessAgent3 != null) {
+            inProcessAgent3.close();
         }
         if (processAgent != null) {
             processAgent.destroy();
@@ -181,6 +196,25 @@ class OrchestratorTest {
         return System.getProperty("interlayer.java", Path.of(System.getProperty("java.home"), "bin", "java").toString());
     }
 
+    /** Starts agent a1 as a separate process from the distribution jar, in front of {@code app}; returns its listener's port. */
+    private int startProcessAgent(TestServer app) throws Exception {
+        Path a1 = Files.createDirectories(tmp.resolve("a1"));
+        int port = freePort();
+        Files.writeString(a1.resolve("agent.yaml"), agentYaml("a1", port, app.address()));
+        Path jar = Files.copy(Path.of(System.getProperty("interlayer.distJar", "../cli/target/interlayer.jar")), tmp.resolve("interlayer.jar"));
+        processAgent = new ProcessBuilder(java(), "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED",
+                "-Dio.netty.leakDetection.level=paranoid", "-jar", jar.toString(), "run", "--config", a1.resolve("agent.yaml").toString())
+                .redirectErrorStream(true).redirectOutput(a1.resolve("agent.log").toFile()).start();
+        return port;
+    }
+
+    /** Starts an agent in this JVM in front of {@code app}. */
+    private Agent startInProcessAgent(String name, TestServer app) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve(name));
+        Files.writeString(dir.resolve("agent.yaml"), agentYaml(name, 0, app.address()));
+        return Agent.start(dev.interlayer.agent.AgentConfig.load(dir.resolve("agent.yaml")));
+    }
+
     private Path sampleJar(String name) {
         return Agents.sampleModules().resolve("module-" + name + ".jar");
     }
@@ -191,14 +225,7 @@ class OrchestratorTest {
         ByteArrayOutputStream upstream1 = new ByteArrayOutputStream();
         ByteArrayOutputStream upstream2 = new ByteArrayOutputStream();
         try (TestServer app1 = TestServer.echo(upstream1); TestServer app2 = TestServer.echo(upstream2)) {
-            // a1: a separate agent process, started from the distribution jar
-            Path a1 = Files.createDirectories(tmp.resolve("a1"));
-            int port1 = freePort();
-            Files.writeString(a1.resolve("agent.yaml"), agentYaml("a1", port1, app1.address()));
-            Path jar = Files.copy(Path.of(System.getProperty("interlayer.distJar", "../cli/target/interlayer.jar")), tmp.resolve("interlayer.jar"));
-            processAgent = new ProcessBuilder(java(), "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED",
-                    "-Dio.netty.leakDetection.level=paranoid", "-jar", jar.toString(), "run", "--config", a1.resolve("agent.yaml").toString())
-                    .redirectErrorStream(true).redirectOutput(a1.resolve("agent.log").toFile()).start();
+            int port1 = startProcessAgent(app1);
             // a2: an agent in this JVM
             Path a2 = Files.createDirectories(tmp.resolve("a2"));
             Files.writeString(a2.resolve("agent.yaml"), agentYaml("a2", 0, app2.address()));
@@ -242,6 +269,315 @@ class OrchestratorTest {
             assertThat(through(port1, upstream1, message)).as("a1 without its orchestrator").contains(TAG);
             assertThat(through(port2, upstream2, message)).as("a2 without its orchestrator").contains(TAG);
             Agents.waitFor("a2 says it keeps its modules", () -> log.lines().stream().anyMatch(l -> l.contains("keeping the current modules")));
+        }
+    }
+
+    private static String xor(String s, int key) {
+        char[] c = s.toCharArray();
+        for (int i = 0; i < c.length; i++) {
+            c[i] ^= key;
+        }
+        return new String(c);
+    }
+
+    /** One connection through an agent, held open across fleet operations. */
+    private record Held(Socket socket, ByteArrayOutputStream received) implements AutoCloseable {
+        static Held open(int port, ByteArrayOutputStream received) throws Exception {
+            Socket s = new Socket("127.0.0.1", port);
+            s.setSoTimeout(10_000);
+            return new Held(s, received);
+        }
+
+        /** Sends {@code message}, reads its echo, returns what the upstream received of it. */
+        String send(String message) throws Exception {
+            synchronized (received) {
+                received.reset();
+            }
+            byte[] m = message.getBytes(StandardCharsets.UTF_8);
+            socket.getOutputStream().write(m);
+            socket.getOutputStream().flush();
+            byte[] back = socket.getInputStream().readNBytes(m.length);
+            assertThat(new String(back, StandardCharsets.UTF_8)).as("the echo on the held connection").isEqualTo(message);
+            synchronized (received) {
+                return received.toString(StandardCharsets.UTF_8);
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            socket.close();
+        }
+    }
+
+    private long applied(String what, Predicate<AgentStatus> each) throws Exception {
+        long rev = status().getRevision();
+        waitForAgents(what, a -> a.getAck() == AckState.APPLIED && a.getAppliedRevision() == rev && each.test(a), "a1", "a2", "a3");
+        return rev;
+    }
+
+    private static boolean runs(AgentStatus a, String module, String version, String state) {
+        return a.getModulesList().stream().anyMatch(m -> m.getName().equals(module) && m.getVersion().equals(version) && m.getState().equals(state));
+    }
+
+    @Test
+    void rotateToggleDeprecatePriorityAndRevokeReachTheLiveConnectionsOfThreeAgents() throws Exception {
+        startOrchestrator(null);
+        ByteArrayOutputStream[] upstream = {new ByteArrayOutputStream(), new ByteArrayOutputStream(), new ByteArrayOutputStream()};
+        try (TestServer app1 = TestServer.echo(upstream[0]); TestServer app2 = TestServer.echo(upstream[1]); TestServer app3 = TestServer.echo(upstream[2])) {
+            int[] port = new int[3];
+            port[0] = startProcessAgent(app1);
+            inProcessAgent = startInProcessAgent("a2", app2);
+            port[1] = inProcessAgent.listeners().get("out").getPort();
+            inProcessAgent3 = startInProcessAgent("a3", app3);
+            port[2] = inProcessAgent3.listeners().get("out").getPort();
+            waitForAgents("three agents enrolled and connected", AgentStatus::getConnected, "a1", "a2", "a3");
+
+            for (String[] v : new String[][] {{"1.0.0", "1"}, {"2.0.0", "2"}}) {
+                Cli up = fleet("upload", HotReplaceTest.markerJar(tmp, v[0], Integer.parseInt(v[1])).toString());
+                assertThat(up.code()).as(up.err()).isZero();
+            }
+            String message = "abcdefghij".repeat(300);
+            String v1 = xor(message, 1);
+            String v2 = xor(message, 2);
+
+            // refused before anything changes, each saying what to do
+            Cli bad = fleet("rotate", "marker@2.0.0");
+            assertThat(bad.code()).isEqualTo(Main.FAILURE);
+            assertThat(bad.err()).contains("no deployment of module marker is live").contains("interlayer fleet deploy marker@2.0.0");
+            bad = fleet("toggle", "marker", "--inactive");
+            assertThat(bad.err()).contains("no deployment of module marker is live");
+
+            Cli c = fleet("deploy", "marker@1.0.0", "--to", "all");
+            assertThat(c.code()).as(c.err()).isZero();
+            long deployed = applied("marker@1.0.0 active everywhere", a -> runs(a, "marker", "1.0.0", "ACTIVE"));
+            for (int i = 0; i < 3; i++) {
+                assertThat(through(port[i], upstream[i], message)).as("a" + (i + 1) + "'s upstream, marker 1.0.0").isEqualTo(v1);
+            }
+
+            bad = fleet("rotate", "marker@9.9.9");
+            assertThat(bad.code()).isEqualTo(Main.FAILURE);
+            assertThat(bad.err()).contains("no jar of marker@9.9.9 was uploaded").contains("interlayer fleet upload");
+            bad = fleet("rotate", "marker@1.0.0");
+            assertThat(bad.err()).contains("of version 1.0.0 already");
+
+            // rotate: a connection opened before keeps 1.0.0 (deprecated), new connections get 2.0.0
+            long rotated;
+            try (Held held = Held.open(port[0], upstream[0])) {
+                assertThat(held.send(message)).isEqualTo(v1);
+                c = fleet("rotate", "marker@2.0.0");
+                assertThat(c.code()).as(c.err()).isZero();
+                assertThat(c.out()).contains("rotated to marker@2.0.0").contains("a1").contains("a2").contains("a3");
+                rotated = applied("marker@2.0.0 active and 1.0.0 deprecated on a1, where a connection holds it",
+                        a -> runs(a, "marker", "2.0.0", "ACTIVE") && (!a.getName().equals("a1") || runs(a, "marker", "1.0.0", "DEPRECATED")));
+                assertThat(held.send(message)).as("the connection opened before the rotation").isEqualTo(v1);
+                for (int i = 0; i < 3; i++) {
+                    assertThat(through(port[i], upstream[i], message)).as("a" + (i + 1) + "'s upstream after the rotation").isEqualTo(v2);
+                }
+                assertThat(held.send(message)).as("the connection opened before the rotation, still").isEqualTo(v1);
+            }
+            waitForAgents("1.0.0 unloaded after its last connection", a -> a.getModulesList().stream()
+                    .noneMatch(m -> m.getName().equals("marker") && m.getVersion().equals("1.0.0")), "a1", "a2", "a3");
+
+            // toggle: inactive passes bytes untouched, active customizes again
+            try (Held held = Held.open(port[1], upstream[1])) {
+                assertThat(held.send(message)).isEqualTo(v2);
+                c = fleet("toggle", "marker", "--inactive");
+                assertThat(c.code()).as(c.err()).isZero();
+                applied("marker inactive everywhere", a -> runs(a, "marker", "2.0.0", "INACTIVE"));
+                assertThat(held.send(message)).as("an open connection of an inactive module").isEqualTo(message);
+                for (int i = 0; i < 3; i++) {
+                    assertThat(through(port[i], upstream[i], message)).as("a" + (i + 1) + ", marker inactive").isEqualTo(message);
+                }
+                c = fleet("toggle", "marker", "--active");
+                assertThat(c.code()).as(c.err()).isZero();
+                applied("marker active again", a -> runs(a, "marker", "2.0.0", "ACTIVE"));
+                assertThat(held.send(message)).as("the open connection, marker active again").isEqualTo(v2);
+            }
+            for (int i = 0; i < 3; i++) {
+                assertThat(through(port[i], upstream[i], message)).as("a" + (i + 1) + ", marker active again").isEqualTo(v2);
+            }
+
+            // priority reaches every agent
+            int priority = 100 + (int) (deployed % 50);
+            c = fleet("priority", "marker", Integer.toString(priority));
+            assertThat(c.code()).as(c.err()).isZero();
+            applied("marker has the new priority", a -> a.getModulesList().stream()
+                    .anyMatch(m -> m.getName().equals("marker") && m.getPriority() == priority));
+
+            // deprecate: the open connection keeps it, new ones pass untouched
+            try (Held held = Held.open(port[2], upstream[2])) {
+                assertThat(held.send(message)).isEqualTo(v2);
+                c = fleet("deprecate", "marker");
+                assertThat(c.code()).as(c.err()).isZero();
+                applied("marker deprecated everywhere", a -> runs(a, "marker", "2.0.0", "DEPRECATED"));
+                assertThat(held.send(message)).as("a connection of the deprecated module").isEqualTo(v2);
+                for (int i = 0; i < 3; i++) {
+                    assertThat(through(port[i], upstream[i], message)).as("a" + (i + 1) + ", marker deprecated").isEqualTo(message);
+                }
+            }
+            c = fleet("toggle", "marker", "--active");
+            assertThat(c.code()).as(c.err()).isZero();
+            applied("marker active after deprecation", a -> runs(a, "marker", "2.0.0", "ACTIVE"));
+
+            // revoke: detached from the open connection at once
+            long revoked;
+            try (Held held = Held.open(port[0], upstream[0])) {
+                assertThat(held.send(message)).isEqualTo(v2);
+                c = fleet("revoke", "marker");
+                assertThat(c.code()).as(c.err()).isZero();
+                revoked = applied("marker gone everywhere", a -> a.getModulesList().stream().noneMatch(m -> m.getName().equals("marker")));
+                assertThat(held.send(message)).as("the open connection after the revocation").isEqualTo(message);
+            }
+            for (int i = 0; i < 3; i++) {
+                assertThat(through(port[i], upstream[i], message)).as("a" + (i + 1) + " after the revocation").isEqualTo(message);
+            }
+
+            // the agent's history says what it was sent and applied, and when
+            c = fleet("status", "a1");
+            assertThat(c.code()).as(c.err()).isZero();
+            assertThat(c.out()).contains("agent a1").doesNotContain("agent a2").contains("history of a1")
+                    .contains("applied revision " + deployed + "; runs marker@1.0.0 ACTIVE")
+                    .contains("sent revision " + rotated + ": marker@2.0.0 ACTIVE")
+                    .contains("sent revision " + revoked + ": no modules").contains("applied revision " + revoked);
+            bad = fleet("status", "nosuch");
+            assertThat(bad.code()).isEqualTo(Main.FAILURE);
+            assertThat(bad.err()).contains("no agent named nosuch is enrolled");
+        }
+    }
+
+    @Test
+    void anAgentRunningAJarOtherThanTheDeployedOneIsMarkedByItsIntegrityProof() throws Exception {
+        startOrchestrator(null);
+        ByteArrayOutputStream upstream1 = new ByteArrayOutputStream();
+        try (TestServer app1 = TestServer.echo(upstream1); TestServer app2 = TestServer.echo()) {
+            int port1 = startProcessAgent(app1);
+            inProcessAgent = startInProcessAgent("a2", app2);
+            waitForAgents("both agents connected", AgentStatus::getConnected, "a1", "a2");
+            Cli c = fleet("upload", HotReplaceTest.markerJar(tmp, "1.0.0", 1).toString());
+            assertThat(c.code()).as(c.err()).isZero();
+            c = fleet("deploy", "marker@1.0.0", "--to", "all");
+            assertThat(c.code()).as(c.err()).isZero();
+            long rev = status().getRevision();
+            waitForAgents("both agents applied", a -> a.getAck() == AckState.APPLIED && a.getAppliedRevision() == rev, "a1", "a2");
+
+            c = fleet("verify");
+            assertThat(c.code()).as(c.out() + c.err()).isZero();
+            assertThat(c.out()).contains("a1: VERIFIED").contains("a2: VERIFIED");
+            assertThat(status().getAgentsList()).allMatch(a -> a.getIntegrity() == Integrity.VERIFIED && a.getIntegrityUnixMs() > 0);
+
+            // someone with the agent's control socket loads other code under the deployed module's name and version
+            Path other = HotReplaceTest.markerJar(Files.createDirectories(tmp.resolve("other")), "1.0.0", 5);
+            String otherSha = java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(other)));
+            StringWriter out = new StringWriter();
+            StringWriter err = new StringWriter();
+            int code = Main.execute(new PrintWriter(out), new PrintWriter(err), "modules", "load", other.toString(), "--socket",
+                    tmp.resolve("a1.sock").toString());
+            assertThat(code).as(out + "" + err).isZero();
+            String message = "abcdefghij".repeat(100);
+            assertThat(through(port1, upstream1, message)).as("a1 runs the other code").isEqualTo(xor(message, 5));
+
+            c = fleet("verify");
+            assertThat(c.code()).as("verify exits 1 when an agent does not match").isEqualTo(Main.FAILURE);
+            assertThat(c.out()).contains("a2: VERIFIED").contains("a1: MISMATCH").contains("marker@1.0.0 runs (ACTIVE) from jar SHA-256 " + otherSha)
+                    .contains("which the orchestrator did not deploy");
+            c = fleet("status");
+            assertThat(c.out()).contains("! integrity MISMATCH");
+            c = fleet("status", "a1");
+            assertThat(c.out()).as("a1's history").contains("history of a1").contains("integrity MISMATCH: marker@1.0.0");
+
+            // an agent that cannot answer is marked too
+            inProcessAgent.close();
+            inProcessAgent = null;
+            waitForAgents("a2 gone", a -> !a.getName().equals("a2") || !a.getConnected(), "a1", "a2");
+            c = fleet("verify", "a2");
+            assertThat(c.code()).isEqualTo(Main.FAILURE);
+            assertThat(c.out()).contains("a2: NO_ANSWER: not connected when challenged");
+        }
+    }
+
+    /** The next challenge the orchestrator sends on a hand-made agent stream. */
+    private static byte[] nextChallenge(java.util.concurrent.BlockingQueue<Object> in) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (System.nanoTime() < deadline) {
+            Object m = in.poll(1, TimeUnit.SECONDS);
+            if (m instanceof Throwable t) {
+                throw new AssertionError("the stream ended", t);
+            }
+            if (m instanceof OrchestratorMessage om && om.hasChallenge()) {
+                return om.getChallenge().getNonce().toByteArray();
+            }
+        }
+        throw new AssertionError("no challenge within 30 s");
+    }
+
+    @Test
+    void aProofSignedWithAnotherKeyOrForAnotherNonceIsAMismatch() throws Exception {
+        startOrchestrator(null);
+        KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
+        g.initialize(new ECGenParameterSpec("secp256r1"));
+        KeyPair mine = g.generateKeyPair();
+        ManagedChannel enrollment = NettyChannelBuilder.forAddress("127.0.0.1", orchestrator.agentAddress().getPort())
+                .sslContext(GrpcSslContexts.forClient().trustManager(orchestrator.caFile().toFile()).build()).build();
+        EnrollResponse enrolled;
+        try {
+            enrolled = EnrollmentGrpc.newBlockingStub(enrollment).withDeadlineAfter(30, TimeUnit.SECONDS).enroll(EnrollRequest.newBuilder()
+                    .setToken(Files.readString(token("a3")).strip()).setPublicKey(ByteString.copyFrom(mine.getPublic().getEncoded())).build());
+        } finally {
+            enrollment.shutdownNow();
+        }
+        Path key = Files.writeString(tmp.resolve("a3.key"), "-----BEGIN PRIVATE KEY-----\n"
+                + java.util.Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(mine.getPrivate().getEncoded()) + "\n-----END PRIVATE KEY-----\n");
+        Path cert = Files.writeString(tmp.resolve("a3.crt"), enrolled.getCertificatePem());
+        ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", orchestrator.agentAddress().getPort())
+                .sslContext(GrpcSslContexts.forClient().keyManager(cert.toFile(), key.toFile()).trustManager(orchestrator.caFile().toFile()).build()).build();
+        try {
+            java.util.concurrent.BlockingQueue<Object> in = new java.util.concurrent.LinkedBlockingQueue<>();
+            StreamObserver<AgentMessage> out = AgentsGrpc.newStub(ch).connect(new StreamObserver<>() {
+                @Override
+                public void onNext(OrchestratorMessage m) {
+                    in.add(m);
+                }
+
+                @Override
+                public void onError(Throwable t) {
+                    in.add(t);
+                }
+
+                @Override
+                public void onCompleted() {
+                    in.add(new IllegalStateException("completed"));
+                }
+            });
+            out.onNext(AgentMessage.newBuilder().setHello(Hello.newBuilder().setVersion("test")).build());
+            waitForAgents("the hand-made agent connected", AgentStatus::getConnected, "a3");
+
+            // a proof signed with a key other than the certificate's
+            var verify = java.util.concurrent.CompletableFuture.supplyAsync(() -> fleet("verify", "a3"));
+            byte[] nonce = nextChallenge(in);
+            List<LoadedPackage> none = List.of();
+            out.onNext(AgentMessage.newBuilder().setProof(Proof.newBuilder().setNonce(ByteString.copyFrom(nonce))
+                    .setSignature(ByteString.copyFrom(IntegrityProof.sign(g.generateKeyPair().getPrivate(), nonce, none)))).build());
+            Cli c = verify.get(60, TimeUnit.SECONDS);
+            assertThat(c.code()).as(c.out() + c.err()).isEqualTo(Main.FAILURE);
+            assertThat(c.out()).contains("a3: MISMATCH: the proof's signature does not verify with the key of the agent's certificate");
+
+            // the same agent, signing right
+            verify = java.util.concurrent.CompletableFuture.supplyAsync(() -> fleet("verify", "a3"));
+            byte[] second = nextChallenge(in);
+            Proof good = Proof.newBuilder().setNonce(ByteString.copyFrom(second))
+                    .setSignature(ByteString.copyFrom(IntegrityProof.sign(mine.getPrivate(), second, none))).build();
+            out.onNext(AgentMessage.newBuilder().setProof(good).build());
+            c = verify.get(60, TimeUnit.SECONDS);
+            assertThat(c.code()).as(c.out() + c.err()).isZero();
+            assertThat(c.out()).contains("a3: VERIFIED");
+
+            // that good proof again: a replay
+            out.onNext(AgentMessage.newBuilder().setProof(good).build());
+            waitForAgents("the replay is marked", a -> a.getIntegrity() == Integrity.MISMATCH
+                    && a.getIntegrityReason().contains("answered a challenge it was not sent"), "a3");
+            out.onCompleted();
+        } finally {
+            ch.shutdownNow();
         }
     }
 

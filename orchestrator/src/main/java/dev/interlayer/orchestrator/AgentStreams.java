@@ -1,9 +1,20 @@
 package dev.interlayer.orchestrator;
 
+import com.google.protobuf.ByteString;
+import dev.interlayer.control.IntegrityProof;
+import dev.interlayer.orchestrator.v1.Challenge;
+import dev.interlayer.orchestrator.v1.DesiredModule;
+import dev.interlayer.orchestrator.v1.LoadedPackage;
 import dev.interlayer.orchestrator.v1.OrchestratorMessage;
+import dev.interlayer.orchestrator.v1.Proof;
 import dev.interlayer.orchestrator.v1.Snapshot;
 import io.grpc.stub.ServerCallStreamObserver;
 import java.lang.System.Logger.Level;
+import java.security.PublicKey;
+import java.security.SecureRandom;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -19,20 +30,39 @@ final class AgentStreams implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.orchestrator");
 
-    /** One agent's stream; {@code sent} is the desired state last sent (null before the first). */
+    /**
+     * One agent's stream; {@code sent} is the desired state last sent (null before the first); {@code nonce} the
+     * integrity challenge not answered yet (null when none is open), sent when {@code sent} was {@code challenged}.
+     */
     static final class Session {
         final String agent;
         final ServerCallStreamObserver<OrchestratorMessage> out;
+        final PublicKey key;
         Snapshot sent;
+        byte[] nonce;
+        Snapshot challenged;
+        long challengedNanos;
+        long lastChallengeNanos;
         volatile boolean closed;
 
-        Session(String agent, ServerCallStreamObserver<OrchestratorMessage> out) {
+        Session(String agent, ServerCallStreamObserver<OrchestratorMessage> out, PublicKey key) {
             this.agent = agent;
             this.out = out;
+            this.key = key;
+            // the first challenge FIRST_CHALLENGE after the stream opened (its first snapshot goes before), then every CHALLENGE_EVERY
+            this.lastChallengeNanos = System.nanoTime() - CHALLENGE_EVERY.toNanos() + FIRST_CHALLENGE.toNanos();
         }
     }
 
+    /** How often every connected agent is challenged to prove the jars it runs. */
+    static final Duration CHALLENGE_EVERY = Duration.ofMinutes(5);
+    /** How long after its stream opened an agent is challenged first. */
+    static final Duration FIRST_CHALLENGE = Duration.ofSeconds(10);
+    /** How long an agent has to answer a challenge. */
+    static final Duration ANSWER_WITHIN = Duration.ofSeconds(15);
+
     private final Store store;
+    private final SecureRandom random = new SecureRandom();
     private final Map<String, Session> sessions = new ConcurrentHashMap<>();
     private final Object wake = new Object();
     private final Thread pusher;
@@ -100,6 +130,14 @@ final class AgentStreams implements AutoCloseable {
                         push(s);
                     }
                 }
+                long now = System.nanoTime();
+                for (Session s : sessions.values()) {
+                    if (s.nonce != null && now - s.challengedNanos > ANSWER_WITHIN.toNanos()) {
+                        unanswered(s);
+                    } else if (s.nonce == null && now - s.lastChallengeNanos > CHALLENGE_EVERY.toNanos()) {
+                        challenge(s);
+                    }
+                }
             } catch (InterruptedException e) {
                 return;
             } catch (Store.Unavailable e) {
@@ -114,22 +152,142 @@ final class AgentStreams implements AutoCloseable {
         }
     }
 
-    /** Sends {@code s} its desired state if it differs from what it was sent last. */
+    /**
+     * Sends {@code s} its desired state if it differs from what it was sent last. The sending is recorded first, so
+     * that an agent's answer, however quick, is never overwritten by it.
+     */
     private void push(Session s) {
         Snapshot snap = store.snapshot(s.agent);
         synchronized (s) {
             if (s.closed || s.sent != null && s.sent.getModulesList().equals(snap.getModulesList())) {
                 return;
             }
+            store.sent(s.agent, snap);
             try {
                 s.out.onNext(OrchestratorMessage.newBuilder().setSnapshot(snap).build());
                 s.sent = snap;
             } catch (RuntimeException e) {
-                s.closed = true; // the stream is gone; the agent reconnects
-                return;
+                s.closed = true; // the stream is gone; the agent reconnects and is sent its state again
             }
         }
-        store.sent(s.agent, snap.getRevision());
+    }
+
+    // ---- integrity -------------------------------------------------------------------------------
+
+    /** Sends {@code s} a new challenge, unless one is open (its answer will do); false if its stream is gone. */
+    boolean challenge(Session s) {
+        byte[] nonce = new byte[32];
+        random.nextBytes(nonce);
+        synchronized (s) {
+            if (s.closed) {
+                return false;
+            }
+            if (s.nonce != null) {
+                return true;
+            }
+            try {
+                s.out.onNext(OrchestratorMessage.newBuilder().setChallenge(Challenge.newBuilder().setNonce(ByteString.copyFrom(nonce))).build());
+            } catch (RuntimeException e) {
+                s.closed = true;
+                return false;
+            }
+            s.nonce = nonce;
+            s.challenged = s.sent;
+            s.challengedNanos = System.nanoTime();
+            s.lastChallengeNanos = s.challengedNanos;
+        }
+        return true;
+    }
+
+    private void unanswered(Session s) {
+        synchronized (s) {
+            if (s.nonce == null) {
+                return;
+            }
+            s.nonce = null;
+            s.notifyAll();
+        }
+        LOG.log(Level.WARNING, "orchestrator: agent {0} did not answer its integrity challenge within {1} s", s.agent, ANSWER_WITHIN.toSeconds());
+        store.judged(s.agent, "NO_ANSWER", "no answer to the integrity challenge within " + ANSWER_WITHIN.toSeconds() + " s");
+    }
+
+    /**
+     * Judges {@code s}'s answer to its challenge and records the verdict; only then is the challenge closed, so that
+     * whoever waits for it ({@link #verify}) reads the verdict.
+     */
+    void proof(Session s, Proof p) {
+        synchronized (s) {
+            if (s.nonce == null || !java.util.Arrays.equals(s.nonce, p.getNonce().toByteArray())) {
+                store.judged(s.agent, "MISMATCH", "it answered a challenge it was not sent (or too late): a replayed or forged proof");
+                return;
+            }
+            try {
+                String problem = judge(s, p, s.challenged == null ? Snapshot.getDefaultInstance() : s.challenged);
+                if (problem == null) {
+                    store.judged(s.agent, "VERIFIED", null);
+                } else {
+                    LOG.log(Level.WARNING, "orchestrator: agent {0} failed its integrity challenge: {1}", s.agent, problem);
+                    store.judged(s.agent, "MISMATCH", problem);
+                }
+            } finally {
+                s.nonce = null;
+                s.notifyAll();
+            }
+        }
+    }
+
+    private String judge(Session s, Proof p, Snapshot deployed) {
+        if (s.key == null || !IntegrityProof.verify(s.key, p.getNonce().toByteArray(), p.getPackagesList(), p.getSignature().toByteArray())) {
+            return "the proof's signature does not verify with the key of the agent's certificate";
+        }
+        List<String> problems = new ArrayList<>();
+        Map<String, DesiredModule> byName = new LinkedHashMap<>();
+        for (DesiredModule d : deployed.getModulesList()) {
+            byName.put(d.getModule().getName(), d);
+            boolean runs = p.getPackagesList().stream().anyMatch(x -> x.getName().equals(d.getModule().getName())
+                    && x.getVersion().equals(d.getModule().getVersion()) && x.getSha256().equals(d.getSha256()));
+            if (!runs) {
+                problems.add(d.getModule().getName() + "@" + d.getModule().getVersion() + " (jar SHA-256 " + d.getSha256() + ") is deployed to it"
+                        + " but not loaded");
+            }
+        }
+        for (LoadedPackage x : p.getPackagesList()) {
+            DesiredModule d = byName.get(x.getName());
+            if (d == null || x.getVersion().equals(d.getModule().getVersion()) && x.getSha256().equals(d.getSha256())) {
+                continue; // a module the orchestrator does not manage here (the agent's own folder or config), or the deployed jar
+            }
+            if (!x.getSha256().equals(store.uploadedJar(x.getName(), x.getVersion()))) { // an earlier deployed version may still run, deprecated
+                problems.add(x.getName() + "@" + x.getVersion() + " runs (" + x.getState() + ") from " + (x.getSha256().isEmpty() ? "no jar"
+                        : "jar SHA-256 " + x.getSha256()) + ", which the orchestrator did not deploy");
+            }
+        }
+        return problems.isEmpty() ? null : String.join("; ", problems)
+                + "; load the deployed jar again (fleet rotate or deploy) or find who changed the agent";
+    }
+
+    /**
+     * Challenges the agents connected here among {@code agents} and waits until each answered or {@link #ANSWER_WITHIN}
+     * ran out; agents not connected here are judged NO_ANSWER.
+     */
+    void verify(List<String> agents) throws InterruptedException {
+        List<Session> asked = new ArrayList<>();
+        for (String a : agents) {
+            Session s = sessions.get(a);
+            if (s != null && challenge(s)) {
+                asked.add(s);
+            } else {
+                store.judged(a, "NO_ANSWER", "not connected when challenged");
+            }
+        }
+        long deadline = System.nanoTime() + ANSWER_WITHIN.toNanos();
+        for (Session s : asked) {
+            synchronized (s) {
+                while (s.nonce != null && !s.closed && System.nanoTime() < deadline) {
+                    s.wait(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+                }
+            }
+            unanswered(s);
+        }
     }
 
     private static void end(Session s, String why) {

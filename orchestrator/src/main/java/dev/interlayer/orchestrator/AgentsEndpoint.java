@@ -62,7 +62,7 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
         ServerCallStreamObserver<OrchestratorMessage> call = (ServerCallStreamObserver<OrchestratorMessage>) out;
         String agent = agent();
         String address = Peer.current().address();
-        AgentStreams.Session session = new AgentStreams.Session(agent, call);
+        AgentStreams.Session session = new AgentStreams.Session(agent, call, Peer.current().key());
         return new StreamObserver<>() {
             private boolean hello;
 
@@ -88,6 +88,7 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
                             }
                         }
                         case REPORT -> store.reported(agent, m.getReport());
+                        case PROOF -> streams.proof(session, m.getProof());
                         default -> { }
                     }
                 } catch (Store.Unavailable e) {

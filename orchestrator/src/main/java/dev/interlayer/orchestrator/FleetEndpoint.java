@@ -2,12 +2,17 @@ package dev.interlayer.orchestrator;
 
 import dev.interlayer.control.Caller;
 import dev.interlayer.control.SecurityModule;
+import dev.interlayer.orchestrator.v1.ChangeResponse;
+import dev.interlayer.orchestrator.v1.AgentStatus;
 import dev.interlayer.orchestrator.v1.DeployRequest;
 import dev.interlayer.orchestrator.v1.DeployResponse;
 import dev.interlayer.orchestrator.v1.FleetGrpc;
 import dev.interlayer.orchestrator.v1.Label;
 import dev.interlayer.orchestrator.v1.RevokeRequest;
 import dev.interlayer.orchestrator.v1.RevokeResponse;
+import dev.interlayer.orchestrator.v1.RotateRequest;
+import dev.interlayer.orchestrator.v1.SetPriorityRequest;
+import dev.interlayer.orchestrator.v1.SetStateRequest;
 import dev.interlayer.orchestrator.v1.StatusRequest;
 import dev.interlayer.orchestrator.v1.StatusResponse;
 import dev.interlayer.orchestrator.v1.Target;
@@ -16,6 +21,8 @@ import dev.interlayer.orchestrator.v1.TokenResponse;
 import dev.interlayer.orchestrator.v1.UploadHeader;
 import dev.interlayer.orchestrator.v1.UploadRequest;
 import dev.interlayer.orchestrator.v1.UploadResponse;
+import dev.interlayer.orchestrator.v1.VerifyRequest;
+import dev.interlayer.orchestrator.v1.VerifyResponse;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.StreamObserver;
@@ -33,7 +40,7 @@ import java.util.Base64;
 import java.util.HexFormat;
 import java.util.List;
 
-/** {@code Fleet}: what operators do to the fleet (upload, deploy, revoke, status, enrollment tokens). */
+/** {@code Fleet}: what operators do to the fleet (upload, deploy, rotate, state, priority, revoke, status, enrollment tokens). */
 final class FleetEndpoint extends FleetGrpc.FleetImplBase {
 
     private static final System.Logger LOG = System.getLogger("interlayer.orchestrator");
@@ -191,12 +198,71 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     }
 
     @Override
-    public void status(StatusRequest r, StreamObserver<StatusResponse> out) {
+    public void rotate(RotateRequest r, StreamObserver<ChangeResponse> out) {
+        String id = r.getModule().getName() + "@" + r.getModule().getVersion();
+        change(out, () -> store.rotate(r.getModule(), who()), "rotated " + r.getModule().getName() + " to " + id);
+    }
+
+    @Override
+    public void setState(SetStateRequest r, StreamObserver<ChangeResponse> out) {
+        change(out, () -> store.setState(r.getModule(), r.getState()), "set " + r.getModule() + " " + r.getState());
+    }
+
+    @Override
+    public void setPriority(SetPriorityRequest r, StreamObserver<ChangeResponse> out) {
+        change(out, () -> store.setPriority(r.getModule(), r.getPriority()), "set the priority of " + r.getModule() + " to " + r.getPriority());
+    }
+
+    @FunctionalInterface
+    private interface StoreChange {
+        Store.Change run() throws Store.Refused;
+    }
+
+    /** Runs a change of live deployments, logs it, sends the agents their new desired state and answers. */
+    private void change(StreamObserver<ChangeResponse> out, StoreChange change, String what) {
         try {
-            out.onNext(store.status());
+            Store.Change c = change.run();
+            LOG.log(Level.INFO, "orchestrator: {0} {1} (revision {2,number,#}, {3} deployment(s); selects {4})", who(), what, c.revision(), c.count(),
+                    c.agents());
+            streams.changed();
+            out.onNext(ChangeResponse.newBuilder().setRevision(c.revision()).setDeployments(c.count()).addAllAgents(c.agents()).build());
             out.onCompleted();
+        } catch (Store.Refused e) {
+            throw status(e);
         } catch (Store.Unavailable e) {
             throw status(e);
+        }
+    }
+
+    @Override
+    public void status(StatusRequest r, StreamObserver<StatusResponse> out) {
+        try {
+            out.onNext(store.status(r.getAgent().isEmpty() ? null : r.getAgent()));
+            out.onCompleted();
+        } catch (Store.Refused e) {
+            throw status(e);
+        } catch (Store.Unavailable e) {
+            throw status(e);
+        }
+    }
+
+    @Override
+    public void verify(VerifyRequest r, StreamObserver<VerifyResponse> out) {
+        try {
+            StatusResponse before = store.status(r.getAgent().isEmpty() ? null : r.getAgent());
+            List<String> agents = before.getAgentsList().stream().map(AgentStatus::getName).toList();
+            streams.verify(agents);
+            LOG.log(Level.INFO, "orchestrator: {0} challenged {1} to prove the jars they run", who(), agents);
+            StatusResponse after = store.status(r.getAgent().isEmpty() ? null : r.getAgent());
+            out.onNext(VerifyResponse.newBuilder().addAllAgents(after.getAgentsList()).build());
+            out.onCompleted();
+        } catch (Store.Refused e) {
+            throw status(e);
+        } catch (Store.Unavailable e) {
+            throw status(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw Status.UNAVAILABLE.withDescription("the orchestrator is stopping").asRuntimeException();
         }
     }
 

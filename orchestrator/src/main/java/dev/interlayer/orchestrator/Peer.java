@@ -21,8 +21,9 @@ import javax.net.ssl.SSLSession;
  *
  * @param address the peer's address ({@code host:port}), or empty
  * @param serial the client certificate's serial number in hex, or empty without one
+ * @param key the client certificate's public key, or null without one (an agent signs its integrity proofs with it)
  */
-record Peer(String address, String serial) {
+record Peer(String address, String serial, java.security.PublicKey key) {
 
     static final Context.Key<Peer> KEY = Context.key("interlayer.orchestrator.peer");
 
@@ -32,24 +33,26 @@ record Peer(String address, String serial) {
             SocketAddress a = call.getAttributes().get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
             String address = a instanceof InetSocketAddress i ? i.getAddress().getHostAddress() + ":" + i.getPort() : a == null ? "" : a.toString();
             String serial = "";
+            java.security.PublicKey key = null;
             SSLSession s = call.getAttributes().get(Grpc.TRANSPORT_ATTR_SSL_SESSION);
             if (s != null) {
                 try {
                     Certificate[] chain = s.getPeerCertificates();
                     if (chain.length > 0 && chain[0] instanceof X509Certificate x) {
                         serial = x.getSerialNumber().toString(16);
+                        key = x.getPublicKey();
                     }
                 } catch (SSLPeerUnverifiedException e) {
                     // no certificate: enrollment
                 }
             }
-            return Contexts.interceptCall(Context.current().withValue(KEY, new Peer(address, serial)), call, headers, next);
+            return Contexts.interceptCall(Context.current().withValue(KEY, new Peer(address, serial, key)), call, headers, next);
         }
     };
 
     /** The peer of the current call. */
     static Peer current() {
         Peer p = KEY.get();
-        return p == null ? new Peer("", "") : p;
+        return p == null ? new Peer("", "", null) : p;
     }
 }

@@ -6,6 +6,7 @@ import dev.interlayer.orchestrator.v1.AckState;
 import dev.interlayer.orchestrator.v1.AgentStatus;
 import dev.interlayer.orchestrator.v1.DesiredModule;
 import dev.interlayer.orchestrator.v1.Deployment;
+import dev.interlayer.orchestrator.v1.Integrity;
 import dev.interlayer.orchestrator.v1.Label;
 import dev.interlayer.orchestrator.v1.ModuleRef;
 import dev.interlayer.orchestrator.v1.Report;
@@ -425,16 +426,7 @@ public final class Store implements AutoCloseable {
      */
     public Change deploy(ModuleRef module, Target target, String by) throws Refused {
         return tx(c -> {
-            try (PreparedStatement p = c.prepareStatement("SELECT 1 FROM modules WHERE name = ? AND version = ?")) {
-                p.setString(1, module.getName());
-                p.setString(2, module.getVersion());
-                try (ResultSet rs = p.executeQuery()) {
-                    if (!rs.next()) {
-                        throw new Refused("no jar of " + module.getName() + "@" + module.getVersion() + " was uploaded;"
-                                + " upload it first: interlayer fleet upload JAR (fleet status lists what was)", true);
-                    }
-                }
-            }
+            uploaded(c, module);
             long rev = bump(c);
             try (PreparedStatement p = c.prepareStatement("UPDATE deployments SET ended_at = now(), ended_revision = ?"
                     + " WHERE module = ? AND target_kind = ? AND target_value = ? AND ended_at IS NULL")) {
@@ -454,15 +446,7 @@ public final class Store implements AutoCloseable {
                 p.setLong(6, rev);
                 p.executeUpdate();
             }
-            List<String> selected = new ArrayList<>();
-            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels FROM agents ORDER BY name")) {
-                while (rs.next()) {
-                    if (selects(target.getKind().name(), target.getValue(), rs.getString(1), strings(rs.getArray(2)))) {
-                        selected.add(rs.getString(1));
-                    }
-                }
-            }
-            return new Change(rev, selected, 1);
+            return new Change(rev, selected(c, target.getKind().name(), target.getValue()), 1);
         });
     }
 
@@ -487,6 +471,147 @@ public final class Store implements AutoCloseable {
         });
     }
 
+    /**
+     * Rotates {@code module}: every live deployment of its name ends and a deployment of this version to the same
+     * target, with the same priority, takes its place (ACTIVE).
+     *
+     * @throws Refused if the version was never uploaded, no deployment of the module is live, or every live one is
+     *     of this version already
+     */
+    public Change rotate(ModuleRef module, String by) throws Refused {
+        return tx(c -> {
+            uploaded(c, module);
+            record Live(long id, String version, String kind, String value, Integer priority) {}
+            List<Live> live = new ArrayList<>();
+            try (PreparedStatement p = c.prepareStatement("SELECT id, version, target_kind, target_value, priority FROM deployments"
+                    + " WHERE module = ? AND ended_at IS NULL ORDER BY id FOR UPDATE")) {
+                p.setString(1, module.getName());
+                try (ResultSet rs = p.executeQuery()) {
+                    while (rs.next()) {
+                        int prio = rs.getInt(5);
+                        Integer priority = rs.wasNull() ? null : prio;
+                        live.add(new Live(rs.getLong(1), rs.getString(2), rs.getString(3), rs.getString(4), priority));
+                    }
+                }
+            }
+            if (live.isEmpty()) {
+                throw new Refused("no deployment of module " + module.getName() + " is live, so there is nothing to rotate;"
+                        + " deploy it: interlayer fleet deploy " + module.getName() + "@" + module.getVersion() + " --to TARGET", true);
+            }
+            if (live.stream().allMatch(l -> l.version().equals(module.getVersion()))) {
+                throw new Refused("every live deployment of " + module.getName() + " is of version " + module.getVersion()
+                        + " already; rotate to another uploaded version", false);
+            }
+            long rev = bump(c);
+            List<String> selected = new ArrayList<>();
+            for (Live l : live) {
+                try (PreparedStatement p = c.prepareStatement("UPDATE deployments SET ended_at = now(), ended_revision = ? WHERE id = ?")) {
+                    p.setLong(1, rev);
+                    p.setLong(2, l.id());
+                    p.executeUpdate();
+                }
+                try (PreparedStatement p = c.prepareStatement("INSERT INTO deployments (module, version, target_kind, target_value, created_at,"
+                        + " created_by, revision, priority) VALUES (?, ?, ?, ?, now(), ?, ?, ?)")) {
+                    p.setString(1, module.getName());
+                    p.setString(2, module.getVersion());
+                    p.setString(3, l.kind());
+                    p.setString(4, l.value());
+                    p.setString(5, by);
+                    p.setLong(6, rev);
+                    if (l.priority() == null) {
+                        p.setNull(7, java.sql.Types.INTEGER);
+                    } else {
+                        p.setInt(7, l.priority());
+                    }
+                    p.executeUpdate();
+                }
+                for (String a : selected(c, l.kind(), l.value())) {
+                    if (!selected.contains(a)) {
+                        selected.add(a);
+                    }
+                }
+            }
+            return new Change(rev, selected, live.size());
+        });
+    }
+
+    /**
+     * Sets the state (ACTIVE, INACTIVE, DEPRECATED) of every live deployment of {@code module}.
+     *
+     * @throws Refused if none is live
+     */
+    public Change setState(String module, String state) throws Refused {
+        return changeLive(module, "state = ?", p -> p.setString(1, state));
+    }
+
+    /**
+     * Sets the priority of every live deployment of {@code module}.
+     *
+     * @throws Refused if none is live
+     */
+    public Change setPriority(String module, int priority) throws Refused {
+        return changeLive(module, "priority = ?", p -> p.setInt(1, priority));
+    }
+
+    @FunctionalInterface
+    private interface Bind {
+        void bind(PreparedStatement p) throws SQLException;
+    }
+
+    private Change changeLive(String module, String set, Bind bind) throws Refused {
+        return tx(c -> {
+            List<String[]> targets = new ArrayList<>();
+            try (PreparedStatement p = c.prepareStatement("UPDATE deployments SET " + set + " WHERE module = ? AND ended_at IS NULL"
+                    + " RETURNING target_kind, target_value")) {
+                bind.bind(p);
+                p.setString(2, module);
+                try (ResultSet rs = p.executeQuery()) {
+                    while (rs.next()) {
+                        targets.add(new String[] {rs.getString(1), rs.getString(2)});
+                    }
+                }
+            }
+            if (targets.isEmpty()) {
+                throw new Refused("no deployment of module " + module + " is live; fleet status lists the deployments", true);
+            }
+            long rev = bump(c);
+            List<String> selected = new ArrayList<>();
+            for (String[] t : targets) {
+                for (String a : selected(c, t[0], t[1])) {
+                    if (!selected.contains(a)) {
+                        selected.add(a);
+                    }
+                }
+            }
+            return new Change(rev, selected, targets.size());
+        });
+    }
+
+    private static void uploaded(Connection c, ModuleRef module) throws SQLException, Refused {
+        try (PreparedStatement p = c.prepareStatement("SELECT 1 FROM modules WHERE name = ? AND version = ?")) {
+            p.setString(1, module.getName());
+            p.setString(2, module.getVersion());
+            try (ResultSet rs = p.executeQuery()) {
+                if (!rs.next()) {
+                    throw new Refused("no jar of " + module.getName() + "@" + module.getVersion() + " was uploaded;"
+                            + " upload it first: interlayer fleet upload JAR (fleet status lists what was)", true);
+                }
+            }
+        }
+    }
+
+    private static List<String> selected(Connection c, String kind, String value) throws SQLException {
+        List<String> out = new ArrayList<>();
+        try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels FROM agents ORDER BY name")) {
+            while (rs.next()) {
+                if (selects(kind, value, rs.getString(1), strings(rs.getArray(2)))) {
+                    out.add(rs.getString(1));
+                }
+            }
+        }
+        return out;
+    }
+
     static boolean selects(String kind, String value, String agent, List<String> labels) {
         return switch (kind) {
             case "ALL" -> true;
@@ -508,16 +633,21 @@ public final class Store implements AutoCloseable {
             }
             long rev = revision(c);
             Map<String, DesiredModule> chosen = new LinkedHashMap<>();
-            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT d.module, d.version, d.target_kind, d.target_value, a.sha256, a.size, a.signature"
+            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT d.module, d.version, d.target_kind, d.target_value, a.sha256, a.size, a.signature, d.state, d.priority"
                     + " FROM deployments d JOIN modules m ON m.name = d.module AND m.version = d.version JOIN artifacts a ON a.sha256 = m.sha256"
                     + " WHERE d.ended_at IS NULL ORDER BY d.id DESC")) {
                 while (rs.next()) {
                     if (chosen.containsKey(rs.getString(1)) || !selects(rs.getString(3), rs.getString(4), agent, labels)) {
                         continue;
                     }
-                    chosen.put(rs.getString(1), DesiredModule.newBuilder()
+                    DesiredModule.Builder d = DesiredModule.newBuilder()
                             .setModule(ModuleRef.newBuilder().setName(rs.getString(1)).setVersion(rs.getString(2)))
-                            .setSha256(rs.getString(5)).setSize(rs.getLong(6)).setSignature(ByteString.copyFrom(rs.getBytes(7))).build());
+                            .setSha256(rs.getString(5)).setSize(rs.getLong(6)).setSignature(ByteString.copyFrom(rs.getBytes(7))).setState(rs.getString(8));
+                    int prio = rs.getInt(9);
+                    if (!rs.wasNull()) {
+                        d.setPriority(prio);
+                    }
+                    chosen.put(rs.getString(1), d.build());
                 }
             }
             return Snapshot.newBuilder().setRevision(rev).addAllModules(chosen.values()).build();
@@ -555,14 +685,20 @@ public final class Store implements AutoCloseable {
         });
     }
 
-    /** Records that snapshot {@code revision} was sent to {@code agent}. */
-    public void sent(String agent, long revision) {
+    /** Records that {@code snapshot} was sent to {@code agent}. */
+    public void sent(String agent, Snapshot snapshot) {
         read(c -> {
             try (PreparedStatement p = c.prepareStatement("UPDATE agents SET desired_revision = ?, ack_state = 'PENDING', ack_reason = NULL, last_seen = now() WHERE name = ?")) {
-                p.setLong(1, revision);
+                p.setLong(1, snapshot.getRevision());
                 p.setString(2, agent);
                 p.executeUpdate();
             }
+            List<String> modules = new ArrayList<>();
+            for (DesiredModule d : snapshot.getModulesList()) {
+                modules.add(d.getModule().getName() + "@" + d.getModule().getVersion() + " " + (d.getState().isEmpty() ? "ACTIVE" : d.getState())
+                        + (d.hasPriority() ? " priority " + d.getPriority() : ""));
+            }
+            event(c, agent, "sent revision " + snapshot.getRevision() + ": " + (modules.isEmpty() ? "no modules" : String.join(", ", modules)));
             return null;
         });
     }
@@ -586,7 +722,12 @@ public final class Store implements AutoCloseable {
                 p.setString(4, agent);
                 p.executeUpdate();
             }
-            event(c, agent, applied ? "applied revision " + revision : "refused revision " + revision + ": " + reason);
+            List<String> runs = new ArrayList<>();
+            for (var m : report.getModulesList()) {
+                runs.add(m.getName() + "@" + m.getVersion() + " " + m.getState());
+            }
+            event(c, agent, applied ? "applied revision " + revision + "; runs " + (runs.isEmpty() ? "no modules" : String.join(", ", runs))
+                    : "refused revision " + revision + ": " + reason);
             return null;
         });
     }
@@ -603,6 +744,47 @@ public final class Store implements AutoCloseable {
         });
     }
 
+    /**
+     * Records {@code agent}'s integrity verdict ({@code VERIFIED}, {@code MISMATCH}, {@code NO_ANSWER}); a change of
+     * verdict, or a mismatch, is also an event of its history.
+     */
+    public void judged(String agent, String verdict, String reason) {
+        read(c -> {
+            String before = null;
+            try (PreparedStatement p = c.prepareStatement("SELECT integrity FROM agents WHERE name = ? FOR UPDATE")) {
+                p.setString(1, agent);
+                try (ResultSet rs = p.executeQuery()) {
+                    if (rs.next()) {
+                        before = rs.getString(1);
+                    }
+                }
+            }
+            try (PreparedStatement p = c.prepareStatement("UPDATE agents SET integrity = ?, integrity_reason = ?, integrity_at = now() WHERE name = ?")) {
+                p.setString(1, verdict);
+                p.setString(2, reason);
+                p.setString(3, agent);
+                p.executeUpdate();
+            }
+            if (!verdict.equals(before) || !verdict.equals("VERIFIED")) {
+                event(c, agent, "integrity " + verdict + (reason == null ? "" : ": " + reason));
+            }
+            return null;
+        });
+    }
+
+    /** The SHA-256 of the jar uploaded as {@code name}@{@code version}, or null if none was. */
+    public String uploadedJar(String name, String version) {
+        return read(c -> {
+            try (PreparedStatement p = c.prepareStatement("SELECT sha256 FROM modules WHERE name = ? AND version = ?")) {
+                p.setString(1, name);
+                p.setString(2, version);
+                try (ResultSet rs = p.executeQuery()) {
+                    return rs.next() ? rs.getString(1) : null;
+                }
+            }
+        });
+    }
+
     private static void event(Connection c, String agent, String text) throws SQLException {
         try (PreparedStatement p = c.prepareStatement("INSERT INTO agent_events (agent, at, text) SELECT ?, now(), ? WHERE EXISTS (SELECT 1 FROM agents WHERE name = ?)")) {
             p.setString(1, agent);
@@ -614,12 +796,29 @@ public final class Store implements AutoCloseable {
 
     // ---- status ----------------------------------------------------------------------------------
 
-    /** Every agent with its modules and answers, and the live deployments. */
+    /** Every agent with its modules, answers and newest 10 events, and the live deployments. */
     public StatusResponse status() {
-        return read(c -> {
+        try {
+            return status(null);
+        } catch (Refused e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * {@link #status()} of one agent, with its newest 100 events; {@code agent} null: of every agent.
+     *
+     * @throws Refused if no such agent is enrolled
+     */
+    public StatusResponse status(String agent) throws Refused {
+        return tx(c -> {
             StatusResponse.Builder b = StatusResponse.newBuilder().setRevision(revision(c));
-            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels, connected_to, last_seen, desired_revision, applied_revision,"
-                    + " ack_state, ack_reason, report, address FROM agents ORDER BY name")) {
+            try (var s = c.prepareStatement("SELECT name, labels, connected_to, last_seen, desired_revision, applied_revision,"
+                    + " ack_state, ack_reason, report, address, integrity, integrity_reason, integrity_at FROM agents"
+                    + " WHERE ?::text IS NULL OR name = ? ORDER BY name")) {
+                s.setString(1, agent);
+                s.setString(2, agent);
+                var rs = s.executeQuery();
                 while (rs.next()) {
                     AgentStatus.Builder a = AgentStatus.newBuilder().setName(rs.getString(1)).setConnected(rs.getString(3) != null);
                     for (String l : strings(rs.getArray(2))) {
@@ -644,12 +843,22 @@ public final class Store implements AutoCloseable {
                     if (rs.getString(10) != null) {
                         a.setAddress(rs.getString(10));
                     }
+                    a.setIntegrity(Integrity.valueOf(rs.getString(11)));
+                    if (rs.getString(12) != null) {
+                        a.setIntegrityReason(rs.getString(12));
+                    }
+                    Timestamp judged = rs.getTimestamp(13);
+                    a.setIntegrityUnixMs(judged == null ? 0 : judged.getTime());
                     b.addAgents(a);
                 }
             }
+            if (agent != null && b.getAgentsCount() == 0) {
+                throw new Refused("no agent named " + agent + " is enrolled; fleet status lists the agents", true);
+            }
             for (AgentStatus.Builder a : b.getAgentsBuilderList()) {
-                try (PreparedStatement p = c.prepareStatement("SELECT at, text FROM agent_events WHERE agent = ? ORDER BY id DESC LIMIT 10")) {
+                try (PreparedStatement p = c.prepareStatement("SELECT at, text FROM agent_events WHERE agent = ? ORDER BY id DESC LIMIT ?")) {
                     p.setString(1, a.getName());
+                    p.setInt(2, agent == null ? 10 : 100);
                     try (ResultSet rs = p.executeQuery()) {
                         while (rs.next()) {
                             a.addHistory(rs.getTimestamp(1).toInstant() + " " + rs.getString(2));

@@ -28,14 +28,20 @@ class StoreTest {
             try (Store s = Store.open(db.url(), db.user(), db.password())) {
                 assertThat(s.revision()).isZero();
             }
+            int known;
             try (Connection c = DriverManager.getConnection(db.url(), db.user(), db.password()); Statement st = c.createStatement()) {
-                // what a later orchestrator's migration 2 leaves in Flyway's history
-                st.execute("INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by,"
-                        + " execution_time, success) VALUES (2, '2', 'rollouts', 'SQL', 'V2__rollouts.sql', 0, 'postgres', 1, true)");
+                try (var rs = st.executeQuery("SELECT max(version::int), max(installed_rank) FROM flyway_schema_history")) {
+                    rs.next();
+                    known = rs.getInt(1);
+                    // what a later orchestrator's next migration leaves in Flyway's history
+                    st.execute("INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, checksum, installed_by,"
+                            + " execution_time, success) VALUES (" + (rs.getInt(2) + 1) + ", '" + (known + 1) + "', 'rollouts', 'SQL', 'V"
+                            + (known + 1) + "__rollouts.sql', 0, 'postgres', 1, true)");
+                }
             }
             assertThatThrownBy(() -> Store.open(db.url(), db.user(), db.password())).isInstanceOf(OrchestratorException.class)
-                    .hasMessageContaining("newer than this orchestrator knows").hasMessageContaining("2 (rollouts)")
-                    .hasMessageContaining("knows up to 1").hasMessageContaining("Nothing was changed");
+                    .hasMessageContaining("newer than this orchestrator knows").hasMessageContaining((known + 1) + " (rollouts)")
+                    .hasMessageContaining("knows up to " + known).hasMessageContaining("Nothing was changed");
         }
     }
 
