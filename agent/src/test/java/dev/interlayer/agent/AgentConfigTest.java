@@ -386,7 +386,7 @@ class AgentConfigTest {
     }
 
     @Test
-    void keyLogAndTicketKeysAreParsedAndTheirMistakesSayWhatToDo() throws Exception {
+    void keyLogAndTicketKeysAreParsedAndEachMistakeSaysHowToFixIt() throws Exception {
         Path keyFile = dir.resolve("ticket.key");
         Files.write(keyFile, dev.interlayer.api.TlsTicketKey.random().encoded());
         String tls = tlsListener();

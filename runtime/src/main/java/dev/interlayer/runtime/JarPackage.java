@@ -18,34 +18,17 @@ import java.util.List;
  *
  * <p>Thread-safe: releases may come from any thread (the engine's event loops, control calls).
  */
-public final class JarPackage implements PackageRef {
+public final class JarPackage extends CachedPackage {
 
     private static final System.Logger LOG = System.getLogger("interlayer.runtime");
 
     private final ModuleRegistry registry;
-    private final String location;
-    private final String sha256;
-    private final Path cachedCopy;
     private final ModuleClassLoader loader;
-    private final PackageReferences references;
 
     JarPackage(ModuleRegistry registry, String location, String sha256, Path cachedCopy, ModuleClassLoader loader) {
+        super(location, sha256, cachedCopy);
         this.registry = registry;
-        this.location = location;
-        this.sha256 = sha256;
-        this.cachedCopy = cachedCopy;
         this.loader = loader;
-        this.references = new PackageReferences("jar " + location);
-    }
-
-    @Override
-    public String location() {
-        return location;
-    }
-
-    @Override
-    public String sha256() {
-        return sha256;
     }
 
     @Override
@@ -53,55 +36,24 @@ public final class JarPackage implements PackageRef {
         return loader;
     }
 
-    /** The content-addressed copy the loader reads ({@code <cache>/<sha256>.jar}); the original may change freely. */
-    public Path cachedCopy() {
-        return cachedCopy;
-    }
-
-    /** Ids ({@code name@version}) of the modules loaded from this jar so far. */
-    public List<String> moduleIds() {
-        return references.moduleIds();
-    }
-
-    /** True once the last module was released and the loader closed. */
-    public boolean isClosed() {
-        return references.isClosed();
-    }
-
-    /** Takes a reference for a module about to be added. */
-    void retain() {
-        references.retain();
-    }
-
-    /** Records that a module of this jar was added. */
-    void loaded(LoadedModule m) {
-        references.loaded(m);
-    }
-
     @Override
-    public void release() {
-        if (references.release()) {
-            close();
-        }
-    }
-
-    private void close() {
+    void close() {
         try {
             loader.close();
         } catch (IOException e) {
-            LOG.log(Level.WARNING, "closing the class loader of {0} failed: {1}", location, e.toString());
+            LOG.log(Level.WARNING, "closing the class loader of {0} failed: {1}", location(), e.toString());
         }
         registry.packageClosed(this);
     }
 
     /** Names the jar's modules for diagnostics, or the jar itself when none was loaded. */
     String who() {
-        List<String> ids = references.moduleIds();
-        return ids.isEmpty() ? "jar " + location : String.join(", ", ids) + " (from " + location + ")";
+        List<String> ids = moduleIds();
+        return ids.isEmpty() ? "jar " + location() : String.join(", ", ids) + " (from " + location() + ")";
     }
 
     @Override
     public String toString() {
-        return "jar " + location + " (sha256 " + sha256 + ")";
+        return "jar " + location() + " (sha256 " + sha256() + ")";
     }
 }

@@ -29,7 +29,7 @@ import java.util.Optional;
  *
  * <p>Thread-safe: releases may come from any thread.
  */
-public final class NativePackage implements PackageRef {
+public final class NativePackage extends CachedPackage {
 
     private static final System.Logger LOG = System.getLogger("interlayer.runtime");
     static final String GET_VERSION = "interlayer_plugin_get_version";
@@ -41,27 +41,20 @@ public final class NativePackage implements PackageRef {
     record Entry(String name, NativeModule module, String problem) {}
 
     private final ModuleRegistry registry;
-    private final String location;
-    private final String sha256;
-    private final Path cachedCopy;
     private final Arena arena;
     private final MemorySegment fini;
     private final List<Entry> entries;
     private final List<String> exports;
-    private final PackageReferences references;
     private final List<String> initvts = new ArrayList<>();
 
     private NativePackage(ModuleRegistry registry, String location, String sha256, Path cachedCopy, Arena arena, MemorySegment fini,
                           List<String> exports, List<Entry> entries) {
+        super(location, sha256, cachedCopy);
         this.registry = registry;
-        this.location = location;
-        this.sha256 = sha256;
-        this.cachedCopy = cachedCopy;
         this.arena = arena;
         this.fini = fini;
         this.exports = exports;
         this.entries = entries;
-        this.references = new PackageReferences("C module object " + location);
     }
 
     /** Thrown by {@link #open} when the object cannot be used at all; the message says what is wrong and what to do. */
@@ -370,53 +363,14 @@ public final class NativePackage implements PackageRef {
         return exports;
     }
 
-    @Override
-    public String location() {
-        return location;
-    }
-
-    @Override
-    public String sha256() {
-        return sha256;
-    }
-
     /** C modules have no class loader: calls into them run with the host's. */
     @Override
     public ClassLoader loader() {
         return NativePackage.class.getClassLoader();
     }
 
-    /** The content-addressed copy that is mapped ({@code <cache>/<sha256>.so}). */
-    public Path cachedCopy() {
-        return cachedCopy;
-    }
-
-    /** Ids of the modules loaded from this object so far. */
-    public List<String> moduleIds() {
-        return references.moduleIds();
-    }
-
-    /** True once the last module was released and the object unmapped. */
-    public boolean isClosed() {
-        return references.isClosed();
-    }
-
-    void retain() {
-        references.retain();
-    }
-
-    void loaded(LoadedModule m) {
-        references.loaded(m);
-    }
-
     @Override
-    public void release() {
-        if (references.release()) {
-            close();
-        }
-    }
-
-    private void close() {
+    void close() {
         for (Entry e : entries) {
             if (e.module != null) {
                 e.module.forget(); // modules that never loaded: their handles go too
@@ -425,7 +379,7 @@ public final class NativePackage implements PackageRef {
         try {
             NativeAbi.PLUGIN_FINI.invokeExact(fini);
         } catch (Throwable t) {
-            LOG.log(Level.WARNING, "{0} of {1} failed: {2}", PLUGIN_FINI, location, t.toString());
+            LOG.log(Level.WARNING, "{0} of {1} failed: {2}", PLUGIN_FINI, location(), t.toString());
         }
         arena.close();
         registry.packageClosed(this);
@@ -433,6 +387,6 @@ public final class NativePackage implements PackageRef {
 
     @Override
     public String toString() {
-        return "C object " + location + " (sha256 " + sha256 + ")";
+        return "C object " + location() + " (sha256 " + sha256() + ")";
     }
 }
