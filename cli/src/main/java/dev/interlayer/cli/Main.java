@@ -47,7 +47,8 @@ public final class Main implements Runnable {
      */
     static final Map<String, Class<?>> COMMANDS = commands(RunCommand.class, CheckModuleCommand.class, DemoCommand.class, StatusCommand.class,
             ModulesCommand.class, ConnsCommand.class, ListenersCommand.class, ModuleCommand.class, LogCommand.class, AuditCommand.class,
-            PolicyCommand.class, TlsCommand.class, OrchestratorCommand.class, FleetCommand.class, CompletionCommand.class, CommandLine.HelpCommand.class);
+            PolicyCommand.class, TlsCommand.class, OrchestratorCommand.class, FleetCommand.class, CompletionCommand.class, AotTrainingCommand.class,
+            CommandLine.HelpCommand.class);
 
     @Spec
     CommandSpec spec;

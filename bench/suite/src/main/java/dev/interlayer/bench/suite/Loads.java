@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
 final class Loads {
 
     /** The workloads the suite knows, in the order it runs them. */
-    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "idle", "tls_ka", "tls_close", "tls_bulk");
+    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "idle", "cold", "tls_ka", "tls_close", "tls_bulk");
 
     /** One measured (or failed) run: a row of the CSV. Rates are per second, times in seconds unless named. */
     record Run(String target, String test, int run, double value, String unit, double amount, double wallS,

@@ -137,7 +137,7 @@ final class Procs implements AutoCloseable {
                 throw new BenchException(p.name() + " exited (status " + p.process().exitValue()
                         + ") before listening on " + ports + "; its log ends with:\n" + p.tail(20));
             }
-            sleep(100);
+            sleep(10);   // the cold test times the start with this
         }
         throw new BenchException(p.name() + " did not listen on " + ports + " within 30 s; its log ends with:\n" + p.tail(20));
     }

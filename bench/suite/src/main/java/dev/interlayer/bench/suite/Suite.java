@@ -69,6 +69,8 @@ import picocli.CommandLine.Option;
             "              proxy CPU-us per connection",
             "  idle        --idle-conns idle connections through each --idle-targets:",
             "              heap and RSS per connection pair",
+            "  cold        each --cold-targets started fresh under ka's load: time until",
+            "              it listens and until it serves 90 % of its warm rate",
             "  tls_ka      ka over TLS 1.3 (TLS_AES_128_GCM_SHA256) through the targets",
             "              that terminate TLS (*-tls*), upstream plain",
             "  tls_close   the same with 'Connection: close': a full handshake per",
@@ -98,7 +100,7 @@ public final class Suite implements Callable<Integer> {
     List<String> only;
 
     @Option(names = "--tests", split = ",", paramLabel = "TESTS",
-            description = "Comma-separated: bulk1, bulk4, ka, close, idle, tls_ka, tls_close, tls_bulk, or all. Default: bulk1,bulk4,ka,close.")
+            description = "Comma-separated: bulk1, bulk4, ka, close, idle, cold, tls_ka, tls_close, tls_bulk, or all. Default: bulk1,bulk4,ka,close.")
     List<String> tests;
 
     @Option(names = "--runs", paramLabel = "N", description = "Measured runs per figure; the median is reported. Default 3 (smoke: 1).")
@@ -148,6 +150,21 @@ public final class Suite implements Callable<Integer> {
             description = "Targets of the idle test (one-hop targets except netty and socat). Default ${DEFAULT-VALUE}.")
     List<String> idleTargets;
 
+    @Option(names = "--cold-targets", split = ",", paramLabel = "TARGETS", defaultValue = "il-none,il-tag,haproxy",
+            description = "Targets of the cold test (not TLS, not direct). An Interlayer target runs twice per round when the "
+                    + "build made the agent's ahead-of-time cache: from it (as ./interlayer run starts) and without it (NAME no-aot). "
+                    + "Default ${DEFAULT-VALUE}.")
+    List<String> coldTargets;
+
+    @Option(names = "--cold-seconds", paramLabel = "S", defaultValue = "20",
+            description = "Seconds of load per cold start, from the moment the target listens; the last " + Cold.WARM_TAIL_S + " give the warm rate. "
+                    + "Default ${DEFAULT-VALUE}.")
+    int coldSeconds;
+
+    @Option(names = "--no-aot", description = "Start the Interlayer agents without the ahead-of-time cache cli/target/interlayer.aot "
+            + "(by default they start from it when it is as new as the jar, as ./interlayer run does).")
+    boolean noAot;
+
     @Option(names = "--base-port", paramLabel = "P", defaultValue = "22000",
             description = "Ports used: P (nginx backend), P+2 (iperf3 -s), P+10..P+99 (targets), P+100..P+499 (idle). Default ${DEFAULT-VALUE}.")
     int basePort;
@@ -189,6 +206,7 @@ public final class Suite implements Callable<Integer> {
     private int starts;
     private final List<Run> runsDone = new ArrayList<>();
     private final List<Idle.Result> idleDone = new ArrayList<>();
+    private final List<Cold.Result> coldDone = new ArrayList<>();
     private Path csv;
 
     public Suite() {
@@ -254,6 +272,9 @@ public final class Suite implements Callable<Integer> {
             throw new BenchException("--runs, --duration, --connections, --idle-conns and --idle-per-listener must be at least 1, "
                     + "--warmup at least 0");
         }
+        if (coldSeconds < 2 * Cold.WARM_TAIL_S) {
+            throw new BenchException("--cold-seconds must be at least " + 2 * Cold.WARM_TAIL_S);
+        }
         if (Idle.routesFor(idleConns, idlePerListener) > 20) {
             throw new BenchException("--idle-conns / --idle-per-listener gives more than 20 listeners; raise --idle-per-listener");
         }
@@ -269,13 +290,14 @@ public final class Suite implements Callable<Integer> {
         boolean nettyAvailable = Files.isRegularFile(nettyHome.resolve("target/nettyproxy.jar"))
                 || Files.isRegularFile(nettyHome.resolve("pom.xml"));
 
-        List<String> workloadTests = testList.stream().filter(t -> !t.equals("idle")).toList();
+        List<String> workloadTests = testList.stream().filter(t -> !t.equals("idle") && !t.equals("cold")).toList();
         List<Target> targets = workloadTests.isEmpty() ? List.of() : resolveTargets(catalogue, nettyAvailable);
         if (only == null || only.isEmpty()) {
             // by default, only the targets a chosen test measures (the TLS targets run the tls_* tests only)
             targets = targets.stream().filter(t -> workloadTests.stream().anyMatch(t::runs)).toList();
         }
         List<Target> idleList = testList.contains("idle") ? resolveIdleTargets(catalogue) : List.of();
+        List<Target> coldList = testList.contains("cold") ? resolveColdTargets(catalogue) : List.of();
         if (targets.stream().anyMatch(t -> t.name.equals("netty")) && !nettyAvailable) {
             throw new BenchException("netty: no " + nettyHome.resolve("target/nettyproxy.jar") + " and no project to build it "
                     + "from; give --netty-dir, or leave netty out of --only");
@@ -285,13 +307,13 @@ public final class Suite implements Callable<Integer> {
         if (workloadTests.contains("bulk1") || workloadTests.contains("bulk4")) {
             packages.add("iperf3");
         }
-        if (workloadTests.contains("ka") || workloadTests.contains("close")) {
+        if (workloadTests.contains("ka") || workloadTests.contains("close") || !coldList.isEmpty()) {
             packages.addAll(List.of("nginx", "wrk"));
         }
         if (workloadTests.stream().anyMatch(t -> t.startsWith("tls_"))) {
             packages.addAll(List.of("nginx", "wrk", "openssl"));
         }
-        Stream.concat(targets.stream(), idleList.stream()).forEach(t -> packages.addAll(t.packages));
+        Stream.of(targets, idleList, coldList).flatMap(List::stream).forEach(t -> packages.addAll(t.packages));
 
         Path outMd = out != null ? out.toAbsolutePath() : root.resolve("bench/suite/target/results/suite-"
                 + ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".md");
@@ -318,7 +340,10 @@ public final class Suite implements Callable<Integer> {
             Installer.ensure(packages, !noInstall, tmp, this::log);
             Path nettyJar = targets.stream().anyMatch(t -> t.name.equals("netty")) ? nettyJar(root, nettyHome) : null;
             String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-            env = new Target.Env(root, java, split(jvmOpts), Runtime.getRuntime().availableProcessors(), nettyJar, 8000, tmp.resolve("tls"));
+            env = new Target.Env(root, java, split(jvmOpts), Runtime.getRuntime().availableProcessors(), nettyJar, 8000, tmp.resolve("tls"),
+                    noAot ? null : aotCache(root));
+            log(env.aotCache() != null ? "Interlayer agents start from the ahead-of-time cache " + env.aotCache()
+                    : "Interlayer agents start without an ahead-of-time cache" + (noAot ? " (--no-aot)" : " (none as new as the jar)"));
             loads = new Loads(tmp.resolve("out"), connections);
             checkPortsFree(idleList.size());
 
@@ -336,6 +361,9 @@ public final class Suite implements Callable<Integer> {
                 Idle.Result r = runIdle(idleList.get(i), i);
                 idleDone.add(r);
                 Files.writeString(csv, String.join("", r.csvRows()), StandardOpenOption.APPEND);
+            }
+            if (!coldList.isEmpty()) {
+                runCold(coldList, nRuns);
             }
             Map<String, Map<String, Summary>> sums = summarize(targets, workloadTests);
             String md = markdown(machine, targets, workloadTests, sums, nRuns, dur, warm, idleList, csv,
@@ -357,6 +385,7 @@ public final class Suite implements Callable<Integer> {
                 }
             }
             idleDone.stream().filter(r -> !r.ok()).forEach(r -> failed.add(r.target() + "/idle"));
+            coldDone.stream().filter(r -> !r.ok()).map(r -> r.target() + "/cold").distinct().forEach(failed::add);
             if (!failed.isEmpty()) {
                 log("not measured: " + String.join(", ", failed) + " (see the errors column and " + tmp.resolve("logs")
                         + (keepTmp ? "" : "; rerun with --keep-tmp to keep the logs") + ")");
@@ -458,6 +487,29 @@ public final class Suite implements Callable<Integer> {
             throw new BenchException("at most 10 idle targets (each gets its own 20 ports)");
         }
         return list;
+    }
+
+    private List<Target> resolveColdTargets(Map<String, Target> catalogue) throws BenchException {
+        List<Target> list = new ArrayList<>();
+        for (String raw : coldTargets) {
+            Target t = catalogue.get(raw.trim());
+            if (t == null) {
+                throw new BenchException("unknown cold target '" + raw.trim() + "'; known: " + String.join(", ", catalogue.keySet()));
+            }
+            if (t.kind == Target.Kind.DIRECT || t.tls) {
+                throw new BenchException("cold target '" + t.name + "' cannot run the cold test (it needs a plain proxy to start)");
+            }
+            list.add(t);
+        }
+        return list;
+    }
+
+    /** The build's ahead-of-time cache of the agent, when it is at least as new as the jar it was made for. */
+    private static Path aotCache(Path root) throws IOException {
+        Path aot = root.resolve("cli/target/interlayer.aot");
+        Path jar = root.resolve("cli/target/interlayer.jar");
+        return Files.isRegularFile(aot) && Files.isRegularFile(jar)
+                && Files.getLastModifiedTime(aot).compareTo(Files.getLastModifiedTime(jar)) >= 0 ? aot : null;
     }
 
     private static List<String> split(String opts) {
@@ -962,7 +1014,7 @@ public final class Suite implements Callable<Integer> {
             sources.add("127.0." + (index + 1) + "." + (2 + i));
         }
         Target.Env idleEnv = new Target.Env(env.repo(), env.java(), split(idleJvmOpts), env.cores(), env.nettyJar(), n + 100,
-                env.tlsDir());
+                env.tlsDir(), env.aotCache());
         String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
         boolean jvm = t.isInterlayer() || t.name.equals("netty");
         Started s = null;
@@ -1001,6 +1053,60 @@ public final class Suite implements Callable<Integer> {
                     oneLine(e.getMessage()));
         } finally {
             Idle.closeAll(conns);
+            stopTarget(s);
+        }
+    }
+
+    // ------------------------------------------------------------------ cold start
+
+    /** Every cold target (and, from the cache and without it, every Interlayer one) started {@code nRuns} times, round by round. */
+    private void runCold(List<Target> coldTargets, int nRuns) throws IOException, BenchException {
+        int pHttp = basePort;
+        Path script = tmp.resolve("cold.lua");
+        Files.writeString(script, Cold.LUA);
+        Proc backend = startBackend(pHttp);
+        try {
+            for (int r = 1; r <= nRuns; r++) {
+                for (Target t : coldTargets) {
+                    Cold.Result res = coldRun(t, t.name, env, r, pHttp, script);
+                    coldDone.add(res);
+                    Files.writeString(csv, res.csvRows(), StandardOpenOption.APPEND);
+                    if (t.isInterlayer() && env.aotCache() != null) {
+                        res = coldRun(t, t.name + " no-aot", env.withoutAot(), r, pHttp, script);
+                        coldDone.add(res);
+                        Files.writeString(csv, res.csvRows(), StandardOpenOption.APPEND);
+                    }
+                }
+            }
+        } finally {
+            procs.stop(backend);
+        }
+    }
+
+    private Cold.Result coldRun(Target t, String label, Target.Env e, int run, int upstream, Path script) throws IOException {
+        Path buckets = tmp.resolve("out").resolve("cold-" + label.replace(' ', '-') + "-" + run + ".txt");
+        Started s = null;
+        try {
+            long t0 = System.nanoTime();
+            s = startTarget(t, upstream, e, List.of(new Route(proxyPort(starts + 1), upstream)));
+            double listenS = (System.nanoTime() - t0) / 1e9;
+            double cpuS = ProcFs.treeCpuSeconds(s.pid());
+            Procs.Ran ran = Procs.run(List.of(Installer.which("wrk"), "-t1", "-c" + connections, "-d" + coldSeconds + "s",
+                    "--timeout", "5s", "-s", script.toString(), "http://127.0.0.1:" + s.port() + "/index.html"),
+                    buckets.resolveSibling(buckets.getFileName() + ".wrk"), (coldSeconds + 20) * 1000L,
+                    Map.of("COLD_T0_NS", Long.toString(t0), "COLD_OUT", buckets.toString()));
+            Cold.Result res = ran.status() != 0 || ran.timedOut()
+                    ? new Cold.Result(label, run, listenS, cpuS, Double.NaN, Double.NaN, Double.NaN, Double.NaN,
+                            "wrk " + (ran.timedOut() ? "timed out" : "exit " + ran.status()) + ": " + firstLine(ran.output()))
+                    : Cold.analyze(label, run, listenS, cpuS, buckets, coldSeconds);
+            log(String.format(Locale.ROOT, "  cold %s run %d: listening after %.2f s (%.2f CPU-s), 90 %% of warm after %.1f s, "
+                    + "first 2 s %.0f %%, first 5 s %.0f %% of warm (%.0f req/s)%s", label, run, res.listenS(), res.cpuToListenS(),
+                    res.t90S(), res.first2Pct(), res.first5Pct(), res.warmRps(), res.ok() ? "" : " (" + res.errors() + ")"));
+            return res;
+        } catch (BenchException ex) {
+            log("  cold " + label + " run " + run + " failed: " + ex.getMessage());
+            return new Cold.Result(label, run, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, Double.NaN, oneLine(ex.getMessage()));
+        } finally {
             stopTarget(s);
         }
     }
@@ -1067,6 +1173,16 @@ public final class Suite implements Callable<Integer> {
              .append("below 1 is better; for rates, above 1 is better). Interlayer targets are also compared with haproxy, ")
              .append("netty (when measured) and il-none (il-tag with il2-none, the same two-hop topology without modules).\n");
         }
+        if (!coldDone.isEmpty()) {
+            b.append("- cold: each target started anew per run, with nginx as its upstream, while wrk -t1 -c").append(connections)
+             .append(" keeps requesting the 1 KiB file through it for ").append(coldSeconds).append(" s from the moment it listens ")
+             .append("(a Lua script counts responses per 100 ms, timed from the spawn). Warm rate: the ")
+             .append("mean of the last ").append(Cold.WARM_TAIL_S).append(" s. \"90 % of warm after\": the end of the first second, from ")
+             .append("the spawn, whose rate reached 90 % of the warm rate. \"first 2 s / 5 s\": requests served in the first 2 / 5 s ")
+             .append("as a share of what the warm rate serves in as long. Targets run round by round. Interlayer targets: ")
+             .append(env.aotCache() != null ? "from the ahead-of-time cache the build made (" + env.repo().relativize(env.aotCache())
+                     + "), as ./interlayer run starts, and without it (no-aot).\n" : "without an ahead-of-time cache.\n");
+        }
         if (!idleList.isEmpty()) {
             b.append("- idle: ").append(idleConns).append(" connections opened through the target (spread over ")
              .append(Idle.routesFor(idleConns, idlePerListener)).append(" listener/upstream port pair(s) and as many client source addresses), ")
@@ -1088,6 +1204,9 @@ public final class Suite implements Callable<Integer> {
         }
         if (!idleDone.isEmpty()) {
             b.append("\n## Idle connections\n\n").append(Report.idle(idleDone));
+        }
+        if (!coldDone.isEmpty()) {
+            b.append("\n## Cold start\n\n").append(Cold.table(coldDone));
         }
         b.append(String.format(Locale.ROOT, "%nRaw per-run data: %s. Wall time of the whole run: %d min %d s.%n",
                 csvFile.getFileName(), (long) wallS / 60, (long) wallS % 60));

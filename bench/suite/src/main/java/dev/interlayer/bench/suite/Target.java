@@ -37,8 +37,16 @@ final class Target {
     /** What {@link #prepare} decided: the command to start and the ports it must listen on before it is ready. */
     record Launch(List<String> cmd, Set<Integer> ports) {}
 
-    /** What a target's start needs from the suite. */
-    record Env(Path repo, String java, List<String> jvmOpts, int cores, Path nettyJar, int maxConns, Path tlsDir) {
+    /**
+     * What a target's start needs from the suite. {@code aotCache}: the ahead-of-time cache the Interlayer agents start
+     * from, as {@code ./interlayer run} does (null: none).
+     */
+    record Env(Path repo, String java, List<String> jvmOpts, int cores, Path nettyJar, int maxConns, Path tlsDir, Path aotCache) {
+        /** The same without the ahead-of-time cache. */
+        Env withoutAot() {
+            return new Env(repo, java, jvmOpts, cores, nettyJar, maxConns, tlsDir, null);
+        }
+
         Path interlayerJar() {
             return repo.resolve("cli/target/interlayer.jar");
         }
@@ -406,6 +414,9 @@ final class Target {
             List<String> cmd = new ArrayList<>(List.of(env.java(), "--sun-misc-unsafe-memory-access=allow",
                     "--enable-native-access=ALL-UNNAMED"));
             cmd.addAll(env.jvmOpts());
+            if (env.aotCache() != null) {
+                cmd.addAll(List.of("-XX:AOTCache=" + env.aotCache(), "-Xlog:aot*=off,cds*=off"));
+            }
             cmd.addAll(List.of("-jar", env.interlayerJar().toString(), "run", "--config", cfg.toString()));
             return new Launch(cmd, ports);
         });
