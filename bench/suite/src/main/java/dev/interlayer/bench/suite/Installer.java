@@ -51,6 +51,7 @@ final class Installer {
         for (String pkg : wanted) {
             boolean present = switch (pkg) {
                 case "libnginx-mod-stream" -> Files.exists(NGINX_STREAM_MODULE);
+                case "redis-tools" -> onPath("redis-benchmark");
                 default -> onPath(pkg);
             };
             if (!present) {

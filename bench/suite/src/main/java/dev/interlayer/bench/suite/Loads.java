@@ -17,7 +17,8 @@ import java.util.regex.Pattern;
 final class Loads {
 
     /** The workloads the suite knows, in the order it runs them. */
-    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "idle", "cold", "tls_ka", "tls_close", "tls_bulk");
+    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "redis_set", "redis_get", "idle", "cold", "tls_ka",
+            "tls_close", "tls_bulk");
 
     /** One measured (or failed) run: a row of the CSV. Rates are per second, times in seconds unless named. */
     record Run(String target, String test, int run, double value, String unit, double amount, double wallS,
@@ -128,6 +129,66 @@ final class Loads {
         boolean ok = bps > 0 && err.isEmpty();
         return new Run(target, test, run, bps / 1e9, "Gbit/s", bytes, meter.wallS, meter.proxyCpuS, meter.clientCpuS,
                 meter.backendCpuS, meter.busyPct, Double.NaN, Double.NaN, err, ok);
+    }
+
+    /** Requests of one redis-benchmark call in a warm-up, which also measures the rate the measured runs are sized by. */
+    private static final int REDIS_WARM_REQUESTS = 100_000;
+    /** The last rate of each target and test, from its warm-up or its previous run. */
+    private final Map<String, Double> redisRate = new java.util.HashMap<>();
+
+    /**
+     * A real client: redis-benchmark, 50 connections, 16 commands in flight on each (-P 16), 512-byte values, SET or
+     * GET ({@code test} redis_set / redis_get) through {@code port} to a redis-server. redis-benchmark counts requests,
+     * not seconds: a warm-up ({@code run} 0) calls it again and again for {@code seconds}, and a measured run asks for
+     * as many requests as the last call's rate serves in {@code seconds}.
+     */
+    Run redis(String target, String test, int run, int port, int seconds, Meter meter) throws IOException {
+        String key = target + "/" + test;
+        if (run == 0) {
+            long end = System.nanoTime() + seconds * 1_000_000_000L;
+            Run last;
+            do {
+                last = redisOnce(target, test, run, port, REDIS_WARM_REQUESTS, seconds, new Meter(meter.proxyPid, meter.backendPid));
+                if (last.ok()) {
+                    redisRate.put(key, last.value());
+                }
+            } while (last.ok() && System.nanoTime() < end);
+            return last;
+        }
+        long n = Math.max(REDIS_WARM_REQUESTS, (long) (redisRate.getOrDefault(key, 50_000.0) * seconds));
+        Run r = redisOnce(target, test, run, port, n, seconds, meter);
+        if (r.ok()) {
+            redisRate.put(key, r.value());
+        }
+        return r;
+    }
+
+    private static final Pattern REDIS_CSV = Pattern.compile(
+            "^\"(SET|GET)\",\"([0-9.]+)\",\"([0-9.]+)\",\"([0-9.]+)\",\"([0-9.]+)\",\"([0-9.]+)\",\"([0-9.]+)\"", Pattern.MULTILINE);
+
+    private Run redisOnce(String target, String test, int run, int port, long requests, int seconds, Meter meter) throws IOException {
+        Path out = outDir.resolve("redis-" + target + "-" + test + "-" + run + ".csv");
+        List<String> cmd = List.of(Installer.which("redis-benchmark"), "-h", "127.0.0.1", "-p", Integer.toString(port), "-c", "50",
+                "-P", "16", "-d", "512", "-t", test.equals("redis_set") ? "set" : "get", "-n", Long.toString(requests), "--csv");
+        long limit = (seconds * 4L + 30) * 1000L;
+        meter.begin();
+        Procs.Ran ran = Procs.run(cmd, out, limit);
+        meter.end();
+        Matcher m = REDIS_CSV.matcher(ran.output());
+        List<String> errs = new ArrayList<>();
+        if (ran.timedOut()) {
+            errs.add("timed out after " + limit / 1000 + " s");
+        } else if (ran.status() != 0) {
+            errs.add("redis-benchmark exit " + ran.status() + ": " + firstLine(ran.output()));
+        }
+        boolean found = m.find();
+        if (!found && errs.isEmpty()) {
+            errs.add("unreadable redis-benchmark output: " + firstLine(ran.output()));
+        }
+        boolean ok = found && errs.isEmpty();
+        return new Run(target, test, run, ok ? Double.parseDouble(m.group(2)) : 0, "req/s", ok ? requests : 0, meter.wallS,
+                meter.proxyCpuS, meter.clientCpuS, meter.backendCpuS, meter.busyPct, ok ? Double.parseDouble(m.group(5)) : Double.NaN,
+                ok ? Double.parseDouble(m.group(7)) : Double.NaN, String.join("; ", errs), ok);
     }
 
     private static final Pattern RPS = Pattern.compile("Requests/sec:\\s+([0-9.]+)");

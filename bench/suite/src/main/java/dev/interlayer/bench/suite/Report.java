@@ -36,6 +36,12 @@ final class Report {
                     c.add(new Column(t, "close conn/s", Summary::value, "%.0f"));
                     c.add(new Column(t, "close CPU-µs/conn", Summary::cpuPerUnit, "%.1f"));
                 }
+                case "redis_set", "redis_get" -> {
+                    c.add(new Column(t, t + " req/s", Summary::value, "%.0f"));
+                    c.add(new Column(t, t + " p50 ms", Summary::p50ms, "%.3f"));
+                    c.add(new Column(t, t + " p99 ms", Summary::p99ms, "%.3f"));
+                    c.add(new Column(t, t + " CPU-µs/req", Summary::cpuPerUnit, "%.2f"));
+                }
                 case "tls_ka" -> {
                     c.add(new Column(t, "tls_ka req/s", Summary::value, "%.0f"));
                     c.add(new Column(t, "tls_ka p50 ms", Summary::p50ms, "%.3f"));

@@ -67,6 +67,8 @@ import picocli.CommandLine.Option;
             "              req/s, p50, p99, proxy CPU-us per request",
             "  close       the same with 'Connection: close': new connections/s,",
             "              proxy CPU-us per connection",
+            "  redis_set   redis-benchmark -c 50 -P 16 -d 512 -t set to redis-server:",
+            "  redis_get   req/s, p50, p99, proxy CPU-us per request (-t get)",
             "  idle        --idle-conns idle connections through each --idle-targets:",
             "              heap and RSS per connection pair",
             "  cold        each --cold-targets started fresh under ka's load: time until",
@@ -100,7 +102,8 @@ public final class Suite implements Callable<Integer> {
     List<String> only;
 
     @Option(names = "--tests", split = ",", paramLabel = "TESTS",
-            description = "Comma-separated: bulk1, bulk4, ka, close, idle, cold, tls_ka, tls_close, tls_bulk, or all. Default: bulk1,bulk4,ka,close.")
+            description = "Comma-separated: bulk1, bulk4, ka, close, redis_set, redis_get, idle, cold, tls_ka, tls_close, tls_bulk, or all. "
+                    + "Default: bulk1,bulk4,ka,close.")
     List<String> tests;
 
     @Option(names = "--runs", paramLabel = "N", description = "Measured runs per figure; the median is reported. Default 3 (smoke: 1).")
@@ -166,7 +169,8 @@ public final class Suite implements Callable<Integer> {
     boolean noAot;
 
     @Option(names = "--base-port", paramLabel = "P", defaultValue = "22000",
-            description = "Ports used: P (nginx backend), P+2 (iperf3 -s), P+10..P+99 (targets), P+100..P+499 (idle). Default ${DEFAULT-VALUE}.")
+            description = "Ports used: P (nginx backend), P+2 (iperf3 -s), P+3 (redis-server), P+10..P+99 (targets), P+100..P+499 (idle). "
+                    + "Default ${DEFAULT-VALUE}.")
     int basePort;
 
     @Option(names = "--jvm-opts", paramLabel = "OPTS", defaultValue = DEFAULT_JVM_OPTS,
@@ -309,6 +313,9 @@ public final class Suite implements Callable<Integer> {
         }
         if (workloadTests.contains("ka") || workloadTests.contains("close") || !coldList.isEmpty()) {
             packages.addAll(List.of("nginx", "wrk"));
+        }
+        if (workloadTests.stream().anyMatch(t -> t.startsWith("redis_"))) {
+            packages.addAll(List.of("redis-server", "redis-tools"));
         }
         if (workloadTests.stream().anyMatch(t -> t.startsWith("tls_"))) {
             packages.addAll(List.of("nginx", "wrk", "openssl"));
@@ -642,7 +649,7 @@ public final class Suite implements Callable<Integer> {
         runsDone.add(r);
         Files.writeString(csv, r.csv() + "\n", StandardOpenOption.APPEND);
         if (r.ok()) {
-            String extra = r.test().equals("ka") ? String.format(Locale.ROOT, " p50 %.3f ms p99 %.3f ms", r.p50ms(), r.p99ms()) : "";
+            String extra = r.test().equals("ka") || r.test().startsWith("redis_") ? String.format(Locale.ROOT, " p50 %.3f ms p99 %.3f ms", r.p50ms(), r.p99ms()) : "";
             log(String.format(Locale.ROOT, "  %s %s run %d: %.3f %s%s  proxy %s CPU-s, machine busy %.0f %%%s", r.target(),
                     r.test(), r.run(), r.value(), r.unit(), extra,
                     Double.isNaN(r.proxyCpuS()) ? "-" : String.format(Locale.ROOT, "%.2f", r.proxyCpuS()), r.busyPct(),
@@ -677,11 +684,13 @@ public final class Suite implements Callable<Integer> {
         List<String> bulk = tests.stream().filter(t -> t.startsWith("bulk")).toList();
         List<String> http = tests.stream().filter(t -> t.equals("ka") || t.equals("close")).toList();
         List<String> tls = tests.stream().filter(t -> t.startsWith("tls_")).toList();
+        List<String> redis = tests.stream().filter(t -> t.startsWith("redis_")).toList();
         List<Target> tlsTargets = targets.stream().filter(t -> t.tls).toList();
         targets = targets.stream().filter(t -> !t.tls).toList();
         if (targets.isEmpty()) {
             bulk = List.of();
             http = List.of();
+            redis = List.of();
         }
         if (!bulk.isEmpty()) {
             Proc[] iperfServer = {startIperfServer(pIperf)};
@@ -721,6 +730,27 @@ public final class Suite implements Callable<Integer> {
 
                     public Run run(Target t, String test, int run, Started s, int seconds, Meter m) throws IOException {
                         return loads.wrk(t.name, test, run, s.port(), test.equals("close"), seconds, m);
+                    }
+                });
+            } finally {
+                procs.stop(backend);
+            }
+        }
+        if (!redis.isEmpty()) {
+            int pRedis = basePort + 3;
+            Proc backend = startRedis(pRedis);
+            try {
+                runPhase("redis", targets, redis, nRuns, dur, warmAll, new Phase() {
+                    public int upstream() { return pRedis; }
+
+                    public long backendPid() { return backend.pid(); }
+
+                    public void check(Target t, Started s) throws BenchException {
+                        sanityPing(t.name, s.port());
+                    }
+
+                    public Run run(Target t, String test, int run, Started s, int seconds, Meter m) throws IOException {
+                        return loads.redis(t.name, test, run, s.port(), seconds, m);
                     }
                 });
             } finally {
@@ -962,6 +992,34 @@ public final class Suite implements Callable<Integer> {
         return p;
     }
 
+    /** The redis backend: redis-server on 127.0.0.1, no persistence, its files in the temp dir. */
+    private Proc startRedis(int port) throws IOException, BenchException {
+        Path dir = Files.createDirectories(tmp.resolve("redis"));
+        Proc p = procs.start("backend-redis", List.of(Installer.which("redis-server"), "--port", Integer.toString(port), "--bind",
+                "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir.toString(), "--protected-mode", "no",
+                "--maxclients", "10000"), Map.of());
+        Procs.awaitListening(p, Set.of(port));
+        sanityPing("backend", port);
+        return p;
+    }
+
+    /** A PING through the target must come back as +PONG. */
+    private static void sanityPing(String who, int port) throws BenchException {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+            s.setSoTimeout(5000);
+            s.getOutputStream().write("PING\r\n".getBytes(StandardCharsets.US_ASCII));
+            byte[] b = new byte[7];
+            int n = s.getInputStream().readNBytes(b, 0, 7);
+            String got = new String(b, 0, n, StandardCharsets.US_ASCII);
+            if (!got.equals("+PONG\r\n")) {
+                throw new BenchException(who + ": a redis PING through port " + port + " returned " + (got.isEmpty() ? "nothing" : got.strip()));
+            }
+        } catch (IOException e) {
+            throw new BenchException(who + ": a redis PING through port " + port + " failed: " + e.getMessage(), e);
+        }
+    }
+
     /** One GET through the target must return the 1 KiB file: the path works before anything is measured. */
     private static void sanityGet(String who, int port) throws BenchException {
         try (Socket s = new Socket()) {
@@ -1153,6 +1211,11 @@ public final class Suite implements Callable<Integer> {
             b.append("- ka: wrk -t1 -c").append(connections).append(" -d").append(dur)
              .append("s --latency, kept-alive, to nginx (1 worker, 1 KiB static file, access log off): req/s, p50, p99. ")
              .append("close: the same with 'Connection: close', one new TCP connection through the target per request: conn/s.\n");
+            if (tests.stream().anyMatch(t -> t.startsWith("redis_"))) {
+                b.append("- redis_set / redis_get: a real client, redis-benchmark -c 50 -P 16 -d 512 -t set / get, through the target to ")
+                 .append("redis-server (no persistence): req/s, p50, p99 from its --csv; each measured run asks for as many requests ")
+                 .append("as the last call's rate serves in ").append(dur).append(" s.\n");
+            }
             if (tests.stream().anyMatch(t -> t.startsWith("tls_"))) {
                 b.append("- tls_ka / tls_close / tls_bulk: the TLS targets terminate TLS with one self-signed ECDSA P-256 certificate ")
                  .append("(made by the suite with openssl), upstream plain to the same nginx. wrk speaks TLS 1.3 with ")

@@ -1,0 +1,52 @@
+package dev.interlayer.bench.suite;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The real-client tests through the real suite: redis-benchmark against a real redis-server, directly and through a
+ * real agent, SET and GET. Every run must be measured (rate, latency, the agent's CPU); speed is never asserted.
+ */
+class RedisTest {
+
+    @Test
+    @Timeout(600)   // a fresh machine installs redis first
+    void redisBenchmarkRunsThroughTheAgentAndEveryFigureIsMeasured(@TempDir Path dir) throws Exception {
+        Path md = dir.resolve("redis.md");
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        int base = 24_000 + 500 * ThreadLocalRandom.current().nextInt(16);
+        int status;
+        try (PrintStream o = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+             PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
+            status = Suite.execute(o, e, "--smoke", "--only", "direct,il-none", "--tests", "redis_set,redis_get", "--out", md.toString(),
+                    "--base-port", Integer.toString(base));
+        }
+        assertThat(status).as("exit status; the suite's log:\n%s", err.toString(StandardCharsets.UTF_8)).isZero();
+        assertThat(Files.readString(md)).contains("redis_set req/s", "redis_get p99 ms", "redis-benchmark -c 50 -P 16 -d 512");
+
+        List<String> csv = Files.readAllLines(dir.resolve("redis.csv"));
+        List<String> header = Arrays.asList(csv.getFirst().split(","));
+        List<String[]> rows = csv.subList(1, csv.size()).stream().map(l -> l.split(",", -1)).toList();
+        assertThat(rows).extracting(r -> r[header.indexOf("target")] + "/" + r[header.indexOf("test")])
+                .containsExactlyInAnyOrder("direct/redis_set", "il-none/redis_set", "direct/redis_get", "il-none/redis_get");
+        for (String[] r : rows) {
+            assertThat(r[header.indexOf("ok")]).as(String.join(",", r)).isEqualTo("true");
+            assertThat(Double.parseDouble(r[header.indexOf("value")])).as("req/s").isPositive();
+            assertThat(Double.parseDouble(r[header.indexOf("p99_ms")])).as("p99").isPositive();
+            if (r[header.indexOf("target")].equals("il-none")) {
+                assertThat(Double.parseDouble(r[header.indexOf("proxy_cpu_s")])).as("the agent's CPU").isPositive();
+            }
+        }
+    }
+}
