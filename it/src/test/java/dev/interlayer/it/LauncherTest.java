@@ -104,6 +104,14 @@ class LauncherTest {
         List<String> agentArgs = jvmArgs(agent);
         assertThat(agentArgs).contains("--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED")
                 .noneMatch(a -> a.startsWith("-XX:TieredStopAtLevel") || a.startsWith("-XX:SharedArchiveFile") || a.contains("SerialGC"));
+        // the build's training run made the agent's ahead-of-time cache for this jar (skipped only with -Dinterlayer.aot.skip)
+        Path aot = ROOT.resolve("cli/target/interlayer.aot");
+        Path jar = ROOT.resolve("cli/target/interlayer.jar");
+        if (Files.exists(aot) && Files.getLastModifiedTime(aot).compareTo(Files.getLastModifiedTime(jar)) >= 0) {
+            assertThat(agentArgs).contains("-XX:AOTCache=" + aot);
+        } else {
+            assertThat(agentArgs).noneMatch(a -> a.startsWith("-XX:AOTCache"));
+        }
         String socket = dir.resolve("control.sock").toString();
         Agents.waitFor("the agent answers", () -> Files.exists(Path.of(socket)));
 
