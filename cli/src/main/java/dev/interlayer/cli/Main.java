@@ -43,12 +43,16 @@ public final class Main implements Runnable {
     /**
      * The commands, in the order help lists them. picocli builds a command's model by reading the annotations of all its
      * classes, which is a good part of a short call's start: a call that names a command builds only that one
-     * ({@link #commandLine}).
+     * ({@link #commandLine}). A holder class, so that {@code run --config FILE}, which needs none of them, reads none.
      */
-    static final Map<String, Class<?>> COMMANDS = commands(RunCommand.class, CheckModuleCommand.class, DemoCommand.class, StatusCommand.class,
-            ModulesCommand.class, ConnsCommand.class, ListenersCommand.class, ModuleCommand.class, LogCommand.class, AuditCommand.class,
-            PolicyCommand.class, TlsCommand.class, OrchestratorCommand.class, FleetCommand.class, CompletionCommand.class, AotTrainingCommand.class,
-            CommandLine.HelpCommand.class);
+    static final class Commands {
+        static final Map<String, Class<?>> ALL = commands(RunCommand.class, CheckModuleCommand.class, DemoCommand.class, StatusCommand.class,
+                ModulesCommand.class, ConnsCommand.class, ListenersCommand.class, ModuleCommand.class, LogCommand.class, AuditCommand.class,
+                PolicyCommand.class, TlsCommand.class, OrchestratorCommand.class, FleetCommand.class, CompletionCommand.class, AotTrainingCommand.class,
+                CommandLine.HelpCommand.class);
+
+        private Commands() {}
+    }
 
     @Spec
     CommandSpec spec;
@@ -59,9 +63,24 @@ public final class Main implements Runnable {
                 + " module, log, audit, policy, tls, orchestrator, fleet, completion (see interlayer --help)");
     }
 
-    /** Runs the command line and exits the JVM with its exit code. */
+    /**
+     * Runs the command line and exits the JVM with its exit code. {@code run --config FILE} starts the agent without
+     * building the command line ({@link RunCommand#plain}).
+     */
     public static void main(String[] args) {
-        int code = execute(new PrintWriter(System.out, true), new PrintWriter(System.err, true), args);
+        PrintWriter out = new PrintWriter(System.out, true);
+        PrintWriter err = new PrintWriter(System.err, true);
+        RunCommand run = RunCommand.plain(args, out, err);
+        int code;
+        if (run == null) {
+            code = execute(out, err, args);
+        } else {
+            try {
+                code = run.call();
+            } catch (RuntimeException e) {
+                code = bug(err, "run", e);
+            }
+        }
         System.exit(code);
     }
 
@@ -73,17 +92,20 @@ public final class Main implements Runnable {
         CommandLine cl = commandLine(args);
         cl.setOut(out);
         cl.setErr(err);
-        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            err.println("interlayer: " + cmd.getCommandName() + " failed: " + ex);
-            err.println("interlayer: this is a bug in interlayer; please report it with the command line and the output above");
-            ex.printStackTrace(err);
-            err.flush();
-            return FAILURE;
-        });
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> bug(err, cmd.getCommandName(), ex));
         int code = cl.execute(args);
         out.flush();
         err.flush();
         return code;
+    }
+
+    /** A command failed in a way it does not handle: says so, with the trace; returns {@link #FAILURE}. */
+    static int bug(PrintWriter err, String command, Exception ex) {
+        err.println("interlayer: " + command + " failed: " + ex);
+        err.println("interlayer: this is a bug in interlayer; please report it with the command line and the output above");
+        ex.printStackTrace(err);
+        err.flush();
+        return FAILURE;
     }
 
     /**
@@ -93,11 +115,11 @@ public final class Main implements Runnable {
      */
     static CommandLine commandLine(String... args) {
         CommandLine cl = new CommandLine(new Main());
-        Class<?> only = args.length == 0 ? null : COMMANDS.get(args[0]);
+        Class<?> only = args.length == 0 ? null : Commands.ALL.get(args[0]);
         if (only != null && only != CommandLine.HelpCommand.class && only != CompletionCommand.class) {
             cl.addSubcommand(only);
         } else {
-            COMMANDS.values().forEach(cl::addSubcommand);
+            Commands.ALL.values().forEach(cl::addSubcommand);
         }
         return cl;
     }

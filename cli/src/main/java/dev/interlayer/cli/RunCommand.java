@@ -38,10 +38,39 @@ final class RunCommand implements Callable<Integer> {
     @Option(names = "--check", description = "validate the config and its modules, print OK or every problem, and exit (2 on problems)")
     boolean check;
 
+    /** Where {@link #plain} sends the output; with picocli, its writers. */
+    private PrintWriter plainOut;
+    private PrintWriter plainErr;
+
+    /**
+     * {@code run --config FILE} exactly, the way a service starts an agent, as a command ready to call without building
+     * the command line; anything else (another option, a typo, {@code --help}) gives null and goes through picocli,
+     * which says what is wrong. picocli's classes are compiled for Java 5, so the JVM verifies them with its old verifier
+     * and cannot keep them in the agent's ahead-of-time cache: building the {@code run} command cost the agent's start
+     * about 0.3 s of CPU on its main thread ({@code docs/performance.md}, "Cold start").
+     */
+    static RunCommand plain(String[] args, PrintWriter out, PrintWriter err) {
+        String file = args.length == 3 && args[0].equals("run") && args[1].equals("--config") ? args[2]
+                : args.length == 2 && args[0].equals("run") && args[1].startsWith("--config=") ? args[1].substring("--config=".length())
+                : null;
+        if (file == null || file.isEmpty() || file.startsWith("-")) {
+            return null;
+        }
+        RunCommand r = new RunCommand();
+        try {
+            r.config = Path.of(file);
+        } catch (java.nio.file.InvalidPathException e) {
+            return null;
+        }
+        r.plainOut = out;
+        r.plainErr = err;
+        return r;
+    }
+
     @Override
     public Integer call() {
-        PrintWriter out = spec.commandLine().getOut();
-        PrintWriter err = spec.commandLine().getErr();
+        PrintWriter out = spec == null ? plainOut : spec.commandLine().getOut();
+        PrintWriter err = spec == null ? plainErr : spec.commandLine().getErr();
         AgentConfig c;
         try {
             c = AgentConfig.load(config);

@@ -327,19 +327,31 @@ class MainTest {
     @Test
     void aCallBuildsOnlyTheCommandItNamesAndEveryCommandStillAnswersItsHelp() {
         assertThat(Main.commandLine("status", "--json").getSubcommands().keySet()).containsExactly("status");
-        assertThat(Main.commandLine("--help").getSubcommands().keySet()).containsExactlyElementsOf(Main.COMMANDS.keySet());
+        assertThat(Main.commandLine("--help").getSubcommands().keySet()).containsExactlyElementsOf(Main.Commands.ALL.keySet());
         assertThat(Main.commandLine("sttaus").getSubcommands().keySet()).as("a mistyped name gets the suggestions")
-                .containsExactlyElementsOf(Main.COMMANDS.keySet());
-        for (String name : Main.COMMANDS.keySet()) {
+                .containsExactlyElementsOf(Main.Commands.ALL.keySet());
+        for (String name : Main.Commands.ALL.keySet()) {
             Run r = run(name, "--help");
             assertThat(r.code()).as(name + " --help: " + r.err()).isZero();
             assertThat(r.out()).as(name).contains("Usage: interlayer " + name);
         }
         assertThat(run("help", "modules").out()).contains("Usage: interlayer modules", "state", "stats");
-        List<String> listed = Main.COMMANDS.entrySet().stream()
+        List<String> listed = Main.Commands.ALL.entrySet().stream()
                 .filter(c -> !c.getValue().getAnnotation(picocli.CommandLine.Command.class).hidden()).map(Map.Entry::getKey).toList();
         assertThat(listed).as("the build's training run is not a user's command").doesNotContain("aot-training");
         assertThat(run("--help").out()).contains(listed).doesNotContain("aot-training");
+    }
+
+    @Test
+    void onlyTheExactFormOfRunStartsWithoutTheCommandLineParser() {
+        PrintWriter w = new PrintWriter(new StringWriter());
+        assertThat(RunCommand.plain(new String[] {"run", "--config", "agent.yaml"}, w, w)).isNotNull();
+        assertThat(RunCommand.plain(new String[] {"run", "--config=agent.yaml"}, w, w)).isNotNull();
+        for (String[] other : List.of(new String[] {"run", "--config", "agent.yaml", "--check"}, new String[] {"run", "--help"},
+                new String[] {"run", "--config", "--check"}, new String[] {"run", "--config="}, new String[] {"status"},
+                new String[] {"run", "--cnofig", "agent.yaml"})) {
+            assertThat(RunCommand.plain(other, w, w)).as(String.join(" ", other)).isNull();
+        }
     }
 
     @Test
