@@ -2,14 +2,10 @@ package dev.interlayer.bench.suite;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,17 +20,9 @@ class ColdTest {
     @Timeout(600)
     void aColdStartIsTimedFromTheSpawnUntilItServesItsWarmRate(@TempDir Path dir) throws Exception {
         Path md = dir.resolve("cold.md");
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int base = 24_000 + 500 * ThreadLocalRandom.current().nextInt(16);
-        int status;
-        try (PrintStream o = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-             PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
-            status = Suite.execute(o, e, "--tests", "cold", "--cold-targets", "il-none", "--cold-seconds", "10", "--runs", "1",
-                    "--out", md.toString(), "--base-port", Integer.toString(base));
-        }
-        String log = err.toString(StandardCharsets.UTF_8);
-        assertThat(status).as("exit status; the suite's log:\n%s", log).isZero();
-        boolean aot = log.contains("start from the ahead-of-time cache");
+        SuiteRun run = SuiteRun.of(md, "--tests", "cold", "--cold-targets", "il-none", "--cold-seconds", "10", "--runs", "1");
+        assertThat(run.status()).as("exit status; the suite's log:\n%s", run.log()).isZero();
+        boolean aot = run.log().contains("start from the ahead-of-time cache");
 
         String report = Files.readString(md);
         assertThat(report).contains("## Cold start", "| il-none | 1/1 |");

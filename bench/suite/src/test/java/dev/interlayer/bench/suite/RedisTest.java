@@ -2,14 +2,10 @@ package dev.interlayer.bench.suite;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,15 +20,8 @@ class RedisTest {
     @Timeout(600)   // a fresh machine installs redis first
     void redisBenchmarkRunsThroughTheAgentAndEveryFigureIsMeasured(@TempDir Path dir) throws Exception {
         Path md = dir.resolve("redis.md");
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int base = 24_000 + 500 * ThreadLocalRandom.current().nextInt(16);
-        int status;
-        try (PrintStream o = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-             PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
-            status = Suite.execute(o, e, "--smoke", "--only", "direct,il-none", "--tests", "redis_set,redis_get", "--out", md.toString(),
-                    "--base-port", Integer.toString(base));
-        }
-        assertThat(status).as("exit status; the suite's log:\n%s", err.toString(StandardCharsets.UTF_8)).isZero();
+        SuiteRun run = SuiteRun.of(md, "--smoke", "--only", "direct,il-none", "--tests", "redis_set,redis_get");
+        assertThat(run.status()).as("exit status; the suite's log:\n%s", run.log()).isZero();
         assertThat(Files.readString(md)).contains("redis_set req/s", "redis_get p99 ms", "redis-benchmark -c 50 -P 16 -d 512");
 
         List<String> csv = Files.readAllLines(dir.resolve("redis.csv"));

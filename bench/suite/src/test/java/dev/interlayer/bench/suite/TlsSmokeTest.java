@@ -2,14 +2,10 @@ package dev.interlayer.bench.suite;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,15 +21,8 @@ class TlsSmokeTest {
     @Timeout(600)   // a fresh CI machine installs wrk and nginx first
     void tlsTestsMeasureEveryFigureOfATlsTarget(@TempDir Path dir) throws Exception {
         Path md = dir.resolve("tls-smoke.md");
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int base = 24_000 + 500 * ThreadLocalRandom.current().nextInt(16);
-        int status;
-        try (PrintStream o = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-             PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8)) {
-            status = Suite.execute(o, e, "--smoke", "--only", "il-tls", "--tests", "tls_ka,tls_close,tls_bulk", "--duration", "2",
-                    "--out", md.toString(), "--base-port", Integer.toString(base));
-        }
-        assertThat(status).as("exit status; the suite's log:\n%s", err.toString(StandardCharsets.UTF_8)).isZero();
+        SuiteRun run = SuiteRun.of(md, "--smoke", "--only", "il-tls", "--tests", "tls_ka,tls_close,tls_bulk", "--duration", "2");
+        assertThat(run.status()).as("exit status; the suite's log:\n%s", run.log()).isZero();
         String report = Files.readString(md);
         List<String> header = cells(report.lines().filter(l -> l.startsWith("| target | tls_ka req/s")).findFirst().orElseThrow());
         List<String> row = cells(report.lines().filter(l -> l.startsWith("| il-tls |")).findFirst().orElseThrow());
