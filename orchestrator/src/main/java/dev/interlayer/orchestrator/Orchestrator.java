@@ -33,13 +33,16 @@ public final class Orchestrator implements AutoCloseable {
     private final Authority authority;
     private final AgentStreams streams;
     private final ControlServer endpoint;
+    private final RolloutRunner rollouts;
 
-    private Orchestrator(EmbeddedDatabase database, Store store, Authority authority, AgentStreams streams, ControlServer endpoint) {
+    private Orchestrator(EmbeddedDatabase database, Store store, Authority authority, AgentStreams streams, ControlServer endpoint,
+            RolloutRunner rollouts) {
         this.database = database;
         this.store = store;
         this.authority = authority;
         this.streams = streams;
         this.endpoint = endpoint;
+        this.rollouts = rollouts;
     }
 
     /**
@@ -73,9 +76,11 @@ public final class Orchestrator implements AutoCloseable {
                 throw new OrchestratorException("the orchestrator's endpoint did not start: " + e.getMessage(), e);
             }
             streams.start();
+            RolloutRunner rollouts = new RolloutRunner(new RolloutStore(store), new Leadership(store, instance), streams::changed);
+            rollouts.start();
             LOG.log(Level.INFO, "orchestrator: serving operators on {0} and agents on {1} (TLS; CA {2}); data in {3}", s.socket(),
                     endpoint.tlsAddress(), authority.caFile(), s.dataDir());
-            return new Orchestrator(db, store, authority, streams, endpoint);
+            return new Orchestrator(db, store, authority, streams, endpoint, rollouts);
         } catch (OrchestratorException | RuntimeException | Error e) {
             if (streams != null) {
                 streams.close();
@@ -130,7 +135,8 @@ public final class Orchestrator implements AutoCloseable {
 
     @Override
     public void close() {
-        LOG.log(Level.INFO, "orchestrator: stopping: agent streams, endpoint, database");
+        LOG.log(Level.INFO, "orchestrator: stopping: rollouts, agent streams, endpoint, database");
+        rollouts.close();
         streams.close();
         endpoint.close();
         store.close();

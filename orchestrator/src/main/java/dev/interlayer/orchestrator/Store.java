@@ -199,15 +199,25 @@ public final class Store implements AutoCloseable {
                 return c;
             }
         }
+        Connection c = connect("interlayer-orchestrator");
+        try {
+            c.setAutoCommit(false);
+            return c;
+        } catch (SQLException e) {
+            throw new Unavailable("the orchestrator's database at " + url + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** A new connection (auto-commit), named {@code applicationName} in the server's activity view; not pooled. */
+    Connection connect(String applicationName) {
         try {
             java.util.Properties p = new java.util.Properties();
             p.setProperty("user", user);
             p.setProperty("password", password);
             p.setProperty("connectTimeout", "5");
             p.setProperty("socketTimeout", "30");
-            Connection c = DriverManager.getConnection(url, p);
-            c.setAutoCommit(false);
-            return c;
+            p.setProperty("ApplicationName", applicationName);
+            return DriverManager.getConnection(url, p);
         } catch (SQLException e) {
             throw new Unavailable("the orchestrator's database at " + url + " cannot be reached: " + e.getMessage()
                     + "; the orchestrator keeps trying, agents keep their last good state", e);
@@ -258,14 +268,14 @@ public final class Store implements AutoCloseable {
         return read(c -> revision(c));
     }
 
-    private static long revision(Connection c) throws SQLException {
+    static long revision(Connection c) throws SQLException {
         try (var s = c.createStatement(); var rs = s.executeQuery("SELECT revision FROM fleet_revision WHERE id = 1")) {
             rs.next();
             return rs.getLong(1);
         }
     }
 
-    private static long bump(Connection c) throws SQLException {
+    static long bump(Connection c) throws SQLException {
         try (var s = c.createStatement(); var rs = s.executeQuery("UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")) {
             rs.next();
             return rs.getLong(1);
@@ -587,7 +597,7 @@ public final class Store implements AutoCloseable {
         });
     }
 
-    private static void uploaded(Connection c, ModuleRef module) throws SQLException, Refused {
+    static void uploaded(Connection c, ModuleRef module) throws SQLException, Refused {
         try (PreparedStatement p = c.prepareStatement("SELECT 1 FROM modules WHERE name = ? AND version = ?")) {
             p.setString(1, module.getName());
             p.setString(2, module.getVersion());
@@ -600,7 +610,7 @@ public final class Store implements AutoCloseable {
         }
     }
 
-    private static List<String> selected(Connection c, String kind, String value) throws SQLException {
+    static List<String> selected(Connection c, String kind, String value) throws SQLException {
         List<String> out = new ArrayList<>();
         try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels FROM agents ORDER BY name")) {
             while (rs.next()) {
@@ -785,7 +795,7 @@ public final class Store implements AutoCloseable {
         });
     }
 
-    private static void event(Connection c, String agent, String text) throws SQLException {
+    static void event(Connection c, String agent, String text) throws SQLException {
         try (PreparedStatement p = c.prepareStatement("INSERT INTO agent_events (agent, at, text) SELECT ?, now(), ? WHERE EXISTS (SELECT 1 FROM agents WHERE name = ?)")) {
             p.setString(1, agent);
             p.setString(2, text.length() > 1000 ? text.substring(0, 1000) : text);
@@ -849,6 +859,9 @@ public final class Store implements AutoCloseable {
                     }
                     Timestamp judged = rs.getTimestamp(13);
                     a.setIntegrityUnixMs(judged == null ? 0 : judged.getTime());
+                    if (rs.getString(3) != null) {
+                        a.setReplica(rs.getString(3));
+                    }
                     b.addAgents(a);
                 }
             }
@@ -874,11 +887,16 @@ public final class Store implements AutoCloseable {
                             .setCreatedUnixMs(rs.getTimestamp(5).getTime()).setRevision(rs.getLong(6)));
                 }
             }
+            b.addAllRollouts(RolloutStore.recent(c));
+            String leader = Leadership.leader(c);
+            if (leader != null) {
+                b.setLeader(leader);
+            }
             return b.build();
         });
     }
 
-    private static List<String> strings(Array a) throws SQLException {
+    static List<String> strings(Array a) throws SQLException {
         if (a == null) {
             return List.of();
         }
