@@ -502,9 +502,10 @@ final class FleetCommand implements Runnable {
         CommandSpec spec;
         @picocli.CommandLine.Mixin
         Where where;
-        @Parameters(paramLabel = "MODULE@VERSION", description = "the version to roll out, e.g. tag@1.1.0")
+        // not required for picocli, which would then ask them of the subcommands too: checked in call()
+        @Parameters(arity = "0..1", paramLabel = "MODULE@VERSION", description = "the version to roll out, e.g. tag@1.1.0")
         String module;
-        @Option(names = "--canary", required = true, paramLabel = "TARGET", description = "the canary agents: label=KEY=VALUE or agent=NAME")
+        @Option(names = "--canary", paramLabel = "TARGET", description = "the canary agents (required): label=KEY=VALUE or agent=NAME")
         String canary;
         @Option(names = "--to", paramLabel = "TARGET", description = "where it goes after the canary: all, label=KEY=VALUE or agent=NAME"
                 + " (default: wherever the module is deployed now)")
@@ -519,6 +520,10 @@ final class FleetCommand implements Runnable {
         @Override
         public Integer call() {
             return Calls.run(spec.commandLine().getErr(), () -> {
+                if (module == null || canary == null) {
+                    throw new CliFailure(Main.USAGE, "fleet rollout needs MODULE@VERSION and --canary TARGET, e.g. fleet rollout tag@1.1.0"
+                            + " --canary label=ring=canary; or a command: status, abort");
+                }
                 if (maxFaults < 0 || bake < 0) {
                     throw new CliFailure(Main.USAGE, "--max-faults and --bake are at least 0");
                 }

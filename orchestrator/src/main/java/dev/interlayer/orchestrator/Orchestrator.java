@@ -62,8 +62,13 @@ public final class Orchestrator implements AutoCloseable {
             } else {
                 store = Store.open(s.databaseUrl(), s.databaseUser(), s.databasePassword());
             }
-            streams = new AgentStreams(store);
             String instance = host() + ":" + ProcessHandle.current().pid();
+            try {
+                store.checkKeys(FleetEndpoint.sha256(authority.caCertificate().getEncoded()), authority.signingKeyPem(), instance, s.dataDir());
+            } catch (java.security.cert.CertificateEncodingException e) {
+                throw new OrchestratorException("cannot read the CA certificate in " + s.dataDir() + ": " + e.getMessage(), e);
+            }
+            streams = new AgentStreams(store);
             ControlSettings cs = ControlSettings.at(s.socket()).withPolicy(s.policy())
                     .withTls(new ControlSettings.Tls(s.listen(), authority.serverCertificate(), authority.serverKey(), authority.caFile()));
             if (s.auditFile() != null) {

@@ -282,6 +282,35 @@ public final class Store implements AutoCloseable {
         }
     }
 
+    // ---- keys ------------------------------------------------------------------------------------
+
+    /**
+     * Stores the fleet's keys if no orchestrator did before, else checks that these are the same: every orchestrator
+     * on one database must hold the same CA and module-signing key.
+     *
+     * @throws OrchestratorException if the database holds other keys; nothing is changed
+     */
+    public void checkKeys(String caSha256, String signingKeyPem, String instance, java.nio.file.Path dataDir) throws OrchestratorException {
+        String[] stored = read(c -> {
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO fleet_keys VALUES (1, ?, ?, ?, now()) ON CONFLICT (id) DO NOTHING")) {
+                p.setString(1, caSha256);
+                p.setString(2, signingKeyPem);
+                p.setString(3, instance);
+                p.executeUpdate();
+            }
+            try (var st = c.createStatement(); var rs = st.executeQuery("SELECT ca_sha256, signing_key, first_by, stored_at FROM fleet_keys")) {
+                rs.next();
+                return new String[] {rs.getString(1), rs.getString(2), rs.getString(3), rs.getTimestamp(4).toInstant().toString()};
+            }
+        });
+        if (!stored[0].equals(caSha256) || !stored[1].strip().equals(signingKeyPem.strip())) {
+            throw new OrchestratorException("the keys in " + dataDir + " are not the fleet's: the orchestrator " + stored[2] + " stored another "
+                    + (stored[0].equals(caSha256) ? "module-signing key" : "CA (certificate SHA-256 " + stored[0] + ")") + " in this database at "
+                    + stored[3] + "; every orchestrator on one database needs the same keys: copy ca.crt, ca.key, signing.key and signing.pub from"
+                    + " that orchestrator's data folder into " + dataDir + " (mode 0600 for the keys). Nothing was changed");
+        }
+    }
+
     // ---- enrollment ------------------------------------------------------------------------------
 
     /** Stores a token's hash for {@code agent}, valid until {@code expires}. */

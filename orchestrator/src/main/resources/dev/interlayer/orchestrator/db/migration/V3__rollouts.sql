@@ -29,3 +29,13 @@ CREATE TABLE rollouts (
 -- at most one rollout of a module runs at a time
 CREATE UNIQUE INDEX rollouts_running ON rollouts (module) WHERE phase IN ('CANARY', 'BAKING', 'EXPANDING');
 ALTER TABLE deployments ADD FOREIGN KEY (rollout) REFERENCES rollouts (id);
+
+-- The keys of the fleet, as the first orchestrator on this database held them: every replica must hold the same CA and
+-- module-signing key (copies of the first one's data folder files), or it refuses to start.
+CREATE TABLE fleet_keys (
+    id           smallint    PRIMARY KEY CHECK (id = 1),
+    ca_sha256    text        NOT NULL,                     -- SHA-256 of the CA certificate (DER)
+    signing_key  text        NOT NULL,                     -- the module-signing public key (PEM)
+    first_by     text        NOT NULL,                     -- the orchestrator instance that stored them
+    stored_at    timestamptz NOT NULL
+);
