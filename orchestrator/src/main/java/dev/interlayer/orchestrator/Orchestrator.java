@@ -4,7 +4,6 @@ import dev.interlayer.control.ControlException;
 import dev.interlayer.control.ControlServer;
 import dev.interlayer.control.ControlSettings;
 import java.lang.System.Logger.Level;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 
@@ -62,7 +61,7 @@ public final class Orchestrator implements AutoCloseable {
             } else {
                 store = Store.open(s.databaseUrl(), s.databaseUser(), s.databasePassword());
             }
-            String instance = host() + ":" + ProcessHandle.current().pid();
+            String instance = Store.INSTANCE;
             try {
                 store.checkKeys(FleetEndpoint.sha256(authority.caCertificate().getEncoded()), authority.signingKeyPem(), instance, s.dataDir());
             } catch (java.security.cert.CertificateEncodingException e) {
@@ -97,14 +96,6 @@ public final class Orchestrator implements AutoCloseable {
                 db.close();
             }
             throw e;
-        }
-    }
-
-    private static String host() {
-        try {
-            return InetAddress.getLocalHost().getHostName();
-        } catch (java.io.IOException e) {
-            return "localhost";
         }
     }
 

@@ -101,6 +101,7 @@ final class RolloutRunner implements AutoCloseable {
                 }
             }
             if (faults > r.maxFaults()) {
+                rollouts.progress(r.id(), r.phase(), r.bakeUntil(), r.applied(), agents.size(), faults, r.reason());
                 rollBack(r, "the canary's faults of " + module + "@" + version + " reached " + faults + " (" + String.join(", ", perAgent)
                         + "), above --max-faults " + r.maxFaults());
                 return;

@@ -370,8 +370,8 @@ final class RolloutStore {
     List<AgentRow> agents() {
         return store.read(c -> {
             List<AgentRow> out = new ArrayList<>();
-            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels, connected_to, last_seen, desired_revision, applied_revision,"
-                    + " ack_state, ack_reason, report FROM agents ORDER BY name")) {
+            try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels, " + Store.LIVE + ", last_seen, desired_revision,"
+                    + " applied_revision, ack_state, ack_reason, report FROM agents ORDER BY name")) {
                 while (rs.next()) {
                     dev.interlayer.orchestrator.v1.Report report = dev.interlayer.orchestrator.v1.Report.getDefaultInstance();
                     if (rs.getBytes(9) != null) {
@@ -382,7 +382,7 @@ final class RolloutStore {
                         }
                     }
                     Timestamp seen = rs.getTimestamp(4);
-                    out.add(new AgentRow(rs.getString(1), Store.strings(rs.getArray(2)), rs.getString(3) != null, seen == null ? null : seen.toInstant(),
+                    out.add(new AgentRow(rs.getString(1), Store.strings(rs.getArray(2)), rs.getBoolean(3), seen == null ? null : seen.toInstant(),
                             rs.getLong(5), rs.getLong(6), rs.getString(7), rs.getString(8), report));
                 }
             }

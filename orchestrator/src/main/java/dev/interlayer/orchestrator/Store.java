@@ -13,6 +13,7 @@ import dev.interlayer.orchestrator.v1.Report;
 import dev.interlayer.orchestrator.v1.Snapshot;
 import dev.interlayer.orchestrator.v1.StatusResponse;
 import dev.interlayer.orchestrator.v1.Target;
+import java.net.InetAddress;
 import java.sql.Array;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -82,6 +83,17 @@ public final class Store implements AutoCloseable {
     /** A stored module jar. */
     public record Artifact(String sha256, String fileName, long size, byte[] signature, byte[] content) {}
 
+    /**
+     * This orchestrator process among those on the database: HOST:PID. Every connection it opens carries it as its
+     * application name, so the database knows which orchestrators are alive ({@link #LIVE}).
+     */
+    static final String INSTANCE = host() + ":" + ProcessHandle.current().pid();
+    /**
+     * SQL: whether an agent's {@code connected_to} names an orchestrator that is alive (has a connection to the
+     * database); an orchestrator killed cannot record that its agents' streams ended.
+     */
+    static final String LIVE = "(connected_to IN (SELECT application_name FROM pg_stat_activity))";
+
     private final String url;
     private final String user;
     private final String password;
@@ -136,6 +148,14 @@ public final class Store implements AutoCloseable {
             }
         }
         return v;
+    }
+
+    private static String host() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            return "localhost";
+        }
     }
 
     private static String rootMessage(Throwable e) {
@@ -199,7 +219,7 @@ public final class Store implements AutoCloseable {
                 return c;
             }
         }
-        Connection c = connect("interlayer-orchestrator");
+        Connection c = connect(INSTANCE);
         try {
             c.setAutoCommit(false);
             return c;
@@ -852,8 +872,8 @@ public final class Store implements AutoCloseable {
     public StatusResponse status(String agent) throws Refused {
         return tx(c -> {
             StatusResponse.Builder b = StatusResponse.newBuilder().setRevision(revision(c));
-            try (var s = c.prepareStatement("SELECT name, labels, connected_to, last_seen, desired_revision, applied_revision,"
-                    + " ack_state, ack_reason, report, address, integrity, integrity_reason, integrity_at FROM agents"
+            try (var s = c.prepareStatement("SELECT name, labels, CASE WHEN " + LIVE + " THEN connected_to END, last_seen, desired_revision,"
+                    + " applied_revision, ack_state, ack_reason, report, address, integrity, integrity_reason, integrity_at FROM agents"
                     + " WHERE ?::text IS NULL OR name = ? ORDER BY name")) {
                 s.setString(1, agent);
                 s.setString(2, agent);
