@@ -197,6 +197,9 @@ class RolloutTest {
             bad = fleet("rollout", "marker@2.0.0", "--canary", "agent=a2");
             assertThat(bad.code()).isEqualTo(Main.FAILURE);
             assertThat(bad.err()).contains("rollout " + id + " of marker@2.0.0 runs").contains("fleet rollout abort " + id);
+            bad = fleet("deploy", "marker@1.0.0", "--to", "agent=a2");
+            assertThat(bad.code()).isEqualTo(Main.FAILURE);
+            assertThat(bad.err()).contains("the module's deployments change through it until it ends");
 
             RolloutStatus baking = waitForRollout(id, "the canary applied it", r -> r.getPhase() == RolloutPhase.BAKING);
             assertThat(baking.getApplied()).isEqualTo(1);

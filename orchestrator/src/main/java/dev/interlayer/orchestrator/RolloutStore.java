@@ -74,16 +74,7 @@ final class RolloutStore {
         String id = module.getName() + "@" + module.getVersion();
         return store.tx(c -> {
             Store.uploaded(c, module);
-            try (PreparedStatement p = c.prepareStatement("SELECT id, version, phase FROM rollouts WHERE module = ? AND phase IN ('CANARY', 'BAKING', 'EXPANDING')")) {
-                p.setString(1, module.getName());
-                try (ResultSet rs = p.executeQuery()) {
-                    if (rs.next()) {
-                        throw new Store.Refused("rollout " + rs.getLong(1) + " of " + module.getName() + "@" + rs.getString(2) + " runs ("
-                                + rs.getString(3) + "); one rollout of a module at a time: wait for it (fleet rollout status) or abort it"
-                                + " (fleet rollout abort " + rs.getLong(1) + ")", false);
-                    }
-                }
-            }
+            noneRunning(c, module.getName());
             List<String> canaryAgents = Store.selected(c, canary.getKind().name(), canary.getValue());
             if (canaryAgents.isEmpty()) {
                 throw new Store.Refused("the canary " + FleetEndpoint.target(canary) + " selects no enrolled agent; name agents that run"
@@ -137,6 +128,33 @@ final class RolloutStore {
             }
             return get(c, rolloutId);
         });
+    }
+
+    /**
+     * Refuses a change of {@code module}'s deployments while a rollout of it runs: the rollout owns them until it ends.
+     *
+     * @throws Store.Refused naming the rollout and how to end it
+     */
+    static void noneRunning(Connection c, String module) throws SQLException, Store.Refused {
+        try (PreparedStatement p = c.prepareStatement("SELECT id, version, phase FROM rollouts WHERE module = ? AND phase IN ('CANARY', 'BAKING', 'EXPANDING')")) {
+            p.setString(1, module);
+            try (ResultSet rs = p.executeQuery()) {
+                if (rs.next()) {
+                    throw new Store.Refused("rollout " + rs.getLong(1) + " of " + module + "@" + rs.getString(2) + " runs (" + rs.getString(3)
+                            + "); the module's deployments change through it until it ends: wait for it (fleet rollout status) or abort it"
+                            + " (fleet rollout abort " + rs.getLong(1) + ")", false);
+                }
+            }
+        }
+    }
+
+    /** {@code module} was revoked: the rollout of it that runs ends (ABORTED), as its deployments did. */
+    static void revoked(Connection c, String module) throws SQLException {
+        try (PreparedStatement p = c.prepareStatement("UPDATE rollouts SET phase = 'ABORTED', reason = 'the module was revoked', bake_until = NULL,"
+                + " updated_at = now() WHERE module = ? AND phase IN ('CANARY', 'BAKING', 'EXPANDING')")) {
+            p.setString(1, module);
+            p.executeUpdate();
+        }
     }
 
     private static void deploy(Connection c, ModuleRef module, String kind, String value, Integer priority, long rollout, long rev, String by)

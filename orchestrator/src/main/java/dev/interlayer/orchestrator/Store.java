@@ -481,11 +481,12 @@ public final class Store implements AutoCloseable {
     /**
      * Deploys {@code module} to {@code target}: ends the module's live deployments to the same target and adds this one.
      *
-     * @throws Refused if the module version was never uploaded
+     * @throws Refused if the module version was never uploaded, or a rollout of the module runs
      */
     public Change deploy(ModuleRef module, Target target, String by) throws Refused {
         return tx(c -> {
             uploaded(c, module);
+            RolloutStore.noneRunning(c, module.getName());
             long rev = bump(c);
             try (PreparedStatement p = c.prepareStatement("UPDATE deployments SET ended_at = now(), ended_revision = ?"
                     + " WHERE module = ? AND target_kind = ? AND target_value = ? AND ended_at IS NULL")) {
@@ -510,7 +511,8 @@ public final class Store implements AutoCloseable {
     }
 
     /**
-     * Ends every live deployment of {@code module}.
+     * Ends every live deployment of {@code module}, and the rollout of it that runs (aborted: there is nothing to roll
+     * back to).
      *
      * @throws Refused if none is live
      */
@@ -526,6 +528,7 @@ public final class Store implements AutoCloseable {
             if (n == 0) {
                 throw new Refused("no deployment of module " + module + " is live; fleet status lists the deployments", true);
             }
+            RolloutStore.revoked(c, module);
             return new Change(rev, List.of(), n);
         });
     }
@@ -534,12 +537,13 @@ public final class Store implements AutoCloseable {
      * Rotates {@code module}: every live deployment of its name ends and a deployment of this version to the same
      * target, with the same priority, takes its place (ACTIVE).
      *
-     * @throws Refused if the version was never uploaded, no deployment of the module is live, or every live one is
-     *     of this version already
+     * @throws Refused if the version was never uploaded, a rollout of the module runs, no deployment of the module is
+     *     live, or every live one is of this version already
      */
     public Change rotate(ModuleRef module, String by) throws Refused {
         return tx(c -> {
             uploaded(c, module);
+            RolloutStore.noneRunning(c, module.getName());
             record Live(long id, String version, String kind, String value, Integer priority) {}
             List<Live> live = new ArrayList<>();
             try (PreparedStatement p = c.prepareStatement("SELECT id, version, target_kind, target_value, priority FROM deployments"
