@@ -457,7 +457,7 @@ final class FleetCommand implements Runnable {
                         + " (revision " + d.getRevision() + ")");
             }
             r.getRolloutsList().forEach(x -> Rollout.print(out, x));
-            out.println(r.getLeader().isEmpty() ? "no orchestrator leads now (rollouts wait)" : "leader: " + r.getLeader());
+            out.println(Rollout.leader(r.getLeader()));
         }
 
         private static String labels(List<Label> l) {
@@ -542,6 +542,11 @@ final class FleetCommand implements Runnable {
             });
         }
 
+        /** Which replica leads, as status prints it. */
+        static String leader(String leader) {
+            return leader.isEmpty() ? "no orchestrator leads now (rollouts wait)" : "leader: " + leader;
+        }
+
         static void print(PrintWriter out, RolloutStatus x) {
             out.println("rollout " + x.getId() + " " + x.getModule().getName() + "@" + x.getModule().getVersion() + " (from "
                     + (x.getPreviousCount() == 0 ? "none" : String.join(", ", x.getPreviousList())) + "): " + x.getPhase() + ", "
@@ -570,7 +575,7 @@ final class FleetCommand implements Runnable {
                         out.println("no rollouts");
                     }
                     r.getRolloutsList().forEach(x -> print(out, x));
-                    out.println(r.getLeader().isEmpty() ? "no orchestrator leads now (rollouts wait)" : "leader: " + r.getLeader());
+                    out.println(Rollout.leader(r.getLeader()));
                     return Main.OK;
                 });
             }
