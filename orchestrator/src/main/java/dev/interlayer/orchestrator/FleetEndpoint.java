@@ -279,6 +279,23 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         }
     }
 
+    @FunctionalInterface
+    private interface Answer<T> {
+        T run() throws Store.Refused;
+    }
+
+    /** Answers with what {@code answer} makes, or with the status its refusal or the database's failure becomes. */
+    private static <T> void answer(StreamObserver<T> out, Answer<T> answer) {
+        try {
+            out.onNext(answer.run());
+            out.onCompleted();
+        } catch (Store.Refused e) {
+            throw status(e);
+        } catch (Store.Unavailable e) {
+            throw status(e);
+        }
+    }
+
     @Override
     public void rollout(RolloutRequest r, StreamObserver<RolloutStatus> out) {
         if (r.getCanary().getKind() == Target.Kind.ALL) {
@@ -286,52 +303,37 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         }
         Target canary = checked(r.getCanary());
         Target target = r.hasTarget() ? checked(r.getTarget()) : null;
-        try {
+        answer(out, () -> {
             RolloutStore.Rollout ro = rollouts.start(r.getModule(), canary, target, r.getMaxFaults(), r.getBakeSeconds(), who());
             LOG.log(Level.INFO, "orchestrator: {0} started {1}: canary {2}, then {3} (max faults {4}, bake {5} s; revision {6,number,#})", who(),
                     ro.title(), target(canary), target == null ? "its live deployments" : target(target), r.getMaxFaults(), r.getBakeSeconds(),
                     ro.stepRevision());
             streams.changed();
-            out.onNext(ro.status());
-            out.onCompleted();
-        } catch (Store.Refused e) {
-            throw status(e);
-        } catch (Store.Unavailable e) {
-            throw status(e);
-        }
+            return ro.status();
+        });
     }
 
     @Override
     public void rollouts(RolloutsRequest r, StreamObserver<RolloutsResponse> out) {
-        try {
+        answer(out, () -> {
             RolloutsResponse.Builder b = RolloutsResponse.newBuilder();
             rollouts.list(r.getId()).forEach(x -> b.addRollouts(x.status()));
             String leader = store.read(Leadership::leader);
             if (leader != null) {
                 b.setLeader(leader);
             }
-            out.onNext(b.build());
-            out.onCompleted();
-        } catch (Store.Refused e) {
-            throw status(e);
-        } catch (Store.Unavailable e) {
-            throw status(e);
-        }
+            return b.build();
+        });
     }
 
     @Override
     public void abortRollout(AbortRolloutRequest r, StreamObserver<RolloutStatus> out) {
-        try {
+        answer(out, () -> {
             RolloutStore.Rollout ro = rollouts.rollBack(r.getId(), RolloutPhase.ABORTED, "aborted by " + who());
             LOG.log(Level.INFO, "orchestrator: {0} aborted {1}; rolled back (revision {2,number,#})", who(), ro.title(), ro.stepRevision());
             streams.changed();
-            out.onNext(ro.status());
-            out.onCompleted();
-        } catch (Store.Refused e) {
-            throw status(e);
-        } catch (Store.Unavailable e) {
-            throw status(e);
-        }
+            return ro.status();
+        });
     }
 
     @Override
