@@ -704,13 +704,22 @@ public final class AgentConfig {
             }
             Map<String, NodeTuple> k = mapping(m, at, ORCHESTRATOR_KEYS);
             Node v;
-            String host = null;
-            int port = 0;
-            if ((v = required(k, m, at, "address", "HOST:PORT of the orchestrator's agent listener, e.g. orchestrator.example.org:7543")) != null) {
-                InetSocketAddress a = hostPort(v, at + ".address", 0);
-                if (a != null) {
-                    host = a.getHostString();
-                    port = a.getPort();
+            List<InetSocketAddress> addresses = null;
+            if ((v = required(k, m, at, "address", "HOST:PORT of the orchestrator's agent listener, e.g. orchestrator.example.org:7543,"
+                    + " or a list of them (one per orchestrator replica)")) != null) {
+                List<Node> items = v instanceof SequenceNode seq ? seq.getValue() : List.of(v);
+                addresses = new ArrayList<>();
+                for (int i = 0; i < items.size(); i++) {
+                    InetSocketAddress a = hostPort(items.get(i), at + ".address" + (v instanceof SequenceNode ? "[" + i + "]" : ""), 1);
+                    if (a != null) {
+                        addresses.add(a);
+                    }
+                }
+                if (items.isEmpty()) {
+                    problem(v, at + ".address", "the list is empty; name at least one HOST:PORT of an orchestrator");
+                }
+                if (addresses.size() != items.size()) {
+                    addresses = null;
                 }
             }
             Path ca = null;
@@ -739,10 +748,10 @@ public final class AgentConfig {
                     state = base.resolve(p).normalize();
                 }
             }
-            if (host == null || ca == null) {
+            if (addresses == null || addresses.isEmpty() || ca == null) {
                 return null;
             }
-            return new OrchestratorLink.Settings(host, port, ca, token, state);
+            return new OrchestratorLink.Settings(addresses, ca, token, state);
         }
 
         private ControlSettings.Tls tls(Node n) {

@@ -34,6 +34,7 @@ import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
 import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -92,13 +93,16 @@ public final class OrchestratorLink implements AutoCloseable {
     /**
      * {@code agent.orchestrator}.
      *
-     * @param host the orchestrator's host
-     * @param port its agent port
+     * @param addresses the orchestrator's agent listeners (one per replica), tried in turn: after one fails, the next
      * @param ca the orchestrator's CA certificate (PEM)
      * @param tokenFile the one-time enrollment token's file, or null when the agent enrolled already
      * @param stateDir the agent's certificate, the signing key and the last good state
      */
-    public record Settings(String host, int port, Path ca, Path tokenFile, Path stateDir) {}
+    public record Settings(List<InetSocketAddress> addresses, Path ca, Path tokenFile, Path stateDir) {
+        public Settings {
+            addresses = List.copyOf(addresses);
+        }
+    }
 
     private final Settings settings;
     private final ModuleRegistry registry;
@@ -111,12 +115,15 @@ public final class OrchestratorLink implements AutoCloseable {
     private volatile ManagedChannel channel;
     private volatile long applied;
     private volatile String lastRefusal;
+    /** The orchestrator address in use: the link moves to the next when one fails. */
+    private volatile InetSocketAddress address;
 
     private OrchestratorLink(Settings settings, ModuleRegistry registry, Engine engine, Function<String, ModuleConfig> configs) {
         this.settings = settings;
         this.registry = registry;
         this.engine = engine;
         this.configs = configs;
+        this.address = settings.addresses().getFirst();
         this.worker = Executors.newSingleThreadExecutor(r -> Thread.ofPlatform().daemon().name("interlayer-orchestrator-link").unstarted(r));
     }
 
@@ -162,7 +169,14 @@ public final class OrchestratorLink implements AutoCloseable {
 
     private void run() {
         long backoff = 1000;
+        int at = 0;
+        List<InetSocketAddress> all = settings.addresses();
         while (!closed) {
+            address = all.get(at);
+            at = (at + 1) % all.size();
+            // after one address fails the next is tried at once; after a round of them all, with backoff
+            long wait = at == 0 ? backoff : 0;
+            String next = at == 0 ? "connecting again in " + wait / 1000 + " s" : "trying " + all.get(at).getHostString() + ":" + all.get(at).getPort() + " next";
             try {
                 if (!enrolled()) {
                     enroll();
@@ -172,23 +186,25 @@ public final class OrchestratorLink implements AutoCloseable {
             } catch (StatusRuntimeException e) {
                 String why = e.getStatus().getDescription() == null ? e.getStatus().getCode().toString() : e.getStatus().getDescription();
                 if (!closed) {
-                    LOG.log(Level.WARNING, "orchestrator {0}:{1,number,#}: {2} ({3}); keeping the current modules, connecting again in {4} s",
-                            settings.host(), settings.port(), why, e.getStatus().getCode(), backoff / 1000);
+                    LOG.log(Level.WARNING, "orchestrator {0}:{1,number,#}: {2} ({3}); keeping the current modules, {4}",
+                            address.getHostString(), address.getPort(), why, e.getStatus().getCode(), next);
                 }
             } catch (RuntimeException | IOException | GeneralSecurityException e) {
                 if (!closed) {
-                    LOG.log(Level.WARNING, "orchestrator {0}:{1,number,#}: {2}; keeping the current modules, trying again in {3} s",
-                            settings.host(), settings.port(), e.getMessage(), backoff / 1000);
+                    LOG.log(Level.WARNING, "orchestrator {0}:{1,number,#}: {2}; keeping the current modules, {3}",
+                            address.getHostString(), address.getPort(), e.getMessage(), next);
                 }
             } catch (InterruptedException e) {
                 return;
             }
             try {
-                Thread.sleep(backoff);
+                Thread.sleep(wait);
             } catch (InterruptedException e) {
                 return;
             }
-            backoff = Math.min(MAX_BACKOFF.toMillis(), backoff * 2);
+            if (at == 0) {
+                backoff = Math.min(MAX_BACKOFF.toMillis(), backoff * 2);
+            }
         }
     }
 
@@ -207,7 +223,7 @@ public final class OrchestratorLink implements AutoCloseable {
         KeyPairGenerator g = KeyPairGenerator.getInstance("EC");
         g.initialize(new ECGenParameterSpec("secp256r1"));
         KeyPair kp = g.generateKeyPair();
-        ManagedChannel ch = NettyChannelBuilder.forAddress(settings.host(), settings.port())
+        ManagedChannel ch = NettyChannelBuilder.forAddress(address.getHostString(), address.getPort())
                 .sslContext(GrpcSslContexts.forClient().trustManager(settings.ca().toFile()).build()).build();
         try {
             EnrollResponse r = EnrollmentGrpc.newBlockingStub(ch).withDeadlineAfter(30, TimeUnit.SECONDS)
@@ -232,7 +248,7 @@ public final class OrchestratorLink implements AutoCloseable {
     /** Holds the stream until it ends. */
     private void stream() throws IOException, InterruptedException {
         Path d = settings.stateDir();
-        ManagedChannel ch = NettyChannelBuilder.forAddress(settings.host(), settings.port())
+        ManagedChannel ch = NettyChannelBuilder.forAddress(address.getHostString(), address.getPort())
                 .sslContext(GrpcSslContexts.forClient().keyManager(d.resolve("agent.crt").toFile(), d.resolve("agent.key").toFile())
                         .trustManager(settings.ca().toFile()).build())
                 .keepAliveTime(20, TimeUnit.SECONDS).keepAliveTimeout(10, TimeUnit.SECONDS).maxInboundMessageSize(4 << 20).build();
@@ -264,7 +280,7 @@ public final class OrchestratorLink implements AutoCloseable {
                     out.onNext(AgentMessage.newBuilder().setReport(report()).build());
                 } else if (m instanceof OrchestratorMessage om && om.hasSnapshot()) {
                     if (!connected) {
-                        LOG.log(Level.INFO, "orchestrator {0}:{1,number,#}: connected", settings.host(), settings.port());
+                        LOG.log(Level.INFO, "orchestrator {0}:{1,number,#}: connected", address.getHostString(), address.getPort());
                         connected = true;
                     }
                     Snapshot s = om.getSnapshot();

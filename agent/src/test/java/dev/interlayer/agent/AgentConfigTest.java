@@ -609,4 +609,20 @@ class AgentConfigTest {
         Problem p = onlyProblem("agent:\n  udp-max-flows: 0\n" + LISTENER);
         assertThat(p.message()).contains("1..1000000");
     }
+
+    @Test
+    void theOrchestratorAddressIsOneHostPortOrAListOfThem() throws Exception {
+        Files.writeString(dir.resolve("ca.crt"), "a CA certificate");
+        AgentConfig one = AgentConfig.load(write("agent:\n  orchestrator: {address: 127.0.0.1:7543, ca: ca.crt}\n" + LISTENER));
+        assertThat(one.orchestrator().orElseThrow().addresses()).extracting(a -> a.getHostString() + ":" + a.getPort()).containsExactly("127.0.0.1:7543");
+        AgentConfig two = AgentConfig.load(write("agent:\n  orchestrator: {address: [127.0.0.1:7543, localhost:7544], ca: ca.crt}\n" + LISTENER));
+        assertThat(two.orchestrator().orElseThrow().addresses()).extracting(a -> a.getHostString() + ":" + a.getPort())
+                .containsExactly("127.0.0.1:7543", "localhost:7544");
+
+        Problem bad = onlyProblem("agent:\n  orchestrator: {address: [127.0.0.1:7543, localhost], ca: ca.crt}\n" + LISTENER);
+        assertThat(bad.path()).isEqualTo("agent.orchestrator.address[1]");
+        assertThat(bad.message()).contains("'localhost' is not HOST:PORT");
+        Problem empty = onlyProblem("agent:\n  orchestrator: {address: [], ca: ca.crt}\n" + LISTENER);
+        assertThat(empty.message()).contains("the list is empty; name at least one HOST:PORT of an orchestrator");
+    }
 }

@@ -15,7 +15,11 @@ import dev.interlayer.orchestrator.v1.Label;
 import dev.interlayer.orchestrator.v1.ModuleRef;
 import dev.interlayer.orchestrator.v1.OrchestratorProto;
 import dev.interlayer.orchestrator.v1.ReportedModule;
+import dev.interlayer.orchestrator.v1.AbortRolloutRequest;
 import dev.interlayer.orchestrator.v1.RevokeRequest;
+import dev.interlayer.orchestrator.v1.RolloutRequest;
+import dev.interlayer.orchestrator.v1.RolloutStatus;
+import dev.interlayer.orchestrator.v1.RolloutsRequest;
 import dev.interlayer.orchestrator.v1.RotateRequest;
 import dev.interlayer.orchestrator.v1.SetPriorityRequest;
 import dev.interlayer.orchestrator.v1.SetStateRequest;
@@ -54,7 +58,7 @@ import picocli.CommandLine.Spec;
         description = "Manage a fleet of agents through an orchestrator (see docs/orchestrator.md).",
         subcommands = {FleetCommand.Token.class, FleetCommand.Upload.class, FleetCommand.Deploy.class, FleetCommand.Rotate.class,
                 FleetCommand.Toggle.class, FleetCommand.Priority.class, FleetCommand.Deprecate.class, FleetCommand.Revoke.class,
-                FleetCommand.Status.class, FleetCommand.Verify.class})
+                FleetCommand.Status.class, FleetCommand.Verify.class, FleetCommand.Rollout.class})
 final class FleetCommand implements Runnable {
 
     @Spec
@@ -63,7 +67,7 @@ final class FleetCommand implements Runnable {
     @Override
     public void run() {
         throw new picocli.CommandLine.ParameterException(spec.commandLine(), "missing command: use one of token, upload, deploy, rotate,"
-                + " toggle, priority, deprecate, revoke, status, verify");
+                + " toggle, priority, deprecate, revoke, status, verify, rollout");
     }
 
     /** The orchestrator's socket and the output format, for every fleet command. */
@@ -253,30 +257,34 @@ final class FleetCommand implements Runnable {
 
         @Override
         public Integer call() {
-            int at = module.indexOf('@');
-            if (at <= 0) {
-                spec.commandLine().getErr().println("interlayer: " + module + ": expected MODULE@VERSION, e.g. tag@1.0.0");
-                return Main.USAGE;
-            }
-            Target.Builder t = Target.newBuilder();
-            if (to.equals("all")) {
-                t.setKind(Target.Kind.ALL);
-            } else if (to.startsWith("label=")) {
-                t.setKind(Target.Kind.LABEL).setValue(to.substring(6));
-            } else if (to.startsWith("agent=")) {
-                t.setKind(Target.Kind.AGENT).setValue(to.substring(6));
-            } else {
-                spec.commandLine().getErr().println("interlayer: --to " + to + ": expected all, label=KEY=VALUE or agent=NAME");
-                return Main.USAGE;
-            }
-            DeployRequest r = where.checked(DeployRequest.newBuilder()
-                    .setModule(ModuleRef.newBuilder().setName(module.substring(0, at)).setVersion(module.substring(at + 1))).setTarget(t).build());
-            return where.call(spec, s -> s.deploy(r), (out, d) -> {
-                out.println("deployed " + module + " to " + to + " (revision " + d.getRevision() + "); "
-                        + (d.getAgentsCount() == 0 ? "it selects no enrolled agent now" : "agents: " + String.join(", ", d.getAgentsList())));
-                return Main.OK;
+            return Calls.run(spec.commandLine().getErr(), () -> {
+                DeployRequest r = where.checked(DeployRequest.newBuilder().setModule(moduleRef(module)).setTarget(target("--to", to)).build());
+                return where.call(spec, s -> s.deploy(r), (out, d) -> {
+                    out.println("deployed " + module + " to " + to + " (revision " + d.getRevision() + "); "
+                            + (d.getAgentsCount() == 0 ? "it selects no enrolled agent now" : "agents: " + String.join(", ", d.getAgentsList())));
+                    return Main.OK;
+                });
             });
         }
+    }
+
+    /** all, label=KEY=VALUE or agent=NAME as a Target, or a usage failure naming {@code option}. */
+    static Target target(String option, String to) {
+        Target.Builder t = Target.newBuilder();
+        if (to.equals("all")) {
+            t.setKind(Target.Kind.ALL);
+        } else if (to.startsWith("label=")) {
+            t.setKind(Target.Kind.LABEL).setValue(to.substring(6));
+        } else if (to.startsWith("agent=")) {
+            t.setKind(Target.Kind.AGENT).setValue(to.substring(6));
+        } else {
+            throw new CliFailure(Main.USAGE, option + " " + to + ": expected all, label=KEY=VALUE or agent=NAME");
+        }
+        return t.build();
+    }
+
+    static String target(Target t) {
+        return t.getKind() == Target.Kind.ALL ? "all" : t.getKind().name().toLowerCase() + "=" + t.getValue();
     }
 
     /** MODULE@VERSION as a ModuleRef, or a usage failure. */
@@ -431,7 +439,8 @@ final class FleetCommand implements Runnable {
                 out.println("agent " + a.getName() + (a.getLabelsCount() == 0 ? "" : " " + labels(a.getLabelsList())) + ": "
                         + (a.getConnected() ? "connected" : "not connected") + ", last seen " + seen + ", " + a.getAck()
                         + " (desired revision " + a.getDesiredRevision() + ", applied " + a.getAppliedRevision() + ")"
-                        + (a.getAckReason().isEmpty() ? "" : ": " + a.getAckReason()) + ", " + a.getConnections() + " connection(s)");
+                        + (a.getAckReason().isEmpty() ? "" : ": " + a.getAckReason()) + ", " + a.getConnections() + " connection(s)"
+                        + (a.getReplica().isEmpty() ? "" : ", via " + a.getReplica()));
                 switch (a.getIntegrity()) {
                     case MISMATCH, NO_ANSWER -> out.println("  ! integrity " + a.getIntegrity() + " at " + Instant.ofEpochMilli(a.getIntegrityUnixMs())
                             + ": " + a.getIntegrityReason());
@@ -444,10 +453,11 @@ final class FleetCommand implements Runnable {
                 }
             }
             for (Deployment d : r.getDeploymentsList()) {
-                Target t = d.getTarget();
-                out.println("deployment " + d.getModule().getName() + "@" + d.getModule().getVersion() + " to "
-                        + (t.getKind() == Target.Kind.ALL ? "all" : t.getKind().name().toLowerCase() + "=" + t.getValue()) + " (revision " + d.getRevision() + ")");
+                out.println("deployment " + d.getModule().getName() + "@" + d.getModule().getVersion() + " to " + target(d.getTarget())
+                        + " (revision " + d.getRevision() + ")");
             }
+            r.getRolloutsList().forEach(x -> Rollout.print(out, x));
+            out.println(Rollout.leader(r.getLeader()));
         }
 
         private static String labels(List<Label> l) {
@@ -479,6 +489,117 @@ final class FleetCommand implements Runnable {
                 }
                 return code;
             });
+        }
+    }
+
+    @Command(name = "rollout", mixinStandardHelpOptions = true, description = "Roll out an uploaded MODULE@VERSION in stages: first to the"
+            + " canary agents (the old version deprecated there, open connections keep it); once each applied it and the bake time passed"
+            + " with the canary's faults of the version at most --max-faults, to the rest of the target. More faults, or a canary agent"
+            + " refusing it, rolls it back by itself. The leading orchestrator runs it; fleet rollout status shows its progress.",
+            subcommands = {Rollout.Show.class, Rollout.Abort.class})
+    static final class Rollout implements Callable<Integer> {
+        @Spec
+        CommandSpec spec;
+        @picocli.CommandLine.Mixin
+        Where where;
+        // not required for picocli, which would then ask them of the subcommands too: checked in call()
+        @Parameters(arity = "0..1", paramLabel = "MODULE@VERSION", description = "the version to roll out, e.g. tag@1.1.0")
+        String module;
+        @Option(names = "--canary", paramLabel = "TARGET", description = "the canary agents (required): label=KEY=VALUE or agent=NAME")
+        String canary;
+        @Option(names = "--to", paramLabel = "TARGET", description = "where it goes after the canary: all, label=KEY=VALUE or agent=NAME"
+                + " (default: wherever the module is deployed now)")
+        String to;
+        @Option(names = "--max-faults", paramLabel = "N", defaultValue = "0", description = "the canary's faults of the new version that"
+                + " are tolerated; one more rolls it back (default: ${DEFAULT-VALUE})")
+        int maxFaults;
+        @Option(names = "--bake", paramLabel = "SECONDS", defaultValue = "60", description = "how long the canary runs it, every canary"
+                + " agent applied, before the rest gets it (default: ${DEFAULT-VALUE})")
+        int bake;
+
+        @Override
+        public Integer call() {
+            return Calls.run(spec.commandLine().getErr(), () -> {
+                if (module == null || canary == null) {
+                    throw new CliFailure(Main.USAGE, "fleet rollout needs MODULE@VERSION and --canary TARGET, e.g. fleet rollout tag@1.1.0"
+                            + " --canary label=ring=canary; or a command: status, abort");
+                }
+                if (maxFaults < 0 || bake < 0) {
+                    throw new CliFailure(Main.USAGE, "--max-faults and --bake are at least 0");
+                }
+                RolloutRequest.Builder b = RolloutRequest.newBuilder().setModule(moduleRef(module)).setCanary(target("--canary", canary))
+                        .setMaxFaults(maxFaults).setBakeSeconds(bake);
+                if (to != null) {
+                    b.setTarget(target("--to", to));
+                }
+                RolloutRequest r = where.checked(b.build());
+                return where.call(spec, s -> s.rollout(r), (out, x) -> {
+                    out.println("started rollout " + x.getId() + " of " + module + " (revision " + x.getRevision() + "): canary " + canary + " ("
+                            + x.getTotal() + " agent(s)), then " + (to == null ? "wherever " + r.getModule().getName() + " is deployed" : to)
+                            + "; follow it with: interlayer fleet rollout status " + x.getId());
+                    return Main.OK;
+                });
+            });
+        }
+
+        /** Which replica leads, as status prints it. */
+        static String leader(String leader) {
+            return leader.isEmpty() ? "no orchestrator leads now (rollouts wait)" : "leader: " + leader;
+        }
+
+        static void print(PrintWriter out, RolloutStatus x) {
+            out.println("rollout " + x.getId() + " " + x.getModule().getName() + "@" + x.getModule().getVersion() + " (from "
+                    + (x.getPreviousCount() == 0 ? "none" : String.join(", ", x.getPreviousList())) + "): " + x.getPhase() + ", "
+                    + x.getApplied() + "/" + x.getTotal() + " applied, " + x.getFaults() + " fault(s) (max " + x.getMaxFaults() + "); canary "
+                    + target(x.getCanary()) + ", then " + (x.hasTarget() ? target(x.getTarget()) : "its live deployments") + ", bake "
+                    + x.getBakeSeconds() + " s" + (x.getBakeUntilUnixMs() == 0 ? "" : " (until " + Instant.ofEpochMilli(x.getBakeUntilUnixMs()) + ")")
+                    + "; started " + Instant.ofEpochMilli(x.getCreatedUnixMs()) + " by " + x.getCreatedBy()
+                    + (x.getReason().isEmpty() ? "" : "\n  " + x.getReason()));
+        }
+
+        @Command(name = "status", mixinStandardHelpOptions = true, description = "The rollouts (newest 50, or one) with their phase, the"
+                + " agents that applied each, the canary's faults and why one waits or was rolled back; and which orchestrator runs them.")
+        static final class Show implements Callable<Integer> {
+            @Spec
+            CommandSpec spec;
+            @picocli.CommandLine.Mixin
+            Where where;
+            @Parameters(arity = "0..1", paramLabel = "ID", description = "one rollout")
+            Long id;
+
+            @Override
+            public Integer call() {
+                RolloutsRequest q = where.checked(RolloutsRequest.newBuilder().setId(id == null ? 0 : id).build());
+                return where.call(spec, s -> s.rollouts(q), (out, r) -> {
+                    if (r.getRolloutsCount() == 0) {
+                        out.println("no rollouts");
+                    }
+                    r.getRolloutsList().forEach(x -> print(out, x));
+                    out.println(Rollout.leader(r.getLeader()));
+                    return Main.OK;
+                });
+            }
+        }
+
+        @Command(name = "abort", mixinStandardHelpOptions = true, description = "Stop a rollout and roll it back: the deployments it made end,"
+                + " the ones it replaced return; agents go back to the previous version.")
+        static final class Abort implements Callable<Integer> {
+            @Spec
+            CommandSpec spec;
+            @picocli.CommandLine.Mixin
+            Where where;
+            @Parameters(paramLabel = "ID", description = "the rollout (fleet rollout status lists them)")
+            long id;
+
+            @Override
+            public Integer call() {
+                AbortRolloutRequest q = where.checked(AbortRolloutRequest.newBuilder().setId(id).build());
+                return where.call(spec, s -> s.abortRollout(q), (out, x) -> {
+                    out.println("aborted rollout " + x.getId() + " of " + x.getModule().getName() + "@" + x.getModule().getVersion()
+                            + "; rolled back (revision " + x.getRevision() + ")");
+                    return Main.OK;
+                });
+            }
         }
     }
 

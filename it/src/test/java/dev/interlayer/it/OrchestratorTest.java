@@ -2,11 +2,17 @@ package dev.interlayer.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static dev.interlayer.it.Fleets.freePort;
+import static dev.interlayer.it.Fleets.runs;
+import static dev.interlayer.it.Fleets.through;
+import static dev.interlayer.it.Fleets.xor;
 
 import com.google.protobuf.ByteString;
 import dev.interlayer.agent.Agent;
 import dev.interlayer.cli.Main;
 import dev.interlayer.engine.testing.TestServer;
+import dev.interlayer.it.Fleets.Cli;
+import dev.interlayer.it.Fleets.Held;
 import dev.interlayer.orchestrator.Orchestrator;
 import dev.interlayer.orchestrator.OrchestratorSettings;
 import dev.interlayer.orchestrator.v1.AckState;
@@ -30,14 +36,9 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.GrpcSslContexts;
 import io.grpc.netty.NettyChannelBuilder;
 import java.io.ByteArrayOutputStream;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -107,93 +108,24 @@ class OrchestratorTest {
         return orchestrator;
     }
 
-    private record Cli(int code, String out, String err) {}
-
     private Cli fleet(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        String[] all = new String[args.length + 3];
-        all[0] = "fleet";
-        System.arraycopy(args, 0, all, 1, args.length);
-        all[args.length + 1] = "--socket";
-        all[args.length + 2] = orchestrator.socket().toString();
-        int code = Main.execute(new PrintWriter(out), new PrintWriter(err), all);
-        return new Cli(code, out.toString(), err.toString());
+        return Fleets.fleet(orchestrator.socket(), args);
     }
 
     private Path token(String agent) throws Exception {
-        Cli c = fleet("token", agent, "--label", "zone=eu");
-        assertThat(c.code()).as(c.err()).isZero();
-        return Files.writeString(tmp.resolve(agent + ".token"), c.out().strip());
+        return Fleets.token(orchestrator.socket(), tmp, agent, "zone=eu");
     }
 
     private String agentYaml(String name, int listen, InetSocketAddress upstream) throws Exception {
-        return """
-                agent:
-                  control: {socket: %s}
-                  orchestrator: {address: 127.0.0.1:%d, token-file: %s, ca: %s}
-                listeners:
-                  - name: out
-                    listen: 127.0.0.1:%d
-                    upstream: 127.0.0.1:%d
-                    role: client
-                """.formatted(tmp.resolve(name + ".sock"), orchestrator.agentAddress().getPort(), token(name), orchestrator.caFile(), listen,
-                upstream.getPort());
+        return Fleets.agentYaml(tmp, name, "127.0.0.1:" + orchestrator.agentAddress().getPort(), token(name), orchestrator.caFile(), listen, upstream);
     }
 
     private StatusResponse status() {
-        Cli c = fleet("status", "--json");
-        assertThat(c.code()).as(c.err()).isZero();
-        try {
-            StatusResponse.Builder b = StatusResponse.newBuilder();
-            com.google.protobuf.util.JsonFormat.parser().merge(c.out(), b);
-            return b.build();
-        } catch (Exception e) {
-            throw new AssertionError(c.out(), e);
-        }
+        return Fleets.status(orchestrator.socket());
     }
 
     private void waitForAgents(String what, Predicate<AgentStatus> each, String... agents) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
-        while (true) {
-            StatusResponse s = status();
-            if (s.getAgentsCount() == agents.length && s.getAgentsList().stream().allMatch(each)) {
-                return;
-            }
-            assertThat(System.nanoTime()).as("not within 60 s: " + what + "; fleet status: " + s).isLessThan(deadline);
-            Thread.sleep(200);
-        }
-    }
-
-    /** Sends a message through the agent at {@code port} and returns what the upstream received of it. */
-    private static String through(int port, ByteArrayOutputStream received, String message) throws Exception {
-        synchronized (received) {
-            received.reset();
-        }
-        byte[] m = message.getBytes(StandardCharsets.UTF_8);
-        try (Socket s = new Socket("127.0.0.1", port)) {
-            s.setSoTimeout(10_000);
-            OutputStream out = s.getOutputStream();
-            out.write(m);
-            out.flush();
-            s.shutdownOutput();
-            InputStream in = s.getInputStream();
-            byte[] back = in.readAllBytes();
-            assertThat(new String(back, StandardCharsets.UTF_8)).as("the reply through the agent").isEqualTo(message);
-        }
-        synchronized (received) {
-            return received.toString(StandardCharsets.UTF_8);
-        }
-    }
-
-    private static int freePort() throws Exception {
-        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
-    }
-
-    private static String java() {
-        return System.getProperty("interlayer.java", Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        Fleets.waitForAgents(orchestrator.socket(), what, each, agents);
     }
 
     /** Starts agent a1 as a separate process from the distribution jar, in front of {@code app}; returns its listener's port. */
@@ -201,10 +133,7 @@ class OrchestratorTest {
         Path a1 = Files.createDirectories(tmp.resolve("a1"));
         int port = freePort();
         Files.writeString(a1.resolve("agent.yaml"), agentYaml("a1", port, app.address()));
-        Path jar = Files.copy(Path.of(System.getProperty("interlayer.distJar", "../cli/target/interlayer.jar")), tmp.resolve("interlayer.jar"));
-        processAgent = new ProcessBuilder(java(), "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED",
-                "-Dio.netty.leakDetection.level=paranoid", "-jar", jar.toString(), "run", "--config", a1.resolve("agent.yaml").toString())
-                .redirectErrorStream(true).redirectOutput(a1.resolve("agent.log").toFile()).start();
+        processAgent = Fleets.process(tmp, a1.resolve("agent.log"), "run", "--config", a1.resolve("agent.yaml").toString()).start();
         return port;
     }
 
@@ -272,51 +201,10 @@ class OrchestratorTest {
         }
     }
 
-    private static String xor(String s, int key) {
-        char[] c = s.toCharArray();
-        for (int i = 0; i < c.length; i++) {
-            c[i] ^= key;
-        }
-        return new String(c);
-    }
-
-    /** One connection through an agent, held open across fleet operations. */
-    private record Held(Socket socket, ByteArrayOutputStream received) implements AutoCloseable {
-        static Held open(int port, ByteArrayOutputStream received) throws Exception {
-            Socket s = new Socket("127.0.0.1", port);
-            s.setSoTimeout(10_000);
-            return new Held(s, received);
-        }
-
-        /** Sends {@code message}, reads its echo, returns what the upstream received of it. */
-        String send(String message) throws Exception {
-            synchronized (received) {
-                received.reset();
-            }
-            byte[] m = message.getBytes(StandardCharsets.UTF_8);
-            socket.getOutputStream().write(m);
-            socket.getOutputStream().flush();
-            byte[] back = socket.getInputStream().readNBytes(m.length);
-            assertThat(new String(back, StandardCharsets.UTF_8)).as("the echo on the held connection").isEqualTo(message);
-            synchronized (received) {
-                return received.toString(StandardCharsets.UTF_8);
-            }
-        }
-
-        @Override
-        public void close() throws Exception {
-            socket.close();
-        }
-    }
-
     private long applied(String what, Predicate<AgentStatus> each) throws Exception {
         long rev = status().getRevision();
         waitForAgents(what, a -> a.getAck() == AckState.APPLIED && a.getAppliedRevision() == rev && each.test(a), "a1", "a2", "a3");
         return rev;
-    }
-
-    private static boolean runs(AgentStatus a, String module, String version, String state) {
-        return a.getModulesList().stream().anyMatch(m -> m.getName().equals(module) && m.getVersion().equals(version) && m.getState().equals(state));
     }
 
     @Test

@@ -8,7 +8,13 @@ import dev.interlayer.orchestrator.v1.DeployRequest;
 import dev.interlayer.orchestrator.v1.DeployResponse;
 import dev.interlayer.orchestrator.v1.FleetGrpc;
 import dev.interlayer.orchestrator.v1.Label;
+import dev.interlayer.orchestrator.v1.AbortRolloutRequest;
 import dev.interlayer.orchestrator.v1.RevokeRequest;
+import dev.interlayer.orchestrator.v1.RolloutPhase;
+import dev.interlayer.orchestrator.v1.RolloutRequest;
+import dev.interlayer.orchestrator.v1.RolloutStatus;
+import dev.interlayer.orchestrator.v1.RolloutsRequest;
+import dev.interlayer.orchestrator.v1.RolloutsResponse;
 import dev.interlayer.orchestrator.v1.RevokeResponse;
 import dev.interlayer.orchestrator.v1.RotateRequest;
 import dev.interlayer.orchestrator.v1.SetPriorityRequest;
@@ -49,12 +55,14 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     private final Store store;
     private final Authority authority;
     private final AgentStreams streams;
+    private final RolloutStore rollouts;
     private final SecureRandom random = new SecureRandom();
 
     FleetEndpoint(Store store, Authority authority, AgentStreams streams) {
         this.store = store;
         this.authority = authority;
         this.streams = streams;
+        this.rollouts = new RolloutStore(store);
     }
 
     private static String who() {
@@ -148,17 +156,7 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
 
     @Override
     public void deploy(DeployRequest r, StreamObserver<DeployResponse> out) {
-        Target t = r.getTarget();
-        String problem = switch (t.getKind()) {
-            case ALL -> t.getValue().isEmpty() ? null : "a deployment to all agents takes no value";
-            case LABEL -> t.getValue().matches("[a-z0-9][a-z0-9._/-]{0,62}=[A-Za-z0-9._-]{0,63}") ? null
-                    : "a label target is KEY=VALUE (e.g. label=zone=eu), got '" + t.getValue() + "'";
-            case AGENT -> t.getValue().matches("[a-z0-9][a-z0-9.-]{0,62}") ? null : "an agent target names an agent, got '" + t.getValue() + "'";
-            default -> "the target must be all, label=KEY=VALUE or agent=NAME";
-        };
-        if (problem != null) {
-            throw Status.INVALID_ARGUMENT.withDescription(problem).asRuntimeException();
-        }
+        Target t = checked(r.getTarget());
         try {
             Store.Change c = store.deploy(r.getModule(), t, who());
             LOG.log(Level.INFO, "orchestrator: {0} deployed {1}@{2} to {3} (revision {4,number,#}; selects {5})", who(), r.getModule().getName(),
@@ -171,6 +169,21 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
         } catch (Store.Unavailable e) {
             throw status(e);
         }
+    }
+
+    /** {@code t}, or INVALID_ARGUMENT saying what is wrong with it. */
+    private static Target checked(Target t) {
+        String problem = switch (t.getKind()) {
+            case ALL -> t.getValue().isEmpty() ? null : "a deployment to all agents takes no value";
+            case LABEL -> t.getValue().matches("[a-z0-9][a-z0-9._/-]{0,62}=[A-Za-z0-9._-]{0,63}") ? null
+                    : "a label target is KEY=VALUE (e.g. label=zone=eu), got '" + t.getValue() + "'";
+            case AGENT -> t.getValue().matches("[a-z0-9][a-z0-9.-]{0,62}") ? null : "an agent target names an agent, got '" + t.getValue() + "'";
+            default -> "the target must be all, label=KEY=VALUE or agent=NAME";
+        };
+        if (problem != null) {
+            throw Status.INVALID_ARGUMENT.withDescription(problem).asRuntimeException();
+        }
+        return t;
     }
 
     static String target(Target t) {
@@ -264,6 +277,63 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
             Thread.currentThread().interrupt();
             throw Status.UNAVAILABLE.withDescription("the orchestrator is stopping").asRuntimeException();
         }
+    }
+
+    @FunctionalInterface
+    private interface Answer<T> {
+        T run() throws Store.Refused;
+    }
+
+    /** Answers with what {@code answer} makes, or with the status its refusal or the database's failure becomes. */
+    private static <T> void answer(StreamObserver<T> out, Answer<T> answer) {
+        try {
+            out.onNext(answer.run());
+            out.onCompleted();
+        } catch (Store.Refused e) {
+            throw status(e);
+        } catch (Store.Unavailable e) {
+            throw status(e);
+        }
+    }
+
+    @Override
+    public void rollout(RolloutRequest r, StreamObserver<RolloutStatus> out) {
+        if (r.getCanary().getKind() == Target.Kind.ALL) {
+            throw Status.INVALID_ARGUMENT.withDescription("the canary is some agents, not all: label=KEY=VALUE or agent=NAME").asRuntimeException();
+        }
+        Target canary = checked(r.getCanary());
+        Target target = r.hasTarget() ? checked(r.getTarget()) : null;
+        answer(out, () -> {
+            RolloutStore.Rollout ro = rollouts.start(r.getModule(), canary, target, r.getMaxFaults(), r.getBakeSeconds(), who());
+            LOG.log(Level.INFO, "orchestrator: {0} started {1}: canary {2}, then {3} (max faults {4}, bake {5} s; revision {6,number,#})", who(),
+                    ro.title(), target(canary), target == null ? "its live deployments" : target(target), r.getMaxFaults(), r.getBakeSeconds(),
+                    ro.stepRevision());
+            streams.changed();
+            return ro.status();
+        });
+    }
+
+    @Override
+    public void rollouts(RolloutsRequest r, StreamObserver<RolloutsResponse> out) {
+        answer(out, () -> {
+            RolloutsResponse.Builder b = RolloutsResponse.newBuilder();
+            rollouts.list(r.getId()).forEach(x -> b.addRollouts(x.status()));
+            String leader = store.read(Leadership::leader);
+            if (leader != null) {
+                b.setLeader(leader);
+            }
+            return b.build();
+        });
+    }
+
+    @Override
+    public void abortRollout(AbortRolloutRequest r, StreamObserver<RolloutStatus> out) {
+        answer(out, () -> {
+            RolloutStore.Rollout ro = rollouts.rollBack(r.getId(), RolloutPhase.ABORTED, "aborted by " + who());
+            LOG.log(Level.INFO, "orchestrator: {0} aborted {1}; rolled back (revision {2,number,#})", who(), ro.title(), ro.stepRevision());
+            streams.changed();
+            return ro.status();
+        });
     }
 
     @Override

@@ -4,7 +4,6 @@ import dev.interlayer.control.ControlException;
 import dev.interlayer.control.ControlServer;
 import dev.interlayer.control.ControlSettings;
 import java.lang.System.Logger.Level;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 
@@ -33,13 +32,16 @@ public final class Orchestrator implements AutoCloseable {
     private final Authority authority;
     private final AgentStreams streams;
     private final ControlServer endpoint;
+    private final RolloutRunner rollouts;
 
-    private Orchestrator(EmbeddedDatabase database, Store store, Authority authority, AgentStreams streams, ControlServer endpoint) {
+    private Orchestrator(EmbeddedDatabase database, Store store, Authority authority, AgentStreams streams, ControlServer endpoint,
+            RolloutRunner rollouts) {
         this.database = database;
         this.store = store;
         this.authority = authority;
         this.streams = streams;
         this.endpoint = endpoint;
+        this.rollouts = rollouts;
     }
 
     /**
@@ -59,8 +61,13 @@ public final class Orchestrator implements AutoCloseable {
             } else {
                 store = Store.open(s.databaseUrl(), s.databaseUser(), s.databasePassword());
             }
+            String instance = Store.INSTANCE;
+            try {
+                store.checkKeys(FleetEndpoint.sha256(authority.caCertificate().getEncoded()), authority.signingKeyPem(), instance, s.dataDir());
+            } catch (java.security.cert.CertificateEncodingException e) {
+                throw new OrchestratorException("cannot read the CA certificate in " + s.dataDir() + ": " + e.getMessage(), e);
+            }
             streams = new AgentStreams(store);
-            String instance = host() + ":" + ProcessHandle.current().pid();
             ControlSettings cs = ControlSettings.at(s.socket()).withPolicy(s.policy())
                     .withTls(new ControlSettings.Tls(s.listen(), authority.serverCertificate(), authority.serverKey(), authority.caFile()));
             if (s.auditFile() != null) {
@@ -73,9 +80,11 @@ public final class Orchestrator implements AutoCloseable {
                 throw new OrchestratorException("the orchestrator's endpoint did not start: " + e.getMessage(), e);
             }
             streams.start();
+            RolloutRunner rollouts = new RolloutRunner(new RolloutStore(store), new Leadership(store, instance), streams::changed);
+            rollouts.start();
             LOG.log(Level.INFO, "orchestrator: serving operators on {0} and agents on {1} (TLS; CA {2}); data in {3}", s.socket(),
                     endpoint.tlsAddress(), authority.caFile(), s.dataDir());
-            return new Orchestrator(db, store, authority, streams, endpoint);
+            return new Orchestrator(db, store, authority, streams, endpoint, rollouts);
         } catch (OrchestratorException | RuntimeException | Error e) {
             if (streams != null) {
                 streams.close();
@@ -87,14 +96,6 @@ public final class Orchestrator implements AutoCloseable {
                 db.close();
             }
             throw e;
-        }
-    }
-
-    private static String host() {
-        try {
-            return InetAddress.getLocalHost().getHostName();
-        } catch (java.io.IOException e) {
-            return "localhost";
         }
     }
 
@@ -130,7 +131,8 @@ public final class Orchestrator implements AutoCloseable {
 
     @Override
     public void close() {
-        LOG.log(Level.INFO, "orchestrator: stopping: agent streams, endpoint, database");
+        LOG.log(Level.INFO, "orchestrator: stopping: rollouts, agent streams, endpoint, database");
+        rollouts.close();
         streams.close();
         endpoint.close();
         store.close();

@@ -13,6 +13,7 @@ import dev.interlayer.orchestrator.v1.Report;
 import dev.interlayer.orchestrator.v1.Snapshot;
 import dev.interlayer.orchestrator.v1.StatusResponse;
 import dev.interlayer.orchestrator.v1.Target;
+import java.net.InetAddress;
 import java.sql.Array;
 import java.sql.Connection;
 import java.sql.DriverManager;
@@ -82,6 +83,17 @@ public final class Store implements AutoCloseable {
     /** A stored module jar. */
     public record Artifact(String sha256, String fileName, long size, byte[] signature, byte[] content) {}
 
+    /**
+     * This orchestrator process among those on the database: HOST:PID. Every connection it opens carries it as its
+     * application name, so the database knows which orchestrators are alive ({@link #LIVE}).
+     */
+    static final String INSTANCE = host() + ":" + ProcessHandle.current().pid();
+    /**
+     * SQL: whether an agent's {@code connected_to} names an orchestrator that is alive (has a connection to the
+     * database); an orchestrator killed cannot record that its agents' streams ended.
+     */
+    static final String LIVE = "(connected_to IN (SELECT application_name FROM pg_stat_activity))";
+
     private final String url;
     private final String user;
     private final String password;
@@ -136,6 +148,14 @@ public final class Store implements AutoCloseable {
             }
         }
         return v;
+    }
+
+    private static String host() {
+        try {
+            return InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            return "localhost";
+        }
     }
 
     private static String rootMessage(Throwable e) {
@@ -199,15 +219,25 @@ public final class Store implements AutoCloseable {
                 return c;
             }
         }
+        Connection c = connect(INSTANCE);
+        try {
+            c.setAutoCommit(false);
+            return c;
+        } catch (SQLException e) {
+            throw new Unavailable("the orchestrator's database at " + url + " failed: " + e.getMessage(), e);
+        }
+    }
+
+    /** A new connection (auto-commit), named {@code applicationName} in the server's activity view; not pooled. */
+    Connection connect(String applicationName) {
         try {
             java.util.Properties p = new java.util.Properties();
             p.setProperty("user", user);
             p.setProperty("password", password);
             p.setProperty("connectTimeout", "5");
             p.setProperty("socketTimeout", "30");
-            Connection c = DriverManager.getConnection(url, p);
-            c.setAutoCommit(false);
-            return c;
+            p.setProperty("ApplicationName", applicationName);
+            return DriverManager.getConnection(url, p);
         } catch (SQLException e) {
             throw new Unavailable("the orchestrator's database at " + url + " cannot be reached: " + e.getMessage()
                     + "; the orchestrator keeps trying, agents keep their last good state", e);
@@ -258,17 +288,46 @@ public final class Store implements AutoCloseable {
         return read(c -> revision(c));
     }
 
-    private static long revision(Connection c) throws SQLException {
+    static long revision(Connection c) throws SQLException {
         try (var s = c.createStatement(); var rs = s.executeQuery("SELECT revision FROM fleet_revision WHERE id = 1")) {
             rs.next();
             return rs.getLong(1);
         }
     }
 
-    private static long bump(Connection c) throws SQLException {
+    static long bump(Connection c) throws SQLException {
         try (var s = c.createStatement(); var rs = s.executeQuery("UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1 RETURNING revision")) {
             rs.next();
             return rs.getLong(1);
+        }
+    }
+
+    // ---- keys ------------------------------------------------------------------------------------
+
+    /**
+     * Stores the fleet's keys if no orchestrator did before, else checks that these are the same: every orchestrator
+     * on one database must hold the same CA and module-signing key.
+     *
+     * @throws OrchestratorException if the database holds other keys; nothing is changed
+     */
+    public void checkKeys(String caSha256, String signingKeyPem, String instance, java.nio.file.Path dataDir) throws OrchestratorException {
+        String[] stored = read(c -> {
+            try (PreparedStatement p = c.prepareStatement("INSERT INTO fleet_keys VALUES (1, ?, ?, ?, now()) ON CONFLICT (id) DO NOTHING")) {
+                p.setString(1, caSha256);
+                p.setString(2, signingKeyPem);
+                p.setString(3, instance);
+                p.executeUpdate();
+            }
+            try (var st = c.createStatement(); var rs = st.executeQuery("SELECT ca_sha256, signing_key, first_by, stored_at FROM fleet_keys")) {
+                rs.next();
+                return new String[] {rs.getString(1), rs.getString(2), rs.getString(3), rs.getTimestamp(4).toInstant().toString()};
+            }
+        });
+        if (!stored[0].equals(caSha256) || !stored[1].strip().equals(signingKeyPem.strip())) {
+            throw new OrchestratorException("the keys in " + dataDir + " are not the fleet's: the orchestrator " + stored[2] + " stored another "
+                    + (stored[0].equals(caSha256) ? "module-signing key" : "CA (certificate SHA-256 " + stored[0] + ")") + " in this database at "
+                    + stored[3] + "; every orchestrator on one database needs the same keys: copy ca.crt, ca.key, signing.key and signing.pub from"
+                    + " that orchestrator's data folder into " + dataDir + " (mode 0600 for the keys). Nothing was changed");
         }
     }
 
@@ -422,11 +481,12 @@ public final class Store implements AutoCloseable {
     /**
      * Deploys {@code module} to {@code target}: ends the module's live deployments to the same target and adds this one.
      *
-     * @throws Refused if the module version was never uploaded
+     * @throws Refused if the module version was never uploaded, or a rollout of the module runs
      */
     public Change deploy(ModuleRef module, Target target, String by) throws Refused {
         return tx(c -> {
             uploaded(c, module);
+            RolloutStore.noneRunning(c, module.getName());
             long rev = bump(c);
             try (PreparedStatement p = c.prepareStatement("UPDATE deployments SET ended_at = now(), ended_revision = ?"
                     + " WHERE module = ? AND target_kind = ? AND target_value = ? AND ended_at IS NULL")) {
@@ -451,7 +511,8 @@ public final class Store implements AutoCloseable {
     }
 
     /**
-     * Ends every live deployment of {@code module}.
+     * Ends every live deployment of {@code module}, and the rollout of it that runs (aborted: there is nothing to roll
+     * back to).
      *
      * @throws Refused if none is live
      */
@@ -467,6 +528,7 @@ public final class Store implements AutoCloseable {
             if (n == 0) {
                 throw new Refused("no deployment of module " + module + " is live; fleet status lists the deployments", true);
             }
+            RolloutStore.revoked(c, module);
             return new Change(rev, List.of(), n);
         });
     }
@@ -475,12 +537,13 @@ public final class Store implements AutoCloseable {
      * Rotates {@code module}: every live deployment of its name ends and a deployment of this version to the same
      * target, with the same priority, takes its place (ACTIVE).
      *
-     * @throws Refused if the version was never uploaded, no deployment of the module is live, or every live one is
-     *     of this version already
+     * @throws Refused if the version was never uploaded, a rollout of the module runs, no deployment of the module is
+     *     live, or every live one is of this version already
      */
     public Change rotate(ModuleRef module, String by) throws Refused {
         return tx(c -> {
             uploaded(c, module);
+            RolloutStore.noneRunning(c, module.getName());
             record Live(long id, String version, String kind, String value, Integer priority) {}
             List<Live> live = new ArrayList<>();
             try (PreparedStatement p = c.prepareStatement("SELECT id, version, target_kind, target_value, priority FROM deployments"
@@ -587,7 +650,7 @@ public final class Store implements AutoCloseable {
         });
     }
 
-    private static void uploaded(Connection c, ModuleRef module) throws SQLException, Refused {
+    static void uploaded(Connection c, ModuleRef module) throws SQLException, Refused {
         try (PreparedStatement p = c.prepareStatement("SELECT 1 FROM modules WHERE name = ? AND version = ?")) {
             p.setString(1, module.getName());
             p.setString(2, module.getVersion());
@@ -600,7 +663,7 @@ public final class Store implements AutoCloseable {
         }
     }
 
-    private static List<String> selected(Connection c, String kind, String value) throws SQLException {
+    static List<String> selected(Connection c, String kind, String value) throws SQLException {
         List<String> out = new ArrayList<>();
         try (var s = c.createStatement(); var rs = s.executeQuery("SELECT name, labels FROM agents ORDER BY name")) {
             while (rs.next()) {
@@ -785,7 +848,7 @@ public final class Store implements AutoCloseable {
         });
     }
 
-    private static void event(Connection c, String agent, String text) throws SQLException {
+    static void event(Connection c, String agent, String text) throws SQLException {
         try (PreparedStatement p = c.prepareStatement("INSERT INTO agent_events (agent, at, text) SELECT ?, now(), ? WHERE EXISTS (SELECT 1 FROM agents WHERE name = ?)")) {
             p.setString(1, agent);
             p.setString(2, text.length() > 1000 ? text.substring(0, 1000) : text);
@@ -813,8 +876,8 @@ public final class Store implements AutoCloseable {
     public StatusResponse status(String agent) throws Refused {
         return tx(c -> {
             StatusResponse.Builder b = StatusResponse.newBuilder().setRevision(revision(c));
-            try (var s = c.prepareStatement("SELECT name, labels, connected_to, last_seen, desired_revision, applied_revision,"
-                    + " ack_state, ack_reason, report, address, integrity, integrity_reason, integrity_at FROM agents"
+            try (var s = c.prepareStatement("SELECT name, labels, CASE WHEN " + LIVE + " THEN connected_to END, last_seen, desired_revision,"
+                    + " applied_revision, ack_state, ack_reason, report, address, integrity, integrity_reason, integrity_at FROM agents"
                     + " WHERE ?::text IS NULL OR name = ? ORDER BY name")) {
                 s.setString(1, agent);
                 s.setString(2, agent);
@@ -849,6 +912,9 @@ public final class Store implements AutoCloseable {
                     }
                     Timestamp judged = rs.getTimestamp(13);
                     a.setIntegrityUnixMs(judged == null ? 0 : judged.getTime());
+                    if (rs.getString(3) != null) {
+                        a.setReplica(rs.getString(3));
+                    }
                     b.addAgents(a);
                 }
             }
@@ -874,11 +940,16 @@ public final class Store implements AutoCloseable {
                             .setCreatedUnixMs(rs.getTimestamp(5).getTime()).setRevision(rs.getLong(6)));
                 }
             }
+            b.addAllRollouts(RolloutStore.recent(c));
+            String leader = Leadership.leader(c);
+            if (leader != null) {
+                b.setLeader(leader);
+            }
             return b.build();
         });
     }
 
-    private static List<String> strings(Array a) throws SQLException {
+    static List<String> strings(Array a) throws SQLException {
         if (a == null) {
             return List.of();
         }
