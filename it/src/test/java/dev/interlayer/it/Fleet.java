@@ -163,6 +163,32 @@ final class Fleet implements AutoCloseable {
         }
     }
 
+    /**
+     * Enrolls {@code name} with a new token as an agent would (a key pair made here) and returns a channel that presents
+     * the certificate the orchestrator issued: for streams a test writes by hand.
+     */
+    io.grpc.ManagedChannel enrolledChannel(String name) throws Exception {
+        java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("EC");
+        g.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+        java.security.KeyPair pair = g.generateKeyPair();
+        io.grpc.ManagedChannel enrollment = io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", orchestrator.agentAddress().getPort())
+                .sslContext(io.grpc.netty.GrpcSslContexts.forClient().trustManager(orchestrator.caFile().toFile()).build()).build();
+        dev.interlayer.orchestrator.v1.EnrollResponse enrolled;
+        try {
+            enrolled = dev.interlayer.orchestrator.v1.EnrollmentGrpc.newBlockingStub(enrollment).withDeadlineAfter(30, java.util.concurrent.TimeUnit.SECONDS)
+                    .enroll(dev.interlayer.orchestrator.v1.EnrollRequest.newBuilder().setToken(Files.readString(token(name)).strip())
+                            .setPublicKey(com.google.protobuf.ByteString.copyFrom(pair.getPublic().getEncoded())).build());
+        } finally {
+            enrollment.shutdownNow();
+        }
+        Path key = Files.writeString(dir.resolve(name + ".key"), "-----BEGIN PRIVATE KEY-----\n"
+                + java.util.Base64.getMimeEncoder(64, new byte[] {'\n'}).encodeToString(pair.getPrivate().getEncoded()) + "\n-----END PRIVATE KEY-----\n");
+        Path cert = Files.writeString(dir.resolve(name + ".crt"), enrolled.getCertificatePem());
+        return io.grpc.netty.NettyChannelBuilder.forAddress("127.0.0.1", orchestrator.agentAddress().getPort()).maxInboundMessageSize(64 << 20)
+                .sslContext(io.grpc.netty.GrpcSslContexts.forClient().keyManager(cert.toFile(), key.toFile())
+                        .trustManager(orchestrator.caFile().toFile()).build()).build();
+    }
+
     /** Stops the orchestrator (and its database) and keeps its folder, for {@link #restart()}. */
     void stopOrchestrator() {
         orchestrator.close();

@@ -102,6 +102,13 @@ final class AgentStreams implements AutoCloseable {
         }
     }
 
+    /** Whether a snapshot of {@code revision} (or a later one) was sent on {@code s}: what its agent may acknowledge. */
+    boolean wasSent(Session s, long revision) {
+        synchronized (s) {
+            return s.sent != null && revision <= s.sent.getRevision();
+        }
+    }
+
     /** The agents connected here. */
     List<String> agents() {
         return List.copyOf(sessions.keySet());

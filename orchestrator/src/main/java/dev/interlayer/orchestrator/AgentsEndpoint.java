@@ -9,6 +9,7 @@ import dev.interlayer.orchestrator.v1.FetchChunk;
 import dev.interlayer.orchestrator.v1.FetchRequest;
 import dev.interlayer.orchestrator.v1.OrchestratorMessage;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.lang.System.Logger.Level;
@@ -60,15 +61,41 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
     @Override
     public StreamObserver<AgentMessage> connect(StreamObserver<OrchestratorMessage> out) {
         ServerCallStreamObserver<OrchestratorMessage> call = (ServerCallStreamObserver<OrchestratorMessage>) out;
-        String agent = agent();
+        String agent;
+        try {
+            agent = agent();
+        } catch (StatusRuntimeException e) {
+            out.onError(e); // the stream ends with the reason (a database down, a replaced certificate), not as a failed handler
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(AgentMessage m) {}
+
+                @Override
+                public void onError(Throwable t) {}
+
+                @Override
+                public void onCompleted() {}
+            };
+        }
         String address = Peer.current().address();
         AgentStreams.Session session = new AgentStreams.Session(agent, call, Peer.current().key());
         return new StreamObserver<>() {
             private boolean hello;
+            private boolean refused;
+            /** Set once the agent's leaving is recorded. */
+            private boolean left;
 
             @Override
             public void onNext(AgentMessage m) {
+                if (refused) {
+                    return;
+                }
                 try {
+                    if (!hello && m.getKindCase() != AgentMessage.KindCase.HELLO) {
+                        refuse(Status.INVALID_ARGUMENT.withDescription("the stream began with " + kind(m) + "; an agent's stream begins with its hello"
+                                + " (version, applied revision, report), and nothing else comes before it"));
+                        return;
+                    }
                     switch (m.getKindCase()) {
                         case HELLO -> {
                             if (hello) {
@@ -82,6 +109,11 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
                         }
                         case ACK -> {
                             var a = m.getAck();
+                            if (!streams.wasSent(session, a.getRevision())) {
+                                refuse(Status.INVALID_ARGUMENT.withDescription("agent " + agent + " answered revision " + a.getRevision()
+                                        + ", which was not sent on this stream; an agent answers only the snapshots it receives"));
+                                return;
+                            }
                             store.acked(agent, a.getRevision(), a.getApplied(), a.getReason(), a.getReport());
                             if (!a.getApplied()) {
                                 LOG.log(Level.WARNING, "orchestrator: agent {0} refused revision {1,number,#}: {2}", agent, a.getRevision(), a.getReason());
@@ -89,11 +121,26 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
                         }
                         case REPORT -> store.reported(agent, m.getReport());
                         case PROOF -> streams.proof(session, m.getProof());
-                        default -> { }
+                        case KIND_NOT_SET -> refuse(Status.INVALID_ARGUMENT.withDescription("an empty message (no hello, ack, report or proof);"
+                                + " every message on an agent's stream carries one of them"));
                     }
                 } catch (Store.Unavailable e) {
-                    streams.remove(session);
-                    out.onError(FleetEndpoint.status(e));
+                    refuse(FleetEndpoint.status(e).getStatus());
+                }
+            }
+
+            /** Ends the stream with {@code status}; later messages of the agent are dropped. */
+            private void refuse(Status status) {
+                refused = true;
+                if (!hello) {
+                    LOG.log(Level.WARNING, "orchestrator: refused the stream of agent {0} from {1}: {2}", agent, address, status.getDescription());
+                } else {
+                    LOG.log(Level.WARNING, "orchestrator: ended the stream of agent {0}: {1}", agent, status.getDescription());
+                    gone("refused: " + status.getDescription());
+                }
+                streams.remove(session);
+                synchronized (session) {
+                    out.onError(status.asRuntimeException());
                 }
             }
 
@@ -105,12 +152,18 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
             @Override
             public void onCompleted() {
                 gone("the agent closed its stream");
-                synchronized (session) {
-                    out.onCompleted();
+                if (!refused) {
+                    synchronized (session) {
+                        out.onCompleted();
+                    }
                 }
             }
 
             private void gone(String why) {
+                if (left) {
+                    return;
+                }
+                left = true;
                 streams.remove(session);
                 try {
                     store.disconnected(agent, instance, why);
@@ -119,6 +172,10 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
                 }
             }
         };
+    }
+
+    private static String kind(AgentMessage m) {
+        return m.getKindCase() == AgentMessage.KindCase.KIND_NOT_SET ? "an empty message" : "a message of kind " + m.getKindCase().name().toLowerCase(java.util.Locale.ROOT);
     }
 
     @Override

@@ -162,8 +162,12 @@ public final class Store implements AutoCloseable {
             ok = true;
             return t;
         } catch (SQLException e) {
+            boolean down = isConnectionProblem(e);
+            if (down) {
+                dropIdle(); // the pooled connections went down with the server
+            }
             throw new Unavailable("the orchestrator's database failed: " + e.getMessage()
-                    + (isConnectionProblem(e) ? "; it may be down: the orchestrator keeps trying, agents keep their last good state" : ""), e);
+                    + (down ? "; it may be down: the orchestrator keeps trying, agents keep their last good state" : ""), e);
         } finally {
             if (!ok) {
                 try {
@@ -185,8 +189,25 @@ public final class Store implements AutoCloseable {
         }
     }
 
+    /** A connection that failed or was ended by the server going down (admin, crash or startup shutdown: 57P01-57P03). */
     private static boolean isConnectionProblem(SQLException e) {
-        return e.getSQLState() != null && e.getSQLState().startsWith("08");
+        String state = e.getSQLState();
+        return state != null && (state.startsWith("08") || state.equals("57P01") || state.equals("57P02") || state.equals("57P03"));
+    }
+
+    private void dropIdle() {
+        List<Connection> dropped;
+        synchronized (idle) {
+            dropped = new ArrayList<>(idle);
+            idle.clear();
+        }
+        for (Connection c : dropped) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // closing anyway
+            }
+        }
     }
 
     private Connection take() {
@@ -240,15 +261,8 @@ public final class Store implements AutoCloseable {
     public void close() {
         synchronized (idle) {
             closed = true;
-            for (Connection c : idle) {
-                try {
-                    c.close();
-                } catch (SQLException ignored) {
-                    // closing anyway
-                }
-            }
-            idle.clear();
         }
+        dropIdle();
     }
 
     // ---- revision --------------------------------------------------------------------------------
