@@ -14,6 +14,8 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.lang.System.Logger.Level;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * {@code Agents}: each enrolled agent's stream (hello, then acknowledgements and reports; its desired state comes back)
@@ -26,11 +28,20 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
 
     private final Store store;
     private final AgentStreams streams;
+    private final Recorder recorder;
     private final String instance;
+    /** Jars agents fetched lately, by SHA-256 (a jar never changes): a deployment to many agents reads each once. */
+    private final Map<String, Store.Artifact> jars = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Store.Artifact> eldest) {
+            return size() > 8;
+        }
+    });
 
-    AgentsEndpoint(Store store, AgentStreams streams, String instance) {
+    AgentsEndpoint(Store store, AgentStreams streams, Recorder recorder, String instance) {
         this.store = store;
         this.streams = streams;
+        this.recorder = recorder;
         this.instance = instance;
     }
 
@@ -80,14 +91,15 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
         String address = Peer.current().address();
         AgentStreams.Session session = new AgentStreams.Session(agent, call, Peer.current().key());
         return new StreamObserver<>() {
-            private boolean hello;
-            private boolean refused;
+            private volatile boolean hello;
+            /** Set once the stream is refused (from the stream's thread, or the recorder's). */
+            private final AtomicBoolean refused = new AtomicBoolean();
             /** Set once the agent's leaving is recorded. */
-            private boolean left;
+            private final AtomicBoolean left = new AtomicBoolean();
 
             @Override
             public void onNext(AgentMessage m) {
-                if (refused) {
+                if (refused.get()) {
                     return;
                 }
                 try {
@@ -114,12 +126,12 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
                                         + ", which was not sent on this stream; an agent answers only the snapshots it receives"));
                                 return;
                             }
-                            store.acked(agent, a.getRevision(), a.getApplied(), a.getReason(), a.getReport());
+                            recorder.add(new Store.Acked(agent, a.getRevision(), a.getApplied(), a.getReason(), a.getReport()), this::lost);
                             if (!a.getApplied()) {
                                 LOG.log(Level.WARNING, "orchestrator: agent {0} refused revision {1,number,#}: {2}", agent, a.getRevision(), a.getReason());
                             }
                         }
-                        case REPORT -> store.reported(agent, m.getReport());
+                        case REPORT -> recorder.add(new Store.Reported(agent, m.getReport()), this::lost);
                         case PROOF -> streams.proof(session, m.getProof());
                         case KIND_NOT_SET -> refuse(Status.INVALID_ARGUMENT.withDescription("an empty message (no hello, ack, report or proof);"
                                 + " every message on an agent's stream carries one of them"));
@@ -129,9 +141,16 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
                 }
             }
 
-            /** Ends the stream with {@code status}; later messages of the agent are dropped. */
+            /** What the agent said could not be recorded: the stream ends, the agent connects again and says it again. */
+            private void lost(Store.Unavailable e) {
+                refuse(FleetEndpoint.status(e).getStatus());
+            }
+
+            /** Ends the stream with {@code status}, once; later messages of the agent are dropped. */
             private void refuse(Status status) {
-                refused = true;
+                if (refused.getAndSet(true)) {
+                    return;
+                }
                 if (!hello) {
                     LOG.log(Level.WARNING, "orchestrator: refused the stream of agent {0} from {1}: {2}", agent, address, status.getDescription());
                 } else {
@@ -152,7 +171,7 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
             @Override
             public void onCompleted() {
                 gone("the agent closed its stream");
-                if (!refused) {
+                if (!refused.getAndSet(true)) {
                     synchronized (session) {
                         out.onCompleted();
                     }
@@ -160,10 +179,9 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
             }
 
             private void gone(String why) {
-                if (left) {
+                if (left.getAndSet(true)) {
                     return;
                 }
-                left = true;
                 streams.remove(session);
                 try {
                     store.disconnected(agent, instance, why);
@@ -181,9 +199,14 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
     @Override
     public void fetch(FetchRequest r, StreamObserver<FetchChunk> out) {
         agent();
-        Store.Artifact a;
+        Store.Artifact a = jars.get(r.getSha256());
         try {
-            a = store.artifact(r.getSha256());
+            if (a == null) {
+                a = store.artifact(r.getSha256());
+                if (a != null) {
+                    jars.put(a.sha256(), a);
+                }
+            }
         } catch (Store.Unavailable e) {
             throw FleetEndpoint.status(e);
         }

@@ -32,14 +32,19 @@ public final class Orchestrator implements AutoCloseable {
     private final Store store;
     private final Authority authority;
     private final AgentStreams streams;
+    private final Recorder recorder;
     private final ControlServer endpoint;
+    private final Dashboard dashboard;
 
-    private Orchestrator(EmbeddedDatabase database, Store store, Authority authority, AgentStreams streams, ControlServer endpoint) {
+    private Orchestrator(EmbeddedDatabase database, Store store, Authority authority, AgentStreams streams, Recorder recorder,
+                         ControlServer endpoint, Dashboard dashboard) {
         this.database = database;
         this.store = store;
         this.authority = authority;
         this.streams = streams;
+        this.recorder = recorder;
         this.endpoint = endpoint;
+        this.dashboard = dashboard;
     }
 
     /**
@@ -51,6 +56,7 @@ public final class Orchestrator implements AutoCloseable {
         EmbeddedDatabase db = null;
         Store store = null;
         AgentStreams streams = null;
+        Recorder recorder = null;
         try {
             Authority authority = Authority.open(s.dataDir(), s.names());
             if (s.databaseUrl() == null) {
@@ -60,6 +66,7 @@ public final class Orchestrator implements AutoCloseable {
                 store = Store.open(s.databaseUrl(), s.databaseUser(), s.databasePassword());
             }
             streams = new AgentStreams(store);
+            recorder = new Recorder(store);
             String instance = host() + ":" + ProcessHandle.current().pid();
             ControlSettings cs = ControlSettings.at(s.socket()).withPolicy(s.policy())
                     .withTls(new ControlSettings.Tls(s.listen(), authority.serverCertificate(), authority.serverKey(), authority.caFile()));
@@ -68,17 +75,29 @@ public final class Orchestrator implements AutoCloseable {
             }
             ControlServer endpoint;
             try {
-                endpoint = ControlServer.start(cs, new OrchestratorServices(store, authority, streams, instance));
+                endpoint = ControlServer.start(cs, new OrchestratorServices(store, authority, streams, recorder, instance));
             } catch (ControlException e) {
                 throw new OrchestratorException("the orchestrator's endpoint did not start: " + e.getMessage(), e);
+            }
+            Dashboard dashboard = null;
+            if (s.dashboard() != null) {
+                try {
+                    dashboard = Dashboard.start(store, endpoint.security(), s.dashboard(), s.names());
+                } catch (OrchestratorException e) {
+                    endpoint.close();
+                    throw e;
+                }
             }
             streams.start();
             LOG.log(Level.INFO, "orchestrator: serving operators on {0} and agents on {1} (TLS; CA {2}); data in {3}", s.socket(),
                     endpoint.tlsAddress(), authority.caFile(), s.dataDir());
-            return new Orchestrator(db, store, authority, streams, endpoint);
+            return new Orchestrator(db, store, authority, streams, recorder, endpoint, dashboard);
         } catch (OrchestratorException | RuntimeException | Error e) {
             if (streams != null) {
                 streams.close();
+            }
+            if (recorder != null) {
+                recorder.close();
             }
             if (store != null) {
                 store.close();
@@ -101,6 +120,11 @@ public final class Orchestrator implements AutoCloseable {
     /** The address agents connect to. */
     public InetSocketAddress agentAddress() {
         return endpoint.tlsAddress();
+    }
+
+    /** Where the dashboard is served, or null when it is off. */
+    public InetSocketAddress dashboardAddress() {
+        return dashboard == null ? null : dashboard.address();
     }
 
     /** The operators' Unix socket. */
@@ -131,8 +155,12 @@ public final class Orchestrator implements AutoCloseable {
     @Override
     public void close() {
         LOG.log(Level.INFO, "orchestrator: stopping: agent streams, endpoint, database");
+        if (dashboard != null) {
+            dashboard.close();
+        }
         streams.close();
         endpoint.close();
+        recorder.close();
         store.close();
         if (database != null) {
             database.close();
