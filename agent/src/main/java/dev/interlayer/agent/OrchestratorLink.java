@@ -311,7 +311,7 @@ public final class OrchestratorLink implements AutoCloseable {
      * Applies a snapshot: every jar it needs is fetched (with {@code fetch}; null: only from the state folder) and checked
      * first, then loaded; modules the orchestrator put here and the snapshot no longer lists are revoked.
      *
-     * @return null if applied, else why it was refused (nothing was loaded or revoked for it)
+     * @return null if applied, else why it was refused (nothing was revoked for it; what it loaded was undone)
      */
     private String apply(Snapshot s, AgentsGrpc.AgentsBlockingStub fetch) {
         PublicKey key;
@@ -355,6 +355,7 @@ public final class OrchestratorLink implements AutoCloseable {
                 return refuse(s, id(d) + ": the orchestrator did not send its jar: " + e.getStatus().getDescription());
             }
         }
+        List<Replaced> replaced = replacedBy(toLoad.keySet());
         List<LoadedModule> loadedNow = new ArrayList<>();
         for (Map.Entry<DesiredModule, Path> e : toLoad.entrySet()) {
             DesiredModule d = e.getKey();
@@ -362,15 +363,13 @@ public final class OrchestratorLink implements AutoCloseable {
             try {
                 List<LoadedModule> got = registry.loadJar(e.getValue(), configs, (ModuleDescriptor desc) -> desc.name().equals(name));
                 LoadedModule m = got.stream().filter(x -> x.name().equals(name)).findFirst().orElse(null);
+                loadedNow.addAll(got);
                 if (m == null || !m.version().equals(d.getModule().getVersion())) {
-                    got.forEach(LoadedModule::revoke);
-                    loadedNow.forEach(LoadedModule::revoke);
-                    return refuse(s, id(d) + ": its jar declares " + (m == null ? "no module " + name : m.id()) + "; upload the right jar");
+                    return refuse(s, id(d) + ": its jar declares " + (m == null ? "no module " + name : m.id()) + "; upload the right jar"
+                            + undo(loadedNow, replaced));
                 }
-                loadedNow.add(m);
             } catch (ModuleLoadException x) {
-                loadedNow.forEach(LoadedModule::revoke);
-                return refuse(s, id(d) + " did not load: " + x.getMessage());
+                return refuse(s, id(d) + " did not load: " + x.getMessage() + undo(loadedNow, replaced));
             }
         }
         for (DesiredModule d : s.getModulesList()) {
@@ -408,6 +407,82 @@ public final class OrchestratorLink implements AutoCloseable {
             LOG.log(Level.INFO, "orchestrator: applied revision {0,number,#}: {1}", s.getRevision(), ids(s));
         }
         return null;
+    }
+
+    /**
+     * A module running here that loading a snapshot's new version of it retires: what is needed to give it back.
+     *
+     * @param jar the verified jar it can be loaded again from, or null if there is none
+     */
+    private record Replaced(LoadedModule module, ModuleState state, int priority, Path jar) {}
+
+    /** The modules that loading {@code toLoad} will retire: those of the same names that attach to new connections or the orchestrator deprecated. */
+    private List<Replaced> replacedBy(java.util.Collection<DesiredModule> toLoad) {
+        List<String> names = toLoad.stream().map(d -> d.getModule().getName()).toList();
+        List<Replaced> out = new ArrayList<>();
+        for (LoadedModule m : registry.modules()) {
+            DesiredModule had = managed.get(m.name());
+            boolean deprecatedHere = m.state() == ModuleState.DEPRECATED && had != null && had.getState().equals("DEPRECATED")
+                    && had.getModule().getVersion().equals(m.version());
+            if (names.contains(m.name()) && (m.state().attachesNew() || deprecatedHere)) {
+                out.add(new Replaced(m, m.state(), m.priority(), jarOf(m)));
+            }
+        }
+        return out;
+    }
+
+    /** The jar {@code m} can be loaded again from: its copy in the state folder, else the file it came from if that is unchanged. */
+    private Path jarOf(LoadedModule m) {
+        Path kept = settings.stateDir().resolve("jars").resolve(m.pkg().sha256() + ".jar");
+        if (Files.isRegularFile(kept)) {
+            return kept;
+        }
+        try {
+            Path from = Path.of(m.pkg().location());
+            return Files.isRegularFile(from) && sha256(Files.readAllBytes(from)).equals(m.pkg().sha256()) ? from : null;
+        } catch (IOException | java.nio.file.InvalidPathException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Undoes the loads of a snapshot that is refused after some of its jars loaded: revokes what it loaded and loads the
+     * versions those retired again from their jars, with the state and priority they had (connections they still serve
+     * keep the retired instance until they end).
+     *
+     * @return what was undone, to append to the refusal
+     */
+    private String undo(List<LoadedModule> loadedNow, List<Replaced> replaced) {
+        if (loadedNow.isEmpty()) {
+            return "";
+        }
+        List<String> done = new ArrayList<>();
+        for (LoadedModule m : loadedNow) {
+            m.revoke();
+            done.add(m.id() + " unloaded");
+        }
+        for (Replaced r : replaced) {
+            LoadedModule old = r.module();
+            if (loadedNow.stream().noneMatch(m -> m.name().equals(old.name()))) {
+                continue; // nothing of its name loaded: it was not retired
+            }
+            if (r.jar() == null) {
+                done.add(old.id() + " could not be loaded again: its jar is gone (" + old.pkg().location() + ")");
+                continue;
+            }
+            try {
+                LoadedModule back = registry.loadJar(r.jar(), configs, desc -> desc.name().equals(old.name()) && desc.version().equals(old.version()))
+                        .stream().filter(x -> x.name().equals(old.name())).findFirst()
+                        .orElseThrow(() -> new ModuleLoadException(r.jar() + " no longer declares " + old.id()));
+                back.setState(r.state());
+                back.setPriority(r.priority());
+                done.add(old.id() + " loaded again (" + r.state() + ", priority " + r.priority() + ")");
+            } catch (ModuleLoadException | IllegalStateException e) {
+                done.add(old.id() + " could not be loaded again: " + e.getMessage());
+            }
+        }
+        LOG.log(Level.WARNING, "orchestrator: undid a refused snapshot: {0}", String.join(", ", done));
+        return "; undone: " + String.join(", ", done);
     }
 
     /**

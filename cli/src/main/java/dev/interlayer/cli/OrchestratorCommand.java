@@ -57,22 +57,34 @@ final class OrchestratorCommand implements Callable<Integer> {
             description = "the system user the embedded PostgreSQL runs as when the orchestrator runs as root; created if missing (default: ${DEFAULT-VALUE})")
     String pgUser;
 
+    @Option(names = "--dashboard", paramLabel = "HOST:PORT", description = "serve the read-only dashboard (a web page) on HOST:PORT, e.g."
+            + " 127.0.0.1:7544; the policy decides who may read it (by default every user of this host)")
+    String dashboard;
+
+    /** {@code HOST:PORT} of {@code option}, or null after saying what is wrong. */
+    private static InetSocketAddress address(String option, String value, PrintWriter err) {
+        int colon = value.lastIndexOf(':');
+        try {
+            return new InetSocketAddress(value.substring(0, colon).replace("[", "").replace("]", ""), Integer.parseInt(value.substring(colon + 1)));
+        } catch (RuntimeException e) {
+            err.println("interlayer: " + option + " " + value + ": expected HOST:PORT, e.g. " + (option.equals("--listen") ? "0.0.0.0:"
+                    + OrchestratorSettings.DEFAULT_PORT : "127.0.0.1:7544"));
+            return null;
+        }
+    }
+
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        int colon = listen.lastIndexOf(':');
-        int port;
-        try {
-            port = Integer.parseInt(listen.substring(colon + 1));
-        } catch (RuntimeException e) {
-            err.println("interlayer: --listen " + listen + ": expected HOST:PORT, e.g. 0.0.0.0:" + OrchestratorSettings.DEFAULT_PORT);
+        InetSocketAddress agents = address("--listen", listen, err);
+        InetSocketAddress web = dashboard == null ? null : address("--dashboard", dashboard, err);
+        if (agents == null || dashboard != null && web == null) {
             return Main.USAGE;
         }
         OrchestratorSettings s = new OrchestratorSettings(dataDir.toAbsolutePath(), databaseUrl, System.getenv("INTERLAYER_DATABASE_USER"),
-                System.getenv("INTERLAYER_DATABASE_PASSWORD"), pgUser, socket != null ? socket : OrchestratorSettings.defaultSocket(),
-                new InetSocketAddress(listen.substring(0, colon).replace("[", "").replace("]", ""), port),
-                names == null || names.isEmpty() ? Authority.defaultNames() : names, policy, audit);
+                System.getenv("INTERLAYER_DATABASE_PASSWORD"), pgUser, socket != null ? socket : OrchestratorSettings.defaultSocket(), agents,
+                names == null || names.isEmpty() ? Authority.defaultNames() : names, policy, audit, web);
         OneLineLogFormatter.install(Level.INFO);
         Orchestrator o;
         try {
@@ -85,6 +97,9 @@ final class OrchestratorCommand implements Callable<Integer> {
         out.println("interlayer: orchestrator running (Ctrl-C or SIGTERM to stop)");
         out.println("  operators: " + o.socket());
         out.println("  agents:    " + RunCommand.hostPort(o.agentAddress()) + " (TLS; give agents " + o.caFile() + " as agent.orchestrator.ca)");
+        if (o.dashboardAddress() != null) {
+            out.println("  dashboard: http://" + RunCommand.hostPort(o.dashboardAddress()) + "/");
+        }
         out.flush();
         RunCommand.awaitQuietly(stopped);
         return Main.OK;

@@ -31,7 +31,7 @@ import javax.naming.ldap.Rdn;
  * executable ({@code /proc/<pid>/exe}) is what the kernel started; a process cannot change it without
  * running another program.
  *
- * @param transport {@link #UDS} or {@link #TLS}
+ * @param transport {@link #UDS}, {@link #TLS} or {@link #HTTP}
  * @param uid the peer's user id, or -1
  * @param gid the peer's group id, or -1
  * @param pid the peer's process id, or -1
@@ -49,6 +49,8 @@ public record Caller(String transport, long uid, long gid, long pid, String user
     public static final String UDS = "uds";
     /** Transport name of the remote mutual-TLS listener. */
     public static final String TLS = "tls";
+    /** Transport name of a web page's request (the orchestrator's dashboard): a uid when the kernel's socket table proves it. */
+    public static final String HTTP = "http";
 
     public Caller {
         sans = List.copyOf(sans);
@@ -62,6 +64,14 @@ public record Caller(String transport, long uid, long gid, long pid, String user
     /** A Unix-socket caller from its peer credentials; user, command and executable are looked up on this host. */
     public static Caller uds(long uid, long gid, long pid) {
         return new Caller(UDS, uid, gid, pid, userName(uid), command(pid), "", List.of(), exe(pid));
+    }
+
+    /**
+     * A web request's caller: {@code uid} is the user owning the client's socket when it is on this host (from the kernel's
+     * socket table), else -1.
+     */
+    public static Caller http(long uid) {
+        return new Caller(HTTP, uid, -1, -1, userName(uid), "", "", List.of());
     }
 
     /** A mutual-TLS caller identified by its certificate's subject and subject alternative names. */
@@ -113,6 +123,9 @@ public record Caller(String transport, long uid, long gid, long pid, String user
     public String toString() {
         if (TLS.equals(transport)) {
             return "tls:" + subject;
+        }
+        if (HTTP.equals(transport)) {
+            return uid < 0 ? "http:not from this host" : "http:uid=" + uid + (user.isEmpty() ? "" : "(" + user + ")");
         }
         return "uds:uid=" + uid + (user.isEmpty() ? "" : "(" + user + ")") + ",gid=" + gid + ",pid=" + pid
                 + (command.isEmpty() ? "" : ",command=" + command);

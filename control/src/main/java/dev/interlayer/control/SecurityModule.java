@@ -171,7 +171,7 @@ public final class SecurityModule implements ServerInterceptor {
     }
 
     /** The status a denied request gets. */
-    static Status requestStatus(Verdict v) {
+    public static Status requestStatus(Verdict v) {
         if (AuditLog.INVALID.equals(v.decision())) {
             return Status.INVALID_ARGUMENT.withDescription("invalid request: " + v.shown());
         }

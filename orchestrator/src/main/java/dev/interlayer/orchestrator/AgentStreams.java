@@ -64,6 +64,8 @@ final class AgentStreams implements AutoCloseable {
     private final Store store;
     private final SecureRandom random = new SecureRandom();
     private final Map<String, Session> sessions = new ConcurrentHashMap<>();
+    /** Streams opened since the pusher last ran, to be sent their desired state. */
+    private final java.util.concurrent.ConcurrentLinkedQueue<Session> pending = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private final Object wake = new Object();
     private final Thread pusher;
     private volatile boolean dirty = true;
@@ -80,13 +82,16 @@ final class AgentStreams implements AutoCloseable {
         pusher.start();
     }
 
-    /** Adds an agent's stream (ending an older one of the same agent) and sends it its desired state. */
+    /** Adds an agent's stream (ending an older one of the same agent); the pusher sends it its desired state. */
     void add(Session s) {
         Session old = sessions.put(s.agent, s);
         if (old != null && old != s) {
             end(old, "the agent opened a new stream");
         }
-        push(s);
+        pending.add(s);
+        synchronized (wake) {
+            wake.notifyAll();
+        }
     }
 
     void remove(Session s) {
@@ -102,6 +107,13 @@ final class AgentStreams implements AutoCloseable {
         }
     }
 
+    /** Whether a snapshot of {@code revision} (or a later one) was sent on {@code s}: what its agent may acknowledge. */
+    boolean wasSent(Session s, long revision) {
+        synchronized (s) {
+            return s.sent != null && revision <= s.sent.getRevision();
+        }
+    }
+
     /** The agents connected here. */
     List<String> agents() {
         return List.copyOf(sessions.keySet());
@@ -111,7 +123,7 @@ final class AgentStreams implements AutoCloseable {
         while (!closed) {
             try {
                 synchronized (wake) {
-                    if (!dirty) {
+                    if (!dirty && pending.isEmpty()) {
                         wake.wait(1000);
                     }
                 }
@@ -123,13 +135,18 @@ final class AgentStreams implements AutoCloseable {
                     LOG.log(Level.INFO, "orchestrator: the database answers again");
                     databaseDown = false;
                 }
+                List<Session> targets = new ArrayList<>();
                 if (dirty || rev != seenRevision) {
                     dirty = false;
                     seenRevision = rev;
-                    for (Session s : sessions.values()) {
-                        push(s);
+                    pending.clear();
+                    targets.addAll(sessions.values());
+                } else {
+                    for (Session s; (s = pending.poll()) != null; ) {
+                        targets.add(s);
                     }
                 }
+                push(targets);
                 long now = System.nanoTime();
                 for (Session s : sessions.values()) {
                     if (s.nonce != null && now - s.challengedNanos > ANSWER_WITHIN.toNanos()) {
@@ -153,21 +170,40 @@ final class AgentStreams implements AutoCloseable {
     }
 
     /**
-     * Sends {@code s} its desired state if it differs from what it was sent last. The sending is recorded first, so
-     * that an agent's answer, however quick, is never overwritten by it.
+     * Sends each of {@code targets} its desired state if it differs from what it was sent last: the snapshots read in
+     * one transaction, the sending recorded in one before anything is sent, so that an agent's answer, however quick,
+     * is never overwritten by it.
      */
-    private void push(Session s) {
-        Snapshot snap = store.snapshot(s.agent);
-        synchronized (s) {
-            if (s.closed || s.sent != null && s.sent.getModulesList().equals(snap.getModulesList())) {
-                return;
+    private void push(List<Session> targets) {
+        if (targets.isEmpty()) {
+            return;
+        }
+        Map<String, Snapshot> snaps = store.snapshots(targets.stream().map(s -> s.agent).distinct().toList());
+        Map<String, Snapshot> changed = new LinkedHashMap<>();
+        for (Session s : targets) {
+            Snapshot snap = snaps.get(s.agent);
+            synchronized (s) {
+                if (!s.closed && sessions.get(s.agent) == s && (s.sent == null || !s.sent.getModulesList().equals(snap.getModulesList()))) {
+                    changed.put(s.agent, snap);
+                }
             }
-            store.sent(s.agent, snap);
-            try {
-                s.out.onNext(OrchestratorMessage.newBuilder().setSnapshot(snap).build());
-                s.sent = snap;
-            } catch (RuntimeException e) {
-                s.closed = true; // the stream is gone; the agent reconnects and is sent its state again
+        }
+        store.sent(changed);
+        for (Session s : targets) {
+            Snapshot snap = changed.get(s.agent);
+            if (snap == null) {
+                continue;
+            }
+            synchronized (s) {
+                if (s.closed) {
+                    continue;
+                }
+                try {
+                    s.out.onNext(OrchestratorMessage.newBuilder().setSnapshot(snap).build());
+                    s.sent = snap;
+                } catch (RuntimeException e) {
+                    s.closed = true; // the stream is gone; the agent reconnects and is sent its state again
+                }
             }
         }
     }

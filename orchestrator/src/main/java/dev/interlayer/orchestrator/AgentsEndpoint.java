@@ -9,10 +9,13 @@ import dev.interlayer.orchestrator.v1.FetchChunk;
 import dev.interlayer.orchestrator.v1.FetchRequest;
 import dev.interlayer.orchestrator.v1.OrchestratorMessage;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.lang.System.Logger.Level;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * {@code Agents}: each enrolled agent's stream (hello, then acknowledgements and reports; its desired state comes back)
@@ -25,11 +28,20 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
 
     private final Store store;
     private final AgentStreams streams;
+    private final Recorder recorder;
     private final String instance;
+    /** Jars agents fetched lately, by SHA-256 (a jar never changes): a deployment to many agents reads each once. */
+    private final Map<String, Store.Artifact> jars = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Store.Artifact> eldest) {
+            return size() > 8;
+        }
+    });
 
-    AgentsEndpoint(Store store, AgentStreams streams, String instance) {
+    AgentsEndpoint(Store store, AgentStreams streams, Recorder recorder, String instance) {
         this.store = store;
         this.streams = streams;
+        this.recorder = recorder;
         this.instance = instance;
     }
 
@@ -60,15 +72,42 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
     @Override
     public StreamObserver<AgentMessage> connect(StreamObserver<OrchestratorMessage> out) {
         ServerCallStreamObserver<OrchestratorMessage> call = (ServerCallStreamObserver<OrchestratorMessage>) out;
-        String agent = agent();
+        String agent;
+        try {
+            agent = agent();
+        } catch (StatusRuntimeException e) {
+            out.onError(e); // the stream ends with the reason (a database down, a replaced certificate), not as a failed handler
+            return new StreamObserver<>() {
+                @Override
+                public void onNext(AgentMessage m) {}
+
+                @Override
+                public void onError(Throwable t) {}
+
+                @Override
+                public void onCompleted() {}
+            };
+        }
         String address = Peer.current().address();
         AgentStreams.Session session = new AgentStreams.Session(agent, call, Peer.current().key());
         return new StreamObserver<>() {
-            private boolean hello;
+            private volatile boolean hello;
+            /** Set once the stream is refused (from the stream's thread, or the recorder's). */
+            private final AtomicBoolean refused = new AtomicBoolean();
+            /** Set once the agent's leaving is recorded. */
+            private final AtomicBoolean left = new AtomicBoolean();
 
             @Override
             public void onNext(AgentMessage m) {
+                if (refused.get()) {
+                    return;
+                }
                 try {
+                    if (!hello && m.getKindCase() != AgentMessage.KindCase.HELLO) {
+                        refuse(Status.INVALID_ARGUMENT.withDescription("the stream began with " + kind(m) + "; an agent's stream begins with its hello"
+                                + " (version, applied revision, report), and nothing else comes before it"));
+                        return;
+                    }
                     switch (m.getKindCase()) {
                         case HELLO -> {
                             if (hello) {
@@ -82,18 +121,45 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
                         }
                         case ACK -> {
                             var a = m.getAck();
-                            store.acked(agent, a.getRevision(), a.getApplied(), a.getReason(), a.getReport());
+                            if (!streams.wasSent(session, a.getRevision())) {
+                                refuse(Status.INVALID_ARGUMENT.withDescription("agent " + agent + " answered revision " + a.getRevision()
+                                        + ", which was not sent on this stream; an agent answers only the snapshots it receives"));
+                                return;
+                            }
+                            recorder.add(new Store.Acked(agent, a.getRevision(), a.getApplied(), a.getReason(), a.getReport()), this::lost);
                             if (!a.getApplied()) {
                                 LOG.log(Level.WARNING, "orchestrator: agent {0} refused revision {1,number,#}: {2}", agent, a.getRevision(), a.getReason());
                             }
                         }
-                        case REPORT -> store.reported(agent, m.getReport());
+                        case REPORT -> recorder.add(new Store.Reported(agent, m.getReport()), this::lost);
                         case PROOF -> streams.proof(session, m.getProof());
-                        default -> { }
+                        case KIND_NOT_SET -> refuse(Status.INVALID_ARGUMENT.withDescription("an empty message (no hello, ack, report or proof);"
+                                + " every message on an agent's stream carries one of them"));
                     }
                 } catch (Store.Unavailable e) {
-                    streams.remove(session);
-                    out.onError(FleetEndpoint.status(e));
+                    refuse(FleetEndpoint.status(e).getStatus());
+                }
+            }
+
+            /** What the agent said could not be recorded: the stream ends, the agent connects again and says it again. */
+            private void lost(Store.Unavailable e) {
+                refuse(FleetEndpoint.status(e).getStatus());
+            }
+
+            /** Ends the stream with {@code status}, once; later messages of the agent are dropped. */
+            private void refuse(Status status) {
+                if (refused.getAndSet(true)) {
+                    return;
+                }
+                if (!hello) {
+                    LOG.log(Level.WARNING, "orchestrator: refused the stream of agent {0} from {1}: {2}", agent, address, status.getDescription());
+                } else {
+                    LOG.log(Level.WARNING, "orchestrator: ended the stream of agent {0}: {1}", agent, status.getDescription());
+                    gone("refused: " + status.getDescription());
+                }
+                streams.remove(session);
+                synchronized (session) {
+                    out.onError(status.asRuntimeException());
                 }
             }
 
@@ -105,12 +171,17 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
             @Override
             public void onCompleted() {
                 gone("the agent closed its stream");
-                synchronized (session) {
-                    out.onCompleted();
+                if (!refused.getAndSet(true)) {
+                    synchronized (session) {
+                        out.onCompleted();
+                    }
                 }
             }
 
             private void gone(String why) {
+                if (left.getAndSet(true)) {
+                    return;
+                }
                 streams.remove(session);
                 try {
                     store.disconnected(agent, instance, why);
@@ -121,12 +192,21 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
         };
     }
 
+    private static String kind(AgentMessage m) {
+        return m.getKindCase() == AgentMessage.KindCase.KIND_NOT_SET ? "an empty message" : "a message of kind " + m.getKindCase().name().toLowerCase(java.util.Locale.ROOT);
+    }
+
     @Override
     public void fetch(FetchRequest r, StreamObserver<FetchChunk> out) {
         agent();
-        Store.Artifact a;
+        Store.Artifact a = jars.get(r.getSha256());
         try {
-            a = store.artifact(r.getSha256());
+            if (a == null) {
+                a = store.artifact(r.getSha256());
+                if (a != null) {
+                    jars.put(a.sha256(), a);
+                }
+            }
         } catch (Store.Unavailable e) {
             throw FleetEndpoint.status(e);
         }

@@ -31,16 +31,20 @@ public final class Orchestrator implements AutoCloseable {
     private final Store store;
     private final Authority authority;
     private final AgentStreams streams;
+    private final Recorder recorder;
     private final ControlServer endpoint;
+    private final Dashboard dashboard;
     private final RolloutRunner rollouts;
 
-    private Orchestrator(EmbeddedDatabase database, Store store, Authority authority, AgentStreams streams, ControlServer endpoint,
-            RolloutRunner rollouts) {
+    private Orchestrator(EmbeddedDatabase database, Store store, Authority authority, AgentStreams streams, Recorder recorder,
+                         ControlServer endpoint, Dashboard dashboard, RolloutRunner rollouts) {
         this.database = database;
         this.store = store;
         this.authority = authority;
         this.streams = streams;
+        this.recorder = recorder;
         this.endpoint = endpoint;
+        this.dashboard = dashboard;
         this.rollouts = rollouts;
     }
 
@@ -53,6 +57,7 @@ public final class Orchestrator implements AutoCloseable {
         EmbeddedDatabase db = null;
         Store store = null;
         AgentStreams streams = null;
+        Recorder recorder = null;
         try {
             Authority authority = Authority.open(s.dataDir(), s.names());
             if (s.databaseUrl() == null) {
@@ -68,6 +73,7 @@ public final class Orchestrator implements AutoCloseable {
                 throw new OrchestratorException("cannot read the CA certificate in " + s.dataDir() + ": " + e.getMessage(), e);
             }
             streams = new AgentStreams(store);
+            recorder = new Recorder(store);
             ControlSettings cs = ControlSettings.at(s.socket()).withPolicy(s.policy())
                     .withTls(new ControlSettings.Tls(s.listen(), authority.serverCertificate(), authority.serverKey(), authority.caFile()));
             if (s.auditFile() != null) {
@@ -75,19 +81,31 @@ public final class Orchestrator implements AutoCloseable {
             }
             ControlServer endpoint;
             try {
-                endpoint = ControlServer.start(cs, new OrchestratorServices(store, authority, streams, instance));
+                endpoint = ControlServer.start(cs, new OrchestratorServices(store, authority, streams, recorder, instance));
             } catch (ControlException e) {
                 throw new OrchestratorException("the orchestrator's endpoint did not start: " + e.getMessage(), e);
+            }
+            Dashboard dashboard = null;
+            if (s.dashboard() != null) {
+                try {
+                    dashboard = Dashboard.start(store, endpoint.security(), s.dashboard(), s.names());
+                } catch (OrchestratorException e) {
+                    endpoint.close();
+                    throw e;
+                }
             }
             streams.start();
             RolloutRunner rollouts = new RolloutRunner(new RolloutStore(store), new Leadership(store, instance), streams::changed);
             rollouts.start();
             LOG.log(Level.INFO, "orchestrator: serving operators on {0} and agents on {1} (TLS; CA {2}); data in {3}", s.socket(),
                     endpoint.tlsAddress(), authority.caFile(), s.dataDir());
-            return new Orchestrator(db, store, authority, streams, endpoint, rollouts);
+            return new Orchestrator(db, store, authority, streams, recorder, endpoint, dashboard, rollouts);
         } catch (OrchestratorException | RuntimeException | Error e) {
             if (streams != null) {
                 streams.close();
+            }
+            if (recorder != null) {
+                recorder.close();
             }
             if (store != null) {
                 store.close();
@@ -102,6 +120,11 @@ public final class Orchestrator implements AutoCloseable {
     /** The address agents connect to. */
     public InetSocketAddress agentAddress() {
         return endpoint.tlsAddress();
+    }
+
+    /** Where the dashboard is served, or null when it is off. */
+    public InetSocketAddress dashboardAddress() {
+        return dashboard == null ? null : dashboard.address();
     }
 
     /** The operators' Unix socket. */
@@ -131,10 +154,14 @@ public final class Orchestrator implements AutoCloseable {
 
     @Override
     public void close() {
-        LOG.log(Level.INFO, "orchestrator: stopping: rollouts, agent streams, endpoint, database");
+        LOG.log(Level.INFO, "orchestrator: stopping: rollouts, dashboard, agent streams, endpoint, database");
         rollouts.close();
+        if (dashboard != null) {
+            dashboard.close();
+        }
         streams.close();
         endpoint.close();
+        recorder.close();
         store.close();
         if (database != null) {
             database.close();

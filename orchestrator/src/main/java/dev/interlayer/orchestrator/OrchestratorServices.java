@@ -20,12 +20,14 @@ final class OrchestratorServices implements ControlServer.Served {
     private final Store store;
     private final Authority authority;
     private final AgentStreams streams;
+    private final Recorder recorder;
     private final String instance;
 
-    OrchestratorServices(Store store, Authority authority, AgentStreams streams, String instance) {
+    OrchestratorServices(Store store, Authority authority, AgentStreams streams, Recorder recorder, String instance) {
         this.store = store;
         this.authority = authority;
         this.streams = streams;
+        this.recorder = recorder;
         this.instance = instance;
     }
 
@@ -46,9 +48,10 @@ final class OrchestratorServices implements ControlServer.Served {
 
     @Override
     public List<BindableService> services(ControlServer.Parts parts) {
-        BindableService agents = new AgentsEndpoint(store, streams, instance);
+        BindableService agents = new AgentsEndpoint(store, streams, recorder, instance);
         BindableService enrollment = new EnrollmentEndpoint(store, authority);
-        return List.of(new FleetEndpoint(store, authority, streams), () -> ServerInterceptors.intercept(enrollment, Peer.INTERCEPTOR),
+        return List.of(new FleetEndpoint(store, authority, streams), new Dashboard.Endpoint(store),
+                () -> ServerInterceptors.intercept(enrollment, Peer.INTERCEPTOR),
                 () -> ServerInterceptors.intercept(agents, Peer.INTERCEPTOR));
     }
 

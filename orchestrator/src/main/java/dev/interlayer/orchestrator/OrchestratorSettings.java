@@ -19,9 +19,11 @@ import java.util.List;
  * @param names the host names and addresses the orchestrator's TLS certificate carries (what agents connect to)
  * @param policy the policy file, or null for the built-in one
  * @param auditFile the audit file, or null for the in-memory log only
+ * @param dashboard where the dashboard's web page is served (HTTP), or null for none
  */
 public record OrchestratorSettings(Path dataDir, String databaseUrl, String databaseUser, String databasePassword, String pgUser, Path socket,
-                                   InetSocketAddress listen, List<String> names, Path policy, Path auditFile) {
+                                   InetSocketAddress listen, List<String> names, Path policy, Path auditFile,
+                                   InetSocketAddress dashboard) {
 
     /** The port agents connect to by default. */
     public static final int DEFAULT_PORT = 7543;
@@ -32,17 +34,22 @@ public record OrchestratorSettings(Path dataDir, String databaseUrl, String data
 
     /** Settings with the embedded database in {@code dataDir}, a socket there, TLS on {@code listen}, the default policy. */
     public static OrchestratorSettings embedded(Path dataDir, InetSocketAddress listen) {
-        return new OrchestratorSettings(dataDir, null, null, null, EmbeddedDatabase.DEFAULT_USER, defaultSocket(), listen, Authority.defaultNames(), null, null);
+        return new OrchestratorSettings(dataDir, null, null, null, EmbeddedDatabase.DEFAULT_USER, defaultSocket(), listen, Authority.defaultNames(), null, null, null);
     }
 
     /** The same settings with another socket. */
     public OrchestratorSettings withSocket(Path s) {
-        return new OrchestratorSettings(dataDir, databaseUrl, databaseUser, databasePassword, pgUser, s, listen, names, policy, auditFile);
+        return new OrchestratorSettings(dataDir, databaseUrl, databaseUser, databasePassword, pgUser, s, listen, names, policy, auditFile, dashboard);
     }
 
     /** The same settings with a policy file. */
     public OrchestratorSettings withPolicy(Path p) {
-        return new OrchestratorSettings(dataDir, databaseUrl, databaseUser, databasePassword, pgUser, socket, listen, names, p, auditFile);
+        return new OrchestratorSettings(dataDir, databaseUrl, databaseUser, databasePassword, pgUser, socket, listen, names, p, auditFile, dashboard);
+    }
+
+    /** The same settings with the dashboard served on {@code d}. */
+    public OrchestratorSettings withDashboard(InetSocketAddress d) {
+        return new OrchestratorSettings(dataDir, databaseUrl, databaseUser, databasePassword, pgUser, socket, listen, names, policy, auditFile, d);
     }
 
     /**

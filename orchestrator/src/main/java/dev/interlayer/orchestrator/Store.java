@@ -182,8 +182,12 @@ public final class Store implements AutoCloseable {
             ok = true;
             return t;
         } catch (SQLException e) {
+            boolean down = isConnectionProblem(e);
+            if (down) {
+                dropIdle(); // the pooled connections went down with the server
+            }
             throw new Unavailable("the orchestrator's database failed: " + e.getMessage()
-                    + (isConnectionProblem(e) ? "; it may be down: the orchestrator keeps trying, agents keep their last good state" : ""), e);
+                    + (down ? "; it may be down: the orchestrator keeps trying, agents keep their last good state" : ""), e);
         } finally {
             if (!ok) {
                 try {
@@ -205,8 +209,25 @@ public final class Store implements AutoCloseable {
         }
     }
 
+    /** A connection that failed or was ended by the server going down (admin, crash or startup shutdown: 57P01-57P03). */
     private static boolean isConnectionProblem(SQLException e) {
-        return e.getSQLState() != null && e.getSQLState().startsWith("08");
+        String state = e.getSQLState();
+        return state != null && (state.startsWith("08") || state.equals("57P01") || state.equals("57P02") || state.equals("57P03"));
+    }
+
+    private void dropIdle() {
+        List<Connection> dropped;
+        synchronized (idle) {
+            dropped = new ArrayList<>(idle);
+            idle.clear();
+        }
+        for (Connection c : dropped) {
+            try {
+                c.close();
+            } catch (SQLException ignored) {
+                // closing anyway
+            }
+        }
     }
 
     private Connection take() {
@@ -270,15 +291,8 @@ public final class Store implements AutoCloseable {
     public void close() {
         synchronized (idle) {
             closed = true;
-            for (Connection c : idle) {
-                try {
-                    c.close();
-                } catch (SQLException ignored) {
-                    // closing anyway
-                }
-            }
-            idle.clear();
         }
+        dropIdle();
     }
 
     // ---- revision --------------------------------------------------------------------------------
@@ -686,23 +700,31 @@ public final class Store implements AutoCloseable {
 
     /** The desired state of {@code agent} now: per module, its newest live deployment that selects the agent. */
     public Snapshot snapshot(String agent) {
+        return snapshots(List.of(agent)).get(agent);
+    }
+
+    /**
+     * {@link #snapshot} of each of {@code agents}, read in one transaction: the live deployments once, every agent's
+     * labels at once (an agent not enrolled gets what targets every agent).
+     */
+    public Map<String, Snapshot> snapshots(java.util.Collection<String> agents) {
         return read(c -> {
-            List<String> labels;
-            try (PreparedStatement p = c.prepareStatement("SELECT labels FROM agents WHERE name = ?")) {
-                p.setString(1, agent);
+            Map<String, List<String>> labels = new java.util.HashMap<>();
+            try (PreparedStatement p = c.prepareStatement("SELECT name, labels FROM agents WHERE name = ANY(?)")) {
+                p.setArray(1, c.createArrayOf("text", agents.toArray()));
                 try (ResultSet rs = p.executeQuery()) {
-                    labels = rs.next() ? strings(rs.getArray(1)) : List.of();
+                    while (rs.next()) {
+                        labels.put(rs.getString(1), strings(rs.getArray(2)));
+                    }
                 }
             }
             long rev = revision(c);
-            Map<String, DesiredModule> chosen = new LinkedHashMap<>();
+            record Live(String kind, String value, DesiredModule module) {}
+            List<Live> live = new ArrayList<>();
             try (var s = c.createStatement(); var rs = s.executeQuery("SELECT d.module, d.version, d.target_kind, d.target_value, a.sha256, a.size, a.signature, d.state, d.priority"
                     + " FROM deployments d JOIN modules m ON m.name = d.module AND m.version = d.version JOIN artifacts a ON a.sha256 = m.sha256"
                     + " WHERE d.ended_at IS NULL ORDER BY d.id DESC")) {
                 while (rs.next()) {
-                    if (chosen.containsKey(rs.getString(1)) || !selects(rs.getString(3), rs.getString(4), agent, labels)) {
-                        continue;
-                    }
                     DesiredModule.Builder d = DesiredModule.newBuilder()
                             .setModule(ModuleRef.newBuilder().setName(rs.getString(1)).setVersion(rs.getString(2)))
                             .setSha256(rs.getString(5)).setSize(rs.getLong(6)).setSignature(ByteString.copyFrom(rs.getBytes(7))).setState(rs.getString(8));
@@ -710,10 +732,30 @@ public final class Store implements AutoCloseable {
                     if (!rs.wasNull()) {
                         d.setPriority(prio);
                     }
-                    chosen.put(rs.getString(1), d.build());
+                    live.add(new Live(rs.getString(3), rs.getString(4), d.build()));
                 }
             }
-            return Snapshot.newBuilder().setRevision(rev).addAllModules(chosen.values()).build();
+            Map<List<String>, Snapshot> byLabels = new java.util.HashMap<>(); // agents with the same labels and no own target share one
+            Map<String, Snapshot> out = new LinkedHashMap<>();
+            for (String agent : agents) {
+                List<String> own = labels.getOrDefault(agent, List.of());
+                boolean named = live.stream().anyMatch(l -> l.kind().equals("AGENT") && l.value().equals(agent));
+                Snapshot cached = named ? null : byLabels.get(own);
+                if (cached == null) {
+                    Map<String, DesiredModule> chosen = new LinkedHashMap<>();
+                    for (Live l : live) {
+                        if (!chosen.containsKey(l.module().getModule().getName()) && selects(l.kind(), l.value(), agent, own)) {
+                            chosen.put(l.module().getModule().getName(), l.module());
+                        }
+                    }
+                    cached = Snapshot.newBuilder().setRevision(rev).addAllModules(chosen.values()).build();
+                    if (!named) {
+                        byLabels.put(own, cached);
+                    }
+                }
+                out.put(agent, cached);
+            }
+            return out;
         });
     }
 
@@ -722,6 +764,7 @@ public final class Store implements AutoCloseable {
     /** Records that {@code agent} connected to {@code instance} from {@code address}. */
     public void connected(String agent, String instance, String address, String version, Report report) {
         read(c -> {
+            asynchronousCommit(c); // a crash loses a connection that ended with it
             try (PreparedStatement p = c.prepareStatement("UPDATE agents SET connected_to = ?, address = ?, version = ?, last_seen = now(), report = ? WHERE name = ?")) {
                 p.setString(1, instance);
                 p.setString(2, address);
@@ -748,63 +791,110 @@ public final class Store implements AutoCloseable {
         });
     }
 
-    /** Records that {@code snapshot} was sent to {@code agent}. */
-    public void sent(String agent, Snapshot snapshot) {
+    /**
+     * Records that each agent was sent its snapshot, in one transaction. Not synchronously committed: what a crash
+     * loses is sent again to the agent when it connects again.
+     */
+    public void sent(Map<String, Snapshot> sent) {
+        if (sent.isEmpty()) {
+            return;
+        }
         read(c -> {
-            try (PreparedStatement p = c.prepareStatement("UPDATE agents SET desired_revision = ?, ack_state = 'PENDING', ack_reason = NULL, last_seen = now() WHERE name = ?")) {
-                p.setLong(1, snapshot.getRevision());
-                p.setString(2, agent);
-                p.executeUpdate();
-            }
-            List<String> modules = new ArrayList<>();
-            for (DesiredModule d : snapshot.getModulesList()) {
-                modules.add(d.getModule().getName() + "@" + d.getModule().getVersion() + " " + (d.getState().isEmpty() ? "ACTIVE" : d.getState())
-                        + (d.hasPriority() ? " priority " + d.getPriority() : ""));
-            }
-            event(c, agent, "sent revision " + snapshot.getRevision() + ": " + (modules.isEmpty() ? "no modules" : String.join(", ", modules)));
-            return null;
-        });
-    }
-
-    /** Records an agent's answer to a snapshot. */
-    public void acked(String agent, long revision, boolean applied, String reason, Report report) {
-        read(c -> {
-            try (PreparedStatement p = c.prepareStatement(applied
-                    ? "UPDATE agents SET applied_revision = ?, ack_state = CASE WHEN desired_revision = ? THEN 'APPLIED' ELSE ack_state END,"
-                            + " ack_reason = NULL, report = ?, last_seen = now() WHERE name = ?"
-                    : "UPDATE agents SET ack_state = CASE WHEN desired_revision = ? THEN 'REFUSED' ELSE ack_state END, ack_reason = ?, report = ?,"
-                            + " last_seen = now() WHERE name = ?")) {
-                if (applied) {
-                    p.setLong(1, revision);
-                    p.setLong(2, revision);
-                } else {
-                    p.setLong(1, revision);
-                    p.setString(2, reason);
+            asynchronousCommit(c);
+            try (PreparedStatement p = c.prepareStatement("UPDATE agents SET desired_revision = ?, ack_state = 'PENDING', ack_reason = NULL, last_seen = now() WHERE name = ?");
+                 PreparedStatement e = eventStatement(c)) {
+                for (Map.Entry<String, Snapshot> s : sent.entrySet()) {
+                    p.setLong(1, s.getValue().getRevision());
+                    p.setString(2, s.getKey());
+                    p.addBatch();
+                    List<String> modules = new ArrayList<>();
+                    for (DesiredModule d : s.getValue().getModulesList()) {
+                        modules.add(d.getModule().getName() + "@" + d.getModule().getVersion() + " " + (d.getState().isEmpty() ? "ACTIVE" : d.getState())
+                                + (d.hasPriority() ? " priority " + d.getPriority() : ""));
+                    }
+                    addEvent(e, s.getKey(), "sent revision " + s.getValue().getRevision() + ": " + (modules.isEmpty() ? "no modules" : String.join(", ", modules)));
                 }
-                p.setBytes(3, report.toByteArray());
-                p.setString(4, agent);
-                p.executeUpdate();
+                p.executeBatch();
+                e.executeBatch();
             }
-            List<String> runs = new ArrayList<>();
-            for (var m : report.getModulesList()) {
-                runs.add(m.getName() + "@" + m.getVersion() + " " + m.getState());
-            }
-            event(c, agent, applied ? "applied revision " + revision + "; runs " + (runs.isEmpty() ? "no modules" : String.join(", ", runs))
-                    : "refused revision " + revision + ": " + reason);
             return null;
         });
     }
 
-    /** Records a report (also a sign of life). */
-    public void reported(String agent, Report report) {
+    /** What an agent said on its stream that the store keeps: an answer to a snapshot, or a report. */
+    public sealed interface Said permits Acked, Reported {
+        String agent();
+    }
+
+    /** An agent's answer to a snapshot. */
+    public record Acked(String agent, long revision, boolean applied, String reason, Report report) implements Said {}
+
+    /** An agent's report (also a sign of life). */
+    public record Reported(String agent, Report report) implements Said {}
+
+    /**
+     * Records what agents said, in order, in one transaction (runs of the same kind as one batch). Not synchronously
+     * committed: an answer a crash loses, the agent gives again when it connects again and is sent its snapshot.
+     */
+    public void record(List<Said> said) {
+        if (said.isEmpty()) {
+            return;
+        }
         read(c -> {
-            try (PreparedStatement p = c.prepareStatement("UPDATE agents SET report = ?, last_seen = now() WHERE name = ?")) {
-                p.setBytes(1, report.toByteArray());
-                p.setString(2, agent);
-                p.executeUpdate();
+            asynchronousCommit(c);
+            try (PreparedStatement applied = c.prepareStatement("UPDATE agents SET applied_revision = ?, ack_state = CASE WHEN desired_revision = ?"
+                    + " THEN 'APPLIED' ELSE ack_state END, ack_reason = NULL, report = ?, last_seen = now() WHERE name = ?");
+                 PreparedStatement refused = c.prepareStatement("UPDATE agents SET ack_state = CASE WHEN desired_revision = ? THEN 'REFUSED'"
+                         + " ELSE ack_state END, ack_reason = ?, report = ?, last_seen = now() WHERE name = ?");
+                 PreparedStatement reported = c.prepareStatement("UPDATE agents SET report = ?, last_seen = now() WHERE name = ?");
+                 PreparedStatement events = eventStatement(c)) {
+                PreparedStatement pending = null;
+                for (Said x : said) {
+                    PreparedStatement p = switch (x) {
+                        case Acked a when a.applied() -> applied;
+                        case Acked a -> refused;
+                        case Reported r -> reported;
+                    };
+                    if (pending != null && pending != p) {
+                        pending.executeBatch(); // keeps the order of what one agent said
+                    }
+                    pending = p;
+                    switch (x) {
+                        case Acked a -> {
+                            p.setLong(1, a.revision());
+                            if (a.applied()) {
+                                p.setLong(2, a.revision());
+                            } else {
+                                p.setString(2, a.reason());
+                            }
+                            p.setBytes(3, a.report().toByteArray());
+                            p.setString(4, a.agent());
+                            List<String> runs = new ArrayList<>();
+                            for (var m : a.report().getModulesList()) {
+                                runs.add(m.getName() + "@" + m.getVersion() + " " + m.getState());
+                            }
+                            addEvent(events, a.agent(), a.applied() ? "applied revision " + a.revision() + "; runs "
+                                    + (runs.isEmpty() ? "no modules" : String.join(", ", runs)) : "refused revision " + a.revision() + ": " + a.reason());
+                        }
+                        case Reported r -> {
+                            p.setBytes(1, r.report().toByteArray());
+                            p.setString(2, r.agent());
+                        }
+                    }
+                    p.addBatch();
+                }
+                pending.executeBatch();
+                events.executeBatch();
             }
             return null;
         });
+    }
+
+    /** This transaction's commit does not wait for the disk (PostgreSQL's synchronous_commit off): for what agents repeat. */
+    private static void asynchronousCommit(Connection c) throws SQLException {
+        try (var s = c.createStatement()) {
+            s.execute("SET LOCAL synchronous_commit TO OFF");
+        }
     }
 
     /**
@@ -849,12 +939,21 @@ public final class Store implements AutoCloseable {
     }
 
     static void event(Connection c, String agent, String text) throws SQLException {
-        try (PreparedStatement p = c.prepareStatement("INSERT INTO agent_events (agent, at, text) SELECT ?, now(), ? WHERE EXISTS (SELECT 1 FROM agents WHERE name = ?)")) {
-            p.setString(1, agent);
-            p.setString(2, text.length() > 1000 ? text.substring(0, 1000) : text);
-            p.setString(3, agent);
-            p.executeUpdate();
+        try (PreparedStatement p = eventStatement(c)) {
+            addEvent(p, agent, text);
+            p.executeBatch();
         }
+    }
+
+    private static PreparedStatement eventStatement(Connection c) throws SQLException {
+        return c.prepareStatement("INSERT INTO agent_events (agent, at, text) SELECT ?, now(), ? WHERE EXISTS (SELECT 1 FROM agents WHERE name = ?)");
+    }
+
+    private static void addEvent(PreparedStatement p, String agent, String text) throws SQLException {
+        p.setString(1, agent);
+        p.setString(2, text.length() > 1000 ? text.substring(0, 1000) : text);
+        p.setString(3, agent);
+        p.addBatch();
     }
 
     // ---- status ----------------------------------------------------------------------------------
