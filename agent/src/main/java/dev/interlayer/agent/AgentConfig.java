@@ -1,6 +1,7 @@
 package dev.interlayer.agent;
 
 import dev.interlayer.agent.ConfigException.Problem;
+import dev.interlayer.agent.metrics.MetricsSettings;
 import dev.interlayer.api.AttachMode;
 import dev.interlayer.api.Capability;
 import dev.interlayer.api.FaultPolicy;
@@ -88,10 +89,11 @@ public final class AgentConfig {
     /** The mark of the agent's own sockets when {@code interception.mark} is not set. */
     public static final int DEFAULT_INTERCEPT_MARK = 0x1e5;
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
-            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control", "orchestrator");
+            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control", "orchestrator", "metrics");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
             "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
+    private static final List<String> METRICS_KEYS = List.of("listen");
     private static final List<String> ORCHESTRATOR_KEYS = List.of("address", "token-file", "ca", "state-dir");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options", "tls", "sni-routes",
             "sni-timeout");
@@ -181,9 +183,14 @@ public final class AgentConfig {
     private final ControlSettings control;
     private final OrchestratorLink.Settings orchestrator;
     private final dev.interlayer.engine.Interception interception;
+    private final Extras extras;
+
+    /** The parts of the {@code agent:} section about operations: {@code agent.metrics} (null: off). */
+    private record Extras(MetricsSettings metrics) {}
 
     private AgentConfig(String source, Path file, Settings agent, List<Listener> listeners, List<ModuleEntry> modules, ControlSettings control,
-                        OrchestratorLink.Settings orchestrator, dev.interlayer.engine.Interception interception) {
+                        OrchestratorLink.Settings orchestrator, dev.interlayer.engine.Interception interception, Extras extras) {
+        this.extras = extras;
         this.control = control;
         this.orchestrator = orchestrator;
         this.interception = interception;
@@ -254,6 +261,11 @@ public final class AgentConfig {
         return Optional.ofNullable(orchestrator);
     }
 
+    /** The Prometheus endpoint ({@code agent.metrics}), or empty when the config has none (the default). */
+    public Optional<MetricsSettings> metrics() {
+        return Optional.ofNullable(extras.metrics());
+    }
+
     /** The listeners, in file order. */
     public List<Listener> listeners() {
         return listeners;
@@ -317,6 +329,7 @@ public final class AgentConfig {
         private record TlsModuleRef(Node node, String path, String name) {}
         private ControlSettings control = ControlSettings.at(ControlSettings.defaultSocket());
         private OrchestratorLink.Settings orchestrator;
+        private MetricsSettings metrics;
 
         Parser(Path file) {
             this.file = file;
@@ -386,7 +399,7 @@ public final class AgentConfig {
                 problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
                 throw new ConfigException(problems);
             }
-            return new AgentConfig(source, file, settings, listeners, modules, control, orchestrator, interception);
+            return new AgentConfig(source, file, settings, listeners, modules, control, orchestrator, interception, new Extras(metrics));
         }
 
         // ---- sections ----
@@ -581,6 +594,9 @@ public final class AgentConfig {
             if ((n = value(k, "orchestrator")) != null) {
                 orchestrator = orchestrator(n);
             }
+            if ((n = value(k, "metrics")) != null) {
+                metrics = metrics(n);
+            }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout,
                     new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct, stopTimeout);
         }
@@ -693,6 +709,32 @@ public final class AgentConfig {
             }
             return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true, new AuditLog.FileOptions(maxSize, keep, group),
                     new ControlSettings.Limits(perUid, handshake, idle)) : null;
+        }
+
+        /**
+         * The {@code agent.metrics} section; null when it is wrong (then its problems are recorded). An address other than
+         * loopback needs the control endpoint's mutual TLS ({@code agent.control.tls}): its certificates and the policy guard it.
+         */
+        private MetricsSettings metrics(Node n) {
+            String at = "agent.metrics";
+            if (!(n instanceof MappingNode m)) {
+                problem(n, at, "expected a mapping with keys " + String.join(", ", METRICS_KEYS) + ", found " + kind(n));
+                return null;
+            }
+            Map<String, NodeTuple> k = mapping(m, at, METRICS_KEYS);
+            Node v = required(k, m, at, "listen", "HOST:PORT for the Prometheus endpoint, e.g. 127.0.0.1:9464");
+            InetSocketAddress listen = v == null ? null : hostPort(v, at + ".listen", 0);
+            if (listen == null) {
+                return null;
+            }
+            MetricsSettings s = new MetricsSettings(listen);
+            if (!s.loopback() && (control == null || control.tls() == null)) {
+                problem(v, at + ".listen", listen.getAddress().getHostAddress() + " is not a loopback address: off this host the metrics are"
+                        + " served over HTTPS to callers with a client certificate the control policy grants Modules.Stats, which needs"
+                        + " agent.control.tls (cert, key, client-ca); set it up, or listen on 127.0.0.1 (see docs/metrics.md)");
+                return null;
+            }
+            return s;
         }
 
         /** The {@code agent.orchestrator} section. */
