@@ -3,12 +3,13 @@ package dev.interlayer.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.agent.ConfigException.Problem;
+import dev.interlayer.agent.logging.LogSettings;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The operations parts of the {@code agent:} section ({@code metrics}): what they give the agent, and every mistake named. */
+/** The operations parts of the {@code agent:} section ({@code metrics}, {@code log}): what they give the agent, and every mistake named. */
 class OpsConfigTest {
 
     private static AgentConfig parse(String yaml) throws ConfigException {
@@ -59,5 +60,28 @@ class OpsConfigTest {
                 assertThat(x.message()).contains("expected a mapping with keys listen"));
         assertThat(problems("agent: {metrics: {listen: localhost}}\n")).singleElement().satisfies(x ->
                 assertThat(x.message()).contains("is not HOST:PORT"));
+    }
+
+    @Test
+    void logDefaultsToTextOnStandardErrorAndTakesFormatFileAndRotation() throws Exception {
+        assertThat(parse("listeners: []\n").log()).isEqualTo(LogSettings.DEFAULT);
+        LogSettings s = parse("""
+                agent:
+                  log: {format: json, file: logs/agent.log, max-size: 16MiB, keep: 3}
+                """).log();
+        assertThat(s).isEqualTo(new LogSettings(true, Path.of("/nonexistent/logs/agent.log"), 16L << 20, 3));
+    }
+
+    @Test
+    void logMistakesAreNamed() {
+        assertThat(problems("agent: {log: {format: xml}}\n")).singleElement().satisfies(x -> {
+            assertThat(x.path()).isEqualTo("agent.log.format");
+            assertThat(x.message()).contains("'xml' is not a log format", "text", "json");
+        });
+        assertThat(problems("agent: {log: {keep: 0}}\n")).singleElement().satisfies(x -> assertThat(x.path()).isEqualTo("agent.log.keep"));
+        assertThat(problems("agent: {log: {max-size: lots}}\n")).singleElement().satisfies(x -> assertThat(x.path()).isEqualTo("agent.log.max-size"));
+        assertThat(problems("agent: {log: {file: /tmp}}\n")).singleElement().satisfies(x -> assertThat(x.message()).contains("/tmp is a folder"));
+        assertThat(problems("agent: {log: {level: debug}}\n")).singleElement().satisfies(x ->
+                assertThat(x.message()).contains("format", "file", "max-size", "keep"));
     }
 }
