@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.interlayer.agent.Agent;
 import dev.interlayer.engine.testing.TestServer;
+import dev.interlayer.runtime.HookTimes;
+import dev.interlayer.runtime.ModuleStats;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -27,6 +29,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.LongStream;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.TrustManagerFactory;
@@ -86,12 +89,13 @@ class MetricsTest {
         }
         int conns = 3;
         int perConn = 200_000 + new SplittableRandom().nextInt(100_000);
+        int tagged = 8_000_000 + new SplittableRandom().nextInt(100_000); // enough chunks for the sampled hook times
         try (TestServer app = TestServer.echo();
              Agent agent = Agents.start(tmp.resolve("agent"), yaml(app.address(), dead))) {
             InetSocketAddress metrics = agent.metrics().orElseThrow().address();
             for (int i = 0; i < conns; i++) {
                 echo(agent.listeners().get("web"), perConn);
-                echo(agent.listeners().get("tagged"), perConn); // tagged on the way to the echo, the tags removed on the way back
+                echo(agent.listeners().get("tagged"), tagged); // tagged on the way to the echo, the tags removed on the way back
             }
             try (Socket s = new Socket()) {
                 s.connect(agent.listeners().get("dead"));
@@ -101,6 +105,11 @@ class MetricsTest {
             }
             Agents.waitFor("the connections to end", () -> agent.engine().connectionCount() == 0);
             long bytes = (long) conns * perConn;
+            ModuleStats.Snapshot tag = agent.registry().find("tag").orElseThrow().stats();
+            long timed = LongStream.of(tag.hookTimes()).sum();
+            long calls = tag.chunks()[0] + tag.chunks()[1];
+            assertThat(timed).as("one data hook call in %d timed, per attachment", HookTimes.SAMPLE)
+                    .isPositive().isBetween(calls / HookTimes.SAMPLE - conns, calls / HookTimes.SAMPLE);
 
             try (PrometheusServer prom = PrometheusServer.start(tmp.resolve("prometheus"), metrics)) {
                 prom.waitForValue("interlayer_listener_bytes_total{listener=\"web\",direction=\"send\"}", bytes);
@@ -108,8 +117,11 @@ class MetricsTest {
                 prom.waitForValue("interlayer_listener_connections_accepted_total{listener=\"web\"}", conns);
                 prom.waitForValue("interlayer_listener_connections_active{listener=\"web\"}", 0);
                 prom.waitForValue("interlayer_listener_connect_failures_total{listener=\"dead\"}", 1);
-                prom.waitForValue("interlayer_module_in_bytes_total{module=\"tag\",direction=\"send\"}", bytes);
-                prom.waitForValue("interlayer_module_out_bytes_total{module=\"tag\",direction=\"recv\"}", bytes);
+                prom.waitForValue("interlayer_module_in_bytes_total{module=\"tag\",direction=\"send\"}", (long) conns * tagged);
+                prom.waitForValue("interlayer_module_out_bytes_total{module=\"tag\",direction=\"recv\"}", (long) conns * tagged);
+                prom.waitForValue("interlayer_module_data_hook_duration_seconds_count{module=\"tag\"}", timed);
+                prom.waitForValue("interlayer_module_data_hook_duration_seconds_bucket{module=\"tag\",le=\"+Inf\"}", timed);
+                prom.waitForValue("interlayer_module_data_hook_duration_seconds_sum{module=\"tag\"} > 0", tag.hookNanos() / 1e9);
                 prom.waitForValue("interlayer_module_attachments_total{module=\"tag\"}", conns);
                 prom.waitForValue("interlayer_module_attachments_total{module=\"tcplog\"}", conns);
                 prom.waitForValue("interlayer_module_attachments_active{module=\"tcplog\"}", 0);

@@ -7,11 +7,14 @@ import dev.interlayer.runtime.LoadedModule;
 import dev.interlayer.runtime.ModuleRegistry;
 import dev.interlayer.runtime.ModuleState;
 import dev.interlayer.runtime.ModuleStats;
+import dev.interlayer.runtime.HookTimes;
 import io.prometheus.metrics.model.registry.MultiCollector;
+import io.prometheus.metrics.model.snapshots.ClassicHistogramBuckets;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot;
 import io.prometheus.metrics.model.snapshots.CounterSnapshot.CounterDataPointSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot;
 import io.prometheus.metrics.model.snapshots.GaugeSnapshot.GaugeDataPointSnapshot;
+import io.prometheus.metrics.model.snapshots.HistogramSnapshot;
 import io.prometheus.metrics.model.snapshots.Labels;
 import io.prometheus.metrics.model.snapshots.MetricSnapshot;
 import io.prometheus.metrics.model.snapshots.MetricSnapshots;
@@ -120,11 +123,25 @@ final class AgentMetrics implements MultiCollector {
             }
         });
         out.add(live.build());
+        out.add(hookTimes(mods));
         out.add(state.build());
         out.add(chunks.build());
         out.add(in.build());
         out.add(outBytes.build());
         out.add(verdicts.build());
+    }
+
+    /** The sampled data hook times of each module as a histogram (one call in {@link HookTimes#SAMPLE} is timed). */
+    private static HistogramSnapshot hookTimes(Map<LoadedModule, ModuleStats.Snapshot> mods) {
+        double[] bounds = new double[HookTimes.BUCKETS];
+        for (int i = 0; i < HookTimes.BOUNDS_NANOS.length; i++) bounds[i] = HookTimes.BOUNDS_NANOS[i] / 1e9;
+        bounds[bounds.length - 1] = Double.POSITIVE_INFINITY;
+        HistogramSnapshot.Builder b = HistogramSnapshot.builder().name("interlayer_module_data_hook_duration_seconds").unit(Unit.SECONDS)
+                .help("Time of the module's data hook calls (onSend, onRecv), one call in " + HookTimes.SAMPLE + " timed per attachment");
+        mods.forEach((m, s) -> b.dataPoint(HistogramSnapshot.HistogramDataPointSnapshot.builder()
+                .labels(Labels.of("module", m.name(), "version", m.version()))
+                .classicHistogramBuckets(ClassicHistogramBuckets.of(bounds, s.hookTimes())).sum(s.hookNanos() / 1e9).build()));
+        return b.build();
     }
 
     private static void moduleCounter(List<MetricSnapshot> out, Map<LoadedModule, ModuleStats.Snapshot> mods, String name, String help,
