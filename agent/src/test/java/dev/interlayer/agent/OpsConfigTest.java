@@ -1,6 +1,7 @@
 package dev.interlayer.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import dev.interlayer.agent.ConfigException.Problem;
 import dev.interlayer.agent.logging.LogSettings;
@@ -17,12 +18,9 @@ class OpsConfigTest {
     }
 
     private static List<Problem> problems(String yaml) {
-        try {
-            parse(yaml);
-        } catch (ConfigException e) {
-            return e.problems();
-        }
-        throw new AssertionError("expected problems in:\n" + yaml);
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> parse(yaml));
+        assertThat(e).as("problems in:\n" + yaml).isNotNull();
+        return e.problems();
     }
 
     @Test
