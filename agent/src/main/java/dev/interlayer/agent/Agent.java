@@ -179,12 +179,20 @@ public final class Agent implements AutoCloseable {
         }
     }
 
-    /** Starts the Prometheus endpoint; on failure closes the agent (everything started so far) and says why. */
+    /**
+     * Starts the Prometheus endpoint; on failure closes the orchestrator link and the control endpoint (the caller closes
+     * the rest) and says why.
+     */
     private void startMetrics(MetricsSettings s) throws AgentException {
         try {
             metrics = MetricsServer.start(s, engine, registry, control, config.control().map(ControlSettings::tls).orElse(null), version());
         } catch (java.io.IOException e) {
-            close();
+            if (orchestrator != null) {
+                orchestrator.close();
+            }
+            if (control != null) {
+                control.close();
+            }
             throw new AgentException(config.source() + ": agent.metrics: the metrics endpoint did not start: " + e.getMessage(), e);
         }
     }

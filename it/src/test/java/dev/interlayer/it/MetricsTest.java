@@ -217,6 +217,31 @@ class MetricsTest {
         return ctx;
     }
 
+    @Test
+    void anAddressInUseStopsTheStartSayingWhatToDoAndLeavesNothingBound() throws Exception {
+        int listen;
+        try (ServerSocket s = new ServerSocket(0)) {
+            listen = s.getLocalPort();
+        }
+        Files.createDirectories(tmp.resolve("agent"));
+        try (ServerSocket taken = new ServerSocket(0, 50, java.net.InetAddress.getLoopbackAddress())) {
+            assertThatThrownBy(() -> Agents.start(tmp.resolve("agent"), """
+                    agent:
+                      control: {socket: control.sock}
+                      metrics: {listen: 127.0.0.1:%d}
+                    listeners:
+                      - {name: web, listen: 127.0.0.1:%d, upstream: 127.0.0.1:9, role: client}
+                    """.formatted(taken.getLocalPort(), listen)))
+                    .isInstanceOf(dev.interlayer.agent.AgentException.class)
+                    .hasMessageContaining("agent.metrics: the metrics endpoint did not start: cannot listen on")
+                    .hasMessageContaining("pick another address or port, or stop what holds it");
+        }
+        try (ServerSocket again = new ServerSocket(listen, 50, java.net.InetAddress.getLoopbackAddress())) {
+            assertThat(again.getLocalPort()).as("the listener's port is free again").isEqualTo(listen);
+        }
+        assertThat(tmp.resolve("agent/control.sock")).as("the control socket is gone").doesNotExist();
+    }
+
     /** Sends {@code n} random bytes through {@code at} (an echo behind it) and reads them back. */
     private static void echo(InetSocketAddress at, int n) throws IOException {
         byte[] data = new byte[n];
