@@ -3,7 +3,10 @@ package dev.interlayer.agent;
 import dev.interlayer.agent.AgentConfig.Listener;
 import dev.interlayer.agent.AgentConfig.ModuleEntry;
 import dev.interlayer.control.ControlException;
+import dev.interlayer.agent.metrics.MetricsServer;
+import dev.interlayer.agent.metrics.MetricsSettings;
 import dev.interlayer.control.ControlServer;
+import dev.interlayer.control.ControlSettings;
 import dev.interlayer.control.ControlTarget;
 import dev.interlayer.engine.Engine;
 import dev.interlayer.engine.EngineException;
@@ -51,6 +54,7 @@ public final class Agent implements AutoCloseable {
     private final Map<String, InetSocketAddress> bound;
     private final ControlServer control;
     private final OrchestratorLink orchestrator;
+    private MetricsServer metrics;
 
     private Agent(AgentConfig config, ModuleRegistry registry, AutoloadWatcher watcher, Engine engine, Map<String, InetSocketAddress> bound,
                   ControlServer control, OrchestratorLink orchestrator) {
@@ -164,11 +168,38 @@ public final class Agent implements AutoCloseable {
                             + ": " + e.getMessage() + "; set agent.orchestrator.state-dir to a writable folder", e);
                 }
             }
-            return new Agent(config, registry, watcher, engine, bound, control, link);
+            Agent agent = new Agent(config, registry, watcher, engine, bound, control, link);
+            if (config.metrics().isPresent()) {
+                agent.startMetrics(config.metrics().get());
+            }
+            return agent;
         } catch (AgentException | RuntimeException | Error e) {
             closeAll(engine, watcher, registry);
             throw e;
         }
+    }
+
+    /**
+     * Starts the Prometheus endpoint; on failure closes the orchestrator link and the control endpoint (the caller closes
+     * the rest) and says why.
+     */
+    private void startMetrics(MetricsSettings s) throws AgentException {
+        try {
+            metrics = MetricsServer.start(s, engine, registry, control, config.control().map(ControlSettings::tls).orElse(null), version());
+        } catch (java.io.IOException e) {
+            if (orchestrator != null) {
+                orchestrator.close();
+            }
+            if (control != null) {
+                control.close();
+            }
+            throw new AgentException(config.source() + ": agent.metrics: the metrics endpoint did not start: " + e.getMessage(), e);
+        }
+    }
+
+    /** The Prometheus endpoint, or empty without {@code agent.metrics}. */
+    public java.util.Optional<MetricsServer> metrics() {
+        return java.util.Optional.ofNullable(metrics);
     }
 
     /**
@@ -362,6 +393,9 @@ public final class Agent implements AutoCloseable {
     public void close() {
         long deadline = System.nanoTime() + config.agent().stopTimeout().toNanos();
         LOG.log(Level.INFO, "stopping: control endpoint, listeners and connections, then the modules folder watcher, then the modules");
+        if (metrics != null) {
+            metrics.close();
+        }
         if (orchestrator != null) {
             orchestrator.close();
         }

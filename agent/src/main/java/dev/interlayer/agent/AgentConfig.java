@@ -1,6 +1,8 @@
 package dev.interlayer.agent;
 
 import dev.interlayer.agent.ConfigException.Problem;
+import dev.interlayer.agent.logging.LogSettings;
+import dev.interlayer.agent.metrics.MetricsSettings;
 import dev.interlayer.api.AttachMode;
 import dev.interlayer.api.Capability;
 import dev.interlayer.api.FaultPolicy;
@@ -88,10 +90,12 @@ public final class AgentConfig {
     /** The mark of the agent's own sockets when {@code interception.mark} is not set. */
     public static final int DEFAULT_INTERCEPT_MARK = 0x1e5;
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
-            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control", "orchestrator");
+            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control", "orchestrator", "metrics", "log");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
             "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
+    private static final List<String> METRICS_KEYS = List.of("listen");
+    private static final List<String> LOG_KEYS = List.of("format", "file", "max-size", "keep");
     private static final List<String> ORCHESTRATOR_KEYS = List.of("address", "token-file", "ca", "state-dir");
     private static final List<String> LISTENER_KEYS = List.of("name", "listen", "upstream", "role", "protocol", "options", "tls", "sni-routes",
             "sni-timeout");
@@ -181,9 +185,14 @@ public final class AgentConfig {
     private final ControlSettings control;
     private final OrchestratorLink.Settings orchestrator;
     private final dev.interlayer.engine.Interception interception;
+    private final Extras extras;
+
+    /** The parts of the {@code agent:} section about operations: {@code agent.metrics} (null: off) and {@code agent.log}. */
+    private record Extras(MetricsSettings metrics, LogSettings log) {}
 
     private AgentConfig(String source, Path file, Settings agent, List<Listener> listeners, List<ModuleEntry> modules, ControlSettings control,
-                        OrchestratorLink.Settings orchestrator, dev.interlayer.engine.Interception interception) {
+                        OrchestratorLink.Settings orchestrator, dev.interlayer.engine.Interception interception, Extras extras) {
+        this.extras = extras;
         this.control = control;
         this.orchestrator = orchestrator;
         this.interception = interception;
@@ -254,6 +263,16 @@ public final class AgentConfig {
         return Optional.ofNullable(orchestrator);
     }
 
+    /** The Prometheus endpoint ({@code agent.metrics}), or empty when the config has none (the default). */
+    public Optional<MetricsSettings> metrics() {
+        return Optional.ofNullable(extras.metrics());
+    }
+
+    /** How and where the agent logs ({@code agent.log}); {@link LogSettings#DEFAULT} without the section. */
+    public LogSettings log() {
+        return extras.log();
+    }
+
     /** The listeners, in file order. */
     public List<Listener> listeners() {
         return listeners;
@@ -317,6 +336,8 @@ public final class AgentConfig {
         private record TlsModuleRef(Node node, String path, String name) {}
         private ControlSettings control = ControlSettings.at(ControlSettings.defaultSocket());
         private OrchestratorLink.Settings orchestrator;
+        private MetricsSettings metrics;
+        private LogSettings log = LogSettings.DEFAULT;
 
         Parser(Path file) {
             this.file = file;
@@ -386,7 +407,7 @@ public final class AgentConfig {
                 problems.sort((a, b) -> Integer.compare(a.line(), b.line()));
                 throw new ConfigException(problems);
             }
-            return new AgentConfig(source, file, settings, listeners, modules, control, orchestrator, interception);
+            return new AgentConfig(source, file, settings, listeners, modules, control, orchestrator, interception, new Extras(metrics, log));
         }
 
         // ---- sections ----
@@ -581,6 +602,12 @@ public final class AgentConfig {
             if ((n = value(k, "orchestrator")) != null) {
                 orchestrator = orchestrator(n);
             }
+            if ((n = value(k, "metrics")) != null) {
+                metrics = metrics(n);
+            }
+            if ((n = value(k, "log")) != null) {
+                log = log(n);
+            }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout,
                     new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct, stopTimeout);
         }
@@ -693,6 +720,75 @@ public final class AgentConfig {
             }
             return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true, new AuditLog.FileOptions(maxSize, keep, group),
                     new ControlSettings.Limits(perUid, handshake, idle)) : null;
+        }
+
+        /**
+         * The {@code agent.metrics} section; null when it is wrong (then its problems are recorded). An address other than
+         * loopback needs the control endpoint's mutual TLS ({@code agent.control.tls}): its certificates and the policy guard it.
+         */
+        private MetricsSettings metrics(Node n) {
+            String at = "agent.metrics";
+            if (!(n instanceof MappingNode m)) {
+                problem(n, at, "expected a mapping with keys " + String.join(", ", METRICS_KEYS) + ", found " + kind(n));
+                return null;
+            }
+            Map<String, NodeTuple> k = mapping(m, at, METRICS_KEYS);
+            Node v = required(k, m, at, "listen", "HOST:PORT for the Prometheus endpoint, e.g. 127.0.0.1:9464");
+            InetSocketAddress listen = v == null ? null : hostPort(v, at + ".listen", 0);
+            if (listen == null) {
+                return null;
+            }
+            MetricsSettings s = new MetricsSettings(listen);
+            if (!s.loopback() && (control == null || control.tls() == null)) {
+                problem(v, at + ".listen", listen.getAddress().getHostAddress() + " is not a loopback address: off this host the metrics are"
+                        + " served over HTTPS to callers with a client certificate the control policy grants Modules.Stats, which needs"
+                        + " agent.control.tls (cert, key, client-ca); set it up, or listen on 127.0.0.1 (see docs/metrics.md)");
+                return null;
+            }
+            return s;
+        }
+
+        /** The {@code agent.log} section; the defaults where it is wrong (then its problems are recorded). */
+        private LogSettings log(Node n) {
+            String at = "agent.log";
+            LogSettings d = LogSettings.DEFAULT;
+            if (!(n instanceof MappingNode m)) {
+                problem(n, at, "expected a mapping with keys " + String.join(", ", LOG_KEYS) + ", found " + kind(n));
+                return d;
+            }
+            Map<String, NodeTuple> k = mapping(m, at, LOG_KEYS);
+            Node v;
+            boolean json = d.json();
+            if ((v = value(k, "format")) != null) {
+                String f = string(v, at + ".format", "text or json");
+                if ("json".equals(f) || "text".equals(f)) {
+                    json = f.equals("json");
+                } else if (f != null) {
+                    problem(v, at + ".format", "'" + f + "' is not a log format; expected text (one line per record) or json (one JSON object per line)");
+                }
+            }
+            Path file = d.file();
+            if ((v = value(k, "file")) != null) {
+                String p = string(v, at + ".file", "a file to append the log to, e.g. /var/log/interlayer/agent.log");
+                if (p != null) {
+                    file = base.resolve(p).normalize();
+                    if (Files.isDirectory(file)) {
+                        problem(v, at + ".file", file + " is a folder; name a file in it, e.g. " + file.resolve("agent.log"));
+                        file = null;
+                    }
+                }
+            }
+            long maxSize = d.maxSize();
+            if ((v = value(k, "max-size")) != null) {
+                Long x = size(v, at + ".max-size", 0, Long.MAX_VALUE, "the size at which the log file is rotated, e.g. 64MiB, or 0 to never rotate it");
+                if (x != null) maxSize = x;
+            }
+            int keep = d.keep();
+            if ((v = value(k, "keep")) != null) {
+                Long x = integer(v, at + ".keep", 1, 1000, "how many rotated log files to keep, 1..1000");
+                if (x != null) keep = x.intValue();
+            }
+            return new LogSettings(json, file, maxSize, keep);
         }
 
         /** The {@code agent.orchestrator} section. */

@@ -4,13 +4,9 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
-import java.util.logging.ConsoleHandler;
 import java.util.logging.Formatter;
-import java.util.logging.Handler;
 import java.util.logging.Level;
-import java.util.logging.LogManager;
 import java.util.logging.LogRecord;
-import java.util.logging.Logger;
 
 /**
  * Formats each {@code java.util.logging} record as one line: local time, level, logger, message (and the
@@ -46,12 +42,10 @@ public final class OneLineLogFormatter extends Formatter {
      * {@code level} and above; replaces the handlers the JDK installed.
      */
     public static void install(Level level) {
-        LogManager.getLogManager().reset();
-        Logger root = Logger.getLogger("");
-        Handler h = new ConsoleHandler();
-        h.setFormatter(new OneLineLogFormatter());
-        h.setLevel(level);
-        root.addHandler(h);
-        root.setLevel(level);
+        try {
+            dev.interlayer.agent.logging.AgentLog.install(dev.interlayer.agent.logging.LogSettings.DEFAULT, level);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e); // standard error: no file to open
+        }
     }
 }

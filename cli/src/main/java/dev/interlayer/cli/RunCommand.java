@@ -5,6 +5,7 @@ import dev.interlayer.agent.AgentConfig;
 import dev.interlayer.agent.AgentException;
 import dev.interlayer.agent.ConfigException;
 import dev.interlayer.agent.OneLineLogFormatter;
+import dev.interlayer.agent.logging.AgentLog;
 import dev.interlayer.control.AuditLog;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -112,7 +113,13 @@ final class RunCommand implements Callable<Integer> {
     }
 
     private int run(AgentConfig c, PrintWriter out, PrintWriter err) {
-        OneLineLogFormatter.install(Level.INFO);
+        try {
+            AgentLog.install(c.log(), Level.INFO);
+        } catch (IOException e) {
+            err.println("interlayer: the agent did not start: " + config + ": agent.log.file: cannot open " + c.log().file() + " for appending ("
+                    + e + "); check the folder's permissions, or leave file: out to log to standard error");
+            return Main.FAILURE;
+        }
         Agent agent;
         try {
             agent = Agent.start(c);

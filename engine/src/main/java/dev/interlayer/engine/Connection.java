@@ -47,6 +47,11 @@ interface Connection extends ConnectionInfo {
         return null;
     }
 
+    /** Bytes its modules hold or buffer now (HOLD and NEED_MORE); any thread, a read may be a step behind. */
+    default long heldBytes() {
+        return 0;
+    }
+
     /** Resets the connection (RST; for a flow: ends it) and records why. */
     void abort(String reason);
 }

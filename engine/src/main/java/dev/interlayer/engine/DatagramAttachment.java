@@ -42,6 +42,7 @@ final class DatagramAttachment extends ChainLink implements Attachment, RealHeld
     final long[] bytesOut = new long[2];
     final long[] verdicts = new long[Verdict.Kind.values().length];
     final AtomicLong injected = new AtomicLong();
+    final HookClock clock = new HookClock();
 
     private final Set<RealHeldBytes<DatagramAttachment>> helds = ConcurrentHashMap.newKeySet();
     private final Set<RealOutput> outputs = ConcurrentHashMap.newKeySet();
@@ -196,6 +197,7 @@ final class DatagramAttachment extends ChainLink implements Attachment, RealHeld
     @Override
     public void addLiveCounters(ModuleStats.Snapshot.Builder into) {
         into.addLive(chunks.clone(), bytesIn.clone(), bytesOut.clone(), verdicts.clone(), injected.get());
+        into.addLiveHookTimes(clock.buckets.clone(), clock.sumNanos);
     }
 
     // ---- engine side ----------------------------------------------------------------------------
@@ -241,6 +243,7 @@ final class DatagramAttachment extends ChainLink implements Attachment, RealHeld
     @Override
     void flushCounters() {
         lm.totals().addFinished(chunks, bytesIn, bytesOut, verdicts, injected.get());
+        lm.totals().addFinishedHookTimes(clock.buckets, clock.sumNanos);
     }
 
     @Override

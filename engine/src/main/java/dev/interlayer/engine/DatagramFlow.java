@@ -353,12 +353,14 @@ final class DatagramFlow implements Connection {
         Thread t = Thread.currentThread();
         ClassLoader prev = t.getContextClassLoader();
         t.setContextClassLoader(a.lm.loader());
+        a.clock.start();
         try {
             v = d == SEND ? a.datagram.onSend(a.state, ctx, a.view) : a.datagram.onRecv(a.state, ctx, a.view);
         } catch (Throwable e) {
             v = null;
             thrown = e;
         } finally {
+            a.clock.stop();
             t.setContextClassLoader(prev);
             a.view.invalidate();
             ctx.end();

@@ -170,7 +170,7 @@ final class DirectConnection implements Connection {
         applyOptions(u);
         int r = sys.connect(u, upstream);
         if (r != 0 && r != -LinuxSockets.EINPROGRESS) {
-            abort("cannot connect upstream " + upstream + ": " + LinuxSockets.describe(-r));
+            connectFailed("cannot connect upstream " + upstream + ": " + LinuxSockets.describe(-r));
             return;
         }
         side[UPSTREAM] = register(UPSTREAM);
@@ -181,7 +181,7 @@ final class DirectConnection implements Connection {
             long ms = engine.options().connectTimeout().toMillis();
             connectTimer = loop.schedule(() -> {
                 if (!connected && !closed) {
-                    abort("cannot connect upstream " + upstream + ": connection timed out after " + ms + " ms");
+                    connectFailed("cannot connect upstream " + upstream + ": connection timed out after " + ms + " ms");
                 }
             }, ms, java.util.concurrent.TimeUnit.MILLISECONDS);
         }
@@ -267,7 +267,7 @@ final class DirectConnection implements Connection {
         if (s == UPSTREAM && !connected) {
             if ((ops & (ERR | HUP)) != 0) {
                 int e = sys.getInt(fd[UPSTREAM], LinuxSockets.SOL_SOCKET, LinuxSockets.SO_ERROR);
-                abort("cannot connect upstream " + upstream + ": " + (e != 0 ? LinuxSockets.describe(Math.abs(e)) : "connection closed"));
+                connectFailed("cannot connect upstream " + upstream + ": " + (e != 0 ? LinuxSockets.describe(Math.abs(e)) : "connection closed"));
                 return;
             }
             if ((ops & OUT) != 0) {
@@ -412,6 +412,12 @@ final class DirectConnection implements Connection {
     }
 
     // ---- close ------------------------------------------------------------------------------------
+
+    /** The upstream could not be reached: counted for the listener's metrics, then {@link #abort}. */
+    private void connectFailed(String reason) {
+        engine.stats(listener.spec().name()).connectFailures.increment();
+        abort(reason);
+    }
 
     /** Resets both sockets (RST) and records why. */
     @Override

@@ -156,6 +156,7 @@ final class DirectListener implements EpollIoHandle {
      * for 100 ms instead of spinning on a socket that stays readable; anything else is the one connection's problem.
      */
     private void refused(int errno) {
+        engine.stats(spec.name()).refused.increment();
         boolean resources = errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM;
         long now = System.nanoTime();
         if (now - lastWarning > TimeUnit.SECONDS.toNanos(1)) {

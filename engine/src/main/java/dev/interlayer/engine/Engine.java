@@ -126,6 +126,8 @@ public final class Engine implements AutoCloseable {
      */
     private final Map<Long, Connection> open = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.LongAdder directConnections = new java.util.concurrent.atomic.LongAdder();
+    /** Each listener's counters by name, kept when it stops (one started again under its name counts on). */
+    private final Map<String, ListenerStats> listenerStats = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.LongAdder promotions = new java.util.concurrent.atomic.LongAdder();
     private final Map<String, ListenerSpec> specs = new ConcurrentHashMap<>();
     /** The TLS contexts of each listener that terminates or originates TLS; closed when it stops. */
@@ -360,6 +362,7 @@ public final class Engine implements AutoCloseable {
         Watchdog.Slot slot = slots.computeIfAbsent(loop, x -> watchdog.register(Thread.currentThread()));
         DatagramFlow f = new DatagramFlow(this, l, ids.incrementAndGet(), peer, slot, options.holdLimit());
         open.put(f.id(), f);
+        stats(f.listener()).accepted.increment();
         return f;
     }
 
@@ -369,7 +372,7 @@ public final class Engine implements AutoCloseable {
     }
 
     void removedFlow(DatagramFlow f) {
-        open.remove(f.id(), f);
+        ended(f);
     }
 
     /**
@@ -431,6 +434,7 @@ public final class Engine implements AutoCloseable {
             RESETS.log("listener " + spec.name() + ": connections not redirected", Level.WARNING,
                     "listener {0}: reset a connection from {1}: it was not redirected by the interception rules (no original destination);"
                             + " applications are intercepted, they do not connect to this port", spec.name(), ch.remoteAddress());
+            stats(spec.name()).refused.increment();
             c.abort("no original destination");
             return;
         }
@@ -467,6 +471,7 @@ public final class Engine implements AutoCloseable {
                 try {
                     mods = modulesFor(spec, c, false);
                 } catch (RuntimeException e) {
+                    stats(spec.name()).refused.increment();
                     c.abort("choosing its modules failed: " + e);
                     return;
                 }
@@ -494,7 +499,9 @@ public final class Engine implements AutoCloseable {
         EventLoop loop = ch.eventLoop();
         Watchdog.Slot slot = slots.computeIfAbsent(loop, l -> watchdog.register(Thread.currentThread()));
         ProxyConnection c = new ProxyConnection(this, id, spec, ch, slot, options.holdLimit(), startedAt, sent, received, tlsContexts.get(spec.name()));
-        open.put(c.id(), c); // a promoted direct connection is replaced by its channel connection, same id
+        if (open.put(c.id(), c) == null) { // a promoted direct connection is replaced by its channel connection, same id
+            stats(spec.name()).accepted.increment();
+        }
         return c;
     }
 
@@ -515,6 +522,7 @@ public final class Engine implements AutoCloseable {
             // a selector that cannot be evaluated must not stop the listener: drop this one connection, say why
             l.sys().setLinger(fd, 0);
             l.sys().close(fd);
+            stats(l.spec().name()).refused.increment();
             LOG.log(Level.WARNING, "listener {0}: reset a connection from {1}: choosing its modules failed: {2}", l.spec().name(), peer,
                     e.toString());
             return;
@@ -522,6 +530,7 @@ public final class Engine implements AutoCloseable {
         if (mods != null && mods.isEmpty() && !l.spec().hasTls()) { // TLS needs its SslHandler: a channel
             directConnections.increment();
             open.put(id, d);
+            stats(l.spec().name()).accepted.increment();
             d.start();
             return;
         }
@@ -530,6 +539,7 @@ public final class Engine implements AutoCloseable {
             ch = transport.adopt(fd);
         } catch (RuntimeException e) {
             l.sys().close(fd);
+            stats(l.spec().name()).refused.increment();
             RESETS.log("listener " + l.spec().name() + ": accepted connections dropped", Level.WARNING, "listener {0}: dropped an accepted connection: {1}",
                     l.spec().name(), e.toString());
             return;
@@ -537,6 +547,7 @@ public final class Engine implements AutoCloseable {
         io.netty.channel.ChannelFuture r = l.loop().register(ch);
         if (!r.isSuccess()) {
             ch.close();
+            stats(l.spec().name()).refused.increment();
             RESETS.log("listener " + l.spec().name() + ": accepted connections dropped", Level.WARNING, "listener {0}: dropped an accepted connection: {1}",
                     l.spec().name(), String.valueOf(r.cause()));
             return;
@@ -566,7 +577,7 @@ public final class Engine implements AutoCloseable {
     }
 
     void removedDirect(DirectConnection d) {
-        open.remove(d.id(), d);
+        ended(d);
     }
 
     /** Connections that started on the direct path (no module, no channel). */
@@ -620,7 +631,65 @@ public final class Engine implements AutoCloseable {
     }
 
     void removed(ProxyConnection c) {
-        open.remove(c.id(), c);
+        ended(c);
+    }
+
+    /** {@code c} has ended: out of the open connections, its bytes into its listener's totals (once: not a promoted one). */
+    private void ended(Connection c) {
+        if (open.remove(c.id(), c)) {
+            stats(c.listener()).ended(c);
+        }
+    }
+
+    /** The counters of listener {@code name}, created on first use. */
+    ListenerStats stats(String name) {
+        return listenerStats.computeIfAbsent(name, n -> new ListenerStats());
+    }
+
+    /**
+     * Each running listener's counters by name, with the bytes and the number of its open connections (read off their
+     * loops: a count may be a read behind).
+     */
+    public Map<String, ListenerStats.Snapshot> listenerStats() {
+        Map<String, long[]> live = new java.util.HashMap<>();
+        for (Connection c : open.values()) {
+            long[] t = live.computeIfAbsent(c.listener(), n -> new long[3]);
+            t[0]++;
+            t[1] += c.bytesSent();
+            t[2] += c.bytesReceived();
+        }
+        Map<String, ListenerStats.Snapshot> out = new LinkedHashMap<>();
+        for (String name : listeners.keySet()) {
+            long[] t = live.getOrDefault(name, new long[3]);
+            out.put(name, stats(name).snapshot(t[0], t[1], t[2]));
+        }
+        return out;
+    }
+
+    /** Bytes modules hold or buffer now (HOLD and NEED_MORE), over every open connection. */
+    public long heldBytes() {
+        long n = 0;
+        for (Connection c : open.values()) n += c.heldBytes();
+        return n;
+    }
+
+    /** The event loops that serve every connection (for probes that schedule work on them; never block on one). */
+    public List<EventLoop> eventLoops() {
+        List<EventLoop> out = new ArrayList<>();
+        group.forEach(e -> out.add((EventLoop) e));
+        return out;
+    }
+
+    /** Direct memory the connections' buffer allocator holds now (its pools' chunks, in use or free), in bytes; -1 if it does not say. */
+    public static long directMemory() {
+        return ALLOCATOR instanceof io.netty.buffer.ByteBufAllocatorMetricProvider p ? p.metric().usedDirectMemory() : -1;
+    }
+
+    /** The number of open UDP flows. */
+    public int udpFlows() {
+        int n = 0;
+        for (Connection c : open.values()) if (c instanceof DatagramFlow) n++;
+        return n;
     }
 
     /** The socket options a listener's connections get: TCP_NODELAY on unless the listener says otherwise. */

@@ -328,6 +328,7 @@ final class ProxyConnection implements Connection {
             (finalBind == null ? up.connect(finalTarget) : up.connect(finalTarget, finalBind)).addListener((ChannelFutureListener) f -> {
                 if (!f.isSuccess()) {
                     f.channel().close();
+                    engine.stats(spec.name()).connectFailures.increment();
                     abort("cannot connect upstream " + finalTarget + ": " + f.cause().getMessage());
                     return;
                 }
@@ -363,6 +364,7 @@ final class ProxyConnection implements Connection {
     /** A passthrough connection that cannot be routed: one line saying what and what to do, then the client's socket closes. */
     void refuse(String line) {
         if (closed) return;
+        engine.stats(spec.name()).refused.increment();
         Engine.RESETS.log("listener " + spec.name() + ": passthrough refusals", Level.WARNING, "connection {0} ({1}): the client {2} {3}",
                 id, spec.name(), accepted.remoteAddress(), line);
         closeGracefully(line);
@@ -521,6 +523,17 @@ final class ProxyConnection implements Connection {
     /** Bytes held or buffered by modules (HOLD and NEED_MORE), against the hold limit. */
     long reservedBytes() {
         return budget.reserved();
+    }
+
+    @Override
+    public long heldBytes() {
+        return budget.reserved();
+    }
+
+    /** Counts a TLS handshake of either socket for the listener's metrics. */
+    void tlsDone(boolean ok) {
+        ListenerStats s = engine.stats(spec.name());
+        (ok ? s.tlsHandshakes : s.tlsFailures).increment();
     }
 
     /** What the testkit says TLS negotiated on the local and the remote socket (null: plain), instead of handshakes. */
@@ -1162,6 +1175,7 @@ final class ProxyConnection implements Connection {
      */
     void failTls(Channel tlsChannel, String line) {
         if (closed) return;
+        tlsDone(false);
         Engine.RESETS.log("listener " + spec.name() + ": TLS failures", Level.WARNING, "connection {0} ({1}): {2}", id, spec.name(), line);
         reset(line, tlsChannel);
     }

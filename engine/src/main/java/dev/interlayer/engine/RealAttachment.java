@@ -47,6 +47,7 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
     final long[] bytesOut = new long[2];
     final long[] verdicts = new long[Verdict.Kind.values().length];
     final AtomicLong injected = new AtomicLong();
+    final HookClock clock = new HookClock();
 
     /**
      * Per direction, what this module took with HOLD and has neither injected nor released, in the order it took it
@@ -92,10 +93,12 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
         bytesIn[d] += len;
         view.lend(in, d == 0 ? "onSend" : "onRecv");
         ctx.begin(dir, injectedBy, tag);
+        clock.start();
     }
 
     /** Ends the call: the view and the context can no longer be used. */
     void after() {
+        clock.stop();
         view.invalidate();
         ctx.end();
     }
@@ -261,6 +264,7 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
     @Override
     public void addLiveCounters(ModuleStats.Snapshot.Builder into) {
         into.addLive(chunks.clone(), bytesIn.clone(), bytesOut.clone(), verdicts.clone(), injected.get());
+        into.addLiveHookTimes(clock.buckets.clone(), clock.sumNanos);
     }
 
     // ---- engine side ----------------------------------------------------------------------------
@@ -350,6 +354,7 @@ final class RealAttachment extends ChainLink implements Attachment, RealHeldByte
     @Override
     void flushCounters() {
         lm.totals().addFinished(chunks, bytesIn, bytesOut, verdicts, injected.get());
+        lm.totals().addFinishedHookTimes(clock.buckets, clock.sumNanos);
     }
 
     @Override

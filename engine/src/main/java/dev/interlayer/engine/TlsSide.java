@@ -78,6 +78,7 @@ final class TlsSide extends ChannelInboundHandlerAdapter {
                     }
                     negotiated = n;
                 }
+                conn.tlsDone(true);
                 // on the accepted side the modules are chosen and attached now, then the upstream connects: whatever must be
                 // known to selectors (the identity a tls module gives the peer) must be set before this call
                 conn.handshaken(this);

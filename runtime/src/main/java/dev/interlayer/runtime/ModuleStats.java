@@ -20,11 +20,24 @@ public final class ModuleStats {
     private final LongAdder[] bytesOut = {new LongAdder(), new LongAdder()};
     private final LongAdder[] verdicts = new LongAdder[Verdict.Kind.values().length];
     private final LongAdder injected = new LongAdder();
+    private final LongAdder[] hookTimes = new LongAdder[HookTimes.BUCKETS];
+    private final LongAdder hookNanos = new LongAdder();
 
     ModuleStats() {
         for (int i = 0; i < verdicts.length; i++) {
             verdicts[i] = new LongAdder();
         }
+        for (int i = 0; i < hookTimes.length; i++) {
+            hookTimes[i] = new LongAdder();
+        }
+    }
+
+    /** Adds one finished attachment's timed data hook calls ({@link HookTimes} buckets) and their total nanoseconds. */
+    public void addFinishedHookTimes(long[] buckets, long nanos) {
+        for (int i = 0; i < hookTimes.length; i++) {
+            hookTimes[i].add(buckets[i]);
+        }
+        hookNanos.add(nanos);
     }
 
     /** Adds one finished attachment's counters (index 0 = SEND, 1 = RECV). */
@@ -55,6 +68,10 @@ public final class ModuleStats {
             b.verdicts[i] = verdicts[i].sum();
         }
         b.injected = injected.sum();
+        for (int i = 0; i < hookTimes.length; i++) {
+            b.hookTimes[i] = hookTimes[i].sum();
+        }
+        b.hookNanos = hookNanos.sum();
         return b;
     }
 
@@ -71,9 +88,11 @@ public final class ModuleStats {
      * @param bytesOut bytes it forwarded, [SEND, RECV]
      * @param verdicts verdicts returned, indexed by {@link Verdict.Kind#ordinal()}
      * @param injected bytes injected
+     * @param hookTimes timed data hook calls per {@link HookTimes} bucket (one call in {@link HookTimes#SAMPLE} is timed)
+     * @param hookNanos the timed calls' total time
      */
     public record Snapshot(long attaches, long declines, long detaches, long live, long faults, long[] chunks, long[] bytesIn,
-                           long[] bytesOut, long[] verdicts, long injected) {
+                           long[] bytesOut, long[] verdicts, long injected, long[] hookTimes, long hookNanos) {
 
         /** The count of verdicts of {@code kind}. */
         public long verdicts(Verdict.Kind kind) {
@@ -92,6 +111,16 @@ public final class ModuleStats {
             final long[] bytesOut = new long[2];
             final long[] verdicts = new long[Verdict.Kind.values().length];
             long injected;
+            final long[] hookTimes = new long[HookTimes.BUCKETS];
+            long hookNanos;
+
+            /** Adds a live attachment's timed data hook calls, as {@link ModuleStats#addFinishedHookTimes}. */
+            public void addLiveHookTimes(long[] buckets, long nanos) {
+                for (int i = 0; i < hookTimes.length; i++) {
+                    hookTimes[i] += buckets[i];
+                }
+                hookNanos += nanos;
+            }
 
             /** Adds a live attachment's counters (index 0 = SEND, 1 = RECV). */
             public void addLive(long[] chunksByDir, long[] bytesInByDir, long[] bytesOutByDir, long[] verdictCounts, long injectedBytes) {
@@ -108,7 +137,7 @@ public final class ModuleStats {
             }
 
             Snapshot build() {
-                return new Snapshot(attaches, declines, detaches, live, faults, chunks, bytesIn, bytesOut, verdicts, injected);
+                return new Snapshot(attaches, declines, detaches, live, faults, chunks, bytesIn, bytesOut, verdicts, injected, hookTimes, hookNanos);
             }
         }
     }

@@ -1,0 +1,92 @@
+package dev.interlayer.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The distribution archive ({@code dist/target/interlayer-VERSION.tar.gz}, made by {@code ./mvnw package}) unpacked into a
+ * temporary folder runs the demo from there with nothing but a JDK 25: no Maven, no source tree, no build folders.
+ */
+class DistArchiveTest {
+
+    @TempDir
+    Path dir;
+
+    private static Path archive() {
+        String name = System.getProperty("interlayer.distArchive");
+        if (name == null) {
+            throw new IllegalStateException("-Dinterlayer.distArchive is not set; run this test through Maven (it/pom.xml sets it)");
+        }
+        Path p = Path.of(name);
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalStateException("the distribution archive " + p.toAbsolutePath() + " is missing; build it with ./mvnw package -pl dist -am -DskipTests");
+        }
+        return p;
+    }
+
+    /** Runs {@code cmd} in {@code cwd} with only {@code PATH} (system folders) and {@code JAVA_HOME} (this test's JDK) set. */
+    private static Run run(Path cwd, List<String> cmd) throws IOException, InterruptedException {
+        ProcessBuilder b = new ProcessBuilder(cmd).directory(cwd.toFile());
+        Map<String, String> env = b.environment();
+        env.clear();
+        env.put("PATH", "/usr/bin:/bin");
+        env.put("JAVA_HOME", System.getProperty("java.home"));
+        Path out = Files.createTempFile(cwd, "out", ".txt");
+        b.redirectErrorStream(true).redirectOutput(out.toFile());
+        Process p = b.start();
+        if (!p.waitFor(3, TimeUnit.MINUTES)) {
+            p.destroyForcibly();
+            throw new AssertionError(String.join(" ", cmd) + " did not end within 3 minutes: " + Files.readString(out));
+        }
+        return new Run(p.exitValue(), Files.readString(out));
+    }
+
+    private record Run(int code, String out) {}
+
+    @Test
+    void theUnpackedArchiveRunsTheDemoWithOnlyAJdk() throws Exception {
+        Run untar = run(dir, List.of("tar", "xzf", archive().toAbsolutePath().toString()));
+        assertThat(untar.code()).as(untar.out()).isZero();
+        Path home;
+        try (var s = Files.list(dir)) {
+            home = s.filter(Files::isDirectory).filter(d -> d.getFileName().toString().startsWith("interlayer-")).findFirst().orElseThrow();
+        }
+        assertThat(home.resolve("bin/interlayer")).isExecutable();
+        assertThat(home.resolve("etc/agent.yaml")).isRegularFile();
+        assertThat(home.resolve("docs/metrics.md")).isRegularFile();
+
+        Run demo = run(home, List.of("bin/interlayer", "demo"));
+        assertThat(demo.code()).as(demo.out()).isZero();
+        assertThat(demo.out()).contains("OK: all checks passed");
+
+        Run check = run(home, List.of("bin/interlayer", "check-module", "lib/sample-modules/module-tag.jar"));
+        assertThat(check.code()).as(check.out()).isZero();
+        assertThat(check.out()).contains("tag");
+    }
+
+    @Test
+    void theSystemdUnitPassesSystemdsOwnCheck() throws Exception {
+        if (!Files.isExecutable(Path.of("/usr/bin/systemd-analyze"))) {
+            throw new IllegalStateException("systemd-analyze is needed to check the unit: apt-get install systemd");
+        }
+        run(dir, List.of("tar", "xzf", archive().toAbsolutePath().toString()));
+        Path home;
+        try (var s = Files.list(dir)) {
+            home = s.filter(d -> d.getFileName().toString().startsWith("interlayer-")).findFirst().orElseThrow();
+        }
+        // the unit names /opt/interlayer, where the README installs the archive: point it at this unpacked copy
+        Path unit = dir.resolve("interlayer.service");
+        Files.writeString(unit, Files.readString(home.resolve("systemd/interlayer.service")).replace("/opt/interlayer", home.toString()));
+        Run verify = run(dir, List.of("/usr/bin/systemd-analyze", "verify", unit.toString()));
+        assertThat(verify.code()).as(verify.out()).isZero();
+        assertThat(Files.readString(unit)).contains("ProtectSystem=strict", "NoNewPrivileges=yes", "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_BIND_SERVICE");
+    }
+}
