@@ -82,7 +82,7 @@ public final class AgentConfig {
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules", "interception");
     private static final List<String> INTERCEPTION_KEYS = List.of("listen", "mark", "failure", "outbound");
-    private static final List<String> INTERCEPT_RULE_KEYS = List.of("to", "ports", "uid", "gid");
+    private static final List<String> INTERCEPT_RULE_KEYS = List.of("protocol", "to", "ports", "uid", "gid");
     /** The port the intercepting listener binds on 127.0.0.1 when {@code interception.listen} is not set. */
     public static final int DEFAULT_INTERCEPT_PORT = 15001;
     /** The mark of the agent's own sockets when {@code interception.mark} is not set. */
@@ -365,12 +365,13 @@ public final class AgentConfig {
             dev.interlayer.engine.Interception interception = interception(keys.get("interception"));
             if (interception != null) {
                 for (Listener l : listeners) {
-                    if (l.name().equals(dev.interlayer.engine.Engine.INTERCEPT_LISTENER)) {
+                    if (l.name().equals(dev.interlayer.engine.Engine.INTERCEPT_LISTENER) || l.name().equals(dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER)) {
                         problems.add(new Problem(source, l.line(), "listeners", "the listener name '" + l.name() + "' is the intercepting"
                                 + " listener's (interception: is set); rename this listener"));
                     }
                 }
                 listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_LISTENER);
+                if (interception.protocols().contains(Protocol.UDP)) listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER);
             }
             listeners.forEach(l -> {
                 if (l.tls() != null) terminatingListeners.add(l.name());
@@ -448,7 +449,18 @@ public final class AgentConfig {
             List<PortRange> ports = new ArrayList<>();
             List<Integer> uids = new ArrayList<>();
             List<Integer> gids = new ArrayList<>();
+            Set<Protocol> protocols = EnumSet.of(Protocol.TCP);
             Node v;
+            if ((v = value(k, "protocol")) != null) {
+                protocols = EnumSet.noneOf(Protocol.class);
+                List<Node> items = v instanceof SequenceNode ? list(v, path + ".protocol", "tcp, udp or [tcp, udp]") : List.of(v);
+                for (Node e : items) {
+                    Protocol p = choice(e, path + ".protocol", Map.of("tcp", Protocol.TCP, "udp", Protocol.UDP), "tcp, udp or [tcp, udp]");
+                    if (p != null) protocols.add(p);
+                }
+                if (items.isEmpty()) problem(v, path + ".protocol", "no protocol: give tcp, udp or [tcp, udp] (without protocol: tcp)");
+                if (protocols.isEmpty()) return null;
+            }
             if ((v = value(k, "to")) != null) {
                 for (Node e : list(v, path + ".to", "a list of IPv4 CIDRs, e.g. [10.0.0.0/8]")) {
                     String c = string(e, path + ".to", "an IPv4 CIDR, e.g. 10.0.0.0/8");
@@ -489,7 +501,7 @@ public final class AgentConfig {
                     if (id != null) (key.equals("uid") ? uids : gids).add(id.intValue());
                 }
             }
-            return new dev.interlayer.engine.Interception.Rule(to, ports, uids, gids);
+            return new dev.interlayer.engine.Interception.Rule(protocols, to, ports, uids, gids);
         }
 
         private Settings settings(NodeTuple t) {

@@ -138,7 +138,9 @@ final class DatagramFlow implements Connection {
             appLooked = true;
             // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
             if (spec.role() == Role.CLIENT) {
-                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(peer, listener.boundAddress()));
+                // the application's socket sent to the listener, or, intercepted, to the original destination
+                InetSocketAddress to = spec.intercepts() ? upstreamTarget : listener.boundAddress();
+                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(peer, to));
             } else if (upstream != null && upstream.localAddress() != null) {
                 InetSocketAddress local = (InetSocketAddress) upstream.localAddress();
                 app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(upstreamTarget, local));
@@ -181,7 +183,7 @@ final class DatagramFlow implements Connection {
     void start(List<LoadedModule> modules) {
         if (!mods.attachAll(modules)) return;
         recount();
-        InetSocketAddress[] tb = mods.connectAndBind(spec.upstream());
+        InetSocketAddress[] tb = mods.connectAndBind(upstreamTarget);
         if (tb == null) return;
         InetSocketAddress target = tb[0];
         InetSocketAddress bind = tb[1];
@@ -194,11 +196,10 @@ final class DatagramFlow implements Connection {
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Engine.WATER_MARK)
                 .handler(new UpstreamHandler());
         UdpListener.applyOptions(b, spec);
-        final InetSocketAddress finalTarget = target;
-        (bind == null ? b.connect(target) : b.connect(target, bind)).addListener((ChannelFutureListener) f -> {
+        ChannelFutureListener done = f -> {
             if (!f.isSuccess()) {
                 f.channel().close();
-                close("cannot set up the upstream socket to " + finalTarget + ": " + f.cause().getMessage());
+                close("cannot set up the upstream socket to " + target + ": " + f.cause().getMessage());
                 return;
             }
             if (closed) {
@@ -206,7 +207,32 @@ final class DatagramFlow implements Connection {
                 return;
             }
             connected(f.channel());
+        };
+        if (!spec.intercepts()) {
+            (bind == null ? b.connect(target) : b.connect(target, bind)).addListener(done);
+            return;
+        }
+        b.register().addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                done.operationComplete(f);
+                return;
+            }
+            // marked before it sends, or never sending: the redirect rule skips marked packets, so no datagram of an
+            // intercepting listener can come back to it (a loop)
+            int r = Intercepted.mark(f.channel(), spec.interceptMark());
+            if (r != 0) {
+                f.channel().close();
+                close("cannot mark the socket to " + target + " (SO_MARK: " + LinuxSockets.describe(-r) + "); the agent needs"
+                        + " CAP_NET_ADMIN to intercept");
+                return;
+            }
+            (bind == null ? f.channel().connect(target) : f.channel().connect(target, bind)).addListener(done);
         });
+    }
+
+    /** An intercepted flow: its upstream is {@code original}, where the peer's datagram was going before the redirect. */
+    void intercepted(InetSocketAddress original) {
+        upstreamTarget = original;
     }
 
     /**
