@@ -44,17 +44,19 @@ final class Conntrack {
     private Conntrack() {}
 
     /**
-     * Where the IPv4 UDP datagram from {@code peer} to the listener at {@code listener} was going before the redirect,
-     * or null: the kernel has no such entry (the datagram was sent to the listener directly), or it cannot be asked.
+     * The original tuple of the IPv4 UDP datagram from {@code peer} to the listener at {@code listener}: {source,
+     * destination} before the redirect, or null: the kernel has no such entry (the datagram was sent to the listener
+     * directly), or it cannot be asked. The source differs from {@code peer} when one application socket sends to two
+     * destinations: the kernel gives the second a port of its own, so that their reply tuples differ.
      */
-    static InetSocketAddress originalUdpDestination(InetSocketAddress peer, InetSocketAddress listener) {
+    static InetSocketAddress[] originalUdp(InetSocketAddress peer, InetSocketAddress listener) {
         if (Netlink.UNAVAILABLE != null || !(peer.getAddress() instanceof Inet4Address) || !(listener.getAddress() instanceof Inet4Address)) {
             return null;
         }
         return PER_THREAD.get().query(peer, listener);
     }
 
-    private InetSocketAddress query(InetSocketAddress peer, InetSocketAddress listener) {
+    private InetSocketAddress[] query(InetSocketAddress peer, InetSocketAddress listener) {
         req.fill((byte) 0);
         Netlink.header(req, REQUEST, CT_GET, Netlink.NLM_F_REQUEST);
         req.set(ValueLayout.JAVA_BYTE, 16, (byte) LinuxSockets.AF_INET); // nfgenmsg: family, version 0, resource id 0
@@ -77,11 +79,16 @@ final class Conntrack {
         int ip = find(orig + 4, origEnd, CTA_TUPLE_IP);
         int proto = find(orig + 4, origEnd, CTA_TUPLE_PROTO);
         if (ip < 0 || proto < 0) return null;
-        int dst = find(ip + 4, ip + length(ip), CTA_IP_V4_DST);
-        int port = find(proto + 4, proto + length(proto), CTA_PROTO_DST_PORT);
-        if (dst < 0 || port < 0) return null;
+        InetSocketAddress src = address(find(ip + 4, ip + length(ip), CTA_IP_V4_SRC), find(proto + 4, proto + length(proto), CTA_PROTO_SRC_PORT));
+        InetSocketAddress dst = address(find(ip + 4, ip + length(ip), CTA_IP_V4_DST), find(proto + 4, proto + length(proto), CTA_PROTO_DST_PORT));
+        return src == null || dst == null ? null : new InetSocketAddress[] {src, dst};
+    }
+
+    /** The address of the answer's IPv4 address attribute at {@code ip} and port attribute at {@code port}; null if either is missing. */
+    private InetSocketAddress address(int ip, int port) {
+        if (ip < 0 || port < 0) return null;
         byte[] addr = new byte[4];
-        MemorySegment.copy(resp, ValueLayout.JAVA_BYTE, dst + 4, addr, 0, 4);
+        MemorySegment.copy(resp, ValueLayout.JAVA_BYTE, ip + 4, addr, 0, 4);
         try {
             return new InetSocketAddress(InetAddress.getByAddress(addr), Short.toUnsignedInt(resp.get(Netlink.NET_SHORT, port + 4)));
         } catch (UnknownHostException e) {

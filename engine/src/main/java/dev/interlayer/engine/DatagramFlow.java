@@ -76,6 +76,8 @@ final class DatagramFlow implements Connection {
 
     private Channel upstream;
     private InetSocketAddress upstreamTarget;
+    /** The local application's socket of a client-role flow: the peer, or an intercepted flow's original source. */
+    private InetSocketAddress appSocket;
     /** The attached modules and the rules shared with the stream path; the datagram hooks are below. */
     private final ModuleChain<DatagramAttachment> mods;
     private final int[] hookCount = new int[2];
@@ -109,6 +111,7 @@ final class DatagramFlow implements Connection {
         this.slot = slot;
         this.holdLimit = holdLimit;
         this.upstreamTarget = spec.upstream();
+        this.appSocket = peer;
         this.fromPeer = spec.role() == Role.CLIENT ? SEND : RECV;
     }
 
@@ -124,7 +127,7 @@ final class DatagramFlow implements Connection {
 
     @Override
     public InetSocketAddress localAddress() {
-        return spec.role() == Role.CLIENT ? peer : upstreamTarget;
+        return spec.role() == Role.CLIENT ? appSocket : upstreamTarget;
     }
 
     @Override
@@ -140,7 +143,7 @@ final class DatagramFlow implements Connection {
             if (spec.role() == Role.CLIENT) {
                 // the application's socket sent to the listener, or, intercepted, to the original destination
                 InetSocketAddress to = spec.intercepts() ? upstreamTarget : listener.boundAddress();
-                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(peer, to));
+                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(appSocket, to));
             } else if (upstream != null && upstream.localAddress() != null) {
                 InetSocketAddress local = (InetSocketAddress) upstream.localAddress();
                 app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(upstreamTarget, local));
@@ -230,9 +233,13 @@ final class DatagramFlow implements Connection {
         });
     }
 
-    /** An intercepted flow: its upstream is {@code original}, where the peer's datagram was going before the redirect. */
-    void intercepted(InetSocketAddress original) {
-        upstreamTarget = original;
+    /**
+     * An intercepted flow: its upstream is {@code destination}, where the peer's datagram was going before the redirect,
+     * and the application's socket is {@code source} (the peer, unless the kernel gave the flow a port of its own).
+     */
+    void intercepted(InetSocketAddress source, InetSocketAddress destination) {
+        appSocket = source;
+        upstreamTarget = destination;
     }
 
     /**

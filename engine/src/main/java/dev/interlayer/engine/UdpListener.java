@@ -141,9 +141,9 @@ final class UdpListener {
                 p.release();
                 return;
             }
-            InetSocketAddress original = null;
+            InetSocketAddress[] original = null;
             if (spec.intercepts()) {
-                original = Conntrack.originalUdpDestination(from, bound);
+                original = Conntrack.originalUdp(from, bound);
                 if (original == null) {
                     LOG.log(Level.WARNING, "listener {0}: a datagram from {1} has no original destination (it was sent to the"
                             + " intercepting listener directly, not redirected); dropped", spec.name(), from);
@@ -152,7 +152,7 @@ final class UdpListener {
                 }
             }
             flow = engine.newFlow(this, from);
-            if (original != null) flow.intercepted(original);
+            if (original != null) flow.intercepted(original[0], original[1]);
             flows.put(from, flow);
             List<LoadedModule> mods = engine.modulesFor(spec, flow);
             flow.start(mods);

@@ -108,6 +108,18 @@ class InterceptionUdpTest {
         assertThat(dig(-1, 53, "beta.test", "+nocookie")).isEqualTo(direct("beta.test"));
         assertThat(last(53)).contains("name=beta.test app=dig ");
         assertThat(Files.readAllLines(received).stream().filter(l -> l.contains("name=beta.test app=dig ")).count()).isEqualTo(1);
+        // one socket, two destinations: the kernel gives the second redirected flow a port of its own, and each flow still
+        // goes to its own destination, knows the application, and its answer comes back to the one socket
+        Run py = lab.client(-1, InterceptionLab.python(), "-c", """
+                import socket
+                q = bytes.fromhex('00010100000100000000000005616c70686104746573740000010001')
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+                s.sendto(q, ('%s', 53)); s.sendto(q, ('%s', 5300))
+                print(sorted(s.recvfrom(512)[1][1] for _ in range(2)))
+                """.formatted(SERVER, SERVER));
+        assertThat(py.out()).as(py.out()).contains("[53, 5300]");
+        assertThat(last(53)).contains("name=alpha.test app=python3 ");
+        assertThat(last(5300)).contains("name=alpha.test app=python3 ");
     }
 
     @Test
