@@ -85,6 +85,29 @@ class InterceptionConfigTest {
     }
 
     @Test
+    void inboundRulesAloneAreEnoughAndDrawAPreroutingChain() throws Exception {
+        Interception i = parse("""
+                interception:
+                  inbound-listen: 0.0.0.0:15010
+                  inbound:
+                    - {from: [192.0.2.0/24], ports: [8080, 9000-9010]}
+                modules:
+                  - name: tag
+                    selector: {listener: [intercept-in]}
+                """).interception().orElseThrow();
+        assertThat(i.outbound()).isEmpty();
+        assertThat(i.inboundListen().getPort()).isEqualTo(15010);
+        assertThat(i.inbound().getFirst().from()).extracting(Object::toString).containsExactly("192.0.2.0/24");
+        assertThat(i.describe(15001)).contains("table ip interlayer, chain prerouting (type nat hook prerouting priority -100)")
+                .anySatisfy(r -> assertThat(r).contains("iifname != \"lo\" fib daddr type local meta l4proto tcp ip saddr 192.0.2.0/24"
+                        + " tcp dport { 8080, 9000-9010 } redirect to :15010"));
+        assertThat(problems("interception: {inbound: [{ports: [0], to: [10.0.0.0/8]}]}\n")).extracting(Problem::path)
+                .contains("interception.inbound[0].ports", "interception.inbound[0].to");
+        assertThat(problems("interception: {inbound-listen: 0.0.0.0:0, inbound: [{ports: [80]}]}\n"))
+                .anySatisfy(x -> assertThat(x.message()).contains("port 0 is out of range"));
+    }
+
+    @Test
     void withoutInterceptionThereIsNone() throws Exception {
         assertThat(parse("modules: []\n").interception()).isEmpty();
     }

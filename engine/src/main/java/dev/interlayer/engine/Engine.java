@@ -4,6 +4,7 @@ import dev.interlayer.api.AttachMode;
 import dev.interlayer.api.DetachReason;
 import dev.interlayer.api.ListenerInfo;
 import dev.interlayer.api.Protocol;
+import dev.interlayer.api.Role;
 import dev.interlayer.api.Side;
 import dev.interlayer.api.SocketDecision;
 import dev.interlayer.api.SocketModule;
@@ -277,13 +278,16 @@ public final class Engine implements AutoCloseable {
     public static final String INTERCEPT_LISTENER = "intercept";
     /** The name of the listener that takes intercepted UDP flows, on the same address (see {@link #intercept}). */
     public static final String INTERCEPT_UDP_LISTENER = "intercept-udp";
+    /** The name of the listener that takes intercepted inbound connections (see {@link #intercept}). */
+    public static final String INTERCEPT_INBOUND_LISTENER = "intercept-in";
 
     /** The installed interception table, or null. */
     private volatile NftTable interceptTable;
 
     /**
      * Starts transparent interception: the intercepting listeners on {@code i.listen()}, {@value #INTERCEPT_LISTENER} for
-     * TCP and {@value #INTERCEPT_UDP_LISTENER} for UDP (each if a rule has its protocol, on the same port; modules
+     * TCP and {@value #INTERCEPT_UDP_LISTENER} for UDP (each if an outbound rule has its protocol, on the same port), and
+     * {@value #INTERCEPT_INBOUND_LISTENER} on {@code i.inboundListen()} if there are inbound rules (server role; modules
      * {@code attach} attached to their every connection and flow, {@code options} on their sockets), then the nftables
      * table that redirects what {@code i}'s rules match to them. Either all run or none: a table nft refuses stops the
      * listeners.
@@ -301,12 +305,18 @@ public final class Engine implements AutoCloseable {
         InetSocketAddress at = i.listen();
         try {
             if (i.protocols().contains(Protocol.TCP)) {
-                at = start(ListenerSpec.intercepting(INTERCEPT_LISTENER, Protocol.TCP, at, i.mark(), options, attach));
+                at = start(ListenerSpec.intercepting(INTERCEPT_LISTENER, Protocol.TCP, Role.CLIENT, at, i.mark(), options, attach));
                 started.add(INTERCEPT_LISTENER);
             }
             if (i.protocols().contains(Protocol.UDP)) {
-                at = start(ListenerSpec.intercepting(INTERCEPT_UDP_LISTENER, Protocol.UDP, at, i.mark(), options, attach));
+                at = start(ListenerSpec.intercepting(INTERCEPT_UDP_LISTENER, Protocol.UDP, Role.CLIENT, at, i.mark(), options, attach));
                 started.add(INTERCEPT_UDP_LISTENER);
+            }
+            if (!i.inbound().isEmpty()) {
+                InetSocketAddress in = start(ListenerSpec.intercepting(INTERCEPT_INBOUND_LISTENER, Protocol.TCP, Role.SERVER, i.inboundListen(),
+                        i.mark(), options, attach));
+                started.add(INTERCEPT_INBOUND_LISTENER);
+                if (started.size() == 1) at = in;
             }
             interceptTable = NftTable.install(i, at.getPort());
         } catch (EngineException | RuntimeException e) {

@@ -76,6 +76,11 @@ final class InterceptionLab implements AutoCloseable {
         return p;
     }
 
+    /** Makes {@code p}, started by the test, ended by {@link #close}. */
+    void own(Process p) {
+        servers.add(p);
+    }
+
     /**
      * Starts an agent in the client namespace from {@code interception} and modules YAML (control on a socket in its folder
      * {@code name}, the {@code samples} modules in its modules folder) and waits until it runs.
