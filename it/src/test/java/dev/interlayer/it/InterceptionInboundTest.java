@@ -8,10 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Transparent interception of inbound TCP end to end, in the namespaces of {@link InterceptionLab} turned around: the
@@ -26,13 +25,15 @@ class InterceptionInboundTest {
     private static final String LOCAL = InterceptionLab.SUBNET + "1";
     private static final int[] PORTS = {9090, 9091, 9092};
 
+    @RegisterExtension
+    static final InterceptionLab.Extension LAB = new InterceptionLab.Extension("i");
     private static InterceptionLab lab;
     private static Path serverLog;
     private static Path script;
 
     @BeforeAll
     static void namespaces() throws Exception {
-        lab = InterceptionLab.create("i");
+        lab = LAB.lab();
         script = lab.resource("intercept-server.py");
         serverLog = lab.dir.resolve("server.log");
         Files.writeString(serverLog, "");
@@ -40,16 +41,6 @@ class InterceptionInboundTest {
                 serverLog.toString(), "9090", "9091", "9092").redirectErrorStream(true).start();
         lab.own(server);
         assertThat(new String(server.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).as("the Python server starts").isEqualTo("ready\n");
-    }
-
-    @AfterAll
-    static void cleanUp() throws Exception {
-        if (lab != null) lab.close();
-    }
-
-    @AfterEach
-    void stopAgents() throws Exception {
-        lab.stopAgents();
     }
 
     @Test

@@ -12,12 +12,16 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * The network namespaces of the interception tests: a client namespace, where the agent and the unmodified clients run,
  * and a server namespace, where the receivers run, joined by a veth pair ({@value #SUBNET}1 and {@link #SERVER}); both
  * deleted by {@link #close}, with what still runs in them. Each test class makes its own (named by {@code tag} and the
- * JVM's pid); agents are started here and stopped after each test by {@link #stopAgents}.
+ * JVM's pid) through an {@link Extension}, which also stops the agents started here after each test.
  *
  * <p>Needs root; installs nftables with apt-get when missing. Skips, saying so, where the kernel has no nftables.
  */
@@ -33,6 +37,38 @@ final class InterceptionLab implements AutoCloseable {
     private final List<Process> agents = new ArrayList<>();
     private final List<Path> agentLogs = new ArrayList<>();
 
+    /**
+     * A test class's lab: made before its {@code @BeforeAll} methods run, agents stopped after each test, closed after all.
+     * Register it as a static field: {@code @RegisterExtension static final InterceptionLab.Extension LAB = new Extension("u")}.
+     */
+    static final class Extension implements BeforeAllCallback, AfterEachCallback, AfterAllCallback {
+        private final String tag;
+        private InterceptionLab lab;
+
+        Extension(String tag) {
+            this.tag = tag;
+        }
+
+        InterceptionLab lab() {
+            return lab;
+        }
+
+        @Override
+        public void beforeAll(ExtensionContext context) throws Exception {
+            lab = create(tag);
+        }
+
+        @Override
+        public void afterEach(ExtensionContext context) throws Exception {
+            if (lab != null) lab.stopAgents();
+        }
+
+        @Override
+        public void afterAll(ExtensionContext context) throws Exception {
+            if (lab != null) lab.close();
+        }
+    }
+
     private InterceptionLab(String clientNs, String serverNs, Path dir) {
         this.clientNs = clientNs;
         this.serverNs = serverNs;
@@ -40,7 +76,7 @@ final class InterceptionLab implements AutoCloseable {
     }
 
     /** Creates the namespaces and the veth pair; {@code tag} (one letter) tells this test class's apart from another's. */
-    static InterceptionLab create(String tag) throws Exception {
+    private static InterceptionLab create(String tag) throws Exception {
         Assumptions.assumeTrue("root".equals(System.getProperty("user.name")) || run(List.of("id", "-u")).out.strip().equals("0"),
                 "transparent interception needs root to create network namespaces and nftables rules; run the it module as root");
         install("nft", "nftables");
@@ -112,7 +148,7 @@ final class InterceptionLab implements AutoCloseable {
     }
 
     /** Kills the agents still running, deletes a table a killed one left (the next test starts from none), checks their logs for leaks. */
-    void stopAgents() throws Exception {
+    private void stopAgents() throws Exception {
         for (Process a : agents) {
             if (a.isAlive()) {
                 a.destroyForcibly();

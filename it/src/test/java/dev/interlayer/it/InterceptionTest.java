@@ -11,10 +11,9 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Transparent interception end to end, in two network namespaces this test creates and deletes: unmodified {@code curl},
@@ -35,13 +34,15 @@ class InterceptionTest {
     private static final int USER = 1234;
     private static final int OTHER_USER = 1235;
 
+    @RegisterExtension
+    static final InterceptionLab.Extension LAB = new InterceptionLab.Extension("t");
     private static InterceptionLab lab;
     private static Path dir;
     private static Path serverLog;
 
     @BeforeAll
     static void namespaces() throws Exception {
-        lab = InterceptionLab.create("t");
+        lab = LAB.lab();
         InterceptionLab.install("redis-server", "redis-server", "redis-tools");
         dir = lab.dir;
         Path script = lab.resource("intercept-server.py");
@@ -54,16 +55,6 @@ class InterceptionTest {
         lab.startServer(dir.resolve("redis.log"), "redis-server", "--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no",
                 "--save", "", "--appendonly", "no");
         Agents.waitFor("redis-server answers", () -> client(-1, "redis-cli", "-h", SERVER, "PING").out().contains("PONG"));
-    }
-
-    @AfterAll
-    static void cleanUp() throws Exception {
-        if (lab != null) lab.close();
-    }
-
-    @AfterEach
-    void stopAgents() throws Exception {
-        lab.stopAgents();
     }
 
     @Test

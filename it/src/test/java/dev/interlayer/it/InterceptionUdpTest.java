@@ -8,10 +8,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Transparent interception of outbound UDP end to end, in the namespaces of {@link InterceptionLab}: unmodified {@code dig}
@@ -32,12 +31,14 @@ class InterceptionUdpTest {
             192.0.2.9 delta.test
             """;
 
+    @RegisterExtension
+    static final InterceptionLab.Extension LAB = new InterceptionLab.Extension("u");
     private static InterceptionLab lab;
     private static Path received;
 
     @BeforeAll
     static void namespaces() throws Exception {
-        lab = InterceptionLab.create("u");
+        lab = LAB.lab();
         DnsServer.ensureInstalled();
         Path hosts = lab.dir.resolve("hosts");
         Files.writeString(hosts, HOSTS);
@@ -50,16 +51,6 @@ class InterceptionUdpTest {
                 String.valueOf(DNSMASQ), "53", "5300");
         assertThat(new String(relay.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).as("the Python relay starts").isEqualTo("ready\n");
         Agents.waitFor("dnsmasq answers", () -> !direct("alpha.test").isEmpty());
-    }
-
-    @AfterAll
-    static void cleanUp() throws Exception {
-        if (lab != null) lab.close();
-    }
-
-    @AfterEach
-    void stopAgents() throws Exception {
-        lab.stopAgents();
     }
 
     @Test
