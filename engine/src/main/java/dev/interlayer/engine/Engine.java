@@ -287,8 +287,8 @@ public final class Engine implements AutoCloseable {
     /**
      * Starts transparent interception: the intercepting listeners on {@code i.listen()}, {@value #INTERCEPT_LISTENER} for
      * TCP and {@value #INTERCEPT_UDP_LISTENER} for UDP (each if an outbound rule has its protocol, on the same port), and
-     * {@value #INTERCEPT_INBOUND_LISTENER} on {@code i.inboundListen()} if there are inbound rules (server role; modules
-     * {@code attach} attached to their every connection and flow, {@code options} on their sockets), then the nftables
+     * {@value #INTERCEPT_INBOUND_LISTENER} on {@code i.inboundListen()} if there are inbound rules (server role; the modules
+     * {@code attach} gives for a listener's name attached to its every connection and flow, {@code options} on their sockets), then the nftables
      * table that redirects what {@code i}'s rules match to them. Either all run or none: a table nft refuses stops the
      * listeners.
      *
@@ -296,7 +296,8 @@ public final class Engine implements AutoCloseable {
      * @throws EngineException if the agent lacks CAP_NET_ADMIN or the nft tool (saying which), the transport is not epoll,
      *         the address cannot be bound or nft refuses the rules
      */
-    public InetSocketAddress intercept(Interception i, Map<SocketOption, Object> options, List<String> attach) throws EngineException {
+    public InetSocketAddress intercept(Interception i, Map<SocketOption, Object> options, java.util.function.Function<String, List<String>> attach)
+            throws EngineException {
         if (interceptTable != null) throw new EngineException("interception is running already");
         String why = Intercepted.unavailable(transport);
         if (why == null) why = NftTable.missingPrivilege();
@@ -305,16 +306,18 @@ public final class Engine implements AutoCloseable {
         InetSocketAddress at = i.listen();
         try {
             if (i.protocols().contains(Protocol.TCP)) {
-                at = start(ListenerSpec.intercepting(INTERCEPT_LISTENER, Protocol.TCP, Role.CLIENT, at, i.mark(), options, attach));
+                at = start(ListenerSpec.intercepting(INTERCEPT_LISTENER, Protocol.TCP, Role.CLIENT, at, i.mark(), options,
+                        attach.apply(INTERCEPT_LISTENER)));
                 started.add(INTERCEPT_LISTENER);
             }
             if (i.protocols().contains(Protocol.UDP)) {
-                at = start(ListenerSpec.intercepting(INTERCEPT_UDP_LISTENER, Protocol.UDP, Role.CLIENT, at, i.mark(), options, attach));
+                at = start(ListenerSpec.intercepting(INTERCEPT_UDP_LISTENER, Protocol.UDP, Role.CLIENT, at, i.mark(), options,
+                        attach.apply(INTERCEPT_UDP_LISTENER)));
                 started.add(INTERCEPT_UDP_LISTENER);
             }
             if (!i.inbound().isEmpty()) {
                 InetSocketAddress in = start(ListenerSpec.intercepting(INTERCEPT_INBOUND_LISTENER, Protocol.TCP, Role.SERVER, i.inboundListen(),
-                        i.mark(), options, attach));
+                        i.mark(), options, attach.apply(INTERCEPT_INBOUND_LISTENER)));
                 started.add(INTERCEPT_INBOUND_LISTENER);
                 if (started.size() == 1) at = in;
             }

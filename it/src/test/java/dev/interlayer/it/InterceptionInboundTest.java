@@ -16,7 +16,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * Transparent interception of inbound TCP end to end, in the namespaces of {@link InterceptionLab} turned around: the
  * server, a small Python HTTP server, runs in the client namespace beside the agent, and the clients connect from the
  * server namespace. The clients send their requests tagged as the {@code tag} module tags (what a tagging agent on their
- * host would send); the agent, server role on the way in, removes the tags before the local server reads, and tags the
+ * host would send); the agent, server role on the way in, with {@code tag} attached to its inbound listener, removes the tags before the local server reads, and tags the
  * answer on its way out. A port no rule names is not intercepted: its server reads the tags.
  */
 class InterceptionInboundTest {
@@ -53,7 +53,8 @@ class InterceptionInboundTest {
                 modules:
                   - name: tag
                     params: {every: 16}
-                    selector: {listener: [intercept-in]}
+                    mode: programmatic
+                    listeners: [intercept-in]
                 """.formatted(InterceptionLab.SERVER), "tag");
         for (int port : PORTS) {
             String path = "/in-" + port;
