@@ -1,6 +1,8 @@
 import socket, sys, threading, time
-# The receiver of InterceptionTest: serves HTTP/1.0 on the given ports; a request carrying the tag module's tag gets a reply tagged the same way.
-TAG = sys.argv[1].encode(); EVERY = int(sys.argv[2]); LOG = sys.argv[3]; ports = [int(p) for p in sys.argv[4:]]
+# The receiver of InterceptionTest and InterceptionInboundTest: serves HTTP/1.0 on the given ports; a request carrying the
+# tag module's tag gets a reply tagged the same way. With --client HOST PORT PATH instead of the log and ports: sends one
+# request tagged as the tag module tags (a tagging agent's peer would), prints the reply without its tags and their count.
+TAG = sys.argv[1].encode(); EVERY = int(sys.argv[2]); LOG = sys.argv[3]; ports = [int(p) for p in sys.argv[4:]] if LOG != '--client' else []
 lock = threading.Lock()
 def tagged(data):
     out = bytearray(); i = 0
@@ -32,6 +34,15 @@ def listen(port):
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', port)); s.listen(128)
     while True:
         c, _ = s.accept(); threading.Thread(target=serve, args=(c, port), daemon=True).start()
+if LOG == '--client':
+    c = socket.create_connection((sys.argv[4], int(sys.argv[5])), 5); c.sendall(tagged(('GET %s HTTP/1.0\r\n\r\n' % sys.argv[6]).encode()))
+    raw = b''
+    while True:
+        chunk = c.recv(65536)
+        if not chunk: break
+        raw += chunk
+    print('tags=%d %s' % (raw.count(TAG), raw.replace(TAG, b'').decode().split('\r\n\r\n')[-1]), flush=True)
+    sys.exit(0)
 for p in ports: threading.Thread(target=listen, args=(p,), daemon=True).start()
 print('ready', flush=True)
 while True: time.sleep(3600)

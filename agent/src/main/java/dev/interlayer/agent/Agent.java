@@ -131,13 +131,11 @@ public final class Agent implements AutoCloseable {
                 LOG.log(Level.INFO, "listener {0} ({1}): {2} -> {3}", l.name(), l.role().name().toLowerCase(), address(at), l.target());
             }
             if (config.interception().isPresent()) {
-                List<String> attach = new ArrayList<>();
-                for (ModuleEntry m : config.modules()) {
-                    if (m.listeners().contains(Engine.INTERCEPT_LISTENER)) attach.add(m.name());
-                }
                 InetSocketAddress at;
                 try {
-                    at = engine.intercept(config.interception().get(), Map.of(), attach);
+                    // each intercepting listener (intercept, intercept-udp, intercept-in) gets the entries that name it
+                    at = engine.intercept(config.interception().get(), Map.of(),
+                            name -> config.modules().stream().filter(m -> m.listeners().contains(name)).map(ModuleEntry::name).toList());
                 } catch (EngineException e) {
                     throw new AgentException(config.source() + ": interception did not start (nothing of it is installed): " + e.getMessage(), e);
                 }

@@ -83,10 +83,13 @@ public final class AgentConfig {
     private static final Pattern HOST_NAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules", "interception");
-    private static final List<String> INTERCEPTION_KEYS = List.of("listen", "mark", "failure", "outbound");
-    private static final List<String> INTERCEPT_RULE_KEYS = List.of("to", "ports", "uid", "gid");
+    private static final List<String> INTERCEPTION_KEYS = List.of("listen", "mark", "failure", "outbound", "inbound-listen", "inbound");
+    private static final List<String> INBOUND_RULE_KEYS = List.of("from", "ports");
+    private static final List<String> INTERCEPT_RULE_KEYS = List.of("protocol", "to", "ports", "uid", "gid");
     /** The port the intercepting listener binds on 127.0.0.1 when {@code interception.listen} is not set. */
     public static final int DEFAULT_INTERCEPT_PORT = 15001;
+    /** The port the inbound intercepting listener binds on 0.0.0.0 when {@code interception.inbound-listen} is not set. */
+    public static final int DEFAULT_INBOUND_PORT = 15002;
     /** The mark of the agent's own sockets when {@code interception.mark} is not set. */
     public static final int DEFAULT_INTERCEPT_MARK = 0x1e5;
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
@@ -386,12 +389,15 @@ public final class AgentConfig {
             dev.interlayer.engine.Interception interception = interception(keys.get("interception"));
             if (interception != null) {
                 for (Listener l : listeners) {
-                    if (l.name().equals(dev.interlayer.engine.Engine.INTERCEPT_LISTENER)) {
+                    if (List.of(dev.interlayer.engine.Engine.INTERCEPT_LISTENER, dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER,
+                            dev.interlayer.engine.Engine.INTERCEPT_INBOUND_LISTENER).contains(l.name())) {
                         problems.add(new Problem(source, l.line(), "listeners", "the listener name '" + l.name() + "' is the intercepting"
                                 + " listener's (interception: is set); rename this listener"));
                     }
                 }
                 listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_LISTENER);
+                if (interception.protocols().contains(Protocol.UDP)) listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER);
+                if (!interception.inbound().isEmpty()) listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_INBOUND_LISTENER);
             }
             listeners.forEach(l -> {
                 if (l.tls() != null) terminatingListeners.add(l.name());
@@ -439,20 +445,42 @@ public final class AgentConfig {
                 if (f != null) failure = f;
             }
             List<dev.interlayer.engine.Interception.Rule> rules = new ArrayList<>();
-            Node out = required(k, m, path, "outbound", "a list of rules, e.g. - {to: [10.0.0.0/8], ports: [80, 443]}");
+            Node out = value(k, "outbound");
+            if (out == null && value(k, "inbound") == null) {
+                problem(m, path, "missing 'outbound'; expected a list of rules, e.g. - {to: [10.0.0.0/8], ports: [80, 443]} (or inbound:,"
+                        + " a list of rules, e.g. - {ports: [8080]})");
+            }
             if (out != null) {
                 List<Node> items = list(out, path + ".outbound", "a list of rules, e.g. - {to: [10.0.0.0/8], ports: [80, 443], uid: [1000]}");
                 if (items.isEmpty() && out instanceof SequenceNode) {
-                    problem(out, path + ".outbound", "no rules: add one, e.g. - {to: [10.0.0.0/8], ports: [80, 443]}, or remove interception:");
+                    problem(out, path + ".outbound", "no rules: add one, e.g. - {to: [10.0.0.0/8], ports: [80, 443]}, or remove outbound:");
                 }
                 for (int i = 0; i < items.size(); i++) {
                     var r = interceptRule(items.get(i), path + ".outbound[" + i + "]");
                     if (r != null) rules.add(r);
                 }
             }
-            if (problems.size() > before || listen == null) return null;
+            InetSocketAddress inboundListen = (v = value(k, "inbound-listen")) != null ? hostPort(v, path + ".inbound-listen", 1) : null;
+            if (v == null) inboundListen = new InetSocketAddress("0.0.0.0", DEFAULT_INBOUND_PORT);
+            List<dev.interlayer.engine.Interception.InboundRule> inbound = new ArrayList<>();
+            if ((v = value(k, "inbound")) != null) {
+                List<Node> items = list(v, path + ".inbound", "a list of rules, e.g. - {from: [10.0.0.0/8], ports: [8080]}");
+                if (items.isEmpty() && v instanceof SequenceNode) {
+                    problem(v, path + ".inbound", "no rules: add one, e.g. - {ports: [8080]}, or remove inbound:");
+                }
+                for (int i = 0; i < items.size(); i++) {
+                    String at = path + ".inbound[" + i + "]";
+                    if (!(items.get(i) instanceof MappingNode r)) {
+                        problem(items.get(i), at, "expected a rule mapping with keys " + String.join(", ", INBOUND_RULE_KEYS) + ", found " + kind(items.get(i)));
+                        continue;
+                    }
+                    Map<String, NodeTuple> rk = mapping(r, at, INBOUND_RULE_KEYS);
+                    inbound.add(new dev.interlayer.engine.Interception.InboundRule(cidrs(value(rk, "from"), at + ".from"), ports(value(rk, "ports"), at + ".ports")));
+                }
+            }
+            if (problems.size() > before || listen == null || inboundListen == null) return null;
             try {
-                return new dev.interlayer.engine.Interception(listen, mark, failure, rules);
+                return new dev.interlayer.engine.Interception(listen, mark, failure, rules, inboundListen, inbound);
             } catch (IllegalArgumentException e) {
                 problem(m, path, e.getMessage());
                 return null;
@@ -465,43 +493,22 @@ public final class AgentConfig {
                 return null;
             }
             Map<String, NodeTuple> k = mapping(m, path, INTERCEPT_RULE_KEYS);
-            List<dev.interlayer.api.Cidr> to = new ArrayList<>();
-            List<PortRange> ports = new ArrayList<>();
             List<Integer> uids = new ArrayList<>();
             List<Integer> gids = new ArrayList<>();
+            Set<Protocol> protocols = EnumSet.of(Protocol.TCP);
             Node v;
-            if ((v = value(k, "to")) != null) {
-                for (Node e : list(v, path + ".to", "a list of IPv4 CIDRs, e.g. [10.0.0.0/8]")) {
-                    String c = string(e, path + ".to", "an IPv4 CIDR, e.g. 10.0.0.0/8");
-                    if (c == null) continue;
-                    try {
-                        dev.interlayer.api.Cidr cidr = dev.interlayer.api.Cidr.parse(c);
-                        if (cidr.network().length != 4) {
-                            problem(e, path + ".to", "'" + c + "' is IPv6; interception covers IPv4 only so far: give IPv4 CIDRs");
-                        } else {
-                            to.add(cidr);
-                        }
-                    } catch (IllegalArgumentException ex) {
-                        problem(e, path + ".to", ex.getMessage() + "; expected an IPv4 CIDR such as 10.0.0.0/8");
-                    }
+            if ((v = value(k, "protocol")) != null) {
+                protocols = EnumSet.noneOf(Protocol.class);
+                List<Node> items = v instanceof SequenceNode ? list(v, path + ".protocol", "tcp, udp or [tcp, udp]") : List.of(v);
+                for (Node e : items) {
+                    Protocol p = choice(e, path + ".protocol", Map.of("tcp", Protocol.TCP, "udp", Protocol.UDP), "tcp, udp or [tcp, udp]");
+                    if (p != null) protocols.add(p);
                 }
+                if (items.isEmpty()) problem(v, path + ".protocol", "no protocol: give tcp, udp or [tcp, udp] (without protocol: tcp)");
+                if (protocols.isEmpty()) return null;
             }
-            if ((v = value(k, "ports")) != null) {
-                for (Node e : list(v, path + ".ports", "a list of ports and ranges, e.g. [80, 8000-8100]")) {
-                    String p = string(e, path + ".ports", "a port or range, e.g. 80 or 8000-8100");
-                    if (p == null) continue;
-                    try {
-                        List<PortRange> r = PortRange.parseList(p);
-                        if (r.stream().anyMatch(x -> x.from() == 0)) {
-                            problem(e, path + ".ports", "port 0 is no destination; expected ports 1-65535, e.g. 80 or 8000-8100");
-                        } else {
-                            ports.addAll(r);
-                        }
-                    } catch (IllegalArgumentException ex) {
-                        problem(e, path + ".ports", ex.getMessage() + "; expected a port (1-65535) or a range such as 8000-8100");
-                    }
-                }
-            }
+            List<dev.interlayer.api.Cidr> to = cidrs(value(k, "to"), path + ".to");
+            List<PortRange> ports = ports(value(k, "ports"), path + ".ports");
             for (String key : List.of("uid", "gid")) {
                 if ((v = value(k, key)) == null) continue;
                 for (Node e : list(v, path + "." + key, "a list of numeric " + (key.equals("uid") ? "user" : "group") + " ids, e.g. [1000]")) {
@@ -510,7 +517,49 @@ public final class AgentConfig {
                     if (id != null) (key.equals("uid") ? uids : gids).add(id.intValue());
                 }
             }
-            return new dev.interlayer.engine.Interception.Rule(to, ports, uids, gids);
+            return new dev.interlayer.engine.Interception.Rule(protocols, to, ports, uids, gids);
+        }
+
+        /** An interception rule's IPv4 CIDRs at {@code path} (none if {@code v} is null); each mistake recorded. */
+        private List<dev.interlayer.api.Cidr> cidrs(Node v, String path) {
+            List<dev.interlayer.api.Cidr> out = new ArrayList<>();
+            if (v == null) return out;
+            for (Node e : list(v, path, "a list of IPv4 CIDRs, e.g. [10.0.0.0/8]")) {
+                String c = string(e, path, "an IPv4 CIDR, e.g. 10.0.0.0/8");
+                if (c == null) continue;
+                try {
+                    dev.interlayer.api.Cidr cidr = dev.interlayer.api.Cidr.parse(c);
+                    if (cidr.network().length != 4) {
+                        problem(e, path, "'" + c + "' is IPv6; interception covers IPv4 only so far: give IPv4 CIDRs");
+                    } else {
+                        out.add(cidr);
+                    }
+                } catch (IllegalArgumentException ex) {
+                    problem(e, path, ex.getMessage() + "; expected an IPv4 CIDR such as 10.0.0.0/8");
+                }
+            }
+            return out;
+        }
+
+        /** An interception rule's ports and ranges at {@code path} (none if {@code v} is null); each mistake recorded. */
+        private List<PortRange> ports(Node v, String path) {
+            List<PortRange> out = new ArrayList<>();
+            if (v == null) return out;
+            for (Node e : list(v, path, "a list of ports and ranges, e.g. [80, 8000-8100]")) {
+                String p = string(e, path, "a port or range, e.g. 80 or 8000-8100");
+                if (p == null) continue;
+                try {
+                    List<PortRange> r = PortRange.parseList(p);
+                    if (r.stream().anyMatch(x -> x.from() == 0)) {
+                        problem(e, path, "port 0 is no destination; expected ports 1-65535, e.g. 80 or 8000-8100");
+                    } else {
+                        out.addAll(r);
+                    }
+                } catch (IllegalArgumentException ex) {
+                    problem(e, path, ex.getMessage() + "; expected a port (1-65535) or a range such as 8000-8100");
+                }
+            }
+            return out;
         }
 
         private Settings settings(NodeTuple t) {

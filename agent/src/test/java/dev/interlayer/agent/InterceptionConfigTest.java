@@ -3,6 +3,7 @@ package dev.interlayer.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.agent.ConfigException.Problem;
+import dev.interlayer.api.Protocol;
 import dev.interlayer.engine.Interception;
 import java.nio.file.Path;
 import java.util.List;
@@ -52,6 +53,58 @@ class InterceptionConfigTest {
         var selector = c.module("tag").orElseThrow().config().selector();
         assertThat(selector.uids()).containsExactly(1000);
         assertThat(selector.exes()).containsExactly("/usr/bin/curl");
+    }
+
+    @Test
+    void udpRulesDrawTheirProtocolsAndTheirListenerCanBeSelected() throws Exception {
+        AgentConfig c = parse("""
+                interception:
+                  outbound:
+                    - {protocol: udp, ports: [53]}
+                    - {protocol: [tcp, udp], ports: [443, 8000-8100]}
+                    - {to: [10.0.0.0/8]}
+                modules:
+                  - name: dns-tag
+                    selector: {listener: [intercept-udp]}
+                """);
+        Interception i = c.interception().orElseThrow();
+        assertThat(i.outbound().get(0).protocols()).containsExactly(Protocol.UDP);
+        assertThat(i.outbound().get(2).protocols()).containsExactly(Protocol.TCP);
+        assertThat(i.protocols()).containsExactlyInAnyOrder(Protocol.TCP, Protocol.UDP);
+        List<String> rules = i.describe(15001);
+        assertThat(rules.get(1)).contains("meta l4proto udp udp dport 53 redirect");
+        assertThat(rules.get(2)).contains("meta l4proto { tcp, udp }").contains("th dport { 443, 8000-8100 }");
+        assertThat(rules.get(3)).contains("meta l4proto tcp ip daddr 10.0.0.0/8 redirect");
+        assertThat(problems("interception: {outbound: [{protocol: sctp}]}\n")).anySatisfy(x -> assertThat(x.message()).contains("tcp, udp"));
+        assertThat(problems("interception: {outbound: [{protocol: []}]}\n")).anySatisfy(x -> assertThat(x.message()).contains("no protocol"));
+        // the UDP listener's name is known only where a rule has udp
+        assertThat(problems("""
+                interception: {outbound: [{ports: [80]}]}
+                modules: [{name: dns-tag, selector: {listener: [intercept-udp]}}]
+                """)).anySatisfy(x -> assertThat(x.message()).contains("intercept-udp"));
+    }
+
+    @Test
+    void inboundRulesAloneAreEnoughAndDrawAPreroutingChain() throws Exception {
+        Interception i = parse("""
+                interception:
+                  inbound-listen: 0.0.0.0:15010
+                  inbound:
+                    - {from: [192.0.2.0/24], ports: [8080, 9000-9010]}
+                modules:
+                  - name: tag
+                    selector: {listener: [intercept-in]}
+                """).interception().orElseThrow();
+        assertThat(i.outbound()).isEmpty();
+        assertThat(i.inboundListen().getPort()).isEqualTo(15010);
+        assertThat(i.inbound().getFirst().from()).extracting(Object::toString).containsExactly("192.0.2.0/24");
+        assertThat(i.describe(15001)).contains("table ip interlayer, chain prerouting (type nat hook prerouting priority -100)")
+                .anySatisfy(r -> assertThat(r).contains("iifname != \"lo\" fib daddr type local meta l4proto tcp ip saddr 192.0.2.0/24"
+                        + " tcp dport { 8080, 9000-9010 } redirect to :15010"));
+        assertThat(problems("interception: {inbound: [{ports: [0], to: [10.0.0.0/8]}]}\n")).extracting(Problem::path)
+                .contains("interception.inbound[0].ports", "interception.inbound[0].to");
+        assertThat(problems("interception: {inbound-listen: 0.0.0.0:0, inbound: [{ports: [80]}]}\n"))
+                .anySatisfy(x -> assertThat(x.message()).contains("port 0 is out of range"));
     }
 
     @Test

@@ -76,6 +76,8 @@ final class DatagramFlow implements Connection {
 
     private Channel upstream;
     private InetSocketAddress upstreamTarget;
+    /** The local application's socket of a client-role flow: the peer, or an intercepted flow's original source. */
+    private InetSocketAddress appSocket;
     /** The attached modules and the rules shared with the stream path; the datagram hooks are below. */
     private final ModuleChain<DatagramAttachment> mods;
     private final int[] hookCount = new int[2];
@@ -109,6 +111,7 @@ final class DatagramFlow implements Connection {
         this.slot = slot;
         this.holdLimit = holdLimit;
         this.upstreamTarget = spec.upstream();
+        this.appSocket = peer;
         this.fromPeer = spec.role() == Role.CLIENT ? SEND : RECV;
     }
 
@@ -124,7 +127,7 @@ final class DatagramFlow implements Connection {
 
     @Override
     public InetSocketAddress localAddress() {
-        return spec.role() == Role.CLIENT ? peer : upstreamTarget;
+        return spec.role() == Role.CLIENT ? appSocket : upstreamTarget;
     }
 
     @Override
@@ -138,7 +141,9 @@ final class DatagramFlow implements Connection {
             appLooked = true;
             // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
             if (spec.role() == Role.CLIENT) {
-                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(peer, listener.boundAddress()));
+                // the application's socket sent to the listener, or, intercepted, to the original destination
+                InetSocketAddress to = spec.intercepts() ? upstreamTarget : listener.boundAddress();
+                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(appSocket, to));
             } else if (upstream != null && upstream.localAddress() != null) {
                 InetSocketAddress local = (InetSocketAddress) upstream.localAddress();
                 app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(upstreamTarget, local));
@@ -181,7 +186,7 @@ final class DatagramFlow implements Connection {
     void start(List<LoadedModule> modules) {
         if (!mods.attachAll(modules)) return;
         recount();
-        InetSocketAddress[] tb = mods.connectAndBind(spec.upstream());
+        InetSocketAddress[] tb = mods.connectAndBind(upstreamTarget);
         if (tb == null) return;
         InetSocketAddress target = tb[0];
         InetSocketAddress bind = tb[1];
@@ -194,11 +199,10 @@ final class DatagramFlow implements Connection {
                 .option(ChannelOption.WRITE_BUFFER_WATER_MARK, Engine.WATER_MARK)
                 .handler(new UpstreamHandler());
         UdpListener.applyOptions(b, spec);
-        final InetSocketAddress finalTarget = target;
-        (bind == null ? b.connect(target) : b.connect(target, bind)).addListener((ChannelFutureListener) f -> {
+        ChannelFutureListener done = f -> {
             if (!f.isSuccess()) {
                 f.channel().close();
-                close("cannot set up the upstream socket to " + finalTarget + ": " + f.cause().getMessage());
+                close("cannot set up the upstream socket to " + target + ": " + f.cause().getMessage());
                 return;
             }
             if (closed) {
@@ -206,7 +210,36 @@ final class DatagramFlow implements Connection {
                 return;
             }
             connected(f.channel());
+        };
+        if (!spec.intercepts()) {
+            (bind == null ? b.connect(target) : b.connect(target, bind)).addListener(done);
+            return;
+        }
+        b.register().addListener((ChannelFutureListener) f -> {
+            if (!f.isSuccess()) {
+                done.operationComplete(f);
+                return;
+            }
+            // marked before it sends, or never sending: the redirect rule skips marked packets, so no datagram of an
+            // intercepting listener can come back to it (a loop)
+            int r = Intercepted.mark(f.channel(), spec.interceptMark());
+            if (r != 0) {
+                f.channel().close();
+                close("cannot mark the socket to " + target + " (SO_MARK: " + LinuxSockets.describe(-r) + "); the agent needs"
+                        + " CAP_NET_ADMIN to intercept");
+                return;
+            }
+            (bind == null ? f.channel().connect(target) : f.channel().connect(target, bind)).addListener(done);
         });
+    }
+
+    /**
+     * An intercepted flow: its upstream is {@code destination}, where the peer's datagram was going before the redirect,
+     * and the application's socket is {@code source} (the peer, unless the kernel gave the flow a port of its own).
+     */
+    void intercepted(InetSocketAddress source, InetSocketAddress destination) {
+        appSocket = source;
+        upstreamTarget = destination;
     }
 
     /**

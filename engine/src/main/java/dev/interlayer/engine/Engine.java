@@ -4,6 +4,7 @@ import dev.interlayer.api.AttachMode;
 import dev.interlayer.api.DetachReason;
 import dev.interlayer.api.ListenerInfo;
 import dev.interlayer.api.Protocol;
+import dev.interlayer.api.Role;
 import dev.interlayer.api.Side;
 import dev.interlayer.api.SocketDecision;
 import dev.interlayer.api.SocketModule;
@@ -277,29 +278,54 @@ public final class Engine implements AutoCloseable {
 
     /** The name of the listener that takes intercepted connections (see {@link #intercept}). */
     public static final String INTERCEPT_LISTENER = "intercept";
+    /** The name of the listener that takes intercepted UDP flows, on the same address (see {@link #intercept}). */
+    public static final String INTERCEPT_UDP_LISTENER = "intercept-udp";
+    /** The name of the listener that takes intercepted inbound connections (see {@link #intercept}). */
+    public static final String INTERCEPT_INBOUND_LISTENER = "intercept-in";
 
     /** The installed interception table, or null. */
     private volatile NftTable interceptTable;
 
     /**
-     * Starts transparent interception: the intercepting listener {@value #INTERCEPT_LISTENER} on {@code i.listen()}
-     * (modules {@code attach} attached to its every connection, {@code options} on its sockets), then the nftables table
-     * that redirects what {@code i}'s rules match to it. Either both run or neither: a table nft refuses stops the listener.
+     * Starts transparent interception: the intercepting listeners on {@code i.listen()}, {@value #INTERCEPT_LISTENER} for
+     * TCP and {@value #INTERCEPT_UDP_LISTENER} for UDP (each if an outbound rule has its protocol, on the same port), and
+     * {@value #INTERCEPT_INBOUND_LISTENER} on {@code i.inboundListen()} if there are inbound rules (server role; the modules
+     * {@code attach} gives for a listener's name attached to its every connection and flow, {@code options} on their sockets), then the nftables
+     * table that redirects what {@code i}'s rules match to them. Either all run or none: a table nft refuses stops the
+     * listeners.
      *
-     * @return the address the intercepting listener bound
+     * @return the address the intercepting listeners bound
      * @throws EngineException if the agent lacks CAP_NET_ADMIN or the nft tool (saying which), the transport is not epoll,
      *         the address cannot be bound or nft refuses the rules
      */
-    public InetSocketAddress intercept(Interception i, Map<SocketOption, Object> options, List<String> attach) throws EngineException {
+    public InetSocketAddress intercept(Interception i, Map<SocketOption, Object> options, java.util.function.Function<String, List<String>> attach)
+            throws EngineException {
         if (interceptTable != null) throw new EngineException("interception is running already");
         String why = Intercepted.unavailable(transport);
         if (why == null) why = NftTable.missingPrivilege();
         if (why != null) throw new EngineException(why);
-        InetSocketAddress at = start(ListenerSpec.intercepting(INTERCEPT_LISTENER, i.listen(), i.mark(), options, attach));
+        List<String> started = new ArrayList<>();
+        InetSocketAddress at = i.listen();
         try {
+            if (i.protocols().contains(Protocol.TCP)) {
+                at = start(ListenerSpec.intercepting(INTERCEPT_LISTENER, Protocol.TCP, Role.CLIENT, at, i.mark(), options,
+                        attach.apply(INTERCEPT_LISTENER)));
+                started.add(INTERCEPT_LISTENER);
+            }
+            if (i.protocols().contains(Protocol.UDP)) {
+                at = start(ListenerSpec.intercepting(INTERCEPT_UDP_LISTENER, Protocol.UDP, Role.CLIENT, at, i.mark(), options,
+                        attach.apply(INTERCEPT_UDP_LISTENER)));
+                started.add(INTERCEPT_UDP_LISTENER);
+            }
+            if (!i.inbound().isEmpty()) {
+                InetSocketAddress in = start(ListenerSpec.intercepting(INTERCEPT_INBOUND_LISTENER, Protocol.TCP, Role.SERVER, i.inboundListen(),
+                        i.mark(), options, attach.apply(INTERCEPT_INBOUND_LISTENER)));
+                started.add(INTERCEPT_INBOUND_LISTENER);
+                if (started.size() == 1) at = in;
+            }
             interceptTable = NftTable.install(i, at.getPort());
         } catch (EngineException | RuntimeException e) {
-            stop(INTERCEPT_LISTENER);
+            started.forEach(this::stop);
             throw e;
         }
         return at;

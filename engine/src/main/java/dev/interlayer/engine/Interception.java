@@ -2,18 +2,21 @@ package dev.interlayer.engine;
 
 import dev.interlayer.api.Cidr;
 import dev.interlayer.api.PortRange;
+import dev.interlayer.api.Protocol;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 
 /**
- * What transparent interception sends through the agent: outbound IPv4 TCP of local processes, chosen by rules, redirected
- * (nftables {@code redirect}, a NAT rewrite) to the intercepting listener on {@code listen}, which connects each connection
- * to its original destination.
+ * What transparent interception sends through the agent: outbound IPv4 TCP and UDP of local processes, chosen by rules,
+ * redirected (nftables {@code redirect}, a NAT rewrite) to the intercepting listeners on {@code listen} (TCP and UDP on the
+ * same port), which connect each connection, or UDP flow, to its original destination.
  *
  * <p>Every rule is drawn as one nftables rule in the agent's own table {@value #TABLE} (family {@code ip}, a {@code nat}
  * chain on the {@code output} hook) and starts with the same three guards: packets with the agent's {@code mark} are never
@@ -22,19 +25,24 @@ import java.util.Locale;
  *
  * <pre>{@code
  * new Interception(new InetSocketAddress("127.0.0.1", 15001), 0x1e5, FailureMode.FAIL_CLOSED,
- *         List.of(new Rule(List.of(Cidr.parse("10.0.0.0/8")), PortRange.parseList("80,443"), List.of(1000), List.of())));
+ *         List.of(new Rule(Set.of(Protocol.TCP), List.of(Cidr.parse("10.0.0.0/8")), PortRange.parseList("80,443"), List.of(1000), List.of())));
  * }</pre>
  *
  * @param listen where the intercepting listener binds (a loopback IPv4 address: redirect sends to 127.0.0.1)
  * @param mark the {@code SO_MARK} of the agent's upstream sockets (not 0)
  * @param failure what happens to new connections a rule matches once the agent is gone without removing its table
- * @param outbound the rules; a connection is intercepted if one matches
+ * @param outbound the outbound rules; a connection is intercepted if one matches
+ * @param inboundListen where the inbound intercepting listener binds (an IPv4 address the redirected connections reach:
+ *                      in the prerouting hook, redirect sends to the address of the interface they arrived on)
+ * @param inbound the inbound rules: TCP connections from other hosts to local ports, redirected to the inbound listener,
+ *                which connects each to the local server it was going to
  */
-public record Interception(InetSocketAddress listen, int mark, FailureMode failure, List<Rule> outbound) {
+public record Interception(InetSocketAddress listen, int mark, FailureMode failure, List<Rule> outbound, InetSocketAddress inboundListen,
+                           List<InboundRule> inbound) {
 
     /** The nftables table the agent owns: created on start (replacing a crashed agent's), deleted on stop. */
     public static final String TABLE = "interlayer";
-    /** The set whose one element (tcp) a fail-open agent renews: when it expires, the rules stop matching. */
+    /** The set whose elements (tcp, udp) a fail-open agent renews: when they expire, the rules stop matching. */
     static final String ALIVE_SET = "alive";
     /** Seconds a fail-open agent's renewal lasts; it renews every {@link #RENEW_SECONDS}. */
     public static final int ALIVE_SECONDS = 3;
@@ -62,11 +70,14 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
     }
 
     /**
-     * One rule: outbound TCP to any of {@code to} (IPv4 CIDRs; empty: any destination) on any of {@code ports} (empty:
-     * any), from a socket owned by any of {@code uids} and any of {@code gids} (empty: any user, any group).
+     * One rule: outbound {@code protocols} (TCP, UDP or both) to any of {@code to} (IPv4 CIDRs; empty: any destination) on
+     * any of {@code ports} (empty: any), from a socket owned by any of {@code uids} and any of {@code gids} (empty: any user,
+     * any group).
      */
-    public record Rule(List<Cidr> to, List<PortRange> ports, List<Integer> uids, List<Integer> gids) {
+    public record Rule(Set<Protocol> protocols, List<Cidr> to, List<PortRange> ports, List<Integer> uids, List<Integer> gids) {
         public Rule {
+            if (protocols.isEmpty()) throw new IllegalArgumentException("an interception rule needs a protocol: tcp, udp or both");
+            protocols = Set.copyOf(EnumSet.copyOf(protocols));
             to = List.copyOf(to);
             ports = List.copyOf(ports);
             uids = List.copyOf(uids);
@@ -79,6 +90,27 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
         }
     }
 
+    /**
+     * One inbound rule: TCP connections arriving from another host, from any of {@code from} (IPv4 CIDRs; empty: any source)
+     * to a local address on any of {@code ports} (empty: any).
+     */
+    public record InboundRule(List<Cidr> from, List<PortRange> ports) {
+        public InboundRule {
+            from = List.copyOf(from);
+            ports = List.copyOf(ports);
+            for (Cidr c : from) {
+                if (c.network().length != 4) {
+                    throw new IllegalArgumentException("'" + c + "' is an IPv6 CIDR; interception covers IPv4 only so far: give IPv4 CIDRs");
+                }
+            }
+        }
+    }
+
+    /** Outbound rules only. */
+    public Interception(InetSocketAddress listen, int mark, FailureMode failure, List<Rule> outbound) {
+        this(listen, mark, failure, outbound, null, List.of());
+    }
+
     public Interception {
         if (mark == 0) throw new IllegalArgumentException("the mark of the agent's own sockets must not be 0 (every unmarked socket has 0)");
         if (!(listen.getAddress() instanceof Inet4Address) || !listen.getAddress().isLoopbackAddress()) {
@@ -86,7 +118,12 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
                     + listen.getAddress().getHostAddress() + "; use 127.0.0.1:PORT");
         }
         outbound = List.copyOf(outbound);
-        if (outbound.isEmpty()) throw new IllegalArgumentException("interception needs at least one outbound rule");
+        inbound = List.copyOf(inbound);
+        if (outbound.isEmpty() && inbound.isEmpty()) throw new IllegalArgumentException("interception needs at least one outbound or inbound rule");
+        if (!inbound.isEmpty() && (inboundListen == null || !(inboundListen.getAddress() instanceof Inet4Address) || inboundListen.getPort() == 0)) {
+            throw new IllegalArgumentException("inbound interception listens on an IPv4 address and a fixed port the redirected connections"
+                    + " reach, e.g. 0.0.0.0:15002, not " + inboundListen);
+        }
     }
 
     /** The rules in nftables' own syntax, with the listener's bound {@code port}: what {@code run --check} shows. */
@@ -97,14 +134,39 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
         for (Rule r : outbound) {
             StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "meta mark != 0x%08x ip daddr != 127.0.0.0/8 ", mark));
             if (failure == FailureMode.FAIL_OPEN) sb.append("meta l4proto @").append(ALIVE_SET).append(' ');
-            sb.append("meta l4proto tcp ");
+            List<String> protocols = names(r);
+            sb.append("meta l4proto ").append(set(protocols)).append(' ');
             if (!r.to().isEmpty()) sb.append("ip daddr ").append(set(r.to().stream().map(Cidr::toString).toList())).append(' ');
-            if (!r.ports().isEmpty()) sb.append("tcp dport ").append(set(r.ports().stream().map(PortRange::toString).toList())).append(' ');
+            if (!r.ports().isEmpty()) {
+                sb.append(protocols.size() == 1 ? protocols.getFirst() : "th").append(" dport ")
+                        .append(set(r.ports().stream().map(PortRange::toString).toList())).append(' ');
+            }
             if (!r.uids().isEmpty()) sb.append("meta skuid ").append(set(r.uids().stream().map(String::valueOf).toList())).append(' ');
             if (!r.gids().isEmpty()) sb.append("meta skgid ").append(set(r.gids().stream().map(String::valueOf).toList())).append(' ');
             out.add(sb.append("redirect to :").append(port).toString());
         }
+        if (!inbound.isEmpty()) out.add("table ip " + TABLE + ", chain prerouting (type nat hook prerouting priority -100)");
+        for (InboundRule r : inbound) {
+            StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "meta mark != 0x%08x iifname != \"lo\" fib daddr type local ", mark));
+            if (failure == FailureMode.FAIL_OPEN) sb.append("meta l4proto @").append(ALIVE_SET).append(' ');
+            sb.append("meta l4proto tcp ");
+            if (!r.from().isEmpty()) sb.append("ip saddr ").append(set(r.from().stream().map(Cidr::toString).toList())).append(' ');
+            if (!r.ports().isEmpty()) sb.append("tcp dport ").append(set(r.ports().stream().map(PortRange::toString).toList())).append(' ');
+            out.add(sb.append("redirect to :").append(inboundListen.getPort()).toString());
+        }
         return out;
+    }
+
+    /** The rule's protocols as nftables names them, in a fixed order (tcp, then udp). */
+    private static List<String> names(Rule r) {
+        return EnumSet.copyOf(r.protocols()).stream().map(p -> p.name().toLowerCase(Locale.ROOT)).toList();
+    }
+
+    /** The protocols of all outbound rules: which outbound intercepting listeners the agent needs. */
+    public Set<Protocol> protocols() {
+        EnumSet<Protocol> all = EnumSet.noneOf(Protocol.class);
+        outbound.forEach(r -> all.addAll(r.protocols()));
+        return all;
     }
 
     private static String set(List<String> items) {
@@ -133,27 +195,57 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
             m.add(match("!=", "{\"meta\":{\"key\":\"mark\"}}", String.valueOf(Integer.toUnsignedLong(mark))));
             m.add(match("!=", daddr(), prefix(LOOPBACK)));
             if (failure == FailureMode.FAIL_OPEN) m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"@" + ALIVE_SET + "\""));
-            m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"tcp\""));
+            List<String> protocols = names(r);
+            m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", protocols.size() == 1 ? "\"" + protocols.getFirst() + "\""
+                    : anonSet(protocols.stream().map(x -> "\"" + x + "\"").toList())));
             if (!r.to().isEmpty()) m.add(match("==", daddr(), anonSet(r.to().stream().map(Interception::prefix).toList())));
-            if (!r.ports().isEmpty()) {
-                m.add(match("==", "{\"payload\":{\"protocol\":\"tcp\",\"field\":\"dport\"}}", anonSet(r.ports().stream()
-                        .map(p -> p.from() == p.to() ? String.valueOf(p.from()) : "{\"range\":[" + p.from() + "," + p.to() + "]}").toList())));
-            }
+            // th: the transport header's destination port, where TCP and UDP keep it alike
+            if (!r.ports().isEmpty()) m.add(ports(protocols.size() == 1 ? protocols.getFirst() : "th", r.ports()));
             if (!r.uids().isEmpty()) m.add(match("==", "{\"meta\":{\"key\":\"skuid\"}}", anonSet(r.uids().stream().map(String::valueOf).toList())));
             if (!r.gids().isEmpty()) m.add(match("==", "{\"meta\":{\"key\":\"skgid\"}}", anonSet(r.gids().stream().map(String::valueOf).toList())));
             m.add("{\"redirect\":{\"port\":" + port + "}}");
             b.append(",{\"add\":{\"rule\":{" + t + ",\"chain\":\"output\",\"comment\":\"interception rule " + n + "\",\"expr\":[")
                     .append(String.join(",", m)).append("]}}}");
         }
+        if (!inbound.isEmpty()) {
+            b.append(",{\"add\":{\"chain\":{" + t + ",\"name\":\"prerouting\",\"type\":\"nat\",\"hook\":\"prerouting\",\"prio\":-100,"
+                    + "\"policy\":\"accept\"}}}");
+        }
+        n = 0;
+        for (InboundRule r : inbound) {
+            n++;
+            List<String> m = new ArrayList<>();
+            m.add(match("!=", "{\"meta\":{\"key\":\"mark\"}}", String.valueOf(Integer.toUnsignedLong(mark))));
+            // from another host (not the host's own connections over lo) to an address of this host (not forwarded traffic)
+            m.add(match("!=", "{\"meta\":{\"key\":\"iifname\"}}", "\"lo\""));
+            m.add(match("==", "{\"fib\":{\"result\":\"type\",\"flags\":[\"daddr\"]}}", "\"local\""));
+            if (failure == FailureMode.FAIL_OPEN) m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"@" + ALIVE_SET + "\""));
+            m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"tcp\""));
+            if (!r.from().isEmpty()) {
+                m.add(match("==", "{\"payload\":{\"protocol\":\"ip\",\"field\":\"saddr\"}}",
+                        anonSet(r.from().stream().map(Interception::prefix).toList())));
+            }
+            if (!r.ports().isEmpty()) m.add(ports("tcp", r.ports()));
+            m.add("{\"redirect\":{\"port\":" + inboundListen.getPort() + "}}");
+            b.append(",{\"add\":{\"rule\":{" + t + ",\"chain\":\"prerouting\",\"comment\":\"inbound interception rule " + n
+                    + "\",\"expr\":[").append(String.join(",", m)).append("]}}}");
+        }
         if (failure == FailureMode.FAIL_OPEN) b.append(',').append(renewJson(false));
         return b.append("]}").toString();
     }
 
-    /** The batch that renews the fail-open element: empties the set and adds it again with a full lifetime. */
+    /** The match of the {@code header}'s destination port against {@code ports}. */
+    private static String ports(String header, List<PortRange> ports) {
+        return match("==", "{\"payload\":{\"protocol\":\"" + header + "\",\"field\":\"dport\"}}", anonSet(ports.stream()
+                .map(p -> p.from() == p.to() ? String.valueOf(p.from()) : "{\"range\":[" + p.from() + "," + p.to() + "]}").toList()));
+    }
+
+    /** The batch that renews the fail-open elements (tcp, udp): empties the set and adds them again with a full lifetime. */
     String renewJson(boolean alone) {
         String t = "\"family\":\"ip\",\"table\":\"" + TABLE + "\",\"name\":\"" + ALIVE_SET + "\"";
-        String body = "{\"flush\":{\"set\":{" + t + "}}},{\"add\":{\"element\":{" + t + ",\"elem\":[{\"elem\":{\"val\":\"tcp\",\"timeout\":"
-                + ALIVE_SECONDS + "}}]}}}";
+        String elems = String.join(",", List.of("tcp", "udp").stream()
+                .map(p -> "{\"elem\":{\"val\":\"" + p + "\",\"timeout\":" + ALIVE_SECONDS + "}}").toList());
+        String body = "{\"flush\":{\"set\":{" + t + "}}},{\"add\":{\"element\":{" + t + ",\"elem\":[" + elems + "]}}}";
         return alone ? "{\"nftables\":[" + body + "]}" : body;
     }
 

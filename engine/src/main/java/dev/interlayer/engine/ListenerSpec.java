@@ -25,10 +25,11 @@ import java.util.Map;
  * @param sni TLS passthrough: the upstream chosen by the client hello's server name, {@code upstream} the default route
  *            (null with routes: unknown names are refused); tcp only, neither {@code tls} nor {@code upstreamTls}; or null
  * @param interceptMark 0 for an ordinary listener; otherwise the listener takes connections an nftables redirect sent it
- *            (transparent interception): each connection's upstream is its original destination ({@code SO_ORIGINAL_DST}),
- *            {@code upstream} is null, and every upstream socket carries this mark ({@code SO_MARK}) before it connects,
- *            so that the redirect rule, which skips packets with the mark, never sends the agent's own connections back
- *            to it; tcp only, no TLS, no sni-routes
+ *            (transparent interception): each connection's upstream is its original destination ({@code SO_ORIGINAL_DST};
+ *            for a udp flow, the conntrack entry of the redirect), {@code upstream} is null, and every upstream socket
+ *            carries this mark ({@code SO_MARK}) before it connects, so that the redirect rule, which skips packets with
+ *            the mark, never sends the agent's own connections back to it; no TLS, no sni-routes; client role for outbound
+ *            interception, server role for inbound (the upstream is the local server)
  */
 public record ListenerSpec(String name, Protocol protocol, Role role, InetSocketAddress listen, InetSocketAddress upstream,
                            Map<SocketOption, Object> options, List<String> attach, UdpSettings udp, TlsSettings tls, TlsSettings upstreamTls,
@@ -40,8 +41,8 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
         udp = udp == null ? UdpSettings.DEFAULTS : udp;
         if (role == null) throw new IllegalArgumentException("listener " + name + ": role is required (client or server)");
         if (interceptMark != 0) {
-            if (protocol != Protocol.TCP || role != Role.CLIENT || upstream != null || sni != null || tls != null || upstreamTls != null) {
-                throw new IllegalArgumentException("listener " + name + ": an intercepting listener is tcp, client role, without upstream,"
+            if (upstream != null || sni != null || tls != null || upstreamTls != null || protocol == Protocol.UDP && role != Role.CLIENT) {
+                throw new IllegalArgumentException("listener " + name + ": an intercepting listener is without upstream (udp: client role only),"
                         + " TLS or sni-routes (each connection goes to its original destination)");
             }
             if (listen == null) throw new IllegalArgumentException("listener " + name + ": listen is required");
@@ -65,12 +66,13 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
     }
 
     /**
-     * The listener of transparent interception: it accepts what the nftables redirect sends to {@code listen} and
-     * connects each connection to its original destination from a socket marked {@code mark} (not 0).
+     * A listener of transparent interception: it accepts the {@code protocol} traffic the nftables redirect sends to
+     * {@code listen} (outbound: {@code role} client; inbound: server) and connects each connection or flow to its original destination from a socket marked {@code mark} (not 0).
      */
-    public static ListenerSpec intercepting(String name, InetSocketAddress listen, int mark, Map<SocketOption, Object> options, List<String> attach) {
+    public static ListenerSpec intercepting(String name, Protocol protocol, Role role, InetSocketAddress listen, int mark,
+                                            Map<SocketOption, Object> options, List<String> attach) {
         if (mark == 0) throw new IllegalArgumentException("listener " + name + ": the mark of an intercepting listener's upstream sockets is not 0");
-        return new ListenerSpec(name, Protocol.TCP, Role.CLIENT, listen, null, options, attach, UdpSettings.DEFAULTS, null, null, null, mark);
+        return new ListenerSpec(name, protocol, role, listen, null, options, attach, UdpSettings.DEFAULTS, null, null, null, mark);
     }
 
     /** True if this listener takes redirected connections and forwards each to its original destination. */

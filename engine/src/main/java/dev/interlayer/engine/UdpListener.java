@@ -141,7 +141,18 @@ final class UdpListener {
                 p.release();
                 return;
             }
+            InetSocketAddress[] original = null;
+            if (spec.intercepts()) {
+                original = Conntrack.originalUdp(from, bound);
+                if (original == null) {
+                    LOG.log(Level.WARNING, "listener {0}: a datagram from {1} has no original destination (it was sent to the"
+                            + " intercepting listener directly, not redirected); dropped", spec.name(), from);
+                    p.release();
+                    return;
+                }
+            }
             flow = engine.newFlow(this, from);
+            if (original != null) flow.intercepted(original[0], original[1]);
             flows.put(from, flow);
             List<LoadedModule> mods = engine.modulesFor(spec, flow);
             flow.start(mods);

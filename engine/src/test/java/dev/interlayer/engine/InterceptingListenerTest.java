@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.interlayer.engine.testing.EngineFixture;
+import dev.interlayer.api.Protocol;
+import dev.interlayer.api.Role;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -32,7 +34,7 @@ class InterceptingListenerTest {
 
     @Test
     void aConnectionThatWasNotRedirectedIsResetAndTheListenerGoesOn() throws Exception {
-        InetSocketAddress at = fx.engine.start(ListenerSpec.intercepting("intercept", new InetSocketAddress("127.0.0.1", 0), 0x1e5, Map.of(),
+        InetSocketAddress at = fx.engine.start(ListenerSpec.intercepting("intercept", Protocol.TCP, Role.CLIENT, new InetSocketAddress("127.0.0.1", 0), 0x1e5, Map.of(),
                 List.of()));
         for (int i = 0; i < 3; i++) {
             try (Socket s = EngineFixture.connect(at)) {
@@ -53,7 +55,7 @@ class InterceptingListenerTest {
 
     @Test
     void anInterceptingListenerHasNoUpstreamAndNoTls() {
-        assertThatThrownBy(() -> ListenerSpec.intercepting("i", new InetSocketAddress("127.0.0.1", 0), 0, Map.of(), List.of()))
+        assertThatThrownBy(() -> ListenerSpec.intercepting("i", Protocol.TCP, Role.CLIENT, new InetSocketAddress("127.0.0.1", 0), 0, Map.of(), List.of()))
                 .hasMessageContaining("not 0");
         assertThatThrownBy(() -> new ListenerSpec("i", dev.interlayer.api.Protocol.TCP, dev.interlayer.api.Role.CLIENT,
                 new InetSocketAddress("127.0.0.1", 0), new InetSocketAddress("127.0.0.1", 1), null, null, null, null, null, null, 7))

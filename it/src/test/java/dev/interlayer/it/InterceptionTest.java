@@ -2,7 +2,7 @@ package dev.interlayer.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.interlayer.control.testing.TempDirs;
+import dev.interlayer.it.InterceptionLab.Run;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -11,17 +11,15 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Transparent interception end to end, in two network namespaces this test creates and deletes: unmodified {@code curl},
  * {@code redis-cli} and a Python client in the client namespace talk to servers in the server namespace through a veth
  * pair, and a real agent process ({@code java -jar interlayer.jar run}) in the client namespace intercepts them with its
- * nftables table. The receiver, a small Python server, records whether each request carries the {@code tag} module's tag
+ * nftables table ({@link InterceptionLab} makes the namespaces). The receiver, a small Python server, records whether each request carries the {@code tag} module's tag
  * (and tags its reply the same way, so the agent's tag module can remove it): only the selected uid's, application's or
  * executable's connections are tagged.
  *
@@ -31,94 +29,32 @@ import org.junit.jupiter.api.Test;
 class InterceptionTest {
 
     private static final String TAG = "<interlayer-layer4.5-sample-tag>";
-    private static final String SUBNET = "10.231.7.";
-    private static final String SERVER = SUBNET + "2";
+    private static final String SERVER = InterceptionLab.SERVER;
     private static final int[] PORTS = {8081, 8082, 8083};
     private static final int USER = 1234;
     private static final int OTHER_USER = 1235;
 
-    private static final String CLIENT_NS = "ilx-c-" + ProcessHandle.current().pid();
-    private static final String SERVER_NS = "ilx-s-" + ProcessHandle.current().pid();
+    @RegisterExtension
+    static final InterceptionLab.Extension LAB = new InterceptionLab.Extension("t");
+    private static InterceptionLab lab;
     private static Path dir;
     private static Path serverLog;
-    private static Process server;
-    private static Process redis;
-    private static boolean namespaces;
-    private final List<Process> agents = new ArrayList<>();
-    private final List<Path> agentLogs = new ArrayList<>();
 
     @BeforeAll
     static void namespaces() throws Exception {
-        Assumptions.assumeTrue("root".equals(System.getProperty("user.name")) || run(List.of("id", "-u")).out.strip().equals("0"),
-                "transparent interception needs root to create network namespaces and nftables rules; run the it module as root");
-        install("nft", "nftables");
-        install("redis-server", "redis-server", "redis-tools");
-        dir = Files.createTempDirectory("interlayer-intercept-");
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x")); // the unprivileged agent reads its config
-        must("ip", "netns", "add", CLIENT_NS);
-        namespaces = true;
-        must("ip", "netns", "add", SERVER_NS);
-        must("ip", "link", "add", "ilx-c" + ProcessHandle.current().pid() % 100000, "type", "veth", "peer", "name", "ilx-s" + ProcessHandle.current().pid() % 100000);
-        String c = "ilx-c" + ProcessHandle.current().pid() % 100000;
-        String s = "ilx-s" + ProcessHandle.current().pid() % 100000;
-        must("ip", "link", "set", c, "netns", CLIENT_NS);
-        must("ip", "link", "set", s, "netns", SERVER_NS);
-        must("ip", "-n", CLIENT_NS, "addr", "add", SUBNET + "1/24", "dev", c);
-        must("ip", "-n", SERVER_NS, "addr", "add", SERVER + "/24", "dev", s);
-        for (String[] l : new String[][] {{CLIENT_NS, c}, {SERVER_NS, s}, {CLIENT_NS, "lo"}, {SERVER_NS, "lo"}}) {
-            must("ip", "-n", l[0], "link", "set", l[1], "up");
-        }
-        Run nft = run(List.of("ip", "netns", "exec", CLIENT_NS, "nft", "list", "ruleset"));
-        Assumptions.assumeTrue(nft.code == 0, "this kernel has no nftables (nft list ruleset in a new namespace: " + nft.out.strip() + ")");
-        Path script = dir.resolve("server.py");
-        try (var in = InterceptionTest.class.getResourceAsStream("/intercept-server.py")) {
-            Files.write(script, in.readAllBytes());
-        }
+        lab = LAB.lab();
+        InterceptionLab.install("redis-server", "redis-server", "redis-tools");
+        dir = lab.dir;
+        Path script = lab.resource("intercept-server.py");
         serverLog = dir.resolve("server.log");
         Files.writeString(serverLog, "");
-        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", SERVER_NS, python(), script.toString(), TAG, "16", serverLog.toString()));
+        List<String> cmd = new ArrayList<>(List.of(InterceptionLab.python(), script.toString(), TAG, "16", serverLog.toString()));
         for (int p : PORTS) cmd.add(String.valueOf(p));
-        server = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        Process server = lab.startServer(null, cmd.toArray(String[]::new));
         assertThat(new String(server.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).as("the Python server starts").isEqualTo("ready\n");
-        redis = new ProcessBuilder("ip", "netns", "exec", SERVER_NS, "redis-server", "--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no",
-                "--save", "", "--appendonly", "no").redirectErrorStream(true).redirectOutput(dir.resolve("redis.log").toFile()).start();
-        Agents.waitFor("redis-server answers", () -> client(-1, "redis-cli", "-h", SERVER, "PING").out.contains("PONG"));
-    }
-
-    @AfterAll
-    static void cleanUp() throws Exception {
-        for (Process p : new Process[] {server, redis}) {
-            if (p != null) {
-                p.destroyForcibly();
-                p.waitFor(10, TimeUnit.SECONDS);
-            }
-        }
-        if (namespaces) {
-            for (String ns : List.of(CLIENT_NS, SERVER_NS)) {
-                // what still runs in a namespace would keep it: end it first (only processes of this test's namespaces)
-                for (String pid : run(List.of("ip", "netns", "pids", ns)).out.strip().split("\\s+")) {
-                    if (!pid.isEmpty()) ProcessHandle.of(Long.parseLong(pid)).ifPresent(ProcessHandle::destroyForcibly);
-                }
-                run(List.of("ip", "netns", "del", ns));
-            }
-            assertThat(run(List.of("ip", "netns", "list")).out).doesNotContain(CLIENT_NS).doesNotContain(SERVER_NS);
-        }
-        if (dir != null) TempDirs.delete(dir);
-    }
-
-    @AfterEach
-    void stopAgents() throws Exception {
-        for (Process a : agents) {
-            if (a.isAlive()) {
-                a.destroyForcibly();
-                a.waitFor(10, TimeUnit.SECONDS);
-            }
-        }
-        // a killed agent's table stays (that is its failure mode): the next test starts from none
-        run(List.of("ip", "netns", "exec", CLIENT_NS, "nft", "delete", "table", "ip", "interlayer"));
-        for (Path log : agentLogs) {
-            assertThat(Files.readString(log)).as("agent log " + log).doesNotContain("LEAK:");
-        }
+        lab.startServer(dir.resolve("redis.log"), "redis-server", "--port", "6379", "--bind", "0.0.0.0", "--protected-mode", "no",
+                "--save", "", "--appendonly", "no");
+        Agents.waitFor("redis-server answers", () -> client(-1, "redis-cli", "-h", SERVER, "PING").out().contains("PONG"));
     }
 
     @Test
@@ -137,35 +73,35 @@ class InterceptionTest {
             for (int uid : new int[] {-1, USER, OTHER_USER}) {
                 String path = "/uid-" + uid + "-port-" + port;
                 Run r = client(uid, "curl", "-sS", "-m", "5", "http://" + SERVER + ":" + port + path);
-                assertThat(r.code).as(r.out).isZero();
+                assertThat(r.code()).as(r.out()).isZero();
                 // the body names the port the server accepted on: the agent connected to the original destination
-                assertThat(r.out).contains("port=" + port + " path=" + path);
+                assertThat(r.out()).contains("port=" + port + " path=" + path);
                 assertThat(received(path)).as("at the receiver, " + path).contains("tagged=" + (uid == USER ? "True" : "False"));
             }
         }
         // redis-cli, unmodified, through the agent: while its BLPOP waits, the agent holds its connection, to the original
         // destination, and knows the process behind it
-        Process blpop = new ProcessBuilder("ip", "netns", "exec", CLIENT_NS, "redis-cli", "-h", SERVER, "BLPOP", "nothing", "4").start();
+        Process blpop = new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "redis-cli", "-h", SERVER, "BLPOP", "nothing", "4").start();
         Run conns = null;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
         while (System.nanoTime() < deadline) {
             conns = cli("conns", "list", "--socket", dir.resolve("uid/control.sock").toString());
-            if (conns.out.contains(SERVER + ":6379")) break;
+            if (conns.out().contains(SERVER + ":6379")) break;
             Thread.sleep(100);
         }
-        assertThat(conns.out).as("interlayer conns list").contains("intercept").contains(SERVER + ":6379").contains("redis-cli");
+        assertThat(conns.out()).as("interlayer conns list").contains("intercept").contains(SERVER + ":6379").contains("redis-cli");
         assertThat(blpop.waitFor(10, TimeUnit.SECONDS)).isTrue();
-        assertThat(client(-1, "redis-cli", "-h", SERVER, "SET", "k", "through-the-agent").out).contains("OK");
-        assertThat(client(-1, "redis-cli", "-h", SERVER, "GET", "k").out).contains("through-the-agent");
+        assertThat(client(-1, "redis-cli", "-h", SERVER, "SET", "k", "through-the-agent").out()).contains("OK");
+        assertThat(client(-1, "redis-cli", "-h", SERVER, "GET", "k").out()).contains("through-the-agent");
         // status shows the table as the kernel holds it
         Run status = cli("status", "--socket", dir.resolve("uid/control.sock").toString());
-        assertThat(status.out).contains("table ip interlayer").contains("redirect to :" + 15001).contains("daddr " + SERVER);
+        assertThat(status.out()).contains("table ip interlayer").contains("redirect to :" + 15001).contains("daddr " + SERVER);
         assertThat(agent.isAlive()).isTrue();
     }
 
     @Test
     void appAndExeSelectorsTagOnlyThatProgramsConnections() throws Exception {
-        String curl = Path.of(run(List.of("readlink", "-f", run(List.of("sh", "-c", "command -v curl")).out.strip())).out.strip()).toString();
+        String curl = Path.of(InterceptionLab.run(List.of("readlink", "-f", InterceptionLab.run(List.of("sh", "-c", "command -v curl")).out().strip())).out().strip()).toString();
         startAgent("exe", """
                 interception:
                   outbound:
@@ -176,12 +112,12 @@ class InterceptionTest {
                     selector: {exe: [%s], app: [curl]}
                 """.formatted(SERVER, curl));
         Run r = client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8082/by-curl");
-        assertThat(r.code).as(r.out).isZero();
+        assertThat(r.code()).as(r.out()).isZero();
         assertThat(received("/by-curl")).contains("tagged=True");
-        Run py = client(-1, python(), "-c", "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://" + SERVER
+        Run py = client(-1, InterceptionLab.python(), "-c", "import urllib.request,sys; sys.stdout.write(urllib.request.urlopen('http://" + SERVER
                 + ":8082/by-python', timeout=5).read().decode())");
-        assertThat(py.code).as(py.out).isZero();
-        assertThat(py.out).contains("path=/by-python");
+        assertThat(py.code()).as(py.out()).isZero();
+        assertThat(py.out()).contains("path=/by-python");
         assertThat(received("/by-python")).contains("tagged=False");
     }
 
@@ -201,8 +137,8 @@ class InterceptionTest {
         for (int port : PORTS) {
             String path = "/all-" + port;
             Run r = client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":" + port + path);
-            assertThat(r.code).as(r.out).isZero();
-            assertThat(r.out).contains("port=" + port);
+            assertThat(r.code()).as(r.out()).isZero();
+            assertThat(r.out()).contains("port=" + port);
             // tagged (so it went through the agent) and received once: the agent's connection to the server was not intercepted
             assertThat(received(path)).contains("tagged=True");
             assertThat(Files.readAllLines(serverLog).stream().filter(l -> l.contains("path=" + path + " ")).count()).isEqualTo(1);
@@ -225,7 +161,7 @@ class InterceptionTest {
         agent.destroy(); // SIGTERM: a normal stop
         assertThat(agent.waitFor(20, TimeUnit.SECONDS)).isTrue();
         assertThat(tables()).doesNotContain("interlayer");
-        assertThat(client(USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/after-stop").code).isZero();
+        assertThat(client(USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/after-stop").code()).isZero();
         assertThat(received("/after-stop")).contains("tagged=False");
 
         agent = startAgent("closed", yaml);
@@ -235,14 +171,14 @@ class InterceptionTest {
         // fail-closed: refused at once (curl's exit 7), not a hang (28) and not around the agent
         long t0 = System.nanoTime();
         Run refused = client(USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/after-kill");
-        assertThat(refused.code).as(refused.out).isEqualTo(7);
+        assertThat(refused.code()).as(refused.out()).isEqualTo(7);
         assertThat(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0)).isLessThan(2000);
         // another uid's traffic is not matched by the rule and flows
-        assertThat(client(OTHER_USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/other-after-kill").code).isZero();
+        assertThat(client(OTHER_USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/other-after-kill").code()).isZero();
 
         agent = startAgent("closed", yaml);
         assertThat(Files.readString(dir.resolve("closed/agent.log"))).contains("replaced the nftables table ip interlayer");
-        assertThat(client(USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/after-restart").code).isZero();
+        assertThat(client(USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/after-restart").code()).isZero();
         assertThat(received("/after-restart")).contains("tagged=True");
         agent.destroy();
         assertThat(agent.waitFor(20, TimeUnit.SECONDS)).isTrue();
@@ -261,7 +197,7 @@ class InterceptionTest {
                     params: {every: 16}
                 """.formatted(SERVER));
         Thread.sleep(4000); // past the first lifetime of the alive element: the agent renews it
-        assertThat(client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8083/open-alive").code).isZero();
+        assertThat(client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8083/open-alive").code()).isZero();
         assertThat(received("/open-alive")).contains("tagged=True");
         agent.destroyForcibly();
         assertThat(agent.waitFor(20, TimeUnit.SECONDS)).isTrue();
@@ -271,8 +207,8 @@ class InterceptionTest {
             String path = "/open-after-kill-" + attempt++;
             Run r = client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8083" + path);
             // refused (7) while the element lives, then through; never a timeout (28): no black hole
-            assertThat(r.code).as(r.out).isIn(0, 7);
-            if (r.code == 0) {
+            assertThat(r.code()).as(r.out()).isIn(0, 7);
+            if (r.code() == 0) {
                 assertThat(received(path)).contains("tagged=False");
                 break;
             }
@@ -295,16 +231,16 @@ class InterceptionTest {
                   outbound:
                     - to: [%s/32]
                 """.formatted(SERVER));
-        Process p = new ProcessBuilder("ip", "netns", "exec", CLIENT_NS, "setpriv", "--reuid", String.valueOf(USER), "--regid", String.valueOf(USER),
+        Process p = new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "setpriv", "--reuid", String.valueOf(USER), "--regid", String.valueOf(USER),
                 "--clear-groups", "env", "HOME=" + d, System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "-jar", distJar(), "run", "--config", d.resolve("agent.yaml").toString())
+                "--sun-misc-unsafe-memory-access=allow", "-jar", InterceptionLab.distJar(), "run", "--config", d.resolve("agent.yaml").toString())
                 .redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
         assertThat(p.exitValue()).as(out).isNotZero();
         assertThat(out).contains("CAP_NET_ADMIN").contains("nothing of it is installed");
         assertThat(tables()).doesNotContain("interlayer");
-        assertThat(client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/unprivileged").code).isZero();
+        assertThat(client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/unprivileged").code()).isZero();
     }
 
     @Test
@@ -323,8 +259,8 @@ class InterceptionTest {
                       gid: [100]
                 """);
         Run r = cli("run", "--config", d.resolve("agent.yaml").toString(), "--check");
-        assertThat(r.code).as(r.out).isZero();
-        assertThat(r.out).contains("ip daddr { 192.0.2.0/24, 198.51.100.7/32 }").contains("tcp dport { 80, 8000-8100 }")
+        assertThat(r.code()).as(r.out()).isZero();
+        assertThat(r.out()).contains("ip daddr { 192.0.2.0/24, 198.51.100.7/32 }").contains("tcp dport { 80, 8000-8100 }")
                 .contains("meta skuid 1000").contains("meta skgid 100").contains("redirect to :15099").contains("failure fail-closed");
         // nothing was installed by a check
         assertThat(tables()).doesNotContain("interlayer");
@@ -332,34 +268,8 @@ class InterceptionTest {
 
     // ---- helpers ----
 
-    /** Starts an agent in the client namespace from {@code interception} and modules YAML (control on a socket in its folder). */
     private Process startAgent(String name, String yaml) throws Exception {
-        Path d = dir.resolve(name);
-        Agents.deploySample("tag", d.resolve("modules"));
-        Files.writeString(d.resolve("agent.yaml"), """
-                agent:
-                  io-threads: 2
-                  control: {socket: %s}
-                """.formatted(d.resolve("control.sock")) + yaml);
-        Path log = d.resolve("agent.log");
-        // Netty's leak detection at its strictest, as in the in-process tests: a leak is reported in the agent's log
-        Process p = new ProcessBuilder("ip", "netns", "exec", CLIENT_NS, System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "-Dio.netty.leakDetection.level=paranoid", "-jar", distJar(), "run", "--config",
-                d.resolve("agent.yaml").toString()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
-        agents.add(p);
-        agentLogs.add(log);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!Files.readString(log).contains("agent running from")) {
-            if (!p.isAlive() || System.nanoTime() > deadline) {
-                throw new AssertionError("the agent did not start:\n" + Files.readString(log));
-            }
-            Thread.sleep(50);
-        }
-        return p;
-    }
-
-    private static String distJar() {
-        return System.getProperty("interlayer.distJar");
+        return lab.startAgent(name, yaml, "tag");
     }
 
     /** The server's record of the request with {@code path}. */
@@ -377,64 +287,14 @@ class InterceptionTest {
     }
 
     private static String tables() {
-        return run(List.of("ip", "netns", "exec", CLIENT_NS, "nft", "list", "tables")).out;
+        return lab.tables();
     }
 
-    /** Runs {@code cmd} in the client namespace, as {@code uid} (-1: as root). */
     private static Run client(int uid, String... cmd) {
-        List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", CLIENT_NS));
-        if (uid >= 0) c.addAll(List.of("setpriv", "--reuid", String.valueOf(uid), "--regid", String.valueOf(uid), "--clear-groups"));
-        c.addAll(List.of(cmd));
-        return run(c);
+        return lab.client(uid, cmd);
     }
 
-    /** The interlayer CLI (short calls) in the client namespace. */
     private static Run cli(String... args) {
-        List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", CLIENT_NS, System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "-jar", distJar()));
-        c.addAll(List.of(args));
-        return run(c);
-    }
-
-    /** The system's python3 (the test's server and one client), installed with apt-get when missing. */
-    private static String python() {
-        if (!Files.isExecutable(Path.of("/usr/bin/python3"))) install("/usr/bin/python3", "python3");
-        return "/usr/bin/python3";
-    }
-
-    private static void install(String probe, String... packages) {
-        if (run(List.of("sh", "-c", "command -v " + probe)).code == 0) return;
-        run(List.of("apt-get", "update", "-qq"));
-        List<String> cmd = new ArrayList<>(List.of("apt-get", "install", "-y", "-qq"));
-        cmd.addAll(List.of(packages));
-        Run r = run(cmd);
-        assertThat(r.code).as("apt-get install " + String.join(" ", packages) + ": " + r.out).isZero();
-    }
-
-    private static void must(String... cmd) {
-        Run r = run(List.of(cmd));
-        assertThat(r.code).as(String.join(" ", cmd) + ": " + r.out).isZero();
-    }
-
-    private record Run(int code, String out) {}
-
-    private static Run run(List<String> cmd) {
-        try {
-            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-            pb.environment().put("DEBIAN_FRONTEND", "noninteractive");
-            Process p = pb.start();
-            p.getOutputStream().close();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(120, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                return new Run(-1, out + " (timed out)");
-            }
-            return new Run(p.exitValue(), out);
-        } catch (IOException e) {
-            return new Run(-1, e.toString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return new Run(-1, "interrupted");
-        }
+        return lab.cli(args);
     }
 }

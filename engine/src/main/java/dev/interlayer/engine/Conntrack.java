@@ -1,0 +1,126 @@
+package dev.interlayer.engine;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+
+/**
+ * The original destination of a redirected UDP datagram, from the kernel's connection tracking (ctnetlink, one
+ * {@code IPCTNL_MSG_CT_GET} by the reply tuple: one hash lookup). UDP has no {@code SO_ORIGINAL_DST}: the getsockopt
+ * serves TCP sockets only, and the intercepting listener's one socket receives every flow. The redirect made a
+ * conntrack entry whose reply tuple is {@code listener → peer} and whose original tuple is {@code peer → original
+ * destination}; the entry exists when the datagram is read (it is confirmed as the packet leaves the output path).
+ *
+ * <p>Needs CAP_NET_ADMIN (as the redirect rules do). One {@link Netlink} socket per thread.
+ */
+final class Conntrack {
+
+    private static final int NETLINK_NETFILTER = 12;
+    /** (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET. */
+    private static final int CT_GET = (1 << 8) | 1;
+    private static final int CTA_TUPLE_ORIG = 1;
+    private static final int CTA_TUPLE_REPLY = 2;
+    private static final int CTA_TUPLE_IP = 1;
+    private static final int CTA_TUPLE_PROTO = 2;
+    private static final int CTA_IP_V4_SRC = 1;
+    private static final int CTA_IP_V4_DST = 2;
+    private static final int CTA_PROTO_NUM = 1;
+    private static final int CTA_PROTO_SRC_PORT = 2;
+    private static final int CTA_PROTO_DST_PORT = 3;
+    private static final int IPPROTO_UDP = 17;
+    /** Header, nfgenmsg, then the reply tuple: 4 + (ip: 4 + 8 + 8) + (proto: 4 + 8 + 8 + 8). */
+    private static final int REQUEST = 16 + 4 + 52;
+
+    private static final ThreadLocal<Conntrack> PER_THREAD = ThreadLocal.withInitial(Conntrack::new);
+
+    private final Netlink netlink = new Netlink(NETLINK_NETFILTER);
+    private final MemorySegment req = Arena.ofAuto().allocate(REQUEST, 8);
+    private final MemorySegment resp = Arena.ofAuto().allocate(8192, 8);
+
+    private Conntrack() {}
+
+    /**
+     * The original tuple of the IPv4 UDP datagram from {@code peer} to the listener at {@code listener}: {source,
+     * destination} before the redirect, or null: the kernel has no such entry (the datagram was sent to the listener
+     * directly), or it cannot be asked. The source differs from {@code peer} when one application socket sends to two
+     * destinations: the kernel gives the second a port of its own, so that their reply tuples differ.
+     */
+    static InetSocketAddress[] originalUdp(InetSocketAddress peer, InetSocketAddress listener) {
+        if (Netlink.UNAVAILABLE != null || !(peer.getAddress() instanceof Inet4Address) || !(listener.getAddress() instanceof Inet4Address)) {
+            return null;
+        }
+        return PER_THREAD.get().query(peer, listener);
+    }
+
+    private InetSocketAddress[] query(InetSocketAddress peer, InetSocketAddress listener) {
+        req.fill((byte) 0);
+        Netlink.header(req, REQUEST, CT_GET, Netlink.NLM_F_REQUEST);
+        req.set(ValueLayout.JAVA_BYTE, 16, (byte) LinuxSockets.AF_INET); // nfgenmsg: family, version 0, resource id 0
+        int at = attr(20, CTA_TUPLE_REPLY | Netlink.NLA_F_NESTED, 52);
+        at = attr(at, CTA_TUPLE_IP | Netlink.NLA_F_NESTED, 20);
+        at = address(attr(at, CTA_IP_V4_SRC, 8), listener);
+        at = address(attr(at, CTA_IP_V4_DST, 8), peer);
+        at = attr(at, CTA_TUPLE_PROTO | Netlink.NLA_F_NESTED, 28);
+        req.set(ValueLayout.JAVA_BYTE, attr(at, CTA_PROTO_NUM, 5), (byte) IPPROTO_UDP);
+        at += 8;
+        req.set(Netlink.NET_SHORT, attr(at, CTA_PROTO_SRC_PORT, 6), (short) listener.getPort());
+        at += 8;
+        req.set(Netlink.NET_SHORT, attr(at, CTA_PROTO_DST_PORT, 6), (short) peer.getPort());
+        long n = netlink.exchange(req, REQUEST, resp);
+        if (n < 20 || resp.get(ValueLayout.JAVA_SHORT, 4) == Netlink.NLMSG_ERROR) return null; // ENOENT: not redirected
+        int end = (int) Math.min(n, Integer.toUnsignedLong(resp.get(ValueLayout.JAVA_INT, 0)));
+        int orig = find(20, end, CTA_TUPLE_ORIG);
+        if (orig < 0) return null;
+        int origEnd = orig + length(orig);
+        int ip = find(orig + 4, origEnd, CTA_TUPLE_IP);
+        int proto = find(orig + 4, origEnd, CTA_TUPLE_PROTO);
+        if (ip < 0 || proto < 0) return null;
+        InetSocketAddress src = address(find(ip + 4, ip + length(ip), CTA_IP_V4_SRC), find(proto + 4, proto + length(proto), CTA_PROTO_SRC_PORT));
+        InetSocketAddress dst = address(find(ip + 4, ip + length(ip), CTA_IP_V4_DST), find(proto + 4, proto + length(proto), CTA_PROTO_DST_PORT));
+        return src == null || dst == null ? null : new InetSocketAddress[] {src, dst};
+    }
+
+    /** The address of the answer's IPv4 address attribute at {@code ip} and port attribute at {@code port}; null if either is missing. */
+    private InetSocketAddress address(int ip, int port) {
+        if (ip < 0 || port < 0) return null;
+        byte[] addr = new byte[4];
+        MemorySegment.copy(resp, ValueLayout.JAVA_BYTE, ip + 4, addr, 0, 4);
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(addr), Short.toUnsignedInt(resp.get(Netlink.NET_SHORT, port + 4)));
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException(e); // four bytes are always an address
+        }
+    }
+
+    /** Writes an attribute header at {@code at} ({@code length} including the header); returns where its payload starts. */
+    private int attr(int at, int type, int length) {
+        req.set(ValueLayout.JAVA_SHORT, at, (short) length);
+        req.set(ValueLayout.JAVA_SHORT, at + 2, (short) type);
+        return at + 4;
+    }
+
+    private int address(int at, InetSocketAddress a) {
+        MemorySegment.copy(a.getAddress().getAddress(), 0, req, ValueLayout.JAVA_BYTE, at, 4);
+        return at + 4;
+    }
+
+    private int length(int at) {
+        return Short.toUnsignedInt(resp.get(ValueLayout.JAVA_SHORT, at));
+    }
+
+    /** The offset of the attribute of {@code type} among those in [{@code from}, {@code to}) of the answer, or -1. */
+    private int find(int from, int to, int type) {
+        int at = from;
+        while (at + 4 <= to) {
+            int len = length(at);
+            if (len < 4 || at + len > to) return -1;
+            if ((resp.get(ValueLayout.JAVA_SHORT, at + 2) & 0x3fff) == type) return at;
+            at += (len + 3) & ~3;
+        }
+        return -1;
+    }
+}
