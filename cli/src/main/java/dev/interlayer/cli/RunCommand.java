@@ -103,7 +103,17 @@ final class RunCommand implements Callable<Integer> {
             out.println("  module " + m + ": loads");
         }
         c.interception().ifPresent(i -> {
-            out.println("  interception: listener " + dev.interlayer.engine.Engine.INTERCEPT_LISTENER + " on " + hostPort(i.listen())
+            List<String> listeners = new java.util.ArrayList<>();
+            if (i.protocols().contains(dev.interlayer.api.Protocol.TCP)) {
+                listeners.add(dev.interlayer.engine.Engine.INTERCEPT_LISTENER + " on " + hostPort(i.listen()));
+            }
+            if (i.protocols().contains(dev.interlayer.api.Protocol.UDP)) {
+                listeners.add(dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER + " on udp " + hostPort(i.listen()));
+            }
+            if (!i.inbound().isEmpty()) {
+                listeners.add(dev.interlayer.engine.Engine.INTERCEPT_INBOUND_LISTENER + " on " + hostPort(i.inboundListen()));
+            }
+            out.println("  interception: listener" + (listeners.size() == 1 ? " " : "s ") + String.join(", ", listeners)
                     + "; the nftables rules it would install:");
             i.describe(i.listen().getPort()).forEach(r -> out.println("    " + r));
             String missing = dev.interlayer.engine.NftTable.missingPrivilege();
