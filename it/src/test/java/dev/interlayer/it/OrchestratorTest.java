@@ -280,35 +280,6 @@ class OrchestratorTest {
         return new String(c);
     }
 
-    /** One connection through an agent, held open across fleet operations. */
-    private record Held(Socket socket, ByteArrayOutputStream received) implements AutoCloseable {
-        static Held open(int port, ByteArrayOutputStream received) throws Exception {
-            Socket s = new Socket("127.0.0.1", port);
-            s.setSoTimeout(10_000);
-            return new Held(s, received);
-        }
-
-        /** Sends {@code message}, reads its echo, returns what the upstream received of it. */
-        String send(String message) throws Exception {
-            synchronized (received) {
-                received.reset();
-            }
-            byte[] m = message.getBytes(StandardCharsets.UTF_8);
-            socket.getOutputStream().write(m);
-            socket.getOutputStream().flush();
-            byte[] back = socket.getInputStream().readNBytes(m.length);
-            assertThat(new String(back, StandardCharsets.UTF_8)).as("the echo on the held connection").isEqualTo(message);
-            synchronized (received) {
-                return received.toString(StandardCharsets.UTF_8);
-            }
-        }
-
-        @Override
-        public void close() throws Exception {
-            socket.close();
-        }
-    }
-
     private long applied(String what, Predicate<AgentStatus> each) throws Exception {
         long rev = status().getRevision();
         waitForAgents(what, a -> a.getAck() == AckState.APPLIED && a.getAppliedRevision() == rev && each.test(a), "a1", "a2", "a3");
@@ -362,7 +333,7 @@ class OrchestratorTest {
 
             // rotate: a connection opened before keeps 1.0.0 (deprecated), new connections get 2.0.0
             long rotated;
-            try (Held held = Held.open(port[0], upstream[0])) {
+            try (Fleet.Held held = Fleet.Held.open(port[0], upstream[0])) {
                 assertThat(held.send(message)).isEqualTo(v1);
                 c = fleet("rotate", "marker@2.0.0");
                 assertThat(c.code()).as(c.err()).isZero();
@@ -379,7 +350,7 @@ class OrchestratorTest {
                     .noneMatch(m -> m.getName().equals("marker") && m.getVersion().equals("1.0.0")), "a1", "a2", "a3");
 
             // toggle: inactive passes bytes untouched, active customizes again
-            try (Held held = Held.open(port[1], upstream[1])) {
+            try (Fleet.Held held = Fleet.Held.open(port[1], upstream[1])) {
                 assertThat(held.send(message)).isEqualTo(v2);
                 c = fleet("toggle", "marker", "--inactive");
                 assertThat(c.code()).as(c.err()).isZero();
@@ -405,7 +376,7 @@ class OrchestratorTest {
                     .anyMatch(m -> m.getName().equals("marker") && m.getPriority() == priority));
 
             // deprecate: the open connection keeps it, new ones pass untouched
-            try (Held held = Held.open(port[2], upstream[2])) {
+            try (Fleet.Held held = Fleet.Held.open(port[2], upstream[2])) {
                 assertThat(held.send(message)).isEqualTo(v2);
                 c = fleet("deprecate", "marker");
                 assertThat(c.code()).as(c.err()).isZero();
@@ -421,7 +392,7 @@ class OrchestratorTest {
 
             // revoke: detached from the open connection at once
             long revoked;
-            try (Held held = Held.open(port[0], upstream[0])) {
+            try (Fleet.Held held = Fleet.Held.open(port[0], upstream[0])) {
                 assertThat(held.send(message)).isEqualTo(v2);
                 c = fleet("revoke", "marker");
                 assertThat(c.code()).as(c.err()).isZero();
