@@ -96,7 +96,7 @@ class DashboardTest {
             long rev = fleet.status().getRevision();
             fleet.waitForAgents("both applied", a -> a.getAck() == AckState.APPLIED && a.getAppliedRevision() == rev, "edge-1", "edge-2");
 
-            try (Fleet.Held held = Fleet.Held.open(a1.listeners().get("out").getPort(), upstream)) {
+            try (Fleets.Held held = Fleets.Held.open(a1.listeners().get("out").getPort(), upstream)) {
                 held.send("abcdefghij".repeat(100));
                 fleet.waitForAgents("edge-1 reports the open connection", a -> !a.getName().equals("edge-1")
                         || a.getModulesList().stream().anyMatch(m -> m.getName().equals("marker") && m.getLive() == 1), "edge-1", "edge-2");
@@ -119,7 +119,7 @@ class DashboardTest {
             // a change shows on the next read
             fleet.ok("toggle", "marker", "--inactive");
             long inactive = fleet.status().getRevision();
-            fleet.waitForAgents("marker inactive", a -> a.getAppliedRevision() == inactive && Fleet.runs(a, "marker", "1.0.0", "INACTIVE"),
+            fleet.waitForAgents("marker inactive", a -> a.getAppliedRevision() == inactive && Fleets.runs(a, "marker", "1.0.0", "INACTIVE"),
                     "edge-1", "edge-2");
             String dom = browse(url, "--dump-dom");
             assertThat(dom).contains("revision " + inactive).contains("<td class=\"INACTIVE\">INACTIVE</td>");

@@ -192,6 +192,13 @@ final class Fleets {
             }
         }
 
+        /** {@link #send} on a new connection. */
+        static String through(int port, ByteArrayOutputStream received, String message) throws Exception {
+            try (Held h = open(port, received)) {
+                return h.send(message);
+            }
+        }
+
         @Override
         public void close() throws Exception {
             socket.close();

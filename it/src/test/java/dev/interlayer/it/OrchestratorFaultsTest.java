@@ -60,14 +60,6 @@ class OrchestratorFaultsTest {
         }
     }
 
-    private static String xor(String s, int key) {
-        char[] c = s.toCharArray();
-        for (int i = 0; i < c.length; i++) {
-            c[i] ^= key;
-        }
-        return new String(c);
-    }
-
     /** A jar of module {@code name}@1.0.0 whose init throws. */
     private static Path brokenJar(Path dir, String name) {
         String cls = "broken." + Character.toUpperCase(name.charAt(0)) + name.substring(1);
@@ -95,10 +87,10 @@ class OrchestratorFaultsTest {
             fleet.ok("priority", "marker", "77");
             long prio = fleet.status().getRevision();
             fleet.waitForAgents("priority 77 applied", a -> a.getAck() == AckState.APPLIED && a.getAppliedRevision() == prio, "a1");
-            assertThat(Fleet.Held.through(port, upstream, message)).isEqualTo(xor(message, 1));
+            assertThat(Fleets.Held.through(port, upstream, message)).isEqualTo(Fleets.xor(message, 1));
 
-            try (Fleet.Held held = Fleet.Held.open(port, upstream)) {
-                assertThat(held.send(message)).isEqualTo(xor(message, 1));
+            try (Fleets.Held held = Fleets.Held.open(port, upstream)) {
+                assertThat(held.send(message)).isEqualTo(Fleets.xor(message, 1));
                 // a module whose init fails: refused, and nothing else changes
                 fleet.ok("deploy", "broken@1.0.0", "--to", "all");
                 fleet.waitForAgents("broken refused", a -> a.getAck() == AckState.REFUSED, "a1");
@@ -117,16 +109,16 @@ class OrchestratorFaultsTest {
                 assertThat(now.version()).isEqualTo("1.0.0");
                 assertThat(now.state().name()).isEqualTo("ACTIVE");
                 assertThat(now.priority()).isEqualTo(77);
-                assertThat(held.send(message)).as("the connection opened before keeps 1.0.0").isEqualTo(xor(message, 1));
-                assertThat(Fleet.Held.through(port, upstream, message)).as("a new connection gets 1.0.0 again").isEqualTo(xor(message, 1));
+                assertThat(held.send(message)).as("the connection opened before keeps 1.0.0").isEqualTo(Fleets.xor(message, 1));
+                assertThat(Fleets.Held.through(port, upstream, message)).as("a new connection gets 1.0.0 again").isEqualTo(Fleets.xor(message, 1));
             }
 
             // once the broken module is gone, the rotation applies
             fleet.ok("revoke", "broken");
             long fixed = fleet.status().getRevision();
             fleet.waitForAgents("marker@2.0.0 applied", a -> a.getAck() == AckState.APPLIED && a.getAppliedRevision() == fixed
-                    && Fleet.runs(a, "marker", "2.0.0", "ACTIVE"), "a1");
-            assertThat(Fleet.Held.through(port, upstream, message)).isEqualTo(xor(message, 2));
+                    && Fleets.runs(a, "marker", "2.0.0", "ACTIVE"), "a1");
+            assertThat(Fleets.Held.through(port, upstream, message)).isEqualTo(Fleets.xor(message, 2));
         }
     }
 
@@ -163,11 +155,11 @@ class OrchestratorFaultsTest {
             String message = "abcdefghij".repeat(300);
             int dbPort = java.net.URI.create(fleet.orchestrator().database().url().substring("jdbc:".length())).getPort();
 
-            try (Fleet.Held held = Fleet.Held.open(port, upstream)) {
-                assertThat(held.send(message)).isEqualTo(xor(message, 1));
+            try (Fleets.Held held = Fleets.Held.open(port, upstream)) {
+                assertThat(held.send(message)).isEqualTo(Fleets.xor(message, 1));
                 pgCtl("-m", "fast", "-w", "stop");
 
-                Fleet.Cli c = fleet.fleet("status");
+                Fleets.Cli c = fleet.fleet("status");
                 assertThat(c.code()).as(c.out()).isEqualTo(Main.FAILURE);
                 assertThat(c.err()).contains("the orchestrator's database").contains("agents keep their last good state");
                 c = fleet.fleet("rotate", "marker@2.0.0");
@@ -175,8 +167,8 @@ class OrchestratorFaultsTest {
                 assertThat(c.err()).contains("the orchestrator's database");
                 // past the agent's report interval: its stream meets the stopped database, the agent keeps serving
                 Thread.sleep(10_000 + 2000);
-                assertThat(held.send(message)).as("a live connection while the database is down").isEqualTo(xor(message, 1));
-                assertThat(Fleet.Held.through(port, upstream, message)).as("a new connection while the database is down").isEqualTo(xor(message, 1));
+                assertThat(held.send(message)).as("a live connection while the database is down").isEqualTo(Fleets.xor(message, 1));
+                assertThat(Fleets.Held.through(port, upstream, message)).as("a new connection while the database is down").isEqualTo(Fleets.xor(message, 1));
 
                 Agents.waitFor("the agent's stream met the stopped database", () -> log.lines().stream()
                         .anyMatch(l -> l.contains("the orchestrator's database") && l.contains("keeping the current modules")));
@@ -189,8 +181,8 @@ class OrchestratorFaultsTest {
                 long v2 = fleet.status().getRevision();
                 fleet.waitForAgents("the agent is back and applied the rotation", a -> a.getConnected() && a.getAck() == AckState.APPLIED
                         && a.getAppliedRevision() == v2, "a1");
-                assertThat(held.send(message)).as("the connection opened before the rotation").isEqualTo(xor(message, 1));
-                assertThat(Fleet.Held.through(port, upstream, message)).isEqualTo(xor(message, 2));
+                assertThat(held.send(message)).as("the connection opened before the rotation").isEqualTo(Fleets.xor(message, 1));
+                assertThat(Fleets.Held.through(port, upstream, message)).isEqualTo(Fleets.xor(message, 2));
             }
         }
     }
@@ -301,7 +293,7 @@ class OrchestratorFaultsTest {
                 fleet.waitForAgents("a1 applied", a -> !a.getName().equals("a1") || a.getAck() == AckState.APPLIED && a.getAppliedRevision() == rev,
                         "a1", "bad");
                 String message = "abcdefghij".repeat(300);
-                assertThat(Fleet.Held.through(port, upstream, message)).isEqualTo(xor(message, 1));
+                assertThat(Fleets.Held.through(port, upstream, message)).isEqualTo(Fleets.xor(message, 1));
                 fleet.ok("status", "a1");
                 assertThat(fleet.ok("status", "a1").out()).doesNotContain("disconnected");
             } finally {

@@ -250,7 +250,7 @@ class OrchestratorTest {
 
             // rotate: a connection opened before keeps 1.0.0 (deprecated), new connections get 2.0.0
             long rotated;
-            try (Held held = Held.open(port[0], upstream[0])) {
+            try (Fleets.Held held = Fleets.Held.open(port[0], upstream[0])) {
                 assertThat(held.send(message)).isEqualTo(v1);
                 c = fleet("rotate", "marker@2.0.0");
                 assertThat(c.code()).as(c.err()).isZero();
@@ -267,7 +267,7 @@ class OrchestratorTest {
                     .noneMatch(m -> m.getName().equals("marker") && m.getVersion().equals("1.0.0")), "a1", "a2", "a3");
 
             // toggle: inactive passes bytes untouched, active customizes again
-            try (Held held = Held.open(port[1], upstream[1])) {
+            try (Fleets.Held held = Fleets.Held.open(port[1], upstream[1])) {
                 assertThat(held.send(message)).isEqualTo(v2);
                 c = fleet("toggle", "marker", "--inactive");
                 assertThat(c.code()).as(c.err()).isZero();
@@ -293,7 +293,7 @@ class OrchestratorTest {
                     .anyMatch(m -> m.getName().equals("marker") && m.getPriority() == priority));
 
             // deprecate: the open connection keeps it, new ones pass untouched
-            try (Held held = Held.open(port[2], upstream[2])) {
+            try (Fleets.Held held = Fleets.Held.open(port[2], upstream[2])) {
                 assertThat(held.send(message)).isEqualTo(v2);
                 c = fleet("deprecate", "marker");
                 assertThat(c.code()).as(c.err()).isZero();
@@ -309,7 +309,7 @@ class OrchestratorTest {
 
             // revoke: detached from the open connection at once
             long revoked;
-            try (Held held = Held.open(port[0], upstream[0])) {
+            try (Fleets.Held held = Fleets.Held.open(port[0], upstream[0])) {
                 assertThat(held.send(message)).isEqualTo(v2);
                 c = fleet("revoke", "marker");
                 assertThat(c.code()).as(c.err()).isZero();

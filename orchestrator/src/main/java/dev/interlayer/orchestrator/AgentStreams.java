@@ -114,6 +114,12 @@ final class AgentStreams implements AutoCloseable {
         }
     }
 
+    /** Whether {@code agent} holds a stream here with the certificate key {@code key} (checked when the stream opened). */
+    boolean holds(String agent, PublicKey key) {
+        Session s = sessions.get(agent);
+        return s != null && !s.closed && s.key != null && s.key.equals(key);
+    }
+
     /** The agents connected here. */
     List<String> agents() {
         return List.copyOf(sessions.keySet());

@@ -45,14 +45,19 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
         this.instance = instance;
     }
 
-    /** The enrolled agent calling, checked against its last enrollment. */
-    private String agent() {
+    /** The agent its certificate names. */
+    private static String named() {
         Caller c = SecurityModule.CALLER.get();
         List<String> cn = c == null ? List.of() : c.subjectAttribute("CN");
         if (cn.size() != 1) {
             throw Status.PERMISSION_DENIED.withDescription("the client certificate names no agent (CN)").asRuntimeException();
         }
-        String agent = cn.getFirst();
+        return cn.getFirst();
+    }
+
+    /** The enrolled agent calling, checked against its last enrollment. */
+    private String agent() {
+        String agent = named();
         String serial;
         try {
             serial = store.certificateSerial(agent);
@@ -198,7 +203,9 @@ final class AgentsEndpoint extends AgentsGrpc.AgentsImplBase {
 
     @Override
     public void fetch(FetchRequest r, StreamObserver<FetchChunk> out) {
-        agent();
+        if (!streams.holds(named(), Peer.current().key())) { // its stream was checked when it opened
+            agent();
+        }
         Store.Artifact a = jars.get(r.getSha256());
         try {
             if (a == null) {

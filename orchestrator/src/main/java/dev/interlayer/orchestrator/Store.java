@@ -45,6 +45,8 @@ public final class Store implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.orchestrator");
     private static final int POOL = 8;
+    /** At most this many connections open at once (PostgreSQL's default limit is 100, shared by every replica). */
+    private static final int MAX_OPEN = 16;
     /** Flyway says every step at INFO; the orchestrator says what matters (held: JUL keeps loggers weakly). */
     private static final java.util.logging.Logger FLYWAY = java.util.logging.Logger.getLogger("org.flywaydb");
 
@@ -98,6 +100,7 @@ public final class Store implements AutoCloseable {
     private final String user;
     private final String password;
     private final Deque<Connection> idle = new ArrayDeque<>();
+    private final java.util.concurrent.Semaphore open = new java.util.concurrent.Semaphore(MAX_OPEN);
     private volatile boolean closed;
 
     private Store(String url, String user, String password) {
@@ -176,27 +179,28 @@ public final class Store implements AutoCloseable {
     <T> T tx(Work<T> work) throws Refused {
         Connection c = take();
         boolean ok = false;
+        boolean down = false;
         try {
             T t = work.run(c);
             c.commit();
             ok = true;
             return t;
         } catch (SQLException e) {
-            boolean down = isConnectionProblem(e);
+            down = isConnectionProblem(e);
             if (down) {
                 dropIdle(); // the pooled connections went down with the server
             }
             throw new Unavailable("the orchestrator's database failed: " + e.getMessage()
                     + (down ? "; it may be down: the orchestrator keeps trying, agents keep their last good state" : ""), e);
         } finally {
-            if (!ok) {
+            if (!ok && !down) {
                 try {
                     c.rollback();
                 } catch (SQLException ignored) {
-                    // the connection is broken: not returned to the pool
+                    down = true; // the connection is broken: not returned to the pool
                 }
             }
-            give(c);
+            give(c, !down);
         }
     }
 
@@ -230,7 +234,25 @@ public final class Store implements AutoCloseable {
         }
     }
 
+    /** A connection of the pool, or a new one; waits while {@link #MAX_OPEN} are in use. {@link #give} returns it. */
     private Connection take() {
+        try {
+            if (!open.tryAcquire(30, java.util.concurrent.TimeUnit.SECONDS)) {
+                throw new Unavailable("the orchestrator's database is busy: all " + MAX_OPEN + " of its connections were in use for 30 s", null);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new Unavailable("interrupted while waiting for a database connection", e);
+        }
+        try {
+            return connection();
+        } catch (RuntimeException e) {
+            open.release();
+            throw e;
+        }
+    }
+
+    private Connection connection() {
         synchronized (idle) {
             if (closed) {
                 throw new Unavailable("the orchestrator is stopping", null);
@@ -265,25 +287,22 @@ public final class Store implements AutoCloseable {
         }
     }
 
-    private void give(Connection c) {
+    /** Returns {@code c} to the pool if {@code keep} and there is room, else closes it. */
+    private void give(Connection c, boolean keep) {
         try {
-            if (c.isClosed() || !c.isValid(1)) {
+            synchronized (idle) {
+                if (keep && !closed && idle.size() < POOL) {
+                    idle.addFirst(c);
+                    return;
+                }
+            }
+            try {
                 c.close();
-                return;
+            } catch (SQLException ignored) {
+                // closing anyway
             }
-        } catch (SQLException e) {
-            return;
-        }
-        synchronized (idle) {
-            if (!closed && idle.size() < POOL) {
-                idle.addFirst(c);
-                return;
-            }
-        }
-        try {
-            c.close();
-        } catch (SQLException ignored) {
-            // closing anyway
+        } finally {
+            open.release();
         }
     }
 
