@@ -125,6 +125,20 @@ class DashboardTest {
             assertThat(dom).contains("revision " + inactive).contains("<td class=\"INACTIVE\">INACTIVE</td>");
             browse(url, "--screenshot=" + SHOTS.resolve("fleet-inactive.png").toAbsolutePath());
 
+            // a staged rollout with its progress, and the leader
+            fleet.ok("upload", HotReplaceTest.markerJar(tmp, "2.0.0", 2).toString());
+            fleet.ok("rollout", "marker@2.0.0", "--canary", "agent=edge-1", "--bake", "600");
+            fleet.waitForAgents("the canary runs 2.0.0", a -> !a.getName().equals("edge-1") || Fleets.runs(a, "marker", "2.0.0", "INACTIVE")
+                    || Fleets.runs(a, "marker", "2.0.0", "ACTIVE"), "edge-1", "edge-2");
+            String leader = Fleets.waitForStatus(fleet.orchestrator().socket(), "a leader", st -> !st.getLeader().isEmpty()).getLeader();
+            dom = browse(url, "--dump-dom");
+            browse(url, "--screenshot=" + SHOTS.resolve("fleet-rollout.png").toAbsolutePath());
+            assertThat(dom).as("the rollout as its script filled it").contains("leader " + leader)
+                    .containsPattern("<tr data-rollout=\"1\"><td class=\"num\">1</td><td>marker@2.0.0 \\(from 1.0.0\\)</td>"
+                            + "<td><span><span class=\"(CANARY|BAKING)\">(CANARY|BAKING)</span>")
+                    .containsPattern("/1 applied</span></td><td class=\"num\">0 \\(0\\)</td><td>agent=edge-1, then its live deployments</td>"
+                            + "<td>600 s");
+
             // read-only, and only for the names it has
             assertThat(http(at, "POST", "127.0.0.1:" + at.getPort(), "/api/fleet")).startsWith("HTTP/1.1 405").contains("read-only");
             assertThat(http(at, "GET", "evil.example:" + at.getPort(), "/api/fleet")).startsWith("HTTP/1.1 421")

@@ -50,9 +50,11 @@ function fill(id, rows, empty, columns) {
 function render(fleet) {
   const agents = fleet.agents || [];
   const deployments = fleet.deployments || [];
+  const rollouts = fleet.rollouts || [];
   const connected = agents.filter(a => a.connected).length;
   document.getElementById("summary").textContent = "revision " + (fleet.revision || 0) + " · " + agents.length + " agent(s), "
-      + connected + " connected · " + deployments.length + " live deployment(s)";
+      + connected + " connected · " + deployments.length + " live deployment(s) · "
+      + (fleet.leader ? "leader " + fleet.leader : "no orchestrator leads now (rollouts wait)");
 
   fill("agents", agents.map(a => {
     const tr = document.createElement("tr");
@@ -72,9 +74,10 @@ function render(fleet) {
     });
     cell(tr, labels);
     cell(tr, a.connections || 0, "num");
+    cell(tr, a.replica || "");
     cell(tr, a.connected ? a.address : "");
     return tr;
-  }), "no agent has enrolled yet: make a token with interlayer fleet token NAME", 9);
+  }), "no agent has enrolled yet: make a token with interlayer fleet token NAME", 10);
 
   const modules = [];
   agents.forEach(a => (a.modules || []).forEach(m => {
@@ -103,6 +106,27 @@ function render(fleet) {
     cell(tr, when(d.createdUnixMs));
     return tr;
   }), "nothing is deployed: interlayer fleet deploy MODULE@VERSION --to all", 5);
+
+  fill("rollouts", rollouts.map(r => {
+    const tr = document.createElement("tr");
+    tr.dataset.rollout = r.id;
+    cell(tr, r.id, "num");
+    cell(tr, r.module.name + "@" + r.module.version + ((r.previous || []).length ? " (from " + r.previous.join(", ") + ")" : ""));
+    cell(tr, withReason(r.phase, r.reason));
+    const progress = document.createElement("span");
+    const bar = document.createElement("progress");
+    bar.max = r.total || 0;
+    bar.value = r.applied || 0;
+    progress.appendChild(bar);
+    progress.appendChild(document.createTextNode((r.applied || 0) + "/" + (r.total || 0) + " applied"));
+    cell(tr, progress);
+    cell(tr, (r.faults || 0) + " (" + (r.maxFaults || 0) + ")", "num");
+    const target = t => t ? (t.kind || "ALL").toLowerCase() + (t.value ? "=" + t.value : "") : "its live deployments";
+    cell(tr, target(r.canary) + ", then " + target(r.target));
+    cell(tr, (r.bakeSeconds || 0) + " s" + (Number(r.bakeUntilUnixMs || 0) > 0 ? " until " + when(r.bakeUntilUnixMs) : ""));
+    cell(tr, when(r.createdUnixMs) + (r.createdBy ? " by " + r.createdBy : ""));
+    return tr;
+  }), "no rollout: interlayer fleet rollout MODULE@VERSION --canary TARGET", 8);
 
   document.getElementById("updated").textContent = "updated " + when(Date.now());
 }
