@@ -157,18 +157,13 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
     @Override
     public void deploy(DeployRequest r, StreamObserver<DeployResponse> out) {
         Target t = checked(r.getTarget());
-        try {
+        answer(out, () -> {
             Store.Change c = store.deploy(r.getModule(), t, who());
             LOG.log(Level.INFO, "orchestrator: {0} deployed {1}@{2} to {3} (revision {4,number,#}; selects {5})", who(), r.getModule().getName(),
                     r.getModule().getVersion(), target(t), c.revision(), c.agents());
             streams.changed();
-            out.onNext(DeployResponse.newBuilder().setRevision(c.revision()).addAllAgents(c.agents()).build());
-            out.onCompleted();
-        } catch (Store.Refused e) {
-            throw status(e);
-        } catch (Store.Unavailable e) {
-            throw status(e);
-        }
+            return DeployResponse.newBuilder().setRevision(c.revision()).addAllAgents(c.agents()).build();
+        });
     }
 
     /** {@code t}, or INVALID_ARGUMENT saying what is wrong with it. */
@@ -197,17 +192,12 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
 
     @Override
     public void revoke(RevokeRequest r, StreamObserver<RevokeResponse> out) {
-        try {
+        answer(out, () -> {
             Store.Change c = store.revoke(r.getModule());
             LOG.log(Level.INFO, "orchestrator: {0} revoked {1} (revision {2,number,#}, {3} deployment(s) ended)", who(), r.getModule(), c.revision(), c.count());
             streams.changed();
-            out.onNext(RevokeResponse.newBuilder().setRevision(c.revision()).setDeployments(c.count()).build());
-            out.onCompleted();
-        } catch (Store.Refused e) {
-            throw status(e);
-        } catch (Store.Unavailable e) {
-            throw status(e);
-        }
+            return RevokeResponse.newBuilder().setRevision(c.revision()).setDeployments(c.count()).build();
+        });
     }
 
     @Override
@@ -233,30 +223,18 @@ final class FleetEndpoint extends FleetGrpc.FleetImplBase {
 
     /** Runs a change of live deployments, logs it, sends the agents their new desired state and answers. */
     private void change(StreamObserver<ChangeResponse> out, StoreChange change, String what) {
-        try {
+        answer(out, () -> {
             Store.Change c = change.run();
             LOG.log(Level.INFO, "orchestrator: {0} {1} (revision {2,number,#}, {3} deployment(s); selects {4})", who(), what, c.revision(), c.count(),
                     c.agents());
             streams.changed();
-            out.onNext(ChangeResponse.newBuilder().setRevision(c.revision()).setDeployments(c.count()).addAllAgents(c.agents()).build());
-            out.onCompleted();
-        } catch (Store.Refused e) {
-            throw status(e);
-        } catch (Store.Unavailable e) {
-            throw status(e);
-        }
+            return ChangeResponse.newBuilder().setRevision(c.revision()).setDeployments(c.count()).addAllAgents(c.agents()).build();
+        });
     }
 
     @Override
     public void status(StatusRequest r, StreamObserver<StatusResponse> out) {
-        try {
-            out.onNext(store.status(r.getAgent().isEmpty() ? null : r.getAgent()));
-            out.onCompleted();
-        } catch (Store.Refused e) {
-            throw status(e);
-        } catch (Store.Unavailable e) {
-            throw status(e);
-        }
+        answer(out, () -> store.status(r.getAgent().isEmpty() ? null : r.getAgent()));
     }
 
     @Override
