@@ -16,7 +16,7 @@ import java.util.Locale;
  * interface by the exact 4-tuple ({@link SockDiag}; /proc/net/tcp{,6} where that is unavailable, and for UDP),
  * then the process holding {@code socket:[inode]} among /proc/PID/fd ({@link Owners}: a cache, searched in the order that
  * finds a new connection's process soonest, never all of /proc unless nothing else has it), then its command name and
- * executable.
+ * executable (cached per process, checked against its start time).
  *
  * <p>Linux only; seeing other users' processes needs root. Runs only when a selector or a module asks for the application.
  */
@@ -51,7 +51,7 @@ final class ProcLookup {
             int pid = OWNERS.pidOf(inodeUid[0]);
             if (pid <= 0) return null;
             // /proc lists thread-group leaders only, and a socket belongs to the whole thread group: the pid found is the tgid
-            Owners.Process p = OWNERS.details(pid);
+            Owners.Known p = OWNERS.details(pid);
             return p == null ? null : new AppInfo(pid, pid, p.comm, (int) inodeUid[1], p.exe);
         } catch (IOException | RuntimeException e) {
             return null;
@@ -80,7 +80,7 @@ final class ProcLookup {
         private static final long RECHECK_NANOS = 1_000_000_000L;
         /** inode → pid in the high half, descriptor number in the low half. */
         private final java.util.Map<Long, Long> owner = new java.util.HashMap<>();
-        private final java.util.Map<Integer, Process> processes = new java.util.HashMap<>();
+        private final java.util.Map<Integer, Known> processes = new java.util.HashMap<>();
         private final java.util.ArrayDeque<Integer> recent = new java.util.ArrayDeque<>();
         private java.util.Set<Integer> listed = java.util.Set.of();
         /** Lookups answered by the map, by a recent owner, by a new process, by the rest of /proc, and not found. */
@@ -91,7 +91,7 @@ final class ProcLookup {
         final java.util.concurrent.atomic.LongAdder misses = new java.util.concurrent.atomic.LongAdder();
 
         /** What is remembered of one process. */
-        static final class Process {
+        static final class Known {
             /** Descriptors that were not sockets when last read: skipped when the process is searched for a new socket. */
             final java.util.Set<Integer> others = new java.util.HashSet<>();
             String comm;
@@ -110,7 +110,7 @@ final class ProcLookup {
                 return found((int) (known >>> 32));
             }
             for (Integer pid : recent) {
-                Process p = processes.get(pid);
+                Known p = processes.get(pid);
                 if (p != null && holds(pid, p.lastSocket, inode)) { // the descriptor of its last socket, closed and reused
                     recentHits.increment();
                     return found(pid);
@@ -148,8 +148,8 @@ final class ProcLookup {
         }
 
         /** {@code pid}'s command name and executable (null if another user's and the agent is not root), or null if it exited. */
-        synchronized Process details(int pid) throws IOException {
-            Process p = processes.computeIfAbsent(pid, k -> new Process());
+        synchronized Known details(int pid) throws IOException {
+            Known p = processes.computeIfAbsent(pid, k -> new Known());
             long now = System.nanoTime();
             if (p.start != null && now - p.checked < RECHECK_NANOS) return p;
             Path proc = Path.of("/proc", Integer.toString(pid));
@@ -212,7 +212,7 @@ final class ProcLookup {
                 forget(pid);
                 return false;
             }
-            Process p = processes.computeIfAbsent(pid, k -> new Process());
+            Known p = processes.computeIfAbsent(pid, k -> new Known());
             if (!quick) p.others.clear();
             if (owner.size() > MAX_INODES) owner.clear();
             boolean hit = false;
