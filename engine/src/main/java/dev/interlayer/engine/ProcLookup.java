@@ -16,7 +16,7 @@ import java.util.Locale;
  * interface by the exact 4-tuple ({@link SockDiag}; /proc/net/tcp{,6} where that is unavailable, and for UDP),
  * then the process holding {@code socket:[inode]} among /proc/PID/fd ({@link Owners}: a cache, searched in the order that
  * finds a new connection's process soonest, never all of /proc unless nothing else has it), then its command name and
- * executable.
+ * executable (cached per process, checked against its start time).
  *
  * <p>Linux only; seeing other users' processes needs root. Runs only when a selector or a module asks for the application.
  */
@@ -50,17 +50,9 @@ final class ProcLookup {
             }
             int pid = OWNERS.pidOf(inodeUid[0]);
             if (pid <= 0) return null;
-            Path proc = Path.of("/proc", Integer.toString(pid));
-            String comm = Files.readString(proc.resolve("comm")).trim();
             // /proc lists thread-group leaders only, and a socket belongs to the whole thread group: the pid found is the tgid
-            int tgid = pid;
-            String exe;
-            try {
-                exe = Files.readSymbolicLink(Path.of("/proc", Integer.toString(tgid), "exe")).toString();
-            } catch (IOException | SecurityException e) {
-                exe = null; // another user's process, and the agent is not root
-            }
-            return new AppInfo(pid, tgid, comm, (int) inodeUid[1], exe);
+            Owners.Known p = OWNERS.details(pid);
+            return p == null ? null : new AppInfo(pid, pid, p.comm, (int) inodeUid[1], p.exe);
         } catch (IOException | RuntimeException e) {
             return null;
         }
@@ -70,16 +62,25 @@ final class ProcLookup {
     static final Owners OWNERS = new Owners();
 
     /**
-     * Which process holds a socket inode: a map from the inodes seen so far to their process, filled a whole process at a
-     * time. A new socket is looked for first among the processes that owned the last sockets looked up (an application
-     * opens many connections), then among processes started since /proc was last listed, and only then among the rest.
-     * Thread-safe (one lookup at a time: they share the maps).
+     * Which process holds a socket inode: a map from the inodes seen so far to their process and descriptor, filled a
+     * whole process at a time, and per process its command name, executable and start time. A new socket is looked for
+     * first among the processes that owned the last sockets looked up (an application opens many connections), reading
+     * only their descriptors that are new or were sockets (files, pipes and the like are remembered), then among
+     * processes started since /proc was last listed, and only then among the rest. A process whose /proc/PID/fd is gone
+     * is forgotten. Thread-safe (one lookup at a time: they share the maps).
      */
     static final class Owners {
         /** Inodes remembered at most; beyond, the map starts again (inodes of closed sockets are never reused soon). */
         private static final int MAX_INODES = 1 << 16;
         private static final int RECENT = 16;
-        private final java.util.Map<Long, Integer> owner = new java.util.HashMap<>();
+        /**
+         * How long a process's details are trusted before its start time is read again: a pid is reused only after the
+         * kernel has handed out every other pid (pid_max, 4,194,304 on 64-bit), which takes far longer than this.
+         */
+        private static final long RECHECK_NANOS = 1_000_000_000L;
+        /** inode → pid in the high half, descriptor number in the low half. */
+        private final java.util.Map<Long, Long> owner = new java.util.HashMap<>();
+        private final java.util.Map<Integer, Known> processes = new java.util.HashMap<>();
         private final java.util.ArrayDeque<Integer> recent = new java.util.ArrayDeque<>();
         private java.util.Set<Integer> listed = java.util.Set.of();
         /** Lookups answered by the map, by a recent owner, by a new process, by the rest of /proc, and not found. */
@@ -89,15 +90,40 @@ final class ProcLookup {
         final java.util.concurrent.atomic.LongAdder fullScans = new java.util.concurrent.atomic.LongAdder();
         final java.util.concurrent.atomic.LongAdder misses = new java.util.concurrent.atomic.LongAdder();
 
+        /** What is remembered of one process. */
+        static final class Known {
+            /** Descriptors that were not sockets when last read: skipped when the process is searched for a new socket. */
+            final java.util.Set<Integer> others = new java.util.HashSet<>();
+            String comm;
+            String exe;
+            String start;
+            long checked;
+            /** The descriptor of the last socket looked up: a process that closes a connection and opens another reuses it. */
+            int lastSocket = -1;
+        }
+
         /** The pid holding {@code socket:[inode]}, or -1. */
         synchronized int pidOf(long inode) {
-            Integer known = owner.get(inode);
-            if (known != null && holds(known, inode)) {
+            Long known = owner.get(inode);
+            if (known != null && holds((int) (known >>> 32), known.intValue(), inode)) {
                 mapHits.increment();
-                return known;
+                return found((int) (known >>> 32));
+            }
+            for (Integer pid : recent) {
+                Known p = processes.get(pid);
+                if (p != null && holds(pid, p.lastSocket, inode)) { // the descriptor of its last socket, closed and reused
+                    recentHits.increment();
+                    return found(pid);
+                }
             }
             for (Integer pid : List.copyOf(recent)) {
-                if (scan(pid, inode)) {
+                if (scan(pid, inode, true)) {
+                    recentHits.increment();
+                    return found(pid);
+                }
+            }
+            for (Integer pid : List.copyOf(recent)) {
+                if (scan(pid, inode, false)) {
                     recentHits.increment();
                     return found(pid);
                 }
@@ -105,18 +131,51 @@ final class ProcLookup {
             java.util.Set<Integer> now = pids();
             java.util.Set<Integer> before = listed;
             listed = now;
+            processes.keySet().retainAll(now);
+            recent.retainAll(now);
             for (Integer pid : now) {
-                if (!before.contains(pid) && !recent.contains(pid) && scan(pid, inode)) {
+                if (!before.contains(pid) && !recent.contains(pid) && scan(pid, inode, false)) {
                     newProcessHits.increment();
                     return found(pid);
                 }
             }
             fullScans.increment();
             for (Integer pid : now) {
-                if (before.contains(pid) && !recent.contains(pid) && scan(pid, inode)) return found(pid);
+                if (before.contains(pid) && !recent.contains(pid) && scan(pid, inode, false)) return found(pid);
             }
             misses.increment();
             return -1;
+        }
+
+        /** {@code pid}'s command name and executable (null if another user's and the agent is not root), or null if it exited. */
+        synchronized Known details(int pid) throws IOException {
+            Known p = processes.computeIfAbsent(pid, k -> new Known());
+            long now = System.nanoTime();
+            if (p.start != null && now - p.checked < RECHECK_NANOS) return p;
+            Path proc = Path.of("/proc", Integer.toString(pid));
+            String start;
+            try {
+                start = startTime(Files.readString(proc.resolve("stat")));
+            } catch (IOException e) {
+                forget(pid);
+                return null;
+            }
+            if (!start.equals(p.start)) { // first seen, or the pid now names another process
+                p.comm = Files.readString(proc.resolve("comm")).trim();
+                try {
+                    p.exe = Files.readSymbolicLink(proc.resolve("exe")).toString();
+                } catch (IOException | SecurityException e) {
+                    p.exe = null; // another user's process, and the agent is not root
+                }
+                p.start = start;
+            }
+            p.checked = now;
+            return p;
+        }
+
+        /** Whether {@code pid} is remembered (its descriptors or details). */
+        synchronized boolean knows(int pid) {
+            return processes.containsKey(pid) || recent.contains(pid);
         }
 
         private int found(int pid) {
@@ -126,46 +185,63 @@ final class ProcLookup {
             return pid;
         }
 
-        /** The process still has the socket (the pid may be another process by now, or the socket closed and the number reused). */
-        private static boolean holds(int pid, long inode) {
-            // the inode is the one /proc/net/tcp shows for the 4-tuple now: only the pid can be stale; confirming it costs one
-            // directory read of that process, much less than finding it again
-            String needle = "socket:[" + inode + "]";
-            try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc", Integer.toString(pid), "fd"))) {
-                for (Path fd : fds) {
-                    try {
-                        if (needle.equals(Files.readSymbolicLink(fd).toString())) return true;
-                    } catch (IOException ignored) {
-                        // the fd closed while we looked
-                    }
-                }
-            } catch (IOException | SecurityException ignored) {
-                // it exited
-            }
-            return false;
+        private void forget(int pid) {
+            processes.remove(pid);
+            recent.remove(pid);
         }
 
-        /** Reads {@code pid}'s descriptors, remembering each socket it holds; true if one is {@code inode}. */
-        private boolean scan(int pid, long inode) {
-            boolean hit = false;
+        /** The process still has the socket at that descriptor (the pid may be another process by now, or the socket closed). */
+        private static boolean holds(int pid, int fd, long inode) {
+            if (fd < 0) return false;
+            try {
+                return Files.readSymbolicLink(Path.of("/proc", Integer.toString(pid), "fd", Integer.toString(fd)))
+                        .toString().equals("socket:[" + inode + "]");
+            } catch (IOException | SecurityException e) {
+                return false; // closed, or the process exited
+            }
+        }
+
+        /**
+         * Reads {@code pid}'s descriptors ({@code quick}: only those not known as non-sockets), remembering each socket it
+         * holds; true if one is {@code inode}. A process whose descriptors are gone is forgotten.
+         */
+        private boolean scan(int pid, long inode, boolean quick) {
+            String dir = "/proc/" + pid + "/fd";
+            String[] fds = new java.io.File(dir).list();
+            if (fds == null) { // it exited, or another user's process and the agent is not root
+                forget(pid);
+                return false;
+            }
+            Known p = processes.computeIfAbsent(pid, k -> new Known());
+            if (!quick) p.others.clear();
             if (owner.size() > MAX_INODES) owner.clear();
-            try (DirectoryStream<Path> fds = Files.newDirectoryStream(Path.of("/proc", Integer.toString(pid), "fd"))) {
-                for (Path fd : fds) {
-                    try {
-                        String link = Files.readSymbolicLink(fd).toString();
-                        if (link.startsWith("socket:[")) {
-                            long i = Long.parseLong(link, 8, link.length() - 1, 10);
-                            owner.put(i, pid);
-                            if (i == inode) hit = true;
+            boolean hit = false;
+            for (String name : fds) {
+                int fd = Integer.parseInt(name);
+                if (quick && p.others.contains(fd)) continue;
+                try {
+                    String link = Files.readSymbolicLink(Path.of(dir, name)).toString();
+                    if (link.startsWith("socket:[")) {
+                        long i = Long.parseLong(link, 8, link.length() - 1, 10);
+                        owner.put(i, (long) pid << 32 | fd);
+                        if (i == inode) {
+                            hit = true;
+                            p.lastSocket = fd;
                         }
-                    } catch (IOException | NumberFormatException ignored) {
-                        // the fd closed while we looked
+                    } else {
+                        p.others.add(fd);
                     }
+                } catch (IOException | NumberFormatException ignored) {
+                    // the fd closed while we looked
                 }
-            } catch (IOException | SecurityException ignored) {
-                // another user's process, or it exited
             }
             return hit;
+        }
+
+        /** Field 22 of /proc/PID/stat, the start time in clock ticks since boot (after the command name, which may hold spaces). */
+        private static String startTime(String stat) {
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return f[19];
         }
 
         private static java.util.Set<Integer> pids() throws java.io.UncheckedIOException {

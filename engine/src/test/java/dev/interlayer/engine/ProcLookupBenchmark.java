@@ -47,10 +47,10 @@ public final class ProcLookupBenchmark {
             tcp = s.count() - 1;
         }
         System.out.printf(Locale.ROOT, "process lookup per new connection: %d rounds, found %d; steady state (last %d): mean %.1f us, p50 %.1f us,"
-                        + " p99 %.1f us; cache: %d map hits, %d recent-owner hits, %d new-process hits, %d full scans, %d misses;"
+                        + " p99 %.1f us; cache: %d map hits, %d recent-owner hits (hit rate %.2f%%), %d new-process hits, %d full scans, %d misses;"
                         + " this process holds %d fds, /proc/net/tcp has %d sockets, /proc has %d processes%n",
                 rounds, found, steady.length, mean, steady[steady.length / 2] / 1000.0, steady[steady.length * 99 / 100] / 1000.0,
-                o.mapHits.sum(), o.recentHits.sum(), o.newProcessHits.sum(), o.fullScans.sum(), o.misses.sum(), fds[0], tcp,
+                o.mapHits.sum(), o.recentHits.sum(), 100.0 * (o.mapHits.sum() + o.recentHits.sum()) / rounds, o.newProcessHits.sum(), o.fullScans.sum(), o.misses.sum(), fds[0], tcp,
                 ProcessHandle.allProcesses().count());
     }
 }

@@ -47,6 +47,64 @@ class ProcLookupTest {
     }
 
     @Test
+    void connectionsOfOtherProcessesAreTracedToTheirPidAndExecutableAndADeadProcessIsForgotten() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            Process sleep = connected(server, "sleep 60");
+            Process tail = connected(server, "tail -f /dev/null");
+            try (Socket fromSleep = server.accept(); Socket fromTail = server.accept()) {
+                for (Socket accepted : java.util.List.of(fromSleep, fromTail)) {
+                    AppInfo app = ProcLookup.find((InetSocketAddress) accepted.getRemoteSocketAddress(),
+                            (InetSocketAddress) accepted.getLocalSocketAddress());
+                    Process child = app.tgid() == sleep.pid() ? sleep : tail;
+                    assertThat((long) app.tgid()).isIn(sleep.pid(), tail.pid());
+                    assertThat(Path.of(app.exe())).isEqualTo(Path.of(child.info().command().orElseThrow()).toRealPath());
+                    assertThat(app.name()).isEqualTo(child == sleep ? "sleep" : "tail");
+                }
+                assertThat(ProcLookup.OWNERS.knows((int) sleep.pid())).isTrue();
+                sleep.destroy();
+                sleep.waitFor();
+                // the next lookup looks at the recent owners first, finds the dead one's descriptors gone and forgets it
+                AppInfo again = ProcLookup.find((InetSocketAddress) fromTail.getRemoteSocketAddress(),
+                        (InetSocketAddress) fromTail.getLocalSocketAddress());
+                assertThat((long) again.tgid()).isEqualTo(tail.pid());
+                try (Socket client = new Socket(server.getInetAddress(), server.getLocalPort()); Socket accepted = server.accept()) {
+                    assertThat(ProcLookup.find((InetSocketAddress) client.getLocalSocketAddress(),
+                            (InetSocketAddress) client.getRemoteSocketAddress()).tgid()).isEqualTo(ProcessHandle.current().pid());
+                }
+                assertThat(ProcLookup.OWNERS.knows((int) sleep.pid())).isFalse();
+            } finally {
+                sleep.destroyForcibly();
+                tail.destroyForcibly();
+            }
+        }
+    }
+
+    @Test
+    void theSameSocketAgainIsAMapHitAndANewOneOfTheSameProcessARecentOwnerHit() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             Socket client = new Socket(server.getInetAddress(), server.getLocalPort());
+             Socket accepted = server.accept()) {
+            InetSocketAddress local = (InetSocketAddress) client.getLocalSocketAddress();
+            InetSocketAddress peer = (InetSocketAddress) client.getRemoteSocketAddress();
+            ProcLookup.find(local, peer);
+            long map = ProcLookup.OWNERS.mapHits.sum();
+            long recent = ProcLookup.OWNERS.recentHits.sum();
+            assertThat(ProcLookup.find(local, peer).tgid()).isEqualTo(ProcessHandle.current().pid());
+            assertThat(ProcLookup.OWNERS.mapHits.sum()).isEqualTo(map + 1);
+            try (Socket second = new Socket(server.getInetAddress(), server.getLocalPort()); Socket accepted2 = server.accept()) {
+                ProcLookup.find((InetSocketAddress) second.getLocalSocketAddress(), (InetSocketAddress) second.getRemoteSocketAddress());
+            }
+            assertThat(ProcLookup.OWNERS.recentHits.sum()).isEqualTo(recent + 1);
+        }
+    }
+
+    /** A child process that connects to {@code server} and then runs {@code command} holding the connection as fd 3. */
+    private static Process connected(ServerSocket server, String command) throws java.io.IOException {
+        return new ProcessBuilder("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + server.getLocalPort() + " && exec " + command)
+                .redirectErrorStream(true).start();
+    }
+
+    @Test
     void aSocketNobodyHoldsHasNoProcess() {
         assertThat(ProcLookup.find(new InetSocketAddress("127.0.0.1", 1), new InetSocketAddress("127.0.0.1", 2))).isNull();
     }
