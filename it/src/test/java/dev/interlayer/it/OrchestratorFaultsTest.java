@@ -68,16 +68,22 @@ class OrchestratorFaultsTest {
                 """.formatted(name))).service(cls).write(dir.resolve(name + ".jar"));
     }
 
+    /** Starts agent a1 in front of {@code app}, waits until it is connected and uploads marker 1.0.0 and 2.0.0. */
+    private Agent markersUploadedAndAgentConnected(TestServer app) throws Exception {
+        Agent agent = fleet.agent("a1", app.address());
+        fleet.waitForAgents("a1 connected", a -> a.getConnected(), "a1");
+        fleet.ok("upload", HotReplaceTest.markerJar(tmp, "1.0.0", 1).toString());
+        fleet.ok("upload", HotReplaceTest.markerJar(tmp, "2.0.0", 2).toString());
+        return agent;
+    }
+
     @Test
     void aSnapshotThatFailsAfterALoadIsUndoneAndTheAgentRunsWhatItRanBefore() throws Exception {
         fleet = Fleet.start(tmp, s -> s);
         ByteArrayOutputStream upstream = new ByteArrayOutputStream();
         try (TestServer app = TestServer.echo(upstream)) {
-            Agent agent = fleet.agent("a1", app.address());
+            Agent agent = markersUploadedAndAgentConnected(app);
             int port = agent.listeners().get("out").getPort();
-            fleet.waitForAgents("a1 connected", a -> a.getConnected(), "a1");
-            fleet.ok("upload", HotReplaceTest.markerJar(tmp, "1.0.0", 1).toString());
-            fleet.ok("upload", HotReplaceTest.markerJar(tmp, "2.0.0", 2).toString());
             fleet.ok("upload", brokenJar(tmp, "broken").toString());
             String message = "abcdefghij".repeat(300);
 
@@ -144,11 +150,8 @@ class OrchestratorFaultsTest {
         fleet = Fleet.start(tmp, s -> s);
         ByteArrayOutputStream upstream = new ByteArrayOutputStream();
         try (TestServer app = TestServer.echo(upstream)) {
-            Agent agent = fleet.agent("a1", app.address());
+            Agent agent = markersUploadedAndAgentConnected(app);
             int port = agent.listeners().get("out").getPort();
-            fleet.waitForAgents("a1 connected", a -> a.getConnected(), "a1");
-            fleet.ok("upload", HotReplaceTest.markerJar(tmp, "1.0.0", 1).toString());
-            fleet.ok("upload", HotReplaceTest.markerJar(tmp, "2.0.0", 2).toString());
             fleet.ok("deploy", "marker@1.0.0", "--to", "all");
             long v1 = fleet.status().getRevision();
             fleet.waitForAgents("marker@1.0.0 applied", a -> a.getAck() == AckState.APPLIED && a.getAppliedRevision() == v1, "a1");
