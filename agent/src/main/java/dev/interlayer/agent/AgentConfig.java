@@ -85,7 +85,7 @@ public final class AgentConfig {
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules", "interception");
     private static final List<String> INTERCEPTION_KEYS = List.of("listen", "mark", "failure", "outbound", "inbound-listen", "inbound");
     private static final List<String> INBOUND_RULE_KEYS = List.of("from", "ports");
-    private static final List<String> INTERCEPT_RULE_KEYS = List.of("protocol", "to", "ports", "uid", "gid");
+    private static final List<String> INTERCEPT_RULE_KEYS = List.of("protocol", "to", "ports", "uid", "gid", "cgroup");
     /** The port the intercepting listener binds on 127.0.0.1 when {@code interception.listen} is not set. */
     public static final int DEFAULT_INTERCEPT_PORT = 15001;
     /** The port the inbound intercepting listener binds on 0.0.0.0 when {@code interception.inbound-listen} is not set. */
@@ -111,7 +111,7 @@ public final class AgentConfig {
     private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
     private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params", "allow");
-    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "uid", "exe", "local", "remote", "local-ports", "remote-ports",
+    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "uid", "exe", "cgroup", "local", "remote", "local-ports", "remote-ports",
             "tls-sni", "tls-alpn", "tls-subject", "tls-identity");
 
     /**
@@ -517,7 +517,17 @@ public final class AgentConfig {
                     if (id != null) (key.equals("uid") ? uids : gids).add(id.intValue());
                 }
             }
-            return new dev.interlayer.engine.Interception.Rule(protocols, to, ports, uids, gids);
+            List<String> cgroups = new ArrayList<>();
+            if ((v = value(k, "cgroup")) != null) {
+                for (Node e : list(v, path + ".cgroup", "a list of cgroup2 paths, e.g. [/system.slice/app.service]")) {
+                    String c = string(e, path + ".cgroup", "a cgroup2 path as /proc/PID/cgroup shows it after 0::, e.g. /system.slice/app.service");
+                    if (c == null) continue;
+                    String problem = dev.interlayer.engine.Cgroup2.problem(c);
+                    if (problem != null) problem(e, path + ".cgroup", problem);
+                    else cgroups.add(c);
+                }
+            }
+            return new dev.interlayer.engine.Interception.Rule(protocols, to, ports, uids, gids, cgroups);
         }
 
         /** An interception rule's IPv4 CIDRs at {@code path} (none if {@code v} is null); each mistake recorded. */
@@ -1597,6 +1607,17 @@ public final class AgentConfig {
                         b.exes(x);
                     } catch (IllegalArgumentException ex) {
                         problem(e, path + ".exe", ex.getMessage() + "; give the path /proc/PID/exe shows (readlink -f $(which NAME))");
+                    }
+                }
+            }
+            if ((v = value(k, "cgroup")) != null) {
+                for (Node e : list(v, path + ".cgroup", "a list of cgroup2 paths, e.g. [/system.slice/app.service]")) {
+                    String c = string(e, path + ".cgroup", "a cgroup2 path as /proc/PID/cgroup shows it after 0::, e.g. /system.slice/app.service");
+                    if (c == null) continue;
+                    try {
+                        b.cgroups(c);
+                    } catch (IllegalArgumentException ex) {
+                        problem(e, path + ".cgroup", ex.getMessage());
                     }
                 }
             }
