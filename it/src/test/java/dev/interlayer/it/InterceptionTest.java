@@ -81,16 +81,17 @@ class InterceptionTest {
         }
         // redis-cli, unmodified, through the agent: while its BLPOP waits, the agent holds its connection, to the original
         // destination, and knows the process behind it
-        Process blpop = new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "redis-cli", "-h", SERVER, "BLPOP", "nothing", "4").start();
+        Process blpop = new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "redis-cli", "-h", SERVER, "BLPOP", "nothing", "10").start();
         Run conns = null;
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+        // each look starts the CLI's JVM: on a loaded machine that takes seconds
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(8);
         while (System.nanoTime() < deadline) {
             conns = cli("conns", "list", "--socket", dir.resolve("uid/control.sock").toString());
             if (conns.out().contains(SERVER + ":6379")) break;
             Thread.sleep(100);
         }
         assertThat(conns.out()).as("interlayer conns list").contains("intercept").contains(SERVER + ":6379").contains("redis-cli");
-        assertThat(blpop.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(blpop.waitFor(15, TimeUnit.SECONDS)).isTrue();
         assertThat(client(-1, "redis-cli", "-h", SERVER, "SET", "k", "through-the-agent").out()).contains("OK");
         assertThat(client(-1, "redis-cli", "-h", SERVER, "GET", "k").out()).contains("through-the-agent");
         // status shows the table as the kernel holds it
