@@ -1,6 +1,7 @@
 package dev.interlayer.agent;
 
 import dev.interlayer.agent.AgentConfig.Listener;
+import dev.interlayer.api.Protocol;
 import dev.interlayer.agent.AgentConfig.ModuleEntry;
 import dev.interlayer.control.ControlException;
 import dev.interlayer.agent.metrics.MetricsServer;
@@ -139,8 +140,16 @@ public final class Agent implements AutoCloseable {
                 } catch (EngineException e) {
                     throw new AgentException(config.source() + ": interception did not start (nothing of it is installed): " + e.getMessage(), e);
                 }
-                bound.put(Engine.INTERCEPT_LISTENER, at);
-                LOG.log(Level.INFO, "interception: listener {0} on {1} takes the connections its rules redirect", Engine.INTERCEPT_LISTENER, address(at));
+                // the outbound listeners share one address; the inbound one binds its own (a fixed port), or is the only one
+                dev.interlayer.engine.Interception i = config.interception().get();
+                Map<String, InetSocketAddress> intercepting = new LinkedHashMap<>();
+                if (i.protocols().contains(Protocol.TCP)) intercepting.put(Engine.INTERCEPT_LISTENER, at);
+                if (i.protocols().contains(Protocol.UDP)) intercepting.put(Engine.INTERCEPT_UDP_LISTENER, at);
+                if (!i.inbound().isEmpty()) intercepting.put(Engine.INTERCEPT_INBOUND_LISTENER, i.protocols().isEmpty() ? at : i.inboundListen());
+                intercepting.forEach((name, a) -> {
+                    bound.put(name, a);
+                    LOG.log(Level.INFO, "interception: listener {0} on {1} takes the connections its rules redirect", name, address(a));
+                });
             }
             if (config.listeners().isEmpty() && config.interception().isEmpty()) {
                 LOG.log(Level.WARNING, "{0} defines no listeners: no traffic will pass; add entries under listeners:", config.source());

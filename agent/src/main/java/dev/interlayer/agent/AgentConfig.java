@@ -85,7 +85,7 @@ public final class AgentConfig {
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules", "interception");
     private static final List<String> INTERCEPTION_KEYS = List.of("listen", "mark", "failure", "outbound", "inbound-listen", "inbound");
     private static final List<String> INBOUND_RULE_KEYS = List.of("from", "ports");
-    private static final List<String> INTERCEPT_RULE_KEYS = List.of("protocol", "to", "ports", "uid", "gid");
+    private static final List<String> INTERCEPT_RULE_KEYS = List.of("protocol", "to", "ports", "uid", "gid", "cgroup");
     /** The port the intercepting listener binds on 127.0.0.1 when {@code interception.listen} is not set. */
     public static final int DEFAULT_INTERCEPT_PORT = 15001;
     /** The port the inbound intercepting listener binds on 0.0.0.0 when {@code interception.inbound-listen} is not set. */
@@ -111,7 +111,7 @@ public final class AgentConfig {
     private static final Pattern SNI_NAME = Pattern.compile("(\\*\\.)?" + "[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
     private static final List<String> OPTION_KEYS = List.of("tcp-nodelay", "keep-alive", "rcvbuf", "sndbuf", "tos", "linger");
     private static final List<String> MODULE_KEYS = List.of("name", "jar", "state", "priority", "mode", "listeners", "apply-now", "fault-policy", "selector", "params", "allow");
-    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "uid", "exe", "local", "remote", "local-ports", "remote-ports",
+    private static final List<String> SELECTOR_KEYS = List.of("protocol", "listener", "app", "pid", "uid", "exe", "cgroup", "local", "remote", "local-ports", "remote-ports",
             "tls-sni", "tls-alpn", "tls-subject", "tls-identity");
 
     /**
@@ -517,7 +517,17 @@ public final class AgentConfig {
                     if (id != null) (key.equals("uid") ? uids : gids).add(id.intValue());
                 }
             }
-            return new dev.interlayer.engine.Interception.Rule(protocols, to, ports, uids, gids);
+            List<String> cgroups = new ArrayList<>();
+            if ((v = value(k, "cgroup")) != null) {
+                for (Node e : list(v, path + ".cgroup", "a list of cgroup2 paths, e.g. [/system.slice/app.service]")) {
+                    String c = string(e, path + ".cgroup", "a cgroup2 path as /proc/PID/cgroup shows it after 0::, e.g. /system.slice/app.service");
+                    if (c == null) continue;
+                    String problem = dev.interlayer.engine.Cgroup2.problem(c);
+                    if (problem != null) problem(e, path + ".cgroup", problem);
+                    else cgroups.add(c);
+                }
+            }
+            return new dev.interlayer.engine.Interception.Rule(protocols, to, ports, uids, gids, cgroups);
         }
 
         /** An interception rule's IPv4 CIDRs at {@code path} (none if {@code v} is null); each mistake recorded. */
@@ -1600,6 +1610,8 @@ public final class AgentConfig {
                     }
                 }
             }
+            stringsField(k, path, "cgroup", "a list of cgroup2 paths, e.g. [/system.slice/app.service]",
+                    "a cgroup2 path as /proc/PID/cgroup shows it after 0::, e.g. /system.slice/app.service", b::cgroups);
             for (String side : List.of("local", "remote")) {
                 if ((v = value(k, side)) != null) {
                     for (Node e : list(v, path + "." + side, "a list of CIDRs, e.g. [10.0.0.0/8, ::1]")) {
@@ -1637,11 +1649,11 @@ public final class AgentConfig {
             }
             // TLS fields: what the handshake on the accepted socket negotiated (a listener's tls: block); each entry is
             // checked by the Selector builder, whose message says what is wrong and what is expected
-            tlsField(k, path, "tls-sni", "a list of server names, e.g. [a.example.com, '*.example.com']", "a server name", b::tlsSni);
-            tlsField(k, path, "tls-alpn", "a list of application protocols, e.g. [h2, http/1.1]", "an application protocol", b::tlsAlpn);
-            tlsField(k, path, "tls-subject", "a list of certificate subject patterns, e.g. ['O=Example', 'CN=alice,O=Example']",
+            stringsField(k, path, "tls-sni", "a list of server names, e.g. [a.example.com, '*.example.com']", "a server name", b::tlsSni);
+            stringsField(k, path, "tls-alpn", "a list of application protocols, e.g. [h2, http/1.1]", "an application protocol", b::tlsAlpn);
+            stringsField(k, path, "tls-subject", "a list of certificate subject patterns, e.g. ['O=Example', 'CN=alice,O=Example']",
                     "a certificate subject pattern, e.g. O=Example", b::tlsSubjects);
-            tlsField(k, path, "tls-identity", "a list of identities a tls module gives, e.g. [alice]", "an identity", b::tlsIdentities);
+            stringsField(k, path, "tls-identity", "a list of identities a tls module gives, e.g. [alice]", "an identity", b::tlsIdentities);
             Selector built = b.build();
             if (built.needsTls()) {
                 // TLS fields match only the handshake of a listener that terminates TLS: say so where none can match
@@ -1658,8 +1670,9 @@ public final class AgentConfig {
         /** The listeners with a {@code tls:} block (they terminate TLS on the sockets they accept). */
         private final Set<String> terminatingListeners = new LinkedHashSet<>();
 
-        private void tlsField(Map<String, NodeTuple> k, String path, String key, String expectedList, String expected,
-                              java.util.function.Consumer<String[]> add) {
+        /** A selector field of strings at {@code key}, each given to the builder's {@code add}, whose refusal is recorded with its reason. */
+        private void stringsField(Map<String, NodeTuple> k, String path, String key, String expectedList, String expected,
+                                  java.util.function.Consumer<String[]> add) {
             Node v = value(k, key);
             if (v == null) return;
             for (Node e : list(v, path + "." + key, expectedList)) {

@@ -153,4 +153,45 @@ class InterceptionConfigTest {
                     selector: {exe: [curl]}
                 """)).anySatisfy(x -> assertThat(x.message()).contains("absolute path").contains("readlink"));
     }
+
+    @Test
+    void cgroupRulesNameExistingCgroupsAndASelectorTakesCgroupPaths() throws Exception {
+        java.nio.file.Path mount = dev.interlayer.engine.Cgroup2.mount();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mount != null && mount.startsWith("/sys/fs/cgroup"), "no cgroup2 mounted under /sys/fs/cgroup here");
+        // a cgroup of its own (a directory made in the tree is a cgroup), removed at the end
+        java.nio.file.Path dir = mount.resolve("interlayer-config-test-" + ProcessHandle.current().pid());
+        try {
+            java.nio.file.Files.createDirectory(dir);
+        } catch (java.io.IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("cannot make a cgroup here (" + e + "): run as root");
+        }
+        try {
+            cgroupRules("/" + dir.getFileName(), mount);
+        } finally {
+            java.nio.file.Files.delete(dir);
+        }
+    }
+
+    private static void cgroupRules(String existing, java.nio.file.Path mount) throws Exception {
+        AgentConfig c = parse("""
+                interception:
+                  outbound:
+                    - cgroup: [%s]
+                modules:
+                  - name: tag
+                    selector: {cgroup: [/system.slice/]}
+                """.formatted(existing));
+        Interception i = c.interception().orElseThrow();
+        assertThat(i.outbound().getFirst().cgroups()).containsExactly(existing);
+        assertThat(i.describe(15001)).anySatisfy(r -> assertThat(r).contains("socket cgroupv2 level 1 \"")
+                .contains(mount.toString().substring("/sys/fs/cgroup".length()).replaceFirst("^/", "") + existing + "\""));
+        assertThat(c.module("tag").orElseThrow().config().selector().cgroups()).containsExactly("/system.slice");
+
+        assertThat(problems("interception: {outbound: [{cgroup: [/no-such-cgroup-here]}]}\n")).anySatisfy(x -> assertThat(x.message())
+                .contains("does not exist").contains(mount.resolve("no-such-cgroup-here").toString()).contains("must exist before the agent starts"));
+        assertThat(problems("interception: {outbound: [{cgroup: [system.slice]}]}\n")).anySatisfy(x -> assertThat(x.message())
+                .contains("not a cgroup path").contains("0::"));
+        assertThat(problems("modules: [{name: tag, selector: {cgroup: [/]}}]\n")).anySatisfy(x -> assertThat(x.message())
+                .contains("not the root"));
+    }
 }

@@ -9,7 +9,7 @@ import java.util.Set;
 /**
  * Which connections a module attaches to; every field that is set must match, an empty field matches anything.
  *
- * <p>Fields: protocol; local application name, pid (thread-group id), user id and executable path where the
+ * <p>Fields: protocol; local application name, pid (thread-group id), user id, executable path and cgroup where the
  * agent can find the process; local and remote addresses as CIDR lists; local and remote ports as lists and ranges; listener
  * names. "Local" and "remote" are from the local application's point of view.
  *
@@ -37,6 +37,7 @@ public final class Selector {
     private final Set<Integer> pids;
     private final Set<Integer> uids;
     private final Set<String> exes;
+    private final List<String> cgroups;
     private final List<Cidr> localCidrs;
     private final List<Cidr> remoteCidrs;
     private final List<PortRange> localPorts;
@@ -53,6 +54,7 @@ public final class Selector {
         this.pids = Set.copyOf(b.pids);
         this.uids = Set.copyOf(b.uids);
         this.exes = Set.copyOf(b.exes);
+        this.cgroups = List.copyOf(b.cgroups);
         this.localCidrs = List.copyOf(b.localCidrs);
         this.remoteCidrs = List.copyOf(b.remoteCidrs);
         this.localPorts = List.copyOf(b.localPorts);
@@ -77,6 +79,7 @@ public final class Selector {
         b.pids.addAll(pids);
         b.uids.addAll(uids);
         b.exes.addAll(exes);
+        b.cgroups.addAll(cgroups);
         b.localCidrs.addAll(localCidrs);
         b.remoteCidrs.addAll(remoteCidrs);
         b.localPorts.addAll(localPorts);
@@ -114,9 +117,18 @@ public final class Selector {
         return exes;
     }
 
-    /** True if a field needs the local process ({@link ConnectionInfo#app()}): app, pid, uid or exe. */
+    /**
+     * cgroup2 paths of the local process, as {@code /proc/PID/cgroup} shows them after {@code 0::}; a process matches a path
+     * when it is in that cgroup or one below it ({@code /system.slice} matches {@code /system.slice/app.service}, not
+     * {@code /system.slice2}); empty for any.
+     */
+    public List<String> cgroups() {
+        return cgroups;
+    }
+
+    /** True if a field needs the local process ({@link ConnectionInfo#app()}): app, pid, uid, exe or cgroup. */
     public boolean needsApp() {
-        return !apps.isEmpty() || !pids.isEmpty() || !uids.isEmpty() || !exes.isEmpty();
+        return !apps.isEmpty() || !pids.isEmpty() || !uids.isEmpty() || !exes.isEmpty() || !cgroups.isEmpty();
     }
 
     /** Local address ranges; empty for any. */
@@ -184,7 +196,7 @@ public final class Selector {
     @Override
     public boolean equals(Object o) {
         return o instanceof Selector s && protocol == s.protocol && apps.equals(s.apps) && pids.equals(s.pids)
-                && uids.equals(s.uids) && exes.equals(s.exes)
+                && uids.equals(s.uids) && exes.equals(s.exes) && cgroups.equals(s.cgroups)
                 && localCidrs.equals(s.localCidrs) && remoteCidrs.equals(s.remoteCidrs) && localPorts.equals(s.localPorts)
                 && remotePorts.equals(s.remotePorts) && listeners.equals(s.listeners) && tlsSni.equals(s.tlsSni)
                 && tlsAlpn.equals(s.tlsAlpn) && tlsSubjects.equals(s.tlsSubjects) && tlsIdentities.equals(s.tlsIdentities);
@@ -192,7 +204,7 @@ public final class Selector {
 
     @Override
     public int hashCode() {
-        return Objects.hash(protocol, apps, pids, uids, exes, localCidrs, remoteCidrs, localPorts, remotePorts, listeners, tlsSni, tlsAlpn, tlsSubjects,
+        return Objects.hash(protocol, apps, pids, uids, exes, cgroups, localCidrs, remoteCidrs, localPorts, remotePorts, listeners, tlsSni, tlsAlpn, tlsSubjects,
                 tlsIdentities);
     }
 
@@ -208,6 +220,7 @@ public final class Selector {
         if (!pids.isEmpty()) sb.append("pid=").append(pids).append(' ');
         if (!uids.isEmpty()) sb.append("uid=").append(uids).append(' ');
         if (!exes.isEmpty()) sb.append("exe=").append(String.join(",", exes)).append(' ');
+        if (!cgroups.isEmpty()) sb.append("cgroup=").append(String.join(",", cgroups)).append(' ');
         if (!localCidrs.isEmpty()) sb.append("local=").append(localCidrs).append(' ');
         if (!remoteCidrs.isEmpty()) sb.append("remote=").append(remoteCidrs).append(' ');
         if (!localPorts.isEmpty()) sb.append("local-ports=").append(localPorts).append(' ');
@@ -227,6 +240,7 @@ public final class Selector {
         private final Set<Integer> pids = new LinkedHashSet<>();
         private final Set<Integer> uids = new LinkedHashSet<>();
         private final Set<String> exes = new LinkedHashSet<>();
+        private final Set<String> cgroups = new LinkedHashSet<>();
         private final List<Cidr> localCidrs = new ArrayList<>();
         private final List<Cidr> remoteCidrs = new ArrayList<>();
         private final List<PortRange> localPorts = new ArrayList<>();
@@ -272,6 +286,23 @@ public final class Selector {
                 Objects.requireNonNull(p, "exe path");
                 if (!p.startsWith("/")) throw new IllegalArgumentException("an exe is an absolute path such as /usr/bin/curl, not '" + p + "'");
                 exes.add(p);
+            }
+            return this;
+        }
+
+        /**
+         * Only local processes in these cgroups or below them (cgroup2 paths as {@code /proc/PID/cgroup} shows them after
+         * {@code 0::}, e.g. {@code /system.slice/app.service}; a trailing slash is dropped).
+         */
+        public Builder cgroups(String... paths) {
+            for (String p : paths) {
+                Objects.requireNonNull(p, "cgroup path");
+                String c = p.length() > 1 && p.endsWith("/") ? p.substring(0, p.length() - 1) : p;
+                if (!c.startsWith("/") || c.equals("/") || c.contains("//")) {
+                    throw new IllegalArgumentException("'" + p + "' is not a cgroup path; expected the path /proc/PID/cgroup shows after 0::"
+                            + " for a process in it, e.g. /system.slice/app.service (not the root /, which every process is under)");
+                }
+                cgroups.add(c);
             }
             return this;
         }

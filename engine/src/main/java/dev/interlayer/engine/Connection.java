@@ -1,10 +1,12 @@
 package dev.interlayer.engine;
 
+import dev.interlayer.api.AppInfo;
 import dev.interlayer.api.ConnectionInfo;
 import dev.interlayer.api.DetachReason;
 import dev.interlayer.api.Side;
 import dev.interlayer.api.SocketOption;
 import dev.interlayer.runtime.LoadedModule;
+import dev.interlayer.runtime.LocalProcess;
 import io.netty.channel.EventLoop;
 import java.util.List;
 
@@ -16,7 +18,21 @@ import java.util.List;
  * <p>Threading: {@link #loop()}, {@link #isClosed()}, {@link #execute} and the {@link ConnectionInfo} counters from any
  * thread; everything else on the connection's loop.
  */
-interface Connection extends ConnectionInfo {
+interface Connection extends ConnectionInfo, LocalProcess {
+
+    /** The owner of the local application's socket; by default from {@link #app()}. */
+    @Override
+    default int socketUid() {
+        AppInfo a = app();
+        return a == null ? -1 : a.uid();
+    }
+
+    /** The local process's cgroup2 path, cached with the process. */
+    @Override
+    default String cgroup() {
+        AppInfo a = app();
+        return a == null ? null : ProcLookup.cgroup(a.tgid());
+    }
 
     /** The event loop every method of this connection runs on. */
     EventLoop loop();

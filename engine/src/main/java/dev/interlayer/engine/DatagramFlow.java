@@ -138,20 +138,33 @@ final class DatagramFlow implements Connection {
     @Override
     public AppInfo app() {
         if (!appLooked) {
-            appLooked = true;
-            // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
-            if (spec.role() == Role.CLIENT) {
-                // the application's socket sent to the listener, or, intercepted, to the original destination
-                InetSocketAddress to = spec.intercepts() ? upstreamTarget : listener.boundAddress();
-                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(appSocket, to));
-            } else if (upstream != null && upstream.localAddress() != null) {
-                InetSocketAddress local = (InetSocketAddress) upstream.localAddress();
-                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(upstreamTarget, local));
-            } else {
-                appLooked = false; // the local application's address is known once the upstream socket is set up
+            InetSocketAddress[] socket = localSocket();
+            if (socket != null) {
+                appLooked = true;
+                // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
+                app = Watchdog.agentWork(slot, () -> ProcLookup.findUdp(socket[0], socket[1]));
             }
         }
         return app;
+    }
+
+    @Override
+    public int socketUid() {
+        if (appLooked) return app == null ? -1 : app.uid();
+        InetSocketAddress[] socket = localSocket();
+        return socket == null ? -1 : Watchdog.agentWork(slot, () -> ProcLookup.udpUid(socket[0], socket[1]));
+    }
+
+    /** The local application's socket as {its address, where it sends}; null before the upstream socket is set up (server role). */
+    private InetSocketAddress[] localSocket() {
+        if (spec.role() == Role.CLIENT) {
+            // the application's socket sent to the listener, or, intercepted, to the original destination
+            return new InetSocketAddress[] {appSocket, spec.intercepts() ? upstreamTarget : listener.boundAddress()};
+        }
+        if (upstream != null && upstream.localAddress() != null) {
+            return new InetSocketAddress[] {upstreamTarget, (InetSocketAddress) upstream.localAddress()};
+        }
+        return null;
     }
 
     InetSocketAddress peer() { return peer; }

@@ -4,9 +4,7 @@ import dev.interlayer.api.Cidr;
 import dev.interlayer.api.PortRange;
 import dev.interlayer.api.Protocol;
 import java.net.Inet4Address;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.EnumSet;
 import java.util.List;
@@ -25,7 +23,8 @@ import java.util.Set;
  *
  * <pre>{@code
  * new Interception(new InetSocketAddress("127.0.0.1", 15001), 0x1e5, FailureMode.FAIL_CLOSED,
- *         List.of(new Rule(Set.of(Protocol.TCP), List.of(Cidr.parse("10.0.0.0/8")), PortRange.parseList("80,443"), List.of(1000), List.of())));
+ *         List.of(new Rule(Set.of(Protocol.TCP), List.of(Cidr.parse("10.0.0.0/8")), PortRange.parseList("80,443"), List.of(1000), List.of(),
+ *                 List.of("/system.slice/app.service"))));
  * }</pre>
  *
  * @param listen where the intercepting listener binds (a loopback IPv4 address: redirect sends to 127.0.0.1)
@@ -47,7 +46,6 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
     /** Seconds a fail-open agent's renewal lasts; it renews every {@link #RENEW_SECONDS}. */
     public static final int ALIVE_SECONDS = 3;
     static final int RENEW_SECONDS = 1;
-    private static final Cidr LOOPBACK = Cidr.parse("127.0.0.0/8");
 
     /** The agent was killed (-9, a crash) and its table stayed: what happens to new connections the rules match. */
     public enum FailureMode {
@@ -72,9 +70,11 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
     /**
      * One rule: outbound {@code protocols} (TCP, UDP or both) to any of {@code to} (IPv4 CIDRs; empty: any destination) on
      * any of {@code ports} (empty: any), from a socket owned by any of {@code uids} and any of {@code gids} (empty: any user,
-     * any group).
+     * any group) of a process in one of {@code cgroups} or below (cgroup2 paths as {@code /proc/PID/cgroup} shows them, see
+     * {@link Cgroup2}; empty: any cgroup).
      */
-    public record Rule(Set<Protocol> protocols, List<Cidr> to, List<PortRange> ports, List<Integer> uids, List<Integer> gids) {
+    public record Rule(Set<Protocol> protocols, List<Cidr> to, List<PortRange> ports, List<Integer> uids, List<Integer> gids,
+                       List<String> cgroups) {
         public Rule {
             if (protocols.isEmpty()) throw new IllegalArgumentException("an interception rule needs a protocol: tcp, udp or both");
             protocols = Set.copyOf(EnumSet.copyOf(protocols));
@@ -82,6 +82,11 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
             ports = List.copyOf(ports);
             uids = List.copyOf(uids);
             gids = List.copyOf(gids);
+            cgroups = List.copyOf(cgroups);
+            for (String c : cgroups) {
+                String problem = Cgroup2.syntax(c);
+                if (problem != null) throw new IllegalArgumentException(problem);
+            }
             for (Cidr c : to) {
                 if (c.network().length != 4) {
                     throw new IllegalArgumentException("'" + c + "' is an IPv6 CIDR; interception covers IPv4 only so far: give IPv4 CIDRs");
@@ -131,28 +136,56 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
         List<String> out = new ArrayList<>();
         out.add("table ip " + TABLE + ", chain output (type nat hook output priority -100), failure " + failure.id()
                 + (failure == FailureMode.FAIL_OPEN ? " (set " + ALIVE_SET + ", renewed every " + RENEW_SECONDS + " s, lasting " + ALIVE_SECONDS + " s)" : ""));
+        outboundRules(port).forEach(r -> out.add(r[0]));
+        if (!inbound.isEmpty()) out.add("table ip " + TABLE + ", chain prerouting (type nat hook prerouting priority -100)");
+        inboundRules().forEach(r -> out.add(r[0]));
+        return out;
+    }
+
+    /**
+     * The outbound rules as nftables rules, each {rule, comment}: one per rule, or one per cgroup of a rule with cgroups
+     * (each cgroup has its own depth in the tree, so they cannot share a set).
+     */
+    private List<String[]> outboundRules(int port) {
+        List<String[]> out = new ArrayList<>();
+        int n = 0;
         for (Rule r : outbound) {
+            n++;
             StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "meta mark != 0x%08x ip daddr != 127.0.0.0/8 ", mark));
             if (failure == FailureMode.FAIL_OPEN) sb.append("meta l4proto @").append(ALIVE_SET).append(' ');
             List<String> protocols = names(r);
             sb.append("meta l4proto ").append(set(protocols)).append(' ');
             if (!r.to().isEmpty()) sb.append("ip daddr ").append(set(r.to().stream().map(Cidr::toString).toList())).append(' ');
+            // th: the transport header's destination port, where TCP and UDP keep it alike
             if (!r.ports().isEmpty()) {
                 sb.append(protocols.size() == 1 ? protocols.getFirst() : "th").append(" dport ")
                         .append(set(r.ports().stream().map(PortRange::toString).toList())).append(' ');
             }
             if (!r.uids().isEmpty()) sb.append("meta skuid ").append(set(r.uids().stream().map(String::valueOf).toList())).append(' ');
             if (!r.gids().isEmpty()) sb.append("meta skgid ").append(set(r.gids().stream().map(String::valueOf).toList())).append(' ');
-            out.add(sb.append("redirect to :").append(port).toString());
+            String redirect = "redirect to :" + port;
+            String comment = "interception rule " + n;
+            if (r.cgroups().isEmpty()) out.add(new String[] {sb + redirect, comment});
+            for (String c : r.cgroups()) {
+                out.add(new String[] {sb + "socket cgroupv2 level " + Cgroup2.level(c) + " \"" + Cgroup2.nftName(c) + "\" " + redirect, comment});
+            }
         }
-        if (!inbound.isEmpty()) out.add("table ip " + TABLE + ", chain prerouting (type nat hook prerouting priority -100)");
+        return out;
+    }
+
+    /** The inbound rules as nftables rules, each {rule, comment}. */
+    private List<String[]> inboundRules() {
+        List<String[]> out = new ArrayList<>();
+        int n = 0;
         for (InboundRule r : inbound) {
+            n++;
+            // from another host (not the host's own connections over lo) to an address of this host (not forwarded traffic)
             StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "meta mark != 0x%08x iifname != \"lo\" fib daddr type local ", mark));
             if (failure == FailureMode.FAIL_OPEN) sb.append("meta l4proto @").append(ALIVE_SET).append(' ');
             sb.append("meta l4proto tcp ");
             if (!r.from().isEmpty()) sb.append("ip saddr ").append(set(r.from().stream().map(Cidr::toString).toList())).append(' ');
             if (!r.ports().isEmpty()) sb.append("tcp dport ").append(set(r.ports().stream().map(PortRange::toString).toList())).append(' ');
-            out.add(sb.append("redirect to :").append(inboundListen.getPort()).toString());
+            out.add(new String[] {sb.append("redirect to :").append(inboundListen.getPort()).toString(), "inbound interception rule " + n});
         }
         return out;
     }
@@ -169,109 +202,49 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
         return all;
     }
 
+    /** The cgroups the outbound rules name. */
+    public List<String> cgroups() {
+        return outbound.stream().flatMap(r -> r.cgroups().stream()).distinct().toList();
+    }
+
     private static String set(List<String> items) {
         return items.size() == 1 ? items.getFirst() : "{ " + String.join(", ", items) + " }";
     }
 
     /**
-     * The nftables JSON batch ({@code nft -j -f -}) that installs the table with the listener's bound {@code port}: one
-     * transaction that creates the table, deletes it (with whatever a crashed agent left in it) and creates it anew,
-     * so the kernel holds either the old table or the complete new one, never a part.
+     * The nftables script ({@code nft -f -}, nftables' own syntax: its JSON input has no cgroup level) that installs the
+     * table with the listener's bound {@code port}: one transaction that creates the table, deletes it (with whatever a
+     * crashed agent left in it) and creates it anew, so the kernel holds either the old table or the complete new one,
+     * never a part.
      */
-    String installJson(int port) {
-        StringBuilder b = new StringBuilder("{\"nftables\":[");
-        String t = "\"family\":\"ip\",\"table\":\"" + TABLE + "\"";
-        b.append("{\"add\":{\"table\":{\"family\":\"ip\",\"name\":\"" + TABLE + "\"}}},");
-        b.append("{\"delete\":{\"table\":{\"family\":\"ip\",\"name\":\"" + TABLE + "\"}}},");
-        b.append("{\"add\":{\"table\":{\"family\":\"ip\",\"name\":\"" + TABLE + "\"}}},");
-        if (failure == FailureMode.FAIL_OPEN) {
-            b.append("{\"add\":{\"set\":{" + t + ",\"name\":\"" + ALIVE_SET + "\",\"type\":\"inet_proto\",\"flags\":[\"timeout\"]}}},");
-        }
-        b.append("{\"add\":{\"chain\":{" + t + ",\"name\":\"output\",\"type\":\"nat\",\"hook\":\"output\",\"prio\":-100,\"policy\":\"accept\"}}}");
-        int n = 0;
-        for (Rule r : outbound) {
-            n++;
-            List<String> m = new ArrayList<>();
-            m.add(match("!=", "{\"meta\":{\"key\":\"mark\"}}", String.valueOf(Integer.toUnsignedLong(mark))));
-            m.add(match("!=", daddr(), prefix(LOOPBACK)));
-            if (failure == FailureMode.FAIL_OPEN) m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"@" + ALIVE_SET + "\""));
-            List<String> protocols = names(r);
-            m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", protocols.size() == 1 ? "\"" + protocols.getFirst() + "\""
-                    : anonSet(protocols.stream().map(x -> "\"" + x + "\"").toList())));
-            if (!r.to().isEmpty()) m.add(match("==", daddr(), anonSet(r.to().stream().map(Interception::prefix).toList())));
-            // th: the transport header's destination port, where TCP and UDP keep it alike
-            if (!r.ports().isEmpty()) m.add(ports(protocols.size() == 1 ? protocols.getFirst() : "th", r.ports()));
-            if (!r.uids().isEmpty()) m.add(match("==", "{\"meta\":{\"key\":\"skuid\"}}", anonSet(r.uids().stream().map(String::valueOf).toList())));
-            if (!r.gids().isEmpty()) m.add(match("==", "{\"meta\":{\"key\":\"skgid\"}}", anonSet(r.gids().stream().map(String::valueOf).toList())));
-            m.add("{\"redirect\":{\"port\":" + port + "}}");
-            b.append(",{\"add\":{\"rule\":{" + t + ",\"chain\":\"output\",\"comment\":\"interception rule " + n + "\",\"expr\":[")
-                    .append(String.join(",", m)).append("]}}}");
-        }
-        if (!inbound.isEmpty()) {
-            b.append(",{\"add\":{\"chain\":{" + t + ",\"name\":\"prerouting\",\"type\":\"nat\",\"hook\":\"prerouting\",\"prio\":-100,"
-                    + "\"policy\":\"accept\"}}}");
-        }
-        n = 0;
-        for (InboundRule r : inbound) {
-            n++;
-            List<String> m = new ArrayList<>();
-            m.add(match("!=", "{\"meta\":{\"key\":\"mark\"}}", String.valueOf(Integer.toUnsignedLong(mark))));
-            // from another host (not the host's own connections over lo) to an address of this host (not forwarded traffic)
-            m.add(match("!=", "{\"meta\":{\"key\":\"iifname\"}}", "\"lo\""));
-            m.add(match("==", "{\"fib\":{\"result\":\"type\",\"flags\":[\"daddr\"]}}", "\"local\""));
-            if (failure == FailureMode.FAIL_OPEN) m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"@" + ALIVE_SET + "\""));
-            m.add(match("==", "{\"meta\":{\"key\":\"l4proto\"}}", "\"tcp\""));
-            if (!r.from().isEmpty()) {
-                m.add(match("==", "{\"payload\":{\"protocol\":\"ip\",\"field\":\"saddr\"}}",
-                        anonSet(r.from().stream().map(Interception::prefix).toList())));
-            }
-            if (!r.ports().isEmpty()) m.add(ports("tcp", r.ports()));
-            m.add("{\"redirect\":{\"port\":" + inboundListen.getPort() + "}}");
-            b.append(",{\"add\":{\"rule\":{" + t + ",\"chain\":\"prerouting\",\"comment\":\"inbound interception rule " + n
-                    + "\",\"expr\":[").append(String.join(",", m)).append("]}}}");
-        }
-        if (failure == FailureMode.FAIL_OPEN) b.append(',').append(renewJson(false));
-        return b.append("]}").toString();
+    String installScript(int port) {
+        StringBuilder b = new StringBuilder();
+        b.append("add table ip ").append(TABLE).append('\n');
+        b.append("delete table ip ").append(TABLE).append('\n');
+        b.append("table ip ").append(TABLE).append(" {\n");
+        if (failure == FailureMode.FAIL_OPEN) b.append("  set ").append(ALIVE_SET).append(" { type inet_proto; flags timeout; }\n");
+        chain(b, "output", outboundRules(port));
+        if (!inbound.isEmpty()) chain(b, "prerouting", inboundRules());
+        b.append("}\n");
+        if (failure == FailureMode.FAIL_OPEN) b.append(renewScript());
+        return b.toString();
     }
 
-    /** The match of the {@code header}'s destination port against {@code ports}. */
-    private static String ports(String header, List<PortRange> ports) {
-        return match("==", "{\"payload\":{\"protocol\":\"" + header + "\",\"field\":\"dport\"}}", anonSet(ports.stream()
-                .map(p -> p.from() == p.to() ? String.valueOf(p.from()) : "{\"range\":[" + p.from() + "," + p.to() + "]}").toList()));
+    private static void chain(StringBuilder b, String hook, List<String[]> rules) {
+        b.append("  chain ").append(hook).append(" {\n    type nat hook ").append(hook).append(" priority -100; policy accept;\n");
+        for (String[] r : rules) b.append("    ").append(r[0]).append(" comment \"").append(r[1]).append("\"\n");
+        b.append("  }\n");
     }
 
-    /** The batch that renews the fail-open elements (tcp, udp): empties the set and adds them again with a full lifetime. */
-    String renewJson(boolean alone) {
-        String t = "\"family\":\"ip\",\"table\":\"" + TABLE + "\",\"name\":\"" + ALIVE_SET + "\"";
-        String elems = String.join(",", List.of("tcp", "udp").stream()
-                .map(p -> "{\"elem\":{\"val\":\"" + p + "\",\"timeout\":" + ALIVE_SECONDS + "}}").toList());
-        String body = "{\"flush\":{\"set\":{" + t + "}}},{\"add\":{\"element\":{" + t + ",\"elem\":[" + elems + "]}}}";
-        return alone ? "{\"nftables\":[" + body + "]}" : body;
+    /** The script that renews the fail-open elements (tcp, udp): empties the set and adds them again with a full lifetime. */
+    String renewScript() {
+        String set = " set ip " + TABLE + " " + ALIVE_SET;
+        return "flush" + set + "\nadd element ip " + TABLE + " " + ALIVE_SET + " { tcp timeout " + ALIVE_SECONDS + "s, udp timeout "
+                + ALIVE_SECONDS + "s }\n";
     }
 
-    /** The batch that deletes the table. */
-    static String deleteJson() {
-        return "{\"nftables\":[{\"delete\":{\"table\":{\"family\":\"ip\",\"name\":\"" + TABLE + "\"}}}]}";
-    }
-
-    private static String daddr() {
-        return "{\"payload\":{\"protocol\":\"ip\",\"field\":\"daddr\"}}";
-    }
-
-    private static String match(String op, String left, String right) {
-        return "{\"match\":{\"op\":\"" + op + "\",\"left\":" + left + ",\"right\":" + right + "}}";
-    }
-
-    private static String anonSet(List<String> items) {
-        return "{\"set\":[" + String.join(",", items) + "]}";
-    }
-
-    private static String prefix(Cidr c) {
-        try {
-            String addr = InetAddress.getByAddress(c.network()).getHostAddress();
-            return c.prefix() == 32 ? "\"" + addr + "\"" : "{\"prefix\":{\"addr\":\"" + addr + "\",\"len\":" + c.prefix() + "}}";
-        } catch (UnknownHostException e) {
-            throw new IllegalStateException(e); // four bytes are always an address
-        }
+    /** The script that deletes the table. */
+    static String deleteScript() {
+        return "delete table ip " + TABLE + "\n";
     }
 }

@@ -10,8 +10,8 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The agent's nftables table in the kernel, through the {@code nft} tool (JSON batches on its standard input, each one
- * transaction): installed whole, replacing a table a crashed agent left; renewed every second when fail-open; deleted on
+ * The agent's nftables table in the kernel, through the {@code nft} tool (scripts in nftables' own syntax on its standard
+ * input, each one transaction): installed whole, replacing a table a crashed agent left; renewed every second when fail-open; deleted on
  * {@link #close}.
  *
  * <p>Lifecycle: {@link #install} → installed → {@link #close} → gone (close is idempotent). Thread-safe.
@@ -69,8 +69,12 @@ public final class NftTable implements AutoCloseable {
      * @throws EngineException if nft refuses the batch (then nothing of it is installed: the kernel applies all or none)
      */
     public static NftTable install(Interception settings, int port) throws EngineException {
+        for (String c : settings.cgroups()) {
+            String problem = Cgroup2.problem(c);
+            if (problem != null) throw new EngineException("interception cannot select by cgroup (nothing of it is installed): " + problem);
+        }
         boolean leftover = present();
-        Result r = nft(settings.installJson(port), "-j", "-f", "-");
+        Result r = nft(settings.installScript(port), "-f", "-");
         if (r.code != 0) {
             throw new EngineException("nft did not install the interception table (nothing of it is installed): " + r.output);
         }
@@ -85,9 +89,9 @@ public final class NftTable implements AutoCloseable {
                 t.setDaemon(true);
                 return t;
             });
-            String renew = settings.renewJson(true);
+            String renew = settings.renewScript();
             renewer.scheduleWithFixedDelay(() -> {
-                Result x = nft(renew, "-j", "-f", "-");
+                Result x = nft(renew, "-f", "-");
                 if (x.code != 0) {
                     LOG.log(System.Logger.Level.WARNING, "interception: renewing the fail-open set failed (interception pauses once it"
                             + " expires, connections then go directly): {0}", x.output);
@@ -123,7 +127,7 @@ public final class NftTable implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        Result r = nft(Interception.deleteJson(), "-j", "-f", "-");
+        Result r = nft(Interception.deleteScript(), "-f", "-");
         if (r.code != 0 && present()) {
             LOG.log(System.Logger.Level.ERROR, "interception: the nftables table ip {0} could not be deleted ({1}); delete it with:"
                     + " nft delete table ip {0}", Interception.TABLE, r.output);

@@ -16,7 +16,8 @@ import java.util.Locale;
  * interface by the exact 4-tuple ({@link SockDiag}; /proc/net/tcp{,6} where that is unavailable, and for UDP),
  * then the process holding {@code socket:[inode]} among /proc/PID/fd ({@link Owners}: a cache, searched in the order that
  * finds a new connection's process soonest, never all of /proc unless nothing else has it), then its command name and
- * executable (cached per process, checked against its start time).
+ * executable (cached per process, checked against its start time) and, when asked, its cgroup. The socket's owner uid
+ * alone ({@link #uid}) needs only the first step.
  *
  * <p>Linux only; seeing other users' processes needs root. Runs only when a selector or a module asks for the application.
  */
@@ -38,16 +39,41 @@ final class ProcLookup {
         return find(local, peer, true);
     }
 
-    private static AppInfo find(InetSocketAddress local, InetSocketAddress peer, boolean udp) {
+    /** The uid owning the TCP socket with local address {@code local} and peer {@code peer}, without its process; -1 if unknown. */
+    static int uid(InetSocketAddress local, InetSocketAddress peer) {
+        long[] s = socket(local, peer, false);
+        return s == null ? -1 : (int) s[1];
+    }
+
+    /** The uid owning the UDP socket that sends from {@code local} to {@code peer} (as {@link #findUdp}), without its process; -1 if unknown. */
+    static int udpUid(InetSocketAddress local, InetSocketAddress peer) {
+        long[] s = socket(local, peer, true);
+        return s == null ? -1 : (int) s[1];
+    }
+
+    /** The cgroup2 path of process {@code pid}, cached with the process (read again after a second); null if unknown. */
+    static String cgroup(int pid) {
+        return OWNERS.cgroup(pid);
+    }
+
+    /** The socket's {inode, uid}, or null if not found. */
+    private static long[] socket(InetSocketAddress local, InetSocketAddress peer, boolean udp) {
         if (local == null || peer == null || !Files.isDirectory(Path.of("/proc/net"))) {
             return null;
         }
         try {
             long[] inodeUid = udp ? udpInode(local, peer) : SockDiag.tcp(local, peer);
             if (inodeUid == null && !udp) inodeUid = inode(local, peer); // no sock_diag here: /proc/net/tcp, which walks every socket
-            if (inodeUid == null || inodeUid.length == 0 || inodeUid[0] <= 0) {
-                return null;
-            }
+            return inodeUid == null || inodeUid.length == 0 || inodeUid[0] <= 0 ? null : inodeUid;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private static AppInfo find(InetSocketAddress local, InetSocketAddress peer, boolean udp) {
+        long[] inodeUid = socket(local, peer, udp);
+        if (inodeUid == null) return null;
+        try {
             int pid = OWNERS.pidOf(inodeUid[0]);
             if (pid <= 0) return null;
             // /proc lists thread-group leaders only, and a socket belongs to the whole thread group: the pid found is the tgid
@@ -100,6 +126,22 @@ final class ProcLookup {
             long checked;
             /** The descriptor of the last socket looked up: a process that closes a connection and opens another reuses it. */
             int lastSocket = -1;
+            /** Its cgroup2 path when last read, and when: a process may be moved to another cgroup. */
+            String cgroup;
+            long cgroupChecked;
+        }
+
+        /** {@code pid}'s cgroup2 path, read again when older than {@link #RECHECK_NANOS}; null if it exited. */
+        synchronized String cgroup(int pid) {
+            Known p = processes.get(pid);
+            long now = System.nanoTime();
+            if (p != null && p.cgroup != null && now - p.cgroupChecked < RECHECK_NANOS) return p.cgroup;
+            String c = Cgroup2.of(pid);
+            if (p != null) {
+                p.cgroup = c;
+                p.cgroupChecked = now;
+            }
+            return c;
         }
 
         /** The pid holding {@code socket:[inode]}, or -1. */

@@ -161,21 +161,35 @@ final class ProxyConnection implements Connection {
     @Override
     public AppInfo app() {
         if (!appLooked) {
-            appLooked = true;
-            // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
-            if (spec.role() == Role.CLIENT) {
-                // a redirected client's socket is connected to its original destination (whatever a module's onConnect made
-                // the upstream), not to the listener
-                InetSocketAddress peer = originalDestination != null ? originalDestination : (InetSocketAddress) accepted.localAddress();
-                app = Watchdog.agentWork(slot, () -> ProcLookup.find((InetSocketAddress) accepted.remoteAddress(), peer));
-            } else if (localCh != null && localCh.localAddress() != null) {
-                InetSocketAddress local = (InetSocketAddress) localCh.localAddress();
-                app = Watchdog.agentWork(slot, () -> ProcLookup.find(upstreamTarget, local));
-            } else {
-                appLooked = false; // the local application's socket is not known before the upstream connects
+            InetSocketAddress[] socket = localSocket();
+            if (socket != null) {
+                appLooked = true;
+                // the /proc scan is the agent's work, not the asking module's: not charged to its time budget or alloc-limit
+                app = Watchdog.agentWork(slot, () -> ProcLookup.find(socket[0], socket[1]));
             }
         }
         return app;
+    }
+
+    @Override
+    public int socketUid() {
+        if (appLooked) return app == null ? -1 : app.uid();
+        InetSocketAddress[] socket = localSocket();
+        return socket == null ? -1 : Watchdog.agentWork(slot, () -> ProcLookup.uid(socket[0], socket[1]));
+    }
+
+    /** The local application's socket as {its address, its peer}; null before the upstream connects (server role). */
+    private InetSocketAddress[] localSocket() {
+        if (spec.role() == Role.CLIENT) {
+            // a redirected client's socket is connected to its original destination (whatever a module's onConnect made
+            // the upstream), not to the listener
+            InetSocketAddress peer = originalDestination != null ? originalDestination : (InetSocketAddress) accepted.localAddress();
+            return new InetSocketAddress[] {(InetSocketAddress) accepted.remoteAddress(), peer};
+        }
+        if (localCh != null && localCh.localAddress() != null) {
+            return new InetSocketAddress[] {upstreamTarget, (InetSocketAddress) localCh.localAddress()};
+        }
+        return null;
     }
 
     ByteBufAllocator alloc() { return accepted.alloc(); }

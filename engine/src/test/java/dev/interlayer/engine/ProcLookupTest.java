@@ -32,6 +32,23 @@ class ProcLookupTest {
     }
 
     @Test
+    void theSocketOwnersUidAloneNeedsNoSearchForTheProcessAndTheCgroupIsTheKernels() throws Exception {
+        ProcLookup.Owners o = ProcLookup.OWNERS;
+        try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             Socket client = new Socket(server.getInetAddress(), server.getLocalPort());
+             Socket accepted = server.accept()) {
+            long searches = o.mapHits.sum() + o.recentHits.sum() + o.newProcessHits.sum() + o.fullScans.sum() + o.misses.sum();
+            int uid = ProcLookup.uid((InetSocketAddress) client.getLocalSocketAddress(), (InetSocketAddress) client.getRemoteSocketAddress());
+            assertThat(uid).isEqualTo(new com.sun.security.auth.module.UnixSystem().getUid());
+            assertThat(o.mapHits.sum() + o.recentHits.sum() + o.newProcessHits.sum() + o.fullScans.sum() + o.misses.sum())
+                    .as("searches of /proc for the owner").isEqualTo(searches);
+        }
+        String kernels = Files.readAllLines(Path.of("/proc/self/cgroup")).stream().filter(l -> l.startsWith("0::")).findFirst()
+                .map(l -> l.substring(3)).orElse(null);
+        assertThat(ProcLookup.cgroup((int) ProcessHandle.current().pid())).isEqualTo(kernels);
+    }
+
+    @Test
     void aNewSocketOfTheSameProcessIsFoundAmongRecentOwnersWithoutAScanOfAllProcesses() throws Exception {
         try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
             for (int i = 0; i < 2; i++) { // the first may scan /proc (a cold cache); the second must not

@@ -94,6 +94,38 @@ class InterceptionInboundTest {
         assertThat(lab.tables()).doesNotContain("interlayer");
     }
 
+    @Test
+    void aKilledFailOpenAgentsInboundConnectionsReachTheServerDirectlyAfterTheLease() throws Exception {
+        Process agent = lab.startAgent("in-open", """
+                interception:
+                  failure: fail-open
+                  inbound:
+                    - ports: [9091]
+                """);
+        // an inbound-only agent's one intercepting listener is intercept-in, on its own address
+        assertThat(Files.readString(lab.dir.resolve("in-open/agent.log"))).contains("listener intercept-in on 0.0.0.0:15002")
+                .doesNotContain("listener intercept on");
+        assertThat(request(9091, "/in-open-alive").out()).contains("port=9091 path=/in-open-alive");
+        assertThat(received("/in-open-alive")).contains("peer=" + LOCAL + ":"); // through the agent, the server's peer
+        agent.destroyForcibly();
+        assertThat(agent.waitFor(20, TimeUnit.SECONDS)).isTrue();
+        long killed = System.nanoTime();
+        for (int attempt = 0; ; attempt++) {
+            String path = "/in-open-after-kill-" + attempt;
+            Run r = request(9091, path);
+            if (r.code() == 0) {
+                // directly: the server's peer is the client
+                assertThat(r.out()).contains("port=9091 path=" + path);
+                assertThat(received(path)).contains("peer=" + InterceptionLab.SERVER + ":");
+                break;
+            }
+            // refused while the alive element lives, never a hang
+            assertThat(r.out()).contains("refused");
+            assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - killed)).as("seconds until connections go directly").isLessThan(8);
+            Thread.sleep(200);
+        }
+    }
+
     /** One tagged request from the server namespace to this host's {@code port}. */
     private static Run request(int port, String path) {
         return lab.server(InterceptionLab.python(), script.toString(), TAG, "16", "--client", LOCAL, String.valueOf(port), path);

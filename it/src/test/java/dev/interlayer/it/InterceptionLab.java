@@ -131,8 +131,9 @@ final class InterceptionLab implements AutoCloseable {
                   control: {socket: %s}
                 """.formatted(d.resolve("control.sock")) + yaml);
         Path log = d.resolve("agent.log");
-        // Netty's leak detection at its strictest, as in the in-process tests: a leak is reported in the agent's log
-        Process p = new ProcessBuilder("ip", "netns", "exec", clientNs, System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
+        // Netty's leak detection at its strictest, as in the in-process tests: a leak is reported in the agent's log. nsenter
+        // (the network namespace only), not ip netns exec, which mounts a sysfs of its own: the agent sees the host's cgroup2 tree
+        Process p = new ProcessBuilder("nsenter", "--net=/run/netns/" + clientNs, System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-Dio.netty.leakDetection.level=paranoid", "-jar", distJar(), "run", "--config",
                 d.resolve("agent.yaml").toString()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         agents.add(p);
@@ -148,7 +149,7 @@ final class InterceptionLab implements AutoCloseable {
     }
 
     /** Kills the agents still running, deletes a table a killed one left (the next test starts from none), checks their logs for leaks. */
-    private void stopAgents() throws Exception {
+    void stopAgents() throws Exception {
         for (Process a : agents) {
             if (a.isAlive()) {
                 a.destroyForcibly();
@@ -193,6 +194,14 @@ final class InterceptionLab implements AutoCloseable {
         return run(c);
     }
 
+    /** Runs {@code cmd} in the client namespace as root, in the cgroup2 directory {@code cgroup} (it joins it first). */
+    Run clientInCgroup(Path cgroup, String... cmd) {
+        List<String> c = new ArrayList<>(List.of("nsenter", "--net=/run/netns/" + clientNs, "sh", "-c",
+                "echo $$ > \"$0\"/cgroup.procs && exec \"$@\"", cgroup.toString()));
+        c.addAll(List.of(cmd));
+        return run(c);
+    }
+
     /** Runs {@code cmd} in the server namespace. */
     Run server(String... cmd) {
         List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", serverNs));
@@ -200,9 +209,9 @@ final class InterceptionLab implements AutoCloseable {
         return run(c);
     }
 
-    /** The interlayer CLI (short calls) in the client namespace. */
+    /** The interlayer CLI (short calls) in the client namespace (as the agent: with the host's cgroup2 tree). */
     Run cli(String... args) {
-        List<String> c = new ArrayList<>(List.of("ip", "netns", "exec", clientNs, System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
+        List<String> c = new ArrayList<>(List.of("nsenter", "--net=/run/netns/" + clientNs, System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-jar", distJar()));
         c.addAll(List.of(args));
         return run(c);

@@ -81,16 +81,17 @@ class InterceptionTest {
         }
         // redis-cli, unmodified, through the agent: while its BLPOP waits, the agent holds its connection, to the original
         // destination, and knows the process behind it
-        Process blpop = new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "redis-cli", "-h", SERVER, "BLPOP", "nothing", "4").start();
+        Process blpop = new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "redis-cli", "-h", SERVER, "BLPOP", "nothing", "10").start();
         Run conns = null;
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+        // each look starts the CLI's JVM: on a loaded machine that takes seconds
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(8);
         while (System.nanoTime() < deadline) {
             conns = cli("conns", "list", "--socket", dir.resolve("uid/control.sock").toString());
             if (conns.out().contains(SERVER + ":6379")) break;
             Thread.sleep(100);
         }
         assertThat(conns.out()).as("interlayer conns list").contains("intercept").contains(SERVER + ":6379").contains("redis-cli");
-        assertThat(blpop.waitFor(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(blpop.waitFor(15, TimeUnit.SECONDS)).isTrue();
         assertThat(client(-1, "redis-cli", "-h", SERVER, "SET", "k", "through-the-agent").out()).contains("OK");
         assertThat(client(-1, "redis-cli", "-h", SERVER, "GET", "k").out()).contains("through-the-agent");
         // status shows the table as the kernel holds it
@@ -119,6 +120,73 @@ class InterceptionTest {
         assertThat(py.code()).as(py.out()).isZero();
         assertThat(py.out()).contains("path=/by-python");
         assertThat(received("/by-python")).contains("tagged=False");
+    }
+
+    @Test
+    void onlyTheConnectionsOfProcessesInTheSelectedCgroupAreInterceptedOrTagged() throws Exception {
+        Path mount = dev.interlayer.engine.Cgroup2.mount();
+        assertThat(mount).as("a cgroup2 mount (/proc/self/mountinfo)").isNotNull();
+        // the test's own cgroups, /NAME and /NAME/app below it, removed at the end (once curl, their only process, exited)
+        String name = "interlayer-it-" + ProcessHandle.current().pid();
+        Path group = mount.resolve(name);
+        Path app = group.resolve("app");
+        Files.createDirectories(app);
+        try {
+            // the rule intercepts only connections of processes in /NAME or below; every intercepted one is tagged
+            startAgent("cgroup-rule", """
+                    interception:
+                      outbound:
+                        - to: [%s/32]
+                          cgroup: [/%s]
+                    modules:
+                      - name: tag
+                        params: {every: 16}
+                        selector: {listener: [intercept]}
+                    """.formatted(SERVER, name));
+            Run in = lab.clientInCgroup(app, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/cgroup-rule-in");
+            assertThat(in.code()).as(in.out()).isZero();
+            assertThat(received("/cgroup-rule-in")).contains("tagged=True");
+            assertThat(client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/cgroup-rule-out").code()).isZero();
+            assertThat(received("/cgroup-rule-out")).contains("tagged=False");
+            Run status = cli("status", "--socket", dir.resolve("cgroup-rule/control.sock").toString());
+            assertThat(status.out()).contains("socket cgroupv2 level 1 \"" + Path.of("/sys/fs/cgroup").relativize(group) + "\"");
+            lab.stopAgents();
+
+            // the selector: everything to the server intercepted, only /NAME's processes (and below) tagged
+            startAgent("cgroup-selector", """
+                    interception:
+                      outbound:
+                        - to: [%s/32]
+                    modules:
+                      - name: tag
+                        params: {every: 16}
+                        selector: {cgroup: [/%s]}
+                    """.formatted(SERVER, name));
+            in = lab.clientInCgroup(app, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8082/cgroup-selector-in");
+            assertThat(in.code()).as(in.out()).isZero();
+            assertThat(received("/cgroup-selector-in")).contains("tagged=True");
+            assertThat(client(-1, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8082/cgroup-selector-out").code()).isZero();
+            assertThat(received("/cgroup-selector-out")).contains("tagged=False");
+        } finally {
+            Files.deleteIfExists(app);
+            Files.deleteIfExists(group);
+        }
+    }
+
+    @Test
+    void aMissingCgroupStopsTheAgentSayingWhichPathItChecked() throws Exception {
+        Path d = dir.resolve("cgroup-missing");
+        Files.createDirectories(d);
+        Files.writeString(d.resolve("agent.yaml"), """
+                agent:
+                  control: {enabled: false}
+                interception:
+                  outbound:
+                    - cgroup: [/interlayer-no-such-cgroup]
+                """);
+        Run r = cli("run", "--config", d.resolve("agent.yaml").toString(), "--check");
+        assertThat(r.code()).as(r.out()).isNotZero();
+        assertThat(r.out()).contains("cgroup '/interlayer-no-such-cgroup' does not exist").contains("must exist before the agent starts");
     }
 
     @Test

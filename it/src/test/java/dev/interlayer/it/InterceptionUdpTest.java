@@ -136,6 +136,34 @@ class InterceptionUdpTest {
         assertThat(last(53)).contains("name=alpha.test app=dig ");
     }
 
+    @Test
+    void aKilledFailOpenAgentsQueriesAreRefusedForAtMostTheLeaseThenAnsweredDirectly() throws Exception {
+        Process agent = lab.startAgent("open", """
+                interception:
+                  failure: fail-open
+                  outbound:
+                    - {protocol: udp, to: [%s/32], ports: [53]}
+                modules:
+                  - name: dns-tag
+                """.formatted(SERVER), "dns-tag");
+        assertThat(dig(-1, 53, "alpha.test", "+nocookie")).isEqualTo(direct("alpha.test"));
+        assertThat(last(53)).contains("name=alpha.test app=dig ");
+        agent.destroyForcibly();
+        assertThat(agent.waitFor(20, TimeUnit.SECONDS)).isTrue();
+        long killed = System.nanoTime();
+        while (true) {
+            Run r = lab.client(-1, "dig", "@" + SERVER, "beta.test", "+nocookie", "+noall", "+answer", "+tries=1", "+time=1");
+            if (!r.out().contains("refused") && !r.out().contains("timed out") && !r.out().contains("no servers")) {
+                // answered directly: the receiver saw the query untagged
+                assertThat(answer(r)).isEqualTo(direct("beta.test"));
+                assertThat(last(53)).contains("name=beta.test app=- ");
+                break;
+            }
+            assertThat(TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - killed)).as("seconds until queries go directly").isLessThan(8);
+            Thread.sleep(200);
+        }
+    }
+
     // ---- helpers ----
 
     /** dnsmasq's answer, asked in the server namespace directly. */

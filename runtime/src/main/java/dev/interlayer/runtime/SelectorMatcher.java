@@ -15,8 +15,10 @@ import java.util.Locale;
 /**
  * Decides whether a selector matches a connection: every set field must match; an empty field matches anything.
  *
- * <p>App, pid, uid and exe fields need the local process: when the engine could not find it, a selector that names
- * apps or pids does not match (it cannot be shown to hold). An app name is compared with the process's
+ * <p>App, pid, uid, exe and cgroup fields need the local process: when the engine could not find it, a selector that
+ * names apps or pids does not match (it cannot be shown to hold). A selector whose only process field is uid asks a
+ * {@link LocalProcess} connection for its socket's owner alone, which needs no search for the process. A cgroup matches
+ * a process in it or in a cgroup below it. An app name is compared with the process's
  * command name, which Linux truncates to 15 characters: a selector naming a longer app matches a command
  * name that is its first 15 characters.
  *
@@ -42,13 +44,21 @@ public final class SelectorMatcher {
         if (!cidrs(s.localCidrs(), c.localAddress())) return false;
         if (!cidrs(s.remoteCidrs(), c.remoteAddress())) return false;
         if (s.needsApp()) {
-            AppInfo app = c.app();
-            if (app == null) return false;
-            if (!s.apps().isEmpty() && !appMatches(s.apps(), app.name())) return false;
-            if (!s.pids().isEmpty() && !s.pids().contains(app.tgid()) && !s.pids().contains(app.pid())) return false;
-            // an unknown uid (-1) or exe (null) cannot be shown to match
-            if (!s.uids().isEmpty() && (app.uid() < 0 || !s.uids().contains(app.uid()))) return false;
-            if (!s.exes().isEmpty() && (app.exe() == null || !s.exes().contains(app.exe()))) return false;
+            LocalProcess local = c instanceof LocalProcess l ? l : null;
+            if (local != null && s.apps().isEmpty() && s.pids().isEmpty() && s.exes().isEmpty() && s.cgroups().isEmpty()) {
+                // uid only: the socket's owner, without the search for its process
+                int uid = local.socketUid();
+                if (uid < 0 || !s.uids().contains(uid)) return false;
+            } else {
+                AppInfo app = c.app();
+                if (app == null) return false;
+                if (!s.apps().isEmpty() && !appMatches(s.apps(), app.name())) return false;
+                if (!s.pids().isEmpty() && !s.pids().contains(app.tgid()) && !s.pids().contains(app.pid())) return false;
+                // an unknown uid (-1), exe or cgroup (null) cannot be shown to match
+                if (!s.uids().isEmpty() && (app.uid() < 0 || !s.uids().contains(app.uid()))) return false;
+                if (!s.exes().isEmpty() && (app.exe() == null || !s.exes().contains(app.exe()))) return false;
+                if (!s.cgroups().isEmpty() && !within(s.cgroups(), local == null ? null : local.cgroup())) return false;
+            }
         }
         if (s.needsTls() && !tls(s, c)) return false;
         return true;
@@ -160,6 +170,15 @@ public final class SelectorMatcher {
         if (comm.length() < COMM_LENGTH) return false;
         for (String a : apps) {
             if (a.length() > comm.length() && a.startsWith(comm)) return true;
+        }
+        return false;
+    }
+
+    /** {@code cgroup} is one of {@code cgroups} or below one of them (whole path components). */
+    static boolean within(List<String> cgroups, String cgroup) {
+        if (cgroup == null) return false;
+        for (String c : cgroups) {
+            if (cgroup.startsWith(c) && (cgroup.length() == c.length() || cgroup.charAt(c.length()) == '/')) return true;
         }
         return false;
     }

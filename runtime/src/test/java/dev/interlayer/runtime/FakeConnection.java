@@ -12,7 +12,7 @@ import java.time.Instant;
  * A connection as the engine would describe it, with fields tests set directly; defaults to a TCP
  * client-side connection from 127.0.0.1:40000 to 10.1.2.3:443 on listener "main" with no app info.
  */
-final class FakeConnection implements ConnectionInfo {
+class FakeConnection implements ConnectionInfo {
 
     Protocol protocol = Protocol.TCP;
     String listener = "main";

@@ -253,4 +253,31 @@ class SelectorMatcherTest {
         assertThat(s.isAny()).isFalse();
         assertThat(s.toBuilder().build()).isEqualTo(s);
     }
+
+    @Test
+    void aCgroupMatchesItselfAndTheCgroupsBelowItByWholeComponents() {
+        java.util.List<String> c = java.util.List.of("/system.slice/app.service", "/user.slice");
+        assertThat(SelectorMatcher.within(c, "/system.slice/app.service")).isTrue();
+        assertThat(SelectorMatcher.within(c, "/system.slice/app.service/worker")).isTrue();
+        assertThat(SelectorMatcher.within(c, "/user.slice/user-1000.slice")).isTrue();
+        assertThat(SelectorMatcher.within(c, "/system.slice/app.service2")).isFalse();
+        assertThat(SelectorMatcher.within(c, "/system.slice")).isFalse();
+        assertThat(SelectorMatcher.within(c, null)).isFalse();
+    }
+
+    @Test
+    void aUidOnlySelectorAsksTheSocketsOwnerNotTheProcess() {
+        // a connection whose process cannot be found but whose socket's owner can: the uid alone decides
+        class Owned extends FakeConnection implements LocalProcess {
+            @Override public int socketUid() { return 1000; }
+            @Override public String cgroup() { return "/user.slice/user-1000.slice"; }
+        }
+        assertThat(SelectorMatcher.matches(Selector.builder().uids(1000).build(), new Owned())).isTrue();
+        assertThat(SelectorMatcher.matches(Selector.builder().uids(1001).build(), new Owned())).isFalse();
+        // with another process field, the process is needed: none found, no match; found, its cgroup decides
+        Selector cgroup = Selector.builder().uids(1000).cgroups("/user.slice").build();
+        assertThat(SelectorMatcher.matches(cgroup, new Owned())).isFalse();
+        assertThat(SelectorMatcher.matches(cgroup, new Owned().app(new dev.interlayer.api.AppInfo(7, 7, "curl", 1000, "/usr/bin/curl")))).isTrue();
+        assertThat(SelectorMatcher.matches(Selector.builder().cgroups("/system.slice").build(), new Owned().app(7, 7, "curl"))).isFalse();
+    }
 }
