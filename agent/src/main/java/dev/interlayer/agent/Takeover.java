@@ -86,7 +86,7 @@ public final class Takeover implements AutoCloseable {
      *
      * @param drain how long the old agent lets its connections finish; null: its {@code agent.stop-timeout}
      * @throws AgentException if the agent refuses (the security module's rule, or it cannot hand over now) or the sockets
-     *         do not arrive; nothing of the old agent has changed then
+     *         do not arrive from it while it lives; nothing of the old agent has changed then
      */
     public static java.util.Optional<Takeover> fetch(Path controlSocket, Duration drain) throws AgentException {
         if (!Files.exists(controlSocket)) {
@@ -108,7 +108,16 @@ public final class Takeover implements AutoCloseable {
                     + (code == Status.Code.PERMISSION_DENIED ? "; run the new agent as root or as the running agent's user, or grant Upgrade.Takeover"
                     + " in its control policy" : ""), e);
         }
-        return java.util.Optional.of(receive(r));
+        try {
+            return java.util.Optional.of(receive(r));
+        } catch (AgentException e) {
+            if (ProcessHandle.of(r.getPid()).map(ProcessHandle::isAlive).orElse(false)) {
+                throw e;
+            }
+            LOG.log(Level.WARNING, "takeover: process {0} died during the handover ({1}); binding the listeners as a normal start",
+                    String.valueOf(r.getPid()), e.getMessage());
+            return java.util.Optional.empty();
+        }
     }
 
     /** Connects to the handover socket, presents the token and receives every socket {@code r} announces. */

@@ -1,6 +1,7 @@
 package dev.interlayer.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.interlayer.control.ControlClient;
@@ -9,8 +10,11 @@ import dev.interlayer.control.testing.TempDirs;
 import dev.interlayer.control.v1.AuditQuery;
 import dev.interlayer.control.v1.HealthRequest;
 import dev.interlayer.engine.testing.TestServer;
+import dev.interlayer.engine.testing.UdpEchoServer;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -38,6 +42,8 @@ class UpgradeTest {
     private Path socket;
     private TestServer echo;
     private InetSocketAddress web;
+    private InetSocketAddress dns;
+    private UdpEchoServer udpEcho;
     private final List<Process> agents = new ArrayList<>();
 
     @BeforeEach
@@ -46,11 +52,21 @@ class UpgradeTest {
         Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
         jar = Files.copy(Path.of(System.getProperty("interlayer.distJar", "../cli/target/interlayer.jar")), dir.resolve("interlayer.jar"));
         echo = TestServer.echo();
+        udpEcho = new UdpEchoServer();
         socket = dir.resolve("control.sock");
         try (ServerSocket free = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
             web = new InetSocketAddress("127.0.0.1", free.getLocalPort());
         }
-        Files.writeString(dir.resolve("agent.yaml"), """
+        try (DatagramSocket free = new DatagramSocket(0, java.net.InetAddress.getLoopbackAddress())) {
+            dns = new InetSocketAddress("127.0.0.1", free.getLocalPort());
+        }
+        Files.writeString(dir.resolve("agent.yaml"), config(web));
+        Files.createDirectories(dir.resolve("modules"));
+    }
+
+    /** The agent's config with listener web on {@code webAt}. */
+    private String config(InetSocketAddress webAt) {
+        return """
                 agent:
                   control: {socket: control.sock}
                   modules-dir: modules
@@ -58,8 +74,8 @@ class UpgradeTest {
                   stop-timeout: 20s
                 listeners:
                   - {name: web, listen: 127.0.0.1:%d, upstream: 127.0.0.1:%d, role: client}
-                """.formatted(web.getPort(), echo.address().getPort()));
-        Files.createDirectories(dir.resolve("modules"));
+                  - {name: dns, protocol: udp, listen: 127.0.0.1:%d, upstream: 127.0.0.1:%d, role: client}
+                """.formatted(webAt.getPort(), echo.address().getPort(), dns.getPort(), udpEcho.address().getPort());
     }
 
     @AfterEach
@@ -68,6 +84,7 @@ class UpgradeTest {
             if (p.isAlive()) p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         }
         echo.close();
+        udpEcho.close();
         TempDirs.delete(dir);
     }
 
@@ -95,8 +112,25 @@ class UpgradeTest {
         assertThat(storm.failures()).as("refused, reset or broken connections").isEmpty();
         assertThat(storm.ok()).as("connections served during the storm").isGreaterThan(300);
         assertThat(log("a")).contains("took over the listeners; every connection finished");
-        assertThat(log("b")).contains("takeover: listener web serves on the");
+        assertThat(log("b")).contains("takeover: listener web serves on the 2 socket(s)", "takeover: listener dns serves on the 1 socket(s)");
         assertServedBy(agents.get(1));
+    }
+
+    @Test
+    void aListenerMovedToAnotherAddressIsBoundAfreshAndTheOldAddressCloses() throws Exception {
+        Process a = agent("a");
+        InetSocketAddress moved;
+        try (ServerSocket free = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            moved = new InetSocketAddress("127.0.0.1", free.getLocalPort());
+        }
+        Files.writeString(dir.resolve("agent.yaml"), config(moved));
+        agent("b", "--takeover");
+        assertThat(a.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(a.exitValue()).as(log("a")).isZero();
+        assertThat(log("b")).contains("takeover: listener web was tcp " + web.getAddress().getHostAddress() + ":" + web.getPort()
+                + " in process " + a.pid() + ", the config says tcp 127.0.0.1:" + moved.getPort() + ": binding it afresh");
+        assertThat(Storm.stream(moved, 8192, 0)).isEqualTo(8192);
+        assertThatThrownBy(() -> Storm.stream(web, 1, 0)).as("the old address closed with the old agent").isInstanceOf(java.net.ConnectException.class);
     }
 
     @Test
@@ -222,5 +256,13 @@ class UpgradeTest {
             assertThat(c.health().check(HealthRequest.getDefaultInstance()).getPid()).isEqualTo(p.pid());
         }
         assertThat(Storm.stream(web, 8192, 0)).isEqualTo(8192);
+        try (DatagramSocket udp = new DatagramSocket()) {
+            udp.setSoTimeout(5_000);
+            byte[] ping = ("ping from " + p.pid()).getBytes();
+            udp.send(new DatagramPacket(ping, ping.length, dns));
+            DatagramPacket back = new DatagramPacket(new byte[64], 64);
+            udp.receive(back);
+            assertThat(new String(back.getData(), 0, back.getLength())).as("a datagram through listener dns").isEqualTo("ping from " + p.pid());
+        }
     }
 }
