@@ -81,6 +81,10 @@ final class HandoverServer implements Handover {
             throw new ControlException("a takeover of this agent is already under way; wait for it to end (at most " + WAIT.toSeconds() + " s)");
         }
         try {
+            if (!engine.interceptionRules().isEmpty()) {
+                throw new ControlException("this agent intercepts (interception:), and a takeover does not carry its nftables table over;"
+                        + " stop this agent, then start the new one without --takeover");
+            }
             TakeoverResponse.Builder r = TakeoverResponse.newBuilder().setPid(ProcessHandle.current().pid());
             List<Integer> fds = new ArrayList<>();
             for (var e : engine.listeners().entrySet()) {

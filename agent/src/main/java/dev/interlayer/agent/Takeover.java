@@ -99,9 +99,9 @@ public final class Takeover implements AutoCloseable {
                     .setPid(ProcessHandle.current().pid()).setDrainMs(drain == null ? 0 : drain.toMillis()).build());
         } catch (StatusRuntimeException e) {
             Status.Code code = e.getStatus().getCode();
-            if (code == Status.Code.UNAVAILABLE && e.getStatus().getDescription() == null) {
+            if (code == Status.Code.UNAVAILABLE && e.getCause() != null) { // the transport's: nobody listens (an agent's own refusal has no cause)
                 LOG.log(Level.WARNING, "takeover: no agent answers on {0} ({1}); binding the listeners as a normal start", controlSocket,
-                        e.getCause() == null ? e.getMessage() : e.getCause().getMessage());
+                        e.getCause().getMessage());
                 return java.util.Optional.empty();
             }
             throw new AgentException("takeover: the agent on " + controlSocket + " refused it: " + code + ": " + e.getStatus().getDescription()
