@@ -183,6 +183,14 @@ class UpgradeTest {
     }
 
     @Test
+    void drainWithoutTakeoverIsAUsageError() throws Exception {
+        ControlCliTest.Run r = ControlCliTest.run(List.of(ControlCliTest.java(), "--sun-misc-unsafe-memory-access=allow",
+                "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString(), "run", "--config", dir.resolve("agent.yaml").toString(), "--drain", "5s"));
+        assertThat(r.code()).isEqualTo(2);
+        assertThat(r.err()).contains("--drain goes with --takeover (how long the old agent drains); add --takeover, or leave --drain out");
+    }
+
+    @Test
     void theOldAgentKilledDuringTheHandoverLeavesTheNewOneServing() throws Exception {
         Process a = agent("a");
         Storm storm = new Storm(web, 100);
