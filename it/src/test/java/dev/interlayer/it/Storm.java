@@ -12,6 +12,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
 
 /**
  * A connection storm against an echo path: every {@code 1000 / rate} ms a new connection sends 32 bytes, reads them back
@@ -96,10 +97,15 @@ final class Storm implements AutoCloseable {
     }
 
     /**
-     * A long-lived connection that streams {@code total} bytes of a pattern in 4 KiB writes, {@code pause} ms apart, and
-     * checks the echo byte for byte; returns the number of bytes echoed correctly, or throws on the first wrong or missing one.
+     * A connection that streams {@code total} bytes of a pattern in 4 KiB writes, {@code pause} ms apart, and checks the
+     * echo byte for byte; returns the number of bytes echoed correctly, or throws on the first wrong or missing one.
      */
     static long stream(InetSocketAddress target, int total, long pause) throws IOException, InterruptedException {
+        return stream(target, total, pause, () -> false);
+    }
+
+    /** As {@link #stream(InetSocketAddress, int, long)}, going on with 4 KiB writes beyond {@code total} while {@code more} says so. */
+    static long stream(InetSocketAddress target, int total, long pause, BooleanSupplier more) throws IOException, InterruptedException {
         try (Socket s = new Socket()) {
             s.setSoTimeout(20_000);
             s.connect(target, 5_000);
@@ -107,8 +113,8 @@ final class Storm implements AutoCloseable {
             InputStream in = s.getInputStream();
             byte[] chunk = new byte[4096];
             long done = 0;
-            while (done < total) {
-                int n = (int) Math.min(chunk.length, total - done);
+            while (done < total || more.getAsBoolean()) {
+                int n = done < total ? (int) Math.min(chunk.length, total - done) : chunk.length;
                 for (int i = 0; i < n; i++) chunk[i] = (byte) ((done + i) * 31 % 251);
                 out.write(chunk, 0, n);
                 byte[] back = in.readNBytes(n);
