@@ -56,6 +56,9 @@ public final class Agent implements AutoCloseable {
     private final ControlServer control;
     private final OrchestratorLink orchestrator;
     private MetricsServer metrics;
+    /** Set once a new agent took over the listeners: the control endpoint, metrics and orchestrator link are closed already. */
+    private final java.util.concurrent.atomic.AtomicBoolean handedOff = new java.util.concurrent.atomic.AtomicBoolean();
+    private final java.util.concurrent.CompletableFuture<String> drained = new java.util.concurrent.CompletableFuture<>();
 
     private Agent(AgentConfig config, ModuleRegistry registry, AutoloadWatcher watcher, Engine engine, Map<String, InetSocketAddress> bound,
                   ControlServer control, OrchestratorLink orchestrator) {
@@ -76,6 +79,16 @@ public final class Agent implements AutoCloseable {
      *         cannot start; everything started so far is closed again
      */
     public static Agent start(AgentConfig config) throws AgentException {
+        return start(config, null);
+    }
+
+    /**
+     * Starts an agent that takes over the listening sockets {@code takeover} received from a running agent (null: binds
+     * them all), and has that agent give up its control socket before this one opens it.
+     *
+     * @throws AgentException as {@link #start(AgentConfig)}
+     */
+    public static Agent start(AgentConfig config, Takeover takeover) throws AgentException {
         AgentConfig.Settings s = config.agent();
         ModuleRegistry registry = new ModuleRegistry(s.quarantineAfter(), null);
         registry.moduleWideBudget(s.moduleWideBudget());
@@ -124,7 +137,7 @@ public final class Agent implements AutoCloseable {
             for (Listener l : config.listeners()) {
                 InetSocketAddress at;
                 try {
-                    at = engine.start(spec(config, l));
+                    at = takeover != null ? takeover.start(engine, spec(config, l)) : engine.start(spec(config, l));
                 } catch (EngineException e) {
                     throw new AgentException(config.where(l.line()) + ": listener " + l.name() + " did not start: " + e.getMessage(), e);
                 }
@@ -154,6 +167,9 @@ public final class Agent implements AutoCloseable {
             if (config.listeners().isEmpty() && config.interception().isEmpty()) {
                 LOG.log(Level.WARNING, "{0} defines no listeners: no traffic will pass; add entries under listeners:", config.source());
             }
+            if (takeover != null) {
+                takeover.release(); // the old agent stops accepting and gives up its control socket, metrics port and orchestrator link
+            }
             ControlServer control = null;
             if (config.control().isPresent()) {
                 try {
@@ -176,6 +192,9 @@ public final class Agent implements AutoCloseable {
                 }
             }
             Agent agent = new Agent(config, registry, watcher, engine, bound, control, link);
+            if (control != null) {
+                control.handover(new HandoverServer(agent, config.control().get().socket()));
+            }
             if (config.metrics().isPresent()) {
                 agent.startMetrics(config.metrics().get());
             }
@@ -387,6 +406,52 @@ public final class Agent implements AutoCloseable {
         return p.getProperty("version", "unknown");
     }
 
+    /**
+     * Stops accepting for a takeover (the new agent serves the listening sockets now: none is closed for the kernel) and frees
+     * what the new agent opens next: the metrics port, the orchestrator link and the control socket.
+     */
+    void stopAccepting() {
+        handedOff.set(true);
+        for (String name : engine.listeners().keySet()) {
+            engine.stop(name);
+        }
+        if (metrics != null) {
+            metrics.close();
+        }
+        if (orchestrator != null) {
+            orchestrator.close();
+        }
+        if (control != null) {
+            control.close();
+        }
+    }
+
+    /** After {@link #stopAccepting}: waits until the open connections have ended or {@code deadline} has passed, then completes {@link #handedOver}. */
+    void drain(Duration deadline, String newPid) {
+        long end = System.nanoTime() + deadline.toNanos();
+        int open;
+        while ((open = engine.connectionCount()) > 0 && System.nanoTime() < end) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        String done = "process " + newPid + " took over the listeners; " + (open == 0 ? "every connection finished"
+                : open + " connection(s) still open at the drain deadline (" + deadline.toMillis() + " ms) are cut");
+        LOG.log(Level.INFO, "{0}", done);
+        drained.complete(done);
+    }
+
+    /**
+     * Completes, with what happened to the open connections, once a new agent took over the listeners and this one has
+     * drained (see {@code interlayer run --takeover}); the agent is then to be closed.
+     */
+    public java.util.concurrent.CompletableFuture<String> handedOver() {
+        return drained;
+    }
+
     /** The address each listener is bound to, by listener name, in config order. */
     public Map<String, InetSocketAddress> listeners() {
         return bound;
@@ -400,13 +465,13 @@ public final class Agent implements AutoCloseable {
     public void close() {
         long deadline = System.nanoTime() + config.agent().stopTimeout().toNanos();
         LOG.log(Level.INFO, "stopping: control endpoint, listeners and connections, then the modules folder watcher, then the modules");
-        if (metrics != null) {
+        if (metrics != null && !handedOff.get()) {
             metrics.close();
         }
-        if (orchestrator != null) {
+        if (orchestrator != null && !handedOff.get()) {
             orchestrator.close();
         }
-        if (control != null) {
+        if (control != null && !handedOff.get()) { // closed at the takeover: a second close would remove the new agent's socket
             try {
                 control.close();
             } catch (RuntimeException e) {

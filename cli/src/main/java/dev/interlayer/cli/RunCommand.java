@@ -5,6 +5,7 @@ import dev.interlayer.agent.AgentConfig;
 import dev.interlayer.agent.AgentException;
 import dev.interlayer.agent.ConfigException;
 import dev.interlayer.agent.OneLineLogFormatter;
+import dev.interlayer.agent.Takeover;
 import dev.interlayer.agent.logging.AgentLog;
 import dev.interlayer.control.AuditLog;
 import java.io.IOException;
@@ -38,6 +39,16 @@ final class RunCommand implements Callable<Integer> {
 
     @Option(names = "--check", description = "validate the config and its modules, print OK or every problem, and exit (2 on problems)")
     boolean check;
+
+    @Option(names = "--takeover", arity = "0..1", paramLabel = "SOCKET", fallbackValue = "",
+            description = {"take over the listening sockets of the agent serving the control socket SOCKET (default: this config's"
+                    + " agent.control.socket) without closing them; that agent stops accepting, lets its connections finish and exits 0"
+                    + " (docs/operations.md). No agent there: start normally"})
+    String takeover;
+
+    @Option(names = "--drain", paramLabel = "DURATION", description = "with --takeover: how long the old agent lets its open connections"
+            + " finish before it cuts them and exits, e.g. 30s (default: its agent.stop-timeout)")
+    String drain;
 
     /** Where {@link #plain} sends the output; with picocli, its writers. */
     private PrintWriter plainOut;
@@ -79,6 +90,10 @@ final class RunCommand implements Callable<Integer> {
             err.println("interlayer: " + e.problems().size() + " problem" + (e.problems().size() == 1 ? "" : "s") + " in " + config + ":");
             e.problems().forEach(p -> err.println("  " + p));
             err.println("interlayer: fix " + (e.problems().size() == 1 ? "it" : "them") + ", then check again with: interlayer run --config " + config + " --check");
+            return Main.USAGE;
+        }
+        if (drain != null && takeover == null) {
+            err.println("interlayer: --drain goes with --takeover (how long the old agent drains); add --takeover, or leave --drain out");
             return Main.USAGE;
         }
         return check ? check(c, out, err) : run(c, out, err);
@@ -131,13 +146,27 @@ final class RunCommand implements Callable<Integer> {
             return Main.FAILURE;
         }
         Agent agent;
+        Takeover inherited = null;
         try {
-            agent = Agent.start(c);
+            inherited = takeover == null ? null : fetchTakeover(c);
+            agent = Agent.start(c, inherited);
         } catch (AgentException e) {
             err.println("interlayer: the agent did not start: " + e.getMessage());
             return Main.FAILURE;
+        } catch (IllegalArgumentException e) {
+            err.println("interlayer: " + e.getMessage());
+            return Main.USAGE;
+        } finally {
+            if (inherited != null) {
+                inherited.close();
+            }
         }
-        CountDownLatch stopped = stopOnSignal("agent", agent::close, err);
+        String[] why = {"signal received"};
+        CountDownLatch stopped = stopOnSignal("agent", agent::close, err, why);
+        agent.handedOver().thenAccept(done -> {
+            why[0] = done;
+            stopped.countDown(); // the exit runs the stop
+        });
         reopenAuditOnSigusr1(agent, err);
         out.println("interlayer: agent running from " + config + " (Ctrl-C or SIGTERM to stop)");
         for (Map.Entry<String, InetSocketAddress> e : agent.listeners().entrySet()) {
@@ -156,11 +185,42 @@ final class RunCommand implements Callable<Integer> {
         return Main.OK;
     }
 
+    /**
+     * The listening sockets of the agent {@code --takeover} names, or null when no agent serves its control socket.
+     *
+     * @throws IllegalArgumentException if the options are not usable: no socket given nor configured, a bad {@code --drain}
+     */
+    private Takeover fetchTakeover(AgentConfig c) throws AgentException {
+        Path socket;
+        if (!takeover.isEmpty()) {
+            socket = Path.of(takeover);
+        } else if (c.control().isPresent()) {
+            socket = c.control().get().socket();
+        } else {
+            throw new IllegalArgumentException("--takeover: " + config + " has no agent.control section, so there is no control socket"
+                    + " to ask; name the running agent's socket: --takeover /run/interlayer/control.sock");
+        }
+        java.time.Duration d = null;
+        if (drain != null) {
+            try {
+                d = dev.interlayer.runtime.ParamValues.parseDuration(drain);
+            } catch (NumberFormatException | ArithmeticException e) {
+                throw new IllegalArgumentException("--drain: '" + drain + "' is not a duration; expected a number with a unit, e.g. 30s or 500ms");
+            }
+        }
+        return Takeover.fetch(socket, d).orElse(null);
+    }
+
     /** Runs {@code stop} on SIGINT or SIGTERM, saying so on {@code err}; the latch opens when it has run. */
     static CountDownLatch stopOnSignal(String what, Runnable stop, PrintWriter err) {
+        return stopOnSignal(what, stop, err, new String[] {"signal received"});
+    }
+
+    /** As {@link #stopOnSignal(String, Runnable, PrintWriter)}; the stop also runs at any exit and says {@code why[0]}. */
+    static CountDownLatch stopOnSignal(String what, Runnable stop, PrintWriter err, String[] why) {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            err.println("interlayer: stopping the " + what + " (signal received)");
+            err.println("interlayer: stopping the " + what + " (" + why[0] + ")");
             err.flush();
             stop.run();
             err.println("interlayer: " + what + " stopped");

@@ -129,6 +129,11 @@ public final class ControlClient implements AutoCloseable {
         return HealthGrpc.newBlockingStub(channel);
     }
 
+    /** The {@code Upgrade} service (a new agent process taking over this agent's listeners). */
+    public dev.interlayer.control.v1.UpgradeGrpc.UpgradeBlockingStub upgrade() {
+        return dev.interlayer.control.v1.UpgradeGrpc.newBlockingStub(channel);
+    }
+
     @Override
     public void close() {
         channel.shutdownNow();

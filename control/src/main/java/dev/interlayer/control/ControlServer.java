@@ -150,6 +150,7 @@ public final class ControlServer implements AutoCloseable {
     /** The agent's control endpoint: control.proto's services over its registry and engine. */
     private static final class AgentServices implements Served {
         private final ControlTarget target;
+        private final java.util.concurrent.atomic.AtomicReference<Handover> handover = new java.util.concurrent.atomic.AtomicReference<>();
         private EventHub events;
         private Departures departures;
 
@@ -178,7 +179,7 @@ public final class ControlServer implements AutoCloseable {
             departures = new Departures(target.registry());
             return List.of(new ModulesEndpoint(target, departures), new ConnectionsEndpoint(target), new ListenersEndpoint(target),
                     new EventsEndpoint(events, p.executor()), new AuditEndpoint(p.audit(), p.executor()), new PolicyEndpoint(p.policy()),
-                    new HealthEndpoint(target, p.policy(), p.security()));
+                    new HealthEndpoint(target, p.policy(), p.security()), new UpgradeEndpoint(handover));
         }
 
         @Override
@@ -376,6 +377,17 @@ public final class ControlServer implements AutoCloseable {
     /** The bound address of the mutual-TLS listener, or null. */
     public InetSocketAddress tlsAddress() {
         return tls == null ? null : (InetSocketAddress) tls.getListenSockets().get(0);
+    }
+
+    /**
+     * Lets a new agent process take over this agent's listeners through {@code Upgrade.Takeover}: {@code h} answers it (until
+     * then the call is refused as unavailable). Only the agent's control endpoint serves it.
+     */
+    public void handover(Handover h) {
+        if (!(served instanceof AgentServices a)) {
+            throw new IllegalStateException("only the agent's control endpoint hands over listeners");
+        }
+        a.handover.set(h);
     }
 
     /** The audit log. */

@@ -76,12 +76,30 @@ final class DirectListener implements EpollIoHandle {
             throw new EngineException("listener '" + spec.name() + "' cannot bind " + addr + ": " + step[0] + ": " + why
                     + "; pick another address or port, or stop what holds it");
         }
-        DirectListener l = new DirectListener(engine, spec, loop, sys, s, bound, shared);
+        return register(new DirectListener(engine, spec, loop, sys, s, bound, shared));
+    }
+
+    /**
+     * Starts accepting on {@code loop} from a listening socket another process bound and handed over ({@code fd}, this
+     * process's number for it); {@code shared} as in {@link #bind}.
+     *
+     * @throws EngineException if {@code fd} is not a bound socket
+     */
+    static DirectListener adopt(Engine engine, ListenerSpec spec, EventLoop loop, int fd, boolean shared) throws EngineException {
+        LinuxSockets sys = new LinuxSockets();
+        InetSocketAddress bound = sys.localAddress(fd);
+        if (bound == null) {
+            throw new EngineException("listener '" + spec.name() + "': the inherited socket (fd " + fd + ") is not a bound socket; start without --takeover");
+        }
+        return register(new DirectListener(engine, spec, loop, sys, fd, bound, shared));
+    }
+
+    private static DirectListener register(DirectListener l) throws EngineException {
         try {
-            loop.submit(l::register).syncUninterruptibly();
+            l.loop.submit((Runnable) l::register).syncUninterruptibly();
         } catch (RuntimeException e) {
             l.closeNow();
-            throw new EngineException("listener '" + spec.name() + "' cannot register with the event loop: " + e, e);
+            throw new EngineException("listener '" + l.spec.name() + "' cannot register with the event loop: " + e, e);
         }
         return l;
     }
@@ -234,16 +252,18 @@ final class DirectListener implements EpollIoHandle {
 
     private synchronized void closeNow() {
         if (!fd.isOpen()) return;
+        // out of the epoll set first: a socket handed to another process stays open after close, and would stay in the set
+        if (reg != null) {
+            reg.cancel();
+            reg = null;
+        }
         try {
             fd.close();
         } catch (IOException ignored) {
             // nothing left to do
         }
-        if (reg != null) {
-            reg.cancel();
-            reg = null;
-        }
     }
+
 
     @Override
     public void close() {

@@ -204,6 +204,39 @@ public final class Engine implements AutoCloseable {
      * @throws EngineException if the name is taken, a module's onListen denies it, or the address cannot be bound
      */
     public InetSocketAddress start(ListenerSpec spec) throws EngineException {
+        return start(spec, List.of());
+    }
+
+    /**
+     * Starts a listener on listening sockets another process bound and handed over (their file descriptor numbers in this
+     * process, as {@link #listeningSockets} gave them there): no socket is bound or closed, so the connections the kernel
+     * queued on them are accepted here. The sockets are spread over the event loops; this engine owns them from now on.
+     *
+     * @throws EngineException as {@link #start(ListenerSpec)}, or if the transport is not epoll
+     */
+    public InetSocketAddress adopt(ListenerSpec spec, List<Integer> sockets) throws EngineException {
+        if (sockets.isEmpty()) throw new IllegalArgumentException("no sockets to adopt");
+        if (!transport.isEpoll()) {
+            throw new EngineException("listener '" + spec.name() + "': inherited sockets need the native epoll transport, which is unavailable here: "
+                    + transport.whyNotNative());
+        }
+        return start(spec, sockets);
+    }
+
+    /**
+     * The listening sockets of a running listener as file descriptor numbers, one per event loop with reuse-port, to hand
+     * to another process ({@link #adopt}); empty if no such listener runs or the transport is not epoll.
+     */
+    public List<Integer> listeningSockets(String name) {
+        Listening l = listeners.get(name);
+        if (l == null || !transport.isEpoll()) return List.of();
+        List<Integer> out = new ArrayList<>();
+        for (Channel ch : l.channels()) out.add(((io.netty.channel.unix.UnixChannel) ch).fd().intValue());
+        for (DirectListener d : l.direct()) out.add(d.fd().intValue());
+        return out;
+    }
+
+    private InetSocketAddress start(ListenerSpec spec, List<Integer> inherited) throws EngineException {
         if (closed) throw new EngineException("engine is closed");
         if (specs.putIfAbsent(spec.name(), spec) != null) {
             throw new EngineException("a listener named '" + spec.name() + "' is already running; listener names must be unique");
@@ -211,7 +244,7 @@ public final class Engine implements AutoCloseable {
         try {
             checkListen(spec.info(spec.listen()));
             if (spec.protocol() == Protocol.UDP) {
-                return startUdp(spec);
+                return startUdp(spec, inherited);
             }
             // With epoll, every event loop gets a listening socket of its own on the same address (SO_REUSEPORT; the
             // kernel spreads new connections over them) and keeps the connections it accepts: no hand-over to another
@@ -240,7 +273,20 @@ public final class Engine implements AutoCloseable {
                     throw new EngineException("listener '" + spec.name() + "': " + Intercepted.unavailable(transport));
                 }
                 // an intercepting listener runs in channels: the original destination and the mark are set on them
-                if (!loops.isEmpty() && options.direct() && LinuxSockets.UNAVAILABLE == null && !spec.intercepts()) {
+                boolean direct = options.direct() && LinuxSockets.UNAVAILABLE == null && !spec.intercepts();
+                if (!inherited.isEmpty()) {
+                    List<EventLoop> all = eventLoops();
+                    for (int i = 0; i < inherited.size(); i++) {
+                        EventLoop loop = all.get(i % all.size());
+                        if (direct) {
+                            raw.add(DirectListener.adopt(this, spec, loop, inherited.get(i), inherited.size() > 1));
+                        } else {
+                            int fd = inherited.get(i);
+                            bound.add(bind(spec, null, loop, inherited.size() > 1 ? loop : group, false, () -> new io.netty.channel.epoll.EpollServerSocketChannel(fd)));
+                        }
+                    }
+                    addr = raw.isEmpty() ? (InetSocketAddress) bound.getFirst().localAddress() : raw.getFirst().boundAddress();
+                } else if (!loops.isEmpty() && direct) {
                     for (EventLoop loop : loops) {
                         DirectListener l = DirectListener.bind(this, spec, loop, addr, loops.size() > 1);
                         raw.add(l);
@@ -343,9 +389,15 @@ public final class Engine implements AutoCloseable {
     /** Binds one listening socket of {@code spec} on {@code addr}; its connections run on {@code children}. */
     private Channel bind(ListenerSpec spec, InetSocketAddress addr, EventLoopGroup parent, EventLoopGroup children, boolean reusePort)
             throws EngineException {
+        return bind(spec, addr, parent, children, reusePort, () -> transport.newServerChannel(spec.listen()));
+    }
+
+    /** Binds {@code addr} with a channel of {@code factory}, or registers that channel as it is if {@code addr} is null (an inherited socket). */
+    private Channel bind(ListenerSpec spec, InetSocketAddress addr, EventLoopGroup parent, EventLoopGroup children, boolean reusePort,
+                         io.netty.channel.ChannelFactory<? extends io.netty.channel.ServerChannel> factory) throws EngineException {
         ServerBootstrap b = new ServerBootstrap()
                 .group(parent, children)
-                .channelFactory(() -> transport.newServerChannel(spec.listen()))
+                .channelFactory(factory)
                 .option(ChannelOption.SO_BACKLOG, 4096)
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .childOption(ChannelOption.AUTO_READ, true) // read while the upstream connects, up to ProxyConnection.EARLY_LIMIT
@@ -362,9 +414,9 @@ public final class Engine implements AutoCloseable {
         if (reusePort) {
             b.option(EpollChannelOption.SO_REUSEPORT, true);
         }
-        ChannelFuture f = b.bind(addr).awaitUninterruptibly();
+        ChannelFuture f = (addr == null ? b.register() : b.bind(addr)).awaitUninterruptibly();
         if (!f.isSuccess()) {
-            throw new EngineException("listener '" + spec.name() + "' cannot bind " + addr + ": " + f.cause().getMessage()
+            throw new EngineException("listener '" + spec.name() + "' cannot " + (addr == null ? "use its inherited socket" : "bind " + addr) + ": " + f.cause().getMessage()
                     + "; pick another address or port, or stop what holds it", f.cause());
         }
         return f.channel();
@@ -372,9 +424,10 @@ public final class Engine implements AutoCloseable {
 
     // ---- UDP: listeners and flows (the data path is in UdpListener and DatagramFlow) ------------------
 
-    private InetSocketAddress startUdp(ListenerSpec spec) throws EngineException {
+    private InetSocketAddress startUdp(ListenerSpec spec, List<Integer> inherited) throws EngineException {
+        if (inherited.size() > 1) throw new EngineException("listener '" + spec.name() + "': a UDP listener has one socket, not " + inherited.size());
         UdpListener l = new UdpListener(this, spec, transport.name().equals("epoll"));
-        Channel ch = l.bind(group);
+        Channel ch = l.bind(group, inherited.isEmpty() ? -1 : inherited.getFirst());
         listeners.put(spec.name(), new Listening(List.of(ch), List.of(), l.boundAddress()));
         LOG.log(Level.INFO, "listener {0} (udp, {1}) {2} -> {3} on {4}; flows idle out after {5} ms, at most {6}", spec.name(),
                 spec.role().name().toLowerCase(), l.boundAddress(), spec.upstream(), transport.name(), spec.udp().idleTimeout().toMillis(),

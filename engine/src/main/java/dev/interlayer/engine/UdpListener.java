@@ -93,11 +93,18 @@ final class UdpListener {
         }
     }
 
-    /** Binds the listen socket and starts the idle sweep; returns the bound channel. */
-    Channel bind(EventLoopGroup group) throws EngineException {
-        Bootstrap b = new Bootstrap()
-                .group(group)
-                .channel(channelClass)
+    /**
+     * Binds the listen socket, or takes {@code inherited} (a bound socket's file descriptor, epoll only; -1: none) as it is,
+     * and starts the idle sweep; returns the bound channel.
+     */
+    Channel bind(EventLoopGroup group, int inherited) throws EngineException {
+        Bootstrap b = new Bootstrap().group(group);
+        if (inherited < 0) {
+            b.channel(channelClass);
+        } else {
+            b.channelFactory(() -> new io.netty.channel.epoll.EpollDatagramChannel(inherited));
+        }
+        b
                 .option(ChannelOption.SO_REUSEADDR, true)
                 .option(ChannelOption.ALLOCATOR, Engine.ALLOCATOR)
                 .option(ChannelOption.RCVBUF_ALLOCATOR, RECV)
@@ -106,9 +113,10 @@ final class UdpListener {
         // one socket receives for every flow: a larger buffer than the default (the kernel caps it at net.core.rmem_max)
         b.option(ChannelOption.SO_RCVBUF, LISTEN_RCVBUF);
         applyOptions(b, spec);
-        ChannelFuture f = b.bind(spec.listen()).awaitUninterruptibly();
+        ChannelFuture f = (inherited < 0 ? b.bind(spec.listen()) : b.register()).awaitUninterruptibly();
         if (!f.isSuccess()) {
-            throw new EngineException("listener '" + spec.name() + "' cannot bind udp " + spec.listen() + ": " + f.cause().getMessage()
+            throw new EngineException("listener '" + spec.name() + "' cannot " + (inherited < 0 ? "bind udp " + spec.listen() : "use its inherited udp socket")
+                    + ": " + f.cause().getMessage()
                     + "; pick another address or port, or stop what holds it", f.cause());
         }
         channel = f.channel();
