@@ -7,12 +7,13 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import dev.interlayer.it.Commands.Run;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -60,21 +61,9 @@ class ContainerImageTest {
         return run(List.of("id", "-u")).out().strip().equals("0");
     }
 
-    private record Run(int code, String out) {}
-
-    /** Runs {@code cmd} with a clean environment ({@code PATH} only); fails if it takes longer than 3 minutes. */
+    /** Runs {@code cmd} with {@code PATH} as its only environment. */
     private static Run run(List<String> cmd) throws IOException, InterruptedException {
-        ProcessBuilder b = new ProcessBuilder(cmd).directory(dir.toFile());
-        b.environment().clear();
-        b.environment().put("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
-        Path out = Files.createTempFile(dir, "out", ".txt");
-        b.redirectErrorStream(true).redirectOutput(out.toFile());
-        Process p = b.start();
-        if (!p.waitFor(3, TimeUnit.MINUTES)) {
-            p.destroyForcibly();
-            throw new AssertionError(String.join(" ", cmd) + " did not end within 3 minutes: " + Files.readString(out));
-        }
-        return new Run(p.exitValue(), Files.readString(out));
+        return Commands.run(dir, cmd, Map.of("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"));
     }
 
     private static void ok(List<String> cmd) throws IOException, InterruptedException {
@@ -124,20 +113,28 @@ class ContainerImageTest {
     /**
      * Runs {@code command} in the unpacked image as its config says (user, working folder, environment), with a fresh
      * {@code /proc} and the host's {@code /dev}, {@code /etc/hosts} and {@code /etc/resolv.conf} mounted, as a container
-     * runtime does.
+     * runtime does, on the host's network.
      */
     private static Run runInImage(List<String> command) throws IOException, InterruptedException {
+        return runInImage(List.of(), "", command);
+    }
+
+    /**
+     * As {@link #runInImage(List)}, with {@code namespaces} added to unshare's ({@code --net}: a network of its own) and
+     * {@code setup} run by root in them before the chroot.
+     */
+    private static Run runInImage(List<String> namespaces, String setup, List<String> command) throws IOException, InterruptedException {
         JsonObject c = config.getAsJsonObject("config");
         List<String> env = new ArrayList<>();
         c.getAsJsonArray("Env").forEach(e -> env.add(e.getAsString()));
         String r = rootfs.toString();
-        String mounts = "mount -t proc proc " + r + "/proc && mount --rbind /dev " + r + "/dev"
+        String mounts = setup + "mount -t proc proc " + r + "/proc && mount --rbind /dev " + r + "/dev"
                 + " && touch " + r + "/etc/hosts " + r + "/etc/resolv.conf"
                 + " && mount --bind /etc/hosts " + r + "/etc/hosts && mount --bind /etc/resolv.conf " + r + "/etc/resolv.conf"
                 + " && exec \"$@\"";
-        List<String> cmd = new ArrayList<>(List.of("unshare", "--mount", "--pid", "--fork", "sh", "-c", mounts, "sh",
-                "chroot", "--userspec=" + c.get("User").getAsString(), r,
-                "/usr/bin/env", "-i"));
+        List<String> cmd = new ArrayList<>(List.of("unshare", "--mount", "--pid", "--fork"));
+        cmd.addAll(namespaces);
+        cmd.addAll(List.of("sh", "-c", mounts, "sh", "chroot", "--userspec=" + c.get("User").getAsString(), r, "/usr/bin/env", "-i"));
         cmd.addAll(env);
         cmd.addAll(List.of("/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", c.get("WorkingDir").getAsString()));
         cmd.addAll(command);
@@ -190,5 +187,22 @@ class ContainerImageTest {
         check.add("--check");
         Run r = runInImage(check);
         assertThat(r.code()).as(r.out()).isZero();
+    }
+
+    /**
+     * The image's entrypoint as it is (the default config) starts the agent as the image's user: its control socket in
+     * {@code /run/interlayer} answers {@code interlayer status}. In a network namespace of its own (loopback only), so
+     * that the default metrics port ({@code 127.0.0.1:9464}) is the test's alone.
+     */
+    @Test
+    void theEntrypointStartsAnAgentThatServesItsControlSocket() throws Exception {
+        String script = "\"$@\" & agent=$!;"
+                + " for i in $(seq 90); do /opt/interlayer/bin/interlayer status --socket /run/interlayer/control.sock && s=0 && break; s=1; sleep 1; done;"
+                + " kill $agent; wait $agent; exit $s";
+        List<String> command = new ArrayList<>(List.of("/bin/sh", "-c", script, "sh"));
+        command.addAll(entrypoint());
+        Run r = runInImage(List.of("--net"), "ip link set lo up && ", command);
+        assertThat(r.code()).as(r.out()).isZero();
+        assertThat(r.out()).contains("serving at /run/interlayer/control.sock", "listeners: 0", "you: uds:uid=10001(interlayer)");
     }
 }

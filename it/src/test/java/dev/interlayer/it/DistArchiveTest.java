@@ -3,12 +3,13 @@ package dev.interlayer.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.interlayer.it.Commands.Run;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -40,23 +41,11 @@ class DistArchiveTest {
 
     /** As {@link #run(Path, List)}, with {@code extra} added to the environment. */
     private static Run run(Path cwd, List<String> cmd, Map<String, String> extra) throws IOException, InterruptedException {
-        ProcessBuilder b = new ProcessBuilder(cmd).directory(cwd.toFile());
-        Map<String, String> env = b.environment();
-        env.clear();
+        Map<String, String> env = new HashMap<>(extra);
         env.put("PATH", "/usr/bin:/bin");
         env.put("JAVA_HOME", System.getProperty("java.home"));
-        env.putAll(extra);
-        Path out = Files.createTempFile(cwd, "out", ".txt");
-        b.redirectErrorStream(true).redirectOutput(out.toFile());
-        Process p = b.start();
-        if (!p.waitFor(3, TimeUnit.MINUTES)) {
-            p.destroyForcibly();
-            throw new AssertionError(String.join(" ", cmd) + " did not end within 3 minutes: " + Files.readString(out));
-        }
-        return new Run(p.exitValue(), Files.readString(out));
+        return Commands.run(cwd, cmd, env);
     }
-
-    private record Run(int code, String out) {}
 
     /** Unpacks the archive into the test's folder and returns the folder it made. */
     private Path unpack() throws IOException, InterruptedException {
