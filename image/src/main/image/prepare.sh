@@ -4,8 +4,9 @@
 #  OUT/base.tar     the base image, as a `docker save` tarball (Jib reads it as tar://): Debian SUITE made by mmdebstrap
 #                   --variant=minbase from MIRROR, plus nftables (interception), the user and group interlayer (10001) and
 #                   the folders the default config writes to, owned by it. No container registry is involved. The tarball
-#                   is kept in CACHE, keyed by suite and ISO week: the first build of a week makes it (a minute or two),
-#                   later builds reuse it, and a new one replaces the older ones. It is a link to the cached file.
+#                   is kept in CACHE, named by suite, ISO week and a hash of BASE_RECIPE: the first build of a week (or
+#                   after a change of the recipe) makes it (two to five minutes), later builds reuse it, and a new one
+#                   replaces the older ones. OUT/base.tar is a link to the cached file.
 #  OUT/runtime/     /opt/interlayer/runtime: a jlink image of the JDK running the build with the modules the agent needs.
 #  OUT/app/         /opt/interlayer: the distribution archive unpacked, without its AOT cache (lib/interlayer.aot belongs
 #                   to the build's JDK; the jlink image's JVM refuses it: "lib/modules ... size has changed");
