@@ -7,7 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
-/** Runs a command to its end, as the tests of what the build ships (the archive, the container image) do. */
+/** For the tests of what the build ships (the archive, the container image): finds it, and runs commands to their end. */
 final class Commands {
 
     /** A command's exit code and its standard output and error, together. */
@@ -31,5 +31,21 @@ final class Commands {
             throw new AssertionError(String.join(" ", cmd) + " did not end within 3 minutes: " + Files.readString(out));
         }
         return new Run(p.exitValue(), Files.readString(out));
+    }
+
+    /**
+     * The file the system property {@code property} names (it/pom.xml sets it), which the build makes: {@code what} and
+     * {@code build} (how to build it) go into the error when it is missing.
+     */
+    static Path built(String property, String what, String build) {
+        String name = System.getProperty(property);
+        if (name == null) {
+            throw new IllegalStateException("-D" + property + " is not set; run this test through Maven (it/pom.xml sets it)");
+        }
+        Path p = Path.of(name);
+        if (!Files.isRegularFile(p)) {
+            throw new IllegalStateException(what + " " + p.toAbsolutePath() + " is missing; build it with " + build);
+        }
+        return p;
     }
 }

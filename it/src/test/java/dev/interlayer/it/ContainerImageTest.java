@@ -45,16 +45,7 @@ class ContainerImageTest {
     private static Path rootfs;
 
     private static Path imageTar() {
-        String name = System.getProperty("interlayer.imageTar");
-        if (name == null) {
-            throw new IllegalStateException("-Dinterlayer.imageTar is not set; run this test through Maven (it/pom.xml sets it)");
-        }
-        Path p = Path.of(name);
-        if (!Files.isRegularFile(p)) {
-            throw new IllegalStateException("the container image " + p.toAbsolutePath()
-                    + " is missing; build it (as root) with ./mvnw package -pl image -am -DskipTests");
-        }
-        return p;
+        return Commands.built("interlayer.imageTar", "the container image", "./mvnw package -pl image -am -DskipTests (as root)");
     }
 
     private static boolean root() throws IOException, InterruptedException {

@@ -23,15 +23,7 @@ class DistArchiveTest {
     Path dir;
 
     private static Path archive() {
-        String name = System.getProperty("interlayer.distArchive");
-        if (name == null) {
-            throw new IllegalStateException("-Dinterlayer.distArchive is not set; run this test through Maven (it/pom.xml sets it)");
-        }
-        Path p = Path.of(name);
-        if (!Files.isRegularFile(p)) {
-            throw new IllegalStateException("the distribution archive " + p.toAbsolutePath() + " is missing; build it with ./mvnw package -pl dist -am -DskipTests");
-        }
-        return p;
+        return Commands.built("interlayer.distArchive", "the distribution archive", "./mvnw package -pl dist -am -DskipTests");
     }
 
     /** Runs {@code cmd} in {@code cwd} with only {@code PATH} (system folders) and {@code JAVA_HOME} (this test's JDK) set. */
