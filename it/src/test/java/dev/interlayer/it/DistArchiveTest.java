@@ -3,12 +3,13 @@ package dev.interlayer.it;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.interlayer.it.Commands.Run;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,15 +23,7 @@ class DistArchiveTest {
     Path dir;
 
     private static Path archive() {
-        String name = System.getProperty("interlayer.distArchive");
-        if (name == null) {
-            throw new IllegalStateException("-Dinterlayer.distArchive is not set; run this test through Maven (it/pom.xml sets it)");
-        }
-        Path p = Path.of(name);
-        if (!Files.isRegularFile(p)) {
-            throw new IllegalStateException("the distribution archive " + p.toAbsolutePath() + " is missing; build it with ./mvnw package -pl dist -am -DskipTests");
-        }
-        return p;
+        return Commands.built("interlayer.distArchive", "the distribution archive", "./mvnw package -pl dist -am -DskipTests");
     }
 
     /** Runs {@code cmd} in {@code cwd} with only {@code PATH} (system folders) and {@code JAVA_HOME} (this test's JDK) set. */
@@ -40,23 +33,11 @@ class DistArchiveTest {
 
     /** As {@link #run(Path, List)}, with {@code extra} added to the environment. */
     private static Run run(Path cwd, List<String> cmd, Map<String, String> extra) throws IOException, InterruptedException {
-        ProcessBuilder b = new ProcessBuilder(cmd).directory(cwd.toFile());
-        Map<String, String> env = b.environment();
-        env.clear();
+        Map<String, String> env = new HashMap<>(extra);
         env.put("PATH", "/usr/bin:/bin");
         env.put("JAVA_HOME", System.getProperty("java.home"));
-        env.putAll(extra);
-        Path out = Files.createTempFile(cwd, "out", ".txt");
-        b.redirectErrorStream(true).redirectOutput(out.toFile());
-        Process p = b.start();
-        if (!p.waitFor(3, TimeUnit.MINUTES)) {
-            p.destroyForcibly();
-            throw new AssertionError(String.join(" ", cmd) + " did not end within 3 minutes: " + Files.readString(out));
-        }
-        return new Run(p.exitValue(), Files.readString(out));
+        return Commands.run(cwd, cmd, env);
     }
-
-    private record Run(int code, String out) {}
 
     /** Unpacks the archive into the test's folder and returns the folder it made. */
     private Path unpack() throws IOException, InterruptedException {
