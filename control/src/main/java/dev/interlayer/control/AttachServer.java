@@ -165,6 +165,9 @@ final class AttachServer implements AutoCloseable {
             } catch (ProcessAttachments.Refused e) {
                 LOG.log(Level.INFO, "attach socket: {0} refused: {1}", caller, e.getMessage());
                 ctx.writeAndFlush("error " + e.getMessage() + "\n");
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "attach socket: a request of " + caller + " failed", e);
+                ctx.writeAndFlush("error the agent failed on this request (" + e + "); its log has the details\n");
             }
         }
 

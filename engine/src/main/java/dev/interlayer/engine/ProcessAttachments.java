@@ -107,7 +107,12 @@ public final class ProcessAttachments {
         long expires = time == null || time.isZero() ? 0 : System.currentTimeMillis() + time.toMillis();
         Registration r = new Registration(ids.incrementAndGet(), pid, command(pid), start, module, version, connections, expires, new AtomicLong());
         byId.put(r.id(), r);
-        ProcessHandle.of(pid).ifPresentOrElse(h -> h.onExit().thenRun(() -> exited(pid, start)), () -> exited(pid, start));
+        ProcessHandle h = ProcessHandle.of(pid).orElse(null);
+        if (h == null) {
+            exited(pid, start);
+        } else if (h.pid() != ProcessHandle.current().pid()) { // the agent's own registrations end with it
+            h.onExit().thenRun(() -> exited(pid, start));
+        }
         LOG.log(Level.INFO, "process {0} ({1}): module {2} attaches to its next connections (registration {3})", pid, r.command(), m.id(), r.id());
         return r;
     }
