@@ -9,6 +9,7 @@ import dev.interlayer.control.v1.DetachProcessRequest;
 import dev.interlayer.control.v1.DetachRequest;
 import dev.interlayer.control.v1.ListConnectionsRequest;
 import dev.interlayer.control.v1.ListConnectionsResponse;
+import dev.interlayer.control.v1.ProcessAttachment;
 import dev.interlayer.engine.ConnectionSnapshot;
 import dev.interlayer.engine.ProcessAttachments;
 import dev.interlayer.runtime.LoadedModule;
@@ -31,6 +32,12 @@ final class ConnectionsEndpoint extends ConnectionsGrpc.ConnectionsImplBase {
         for (ConnectionSnapshot c : target.engine().connections()) {
             if (request.getListener().isEmpty() || request.getListener().equals(c.listener())) {
                 b.addConnections(Protos.connection(c));
+            }
+        }
+        if (request.getListener().isEmpty()) {
+            for (ProcessAttachments.Registration r : target.engine().processAttachments().list()) {
+                b.addProcessAttachments(ProcessAttachment.newBuilder().setId(r.id()).setPid(r.pid()).setCommand(r.command()).setModule(r.module())
+                        .setVersion(r.version()).setAttached(r.attachedCount()).setLimit(r.limit()).setExpiresAtMs(r.expiresAtMs()));
             }
         }
         out.onNext(b.build());

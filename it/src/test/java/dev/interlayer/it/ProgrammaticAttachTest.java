@@ -7,6 +7,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.interlayer.agent.Agent;
 import dev.interlayer.client.InterlayerAttach;
 import dev.interlayer.control.AuditLog;
+import dev.interlayer.control.ControlClient;
+import dev.interlayer.control.v1.AttachProcessRequest;
+import dev.interlayer.control.v1.AttachProcessResponse;
+import dev.interlayer.control.v1.DetachProcessRequest;
+import dev.interlayer.control.v1.ListConnectionsRequest;
 import dev.interlayer.control.testing.TempDirs;
 import java.io.IOException;
 import java.io.InputStream;
@@ -177,6 +182,23 @@ class ProgrammaticAttachTest {
     }
 
     @Test
+    void theControlSocketsAttachProcessRegistersTheCallingProcessUntilDetachProcess() throws Exception {
+        try (ControlClient c = ControlClient.unix(dir.resolve("control.sock"))) {
+            AttachProcessResponse r = c.connections().attachProcess(AttachProcessRequest.newBuilder().setModule("tag").setSeconds(60).build());
+            assertThat(r.getModule()).startsWith("tag@");
+            assertThat(c.connections().list(ListConnectionsRequest.getDefaultInstance()).getProcessAttachmentsList())
+                    .anySatisfy(a -> assertThat(a.getPid()).isEqualTo(ProcessHandle.current().pid()));
+            assertThat(request("/grpc")).isEqualTo("ok");
+            assertThat(next()).isEqualTo("tagged GET /grpc HTTP/1.0");
+            c.connections().detachProcess(DetachProcessRequest.newBuilder().setId(r.getId()).build());
+            assertThat(request("/grpc-after")).isEqualTo("ok");
+            assertThat(next()).isEqualTo("plain GET /grpc-after HTTP/1.0");
+            assertThatThrownBy(() -> c.connections().detachProcess(DetachProcessRequest.newBuilder().setId(r.getId()).build()))
+                    .hasMessageContaining("NOT_FOUND").hasMessageContaining("holds no registration " + r.getId());
+        }
+    }
+
+    @Test
     void aRegistrationForOneConnectionEndsAfterIt() throws Exception {
         try (var a = InterlayerAttach.at(attachSocket).attach("tag", 1, null)) {
             assertThat(request("/first")).isEqualTo("ok");
@@ -268,6 +290,9 @@ class ProgrammaticAttachTest {
             Agents.waitFor("the sleeper's registration", () -> registrations(p.pid()) == 1);
             assertThat(agent.engine().processAttachments().list()).filteredOn(r -> r.pid() == p.pid())
                     .singleElement().satisfies(r -> assertThat(r.command()).isEqualTo("sleep"));
+            InterceptionLab.Run list = run(-1, Map.of(), System.getProperty("interlayer.java"), "--enable-native-access=ALL-UNNAMED",
+                    "--sun-misc-unsafe-memory-access=allow", "-jar", InterceptionLab.distJar(), "conns", "list", "--socket", dir.resolve("control.sock").toString());
+            assertThat(list.out()).contains("process attachments").containsPattern("\\d+ +" + p.pid() + " +sleep +tag +0 +it exits or detaches");
         } finally {
             p.destroyForcibly().waitFor();
         }
