@@ -29,6 +29,9 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The attach socket: programmatic attach by the application itself for callers that do not speak gRPC (the C
@@ -43,7 +46,8 @@ import java.util.List;
  * {@link SecurityModule} as every control call does (structure constraints, the policy, the audit log), with a caller of
  * transport {@link Caller#ATTACH} whose uid, gid and pid the kernel gives ({@code SO_PEERCRED}): a process asks only for
  * itself. The registrations a connection made end when it closes (its process exited, or the application closed it).
- * A line longer than {@value #MAX_LINE} bytes closes the connection.
+ * A line longer than {@value #MAX_LINE} bytes closes the connection; a uid holds at most
+ * {@code agent.control.max-connections-per-uid} connections at once (root and the agent's own user: no limit).
  */
 final class AttachServer implements AutoCloseable {
 
@@ -65,15 +69,16 @@ final class AttachServer implements AutoCloseable {
      *
      * @throws ControlException if the socket cannot be bound
      */
-    static AttachServer start(Path socket, SecurityModule security, ControlTarget target, EventLoopGroup boss, EventLoopGroup workers)
-            throws ControlException {
+    static AttachServer start(Path socket, SecurityModule security, ControlTarget target, EventLoopGroup boss, EventLoopGroup workers,
+                              int perUid) throws ControlException {
+        Map<Long, AtomicInteger> open = new ConcurrentHashMap<>();
         ControlServer.prepareSocket(socket, "attach", "attach-socket");
         ServerBootstrap b = new ServerBootstrap().group(boss, workers).channel(EpollServerDomainSocketChannel.class)
                 .childHandler(new ChannelInitializer<EpollDomainSocketChannel>() {
                     @Override
                     protected void initChannel(EpollDomainSocketChannel ch) {
                         ch.pipeline().addLast(new LineBasedFrameDecoder(MAX_LINE, true, true), new StringDecoder(StandardCharsets.UTF_8),
-                                new StringEncoder(StandardCharsets.UTF_8), new Session(security, target));
+                                new StringEncoder(StandardCharsets.UTF_8), new Session(security, target, open, perUid));
                     }
                 });
         Channel ch;
@@ -112,11 +117,17 @@ final class AttachServer implements AutoCloseable {
         private final SecurityModule security;
         private final ControlTarget target;
         private final List<Long> registrations = new ArrayList<>();
+        private final Map<Long, AtomicInteger> open;
+        private final int perUid;
         private Caller caller;
+        private boolean counted;
+        private boolean refused;
 
-        Session(SecurityModule security, ControlTarget target) {
+        Session(SecurityModule security, ControlTarget target, Map<Long, AtomicInteger> open, int perUid) {
             this.security = security;
             this.target = target;
+            this.open = open;
+            this.perUid = perUid;
         }
 
         @Override
@@ -125,6 +136,14 @@ final class AttachServer implements AutoCloseable {
                 PeerCredentials pc = ((EpollDomainSocketChannel) ctx.channel()).peerCredentials();
                 int[] gids = pc.gids();
                 caller = Caller.attach(pc.uid() & 0xffffffffL, gids.length > 0 ? gids[0] & 0xffffffffL : -1, pc.pid());
+                boolean limited = caller.uid() != 0 && caller.uid() != Policy.processUid();
+                counted = true;
+                if (open.computeIfAbsent(caller.uid(), u -> new AtomicInteger()).incrementAndGet() > perUid && limited) {
+                    refused = true;
+                    audit("AttachProcess", AuditLog.DENIED, "connection-limit", "uid " + caller.uid() + " already holds " + perUid + " attach connections");
+                    ctx.writeAndFlush("error uid " + caller.uid() + " already holds " + perUid + " connections to the attach socket"
+                            + " (agent.control.max-connections-per-uid); close one\n").addListener(ChannelFutureListener.CLOSE);
+                }
             } catch (IOException e) {
                 LOG.log(Level.WARNING, "attach socket: cannot read the peer credentials of a connection ({0}); it is closed", e.toString());
                 ctx.close();
@@ -133,6 +152,7 @@ final class AttachServer implements AutoCloseable {
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, String line) {
+            if (refused || caller == null) return; // closing
             Message request;
             try {
                 request = parse(line.strip());
@@ -177,6 +197,7 @@ final class AttachServer implements AutoCloseable {
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
+            if (counted) open.get(caller.uid()).decrementAndGet();
             registrations.forEach(id -> target.engine().processAttachments().remove(id));
             registrations.clear();
         }

@@ -108,7 +108,7 @@ public final class ControlServer implements AutoCloseable {
         ControlServer server = start(s, new AgentServices(target));
         if (s.attachSocket() != null) {
             try {
-                server.attach = AttachServer.start(s.attachSocket(), server.security, target, server.boss, server.workers);
+                server.attach = AttachServer.start(s.attachSocket(), server.security, target, server.boss, server.workers, s.limits().connectionsPerUid());
             } catch (ControlException | RuntimeException e) {
                 server.close();
                 throw e;
