@@ -271,6 +271,31 @@ class ProgrammaticAttachTest {
         assertThat(audit("DetachProcess", AuditLog.INVALID)).isNotEmpty();
     }
 
+    @Test
+    void aUserHoldsAtMostItsLimitOfAttachConnections() throws Exception {
+        // as nobody: 33 connections held open at once, then what each is told
+        String script = """
+                import socket, sys
+                held = []
+                for i in range(33):
+                    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    s.connect(sys.argv[1])
+                    held.append(s)
+                for s in held:                  # the agent serves them on two event loops: any one may be the 33rd
+                    s.settimeout(0.2)
+                    try:
+                        sys.stdout.write(s.recv(4096).decode())
+                    except socket.timeout:
+                        pass
+                """;
+        InterceptionLab.Run r = run(NOBODY, Map.of(), InterceptionLab.python(), "-c", script, attachSocket.toString());
+        assertThat(r.out()).isEqualTo("error uid 65534 already holds 32 connections to the attach socket (agent.control.max-connections-per-uid); close one\n");
+        assertThat(audit("AttachProcess", AuditLog.DENIED)).anySatisfy(e -> assertThat(e.rule()).isEqualTo("connection-limit"));
+        // the connections were released when the script exited: the user may connect again
+        assertThat(curl(NOBODY, "/after-limit", preload("tag")).out()).contains("denied by rule 'default'");
+        assertThat(next()).isEqualTo("plain GET /after-limit HTTP/1.1");
+    }
+
     private static String ask(SocketChannel ch, String line) throws IOException {
         ch.write(ByteBuffer.wrap((line + "\n").getBytes(StandardCharsets.UTF_8)));
         ByteBuffer in = ByteBuffer.allocate(4096);
