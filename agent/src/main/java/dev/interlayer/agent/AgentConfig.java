@@ -95,7 +95,7 @@ public final class AgentConfig {
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
             "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control", "orchestrator", "metrics", "log");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
-            "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls");
+            "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls", "attach-socket");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
     private static final List<String> METRICS_KEYS = List.of("listen");
     private static final List<String> LOG_KEYS = List.of("format", "file", "max-size", "keep");
@@ -705,6 +705,15 @@ public final class AgentConfig {
                     }
                 }
             }
+            Path attach = ControlSettings.defaultAttachSocket(socket);
+            if ((v = value(k, "attach-socket")) != null) {
+                String p = string(v, "agent.control.attach-socket", "a path for the attach socket, e.g. /run/interlayer/control-attach.sock, or off");
+                attach = p == null || p.equals("off") ? null : base.resolve(p).normalize();
+            }
+            if (attach != null && attach.toString().getBytes(StandardCharsets.UTF_8).length > 107) {
+                problem(v != null ? v : n, "agent.control.attach-socket", attach + " is too long for a Unix socket path (at most 107 bytes);"
+                        + " choose a shorter path, or off");
+            }
             Path policy = null;
             if ((v = value(k, "policy")) != null) {
                 String p = string(v, "agent.control.policy", "the path of a policy file (see docs/control-plane.md)");
@@ -778,7 +787,7 @@ public final class AgentConfig {
                 tls = tls(v);
             }
             return enabled ? new ControlSettings(socket, tls, policy, audit, capacity, true, new AuditLog.FileOptions(maxSize, keep, group),
-                    new ControlSettings.Limits(perUid, handshake, idle)) : null;
+                    new ControlSettings.Limits(perUid, handshake, idle), attach) : null;
         }
 
         /**

@@ -7,6 +7,7 @@ import dev.interlayer.control.v1.Connection;
 import dev.interlayer.control.v1.DetachRequest;
 import dev.interlayer.control.v1.ListConnectionsRequest;
 import dev.interlayer.control.v1.ListConnectionsResponse;
+import dev.interlayer.control.v1.ProcessAttachment;
 import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -52,6 +53,7 @@ final class ConnsCommand implements Runnable {
                     }
                     if (r.getConnectionsCount() == 0) {
                         out.println("no open connections");
+                        printProcessAttachments(out, r);
                         return Main.OK;
                     }
                     // a TLS column only when a connection has TLS: what its handshakes negotiated
@@ -69,9 +71,26 @@ final class ConnsCommand implements Runnable {
                         t.row(row);
                     }
                     t.print(out);
+                    printProcessAttachments(out, r);
                     return Main.OK;
                 }
             });
+        }
+
+        /** The processes that asked for modules on their next connections (programmatic attach by the application), if any. */
+        private static void printProcessAttachments(PrintWriter out, ListConnectionsResponse r) {
+            if (r.getProcessAttachmentsCount() == 0) return;
+            out.println();
+            out.println("process attachments (modules processes asked for on the connections they open):");
+            Table t = new Table("ID", "PID", "COMMAND", "MODULE", "CONNECTIONS", "UNTIL");
+            long now = System.currentTimeMillis();
+            for (ProcessAttachment a : r.getProcessAttachmentsList()) {
+                t.row(Long.toUnsignedString(a.getId()), a.getPid(), a.getCommand().isEmpty() ? "-" : a.getCommand(),
+                        a.getModule() + (a.getVersion().isEmpty() ? "" : "@" + a.getVersion()),
+                        a.getAttached() + (a.getLimit() > 0 ? " of " + a.getLimit() : ""),
+                        a.getExpiresAtMs() > 0 ? "in " + age(a.getExpiresAtMs() - now) : "it exits or detaches");
+            }
+            t.print(out);
         }
 
         static String age(long ms) {

@@ -31,7 +31,7 @@ import javax.naming.ldap.Rdn;
  * executable ({@code /proc/<pid>/exe}) is what the kernel started; a process cannot change it without
  * running another program.
  *
- * @param transport {@link #UDS}, {@link #TLS} or {@link #HTTP}
+ * @param transport {@link #UDS}, {@link #ATTACH}, {@link #TLS} or {@link #HTTP}
  * @param uid the peer's user id, or -1
  * @param gid the peer's group id, or -1
  * @param pid the peer's process id, or -1
@@ -47,6 +47,8 @@ public record Caller(String transport, long uid, long gid, long pid, String user
 
     /** Transport name of the local Unix domain socket. */
     public static final String UDS = "uds";
+    /** Transport name of the attach socket (programmatic attach by the application: lines, not gRPC; SO_PEERCRED as {@link #UDS}). */
+    public static final String ATTACH = "attach";
     /** Transport name of the remote mutual-TLS listener. */
     public static final String TLS = "tls";
     /** Transport name of a web page's request (the orchestrator's dashboard): a uid when the kernel's socket table proves it. */
@@ -64,6 +66,11 @@ public record Caller(String transport, long uid, long gid, long pid, String user
     /** A Unix-socket caller from its peer credentials; user, command and executable are looked up on this host. */
     public static Caller uds(long uid, long gid, long pid) {
         return new Caller(UDS, uid, gid, pid, userName(uid), command(pid), "", List.of(), exe(pid));
+    }
+
+    /** An attach-socket caller from its peer credentials, looked up as {@link #uds}'s. */
+    public static Caller attach(long uid, long gid, long pid) {
+        return new Caller(ATTACH, uid, gid, pid, userName(uid), command(pid), "", List.of(), exe(pid));
     }
 
     /**
@@ -127,7 +134,7 @@ public record Caller(String transport, long uid, long gid, long pid, String user
         if (HTTP.equals(transport)) {
             return uid < 0 ? "http:not from this host" : "http:uid=" + uid + (user.isEmpty() ? "" : "(" + user + ")");
         }
-        return "uds:uid=" + uid + (user.isEmpty() ? "" : "(" + user + ")") + ",gid=" + gid + ",pid=" + pid
+        return transport + ":uid=" + uid + (user.isEmpty() ? "" : "(" + user + ")") + ",gid=" + gid + ",pid=" + pid
                 + (command.isEmpty() ? "" : ",command=" + command);
     }
 

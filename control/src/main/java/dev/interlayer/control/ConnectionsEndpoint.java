@@ -1,12 +1,17 @@
 package dev.interlayer.control;
 
+import dev.interlayer.control.v1.AttachProcessRequest;
+import dev.interlayer.control.v1.AttachProcessResponse;
 import dev.interlayer.control.v1.AttachRequest;
 import dev.interlayer.control.v1.AttachResponse;
 import dev.interlayer.control.v1.ConnectionsGrpc;
+import dev.interlayer.control.v1.DetachProcessRequest;
 import dev.interlayer.control.v1.DetachRequest;
 import dev.interlayer.control.v1.ListConnectionsRequest;
 import dev.interlayer.control.v1.ListConnectionsResponse;
+import dev.interlayer.control.v1.ProcessAttachment;
 import dev.interlayer.engine.ConnectionSnapshot;
+import dev.interlayer.engine.ProcessAttachments;
 import dev.interlayer.runtime.LoadedModule;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
@@ -27,6 +32,12 @@ final class ConnectionsEndpoint extends ConnectionsGrpc.ConnectionsImplBase {
         for (ConnectionSnapshot c : target.engine().connections()) {
             if (request.getListener().isEmpty() || request.getListener().equals(c.listener())) {
                 b.addConnections(Protos.connection(c));
+            }
+        }
+        if (request.getListener().isEmpty()) {
+            for (ProcessAttachments.Registration r : target.engine().processAttachments().list()) {
+                b.addProcessAttachments(ProcessAttachment.newBuilder().setId(r.id()).setPid(r.pid()).setCommand(r.command()).setModule(r.module())
+                        .setVersion(r.version()).setAttached(r.attachedCount()).setLimit(r.limit()).setExpiresAtMs(r.expiresAtMs()));
             }
         }
         out.onNext(b.build());
@@ -87,6 +98,26 @@ final class ConnectionsEndpoint extends ConnectionsGrpc.ConnectionsImplBase {
             b.setConnection(Protos.connection(after));
         }
         out.onNext(b.build());
+        out.onCompleted();
+    }
+
+    @Override
+    public void attachProcess(AttachProcessRequest request, StreamObserver<AttachProcessResponse> out) {
+        try {
+            out.onNext(ProcessAttach.attach(target, SecurityModule.CALLER.get(), request));
+        } catch (ProcessAttachments.Refused e) {
+            throw Status.FAILED_PRECONDITION.withDescription(e.getMessage()).asRuntimeException();
+        }
+        out.onCompleted();
+    }
+
+    @Override
+    public void detachProcess(DetachProcessRequest request, StreamObserver<AttachProcessResponse> out) {
+        try {
+            out.onNext(ProcessAttach.detach(target, SecurityModule.CALLER.get(), request));
+        } catch (ProcessAttachments.Refused e) {
+            throw Status.NOT_FOUND.withDescription(e.getMessage()).asRuntimeException();
+        }
         out.onCompleted();
     }
 }

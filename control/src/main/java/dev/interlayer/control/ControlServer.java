@@ -71,6 +71,8 @@ public final class ControlServer implements AutoCloseable {
     private final Server uds;
     private final Server tls;
     private final HealthStatusManager probes;
+    /** The attach socket of an agent's endpoint, or null (set once, right after the start). */
+    private AttachServer attach;
 
     private ControlServer(ControlSettings settings, SecurityModule security, Served served, PolicyHolder policy, AuditLog audit,
                           Rejections rejections, ExecutorService executor, EventLoopGroup boss, EventLoopGroup workers, Server uds, Server tls,
@@ -103,7 +105,16 @@ public final class ControlServer implements AutoCloseable {
      *         address in use
      */
     public static ControlServer start(ControlSettings s, ControlTarget target) throws ControlException {
-        return start(s, new AgentServices(target));
+        ControlServer server = start(s, new AgentServices(target));
+        if (s.attachSocket() != null) {
+            try {
+                server.attach = AttachServer.start(s.attachSocket(), server.security, target, server.boss, server.workers, s.limits().connectionsPerUid());
+            } catch (ControlException | RuntimeException e) {
+                server.close();
+                throw e;
+            }
+        }
+        return server;
     }
 
     /**
@@ -330,6 +341,11 @@ public final class ControlServer implements AutoCloseable {
 
     /** Creates the socket's folder; refuses a socket a live agent serves; removes a stale one. */
     private static void prepareSocket(Path socket) throws ControlException {
+        prepareSocket(socket, "control", "socket");
+    }
+
+    /** {@link #prepareSocket(Path)} for the {@code what} socket, which {@code agent.control.KEY} sets. */
+    static void prepareSocket(Path socket, String what, String key) throws ControlException {
         try {
             Path dir = socket.toAbsolutePath().getParent();
             if (dir != null && !Files.isDirectory(dir)) {
@@ -341,21 +357,21 @@ public final class ControlServer implements AutoCloseable {
                 }
             }
         } catch (IOException e) {
-            throw new ControlException("cannot create the folder of the control socket " + socket + ": " + e.getMessage()
-                    + "; set agent.control.socket to a path in a writable folder");
+            throw new ControlException("cannot create the folder of the " + what + " socket " + socket + ": " + e.getMessage()
+                    + "; set agent.control." + key + " to a path in a writable folder");
         }
         if (!Files.exists(socket, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;
         }
         try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             probe.connect(UnixDomainSocketAddress.of(socket));
-            throw new ControlException("another agent already serves the control socket " + socket
-                    + "; stop it, or give this agent another socket with agent.control.socket");
+            throw new ControlException("another agent already serves the " + what + " socket " + socket
+                    + "; stop it, or give this agent another socket with agent.control." + key);
         } catch (IOException notServed) {
             try {
                 Files.delete(socket); // left behind by an agent that did not stop cleanly
             } catch (IOException e) {
-                throw new ControlException("cannot remove the stale control socket " + socket + ": " + e.getMessage());
+                throw new ControlException("cannot remove the stale " + what + " socket " + socket + ": " + e.getMessage());
             }
         }
     }
@@ -372,6 +388,11 @@ public final class ControlServer implements AutoCloseable {
     /** The Unix socket it serves. */
     public Path socket() {
         return settings.socket();
+    }
+
+    /** The attach socket it serves, or null. */
+    public Path attachSocket() {
+        return attach == null ? null : attach.socket();
     }
 
     /** The bound address of the mutual-TLS listener, or null. */
@@ -408,6 +429,9 @@ public final class ControlServer implements AutoCloseable {
     @Override
     public void close() {
         probes.enterTerminalState(); // health watchers learn NOT_SERVING before the listeners stop
+        if (attach != null) {
+            attach.close();
+        }
         stopAll(uds, tls, boss, workers, executor, served, policy, rejections, audit);
         try {
             Files.deleteIfExists(settings.socket());

@@ -16,9 +16,10 @@ import java.time.Duration;
  * @param security false switches the security module's checks off; only for benchmarks, never from a config
  * @param auditFiles how the audit file is kept: its size before rotation, the rotated files kept, the group that may read it
  * @param limits what one caller may hold of the endpoint
+ * @param attachSocket the attach socket (programmatic attach by the application, {@link AttachServer}), or null for none
  */
 public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security,
-                              AuditLog.FileOptions auditFiles, Limits limits) {
+                              AuditLog.FileOptions auditFiles, Limits limits, Path attachSocket) {
 
     /** Decisions kept in memory by default. */
     public static final int DEFAULT_AUDIT_CAPACITY = 10_000;
@@ -26,6 +27,21 @@ public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile,
     /** Settings with the default audit file options and limits. */
     public ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security) {
         this(socket, tls, policy, auditFile, auditCapacity, security, AuditLog.FileOptions.DEFAULT, Limits.DEFAULT);
+    }
+
+    /** Settings with the attach socket beside the control socket ({@link #defaultAttachSocket}). */
+    public ControlSettings(Path socket, Tls tls, Path policy, Path auditFile, int auditCapacity, boolean security, AuditLog.FileOptions auditFiles,
+                           Limits limits) {
+        this(socket, tls, policy, auditFile, auditCapacity, security, auditFiles, limits, defaultAttachSocket(socket));
+    }
+
+    /**
+     * The attach socket beside control socket {@code socket}: its name without {@code .sock}, then {@code -attach.sock}
+     * ({@code /run/interlayer/control.sock}: {@code /run/interlayer/control-attach.sock}).
+     */
+    public static Path defaultAttachSocket(Path socket) {
+        String name = socket.getFileName().toString();
+        return socket.resolveSibling((name.endsWith(".sock") ? name.substring(0, name.length() - 5) : name) + "-attach.sock");
     }
 
     /**
@@ -66,27 +82,32 @@ public record ControlSettings(Path socket, Tls tls, Path policy, Path auditFile,
 
     /** The same settings with another policy file. */
     public ControlSettings withPolicy(Path file) {
-        return new ControlSettings(socket, tls, file, auditFile, auditCapacity, security, auditFiles, limits);
+        return new ControlSettings(socket, tls, file, auditFile, auditCapacity, security, auditFiles, limits, attachSocket);
     }
 
     /** The same settings with a remote mutual-TLS listener. */
     public ControlSettings withTls(Tls t) {
-        return new ControlSettings(socket, t, policy, auditFile, auditCapacity, security, auditFiles, limits);
+        return new ControlSettings(socket, t, policy, auditFile, auditCapacity, security, auditFiles, limits, attachSocket);
     }
 
     /** The same settings with the security module's checks on or off. */
     public ControlSettings withSecurity(boolean on) {
-        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, on, auditFiles, limits);
+        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, on, auditFiles, limits, attachSocket);
     }
 
     /** The same settings with an audit file kept as {@code options} say. */
     public ControlSettings withAuditFile(Path file, AuditLog.FileOptions options) {
-        return new ControlSettings(socket, tls, policy, file, auditCapacity, security, options, limits);
+        return new ControlSettings(socket, tls, policy, file, auditCapacity, security, options, limits, attachSocket);
+    }
+
+    /** The same settings with another attach socket (null: none). */
+    public ControlSettings withAttachSocket(Path p) {
+        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, security, auditFiles, limits, p);
     }
 
     /** The same settings with other limits. */
     public ControlSettings withLimits(Limits l) {
-        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, security, auditFiles, l);
+        return new ControlSettings(socket, tls, policy, auditFile, auditCapacity, security, auditFiles, l, attachSocket);
     }
 
     /**

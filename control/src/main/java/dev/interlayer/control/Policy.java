@@ -403,8 +403,8 @@ public final class Policy {
         Map<String, Node> m = Yamls.map(source, n, what + ".caller");
         Globs transport = globs(source, m.get("transport"), what + ".caller.transport");
         for (String t : transport.texts()) {
-            if (!t.equals(Caller.UDS) && !t.equals(Caller.TLS) && !t.equals(Caller.HTTP)) {
-                throw Yamls.error(source, m.get("transport"), what + ".caller.transport: " + t + " is not a transport; use uds, tls or http");
+            if (!t.equals(Caller.UDS) && !t.equals(Caller.ATTACH) && !t.equals(Caller.TLS) && !t.equals(Caller.HTTP)) {
+                throw Yamls.error(source, m.get("transport"), what + ".caller.transport: " + t + " is not a transport; use uds, attach, tls or http");
             }
         }
         Globs subject = globs(source, m.get("subject"), what + ".caller.subject");

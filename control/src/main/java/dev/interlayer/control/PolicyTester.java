@@ -143,8 +143,8 @@ public final class PolicyTester {
             return certificateCaller(source, base, c, what);
         }
         String transport = c.containsKey("transport") ? Yamls.scalar(source, c.get("transport"), "transport") : Caller.UDS;
-        if (!transport.equals(Caller.UDS) && !transport.equals(Caller.TLS)) {
-            throw Yamls.error(source, c.get("transport"), what + ": transport must be uds or tls");
+        if (!transport.equals(Caller.UDS) && !transport.equals(Caller.ATTACH) && !transport.equals(Caller.TLS)) {
+            throw Yamls.error(source, c.get("transport"), what + ": transport must be uds, attach or tls");
         }
         return new Caller(transport,
                 c.containsKey("uid") ? Yamls.integer(source, c.get("uid"), "uid") : -1,

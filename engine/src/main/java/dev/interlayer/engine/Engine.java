@@ -137,6 +137,7 @@ public final class Engine implements AutoCloseable {
     private final java.util.concurrent.atomic.LongAdder splicedConnections = new java.util.concurrent.atomic.LongAdder();
     private final java.util.concurrent.atomic.LongAdder splicedBytes = new java.util.concurrent.atomic.LongAdder();
     private final RegistryListener follower = new Follower();
+    private final ProcessAttachments processAttachments;
     /** Sees every chain step (the testkit's {@link EmbeddedEngine}); null in the agent. Set before any connection opens. */
     ChainTrace trace;
     /** Held bytes at which a connection stops reading, if not the hold budget's default (the testkit sets it); 0: default. */
@@ -169,6 +170,7 @@ public final class Engine implements AutoCloseable {
     public Engine(ModuleRegistry registry, EngineOptions options) {
         this.registry = registry;
         this.options = options;
+        this.processAttachments = new ProcessAttachments(registry);
         this.transport = Transport.choose(options.nativeTransport());
         int threads = options.ioThreads() > 0 ? options.ioThreads() : Runtime.getRuntime().availableProcessors();
         this.stuckLoops = new StuckLoops(this::directListeners);
@@ -183,6 +185,11 @@ public final class Engine implements AutoCloseable {
         if (options.splice() && transport.isEpoll() && LinuxSplice.UNAVAILABLE != null) {
             LOG.log(Level.INFO, "splice off: {0}; every byte goes through the event loop", LinuxSplice.UNAVAILABLE);
         }
+    }
+
+    /** The processes that asked for modules on their next connections (programmatic attach by the application). */
+    public ProcessAttachments processAttachments() {
+        return processAttachments;
     }
 
     /** The transport in use: {@code epoll} or {@code nio}. */
@@ -670,14 +677,17 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * The modules for a new connection: the registry's candidates plus the listener's programmatic ones, by priority
+     * The modules for a new connection: the registry's candidates plus the listener's programmatic ones and those its
+     * process asked for ({@link ProcessAttachments}), by priority
      * (only modules that serve the connection's protocol: no datagram-only module on TCP, no stream-only module on UDP, no
      * tls-only module on either).
      */
     private List<LoadedModule> modulesFor(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c, boolean udp) {
         List<LoadedModule> candidates = registry.candidates(c);
-        if (spec.attach().isEmpty()) return candidates;
+        List<LoadedModule> asked = processAttachments.modulesFor(c);
+        if (spec.attach().isEmpty() && asked.isEmpty()) return candidates;
         List<LoadedModule> mods = new ArrayList<>(candidates);
+        asked.stream().filter(m -> !mods.contains(m)).forEach(mods::add);
         for (String name : spec.attach()) {
             registry.find(name).ifPresent(m -> {
                 if (m.state().attachesNew() && m.serves(c.protocol()) && !mods.contains(m)) mods.add(m);

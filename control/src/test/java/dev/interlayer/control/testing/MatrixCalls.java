@@ -2,8 +2,10 @@ package dev.interlayer.control.testing;
 
 import com.google.protobuf.ByteString;
 import dev.interlayer.control.ControlClient;
+import dev.interlayer.control.v1.AttachProcessRequest;
 import dev.interlayer.control.v1.AttachRequest;
 import dev.interlayer.control.v1.AuditQuery;
+import dev.interlayer.control.v1.DetachProcessRequest;
 import dev.interlayer.control.v1.DetachRequest;
 import dev.interlayer.control.v1.HealthRequest;
 import dev.interlayer.control.v1.ListConnectionsRequest;
@@ -51,7 +53,7 @@ public final class MatrixCalls {
     public static final String[] ORDER = {"Health.Check", "grpc.health.v1.Health.Check", "grpc.health.v1.Health.Watch",
             "grpc.reflection.v1.ServerReflection.ServerReflectionInfo", "grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo", "Modules.List", "Modules.Stats", "Listeners.List", "Connections.List",
             "Events.Subscribe", "Audit.Query", "Audit.Tail", "Audit.Reopen", "Modules.Load", "Modules.SetPriority", "Modules.SetState", "Modules.Control",
-            "Connections.Attach", "Connections.Detach", "Policy.Reload", "Listeners.ReloadTls", "Modules.Unload"};
+            "Connections.Attach", "Connections.Detach", "Connections.AttachProcess", "Connections.DetachProcess", "Policy.Reload", "Listeners.ReloadTls", "Modules.Unload"};
 
     private MatrixCalls() {}
 
@@ -94,6 +96,8 @@ public final class MatrixCalls {
             case "Modules.Control" -> c.modules().control(ModuleControlRequest.newBuilder().setName("ctl").setCommand("status").build());
             case "Connections.Attach" -> c.connections().attach(AttachRequest.newBuilder().setConnectionId(987654).setModule("victim").build());
             case "Connections.Detach" -> c.connections().detach(DetachRequest.newBuilder().setConnectionId(987654).setModule("victim").build());
+            case "Connections.AttachProcess" -> c.connections().attachProcess(AttachProcessRequest.newBuilder().setModule("victim").build());
+            case "Connections.DetachProcess" -> c.connections().detachProcess(DetachProcessRequest.newBuilder().setId(987654).build());
             case "Policy.Reload" -> c.policy().reload(ReloadPolicyRequest.getDefaultInstance());
             case "Listeners.ReloadTls" -> c.listeners().reloadTls(ReloadTlsRequest.getDefaultInstance());
             case "Modules.Unload" -> c.modules().unload(UnloadModuleRequest.newBuilder().setName("victim").build());
