@@ -322,7 +322,7 @@ final class ConfigReload implements ConfigReloads {
                 loaded = load(jar, name, next);
             } catch (ModuleLoadException e) {
                 String where = now == null ? next.source() : next.where(now.line());
-                throw new StepFailed(where + ": module " + name + " did not load from " + jar + ": " + e.getMessage()
+                throw new StepFailed(where + ": module " + name + " did not load from " + jar + ": " + e.getMessage().replaceAll("\\s*\\n\\s*", " ")
                         + (running == null ? "" : "; " + running.id() + " keeps serving"));
             }
             changes.add("module " + loaded.id() + ": " + (now == null ? "entry removed, loaded again with its descriptor's defaults"

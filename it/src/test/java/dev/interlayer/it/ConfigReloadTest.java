@@ -303,6 +303,20 @@ class ConfigReloadTest {
         assertThat(status.out()).contains("config reload REFUSED at ").contains("listener fresh did not start");
     }
 
+    @Test
+    void aModuleWhoseInitFailsUndoesTheListenerChangesBeforeIt() throws Exception {
+        writeConfig(v2(fresh).replace("every: 100", "every: 0"));
+        ControlCliTest.Run r = cli("reload");
+        assertThat(r.code()).isEqualTo(1);
+        assertThat(r.out()).contains("NOT reloaded").containsPattern(":10: module tag did not load from .* init failed: .*every must be at least 1, got 0.*; tag@[0-9.]+ keeps serving")
+                .contains("undone: listener gone started again; listener moved back to its old settings; listener fresh stopped");
+
+        refused(fresh);
+        throughNew(gone, one);
+        throughNew(moved, one);
+        assertThat(tagAt100(throughNew(tagged, one))).isEqualTo("<one>");
+    }
+
     private boolean accepts(int port) {
         try (Socket s = new Socket("127.0.0.1", port)) {
             return true;
