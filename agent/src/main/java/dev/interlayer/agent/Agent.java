@@ -352,11 +352,6 @@ public final class Agent implements AutoCloseable {
         return reloads.reload(trigger);
     }
 
-    /** The config in force, and the last refused reload. */
-    public dev.interlayer.control.ConfigReloads.State configState() {
-        return reloads.state();
-    }
-
     /** A reload applied {@code next}; its listeners are bound to {@code listeners}. */
     void applied(AgentConfig next, Map<String, InetSocketAddress> listeners) {
         config = next;
