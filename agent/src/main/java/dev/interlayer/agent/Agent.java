@@ -48,11 +48,12 @@ public final class Agent implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger("interlayer.agent");
 
-    private final AgentConfig config;
+    private volatile AgentConfig config;
+    private final ConfigReload reloads;
     private final ModuleRegistry registry;
     private final AutoloadWatcher watcher;
     private final Engine engine;
-    private final Map<String, InetSocketAddress> bound;
+    private volatile Map<String, InetSocketAddress> bound;
     private final ControlServer control;
     private final OrchestratorLink orchestrator;
     private MetricsServer metrics;
@@ -60,11 +61,12 @@ public final class Agent implements AutoCloseable {
     private final java.util.concurrent.atomic.AtomicBoolean handedOff = new java.util.concurrent.atomic.AtomicBoolean();
     private final java.util.concurrent.CompletableFuture<String> drained = new java.util.concurrent.CompletableFuture<>();
 
-    private Agent(AgentConfig config, ModuleRegistry registry, AutoloadWatcher watcher, Engine engine, Map<String, InetSocketAddress> bound,
+    private Agent(AgentConfig config, ConfigReload reloads, ModuleRegistry registry, AutoloadWatcher watcher, Engine engine, Map<String, InetSocketAddress> bound,
                   ControlServer control, OrchestratorLink orchestrator) {
         this.control = control;
         this.orchestrator = orchestrator;
         this.config = config;
+        this.reloads = reloads;
         this.registry = registry;
         this.watcher = watcher;
         this.engine = engine;
@@ -94,13 +96,14 @@ public final class Agent implements AutoCloseable {
         registry.moduleWideBudget(s.moduleWideBudget());
         AutoloadWatcher watcher = null;
         Engine engine = null;
+        ConfigReload reloads = new ConfigReload(config); // the module settings of the config in force, after a reload too
         try {
             Path dir = s.modulesDir();
             String unreadable = unreadable(dir);
             if (unreadable != null) {
                 throw new AgentException(unreadable, null); // as run --check says: an agent without its modules is not what was asked for
             }
-            watcher = new AutoloadWatcher(dir, registry, config.moduleConfigs());
+            watcher = new AutoloadWatcher(dir, registry, reloads::moduleConfig);
             try {
                 watcher.start();
             } catch (IOException e) {
@@ -173,8 +176,8 @@ public final class Agent implements AutoCloseable {
             ControlServer control = null;
             if (config.control().isPresent()) {
                 try {
-                    control = ControlServer.start(config.control().get(), new ControlTarget(registry, engine, config.moduleConfigs(),
-                            registry.cacheDir().resolve("uploads"), version()));
+                    control = ControlServer.start(config.control().get(), new ControlTarget(registry, engine, reloads::moduleConfig,
+                            registry.cacheDir().resolve("uploads"), version(), reloads));
                 } catch (ControlException e) {
                     throw new AgentException(config.source() + ": agent.control: the control endpoint did not start: " + e.getMessage(), e);
                 }
@@ -182,7 +185,7 @@ public final class Agent implements AutoCloseable {
             OrchestratorLink link = null;
             if (config.orchestrator().isPresent()) {
                 try {
-                    link = OrchestratorLink.start(config.orchestrator().get(), registry, engine, config.moduleConfigs());
+                    link = OrchestratorLink.start(config.orchestrator().get(), registry, engine, reloads::moduleConfig);
                 } catch (IOException e) {
                     if (control != null) {
                         control.close();
@@ -191,7 +194,8 @@ public final class Agent implements AutoCloseable {
                             + ": " + e.getMessage() + "; set agent.orchestrator.state-dir to a writable folder", e);
                 }
             }
-            Agent agent = new Agent(config, registry, watcher, engine, bound, control, link);
+            Agent agent = new Agent(config, reloads, registry, watcher, engine, bound, control, link);
+            reloads.attach(agent);
             if (control != null) {
                 control.handover(new HandoverServer(agent, config.control().get().socket()));
             }
@@ -293,7 +297,7 @@ public final class Agent implements AutoCloseable {
      * refused); a module that did not load is reported already, and its listener's handshakes use the agent's own TLS
      * steps until it does.
      */
-    private static List<String> tlsModuleProblems(AgentConfig config, ModuleRegistry registry) {
+    static List<String> tlsModuleProblems(AgentConfig config, ModuleRegistry registry) {
         List<String> out = new ArrayList<>();
         for (Listener l : config.listeners()) {
             for (dev.interlayer.engine.TlsSettings t : java.util.Arrays.asList(l.tls(), l.upstreamTls())) {
@@ -363,9 +367,23 @@ public final class Agent implements AutoCloseable {
         return (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
     }
 
-    /** The config it runs. */
+    /** The config it runs: the one it started with, or the last one a reload applied. */
     public AgentConfig config() {
         return config;
+    }
+
+    /**
+     * Reads the config file again and applies it, or refuses it and keeps the running config ({@link ConfigReload});
+     * {@code trigger} says who asked, for the log.
+     */
+    public dev.interlayer.control.ConfigReloads.Outcome reload(String trigger) {
+        return reloads.reload(trigger);
+    }
+
+    /** A reload applied {@code next}; its listeners are bound to {@code listeners}. */
+    void applied(AgentConfig next, Map<String, InetSocketAddress> listeners) {
+        config = next;
+        bound = java.util.Collections.unmodifiableMap(new LinkedHashMap<>(listeners));
     }
 
     /** Its modules. */

@@ -48,7 +48,7 @@ public final class Main implements Runnable {
     static final class Commands {
         static final Map<String, Class<?>> ALL = commands(RunCommand.class, CheckModuleCommand.class, DemoCommand.class, StatusCommand.class,
                 ModulesCommand.class, ConnsCommand.class, ListenersCommand.class, ModuleCommand.class, LogCommand.class, AuditCommand.class,
-                PolicyCommand.class, TlsCommand.class, OrchestratorCommand.class, FleetCommand.class, CompletionCommand.class, AotTrainingCommand.class,
+                PolicyCommand.class, TlsCommand.class, ReloadCommand.class, OrchestratorCommand.class, FleetCommand.class, CompletionCommand.class, AotTrainingCommand.class,
                 CommandLine.HelpCommand.class);
 
         private Commands() {}

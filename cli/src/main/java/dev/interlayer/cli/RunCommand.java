@@ -168,6 +168,7 @@ final class RunCommand implements Callable<Integer> {
             stopped.countDown(); // the exit runs the stop
         });
         reopenAuditOnSigusr1(agent, err);
+        reloadOnSighup(agent, err);
         out.println("interlayer: agent running from " + config + " (Ctrl-C or SIGTERM to stop)");
         for (Map.Entry<String, InetSocketAddress> e : agent.listeners().entrySet()) {
             out.println("  listener " + e.getKey() + " on " + hostPort(e.getValue()));
@@ -259,6 +260,15 @@ final class RunCommand implements Callable<Integer> {
             });
         } catch (IllegalArgumentException e) {
             err.println("interlayer: warning: SIGUSR1 cannot reopen the audit file on this JVM (" + e.getMessage() + "); use interlayer audit reopen");
+        }
+    }
+
+    /** SIGHUP reloads the config file, as {@code interlayer reload} does; the agent logs what it applied or why it refused. */
+    private static void reloadOnSighup(Agent agent, PrintWriter err) {
+        try {
+            Signal.handle(new Signal("HUP"), s -> agent.reload("SIGHUP"));
+        } catch (IllegalArgumentException e) {
+            err.println("interlayer: warning: SIGHUP cannot reload the config on this JVM (" + e.getMessage() + "); use interlayer reload");
         }
     }
 

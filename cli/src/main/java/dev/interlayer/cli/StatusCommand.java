@@ -43,6 +43,14 @@ final class StatusCommand implements Callable<Integer> {
                         + ", the policy loaded at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getPolicy().getLoadedAtMs()))
                         + " stays in force: " + h.getPolicy().getRefused());
             }
+            if (h.hasConfig()) {
+                out.println("  config: " + h.getConfig().getSource() + ", loaded at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getConfig().getLoadedAtMs())));
+                if (!h.getConfig().getRefused().isEmpty()) {
+                    out.println("  config reload REFUSED at " + LogCommand.TIME.format(Instant.ofEpochMilli(h.getConfig().getRefusedAtMs()))
+                            + ", the config loaded before stays in force:");
+                    h.getConfig().getRefused().lines().forEach(p -> out.println("    " + p));
+                }
+            }
             out.println("  you: " + AuditCommand.Tail.caller(h.getCaller()));
             return Main.OK;
         });

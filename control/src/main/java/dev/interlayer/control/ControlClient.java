@@ -1,6 +1,7 @@
 package dev.interlayer.control;
 
 import dev.interlayer.control.v1.AuditGrpc;
+import dev.interlayer.control.v1.ConfigGrpc;
 import dev.interlayer.control.v1.ConnectionsGrpc;
 import dev.interlayer.control.v1.EventsGrpc;
 import dev.interlayer.control.v1.HealthGrpc;
@@ -123,6 +124,10 @@ public final class ControlClient implements AutoCloseable {
 
     public PolicyGrpc.PolicyBlockingStub policy() {
         return PolicyGrpc.newBlockingStub(channel);
+    }
+
+    public ConfigGrpc.ConfigBlockingStub config() {
+        return ConfigGrpc.newBlockingStub(channel);
     }
 
     public HealthGrpc.HealthBlockingStub health() {

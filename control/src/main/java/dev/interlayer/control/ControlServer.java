@@ -44,7 +44,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <pre>
  *   CLI ──uds (SO_PEERCRED)──┐
- *                            ├─▶ SecurityModule ─▶ Modules | Connections | Listeners | Events | Audit | Policy | Health
+ *                            ├─▶ SecurityModule ─▶ Modules | Connections | Listeners | Events | Audit | Policy | Config | Health
  *                            │                     | grpc.health.v1.Health | grpc.reflection.v1[alpha].ServerReflection
  *   orchestrator ──mTLS──────┘        │                              │
  *                                     └─▶ AuditLog                    └─▶ ModuleRegistry, Engine
@@ -190,7 +190,7 @@ public final class ControlServer implements AutoCloseable {
             departures = new Departures(target.registry());
             return List.of(new ModulesEndpoint(target, departures), new ConnectionsEndpoint(target), new ListenersEndpoint(target),
                     new EventsEndpoint(events, p.executor()), new AuditEndpoint(p.audit(), p.executor()), new PolicyEndpoint(p.policy()),
-                    new HealthEndpoint(target, p.policy(), p.security()), new UpgradeEndpoint(handover));
+                    new ConfigEndpoint(target.config()), new HealthEndpoint(target, p.policy(), p.security()), new UpgradeEndpoint(handover));
         }
 
         @Override

@@ -43,6 +43,9 @@ final class HealthEndpoint extends HealthGrpc.HealthImplBase {
                 .setSecurity(security);
         stuck.forEach(c -> b.addStuck(Protos.stuck(c)));
         b.addAllInterception(target.engine().interceptionRules());
+        if (target.config() != null) {
+            b.setConfig(ConfigEndpoint.info(target.config().state()));
+        }
         Caller c = SecurityModule.CALLER.get();
         if (c != null) {
             b.setCaller(c.toProto());

@@ -39,7 +39,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -112,26 +111,14 @@ class ControlCliTest {
                   - name: tag
                     params: {every: %d}
                 """.formatted(hostPort(upstream.address()), EVERY));
-        agent = new ProcessBuilder(java(), "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED",
-                "-Dio.netty.leakDetection.level=paranoid", "-jar", jar.toString(), "run", "--config", dir.resolve("agent.yaml").toString())
-                .redirectErrorStream(true).redirectOutput(dir.resolve("agent.log").toFile()).start();
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (cli("status").code() != 0) {
-            assertThat(agent.isAlive()).as("agent exited: " + Files.readString(dir.resolve("agent.log"))).isTrue();
-            assertThat(System.nanoTime()).as("agent did not answer within 30 s").isLessThan(deadline);
-            Thread.sleep(200);
-        }
+        agent = Agents.runProcess(jar, dir);
+        Agents.awaitAnswer(agent, dir, () -> cli("status").code() == 0);
     }
 
     @AfterEach
     void stop() throws Exception {
         if (agent != null) {
-            agent.destroy();
-            if (!agent.waitFor(15, TimeUnit.SECONDS)) {
-                agent.destroyForcibly();
-            }
-            String log = Files.readString(dir.resolve("agent.log"));
-            assertThat(log).as("the agent's log").doesNotContain("LEAK:");
+            Agents.stopProcess(agent, dir);
         }
         if (upstream != null) {
             upstream.close();

@@ -16,7 +16,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -62,9 +61,7 @@ class ControlHardeningTest {
                 listeners:
                   - {name: app, listen: 127.0.0.1:0, upstream: 127.0.0.1:9, role: client}
                 """.formatted(server.certFile(), server.keyFile(), ca.ca().certFile()));
-        agent = new ProcessBuilder(ControlCliTest.java(), "--sun-misc-unsafe-memory-access=allow", "--enable-native-access=ALL-UNNAMED",
-                "-Dio.netty.leakDetection.level=paranoid", "-jar", jar.toString(), "run", "--config", dir.resolve("agent.yaml").toString())
-                .redirectErrorStream(true).redirectOutput(dir.resolve("agent.log").toFile()).start();
+        agent = Agents.runProcess(jar, dir);
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
         Matcher tls;
         while (!(tls = Pattern.compile("mutual TLS on 127\\.0\\.0\\.1:(\\d+)").matcher(log())).find()) {
@@ -78,11 +75,7 @@ class ControlHardeningTest {
     @AfterEach
     void stop() throws Exception {
         if (agent != null) {
-            agent.destroy();
-            if (!agent.waitFor(15, TimeUnit.SECONDS)) {
-                agent.destroyForcibly();
-            }
-            assertThat(log()).as("the agent's log").doesNotContain("LEAK:");
+            Agents.stopProcess(agent, dir);
         }
         TempDirs.delete(dir);
     }

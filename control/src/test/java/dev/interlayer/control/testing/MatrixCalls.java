@@ -16,6 +16,7 @@ import dev.interlayer.control.v1.LoadModuleRequest;
 import dev.interlayer.control.v1.LoadModuleResponse;
 import dev.interlayer.control.v1.ModuleControlRequest;
 import dev.interlayer.control.v1.ModuleStatsRequest;
+import dev.interlayer.control.v1.ReloadConfigRequest;
 import dev.interlayer.control.v1.ReloadPolicyRequest;
 import dev.interlayer.control.v1.ReloadTlsRequest;
 import dev.interlayer.control.v1.ReopenAuditRequest;
@@ -53,7 +54,7 @@ public final class MatrixCalls {
     public static final String[] ORDER = {"Health.Check", "grpc.health.v1.Health.Check", "grpc.health.v1.Health.Watch",
             "grpc.reflection.v1.ServerReflection.ServerReflectionInfo", "grpc.reflection.v1alpha.ServerReflection.ServerReflectionInfo", "Modules.List", "Modules.Stats", "Listeners.List", "Connections.List",
             "Events.Subscribe", "Audit.Query", "Audit.Tail", "Audit.Reopen", "Modules.Load", "Modules.SetPriority", "Modules.SetState", "Modules.Control",
-            "Connections.Attach", "Connections.Detach", "Connections.AttachProcess", "Connections.DetachProcess", "Policy.Reload", "Listeners.ReloadTls", "Modules.Unload"};
+            "Connections.Attach", "Connections.Detach", "Connections.AttachProcess", "Connections.DetachProcess", "Policy.Reload", "Listeners.ReloadTls", "Config.Reload", "Modules.Unload"};
 
     private MatrixCalls() {}
 
@@ -100,6 +101,7 @@ public final class MatrixCalls {
             case "Connections.DetachProcess" -> c.connections().detachProcess(DetachProcessRequest.newBuilder().setId(987654).build());
             case "Policy.Reload" -> c.policy().reload(ReloadPolicyRequest.getDefaultInstance());
             case "Listeners.ReloadTls" -> c.listeners().reloadTls(ReloadTlsRequest.getDefaultInstance());
+            case "Config.Reload" -> c.config().reload(ReloadConfigRequest.getDefaultInstance());
             case "Modules.Unload" -> c.modules().unload(UnloadModuleRequest.newBuilder().setName("victim").build());
             default -> throw new IllegalArgumentException(method);
         }
