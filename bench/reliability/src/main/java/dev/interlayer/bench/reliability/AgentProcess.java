@@ -78,11 +78,11 @@ final class AgentProcess implements AutoCloseable {
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
                 .redirectInput(new File("/dev/null")).start();
         AgentProcess agent = new AgentProcess(name, dir, port, metricsPort, p);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
         while (!LISTENING.matcher(agent.log()).find() || !agent.metricsUp()) {
             if (!p.isAlive() || System.nanoTime() > deadline) {
                 agent.close();
-                throw new IOException("agent " + name + " did not start (" + (p.isAlive() ? "not listening, or no metrics, after 60 s"
+                throw new IOException("agent " + name + " did not start (" + (p.isAlive() ? "not listening, or no metrics, after 180 s"
                         : "exit " + p.exitValue()) + "); its log " + log + ":\n" + agent.log());
             }
             Thread.sleep(100);

@@ -6,7 +6,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -16,7 +18,7 @@ import java.util.concurrent.TimeUnit;
  * deprecated by the load (open connections keep it) and unloads after its last connection; at the end only the last
  * versions may be loaded.
  */
-final class HotReplace {
+public final class HotReplace {
 
     /** The client-role agent's modules and their settings: each does something to every connection. */
     static final List<String> CLIENT_MODULES = List.of("tag", "ratelimit", "tcplog", "hold-release");
@@ -33,17 +35,21 @@ final class HotReplace {
             """;
 
     /** What a run found. */
-    record Result(long connections, long checked, long failed, int loads, int loadFailures, boolean oldUnloaded,
+    public record Result(long connections, long checked, long failed, int loads, int loadFailures, boolean oldUnloaded,
                   List<String> lines) {
-        boolean ok() {
+        public boolean ok() {
             return failed == 0 && loadFailures == 0 && oldUnloaded && checked > 0;
         }
     }
 
     private HotReplace() {}
 
-    static Result run(Path interlayerJar, Path samples, Path work, Traffic.Settings settings, int rounds,
-                      long pauseMillis, PrintStream progress) throws Exception {
+    /**
+     * Runs {@code rounds} rounds; each loads version {@code 1.0.ROUND} of every module named in {@code modules} (all of
+     * the agents' modules when empty) into each agent that runs it, {@code pauseMillis} apart.
+     */
+    public static Result run(Path interlayerJar, Path samples, Path work, Traffic.Settings settings, int rounds,
+                             long pauseMillis, List<String> modules, PrintStream progress) throws Exception {
         Path jars = Files.createDirectories(work.resolve("jars"));
         try (Rig rig = Rig.start(interlayerJar, samples, work, settings, CLIENT_MODULES, CLIENT_YAML, SERVER_MODULES,
                 SERVER_YAML);
@@ -58,6 +64,9 @@ final class HotReplace {
                 String version = "1.0." + round;
                 for (AgentProcess agent : rig.agents()) {
                     for (String module : agent == rig.client ? CLIENT_MODULES : SERVER_MODULES) {
+                        if (!modules.isEmpty() && !modules.contains(module)) {
+                            continue;
+                        }
                         Path jar = VersionBump.write(samples.resolve("module-" + module + ".jar"), version,
                                 jars.resolve(agent.name + "-" + module + "-" + version + ".jar"));
                         String out = cli(interlayerJar, work, "modules", "load", jar.toString(), "--socket",
@@ -76,7 +85,8 @@ final class HotReplace {
             }
             rig.traffic.stop();
             rig.traffic.await();
-            boolean oldUnloaded = awaitOnlyVersion(interlayerJar, work, rig, "1.0." + rounds, lines);
+            List<String> replaced = modules.isEmpty() ? CLIENT_MODULES : modules;
+            boolean oldUnloaded = awaitOnlyVersion(interlayerJar, work, rig, replaced, "1.0." + rounds, lines);
             double seconds = (System.nanoTime() - t0) / 1e9;
             memory.close();
             Soak.Result r = Soak.result(rig, memory, seconds);
@@ -90,9 +100,13 @@ final class HotReplace {
         }
     }
 
-    /** Waits up to 30 s until each agent's {@code modules list} shows only {@code version}; adds the lists to lines. */
-    private static boolean awaitOnlyVersion(Path interlayerJar, Path work, Rig rig, String version, List<String> lines)
-            throws IOException, InterruptedException {
+    /**
+     * Waits up to 30 s until each agent's {@code modules list} shows one row per module, none deprecated, and
+     * {@code version} for each replaced module (the old versions unloaded after their last connection); adds the lists
+     * to lines.
+     */
+    private static boolean awaitOnlyVersion(Path interlayerJar, Path work, Rig rig, List<String> replaced,
+                                            String version, List<String> lines) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (true) {
             boolean only = true;
@@ -100,8 +114,7 @@ final class HotReplace {
             for (AgentProcess a : rig.agents()) {
                 String out = cli(interlayerJar, work, "modules", "list", "--socket", a.controlSocket().toString());
                 lists.add("modules list of the " + a.name + " agent: " + out.replace('\n', ' ').replaceAll(" +", " "));
-                only &= out.startsWith("exit 0") && !out.matches("(?s).*@1\\.0\\.(?!" + version.substring(4) + "\\b)\\d+.*")
-                        && !out.contains("DEPRECATED");
+                only &= out.startsWith("exit 0") && onlyVersion(out, replaced, version);
             }
             if (only || System.nanoTime() > deadline) {
                 lines.addAll(lists);
@@ -109,6 +122,21 @@ final class HotReplace {
             }
             Thread.sleep(1000);
         }
+    }
+
+    /** Whether the rows of a {@code modules list} (NAME VERSION STATE …) show each module once, as described above. */
+    private static boolean onlyVersion(String list, List<String> replaced, String version) {
+        Set<String> seen = new HashSet<>();
+        for (String row : list.lines().skip(1).toList()) {
+            String[] f = row.strip().split("\\s+");
+            if (f.length < 3 || f[0].equals("NAME")) {
+                continue;
+            }
+            if (!seen.add(f[0]) || f[2].startsWith("DEPRECATED") || replaced.contains(f[0]) && !f[1].equals(version)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Runs {@code interlayer ARGS…} as a process; returns "exit N: OUTPUT". */

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine;
@@ -80,6 +81,9 @@ public final class Reliability implements Callable<Integer> {
     @Option(names = "--resets", description = "Share of connections reset on purpose (default ${DEFAULT-VALUE}).")
     double resets = 0.1;
 
+    @Option(names = "--minutes", description = "Stop after this many minutes even if --gb is not reached (default: none).")
+    double minutes = Double.POSITIVE_INFINITY;
+
     @Option(names = "--progress", description = "Seconds between progress lines (default ${DEFAULT-VALUE}).")
     int progress = 60;
 
@@ -90,7 +94,8 @@ public final class Reliability implements Callable<Integer> {
                 common.seed, gb, connections, maxStreamMib, slow, resets, work);
         Soak.Result r = Soak.run(common.interlayerJar(), common.samples(), work,
                 new Traffic.Settings(connections, (long) (gb * 1e9), (long) maxStreamMib << 20, slow, resets,
-                        common.seed, 120_000), progress * 1000L, System.out);
+                        common.seed, 120_000), (long) Math.min(Long.MAX_VALUE, minutes * 60_000), progress * 1000L,
+                System.out);
         r.lines().forEach(System.out::println);
         System.out.println(r.ok() ? "soak: every checked byte arrived exactly" : "soak: FAILED (seed " + common.seed + ")");
         common.done(work);
@@ -110,6 +115,9 @@ public final class Reliability implements Callable<Integer> {
         @Option(names = "--pause", description = "Seconds between two loads (default ${DEFAULT-VALUE}).")
         double pause = 2;
 
+        @Option(names = "--modules", split = ",", description = "Replace only these modules (default: all of them).")
+        List<String> modules = List.of();
+
         @Option(names = "--connections", description = "Concurrent connections (default ${DEFAULT-VALUE}).")
         int connections = 32;
 
@@ -126,7 +134,7 @@ public final class Reliability implements Callable<Integer> {
                     common.seed, rounds, connections, maxStreamMib, slow, work);
             HotReplace.Result r = HotReplace.run(common.interlayerJar(), common.samples(), work,
                     new Traffic.Settings(connections, Long.MAX_VALUE, (long) maxStreamMib << 20, slow, 0, common.seed,
-                            120_000), rounds, (long) (pause * 1000), System.out);
+                            120_000), rounds, (long) (pause * 1000), modules, System.out);
             r.lines().forEach(System.out::println);
             System.out.println(r.ok() ? "replace: no connection failed" : "replace: FAILED (seed " + common.seed + ")");
             common.done(work);

@@ -16,10 +16,18 @@ final class Rig implements AutoCloseable {
     final AgentProcess server;
     final AgentProcess client;
 
+    /** Stops the agents when this JVM is stopped (SIGTERM, Ctrl-C) before {@link #close()}. */
+    private final Thread hook;
+
     private Rig(Traffic traffic, AgentProcess server, AgentProcess client) {
         this.traffic = traffic;
         this.server = server;
         this.client = client;
+        hook = new Thread(() -> {
+            client.close();
+            server.close();
+        }, "soak-agents-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
     }
 
     /**
@@ -70,6 +78,7 @@ final class Rig implements AutoCloseable {
 
     @Override
     public void close() throws IOException, InterruptedException {
+        Runtime.getRuntime().removeShutdownHook(hook);
         traffic.stop();
         client.close();
         server.close();

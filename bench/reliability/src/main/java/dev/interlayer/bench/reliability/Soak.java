@@ -10,20 +10,24 @@ import java.util.List;
  * through them until the volume is checked, the agents' memory sampled all along. Fails on any mismatch, any
  * connection that did not end as planned, an agent that exited, or a leak the agents' leak detector reported.
  */
-final class Soak {
+public final class Soak {
 
     /** What a run found. */
-    record Result(long checkedBytes, long checked, long slow, long resets, long resetBytes, long mismatches,
+    public record Result(long checkedBytes, long checked, long slow, long resets, long resetBytes, long mismatches,
                   long failures, long leaks, boolean agentsAlive, double seconds, List<String> lines) {
-        boolean ok() {
+        public boolean ok() {
             return mismatches == 0 && failures == 0 && leaks == 0 && agentsAlive && checked > 0;
         }
     }
 
     private Soak() {}
 
-    static Result run(Path interlayerJar, Path samples, Path work, Traffic.Settings settings, long progressMillis,
-                      PrintStream progress) throws Exception {
+    /**
+     * Runs the load until its volume is checked or {@code maxMillis} passed (then every connection open ends first),
+     * printing a progress line every {@code progressMillis}.
+     */
+    public static Result run(Path interlayerJar, Path samples, Path work, Traffic.Settings settings, long maxMillis,
+                             long progressMillis, PrintStream progress) throws Exception {
         String tag = "  - {name: tag, params: {every: 1000}}\n";
         try (Rig rig = Rig.start(interlayerJar, samples, work, settings, List.of("tag"), "modules:\n" + tag,
                 List.of("tag"), "modules:\n" + tag);
@@ -31,7 +35,17 @@ final class Soak {
             long t0 = System.nanoTime();
             rig.traffic.start(rig.entryPort());
             Thread reporter = Thread.ofPlatform().daemon().start(() -> report(rig, memory, t0, progressMillis, progress));
+            Thread timer = Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    Thread.sleep(maxMillis);
+                    progress.println("time is up: stopping after the connections open now");
+                    rig.traffic.stop();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
             rig.traffic.await();
+            timer.interrupt();
             reporter.interrupt();
             double seconds = (System.nanoTime() - t0) / 1e9;
             memory.close();
@@ -64,9 +78,15 @@ final class Soak {
 
     /** Prints a progress line every {@code periodMillis} until interrupted. */
     static void report(Rig rig, MemoryWatch memory, long t0, long periodMillis, PrintStream out) {
+        int problemsShown = 0;
         try {
             while (true) {
                 Thread.sleep(periodMillis);
+                List<String> problems = rig.traffic.problems();
+                for (String p : problems.subList(problemsShown, problems.size())) {
+                    out.println("problem: " + p);
+                }
+                problemsShown = problems.size();
                 Traffic t = rig.traffic;
                 AgentProcess.Memory c = memory.range(rig.client).last;
                 AgentProcess.Memory sv = memory.range(rig.server).last;

@@ -35,7 +35,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * must deliver exactly what was written, both ways: same length, same hash. A reset connection is not checked, but
  * must end (on both ends) within {@code timeout}; any connection that does not is a failure.
  */
-final class Traffic implements AutoCloseable {
+public final class Traffic implements AutoCloseable {
 
     /** Who resets a connection, if anyone. */
     enum Reset { NONE, CLIENT, SERVER }
@@ -43,8 +43,11 @@ final class Traffic implements AutoCloseable {
     /** What one connection does. */
     record Plan(long id, long up, long down, boolean clientSlow, boolean serverSlow, Reset reset, long resetAt, long seed) {}
 
-    /** The load's shape. */
-    record Settings(int connections, long volume, long maxStream, double slowShare, double resetShare, long seed,
+    /**
+     * The load's shape: concurrent connections, the volume to check (bytes, both directions), the longest stream one
+     * way, the shares of connections with a slow reader and reset on purpose, the seed, and how long any read may wait.
+     */
+    public record Settings(int connections, long volume, long maxStream, double slowShare, double resetShare, long seed,
                     long timeoutMillis) {}
 
     /** What one end saw: bytes and hash of what it wrote and of what it read. */
