@@ -147,6 +147,13 @@ final class AgentProcess implements AutoCloseable {
         }
     }
 
+    /** CPU time (user and system) it used so far, in seconds (/proc/PID/stat, in clock ticks of 1/100 s). */
+    double cpuSeconds() throws IOException {
+        String stat = Files.readString(Path.of("/proc", Long.toString(pid()), "stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return (Long.parseLong(f[11]) + Long.parseLong(f[12])) / 100.0;
+    }
+
     /** Connections open now, from its metrics endpoint. */
     long openConnections() throws IOException, InterruptedException {
         return gauge(metrics(), "interlayer_connections_open");

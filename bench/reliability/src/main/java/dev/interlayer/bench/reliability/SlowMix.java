@@ -31,14 +31,14 @@ final class SlowMix implements AutoCloseable {
 
     /** One measured phase. */
     record Phase(String name, double seconds, long bulkBytes, long slowestBulkBytes, List<Long> rttNanos,
-                 AgentProcess.Memory memory) {
+                 AgentProcess.Memory memory, double agentCpu) {
         String line(int bulk) {
             List<Long> s = new ArrayList<>(rttNanos);
             Collections.sort(s);
             return ("%s: bulk %.1f MB/s over %d streams (slowest stream %.1f MB/s), %,d request/response pairs: "
-                    + "p50 %.2f ms, p99 %.2f ms, max %.2f ms; agent RSS %s, heap %s, direct %s").formatted(name,
+                    + "p50 %.2f ms, p99 %.2f ms, max %.2f ms; agent CPU %.0f %%, RSS %s, heap %s, direct %s").formatted(name,
                     bulkBytes / seconds / 1e6, bulk, slowestBulkBytes / seconds / 1e6, s.size(), pct(s, 0.50),
-                    pct(s, 0.99), s.isEmpty() ? 0 : s.getLast() / 1e6, MemoryWatch.mib(memory.rss()),
+                    pct(s, 0.99), s.isEmpty() ? 0 : s.getLast() / 1e6, agentCpu / seconds * 100, MemoryWatch.mib(memory.rss()),
                     MemoryWatch.mib(memory.heap()), MemoryWatch.mib(memory.direct()));
         }
 
@@ -210,7 +210,9 @@ final class SlowMix implements AutoCloseable {
         long[] before = bulkRead.stream().mapToLong(AtomicLong::get).toArray();
         rtts = Collections.synchronizedList(new ArrayList<>());
         long t0 = System.nanoTime();
+        double cpu0 = agent.cpuSeconds();
         Thread.sleep(millis);
+        double cpu = agent.cpuSeconds() - cpu0;
         List<Long> phaseRtts = rtts;
         rtts = Collections.synchronizedList(new ArrayList<>());
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -223,7 +225,7 @@ final class SlowMix implements AutoCloseable {
         }
         synchronized (phaseRtts) {
             return new Phase(name, seconds, total, before.length == 0 ? 0 : slowest, List.copyOf(phaseRtts),
-                    agent.memory());
+                    agent.memory(), cpu);
         }
     }
 

@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
@@ -33,7 +34,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * the server resets it (SO_LINGER 0) after a random number of bytes. The client's first 8 bytes name the plan; after
  * them both ends keep a running SHA-256 of what they write and what they read. A connection without a planned reset
  * must deliver exactly what was written, both ways: same length, same hash. A reset connection is not checked, but
- * must end (on both ends) within {@code timeout}; any connection that does not is a failure.
+ * must end on both ends. A connection where no byte moved, either way at either end, for {@code timeout} is stalled: a
+ * failure, as is any error on a connection not reset on purpose.
  */
 public final class Traffic implements AutoCloseable {
 
@@ -61,8 +63,10 @@ public final class Traffic implements AutoCloseable {
     private final InetAddress loopback = InetAddress.getLoopbackAddress();
     private final ServerSocket server;
     private final byte[] block = new byte[BLOCK + MAX_WRITE];
-    private final Map<Long, Plan> plans = new ConcurrentHashMap<>();
-    private final Map<Long, CompletableFuture<End>> serverEnds = new ConcurrentHashMap<>();
+    /** A connection under way: its plan, its server end's result, and the bytes either end moved so far. */
+    private record Conn(Plan plan, CompletableFuture<End> serverEnd, AtomicLong moved) {}
+
+    private final Map<Long, Conn> conns = new ConcurrentHashMap<>();
     private final Set<Long> serving = ConcurrentHashMap.newKeySet();
     private final AtomicLong nextId = new AtomicLong();
     private final AtomicBoolean stop = new AtomicBoolean();
@@ -161,18 +165,17 @@ public final class Traffic implements AutoCloseable {
     // ---- client side ----
 
     private void runOne(int entryPort, Plan p) {
-        CompletableFuture<End> serverEnd = new CompletableFuture<>();
-        plans.put(p.id(), p);
-        serverEnds.put(p.id(), serverEnd);
+        Conn c = new Conn(p, new CompletableFuture<>(), new AtomicLong());
+        conns.put(p.id(), c);
         try {
-            End client = client(entryPort, p);
+            End client = client(entryPort, c);
             if (p.reset() != Reset.NONE) {
-                awaitEnd(p.id(), serverEnd);
+                awaitEnd(c);
                 resets.incrementAndGet();
                 resetBytes.addAndGet(client.wrote() + Math.max(0, client.read()));
                 return;
             }
-            End srv = serverEnd.get(settings.timeoutMillis(), TimeUnit.MILLISECONDS);
+            End srv = await(c.serverEnd(), c.moved(), "the server's end");
             if (client.wrote() != p.up() || srv.read() != p.up() || !client.wroteHash().equals(srv.readHash())) {
                 problem(mismatches, p, "client to server: wrote %d bytes sha256 %s, server read %d bytes sha256 %s"
                         .formatted(client.wrote(), client.wroteHash(), srv.read(), srv.readHash()));
@@ -189,8 +192,7 @@ public final class Traffic implements AutoCloseable {
         } catch (Exception e) {
             problem(failures, p, (p.reset() == Reset.NONE ? "" : "reset connection did not end cleanly: ") + e);
         } finally {
-            plans.remove(p.id());
-            serverEnds.remove(p.id());
+            conns.remove(p.id());
             serving.remove(p.id());
         }
     }
@@ -199,7 +201,8 @@ public final class Traffic implements AutoCloseable {
      * Waits until the server's end of a reset connection ended, whichever way. A reset may reach the agents before
      * they connected upstream, or the server before it read the plan's id: then there is no server end to wait for.
      */
-    private void awaitEnd(long id, CompletableFuture<End> serverEnd) throws InterruptedException, TimeoutException {
+    private void awaitEnd(Conn c) throws InterruptedException, IOException {
+        long id = c.plan().id();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
         while (!serving.contains(id) && System.nanoTime() < deadline) {
             Thread.sleep(10);
@@ -208,33 +211,64 @@ public final class Traffic implements AutoCloseable {
             return;
         }
         try {
-            serverEnd.get(settings.timeoutMillis(), TimeUnit.MILLISECONDS);
+            await(c.serverEnd(), c.moved(), "the server's end of a reset connection");
         } catch (ExecutionException expected) {
             // a reset connection's server end may fail: the reset is what was planned
         }
     }
 
-    private End client(int entryPort, Plan p) throws Exception {
+    /**
+     * Waits for {@code f} as long as the connection moves bytes: fails once no byte moved, either way at either end, for
+     * the timeout (a stalled connection), however long it takes in all.
+     */
+    private <T> T await(CompletableFuture<T> f, AtomicLong moved, String what)
+            throws InterruptedException, ExecutionException, IOException {
+        long last = -1;
+        while (true) {
+            try {
+                return f.get(settings.timeoutMillis(), TimeUnit.MILLISECONDS);
+            } catch (TimeoutException e) {
+                long now = moved.get();
+                if (now == last) {
+                    throw new IOException(what + " stalled: no byte moved for " + settings.timeoutMillis() + " ms");
+                }
+                last = now;
+            }
+        }
+    }
+
+    /** Runs {@code body} on a virtual thread; its result or failure in the future. */
+    private static CompletableFuture<Object[]> spawn(Callable<Object[]> body, Socket closeOnFailure) {
+        CompletableFuture<Object[]> f = new CompletableFuture<>();
+        Thread.ofVirtual().start(() -> {
+            try {
+                f.complete(body.call());
+            } catch (Exception e) {
+                f.completeExceptionally(e);
+                if (closeOnFailure != null) {
+                    closeQuietly(closeOnFailure);
+                }
+            }
+        });
+        return f;
+    }
+
+    private End client(int entryPort, Conn c) throws Exception {
+        Plan p = c.plan();
         try (Socket s = new Socket(loopback, entryPort)) {
             s.setSoTimeout((int) settings.timeoutMillis());
             OutputStream out = s.getOutputStream();
             out.write(ByteBuffer.allocate(8).putLong(p.id()).array());
-            CompletableFuture<Object[]> wrote = new CompletableFuture<>();
-            Thread writer = Thread.ofVirtual().start(() -> {
-                try {
-                    MessageDigest md = sha256();
-                    long n = write(s, out, md, p.up(), new SplittableRandom(p.seed()),
-                            p.reset() == Reset.CLIENT ? p.resetAt() : -1);
-                    wrote.complete(new Object[] {n, hex(md)});
-                } catch (Exception e) {
-                    wrote.completeExceptionally(e);
-                    closeQuietly(s);
-                }
-            });
+            CompletableFuture<Object[]> wrote = spawn(() -> {
+                MessageDigest md = sha256();
+                long n = write(s, out, md, p.up(), new SplittableRandom(p.seed()),
+                        p.reset() == Reset.CLIENT ? p.resetAt() : -1, c.moved());
+                return new Object[] {n, hex(md)};
+            }, s);
             MessageDigest md = sha256();
             long read;
             try {
-                read = read(s.getInputStream(), md, p.clientSlow(), -1, null);
+                read = read(s.getInputStream(), md, p.clientSlow(), -1, null, c.moved());
             } catch (IOException e) {
                 if (p.reset() == Reset.NONE) {
                     closeQuietly(s);
@@ -242,19 +276,17 @@ public final class Traffic implements AutoCloseable {
                 }
                 read = -1;
             }
-            writer.join(settings.timeoutMillis());
-            if (writer.isAlive()) {
-                closeQuietly(s);
-                throw new IOException("client's writer still blocked " + settings.timeoutMillis() + " ms after its reader ended");
-            }
             Object[] w;
             try {
-                w = wrote.join();
-            } catch (RuntimeException e) {
+                w = await(wrote, c.moved(), "the client's writer");
+            } catch (ExecutionException e) {
                 if (p.reset() == Reset.NONE) {
                     throw new IOException("client's write failed: " + e.getCause(), e.getCause());
                 }
                 w = new Object[] {0L, ""};
+            } catch (IOException e) {
+                closeQuietly(s);
+                throw e;
             }
             return new End((long) w[0], (String) w[1], read, hex(md));
         }
@@ -282,34 +314,27 @@ public final class Traffic implements AutoCloseable {
         try (s) {
             s.setSoTimeout((int) settings.timeoutMillis());
             long id = new DataInputStream(s.getInputStream()).readLong();
-            Plan p = plans.get(id);
-            end = serverEnds.get(id);
-            if (p == null || end == null) {
+            Conn c = conns.get(id);
+            if (c == null) {
                 return; // a reset connection whose client gave up waiting for this end
             }
+            Plan p = c.plan();
+            end = c.serverEnd();
             serving.add(id);
-            CompletableFuture<Object[]> wrote = new CompletableFuture<>();
             OutputStream out = s.getOutputStream();
-            Thread writer = Thread.ofVirtual().start(() -> {
-                try {
-                    MessageDigest md = sha256();
-                    long n = write(s, out, md, p.down(), new SplittableRandom(~p.seed()), -1);
-                    wrote.complete(new Object[] {n, hex(md)});
-                } catch (Exception e) {
-                    wrote.completeExceptionally(e);
-                }
-            });
+            CompletableFuture<Object[]> wrote = spawn(() -> {
+                MessageDigest md = sha256();
+                long n = write(s, out, md, p.down(), new SplittableRandom(~p.seed()), -1, c.moved());
+                return new Object[] {n, hex(md)};
+            }, null);
             MessageDigest md = sha256();
-            long read = read(s.getInputStream(), md, p.serverSlow(), p.reset() == Reset.SERVER ? p.resetAt() : -1, s);
+            long read = read(s.getInputStream(), md, p.serverSlow(), p.reset() == Reset.SERVER ? p.resetAt() : -1, s,
+                    c.moved());
             if (read < 0) {
                 end.complete(new End(0, "", 0, ""));
                 return;
             }
-            writer.join(settings.timeoutMillis());
-            if (writer.isAlive()) {
-                throw new IOException("server's writer still blocked " + settings.timeoutMillis() + " ms after its reader ended");
-            }
-            Object[] w = wrote.join();
+            Object[] w = await(wrote, c.moved(), "the server's writer");
             end.complete(new End((long) w[0], (String) w[1], read, hex(md)));
         } catch (Exception e) {
             if (end != null) {
@@ -324,8 +349,8 @@ public final class Traffic implements AutoCloseable {
      * Writes {@code length} bytes in random sizes, hashing them, then shuts the output down; with {@code resetAt >= 0}
      * resets the connection once that many bytes are written instead. Returns the bytes written.
      */
-    private long write(Socket s, OutputStream out, MessageDigest md, long length, SplittableRandom r, long resetAt)
-            throws IOException {
+    private long write(Socket s, OutputStream out, MessageDigest md, long length, SplittableRandom r, long resetAt,
+                       AtomicLong moved) throws IOException {
         long done = 0;
         while (done < length) {
             if (resetAt >= 0 && done >= resetAt) {
@@ -337,6 +362,7 @@ public final class Traffic implements AutoCloseable {
             out.write(block, off, n);
             md.update(block, off, n);
             done += n;
+            moved.addAndGet(n);
         }
         s.shutdownOutput();
         return done;
@@ -346,7 +372,7 @@ public final class Traffic implements AutoCloseable {
      * Reads to the end of the stream, hashing, sleeping 1 ms after each read when slow; with {@code resetAt >= 0}
      * resets {@code s} once that many bytes are read and returns -1.
      */
-    private static long read(InputStream in, MessageDigest md, boolean slow, long resetAt, Socket s)
+    private static long read(InputStream in, MessageDigest md, boolean slow, long resetAt, Socket s, AtomicLong moved)
             throws IOException, InterruptedException {
         byte[] buf = new byte[slow ? SLOW_READ : 64 << 10];
         long total = 0;
@@ -354,6 +380,7 @@ public final class Traffic implements AutoCloseable {
         while ((n = in.read(buf)) > 0) {
             md.update(buf, 0, n);
             total += n;
+            moved.addAndGet(n);
             if (resetAt >= 0 && total >= resetAt) {
                 reset(s);
                 return -1;
