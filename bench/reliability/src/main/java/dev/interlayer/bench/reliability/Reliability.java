@@ -151,6 +151,13 @@ public final class Reliability implements Callable<Integer> {
         @Option(names = "--slow", description = "Slow connections (default ${DEFAULT-VALUE}; each is 2 open files here and 2 in the agent).")
         int slow = 9000;
 
+        @Option(names = "--slow-backlog-kib", description = "What a slow connection's server writes at once before 1 KiB a "
+                + "second, in KiB, at most 1024 (default ${DEFAULT-VALUE}).")
+        int slowBacklogKib = 16;
+
+        @Option(names = "--slow-direct", description = "Open the slow connections straight to the server, not through the agent.")
+        boolean slowDirect;
+
         @Option(names = "--bulk", description = "Fast bulk streams (default ${DEFAULT-VALUE}).")
         int bulk = 4;
 
@@ -165,9 +172,12 @@ public final class Reliability implements Callable<Integer> {
             Path work = common.work();
             System.out.printf("slow-mix: %,d slow connections, %d bulk, %d echo, %d s per phase, work %s%n", slow, bulk,
                     echo, seconds, work);
-            SlowMix.Result r = SlowMix.run(common.interlayerJar(), work, slow, bulk, echo, seconds * 1000L, System.out);
+            SlowMix.Result r = SlowMix.run(common.interlayerJar(), work, slow, slowBacklogKib << 10, slowDirect, bulk, echo,
+                    seconds * 1000L,
+                    System.out);
             r.lines().forEach(System.out::println);
-            System.out.println(r.ok() ? "slow-mix: every connection stayed open, no fast one stalled" : "slow-mix: FAILED");
+            System.out.println(r.ok() ? "slow-mix: every connection stayed open, no fast one stalled"
+                    : "slow-mix: FAILED (a connection failed or a fast one stalled: a bulk stream under 1 MiB, a round trip of 5 s or more)");
             common.done(work);
             return r.ok() ? 0 : 1;
         }

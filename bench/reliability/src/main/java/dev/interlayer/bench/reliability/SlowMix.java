@@ -7,6 +7,7 @@ import java.io.PrintStream;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -17,8 +18,9 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * Many concurrent connections with a slow-reader mix through one agent: a few fast connections (bulk streams and
  * 1 KiB request/response pairs) are measured alone, then again while thousands of slow connections are open, each
- * with a server writing as fast as it may and a client reading 1 KiB a second. The agent must keep its memory bounded
- * (it reads from a server only as fast as the client takes the bytes) and the fast connections must not stall.
+ * with a server that writes a backlog at once and then 1 KiB a second, and a client that reads 1 KiB a second. The
+ * agent must keep its memory bounded (it reads from a server only as fast as the client takes the bytes) and the
+ * fast connections must not stall.
  *
  * <p>Every connection is two sockets in this process (client and server) and two in the agent, so with a limit of
  * N open files per process about N/2 connections fit.
@@ -31,15 +33,16 @@ final class SlowMix implements AutoCloseable {
 
     /** One measured phase. */
     record Phase(String name, double seconds, long bulkBytes, long slowestBulkBytes, List<Long> rttNanos,
-                 AgentProcess.Memory memory, double agentCpu) {
+                 AgentProcess.Memory memory, double agentCpu, long kernelTcpBytes) {
         String line(int bulk) {
             List<Long> s = new ArrayList<>(rttNanos);
             Collections.sort(s);
             return ("%s: bulk %.1f MB/s over %d streams (slowest stream %.1f MB/s), %,d request/response pairs: "
-                    + "p50 %.2f ms, p99 %.2f ms, max %.2f ms; agent CPU %.0f %%, RSS %s, heap %s, direct %s").formatted(name,
+                    + "p50 %.2f ms, p99 %.2f ms, max %.2f ms; agent CPU %.0f %%, RSS %s, heap %s, direct %s; "
+                    + "the kernel's TCP buffers %s").formatted(name,
                     bulkBytes / seconds / 1e6, bulk, slowestBulkBytes / seconds / 1e6, s.size(), pct(s, 0.50),
                     pct(s, 0.99), s.isEmpty() ? 0 : s.getLast() / 1e6, agentCpu / seconds * 100, MemoryWatch.mib(memory.rss()),
-                    MemoryWatch.mib(memory.heap()), MemoryWatch.mib(memory.direct()));
+                    MemoryWatch.mib(memory.heap()), MemoryWatch.mib(memory.direct()), MemoryWatch.mib(kernelTcpBytes));
         }
 
         private static double pct(List<Long> sorted, double p) {
@@ -59,7 +62,11 @@ final class SlowMix implements AutoCloseable {
     final AtomicLong errors = new AtomicLong();
     private final List<String> problems = Collections.synchronizedList(new ArrayList<>());
 
-    SlowMix() throws IOException {
+    /** Bytes a slow connection's server writes at once before it writes 1 KiB a second (at most 1 MiB). */
+    private final int slowBacklog;
+
+    SlowMix(int slowBacklog) throws IOException {
+        this.slowBacklog = Math.min(slowBacklog, 1 << 20);
         server = new ServerSocket(0, 16384, loopback);
         acceptor = Thread.ofPlatform().daemon().name("slowmix-accept").start(this::acceptLoop);
     }
@@ -80,7 +87,7 @@ final class SlowMix implements AutoCloseable {
     }
 
     private void acceptLoop() {
-        byte[] block = new byte[16 << 10];
+        byte[] block = new byte[1 << 20];
         while (!server.isClosed()) {
             try {
                 Socket s = server.accept();
@@ -100,8 +107,10 @@ final class SlowMix implements AutoCloseable {
             OutputStream out = s.getOutputStream();
             int kind = in.read();
             if (kind == SLOW) {
+                out.write(block, 0, slowBacklog);
                 while (!stop.get()) {
-                    out.write(block);
+                    out.write(block, 0, 1024);
+                    Thread.sleep(1000);
                 }
             } else if (kind == BULK) {
                 AtomicLong counter = new AtomicLong();
@@ -118,7 +127,7 @@ final class SlowMix implements AutoCloseable {
                     out.write(buf);
                 }
             }
-        } catch (IOException e) {
+        } catch (IOException | InterruptedException e) {
             if (!stop.get()) {
                 problem("server end: " + e);
             }
@@ -225,19 +234,46 @@ final class SlowMix implements AutoCloseable {
         }
         synchronized (phaseRtts) {
             return new Phase(name, seconds, total, before.length == 0 ? 0 : slowest, List.copyOf(phaseRtts),
-                    agent.memory(), cpu);
+                    agent.memory(), cpu, kernelTcpBytes());
         }
     }
 
-    /** What a run found; ok when every connection opened and stayed open and the agent neither exited nor leaked. */
+    /** Memory the kernel's TCP sockets hold now, every process's (/proc/net/sockstat, "TCP: … mem PAGES"). */
+    static long kernelTcpBytes() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/net/sockstat"))) {
+            if (line.startsWith("TCP:")) {
+                String[] f = line.split("\\s+");
+                for (int i = 0; i < f.length - 1; i++) {
+                    if (f[i].equals("mem")) {
+                        return Long.parseLong(f[i + 1]) * 4096;
+                    }
+                }
+            }
+        }
+        return 0;
+    }
+
+    /** A fast connection stalled: a bulk stream moved less than 1 MiB in the phase, or a round trip took 5 s or more. */
+    static boolean stalled(Phase p) {
+        return p.slowestBulkBytes() < (1 << 20) || p.rttNanos().isEmpty()
+                || p.rttNanos().stream().anyMatch(n -> n >= 5_000_000_000L);
+    }
+
+    /**
+     * What a run found; ok when every connection opened and stayed open, no fast one stalled beside the slow ones, and
+     * the agent neither exited nor leaked.
+     */
     record Result(List<String> lines, boolean ok) {}
 
-    /** Runs the figure: one agent, the fast connections alone, then beside {@code slow} slow ones. */
-    static Result run(Path interlayerJar, Path work, int slow, int bulk, int echo,
-                            long measureMillis, PrintStream progress) throws Exception {
+    /**
+     * Runs the figure: one agent, the fast connections alone, then beside {@code slow} slow ones (through the agent, or
+     * straight to the server with {@code slowDirect}: what the same slow connections do to the host without the agent).
+     */
+    static Result run(Path interlayerJar, Path work, int slow, int slowBacklog, boolean slowDirect,
+                            int bulk, int echo, long measureMillis, PrintStream progress) throws Exception {
         List<String> lines = new ArrayList<>();
         boolean ok;
-        try (SlowMix mix = new SlowMix();
+        try (SlowMix mix = new SlowMix(slowBacklog);
              AgentProcess agent = AgentProcess.start(interlayerJar, work.resolve("agent"), "mix", "client",
                      mix.serverPort(), List.of(), "")) {
             mix.startFast(agent.port, bulk, echo);
@@ -245,23 +281,24 @@ final class SlowMix implements AutoCloseable {
             Phase alone = mix.measure("fast connections alone", measureMillis, agent);
             progress.println(alone.line(bulk));
             long t0 = System.nanoTime();
-            mix.openSlow(agent.port, slow);
+            mix.openSlow(slowDirect ? mix.serverPort() : agent.port, slow);
             double openSeconds = (System.nanoTime() - t0) / 1e9;
             progress.printf("%,d slow connections opened in %.1f s (%d errors)%n", mix.slowOpen.get(), openSeconds,
                     mix.errors.get());
             Thread.sleep(5000);
-            Phase beside = mix.measure("beside " + mix.slowOpen.get() + " slow connections", measureMillis, agent);
+            Phase beside = mix.measure("beside %,d slow connections%s".formatted(mix.slowOpen.get(),
+                    slowDirect ? " not through the agent" : ""), measureMillis, agent);
             progress.println(beside.line(bulk));
             lines.add(alone.line(bulk));
             lines.add(beside.line(bulk));
-            lines.add("%,d slow connections opened in %.1f s, %s read by their clients; agent open connections: %s, errors: %d"
+            lines.add("%,d slow connections opened in %.1f s, %s read by their clients; agent's open connections: %s, errors: %d"
                     .formatted(mix.slowOpen.get(), openSeconds, MemoryWatch.mib(mix.slowBytes.get()),
                             agent.openConnections(), mix.errors.get()));
             mix.problems().forEach(p -> lines.add("problem: " + p));
             long leaks = agent.leakReports();
             lines.add("agent alive: " + agent.alive() + ", leak reports in its log: " + leaks);
             ok = mix.errors.get() == 0 && mix.slowOpen.get() == slow && agent.alive() && leaks == 0
-                    && beside.slowestBulkBytes() > 0 && !beside.rttNanos().isEmpty();
+                    && !stalled(beside);
         }
         return new Result(lines, ok);
     }
