@@ -120,6 +120,11 @@ final class AgentProcess implements AutoCloseable {
         }
     }
 
+    /** Lines of its log where a module ended a connection with an error (e.g. tag's mismatch), at most {@code n}. */
+    List<String> moduleErrors(int n) {
+        return log().lines().filter(l -> l.contains(" returned ERROR(")).limit(n).toList();
+    }
+
     /** Lines of its log that report a leaked buffer (Netty's leak detector, sampled). */
     long leakReports() {
         return log().lines().filter(l -> l.contains("LEAK:")).count();

@@ -66,6 +66,7 @@ public final class Soak {
         for (AgentProcess a : rig.agents()) {
             leaks += a.leakReports();
             alive &= a.alive();
+            a.moduleErrors(5).forEach(l -> lines.add("agent " + a.name + ": " + l));
             if (!a.alive()) {
                 lines.add("agent " + a.name + " exited; its log: " + a.dir.resolve("agent.log"));
             }
