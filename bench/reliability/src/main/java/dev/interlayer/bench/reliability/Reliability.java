@@ -10,7 +10,10 @@ import java.util.stream.Stream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
 
 /** bench/soak: reliability figures under faults (docs/reliability.md). */
 @Command(name = "soak", mixinStandardHelpOptions = true, sortOptions = false,
@@ -44,6 +47,16 @@ public final class Reliability implements Callable<Integer> {
 
         Path samples() {
             return repo.resolve("cli/target/sample-modules");
+        }
+
+        @Spec
+        CommandSpec spec;
+
+        /** Stops with exit 2 and {@code message} unless {@code ok}. */
+        void require(boolean ok, String message) {
+            if (!ok) {
+                throw new ParameterException(spec.commandLine(), message);
+            }
         }
 
         Path work() throws IOException {
@@ -89,6 +102,9 @@ public final class Reliability implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        common.require(gb > 0 && connections >= 1 && maxStreamMib >= 1 && minutes > 0 && progress >= 1,
+                "--gb, --connections, --max-stream-mib, --minutes and --progress must be positive");
+        common.require(slow >= 0 && slow <= 1 && resets >= 0 && resets <= 1, "--slow and --resets are shares between 0 and 1");
         Path work = common.work();
         System.out.printf("soak: seed %d, %.1f GB, %d connections, streams up to %d MiB, slow %.2f, resets %.2f, work %s%n",
                 common.seed, gb, connections, maxStreamMib, slow, resets, work);
@@ -129,6 +145,9 @@ public final class Reliability implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
+            common.require(rounds >= 1 && connections >= 1 && maxStreamMib >= 1 && pause >= 0,
+                    "--rounds, --connections and --max-stream-mib must be positive, --pause not negative");
+            common.require(slow >= 0 && slow <= 1, "--slow is a share between 0 and 1");
             Path work = common.work();
             System.out.printf("replace: seed %d, %d rounds, %d connections, streams up to %d MiB, slow %.2f, work %s%n",
                     common.seed, rounds, connections, maxStreamMib, slow, work);
@@ -169,6 +188,9 @@ public final class Reliability implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
+            common.require(slow >= 0 && bulk >= 1 && echo >= 1 && seconds >= 1,
+                    "--slow must not be negative; --bulk, --echo and --seconds must be positive");
+            common.require(slowBacklogKib >= 1 && slowBacklogKib <= 1024, "--slow-backlog-kib must be between 1 and 1024");
             Path work = common.work();
             System.out.printf("slow-mix: %,d slow connections, %d bulk, %d echo, %d s per phase, work %s%n", slow, bulk,
                     echo, seconds, work);
