@@ -146,9 +146,9 @@ public final class HotReplace {
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile(work, "cli", ".out");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile()).start();
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
+        if (!p.waitFor(180, TimeUnit.SECONDS)) {
             p.destroyForcibly();
-            return "exit timeout: interlayer " + String.join(" ", args) + " did not return within 60 s";
+            return "exit timeout: interlayer " + String.join(" ", args) + " did not return within 180 s";
         }
         String text = Files.readString(out, StandardCharsets.UTF_8).strip();
         Files.delete(out);
