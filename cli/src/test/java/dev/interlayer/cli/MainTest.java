@@ -142,7 +142,7 @@ class MainTest {
                 .contains("module tag 1.0.0 - inserts a tag every N bytes")
                 .contains("interfaces:   stream 1.1 (host offers " + InterfaceType.STREAM.hostMajor() + "." + InterfaceType.STREAM.hostMinor())
                 .contains("hooks:        attach, onSend, onRecv, onEnd")
-                .contains("defaults:     priority 50, selector any, mode global, fault policy fail-open")
+                .contains("defaults:     priority 50, selector any, mode global, fault policy fail-closed")
                 .containsPattern("every +int +default 1000 +payload bytes between two tags")
                 .contains("OK: 1 module loaded");
     }

@@ -120,9 +120,12 @@ final class AgentProcess implements AutoCloseable {
         }
     }
 
-    /** Lines of its log where a module ended a connection with an error (e.g. tag's mismatch), at most {@code n}. */
+    /**
+     * Lines of its log where a module ended a connection with an error (e.g. tag's mismatch) or faulted (threw, or ran
+     * past the hook budget: the cause of a mismatch the peer's tag then reports), at most {@code n}.
+     */
     List<String> moduleErrors(int n) {
-        return log().lines().filter(l -> l.contains(" returned ERROR(")).limit(n).toList();
+        return log().lines().filter(l -> l.contains(" returned ERROR(") || l.contains(" faulted in ")).limit(n).toList();
     }
 
     /** Lines of its log that report a leaked buffer (Netty's leak detector, sampled). */

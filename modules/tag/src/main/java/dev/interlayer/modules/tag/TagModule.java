@@ -2,6 +2,7 @@ package dev.interlayer.modules.tag;
 
 import dev.interlayer.api.Attach;
 import dev.interlayer.api.Attachment;
+import dev.interlayer.api.FaultPolicy;
 import dev.interlayer.api.ByteView;
 import dev.interlayer.api.InterfaceType;
 import dev.interlayer.api.ModuleDescriptor;
@@ -22,6 +23,10 @@ import java.util.Arrays;
  * client-role agent's SEND inserts, the server-role agent's RECV removes, and the same for the reply. A RECV byte
  * where the tag should be but that does not match it resets the connection: the peer is not running {@code tag}
  * with the same parameters.
+ *
+ * <p>Its fault policy is fail-closed: a tag hook that faults (throws, or runs past the hook budget) resets the
+ * connection. Fail-open would detach it and let the rest of the stream pass untransformed, which the peer's {@code tag}
+ * would read as a mismatch only at the next tag position, and an application behind a detached RECV would read tags.
  *
  * <p>Chunk boundaries do not matter: a tag may be split across chunks, chunks may be one byte or megabytes.
  * A chunk that reaches no tag position passes without a copy; otherwise the replacement is written with bulk
@@ -64,6 +69,7 @@ public final class TagModule implements StreamModule<TagModule.State> {
                 .description("inserts a tag every N bytes on SEND and removes it on RECV (Layer 4.5 sample)")
                 .implement(InterfaceType.STREAM, 1, 1)
                 .priority(50)
+                .faultPolicy(FaultPolicy.FAIL_CLOSED)
                 .param(Param.ofInt("every", 1000, "payload bytes between two tags"))
                 .param(Param.ofString("tag", DEFAULT_TAG, "the tag text (UTF-8) inserted into the stream"))
                 .build();
