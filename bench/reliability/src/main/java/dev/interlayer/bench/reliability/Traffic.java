@@ -316,7 +316,17 @@ public final class Traffic implements AutoCloseable {
             long id = new DataInputStream(s.getInputStream()).readLong();
             Conn c = conns.get(id);
             if (c == null) {
-                return; // a reset connection whose client gave up waiting for this end
+                if (id < 1 || id > nextId.get() || plan(id).reset() == Reset.NONE) {
+                    // closing now resets the connection (its bytes are unread), which its client counts as a failure:
+                    // say why here, or that reset is a mystery
+                    synchronized (problems) {
+                        if (problems.size() < 20) {
+                            problems.add("the server read plan id %d, which names no open connection: the first 8 bytes of a stream arrived changed"
+                                    .formatted(id));
+                        }
+                    }
+                }
+                return; // else a reset connection whose client gave up waiting for this end
             }
             Plan p = c.plan();
             end = c.serverEnd();
