@@ -423,7 +423,7 @@ final class DirectConnection implements Connection {
     @Override
     public void abort(String reason) {
         if (closed || promoted != null) return;
-        Engine.RESETS.log("listener " + spec.name() + ": connections reset", Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
+        Engine.RESETS.log(Engine.resetKind(spec.name(), reason), Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
         for (int s = ACCEPTED; s <= UPSTREAM; s++) {
             if (fd[s] >= 0) sys.setLinger(fd[s], 0);
         }

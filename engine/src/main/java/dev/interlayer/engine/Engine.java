@@ -69,6 +69,14 @@ public final class Engine implements AutoCloseable {
      * first five of a kind per listener every 10 s, then one line that counts the rest.
      */
     static final RepeatedLog RESETS = new RepeatedLog(LOG, 5, Duration.ofSeconds(10));
+
+    /**
+     * The {@link #RESETS} kind of a reset on {@code listener}: resets a module caused (its ERROR verdict, a fail-closed
+     * fault) are counted apart from the peers' resets, so a storm of peer resets never hides a module's reason.
+     */
+    static String resetKind(String listener, String reason) {
+        return "listener " + listener + (reason.startsWith("module ") ? ": connections reset by a module" : ": connections reset");
+    }
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(128 * 1024, 512 * 1024);
 
     /** Buffer allocator of every connection (benchmark knob {@code -Dinterlayer.engine.allocator=pooled|adaptive}). */

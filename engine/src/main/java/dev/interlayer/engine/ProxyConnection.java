@@ -1179,7 +1179,7 @@ final class ProxyConnection implements Connection {
     @Override
     public void abort(String reason) {
         if (closed) return;
-        Engine.RESETS.log("listener " + spec.name() + ": connections reset", Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
+        Engine.RESETS.log(Engine.resetKind(spec.name(), reason), Level.INFO, "connection {0} ({1}) reset: {2}", id, spec.name(), reason);
         reset(reason, null);
     }
 

@@ -128,6 +128,19 @@ final class AgentProcess implements AutoCloseable {
         return log().lines().filter(l -> l.contains(" returned ERROR(") || l.contains(" faulted in ")).limit(n).toList();
     }
 
+    /**
+     * Its metrics' series of module ERROR verdicts and module faults that are not zero: counted even where the log
+     * left lines out. Empty if the endpoint does not answer.
+     */
+    List<String> moduleErrorCounts() throws InterruptedException {
+        try {
+            return metrics().lines().filter(l -> (l.startsWith("interlayer_module_verdicts_total{") && l.contains("verdict=\"error\""))
+                    || l.startsWith("interlayer_module_faults_total{")).filter(l -> !l.endsWith(" 0.0") && !l.endsWith(" 0")).toList();
+        } catch (IOException e) {
+            return List.of();
+        }
+    }
+
     /** Lines of its log that report a leaked buffer (Netty's leak detector, sampled). */
     long leakReports() {
         return log().lines().filter(l -> l.contains("LEAK:")).count();

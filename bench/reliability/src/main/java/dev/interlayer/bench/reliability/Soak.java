@@ -53,7 +53,7 @@ public final class Soak {
         }
     }
 
-    static Result result(Rig rig, MemoryWatch memory, double seconds) {
+    static Result result(Rig rig, MemoryWatch memory, double seconds) throws InterruptedException {
         Traffic t = rig.traffic;
         List<String> lines = new ArrayList<>();
         lines.add(("%s checked in %,d connections (%,d with a slow reader), %,d reset on purpose (%s before the reset), "
@@ -67,6 +67,9 @@ public final class Soak {
             leaks += a.leakReports();
             alive &= a.alive();
             a.moduleErrors(5).forEach(l -> lines.add("agent " + a.name + ": " + l));
+            if (a.alive()) {
+                a.moduleErrorCounts().forEach(l -> lines.add("agent " + a.name + " metrics: " + l));
+            }
             if (!a.alive()) {
                 lines.add("agent " + a.name + " exited; its log: " + a.dir.resolve("agent.log"));
             }
