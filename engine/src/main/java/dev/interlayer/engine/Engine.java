@@ -71,11 +71,20 @@ public final class Engine implements AutoCloseable {
     static final RepeatedLog RESETS = new RepeatedLog(LOG, 5, Duration.ofSeconds(10));
 
     /**
-     * The {@link #RESETS} kind of a reset on {@code listener}: resets a module caused (its ERROR verdict, a fail-closed
-     * fault) are counted apart from the peers' resets, so a storm of peer resets never hides a module's reason.
+     * The {@link #RESETS} kind of a reset on {@code listener}: its reason up to the first {@code ':'} or {@code '('}
+     * ("peer reset by the network peer", "cannot connect upstream 10.0.0.1:80", "module tag@1.0.0 returned ERROR"), so
+     * a storm of one kind (peers resetting on purpose) never hides a rarer one.
      */
     static String resetKind(String listener, String reason) {
-        return "listener " + listener + (reason.startsWith("module ") ? ": connections reset by a module" : ": connections reset");
+        int end = reason.length();
+        for (int i = 0; i < reason.length(); i++) {
+            char c = reason.charAt(i);
+            if (c == ':' || c == '(') {
+                end = i;
+                break;
+            }
+        }
+        return "listener " + listener + ": connections reset (" + reason.substring(0, Math.min(end, 100)).strip() + ")";
     }
     static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(128 * 1024, 512 * 1024);
 

@@ -35,6 +35,14 @@ import io.netty.util.concurrent.ThreadAwareExecutor;
  * call. This handler keeps the latest interest of each registration and applies it once, before the event loop
  * next waits for events: the kernel sees the same interest at every wait, with fewer system calls.
  *
+ * <p><b>No stale event for a reused descriptor.</b> Netty 4.2.18 hands each ready event of a turn to the registration
+ * that holds the event's fd <em>number</em> when the event is processed. A socket closed while a turn's events are
+ * handled (a reset) frees its number, and a socket opened later in the same turn (an accept, an upstream connect) may
+ * get it: the closed socket's events still waiting in the turn (a hang-up, an error) then reach the new socket's
+ * channel, which takes them for its own, shuts its input, and the engine resets a healthy connection. Events can only
+ * be a descriptor's own from the turn after it was registered (its interest reaches the kernel before the loop next
+ * waits), so this handler drops the events a registration receives in the turn it was made in.
+ *
  * <p><b>Takeover.</b> {@link #registrationOf(Channel)} finds a channel's registration; {@link Registration#take}
  * routes the socket's epoll events to an {@link Owner} (the splice relay) with the owner's interest set, while
  * the interest changes the channel asks for meanwhile are only remembered; {@link Registration#giveBack}
@@ -75,6 +83,8 @@ final class EngineEpoll implements IoHandlerFactory {
     private static final class Handler implements IoHandler {
         private final IoHandler delegate;
         private final IntObjectHashMap<Registration> byFd = new IntObjectHashMap<>();
+        /** Counts the loop's turns (each run: wait, then handle what is ready); see {@link Registration#turn}. */
+        private long turn;
         /** Registrations whose channel changed its interest since the loop last waited. */
         private final java.util.ArrayList<Registration> changed = new java.util.ArrayList<>();
 
@@ -85,6 +95,7 @@ final class EngineEpoll implements IoHandlerFactory {
         @Override public void initialize() { delegate.initialize(); }
         @Override
         public int run(IoHandlerContext context) {
+            turn++;
             applyChanges();
             return delegate.run(context);
         }
@@ -137,6 +148,9 @@ final class EngineEpoll implements IoHandlerFactory {
         @Override
         public void handle(IoRegistration registration, IoEvent event) {
             Registration r = reg;
+            if (r.turn == r.handler.turn) {
+                return; // the event of a socket closed this turn whose fd number this new one took (see the class doc)
+            }
             Owner o = r.owner;
             if (o != null) {
                 o.ready(r, ((EpollIoEvent) event).ops().value());
@@ -151,6 +165,8 @@ final class EngineEpoll implements IoHandlerFactory {
         private final Handler handler;
         private final IoRegistration delegate;
         private final int fd;
+        /** The loop's turn when it was registered: events it receives in that turn are another socket's. */
+        private final long turn;
         /** The interest the channel asked for last (applied unless an owner has the registration). */
         private EpollIoOps wanted = EpollIoOps.EPOLLET;
         private Owner owner;
@@ -163,6 +179,7 @@ final class EngineEpoll implements IoHandlerFactory {
             this.handler = handler;
             this.delegate = delegate;
             this.fd = fd;
+            this.turn = handler.turn;
         }
 
         @Override public <T> T attachment() { return delegate.attachment(); }

@@ -64,7 +64,7 @@ public final class Traffic implements AutoCloseable {
     private final ServerSocket server;
     private final byte[] block = new byte[BLOCK + MAX_WRITE];
     /** A connection under way: its plan, its server end's result, and the bytes either end moved so far. */
-    private record Conn(Plan plan, CompletableFuture<End> serverEnd, AtomicLong moved) {}
+    private record Conn(Plan plan, CompletableFuture<End> serverEnd, AtomicLong moved, int[] ports) {}
 
     private final Map<Long, Conn> conns = new ConcurrentHashMap<>();
     private final Set<Long> serving = ConcurrentHashMap.newKeySet();
@@ -165,7 +165,7 @@ public final class Traffic implements AutoCloseable {
     // ---- client side ----
 
     private void runOne(int entryPort, Plan p) {
-        Conn c = new Conn(p, new CompletableFuture<>(), new AtomicLong());
+        Conn c = new Conn(p, new CompletableFuture<>(), new AtomicLong(), new int[2]);
         conns.put(p.id(), c);
         try {
             End client = client(entryPort, c);
@@ -190,11 +190,33 @@ public final class Traffic implements AutoCloseable {
                 }
             }
         } catch (Exception e) {
-            problem(failures, p, (p.reset() == Reset.NONE ? "" : "reset connection did not end cleanly: ") + e);
+            problem(failures, p, (p.reset() == Reset.NONE ? "" : "reset connection did not end cleanly: ") + e
+                    + "; " + serverSide(c));
         } finally {
             conns.remove(p.id());
             serving.remove(p.id());
         }
+    }
+
+    /**
+     * What the server's end of a failed connection saw, for the problem line: the loopback ports of the connection's
+     * first hop (client to entry agent) and last hop (exit agent to server), to find its packets and its agents' log
+     * lines, and how the server's end ended (its own error, if it failed first).
+     */
+    private String serverSide(Conn c) {
+        String end;
+        try {
+            End e = c.serverEnd().get(2, TimeUnit.SECONDS);
+            end = "the server's end read %d and wrote %d bytes".formatted(e.read(), e.wrote());
+        } catch (ExecutionException e) {
+            end = "the server's end failed: " + e.getCause();
+        } catch (TimeoutException e) {
+            end = serving.contains(c.plan().id()) ? "the server's end had not ended 2 s later" : "the server never read this plan's id";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            end = "interrupted";
+        }
+        return "client port %d, server's peer port %d; %s".formatted(c.ports()[0], c.ports()[1], end);
     }
 
     /**
@@ -257,6 +279,7 @@ public final class Traffic implements AutoCloseable {
         Plan p = c.plan();
         try (Socket s = new Socket(loopback, entryPort)) {
             s.setSoTimeout((int) settings.timeoutMillis());
+            c.ports()[0] = s.getLocalPort();
             OutputStream out = s.getOutputStream();
             out.write(ByteBuffer.allocate(8).putLong(p.id()).array());
             CompletableFuture<Object[]> wrote = spawn(() -> {
@@ -330,6 +353,7 @@ public final class Traffic implements AutoCloseable {
             }
             Plan p = c.plan();
             end = c.serverEnd();
+            c.ports()[1] = s.getPort();
             serving.add(id);
             OutputStream out = s.getOutputStream();
             CompletableFuture<Object[]> wrote = spawn(() -> {
