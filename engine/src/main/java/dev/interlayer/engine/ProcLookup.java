@@ -61,6 +61,7 @@ final class ProcLookup {
         if (local == null || peer == null || !Files.isDirectory(Path.of("/proc/net"))) {
             return null;
         }
+        ProcessLookups.BY_SOCKET.increment();
         try {
             long[] inodeUid = udp ? udpInode(local, peer) : SockDiag.tcp(local, peer);
             if (inodeUid == null && !udp) inodeUid = inode(local, peer); // no sock_diag here: /proc/net/tcp, which walks every socket
@@ -71,6 +72,7 @@ final class ProcLookup {
     }
 
     private static AppInfo find(InetSocketAddress local, InetSocketAddress peer, boolean udp) {
+        ProcessLookups.BY_PROCESS.increment();
         long[] inodeUid = socket(local, peer, udp);
         if (inodeUid == null) return null;
         try {
