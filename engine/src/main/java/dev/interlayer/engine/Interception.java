@@ -240,14 +240,15 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
      * and the uid's 31 bits), which the kernel passes to the socket the intercepting listener accepts when
      * {@code net.ipv4.tcp_fwmark_accept} is 1: {@code uid} (after the redirect, priority -99) picks the SYNs (and their
      * retransmissions) redirected to {@code port}, {@code uid_bits} writes the mark, one rule per bit, since nftables
-     * refuses to write a uid into a mark (they are different types) but lets a mark be tested and set bit by bit. A uid
-     * from 2^31 up gets mark 0: the agent then looks the socket up.
+     * refuses to write a uid into a mark (they are different types) but lets a mark be tested and set bit by bit. The SYN's
+     * own mark is cleared first; a socket with no uid to read (a kernel socket) or a uid from 2^31 up gets a mark without
+     * the high bit: the agent then looks the socket up.
      */
     private static void uidChains(StringBuilder b, int port) {
         b.append("  chain uid {\n    type filter hook output priority -99; policy accept;\n")
                 .append("    ip daddr 127.0.0.1 tcp dport ").append(port).append(" ct state new ct status dnat jump uid_bits\n  }\n");
-        b.append("  chain uid_bits {\n    meta skuid >= 2147483648 meta mark set 0 return\n")
-                .append(String.format(Locale.ROOT, "    meta mark set 0x%08x\n", Intercepted.UID_MARK));
+        b.append("  chain uid_bits {\n    meta mark set 0\n")
+                .append(String.format(Locale.ROOT, "    meta skuid < 0x%08x meta mark set 0x%08x\n", Intercepted.UID_MARK, Intercepted.UID_MARK));
         for (int bit = 0; bit < 31; bit++) {
             b.append(String.format(Locale.ROOT, "    meta skuid & 0x%08x != 0 meta mark set meta mark | 0x%08x\n", 1 << bit, 1 << bit));
         }
