@@ -137,6 +137,10 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
         out.add("table ip " + TABLE + ", chain output (type nat hook output priority -100), failure " + failure.id()
                 + (failure == FailureMode.FAIL_OPEN ? " (set " + ALIVE_SET + ", renewed every " + RENEW_SECONDS + " s, lasting " + ALIVE_SECONDS + " s)" : ""));
         outboundRules(port).forEach(r -> out.add(r[0]));
+        if (protocols().contains(Protocol.TCP)) {
+            out.add("table ip " + TABLE + ", chain uid (type filter hook output priority -99): ip daddr 127.0.0.1 tcp dport " + port
+                    + " ct state new ct status dnat: the SYN's mark set to 0x80000000 | the socket owner's uid (chain uid_bits)");
+        }
         if (!inbound.isEmpty()) out.add("table ip " + TABLE + ", chain prerouting (type nat hook prerouting priority -100)");
         inboundRules().forEach(r -> out.add(r[0]));
         return out;
@@ -224,10 +228,31 @@ public record Interception(InetSocketAddress listen, int mark, FailureMode failu
         b.append("table ip ").append(TABLE).append(" {\n");
         if (failure == FailureMode.FAIL_OPEN) b.append("  set ").append(ALIVE_SET).append(" { type inet_proto; flags timeout; }\n");
         chain(b, "output", outboundRules(port));
+        if (protocols().contains(Protocol.TCP)) uidChains(b, port);
         if (!inbound.isEmpty()) chain(b, "prerouting", inboundRules());
         b.append("}\n");
         if (failure == FailureMode.FAIL_OPEN) b.append(renewScript());
         return b.toString();
+    }
+
+    /**
+     * The chains that give a redirected connection's SYN the uid of its client's socket as its mark ({@link Intercepted#UID_MARK}
+     * and the uid's 31 bits), which the kernel passes to the socket the intercepting listener accepts when
+     * {@code net.ipv4.tcp_fwmark_accept} is 1: {@code uid} (after the redirect, priority -99) picks the SYNs (and their
+     * retransmissions) redirected to {@code port}, {@code uid_bits} writes the mark, one rule per bit, since nftables
+     * refuses to write a uid into a mark (they are different types) but lets a mark be tested and set bit by bit. The SYN's
+     * own mark is cleared first; a socket with no uid to read (a kernel socket) or a uid from 2^31 up gets a mark without
+     * the high bit: the agent then looks the socket up.
+     */
+    private static void uidChains(StringBuilder b, int port) {
+        b.append("  chain uid {\n    type filter hook output priority -99; policy accept;\n")
+                .append("    ip daddr 127.0.0.1 tcp dport ").append(port).append(" ct state new ct status dnat jump uid_bits\n  }\n");
+        b.append("  chain uid_bits {\n    meta mark set 0\n")
+                .append(String.format(Locale.ROOT, "    meta skuid < 0x%08x meta mark set 0x%08x\n", Intercepted.UID_MARK, Intercepted.UID_MARK));
+        for (int bit = 0; bit < 31; bit++) {
+            b.append(String.format(Locale.ROOT, "    meta skuid & 0x%08x != 0 meta mark set meta mark | 0x%08x\n", 1 << bit, 1 << bit));
+        }
+        b.append("  }\n");
     }
 
     private static void chain(StringBuilder b, String hook, List<String[]> rules) {

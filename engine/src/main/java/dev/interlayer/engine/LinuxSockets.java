@@ -178,10 +178,15 @@ final class LinuxSockets {
 
     /** Reads an int option: its value, or {@code -errno} (an option's value is never negative here). */
     int getInt(int fd, int level, int name) {
+        return (int) getUnsigned(fd, level, name);
+    }
+
+    /** Reads an int option whose 32 bits are all value (a mark): its value from 0 to 2^32-1, or {@code -errno}. */
+    long getUnsigned(int fd, int level, int name) {
         optLen.set(ValueLayout.JAVA_INT, 0, 4);
         try {
             int r = (int) GETSOCKOPT.invokeExact(state, fd, level, name, opt, optLen);
-            return r == 0 ? opt.get(ValueLayout.JAVA_INT, 0) : -errno();
+            return r == 0 ? Integer.toUnsignedLong(opt.get(ValueLayout.JAVA_INT, 0)) : -errno();
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

@@ -1,5 +1,6 @@
 package dev.interlayer.engine;
 
+import dev.interlayer.api.Protocol;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -22,13 +23,23 @@ public final class NftTable implements AutoCloseable {
     /** Bit of CAP_NET_ADMIN in /proc/self/status's CapEff. */
     private static final int CAP_NET_ADMIN = 12;
 
+    /**
+     * The switch that gives an accepted TCP socket the mark of the SYN that opened it (per network namespace): the table's
+     * uid chain marks the SYNs of redirected connections with their socket owner's uid, which the agent reads from the
+     * accepted socket.
+     */
+    private static final Path FWMARK_ACCEPT = Path.of("/proc/sys/net/ipv4/tcp_fwmark_accept");
+
     private final Interception settings;
     private final ScheduledExecutorService renewer;
+    /** The agent turned tcp_fwmark_accept on (it was off): it turns it off again on close. */
+    private final boolean fwmarkAcceptSet;
     private boolean closed;
 
-    private NftTable(Interception settings, ScheduledExecutorService renewer) {
+    private NftTable(Interception settings, ScheduledExecutorService renewer, boolean fwmarkAcceptSet) {
         this.settings = settings;
         this.renewer = renewer;
+        this.fwmarkAcceptSet = fwmarkAcceptSet;
     }
 
     /**
@@ -100,7 +111,24 @@ public final class NftTable implements AutoCloseable {
         }
         LOG.log(System.Logger.Level.INFO, "interception: installed nftables table ip {0}: {1}", Interception.TABLE,
                 String.join("; ", settings.describe(port)));
-        return new NftTable(settings, renewer);
+        return new NftTable(settings, renewer, settings.protocols().contains(Protocol.TCP) && fwmarkAccept(true));
+    }
+
+    /**
+     * Turns {@code net.ipv4.tcp_fwmark_accept} on ({@code on}; true if it was off and now is on) or back off. A failure is
+     * logged, not thrown: without it uid selectors look each intercepted socket up instead of reading its mark.
+     */
+    private static boolean fwmarkAccept(boolean on) {
+        try {
+            if (on && !Files.readString(FWMARK_ACCEPT).strip().equals("0")) return false;
+            Files.writeString(FWMARK_ACCEPT, on ? "1" : "0");
+            return on;
+        } catch (IOException e) {
+            LOG.log(System.Logger.Level.WARNING, "interception: net.ipv4.tcp_fwmark_accept could not be set to {0} ({1}); {2}", on ? 1 : 0,
+                    e.toString(), on ? "uid selectors look each intercepted socket up instead of reading the uid from its mark"
+                            : "set it back with: sysctl -w net.ipv4.tcp_fwmark_accept=0");
+            return false;
+        }
     }
 
     /** The table as the kernel holds it now ({@code nft list table}), one line each; empty if it is gone. */
@@ -134,6 +162,7 @@ public final class NftTable implements AutoCloseable {
         } else {
             LOG.log(System.Logger.Level.INFO, "interception: removed nftables table ip {0}", Interception.TABLE);
         }
+        if (fwmarkAcceptSet) fwmarkAccept(false);
     }
 
     private record Result(int code, String output) {}

@@ -17,7 +17,8 @@ import java.util.Locale;
  * then the process holding {@code socket:[inode]} among /proc/PID/fd ({@link Owners}: a cache, searched in the order that
  * finds a new connection's process soonest, never all of /proc unless nothing else has it), then its command name and
  * executable (cached per process, checked against its start time) and, when asked, its cgroup. The socket's owner uid
- * alone ({@link #uid}) needs only the first step.
+ * alone ({@link #uid}) needs only the first step; an intercepted TCP connection has it without this class, in its
+ * accepted socket's mark ({@link Intercepted#socketUid}). {@link ProcessLookups} counts the lookups.
  *
  * <p>Linux only; seeing other users' processes needs root. Runs only when a selector or a module asks for the application.
  */
@@ -61,6 +62,7 @@ final class ProcLookup {
         if (local == null || peer == null || !Files.isDirectory(Path.of("/proc/net"))) {
             return null;
         }
+        ProcessLookups.BY_SOCKET.increment();
         try {
             long[] inodeUid = udp ? udpInode(local, peer) : SockDiag.tcp(local, peer);
             if (inodeUid == null && !udp) inodeUid = inode(local, peer); // no sock_diag here: /proc/net/tcp, which walks every socket
@@ -71,6 +73,7 @@ final class ProcLookup {
     }
 
     private static AppInfo find(InetSocketAddress local, InetSocketAddress peer, boolean udp) {
+        ProcessLookups.BY_PROCESS.increment();
         long[] inodeUid = socket(local, peer, udp);
         if (inodeUid == null) return null;
         try {

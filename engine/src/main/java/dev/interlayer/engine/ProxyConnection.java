@@ -174,6 +174,9 @@ final class ProxyConnection implements Connection {
     @Override
     public int socketUid() {
         if (appLooked) return app == null ? -1 : app.uid();
+        // a redirected connection's uid is in the mark of its accepted socket, when the table could put it there
+        int marked = originalDestination != null ? Intercepted.socketUid(accepted) : -1;
+        if (marked >= 0) return marked;
         InetSocketAddress[] socket = localSocket();
         return socket == null ? -1 : Watchdog.agentWork(slot, () -> ProcLookup.uid(socket[0], socket[1]));
     }

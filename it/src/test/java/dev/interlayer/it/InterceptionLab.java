@@ -129,6 +129,7 @@ final class InterceptionLab implements AutoCloseable {
                 agent:
                   io-threads: 2
                   control: {socket: %s}
+                  metrics: {listen: 127.0.0.1:0}
                 """.formatted(d.resolve("control.sock")) + yaml);
         Path log = d.resolve("agent.log");
         // Netty's leak detection at its strictest, as in the in-process tests: a leak is reported in the agent's log. nsenter
@@ -146,6 +147,16 @@ final class InterceptionLab implements AutoCloseable {
             Thread.sleep(50);
         }
         return p;
+    }
+
+    /**
+     * The metrics of the agent {@code name} started, as its endpoint serves them (read with curl in the client namespace,
+     * where it listens on a port it logged).
+     */
+    String metrics(String name) throws IOException {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("metrics on (http://\\S+)").matcher(Files.readString(dir.resolve(name).resolve("agent.log")));
+        if (!m.find()) throw new AssertionError("the agent " + name + " logged no metrics address");
+        return client(-1, "curl", "-sS", "-m", "5", m.group(1)).out();
     }
 
     /** Kills the agents still running, deletes a table a killed one left (the next test starts from none), checks their logs for leaks. */

@@ -79,6 +79,10 @@ class InterceptionTest {
                 assertThat(received(path)).as("at the receiver, " + path).contains("tagged=" + (uid == USER ? "True" : "False"));
             }
         }
+        // each uid came from the mark the table gave the connection's SYN (root's, uid 0, as well): no socket was looked up
+        String metrics = lab.metrics("uid");
+        assertThat(counter(metrics, "interlayer_process_lookups_total{way=\"mark\"}")).isGreaterThanOrEqualTo(3 * PORTS.length);
+        assertThat(counter(metrics, "interlayer_process_lookups_total{way=\"socket\"}")).isZero();
         // redis-cli, unmodified, through the agent: while its BLPOP waits, the agent holds its connection, to the original
         // destination, and knows the process behind it
         Process blpop = new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "redis-cli", "-h", SERVER, "BLPOP", "nothing", "10").start();
@@ -224,11 +228,15 @@ class InterceptionTest {
                   - name: tag
                     params: {every: 16}
                 """.formatted(SERVER, USER);
+        // an earlier test's agent, killed, left it on: an agent turns it off on stop only if it turned it on
+        client(-1, "sysctl", "-w", "net.ipv4.tcp_fwmark_accept=0");
         Process agent = startAgent("closed", yaml);
         assertThat(tables()).contains("interlayer");
+        assertThat(fwmarkAccept()).as("the agent turned tcp_fwmark_accept on for the uid marks").isEqualTo("1");
         agent.destroy(); // SIGTERM: a normal stop
         assertThat(agent.waitFor(20, TimeUnit.SECONDS)).isTrue();
         assertThat(tables()).doesNotContain("interlayer");
+        assertThat(fwmarkAccept()).as("and off again when it stopped").isEqualTo("0");
         assertThat(client(USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/after-stop").code()).isZero();
         assertThat(received("/after-stop")).contains("tagged=False");
 
@@ -352,6 +360,16 @@ class InterceptionTest {
             }
         });
         return found[0];
+    }
+
+    /** The value of the sample {@code series} (name and labels) in Prometheus text; fails if it is not there. */
+    private static double counter(String metrics, String series) {
+        return metrics.lines().filter(l -> l.startsWith(series + " ")).mapToDouble(l -> Double.parseDouble(l.substring(series.length() + 1)))
+                .findFirst().orElseThrow(() -> new AssertionError(series + " is not in the metrics:\n" + metrics));
+    }
+
+    private static String fwmarkAccept() {
+        return client(-1, "cat", "/proc/sys/net/ipv4/tcp_fwmark_accept").out().strip();
     }
 
     private static String tables() {

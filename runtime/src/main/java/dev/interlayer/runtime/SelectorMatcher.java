@@ -17,7 +17,8 @@ import java.util.Locale;
  *
  * <p>App, pid, uid, exe and cgroup fields need the local process: when the engine could not find it, a selector that
  * names apps or pids does not match (it cannot be shown to hold). A selector whose only process field is uid asks a
- * {@link LocalProcess} connection for its socket's owner alone, which needs no search for the process. A cgroup matches
+ * {@link LocalProcess} connection for its socket's owner alone, which needs no search for the process (an intercepted
+ * TCP connection reads it from its accepted socket's mark, without a query). A cgroup matches
  * a process in it or in a cgroup below it. An app name is compared with the process's
  * command name, which Linux truncates to 15 characters: a selector naming a longer app matches a command
  * name that is its first 15 characters.

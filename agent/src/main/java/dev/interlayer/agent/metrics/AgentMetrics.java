@@ -3,6 +3,7 @@ package dev.interlayer.agent.metrics;
 import dev.interlayer.api.Verdict;
 import dev.interlayer.engine.Engine;
 import dev.interlayer.engine.ListenerStats;
+import dev.interlayer.engine.ProcessLookups;
 import dev.interlayer.runtime.LoadedModule;
 import dev.interlayer.runtime.ModuleRegistry;
 import dev.interlayer.runtime.ModuleState;
@@ -171,10 +172,23 @@ final class AgentMetrics implements MultiCollector {
                 engine.heldBytes()));
         out.add(gauge("interlayer_direct_memory_bytes", Unit.BYTES, "Direct memory the connections' buffer pools hold (in use or free for reuse)",
                 Engine.directMemory()));
+        ProcessLookups.Snapshot lookups = ProcessLookups.snapshot();
+        CounterSnapshot.Builder ways = CounterSnapshot.builder().name("interlayer_process_lookups")
+                .help("How the local process behind connections was learned: mark = the uid from an intercepted connection's socket mark,"
+                        + " socket = a query of the kernel's socket table, process = the socket's process (pid, command, executable)");
+        out.add(ways.dataPoint(way("mark", lookups.byMark())).dataPoint(way("socket", lookups.bySocket()))
+                .dataPoint(way("process", lookups.byProcess())).build());
+        out.add(CounterSnapshot.builder().name("interlayer_process_lookup_cache_hits")
+                .help("Process lookups whose process the cache named without listing /proc")
+                .dataPoint(CounterDataPointSnapshot.builder().value(lookups.cacheHits()).build()).build());
         out.add(gauge("interlayer_udp_flows", null, "UDP flows open now, over every udp listener", engine.udpFlows()));
         out.add(gauge("interlayer_connections_open", null, "Connections and UDP flows open now, over every listener", engine.connectionCount()));
         out.add(GaugeSnapshot.builder().name("interlayer_build_info").help("The agent's version (always 1)")
                 .dataPoint(GaugeDataPointSnapshot.builder().labels(Labels.of("version", version)).value(1).build()).build());
+    }
+
+    private static CounterDataPointSnapshot way(String way, long lookups) {
+        return CounterDataPointSnapshot.builder().labels(Labels.of("way", way)).value(lookups).build();
     }
 
     private static GaugeSnapshot gauge(String name, Unit unit, String help, double value) {
