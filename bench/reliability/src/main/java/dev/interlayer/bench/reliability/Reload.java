@@ -91,7 +91,7 @@ public final class Reload {
                 progress.printf("%6.0f s: round %d applied to both agents; %,d connections so far, %d failed, %d connects refused%n",
                         (System.nanoTime() - t0) / 1e9, round, rig.traffic.connectionsDone(),
                         rig.traffic.failures.get() + rig.traffic.mismatches.get(),
-                        c == null ? 0 : c.refused.get() + rig.traffic.counts(rig.entryPort()).refused.get());
+                        c == null ? 0 : c.refused() + rig.traffic.counts(rig.entryPort()).refused());
                 Thread.sleep(pauseMillis);
             }
             rig.traffic.stop();
@@ -119,7 +119,7 @@ public final class Reload {
 
     private static String describe(Traffic.PortCounts c) {
         double ms = c.longestRefusalMillis();
-        return "%,d connections, %d failed, %d connects refused%s".formatted(c.done.get(), c.failed.get(), c.refused.get(),
+        return "%,d connections, %d failed, %d connects refused%s".formatted(c.done(), c.failed(), c.refused(),
                 ms < 0 ? "" : " (the longest moment of refusal: %.1f ms from the first refused connect to the last)".formatted(ms));
     }
 }

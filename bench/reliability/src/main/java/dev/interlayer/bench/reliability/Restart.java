@@ -71,7 +71,7 @@ public final class Restart {
             lines.addFirst("%d takeovers (%d failed) of two agents under load: %,d connections, %,d checked, %d failed (%d mismatches), %d connects refused, %.0f s"
                     .formatted(rounds, failures, rig.traffic.connectionsDone(), rig.traffic.checked.get(),
                             rig.traffic.failures.get() + rig.traffic.mismatches.get(), rig.traffic.mismatches.get(),
-                            entry.refused.get(), seconds));
+                            entry.refused(), seconds));
             lines.addAll(r.lines());
             return new Result(r, rounds, failures, lines);
         }

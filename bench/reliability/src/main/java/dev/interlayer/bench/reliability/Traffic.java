@@ -112,10 +112,10 @@ public final class Traffic implements AutoCloseable {
     }
 
     /** What the connections to one entry port saw: how many ended, how many failed, how many connects were refused. */
-    static final class PortCounts {
-        final AtomicLong done = new AtomicLong();
-        final AtomicLong failed = new AtomicLong();
-        final AtomicLong refused = new AtomicLong();
+    public static final class PortCounts {
+        private final AtomicLong done = new AtomicLong();
+        private final AtomicLong failed = new AtomicLong();
+        private final AtomicLong refused = new AtomicLong();
         /** When the last connect was refused ({@link System#nanoTime()}), and the refusals since the first of its burst. */
         private long lastRefusal = Long.MIN_VALUE;
         private long burstStart;
@@ -128,6 +128,18 @@ public final class Traffic implements AutoCloseable {
             }
             lastRefusal = now;
             longestBurstNanos = Math.max(longestBurstNanos, now - burstStart);
+        }
+
+        public long done() {
+            return done.get();
+        }
+
+        public long failed() {
+            return failed.get();
+        }
+
+        public long refused() {
+            return refused.get();
         }
 
         /** The longest time from the first to the last refused connect less than a second apart, in ms; -1 if none was refused. */
@@ -193,7 +205,7 @@ public final class Traffic implements AutoCloseable {
         counter.incrementAndGet();
         synchronized (problems) {
             if (problems.size() < 20) {
-                problems.add(what + " (" + p + ")");
+                problems.add("at " + java.time.LocalTime.now() + ": " + what + " (" + p + ")"); // the time, to find it in the agents' logs
             }
         }
     }
