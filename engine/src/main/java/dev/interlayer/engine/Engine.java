@@ -239,12 +239,12 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Replaces the running listener named {@code spec.name()} by one with {@code spec}. A TCP listener that keeps its
-     * address (the one it bound, or the same {@code listen}) on native epoll goes on accepting from the same listening
-     * sockets: the new listener takes second descriptors of them while the old one still accepts, and the old one stops
-     * after; the sockets and the connections the kernel queued on them are never closed, so nothing is refused. Otherwise
-     * the old listener stops and the new one binds its address (a connection in between is refused). Open connections
-     * keep the settings they started with.
+     * Replaces the running listener named {@code spec.name()} by one with {@code spec}. A TCP listener on native epoll
+     * that keeps its address (the one it bound, or the same {@code listen}) and whether it has TLS and SNI routes goes on
+     * accepting from the same listening sockets: the new listener takes second descriptors of them while the old one
+     * still accepts, and the old one stops after; the sockets and the connections the kernel queued on them are never
+     * closed, so nothing is refused. Otherwise the old listener stops and the new one binds its address (a connection in
+     * between is refused). Open connections keep the settings they started with.
      *
      * @return the address the listener serves on now
      * @throws EngineException as {@link #start(ListenerSpec)}, or if no such listener runs; where the sockets are kept,
@@ -259,7 +259,10 @@ public final class Engine implements AutoCloseable {
         }
         boolean keep = transport.isEpoll() && LinuxSockets.UNAVAILABLE == null && was.protocol() == Protocol.TCP
                 && spec.protocol() == Protocol.TCP && !was.intercepts() && !spec.intercepts()
-                && (spec.listen().equals(was.listen()) || spec.listen().equals(old.address()));
+                && (spec.listen().equals(was.listen()) || spec.listen().equals(old.address()))
+                // connections find their TLS contexts and SNI routes by the listener's name: while both listeners
+                // accept, each must find what it needs
+                && was.hasTls() == spec.hasTls() && (was.sni() == null) == (spec.sni() == null);
         if (!keep) {
             stop(name);
             return start(spec);
@@ -276,8 +279,7 @@ public final class Engine implements AutoCloseable {
             if (oldTls != null) tlsContexts.put(name, oldTls);
             throw e;
         }
-        if (spec.sni() == null) sniRoutes.remove(name);
-        if (oldTls != null && tlsContexts.get(name) != oldTls) oldTls.close(); // open connections keep what their engines hold
+        if (oldTls != null) oldTls.close(); // replaced by the new listener's; open connections keep what their engines hold
         close(old, System.nanoTime() + TimeUnit.SECONDS.toNanos(5));
         LOG.log(Level.INFO, "listener {0} restarted on its listening socket(s): none was closed", name);
         return at;
