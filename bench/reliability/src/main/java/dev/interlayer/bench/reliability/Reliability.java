@@ -64,6 +64,14 @@ public final class Reliability implements Callable<Integer> {
             return Files.createTempDirectory(Path.of("/tmp"), "interlayer-soak-");
         }
 
+        /** Prints {@code lines} and {@code command}'s verdict, then {@link #done}; returns the exit code. */
+        int finish(String command, List<String> lines, boolean ok, String success, Path work) throws IOException {
+            lines.forEach(System.out::println);
+            System.out.println(command + ": " + (ok ? success : "FAILED (seed " + seed + ")"));
+            done(work);
+            return ok ? 0 : 1;
+        }
+
         void done(Path work) throws IOException {
             if (keep) {
                 System.out.println("work folder kept: " + work);
@@ -181,10 +189,7 @@ public final class Reliability implements Callable<Integer> {
             System.out.printf("replace: %d rounds, %s%n", rounds, load.describe(common, 0, work));
             HotReplace.Result r = HotReplace.run(common.interlayerJar(), common.samples(), work, settings, rounds, load.pauseMillis(),
                     modules, System.out);
-            r.lines().forEach(System.out::println);
-            System.out.println(r.ok() ? "replace: no connection failed" : "replace: FAILED (seed " + common.seed + ")");
-            common.done(work);
-            return r.ok() ? 0 : 1;
+            return common.finish("replace", r.lines(), r.ok(), "no connection failed", work);
         }
     }
 
@@ -212,10 +217,7 @@ public final class Reliability implements Callable<Integer> {
             Path work = common.work();
             System.out.printf("reload: %d rounds, %s%n", rounds, load.describe(common, resets.resets, work));
             Reload.Result r = Reload.run(common.interlayerJar(), common.samples(), work, settings, rounds, load.pauseMillis(), System.out);
-            r.lines().forEach(System.out::println);
-            System.out.println(r.ok() ? "reload: no connection failed or was refused" : "reload: FAILED (seed " + common.seed + ")");
-            common.done(work);
-            return r.ok() ? 0 : 1;
+            return common.finish("reload", r.lines(), r.ok(), "no connection failed or was refused", work);
         }
     }
 
@@ -250,10 +252,7 @@ public final class Reliability implements Callable<Integer> {
             System.out.printf("restart: %d takeovers of %s, %s%n", rounds, String.join(" and ", agents), load.describe(common, resets.resets, work));
             Restart.Result r = Restart.run(common.interlayerJar(), common.samples(), work, settings, rounds, load.pauseMillis(),
                     drain * 1000L, agents, System.out);
-            r.lines().forEach(System.out::println);
-            System.out.println(r.ok() ? "restart: no connection failed or was refused" : "restart: FAILED (seed " + common.seed + ")");
-            common.done(work);
-            return r.ok() ? 0 : 1;
+            return common.finish("restart", r.lines(), r.ok(), "no connection failed or was refused", work);
         }
     }
 

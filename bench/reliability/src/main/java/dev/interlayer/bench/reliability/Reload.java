@@ -94,18 +94,14 @@ public final class Reload {
                         c == null ? 0 : c.refused() + rig.traffic.counts(rig.entryPort()).refused());
                 Thread.sleep(pauseMillis);
             }
-            rig.traffic.stop();
-            rig.traffic.await();
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            memory.close();
-            Soak.Result r = Soak.result(rig, memory, seconds);
+            Soak.Result r = Soak.stop(rig, memory, t0);
             Traffic.PortCounts unchanged = rig.traffic.counts(rig.entryPort());
             Traffic.PortCounts changed = rig.traffic.counts(changedPort);
             lines.addFirst("through the changed listener %s: %s".formatted(CHANGED, describe(changed)));
             lines.addFirst("through the unchanged listener %s: %s".formatted(rig.client.name, describe(unchanged)));
             lines.addFirst("%d reloads (%d failed) of two agents under load, %d rounds: %,d connections, %,d checked, %d failed (%d mismatches), %.0f s"
                     .formatted(reloads, failures, rounds, rig.traffic.connectionsDone(), rig.traffic.checked.get(),
-                            rig.traffic.failures.get() + rig.traffic.mismatches.get(), rig.traffic.mismatches.get(), seconds));
+                            rig.traffic.failures.get() + rig.traffic.mismatches.get(), rig.traffic.mismatches.get(), r.seconds()));
             lines.addAll(r.lines());
             return new Result(r, reloads, failures, unchanged, changed, lines);
         }

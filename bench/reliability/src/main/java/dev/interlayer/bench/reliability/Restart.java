@@ -62,16 +62,12 @@ public final class Restart {
                         rig.traffic.failures.get() + rig.traffic.mismatches.get());
                 Thread.sleep(pauseMillis);
             }
-            rig.traffic.stop();
-            rig.traffic.await();
-            double seconds = (System.nanoTime() - t0) / 1e9;
-            memory.close();
-            Soak.Result r = Soak.result(rig, memory, seconds);
+            Soak.Result r = Soak.stop(rig, memory, t0);
             Traffic.PortCounts entry = rig.traffic.counts(rig.entryPort());
             lines.addFirst("%d takeovers (%d failed) of two agents under load: %,d connections, %,d checked, %d failed (%d mismatches), %d connects refused, %.0f s"
                     .formatted(rounds, failures, rig.traffic.connectionsDone(), rig.traffic.checked.get(),
                             rig.traffic.failures.get() + rig.traffic.mismatches.get(), rig.traffic.mismatches.get(),
-                            entry.refused(), seconds));
+                            entry.refused(), r.seconds()));
             lines.addAll(r.lines());
             return new Result(r, rounds, failures, lines);
         }
