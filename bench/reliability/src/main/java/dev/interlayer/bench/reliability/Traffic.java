@@ -117,13 +117,12 @@ public final class Traffic implements AutoCloseable {
         private final AtomicLong failed = new AtomicLong();
         private final AtomicLong refused = new AtomicLong();
         /** When the last connect was refused ({@link System#nanoTime()}), and the refusals since the first of its burst. */
-        private long lastRefusal = Long.MIN_VALUE;
+        private long lastRefusal;
         private long burstStart;
         private long longestBurstNanos = -1;
 
         private synchronized void refusedAt(long now) {
-            refused.incrementAndGet();
-            if (now - lastRefusal > 1_000_000_000L) {
+            if (refused.incrementAndGet() == 1 || now - lastRefusal > 1_000_000_000L) {
                 burstStart = now; // more than a second since the last: a new moment of refusal
             }
             lastRefusal = now;
