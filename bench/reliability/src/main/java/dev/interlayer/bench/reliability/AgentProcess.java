@@ -39,6 +39,8 @@ final class AgentProcess implements AutoCloseable {
     private final int metricsPort;
     private final Path interlayerJar;
     private volatile Process process;
+    /** The process a takeover started, until it serves: stopped with this agent if the run ends before. */
+    private volatile Process next;
     /** Processes started in its folder so far: the first logs to agent.log, the n-th (a takeover) to agent-n.log. */
     private int processes = 1;
 
@@ -125,10 +127,12 @@ final class AgentProcess implements AutoCloseable {
         String log = "agent-" + (++processes) + ".log";
         long t0 = System.nanoTime();
         Process next = launch(log, "--takeover", "--drain", drainMillis + "ms");
+        this.next = next;
         long deadline = t0 + TimeUnit.MILLISECONDS.toNanos(drainMillis) + TimeUnit.SECONDS.toNanos(180);
         while (!old.waitFor(100, TimeUnit.MILLISECONDS)) {
             if (!next.isAlive() || System.nanoTime() > deadline) {
                 stop(next);
+                this.next = null;
                 throw new IOException("the takeover of agent " + name + " failed: " + (next.isAlive() ? "the old process (pid " + old.pid()
                         + ") did not exit within the drain and 180 s" : "the new process exited " + next.exitValue())
                         + "; the new one's log " + dir.resolve(log) + ":\n" + read(log));
@@ -136,6 +140,7 @@ final class AgentProcess implements AutoCloseable {
         }
         long millis = (System.nanoTime() - t0) / 1_000_000;
         process = next;
+        this.next = null;
         awaitListening(log, next);
         String oldLog = read(processes == 2 ? "agent.log" : "agent-" + (processes - 1) + ".log");
         String last = oldLog.lines().filter(l -> l.contains("took over the listeners")).reduce((a, b) -> b).orElse("(no handover line in its log)");
@@ -255,6 +260,10 @@ final class AgentProcess implements AutoCloseable {
     /** SIGTERM, then SIGKILL after 10 s. */
     @Override
     public void close() {
+        Process pending = next;
+        if (pending != null) {
+            stop(pending);
+        }
         stop(process);
     }
 
