@@ -34,7 +34,8 @@ import java.util.function.Function;
  * <p>A reload reads the file the agent started with and checks all of it as a start does; a file with problems, a change
  * of a setting that needs a restart, or module parameters the loaded module refuses: refused with every problem, nothing
  * changes. Otherwise it applies the difference, in this order: listeners removed (they stop accepting; their open
- * connections go on until they end), changed (the old one stops accepting, the new one starts under the same name) and
+ * connections go on until they end), changed (the new one starts under the same name, on the old one's listening sockets
+ * when its address is unchanged, and the old one stops accepting) and
  * added; then module entries whose settings changed (the module is loaded again with them: new connections get the new
  * instance, open ones keep the old until they end); then the policy file and the TLS files of unchanged listeners are read
  * again. A step that fails (a listener that cannot bind, a module whose init fails) undoes every step before it.
@@ -227,12 +228,13 @@ final class ConfigReload implements ConfigReloads {
             if (was == null || spec(cur, was).equals(spec(next, l))) continue;
             ListenerSpec old = at(spec(cur, was), bound.get(l.name()));
             int open = openConnections(l.name());
-            engine.stop(l.name());
             try {
-                bound.put(l.name(), engine.start(spec(next, l)));
+                bound.put(l.name(), engine.restart(spec(next, l)));
             } catch (EngineException e) {
                 try {
-                    bound.put(l.name(), engine.start(old));
+                    if (!engine.listeners().containsKey(l.name())) { // else it kept its sockets and still serves
+                        bound.put(l.name(), engine.start(old));
+                    }
                 } catch (EngineException x) {
                     bound.remove(l.name());
                     throw new StepFailed(next.where(l.line()) + ": listener " + l.name() + " did not start: " + e.getMessage()
@@ -243,10 +245,7 @@ final class ConfigReload implements ConfigReloads {
             }
             changes.add("listener " + l.name() + ": changed (" + differences(spec(cur, was), spec(next, l)) + "): now "
                     + Agent.address(bound.get(l.name())) + " -> " + l.target() + "; the old one stopped accepting" + draining(open));
-            undo.add(new Undo("listener " + l.name() + " back to its old settings", () -> {
-                engine.stop(l.name());
-                bound.put(l.name(), engine.start(old));
-            }));
+            undo.add(new Undo("listener " + l.name() + " back to its old settings", () -> bound.put(l.name(), engine.restart(old))));
         }
         for (Listener l : next.listeners()) {
             if (before.containsKey(l.name())) continue;

@@ -228,7 +228,7 @@ public final class Engine implements AutoCloseable {
      * @throws EngineException if the name is taken, a module's onListen denies it, or the address cannot be bound
      */
     public InetSocketAddress start(ListenerSpec spec) throws EngineException {
-        return start(spec, List.of());
+        return start(spec, List.of(), false);
     }
 
     /**
@@ -244,7 +244,54 @@ public final class Engine implements AutoCloseable {
             throw new EngineException("listener '" + spec.name() + "': inherited sockets need the native epoll transport, which is unavailable here: "
                     + transport.whyNotNative());
         }
-        return start(spec, sockets);
+        return start(spec, sockets, false);
+    }
+
+    /**
+     * Replaces the running listener named {@code spec.name()} by one with {@code spec}. A TCP listener on native epoll
+     * that keeps its address (the one it bound, or the same {@code listen}) and whether it has TLS and SNI routes goes on
+     * accepting from the same listening sockets: the new listener takes second descriptors of them while the old one
+     * still accepts, and the old one stops after; the sockets and the connections the kernel queued on them are never
+     * closed, so nothing is refused. Otherwise the old listener stops and the new one binds its address (a connection in
+     * between is refused). Open connections keep the settings they started with.
+     *
+     * @return the address the listener serves on now
+     * @throws EngineException as {@link #start(ListenerSpec)}, or if no such listener runs; where the sockets are kept,
+     *         the old listener then still serves, else it is stopped
+     */
+    public InetSocketAddress restart(ListenerSpec spec) throws EngineException {
+        String name = spec.name();
+        Listening old = listeners.get(name);
+        ListenerSpec was = specs.get(name);
+        if (old == null || was == null) {
+            throw new EngineException("no listener named '" + name + "' is running; see interlayer listeners");
+        }
+        boolean keep = transport.isEpoll() && LinuxSockets.UNAVAILABLE == null && was.protocol() == Protocol.TCP
+                && spec.protocol() == Protocol.TCP && !was.intercepts() && !spec.intercepts()
+                && (spec.listen().equals(was.listen()) || spec.listen().equals(old.address()))
+                // connections find their TLS contexts and SNI routes by the listener's name: while both listeners
+                // accept, each must find what it needs
+                && was.hasTls() == spec.hasTls() && (was.sni() == null) == (spec.sni() == null);
+        if (!keep) {
+            stop(name);
+            return start(spec);
+        }
+        TlsContexts oldTls = tlsContexts.get(name);
+        listeners.remove(name); // out of the maps, not stopped: it accepts until the new listener does
+        specs.remove(name);
+        InetSocketAddress at;
+        try {
+            at = start(spec, listeningSockets(old), true);
+        } catch (EngineException | RuntimeException e) {
+            specs.put(name, was);
+            listeners.put(name, old);
+            if (oldTls != null) tlsContexts.put(name, oldTls);
+            throw e;
+        }
+        if (oldTls != null) oldTls.close(); // replaced by the new listener's; open connections keep what their engines hold
+        close(old, System.nanoTime() + TimeUnit.SECONDS.toNanos(5));
+        LOG.log(Level.INFO, "listener {0} restarted on its listening socket(s): none was closed", name);
+        return at;
     }
 
     /**
@@ -253,14 +300,21 @@ public final class Engine implements AutoCloseable {
      */
     public List<Integer> listeningSockets(String name) {
         Listening l = listeners.get(name);
-        if (l == null || !transport.isEpoll()) return List.of();
+        return l == null || !transport.isEpoll() ? List.of() : listeningSockets(l);
+    }
+
+    private static List<Integer> listeningSockets(Listening l) {
         List<Integer> out = new ArrayList<>();
         for (Channel ch : l.channels()) out.add(((io.netty.channel.unix.UnixChannel) ch).fd().intValue());
         for (DirectListener d : l.direct()) out.add(d.fd().intValue());
         return out;
     }
 
-    private InetSocketAddress start(ListenerSpec spec, List<Integer> inherited) throws EngineException {
+    /**
+     * Starts {@code spec}: on {@code inherited} sockets if there are any (this engine owns them from now on; with
+     * {@code duplicate}, on second descriptors of them, and their owner keeps the first), else bound afresh.
+     */
+    private InetSocketAddress start(ListenerSpec spec, List<Integer> inherited, boolean duplicate) throws EngineException {
         if (closed) throw new EngineException("engine is closed");
         if (specs.putIfAbsent(spec.name(), spec) != null) {
             throw new EngineException("a listener named '" + spec.name() + "' is already running; listener names must be unique");
@@ -302,10 +356,10 @@ public final class Engine implements AutoCloseable {
                     List<EventLoop> all = eventLoops();
                     for (int i = 0; i < inherited.size(); i++) {
                         EventLoop loop = all.get(i % all.size());
+                        int fd = duplicate ? duplicate(spec, inherited.get(i)) : inherited.get(i);
                         if (direct) {
-                            raw.add(DirectListener.adopt(this, spec, loop, inherited.get(i), inherited.size() > 1));
+                            raw.add(DirectListener.adopt(this, spec, loop, fd, inherited.size() > 1));
                         } else {
-                            int fd = inherited.get(i);
                             bound.add(bind(spec, null, loop, inherited.size() > 1 ? loop : group, false, () -> new io.netty.channel.epoll.EpollServerSocketChannel(fd)));
                         }
                     }
@@ -856,13 +910,28 @@ public final class Engine implements AutoCloseable {
         Listening l = listeners.remove(listenerName);
         specs.remove(listenerName);
         if (l != null) {
-            l.channels().forEach(ch -> ch.close().awaitUninterruptibly(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
-            l.direct().forEach(d -> d.stop(Math.max(0, deadline - System.nanoTime())));
+            close(l, deadline);
             TlsContexts tls = tlsContexts.remove(listenerName);
             if (tls != null) tls.close(); // open connections keep what their engines hold
             sniRoutes.remove(listenerName);
             LOG.log(Level.INFO, "listener {0} stopped", listenerName);
         }
+    }
+
+    /** Closes the listening sockets (descriptors) of {@code l}, waiting for its event loops until {@code deadline} at the latest. */
+    private static void close(Listening l, long deadline) {
+        l.channels().forEach(ch -> ch.close().awaitUninterruptibly(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+        l.direct().forEach(d -> d.stop(Math.max(0, deadline - System.nanoTime())));
+    }
+
+    /** A second descriptor of listening socket {@code fd} for {@code spec}'s listener. */
+    private static int duplicate(ListenerSpec spec, int fd) throws EngineException {
+        int dup = new LinuxSockets().duplicate(fd);
+        if (dup < 0) {
+            throw new EngineException("listener '" + spec.name() + "' cannot take over its listening socket (fd " + fd + "): "
+                    + LinuxSockets.describe(-dup) + "; raise the agent's open-files limit, or restart the agent");
+        }
+        return dup;
     }
 
     /** The direct listeners running now, one per listener and event loop. */

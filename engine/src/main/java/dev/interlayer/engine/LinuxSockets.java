@@ -2,6 +2,7 @@ package dev.interlayer.engine;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -51,6 +52,7 @@ final class LinuxSockets {
     /** Its IPv6 form ({@code IP6T_SO_ORIGINAL_DST}, at the IPv6 level). */
     static final int IP6T_SO_ORIGINAL_DST = 80;
     static final int SHUT_WR = 1;
+    private static final int F_DUPFD_CLOEXEC = 1030;
     private static final int MSG_DONTWAIT = 0x40;
     private static final int MSG_NOSIGNAL = 0x4000;
 
@@ -69,11 +71,12 @@ final class LinuxSockets {
     private static final MethodHandle SEND;
     private static final MethodHandle SHUTDOWN;
     private static final MethodHandle CLOSE;
+    private static final MethodHandle FCNTL;
     /** Why the direct path is unavailable on this platform, or null. */
     static final String UNAVAILABLE;
 
     static {
-        MethodHandle[] h = new MethodHandle[12];
+        MethodHandle[] h = new MethodHandle[13];
         String why = Libc.UNSUPPORTED == null ? null : "the direct path is " + Libc.UNSUPPORTED;
         if (why == null) {
             try {
@@ -93,6 +96,7 @@ final class LinuxSockets {
                 h[9] = Libc.bind("send", FunctionDescriptor.of(l, i, l, l, i));
                 h[10] = Libc.bind("shutdown", FunctionDescriptor.of(i, i, i));
                 h[11] = Libc.bind("close", FunctionDescriptor.of(i, i));
+                h[12] = Libc.bind("fcntl", FunctionDescriptor.of(i, i, i, i), Linker.Option.firstVariadicArg(2));
             } catch (RuntimeException | Error e) {
                 why = "the foreign function API cannot bind the socket calls (" + e
                         + "); start the JVM with --enable-native-access=ALL-UNNAMED";
@@ -110,6 +114,7 @@ final class LinuxSockets {
         SEND = h[9];
         SHUTDOWN = h[10];
         CLOSE = h[11];
+        FCNTL = h[12];
         UNAVAILABLE = why;
     }
 
@@ -305,6 +310,16 @@ final class LinuxSockets {
         try {
             int r = (int) SHUTDOWN.invokeExact(state, fd, how);
             return r == 0 ? 0 : -errno();
+        } catch (Throwable t) {
+            throw new AssertionError(t);
+        }
+    }
+
+    /** A second descriptor of {@code fd}'s socket (close-on-exec), or {@code -errno}. */
+    int duplicate(int fd) {
+        try {
+            int r = (int) FCNTL.invokeExact(state, fd, F_DUPFD_CLOEXEC, 0);
+            return r >= 0 ? r : -errno();
         } catch (Throwable t) {
             throw new AssertionError(t);
         }

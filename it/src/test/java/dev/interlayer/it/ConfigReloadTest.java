@@ -22,7 +22,12 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -233,6 +238,51 @@ class ConfigReloadTest {
         }
         ControlCliTest.Run status = cli("status");
         assertThat(status.out()).contains("config: " + dir.resolve("agent.yaml") + ", loaded at ").doesNotContain("REFUSED");
+    }
+
+    /**
+     * A listener changed in place (its upstream) goes on accepting from the same listening sockets: the kernel's inodes of
+     * the port's listening sockets are the same after the reload, and connects in a loop all through it are never refused.
+     */
+    @Test
+    void aListenerChangedOnTheSameAddressKeepsItsListeningSocketsAndRefusesNoConnect() throws Exception {
+        Set<String> before = listeningInodes(moved);
+        assertThat(before).as("io-threads 2: a listening socket per event loop").hasSize(2);
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicInteger connects = new AtomicInteger();
+        List<Throwable> failures = new CopyOnWriteArrayList<>();
+        Thread prober = Thread.ofPlatform().start(() -> {
+            while (!stop.get()) {
+                try (Socket s = new Socket("127.0.0.1", moved)) {
+                    connects.incrementAndGet();
+                } catch (IOException e) {
+                    failures.add(e);
+                }
+            }
+        });
+        try {
+            writeConfig(v2(fresh));
+            ControlCliTest.Run r = cli("reload");
+            assertThat(r.code()).as(r.out() + r.err()).isZero();
+            assertThat(r.out()).contains("listener moved: changed (upstream)");
+            int after = connects.get();
+            while (connects.get() < after + 100) {
+                Thread.sleep(10); // connects after the change, too
+            }
+        } finally {
+            stop.set(true);
+            prober.join();
+        }
+        assertThat(failures).as("connects to the changed listener that failed").isEmpty();
+        assertThat(listeningInodes(moved)).as("the same listening sockets").isEqualTo(before);
+        throughNew(moved, two);
+    }
+
+    /** The inodes of the listening TCP sockets on {@code port} (IPv4, this network namespace), from /proc/net/tcp. */
+    private static Set<String> listeningInodes(int port) throws IOException {
+        String local = ":%04X".formatted(port);
+        return Files.readAllLines(Path.of("/proc/net/tcp")).stream().skip(1).map(l -> l.strip().split("\\s+"))
+                .filter(f -> f[1].endsWith(local) && f[3].equals("0A")).map(f -> f[9]).collect(Collectors.toSet());
     }
 
     @Test

@@ -3,6 +3,7 @@ package dev.interlayer.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.bench.reliability.HotReplace;
+import dev.interlayer.bench.reliability.Reload;
 import dev.interlayer.bench.reliability.Soak;
 import dev.interlayer.bench.reliability.Traffic;
 import java.nio.file.Path;
@@ -52,5 +53,28 @@ class SoakTest {
         assertThat(r.failed()).as("seed %d: %s", seed, r.lines()).isZero();
         assertThat(r.checked()).isPositive();
         assertThat(r.oldUnloaded()).as("only tag 1.0.1 left on each agent: %s", r.lines()).isTrue();
+    }
+
+    /**
+     * A round of {@code interlayer reload} on both agents under tag traffic with slow readers and resets: module settings
+     * changed, a listener added, the second entry listener changed under its load (ConfigReloadTest removes listeners). No
+     * connection fails or is refused, on the unchanged listener or the changed one.
+     */
+    @Test
+    void reloadingBothAgentsUnderLoadFailsAndRefusesNoConnection() throws Exception {
+        long seed = System.nanoTime();
+        Reload.Result r = Reload.run(JAR, Agents.sampleModules(), tmp,
+                new Traffic.Settings(8, Long.MAX_VALUE, 1L << 20, 0.1, 0.1, seed, 60_000), 1, 500, System.out);
+        r.lines().forEach(System.out::println);
+
+        assertThat(r.reloads()).isEqualTo(4);
+        assertThat(r.reloadFailures()).as("%s", r.lines()).isZero();
+        assertThat(r.unchanged().refused()).as("refused by the unchanged listener").isZero();
+        assertThat(r.changed().refused()).as("refused by the listener the reloads changed").isZero();
+        assertThat(r.changed().done()).as("connections through the changed listener").isPositive();
+        assertThat(r.load().mismatches()).as("seed %d: %s", seed, r.lines()).isZero();
+        assertThat(r.load().failures()).as("seed %d: %s", seed, r.lines()).isZero();
+        assertThat(r.load().leaks()).isZero();
+        assertThat(r.load().agentsAlive()).isTrue();
     }
 }

@@ -34,18 +34,30 @@ final class AgentProcess implements AutoCloseable {
     final String name;
     final Path dir;
     final int port;
+    private final String role;
+    private final int upstreamPort;
     private final int metricsPort;
-    private final Process process;
+    private final Path interlayerJar;
+    private volatile Process process;
+    /** The process a takeover started, until it serves: stopped with this agent if the run ends before. */
+    private volatile Process next;
+    /** Processes started in its folder so far: the first logs to agent.log, the n-th (a takeover) to agent-n.log. */
+    private int processes = 1;
 
     /** One memory sample: resident set, heap in use, and the connections' direct memory, in bytes. */
     record Memory(long rss, long heap, long direct) {}
 
-    private AgentProcess(String name, Path dir, int port, int metricsPort, Process process) {
+    /** A takeover: the old process's exit code, and how long from the new process's start to the old one's exit. */
+    record Handover(int oldExit, long millis, String oldLastLine) {}
+
+    private AgentProcess(String name, Path dir, String role, int upstreamPort, Path interlayerJar) throws IOException {
         this.name = name;
         this.dir = dir;
-        this.port = port;
-        this.metricsPort = metricsPort;
-        this.process = process;
+        this.role = role;
+        this.upstreamPort = upstreamPort;
+        this.interlayerJar = interlayerJar;
+        this.port = freePort();
+        this.metricsPort = freePort();
     }
 
     /**
@@ -59,37 +71,81 @@ final class AgentProcess implements AutoCloseable {
         for (Path jar : moduleJars) {
             Files.copy(jar, dir.resolve("modules").resolve(jar.getFileName()), StandardCopyOption.REPLACE_EXISTING);
         }
-        int port = freePort();
-        int metricsPort = freePort();
-        Path config = dir.resolve("agent.yaml");
-        Files.writeString(config, """
+        AgentProcess agent = new AgentProcess(name, dir, role, upstreamPort, interlayerJar);
+        agent.writeConfig("", modulesYaml);
+        agent.process = agent.launch("agent.log");
+        agent.awaitListening("agent.log", agent.process);
+        return agent;
+    }
+
+    /**
+     * Writes its config file: the agent's settings, its listener, the listeners {@code moreListeners} (YAML list items,
+     * may be empty) and the {@code modules:} section {@code modulesYaml}. A running agent reads it on a reload.
+     */
+    void writeConfig(String moreListeners, String modulesYaml) throws IOException {
+        Files.writeString(dir.resolve("agent.yaml"), """
                 agent:
                   modules-dir: modules
                   control: {socket: control.sock}
                   metrics: {listen: 127.0.0.1:%d}
                 listeners:
                   - {name: %s, listen: 127.0.0.1:%d, upstream: 127.0.0.1:%d, role: %s}
-                %s""".formatted(metricsPort, name, port, upstreamPort, role, modulesYaml));
+                %s%s""".formatted(metricsPort, name, port, upstreamPort, role, moreListeners, modulesYaml));
+    }
+
+    /** {@code run --config DIR/agent.yaml ARGS…} as a process logging to {@code DIR/LOG}. */
+    private Process launch(String log, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(javaBin(), "--sun-misc-unsafe-memory-access=allow",
                 "--enable-native-access=ALL-UNNAMED"));
         cmd.addAll(JVM_OPTS);
-        cmd.addAll(List.of("-jar", interlayerJar.toString(), "run", "--config", config.toString()));
-        Path log = dir.resolve("agent.log");
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
+        cmd.addAll(List.of("-jar", interlayerJar.toString(), "run", "--config", dir.resolve("agent.yaml").toString()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve(log).toFile())
                 .redirectInput(new File("/dev/null")).start();
-        AgentProcess agent = new AgentProcess(name, dir, port, metricsPort, p);
+    }
+
+    /** Waits until process {@code p}, logging to {@code log}, listens and its metrics endpoint answers; stops it on failure. */
+    private void awaitListening(String log, Process p) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(180);
-        while (!LISTENING.matcher(agent.log()).find() || !agent.metricsUp()) {
+        while (!LISTENING.matcher(read(log)).find() || !metricsUp()) {
             if (!p.isAlive() || System.nanoTime() > deadline) {
-                agent.close();
+                stop(p);
                 throw new IOException("agent " + name + " did not start (" + (p.isAlive() ? "not listening, or no metrics, after 180 s"
-                        : "exit " + p.exitValue()) + "); its log " + log + ":\n" + agent.log());
+                        : "exit " + p.exitValue()) + "); its log " + dir.resolve(log) + ":\n" + read(log));
             }
             Thread.sleep(100);
         }
-        return agent;
     }
 
+    /**
+     * Replaces the running process by a new one, {@code run --takeover --drain DRAIN} with the same config, as an
+     * upgrade does: the new process takes over the listening sockets, the old one drains its connections and exits.
+     * Returns once the new one serves (listeners and metrics) and the old one exited, at most the drain plus 180 s.
+     */
+    Handover takeOver(long drainMillis) throws IOException, InterruptedException {
+        Process old = process;
+        String log = "agent-" + (++processes) + ".log";
+        long t0 = System.nanoTime();
+        Process next = launch(log, "--takeover", "--drain", drainMillis + "ms");
+        this.next = next;
+        long deadline = t0 + TimeUnit.MILLISECONDS.toNanos(drainMillis) + TimeUnit.SECONDS.toNanos(180);
+        while (!old.waitFor(100, TimeUnit.MILLISECONDS)) {
+            if (!next.isAlive() || System.nanoTime() > deadline) {
+                stop(next);
+                this.next = null;
+                throw new IOException("the takeover of agent " + name + " failed: " + (next.isAlive() ? "the old process (pid " + old.pid()
+                        + ") did not exit within the drain and 180 s" : "the new process exited " + next.exitValue())
+                        + "; the new one's log " + dir.resolve(log) + ":\n" + read(log));
+            }
+        }
+        long millis = (System.nanoTime() - t0) / 1_000_000;
+        process = next;
+        this.next = null;
+        awaitListening(log, next);
+        String oldLog = read(processes == 2 ? "agent.log" : "agent-" + (processes - 1) + ".log");
+        String last = oldLog.lines().filter(l -> l.contains("took over the listeners")).reduce((a, b) -> b).orElse("(no handover line in its log)");
+        return new Handover(old.exitValue(), millis, last);
+    }
     static String javaBin() {
         return Path.of(System.getProperty("java.home"), "bin", "java").toString();
     }
@@ -112,9 +168,18 @@ final class AgentProcess implements AutoCloseable {
         return dir.resolve("control.sock");
     }
 
+    /** Every process's log in its folder, the first first. */
     String log() {
+        StringBuilder out = new StringBuilder(read("agent.log"));
+        for (int i = 2; i <= processes; i++) {
+            out.append(read("agent-" + i + ".log"));
+        }
+        return out.toString();
+    }
+
+    private String read(String log) {
         try {
-            return Files.readString(dir.resolve("agent.log"), StandardCharsets.UTF_8);
+            return Files.readString(dir.resolve(log), StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -195,13 +260,21 @@ final class AgentProcess implements AutoCloseable {
     /** SIGTERM, then SIGKILL after 10 s. */
     @Override
     public void close() {
-        process.destroy();
+        Process pending = next;
+        if (pending != null) {
+            stop(pending);
+        }
+        stop(process);
+    }
+
+    private static void stop(Process p) {
+        p.destroy();
         try {
-            if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
+            if (!p.waitFor(10, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor(5, TimeUnit.SECONDS);
             }
         } catch (InterruptedException e) {
-            process.destroyForcibly();
+            p.destroyForcibly();
             Thread.currentThread().interrupt();
         }
     }

@@ -141,8 +141,9 @@ public final class HotReplace {
 
     /** Runs {@code interlayer ARGS…} as a process; returns "exit N: OUTPUT". */
     static String cli(Path interlayerJar, Path work, String... args) throws IOException, InterruptedException {
+        // a short-lived JVM: the first compiler tier and the serial collector start it sooner
         List<String> cmd = new ArrayList<>(List.of(AgentProcess.javaBin(), "--sun-misc-unsafe-memory-access=allow",
-                "--enable-native-access=ALL-UNNAMED", "-jar", interlayerJar.toString()));
+                "--enable-native-access=ALL-UNNAMED", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-jar", interlayerJar.toString()));
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile(work, "cli", ".out");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(out.toFile()).start();

@@ -17,7 +17,8 @@ import picocli.CommandLine.Spec;
 
 /** bench/soak: reliability figures under faults (docs/reliability.md). */
 @Command(name = "soak", mixinStandardHelpOptions = true, sortOptions = false,
-        subcommands = {Reliability.ReplaceCommand.class, Reliability.SlowMixCommand.class},
+        subcommands = {Reliability.ReplaceCommand.class, Reliability.ReloadCommand.class, Reliability.RestartCommand.class,
+                Reliability.SlowMixCommand.class},
         description = {"Reliability under faults through agents started as processes on loopback (docs/reliability.md).",
                 "Without a command: tag traffic through two agents back to back until --gb is checked by SHA-256."})
 public final class Reliability implements Callable<Integer> {
@@ -61,6 +62,14 @@ public final class Reliability implements Callable<Integer> {
 
         Path work() throws IOException {
             return Files.createTempDirectory(Path.of("/tmp"), "interlayer-soak-");
+        }
+
+        /** Prints {@code lines} and {@code command}'s verdict, then {@link #done}; returns the exit code. */
+        int finish(String command, List<String> lines, boolean ok, String success, Path work) throws IOException {
+            lines.forEach(System.out::println);
+            System.out.println(command + ": " + (ok ? success : "FAILED (seed " + seed + ")"));
+            done(work);
+            return ok ? 0 : 1;
         }
 
         void done(Path work) throws IOException {
@@ -118,22 +127,8 @@ public final class Reliability implements Callable<Integer> {
         return r.ok() ? 0 : 1;
     }
 
-    @Command(name = "replace", mixinStandardHelpOptions = true, sortOptions = false,
-            description = "Replaces every sample module on two agents back to back by a higher version, round after "
-                    + "round, while connections open and stream; counts failed connections.")
-    static final class ReplaceCommand implements Callable<Integer> {
-        @Mixin
-        Common common;
-
-        @Option(names = "--rounds", description = "Rounds: each loads a new version of every module (default ${DEFAULT-VALUE}).")
-        int rounds = 3;
-
-        @Option(names = "--pause", description = "Seconds between two loads (default ${DEFAULT-VALUE}).")
-        double pause = 2;
-
-        @Option(names = "--modules", split = ",", description = "Replace only these modules (default: all of them).")
-        List<String> modules = List.of();
-
+    /** The load of the commands that change the agents under it: concurrent connections and what they do, and the pause between changes. */
+    static final class Load {
         @Option(names = "--connections", description = "Concurrent connections (default ${DEFAULT-VALUE}).")
         int connections = 32;
 
@@ -143,21 +138,121 @@ public final class Reliability implements Callable<Integer> {
         @Option(names = "--slow", description = "Share of connections with a slow reader (default ${DEFAULT-VALUE}).")
         double slow = 0.1;
 
+        @Option(names = "--pause", description = "Seconds between two changes (default ${DEFAULT-VALUE}).")
+        double pause = 2;
+
+        /** The traffic's settings with {@code resets} of the connections reset on purpose; checks the options first. */
+        Traffic.Settings settings(Common common, double resets) {
+            common.require(connections >= 1 && maxStreamMib >= 1 && pause >= 0,
+                    "--connections and --max-stream-mib must be positive, --pause not negative");
+            common.require(slow >= 0 && slow <= 1 && resets >= 0 && resets <= 1, "--slow and --resets are shares between 0 and 1");
+            return new Traffic.Settings(connections, Long.MAX_VALUE, (long) maxStreamMib << 20, slow, resets, common.seed, 120_000);
+        }
+
+        long pauseMillis() {
+            return (long) (pause * 1000);
+        }
+
+        String describe(Common common, double resets, Path work) {
+            return "seed %d, %d connections, streams up to %d MiB, slow %.2f, resets %.2f, work %s".formatted(common.seed, connections,
+                    maxStreamMib, slow, resets, work);
+        }
+    }
+
+    /** The share of connections reset on purpose, for the commands whose load has resets. */
+    static final class Resets {
+        @Option(names = "--resets", description = "Share of connections reset on purpose (default ${DEFAULT-VALUE}).")
+        double resets = 0.1;
+    }
+
+    @Command(name = "replace", mixinStandardHelpOptions = true, sortOptions = false,
+            description = "Replaces every sample module on two agents back to back by a higher version, round after "
+                    + "round, while connections open and stream; counts failed connections.")
+    static final class ReplaceCommand implements Callable<Integer> {
+        @Mixin
+        Common common;
+
+        @Mixin
+        Load load;
+
+        @Option(names = "--rounds", description = "Rounds: each loads a new version of every module (default ${DEFAULT-VALUE}).")
+        int rounds = 3;
+
+        @Option(names = "--modules", split = ",", description = "Replace only these modules (default: all of them).")
+        List<String> modules = List.of();
+
         @Override
         public Integer call() throws Exception {
-            common.require(rounds >= 1 && connections >= 1 && maxStreamMib >= 1 && pause >= 0,
-                    "--rounds, --connections and --max-stream-mib must be positive, --pause not negative");
-            common.require(slow >= 0 && slow <= 1, "--slow is a share between 0 and 1");
+            common.require(rounds >= 1, "--rounds must be positive");
+            Traffic.Settings settings = load.settings(common, 0);
             Path work = common.work();
-            System.out.printf("replace: seed %d, %d rounds, %d connections, streams up to %d MiB, slow %.2f, work %s%n",
-                    common.seed, rounds, connections, maxStreamMib, slow, work);
-            HotReplace.Result r = HotReplace.run(common.interlayerJar(), common.samples(), work,
-                    new Traffic.Settings(connections, Long.MAX_VALUE, (long) maxStreamMib << 20, slow, 0, common.seed,
-                            120_000), rounds, (long) (pause * 1000), modules, System.out);
-            r.lines().forEach(System.out::println);
-            System.out.println(r.ok() ? "replace: no connection failed" : "replace: FAILED (seed " + common.seed + ")");
-            common.done(work);
-            return r.ok() ? 0 : 1;
+            System.out.printf("replace: %d rounds, %s%n", rounds, load.describe(common, 0, work));
+            HotReplace.Result r = HotReplace.run(common.interlayerJar(), common.samples(), work, settings, rounds, load.pauseMillis(),
+                    modules, System.out);
+            return common.finish("replace", r.lines(), r.ok(), "no connection failed", work);
+        }
+    }
+
+    @Command(name = "reload", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"Reloads the configs of two agents back to back with `interlayer reload`, round after round, while "
+                    + "connections open and stream through an unchanged and a changed listener: module settings changed, a "
+                    + "listener added and removed, a listener's options changed; counts failed and refused connections."})
+    static final class ReloadCommand implements Callable<Integer> {
+        @Mixin
+        Common common;
+
+        @Mixin
+        Load load;
+
+        @Mixin
+        Resets resets;
+
+        @Option(names = "--rounds", description = "Rounds: each changes both agents' configs and reloads them (default ${DEFAULT-VALUE}).")
+        int rounds = 20;
+
+        @Override
+        public Integer call() throws Exception {
+            common.require(rounds >= 1, "--rounds must be positive");
+            Traffic.Settings settings = load.settings(common, resets.resets);
+            Path work = common.work();
+            System.out.printf("reload: %d rounds, %s%n", rounds, load.describe(common, resets.resets, work));
+            Reload.Result r = Reload.run(common.interlayerJar(), common.samples(), work, settings, rounds, load.pauseMillis(), System.out);
+            return common.finish("reload", r.lines(), r.ok(), "no connection failed or was refused", work);
+        }
+    }
+
+    @Command(name = "restart", mixinStandardHelpOptions = true, sortOptions = false,
+            description = {"Replaces the agents, one after the other, round after round, by a new process started with "
+                    + "`interlayer run --takeover`, while connections open and stream; counts failed and refused connections."})
+    static final class RestartCommand implements Callable<Integer> {
+        @Mixin
+        Common common;
+
+        @Mixin
+        Load load;
+
+        @Mixin
+        Resets resets;
+
+        @Option(names = "--rounds", description = "Takeovers, of the agents named by --agents in turn (default ${DEFAULT-VALUE}).")
+        int rounds = 10;
+
+        @Option(names = "--agents", split = ",", description = "The agents to restart: client, server or both (default ${DEFAULT-VALUE}).")
+        List<String> agents = List.of("client", "server");
+
+        @Option(names = "--drain", description = "Seconds the old process may drain its connections (default ${DEFAULT-VALUE}).")
+        int drain = 120;
+
+        @Override
+        public Integer call() throws Exception {
+            common.require(rounds >= 1 && drain >= 1, "--rounds and --drain must be positive");
+            common.require(!agents.isEmpty() && List.of("client", "server").containsAll(agents), "--agents names client, server or both");
+            Traffic.Settings settings = load.settings(common, resets.resets);
+            Path work = common.work();
+            System.out.printf("restart: %d takeovers of %s, %s%n", rounds, String.join(" and ", agents), load.describe(common, resets.resets, work));
+            Restart.Result r = Restart.run(common.interlayerJar(), common.samples(), work, settings, rounds, load.pauseMillis(),
+                    drain * 1000L, agents, System.out);
+            return common.finish("restart", r.lines(), r.ok(), "no connection failed or was refused", work);
         }
     }
 

@@ -53,6 +53,15 @@ public final class Soak {
         }
     }
 
+    /** Asks the workers to stop, waits for their last connections and the last memory sample: the result since {@code t0}. */
+    static Result stop(Rig rig, MemoryWatch memory, long t0) throws InterruptedException {
+        rig.traffic.stop();
+        rig.traffic.await();
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        memory.close();
+        return result(rig, memory, seconds);
+    }
+
     static Result result(Rig rig, MemoryWatch memory, double seconds) throws InterruptedException {
         Traffic t = rig.traffic;
         List<String> lines = new ArrayList<>();

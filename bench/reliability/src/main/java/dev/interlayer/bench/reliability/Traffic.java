@@ -4,6 +4,7 @@ import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -81,6 +82,7 @@ public final class Traffic implements AutoCloseable {
     final AtomicLong mismatches = new AtomicLong();
     final AtomicLong failures = new AtomicLong();
     private final List<String> problems = new ArrayList<>();
+    private final Map<Integer, PortCounts> byPort = new ConcurrentHashMap<>();
 
     /** Starts the sink/source server on a free loopback port; {@link #start(int)} starts the clients. */
     Traffic(Settings settings) throws IOException {
@@ -94,15 +96,60 @@ public final class Traffic implements AutoCloseable {
         return server.getLocalPort();
     }
 
-    /** Starts the workers, connecting to {@code entryPort}. */
-    void start(int entryPort) {
+    /** Starts the workers, connecting to {@code entryPorts} (worker i to the i-th, round robin). */
+    void start(int... entryPorts) {
+        for (int port : entryPorts) {
+            byPort.putIfAbsent(port, new PortCounts());
+        }
         for (int i = 0; i < settings.connections(); i++) {
+            int port = entryPorts[i % entryPorts.length];
             workers.add(Thread.ofVirtual().name("client-" + i).start(() -> {
                 while (!stop.get() && checkedBytes.get() + resetBytes.get() < settings.volume()) {
-                    runOne(entryPort, plan(nextId.incrementAndGet()));
+                    runOne(port, plan(nextId.incrementAndGet()));
                 }
             }));
         }
+    }
+
+    /** What the connections to one entry port saw: how many ended, how many failed, how many connects were refused. */
+    public static final class PortCounts {
+        private final AtomicLong done = new AtomicLong();
+        private final AtomicLong failed = new AtomicLong();
+        private final AtomicLong refused = new AtomicLong();
+        /** When the last connect was refused ({@link System#nanoTime()}), and the refusals since the first of its burst. */
+        private long lastRefusal;
+        private long burstStart;
+        private long longestBurstNanos = -1;
+
+        private synchronized void refusedAt(long now) {
+            if (refused.incrementAndGet() == 1 || now - lastRefusal > 1_000_000_000L) {
+                burstStart = now; // more than a second since the last: a new moment of refusal
+            }
+            lastRefusal = now;
+            longestBurstNanos = Math.max(longestBurstNanos, now - burstStart);
+        }
+
+        public long done() {
+            return done.get();
+        }
+
+        public long failed() {
+            return failed.get();
+        }
+
+        public long refused() {
+            return refused.get();
+        }
+
+        /** The longest time from the first to the last refused connect less than a second apart, in ms; -1 if none was refused. */
+        synchronized double longestRefusalMillis() {
+            return longestBurstNanos < 0 ? -1 : longestBurstNanos / 1e6;
+        }
+    }
+
+    /** The counts of the connections to {@code entryPort}. */
+    PortCounts counts(int entryPort) {
+        return byPort.get(entryPort);
     }
 
     /** Waits until the volume is done (or {@link #stop()}) and every worker's last connection ended. */
@@ -157,7 +204,7 @@ public final class Traffic implements AutoCloseable {
         counter.incrementAndGet();
         synchronized (problems) {
             if (problems.size() < 20) {
-                problems.add(what + " (" + p + ")");
+                problems.add("at " + java.time.LocalTime.now() + ": " + what + " (" + p + ")"); // the time, to find it in the agents' logs
             }
         }
     }
@@ -165,6 +212,7 @@ public final class Traffic implements AutoCloseable {
     // ---- client side ----
 
     private void runOne(int entryPort, Plan p) {
+        PortCounts counts = byPort.get(entryPort);
         Conn c = new Conn(p, new CompletableFuture<>(), new AtomicLong(), new int[2]);
         conns.put(p.id(), c);
         try {
@@ -177,9 +225,11 @@ public final class Traffic implements AutoCloseable {
             }
             End srv = await(c.serverEnd(), c.moved(), "the server's end");
             if (client.wrote() != p.up() || srv.read() != p.up() || !client.wroteHash().equals(srv.readHash())) {
+                counts.failed.incrementAndGet();
                 problem(mismatches, p, "client to server: wrote %d bytes sha256 %s, server read %d bytes sha256 %s"
                         .formatted(client.wrote(), client.wroteHash(), srv.read(), srv.readHash()));
             } else if (srv.wrote() != p.down() || client.read() != p.down() || !srv.wroteHash().equals(client.readHash())) {
+                counts.failed.incrementAndGet();
                 problem(mismatches, p, "server to client: wrote %d bytes sha256 %s, client read %d bytes sha256 %s"
                         .formatted(srv.wrote(), srv.wroteHash(), client.read(), client.readHash()));
             } else {
@@ -189,10 +239,16 @@ public final class Traffic implements AutoCloseable {
                     slow.incrementAndGet();
                 }
             }
+        } catch (ConnectException e) {
+            counts.refusedAt(System.nanoTime());
+            counts.failed.incrementAndGet();
+            problem(failures, p, "connect to port " + entryPort + " refused: " + e.getMessage());
         } catch (Exception e) {
+            counts.failed.incrementAndGet();
             problem(failures, p, (p.reset() == Reset.NONE ? "" : "reset connection did not end cleanly: ") + e
-                    + "; " + serverSide(c));
+                    + " (entry port " + entryPort + "; " + serverSide(c) + ")");
         } finally {
+            counts.done.incrementAndGet();
             conns.remove(p.id());
             serving.remove(p.id());
         }
