@@ -104,6 +104,10 @@ public final class Takeover implements AutoCloseable {
                         e.getCause().getMessage());
                 return java.util.Optional.empty();
             }
+            if (code == Status.Code.DEADLINE_EXCEEDED) {
+                throw new AgentException("takeover: the agent on " + controlSocket + " did not answer within " + CALL.toSeconds()
+                        + " s (" + e.getStatus().getDescription() + "); it serves on unchanged. On a host this busy, retry the upgrade", e);
+            }
             throw new AgentException("takeover: the agent on " + controlSocket + " refused it: " + code + ": " + e.getStatus().getDescription()
                     + (code == Status.Code.PERMISSION_DENIED ? "; run the new agent as root or as the running agent's user, or grant Upgrade.Takeover"
                     + " in its control policy" : ""), e);
