@@ -6,6 +6,7 @@ import java.lang.foreign.ValueLayout;
 import java.net.Inet4Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
 import java.net.UnknownHostException;
 
 /**
@@ -57,6 +58,29 @@ final class Conntrack {
             return null;
         }
         return PER_THREAD.get().query(peer, listener);
+    }
+
+    /**
+     * {@link #originalUdp} for a datagram from {@code peer} to some address of this host, on {@code port}, when the socket
+     * cannot say which (an IPv6 datagram at a listener bound to {@code [::]}): asks for each address of the peer's family
+     * this host has until the kernel knows one (a hash lookup each; a host has few addresses). Null if none.
+     */
+    static InetSocketAddress[] originalUdpToAny(InetSocketAddress peer, int port) {
+        if (Netlink.UNAVAILABLE != null) return null;
+        try {
+            for (var i = NetworkInterface.getNetworkInterfaces(); i.hasMoreElements(); ) {
+                for (var a = i.nextElement().getInetAddresses(); a.hasMoreElements(); ) {
+                    InetAddress local = a.nextElement();
+                    if ((local instanceof Inet4Address) != (peer.getAddress() instanceof Inet4Address)) continue;
+                    // without the scope: the kernel's tuple has none, and a link-local address must match its bytes
+                    InetSocketAddress[] found = PER_THREAD.get().query(peer, new InetSocketAddress(InetAddress.getByAddress(local.getAddress()), port));
+                    if (found != null) return found;
+                }
+            }
+        } catch (java.io.IOException e) {
+            return null; // the interfaces cannot be listed: not intercepted, as for a datagram sent directly
+        }
+        return null;
     }
 
     private InetSocketAddress[] query(InetSocketAddress peer, InetSocketAddress listener) {

@@ -116,7 +116,7 @@ final class UdpListener {
         applyOptions(b, spec);
         if (spec.intercepts() && spec.listen().getAddress().isAnyLocalAddress() && channelClass == EpollDatagramChannel.class) {
             // inbound: redirected datagrams arrive at the address of the interface they came in on, which the conntrack query
-            // needs (it is the reply tuple's source); each datagram then carries it as its recipient
+            // needs (it is the reply tuple's source); each IPv4 datagram then carries it as its recipient
             b.option(EpollChannelOption.IP_RECVORIGDSTADDR, true);
         }
         ChannelFuture f = (inherited < 0 ? b.bind(spec.listen()) : b.register()).awaitUninterruptibly();
@@ -157,10 +157,13 @@ final class UdpListener {
             }
             InetSocketAddress[] original = null;
             if (spec.intercepts()) {
-                original = Conntrack.originalUdp(from, bound.getAddress().isAnyLocalAddress() ? p.recipient() : bound);
+                InetSocketAddress to = bound.getAddress().isAnyLocalAddress() ? p.recipient() : bound;
+                // an IPv6 datagram does not say (Netty reads IPv4's IP_ORIGDSTADDR only): the redirect sent it to one of this host's addresses
+                original = to != null && to.getAddress().isAnyLocalAddress() ? Conntrack.originalUdpToAny(from, to.getPort())
+                        : Conntrack.originalUdp(from, to);
                 if (original == null) {
-                    LOG.log(Level.WARNING, "listener {0}: a datagram from {1} has no original destination (it was sent to the"
-                            + " intercepting listener directly, not redirected); dropped", spec.name(), from);
+                    LOG.log(Level.WARNING, "listener {0}: a datagram from {1} to {2} has no original destination (it was sent to the"
+                            + " intercepting listener directly, not redirected); dropped", spec.name(), from, to);
                     p.release();
                     return;
                 }
