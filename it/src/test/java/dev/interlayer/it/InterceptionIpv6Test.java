@@ -53,26 +53,16 @@ class InterceptionIpv6Test {
     @BeforeAll
     static void namespaces() throws Exception {
         lab = LAB.lab();
-        DnsServer.ensureInstalled();
-        Path hosts = lab.dir.resolve("hosts");
-        Files.writeString(hosts, HOSTS);
         serverLog = lab.dir.resolve("server.log");
         Files.writeString(serverLog, "");
         Process server = lab.startServer(null, InterceptionLab.python(), lab.resource("intercept-server.py").toString(), TAG, "16",
                 serverLog.toString(), "8091", "8092", "8093");
         assertThat(new String(server.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).as("the Python server starts").isEqualTo("ready\n");
-        lab.startServer(lab.dir.resolve("dnsmasq.log"), "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=" + DNSMASQ,
-                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts=" + hosts, "--pid-file=",
-                "--user=root", "--cache-size=0");
-        received = lab.dir.resolve("received.log");
-        Files.writeString(received, "");
-        Process relay = lab.startServer(null, InterceptionLab.python(), lab.resource("intercept-dns.py").toString(), received.toString(),
-                String.valueOf(DNSMASQ), "53");
-        assertThat(new String(relay.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).as("the Python relay starts").isEqualTo("ready\n");
+        received = lab.startDnsRelay(HOSTS, DNSMASQ, "53");
         // a DNS server beside the agent, on every address of the client namespace, for the inbound queries; it logs who asked
         localDnsLog = lab.dir.resolve("local-dnsmasq.log");
         lab.own(new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=53",
-                "--no-resolv", "--no-hosts", "--addn-hosts=" + hosts, "--pid-file=", "--user=root", "--cache-size=0", "--log-queries",
+                "--no-resolv", "--no-hosts", "--addn-hosts=" + lab.dir.resolve("hosts"), "--pid-file=", "--user=root", "--cache-size=0", "--log-queries",
                 "--log-facility=" + localDnsLog).redirectErrorStream(true).redirectOutput(lab.dir.resolve("local-dnsmasq.out").toFile()).start());
         Agents.waitFor("dnsmasq answers over IPv6", () -> !direct("alpha.test").isEmpty());
         Agents.waitFor("the local dnsmasq answers", () -> lab.client(-1, "dig", "@127.0.0.1", "alpha.test", "+short", "+tries=1", "+time=1")
@@ -179,7 +169,7 @@ class InterceptionIpv6Test {
         assertThat(r.out()).as(r.out()).contains("port=9095 path=/in-v6");
         assertThat(Files.readString(localLog)).contains("path=/in-v6 peer=" + LOCAL6 + ":");
         Run status = lab.cli("status", "--socket", lab.dir.resolve("in/control.sock").toString());
-        assertThat(status.out()).contains("chain prerouting").contains("meta nfproto ipv6 meta l4proto udp udp dport 53")
+        assertThat(status.out()).contains("chain prerouting").contains("meta nfproto ipv6 udp dport 53")
                 .contains("ip6 saddr " + SERVER6);
     }
 

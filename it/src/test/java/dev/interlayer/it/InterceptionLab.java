@@ -119,6 +119,27 @@ final class InterceptionLab implements AutoCloseable {
         return p;
     }
 
+    /**
+     * Starts, in the server namespace, dnsmasq on 127.0.0.1:{@code dnsmasqPort} answering from {@code hosts} (hosts file
+     * lines, written to {@code hosts} in the lab's folder; dnsmasq and dig installed when missing) and the Python relay in front of it on {@code ports} (IPv4 and IPv6), which records each query's name, the
+     * {@code dns-tag} app id and the peer: the relay's record, empty so far.
+     */
+    Path startDnsRelay(String hostsLines, int dnsmasqPort, String... ports) throws Exception {
+        DnsServer.ensureInstalled();
+        Path hosts = dir.resolve("hosts");
+        Files.writeString(hosts, hostsLines);
+        startServer(dir.resolve("dnsmasq.log"), "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=" + dnsmasqPort,
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts=" + hosts, "--pid-file=",
+                "--user=root", "--cache-size=0");
+        Path received = dir.resolve("received.log");
+        Files.writeString(received, "");
+        List<String> cmd = new ArrayList<>(List.of(python(), resource("intercept-dns.py").toString(), received.toString(), String.valueOf(dnsmasqPort)));
+        cmd.addAll(List.of(ports));
+        Process relay = startServer(null, cmd.toArray(String[]::new));
+        assertThat(new String(relay.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).as("the Python relay starts").isEqualTo("ready\n");
+        return received;
+    }
+
     /** Makes {@code p}, started by the test, ended by {@link #close}. */
     void own(Process p) {
         servers.add(p);
