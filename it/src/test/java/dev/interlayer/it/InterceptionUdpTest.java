@@ -3,7 +3,6 @@ package dev.interlayer.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.it.InterceptionLab.Run;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
