@@ -1,7 +1,7 @@
 import socket, sys, threading, time
 # The receiver of InterceptionUdpTest: on each given UDP port, records the name each DNS query asks and the app id of the
 # dns-tag module's EDNS option (code 65001, the last option of the query: length, flags, app id), then forwards the
-# query as it came to dnsmasq on 127.0.0.1:UPSTREAM and sends its answer back.
+# query as it came to dnsmasq on 127.0.0.1:UPSTREAM and sends its answer back. Listens on IPv4 and IPv6.
 LOG = sys.argv[1]; UPSTREAM = int(sys.argv[2]); ports = [int(p) for p in sys.argv[3:]]
 lock = threading.Lock()
 def name(q):
@@ -15,11 +15,11 @@ def app(q):
     n = int.from_bytes(q[i+2:i+4], 'big')
     return q[i+5:i+4+n].decode() if i + 4 + n == len(q) else '-'
 def serve(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(('0.0.0.0', port))
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); s.bind(('::', port))
     while True:
         q, peer = s.recvfrom(65535)
         with lock, open(LOG, 'a') as f:
-            f.write('port=%d name=%s app=%s peer=%s\n' % (port, name(q), app(q), peer[0]))
+            f.write('port=%d name=%s app=%s peer=%s\n' % (port, name(q), app(q), peer[0].removeprefix('::ffff:')))
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
         try:
             u.sendto(q, ('127.0.0.1', UPSTREAM)); s.sendto(u.recv(65535), peer)

@@ -1,7 +1,6 @@
 package dev.interlayer.agent;
 
 import dev.interlayer.agent.AgentConfig.Listener;
-import dev.interlayer.api.Protocol;
 import dev.interlayer.agent.AgentConfig.ModuleEntry;
 import dev.interlayer.control.ControlException;
 import dev.interlayer.agent.metrics.MetricsServer;
@@ -148,20 +147,14 @@ public final class Agent implements AutoCloseable {
                 LOG.log(Level.INFO, "listener {0} ({1}): {2} -> {3}", l.name(), l.role().name().toLowerCase(), address(at), l.target());
             }
             if (config.interception().isPresent()) {
-                InetSocketAddress at;
+                Map<String, InetSocketAddress> intercepting;
                 try {
-                    // each intercepting listener (intercept, intercept-udp, intercept-in) gets the entries that name it
-                    at = engine.intercept(config.interception().get(), Map.of(),
+                    // each intercepting listener (intercept, intercept-udp, intercept6, ...) gets the entries that name it
+                    intercepting = engine.intercept(config.interception().get(), Map.of(),
                             name -> config.modules().stream().filter(m -> m.listeners().contains(name)).map(ModuleEntry::name).toList());
                 } catch (EngineException e) {
                     throw new AgentException(config.source() + ": interception did not start (nothing of it is installed): " + e.getMessage(), e);
                 }
-                // the outbound listeners share one address; the inbound one binds its own (a fixed port), or is the only one
-                dev.interlayer.engine.Interception i = config.interception().get();
-                Map<String, InetSocketAddress> intercepting = new LinkedHashMap<>();
-                if (i.protocols().contains(Protocol.TCP)) intercepting.put(Engine.INTERCEPT_LISTENER, at);
-                if (i.protocols().contains(Protocol.UDP)) intercepting.put(Engine.INTERCEPT_UDP_LISTENER, at);
-                if (!i.inbound().isEmpty()) intercepting.put(Engine.INTERCEPT_INBOUND_LISTENER, i.protocols().isEmpty() ? at : i.inboundListen());
                 intercepting.forEach((name, a) -> {
                     bound.put(name, a);
                     LOG.log(Level.INFO, "interception: listener {0} on {1} takes the connections its rules redirect", name, address(a));

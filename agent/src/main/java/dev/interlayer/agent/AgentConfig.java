@@ -83,12 +83,17 @@ public final class AgentConfig {
     private static final Pattern HOST_NAME = Pattern.compile("[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*");
 
     private static final List<String> TOP_KEYS = List.of("agent", "listeners", "modules", "interception");
-    private static final List<String> INTERCEPTION_KEYS = List.of("listen", "mark", "failure", "outbound", "inbound-listen", "inbound");
-    private static final List<String> INBOUND_RULE_KEYS = List.of("from", "ports");
+    private static final List<String> INTERCEPTION_KEYS = List.of("listen", "listen6", "mark", "failure", "outbound", "inbound-listen", "inbound");
+    private static final List<String> INBOUND_RULE_KEYS = List.of("protocol", "from", "ports");
+    /** The intercepting listeners' names, which the config's own listeners cannot take. */
+    private static final List<String> INTERCEPT_LISTENERS = List.of(dev.interlayer.engine.Engine.INTERCEPT_LISTENER,
+            dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER, dev.interlayer.engine.Engine.INTERCEPT6_LISTENER,
+            dev.interlayer.engine.Engine.INTERCEPT_UDP6_LISTENER, dev.interlayer.engine.Engine.INTERCEPT_INBOUND_LISTENER,
+            dev.interlayer.engine.Engine.INTERCEPT_INBOUND_UDP_LISTENER);
     private static final List<String> INTERCEPT_RULE_KEYS = List.of("protocol", "to", "ports", "uid", "gid", "cgroup");
     /** The port the intercepting listener binds on 127.0.0.1 when {@code interception.listen} is not set. */
     public static final int DEFAULT_INTERCEPT_PORT = 15001;
-    /** The port the inbound intercepting listener binds on 0.0.0.0 when {@code interception.inbound-listen} is not set. */
+    /** The port the inbound intercepting listeners bind on [::] (0.0.0.0 without IPv6) when {@code interception.inbound-listen} is not set. */
     public static final int DEFAULT_INBOUND_PORT = 15002;
     /** The mark of the agent's own sockets when {@code interception.mark} is not set. */
     public static final int DEFAULT_INTERCEPT_MARK = 0x1e5;
@@ -389,15 +394,12 @@ public final class AgentConfig {
             dev.interlayer.engine.Interception interception = interception(keys.get("interception"));
             if (interception != null) {
                 for (Listener l : listeners) {
-                    if (List.of(dev.interlayer.engine.Engine.INTERCEPT_LISTENER, dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER,
-                            dev.interlayer.engine.Engine.INTERCEPT_INBOUND_LISTENER).contains(l.name())) {
+                    if (INTERCEPT_LISTENERS.contains(l.name())) {
                         problems.add(new Problem(source, l.line(), "listeners", "the listener name '" + l.name() + "' is the intercepting"
                                 + " listener's (interception: is set); rename this listener"));
                     }
                 }
-                listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_LISTENER);
-                if (interception.protocols().contains(Protocol.UDP)) listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER);
-                if (!interception.inbound().isEmpty()) listenerNames.add(dev.interlayer.engine.Engine.INTERCEPT_INBOUND_LISTENER);
+                interception.listeners().forEach(l -> listenerNames.add(l.name()));
             }
             listeners.forEach(l -> {
                 if (l.tls() != null) terminatingListeners.add(l.name());
@@ -431,6 +433,13 @@ public final class AgentConfig {
             Node v;
             InetSocketAddress listen = (v = value(k, "listen")) != null ? hostPort(v, path + ".listen", 1) : null;
             if (v == null) listen = new InetSocketAddress("127.0.0.1", DEFAULT_INTERCEPT_PORT);
+            // IPv6 by default where the host (this network namespace) has it; off: IPv4 only
+            InetSocketAddress listen6 = null;
+            if ((v = value(k, "listen6")) == null) {
+                if (ipv6() && listen != null) listen6 = new InetSocketAddress("::1", listen.getPort());
+            } else if (!(v instanceof ScalarNode sv && "off".equals(sv.getValue()))) {
+                listen6 = hostPort(v, path + ".listen6", 1);
+            }
             int mark = DEFAULT_INTERCEPT_MARK;
             if ((v = value(k, "mark")) != null) {
                 Long x = integer(v, path + ".mark", 1, 0xffffffffL, "a socket mark, 1 to 0xffffffff, that no other software on the host uses, e.g. 0x1e5");
@@ -461,7 +470,7 @@ public final class AgentConfig {
                 }
             }
             InetSocketAddress inboundListen = (v = value(k, "inbound-listen")) != null ? hostPort(v, path + ".inbound-listen", 1) : null;
-            if (v == null) inboundListen = new InetSocketAddress("0.0.0.0", DEFAULT_INBOUND_PORT);
+            if (v == null) inboundListen = new InetSocketAddress(ipv6() ? "::" : "0.0.0.0", DEFAULT_INBOUND_PORT);
             List<dev.interlayer.engine.Interception.InboundRule> inbound = new ArrayList<>();
             if ((v = value(k, "inbound")) != null) {
                 List<Node> items = list(v, path + ".inbound", "a list of rules, e.g. - {from: [10.0.0.0/8], ports: [8080]}");
@@ -475,12 +484,15 @@ public final class AgentConfig {
                         continue;
                     }
                     Map<String, NodeTuple> rk = mapping(r, at, INBOUND_RULE_KEYS);
-                    inbound.add(new dev.interlayer.engine.Interception.InboundRule(cidrs(value(rk, "from"), at + ".from"), ports(value(rk, "ports"), at + ".ports")));
+                    Set<Protocol> protocols = protocols(value(rk, "protocol"), at + ".protocol");
+                    if (protocols.isEmpty()) continue;
+                    inbound.add(new dev.interlayer.engine.Interception.InboundRule(protocols, cidrs(value(rk, "from"), at + ".from"),
+                            ports(value(rk, "ports"), at + ".ports")));
                 }
             }
             if (problems.size() > before || listen == null || inboundListen == null) return null;
             try {
-                return new dev.interlayer.engine.Interception(listen, mark, failure, rules, inboundListen, inbound);
+                return new dev.interlayer.engine.Interception(listen, mark, failure, rules, inboundListen, inbound, listen6);
             } catch (IllegalArgumentException e) {
                 problem(m, path, e.getMessage());
                 return null;
@@ -495,18 +507,9 @@ public final class AgentConfig {
             Map<String, NodeTuple> k = mapping(m, path, INTERCEPT_RULE_KEYS);
             List<Integer> uids = new ArrayList<>();
             List<Integer> gids = new ArrayList<>();
-            Set<Protocol> protocols = EnumSet.of(Protocol.TCP);
+            Set<Protocol> protocols = protocols(value(k, "protocol"), path + ".protocol");
+            if (protocols.isEmpty()) return null;
             Node v;
-            if ((v = value(k, "protocol")) != null) {
-                protocols = EnumSet.noneOf(Protocol.class);
-                List<Node> items = v instanceof SequenceNode ? list(v, path + ".protocol", "tcp, udp or [tcp, udp]") : List.of(v);
-                for (Node e : items) {
-                    Protocol p = choice(e, path + ".protocol", Map.of("tcp", Protocol.TCP, "udp", Protocol.UDP), "tcp, udp or [tcp, udp]");
-                    if (p != null) protocols.add(p);
-                }
-                if (items.isEmpty()) problem(v, path + ".protocol", "no protocol: give tcp, udp or [tcp, udp] (without protocol: tcp)");
-                if (protocols.isEmpty()) return null;
-            }
             List<dev.interlayer.api.Cidr> to = cidrs(value(k, "to"), path + ".to");
             List<PortRange> ports = ports(value(k, "ports"), path + ".ports");
             for (String key : List.of("uid", "gid")) {
@@ -530,25 +533,38 @@ public final class AgentConfig {
             return new dev.interlayer.engine.Interception.Rule(protocols, to, ports, uids, gids, cgroups);
         }
 
-        /** An interception rule's IPv4 CIDRs at {@code path} (none if {@code v} is null); each mistake recorded. */
+        /** An interception rule's protocols at {@code path} (tcp if {@code v} is null); empty after a mistake, which is recorded. */
+        private Set<Protocol> protocols(Node v, String path) {
+            if (v == null) return EnumSet.of(Protocol.TCP);
+            Set<Protocol> protocols = EnumSet.noneOf(Protocol.class);
+            List<Node> items = v instanceof SequenceNode ? list(v, path, "tcp, udp or [tcp, udp]") : List.of(v);
+            for (Node e : items) {
+                Protocol p = choice(e, path, Map.of("tcp", Protocol.TCP, "udp", Protocol.UDP), "tcp, udp or [tcp, udp]");
+                if (p != null) protocols.add(p);
+            }
+            if (items.isEmpty()) problem(v, path, "no protocol: give tcp, udp or [tcp, udp] (without protocol: tcp)");
+            return protocols;
+        }
+
+        /** An interception rule's IPv4 and IPv6 CIDRs at {@code path} (none if {@code v} is null); each mistake recorded. */
         private List<dev.interlayer.api.Cidr> cidrs(Node v, String path) {
             List<dev.interlayer.api.Cidr> out = new ArrayList<>();
             if (v == null) return out;
-            for (Node e : list(v, path, "a list of IPv4 CIDRs, e.g. [10.0.0.0/8]")) {
-                String c = string(e, path, "an IPv4 CIDR, e.g. 10.0.0.0/8");
+            for (Node e : list(v, path, "a list of CIDRs, e.g. [10.0.0.0/8, 'fd00::/8']")) {
+                String c = string(e, path, "a CIDR, e.g. 10.0.0.0/8 or 'fd00::/8'");
                 if (c == null) continue;
                 try {
-                    dev.interlayer.api.Cidr cidr = dev.interlayer.api.Cidr.parse(c);
-                    if (cidr.network().length != 4) {
-                        problem(e, path, "'" + c + "' is IPv6; interception covers IPv4 only so far: give IPv4 CIDRs");
-                    } else {
-                        out.add(cidr);
-                    }
+                    out.add(dev.interlayer.api.Cidr.parse(c));
                 } catch (IllegalArgumentException ex) {
-                    problem(e, path, ex.getMessage() + "; expected an IPv4 CIDR such as 10.0.0.0/8");
+                    problem(e, path, ex.getMessage() + "; expected a CIDR such as 10.0.0.0/8 or 'fd00::/8'");
                 }
             }
             return out;
+        }
+
+        /** True if this host (its network namespace) has IPv6: the kernel lists its IPv6 addresses. */
+        private static boolean ipv6() {
+            return java.nio.file.Files.isReadable(java.nio.file.Path.of("/proc/net/if_inet6"));
         }
 
         /** An interception rule's ports and ranges at {@code path} (none if {@code v} is null); each mistake recorded. */

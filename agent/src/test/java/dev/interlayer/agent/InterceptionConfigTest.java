@@ -49,7 +49,7 @@ class InterceptionConfigTest {
         assertThat(i.outbound().get(0).to()).extracting(Object::toString).containsExactly("10.0.0.0/8", "192.0.2.7");
         assertThat(i.outbound().get(0).uids()).containsExactly(1000);
         assertThat(i.outbound().get(1).gids()).containsExactly(100);
-        assertThat(i.describe(15002)).anySatisfy(r -> assertThat(r).contains("meta skgid 100").contains("redirect to :15002"));
+        assertThat(i.describe(15002, 15002)).anySatisfy(r -> assertThat(r).contains("meta skgid 100").contains("redirect to :15002"));
         var selector = c.module("tag").orElseThrow().config().selector();
         assertThat(selector.uids()).containsExactly(1000);
         assertThat(selector.exes()).containsExactly("/usr/bin/curl");
@@ -59,6 +59,7 @@ class InterceptionConfigTest {
     void udpRulesDrawTheirProtocolsAndTheirListenerCanBeSelected() throws Exception {
         AgentConfig c = parse("""
                 interception:
+                  listen6: off
                   outbound:
                     - {protocol: udp, ports: [53]}
                     - {protocol: [tcp, udp], ports: [443, 8000-8100]}
@@ -70,8 +71,8 @@ class InterceptionConfigTest {
         Interception i = c.interception().orElseThrow();
         assertThat(i.outbound().get(0).protocols()).containsExactly(Protocol.UDP);
         assertThat(i.outbound().get(2).protocols()).containsExactly(Protocol.TCP);
-        assertThat(i.protocols()).containsExactlyInAnyOrder(Protocol.TCP, Protocol.UDP);
-        List<String> rules = i.describe(15001);
+        assertThat(i.listeners()).extracting(Interception.Listener::name).containsExactly("intercept", "intercept-udp");
+        List<String> rules = i.describe(15001, 0);
         assertThat(rules.get(1)).contains("meta l4proto udp udp dport 53 redirect");
         assertThat(rules.get(2)).contains("meta l4proto { tcp, udp }").contains("th dport { 443, 8000-8100 }");
         assertThat(rules.get(3)).contains("meta l4proto tcp ip daddr 10.0.0.0/8 redirect");
@@ -98,13 +99,65 @@ class InterceptionConfigTest {
         assertThat(i.outbound()).isEmpty();
         assertThat(i.inboundListen().getPort()).isEqualTo(15010);
         assertThat(i.inbound().getFirst().from()).extracting(Object::toString).containsExactly("192.0.2.0/24");
-        assertThat(i.describe(15001)).contains("table ip interlayer, chain prerouting (type nat hook prerouting priority -100)")
+        assertThat(i.describe(15001, 0)).contains("table inet interlayer, chain prerouting (type nat hook prerouting priority -100)")
                 .anySatisfy(r -> assertThat(r).contains("iifname != \"lo\" fib daddr type local meta l4proto tcp ip saddr 192.0.2.0/24"
                         + " tcp dport { 8080, 9000-9010 } redirect to :15010"));
         assertThat(problems("interception: {inbound: [{ports: [0], to: [10.0.0.0/8]}]}\n")).extracting(Problem::path)
                 .contains("interception.inbound[0].ports", "interception.inbound[0].to");
         assertThat(problems("interception: {inbound-listen: 0.0.0.0:0, inbound: [{ports: [80]}]}\n"))
                 .anySatisfy(x -> assertThat(x.message()).contains("port 0 is out of range"));
+    }
+
+    @Test
+    void ipv6RulesRedirectToListen6AndInboundRulesForAnySourceCoverBothFamilies() throws Exception {
+        AgentConfig c = parse("""
+                interception:
+                  listen6: '[::1]:15003'
+                  outbound:
+                    - {protocol: [tcp, udp], to: [10.0.0.0/8, 'fd00::/8'], ports: [53]}
+                    - {ports: [80]}
+                    - {to: ['2001:db8::/32']}
+                  inbound-listen: '[::]:15010'
+                  inbound:
+                    - {protocol: udp, ports: [53]}
+                    - {from: ['2001:db8::/32'], ports: [8080]}
+                modules:
+                  - name: dns-tag
+                    selector: {listener: [intercept-udp6, intercept-in-udp]}
+                """);
+        Interception i = c.interception().orElseThrow();
+        assertThat(i.listen6().getPort()).isEqualTo(15003);
+        assertThat(i.listeners()).extracting(l -> l.name() + " " + l.protocol() + " " + l.role() + " " + l.address().getAddress().getHostAddress())
+                .containsExactly("intercept TCP CLIENT 127.0.0.1", "intercept-udp UDP CLIENT 127.0.0.1", "intercept6 TCP CLIENT 0:0:0:0:0:0:0:1",
+                        "intercept-udp6 UDP CLIENT 0:0:0:0:0:0:0:1", "intercept-in TCP SERVER 0:0:0:0:0:0:0:0", "intercept-in-udp UDP SERVER 0:0:0:0:0:0:0:0");
+        List<String> rules = i.describe(15001, 15003);
+        assertThat(rules.get(0)).startsWith("table inet interlayer, chain output");
+        assertThat(rules.get(1)).endsWith("ip daddr != 127.0.0.0/8 meta l4proto { tcp, udp } ip daddr 10.0.0.0/8 th dport 53 redirect to :15001");
+        assertThat(rules.get(2)).endsWith("ip6 daddr != ::1 meta l4proto { tcp, udp } ip6 daddr fd00::/8 th dport 53 redirect to :15003");
+        assertThat(rules.get(3)).endsWith("ip daddr != 127.0.0.0/8 meta l4proto tcp tcp dport 80 redirect to :15001");
+        assertThat(rules.get(4)).endsWith("ip6 daddr != ::1 meta l4proto tcp tcp dport 80 redirect to :15003");
+        assertThat(rules.get(5)).endsWith("ip6 daddr != ::1 meta l4proto tcp ip6 daddr 2001:db8::/32 redirect to :15003");
+        assertThat(rules.get(6)).startsWith("table inet interlayer, chain prerouting");
+        assertThat(rules.get(7)).endsWith("fib daddr type local meta nfproto ipv4 meta l4proto udp udp dport 53 redirect to :15010");
+        assertThat(rules.get(8)).endsWith("fib daddr type local meta nfproto ipv6 meta l4proto udp udp dport 53 redirect to :15010");
+        assertThat(rules.get(9)).endsWith("fib daddr type local meta l4proto tcp ip6 saddr 2001:db8::/32 tcp dport 8080 redirect to :15010");
+        assertThat(rules).hasSize(10);
+        // an IPv4 inbound listener: rules for any source are IPv4 only
+        assertThat(parse("interception: {inbound-listen: 0.0.0.0:15002, inbound: [{ports: [80]}]}\n").interception().orElseThrow()
+                .describe(15001, 0)).noneMatch(r -> r.contains("ipv6")).anySatisfy(r -> assertThat(r).contains("meta nfproto ipv4"));
+    }
+
+    @Test
+    void ipv6WhereItIsNotInterceptedIsRefusedSayingWhatToSet() {
+        assertThat(problems("interception: {listen6: off, outbound: [{to: ['fd00::/8']}]}\n")).anySatisfy(x -> assertThat(x.message())
+                .contains("outbound rule 1 names IPv6 destinations").contains("listen6: '[::1]:15001'"));
+        assertThat(problems("interception: {inbound-listen: 0.0.0.0:15002, inbound: [{from: ['fd00::/8']}]}\n")).anySatisfy(x -> assertThat(x.message())
+                .contains("inbound rule 1 names IPv6 sources").contains("inbound-listen: '[::]:15002'"));
+        assertThat(problems("interception: {listen6: '[fd00::1]:15001', outbound: [{}]}\n")).anySatisfy(x -> assertThat(x.message())
+                .contains("[::1]").contains("fd00:0:0:0:0:0:0:1"));
+        assertThat(problems("interception: {inbound-listen: '[fd00::1]:15002', inbound: [{}]}\n")).anySatisfy(x -> assertThat(x.message())
+                .contains("[::]:15002"));
+        assertThat(problems("interception: {inbound: [{protocol: sctp}]}\n")).extracting(Problem::path).contains("interception.inbound[0].protocol");
     }
 
     @Test
@@ -119,7 +172,7 @@ class InterceptionConfigTest {
                   listen: 10.0.0.1:15001
                   failure: sometimes
                   outbound:
-                    - to: [2001:db8::/32, nonsense]
+                    - to: [10.0.0.0/8, nonsense]
                       ports: [0]
                       uid: [-1]
                       user: [x]
@@ -127,7 +180,6 @@ class InterceptionConfigTest {
         assertThat(p).extracting(Problem::path).contains("interception.failure", "interception.outbound[0].to", "interception.outbound[0].ports",
                 "interception.outbound[0].uid", "interception.outbound[0].user");
         assertThat(p).anySatisfy(x -> assertThat(x.message()).contains("fail-closed").contains("fail-open"));
-        assertThat(p).anySatisfy(x -> assertThat(x.message()).contains("IPv6").contains("IPv4 only"));
         assertThat(p).anySatisfy(x -> assertThat(x.message()).contains("id -u"));
         assertThat(problems("interception: {outbound: []}\n")).anySatisfy(x -> assertThat(x.message()).contains("no rules"));
         assertThat(problems("interception: {}\n")).anySatisfy(x -> assertThat(x.message()).contains("missing 'outbound'"));
@@ -183,7 +235,7 @@ class InterceptionConfigTest {
                 """.formatted(existing));
         Interception i = c.interception().orElseThrow();
         assertThat(i.outbound().getFirst().cgroups()).containsExactly(existing);
-        assertThat(i.describe(15001)).anySatisfy(r -> assertThat(r).contains("socket cgroupv2 level 1 \"")
+        assertThat(i.describe(15001, 15001)).anySatisfy(r -> assertThat(r).contains("socket cgroupv2 level 1 \"")
                 .contains(mount.toString().substring("/sys/fs/cgroup".length()).replaceFirst("^/", "") + existing + "\""));
         assertThat(c.module("tag").orElseThrow().config().selector().cgroups()).containsExactly("/system.slice");
 

@@ -118,19 +118,11 @@ final class RunCommand implements Callable<Integer> {
             out.println("  module " + m + ": loads");
         }
         c.interception().ifPresent(i -> {
-            List<String> listeners = new java.util.ArrayList<>();
-            if (i.protocols().contains(dev.interlayer.api.Protocol.TCP)) {
-                listeners.add(dev.interlayer.engine.Engine.INTERCEPT_LISTENER + " on " + hostPort(i.listen()));
-            }
-            if (i.protocols().contains(dev.interlayer.api.Protocol.UDP)) {
-                listeners.add(dev.interlayer.engine.Engine.INTERCEPT_UDP_LISTENER + " on udp " + hostPort(i.listen()));
-            }
-            if (!i.inbound().isEmpty()) {
-                listeners.add(dev.interlayer.engine.Engine.INTERCEPT_INBOUND_LISTENER + " on " + hostPort(i.inboundListen()));
-            }
+            List<String> listeners = i.listeners().stream().map(l -> l.name() + " on " + (l.protocol() == dev.interlayer.api.Protocol.UDP ? "udp " : "")
+                    + hostPort(l.address())).toList();
             out.println("  interception: listener" + (listeners.size() == 1 ? " " : "s ") + String.join(", ", listeners)
                     + "; the nftables rules it would install:");
-            i.describe(i.listen().getPort()).forEach(r -> out.println("    " + r));
+            i.describe(i.listen().getPort(), i.listen6() == null ? 0 : i.listen6().getPort()).forEach(r -> out.println("    " + r));
             String missing = dev.interlayer.engine.NftTable.missingPrivilege();
             if (missing != null) err.println("interlayer: warning: " + missing);
         });

@@ -404,55 +404,51 @@ public final class Engine implements AutoCloseable {
     public static final String INTERCEPT_LISTENER = "intercept";
     /** The name of the listener that takes intercepted UDP flows, on the same address (see {@link #intercept}). */
     public static final String INTERCEPT_UDP_LISTENER = "intercept-udp";
+    /** The name of the listener that takes intercepted IPv6 connections (see {@link #intercept}). */
+    public static final String INTERCEPT6_LISTENER = "intercept6";
+    /** The name of the listener that takes intercepted IPv6 UDP flows, on the same address (see {@link #intercept}). */
+    public static final String INTERCEPT_UDP6_LISTENER = "intercept-udp6";
     /** The name of the listener that takes intercepted inbound connections (see {@link #intercept}). */
     public static final String INTERCEPT_INBOUND_LISTENER = "intercept-in";
+    /** The name of the listener that takes intercepted inbound UDP flows, on the same address (see {@link #intercept}). */
+    public static final String INTERCEPT_INBOUND_UDP_LISTENER = "intercept-in-udp";
 
     /** The installed interception table, or null. */
     private volatile NftTable interceptTable;
 
     /**
-     * Starts transparent interception: the intercepting listeners on {@code i.listen()}, {@value #INTERCEPT_LISTENER} for
-     * TCP and {@value #INTERCEPT_UDP_LISTENER} for UDP (each if an outbound rule has its protocol, on the same port), and
-     * {@value #INTERCEPT_INBOUND_LISTENER} on {@code i.inboundListen()} if there are inbound rules (server role; the modules
-     * {@code attach} gives for a listener's name attached to its every connection and flow, {@code options} on their sockets), then the nftables
-     * table that redirects what {@code i}'s rules match to them. Either all run or none: a table nft refuses stops the
-     * listeners.
+     * Starts transparent interception: the intercepting listeners {@code i} needs ({@link Interception#listeners()}; the
+     * modules {@code attach} gives for a listener's name attached to its every connection and flow, {@code options} on their
+     * sockets; listeners of one address share the port the first bound), then the nftables table that redirects what
+     * {@code i}'s rules match to them. Either all run or none: a table nft refuses stops the listeners.
      *
-     * @return the address the intercepting listeners bound
+     * @return the address each intercepting listener bound, by name
      * @throws EngineException if the agent lacks CAP_NET_ADMIN or the nft tool (saying which), the transport is not epoll,
-     *         the address cannot be bound or nft refuses the rules
+     *         an address cannot be bound or nft refuses the rules
      */
-    public InetSocketAddress intercept(Interception i, Map<SocketOption, Object> options, java.util.function.Function<String, List<String>> attach)
-            throws EngineException {
+    public Map<String, InetSocketAddress> intercept(Interception i, Map<SocketOption, Object> options,
+                                                     java.util.function.Function<String, List<String>> attach) throws EngineException {
         if (interceptTable != null) throw new EngineException("interception is running already");
         String why = Intercepted.unavailable(transport);
         if (why == null) why = NftTable.missingPrivilege();
         if (why != null) throw new EngineException(why);
-        List<String> started = new ArrayList<>();
-        InetSocketAddress at = i.listen();
+        Map<String, InetSocketAddress> started = new LinkedHashMap<>();
+        Map<InetSocketAddress, InetSocketAddress> ports = new LinkedHashMap<>(); // a configured address: what its first listener bound
         try {
-            if (i.protocols().contains(Protocol.TCP)) {
-                at = start(ListenerSpec.intercepting(INTERCEPT_LISTENER, Protocol.TCP, Role.CLIENT, at, i.mark(), options,
-                        attach.apply(INTERCEPT_LISTENER)));
-                started.add(INTERCEPT_LISTENER);
+            for (Interception.Listener l : i.listeners()) {
+                InetSocketAddress at = ports.getOrDefault(l.address(), l.address());
+                at = start(ListenerSpec.intercepting(l.name(), l.protocol(), l.role(), at, i.mark(), options, attach.apply(l.name())));
+                started.put(l.name(), at);
+                ports.putIfAbsent(l.address(), at);
             }
-            if (i.protocols().contains(Protocol.UDP)) {
-                at = start(ListenerSpec.intercepting(INTERCEPT_UDP_LISTENER, Protocol.UDP, Role.CLIENT, at, i.mark(), options,
-                        attach.apply(INTERCEPT_UDP_LISTENER)));
-                started.add(INTERCEPT_UDP_LISTENER);
-            }
-            if (!i.inbound().isEmpty()) {
-                InetSocketAddress in = start(ListenerSpec.intercepting(INTERCEPT_INBOUND_LISTENER, Protocol.TCP, Role.SERVER, i.inboundListen(),
-                        i.mark(), options, attach.apply(INTERCEPT_INBOUND_LISTENER)));
-                started.add(INTERCEPT_INBOUND_LISTENER);
-                if (started.size() == 1) at = in;
-            }
-            interceptTable = NftTable.install(i, at.getPort());
+            int port = ports.getOrDefault(i.listen(), i.listen()).getPort();
+            int port6 = i.listen6() == null ? 0 : ports.getOrDefault(i.listen6(), i.listen6()).getPort();
+            interceptTable = NftTable.install(i, port, port6);
         } catch (EngineException | RuntimeException e) {
-            started.forEach(this::stop);
+            started.keySet().forEach(this::stop);
             throw e;
         }
-        return at;
+        return started;
     }
 
     /** The interception table as the kernel holds it now (empty if interception is off or the table was deleted). */

@@ -41,9 +41,9 @@ public record ListenerSpec(String name, Protocol protocol, Role role, InetSocket
         udp = udp == null ? UdpSettings.DEFAULTS : udp;
         if (role == null) throw new IllegalArgumentException("listener " + name + ": role is required (client or server)");
         if (interceptMark != 0) {
-            if (upstream != null || sni != null || tls != null || upstreamTls != null || protocol == Protocol.UDP && role != Role.CLIENT) {
-                throw new IllegalArgumentException("listener " + name + ": an intercepting listener is without upstream (udp: client role only),"
-                        + " TLS or sni-routes (each connection goes to its original destination)");
+            if (upstream != null || sni != null || tls != null || upstreamTls != null) {
+                throw new IllegalArgumentException("listener " + name + ": an intercepting listener is without upstream, TLS or sni-routes"
+                        + " (each connection goes to its original destination)");
             }
             if (listen == null) throw new IllegalArgumentException("listener " + name + ": listen is required");
         } else if (listen == null || upstream == null && sni == null) throw new IllegalArgumentException("listener " + name + ": listen and upstream are required");

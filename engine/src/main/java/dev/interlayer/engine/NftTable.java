@@ -70,28 +70,28 @@ public final class NftTable implements AutoCloseable {
 
     /** True if a table named {@value Interception#TABLE} exists in this network namespace (a running or a crashed agent's). */
     public static boolean present() {
-        return nft(null, "list", "table", "ip", Interception.TABLE).code == 0;
+        return nft(null, "list", "table", Interception.FAMILY, Interception.TABLE).code == 0;
     }
 
     /**
-     * Installs the table for {@code settings}, redirecting to {@code port}, in one transaction that also removes a table
+     * Installs the table for {@code settings}, redirecting IPv4 to {@code port} and IPv6 to {@code port6}, in one transaction that also removes a table
      * a crashed agent left (logged); a fail-open table is then renewed every second until {@link #close}.
      *
      * @throws EngineException if nft refuses the batch (then nothing of it is installed: the kernel applies all or none)
      */
-    public static NftTable install(Interception settings, int port) throws EngineException {
+    public static NftTable install(Interception settings, int port, int port6) throws EngineException {
         for (String c : settings.cgroups()) {
             String problem = Cgroup2.problem(c);
             if (problem != null) throw new EngineException("interception cannot select by cgroup (nothing of it is installed): " + problem);
         }
         boolean leftover = present();
-        Result r = nft(settings.installScript(port), "-f", "-");
+        Result r = nft(settings.installScript(port, port6), "-f", "-");
         if (r.code != 0) {
             throw new EngineException("nft did not install the interception table (nothing of it is installed): " + r.output);
         }
         if (leftover) {
-            LOG.log(System.Logger.Level.WARNING, "interception: replaced the nftables table ip {0} another agent left (it was killed or"
-                    + " crashed, or is still running in this network namespace)", Interception.TABLE);
+            LOG.log(System.Logger.Level.WARNING, "interception: replaced the nftables table {0} another agent left (it was killed or"
+                    + " crashed, or is still running in this network namespace)", Interception.FAMILY + " " + Interception.TABLE);
         }
         ScheduledExecutorService renewer = null;
         if (settings.failure() == Interception.FailureMode.FAIL_OPEN) {
@@ -109,9 +109,9 @@ public final class NftTable implements AutoCloseable {
                 }
             }, Interception.RENEW_SECONDS, Interception.RENEW_SECONDS, TimeUnit.SECONDS);
         }
-        LOG.log(System.Logger.Level.INFO, "interception: installed nftables table ip {0}: {1}", Interception.TABLE,
-                String.join("; ", settings.describe(port)));
-        return new NftTable(settings, renewer, settings.protocols().contains(Protocol.TCP) && fwmarkAccept(true));
+        LOG.log(System.Logger.Level.INFO, "interception: installed nftables table {0}: {1}", Interception.FAMILY + " " + Interception.TABLE,
+                String.join("; ", settings.describe(port, port6)));
+        return new NftTable(settings, renewer, settings.tcpV4() && fwmarkAccept(true));
     }
 
     /**
@@ -133,7 +133,7 @@ public final class NftTable implements AutoCloseable {
 
     /** The table as the kernel holds it now ({@code nft list table}), one line each; empty if it is gone. */
     public List<String> installed() {
-        Result r = nft(null, "list", "table", "ip", Interception.TABLE);
+        Result r = nft(null, "list", "table", Interception.FAMILY, Interception.TABLE);
         return r.code != 0 ? List.of() : r.output.lines().map(l -> l.stripTrailing().replace("\t", "  ")).filter(l -> !l.isBlank()).toList();
     }
 
@@ -157,10 +157,10 @@ public final class NftTable implements AutoCloseable {
         }
         Result r = nft(Interception.deleteScript(), "-f", "-");
         if (r.code != 0 && present()) {
-            LOG.log(System.Logger.Level.ERROR, "interception: the nftables table ip {0} could not be deleted ({1}); delete it with:"
-                    + " nft delete table ip {0}", Interception.TABLE, r.output);
+            LOG.log(System.Logger.Level.ERROR, "interception: the nftables table {0} could not be deleted ({1}); delete it with:"
+                    + " nft delete table {0}", Interception.FAMILY + " " + Interception.TABLE, r.output);
         } else {
-            LOG.log(System.Logger.Level.INFO, "interception: removed nftables table ip {0}", Interception.TABLE);
+            LOG.log(System.Logger.Level.INFO, "interception: removed nftables table {0}", Interception.FAMILY + " " + Interception.TABLE);
         }
         if (fwmarkAcceptSet) fwmarkAccept(false);
     }

@@ -14,6 +14,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.FixedRecvByteBufAllocator;
 import io.netty.channel.RecvByteBufAllocator;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollDatagramChannel;
 import io.netty.channel.socket.DatagramPacket;
 import io.netty.channel.socket.nio.NioDatagramChannel;
@@ -113,6 +114,11 @@ final class UdpListener {
         // one socket receives for every flow: a larger buffer than the default (the kernel caps it at net.core.rmem_max)
         b.option(ChannelOption.SO_RCVBUF, LISTEN_RCVBUF);
         applyOptions(b, spec);
+        if (spec.intercepts() && spec.listen().getAddress().isAnyLocalAddress() && channelClass == EpollDatagramChannel.class) {
+            // inbound: redirected datagrams arrive at the address of the interface they came in on, which the conntrack query
+            // needs (it is the reply tuple's source); each IPv4 datagram then carries it as its recipient
+            b.option(EpollChannelOption.IP_RECVORIGDSTADDR, true);
+        }
         ChannelFuture f = (inherited < 0 ? b.bind(spec.listen()) : b.register()).awaitUninterruptibly();
         if (!f.isSuccess()) {
             throw new EngineException("listener '" + spec.name() + "' cannot " + (inherited < 0 ? "bind udp " + spec.listen() : "use its inherited udp socket")
@@ -151,10 +157,13 @@ final class UdpListener {
             }
             InetSocketAddress[] original = null;
             if (spec.intercepts()) {
-                original = Conntrack.originalUdp(from, bound);
+                InetSocketAddress to = bound.getAddress().isAnyLocalAddress() ? p.recipient() : bound;
+                // an IPv6 datagram does not say (Netty reads IPv4's IP_ORIGDSTADDR only): the redirect sent it to one of this host's addresses
+                original = to != null && to.getAddress().isAnyLocalAddress() ? Conntrack.originalUdpToAny(from, to.getPort())
+                        : Conntrack.originalUdp(from, to);
                 if (original == null) {
-                    LOG.log(Level.WARNING, "listener {0}: a datagram from {1} has no original destination (it was sent to the"
-                            + " intercepting listener directly, not redirected); dropped", spec.name(), from);
+                    LOG.log(Level.WARNING, "listener {0}: a datagram from {1} to {2} has no original destination (it was sent to the"
+                            + " intercepting listener directly, not redirected); dropped", spec.name(), from, to);
                     p.release();
                     return;
                 }

@@ -103,7 +103,7 @@ class InterceptionInboundTest {
                     - ports: [9091]
                 """);
         // an inbound-only agent's one intercepting listener is intercept-in, on its own address
-        assertThat(Files.readString(lab.dir.resolve("in-open/agent.log"))).contains("listener intercept-in on 0.0.0.0:15002")
+        assertThat(Files.readString(lab.dir.resolve("in-open/agent.log"))).contains("listener intercept-in on [0:0:0:0:0:0:0:0]:15002")
                 .doesNotContain("listener intercept on");
         assertThat(request(9091, "/in-open-alive").out()).contains("port=9091 path=/in-open-alive");
         assertThat(received("/in-open-alive")).contains("peer=" + LOCAL + ":"); // through the agent, the server's peer

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
  * The network namespaces of the interception tests: a client namespace, where the agent and the unmodified clients run,
- * and a server namespace, where the receivers run, joined by a veth pair ({@value #SUBNET}1 and {@link #SERVER}); both
+ * and a server namespace, where the receivers run, joined by a veth pair ({@value #SUBNET}1 and {@link #SERVER}, and over
+ * IPv6 {@value #SUBNET6}1 and {@link #SERVER6}); both
  * deleted by {@link #close}, with what still runs in them. Each test class makes its own (named by {@code tag} and the
  * JVM's pid) through an {@link Extension}, which also stops the agents started here after each test.
  *
@@ -29,6 +30,9 @@ final class InterceptionLab implements AutoCloseable {
 
     static final String SUBNET = "10.231.7.";
     static final String SERVER = SUBNET + "2";
+    /** The IPv6 prefix of the veth pair: {@value #SUBNET6}1 in the client namespace, {@link #SERVER6} in the server's. */
+    static final String SUBNET6 = "fd00:231:7::";
+    static final String SERVER6 = SUBNET6 + "2";
 
     final String clientNs;
     final String serverNs;
@@ -93,6 +97,9 @@ final class InterceptionLab implements AutoCloseable {
         must("ip", "link", "set", s, "netns", lab.serverNs);
         must("ip", "-n", lab.clientNs, "addr", "add", SUBNET + "1/24", "dev", c);
         must("ip", "-n", lab.serverNs, "addr", "add", SERVER + "/24", "dev", s);
+        // nodad: usable at once, without the seconds of duplicate address detection
+        must("ip", "-n", lab.clientNs, "addr", "add", SUBNET6 + "1/64", "dev", c, "nodad");
+        must("ip", "-n", lab.serverNs, "addr", "add", SERVER6 + "/64", "dev", s, "nodad");
         for (String[] l : new String[][] {{lab.clientNs, c}, {lab.serverNs, s}, {lab.clientNs, "lo"}, {lab.serverNs, "lo"}}) {
             must("ip", "-n", l[0], "link", "set", l[1], "up");
         }
@@ -110,6 +117,27 @@ final class InterceptionLab implements AutoCloseable {
         Process p = pb.start();
         servers.add(p);
         return p;
+    }
+
+    /**
+     * Starts, in the server namespace, dnsmasq on 127.0.0.1:{@code dnsmasqPort} answering from {@code hosts} (hosts file
+     * lines, written to {@code hosts} in the lab's folder; dnsmasq and dig installed when missing) and the Python relay in front of it on {@code ports} (IPv4 and IPv6), which records each query's name, the
+     * {@code dns-tag} app id and the peer: the relay's record, empty so far.
+     */
+    Path startDnsRelay(String hostsLines, int dnsmasqPort, String... ports) throws Exception {
+        DnsServer.ensureInstalled();
+        Path hosts = dir.resolve("hosts");
+        Files.writeString(hosts, hostsLines);
+        startServer(dir.resolve("dnsmasq.log"), "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=" + dnsmasqPort,
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts=" + hosts, "--pid-file=",
+                "--user=root", "--cache-size=0");
+        Path received = dir.resolve("received.log");
+        Files.writeString(received, "");
+        List<String> cmd = new ArrayList<>(List.of(python(), resource("intercept-dns.py").toString(), received.toString(), String.valueOf(dnsmasqPort)));
+        cmd.addAll(List.of(ports));
+        Process relay = startServer(null, cmd.toArray(String[]::new));
+        assertThat(new String(relay.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).as("the Python relay starts").isEqualTo("ready\n");
+        return received;
     }
 
     /** Makes {@code p}, started by the test, ended by {@link #close}. */
@@ -168,7 +196,7 @@ final class InterceptionLab implements AutoCloseable {
             }
         }
         agents.clear();
-        run(List.of("ip", "netns", "exec", clientNs, "nft", "delete", "table", "ip", "interlayer"));
+        run(List.of("ip", "netns", "exec", clientNs, "nft", "delete", "table", "inet", "interlayer"));
         for (Path log : agentLogs) {
             assertThat(Files.readString(log)).as("agent log " + log).doesNotContain("LEAK:");
         }

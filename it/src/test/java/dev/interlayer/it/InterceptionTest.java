@@ -100,7 +100,7 @@ class InterceptionTest {
         assertThat(client(-1, "redis-cli", "-h", SERVER, "GET", "k").out()).contains("through-the-agent");
         // status shows the table as the kernel holds it
         Run status = cli("status", "--socket", dir.resolve("uid/control.sock").toString());
-        assertThat(status.out()).contains("table ip interlayer").contains("redirect to :" + 15001).contains("daddr " + SERVER);
+        assertThat(status.out()).contains("table inet interlayer").contains("redirect to :" + 15001).contains("daddr " + SERVER);
         assertThat(agent.isAlive()).isTrue();
     }
 
@@ -253,7 +253,7 @@ class InterceptionTest {
         assertThat(client(OTHER_USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/other-after-kill").code()).isZero();
 
         agent = startAgent("closed", yaml);
-        assertThat(Files.readString(dir.resolve("closed/agent.log"))).contains("replaced the nftables table ip interlayer");
+        assertThat(Files.readString(dir.resolve("closed/agent.log"))).contains("replaced the nftables table inet interlayer");
         assertThat(client(USER, "curl", "-sS", "-m", "5", "http://" + SERVER + ":8081/after-restart").code()).isZero();
         assertThat(received("/after-restart")).contains("tagged=True");
         agent.destroy();

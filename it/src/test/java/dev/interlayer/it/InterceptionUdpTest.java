@@ -3,7 +3,6 @@ package dev.interlayer.it;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.interlayer.it.InterceptionLab.Run;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -39,17 +38,7 @@ class InterceptionUdpTest {
     @BeforeAll
     static void namespaces() throws Exception {
         lab = LAB.lab();
-        DnsServer.ensureInstalled();
-        Path hosts = lab.dir.resolve("hosts");
-        Files.writeString(hosts, HOSTS);
-        lab.startServer(lab.dir.resolve("dnsmasq.log"), "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--port=" + DNSMASQ,
-                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts=" + hosts, "--pid-file=",
-                "--user=root", "--cache-size=0");
-        received = lab.dir.resolve("received.log");
-        Files.writeString(received, "");
-        Process relay = lab.startServer(null, InterceptionLab.python(), lab.resource("intercept-dns.py").toString(), received.toString(),
-                String.valueOf(DNSMASQ), "53", "5300");
-        assertThat(new String(relay.getInputStream().readNBytes(6), StandardCharsets.UTF_8)).as("the Python relay starts").isEqualTo("ready\n");
+        received = lab.startDnsRelay(HOSTS, DNSMASQ, "53", "5300");
         Agents.waitFor("dnsmasq answers", () -> !direct("alpha.test").isEmpty());
     }
 
