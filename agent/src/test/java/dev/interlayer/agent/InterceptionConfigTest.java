@@ -137,11 +137,13 @@ class InterceptionConfigTest {
         assertThat(rules.get(3)).endsWith("ip daddr != 127.0.0.0/8 meta l4proto tcp tcp dport 80 redirect to :15001");
         assertThat(rules.get(4)).endsWith("ip6 daddr != ::1 meta l4proto tcp tcp dport 80 redirect to :15003");
         assertThat(rules.get(5)).endsWith("ip6 daddr != ::1 meta l4proto tcp ip6 daddr 2001:db8::/32 redirect to :15003");
-        assertThat(rules.get(6)).startsWith("table inet interlayer, chain prerouting");
-        assertThat(rules.get(7)).endsWith("fib daddr type local meta nfproto ipv4 meta l4proto udp udp dport 53 redirect to :15010");
-        assertThat(rules.get(8)).endsWith("fib daddr type local meta nfproto ipv6 meta l4proto udp udp dport 53 redirect to :15010");
-        assertThat(rules.get(9)).endsWith("fib daddr type local meta l4proto tcp ip6 saddr 2001:db8::/32 tcp dport 8080 redirect to :15010");
-        assertThat(rules).hasSize(10);
+        // IPv4 TCP is intercepted: the uid chain marks its redirected SYNs (IPv6 connections' uids are looked up)
+        assertThat(rules.get(6)).startsWith("table inet interlayer, chain uid").contains("ip daddr 127.0.0.1 tcp dport 15001");
+        assertThat(rules.get(7)).startsWith("table inet interlayer, chain prerouting");
+        assertThat(rules.get(8)).endsWith("fib daddr type local meta nfproto ipv4 meta l4proto udp udp dport 53 redirect to :15010");
+        assertThat(rules.get(9)).endsWith("fib daddr type local meta nfproto ipv6 meta l4proto udp udp dport 53 redirect to :15010");
+        assertThat(rules.get(10)).endsWith("fib daddr type local meta l4proto tcp ip6 saddr 2001:db8::/32 tcp dport 8080 redirect to :15010");
+        assertThat(rules).hasSize(11);
         // an IPv4 inbound listener: rules for any source are IPv4 only
         assertThat(parse("interception: {inbound-listen: 0.0.0.0:15002, inbound: [{ports: [80]}]}\n").interception().orElseThrow()
                 .describe(15001, 0)).noneMatch(r -> r.contains("ipv6")).anySatisfy(r -> assertThat(r).contains("meta nfproto ipv4"));
