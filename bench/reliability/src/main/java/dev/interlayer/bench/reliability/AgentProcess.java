@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
 final class AgentProcess implements AutoCloseable {
 
     /** How the agents' JVMs run: the heap and direct memory caps of bench/run, leak detection on (sampled). */
-    static final List<String> JVM_OPTS = List.of("-Xms256m", "-Xmx256m", "-XX:MaxDirectMemorySize=512m",
+    static final List<String> JVM_OPTS = List.of("-Xms256m", "-Xmx256m", "-XX:+AlwaysPreTouch", "-XX:MaxDirectMemorySize=512m",
             "-Dio.netty.leakDetection.level=simple");
 
     private static final Pattern LISTENING = Pattern.compile("listener .* -> ");
