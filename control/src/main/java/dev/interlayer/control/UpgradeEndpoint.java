@@ -20,7 +20,7 @@ final class UpgradeEndpoint extends UpgradeGrpc.UpgradeImplBase {
     public void takeover(TakeoverRequest request, StreamObserver<TakeoverResponse> out) {
         Handover h = handover.get();
         if (h == null) {
-            throw Status.UNAVAILABLE.withDescription("this process does not hand over listeners; stop it, then start the new agent without --takeover")
+            throw Status.FAILED_PRECONDITION.withDescription("this process does not hand over listeners; stop it, then start the new agent without --takeover")
                     .asRuntimeException();
         }
         TakeoverResponse r;
