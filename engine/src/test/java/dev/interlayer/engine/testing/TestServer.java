@@ -9,11 +9,14 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * A real TCP server on loopback that runs {@code handler} for each accepted socket on its own virtual
- * thread; closes every socket it accepted when closed.
+ * thread; closes every socket still open when closed. A socket whose handler has returned is closed then and forgotten, so
+ * a test that opens connections by the thousand does not hold them (nor their descriptors) until the end.
  */
 public final class TestServer implements AutoCloseable {
 
@@ -24,7 +27,7 @@ public final class TestServer implements AutoCloseable {
     }
 
     private final ServerSocket server;
-    private final List<Socket> sockets = new CopyOnWriteArrayList<>();
+    private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
     private final List<Throwable> errors = new CopyOnWriteArrayList<>();
     private final Thread acceptor;
 
@@ -46,6 +49,8 @@ public final class TestServer implements AutoCloseable {
                         errors.add(e);
                     } catch (RuntimeException e) {
                         errors.add(e);
+                    } finally {
+                        sockets.remove(s);
                     }
                 });
             }
