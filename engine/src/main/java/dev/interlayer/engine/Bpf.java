@@ -113,19 +113,22 @@ final class Bpf {
     static int load(Arena arena, MemorySegment state, String name, int type, int attachType, BpfAsm program) {
         MemorySegment insns = program.assemble(arena);
         MemorySegment license = arena.allocateFrom("Apache-2.0", StandardCharsets.US_ASCII);
-        MemorySegment log = arena.allocate(64 * 1024);
         MemorySegment a = attr(arena);
         a.set(ValueLayout.JAVA_INT, 0, type);
         a.set(ValueLayout.JAVA_INT, 4, program.size());
         a.set(ValueLayout.JAVA_LONG, 8, insns.address());
         a.set(ValueLayout.JAVA_LONG, 16, license.address());
-        a.set(ValueLayout.JAVA_INT, 24, 1); // log_level: the log of a refused program
-        a.set(ValueLayout.JAVA_INT, 28, (int) log.byteSize());
-        a.set(ValueLayout.JAVA_LONG, 32, log.address());
         name(a, 48, name);
         a.set(ValueLayout.JAVA_INT, 68, attachType);
         long fd = call(state, PROG_LOAD, a);
         if (fd < 0) {
+            // again with the verifier's log, which says why (not asked the first time: a log too long for its buffer fails the load)
+            MemorySegment log = arena.allocate(64 * 1024);
+            a.set(ValueLayout.JAVA_INT, 24, 1);
+            a.set(ValueLayout.JAVA_INT, 28, (int) log.byteSize());
+            a.set(ValueLayout.JAVA_LONG, 32, log.address());
+            long again = call(state, PROG_LOAD, a);
+            if (again >= 0) return (int) again;
             String words = log.getString(0, StandardCharsets.US_ASCII).strip();
             int last = words.lastIndexOf('\n', Math.max(0, words.length() - 400));
             throw new IllegalStateException("the kernel refused program " + name + " (errno " + -fd + ")"

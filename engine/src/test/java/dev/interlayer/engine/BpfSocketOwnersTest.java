@@ -1,6 +1,7 @@
 package dev.interlayer.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.interlayer.api.AppInfo;
@@ -118,6 +119,15 @@ class BpfSocketOwnersTest {
              Socket client = new Socket(server.getInetAddress(), server.getLocalPort());
              Socket accepted = server.accept()) {
             assertThat(client.isConnected()).as("connections work with the programs gone").isTrue();
+        }
+    }
+
+    @Test
+    void aProgramTheVerifierRefusesIsRefusedInItsWords() {
+        BpfAsm unset = new BpfAsm().exit(); // returns r0, never written
+        try (Arena arena = Arena.ofConfined()) {
+            assertThatThrownBy(() -> Bpf.load(arena, arena.allocate(Libc.STATE), "il_refused", Bpf.PROG_TYPE_SOCK_OPS, Bpf.CGROUP_SOCK_OPS, unset))
+                    .isInstanceOf(IllegalStateException.class).hasMessageContaining("il_refused").hasMessageContaining("R0 !read_ok");
         }
     }
 
