@@ -28,6 +28,8 @@ import java.util.Locale;
  *   <li>{@code bpf}: the whole lookup through the map ({@link ProcLookup#find} with the map attached: the map, then the
  *       command and executable from the per-process cache).</li>
  * </ol>
+ * With the programs attached it then times what they add to the application's {@code connect()}: the call with them
+ * and without, in alternating blocks.
  * Not a test: run it with the engine's test class path and read the lines it prints.
  *
  * <pre>{@code
@@ -106,6 +108,7 @@ public final class ProcLookupBenchmark {
             sys.close(client);
             sys.close(accepted);
         }
+        long[][] connects = owners == null ? null : connectCost(sys, listener, server, rounds);
         sys.close(listener);
         System.out.printf(Locale.ROOT, "%d rounds, one new loopback connection each; steady state (the last %d, past the cold cache and the JIT's"
                 + " first tenth):%n", rounds, rounds - rounds / 10);
@@ -120,6 +123,15 @@ public final class ProcLookupBenchmark {
                             + " p99.9 %.2f us, max %.2f ms%n", WAYS[w], found[w], s[s.length / 2] / 1000.0,
                     Arrays.stream(s).average().orElse(0) / 1000.0, Arrays.stream(s, 0, s.length * 999 / 1000).average().orElse(0) / 1000.0,
                     s[s.length * 99 / 100] / 1000.0, s[s.length * 999 / 1000] / 1000.0, s[s.length - 1] / 1e6);
+        }
+        if (connects != null) {
+            for (int k = 0; k < 2; k++) {
+                long[] c = connects[k];
+                Arrays.sort(c);
+                System.out.printf(Locale.ROOT, "  connect() %s the programs attached: median %.2f us, mean %.2f us (%.2f us without the slowest 0.1%%),"
+                                + " p99 %.2f us%n", k == 0 ? "with" : "without", c[c.length / 2] / 1000.0, Arrays.stream(c).average().orElse(0) / 1000.0,
+                        Arrays.stream(c, 0, c.length * 999 / 1000).average().orElse(0) / 1000.0, c[c.length * 99 / 100] / 1000.0);
+            }
         }
         if (owners != null) {
             ProcessLookups.Snapshot l = ProcessLookups.snapshot();
@@ -136,6 +148,35 @@ public final class ProcLookupBenchmark {
                         + " %d misses; this process holds %d fds, /proc has %d processes%n", o.mapHits.sum(), o.recentHits.sum(),
                 100.0 * (o.mapHits.sum() + o.recentHits.sum()) / rounds, o.newProcessHits.sum(), o.fullScans.sum(), o.misses.sum(), fds,
                 ProcessHandle.allProcesses().count());
+    }
+
+    /**
+     * What the programs add to an application's {@code connect()} (every TCP connect on the host pays it): the call timed
+     * with the programs attached and without, in alternating blocks of a twentieth of {@code rounds} each (attached again
+     * for each block: the same noise falls on both). {with, without}, nanoseconds per call.
+     */
+    private static long[][] connectCost(LinuxSockets sys, int listener, InetSocketAddress server, int rounds) {
+        int block = Math.max(1, rounds / 20);
+        long[][] ns = new long[2][20 * block];
+        for (int b = 0; b < 20; b++) {
+            BpfSocketOwners attached = BpfSocketOwners.attach();
+            for (int k = 0; k < 2; k++) {
+                for (int i = 0; i < block; i++) {
+                    int client = sys.socket(server);
+                    long t0 = System.nanoTime();
+                    int r = sys.connect(client, server);
+                    ns[k][b * block + i] = System.nanoTime() - t0;
+                    if (r != 0 && r != -LinuxSockets.EINPROGRESS) check(r, "connect");
+                    int accepted;
+                    while ((accepted = sys.accept(listener)) == -LinuxSockets.EAGAIN) Thread.onSpinWait();
+                    check(accepted, "accept");
+                    sys.close(client);
+                    sys.close(accepted);
+                }
+                if (k == 0) attached.close();
+            }
+        }
+        return ns;
     }
 
     private static void check(long r, String call) {
