@@ -13,6 +13,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -30,13 +31,22 @@ import org.junit.jupiter.api.condition.OS;
 @EnabledOnOs(OS.LINUX)
 class BpfSocketOwnersTest {
 
+    private static final int CAP_SYS_ADMIN = 21, CAP_BPF = 39;
+
     private BpfSocketOwners owners;
 
     @BeforeEach
-    void attach() {
+    void attach() throws Exception {
+        // skipped only where bpf is truly unavailable; where it is, the programs must load and pass their own check
+        assumeTrue(Cgroup2.mount() != null, "no cgroup2 tree is mounted here");
+        long caps = Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("CapEff:"))
+                .mapToLong(l -> Long.parseUnsignedLong(l.substring(7).strip(), 16)).findFirst().orElse(0);
+        assumeTrue((caps & (1L << CAP_BPF | 1L << CAP_SYS_ADMIN)) != 0, "this JVM has neither CAP_BPF nor CAP_SYS_ADMIN");
+        String[] version = System.getProperty("os.version").split("[.-]");
+        int major = Integer.parseInt(version[0]), minor = Integer.parseInt(version[1]);
+        assumeTrue(major > 5 || major == 5 && minor >= 15, "Linux " + System.getProperty("os.version") + " is older than 5.15");
         owners = BpfSocketOwners.attach();
-        // only where bpf is truly unavailable: attach() logged why
-        assumeTrue(owners != null, "the eBPF programs cannot be loaded here (no CAP_BPF, no cgroup2 or an old kernel): see the log");
+        assertThat(owners).as("the programs attached (the log says why not)").isNotNull();
     }
 
     @AfterEach
@@ -108,18 +118,53 @@ class BpfSocketOwnersTest {
         assertThat(ours).as("our three programs, loaded").hasSize(3);
         owners.close();
         assertThat(ProcLookup.bpf).isNull();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        List<Integer> left = programs();
-        while (!left.isEmpty() && System.nanoTime() < deadline) { // the kernel frees a program after an RCU grace period
-            Thread.sleep(20);
-            left = programs();
-        }
-        assertThat(left).as("programs of ours still in the kernel").isEmpty();
+        waitUntilNoneOfOurs();
         try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"));
              Socket client = new Socket(server.getInetAddress(), server.getLocalPort());
              Socket accepted = server.accept()) {
             assertThat(client.isConnected()).as("connections work with the programs gone").isTrue();
         }
+    }
+
+    @Test
+    void aProcessKilledWithSignal9LeavesNoProgramOfOursInTheKernel() throws Exception {
+        owners.close(); // only the child's programs from here on
+        waitUntilNoneOfOurs();
+        String java = ProcessHandle.current().info().command().orElseThrow();
+        List<String> command = new ArrayList<>(List.of(java, "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path")));
+        String logging = System.getProperty("java.util.logging.config.file"); // the tests' (warnings only), if set
+        if (logging != null) command.add("-Djava.util.logging.config.file=" + logging);
+        command.add(Attached.class.getName());
+        Process child = new ProcessBuilder(command).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+        try {
+            String line = new java.io.BufferedReader(new java.io.InputStreamReader(child.getInputStream())).readLine();
+            assertThat(line).as("the child's first line").isEqualTo("attached");
+            assertThat(programs()).as("the child's programs").hasSize(3);
+        } finally {
+            child.destroyForcibly(); // SIGKILL: no close, no shutdown hook
+            child.waitFor(10, TimeUnit.SECONDS);
+        }
+        waitUntilNoneOfOurs();
+    }
+
+    /** A process that attaches the programs, says so, and waits to be killed. */
+    static final class Attached {
+        public static void main(String[] args) throws Exception {
+            System.out.println(BpfSocketOwners.attach() != null ? "attached" : "not attached");
+            System.out.flush();
+            Thread.sleep(60_000);
+        }
+    }
+
+    /** Waits for the kernel to free our programs (after an RCU grace period once detached and closed); fails after 10 s. */
+    private static void waitUntilNoneOfOurs() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        List<Integer> left = programs();
+        while (!left.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+            left = programs();
+        }
+        assertThat(left).as("programs of ours still in the kernel").isEmpty();
     }
 
     @Test
