@@ -30,14 +30,16 @@ import java.nio.file.Path;
  * process (tgid) and user that called {@code connect()}, and {@link ProcLookup} reads it with one {@code bpf(2)} call
  * instead of a sock_diag query and a search of /proc/PID/fd.
  *
- * <p>Two programs, because no single hook has both halves: the cgroup {@code connect4}/{@code connect6} hook runs in the
- * connecting process (its pid and uid) but before the kernel picks the local port; the sock_ops
- * {@code TCP_CONNECT_CB} callback has the whole 4-tuple but no uid helper. So the connect hook stores
- * socket cookie → (tgid, uid) in a small map, and the sock_ops program, in the same {@code connect()} call just before the
- * SYN is sent, moves it to the 4-tuple map, keyed by (network namespace cookie, family, local port, remote port, local
- * address, remote address). Both maps are LRU hashes: entries of closed connections stay until newer ones push them out,
- * so the map never fills and costs a fixed amount of kernel memory. The connect hook always returns 1 (allow): it
- * changes nothing about any connection.
+ * <p>One sock_ops program where the kernel allows it (recent kernels let every program type call the pid and uid
+ * helpers, 6.18 does; the verifier decides, on load): at {@code TCP_CONNECT_CB}, which runs in the connecting process within its
+ * {@code connect()} just before the SYN leaves, it has the whole 4-tuple and the caller's tgid and uid, and stores them
+ * in the map keyed by (network namespace cookie, family, local port, remote port, local address, remote address).
+ * Where the verifier refuses that, three programs: the cgroup {@code connect4}/{@code connect6} hooks (which have the
+ * pid and uid helpers everywhere, but run before the kernel picks the local port) store socket cookie → (tgid, uid) in
+ * a small map, and the sock_ops program moves it to the 4-tuple map. The maps are LRU hashes: entries of closed
+ * connections stay until newer ones push them out, so the map never fills and costs a fixed amount of kernel memory.
+ * Every program returns 1 (allow: the connect hooks' verdict, sock_ops ignores it) and writes nothing into any
+ * connection.
  *
  * <p>Attached by {@code BPF_LINK_CREATE} (alongside any other programs on the root cgroup: a cgroup link attaches as
  * multi): a link is detached when its last descriptor closes, so {@link #close}, the agent's exit or its death by any
@@ -75,14 +77,17 @@ final class BpfSocketOwners implements AutoCloseable {
     private final int[] links;
     /** The cookie of this process's network namespace: only its sockets are looked up. */
     private final long netns;
-    /** Kernel memory the two maps take (their memlock), bytes. */
+    /** Kernel memory the maps take (their memlock), bytes. */
     final long memory;
+    /** Programs attached: 1 (sock_ops alone) or 3 (sock_ops and the two connect hooks). */
+    final int programs;
     private final ThreadLocal<Query> perThread = ThreadLocal.withInitial(Query::new);
     private volatile boolean closed;
 
     private BpfSocketOwners(int map, int[] links, long netns, long memory) {
         this.map = map;
         this.links = links;
+        this.programs = links.length;
         this.netns = netns;
         this.memory = memory;
     }
@@ -93,11 +98,17 @@ final class BpfSocketOwners implements AutoCloseable {
      * map is a shortcut, not a requirement.
      */
     static BpfSocketOwners attach() {
+        return attach(true);
+    }
+
+    /** As {@link #attach()}; {@code oneProgram} false: the three-program shape even where one program would load (tests). */
+    static BpfSocketOwners attach(boolean oneProgram) {
         try {
-            BpfSocketOwners owners = open();
+            BpfSocketOwners owners = open(oneProgram);
             ProcLookup.bpf = owners;
-            LOG.log(Level.INFO, "process lookups read who connected each TCP socket from an eBPF map filled at connect() (programs"
-                    + " linked to the cgroup2 root {0}, {1} entries, {2} KiB of kernel memory)", Cgroup2.mount(), ENTRIES, owners.memory / 1024);
+            LOG.log(Level.INFO, "process lookups read who connected each TCP socket from an eBPF map filled at connect() ({0}"
+                            + " linked to the cgroup2 root {1}, {2} entries, {3} KiB of kernel memory)",
+                    owners.programs == 1 ? "one sock_ops program" : "three programs", Cgroup2.mount(), ENTRIES, owners.memory / 1024);
             return owners;
         } catch (IllegalStateException e) {
             LOG.log(Level.INFO, "process lookups use sock_diag: the eBPF connect programs cannot be used here: {0}", e.getMessage());
@@ -106,12 +117,13 @@ final class BpfSocketOwners implements AutoCloseable {
     }
 
     /**
-     * Loads and attaches the programs and checks them on a loopback connection of this process.
+     * Loads and attaches the programs and checks them on a loopback connection of this process: one sock_ops program
+     * where the verifier lets it call the pid and uid helpers (and {@code oneProgram}), else the three-program shape.
      *
      * @throws IllegalStateException saying why they cannot be used here (no privilege, no cgroup2, a kernel that refuses
      *         them or records something else); nothing stays attached then
      */
-    static BpfSocketOwners open() {
+    static BpfSocketOwners open(boolean oneProgram) {
         if (Bpf.UNAVAILABLE != null) throw new IllegalStateException(Bpf.UNAVAILABLE);
         Path cgroup = Cgroup2.mount();
         if (cgroup == null) throw new IllegalStateException("no cgroup2 tree is mounted (/proc/self/mountinfo has none) to attach to");
@@ -123,30 +135,39 @@ final class BpfSocketOwners implements AutoCloseable {
         boolean done = false;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(Libc.STATE);
-            pending = Bpf.lruHash(arena, state, "il_pending", 8, VALUE, PENDING);
-            if (pending < 0) {
-                throw new IllegalStateException("the kernel refused a BPF map (errno " + -pending + ")"
-                        + (pending == -1 || pending == -13 ? ": the agent needs CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN" : ""));
-            }
             map = Bpf.lruHash(arena, state, "il_owners", KEY, VALUE, ENTRIES);
-            if (map < 0) throw new IllegalStateException("the kernel refused the " + ENTRIES + "-entry BPF map (errno " + -map + ")");
-            progs[0] = Bpf.load(arena, state, CONNECT4, Bpf.PROG_TYPE_CGROUP_SOCK_ADDR, Bpf.CGROUP_INET4_CONNECT, connect(pending));
-            progs[1] = Bpf.load(arena, state, CONNECT6, Bpf.PROG_TYPE_CGROUP_SOCK_ADDR, Bpf.CGROUP_INET6_CONNECT, connect(pending));
-            progs[2] = Bpf.load(arena, state, SOCK_OPS, Bpf.PROG_TYPE_SOCK_OPS, Bpf.CGROUP_SOCK_OPS, sockOps(pending, map));
+            if (map < 0) {
+                throw new IllegalStateException("the kernel refused a " + ENTRIES + "-entry BPF map (errno " + -map + ")"
+                        + (map == -1 || map == -13 ? ": the agent needs CAP_BPF and CAP_NET_ADMIN, or CAP_SYS_ADMIN" : ""));
+            }
+            if (oneProgram) {
+                try {
+                    progs[0] = Bpf.load(arena, state, SOCK_OPS, Bpf.PROG_TYPE_SOCK_OPS, Bpf.CGROUP_SOCK_OPS, sockOps(-1, map));
+                } catch (IllegalStateException older) {
+                    // this kernel does not let sock_ops call the pid and uid helpers: the three-program shape
+                }
+            }
+            int[] types = {Bpf.CGROUP_SOCK_OPS};
+            if (progs[0] < 0) {
+                pending = Bpf.lruHash(arena, state, "il_pending", 8, VALUE, PENDING);
+                if (pending < 0) throw new IllegalStateException("the kernel refused a " + PENDING + "-entry BPF map (errno " + -pending + ")");
+                progs[0] = Bpf.load(arena, state, SOCK_OPS, Bpf.PROG_TYPE_SOCK_OPS, Bpf.CGROUP_SOCK_OPS, sockOps(pending, map));
+                progs[1] = Bpf.load(arena, state, CONNECT4, Bpf.PROG_TYPE_CGROUP_SOCK_ADDR, Bpf.CGROUP_INET4_CONNECT, connect(pending));
+                progs[2] = Bpf.load(arena, state, CONNECT6, Bpf.PROG_TYPE_CGROUP_SOCK_ADDR, Bpf.CGROUP_INET6_CONNECT, connect(pending));
+                types = new int[] {Bpf.CGROUP_SOCK_OPS, Bpf.CGROUP_INET4_CONNECT, Bpf.CGROUP_INET6_CONNECT};
+            }
             cg = Bpf.openDirectory(cgroup.toString());
             if (cg < 0) throw new IllegalStateException("the cgroup2 root " + cgroup + " cannot be opened (errno " + -cg + ")");
-            // the sock_ops program first: a connect recorded by the connect hook is always moved
-            int[] types = {Bpf.CGROUP_SOCK_OPS, Bpf.CGROUP_INET4_CONNECT, Bpf.CGROUP_INET6_CONNECT};
-            int[] order = {2, 0, 1};
-            for (int i = 0; i < 3; i++) {
-                links[i] = Bpf.link(arena, state, progs[order[i]], cg, types[i]);
+            // the sock_ops program first: a connect the connect hooks record is always moved
+            for (int i = 0; i < types.length; i++) {
+                links[i] = Bpf.link(arena, state, progs[i], cg, types[i]);
                 if (links[i] < 0) {
                     throw new IllegalStateException("the kernel refused to attach a program to the cgroup2 root " + cgroup + " (errno "
                             + -links[i] + ")" + (links[i] == -1 ? ": another program is attached there exclusively (not multi)" : ""));
                 }
             }
-            long memory = memlock(pending) + memlock(map);
-            BpfSocketOwners owners = new BpfSocketOwners(map, links, netns, memory);
+            long memory = memlock(map) + (pending < 0 ? 0 : memlock(pending));
+            BpfSocketOwners owners = new BpfSocketOwners(map, java.util.Arrays.copyOf(links, types.length), netns, memory);
             owners.check();
             done = true;
             return owners;
@@ -190,22 +211,33 @@ final class BpfSocketOwners implements AutoCloseable {
     }
 
     /**
-     * The sock_ops program: at TCP_CONNECT_CB, the (tgid, uid) the connect hook left under the socket's cookie goes into
-     * {@code owners} under the socket's 4-tuple (the key laid out as {@link Query#key} writes it), and leaves {@code pending}.
+     * The sock_ops program: at TCP_CONNECT_CB (in the connecting process, within {@code connect()}, just before the SYN
+     * leaves) the socket's 4-tuple → (tgid, uid) into {@code owners}, the key laid out as {@link Query#key} writes it. With
+     * {@code pending} -1 it asks the helpers for the tgid and uid; else it takes what the connect hook left under the
+     * socket's cookie in {@code pending} (and removes it), and does nothing for a socket that has none.
      */
     private static BpfAsm sockOps(int pending, int owners) {
         BpfAsm a = new BpfAsm()
                 .mov(R6, R1)
                 .load(W, R2, R6, OPS_OP)
-                .jneImm(R2, SOCK_OPS_TCP_CONNECT_CB, "out")
-                .mov(R1, R6)
-                .call(Bpf.GET_SOCKET_COOKIE)
-                .store(DW, R10, -8, R0)
-                .loadMap(R1, pending)
-                .mov(R2, R10).addImm(R2, -8)
-                .call(Bpf.MAP_LOOKUP)
-                .jeqImm(R0, 0, "out")
-                .mov(R7, R0);
+                .jneImm(R2, SOCK_OPS_TCP_CONNECT_CB, "out");
+        if (pending >= 0) {
+            a.mov(R1, R6)
+                    .call(Bpf.GET_SOCKET_COOKIE)
+                    .store(DW, R10, -8, R0)
+                    .loadMap(R1, pending)
+                    .mov(R2, R10).addImm(R2, -8)
+                    .call(Bpf.MAP_LOOKUP)
+                    .jeqImm(R0, 0, "out")
+                    .mov(R7, R0); // the value (tgid, uid)
+        } else {
+            a.call(Bpf.GET_CURRENT_PID_TGID)
+                    .rshImm(R0, 32)
+                    .store(W, R10, -72, R0)
+                    .call(Bpf.GET_CURRENT_UID_GID) // uid in the low half
+                    .store(W, R10, -68, R0)
+                    .mov(R7, R10).addImm(R7, -72); // the value, r10-72 to r10-64
+        }
         for (int off = -64; off < -8; off += 8) a.storeImm(DW, R10, off, 0); // the key, r10-64 to r10-8
         a.mov(R1, R6)
                 .call(Bpf.GET_NETNS_COOKIE)
@@ -220,16 +252,18 @@ final class BpfSocketOwners implements AutoCloseable {
                 .label("v6");
         for (int i = 0; i < 16; i += 4) a.load(W, R3, R6, OPS_LOCAL_IP6 + i).store(W, R10, -44 + i, R3);
         for (int i = 0; i < 16; i += 4) a.load(W, R3, R6, OPS_REMOTE_IP6 + i).store(W, R10, -28 + i, R3);
-        return a.label("store")
+        a.label("store")
                 .loadMap(R1, owners)
                 .mov(R2, R10).addImm(R2, -64)
                 .mov(R3, R7)
                 .movImm(R4, 0)
-                .call(Bpf.MAP_UPDATE)
-                .loadMap(R1, pending)
-                .mov(R2, R10).addImm(R2, -8)
-                .call(Bpf.MAP_DELETE)
-                .label("out")
+                .call(Bpf.MAP_UPDATE);
+        if (pending >= 0) {
+            a.loadMap(R1, pending)
+                    .mov(R2, R10).addImm(R2, -8)
+                    .call(Bpf.MAP_DELETE);
+        }
+        return a.label("out")
                 .movImm(R0, 1)
                 .exit();
     }

@@ -45,7 +45,10 @@ final class ProcLookup {
         return find(local, peer, true);
     }
 
-    /** The uid owning the TCP socket with local address {@code local} and peer {@code peer}, without its process; -1 if unknown. */
+    /**
+     * The uid owning the TCP socket with local address {@code local} and peer {@code peer} (the uid that connected it, when
+     * the eBPF map has it), without its process; -1 if unknown.
+     */
     static int uid(InetSocketAddress local, InetSocketAddress peer) {
         long connected = connector(local, peer);
         if (connected >= 0) {

@@ -56,6 +56,19 @@ class BpfSocketOwnersTest {
 
     @Test
     void aChildsConnectionIsFoundInTheMapWithItsPidUidCommandAndExecutable() throws Exception {
+        aChildsConnectionIsFound();
+    }
+
+    @Test
+    void theThreeProgramShapeOfOlderKernelsFindsItToo() throws Exception {
+        owners.close();
+        owners = BpfSocketOwners.attach(false);
+        assertThat(owners.programs).isEqualTo(3);
+        aChildsConnectionIsFound();
+        assertThat(programs()).hasSize(3);
+    }
+
+    private void aChildsConnectionIsFound() throws Exception {
         try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getByName("127.0.0.1"))) {
             Process bash = new ProcessBuilder("bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/" + server.getLocalPort() + "; sleep 5; exit 0").start(); // not the last command: bash stays bash
             try (Socket accepted = server.accept()) {
@@ -115,7 +128,7 @@ class BpfSocketOwnersTest {
     @Test
     void closingTheLinksLeavesNoProgramOfOursInTheKernel() throws Exception {
         List<Integer> ours = programs();
-        assertThat(ours).as("our three programs, loaded").hasSize(3);
+        assertThat(ours).as("our programs, loaded").hasSize(owners.programs);
         owners.close();
         assertThat(ProcLookup.bpf).isNull();
         waitUntilNoneOfOurs();
@@ -139,7 +152,7 @@ class BpfSocketOwnersTest {
         try {
             String line = new java.io.BufferedReader(new java.io.InputStreamReader(child.getInputStream())).readLine();
             assertThat(line).as("the child's first line").isEqualTo("attached");
-            assertThat(programs()).as("the child's programs").hasSize(3);
+            assertThat(programs()).as("the child's programs").isNotEmpty();
         } finally {
             child.destroyForcibly(); // SIGKILL: no close, no shutdown hook
             child.waitFor(10, TimeUnit.SECONDS);

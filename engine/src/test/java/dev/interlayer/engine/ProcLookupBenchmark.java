@@ -135,7 +135,7 @@ public final class ProcLookupBenchmark {
         }
         if (owners != null) {
             ProcessLookups.Snapshot l = ProcessLookups.snapshot();
-            System.out.printf(Locale.ROOT, "eBPF map: %d lookups answered, %d misses (hit rate %.2f%%); its two maps take %d KiB of kernel"
+            System.out.printf(Locale.ROOT, "eBPF map: %d lookups answered, %d misses (hit rate %.2f%%); its maps take %d KiB of kernel"
                     + " memory%n", l.byBpf(), l.bpfMisses(), 100.0 * l.byBpf() / Math.max(1, l.byBpf() + l.bpfMisses()), owners.memory / 1024);
             owners.close();
         }
