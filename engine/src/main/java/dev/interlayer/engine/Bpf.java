@@ -11,13 +11,14 @@ import java.nio.charset.StandardCharsets;
 /**
  * The {@code bpf(2)} system call, through libc's {@code syscall} (glibc has no wrapper for it), and the few commands
  * {@link BpfSocketOwners} needs: create a map, load a program (with the verifier's log when it refuses), attach it by a
- * link, look up and update map elements. Every {@code attr} is a zeroed {@code union bpf_attr} of {@link #ATTR} bytes,
+ * link, look up a map element. Every {@code attr} is a zeroed {@code union bpf_attr} of {@link #ATTR} bytes,
  * its fields at the offsets of include/uapi/linux/bpf.h. Results are the kernel's: a descriptor or 0, or -errno.
  */
 final class Bpf {
 
-    static final int MAP_CREATE = 0, MAP_LOOKUP_ELEM = 1, MAP_UPDATE_ELEM = 2, PROG_LOAD = 5, PROG_GET_NEXT_ID = 11,
-            PROG_GET_FD_BY_ID = 13, OBJ_GET_INFO_BY_FD = 15, LINK_CREATE = 28;
+    /** Commands ({@code enum bpf_cmd}). */
+    static final int MAP_CREATE = 0, MAP_LOOKUP_ELEM = 1, PROG_LOAD = 5, LINK_CREATE = 28;
+    /** Map type, program types ({@code enum bpf_map_type}, {@code enum bpf_prog_type}) and attach points ({@code enum bpf_attach_type}). */
     static final int MAP_TYPE_LRU_HASH = 9;
     static final int PROG_TYPE_SOCK_OPS = 13, PROG_TYPE_CGROUP_SOCK_ADDR = 18;
     static final int CGROUP_SOCK_OPS = 3, CGROUP_INET4_CONNECT = 10, CGROUP_INET6_CONNECT = 11;
@@ -26,7 +27,6 @@ final class Bpf {
             GET_SOCKET_COOKIE = 46, GET_NETNS_COOKIE = 122;
     /** Bytes of the {@code union bpf_attr} passed: more than any command here reads (the kernel wants the rest zero). */
     static final int ATTR = 128;
-    static final int ENOENT = 2;
 
     private static final int SOL_SOCKET = 1;
     private static final int SO_NETNS_COOKIE = 71;

@@ -32,6 +32,8 @@ import org.junit.jupiter.api.condition.OS;
 class BpfSocketOwnersTest {
 
     private static final int CAP_SYS_ADMIN = 21, CAP_BPF = 39;
+    /** bpf(2) commands that list the kernel's programs ({@code enum bpf_cmd}). */
+    private static final int PROG_GET_NEXT_ID = 11, PROG_GET_FD_BY_ID = 13, OBJ_GET_INFO_BY_FD = 15;
 
     private BpfSocketOwners owners;
 
@@ -200,18 +202,18 @@ class BpfSocketOwnersTest {
             while (true) {
                 MemorySegment a = Bpf.attr(arena);
                 a.set(ValueLayout.JAVA_INT, 0, id);
-                if (Bpf.call(state, Bpf.PROG_GET_NEXT_ID, a) < 0) break;
+                if (Bpf.call(state, PROG_GET_NEXT_ID, a) < 0) break;
                 id = a.get(ValueLayout.JAVA_INT, 4);
                 MemorySegment byId = Bpf.attr(arena);
                 byId.set(ValueLayout.JAVA_INT, 0, id);
-                int fd = (int) Bpf.call(state, Bpf.PROG_GET_FD_BY_ID, byId);
+                int fd = (int) Bpf.call(state, PROG_GET_FD_BY_ID, byId);
                 if (fd < 0) continue; // freed meanwhile
                 info.fill((byte) 0);
                 MemorySegment get = Bpf.attr(arena);
                 get.set(ValueLayout.JAVA_INT, 0, fd);
                 get.set(ValueLayout.JAVA_INT, 4, (int) info.byteSize());
                 get.set(ValueLayout.JAVA_LONG, 8, info.address());
-                long r = Bpf.call(state, Bpf.OBJ_GET_INFO_BY_FD, get);
+                long r = Bpf.call(state, OBJ_GET_INFO_BY_FD, get);
                 Bpf.close(fd);
                 // struct bpf_prog_info: name at 64
                 if (r == 0 && names.contains(info.asSlice(64, 16).getString(0, StandardCharsets.US_ASCII))) out.add(id);
