@@ -415,6 +415,8 @@ public final class Engine implements AutoCloseable {
 
     /** The installed interception table, or null. */
     private volatile NftTable interceptTable;
+    /** While interception runs, the eBPF record of who connected each TCP socket (null if it cannot be used here). */
+    private volatile BpfSocketOwners socketOwners;
 
     /**
      * Starts transparent interception: the intercepting listeners {@code i} needs ({@link Interception#listeners()}; the
@@ -443,8 +445,12 @@ public final class Engine implements AutoCloseable {
             }
             int port = ports.getOrDefault(i.listen(), i.listen()).getPort();
             int port6 = i.listen6() == null ? 0 : ports.getOrDefault(i.listen6(), i.listen6()).getPort();
+            // before the table: every connection it redirects is recorded as it connects
+            socketOwners = BpfSocketOwners.attach();
             interceptTable = NftTable.install(i, port, port6);
         } catch (EngineException | RuntimeException e) {
+            BpfSocketOwners owners = socketOwners;
+            if (owners != null) owners.close();
             started.keySet().forEach(this::stop);
             throw e;
         }
@@ -1056,6 +1062,8 @@ public final class Engine implements AutoCloseable {
         long deadline = System.nanoTime() + timeout.toNanos();
         NftTable table = interceptTable;
         if (table != null) table.close(); // first: no connection is redirected to a listener that is going away
+        BpfSocketOwners owners = socketOwners;
+        if (owners != null) owners.close();
         registry.removeListener(follower);
         for (String name : List.copyOf(listeners.keySet())) {
             stop(name, deadline);

@@ -12,7 +12,9 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * Finds the local process behind a TCP socket: the socket's inode and owner uid from the kernel's sock_diag netlink
+ * Finds the local process behind a TCP socket: first, while interception runs, in the eBPF map of who connected each
+ * TCP socket ({@link BpfSocketOwners}: one {@code bpf(2)} call gives the connecting process's tgid and uid); else (UDP, a
+ * connection the map does not have, no map) the socket's inode and owner uid from the kernel's sock_diag netlink
  * interface by the exact 4-tuple ({@link SockDiag}; /proc/net/tcp{,6} where that is unavailable, and for UDP),
  * then the process holding {@code socket:[inode]} among /proc/PID/fd ({@link Owners}: a cache, searched in the order that
  * finds a new connection's process soonest, never all of /proc unless nothing else has it), then its command name and
@@ -25,6 +27,9 @@ import java.util.Locale;
 final class ProcLookup {
 
     private ProcLookup() {}
+
+    /** The eBPF map of who connected each TCP socket, while one is attached ({@link BpfSocketOwners#attach}); null: none. */
+    static volatile BpfSocketOwners bpf;
 
     /** The process whose TCP socket has local address {@code local} and peer {@code peer}, or null. */
     static AppInfo find(InetSocketAddress local, InetSocketAddress peer) {
@@ -40,8 +45,16 @@ final class ProcLookup {
         return find(local, peer, true);
     }
 
-    /** The uid owning the TCP socket with local address {@code local} and peer {@code peer}, without its process; -1 if unknown. */
+    /**
+     * The uid owning the TCP socket with local address {@code local} and peer {@code peer} (the uid that connected it, when
+     * the eBPF map has it), without its process; -1 if unknown.
+     */
     static int uid(InetSocketAddress local, InetSocketAddress peer) {
+        long connected = connector(local, peer);
+        if (connected >= 0) {
+            ProcessLookups.BY_BPF.increment();
+            return (int) connected;
+        }
         long[] s = socket(local, peer, false);
         return s == null ? -1 : (int) s[1];
     }
@@ -55,6 +68,18 @@ final class ProcLookup {
     /** The cgroup2 path of process {@code pid}, cached with the process (read again after a second); null if unknown. */
     static String cgroup(int pid) {
         return OWNERS.cgroup(pid);
+    }
+
+    /**
+     * Who connected the TCP socket, from the eBPF map: tgid in the high 32 bits, uid in the low; -1 if no map is attached or
+     * it does not have the socket (counted as a miss).
+     */
+    private static long connector(InetSocketAddress local, InetSocketAddress peer) {
+        BpfSocketOwners b = bpf;
+        if (b == null || local == null || peer == null) return -1;
+        long connected = b.lookup(local, peer);
+        if (connected < 0) ProcessLookups.BPF_MISSES.increment();
+        return connected;
     }
 
     /** The socket's {inode, uid}, or null if not found. */
@@ -74,6 +99,20 @@ final class ProcLookup {
 
     private static AppInfo find(InetSocketAddress local, InetSocketAddress peer, boolean udp) {
         ProcessLookups.BY_PROCESS.increment();
+        long connected = udp ? -1 : connector(local, peer);
+        if (connected >= 0) {
+            int pid = (int) (connected >>> 32);
+            try {
+                Owners.Known p = OWNERS.details(pid);
+                if (p != null) {
+                    ProcessLookups.BY_BPF.increment();
+                    return new AppInfo(pid, pid, p.comm, (int) connected, p.exe);
+                }
+            } catch (IOException | RuntimeException e) {
+                // gone while read: as below
+            }
+            // the process that connected has exited (it may have handed the socket on): the socket table knows who holds it
+        }
         long[] inodeUid = socket(local, peer, udp);
         if (inodeUid == null) return null;
         try {

@@ -20,9 +20,16 @@ import java.util.Locale;
  *       type): the send, the receive and the foreign calls, without the kernel's socket lookup.</li>
  *   <li>{@code socket}: the socket owner's uid by a sock_diag query ({@link ProcLookup#uid}): the round trip plus the
  *       kernel's lookup of the socket by its 4-tuple.</li>
- *   <li>{@code process}: the whole lookup ({@link ProcLookup#find}: the query, then the process through the cache of
- *       /proc/PID/fd, then its command and executable).</li>
+ *   <li>{@code process}: the whole lookup without the eBPF map ({@link ProcLookup#find}: the query, then the process
+ *       through the cache of /proc/PID/fd, then its command and executable).</li>
+ *   <li>{@code bpf-map}: who connected the socket from the eBPF map alone ({@link BpfSocketOwners#lookup}: one bpf(2)
+ *       call), with the programs attached before the rounds start (needs CAP_BPF and cgroup2; else the bpf ways are
+ *       skipped, saying why).</li>
+ *   <li>{@code bpf}: the whole lookup through the map ({@link ProcLookup#find} with the map attached: the map, then the
+ *       command and executable from the per-process cache).</li>
  * </ol>
+ * With the programs attached it then times what they add to the application's {@code connect()}: the call with them
+ * and without, in alternating blocks.
  * Not a test: run it with the engine's test class path and read the lines it prints.
  *
  * <pre>{@code
@@ -35,7 +42,7 @@ public final class ProcLookupBenchmark {
     private static final int NETLINK_SOCK_DIAG = 4;
     /** A message type sock_diag does not know: the kernel answers with an error at once. */
     private static final int UNKNOWN_TYPE = 30;
-    private static final String[] WAYS = {"mark", "netlink", "socket", "process"};
+    private static final String[] WAYS = {"mark", "netlink", "socket", "process", "bpf-map", "bpf"};
 
     public static void main(String[] args) throws Exception {
         int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 20000;
@@ -50,6 +57,8 @@ public final class ProcLookupBenchmark {
         MemorySegment req = Arena.ofAuto().allocate(16, 8);
         MemorySegment resp = Arena.ofAuto().allocate(8192, 8);
         Netlink.header(req, 16, UNKNOWN_TYPE, Netlink.NLM_F_REQUEST);
+        BpfSocketOwners owners = BpfSocketOwners.attach(); // null: logged why, and the bpf ways are skipped
+        ProcLookup.bpf = null; // the first ways are timed without the map
         long[][] ns = new long[WAYS.length][rounds];
         int[] found = new int[WAYS.length];
         for (int i = 0; i < rounds; i++) {
@@ -82,19 +91,53 @@ public final class ProcLookupBenchmark {
             ns[3][i] = System.nanoTime() - t0;
             if (app != null && app.tgid() == ProcessHandle.current().pid()) found[3]++;
 
+            if (owners != null) {
+                t0 = System.nanoTime();
+                long connected = owners.lookup(local, server);
+                ns[4][i] = System.nanoTime() - t0;
+                if (connected >>> 32 == ProcessHandle.current().pid()) found[4]++;
+
+                ProcLookup.bpf = owners;
+                t0 = System.nanoTime();
+                app = ProcLookup.find(local, server);
+                ns[5][i] = System.nanoTime() - t0;
+                ProcLookup.bpf = null;
+                if (app != null && app.tgid() == ProcessHandle.current().pid()) found[5]++;
+            }
+
             sys.close(client);
             sys.close(accepted);
         }
+        long[][] connects = owners == null ? null : connectCost(sys, listener, server, rounds);
         sys.close(listener);
         System.out.printf(Locale.ROOT, "%d rounds, one new loopback connection each; steady state (the last %d, past the cold cache and the JIT's"
                 + " first tenth):%n", rounds, rounds - rounds / 10);
         for (int w = 0; w < WAYS.length; w++) {
+            if (w >= 4 && owners == null) {
+                System.out.printf(Locale.ROOT, "  %-8s skipped: the eBPF programs cannot be used here (the log says why)%n", WAYS[w]);
+                continue;
+            }
             long[] s = steady(ns[w]);
             // on a loaded machine the mean is the scheduler's: a few rounds preempted for milliseconds outweigh the rest
             System.out.printf(Locale.ROOT, "  %-8s answered %d: median %.2f us, mean %.2f us (%.2f us without the slowest 0.1%%), p99 %.2f us,"
                             + " p99.9 %.2f us, max %.2f ms%n", WAYS[w], found[w], s[s.length / 2] / 1000.0,
                     Arrays.stream(s).average().orElse(0) / 1000.0, Arrays.stream(s, 0, s.length * 999 / 1000).average().orElse(0) / 1000.0,
                     s[s.length * 99 / 100] / 1000.0, s[s.length * 999 / 1000] / 1000.0, s[s.length - 1] / 1e6);
+        }
+        if (connects != null) {
+            for (int k = 0; k < 2; k++) {
+                long[] c = connects[k];
+                Arrays.sort(c);
+                System.out.printf(Locale.ROOT, "  connect() %s the programs attached: median %.2f us, mean %.2f us (%.2f us without the slowest 0.1%%),"
+                                + " p99 %.2f us%n", k == 0 ? "with" : "without", c[c.length / 2] / 1000.0, Arrays.stream(c).average().orElse(0) / 1000.0,
+                        Arrays.stream(c, 0, c.length * 999 / 1000).average().orElse(0) / 1000.0, c[c.length * 99 / 100] / 1000.0);
+            }
+        }
+        if (owners != null) {
+            ProcessLookups.Snapshot l = ProcessLookups.snapshot();
+            System.out.printf(Locale.ROOT, "eBPF map: %d lookups answered, %d misses (hit rate %.2f%%); its maps take %d KiB of kernel"
+                    + " memory%n", l.byBpf(), l.bpfMisses(), 100.0 * l.byBpf() / Math.max(1, l.byBpf() + l.bpfMisses()), owners.memory / 1024);
+            owners.close();
         }
         ProcLookup.Owners o = ProcLookup.OWNERS;
         long fds;
@@ -105,6 +148,35 @@ public final class ProcLookupBenchmark {
                         + " %d misses; this process holds %d fds, /proc has %d processes%n", o.mapHits.sum(), o.recentHits.sum(),
                 100.0 * (o.mapHits.sum() + o.recentHits.sum()) / rounds, o.newProcessHits.sum(), o.fullScans.sum(), o.misses.sum(), fds,
                 ProcessHandle.allProcesses().count());
+    }
+
+    /**
+     * What the programs add to an application's {@code connect()} (every TCP connect on the host pays it): the call timed
+     * with the programs attached and without, in alternating blocks of a twentieth of {@code rounds} each (attached again
+     * for each block: the same noise falls on both). {with, without}, nanoseconds per call.
+     */
+    private static long[][] connectCost(LinuxSockets sys, int listener, InetSocketAddress server, int rounds) {
+        int block = Math.max(1, rounds / 20);
+        long[][] ns = new long[2][20 * block];
+        for (int b = 0; b < 20; b++) {
+            BpfSocketOwners attached = BpfSocketOwners.attach();
+            for (int k = 0; k < 2; k++) {
+                for (int i = 0; i < block; i++) {
+                    int client = sys.socket(server);
+                    long t0 = System.nanoTime();
+                    int r = sys.connect(client, server);
+                    ns[k][b * block + i] = System.nanoTime() - t0;
+                    if (r != 0 && r != -LinuxSockets.EINPROGRESS) check(r, "connect");
+                    int accepted;
+                    while ((accepted = sys.accept(listener)) == -LinuxSockets.EAGAIN) Thread.onSpinWait();
+                    check(accepted, "accept");
+                    sys.close(client);
+                    sys.close(accepted);
+                }
+                if (k == 0) attached.close();
+            }
+        }
+        return ns;
     }
 
     private static void check(long r, String call) {

@@ -175,9 +175,14 @@ final class AgentMetrics implements MultiCollector {
         ProcessLookups.Snapshot lookups = ProcessLookups.snapshot();
         CounterSnapshot.Builder ways = CounterSnapshot.builder().name("interlayer_process_lookups")
                 .help("How the local process behind connections was learned: mark = the uid from an intercepted connection's socket mark,"
-                        + " socket = a query of the kernel's socket table, process = the socket's process (pid, command, executable)");
+                        + " socket = a query of the kernel's socket table, process = the socket's process (pid, command, executable),"
+                        + " bpf = a uid or a process from the eBPF map of who connected each TCP socket (no socket table query)");
         out.add(ways.dataPoint(way("mark", lookups.byMark())).dataPoint(way("socket", lookups.bySocket()))
-                .dataPoint(way("process", lookups.byProcess())).build());
+                .dataPoint(way("process", lookups.byProcess())).dataPoint(way("bpf", lookups.byBpf())).build());
+        out.add(CounterSnapshot.builder().name("interlayer_process_lookup_bpf_misses")
+                .help("Lookups the eBPF map of who connected each TCP socket did not have (connected before it was attached, another"
+                        + " network namespace, pushed out by newer connections, a server's socket): they went on to the socket table")
+                .dataPoint(CounterDataPointSnapshot.builder().value(lookups.bpfMisses()).build()).build());
         out.add(CounterSnapshot.builder().name("interlayer_process_lookup_cache_hits")
                 .help("Process lookups whose process the cache named without listing /proc")
                 .dataPoint(CounterDataPointSnapshot.builder().value(lookups.cacheHits()).build()).build());
