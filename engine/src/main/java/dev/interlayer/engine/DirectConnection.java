@@ -64,7 +64,10 @@ final class DirectConnection implements Connection {
     private final EventLoop loop;
     private final Instant startedAt = Instant.now();
     private final InetSocketAddress peer;
+    /** Where the connection goes: the listener's upstream, or an intercepted connection's original destination. */
     private final InetSocketAddress upstream;
+    /** The listener intercepts: {@link #upstream} is where the client meant to connect before the redirect. */
+    private final boolean redirected;
 
     // Per side (ACCEPTED, UPSTREAM): the socket and its state.
     private final int[] fd = {-1, -1};
@@ -93,7 +96,12 @@ final class DirectConnection implements Connection {
     private boolean appLooked;
     private final Runnable pumpTask = this::pump;
 
-    DirectConnection(Engine engine, DirectListener listener, long id, int acceptedFd, InetSocketAddress peer) {
+    /**
+     * @param originalDestination where a redirected client meant to connect (an intercepting listener's connection: it goes
+     *                            there, from a socket with the listener's mark), or null: it goes to the listener's upstream
+     */
+    DirectConnection(Engine engine, DirectListener listener, long id, int acceptedFd, InetSocketAddress peer,
+                     InetSocketAddress originalDestination) {
         this.engine = engine;
         this.listener = listener;
         this.sys = listener.sys();
@@ -101,7 +109,8 @@ final class DirectConnection implements Connection {
         this.spec = listener.spec();
         this.loop = listener.loop();
         this.peer = peer;
-        this.upstream = spec.upstream();
+        this.redirected = originalDestination != null;
+        this.upstream = redirected ? originalDestination : spec.upstream();
         this.fd[ACCEPTED] = acceptedFd;
     }
 
@@ -130,7 +139,8 @@ final class DirectConnection implements Connection {
         if (appLooked) return app;
         if (spec.role() == Role.CLIENT) {
             appLooked = true;
-            app = ProcLookup.find(peer, listener.localAddressOf(fd[ACCEPTED]));
+            // a redirected client's socket is connected to its original destination, not to the listener
+            app = ProcLookup.find(peer, redirected ? upstream : listener.localAddressOf(fd[ACCEPTED]));
         } else if (connected && fd[UPSTREAM] >= 0) {
             // the local application is the upstream: known once the connect completed, as on the channel path
             appLooked = true;
@@ -138,6 +148,20 @@ final class DirectConnection implements Connection {
             app = mine == null ? null : ProcLookup.find(upstream, mine);
         }
         return app;
+    }
+
+    @Override
+    public int socketUid() {
+        if (appLooked) return app == null ? -1 : app.uid();
+        if (redirected && spec.role() == Role.CLIENT && fd[ACCEPTED] >= 0) {
+            // the table's uid chain put the client socket's owner in the SYN's mark, which the accepted socket kept
+            int uid = Intercepted.uidOf(sys.getUnsigned(fd[ACCEPTED], LinuxSockets.SOL_SOCKET, LinuxSockets.SO_MARK));
+            if (uid >= 0) {
+                ProcessLookups.BY_MARK.increment();
+                return uid;
+            }
+        }
+        return Connection.super.socketUid();
     }
 
     @Override public EventLoop loop() { return loop; }
@@ -167,6 +191,16 @@ final class DirectConnection implements Connection {
             return;
         }
         fd[UPSTREAM] = u;
+        if (redirected) {
+            // marked before it connects, or never connected: the redirect rules skip marked packets, so no connection of an
+            // intercepting listener can come back to it (a loop)
+            int m = sys.setInt(u, LinuxSockets.SOL_SOCKET, LinuxSockets.SO_MARK, spec.interceptMark());
+            if (m != 0) {
+                abort("cannot mark the socket to " + upstream + " (SO_MARK: " + LinuxSockets.describe(-m)
+                        + "); the agent needs CAP_NET_ADMIN to intercept");
+                return;
+            }
+        }
         applyOptions(u);
         int r = sys.connect(u, upstream);
         if (r != 0 && r != -LinuxSockets.EINPROGRESS) {

@@ -350,8 +350,9 @@ public final class Engine implements AutoCloseable {
                 if (spec.intercepts() && Intercepted.unavailable(transport) != null) {
                     throw new EngineException("listener '" + spec.name() + "': " + Intercepted.unavailable(transport));
                 }
-                // an intercepting listener runs in channels: the original destination and the mark are set on them
-                boolean direct = options.direct() && LinuxSockets.UNAVAILABLE == null && !spec.intercepts();
+                // an intercepting listener's connections take the direct path too: it reads each one's original destination
+                // and marks its upstream socket on the raw sockets (DirectConnection)
+                boolean direct = options.direct() && LinuxSockets.UNAVAILABLE == null;
                 if (!inherited.isEmpty()) {
                     List<EventLoop> all = eventLoops();
                     for (int i = 0; i < inherited.size(); i++) {
@@ -584,16 +585,23 @@ public final class Engine implements AutoCloseable {
         return null;
     }
 
+    /**
+     * An intercepting listener's connection that has no original destination: its client connected to the listener's port
+     * itself, it was not redirected there. There is nowhere to forward it (and forwarding it to the listener would be a
+     * loop): counted as refused and said; the caller resets it.
+     */
+    private void notRedirected(ListenerSpec spec, Object from) {
+        RESETS.log("listener " + spec.name() + ": connections not redirected", Level.WARNING,
+                "listener {0}: reset a connection from {1}: it was not redirected by the interception rules (no original destination);"
+                        + " applications are intercepted, they do not connect to this port", spec.name(), from);
+        stats(spec.name()).refused.increment();
+    }
+
     /** A connection accepted by Netty's acceptor (NIO, or epoll without a listening socket per loop). */
     private void accept(ListenerSpec spec, Channel ch) {
         ProxyConnection c = newConnection(spec, ch, ids.incrementAndGet(), null, 0, 0);
         if (spec.intercepts() && c.remoteAddress() == null) {
-            // connected to the listener's port itself, not redirected there: there is nowhere to forward it (and forwarding
-            // it to the listener would be a loop)
-            RESETS.log("listener " + spec.name() + ": connections not redirected", Level.WARNING,
-                    "listener {0}: reset a connection from {1}: it was not redirected by the interception rules (no original destination);"
-                            + " applications are intercepted, they do not connect to this port", spec.name(), ch.remoteAddress());
-            stats(spec.name()).refused.increment();
+            notRedirected(spec, ch.remoteAddress());
             c.abort("no original destination");
             return;
         }
@@ -669,8 +677,21 @@ public final class Engine implements AutoCloseable {
      * stays on the direct path; with modules it runs in a channel, as from Netty's acceptor.
      */
     void acceptDirect(DirectListener l, int fd, InetSocketAddress peer) {
+        InetSocketAddress original = null;
+        if (l.spec().intercepts()) {
+            // an IPv6 listener takes IPv4 connections too (IPv4-mapped): the accepted socket's own address says which
+            boolean v6 = l.boundAddress().getAddress() instanceof java.net.Inet6Address
+                    && l.sys().localAddress(fd) instanceof InetSocketAddress a && a.getAddress() instanceof java.net.Inet6Address;
+            original = l.sys().originalDestination(fd, v6);
+            if (original == null) {
+                notRedirected(l.spec(), peer);
+                l.sys().setLinger(fd, 0);
+                l.sys().close(fd);
+                return;
+            }
+        }
         long id = ids.incrementAndGet();
-        DirectConnection d = new DirectConnection(this, l, id, fd, peer);
+        DirectConnection d = new DirectConnection(this, l, id, fd, peer, original);
         List<LoadedModule> mods;
         boolean terminatesTls = l.spec().tls() != null;
         try {

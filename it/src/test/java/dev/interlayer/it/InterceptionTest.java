@@ -83,6 +83,8 @@ class InterceptionTest {
         String metrics = lab.metrics("uid");
         assertThat(counter(metrics, "interlayer_process_lookups_total{way=\"mark\"}")).isGreaterThanOrEqualTo(3 * PORTS.length);
         assertThat(counter(metrics, "interlayer_process_lookups_total{way=\"socket\"}")).isZero();
+        // the connections no module took (the other uids') ran on the direct path, to their original destinations
+        assertThat(counter(metrics, "interlayer_direct_connections_total")).isGreaterThanOrEqualTo(2 * PORTS.length);
         // redis-cli, unmodified, through the agent: while its BLPOP waits, the agent holds its connection, to the original
         // destination, and knows the process behind it
         Process blpop = new ProcessBuilder("ip", "netns", "exec", lab.clientNs, "redis-cli", "-h", SERVER, "BLPOP", "nothing", "10").start();

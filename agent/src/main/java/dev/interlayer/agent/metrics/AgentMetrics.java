@@ -186,6 +186,12 @@ final class AgentMetrics implements MultiCollector {
         out.add(CounterSnapshot.builder().name("interlayer_process_lookup_cache_hits")
                 .help("Process lookups whose process the cache named without listing /proc")
                 .dataPoint(CounterDataPointSnapshot.builder().value(lookups.cacheHits()).build()).build());
+        out.add(CounterSnapshot.builder().name("interlayer_direct_connections")
+                .help("TCP connections started on the direct path (raw sockets below Netty's channels: no module attached when accepted)")
+                .dataPoint(CounterDataPointSnapshot.builder().value(engine.directConnections()).build()).build());
+        out.add(CounterSnapshot.builder().name("interlayer_direct_promotions")
+                .help("Direct-path connections that became channel connections (a module attached later, or a bulk transfer went to splice)")
+                .dataPoint(CounterDataPointSnapshot.builder().value(engine.promotions()).build()).build());
         out.add(gauge("interlayer_udp_flows", null, "UDP flows open now, over every udp listener", engine.udpFlows()));
         out.add(gauge("interlayer_connections_open", null, "Connections and UDP flows open now, over every listener", engine.connectionCount()));
         out.add(GaugeSnapshot.builder().name("interlayer_build_info").help("The agent's version (always 1)")
