@@ -17,7 +17,7 @@ import java.util.regex.Pattern;
 final class Loads {
 
     /** The workloads the suite knows, in the order it runs them. */
-    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "redis_set", "redis_get", "idle", "cold", "tls_ka",
+    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "redis_set", "redis_get", "idle", "cold", "redis_cold", "tls_ka",
             "tls_close", "tls_bulk");
 
     /** One measured (or failed) run: a row of the CSV. Rates are per second, times in seconds unless named. */
@@ -161,6 +161,11 @@ final class Loads {
             redisRate.put(key, r.value());
         }
         return r;
+    }
+
+    /** redis-benchmark as {@link #redis} does, {@code requests} requests at once, with no warm-up: a fresh target's first seconds. */
+    Run redisCold(String target, String test, int run, int port, long requests, Meter meter) throws IOException {
+        return redisOnce(target, test, run, port, requests, 30, meter);
     }
 
     private static final Pattern REDIS_CSV = Pattern.compile(

@@ -73,6 +73,9 @@ import picocli.CommandLine.Option;
             "              heap and RSS per connection pair",
             "  cold        each --cold-targets started fresh under ka's load: time until",
             "              it listens and until it serves 90 % of its warm rate",
+            "  redis_cold  each --redis-cold-targets started fresh, then at once",
+            "              redis-benchmark as redis_set and redis_get, --redis-cold-requests",
+            "              each: req/s and p99 of a target's first seconds",
             "  tls_ka      ka over TLS 1.3 (TLS_AES_128_GCM_SHA256) through the targets",
             "              that terminate TLS (*-tls*), upstream plain",
             "  tls_close   the same with 'Connection: close': a full handshake per",
@@ -159,6 +162,16 @@ public final class Suite implements Callable<Integer> {
                     + "Default ${DEFAULT-VALUE}.")
     List<String> coldTargets;
 
+    @Option(names = "--redis-cold-targets", split = ",", paramLabel = "TARGETS", defaultValue = "haproxy2,il2p-none,il2p-tag",
+            description = "Targets of the redis_cold test (not TLS, not direct; a pair of processes is what users deploy for tag: "
+                    + "haproxy2, il2p-none, il2p-tag). Default ${DEFAULT-VALUE}.")
+    List<String> redisColdTargets;
+
+    @Option(names = "--redis-cold-requests", paramLabel = "N", defaultValue = "500000",
+            description = "Requests of each redis-benchmark call of redis_cold (SET, then GET), started as soon as the target "
+                    + "listens. Default ${DEFAULT-VALUE}.")
+    long redisColdRequests;
+
     @Option(names = "--cold-seconds", paramLabel = "S", defaultValue = "20",
             description = "Seconds of load per cold start, from the moment the target listens; the last " + Cold.WARM_TAIL_S + " give the warm rate. "
                     + "Default ${DEFAULT-VALUE}.")
@@ -211,6 +224,7 @@ public final class Suite implements Callable<Integer> {
     private final List<Run> runsDone = new ArrayList<>();
     private final List<Idle.Result> idleDone = new ArrayList<>();
     private final List<Cold.Result> coldDone = new ArrayList<>();
+    private final List<Run> redisColdDone = new ArrayList<>();
     private Path csv;
 
     public Suite() {
@@ -294,14 +308,15 @@ public final class Suite implements Callable<Integer> {
         boolean nettyAvailable = Files.isRegularFile(nettyHome.resolve("target/nettyproxy.jar"))
                 || Files.isRegularFile(nettyHome.resolve("pom.xml"));
 
-        List<String> workloadTests = testList.stream().filter(t -> !t.equals("idle") && !t.equals("cold")).toList();
+        List<String> workloadTests = testList.stream().filter(t -> !t.equals("idle") && !t.equals("cold") && !t.equals("redis_cold")).toList();
         List<Target> targets = workloadTests.isEmpty() ? List.of() : resolveTargets(catalogue, nettyAvailable);
         if (only == null || only.isEmpty()) {
             // by default, only the targets a chosen test measures (the TLS targets run the tls_* tests only)
             targets = targets.stream().filter(t -> workloadTests.stream().anyMatch(t::runs)).toList();
         }
         List<Target> idleList = testList.contains("idle") ? resolveIdleTargets(catalogue) : List.of();
-        List<Target> coldList = testList.contains("cold") ? resolveColdTargets(catalogue) : List.of();
+        List<Target> coldList = testList.contains("cold") ? resolveColdTargets(catalogue, coldTargets) : List.of();
+        List<Target> redisColdList = testList.contains("redis_cold") ? resolveColdTargets(catalogue, redisColdTargets) : List.of();
         if (targets.stream().anyMatch(t -> t.name.equals("netty")) && !nettyAvailable) {
             throw new BenchException("netty: no " + nettyHome.resolve("target/nettyproxy.jar") + " and no project to build it "
                     + "from; give --netty-dir, or leave netty out of --only");
@@ -314,13 +329,13 @@ public final class Suite implements Callable<Integer> {
         if (workloadTests.contains("ka") || workloadTests.contains("close") || !coldList.isEmpty()) {
             packages.addAll(List.of("nginx", "wrk"));
         }
-        if (workloadTests.stream().anyMatch(t -> t.startsWith("redis_"))) {
+        if (workloadTests.stream().anyMatch(t -> t.startsWith("redis_")) || !redisColdList.isEmpty()) {
             packages.addAll(List.of("redis-server", "redis-tools"));
         }
         if (workloadTests.stream().anyMatch(t -> t.startsWith("tls_"))) {
             packages.addAll(List.of("nginx", "wrk", "openssl"));
         }
-        Stream.of(targets, idleList, coldList).flatMap(List::stream).forEach(t -> packages.addAll(t.packages));
+        Stream.of(targets, idleList, coldList, redisColdList).flatMap(List::stream).forEach(t -> packages.addAll(t.packages));
 
         Path outMd = out != null ? out.toAbsolutePath() : root.resolve("bench/suite/target/results/suite-"
                 + ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".md");
@@ -372,6 +387,9 @@ public final class Suite implements Callable<Integer> {
             if (!coldList.isEmpty()) {
                 runCold(coldList, nRuns);
             }
+            if (!redisColdList.isEmpty()) {
+                runRedisCold(redisColdList, nRuns);
+            }
             Map<String, Map<String, Summary>> sums = summarize(targets, workloadTests);
             String md = markdown(machine, targets, workloadTests, sums, nRuns, dur, warm, idleList, csv,
                     (System.nanoTime() - t0) / 1e9);
@@ -393,6 +411,7 @@ public final class Suite implements Callable<Integer> {
             }
             idleDone.stream().filter(r -> !r.ok()).forEach(r -> failed.add(r.target() + "/idle"));
             coldDone.stream().filter(r -> !r.ok()).map(r -> r.target() + "/cold").distinct().forEach(failed::add);
+            redisColdDone.stream().filter(r -> !r.ok()).map(r -> r.target() + "/" + r.test()).distinct().forEach(failed::add);
             if (!failed.isEmpty()) {
                 log("not measured: " + String.join(", ", failed) + " (see the errors column and " + tmp.resolve("logs")
                         + (keepTmp ? "" : "; rerun with --keep-tmp to keep the logs") + ")");
@@ -496,9 +515,9 @@ public final class Suite implements Callable<Integer> {
         return list;
     }
 
-    private List<Target> resolveColdTargets(Map<String, Target> catalogue) throws BenchException {
+    private List<Target> resolveColdTargets(Map<String, Target> catalogue, List<String> names) throws BenchException {
         List<Target> list = new ArrayList<>();
-        for (String raw : coldTargets) {
+        for (String raw : names) {
             Target t = catalogue.get(raw.trim());
             if (t == null) {
                 throw new BenchException("unknown cold target '" + raw.trim() + "'; known: " + String.join(", ", catalogue.keySet()));
@@ -1169,6 +1188,46 @@ public final class Suite implements Callable<Integer> {
         }
     }
 
+    /**
+     * Every redis_cold target started {@code nRuns} times, round by round, each time followed at once by redis-benchmark SET
+     * then GET ({@link #redisColdRequests} each) through it to redis-server: the rate of its first seconds. A run's
+     * {@code amount} column holds the seconds from the spawn until the target listened.
+     */
+    private void runRedisCold(List<Target> targets, int nRuns) throws IOException, BenchException {
+        int pRedis = basePort + 3;
+        Proc backend = startRedis(pRedis);
+        try {
+            for (int r = 1; r <= nRuns; r++) {
+                for (Target t : targets) {
+                    Started s = null;
+                    try {
+                        long t0 = System.nanoTime();
+                        s = startTarget(t, pRedis, env, List.of(new Route(proxyPort(starts + 1), pRedis)));
+                        double listenS = (System.nanoTime() - t0) / 1e9;
+                        for (String test : List.of("redis_set", "redis_get")) {
+                            Run run = loads.redisCold(t.name, test, r, s.port(), redisColdRequests, new Loads.Meter(s.pid(), backend.pid()));
+                            run = new Run(run.target(), run.test().replace("redis_", "redis_cold_"), run.run(), run.value(), run.unit(),
+                                    listenS, run.wallS(), run.proxyCpuS(), run.clientCpuS(), run.backendCpuS(), run.busyPct(), run.p50ms(),
+                                    run.p99ms(), run.errors(), run.ok());
+                            redisColdDone.add(run);
+                            Files.writeString(csv, run.csv() + "\n", StandardOpenOption.APPEND);
+                            log(String.format(Locale.ROOT, "  %s %s run %d: listening after %.2f s, then %.0f req/s, p99 %.2f ms%s",
+                                    run.test(), t.name, r, listenS, run.value(), run.p99ms(), run.ok() ? "" : " (" + run.errors() + ")"));
+                        }
+                    } catch (BenchException ex) {
+                        log("  redis_cold " + t.name + " run " + r + " failed: " + ex.getMessage());
+                        redisColdDone.add(new Run(t.name, "redis_cold_set", r, 0, "req/s", Double.NaN, Double.NaN, Double.NaN, Double.NaN,
+                                Double.NaN, Double.NaN, Double.NaN, Double.NaN, oneLine(ex.getMessage()), false));
+                    } finally {
+                        stopTarget(s);
+                    }
+                }
+            }
+        } finally {
+            procs.stop(backend);
+        }
+    }
+
     // ------------------------------------------------------------------ report
 
     private Map<String, Map<String, Summary>> summarize(List<Target> targets, List<String> tests) {
@@ -1246,6 +1305,13 @@ public final class Suite implements Callable<Integer> {
              .append(env.aotCache() != null ? "from the ahead-of-time cache the build made (" + env.repo().relativize(env.aotCache())
                      + "), as ./interlayer run starts, and without it (no-aot).\n" : "without an ahead-of-time cache.\n");
         }
+        if (!redisColdDone.isEmpty()) {
+            b.append("- redis_cold: each target started anew per run with redis-server as its upstream; as soon as it listens, ")
+             .append("redis-benchmark -c 50 -P 16 -d 512 -t set, then -t get, ").append(redisColdRequests).append(" requests each: ")
+             .append("the rate of its first seconds (a warm rate is redis_set / redis_get). Targets run round by round; Interlayer ")
+             .append("agents start as ./interlayer run does").append(env.aotCache() != null ? " (from the ahead-of-time cache)" : "")
+             .append(".\n");
+        }
         if (!idleList.isEmpty()) {
             b.append("- idle: ").append(idleConns).append(" connections opened through the target (spread over ")
              .append(Idle.routesFor(idleConns, idlePerListener)).append(" listener/upstream port pair(s) and as many client source addresses), ")
@@ -1264,6 +1330,9 @@ public final class Suite implements Callable<Integer> {
                 b.append("\n## Ratios\n\n").append(ratios);
             }
             b.append("\n## Detail\n\n").append(Report.detail(targets, tests, sums));
+        }
+        if (!redisColdDone.isEmpty()) {
+            b.append("\n## Started fresh: redis-benchmark\n\n").append(Report.redisCold(redisColdDone, redisColdRequests));
         }
         if (!idleDone.isEmpty()) {
             b.append("\n## Idle connections\n\n").append(Report.idle(idleDone));

@@ -173,6 +173,13 @@ final class Target {
                 "il2-channels", 2, List.of("tag"), List.of("  - {name: tag}")));
         add(t, interlayer("il-tag-c", "as il-tag with the C tag (tag-c, the same bytes on the wire) on both hops: the C module against"
                 + " the Java one in the same run", "il2-channels", 2, List.of("tag-c"), List.of("  - {name: tag-c}")));
+        // pairs of processes (the client's host and the server's host, here on one machine): only when named
+        add(t, pair("haproxy2", Kind.PEER, "two HAProxy processes back to back (as haproxy each): a pair of proxies, as a tag pair is deployed",
+                Set.of("haproxy"), (env, dir, routes) -> haproxy(env, dir, routes, false)));
+        add(t, agentPair("il2p-none", "two Interlayer agents back to back (client role, then server role), each its own process, no module",
+                List.of(), List.of()));
+        add(t, agentPair("il2p-tag", "as il2p-none with tag on both agents (32-byte tag per 1000 bytes on the wire between)",
+                List.of("tag"), List.of("  - {name: tag}")));
         add(t, interlayer("il-chain3", "Interlayer, a chain of 3 PASS modules", "il-channels", 1, List.of("pass"), passChain(3)));
         add(t, interlayer("il-chain8", "Interlayer, a chain of 8 PASS modules", "il-channels", 1, List.of("pass"), passChain(8)));
         // TLS termination (tls_* tests only): clients speak TLS 1.3 to the target, the upstream is plain
@@ -183,7 +190,7 @@ final class Target {
         add(t, interlayerTls("il-tls", "Interlayer listener with tls: (provider openssl: BoringSSL), upstream plain", "il-tls", "openssl"));
         add(t, interlayer("il-tls-module", "il-tls with the sample tls module sni-cert choosing every certificate (the clients send no"
                 + " server name, so it calls the agent's default: the cost of a tls module's step)", "il-tls", 1, List.of("sni-cert"),
-                List.of("  - {name: sni-cert, params: {folder: .}}"), "", "openssl"));
+                List.of("  - {name: sni-cert, params: {folder: .}}"), "", "openssl", "client"));
         add(t, interlayerTls("il-tls-jdk", "Interlayer listener with tls: (provider jdk: the JDK's TLS), upstream plain", "il-tls", "jdk"));
         return t;
     }
@@ -211,6 +218,46 @@ final class Target {
     }
 
     // ------------------------------------------------------------------ how each one starts
+
+    /**
+     * Two processes of one forwarder back to back: the first listens on the route's port and forwards to the port after
+     * it, where the second listens and forwards to the route's upstream. {@code hop} prepares each process's launch for one
+     * route; {@code hop2}, when not null, the second's. Both run under one {@code sh}, which stops both when stopped.
+     */
+    private static Target pair(String name, Kind kind, String what, Set<String> packages, Preparer hop) {
+        return pair(name, kind, what, packages, hop, hop, name);
+    }
+
+    private static Target pair(String name, Kind kind, String what, Set<String> packages, Preparer hop1, Preparer hop2, String baseline) {
+        return new Target(name, kind, what, kind == Kind.INTERLAYER ? baseline : null, packages, false, (env, dir, routes) -> {
+            Route r = routes.getFirst();
+            int inner = r.listen() + 1;
+            Launch a = hop1.prepare(env, Files.createDirectories(dir.resolve("hop1")), List.of(new Route(r.listen(), inner)));
+            Launch b = hop2.prepare(env, Files.createDirectories(dir.resolve("hop2")), List.of(new Route(inner, r.upstream())));
+            String script = "trap 'kill $a $b 2>/dev/null; wait' TERM INT; " + shell(b.cmd()) + " & b=$!; " + shell(a.cmd())
+                    + " & a=$!; wait";
+            Set<Integer> ports = new LinkedHashSet<>(a.ports());
+            ports.addAll(b.ports());
+            return new Launch(List.of("/bin/sh", "-c", script), ports);
+        });
+    }
+
+    /** Two agents, the first with client-role listeners, the second with server-role ones; each loads {@code jars}. */
+    private static Target agentPair(String name, String what, List<String> jars, List<String> moduleEntries) {
+        Target client = interlayer(name + "-hop1", what, null, 1, jars, moduleEntries, "", null, "client");
+        Target server = interlayer(name + "-hop2", what, null, 1, jars, moduleEntries, "", null, "server");
+        return pair(name, Kind.INTERLAYER, what, Set.of(), client.preparer, server.preparer, "il2p-none");
+    }
+
+    /** {@code cmd} as one shell word list, each argument single-quoted. */
+    private static String shell(List<String> cmd) {
+        StringBuilder b = new StringBuilder();
+        for (String arg : cmd) {
+            if (!b.isEmpty()) b.append(' ');
+            b.append('\'').append(arg.replace("'", "'\\''")).append('\'');
+        }
+        return b.toString();
+    }
 
     private static Launch haproxy(Env env, Path dir, List<Route> routes, boolean splice) throws IOException {
         StringBuilder cfg = new StringBuilder();
@@ -346,17 +393,20 @@ final class Target {
     /** {@code agentLines}: more lines of the {@code agent:} section, indented by two spaces. */
     private static Target interlayer(String name, String what, String baseline, int hops, List<String> jars,
                                      List<String> moduleEntries, String agentLines) {
-        return interlayer(name, what, baseline, hops, jars, moduleEntries, agentLines, null);
+        return interlayer(name, what, baseline, hops, jars, moduleEntries, agentLines, null, "client");
     }
 
     /** One listener terminating TLS with the suite's certificate on {@code provider} ({@code openssl} or {@code jdk}). */
     private static Target interlayerTls(String name, String what, String baseline, String provider) {
-        return interlayer(name, what, baseline, 1, List.of(), List.of(), "", provider);
+        return interlayer(name, what, baseline, 1, List.of(), List.of(), "", provider, "client");
     }
 
-    /** {@code tlsProvider}: non-null, every listener terminates TLS on that provider (one hop only). */
+    /**
+     * {@code tlsProvider}: non-null, every listener terminates TLS on that provider (one hop only). {@code role}: the role
+     * of a one-hop agent's listeners ({@code client}, or {@code server} for the second agent of a pair).
+     */
     private static Target interlayer(String name, String what, String baseline, int hops, List<String> jars,
-                                     List<String> moduleEntries, String agentLines, String tlsProvider) {
+                                     List<String> moduleEntries, String agentLines, String tlsProvider, String role) {
         return new Target(name, Kind.INTERLAYER, what, baseline, Set.of(), hops == 1 && tlsProvider == null, tlsProvider != null,
                 (env, dir, routes) -> {
             Path modules = dir.resolve("modules");
@@ -388,7 +438,7 @@ final class Target {
                 for (int i = 0; i < routes.size(); i++) {
                     Route r = routes.get(i);
                     y.append("  - {name: r").append(i).append(", listen: 127.0.0.1:").append(r.listen())
-                     .append(", upstream: 127.0.0.1:").append(r.upstream()).append(", role: client");
+                     .append(", upstream: 127.0.0.1:").append(r.upstream()).append(", role: ").append(role);
                     if (tlsProvider != null) {
                         y.append(", tls: {provider: ").append(tlsProvider).append(", cert: ").append(env.tlsCert())
                          .append(", key: ").append(env.tlsKey());
