@@ -83,6 +83,8 @@ final class DatagramFlow implements Connection {
     private final int[] hookCount = new int[2];
     private ArrayDeque<Runnable> early = new ArrayDeque<>();
     private boolean connected;
+    /** The upstream socket has writes not yet flushed; the listener flushes them at the end of the loop's pass. */
+    private boolean upstreamUnflushed;
     private volatile boolean closed;
     private boolean aborted;
     private String closeReason;
@@ -519,10 +521,21 @@ final class DatagramFlow implements Connection {
         }
         lastActive = System.nanoTime();
         if (toUpstream) {
-            target.writeAndFlush(buf, target.voidPromise());
+            target.write(buf, target.voidPromise());
+            if (!upstreamUnflushed) {
+                upstreamUnflushed = true;
+                listener.flushUpstreamLater(this);
+            }
         } else {
-            target.writeAndFlush(new DatagramPacket(buf, peer), target.voidPromise());
+            target.write(new DatagramPacket(buf, peer), target.voidPromise());
+            listener.flushListenLater();
         }
+    }
+
+    /** Sends what {@link #writeOut} queued on the upstream socket (the listener calls it once per loop pass). */
+    void flushUpstream() {
+        upstreamUnflushed = false;
+        if (upstream != null) upstream.flush();
     }
 
     boolean isWritable(Direction dir) {
@@ -645,7 +658,7 @@ final class DatagramFlow implements Connection {
                 ReferenceCountUtil.release(msg);
                 return;
             }
-            onDatagram(1 - fromPeer, b);
+            onDatagram(1 - fromPeer, UdpListener.compact(b));
         }
 
         @Override
