@@ -109,48 +109,60 @@ final class Dns {
         }
     }
 
+    /** Queries sent before their answers are awaited: a burst of thousands would overflow a receive buffer on the way. */
+    private static final int FLOWS_AT_ONCE = 100;
+
     /**
      * {@code n} client sockets, each sending one query to {@code port} (a new flow at the target each) and waiting for its
-     * answer; a socket without an answer after 1 s asks once more. The sockets stay open (and the flows at the target
-     * with them) until the result is closed.
+     * answer, {@value #FLOWS_AT_ONCE} at a time; a socket without an answer after 1 s asks again, up to three times. The
+     * sockets stay open (and the flows at the target with them) until the result is closed.
      */
     static Flows openFlows(int port, int n) throws IOException {
         List<DatagramChannel> socks = new ArrayList<>(n);
         int answered = 0;
         InetSocketAddress to = new InetSocketAddress("127.0.0.1", port);
         try (Selector sel = Selector.open()) {
-            boolean[] got = new boolean[n];
-            for (int i = 0; i < n; i++) {
-                DatagramChannel c = DatagramChannel.open(StandardProtocolFamily.INET);
-                socks.add(c);
-                c.configureBlocking(false);
-                c.connect(to);
-                c.register(sel, SelectionKey.OP_READ, i);
-            }
             ByteBuffer in = ByteBuffer.allocate(65_536);
-            for (int attempt = 0; attempt < 2 && answered < n; attempt++) {
-                for (int i = 0; i < n; i++) {
-                    if (!got[i]) {
-                        socks.get(i).write(ByteBuffer.wrap(query(i & 0xffff, 1 + i % NAMES)));
-                    }
+            for (int from = 0; from < n; from += FLOWS_AT_ONCE) {
+                int upTo = Math.min(n, from + FLOWS_AT_ONCE);
+                boolean[] got = new boolean[upTo - from];
+                int left = got.length;
+                for (int i = from; i < upTo; i++) {
+                    DatagramChannel c = DatagramChannel.open(StandardProtocolFamily.INET);
+                    socks.add(c);
+                    c.configureBlocking(false);
+                    c.connect(to);
+                    c.register(sel, SelectionKey.OP_READ, i - from);
                 }
-                long deadline = System.nanoTime() + 1_000_000_000L;
-                while (answered < n && System.nanoTime() < deadline) {
-                    sel.select(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
-                    for (SelectionKey k : sel.selectedKeys()) {
-                        int i = (Integer) k.attachment();
-                        in.clear();
-                        try {
-                            if (((DatagramChannel) k.channel()).read(in) > 0 && !got[i]) {
-                                got[i] = true;
-                                answered++;
-                            }
-                        } catch (java.net.PortUnreachableException e) {
-                            // nothing listens: counted as unanswered
+                for (int attempt = 0; attempt < 3 && left > 0; attempt++) {
+                    for (int i = from; i < upTo; i++) {
+                        if (!got[i - from]) {
+                            socks.get(i).write(ByteBuffer.wrap(query(i & 0xffff, 1 + i % NAMES)));
                         }
                     }
-                    sel.selectedKeys().clear();
+                    long deadline = System.nanoTime() + 1_000_000_000L;
+                    while (left > 0 && System.nanoTime() < deadline) {
+                        sel.select(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+                        for (SelectionKey k : sel.selectedKeys()) {
+                            int i = (Integer) k.attachment();
+                            in.clear();
+                            try {
+                                if (((DatagramChannel) k.channel()).read(in) > 0 && !got[i]) {
+                                    got[i] = true;
+                                    left--;
+                                }
+                            } catch (java.net.PortUnreachableException e) {
+                                // nothing listens: counted as unanswered
+                            }
+                        }
+                        sel.selectedKeys().clear();
+                    }
                 }
+                answered += got.length - left;
+                for (SelectionKey k : List.copyOf(sel.keys())) {
+                    k.cancel();   // this group is done; its sockets stay open
+                }
+                sel.selectNow();
             }
         } catch (IOException | RuntimeException e) {
             new Flows(socks, 0).close();

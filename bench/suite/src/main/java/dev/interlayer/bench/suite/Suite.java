@@ -1419,7 +1419,8 @@ public final class Suite implements Callable<Integer> {
              .append("Machine busy % from /proc/stat over the run.\n");
             b.append("- Ratios: figure ÷ the same figure of the reference (for latency and CPU, lower is better: a ratio ")
              .append("below 1 is better; for rates, above 1 is better). Interlayer targets are also compared with haproxy, ")
-             .append("netty (when measured) and il-none (il-tag with il2-none, the same two-hop topology without modules).\n");
+             .append("nginx, netty (when measured; the two-hop ones with the nginx pair nginx2 too) and il-none (il-tag with il2-none, ")
+             .append("the same two-hop topology without modules).\n");
         }
         if (!coldDone.isEmpty()) {
             b.append("- cold: each target started anew per run, with nginx as its upstream, while wrk -t1 -c").append(connections)
