@@ -55,7 +55,7 @@ import picocli.CommandLine.Option;
         description = {
             "Measures Interlayer beside HAProxy, nginx (stream) and a bare Netty forwarder on 127.0.0.1: bulk throughput "
                     + "(iperf3), kept-alive request rate and latency and new-connection rate (wrk against an nginx "
-                    + "backend), and idle-connection memory. Installs what it lacks (apt-get, as root), writes every "
+                    + "backend), DNS over UDP (dnsperf against dnsmasq), and idle-connection and UDP-flow memory. Installs what it lacks (apt-get, as root), writes every "
                     + "config into a temp dir, runs each program in the foreground as its own process, stops it by PID "
                     + "and leaves nothing running. Prints a markdown report and writes it with a CSV of every run.",
             ""},
