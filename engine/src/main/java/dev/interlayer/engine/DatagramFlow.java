@@ -514,7 +514,7 @@ final class DatagramFlow implements Connection {
             buf.release(); // an empty replacement forwards nothing (and UDP sockets here cannot send empty datagrams)
             return;
         }
-        if (closed || target == null || !target.isActive() || !target.isWritable()) {
+        if (closed || target == null || !target.isActive() || !writable(target)) {
             dropped[d]++;
             buf.release();
             return;
@@ -530,6 +530,17 @@ final class DatagramFlow implements Connection {
             target.write(new DatagramPacket(buf, peer), target.voidPromise());
             listener.flushListenLater();
         }
+    }
+
+    /**
+     * Whether {@code target} takes one more datagram. Writes wait for the end of the loop's pass to be flushed, and they
+     * count toward the socket's high-water mark meanwhile: a socket over it is flushed at once, and only a socket the
+     * kernel leaves over it is backed up (as before the writes waited).
+     */
+    private static boolean writable(Channel target) {
+        if (target.isWritable()) return true;
+        target.flush();
+        return target.isWritable();
     }
 
     /** Sends what {@link #writeOut} queued on the upstream socket (the listener calls it once per loop pass). */

@@ -266,6 +266,28 @@ class UdpFlowTest {
     }
 
     @Test
+    void aBurstOfLargeDatagramsOverTheHighWaterMarkInOnePassIsSentNotDropped() throws Exception {
+        // 48 x 50,000 bytes from one socket: one pass of the loop reads more than the upstream socket's 512 KiB high-water
+        // mark; the writes waiting for the pass's flush must go out when they reach it, not be dropped as backed up
+        InetSocketAddress at = listen(Role.CLIENT, echo.address());
+        int n = 48;
+        SplittableRandom rnd = new SplittableRandom(50_000);
+        List<byte[]> sent = new ArrayList<>();
+        try (DatagramSocket c = client()) {
+            c.setSendBufferSize(4 << 20);
+            for (int i = 0; i < n; i++) {
+                byte[] d = new byte[50_000];
+                rnd.nextBytes(d);
+                java.nio.ByteBuffer.wrap(d).putInt(i);
+                sent.add(d);
+                send(c, at, d);
+            }
+            waitFor("all " + n + " datagrams at the upstream", () -> echo.received.size() >= n);
+        }
+        assertThat(echo.received).containsExactlyElementsOf(sent);
+    }
+
+    @Test
     void idleFlowsExpireAndDetachTheirModulesAndTheNextDatagramStartsANewFlow() throws Exception {
         TestDatagramModule m = TestDatagramModule.named("m");
         fx.add(m);
