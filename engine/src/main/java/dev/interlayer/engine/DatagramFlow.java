@@ -83,6 +83,8 @@ final class DatagramFlow implements Connection {
     private final int[] hookCount = new int[2];
     private ArrayDeque<Runnable> early = new ArrayDeque<>();
     private boolean connected;
+    /** The upstream socket has writes not yet flushed; the listener flushes them at the end of the loop's pass. */
+    private boolean upstreamUnflushed;
     private volatile boolean closed;
     private boolean aborted;
     private String closeReason;
@@ -512,17 +514,39 @@ final class DatagramFlow implements Connection {
             buf.release(); // an empty replacement forwards nothing (and UDP sockets here cannot send empty datagrams)
             return;
         }
-        if (closed || target == null || !target.isActive() || !target.isWritable()) {
+        if (closed || target == null || !target.isActive() || !writable(target)) {
             dropped[d]++;
             buf.release();
             return;
         }
         lastActive = System.nanoTime();
         if (toUpstream) {
-            target.writeAndFlush(buf, target.voidPromise());
+            target.write(buf, target.voidPromise());
+            if (!upstreamUnflushed) {
+                upstreamUnflushed = true;
+                listener.flushUpstreamLater(this);
+            }
         } else {
-            target.writeAndFlush(new DatagramPacket(buf, peer), target.voidPromise());
+            target.write(new DatagramPacket(buf, peer), target.voidPromise());
+            listener.flushListenLater();
         }
+    }
+
+    /**
+     * Whether {@code target} takes one more datagram. Writes wait for the end of the loop's pass to be flushed, and they
+     * count toward the socket's high-water mark meanwhile: a socket over it is flushed at once, and only a socket the
+     * kernel leaves over it is backed up (as before the writes waited).
+     */
+    private static boolean writable(Channel target) {
+        if (target.isWritable()) return true;
+        target.flush();
+        return target.isWritable();
+    }
+
+    /** Sends what {@link #writeOut} queued on the upstream socket (the listener calls it once per loop pass). */
+    void flushUpstream() {
+        upstreamUnflushed = false;
+        if (upstream != null) upstream.flush();
     }
 
     boolean isWritable(Direction dir) {
@@ -645,7 +669,7 @@ final class DatagramFlow implements Connection {
                 ReferenceCountUtil.release(msg);
                 return;
             }
-            onDatagram(1 - fromPeer, b);
+            onDatagram(1 - fromPeer, UdpListener.compact(b));
         }
 
         @Override

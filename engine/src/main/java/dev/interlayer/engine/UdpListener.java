@@ -46,8 +46,14 @@ import java.util.concurrent.TimeUnit;
 final class UdpListener {
 
     private static final System.Logger LOG = System.getLogger("interlayer.engine");
+    /**
+     * Datagrams one socket reads per wake-up before the loop serves its other sockets. Netty's allocators read one
+     * message per wake-up unless told otherwise: a UDP socket with a queue then costs an epoll_wait, and a pass through
+     * the loop, per datagram.
+     */
+    static final int READS_PER_WAKEUP = 32;
     /** Every read gets room for the largest datagram, so nothing is ever truncated on receive. */
-    static final RecvByteBufAllocator RECV = new FixedRecvByteBufAllocator(65_536);
+    static final RecvByteBufAllocator RECV = new FixedRecvByteBufAllocator(65_536).maxMessagesPerRead(READS_PER_WAKEUP);
     /** Receive buffer of the listen socket unless the listener sets {@code rcvbuf}. */
     static final int LISTEN_RCVBUF = 4 << 20;
     private static final long FULL_LOG_EVERY_NANOS = TimeUnit.SECONDS.toNanos(10);
@@ -62,6 +68,12 @@ final class UdpListener {
     private ScheduledFuture<?> sweeper;
     private long refused;
     private long lastFullLog;
+    /** Flows whose upstream socket was written since the last {@link #flushAll}. */
+    private final List<DatagramFlow> unflushed = new ArrayList<>();
+    /** Whether the listen socket was written since the last {@link #flushAll}. */
+    private boolean listenUnflushed;
+    private boolean flushQueued;
+    private final Runnable flushTask = this::flushAll;
 
     UdpListener(Engine engine, ListenerSpec spec, boolean epoll) {
         this.engine = engine;
@@ -181,6 +193,56 @@ final class UdpListener {
         flow.fromPeer(p.content());
     }
 
+    /**
+     * {@code flow} wrote to its upstream socket without a flush. All the writes of one pass of the event loop are flushed
+     * together once it has read every socket that was ready ({@link #flushAll}, a task, which the loop runs after its I/O):
+     * several datagrams queued on one socket then leave in one sendmmsg.
+     */
+    void flushUpstreamLater(DatagramFlow flow) {
+        unflushed.add(flow);
+        queueFlush();
+    }
+
+    /** A flow wrote to the listen socket without a flush: the answers of one loop pass, to any peers, go in one sendmmsg. */
+    void flushListenLater() {
+        listenUnflushed = true;
+        queueFlush();
+    }
+
+    private void queueFlush() {
+        if (!flushQueued) {
+            flushQueued = true;
+            loop.execute(flushTask);
+        }
+    }
+
+    private void flushAll() {
+        flushQueued = false;
+        for (int i = 0; i < unflushed.size(); i++) {
+            unflushed.get(i).flushUpstream();
+        }
+        unflushed.clear();
+        if (listenUnflushed) {
+            listenUnflushed = false;
+            channel.flush();
+        }
+    }
+
+    /**
+     * {@code received} (a datagram in its 64 KiB receive buffer, owned) copied into a buffer of its own size, the receive
+     * buffer released. The pool hands the same 64 KiB buffer to the next read instead of carving new ones out of its
+     * chunks (a burst of 64 KiB buffers in flight makes it create and free whole chunks), and a datagram waiting in a
+     * socket's queue holds its bytes, not 64 KiB.
+     */
+    static ByteBuf compact(ByteBuf received) {
+        try {
+            int n = received.readableBytes();
+            return Engine.ALLOCATOR.directBuffer(n, n).writeBytes(received);
+        } finally {
+            received.release();
+        }
+    }
+
     /** A flow ended. */
     void removed(DatagramFlow flow) {
         flows.remove(flow.peer(), flow);
@@ -209,7 +271,7 @@ final class UdpListener {
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
             if (msg instanceof DatagramPacket p) {
-                onDatagram(p);
+                onDatagram(p.replace(compact(p.content())));
             } else {
                 ReferenceCountUtil.release(msg);
             }

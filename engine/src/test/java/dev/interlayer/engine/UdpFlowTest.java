@@ -218,6 +218,76 @@ class UdpFlowTest {
     }
 
     @Test
+    void aBurstFromManySocketsLongerThanOneReadBatchArrivesCompleteInOrderAndByteExactBothWays() throws Exception {
+        // every socket sends its whole burst at once, the sockets interleaved: the listener reads many flows' datagrams per
+        // wake-up (more than UdpListener.READS_PER_WAKEUP), the writes of each pass are flushed together, and each flow's
+        // upstream socket gets several datagrams per flush; none may be lost, reordered within its flow or changed
+        InetSocketAddress at = listen(Role.CLIENT, echo.address());
+        int flows = 16;
+        int each = 3 * UdpListener.READS_PER_WAKEUP;
+        SplittableRandom rnd = new SplittableRandom(21);
+        List<DatagramSocket> socks = new ArrayList<>();
+        List<List<byte[]>> sent = new ArrayList<>();
+        try {
+            for (int f = 0; f < flows; f++) {
+                socks.add(client());
+                sent.add(new ArrayList<>());
+            }
+            for (int i = 0; i < each; i++) {
+                for (int f = 0; f < flows; f++) {
+                    byte[] d = new byte[8 + rnd.nextInt(993)];
+                    rnd.nextBytes(d);
+                    java.nio.ByteBuffer.wrap(d).putInt(f).putInt(i);
+                    sent.get(f).add(d);
+                    send(socks.get(f), at, d);
+                }
+            }
+            for (int f = 0; f < flows; f++) {
+                for (int i = 0; i < each; i++) {
+                    byte[] got;
+                    try {
+                        got = receive(socks.get(f));
+                    } catch (SocketTimeoutException e) {
+                        throw new AssertionError("flow " + f + " got " + i + " of its " + each + " echoes back", e);
+                    }
+                    assertThat(got).as("echo %d of flow %d", i, f).isEqualTo(sent.get(f).get(i));
+                }
+            }
+        } finally {
+            for (DatagramSocket c : socks) c.close();
+        }
+        // toward the upstream (SEND): the echo server saw each flow's datagrams in the order sent, unchanged
+        for (int f = 0; f < flows; f++) {
+            final int flow = f;
+            List<byte[]> atUpstream = echo.received.stream().filter(d -> java.nio.ByteBuffer.wrap(d).getInt() == flow).toList();
+            assertThat(atUpstream).as("flow %d at the upstream", f).containsExactlyElementsOf(sent.get(f));
+        }
+        assertThat(fx.engine.connectionCount()).isEqualTo(flows);
+    }
+
+    @Test
+    void aBurstOfLargeDatagramsOverTheHighWaterMarkInOnePassIsSentNotDropped() throws Exception {
+        // 48 x 50,000 bytes from one socket: one pass of the loop reads more than the upstream socket's 512 KiB high-water
+        // mark; the writes waiting for the pass's flush must go out when they reach it, not be dropped as backed up
+        InetSocketAddress at = listen(Role.CLIENT, echo.address());
+        int n = 48;
+        SplittableRandom rnd = new SplittableRandom(50_000);
+        List<byte[]> sent = new ArrayList<>();
+        try (DatagramSocket c = client()) {
+            c.setSendBufferSize(4 << 20);
+            for (int i = 0; i < n; i++) {
+                byte[] d = new byte[50_000];
+                rnd.nextBytes(d);
+                java.nio.ByteBuffer.wrap(d).putInt(i);
+                sent.add(d);
+                send(c, at, d);
+            }
+            waitFor("all " + n + " datagrams at the upstream", () -> echo.received.size() >= n);
+        }
+        assertThat(echo.received).containsExactlyElementsOf(sent);
+    }
+
+    @Test
     void idleFlowsExpireAndDetachTheirModulesAndTheNextDatagramStartsANewFlow() throws Exception {
         TestDatagramModule m = TestDatagramModule.named("m");
         fx.add(m);

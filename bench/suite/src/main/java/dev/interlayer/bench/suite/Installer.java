@@ -52,6 +52,7 @@ final class Installer {
             boolean present = switch (pkg) {
                 case "libnginx-mod-stream" -> Files.exists(NGINX_STREAM_MODULE);
                 case "redis-tools" -> onPath("redis-benchmark");
+                case "dnsmasq-base" -> onPath("dnsmasq");
                 default -> onPath(pkg);
             };
             if (!present) {

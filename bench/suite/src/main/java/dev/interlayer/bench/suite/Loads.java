@@ -10,28 +10,40 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The load generators: iperf3 for bulk throughput, wrk for request rate and latency. Each call runs one
- * client to completion under a time limit and measures, around it, the CPU of the target's process tree, of
- * the backend's, of the client (reaped by this JVM) and of the whole machine.
+ * The load generators: iperf3 for bulk throughput, wrk for request rate and latency, redis-benchmark, dnsperf for DNS
+ * over UDP. Each call runs one client to completion under a time limit and measures, around it, the CPU of the target's
+ * process tree, of the backend's, of the client (reaped by this JVM) and of the whole machine.
  */
 final class Loads {
 
     /** The workloads the suite knows, in the order it runs them. */
-    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "redis_set", "redis_get", "idle", "cold", "redis_cold", "tls_ka",
-            "tls_close", "tls_bulk");
+    static final List<String> TESTS = List.of("bulk1", "bulk4", "ka", "close", "redis_set", "redis_get", "dns", "idle", "dns_flows",
+            "cold", "redis_cold", "tls_ka", "tls_close", "tls_bulk");
 
-    /** One measured (or failed) run: a row of the CSV. Rates are per second, times in seconds unless named. */
+    /**
+     * One measured (or failed) run: a row of the CSV. Rates are per second, times in seconds unless named. {@code avgMs}
+     * and {@code lostPct}: the mean latency and the share of queries without an answer, of the dns test (dnsperf prints
+     * no percentiles); NaN for the others.
+     */
     record Run(String target, String test, int run, double value, String unit, double amount, double wallS,
                double proxyCpuS, double clientCpuS, double backendCpuS, double busyPct, double p50ms, double p99ms,
-               String errors, boolean ok) {
+               String errors, boolean ok, double avgMs, double lostPct) {
 
         static final String CSV_HEADER = "target,test,run,value,unit,amount,wall_s,proxy_cpu_s,client_cpu_s,"
-                + "backend_cpu_s,box_busy_pct,p50_ms,p99_ms,ok,errors";
+                + "backend_cpu_s,box_busy_pct,p50_ms,p99_ms,ok,errors,avg_ms,lost_pct";
+
+        /** A run of a test that measures no mean latency and no loss. */
+        Run(String target, String test, int run, double value, String unit, double amount, double wallS,
+            double proxyCpuS, double clientCpuS, double backendCpuS, double busyPct, double p50ms, double p99ms,
+            String errors, boolean ok) {
+            this(target, test, run, value, unit, amount, wallS, proxyCpuS, clientCpuS, backendCpuS, busyPct, p50ms, p99ms, errors,
+                    ok, Double.NaN, Double.NaN);
+        }
 
         String csv() {
             return String.join(",", target, test, Integer.toString(run), num(value), unit, num(amount), num(wallS),
                     num(proxyCpuS), num(clientCpuS), num(backendCpuS), num(busyPct), num(p50ms), num(p99ms),
-                    Boolean.toString(ok), errors.replace(',', ';').replace('\n', ' '));
+                    Boolean.toString(ok), errors.replace(',', ';').replace('\n', ' '), num(avgMs), num(lostPct));
         }
 
         static Run failed(String target, String test, int run, String why) {
@@ -194,6 +206,50 @@ final class Loads {
         return new Run(target, test, run, ok ? Double.parseDouble(m.group(2)) : 0, "req/s", ok ? requests : 0, meter.wallS,
                 meter.proxyCpuS, meter.clientCpuS, meter.backendCpuS, meter.busyPct, ok ? Double.parseDouble(m.group(5)) : Double.NaN,
                 ok ? Double.parseDouble(m.group(7)) : Double.NaN, String.join("; ", errs), ok);
+    }
+
+    private static final Pattern DNS_QPS = Pattern.compile("Queries per second:\\s+([0-9.]+)");
+    private static final Pattern DNS_DONE = Pattern.compile("Queries completed:\\s+(\\d+)");
+    private static final Pattern DNS_LOST = Pattern.compile("Queries lost:\\s+(\\d+) \\(([0-9.]+)%\\)");
+    private static final Pattern DNS_AVG = Pattern.compile("Average Latency \\(s\\):\\s+([0-9.]+)");
+    private static final Pattern DNS_CODES = Pattern.compile("Response codes:\\s+(.*)");
+
+    /**
+     * dnsperf, one thread, {@code clients} sockets with at most {@code outstanding} queries in flight in all, for
+     * {@code seconds}, the names of {@code queries} in a loop, through {@code port}; a query unanswered after 1 s counts
+     * as lost (and frees its slot). Queries/s answered, mean latency, lost %; every answer must be NOERROR (the backend
+     * knows every name).
+     */
+    Run dnsperf(String target, String test, int run, int port, Path queries, int clients, int outstanding, int seconds,
+                Meter meter) throws IOException {
+        Path out = outDir.resolve("dnsperf-" + target + "-" + test + "-" + run + ".txt");
+        List<String> cmd = List.of(Installer.which("dnsperf"), "-s", "127.0.0.1", "-p", Integer.toString(port), "-d",
+                queries.toString(), "-c", Integer.toString(clients), "-q", Integer.toString(outstanding), "-T", "1",
+                "-l", Integer.toString(seconds), "-t", "1");
+        meter.begin();
+        Procs.Ran ran = Procs.run(cmd, out, (seconds + 20) * 1000L);
+        meter.end();
+        String o = ran.output();
+        List<String> errs = new ArrayList<>();
+        if (ran.timedOut()) {
+            errs.add("timed out after " + (seconds + 20) + " s");
+        } else if (ran.status() != 0) {
+            errs.add("dnsperf exit " + ran.status() + ": " + firstLine(o));
+        }
+        double qps = match(DNS_QPS, o, 1);
+        double done = match(DNS_DONE, o, 1);
+        double lostPct = match(DNS_LOST, o, 2);
+        double avgMs = match(DNS_AVG, o, 1) * 1000;
+        Matcher codes = DNS_CODES.matcher(o);
+        if (codes.find() && !codes.group(1).trim().matches("NOERROR \\S+ \\(100\\.00%\\)")) {
+            errs.add("answers other than NOERROR: " + codes.group(1).trim());
+        }
+        if (!(qps > 0 && done > 0)) {
+            errs.add("no query answered: " + firstLine(o));
+        }
+        boolean ok = qps > 0 && done > 0 && !ran.timedOut() && ran.status() == 0;
+        return new Run(target, test, run, ok ? qps : 0, "q/s", ok ? done : 0, meter.wallS, meter.proxyCpuS, meter.clientCpuS,
+                meter.backendCpuS, meter.busyPct, Double.NaN, Double.NaN, String.join("; ", errs), ok, avgMs, lostPct);
     }
 
     private static final Pattern RPS = Pattern.compile("Requests/sec:\\s+([0-9.]+)");

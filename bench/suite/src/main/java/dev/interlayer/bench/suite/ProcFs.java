@@ -148,6 +148,39 @@ final class ProcFs {
         return ports;
     }
 
+    /** Local ports of the unconnected UDP sockets (state 07 in /proc/net/udp and udp6): where a UDP server or proxy receives. */
+    static Set<Integer> udpBoundPorts() {
+        Set<Integer> ports = new HashSet<>();
+        for (String file : List.of("/proc/net/udp", "/proc/net/udp6")) {
+            try {
+                List<String> lines = Files.readAllLines(Path.of(file));
+                for (int i = 1; i < lines.size(); i++) {
+                    String[] f = lines.get(i).trim().split("\\s+");
+                    if (f.length > 3 && f[3].equals("07")) {
+                        String local = f[1];
+                        ports.add(Integer.parseInt(local.substring(local.indexOf(':') + 1), 16));
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                // no IPv6 table on this kernel: nothing is bound there
+            }
+        }
+        return ports;
+    }
+
+    /** Open file descriptors of a process and its descendants ({@code /proc/<pid>/fd}); a process that cannot be read counts 0. */
+    static long treeFds(long pid) {
+        long n = 0;
+        for (long p : tree(pid)) {
+            try (var s = Files.list(Path.of("/proc", Long.toString(p), "fd"))) {
+                n += s.count();
+            } catch (IOException | RuntimeException e) {
+                // exited meanwhile
+            }
+        }
+        return n;
+    }
+
     /** The soft and hard limit on open files of a process ({@code /proc/<pid>/limits}); {-1, -1} if unknown. */
     static long[] openFilesLimit(long pid) {
         try {

@@ -128,9 +128,14 @@ final class Procs implements AutoCloseable {
 
     /** Waits until every port in {@code ports} is listening, the process exits, or 30 s pass. */
     static void awaitListening(Proc p, Set<Integer> ports) throws BenchException {
+        awaitListening(p, ports, false);
+    }
+
+    /** {@link #awaitListening(Proc, Set)} for TCP, or with {@code udp} until a UDP socket is bound on every port. */
+    static void awaitListening(Proc p, Set<Integer> ports, boolean udp) throws BenchException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (System.nanoTime() < deadline) {
-            if (ProcFs.listeningPorts().containsAll(ports)) {
+            if ((udp ? ProcFs.udpBoundPorts() : ProcFs.listeningPorts()).containsAll(ports)) {
                 return;
             }
             if (!p.alive()) {

@@ -42,6 +42,12 @@ final class Report {
                     c.add(new Column(t, t + " p99 ms", Summary::p99ms, "%.3f"));
                     c.add(new Column(t, t + " CPU-µs/req", Summary::cpuPerUnit, "%.2f"));
                 }
+                case "dns" -> {
+                    c.add(new Column(t, "dns q/s", Summary::value, "%.0f"));
+                    c.add(new Column(t, "dns avg ms", Summary::avgMs, "%.3f"));
+                    c.add(new Column(t, "dns lost %", Summary::lostPct, "%.2f"));
+                    c.add(new Column(t, "dns CPU-µs/q", Summary::cpuPerUnit, "%.2f"));
+                }
                 case "tls_ka" -> {
                     c.add(new Column(t, "tls_ka req/s", Summary::value, "%.0f"));
                     c.add(new Column(t, "tls_ka p50 ms", Summary::p50ms, "%.3f"));
@@ -89,8 +95,8 @@ final class Report {
 
     /**
      * The references each target is compared with: {@code direct} for every proxy; for Interlayer targets also
-     * {@code haproxy}, {@code netty} (when measured), its Interlayer baseline and, for a target with modules, the
-     * no-module figures on the direct path and with splice.
+     * {@code haproxy}, {@code nginx}, {@code netty} (when measured), for a two-hop one the nginx pair {@code nginx2}, its
+     * Interlayer baseline and, for a target with modules, the no-module figures on the direct path and with splice.
      */
     static Map<Target, List<String>> references(List<Target> targets) {
         List<String> names = targets.stream().map(t -> t.name).toList();
@@ -101,8 +107,9 @@ final class Report {
                 r.add("direct");
             }
             if (t.isInterlayer()) {
-                for (String peer : t.tls ? List.of("nginx-tls", "haproxy-tls") : List.of("haproxy", "haproxy-splice", "netty")) {
-                    if (names.contains(peer)) {
+                for (String peer : t.tls ? List.of("nginx-tls", "haproxy-tls") : List.of("haproxy", "haproxy-splice", "nginx", "nginx2", "netty")) {
+                    if (names.contains(peer) && (!peer.equals("nginx2") || t.name.startsWith("il2-")
+                            || t.baseline != null && t.baseline.startsWith("il2-"))) {
                         r.add(peer);
                     }
                 }

@@ -55,7 +55,7 @@ import picocli.CommandLine.Option;
         description = {
             "Measures Interlayer beside HAProxy, nginx (stream) and a bare Netty forwarder on 127.0.0.1: bulk throughput "
                     + "(iperf3), kept-alive request rate and latency and new-connection rate (wrk against an nginx "
-                    + "backend), and idle-connection memory. Installs what it lacks (apt-get, as root), writes every "
+                    + "backend), DNS over UDP (dnsperf against dnsmasq), and idle-connection and UDP-flow memory. Installs what it lacks (apt-get, as root), writes every "
                     + "config into a temp dir, runs each program in the foreground as its own process, stops it by PID "
                     + "and leaves nothing running. Prints a markdown report and writes it with a CSV of every run.",
             ""},
@@ -69,8 +69,13 @@ import picocli.CommandLine.Option;
             "              proxy CPU-us per connection",
             "  redis_set   redis-benchmark -c 50 -P 16 -d 512 -t set to redis-server:",
             "  redis_get   req/s, p50, p99, proxy CPU-us per request (-t get)",
+            "  dns         dnsperf (--dns-clients sockets, --dns-outstanding queries in",
+            "              flight) through the UDP targets to dnsmasq: queries/s,",
+            "              mean latency, lost %, proxy CPU-us per query",
             "  idle        --idle-conns idle connections through each --idle-targets:",
             "              heap and RSS per connection pair",
+            "  dns_flows   --dns-flows client sockets, one DNS query each, through each",
+            "              --dns-flows-targets: heap, RSS and descriptors per flow",
             "  cold        each --cold-targets started fresh under ka's load: time until",
             "              it listens and until it serves 90 % of its warm rate",
             "  redis_cold  each --redis-cold-targets started fresh, then at once",
@@ -105,7 +110,8 @@ public final class Suite implements Callable<Integer> {
     List<String> only;
 
     @Option(names = "--tests", split = ",", paramLabel = "TESTS",
-            description = "Comma-separated: bulk1, bulk4, ka, close, redis_set, redis_get, idle, cold, tls_ka, tls_close, tls_bulk, or all. "
+            description = "Comma-separated: bulk1, bulk4, ka, close, redis_set, redis_get, dns, idle, dns_flows, cold, redis_cold, tls_ka, tls_close, "
+                    + "tls_bulk, or all. "
                     + "Default: bulk1,bulk4,ka,close.")
     List<String> tests;
 
@@ -156,6 +162,22 @@ public final class Suite implements Callable<Integer> {
             description = "Targets of the idle test (one-hop targets except netty and socat). Default ${DEFAULT-VALUE}.")
     List<String> idleTargets;
 
+    @Option(names = "--dns-clients", paramLabel = "N", defaultValue = "8",
+            description = "dns: dnsperf's client sockets (-c), each a flow through the target. Default ${DEFAULT-VALUE}.")
+    int dnsClients;
+
+    @Option(names = "--dns-outstanding", paramLabel = "N", defaultValue = "100",
+            description = "dns: queries dnsperf keeps in flight over all its sockets (-q). Default ${DEFAULT-VALUE}.")
+    int dnsOutstanding;
+
+    @Option(names = "--dns-flows", paramLabel = "N", defaultValue = "2000",
+            description = "dns_flows: client sockets, each sending one query (a flow at the target). Default ${DEFAULT-VALUE}.")
+    int dnsFlows;
+
+    @Option(names = "--dns-flows-targets", split = ",", paramLabel = "TARGETS", defaultValue = "il-none,nginx",
+            description = "Targets of the dns_flows test (UDP targets, not direct). Default ${DEFAULT-VALUE}.")
+    List<String> dnsFlowsTargets;
+
     @Option(names = "--cold-targets", split = ",", paramLabel = "TARGETS", defaultValue = "il-none,il-tag,haproxy",
             description = "Targets of the cold test (not TLS, not direct). An Interlayer target runs twice per round when the "
                     + "build made the agent's ahead-of-time cache: from it (as ./interlayer run starts) and without it (NAME no-aot). "
@@ -182,7 +204,8 @@ public final class Suite implements Callable<Integer> {
     boolean noAot;
 
     @Option(names = "--base-port", paramLabel = "P", defaultValue = "22000",
-            description = "Ports used: P (nginx backend), P+2 (iperf3 -s), P+3 (redis-server), P+10..P+99 (targets), P+100..P+499 (idle). "
+            description = "Ports used: P (nginx backend), P+2 (iperf3 -s), P+3 (redis-server), P+4 (dnsmasq, udp), P+10..P+99 (targets), "
+                    + "P+100..P+499 (idle). "
                     + "Default ${DEFAULT-VALUE}.")
     int basePort;
 
@@ -225,6 +248,7 @@ public final class Suite implements Callable<Integer> {
     private final List<Idle.Result> idleDone = new ArrayList<>();
     private final List<Cold.Result> coldDone = new ArrayList<>();
     private final List<Run> redisColdDone = new ArrayList<>();
+    private final List<Dns.FlowCost> flowsDone = new ArrayList<>();
     private Path csv;
 
     public Suite() {
@@ -286,9 +310,10 @@ public final class Suite implements Callable<Integer> {
         int dur = duration != null ? duration : smoke ? 1 : 5;
         int warm = warmup != null ? warmup : smoke ? 0 : 3;
         jitWarm = Math.max(warm, jitWarmup != null ? jitWarmup : smoke ? 0 : 12);
-        if (nRuns < 1 || dur < 1 || warm < 0 || connections < 1 || idleConns < 1 || idlePerListener < 1) {
-            throw new BenchException("--runs, --duration, --connections, --idle-conns and --idle-per-listener must be at least 1, "
-                    + "--warmup at least 0");
+        if (nRuns < 1 || dur < 1 || warm < 0 || connections < 1 || idleConns < 1 || idlePerListener < 1 || dnsClients < 1
+                || dnsOutstanding < 1 || dnsFlows < 1) {
+            throw new BenchException("--runs, --duration, --connections, --idle-conns, --idle-per-listener, --dns-clients, "
+                    + "--dns-outstanding and --dns-flows must be at least 1, --warmup at least 0");
         }
         if (coldSeconds < 2 * Cold.WARM_TAIL_S) {
             throw new BenchException("--cold-seconds must be at least " + 2 * Cold.WARM_TAIL_S);
@@ -308,7 +333,8 @@ public final class Suite implements Callable<Integer> {
         boolean nettyAvailable = Files.isRegularFile(nettyHome.resolve("target/nettyproxy.jar"))
                 || Files.isRegularFile(nettyHome.resolve("pom.xml"));
 
-        List<String> workloadTests = testList.stream().filter(t -> !t.equals("idle") && !t.equals("cold") && !t.equals("redis_cold")).toList();
+        List<String> workloadTests = testList.stream().filter(t -> !t.equals("idle") && !t.equals("cold") && !t.equals("redis_cold")
+                && !t.equals("dns_flows")).toList();
         List<Target> targets = workloadTests.isEmpty() ? List.of() : resolveTargets(catalogue, nettyAvailable);
         if (only == null || only.isEmpty()) {
             // by default, only the targets a chosen test measures (the TLS targets run the tls_* tests only)
@@ -317,6 +343,7 @@ public final class Suite implements Callable<Integer> {
         List<Target> idleList = testList.contains("idle") ? resolveIdleTargets(catalogue) : List.of();
         List<Target> coldList = testList.contains("cold") ? resolveColdTargets(catalogue, coldTargets) : List.of();
         List<Target> redisColdList = testList.contains("redis_cold") ? resolveColdTargets(catalogue, redisColdTargets) : List.of();
+        List<Target> flowsList = testList.contains("dns_flows") ? resolveFlowsTargets(catalogue) : List.of();
         if (targets.stream().anyMatch(t -> t.name.equals("netty")) && !nettyAvailable) {
             throw new BenchException("netty: no " + nettyHome.resolve("target/nettyproxy.jar") + " and no project to build it "
                     + "from; give --netty-dir, or leave netty out of --only");
@@ -335,7 +362,13 @@ public final class Suite implements Callable<Integer> {
         if (workloadTests.stream().anyMatch(t -> t.startsWith("tls_"))) {
             packages.addAll(List.of("nginx", "wrk", "openssl"));
         }
-        Stream.of(targets, idleList, coldList, redisColdList).flatMap(List::stream).forEach(t -> packages.addAll(t.packages));
+        if (workloadTests.contains("dns")) {
+            packages.add("dnsperf");
+        }
+        if (workloadTests.contains("dns") || !flowsList.isEmpty()) {
+            packages.add("dnsmasq-base");
+        }
+        Stream.of(targets, idleList, coldList, redisColdList, flowsList).flatMap(List::stream).forEach(t -> packages.addAll(t.packages));
 
         Path outMd = out != null ? out.toAbsolutePath() : root.resolve("bench/suite/target/results/suite-"
                 + ZonedDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")) + ".md");
@@ -384,6 +417,9 @@ public final class Suite implements Callable<Integer> {
                 idleDone.add(r);
                 Files.writeString(csv, String.join("", r.csvRows()), StandardOpenOption.APPEND);
             }
+            if (!flowsList.isEmpty()) {
+                runFlows(flowsList);
+            }
             if (!coldList.isEmpty()) {
                 runCold(coldList, nRuns);
             }
@@ -412,6 +448,7 @@ public final class Suite implements Callable<Integer> {
             idleDone.stream().filter(r -> !r.ok()).forEach(r -> failed.add(r.target() + "/idle"));
             coldDone.stream().filter(r -> !r.ok()).map(r -> r.target() + "/cold").distinct().forEach(failed::add);
             redisColdDone.stream().filter(r -> !r.ok()).map(r -> r.target() + "/" + r.test()).distinct().forEach(failed::add);
+            flowsDone.stream().filter(r -> !r.ok()).forEach(r -> failed.add(r.target() + "/dns_flows"));
             if (!failed.isEmpty()) {
                 log("not measured: " + String.join(", ", failed) + " (see the errors column and " + tmp.resolve("logs")
                         + (keepTmp ? "" : "; rerun with --keep-tmp to keep the logs") + ")");
@@ -530,6 +567,22 @@ public final class Suite implements Callable<Integer> {
         return list;
     }
 
+    private List<Target> resolveFlowsTargets(Map<String, Target> catalogue) throws BenchException {
+        List<Target> list = new ArrayList<>();
+        for (String raw : dnsFlowsTargets) {
+            Target t = catalogue.get(raw.trim());
+            if (t == null) {
+                throw new BenchException("unknown dns_flows target '" + raw.trim() + "'; known: " + String.join(", ", catalogue.keySet()));
+            }
+            if (t.kind == Target.Kind.DIRECT || !t.runs("dns_flows")) {
+                throw new BenchException("dns_flows target '" + t.name + "' does not forward UDP (UDP targets: " + String.join(", ",
+                        catalogue.values().stream().filter(c -> c.kind != Target.Kind.DIRECT && c.runs("dns_flows")).map(c -> c.name).toList()) + ")");
+            }
+            list.add(t);
+        }
+        return list;
+    }
+
     /** The build's ahead-of-time cache of the agent, when it is at least as new as the jar it was made for. */
     private static Path aotCache(Path root) throws IOException {
         Path aot = root.resolve("cli/target/interlayer.aot");
@@ -638,15 +691,15 @@ public final class Suite implements Callable<Integer> {
         int k = ++starts;
         Path dir = tmp.resolve("targets").resolve(t.name + "-" + k);
         Launch launch = t.prepare(e, dir, routes);
-        Set<Integer> listening = ProcFs.listeningPorts();
+        Set<Integer> listening = launch.udp() ? ProcFs.udpBoundPorts() : ProcFs.listeningPorts();
         for (int port : launch.ports()) {
             if (listening.contains(port)) {
-                throw new BenchException("port " + port + " is in use; pick other ports with --base-port");
+                throw new BenchException("port " + port + (launch.udp() ? " (udp)" : "") + " is in use; pick other ports with --base-port");
             }
         }
         Proc p = procs.start(t.name + "-" + k, launch.cmd(), Map.of());
         try {
-            Procs.awaitListening(p, launch.ports());
+            Procs.awaitListening(p, launch.ports(), launch.udp());
         } catch (BenchException ex) {
             procs.stop(p);
             throw ex;
@@ -695,6 +748,11 @@ public final class Suite implements Callable<Integer> {
 
         /** After a failed run: make sure the upstream serves the next one. */
         default void afterFailure() throws BenchException, IOException {}
+
+        /** Whether the targets forward UDP to the upstream (the dns test) instead of TCP. */
+        default boolean udp() {
+            return false;
+        }
     }
 
     private void runWorkloads(List<Target> targets, List<String> tests, int nRuns, int dur, int warmAll) throws BenchException, IOException {
@@ -705,7 +763,8 @@ public final class Suite implements Callable<Integer> {
         List<String> tls = tests.stream().filter(t -> t.startsWith("tls_")).toList();
         List<String> redis = tests.stream().filter(t -> t.startsWith("redis_")).toList();
         List<Target> tlsTargets = targets.stream().filter(t -> t.tls).toList();
-        targets = targets.stream().filter(t -> !t.tls).toList();
+        List<Target> dnsTargets = targets.stream().filter(t -> t.runs("dns")).toList();
+        targets = targets.stream().filter(t -> !t.tls && t.proto != Target.Proto.UDP).toList();
         if (targets.isEmpty()) {
             bulk = List.of();
             http = List.of();
@@ -770,6 +829,30 @@ public final class Suite implements Callable<Integer> {
 
                     public Run run(Target t, String test, int run, Started s, int seconds, Meter m) throws IOException {
                         return loads.redis(t.name, test, run, s.port(), seconds, m);
+                    }
+                });
+            } finally {
+                procs.stop(backend);
+            }
+        }
+        if (tests.contains("dns") && !dnsTargets.isEmpty()) {
+            int pDns = basePort + 4;
+            Path queries = Dns.writeFiles(Files.createDirectories(tmp.resolve("dns")));
+            Proc backend = startDnsmasq(pDns);
+            try {
+                runPhase("dns", dnsTargets, List.of("dns"), nRuns, dur, warmAll, new Phase() {
+                    public int upstream() { return pDns; }
+
+                    public long backendPid() { return backend.pid(); }
+
+                    public boolean udp() { return true; }
+
+                    public void check(Target t, Started s) throws BenchException {
+                        Dns.check(t.name, s.port(), pDns);
+                    }
+
+                    public Run run(Target t, String test, int run, Started s, int seconds, Meter m) throws IOException {
+                        return loads.dnsperf(t.name, test, run, s.port(), queries, dnsClients, dnsOutstanding, seconds, m);
                     }
                 });
             } finally {
@@ -928,7 +1011,7 @@ public final class Suite implements Callable<Integer> {
                 log("=== " + t.name + " (" + what + "): " + t.what);
                 try {
                     up.put(t, null);
-                    Started s = startTarget(t, ph.upstream(), env, List.of(new Route(proxyPort(starts + 1), ph.upstream())));
+                    Started s = startTarget(t, ph.upstream(), env, List.of(new Route(proxyPort(starts + 1), ph.upstream(), ph.udp())));
                     up.put(t, s);
                     ph.check(t, s);
                 } catch (BenchException e) {
@@ -1008,6 +1091,28 @@ public final class Suite implements Callable<Integer> {
                 dir.resolve("error.log").toString(), "-c", dir.resolve("nginx.conf").toString()), Map.of());
         Procs.awaitListening(p, Set.of(port));
         sanityGet("backend", port);
+        return p;
+    }
+
+    /**
+     * The DNS backend: dnsmasq on 127.0.0.1 (udp), answering the names of {@link Dns#writeFiles} from its hosts file with no
+     * upstream server and no cache (each answer is built from the hosts table).
+     */
+    private Proc startDnsmasq(int port) throws IOException, BenchException {
+        Path dir = tmp.resolve("dns");
+        if (ProcFs.udpBoundPorts().contains(port)) {
+            throw new BenchException("udp port " + port + " (dnsmasq) is in use (another benchmark or DNS server running?); pick other "
+                    + "ports with --base-port");
+        }
+        List<String> cmd = new ArrayList<>(List.of(Installer.which("dnsmasq"), "--no-daemon", "--conf-file=/dev/null", "--port=" + port,
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--addn-hosts=" + dir.resolve("hosts"),
+                "--pid-file=", "--cache-size=0"));
+        if (Procs.capture(5, "id", "-u").trim().equals("0")) {
+            cmd.add("--user=root");   // no "nobody" switch: it keeps reading the hosts file in the temp dir
+        }
+        Proc p = procs.start("backend-dnsmasq", cmd, Map.of());
+        Procs.awaitListening(p, Set.of(port), true);
+        Dns.check("backend", port, port);
         return p;
     }
 
@@ -1130,6 +1235,79 @@ public final class Suite implements Callable<Integer> {
                     oneLine(e.getMessage()));
         } finally {
             Idle.closeAll(conns);
+            stopTarget(s);
+        }
+    }
+
+    // ------------------------------------------------------------------ per-flow cost of UDP
+
+    /** Every dns_flows target, one after the other, against one dnsmasq. */
+    private void runFlows(List<Target> list) throws IOException, BenchException {
+        int pDns = basePort + 4;
+        Dns.writeFiles(Files.createDirectories(tmp.resolve("dns")));
+        Proc backend = startDnsmasq(pDns);
+        try {
+            for (Target t : list) {
+                Dns.FlowCost r = flowCost(t, pDns);
+                flowsDone.add(r);
+                Files.writeString(csv, r.csvRow(), StandardOpenOption.APPEND);
+            }
+        } finally {
+            procs.stop(backend);
+        }
+    }
+
+    /**
+     * Heap, RSS and descriptors of {@code t} before and after {@code --dns-flows} client sockets each sent it one query
+     * (a flow each, kept open while it is measured).
+     */
+    private Dns.FlowCost flowCost(Target t, int upstream) throws IOException {
+        int n = dnsFlows;
+        log("=== dns_flows: " + n + " flows (one query each) through " + t.name);
+        long[] lim = ProcFs.openFilesLimit(ProcessHandle.current().pid());
+        if (lim[0] >= 0 && lim[0] < n + 1000L) {
+            String msg = n + " flows need about " + (n + 1000) + " open files in the suite and in the target; the limit is " + lim[0]
+                    + ". bench/run raises ulimit -n to the hard limit; use --dns-flows " + Math.max(1, lim[0] - 1000);
+            log("  " + msg);
+            return new Dns.FlowCost(t.name, n, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, -1, -1, msg);
+        }
+        // no pre-touch: RSS grows with the heap the flows use
+        Target.Env flowsEnv = new Target.Env(env.repo(), env.java(), split(idleJvmOpts), env.cores(), env.nettyJar(), env.maxConns(),
+                env.tlsDir(), env.aotCache());
+        String jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd").toString();
+        boolean jvm = t.isInterlayer();
+        Started s = null;
+        try {
+            s = startTarget(t, upstream, flowsEnv, List.of(new Route(proxyPort(starts + 1), upstream, true)));
+            Dns.check(t.name, s.port(), upstream);
+            // warm-up: classes loaded, pools created, the JIT has seen the new-flow path
+            try (Dns.Flows warmFlows = Dns.openFlows(s.port(), Math.min(200, n))) {
+                Procs.sleep(200);
+            }
+            Procs.sleep(1500);
+            double heap0 = jvm ? Idle.heapAfterGcKiB(jcmd, s.pid()) : Double.NaN;
+            Procs.sleep(500);
+            double rss0 = ProcFs.treeRssKiB(s.pid());
+            long fds0 = ProcFs.treeFds(s.pid());
+            try (Dns.Flows f = Dns.openFlows(s.port(), n)) {
+                Procs.sleep(1000);
+                double heap1 = jvm ? Idle.heapAfterGcKiB(jcmd, s.pid()) : Double.NaN;
+                Procs.sleep(500);
+                double rss1 = ProcFs.treeRssKiB(s.pid());
+                long fds1 = ProcFs.treeFds(s.pid());
+                String err = f.answered() < n ? "only " + f.answered() + " of " + n + " flows got their answer" : "";
+                if (!s.proc().alive()) {
+                    err = t.name + " exited during the test; log ends: " + oneLine(s.proc().tail(5));
+                }
+                Dns.FlowCost r = new Dns.FlowCost(t.name, n, f.answered(), heap0, heap1, rss0, rss1, fds0, fds1, err);
+                log(String.format(Locale.ROOT, "  %s: %d of %d answered; heap %.2f KiB/flow, RSS %.2f KiB/flow, %.2f fds/flow%s", t.name,
+                        f.answered(), n, r.heapPerFlowKiB(), r.rssPerFlowKiB(), r.fdsPerFlow(), err.isEmpty() ? "" : " (" + err + ")"));
+                return r;
+            }
+        } catch (BenchException e) {
+            log("  " + t.name + " dns_flows failed: " + e.getMessage());
+            return new Dns.FlowCost(t.name, n, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, -1, -1, oneLine(e.getMessage()));
+        } finally {
             stopTarget(s);
         }
     }
@@ -1275,6 +1453,14 @@ public final class Suite implements Callable<Integer> {
                  .append("redis-server (no persistence): req/s, p50, p99 from its --csv; each measured run asks for as many requests ")
                  .append("as the last call's rate serves in ").append(dur).append(" s.\n");
             }
+            if (tests.contains("dns")) {
+                b.append("- dns: dnsperf -T 1 -c ").append(dnsClients).append(" -q ").append(dnsOutstanding).append(" -t 1 -l ").append(dur)
+                 .append(" over h1..h").append(Dns.NAMES).append(".test (type A), UDP through the target to dnsmasq (hosts file, no cache, ")
+                 .append("no upstream): queries/s answered, mean latency (dnsperf prints no percentiles), lost % (no answer within 1 s), ")
+                 .append("proxy CPU-µs per answered query. Before the runs one answer through each target is compared byte for byte ")
+                 .append("with dnsmasq's own. nginx: listen udp reuseport, proxy_responses 1 (an upstream socket per query); nginx2, ")
+                 .append("il2-none and il-dns-tag: two hops in one process.\n");
+            }
             if (tests.stream().anyMatch(t -> t.startsWith("tls_"))) {
                 b.append("- tls_ka / tls_close / tls_bulk: the TLS targets terminate TLS with one self-signed ECDSA P-256 certificate ")
                  .append("(made by the suite with openssl), upstream plain to the same nginx. wrk speaks TLS 1.3 with ")
@@ -1293,7 +1479,8 @@ public final class Suite implements Callable<Integer> {
              .append("Machine busy % from /proc/stat over the run.\n");
             b.append("- Ratios: figure ÷ the same figure of the reference (for latency and CPU, lower is better: a ratio ")
              .append("below 1 is better; for rates, above 1 is better). Interlayer targets are also compared with haproxy, ")
-             .append("netty (when measured) and il-none (il-tag with il2-none, the same two-hop topology without modules).\n");
+             .append("nginx, netty (when measured; the two-hop ones with the nginx pair nginx2 too) and il-none (il-tag with il2-none, ")
+             .append("the same two-hop topology without modules).\n");
         }
         if (!coldDone.isEmpty()) {
             b.append("- cold: each target started anew per run, with nginx as its upstream, while wrk -t1 -c").append(connections)
@@ -1320,6 +1507,13 @@ public final class Suite implements Callable<Integer> {
              .append("Per pair = (after − before) / pairs; before is measured after 200 warm-up connections were opened and closed. ")
              .append("Java targets run with: ").append(idleJvmOpts).append(".\n");
         }
+        if (!flowsDone.isEmpty()) {
+            b.append("- dns_flows: ").append(dnsFlows).append(" client sockets each send one query through the target to dnsmasq and ")
+             .append("stay open (the agent keeps a flow, with its own upstream socket, per client address until udp-idle-timeout; ")
+             .append("nginx with proxy_responses 1 ends its session at the answer). Heap (jcmd GC.run, GC.heap_info used), RSS and ")
+             .append("open descriptors of the process tree before and after, per flow; before is after 200 warm-up flows. Java targets ")
+             .append("run with: ").append(idleJvmOpts).append(".\n");
+        }
         b.append("- Compare targets within one report only: the machine is shared and absolute figures drift between runs.\n");
         if (!tests.isEmpty()) {
             b.append("\n## Results\n\n");
@@ -1336,6 +1530,9 @@ public final class Suite implements Callable<Integer> {
         }
         if (!idleDone.isEmpty()) {
             b.append("\n## Idle connections\n\n").append(Report.idle(idleDone));
+        }
+        if (!flowsDone.isEmpty()) {
+            b.append("\n## UDP flows (per-flow cost)\n\n").append(Dns.table(flowsDone));
         }
         if (!coldDone.isEmpty()) {
             b.append("\n## Cold start\n\n").append(Cold.table(coldDone));

@@ -7,7 +7,7 @@ import java.util.List;
 /** The runs of one figure (one target, one test) reduced to medians, with the spread and the CPU split. */
 record Summary(String target, String test, int okRuns, int runs, double value, double min, double max, double p50ms,
                double p99ms, double cpuPerUnit, double proxyCores, double clientCores, double backendCores,
-               double busyPct, String unit, List<String> errors) {
+               double busyPct, String unit, List<String> errors, double avgMs, double lostPct) {
 
     static Summary of(String target, String test, List<Run> all) {
         List<Run> ok = all.stream().filter(Run::ok).toList();
@@ -22,7 +22,8 @@ record Summary(String target, String test, int okRuns, int runs, double value, d
                 median(ok, Run::value), min(ok, Run::value), max(ok, Run::value),
                 median(ok, Run::p50ms), median(ok, Run::p99ms), median(ok, Run::cpuPerUnit),
                 median(ok, r -> r.proxyCpuS() / r.wallS()), median(ok, r -> r.clientCpuS() / r.wallS()),
-                median(ok, r -> r.backendCpuS() / r.wallS()), median(ok, Run::busyPct), unit, errors);
+                median(ok, r -> r.backendCpuS() / r.wallS()), median(ok, Run::busyPct), unit, errors,
+                median(ok, Run::avgMs), median(ok, Run::lostPct));
     }
 
     boolean measured() {

@@ -31,11 +31,26 @@ final class Target {
         INTERLAYER
     }
 
-    /** Listen on {@code 127.0.0.1:listen}, forward to {@code 127.0.0.1:upstream}. */
-    record Route(int listen, int upstream) {}
+    /** Listen on {@code 127.0.0.1:listen}, forward to {@code 127.0.0.1:upstream}; over UDP when {@code udp} (the dns test). */
+    record Route(int listen, int upstream, boolean udp) {
+        /** A TCP route. */
+        Route(int listen, int upstream) {
+            this(listen, upstream, false);
+        }
+    }
 
-    /** What {@link #prepare} decided: the command to start and the ports it must listen on before it is ready. */
-    record Launch(List<String> cmd, Set<Integer> ports) {}
+    /**
+     * What {@link #prepare} decided: the command to start and the ports it must listen on before it is ready (UDP ports,
+     * bound, when {@code udp}).
+     */
+    record Launch(List<String> cmd, Set<Integer> ports, boolean udp) {
+        Launch(List<String> cmd, Set<Integer> ports) {
+            this(cmd, ports, false);
+        }
+    }
+
+    /** What a target forwards: the dns test measures the targets that forward UDP, the other tests those that forward TCP. */
+    enum Proto { TCP, UDP, BOTH }
 
     /**
      * What a target's start needs from the suite. {@code aotCache}: the ahead-of-time cache the Interlayer agents start
@@ -89,15 +104,17 @@ final class Target {
     final boolean multiRoute;
     /** Whether it terminates TLS (clients speak TLS to it, the upstream is plain): it runs the tls_* tests only. */
     final boolean tls;
+    /** Whether it forwards TCP (every test but dns), UDP (the dns test) or both. */
+    final Proto proto;
     private final Preparer preparer;
 
     private Target(String name, Kind kind, String what, String baseline, Set<String> packages, boolean multiRoute,
                    Preparer preparer) {
-        this(name, kind, what, baseline, packages, multiRoute, false, preparer);
+        this(name, kind, what, baseline, packages, multiRoute, false, Proto.TCP, preparer);
     }
 
     private Target(String name, Kind kind, String what, String baseline, Set<String> packages, boolean multiRoute,
-                   boolean tls, Preparer preparer) {
+                   boolean tls, Proto proto, Preparer preparer) {
         this.name = name;
         this.kind = kind;
         this.what = what;
@@ -105,12 +122,24 @@ final class Target {
         this.packages = packages;
         this.multiRoute = multiRoute;
         this.tls = tls;
+        this.proto = proto;
         this.preparer = preparer;
     }
 
-    /** Whether {@code test} measures this target: the tls_* tests the TLS-terminating targets, the others the rest. */
+    /** A copy that forwards {@code p}. */
+    private Target with(Proto p) {
+        return new Target(name, kind, what, baseline, packages, multiRoute, tls, p, preparer);
+    }
+
+    /**
+     * Whether {@code test} measures this target: dns the UDP-forwarding targets, the tls_* tests the TLS-terminating
+     * targets, the others the rest.
+     */
     boolean runs(String test) {
-        return tls == test.startsWith("tls_");
+        if (test.equals("dns") || test.equals("dns_flows")) {
+            return proto != Proto.TCP;
+        }
+        return proto != Proto.UDP && tls == test.startsWith("tls_");
     }
 
     /** Writes the configs into {@code dir} and returns the start command; null for {@code direct}. */
@@ -139,18 +168,21 @@ final class Target {
     /** Every target, in the order the suite runs them. */
     static Map<String, Target> catalogue() {
         Map<String, Target> t = new LinkedHashMap<>();
-        add(t, new Target("direct", Kind.DIRECT, "no proxy: the client talks to the backend", null, Set.of(), true, null));
+        add(t, new Target("direct", Kind.DIRECT, "no proxy: the client talks to the backend", null, Set.of(), true, null).with(Proto.BOTH));
         add(t, new Target("haproxy", Kind.PEER, "HAProxy, mode tcp, nbthread = cores, no splice", null,
                 Set.of("haproxy"), true, (env, dir, routes) -> haproxy(env, dir, routes, false)));
         add(t, new Target("haproxy-splice", Kind.PEER, "HAProxy as above with option splice-auto (kernel splice for bulk transfers)",
                 null, Set.of("haproxy"), true, (env, dir, routes) -> haproxy(env, dir, routes, true)));
-        add(t, new Target("nginx", Kind.PEER, "nginx stream module, worker_processes = cores, default 16 KiB buffer",
-                null, Set.of("nginx", "libnginx-mod-stream"), true, Target::nginx));
+        add(t, new Target("nginx", Kind.PEER, "nginx stream module, worker_processes = cores, default 16 KiB buffer (dns: listen"
+                + " udp reuseport, proxy_responses 1)", null, Set.of("nginx", "libnginx-mod-stream"), true, Target::nginx).with(Proto.BOTH));
+        add(t, new Target("nginx2", Kind.PEER, "two nginx stream server blocks back to back in one nginx, udp (dns only): the nginx pair",
+                null, Set.of("nginx", "libnginx-mod-stream"), false, Target::nginxPair).with(Proto.UDP));
         add(t, new Target("socat", Kind.PEER, "socat, a process per connection (fork), 8 KiB buffer (only when named)",
                 null, Set.of("socat"), false, Target::socat));
         add(t, new Target("netty", Kind.PEER, "bare Netty 4.2 forwarder (bench/nettyproxy), JDK 25, the Java floor",
                 null, Set.of(), false, Target::netty));
-        add(t, interlayer("il-none", "Interlayer agent, no module (fast path)", "il-none", 1, List.of(), List.of()));
+        add(t, interlayer("il-none", "Interlayer agent, no module (fast path; dns: a protocol: udp listener)", "il-none", 1, List.of(),
+                List.of()).with(Proto.BOTH));
         add(t, interlayer("il-nosplice", "Interlayer, no module, splice off (agent.splice: false): every byte through the event loop",
                 "il-none", 1, List.of(), List.of(), "  splice: false\n"));
         add(t, interlayer("il-channels", "Interlayer, no module, splice and the direct path off: every connection in Netty"
@@ -164,7 +196,7 @@ final class Target {
                 + " read out and written back through an array; only when named)", "il-channels", 1, List.of("rewrite"),
                 List.of("  - {name: rewrite, params: {key: 0, via: replace}}")));
         add(t, interlayer("il2-none", "two Interlayer listeners back to back in one agent (client -> server role), no module",
-                "il-none", 2, List.of(), List.of()));
+                "il-none", 2, List.of(), List.of()).with(Proto.BOTH));
         add(t, interlayer("il2-nosplice", "as il2-none with splice off (agent.splice: false)", "il2-none", 2, List.of(), List.of(),
                 "  splice: false\n"));
         add(t, interlayer("il2-channels", "as il2-none with splice and the direct path off (in channels)", "il2-none", 2,
@@ -173,6 +205,10 @@ final class Target {
                 "il2-channels", 2, List.of("tag"), List.of("  - {name: tag}")));
         add(t, interlayer("il-tag-c", "as il-tag with the C tag (tag-c, the same bytes on the wire) on both hops: the C module against"
                 + " the Java one in the same run", "il2-channels", 2, List.of("tag-c"), List.of("  - {name: tag-c}")));
+        add(t, interlayer("il-dns-tag", "as il2-none over udp with dns-tag on the client hop and dns-untag on the server hop (dns only;"
+                + " modules/dns-tag)", "il2-none", 2, List.of("dns-tag"), List.of(
+                        "  - {name: dns-tag, mode: programmatic, listeners: [hop1], params: {app-id: dnsperf}}",
+                        "  - {name: dns-untag, mode: programmatic, listeners: [hop2]}")).with(Proto.UDP));
         // pairs of processes (the client's host and the server's host, here on one machine): only when named
         add(t, pair("haproxy2", Kind.PEER, "two HAProxy processes back to back (as haproxy each): a pair of proxies, as a tag pair is deployed",
                 Set.of("haproxy"), (env, dir, routes) -> haproxy(env, dir, routes, false)));
@@ -184,9 +220,9 @@ final class Target {
         add(t, interlayer("il-chain8", "Interlayer, a chain of 8 PASS modules", "il-channels", 1, List.of("pass"), passChain(8)));
         // TLS termination (tls_* tests only): clients speak TLS 1.3 to the target, the upstream is plain
         add(t, new Target("nginx-tls", Kind.PEER, "nginx stream module terminating TLS (ssl_protocols TLSv1.3), upstream plain",
-                null, Set.of("nginx", "libnginx-mod-stream"), false, true, Target::nginxTls));
+                null, Set.of("nginx", "libnginx-mod-stream"), false, true, Proto.TCP, Target::nginxTls));
         add(t, new Target("haproxy-tls", Kind.PEER, "HAProxy, mode tcp, bind ... ssl crt (ssl-min-ver TLSv1.3), upstream plain",
-                null, Set.of("haproxy"), false, true, Target::haproxyTls));
+                null, Set.of("haproxy"), false, true, Proto.TCP, Target::haproxyTls));
         add(t, interlayerTls("il-tls", "Interlayer listener with tls: (provider openssl: BoringSSL), upstream plain", "il-tls", "openssl"));
         add(t, interlayer("il-tls-module", "il-tls with the sample tls module sni-cert choosing every certificate (the clients send no"
                 + " server name, so it calls the agent's default: the cost of a tls module's step)", "il-tls", 1, List.of("sni-cert"),
@@ -232,8 +268,8 @@ final class Target {
         return new Target(name, kind, what, kind == Kind.INTERLAYER ? baseline : null, packages, false, (env, dir, routes) -> {
             Route r = routes.getFirst();
             int inner = r.listen() + 1;
-            Launch a = hop1.prepare(env, Files.createDirectories(dir.resolve("hop1")), List.of(new Route(r.listen(), inner)));
-            Launch b = hop2.prepare(env, Files.createDirectories(dir.resolve("hop2")), List.of(new Route(inner, r.upstream())));
+            Launch a = hop1.prepare(env, Files.createDirectories(dir.resolve("hop1")), List.of(new Route(r.listen(), inner, r.udp())));
+            Launch b = hop2.prepare(env, Files.createDirectories(dir.resolve("hop2")), List.of(new Route(inner, r.upstream(), r.udp())));
             String script = "trap 'kill $a $b 2>/dev/null; wait' TERM INT; " + shell(b.cmd()) + " & b=$!; " + shell(a.cmd())
                     + " & a=$!; wait";
             Set<Integer> ports = new LinkedHashSet<>(a.ports());
@@ -285,15 +321,26 @@ final class Target {
         return new Launch(List.of(Installer.which("haproxy"), "-db", "-f", file.toString()), ports);
     }
 
+    /**
+     * nginx's stream module, one server block per route. A UDP route gets the configuration nginx documents for DNS:
+     * {@code listen ... udp reuseport} (a socket per worker) and {@code proxy_responses 1} (a session ends with the
+     * query's one answer, so nginx opens an upstream socket per query).
+     */
     private static Launch nginx(Env env, Path dir, List<Route> routes) throws IOException {
         StringBuilder servers = new StringBuilder();
         Set<Integer> ports = new LinkedHashSet<>();
         for (Route r : routes) {
-            servers.append("    server {\n")
-                   .append("        listen 127.0.0.1:").append(r.listen()).append(" backlog=4096;\n")
-                   .append("        proxy_connect_timeout 5s;\n")
-                   .append("        proxy_timeout 1h;\n")
-                   .append("        proxy_pass 127.0.0.1:").append(r.upstream()).append(";\n")
+            servers.append("    server {\n");
+            if (r.udp()) {
+                servers.append("        listen 127.0.0.1:").append(r.listen()).append(" udp reuseport;\n")
+                       .append("        proxy_responses 1;\n")
+                       .append("        proxy_timeout 10s;\n");
+            } else {
+                servers.append("        listen 127.0.0.1:").append(r.listen()).append(" backlog=4096;\n")
+                       .append("        proxy_connect_timeout 5s;\n")
+                       .append("        proxy_timeout 1h;\n");
+            }
+            servers.append("        proxy_pass 127.0.0.1:").append(r.upstream()).append(";\n")
                    .append("    }\n");
             ports.add(r.listen());
         }
@@ -312,7 +359,13 @@ final class Target {
         Path file = dir.resolve("nginx.conf");
         Files.writeString(file, cfg);
         return new Launch(List.of(Installer.which("nginx"), "-p", dir + "/", "-e", dir.resolve("error.log").toString(),
-                "-c", file.toString()), ports);
+                "-c", file.toString()), ports, routes.getFirst().udp());
+    }
+
+    /** Two nginx server blocks back to back (listen → listen + 1 → upstream), as il2-none chains two listeners. */
+    private static Launch nginxPair(Env env, Path dir, List<Route> routes) throws IOException {
+        Route r = routes.getFirst();
+        return nginx(env, dir, List.of(new Route(r.listen(), r.listen() + 1, r.udp()), new Route(r.listen() + 1, r.upstream(), r.udp())));
     }
 
     private static Launch haproxyTls(Env env, Path dir, List<Route> routes) throws IOException {
@@ -408,7 +461,7 @@ final class Target {
     private static Target interlayer(String name, String what, String baseline, int hops, List<String> jars,
                                      List<String> moduleEntries, String agentLines, String tlsProvider, String role) {
         return new Target(name, Kind.INTERLAYER, what, baseline, Set.of(), hops == 1 && tlsProvider == null, tlsProvider != null,
-                (env, dir, routes) -> {
+                Proto.TCP, (env, dir, routes) -> {
             Path modules = dir.resolve("modules");
             Files.createDirectories(modules);
             for (String m : jars) {
@@ -428,10 +481,11 @@ final class Target {
             if (hops == 2) {
                 Route r = routes.getFirst();
                 int inner = r.listen() + 1;
+                String proto = r.udp() ? ", protocol: udp" : "";
                 y.append("  - {name: hop1, listen: 127.0.0.1:").append(r.listen()).append(", upstream: 127.0.0.1:")
-                 .append(inner).append(", role: client}\n");
+                 .append(inner).append(", role: client").append(proto).append("}\n");
                 y.append("  - {name: hop2, listen: 127.0.0.1:").append(inner).append(", upstream: 127.0.0.1:")
-                 .append(r.upstream()).append(", role: server}\n");
+                 .append(r.upstream()).append(", role: server").append(proto).append("}\n");
                 ports.add(r.listen());
                 ports.add(inner);
             } else {
@@ -439,6 +493,7 @@ final class Target {
                     Route r = routes.get(i);
                     y.append("  - {name: r").append(i).append(", listen: 127.0.0.1:").append(r.listen())
                      .append(", upstream: 127.0.0.1:").append(r.upstream()).append(", role: ").append(role);
+                    if (r.udp()) y.append(", protocol: udp");
                     if (tlsProvider != null) {
                         y.append(", tls: {provider: ").append(tlsProvider).append(", cert: ").append(env.tlsCert())
                          .append(", key: ").append(env.tlsKey());
@@ -468,7 +523,7 @@ final class Target {
                 cmd.addAll(List.of("-XX:AOTCache=" + env.aotCache(), "-Xlog:aot*=off,cds*=off"));
             }
             cmd.addAll(List.of("-jar", env.interlayerJar().toString(), "run", "--config", cfg.toString()));
-            return new Launch(cmd, ports);
+            return new Launch(cmd, ports, routes.getFirst().udp());
         });
     }
 }

@@ -38,4 +38,29 @@ class RedisTest {
             }
         }
     }
+
+    @Test
+    @Timeout(600)
+    void pairsStartedFreshAreMeasuredByRedisBenchmarkAtOnce(@TempDir Path dir) throws Exception {
+        Path md = dir.resolve("cold.md");
+        SuiteRun run = SuiteRun.of(md, "--tests", "redis_cold", "--runs", "1", "--redis-cold-requests", "20000",
+                "--redis-cold-targets", "haproxy2,il2p-tag");
+        assertThat(run.status()).as("exit status; the suite's log:\n%s", run.log()).isZero();
+        assertThat(Files.readString(md)).contains("## Started fresh: redis-benchmark", "SET vs haproxy2");
+
+        List<String> csv = Files.readAllLines(dir.resolve("cold.csv"));
+        List<String> header = Arrays.asList(csv.getFirst().split(","));
+        List<String[]> rows = csv.subList(1, csv.size()).stream().map(l -> l.split(",", -1)).toList();
+        assertThat(rows).extracting(r -> r[header.indexOf("target")] + "/" + r[header.indexOf("test")])
+                .containsExactlyInAnyOrder("haproxy2/redis_cold_set", "haproxy2/redis_cold_get", "il2p-tag/redis_cold_set",
+                        "il2p-tag/redis_cold_get");
+        for (String[] r : rows) {
+            assertThat(r[header.indexOf("ok")]).as(String.join(",", r)).isEqualTo("true");
+            assertThat(Double.parseDouble(r[header.indexOf("value")])).as("req/s").isPositive();
+            assertThat(Double.parseDouble(r[header.indexOf("amount")])).as("seconds until it listened").isPositive();
+            assertThat(Double.parseDouble(r[header.indexOf("proxy_cpu_s")])).as("the pair's CPU, both processes").isPositive();
+        }
+        // both processes of each pair were stopped with it: no haproxy or agent of the run is left
+        assertThat(ProcessHandle.current().descendants().filter(ProcessHandle::isAlive).toList()).isEmpty();
+    }
 }
