@@ -38,12 +38,13 @@ import picocli.CommandLine.Spec;
 /**
  * {@code interlayer aot-training}: the training run of the agent's ahead-of-time cache. The build runs it once under
  * {@code -XX:AOTCacheOutput} ({@code cli/pom.xml}); the JVM then writes, at exit, the classes this run loaded and
- * linked and the profiles of the methods it ran, and {@code ./interlayer run} starts from them.
+ * linked, and {@code ./interlayer run} starts from them (the build leaves the method profiles out: replayed at start
+ * they slowed a module connection's warm-up, docs/performance.md).
  *
  * <p>It runs an agent in this process from a config it writes, as {@code run} would, with the paths a deployment
  * uses: a listener without modules (the direct path), a client-role and a server-role listener back to back with the
  * {@code tag} sample module on both (the module path), a UDP listener, and the control socket. Blocking JDK sockets
- * drive kept-alive small requests, new connections, bulk transfers and datagrams through them, so that the profiles
+ * drive kept-alive small requests, new connections, bulk transfers and datagrams through them, so that the classes
  * are the agent's and not a client's. Every exchange is checked; a failed one fails the run (and the build).
  *
  * <p>Hidden from help: it is a step of the build, not a command for users.
