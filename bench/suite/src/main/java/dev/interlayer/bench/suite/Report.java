@@ -210,8 +210,9 @@ final class Report {
     }
 
     /**
-     * The redis_cold table ({@code requests} per call): per target the median of its runs (listening after, SET and GET req/s and p99, proxy CPU-µs per
-     * request), then each target's rates as a ratio to the first target's (the peer pair, by default) in the same report.
+     * The redis_cold table ({@code requests} per call): per target the median of its runs (listening after, SET and GET
+     * req/s and p99, proxy CPU-µs per request), then each target's rates as a ratio to the first target's (the peer pair,
+     * by default) in the same report.
      */
     static String redisCold(List<Loads.Run> runs, long requests) {
         List<String> targets = runs.stream().map(Loads.Run::target).distinct().toList();
@@ -220,43 +221,32 @@ final class Report {
                 + "| GET p99 ms | GET CPU-µs/req | SET vs ").append(targets.getFirst()).append(" | GET vs ").append(targets.getFirst())
          .append(" | errors |\n");
         b.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
-        double[] ref = null;
+        Summary refSet = null;
+        Summary refGet = null;
         for (String t : targets) {
-            List<Loads.Run> set = ok(runs, t, "redis_cold_set");
-            List<Loads.Run> get = ok(runs, t, "redis_cold_get");
-            double setRate = median(set, Loads.Run::value);
-            double getRate = median(get, Loads.Run::value);
-            if (ref == null) ref = new double[] {setRate, getRate};
-            String errors = String.join("; ", runs.stream().filter(r -> r.target().equals(t) && !r.ok())
-                    .map(r -> "run " + r.run() + " " + r.test() + ": " + r.errors()).toList());
-            b.append("| ").append(t).append(" | ").append(set.size()).append(" | ")
-             .append(fmt("%.2f", median(set, Loads.Run::amount))).append(" | ")
-             .append(fmt("%.0f", setRate)).append(" (").append(fmt("%.0f", min(set))).append("–").append(fmt("%.0f", max(set))).append(") | ")
-             .append(fmt("%.2f", median(set, Loads.Run::p99ms))).append(" | ")
-             .append(fmt("%.2f", median(set, r -> 1e6 * r.proxyCpuS() / requests))).append(" | ")
-             .append(fmt("%.0f", getRate)).append(" (").append(fmt("%.0f", min(get))).append("–").append(fmt("%.0f", max(get))).append(") | ")
-             .append(fmt("%.2f", median(get, Loads.Run::p99ms))).append(" | ")
-             .append(fmt("%.2f", median(get, r -> 1e6 * r.proxyCpuS() / requests))).append(" | ")
-             .append(fmt("%.2f", setRate / ref[0])).append("× | ").append(fmt("%.2f", getRate / ref[1])).append("× | ")
-             .append(errors.replace('|', '/')).append(" |\n");
+            List<Loads.Run> setRuns = runs.stream().filter(r -> r.target().equals(t) && r.test().equals("redis_cold_set")).toList();
+            List<Loads.Run> getRuns = runs.stream().filter(r -> r.target().equals(t) && r.test().equals("redis_cold_get")).toList();
+            Summary set = Summary.of(t, "redis_cold_set", setRuns);
+            Summary get = Summary.of(t, "redis_cold_get", getRuns);
+            if (refSet == null) {
+                refSet = set;
+                refGet = get;
+            }
+            List<String> errors = new java.util.ArrayList<>(set.errors());
+            errors.addAll(get.errors());
+            List<Loads.Run> okSet = setRuns.stream().filter(Loads.Run::ok).toList();
+            List<Loads.Run> okGet = getRuns.stream().filter(Loads.Run::ok).toList();
+            b.append("| ").append(t).append(" | ").append(set.okRuns()).append(" | ")
+             .append(fmt("%.2f", Summary.median(okSet, Loads.Run::amount))).append(" | ")
+             .append(fmt("%.0f", set.value())).append(" (").append(fmt("%.0f", set.min())).append("–").append(fmt("%.0f", set.max())).append(") | ")
+             .append(fmt("%.2f", set.p99ms())).append(" | ")
+             .append(fmt("%.2f", Summary.median(okSet, r -> 1e6 * r.proxyCpuS() / requests))).append(" | ")
+             .append(fmt("%.0f", get.value())).append(" (").append(fmt("%.0f", get.min())).append("–").append(fmt("%.0f", get.max())).append(") | ")
+             .append(fmt("%.2f", get.p99ms())).append(" | ")
+             .append(fmt("%.2f", Summary.median(okGet, r -> 1e6 * r.proxyCpuS() / requests))).append(" | ")
+             .append(fmt("%.2f", set.value() / refSet.value())).append("× | ").append(fmt("%.2f", get.value() / refGet.value())).append("× | ")
+             .append(String.join("; ", errors).replace('|', '/')).append(" |\n");
         }
         return b.toString();
-    }
-
-    private static List<Loads.Run> ok(List<Loads.Run> runs, String target, String test) {
-        return runs.stream().filter(r -> r.target().equals(target) && r.test().equals(test) && r.ok()).toList();
-    }
-
-    private static double median(List<Loads.Run> rs, java.util.function.ToDoubleFunction<Loads.Run> f) {
-        double[] v = rs.stream().mapToDouble(f).sorted().toArray();
-        return v.length == 0 ? Double.NaN : v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-    }
-
-    private static double min(List<Loads.Run> rs) {
-        return rs.stream().mapToDouble(Loads.Run::value).min().orElse(Double.NaN);
-    }
-
-    private static double max(List<Loads.Run> rs) {
-        return rs.stream().mapToDouble(Loads.Run::value).max().orElse(Double.NaN);
     }
 }
