@@ -192,12 +192,7 @@ final class Loads {
         Procs.Ran ran = Procs.run(cmd, out, limit);
         meter.end();
         Matcher m = REDIS_CSV.matcher(ran.output());
-        List<String> errs = new ArrayList<>();
-        if (ran.timedOut()) {
-            errs.add("timed out after " + limit / 1000 + " s");
-        } else if (ran.status() != 0) {
-            errs.add("redis-benchmark exit " + ran.status() + ": " + firstLine(ran.output()));
-        }
+        List<String> errs = outcome("redis-benchmark", ran, limit / 1000);
         boolean found = m.find();
         if (!found && errs.isEmpty()) {
             errs.add("unreadable redis-benchmark output: " + firstLine(ran.output()));
@@ -230,12 +225,7 @@ final class Loads {
         Procs.Ran ran = Procs.run(cmd, out, (seconds + 20) * 1000L);
         meter.end();
         String o = ran.output();
-        List<String> errs = new ArrayList<>();
-        if (ran.timedOut()) {
-            errs.add("timed out after " + (seconds + 20) + " s");
-        } else if (ran.status() != 0) {
-            errs.add("dnsperf exit " + ran.status() + ": " + firstLine(o));
-        }
+        List<String> errs = outcome("dnsperf", ran, seconds + 20);
         double qps = match(DNS_QPS, o, 1);
         double done = match(DNS_DONE, o, 1);
         double lostPct = match(DNS_LOST, o, 2);
@@ -250,6 +240,17 @@ final class Loads {
         boolean ok = qps > 0 && done > 0 && !ran.timedOut() && ran.status() == 0;
         return new Run(target, test, run, ok ? qps : 0, "q/s", ok ? done : 0, meter.wallS, meter.proxyCpuS, meter.clientCpuS,
                 meter.backendCpuS, meter.busyPct, Double.NaN, Double.NaN, String.join("; ", errs), ok, avgMs, lostPct);
+    }
+
+    /** The errors a client's run ended with before its output is read: none, a timeout or its exit status. */
+    private static List<String> outcome(String tool, Procs.Ran ran, long limitS) {
+        List<String> errs = new ArrayList<>();
+        if (ran.timedOut()) {
+            errs.add("timed out after " + limitS + " s");
+        } else if (ran.status() != 0) {
+            errs.add(tool + " exit " + ran.status() + ": " + firstLine(ran.output()));
+        }
+        return errs;
     }
 
     private static final Pattern RPS = Pattern.compile("Requests/sec:\\s+([0-9.]+)");
@@ -327,12 +328,7 @@ final class Loads {
         Procs.Ran ran = Procs.run(cmd, out, (seconds + 20) * 1000L, env);
         meter.end();
         String o = ran.output();
-        List<String> errs = new ArrayList<>();
-        if (ran.timedOut()) {
-            errs.add("timed out after " + (seconds + 20) + " s");
-        } else if (ran.status() != 0) {
-            errs.add("wrk exit " + ran.status() + ": " + firstLine(o));
-        }
+        List<String> errs = outcome("wrk", ran, seconds + 20);
         double rps = match(RPS, o, 1);
         double total = match(TOTAL, o, 1);
         double p50 = Double.NaN;
