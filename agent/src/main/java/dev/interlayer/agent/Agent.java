@@ -135,6 +135,11 @@ public final class Agent implements AutoCloseable {
                 throw new AgentException(tlsProblems.getFirst(), null);
             }
             engine = new Engine(registry, engineOptions(s));
+            java.time.Duration warm = s.warmUp().before(takeover != null);
+            if (!warm.isZero()) {
+                // the old agent serves meanwhile (takeover), or nothing does yet (a plain start that asked for it)
+                WarmUp.run(config, registry, engine, warm, takeover != null ? "before the takeover" : "before the listeners open");
+            }
             Map<String, InetSocketAddress> bound = new LinkedHashMap<>();
             for (Listener l : config.listeners()) {
                 InetSocketAddress at;

@@ -98,7 +98,8 @@ public final class AgentConfig {
     /** The mark of the agent's own sockets when {@code interception.mark} is not set. */
     public static final int DEFAULT_INTERCEPT_MARK = 0x1e5;
     private static final List<String> AGENT_KEYS = List.of("modules-dir", "io-threads", "hold-limit", "hook-budget", "module-wide-budget", "alloc-limit", "quarantine-after", "connect-timeout",
-            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "control", "orchestrator", "metrics", "log");
+            "udp-idle-timeout", "udp-max-flows", "splice", "reuse-port", "direct", "stop-timeout", "warm-up", "control", "orchestrator", "metrics", "log");
+    private static final List<String> WARM_UP_KEYS = List.of("before-takeover", "before-start");
     private static final List<String> CONTROL_KEYS = List.of("enabled", "socket", "policy", "audit-file", "audit-capacity", "audit-max-size",
             "audit-keep", "audit-group", "max-connections-per-uid", "handshake-timeout", "idle-timeout", "tls", "attach-socket");
     private static final List<String> TLS_KEYS = List.of("listen", "cert", "key", "client-ca");
@@ -137,9 +138,28 @@ public final class AgentConfig {
      * @param reusePort every event loop accepts on a listening socket of its own (SO_REUSEPORT) the connections it serves
      * @param direct connections no module selects run below Netty's channels
      * @param stopTimeout longest the agent takes to stop (SIGTERM, Ctrl-C), an event loop stuck in a module call or not
+     * @param warmUp how long the agent runs made-up traffic through its own listeners before it serves ({@code agent.warm-up})
      */
     public record Settings(Path modulesDir, boolean modulesDirSet, int ioThreads, long holdLimit, Duration hookBudget, Duration moduleWideBudget, long allocLimit, int quarantineAfter,
-                           Duration connectTimeout, UdpSettings udp, boolean splice, boolean reusePort, boolean direct, Duration stopTimeout) {}
+                           Duration connectTimeout, UdpSettings udp, boolean splice, boolean reusePort, boolean direct, Duration stopTimeout, WarmUp warmUp) {}
+
+    /**
+     * {@code agent.warm-up}: made-up traffic through listeners of the agent's own, before it takes over a running agent's
+     * sockets ({@code run --takeover}, where the old agent serves meanwhile) and before it opens its listeners on a plain
+     * start (where nothing serves meanwhile: off by default). Zero turns either off.
+     *
+     * @param beforeTakeover how long the warm-up runs before a takeover
+     * @param beforeStart how long it runs before a plain start opens the listeners
+     */
+    public record WarmUp(Duration beforeTakeover, Duration beforeStart) {
+        /** Two seconds before a takeover, none before a plain start. */
+        public static final WarmUp DEFAULT = new WarmUp(Duration.ofSeconds(2), Duration.ZERO);
+
+        /** How long to warm up before this start: a takeover's or a plain start's. */
+        public Duration before(boolean takeover) {
+            return takeover ? beforeTakeover : beforeStart;
+        }
+    }
 
     /** {@code agent.stop-timeout} when the config does not set it. */
     public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(5);
@@ -604,14 +624,15 @@ public final class AgentConfig {
             boolean reusePort = true;
             boolean direct = true;
             Duration stopTimeout = DEFAULT_STOP_TIMEOUT;
+            WarmUp warmUp = WarmUp.DEFAULT;
             if (t == null || isNull(t.getValueNode())) {
                 return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true,
-                        stopTimeout);
+                        stopTimeout, warmUp);
             }
             if (!(t.getValueNode() instanceof MappingNode m)) {
                 problem(t.getValueNode(), "agent", "expected a mapping with keys " + String.join(", ", AGENT_KEYS) + ", found " + kind(t.getValueNode()));
                 return new Settings(modulesDir, false, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout, UdpSettings.DEFAULTS, true, true, true,
-                        stopTimeout);
+                        stopTimeout, warmUp);
             }
             Map<String, NodeTuple> k = mapping(m, "agent", AGENT_KEYS);
             Node n;
@@ -671,6 +692,9 @@ public final class AgentConfig {
                 Duration d = duration(n, "agent.stop-timeout");
                 if (d != null) stopTimeout = d;
             }
+            if ((n = value(k, "warm-up")) != null) {
+                warmUp = warmUp(n);
+            }
             if ((n = value(k, "control")) != null) {
                 control = control(n);
             }
@@ -684,7 +708,7 @@ public final class AgentConfig {
                 log = log(n);
             }
             return new Settings(modulesDir, dirSet, ioThreads, holdLimit, hookBudget, moduleWideBudget, allocLimit, quarantineAfter, connectTimeout,
-                    new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct, stopTimeout);
+                    new UdpSettings(udpIdle, udpMaxFlows), splice, reusePort, direct, stopTimeout, warmUp);
         }
 
         /** The boolean {@code agent.KEY} of {@code k}: its value, or {@code otherwise} when absent or not a boolean (a problem). */
@@ -830,6 +854,43 @@ public final class AgentConfig {
                 return null;
             }
             return s;
+        }
+
+        /** The {@code agent.warm-up} section; the defaults where it is wrong (then its problems are recorded). */
+        private WarmUp warmUp(Node n) {
+            String at = "agent.warm-up";
+            if (!(n instanceof MappingNode m)) {
+                problem(n, at, "expected a mapping with keys " + String.join(", ", WARM_UP_KEYS) + " (durations, 0 for none), e.g."
+                        + " {before-takeover: 1s, before-start: 0s}, found " + kind(n));
+                return WarmUp.DEFAULT;
+            }
+            Map<String, NodeTuple> k = mapping(m, at, WARM_UP_KEYS);
+            Duration takeover = WarmUp.DEFAULT.beforeTakeover();
+            Duration start = WarmUp.DEFAULT.beforeStart();
+            Node v;
+            if ((v = value(k, "before-takeover")) != null) {
+                Duration d = warmUpDuration(v, at + ".before-takeover");
+                if (d != null) takeover = d;
+            }
+            if ((v = value(k, "before-start")) != null) {
+                Duration d = warmUpDuration(v, at + ".before-start");
+                if (d != null) start = d;
+            }
+            return new WarmUp(takeover, start);
+        }
+
+        /** A warm-up's length: 0 (none) up to a minute. */
+        private Duration warmUpDuration(Node n, String path) {
+            if (n instanceof ScalarNode sc && sc.getValue().strip().matches("0+([a-z]*)")) {
+                return Duration.ZERO;
+            }
+            Duration d = duration(n, path);
+            if (d != null && d.compareTo(Duration.ofMinutes(1)) > 0) {
+                problem(n, path, d + " is too long: a warm-up of a second or two compiles the connection path; expected a duration of"
+                        + " at most 1m, e.g. 1s, or 0 for none");
+                return null;
+            }
+            return d;
         }
 
         /** The {@code agent.log} section; the defaults where it is wrong (then its problems are recorded). */

@@ -7,6 +7,7 @@ import dev.interlayer.agent.ConfigException.Problem;
 import dev.interlayer.agent.logging.LogSettings;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -58,6 +59,33 @@ class OpsConfigTest {
                 assertThat(x.message()).contains("expected a mapping with keys listen"));
         assertThat(problems("agent: {metrics: {listen: localhost}}\n")).singleElement().satisfies(x ->
                 assertThat(x.message()).contains("is not HOST:PORT"));
+    }
+
+    @Test
+    void warmUpRunsBeforeATakeoverByDefaultAndBeforeAPlainStartWhenAsked() throws Exception {
+        AgentConfig.WarmUp d = parse("listeners: []\n").agent().warmUp();
+        assertThat(d).isEqualTo(AgentConfig.WarmUp.DEFAULT);
+        assertThat(d.before(true)).isEqualTo(Duration.ofSeconds(2));
+        assertThat(d.before(false)).isZero();
+        AgentConfig.WarmUp w = parse("agent: {warm-up: {before-takeover: 0, before-start: 1500ms}}\n").agent().warmUp();
+        assertThat(w.before(true)).isZero();
+        assertThat(w.before(false)).isEqualTo(Duration.ofMillis(1500));
+    }
+
+    @Test
+    void warmUpMistakesAreNamed() {
+        assertThat(problems("agent: {warm-up: 2s}\n")).singleElement().satisfies(x -> {
+            assertThat(x.path()).isEqualTo("agent.warm-up");
+            assertThat(x.message()).contains("expected a mapping with keys before-takeover, before-start", "before-start: 0s");
+        });
+        assertThat(problems("agent: {warm-up: {before-start: 5m}}\n")).singleElement().satisfies(x -> {
+            assertThat(x.path()).isEqualTo("agent.warm-up.before-start");
+            assertThat(x.message()).contains("too long", "at most 1m");
+        });
+        assertThat(problems("agent: {warm-up: {before-takeover: soon}}\n")).singleElement().satisfies(x ->
+                assertThat(x.message()).contains("'soon' is not a duration"));
+        assertThat(problems("agent: {warm-up: {before: 1s}}\n")).singleElement().satisfies(x ->
+                assertThat(x.message()).contains("before"));
     }
 
     @Test

@@ -42,6 +42,7 @@ public final class ModuleDescriptor {
     private final FaultPolicy faultPolicy;
     private final List<Param> params;
     private final Set<Capability> capabilities;
+    private final boolean warmUp;
 
     private ModuleDescriptor(Builder b) {
         this.name = b.name;
@@ -54,6 +55,7 @@ public final class ModuleDescriptor {
         this.faultPolicy = b.faultPolicy;
         this.params = List.copyOf(b.params);
         this.capabilities = Collections.unmodifiableSet(b.capabilities.isEmpty() ? EnumSet.noneOf(Capability.class) : EnumSet.copyOf(b.capabilities));
+        this.warmUp = b.warmUp;
     }
 
     /** Starts a descriptor for module {@code name} at {@code version}. */
@@ -111,6 +113,14 @@ public final class ModuleDescriptor {
         return capabilities;
     }
 
+    /**
+     * True if the agent may run the module's stream hooks on made-up traffic of its own before it serves
+     * ({@link Builder#warmUp(boolean)}); false by default.
+     */
+    public boolean warmUp() {
+        return warmUp;
+    }
+
     @Override
     public String toString() {
         return name + " " + version;
@@ -128,6 +138,7 @@ public final class ModuleDescriptor {
         private FaultPolicy faultPolicy = FaultPolicy.FAIL_OPEN;
         private final List<Param> params = new ArrayList<>();
         private final Set<Capability> capabilities = EnumSet.noneOf(Capability.class);
+        private boolean warmUp;
 
         private Builder(String name, String version) {
             this.name = name;
@@ -186,6 +197,21 @@ public final class ModuleDescriptor {
                 throw new IllegalArgumentException("module " + name + ": capability(null); pass one of " + Arrays.toString(Capability.values()));
             }
             capabilities.add(capability);
+            return this;
+        }
+
+        /**
+         * Declares that the module's stream hooks act on nothing but the connection in hand and the state
+         * {@code attach} gave it: no files, no shared counters or token buckets, no calls out, nothing a
+         * connection that never carried a user's bytes could leave behind. The agent may then attach it to
+         * the connections of its warm-up ({@code agent.warm-up}): made-up requests and replies between
+         * listeners of its own, run before it takes over or opens the configured listeners, so that the JIT
+         * has compiled the hooks before the first user's byte. A warm-up leaves no trace in the module's
+         * statistics, but it does call {@code attach}, the hooks and {@code detach}. Off by default: a
+         * module that logs, counts across connections or rate-limits must not declare it.
+         */
+        public Builder warmUp(boolean safe) {
+            this.warmUp = safe;
             return this;
         }
 

@@ -42,7 +42,7 @@ import picocli.CommandLine.Spec;
  * they slowed a module connection's warm-up, docs/performance.md).
  *
  * <p>It runs an agent in this process from a config it writes, as {@code run} would, with the paths a deployment
- * uses: a listener without modules (the direct path), a client-role and a server-role listener back to back with the
+ * uses, after a short warm-up ({@code agent.warm-up}): a listener without modules (the direct path), a client-role and a server-role listener back to back with the
  * {@code tag} sample module on both (the module path), a UDP listener, and the control socket. Blocking JDK sockets
  * drive kept-alive small requests, new connections, bulk transfers and datagrams through them, so that the classes
  * are the agent's and not a client's. Every exchange is checked; a failed one fails the run (and the build).
@@ -106,6 +106,7 @@ final class AotTrainingCommand implements Callable<Integer> {
         int pairIn = freePort();
         return "# written by interlayer aot-training\n"
                 + "agent:\n  control: {socket: control.sock}\n"
+                + "  warm-up: {before-start: 500ms}\n" // so that the warm-up's classes are in the cache too
                 + "listeners:\n"
                 + "  - {name: plain, listen: 127.0.0.1:0, upstream: " + up + ", role: client}\n"
                 + "  - {name: pair-in, listen: 127.0.0.1:" + pairIn + ", upstream: " + up + ", role: server}\n"

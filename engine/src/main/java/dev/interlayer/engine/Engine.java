@@ -41,6 +41,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -148,6 +149,8 @@ public final class Engine implements AutoCloseable {
     private final Map<String, ListenerStats> listenerStats = new ConcurrentHashMap<>();
     private final java.util.concurrent.atomic.LongAdder promotions = new java.util.concurrent.atomic.LongAdder();
     private final Map<String, ListenerSpec> specs = new ConcurrentHashMap<>();
+    /** The listeners of the warm-up ({@link #startWarmUp}) running now, by name. */
+    private final Set<String> warming = ConcurrentHashMap.newKeySet();
     /** The TLS contexts of each listener that terminates or originates TLS; closed when it stops. */
     private final Map<String, TlsContexts> tlsContexts = new ConcurrentHashMap<>();
     private final AtomicLong ids = new AtomicLong();
@@ -320,7 +323,7 @@ public final class Engine implements AutoCloseable {
             throw new EngineException("a listener named '" + spec.name() + "' is already running; listener names must be unique");
         }
         try {
-            checkListen(spec.info(spec.listen()));
+            if (!warming.contains(spec.name())) checkListen(spec.info(spec.listen())); // a warm-up listener is no listener of the config
             if (spec.protocol() == Protocol.UDP) {
                 return startUdp(spec, inherited);
             }
@@ -389,7 +392,7 @@ public final class Engine implements AutoCloseable {
             }
             listeners.put(spec.name(), new Listening(List.copyOf(bound), List.copyOf(raw), addr));
             if (spec.sni() != null) sniRoutes.put(spec.name(), spec.sni().matcher(spec.upstream()));
-            LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}{5}{6}", spec.name(), spec.role().name().toLowerCase(), addr,
+            if (!warming.contains(spec.name())) LOG.log(Level.INFO, "listener {0} ({1}) {2} -> {3} on {4}{5}{6}", spec.name(), spec.role().name().toLowerCase(), addr,
                     spec.sni() != null ? spec.sni().describe(spec.upstream()) : spec.intercepts() ? "original destinations" : spec.upstream(),
                     transport.name(), raw.isEmpty() ? (bound.size() > 1 ? ", a listening socket per event loop" : "")
                             : ", a listening socket per event loop" + (spec.hasTls() || spec.sni() != null ? "" : ", direct path for connections without modules"),
@@ -777,6 +780,7 @@ public final class Engine implements AutoCloseable {
      * tls-only module on either).
      */
     private List<LoadedModule> modulesFor(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c, boolean udp) {
+        if (!warming.isEmpty() && warming.contains(spec.name())) return warmUpModules(spec, c);
         List<LoadedModule> candidates = registry.candidates(c);
         List<LoadedModule> asked = processAttachments.modulesFor(c);
         if (spec.attach().isEmpty() && asked.isEmpty()) return candidates;
@@ -789,6 +793,78 @@ public final class Engine implements AutoCloseable {
         }
         mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
         return mods;
+    }
+
+    /** A warm-up connection's modules: exactly those its listener names that allow warm-up, by priority. */
+    private List<LoadedModule> warmUpModules(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c) {
+        List<LoadedModule> mods = new ArrayList<>();
+        for (String name : spec.attach()) {
+            registry.find(name).ifPresent(m -> {
+                if (m.descriptor().warmUp() && m.state().attachesNew() && m.serves(c.protocol()) && !mods.contains(m)) mods.add(m);
+            });
+        }
+        mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
+        return mods;
+    }
+
+    /**
+     * Starts a listener of the agent's warm-up: made-up traffic the agent sends itself before it serves, so that the JIT
+     * has compiled the connection path (and the hooks of the modules that allow it, {@code ModuleDescriptor#warmUp()})
+     * before a user's first byte. Its connections get exactly the modules {@code spec.attach()} names that allow warm-up
+     * (no selector, no process asks), it logs nothing, and {@link #endWarmUp} takes every counter it moved back out.
+     *
+     * @throws EngineException as {@link #start(ListenerSpec)}
+     */
+    public InetSocketAddress startWarmUp(ListenerSpec spec) throws EngineException {
+        if (!warming.add(spec.name())) throw new EngineException("warm-up listener '" + spec.name() + "' runs already");
+        try {
+            return start(spec);
+        } catch (EngineException | RuntimeException e) {
+            warming.remove(spec.name());
+            throw e;
+        }
+    }
+
+    /**
+     * Ends the warm-up: stops its listeners, waits up to {@code timeout} for their connections to end (the rest are reset),
+     * and sets the counters it moved back (its listeners', the direct path's and splice's), so that what the engine reports
+     * counts users' traffic only. The modules' own counters are the registry's to reset.
+     *
+     * @return the number of warm-up connections that had to be reset
+     */
+    public int endWarmUp(Duration timeout) {
+        for (String name : List.copyOf(warming)) stop(name);
+        int reset = 0;
+        if (!awaitWarmUpClosed(System.nanoTime() + timeout.toNanos())) {
+            for (Connection c : open.values()) {
+                if (warming.contains(c.listener())) {
+                    c.execute(() -> c.abort("the agent's warm-up ended"));
+                    reset++;
+                }
+            }
+            awaitWarmUpClosed(System.nanoTime() + TimeUnit.SECONDS.toNanos(2));
+        }
+        for (String name : warming) listenerStats.remove(name);
+        warming.clear();
+        directConnections.reset();
+        promotions.reset();
+        splicedConnections.reset();
+        splicedBytes.reset();
+        return reset;
+    }
+
+    /** Waits until no warm-up connection is open or {@code deadline} ({@link System#nanoTime()}) passes; true in the first case. */
+    private boolean awaitWarmUpClosed(long deadline) {
+        while (open.values().stream().anyMatch(c -> warming.contains(c.listener()))) {
+            if (System.nanoTime() - deadline > 0) return false;
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
     }
 
     boolean spliceAvailable() {
@@ -937,7 +1013,7 @@ public final class Engine implements AutoCloseable {
             TlsContexts tls = tlsContexts.remove(listenerName);
             if (tls != null) tls.close(); // open connections keep what their engines hold
             sniRoutes.remove(listenerName);
-            LOG.log(Level.INFO, "listener {0} stopped", listenerName);
+            if (!warming.contains(listenerName)) LOG.log(Level.INFO, "listener {0} stopped", listenerName);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.interlayer.runtime;
 
 import dev.interlayer.api.Verdict;
+import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -29,6 +30,21 @@ public final class ModuleStats {
         }
         for (int i = 0; i < hookTimes.length; i++) {
             hookTimes[i] = new LongAdder();
+        }
+    }
+
+    /**
+     * Sets every counter back to zero: the agent's warm-up ran made-up connections through the module, and its
+     * figures count users' traffic only. Call it when no attachment is live.
+     */
+    public void reset() {
+        for (LongAdder a : new LongAdder[] {attaches, declines, detaches, faults, injected, hookNanos}) {
+            a.reset();
+        }
+        for (LongAdder[] group : List.of(chunks, bytesIn, bytesOut, verdicts, hookTimes)) {
+            for (LongAdder a : group) {
+                a.reset();
+            }
         }
     }
 

@@ -184,9 +184,11 @@ public final class Suite implements Callable<Integer> {
                     + "Default ${DEFAULT-VALUE}.")
     List<String> coldTargets;
 
-    @Option(names = "--redis-cold-targets", split = ",", paramLabel = "TARGETS", defaultValue = "haproxy2,il2p-none,il2p-tag",
+    @Option(names = "--redis-cold-targets", split = ",", paramLabel = "TARGETS",
+            defaultValue = "haproxy2,il2p-none,il2p-none-warm,il2p-tag,il2p-tag-warm",
             description = "Targets of the redis_cold test (not TLS, not direct; a pair of processes is what users deploy for tag: "
-                    + "haproxy2, il2p-none, il2p-tag). Default ${DEFAULT-VALUE}.")
+                    + "haproxy2, il2p-none, il2p-tag; the -warm ones warm up before their listeners open, as an agent does before "
+                    + "a takeover). Default ${DEFAULT-VALUE}.")
     List<String> redisColdTargets;
 
     @Option(names = "--redis-cold-requests", paramLabel = "N", defaultValue = "500000",

@@ -56,6 +56,9 @@ final class Target {
      * What a target's start needs from the suite. {@code aotCache}: the ahead-of-time cache the Interlayer agents start
      * from, as {@code ./interlayer run} does (null: none).
      */
+    /** How long the {@code -warm} pairs warm up before their listeners open ({@code agent.warm-up.before-start}). */
+    static final String WARM_UP = "2s";
+
     record Env(Path repo, String java, List<String> jvmOpts, int cores, Path nettyJar, int maxConns, Path tlsDir, Path aotCache) {
         /** The same without the ahead-of-time cache. */
         Env withoutAot() {
@@ -216,6 +219,10 @@ final class Target {
                 List.of(), List.of()));
         add(t, agentPair("il2p-tag", "as il2p-none with tag on both agents (32-byte tag per 1000 bytes on the wire between)",
                 List.of("tag"), List.of("  - {name: tag}")));
+        add(t, agentPair("il2p-none-warm", "as il2p-none, each agent warming up for " + WARM_UP + " before its listener opens"
+                + " (agent.warm-up.before-start, as before a takeover)", List.of(), List.of(), "  warm-up: {before-start: " + WARM_UP + "}\n"));
+        add(t, agentPair("il2p-tag-warm", "as il2p-tag, each agent warming up for " + WARM_UP + " before its listener opens",
+                List.of("tag"), List.of("  - {name: tag}"), "  warm-up: {before-start: " + WARM_UP + "}\n"));
         add(t, interlayer("il-chain3", "Interlayer, a chain of 3 PASS modules", "il-channels", 1, List.of("pass"), passChain(3)));
         add(t, interlayer("il-chain8", "Interlayer, a chain of 8 PASS modules", "il-channels", 1, List.of("pass"), passChain(8)));
         // TLS termination (tls_* tests only): clients speak TLS 1.3 to the target, the upstream is plain
@@ -280,8 +287,13 @@ final class Target {
 
     /** Two agents, the first with client-role listeners, the second with server-role ones; each loads {@code jars}. */
     private static Target agentPair(String name, String what, List<String> jars, List<String> moduleEntries) {
-        Target client = interlayer(name + "-hop1", what, null, 1, jars, moduleEntries, "", null, "client");
-        Target server = interlayer(name + "-hop2", what, null, 1, jars, moduleEntries, "", null, "server");
+        return agentPair(name, what, jars, moduleEntries, "");
+    }
+
+    /** {@link #agentPair} with {@code agentYaml} added to each agent's {@code agent:} section. */
+    private static Target agentPair(String name, String what, List<String> jars, List<String> moduleEntries, String agentYaml) {
+        Target client = interlayer(name + "-hop1", what, null, 1, jars, moduleEntries, agentYaml, null, "client");
+        Target server = interlayer(name + "-hop2", what, null, 1, jars, moduleEntries, agentYaml, null, "server");
         return pair(name, Kind.INTERLAYER, what, Set.of(), client.preparer, server.preparer, "il2p-none");
     }
 

@@ -70,6 +70,7 @@ public final class TagModule implements StreamModule<TagModule.State> {
                 .implement(InterfaceType.STREAM, 1, 1)
                 .priority(50)
                 .faultPolicy(FaultPolicy.FAIL_CLOSED)
+                .warmUp(true) // its hooks touch only the connection's four counters
                 .param(Param.ofInt("every", 1000, "payload bytes between two tags"))
                 .param(Param.ofString("tag", DEFAULT_TAG, "the tag text (UTF-8) inserted into the stream"))
                 .build();
