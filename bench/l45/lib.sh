@@ -73,10 +73,13 @@ start_dnsmasq() {
   echo "dnsmasq did not answer on $port" >&2; cat "$dir/dnsmasq.log" >&2; return 1
 }
 
+# stop_all: stops every process the script started (the pids in $PIDFILE) and forgets them.
 stop_all() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-  PIDFILE=$(mktemp /tmp/l45-pids.XXXXXX)   # processes we started (also from $(...) subshells), stopped by stop_all
+  [ -f "$PIDFILE" ] || return 0
+  local pids; pids=$(cat "$PIDFILE")
+  for p in $pids; do kill "$p" 2>/dev/null || true; done
+  for p in $pids; do wait "$p" 2>/dev/null || true; done
+  : > "$PIDFILE"
 }
 
 # cpu_ms PID...: user+system CPU time of the processes so far, in ms.
