@@ -186,6 +186,9 @@ final class Target {
                 null, Set.of(), false, Target::netty));
         add(t, interlayer("il-none", "Interlayer agent, no module (fast path; dns: a protocol: udp listener)", "il-none", 1, List.of(),
                 List.of()).with(Proto.BOTH));
+        add(t, interlayer("il-none-warm", "as il-none, warming up for " + WARM_UP + " before its listener opens (agent.warm-up.before-start):"
+                + " its connection set-up compiled before the first client", "il-none", 1, List.of(), List.of(),
+                "  warm-up: {before-start: " + WARM_UP + "}\n"));
         add(t, interlayer("il-nosplice", "Interlayer, no module, splice off (agent.splice: false): every byte through the event loop",
                 "il-none", 1, List.of(), List.of(), "  splice: false\n"));
         add(t, interlayer("il-channels", "Interlayer, no module, splice and the direct path off: every connection in Netty"
