@@ -51,7 +51,7 @@ extern "C" {
 
 /* Interface versions this header describes. */
 #define IL_STREAM_MAJOR 1
-#define IL_STREAM_MINOR 2   /* 1.0 on_send, on_recv; 1.1 on_end; 1.2 host->rewrite */
+#define IL_STREAM_MINOR 2   /* 1.0 on_send, on_recv; 1.1 on_end; 1.2 host->rewrite (1.3 added only a Java descriptor flag) */
 #define IL_DATAGRAM_MAJOR 1
 #define IL_DATAGRAM_MINOR 1 /* 1.0 on_send, on_recv; 1.1 host->rewrite */
 #define IL_SOCKET_MAJOR 1

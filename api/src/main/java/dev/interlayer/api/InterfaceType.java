@@ -9,8 +9,8 @@ package dev.interlayer.api;
  * means hooks added later are never called.
  */
 public enum InterfaceType {
-    /** TCP byte hooks: {@link StreamModule}. 1.0: onSend, onRecv. 1.1: onEnd. 1.2: {@link StreamContext#rewrite()}. */
-    STREAM("stream", StreamModule.class, 1, 2),
+    /** TCP byte hooks: {@link StreamModule}. 1.0: onSend, onRecv. 1.1: onEnd. 1.2: {@link StreamContext#rewrite()}. 1.3: {@link ModuleDescriptor.Builder#warmUp(boolean)}. */
+    STREAM("stream", StreamModule.class, 1, 3),
     /** Out-of-band socket operations: {@link SocketModule}. 1.0: connect, bind, listen, options, control, events. */
     SOCKET("socket", SocketModule.class, 1, 0),
     /**

@@ -117,6 +117,7 @@ public final class ModuleDescriptor {
      * True if the agent may run the module's stream hooks on made-up traffic of its own before it serves
      * ({@link Builder#warmUp(boolean)}); false by default.
      */
+    @Since(type = InterfaceType.STREAM, major = 1, minor = 3)
     public boolean warmUp() {
         return warmUp;
     }
@@ -208,8 +209,10 @@ public final class ModuleDescriptor {
          * listeners of its own, run before it takes over or opens the configured listeners, so that the JIT
          * has compiled the hooks before the first user's byte. A warm-up leaves no trace in the module's
          * statistics, but it does call {@code attach}, the hooks and {@code detach}. Off by default: a
-         * module that logs, counts across connections or rate-limits must not declare it.
+         * module that logs, counts across connections or rate-limits must not declare it. Stream 1.3: a module
+         * that calls it declares {@code .implement(InterfaceType.STREAM, 1, 3)}.
          */
+        @Since(type = InterfaceType.STREAM, major = 1, minor = 3)
         public Builder warmUp(boolean safe) {
             this.warmUp = safe;
             return this;

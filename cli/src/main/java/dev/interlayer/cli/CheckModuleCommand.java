@@ -132,7 +132,7 @@ final class CheckModuleCommand implements Callable<Integer> {
             out.println("  note:         " + note);
         }
         out.println("  defaults:     priority " + d.priority() + ", selector " + d.selector() + ", mode " + lower(d.attachMode().name())
-                + ", fault policy " + lower(d.faultPolicy().name()));
+                + ", fault policy " + lower(d.faultPolicy().name()) + (d.warmUp() ? ", runs in the agent's warm-up" : ""));
         if (d.params().isEmpty()) {
             out.println("  parameters:   (none)");
         } else {

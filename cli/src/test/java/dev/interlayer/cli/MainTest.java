@@ -140,9 +140,9 @@ class MainTest {
         assertThat(r.out())
                 .containsPattern("sha256 [0-9a-f]{64}")
                 .contains("module tag 1.0.0 - inserts a tag every N bytes")
-                .contains("interfaces:   stream 1.1 (host offers " + InterfaceType.STREAM.hostMajor() + "." + InterfaceType.STREAM.hostMinor())
+                .contains("interfaces:   stream 1.3 (host offers " + InterfaceType.STREAM.hostMajor() + "." + InterfaceType.STREAM.hostMinor())
                 .contains("hooks:        attach, onSend, onRecv, onEnd")
-                .contains("defaults:     priority 50, selector any, mode global, fault policy fail-closed")
+                .contains("defaults:     priority 50, selector any, mode global, fault policy fail-closed, runs in the agent's warm-up")
                 .containsPattern("every +int +default 1000 +payload bytes between two tags")
                 .contains("OK: 1 module loaded");
     }

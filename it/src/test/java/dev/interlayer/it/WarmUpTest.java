@@ -66,12 +66,16 @@ class WarmUpTest {
                 """.formatted(warmUp, upstream.getPort());
     }
 
-    @Test
-    void theWarmUpRunsTheModulesThatAllowItAndLeavesNoCountersBehind() throws Exception {
+    /** An agent with tag and tcplog on one client-role listener to {@code echo}, with {@code warmUp} as its agent.warm-up. */
+    private Agent start(TestServer echo, String warmUp) throws Exception {
         Agents.deploySample("tag", tmp.resolve("modules"));
         Agents.deploySample("tcplog", tmp.resolve("modules"));
-        try (TestServer echo = TestServer.echo();
-             Agent agent = Agents.start(tmp, yaml(echo.address(), "{before-start: 600ms}"))) {
+        return Agents.start(tmp, yaml(echo.address(), warmUp));
+    }
+
+    @Test
+    void theWarmUpRunsTheModulesThatAllowItAndLeavesNoCountersBehind() throws Exception {
+        try (TestServer echo = TestServer.echo(); Agent agent = start(echo, "{before-start: 600ms}")) {
             String line = log.lines().stream().filter(l -> l.startsWith("warm-up ")).findFirst().orElseThrow();
             Matcher m = SUMMARY.matcher(line);
             assertThat(m.find()).as(line).isTrue();
@@ -104,10 +108,7 @@ class WarmUpTest {
 
     @Test
     void withoutWarmUpTheListenersOpenAtOnceAndNothingIsLogged() throws Exception {
-        Agents.deploySample("tag", tmp.resolve("modules"));
-        Agents.deploySample("tcplog", tmp.resolve("modules"));
-        try (TestServer echo = TestServer.echo();
-             Agent agent = Agents.start(tmp, yaml(echo.address(), "{before-start: 0}"))) {
+        try (TestServer echo = TestServer.echo(); Agent agent = start(echo, "{before-start: 0}")) {
             assertThat(log.lines()).noneMatch(l -> l.startsWith("warm-up"));
             byte[] sent = "no warm-up".getBytes();
             assertThat(exchange(agent.listeners().get("out"), sent)).isEqualTo(sent);

@@ -67,7 +67,7 @@ public final class TagModule implements StreamModule<TagModule.State> {
     public ModuleDescriptor descriptor() {
         return ModuleDescriptor.builder("tag", "1.0.0")
                 .description("inserts a tag every N bytes on SEND and removes it on RECV (Layer 4.5 sample)")
-                .implement(InterfaceType.STREAM, 1, 1)
+                .implement(InterfaceType.STREAM, 1, 3) // 1.3: warmUp
                 .priority(50)
                 .faultPolicy(FaultPolicy.FAIL_CLOSED)
                 .warmUp(true) // its hooks touch only the connection's four counters
