@@ -116,7 +116,7 @@ class UpgradeTest {
         assertThat(log("a")).contains("took over the listeners; every connection finished");
         assertThat(log("b")).contains("takeover: listener web serves on the 2 socket(s)", "takeover: listener dns serves on the 1 socket(s)");
         // B warmed its connection path up (agent.warm-up's default) while A still served the storm
-        assertThat(log("b")).containsPattern("warm-up before the takeover: [\\d,]+ exchanges through 1 pair\\(s\\) of listeners \\(no module\\)")
+        assertThat(log("b")).containsPattern("warm-up before the takeover: [\\d,]+ exchanges through 1 chain\\(s\\) of 4 listeners \\(no module\\)")
                 .doesNotContain("failed, the first");
         assertServedBy(agents.get(1));
     }

@@ -27,8 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class WarmUpTest {
 
-    private static final Pattern SUMMARY = Pattern.compile("warm-up before the listeners open: ([\\d,]+) exchanges through (\\d+) pair\\(s\\)"
-            + " of listeners \\(modules tag\\) in [\\d,]+ ms");
+    private static final Pattern SUMMARY = Pattern.compile("warm-up before the listeners open: ([\\d,]+) exchanges through (\\d+) chain\\(s\\)"
+            + " of 4 listeners \\(modules tag\\) in [\\d,]+ ms");
 
     @TempDir
     Path tmp;
