@@ -780,27 +780,16 @@ public final class Engine implements AutoCloseable {
      * tls-only module on either).
      */
     private List<LoadedModule> modulesFor(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c, boolean udp) {
-        if (!warming.isEmpty() && warming.contains(spec.name())) return warmUpModules(spec, c);
-        List<LoadedModule> candidates = registry.candidates(c);
-        List<LoadedModule> asked = processAttachments.modulesFor(c);
+        // a warm-up listener's connections get exactly the modules it names that allow warm-up: no selector, no process asks
+        boolean warmUp = !warming.isEmpty() && warming.contains(spec.name());
+        List<LoadedModule> candidates = warmUp ? List.of() : registry.candidates(c);
+        List<LoadedModule> asked = warmUp ? List.of() : processAttachments.modulesFor(c);
         if (spec.attach().isEmpty() && asked.isEmpty()) return candidates;
         List<LoadedModule> mods = new ArrayList<>(candidates);
         asked.stream().filter(m -> !mods.contains(m)).forEach(mods::add);
         for (String name : spec.attach()) {
             registry.find(name).ifPresent(m -> {
-                if (m.state().attachesNew() && m.serves(c.protocol()) && !mods.contains(m)) mods.add(m);
-            });
-        }
-        mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));
-        return mods;
-    }
-
-    /** A warm-up connection's modules: exactly those its listener names that allow warm-up, by priority. */
-    private List<LoadedModule> warmUpModules(ListenerSpec spec, dev.interlayer.api.ConnectionInfo c) {
-        List<LoadedModule> mods = new ArrayList<>();
-        for (String name : spec.attach()) {
-            registry.find(name).ifPresent(m -> {
-                if (m.descriptor().warmUp() && m.state().attachesNew() && m.serves(c.protocol()) && !mods.contains(m)) mods.add(m);
+                if (m.state().attachesNew() && m.serves(c.protocol()) && !mods.contains(m) && (!warmUp || m.descriptor().warmUp())) mods.add(m);
             });
         }
         mods.sort((x, y) -> Integer.compare(x.priority(), y.priority()));

@@ -11,7 +11,6 @@ import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.SplittableRandom;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -138,8 +137,7 @@ class WarmUpTest {
             o.flush();
             s.shutdownOutput();
             InputStream in = s.getInputStream();
-            byte[] got = in.readAllBytes();
-            return Arrays.copyOf(got, got.length);
+            return in.readAllBytes();
         }
     }
 }
